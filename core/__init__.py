@@ -1,0 +1,1 @@
+"""Trade Cost Simulator core: feed -> book store -> cost models. Never imports streamlit."""

@@ -1,0 +1,68 @@
+"""Domain errors of the simulator.
+
+One root so callers can catch everything the simulator raises on purpose::
+
+    SimulatorError
+    ├── FeedError                 problems with market data (counted, never shown as a traceback)
+    │   ├── ParseError            a message that cannot be turned into a book; has a ``reason``
+    │   ├── SequenceGap           OKX prevSeqId does not match the last seqId -> resync
+    │   ├── BadChecksum           OKX CRC32 of the top 25 levels does not match -> resync
+    │   ├── CrossedBook           best bid >= best ask after an update -> resync
+    │   └── ServerNotice          the server announced a disconnect (OKX 64008) -> reconnect
+    ├── InstrumentError           unknown exchange / symbol
+    └── OrderError                an order the user typed that cannot be priced (size 0, NaN, ...)
+"""
+
+from __future__ import annotations
+
+
+class SimulatorError(Exception):
+    """Root of every error the simulator raises deliberately."""
+
+
+class FeedError(SimulatorError):
+    """Market data could not be used."""
+
+
+class ParseError(FeedError):
+    """A feed message could not be parsed into a book.
+
+    ``reason`` is a short machine-readable key used to count parse errors by kind.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class ResyncNeeded(FeedError):
+    """The local book can no longer be trusted; a fresh snapshot is required."""
+
+    reason = "resync"
+
+
+class SequenceGap(ResyncNeeded):
+    reason = "sequence_gap"
+
+
+class BadChecksum(ResyncNeeded):
+    reason = "bad_checksum"
+
+
+class CrossedBook(ResyncNeeded):
+    reason = "crossed_book"
+
+
+class ServerNotice(FeedError):
+    """The server told us it will close the connection (e.g. OKX notice 64008)."""
+
+    reason = "server_notice"
+
+
+class InstrumentError(SimulatorError):
+    """Unknown exchange or instrument."""
+
+
+class OrderError(SimulatorError, ValueError):
+    """An order that cannot be priced; the message is written for a person."""
