@@ -1,0 +1,61 @@
+"""Shared by the pages: the one feed per process, the status line and the refresh-rate control."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import streamlit as st
+
+from core.config import load_config
+from core.feed import Feed
+from core.summary import MarketSummary, summarize
+
+REFRESH_OPTIONS = {"0.25 s": 0.25, "0.5 s": 0.5, "1 s": 1.0, "2 s": 2.0, "5 s": 5.0, "Paused": None}
+STATE_ICONS = {"live": "🟢", "stale": "🟠", "connecting": "🔵", "reconnecting": "🟠", "failed": "🔴", "stopped": "⚪", "idle": "⚪"}
+
+
+@st.cache_resource(show_spinner="Starting the market data feed…")
+def get_feed() -> Feed:
+    """The single feed shared by every session of this process (never one per tab)."""
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    feed = Feed()
+    feed.table.refresh_in_background()
+    feed.start(load_config())
+    return feed
+
+
+def refresh_control(key: str) -> float | None:
+    """Refresh-rate picker; returns seconds between reruns, or None when paused."""
+    choice = st.segmented_control(
+        "Refresh every",
+        list(REFRESH_OPTIONS),
+        default="1 s",
+        key=key,
+        help="How often this view re-reads the latest order book. Pause to freeze the numbers.",
+    )
+    return REFRESH_OPTIONS.get(choice or "1 s")
+
+
+def current_summary(feed: Feed) -> MarketSummary:
+    return summarize(
+        feed.store.latest(),
+        feed.store.status(),
+        feed.replay,
+        msgs_per_s=feed.store.messages_per_second(),
+        now_ns=time.time_ns(),
+    )
+
+
+def status_line(s: MarketSummary) -> None:
+    """One line: REPLAY/LIVE badge, connection state, tick age, message rate; a warning when stale."""
+    badge = ":violet-badge[REPLAY]" if s.source_label == "REPLAY" else ":green-badge[LIVE]"
+    age = "no tick yet" if math.isinf(s.tick_age_s) else f"last tick {s.tick_age_s:.1f} s ago"
+    st.markdown(
+        f"{badge} **{s.source_detail}** · {STATE_ICONS.get(s.state.value, '')} {s.state.value} · {age} · "
+        f"{s.msgs_per_s:.1f} msg/s"
+    )
+    if s.stale:
+        why = f" ({s.last_error})" if s.last_error else ""
+        st.warning(f"Market data is stale: showing the last good order book{why}. The feed reconnects by itself.", icon=":material/schedule:")

@@ -1,0 +1,40 @@
+"""Market: where the data comes from, whether it is flowing, and the top of the book."""
+
+import time
+
+import streamlit as st
+
+from core.summary import top_levels
+from pages.common import current_summary, get_feed, refresh_control, status_line
+
+
+def market_page() -> None:
+    feed = get_feed()
+    st.title("Market")
+    interval = refresh_control("market_refresh")
+
+    @st.fragment(run_every=interval)
+    def live_view() -> None:
+        t0 = time.perf_counter()
+        s = current_summary(feed)
+        status_line(s)
+        snap = feed.store.latest()
+        if snap is None:
+            st.info("Waiting for the first order book…", icon=":material/hourglass_top:")
+            return
+        inst = feed.table.get(snap.exchange, snap.symbol)
+        q = inst.quote
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric(f"Best bid ({q})", f"{s.best_bid:,.2f}", help="Highest price a buyer is quoting, quote currency.")
+        c2.metric(f"Best ask ({q})", f"{s.best_ask:,.2f}", help="Lowest price a seller is quoting, quote currency.")
+        c3.metric("Spread", f"{s.spread:,.2f} {q}", f"{s.spread_bps:.2f} bps", delta_color="off",
+                  help="Best ask minus best bid; in bps of the mid price.")
+        c4.metric("Levels shown by feed", f"{s.levels[0]} / {s.levels[1]}", help="Number of bid / ask price levels in the latest book.")
+        st.subheader(f"Top 10 levels (prices in {q}, sizes in {inst.base})")
+        st.dataframe(top_levels(snap, 10), width="stretch", key="market_levels")
+        feed.store.record_refresh((time.perf_counter() - t0) * 1e3)
+
+    live_view()
+
+
+market_page()
