@@ -41,6 +41,8 @@ def levels_to_arrays(levels: Levels) -> tuple[np.ndarray, np.ndarray]:
             count=2 * n,
         )
     except (TypeError, ValueError) as exc:
+        if not all(isinstance(lv, (list, tuple)) and len(lv) >= 2 for lv in levels):
+            raise ParseError("wrong_shape", "level is not [price, size]") from None
         raise ParseError("non_numeric_level", str(exc)[:80]) from None
     pairs = flat.reshape(n, 2)
     return pairs[:, 0].copy(), pairs[:, 1].copy()

@@ -311,7 +311,7 @@ class Feed:
                 silent = loop.time() - last
                 if silent >= s.reconnect_after_s:
                     raise _Silence() from None
-                if silent >= s.stale_after_s and store.state is FeedState.LIVE:
+                if silent >= s.stale_after_s and store.state is not FeedState.STALE:  # connected but silent
                     store.set_state(FeedState.STALE, f"no data for {silent:.1f} s")
                 ka = adapter.keepalive()
                 if ka and not pinged and silent >= min(s.keepalive_after_s, s.reconnect_after_s / 2):

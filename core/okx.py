@@ -81,7 +81,7 @@ class OkxAdapter(Adapter):
         super().__init__(instrument, url)
         self.depth = depth
         self.book: OkxBook | None = None
-        self.last_seq: int | None = None
+        self.last_seq: int | None = None  # seqId of the last applied message (local count without seqIds)
         self.last_ts_ms = 0
         self.checksums_verified = 0
 
@@ -129,8 +129,11 @@ class OkxAdapter(Adapter):
         d = data[0]
         action = msg.get("action")
         try:
-            seq = int(d["seqId"])
-            prev = int(d.get("prevSeqId", -1))
+            # seqId/prevSeqId arrived in 2023; older captures (and some channels) carry none, so
+            # continuity is then left to the checksum and seq is a local count.
+            has_seq = "seqId" in d
+            seq = int(d["seqId"]) if has_seq else (self.last_seq or 0) + 1
+            prev = int(d.get("prevSeqId", -1)) if has_seq else (self.last_seq if self.last_seq is not None else -1)
             bids, asks = d.get("bids", []), d.get("asks", [])
             ts_ms = int(d.get("ts", 0))
             checksum = int(d.get("checksum", 0) or 0)

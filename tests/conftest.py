@@ -1,0 +1,67 @@
+"""Shared fixtures: real recorded frames from data/, feeds that always shut down, a wait helper."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from core.feed import Feed, FeedSettings
+from core.recording import RecordingWriter, iter_lines
+from core.replay import default_recording
+
+ROOT = Path(__file__).resolve().parent.parent
+OKX_CAPTURE = ROOT / "data" / "okx" / "OKX.ws.1.0"
+
+FAST = FeedSettings(stale_after_s=0.6, reconnect_after_s=2.0, keepalive_after_s=1.0, backoff_initial_s=0.1,
+                    backoff_max_s=0.5, open_timeout_s=2.0)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
+    """Poll ``cond`` until true; tests assert the result so a timeout fails with a clear message."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(interval)
+    return cond()
+
+
+def okx_frames() -> list[tuple[float, str]]:
+    """(local receive time, raw JSON) of every message OKX sent in the cryptofeed capture."""
+    out = []
+    for line in OKX_CAPTURE.read_text().splitlines():
+        if line.startswith("wss://"):
+            continue  # connection opened / messages we sent
+        ts, _, raw = line.partition(": ")
+        out.append((float(ts), raw))
+    return out
+
+
+@pytest.fixture(scope="session")
+def recorded_messages() -> list[bytes]:
+    """The first 300 real messages of the bundled default recording (GoQuant format)."""
+    out = []
+    for line in iter_lines(default_recording().path):
+        out.append(line)
+        if len(out) == 300:
+            break
+    return out
+
+
+@pytest.fixture
+def slice_file(tmp_path, recorded_messages) -> Path:
+    path = tmp_path / "slice.jsonl.gz"
+    with RecordingWriter(path) as w:
+        for m in recorded_messages[:200]:
+            w.write(m)
+    return path
+
+
+@pytest.fixture
+def feed():
+    f = Feed(settings=FAST)
+    yield f
+    f.shutdown()

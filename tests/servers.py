@@ -1,0 +1,80 @@
+"""Real WebSocket servers on 127.0.0.1 for tests: each runs in its own thread with its own event loop,
+so the feed client (which has its own thread) talks to it over a real socket, as it would to an exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Awaitable, Callable
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+
+Handler = Callable[[ServerConnection, "LoopbackServer"], Awaitable[None]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LoopbackServer:
+    """Start, stop and restart (on the same port) a scripted server; counts connections."""
+
+    def __init__(self, handler: Handler, *, port: int | None = None, max_size: int | None = 2**24) -> None:
+        self.handler = handler
+        self.port = port or free_port()
+        self.max_size = max_size
+        self.connections = 0
+        self.received: list[str | bytes] = []  # everything clients sent (subscriptions, pings)
+        self.state: dict = {}  # free-form per-test state shared with the handler
+        self._loop = asyncio.new_event_loop()
+        self._server: Server | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="test-server", daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "/ws/l2-orderbook/okx/BTC-USDT-SWAP") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    async def _wrap(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        try:
+            await self.handler(ws, self)
+        except Exception:
+            pass
+
+    def _call(self, coro, timeout: float = 10.0):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def start(self) -> "LoopbackServer":
+        async def go() -> None:
+            self._server = await serve(self._wrap, "127.0.0.1", self.port, max_size=self.max_size, compression=None)
+
+        self._call(go())
+        return self
+
+    def stop(self) -> None:
+        """Close the listening socket and drop every connection abruptly."""
+
+        async def go() -> None:
+            if self._server is not None:
+                for conn in list(self._server.connections):
+                    conn.transport.abort()
+                self._server.close(close_connections=False)
+                await self._server.wait_closed()
+                self._server = None
+
+        self._call(go())
+
+    def close(self) -> None:
+        self.stop()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def __enter__(self) -> "LoopbackServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
