@@ -30,6 +30,7 @@ class LoopbackServer:
         self.connections = 0
         self.received: list[str | bytes] = []  # everything clients sent (subscriptions, pings)
         self.state: dict = {}  # free-form per-test state shared with the handler
+        self._handlers: set = set()
         self._loop = asyncio.new_event_loop()
         self._server: Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="test-server", daemon=True)
@@ -40,10 +41,14 @@ class LoopbackServer:
 
     async def _wrap(self, ws: ServerConnection) -> None:
         self.connections += 1
+        task = asyncio.current_task()
+        self._handlers.add(task)
         try:
             await self.handler(ws, self)
         except Exception:
             pass
+        finally:
+            self._handlers.discard(task)
 
     def _call(self, coro, timeout: float = 10.0):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -62,6 +67,8 @@ class LoopbackServer:
             if self._server is not None:
                 for conn in list(self._server.connections):
                     conn.transport.abort()
+                for task in list(self._handlers):
+                    task.cancel()
                 self._server.close(close_connections=False)
                 await self._server.wait_closed()
                 self._server = None
