@@ -84,6 +84,8 @@ class OkxAdapter(Adapter):
         self.last_seq: int | None = None  # seqId of the last applied message (local count without seqIds)
         self.last_ts_ms = 0
         self.checksums_verified = 0
+        self.awaiting_snapshot = False  # True between a resync request and its snapshot
+        self.ignored_in_flight = 0
 
     # ---- protocol ------------------------------------------------------------------------------
     def _arg(self) -> dict:
@@ -97,6 +99,7 @@ class OkxAdapter(Adapter):
 
     def resync(self) -> list[str]:
         self.reset()
+        self.awaiting_snapshot = True  # updates still in flight from the old subscription are ignored
         return [
             orjson.dumps({"id": "2", "op": "unsubscribe", "args": [self._arg()]}).decode(),
             orjson.dumps({"id": "3", "op": "subscribe", "args": [self._arg()]}).decode(),
@@ -105,6 +108,7 @@ class OkxAdapter(Adapter):
     def reset(self) -> None:
         self.book = None
         self.last_seq = None
+        self.awaiting_snapshot = False
 
     # ---- messages ------------------------------------------------------------------------------
     def on_message(self, raw: bytes | str, recv_ns: int) -> BookSnapshot | None:
@@ -141,7 +145,11 @@ class OkxAdapter(Adapter):
             raise ParseError("wrong_shape", "books data fields") from None
         if action == "snapshot":
             self.book = OkxBook()
+            self.awaiting_snapshot = False
         elif action == "update":
+            if self.awaiting_snapshot:
+                self.ignored_in_flight += 1
+                return None
             if self.book is None or self.last_seq is None:
                 raise SequenceGap("update before snapshot")
             if prev != self.last_seq:
