@@ -2,6 +2,10 @@
 
 Environment (highest priority): ``TCS_SOURCE`` (replay | goquant | okx), ``TCS_FEED_URL`` (overrides the
 URL, e.g. a local server), ``TCS_EXCHANGE``, ``TCS_SYMBOL``, ``TCS_REPLAY_FILE``, ``TCS_REPLAY_SPEED``.
+
+Security for hosted deployments: the app only connects to hosts in ``SourcePolicy.allowed_hosts``
+(``TCS_ALLOWED_HOSTS`` / ``allowed_hosts``); the operator's own ``TCS_FEED_URL`` host is added to it.
+Visitors cannot type a URL unless the operator sets ``TCS_ALLOW_CUSTOM_URL=1`` / ``allow_custom_url``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Mapping
 from urllib.parse import urlparse
 
 from core import goquant, okx
+from core.exceptions import SourceNotAllowed
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = ROOT / ".streamlit" / "secrets.toml"
@@ -75,6 +80,51 @@ class FeedConfig:
         return replace(self, exchange=exchange, symbol=symbol, url=url)
 
 
+DEFAULT_ALLOWED_HOSTS = ("ws.gomarket-cpp.goquant.io", "ws.okx.com", "wspap.okx.com")
+TRUTHY = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    """What a visitor of a shared deployment may make this server connect to."""
+
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
+    allow_custom_url: bool = False  # show a URL box in the UI (off: visitors pick from the sources only)
+    allow_source_switch: bool = True  # visitors may switch between replay and the allowed live sources
+
+    def check(self, url: str) -> None:
+        """Raise ``SourceNotAllowed`` unless ``url`` is ws(s):// to an allowed host."""
+        parsed = urlparse(url)
+        if parsed.scheme not in ("ws", "wss"):
+            raise SourceNotAllowed(f"Only ws:// or wss:// feed URLs are accepted, not {parsed.scheme or 'no scheme'!r}.")
+        host = (parsed.hostname or "").lower()
+        if host not in self.allowed_hosts:
+            raise SourceNotAllowed(
+                f"Feed host {host or '(none)'!r} is not in this deployment's allowlist "
+                f"({', '.join(self.allowed_hosts)}). The operator can add it with TCS_ALLOWED_HOSTS."
+            )
+
+
+def load_policy(env: Mapping[str, str] | None = None, secrets_path: Path = SECRETS) -> SourcePolicy:
+    env = os.environ if env is None else env
+    section = _secrets_section(secrets_path)
+    hosts_raw = env.get("TCS_ALLOWED_HOSTS") or section.get("allowed_hosts") or DEFAULT_ALLOWED_HOSTS
+    hosts = [h.strip().lower() for h in (hosts_raw.split(",") if isinstance(hosts_raw, str) else hosts_raw) if h.strip()]
+    operator_url = env.get("TCS_FEED_URL") or section.get("url")
+    if operator_url and urlparse(str(operator_url)).hostname:
+        hosts.append(urlparse(str(operator_url)).hostname.lower())  # the operator's own choice is trusted
+    custom = str(env.get("TCS_ALLOW_CUSTOM_URL") or section.get("allow_custom_url", "")).lower() in TRUTHY
+    switch = str(env.get("TCS_ALLOW_SOURCE_SWITCH") or section.get("allow_source_switch", "true")).lower() in TRUTHY
+    return SourcePolicy(allowed_hosts=tuple(dict.fromkeys(hosts)), allow_custom_url=custom, allow_source_switch=switch)
+
+
+def _secrets_section(secrets_path: Path) -> dict:
+    if not secrets_path.exists():
+        return {}
+    with open(secrets_path, "rb") as fh:
+        return tomllib.load(fh).get("feed", {})
+
+
 def url_instrument(url: str) -> tuple[str, str] | None:
     """``…/ws/l2-orderbook/{exchange}/{symbol}`` -> (exchange, symbol)."""
     parts = [p for p in urlparse(url).path.split("/") if p]
@@ -87,10 +137,7 @@ def url_instrument(url: str) -> tuple[str, str] | None:
 
 def load_config(env: Mapping[str, str] | None = None, secrets_path: Path = SECRETS) -> FeedConfig:
     env = os.environ if env is None else env
-    section: dict = {}
-    if secrets_path.exists():
-        with open(secrets_path, "rb") as fh:
-            section = tomllib.load(fh).get("feed", {})
+    section = _secrets_section(secrets_path)
 
     def pick(env_key: str, secret_key: str, default: str = "") -> str:
         return str(env.get(env_key) or section.get(secret_key) or default)

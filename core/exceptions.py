@@ -9,6 +9,7 @@ One root so callers can catch everything the simulator raises on purpose::
     │   ├── BadChecksum           OKX CRC32 of the top 25 levels does not match -> resync
     │   ├── CrossedBook           best bid >= best ask after an update -> resync
     │   └── ServerNotice          the server announced a disconnect (OKX 64008) -> reconnect
+    ├── SourceNotAllowed          a feed URL outside the operator's allowlist (hosted deployments)
     ├── InstrumentError           unknown exchange / symbol
     └── OrderError                an order the user typed that cannot be priced (size 0, NaN, ...)
 """
@@ -58,6 +59,10 @@ class ServerNotice(FeedError):
     """The server told us it will close the connection (e.g. OKX notice 64008)."""
 
     reason = "server_notice"
+
+
+class SourceNotAllowed(SimulatorError):
+    """A visitor asked for a feed URL the operator did not allow."""
 
 
 class InstrumentError(SimulatorError):

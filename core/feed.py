@@ -25,7 +25,7 @@ from websockets.frames import CloseCode
 
 from core.adapter import Adapter
 from core.book import BookSnapshot
-from core.config import FeedConfig, Source
+from core.config import FeedConfig, Source, SourcePolicy
 from core.exceptions import FeedError, ParseError, ResyncNeeded, SequenceGap, ServerNotice
 from core.goquant import GoQuantAdapter
 from core.instruments import InstrumentTable, instruments
@@ -107,8 +107,11 @@ class Feed:
         *,
         settings: FeedSettings = FeedSettings(),
         table: InstrumentTable | None = None,
+        policy: SourcePolicy | None = None,
     ) -> None:
+        """``policy`` restricts live URLs (the app passes the operator's; CLIs and tests run unrestricted)."""
         self.store = store or BookStore()
+        self.policy = policy
         self.settings = settings
         self.table = table or instruments()
         self._lock = threading.Lock()  # serialises start/stop from concurrent sessions
@@ -138,6 +141,8 @@ class Feed:
     def start(self, config: FeedConfig | None = None, *, timeout_s: float = 30.0) -> None:
         """Run ``config`` (default: replay). Calling again with the same config does nothing."""
         config = (config or FeedConfig()).resolved()
+        if self.policy is not None and config.is_live:
+            self.policy.check(config.url)  # before anything changes: a refused URL leaves the feed as it was
         with self._lock:
             if config == self._config and self.running:
                 return

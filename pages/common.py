@@ -8,7 +8,7 @@ import time
 
 import streamlit as st
 
-from core.config import load_config
+from core.config import load_config, load_policy
 from core.feed import Feed
 from core.summary import MarketSummary, summarize
 
@@ -20,7 +20,7 @@ STATE_ICONS = {"live": "🟢", "stale": "🟠", "connecting": "🔵", "reconnect
 def get_feed() -> Feed:
     """The single feed shared by every session of this process (never one per tab)."""
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    feed = Feed()
+    feed = Feed(policy=load_policy())
     feed.table.refresh_in_background()
     feed.start(load_config())
     return feed
