@@ -131,7 +131,7 @@ class ReplayServer:
             while True:
                 t0 = loop.time()
                 base = int(rec.ts_ms[0])
-                for msg, ts in zip(rec.messages, rec.ts_ms):
+                for msg, ts in zip(rec.iter_messages(), rec.ts_ms):
                     if self.speed > 0:
                         due = t0 + (int(ts) - base) / 1000.0 / self.speed
                         delay = due - loop.time()
