@@ -27,22 +27,24 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 def levels_to_arrays(levels: Levels) -> tuple[np.ndarray, np.ndarray]:
     """Convert ``[[price, size, ...], ...]`` (strings or numbers) into two float64 arrays.
 
-    One vectorised step: ``float`` over a flat iterator is several times faster than ``np.array`` on a
-    list of string pairs, and extra fields (OKX's deprecated "0" and order count) are dropped first.
+    One vectorised step: ``float`` over a flat iterator is faster than ``np.array`` on string pairs. Plain
+    pairs (GoQuant) are flattened directly; longer levels (OKX's deprecated "0" and order count) are cut
+    to two fields first. The length check keeps a malformed level from shifting prices into sizes.
     """
     n = len(levels)
     if n == 0:
         empty = np.empty(0, dtype=np.float64)
         return empty, empty.copy()
     try:
-        flat = np.fromiter(
-            map(float, itertools.chain.from_iterable(lv[:2] for lv in levels)),
-            dtype=np.float64,
-            count=2 * n,
-        )
+        lengths = set(map(len, levels))
+    except TypeError:
+        raise ParseError("wrong_shape", "level is not [price, size]") from None
+    if min(lengths) < 2:
+        raise ParseError("wrong_shape", "level is not [price, size]")
+    flat_levels = itertools.chain.from_iterable(levels if lengths == {2} else (lv[:2] for lv in levels))
+    try:
+        flat = np.fromiter(map(float, flat_levels), dtype=np.float64, count=2 * n)
     except (TypeError, ValueError) as exc:
-        if not all(isinstance(lv, (list, tuple)) and len(lv) >= 2 for lv in levels):
-            raise ParseError("wrong_shape", "level is not [price, size]") from None
         raise ParseError("non_numeric_level", str(exc)[:80]) from None
     pairs = flat.reshape(n, 2)
     return pairs[:, 0].copy(), pairs[:, 1].copy()
