@@ -6,7 +6,12 @@ import streamlit as st
 def run() -> None:
     st.set_page_config(page_title="Trade Cost Simulator", page_icon=":material/candlestick_chart:", layout="wide")
     pages = [
-        st.Page("pages/market.py", title="Market", icon=":material/monitoring:", default=True),
+        st.Page("pages/simulator.py", title="Simulator", icon=":material/calculate:", default=True),
+        st.Page("pages/market.py", title="Market", icon=":material/monitoring:"),
+        st.Page("pages/latency.py", title="Latency", icon=":material/speed:"),
+        st.Page("pages/execution.py", title="Execution", icon=":material/timeline:"),
+        st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
+        st.Page("pages/data.py", title="Data", icon=":material/database:"),
     ]
     st.navigation(pages).run()
 

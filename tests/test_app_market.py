@@ -16,6 +16,7 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 def test_market_page_shows_replay_bid_and_ask():
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
+    at.switch_page("pages/market.py").run()
     assert not at.exception
     deadline = time.monotonic() + 20
     while not at.metric and time.monotonic() < deadline:  # the first book arrives within a second or so

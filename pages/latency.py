@@ -1,0 +1,6 @@
+"""Placeholder: being built (issue 5)."""
+
+import streamlit as st
+
+st.title("Latency")
+st.info("This page is being built.")
