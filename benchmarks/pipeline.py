@@ -1,0 +1,201 @@
+"""The per-tick path on real recorded messages: bytes in -> book updated -> every output computed.
+
+Each case is timed message by message next to ``orjson.loads`` of the same bytes, in the same run, so
+the ratio holds on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import orjson
+import psutil
+
+from core.adapter import Adapter
+from core.cost import Models, Order, estimate
+from core.fees import get_tier
+from core.goquant import GoQuantAdapter
+from core.instruments import Instrument, get_instrument
+from core.okx import OkxAdapter
+from core.recording import load_recording
+from core.replay import default_recording
+from core.store import BookStore
+from core.volatility import realised_vol
+
+OKX_CAPTURE = "data/okx/OKX.ws.1.0"
+
+
+def goquant_messages(levels: int, n: int = 3000) -> list[bytes]:
+    """Real Binance USDⓈ-M books from the bundled recording, cut to ``levels`` per side."""
+    rec = load_recording(default_recording().path)
+    out = []
+    for raw in itertools.islice(rec.iter_messages(), n):
+        if levels >= 400:
+            out.append(raw)
+        else:
+            d = orjson.loads(raw)
+            d["bids"], d["asks"] = d["bids"][:levels], d["asks"][:levels]
+            out.append(orjson.dumps(d))
+    return out
+
+
+def okx_messages(repeat: int = 30) -> tuple[list[bytes], list[bool]]:
+    """OKX BTC-USDT books from the 2022 capture: (messages, is_update), the snapshot+updates repeated."""
+    frames = []
+    with open(OKX_CAPTURE, encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("wss://"):
+                continue
+            raw = line.split(": ", 1)[1].strip()
+            if '"channel":"books"' in raw and '"instId":"BTC-USDT"' in raw and '"action"' in raw:
+                frames.append(raw.encode())
+    msgs = frames * repeat
+    return msgs, [b'"action":"update"' in m for m in msgs]
+
+
+@dataclass
+class Pipeline:
+    """parse + store + estimate for fixed inputs (a $100 market buy, the instrument's base fee tier)."""
+
+    adapter: Adapter
+    store: BookStore
+    order: Order
+    models: Models | None = None
+
+    def __post_init__(self) -> None:
+        inst = self.adapter.instrument
+        self.store.begin(source="bench", url="", exchange=inst.exchange, symbol=inst.symbol)
+        self.tier = get_tier(inst.exchange, inst.kind)
+        self.vol = None
+        self._vol_at = 0.0
+
+    def __call__(self, raw: bytes) -> object:
+        snap = self.adapter.on_message(raw, time.time_ns())
+        if snap is None:
+            return None
+        self.store.publish(snap, parse_ns=self.adapter.last_parse_ns, book_ns=self.adapter.last_book_ns)
+        now = time.monotonic()
+        if self.vol is None or now - self._vol_at > 1.0:  # volatility is a 1 s-grid statistic: refresh at 1 Hz
+            t, m = self.store.mids()
+            self.vol = realised_vol(t, m, mid=snap.mid)
+            self._vol_at = now
+        return estimate(snap, self.order, fee_tier=self.tier, volatility=self.vol, models=self.models)
+
+
+def make_pipeline(case: str, models: Models | None = None) -> Pipeline:
+    if case.startswith("okx"):
+        inst = get_instrument("okx", "BTC-USDT")
+        adapter: Adapter = OkxAdapter(inst, "ws://bench")
+    else:
+        inst = get_instrument("binance-futures", "BTCUSDT")
+        adapter = GoQuantAdapter(inst, "ws://bench")
+    return Pipeline(adapter, BookStore(), Order("buy", 100.0), models)
+
+
+def time_each(fn: Callable[[bytes], object], msgs: Iterable[bytes]) -> np.ndarray:
+    out = []
+    pc = time.perf_counter_ns
+    for m in msgs:
+        t0 = pc()
+        fn(m)
+        out.append(pc() - t0)
+    return np.asarray(out, dtype=np.float64) / 1e3
+
+
+def bench_case(case: str, models: Models | None = None) -> dict:
+    if case == "okx_update":
+        msgs, is_update = okx_messages()
+    else:
+        msgs = goquant_messages(50 if case == "goquant50" else 400)
+        is_update = [True] * len(msgs)
+    pipe = make_pipeline(case, models)
+    for m in msgs[:300]:  # warm-up (allocators, caches, the volatility history)
+        pipe(m)
+    pipe = make_pipeline(case, models)
+    gc.collect()
+    gc.disable()
+    try:
+        loads = time_each(orjson.loads, msgs)
+        total = time_each(pipe, msgs)
+    finally:
+        gc.enable()
+    mask = np.asarray(is_update)
+    loads, total = loads[mask], total[mask]
+    p50_loads = float(np.median(loads))
+    p50 = float(np.median(total))
+    return {
+        "messages": int(mask.sum()),
+        "levels_per_side": 400 if case != "goquant50" else 50,
+        "bytes_p50": int(np.median([len(m) for m in msgs])),
+        "orjson_loads_p50_us": round(p50_loads, 2),
+        "pipeline_p50_us": round(p50, 2),
+        "pipeline_p90_us": round(float(np.percentile(total, 90)), 2),
+        "pipeline_p99_us": round(float(np.percentile(total, 99)), 2),
+        "ratio_p50": round(p50 / p50_loads, 2),
+    }
+
+
+def bench_stages(models: Models | None = None) -> dict:
+    """Where the goquant400 time goes: parse, book build, publish, estimate (medians, µs)."""
+    msgs = goquant_messages(400, 2000)
+    pipe = make_pipeline("goquant400", models)
+    for m in msgs[:200]:
+        pipe(m)
+    parse, book, est = [], [], []
+    for m in msgs:
+        snap = pipe.adapter.on_message(m, time.time_ns())
+        parse.append(pipe.adapter.last_parse_ns / 1e3)
+        book.append(pipe.adapter.last_book_ns / 1e3)
+        t0 = time.perf_counter_ns()
+        e = estimate(snap, pipe.order, fee_tier=pipe.tier, volatility=pipe.vol, models=pipe.models)
+        est.append((time.perf_counter_ns() - t0) / 1e3)
+    timings = pipe.store.tick_timings()
+    return {
+        "parse_p50_us": round(float(np.median(parse)), 2),
+        "book_p50_us": round(float(np.median(book)), 2),
+        "estimate_p50_us": round(float(np.median(est)), 2),
+        "estimate_latency_us_p50": round(float(np.median([e.latency_us])), 2),
+        "publish_p50_us": round(float(np.median(timings["publish_us"])) if timings["publish_us"].size else 0.0, 2),
+    }
+
+
+def bench_throughput(seconds: float = 5.0, models: Models | None = None) -> dict:
+    msgs = goquant_messages(400, 2000)
+    pipe = make_pipeline("goquant400", models)
+    n = 0
+    t0 = time.perf_counter()
+    end = t0 + seconds
+    for m in itertools.cycle(msgs):
+        pipe(m)
+        n += 1
+        if n % 200 == 0 and time.perf_counter() > end:
+            break
+    return {"throughput_msgs_s": round(n / (time.perf_counter() - t0), 1), "throughput_levels_per_side": 400}
+
+
+def bench_rss(ticks: int = 100_000, warmup: int = 10_000, models: Models | None = None) -> dict:
+    msgs = goquant_messages(400, 2000)
+    pipe = make_pipeline("goquant400", models)
+    proc = psutil.Process()
+    it = itertools.cycle(msgs)
+    for _ in range(warmup):
+        pipe(next(it))
+    gc.collect()
+    before = proc.memory_info().rss
+    t0 = time.perf_counter()
+    for _ in range(ticks):
+        pipe(next(it))
+    gc.collect()
+    after = proc.memory_info().rss
+    return {
+        "rss_ticks": ticks,
+        "rss_before_mb": round(before / 2**20, 1),
+        "rss_after_mb": round(after / 2**20, 1),
+        "rss_growth_mb": round((after - before) / 2**20, 2),
+        "rss_run_s": round(time.perf_counter() - t0, 1),
+    }
