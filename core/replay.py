@@ -14,8 +14,10 @@ import json
 import logging
 import math
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -99,6 +101,8 @@ class ReplayServer:
         self._server: Server | None = None
         self.connections = 0  # total accepted, for tests and the load benchmark
         self.sent = 0
+        #: optional hook called after each send with (exchange ts ms, wall-clock s): tick-to-screen timing
+        self.on_send: Callable[[int, float], None] | None = None
 
     @property
     def url(self) -> str:
@@ -139,6 +143,8 @@ class ReplayServer:
                             await asyncio.sleep(delay)
                     await ws.send(msg, text=True)
                     self.sent += 1
+                    if self.on_send is not None:
+                        self.on_send(int(ts), time.time())
                 if not self.loop:
                     break
                 await asyncio.sleep(0.1 / max(self.speed, 1.0))

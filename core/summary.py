@@ -12,6 +12,7 @@ import pandas as pd
 
 from core.book import BookSnapshot
 from core.feed import ReplayInfo
+from core.recording import iso_ms
 from core.store import FeedState, FeedStatus
 
 EXCHANGE_LABELS = {"okx": "OKX", "binance": "Binance spot", "binance-futures": "Binance USDⓈ-M"}
@@ -90,3 +91,10 @@ def top_levels(snap: BookSnapshot, n: int = 10) -> pd.DataFrame:
         },
         index=pd.RangeIndex(1, rows + 1, name="level"),
     )
+
+
+def book_time(ts_ms: int) -> str:
+    """Exchange time as ``HH:MM:SS.mmm`` UTC ("n/a" when the feed gives none)."""
+    if ts_ms <= 0:
+        return "n/a"
+    return iso_ms(ts_ms)[11:23]

@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from core.summary import top_levels
+from core.summary import book_time, top_levels
 from pages.common import current_summary, get_feed, refresh_control, status_line
 
 
@@ -24,12 +24,14 @@ def market_page() -> None:
             return
         inst = feed.table.get(snap.exchange, snap.symbol)
         q = inst.quote
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2, c3, c4, c5 = st.columns(5)
         c1.metric(f"Best bid ({q})", f"{s.best_bid:,.2f}", help="Highest price a buyer is quoting, quote currency.")
         c2.metric(f"Best ask ({q})", f"{s.best_ask:,.2f}", help="Lowest price a seller is quoting, quote currency.")
         c3.metric("Spread", f"{s.spread:,.2f} {q}", f"{s.spread_bps:.2f} bps", delta_color="off",
                   help="Best ask minus best bid; in bps of the mid price.")
         c4.metric("Levels shown by feed", f"{s.levels[0]} / {s.levels[1]}", help="Number of bid / ask price levels in the latest book.")
+        c5.metric("Book time (UTC)", book_time(snap.exchange_ts_ms),
+                  help="Exchange timestamp of the book on screen (for a replay: the recording's original time).")
         st.subheader(f"Top 10 levels (prices in {q}, sizes in {inst.base})")
         st.dataframe(top_levels(snap, 10), width="stretch", key="market_levels")
         feed.store.record_refresh((time.perf_counter() - t0) * 1e3)

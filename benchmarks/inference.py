@@ -1,0 +1,72 @@
+"""Model inference cost: the numpy forward pass used per tick versus Keras `model(x)` and `predict`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def _median_us(fn, n: int) -> float:
+    fn()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        fn()
+        out.append(time.perf_counter_ns() - t0)
+    return float(np.median(out)) / 1e3
+
+
+def bench_inference() -> dict:
+    """For each shipped ``models/*.keras``: numpy vs Keras call vs Keras predict on one row (µs)."""
+    paths = sorted(MODELS_DIR.glob("*.keras"))
+    if not paths:
+        return {"inference": "no shipped models in models/"}
+    from core import models as m  # noqa: PLC0415  (imports Keras lazily, as the app does once)
+
+    out: dict[str, dict] = {}
+    for path in paths:
+        keras_model = m.load_keras(path)
+        card = m.read_card(path.with_suffix(".json"))
+        kind = card.get("kind") or card.get("model", {}).get("kind")
+        net = m.NumpyNet.from_keras(keras_model, kind)
+        n_in = int(keras_model.inputs[0].shape[-1])
+        row = np.random.default_rng(0).normal(size=(1, n_in)).astype(np.float32)
+        res = {
+            "infer_numpy_us": round(_median_us(lambda: net.forward(row), 2000), 2),
+            "infer_keras_call_us": round(_median_us(lambda: keras_model(row, training=False), 200), 1),
+            "infer_keras_predict_us": round(_median_us(lambda: keras_model.predict(row, verbose=0), 30), 1),
+        }
+        if res["infer_numpy_us"]:
+            res["speedup_vs_call"] = round(res["infer_keras_call_us"] / res["infer_numpy_us"], 1)
+        out[path.stem] = res
+    return {"inference": out}
+
+
+def tf_calls_on_tick_path(pipe, msgs) -> int:
+    """Count Python calls into tensorflow/keras while ticks run (must be 0)."""
+    calls = 0
+
+    def prof(frame, event, arg):
+        nonlocal calls
+        if event == "call":
+            f = frame.f_code.co_filename
+            if "/tensorflow/" in f or "/keras/" in f:
+                calls += 1
+
+    sys.setprofile(prof)
+    try:
+        for raw in msgs:
+            pipe(raw)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def card_summary() -> dict:
+    return {p.stem: json.loads(p.read_text()).get("use", None) for p in sorted(MODELS_DIR.glob("*.json"))}

@@ -1,0 +1,204 @@
+"""`make bench`: run every benchmark in one process run, print a summary, write benchmarks/latest.json and
+docs/PERFORMANCE.md (figures against their targets, and what changed since the last report)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+from benchmarks import browser, inference, pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+LATEST = ROOT / "benchmarks" / "latest.json"
+REPORT = ROOT / "docs" / "PERFORMANCE.md"
+ANALYSIS = ROOT / "benchmarks" / "ANALYSIS.md"
+
+
+def targets(r: dict) -> list[tuple[str, str, object, bool | None]]:
+    """(name, target, measured, met) for every target of issue 6."""
+    def g(*keys):
+        v = r
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        return v
+
+    rows = [
+        ("goquant50 ratio_p50", "<= 3", g("goquant50", "ratio_p50")),
+        ("goquant400 ratio_p50", "<= 3", g("goquant400", "ratio_p50")),
+        ("goquant400 pipeline_p99_us", "<= 1000", g("goquant400", "pipeline_p99_us")),
+        ("throughput_msgs_s (400 levels)", ">= 5000", g("throughput_msgs_s")),
+        ("rss_growth_mb over 100k ticks", "<= 20", g("rss_growth_mb")),
+        ("tensorflow calls on the tick path", "== 0", g("tf_calls_on_tick_path")),
+        ("tick_to_screen_1s_p50_ms (refresh 1 s)", "<= 1500", g("tick_to_screen_1s_p50_ms")),
+        ("tick_to_screen_5s_p50_ms (refresh 1 s)", "<= 1500", g("tick_to_screen_5s_p50_ms")),
+    ]
+    out = []
+    for name, target, val in rows:
+        met = None
+        if isinstance(val, (int, float)):
+            op, lim = target.split()
+            lim = float(lim)
+            met = {"<=": val <= lim, ">=": val >= lim, "==": val == lim}[op]
+        out.append((name, target, val, met))
+    for model, res in (r.get("inference") or {}).items() if isinstance(r.get("inference"), dict) else []:
+        if res.get("infer_numpy_us"):
+            sp = res["speedup_vs_call"]
+            out.append((f"{model}: numpy vs Keras call", ">= 100x", f"{sp}x", sp >= 100))
+    return out
+
+
+def machine() -> dict:
+    import psutil
+
+    return {
+        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "versions": {p: version(p) for p in ("numpy", "orjson", "websockets", "streamlit", "keras")},
+    }
+
+
+def run(quick: bool = False) -> dict:
+    r: dict = {"machine": machine()}
+    t_all = time.time()
+    print("pipeline ...", flush=True)
+    for case in ("goquant50", "goquant400", "okx_update"):
+        r[case] = pipeline.bench_case(case)
+        print(f"  {case}: {r[case]}", flush=True)
+    r["stages_goquant400"] = pipeline.bench_stages()
+    r.update(pipeline.bench_throughput(3.0 if quick else 5.0))
+    print(f"  throughput {r['throughput_msgs_s']} msg/s", flush=True)
+    pipe = pipeline.make_pipeline("goquant400")
+    r["tf_calls_on_tick_path"] = inference.tf_calls_on_tick_path(pipe, pipeline.goquant_messages(400, 200))
+    print("memory ...", flush=True)
+    r.update(pipeline.bench_rss(20_000 if quick else 100_000))
+    print(f"  rss growth {r['rss_growth_mb']} MB", flush=True)
+    print("inference ...", flush=True)
+    r.update(inference.bench_inference())
+    print("ui ...", flush=True)
+    r.update(browser.bench_ui_refresh())
+    for n in (1, 5):
+        r.update(browser.bench_tick_to_screen(n, 10 if quick else 20))
+        print(f"  tick_to_screen {n} session(s): {r.get(f'tick_to_screen_{n}s_p50_ms')} ms", flush=True)
+    r.update(browser.bench_startup())
+    print(f"  startup {r['startup_s']} s", flush=True)
+    r["bench_runtime_s"] = round(time.time() - t_all, 1)
+    return r
+
+
+def fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return "n/a" if v is None else str(v)
+
+
+def changes(prev: dict, cur: dict) -> list[str]:
+    keys = [("goquant50", "pipeline_p50_us"), ("goquant400", "pipeline_p50_us"), ("goquant400", "ratio_p50"),
+            ("okx_update", "pipeline_p50_us"), ("throughput_msgs_s",), ("rss_growth_mb",), ("startup_s",),
+            ("tick_to_screen_1s_p50_ms",)]
+    out = []
+    for k in keys:
+        a, b = prev, cur
+        for part in k:
+            a = a.get(part) if isinstance(a, dict) else None
+            b = b.get(part) if isinstance(b, dict) else None
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a:
+            out.append(f"| {'.'.join(k)} | {fmt(a)} | {fmt(b)} | {b / a:.2f}x |")
+    return out
+
+
+def report(r: dict, prev: dict | None) -> str:
+    m = r["machine"]
+    lines = [
+        "# Performance",
+        "",
+        "Generated by `make bench` (`python -m benchmarks.run`); raw figures in `benchmarks/latest.json`.",
+        "Every ratio is measured in one run, side by side, because absolute times on these shared 2-core",
+        "machines move by tens of percent from run to run. Tests never assert times.",
+        "",
+        f"Machine: {m['cores']} cores, {m['memory_gb']} GB, {m['platform']}, Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f". Run {m['date_utc']}, "
+        f"{r['bench_runtime_s']} s in all.",
+        "",
+        "## Targets (issue 6)",
+        "",
+        "| figure | target | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for name, target, val, met in targets(r):
+        lines.append(f"| {name} | {target} | {fmt(val)} | {'yes' if met else ('no' if met is False else 'n/a')} |")
+    lines += ["", "## Per-tick pipeline (bytes in -> book published -> CostEstimate for a $100 market buy)", "",
+              "| case | levels/side | msg bytes p50 | orjson.loads p50 µs | pipeline p50 µs | p90 µs | p99 µs | ratio p50 |",
+              "|---|---|---|---|---|---|---|---|"]
+    for case in ("goquant50", "goquant400", "okx_update"):
+        c = r[case]
+        lines.append(f"| {case} | {c['levels_per_side']} | {fmt(c['bytes_p50'])} | {fmt(c['orjson_loads_p50_us'])} | "
+                     f"{fmt(c['pipeline_p50_us'])} | {fmt(c['pipeline_p90_us'])} | {fmt(c['pipeline_p99_us'])} | {fmt(c['ratio_p50'])} |")
+    s = r["stages_goquant400"]
+    lines += ["", "Where the goquant400 time goes (medians): "
+              f"parse (orjson + shape checks) {fmt(s['parse_p50_us'])} µs, book (strings to floats, validation, "
+              f"cumulative depth) {fmt(s['book_p50_us'])} µs, publish {fmt(s['publish_p50_us'])} µs, "
+              f"estimate {fmt(s['estimate_p50_us'])} µs.", "",
+              "## Throughput, memory, UI", "",
+              "| figure | value |", "|---|---|",
+              f"| throughput (parse + store + estimate, one core, 400 levels) | {fmt(r['throughput_msgs_s'])} msg/s |",
+              f"| RSS growth over {fmt(r['rss_ticks'])} ticks after warm-up | {fmt(r['rss_growth_mb'])} MB "
+              f"({fmt(r['rss_before_mb'])} -> {fmt(r['rss_after_mb'])} MB) |",
+              f"| live fragment rerun, server side (Market page, p50 / p99) | {fmt(r['ui_refresh_p50_ms'])} / {fmt(r['ui_refresh_p99_ms'])} ms |",
+              f"| full script rerun (AppTest, p50) | {fmt(r['ui_full_rerun_p50_ms'])} ms |",
+              f"| tick to screen, 1 session (p50 / p90) | {fmt(r.get('tick_to_screen_1s_p50_ms'))} / {fmt(r.get('tick_to_screen_1s_p90_ms'))} ms |",
+              f"| tick to screen, 5 sessions (p50 / p90) | {fmt(r.get('tick_to_screen_5s_p50_ms'))} / {fmt(r.get('tick_to_screen_5s_p90_ms'))} ms |",
+              f"| feed connections with 5 sessions open | {fmt(r.get('tick_to_screen_5s_feed_connections'))} |",
+              f"| startup: process start to first rendered figure | {fmt(r['startup_s'])} s |", ""]
+    inf = r.get("inference")
+    lines += ["## Model inference (one row)", ""]
+    if isinstance(inf, dict):
+        lines += ["| model | numpy µs | Keras model(x) µs | Keras predict µs | numpy speed-up vs model(x) |", "|---|---|---|---|---|"]
+        for k, v in inf.items():
+            lines.append(f"| {k} | {fmt(v['infer_numpy_us'])} | {fmt(v['infer_keras_call_us'])} | {fmt(v['infer_keras_predict_us'])} | {fmt(v.get('speedup_vs_call'))}x |")
+    else:
+        lines.append(str(inf))
+    lines += ["", "## What changed since the last report", ""]
+    ch = changes(prev, r) if prev else []
+    if ch:
+        lines += ["| figure | previous | now | now / previous |", "|---|---|---|---|", *ch]
+        lines.append("")
+        lines.append(f"Previous run: {prev['machine']['date_utc']}.")
+    else:
+        lines.append("First report.")
+    if ANALYSIS.exists():
+        lines += ["", ANALYSIS.read_text(encoding="utf-8").strip()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run")
+    ap.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the suite)")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    prev = json.loads(LATEST.read_text()) if LATEST.exists() else None
+    r = run(quick=args.quick)
+    print()
+    for name, target, val, met in targets(r):
+        print(f"{name:45s} {fmt(val):>12s}  target {target:8s} {'ok' if met else ('MISSED' if met is False else '')}")
+    if not args.no_write:
+        LATEST.write_text(json.dumps(r, indent=2) + "\n")
+        REPORT.write_text(report(r, prev), encoding="utf-8")
+        print(f"\nwrote {LATEST.relative_to(ROOT)} and {REPORT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
