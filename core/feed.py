@@ -124,6 +124,7 @@ class Feed:
         self._listeners: list[Listener] = []
         self._recordings: dict[tuple[str, float], Recording] = {}
         self._delivered = False  # the current connection has published at least one book
+        self.config_error = ""  # set by the app when the operator's configuration could not start
 
     # ---- public API (any thread) ---------------------------------------------------------------
     @property

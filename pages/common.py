@@ -8,8 +8,9 @@ import time
 
 import streamlit as st
 
-from core.config import load_config, load_policy
+from core.config import FeedConfig, load_config, load_policy
 from core.feed import Feed
+from core.metrics import export_if_configured
 from core.summary import MarketSummary, summarize
 
 REFRESH_OPTIONS = {"0.25 s": 0.25, "0.5 s": 0.5, "1 s": 1.0, "2 s": 2.0, "5 s": 5.0, "Paused": None}
@@ -22,7 +23,13 @@ def get_feed() -> Feed:
     logging.getLogger("websockets").setLevel(logging.WARNING)
     feed = Feed(policy=load_policy())
     feed.table.refresh_in_background()
-    feed.start(load_config())
+    try:
+        feed.start(load_config())
+    except Exception as exc:  # a bad operator setting must not take the app down: run the replay, say why
+        logging.getLogger(__name__).error("feed configuration refused: %s", exc)
+        feed.config_error = f"The configured data source could not start ({exc}); showing the bundled replay instead."
+        feed.start(FeedConfig())
+    export_if_configured(feed.store)  # only with TCS_METRICS_FILE set (load and soak runs)
     return feed
 
 
@@ -50,6 +57,9 @@ def current_summary(feed: Feed) -> MarketSummary:
 
 def status_line(s: MarketSummary) -> None:
     """One line: REPLAY/LIVE badge, connection state, tick age, message rate; a warning when stale."""
+    error = getattr(get_feed(), "config_error", "")
+    if error:
+        st.error(error, icon=":material/error:")
     badge = ":violet-badge[REPLAY]" if s.source_label == "REPLAY" else ":green-badge[LIVE]"
     age = "no tick yet" if math.isinf(s.tick_age_s) else f"last tick {s.tick_age_s:.1f} s ago"
     st.markdown(

@@ -49,3 +49,26 @@ def test_summary_marks_stale_and_labels_replay(feed, slice_file):
     levels = top_levels(snap, 10)
     assert levels["bid price"].iloc[0] == snap.best_bid and levels["ask size (base)"].iloc[0] == snap.ask_sz[0]
     assert st.state in (FeedState.LIVE, FeedState.CONNECTING)
+
+
+def test_bad_operator_configuration_falls_back_to_the_replay_with_a_message(monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("TCS_SOURCE", "goquant")
+    monkeypatch.setenv("TCS_SYMBOL", "NOPE-USDT")
+    st.cache_resource.clear()  # a fresh process-wide feed for this configuration
+    try:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.run()
+        at.switch_page("pages/market.py").run()
+        assert not at.exception
+        assert any("could not start" in e.value and "NOPE-USDT" in e.value for e in at.error)
+        from pages.common import get_feed
+
+        feed = get_feed()
+        assert feed.config.source.value == "replay" and feed.replay is not None
+    finally:
+        from pages.common import get_feed
+
+        get_feed().shutdown()
+        st.cache_resource.clear()
