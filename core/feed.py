@@ -346,9 +346,9 @@ class Feed:
                 continue
             if snap is None:
                 continue
-            store.publish(snap, parse_ns=adapter.last_parse_ns, book_ns=adapter.last_book_ns)
-            if store.state is not FeedState.LIVE:
+            if store.state is not FeedState.LIVE:  # before publishing: a reader never sees a fresh book as stale
                 store.set_state(FeedState.LIVE)
+            store.publish(snap, parse_ns=adapter.last_parse_ns, book_ns=adapter.last_book_ns)
             self._delivered = True
             for fn in self._listeners:
                 try:
