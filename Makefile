@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test venv dev-deps browser bench clean
+.PHONY: run test venv dev-deps browser bench load soak clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,10 @@ bench: dev-deps browser
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis artifacts
+
+# Reliability runs (bounded, loopback only): figures go to benchmarks/reliability.json; see docs/RELIABILITY.md.
+load: dev-deps browser
+	$(PY) -m benchmarks.reliability load --seconds 60 --sessions 10
+
+soak: dev-deps browser
+	$(PY) -m benchmarks.reliability soak --minutes $${SOAK_MINUTES:-30}

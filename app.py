@@ -4,7 +4,7 @@ import streamlit as st
 
 
 def run() -> None:
-    st.set_page_config(page_title="Trade Cost Simulator", page_icon=":material/candlestick_chart:", layout="wide")
+    st.set_page_config(page_title="Trade Cost Simulator", page_icon="📈", layout="wide")
     pages = [
         st.Page("pages/simulator.py", title="Simulator", icon=":material/calculate:", default=True),
         st.Page("pages/market.py", title="Market", icon=":material/monitoring:"),

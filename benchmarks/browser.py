@@ -112,6 +112,14 @@ class App:
                 self.proc.kill()
 
 
+def open_market(page, app: "App") -> None:
+    """Load the app and go to Market through the sidebar (a deep link makes Streamlit probe
+    ``/market/_stcore/*`` first, which logs 404s in the console)."""
+    page.goto(app.url)
+    page.get_by_role("link", name="Market").click()
+    page.get_by_text("Book time (UTC)").wait_for(timeout=60_000)
+
+
 def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
@@ -151,8 +159,7 @@ def bench_tick_to_screen(sessions: int, seconds: float = 20.0, refresh_s: float 
             pages = []
             for _ in range(sessions):
                 page = browser.new_context().new_page()
-                page.goto(f"{app.url}/market")
-                page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
+                open_market(page, app)
                 page.evaluate(OBSERVER_JS)
                 pages.append(page)
             time.sleep(seconds)

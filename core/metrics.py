@@ -10,7 +10,8 @@ import json
 import os
 import threading
 import time
-from dataclasses import asdict
+import logging
+from dataclasses import fields
 from pathlib import Path
 
 from core.store import BookStore
@@ -19,7 +20,7 @@ from core.store import BookStore
 def snapshot(store: BookStore, *, last: int = 5_000) -> dict:
     st = store.status()
     t = store.tick_timings()
-    status = asdict(st)
+    status = {f.name: getattr(st, f.name) for f in fields(st)}
     status["state"] = st.state.value
     status["parse_errors"] = dict(st.parse_errors)
     return {
@@ -48,8 +49,8 @@ class MetricsExporter:
             try:
                 tmp.write_text(json.dumps(snapshot(self.store)))
                 os.replace(tmp, self.path)
-            except OSError:
-                pass
+            except Exception:  # never let a metrics hiccup end the thread silently
+                logging.getLogger(__name__).warning("metrics export failed", exc_info=True)
             time.sleep(self.interval_s)
 
 
