@@ -193,13 +193,108 @@ def write(section: str, result: dict) -> None:
     OUT.write_text(json.dumps(data, indent=2) + "\n")
 
 
+REPORT = ROOT / "docs" / "RELIABILITY.md"
+
+FAULTS = """\
+## 1. Fault matrix (runs in `make test`: `tests/test_faults.py`, `tests/test_feed.py`)
+
+Real WebSocket servers on 127.0.0.1, started by the tests, misbehave on cue against the real feed client,
+fed with real recorded frames. Every case asserts: no crash and no stuck thread; the status and counters
+say what happened (each parse-error reason is logged once); only good books are ever published, and the
+last good one stays available (marked stale when the feed goes quiet); recovery without intervention.
+
+| fault | what the client does | test |
+|---|---|---|
+| abrupt close (no close frame), server back on the same port | RECONNECTING, capped jittered backoff (0.5 s doubling to 30 s), reconnects, counter +1 | `test_server_closes_abruptly_and_comes_back` |
+| close in the middle of a burst | reconnects, resumes with the next good book | `test_close_in_the_middle_of_a_burst_recovers` |
+| accepts but never sends | STALE after 3 s, drops and reconnects after 10 s | `test_accepts_but_never_sends_marks_stale_and_retries` |
+| sends then goes silent | LIVE -> STALE -> RECONNECTING, last book kept | `test_silent_server_goes_stale_then_reconnects` |
+| refuses connections for a while | keeps retrying; LIVE once the server listens | `test_refuses_connections_for_a_while_then_accepts` |
+| very slow drip (1 msg / s) | STALE between messages, never drops the connection | `test_slow_drip_goes_stale_between_messages_but_never_drops` |
+| malformed JSON, JSON list/string, missing `asks`/`bids`, sides not lists, empty side, crossed book, unsorted or duplicate levels, text / NaN / Infinity / 1e999 / negative prices or sizes, level not a pair, wrong symbol, bad timestamp (21 cases) | counted by reason (`malformed_json`, `wrong_shape`, `missing_asks`, `empty_side`, `crossed_book`, `unsorted_levels`, `non_numeric_level`, `non_finite_level`, `non_positive_price`, `negative_size`, `wrong_instrument`, `bad_timestamp`), skipped; the next good book applies | `test_content_fault_is_counted_skipped_and_never_published[*]` |
+| message over the size limit (4 MiB) | the library closes with 1009; counted as `message_too_large`; reconnects | `test_message_over_size_limit_closes_counts_and_recovers` |
+| burst of 10,000 messages at once | all 10,000 applied, histories stay bounded | `test_burst_of_10000_messages` |
+| OKX sequence gap | resync: unsubscribe + subscribe, in-flight updates ignored until the new snapshot | `test_okx_gap_triggers_resubscribe_and_recovery` |
+| OKX checksum mismatch (non-zero checksum) | resync; the corrupt book is never published | `test_okx_checksum_mismatch_resyncs_and_keeps_the_last_good_book` |
+| OKX notice 64008 | reconnects and resubscribes | `test_okx_notice_64008_reconnects` |
+| OKX missing `pong` | text `ping` after silence, reconnect when nothing comes back | `test_okx_missing_pong_leads_to_reconnect` |
+| OKX update before snapshot | one resync, stray updates ignored | `test_okx_update_before_snapshot_resyncs` |
+| bad operator configuration (unknown symbol, bad source) | the app falls back to the replay and says why | `tests/test_app_market.py` |
+
+## 2. Security for a hosted deployment
+
+- Live sources come from an allowlist (`TCS_ALLOWED_HOSTS`, default the GoQuant and OKX hosts; the
+  operator's own `TCS_FEED_URL` host is added). The app's feed checks every live URL before connecting;
+  a refused URL changes nothing. Visitors cannot type a URL unless `TCS_ALLOW_CUSTOM_URL=1`, and source
+  switching can be turned off with `TCS_ALLOW_SOURCE_SWITCH=0` (`tests/test_config.py`).
+- Limits: WebSocket messages over 4 MiB close the connection; recordings are refused over 200 MB
+  uncompressed or 2,000,000 messages; Streamlit uploads are capped at 50 MB (`.streamlit/config.toml`).
+  Recordings and feed messages are parsed as data with orjson only (no eval, pickle or literal_eval).
+- No secrets in the repository (`.streamlit/secrets.toml` is ignored and checked by a test); Streamlit's
+  XSRF protection stays on; every dependency is pinned exactly; `pip-audit` runs in `make test`
+  (`tests/test_dependencies.py`) and fails on any vulnerability not listed with a reason in
+  `security/known-vulnerabilities.txt`. On machines with no vulnerability database in reach (these
+  build machines) it reports "NOT AUDITED" as a visible skip rather than a silent pass.
+"""
+
+
+def _fmt_load(r: dict) -> list[str]:
+    return [
+        f"Run {r['run_at']}: {r['sessions']} browser sessions (Playwright contexts, headless Chromium) on one app "
+        f"process for {r['seconds']:.0f} s, replay at {r['replay_speed']:g}x served by a separate local server.",
+        "",
+        "| check | result | target |",
+        "|---|---|---|",
+        f"| page errors (pageerror + console errors) | {r['page_error_count']} | 0 |",
+        f"| every session kept updating (book-time changes per session, 1st / 2nd half) | "
+        f"{'yes' if r['every_session_updating'] else 'NO'} ({r['updates_per_session_first_half']} / "
+        f"{r['updates_per_session_second_half']}) | yes |",
+        f"| feed per-tick p99 (parse + book + publish), idle -> load | {r['tick_p99_idle_us']:,.0f} -> "
+        f"{r['tick_p99_load_us']:,.0f} µs ({r['p99_ratio_load_over_idle']}x) | <= 2x |",
+        f"| feed connections in total | {r['feed_connections']} | 1 |",
+        f"| feed status at the end | {r['feed_status']} | live, no parse errors |",
+        f"| app resident memory | {r['app_rss_mb']} MB | |",
+    ]
+
+
+def _fmt_soak(r: dict) -> list[str]:
+    return [
+        f"Run {r['run_at']}: {r['minutes']:g} minutes of replay at {r['replay_speed']:g}x through the full "
+        f"pipeline with one browser session open ({r['books']:,} books).",
+        "",
+        "| check | result | target |",
+        "|---|---|---|",
+        f"| resident memory after warm-up -> end | {r['rss_after_warmup_mb']} -> {r['rss_end_mb']} MB "
+        f"({r['rss_growth_pct']:+.2f} %, max {r['rss_max_mb']} MB) | < 5 % growth |",
+        f"| thread counts seen after warm-up | {r['thread_counts_after_warmup']} | one value |",
+        f"| reconnects reported vs server connections - 1 | {r['reconnects_reported']} vs "
+        f"{r['feed_connections'] - 1} ({'accounted' if r['reconnects_accounted'] else 'NOT accounted'}) | equal |",
+        f"| page errors | {len(r['page_errors'])} | 0 |",
+    ]
+
+
+def write_report() -> None:
+    data = json.loads(OUT.read_text()) if OUT.exists() else {}
+    lines = ["# Reliability", "",
+             "Generated by `python -m benchmarks.reliability report` (also after `make load` / `make soak`);",
+             "raw figures in `benchmarks/reliability.json`.", "", FAULTS,
+             "## 3. Load (`make load`)", ""]
+    lines += _fmt_load(data["load"]) if "load" in data else ["Not run yet."]
+    lines += ["", "## 4. Soak (`make soak`, `SOAK_MINUTES=30` by default)", ""]
+    lines += _fmt_soak(data["soak"]) if "soak" in data else ["Not run yet."]
+    REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.reliability")
-    ap.add_argument("what", choices=["load", "soak"])
+    ap.add_argument("what", choices=["load", "soak", "report"])
     ap.add_argument("--minutes", type=float, default=30.0, help="soak duration")
     ap.add_argument("--seconds", type=float, default=60.0, help="load duration")
     ap.add_argument("--sessions", type=int, default=10)
     args = ap.parse_args(argv)
+    if args.what == "report":
+        write_report()
+        return 0
     if args.what == "load":
         r = run_load(sessions=args.sessions, seconds=args.seconds)
         ok = r["page_error_count"] == 0 and r["every_session_updating"] and r["feed_connections"] == 1 \
@@ -208,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         r = run_soak(minutes=args.minutes)
         ok = r["rss_growth_pct"] < 5 and len(r["thread_counts_after_warmup"]) == 1 and r["reconnects_accounted"]
     write(args.what, r)
+    write_report()
     print(json.dumps({k: v for k, v in r.items() if k != "samples"}, indent=2))
     print(f"{args.what}: {'all checks met' if ok else 'SOME CHECKS MISSED'} (written to {OUT.relative_to(ROOT)})")
     return 0
