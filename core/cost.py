@@ -51,6 +51,25 @@ class OrderType(str, Enum):
             raise OrderError(f"Unknown order type {value!r}: use 'market' or 'limit'.") from None
 
 
+class AtExpiry(str, Enum):
+    """What happens to the part of a limit order still unfilled at its horizon."""
+
+    CANCEL = "cancel"  # left unexecuted: no cost, no fee (and no position)
+    CROSS = "cross"  # crossed as taker at the horizon against the book
+
+    @classmethod
+    def parse(cls, value: "AtExpiry | str") -> "AtExpiry":
+        if isinstance(value, AtExpiry):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            raise OrderError(f"Unknown at-expiry action {value!r}: use 'cancel' or 'cross'.") from None
+
+
+MAX_LATENCY_MS = 60_000.0
+
+
 def _size(value: Any, what: str) -> float:
     if isinstance(value, bool):
         raise OrderError(f"{what} must be a number, got {value!r}.")
@@ -69,8 +88,9 @@ def _size(value: Any, what: str) -> float:
 class Order:
     """What the user wants to do. Strings are accepted for the enums; every field is validated.
 
-    ``offset_bps`` and ``horizon_s`` describe a limit order (distance behind the touch, time it rests);
-    they are ignored for market orders.
+    ``offset_bps`` and ``horizon_s`` describe a limit order (distance behind the touch, time it rests)
+    and ``at_expiry`` what happens to its unfilled rest; they are ignored for market orders.
+    ``latency_ms`` is the assumed delay between deciding and reaching the book (learned slippage band).
     """
 
     side: Side
@@ -79,11 +99,18 @@ class Order:
     order_type: OrderType = OrderType.MARKET
     offset_bps: float = 0.0
     horizon_s: float = 60.0
+    at_expiry: AtExpiry = AtExpiry.CROSS
+    latency_ms: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "side", Side.parse(self.side))
         object.__setattr__(self, "unit", SizeUnit.parse(self.unit))
         object.__setattr__(self, "order_type", OrderType.parse(self.order_type))
+        object.__setattr__(self, "at_expiry", AtExpiry.parse(self.at_expiry))
+        lat = _size(self.latency_ms, "Latency (ms)")
+        if not 0 <= lat <= MAX_LATENCY_MS:
+            raise OrderError(f"Latency must be between 0 and {MAX_LATENCY_MS:,.0f} ms, got {lat:g}.")
+        object.__setattr__(self, "latency_ms", lat)
         what = "Order size in USD" if self.unit is SizeUnit.QUOTE else "Order size in base units"
         q = _size(self.quantity, what)
         if q == 0:
@@ -198,8 +225,13 @@ class CostEstimate:
     ac_immediate_usd: float  # Almgren–Chriss immediate cost epsilon X + X^2 / (2 rho) (= walk when fitted on it)
     latency_us: float  # time inside ``estimate``, microseconds (perf_counter_ns)
     methods: dict[str, str]
-    notes: tuple[str, ...]
-    walk: Walk = field(repr=False)
+    limit_price: float | None = None  # limit orders: the resting price (quote currency)
+    maker_filled_usd: float = 0.0  # limit orders: expected notional filled as maker
+    crossed_usd: float = 0.0  # limit orders: notional crossed as taker at the horizon
+    at_expiry: AtExpiry | None = None
+    latency_ms: float = 0.0
+    notes: tuple[str, ...] = ()
+    walk: Walk | None = field(repr=False, default=None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready flat mapping (the CLI's ``--json`` output)."""
@@ -252,6 +284,11 @@ class CostEstimate:
             "ac_permanent_share": c.permanent_share,
             "ac_immediate_usd": self.ac_immediate_usd,
             "latency_us": self.latency_us,
+            "latency_ms": self.latency_ms,
+            "limit_price": self.limit_price,
+            "maker_filled_usd": self.maker_filled_usd,
+            "crossed_usd": self.crossed_usd,
+            "at_expiry": self.at_expiry.value if self.at_expiry else None,
             "methods": dict(self.methods),
             "notes": list(self.notes),
         }
@@ -290,6 +327,8 @@ def estimate(
         raise OrderError(
             "Limit orders need the maker/taker model, which is not loaded; price the order as a market order."
         )
+    if order.order_type is OrderType.LIMIT and order.unit is SizeUnit.BASE:
+        raise OrderError("Size limit orders in USD.")
 
     walk = walk_book(snapshot, order.side, order.quantity, unit=order.unit)
     notional = walk.filled_quote
@@ -311,6 +350,14 @@ def estimate(
     if vol.source is VolSource.DEFAULT:
         notes.append(vol.note)
 
+    mi = ModelInput(snapshot=snapshot, order=order, walk=walk, volatility=vol, notional_usd=notional)
+    limit = None
+    if order.order_type is OrderType.LIMIT:
+        limit = _limit_execution(snapshot, order, mi, models, notes, methods)
+        if limit.cross is not None:
+            walk = limit.cross  # the part that walks the book is the crossed rest
+        notional = limit.maker_usd + limit.crossed_usd
+
     cal = calibrate(
         snapshot,
         order.side,
@@ -320,35 +367,45 @@ def estimate(
         permanent_share=permanent_share,
         walk=walk,
     )
-    x = walk.filled_base
+    x = walk.filled_base if (limit is None or limit.cross is not None) else 0.0
     ac_immediate = cal.immediate_cost(x)
 
-    mi = ModelInput(snapshot=snapshot, order=order, walk=walk, volatility=vol, notional_usd=notional)
     p90_total: float | None = None
-    pred = models.slippage.predict(mi) if models.slippage is not None else None
+    if limit is not None:
+        total = limit.maker_cost + (limit.cross.cost if limit.cross is not None else 0.0)
+        methods["slippage"] = (
+            "maker part at the limit price vs mid" + (" + book walk of the crossed rest" if limit.cross else "")
+            + ", minus permanent impact"
+        )
+        pred = None
+    else:
+        pred = models.slippage.predict(mi) if models.slippage is not None else None
     if pred is not None and math.isfinite(pred.expected_bps):
         total = pred.expected_bps * notional / 1e4
         if pred.p90_bps is not None and math.isfinite(pred.p90_bps):
             p90_total = pred.p90_bps * notional / 1e4
         methods["slippage"] = f"model: {models.slippage.name}, minus permanent impact"  # type: ignore[union-attr]
+        if p90_total is not None:
+            methods["slippage_p90"] = f"quantile model at {order.latency_ms:g} ms latency"
     elif pred is not None:  # a broken prediction must not reach the user: fall back, and say so
         total = walk.cost
         methods["slippage"] = "book walk (the slippage model returned no finite value), minus permanent impact"
-    else:
+    elif limit is None:
         total = walk.cost
         methods["slippage"] = "book walk, minus permanent impact"
-        if order.order_type is OrderType.LIMIT:
-            methods["slippage"] = "book walk of the full size (upper bound for a limit order), minus permanent impact"
 
     # Almgren–Chriss carves the permanent term out of the cost of walking past the touch (eta), never out
     # of the half-spread (epsilon is temporary by definition), so that part bounds it.
     impact_ac = cal.permanent_cost(x)
-    beyond_touch = max(total - walk.half_spread_cost, 0.0)
+    walked = total if limit is None else (limit.cross.cost if limit.cross is not None else 0.0)
+    beyond_touch = max(walked - (walk.half_spread_cost if x > 0 else 0.0), 0.0)
     impact = min(impact_ac, beyond_touch)
     methods["impact"] = (
         f"Almgren–Chriss permanent part 0.5·gamma·X², gamma = {permanent_share:g}/rho (refill {refill_s:g} s)"
     )
-    if impact < impact_ac:
+    if limit is not None and limit.cross is None:
+        methods["impact"] = "none: a resting limit order does not walk the book"
+    elif impact < impact_ac:
         methods["impact"] += ", capped at the cost beyond the touch"
         if beyond_touch == 0.0:
             notes.append("The order stays within the best level, so it does not move the price: no permanent impact.")
@@ -360,18 +417,28 @@ def estimate(
     slippage = total - impact
     slippage_p90 = None if p90_total is None else p90_total - impact
 
-    if order.order_type is OrderType.MARKET:
+    if limit is None:
         maker_fraction = 0.0
         methods["maker_fraction"] = "market order: 100% taker"
+        fee = expected_fee(notional, 0.0, fee_tier.maker_rate, fee_tier.taker_rate)
+        methods["fees"] = fee_method(fee_tier, 0.0)
     else:
-        maker_fraction = float(models.maker_taker.maker_fraction(mi))  # type: ignore[union-attr]
-        if not 0.0 <= maker_fraction <= 1.0:
-            raise OrderError(f"The maker/taker model returned {maker_fraction!r}, outside [0, 1].")
-        methods["maker_fraction"] = f"model: {models.maker_taker.name}"  # type: ignore[union-attr]
-    fee = expected_fee(notional, maker_fraction, fee_tier.maker_rate, fee_tier.taker_rate)
-    methods["fees"] = fee_method(fee_tier, maker_fraction)
+        maker_fraction = limit.fraction
+        share = limit.maker_usd / notional if notional > 0 else 1.0  # maker share of what actually fills
+        fee = expected_fee(notional, share, fee_tier.maker_rate, fee_tier.taker_rate) if notional > 0 else 0.0
+        methods["fees"] = fee_method(fee_tier, share)
 
     net = slippage + fee + impact
+    if limit is None:
+        filled_base, avg_price, levels, fully = walk.filled_base, walk.avg_price, walk.levels_used, walk.fully_filled
+        beyond, walked_cost, half, depth = walk.beyond_visible, walk.cost, walk.half_spread_cost, walk.depth_cost
+    else:
+        c = limit.cross
+        filled_base = limit.maker_usd / limit.price + (c.filled_base if c else 0.0)
+        avg_price = notional / filled_base if filled_base > 0 else math.nan
+        levels, fully = (c.levels_used if c else 0), (c is not None or limit.fraction >= 1.0)
+        beyond = c.beyond_visible if c else False
+        walked_cost, half, depth = (c.cost, c.half_spread_cost, c.depth_cost) if c else (0.0, 0.0, 0.0)
     latency_us = (time.perf_counter_ns() - t0) / 1e3
     return CostEstimate(
         exchange=snapshot.exchange,
@@ -384,17 +451,17 @@ def estimate(
         best_bid=snapshot.best_bid,
         best_ask=snapshot.best_ask,
         spread_bps=snapshot.spread_bps,
-        avg_price=walk.avg_price,
-        filled_base=walk.filled_base,
+        avg_price=avg_price,
+        filled_base=filled_base,
         filled_usd=notional,
-        levels_used=walk.levels_used,
-        fully_filled=walk.fully_filled,
-        beyond_visible=walk.beyond_visible,
-        extrapolated_base=walk.extrapolated_base,
-        walk_slippage_usd=walk.cost,
-        walk_slippage_bps=_bps(walk.cost, notional),
-        half_spread_usd=walk.half_spread_cost,
-        depth_usd=walk.depth_cost,
+        levels_used=levels,
+        fully_filled=fully,
+        beyond_visible=beyond,
+        extrapolated_base=walk.extrapolated_base if (limit is None or limit.cross) else 0.0,
+        walk_slippage_usd=walked_cost,
+        walk_slippage_bps=_bps(walked_cost, notional),
+        half_spread_usd=half,
+        depth_usd=depth,
         slippage_usd=slippage,
         slippage_bps=_bps(slippage, notional),
         slippage_p90_usd=slippage_p90,
@@ -415,6 +482,60 @@ def estimate(
         ac_immediate_usd=ac_immediate,
         latency_us=latency_us,
         methods=methods,
+        limit_price=limit.price if limit else None,
+        maker_filled_usd=limit.maker_usd if limit else 0.0,
+        crossed_usd=limit.crossed_usd if limit else 0.0,
+        at_expiry=order.at_expiry if limit else None,
+        latency_ms=order.latency_ms,
         notes=tuple(notes),
         walk=walk,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Limit:
+    """How a resting limit order is expected to execute within its horizon."""
+
+    price: float  # resting price, quote currency
+    fraction: float  # expected share of the order filled as maker (model)
+    maker_usd: float  # notional filled as maker
+    maker_cost: float  # (price - mid) x base for a buy, (mid - price) x base for a sell: negative = earned
+    crossed_usd: float  # notional crossed as taker at the horizon
+    cross: Walk | None  # the book walk of the crossed rest (None when cancelled or nothing left)
+
+
+def _limit_execution(
+    snapshot: BookSnapshot, order: Order, mi: ModelInput, models: Models, notes: list[str], methods: dict[str, str]
+) -> _Limit:
+    """Maker share from the model at the limit price; the rest cancelled or crossed at the horizon.
+
+    The crossed rest is priced on the current book, the best estimate of the book at the horizon.
+    """
+    f = float(models.maker_taker.maker_fraction(mi))  # type: ignore[union-attr]
+    if not (math.isfinite(f) and 0.0 <= f <= 1.0):
+        raise OrderError(f"The maker/taker model returned {f!r}, outside [0, 1].")
+    methods["maker_fraction"] = f"model: {models.maker_taker.name}"  # type: ignore[union-attr]
+    off = order.offset_bps / 1e4
+    buy = order.side is Side.BUY
+    price = snapshot.best_bid * (1 - off) if buy else snapshot.best_ask * (1 + off)
+    mid = snapshot.mid
+    maker_usd = f * order.quantity
+    maker_base = maker_usd / price
+    maker_cost = (price - mid) * maker_base if buy else (mid - price) * maker_base
+    rest = order.quantity - maker_usd
+    cross = None
+    if order.at_expiry is AtExpiry.CROSS and rest > order.quantity * 1e-9:
+        cross = walk_book(snapshot, order.side, rest, unit=SizeUnit.QUOTE)
+        notes.append(
+            f"Expected {f:.0%} filled as maker at {price:,.2f}; the rest (${rest:,.2f}) is crossed as taker after "
+            f"{order.horizon_s:g} s, priced on the current book."
+        )
+        methods["book_walk"] = "book walk of the rest crossed at the horizon"
+    else:
+        notes.append(
+            f"Expected {f:.0%} filled as maker at {price:,.2f}; the rest (${rest:,.2f}) is cancelled after "
+            f"{order.horizon_s:g} s: no cost or fee on it, and no position either."
+        )
+        methods["book_walk"] = "none: the unfilled rest is cancelled"
+    return _Limit(price=price, fraction=f, maker_usd=maker_usd, maker_cost=maker_cost,
+                  crossed_usd=cross.filled_quote if cross is not None else 0.0, cross=cross)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 
 import streamlit as st
 
 from core.config import FeedConfig, load_config, load_policy
+from core.cost import Models
 from core.feed import Feed
 from core.metrics import export_if_configured
 from core.summary import MarketSummary, summarize
@@ -69,3 +71,35 @@ def status_line(s: MarketSummary) -> None:
     if s.stale:
         why = f" ({s.last_error})" if s.last_error else ""
         st.warning(f"Market data is stale: showing the last good order book{why}. The feed reconnects by itself.", icon=":material/schedule:")
+
+
+@dataclass(frozen=True)
+class ModelsUnavailable:
+    """Stands in for ``core.models.LoadedModels`` when the learned models cannot be loaded at all."""
+
+    reason: str
+    models: Models = Models()
+    cards: dict = field(default_factory=dict)
+    nets: dict = field(default_factory=dict)
+
+    @property
+    def fallbacks(self) -> dict[str, str]:
+        return {"slippage_expected": self.reason, "slippage_quantiles": self.reason, "maker_taker": self.reason}
+
+
+@st.cache_resource(show_spinner="Loading the learned cost models…")
+def get_models():
+    """The learned models, read once per process and shared by every session (numpy weights, read-only).
+
+    Returns ``core.models.LoadedModels``; its ``fallbacks`` say why any slot keeps the rule-based method.
+    If loading fails altogether the app still runs on the rule-based methods and says why.
+    """
+    try:
+        from core.models import load_models
+
+        return load_models()
+    except Exception as exc:  # a broken or missing model package must never stop the simulator
+        logging.getLogger(__name__).warning("learned models not loaded", exc_info=True)
+        return ModelsUnavailable(
+            reason=f"The learned models could not be loaded ({type(exc).__name__}); the rule-based methods are used."
+        )

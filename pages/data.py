@@ -1,6 +1,120 @@
-"""Placeholder: being built (issue 5)."""
+"""Data: record the current feed and download it; the bundled recordings and their provenance; the replay."""
+
+import time
 
 import streamlit as st
 
-st.title("Data")
-st.info("This page is being built.")
+from core.capture import MAX_MESSAGES, Capture, CaptureState, capture_file_name, check_seconds
+from core.catalog import (SWITCH_DISABLED, SWITCH_SHARED, catalog, catalog_table, check_speed, current_index,
+                          replay_config, switch_allowed)
+from core.exceptions import SimulatorError
+from pages.common import get_feed
+
+if "data_capture" not in st.session_state:
+    st.session_state.data_capture = None  # this session's Capture, if any
+if "data_action" not in st.session_state:
+    st.session_state.data_action = None  # "start" / "stop", set by the buttons' callbacks
+
+COLUMNS = {
+    "messages": st.column_config.NumberColumn(help="Full order books in the file (one message each)."),
+    "duration (s)": st.column_config.NumberColumn(format="%.1f", help="Last minus first exchange timestamp, seconds."),
+    "levels per side": st.column_config.NumberColumn(help="Price levels kept per side of each book."),
+    "size (MB)": st.column_config.NumberColumn(format="%.2f", help="Compressed size on disk, megabytes."),
+    "license": st.column_config.TextColumn(help="License of the upstream data; texts in data/LICENSE.*"),
+}
+
+
+def capture_view(capture: Capture | None) -> None:
+    """Progress while recording, then the download button (runs every second only while recording)."""
+    if capture is None:
+        return
+    s = capture.status()
+    if s.state is CaptureState.RECORDING:
+        st.progress(s.progress, text=f"Recording… {s.elapsed_s:.0f} / {s.seconds:.0f} s, {s.messages:,} books")
+    elif s.state is CaptureState.FAILED:
+        st.error(s.error, icon=":material/error:")
+    else:
+        limit = f" (stopped at the {MAX_MESSAGES:,}-book limit)" if s.limit_hit else ""
+        st.success(f"Recorded {s.messages:,} books in {s.elapsed_s:.1f} s{limit}: {s.size_bytes / 1e6:.2f} MB, gzip "
+                   "JSON lines (replay with `python -m core.replay --data FILE`).", icon=":material/check_circle:")
+        st.download_button("Download recording", capture.data or b"", file_name=s.file_name, mime="application/gzip",
+                           key="data_download", on_click="ignore", help="The recorded books as .jsonl.gz.")
+
+
+def set_action(action: str) -> None:
+    st.session_state.data_action = action  # callbacks only assign; the page acts on it
+
+
+def data_page() -> None:
+    feed = get_feed()
+    st.title("Data")
+    st.subheader("Record the current feed")
+    seconds = st.number_input("Record for (s)", value=30.0, step=10.0, key="data_seconds",
+                              help=f"How long to record the current feed, 1 to 600 seconds (at most {MAX_MESSAGES:,} books).")
+    try:
+        secs = check_seconds(seconds)
+    except ValueError as exc:
+        st.error(str(exc), icon=":material/error:")
+        secs = None
+    action, st.session_state.data_action = st.session_state.data_action, None
+    capture = st.session_state.data_capture
+    busy = capture is not None and capture.status().state is CaptureState.RECORDING
+    if action == "start" and secs is not None and not busy:
+        status = feed.store.status()
+        name = capture_file_name(status.exchange, status.symbol, time.time())
+        capture = st.session_state.data_capture = Capture(feed, secs, file_name=name).start()
+        busy = True
+    elif action == "stop" and busy:
+        capture.finish()
+        busy = False
+    st.button("Start recording", key="data_record", disabled=secs is None or busy, on_click=set_action, args=("start",),
+              icon=":material/fiber_manual_record:", help="Records every book the feed publishes from now on.")
+
+    @st.fragment(run_every=1.0 if busy else None)
+    def live_capture() -> None:
+        capture_view(capture)
+        if busy and capture.status().state is not CaptureState.RECORDING:
+            st.rerun()  # one full rerun stops the timer and keeps the download button still
+
+    live_capture()
+    if busy:
+        st.button("Stop now", key="data_stop", on_click=set_action, args=("stop",), help="End the recording early.")
+
+    st.subheader("Bundled recordings")
+    entries = catalog()
+    st.dataframe(catalog_table(entries), hide_index=True, column_config=COLUMNS, key="data_catalog")
+    st.caption("Provenance (upstream commits, checksums, how each book was rebuilt): data/PROVENANCE.md.")
+
+    st.subheader("Replay")
+    now = st.empty()  # filled after a switch, so it always names what is playing
+    if not switch_allowed(feed.policy):
+        st.info(SWITCH_DISABLED, icon=":material/lock:")
+    else:
+        replay_controls(feed, entries)
+    replay = feed.replay
+    now.markdown(f"Now replaying **{replay.file}** at **x{replay.speed:g}**." if replay else "The feed is on a live source.")
+
+
+def replay_controls(feed, entries) -> None:
+    """Pick a bundled recording and a speed; switching restarts the one shared feed."""
+    replay = feed.replay
+    c1, c2 = st.columns(2)
+    i = c1.selectbox("Recording", range(len(entries)), index=current_index(entries, replay.file if replay else None),
+                     format_func=lambda k: f"{entries[k].label} ({entries[k].date})", key="data_recording",
+                     help="Bundled recording to replay (looping).")
+    speed = c2.number_input("Speed (x real time)", value=1.0, step=0.5,
+                            key="data_speed", help="Replay pace: 2 = twice as fast as recorded; 0.1 to 100.")
+    try:
+        check_speed(speed)
+    except ValueError as exc:
+        c2.error(str(exc), icon=":material/error:")
+    st.warning(SWITCH_SHARED, icon=":material/group:")
+    if st.button("Switch replay", key="data_switch"):
+        try:
+            feed.start(replay_config(entries[i], speed))
+            st.success(f"Now replaying {entries[i].file} at x{check_speed(speed):g} for every session.")
+        except (ValueError, SimulatorError, OSError, TimeoutError) as exc:
+            st.error(f"Could not switch the replay: {exc}", icon=":material/error:")
+
+
+data_page()
