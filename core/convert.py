@@ -123,7 +123,7 @@ MARKETS: dict[Market, MarketSpec] = {
     "usdm": MarketSpec(
         market="usdm",
         exchange="binance-futures",
-        label="Binance USDⓈ-M BTCUSDT perpetual",
+        label="Binance USD-M BTCUSDT perpetual",
         stem="binance-futures_BTCUSDT_20240808",
         files=(
             UpstreamFile(

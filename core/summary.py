@@ -15,14 +15,14 @@ from core.feed import ReplayInfo
 from core.recording import iso_ms
 from core.store import FeedState, FeedStatus
 
-EXCHANGE_LABELS = {"okx": "OKX", "binance": "Binance spot", "binance-futures": "Binance USDⓈ-M"}
+EXCHANGE_LABELS = {"okx": "OKX", "binance": "Binance spot", "binance-futures": "Binance USD-M"}
 STALE_AFTER_S = 3.0
 
 
 @dataclass(frozen=True)
 class MarketSummary:
     source_label: str  # "REPLAY" or "LIVE"
-    source_detail: str  # e.g. "Binance USDⓈ-M BTCUSDT · recorded 2024-08-08 · x1.0"
+    source_detail: str  # e.g. "Binance USD-M BTCUSDT · recorded 2024-08-08 · x1.0"
     state: FeedState
     stale: bool
     tick_age_s: float

@@ -16,7 +16,9 @@ from core.metrics import export_if_configured
 from core.summary import MarketSummary, summarize
 
 REFRESH_OPTIONS = {"0.25 s": 0.25, "0.5 s": 0.5, "1 s": 1.0, "2 s": 2.0, "5 s": 5.0, "Paused": None}
-STATE_ICONS = {"live": "🟢", "stale": "🟠", "connecting": "🔵", "reconnecting": "🟠", "failed": "🔴", "stopped": "⚪", "idle": "⚪"}
+# Streamlit colour badges render with the app's own font (emoji need a system emoji font)
+STATE_BADGE = {"live": "green", "stale": "orange", "connecting": "blue", "reconnecting": "orange", "failed": "red",
+               "stopped": "gray", "idle": "gray"}
 
 
 @st.cache_resource(show_spinner="Starting the market data feed…")
@@ -65,7 +67,7 @@ def status_line(s: MarketSummary) -> None:
     badge = ":violet-badge[REPLAY]" if s.source_label == "REPLAY" else ":green-badge[LIVE]"
     age = "no tick yet" if math.isinf(s.tick_age_s) else f"last tick {s.tick_age_s:.1f} s ago"
     st.markdown(
-        f"{badge} **{s.source_detail}** · {STATE_ICONS.get(s.state.value, '')} {s.state.value} · {age} · "
+        f"{badge} **{s.source_detail}** · :{STATE_BADGE.get(s.state.value, 'gray')}-badge[{s.state.value}] · {age} · "
         f"{s.msgs_per_s:.1f} msg/s"
     )
     if s.stale:
@@ -103,3 +105,19 @@ def get_models():
         return ModelsUnavailable(
             reason=f"The learned models could not be loaded ({type(exc).__name__}); the rule-based methods are used."
         )
+
+
+def _leave_pages_directory_mode() -> None:
+    """A deep link as the very first request of a process makes Streamlit run that page file in its legacy
+    pages-directory mode (app.py and its st.navigation never run: a file-list menu, no wide layout). Switch
+    the flag that st.navigation itself clears and rerun, so app.py routes as it always does."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager  # internal; absent in other versions
+    except ImportError:
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_directory_mode()
