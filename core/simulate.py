@@ -1,7 +1,11 @@
 """Headless cost simulator: one GoQuant-format book file in, one cost estimate out.
 
     python -m core.simulate --snapshot FILE --exchange okx --symbol BTC-USDT-SWAP --side buy --usd 10000 \\
-        --fee-tier Lv1 [--volatility 0.5] [--order-type market] [--base Q] [--json]
+        --fee-tier Lv1 [--volatility 0.5] [--order-type market] [--base Q] [--latency-ms 100] [--json]
+    python -m core.simulate ... --order-type limit --offset-bps 1 --horizon-s 10 [--at-expiry cross|cancel]
+
+The learned models in ``models/`` are used where their cards say they beat their baselines (the p90 band
+of slippage, the maker share of limit orders); ``--no-models`` prices with the rules alone.
 
 ``FILE`` holds one GoQuant message (``{"timestamp","exchange","symbol","asks","bids"}``) with sizes in the
 venue's unit (contracts for OKX SWAP). ``--json`` prints one JSON object (keys: ``CostEstimate.to_dict``);
@@ -17,7 +21,7 @@ from typing import NoReturn, Sequence
 
 import orjson
 
-from core.cost import CostEstimate, Order, estimate
+from core.cost import CostEstimate, Models, Order, estimate
 from core.exceptions import InstrumentError, OrderError, ParseError, SimulatorError
 from core.fees import get_tier, override
 from core.goquant import parse_snapshot
@@ -50,7 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maker-rate", type=float, default=None, help="override maker rate (fraction, 0.0002 = 0.02%%)")
     p.add_argument("--taker-rate", type=float, default=None, help="override taker rate (fraction)")
     p.add_argument("--volatility", type=float, default=None, help="annualised volatility override, fraction (0.5 = 50%%)")
-    p.add_argument("--order-type", default="market", help="market (limit needs the maker/taker model)")
+    p.add_argument("--order-type", default="market", help="market or limit (limit needs the maker/taker model)")
+    p.add_argument("--offset-bps", type=float, default=0.0, help="limit: distance behind the touch, bps (0 = at the touch)")
+    p.add_argument("--horizon-s", type=float, default=10.0, help="limit: how long the order rests, seconds")
+    p.add_argument("--at-expiry", default="cross", help="limit: what happens to the unfilled rest: cross or cancel")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="decision-to-book latency, ms (p90 slippage band)")
+    p.add_argument("--models", default=None, help="directory of trained models (default: models/)")
+    p.add_argument("--no-models", action="store_true", help="rules only: no learned models")
     p.add_argument("--refill-s", type=float, default=DEFAULT_REFILL_S, help="book refill time for eta, seconds")
     p.add_argument(
         "--permanent-share", type=float, default=DEFAULT_PERMANENT_SHARE, help="permanent share psi for gamma, 0..1"
@@ -72,6 +82,10 @@ def run(args: argparse.Namespace) -> CostEstimate:
         quantity=args.usd if args.usd is not None else args.base,
         unit="usd" if args.usd is not None else "base",
         order_type=args.order_type,
+        offset_bps=args.offset_bps,
+        horizon_s=args.horizon_s,
+        at_expiry=args.at_expiry,
+        latency_ms=args.latency_ms,
     )
     path = Path(args.snapshot)
     if not path.exists():
@@ -102,7 +116,24 @@ def run(args: argparse.Namespace) -> CostEstimate:
         volatility=vol,
         refill_s=args.refill_s,
         permanent_share=args.permanent_share,
+        models=None if args.no_models else _models(args.models, order.latency_ms),
     )
+
+
+def _models(models_dir: str | None, latency_ms: float) -> Models:
+    """The shipped models (imports Keras once to read them; inference itself is numpy)."""
+    import logging
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    from core.models import MODELS_DIR, load_models  # noqa: PLC0415  (heavy import only when needed)
+
+    loaded = load_models(models_dir or MODELS_DIR)
+    slip = loaded.models.slippage
+    if slip is not None and hasattr(slip, "with_latency"):
+        slip = slip.with_latency(latency_ms)
+    return Models(slippage=slip, maker_taker=loaded.models.maker_taker)
 
 
 def format_table(e: CostEstimate) -> str:
@@ -117,11 +148,13 @@ def format_table(e: CostEstimate) -> str:
         ("fully filled by visible book", "yes" if e.fully_filled else "NO - beyond visible depth (extrapolated)"),
         ("book-walk cost vs mid", f"{e.walk_slippage_usd:,.4f} USD ({e.walk_slippage_bps:.3f} bps)"),
         ("  of which half-spread / depth", f"{e.half_spread_usd:,.4f} / {e.depth_usd:,.4f} USD"),
-        ("slippage (temporary)", f"{e.slippage_usd:,.4f} USD ({e.slippage_bps:.3f} bps)"),
+        ("slippage (temporary)", f"{e.slippage_usd:,.4f} USD ({e.slippage_bps:.3f} bps)"
+         + (f", p90 {e.slippage_p90_usd:,.4f} USD at {e.latency_ms:g} ms" if e.slippage_p90_usd is not None else "")),
         ("fees", f"{e.fee_usd:,.4f} USD ({e.fee_bps:.3f} bps) - {e.fee_tier}"),
         ("market impact (permanent)", f"{e.impact_usd:,.4f} USD ({e.impact_bps:.3f} bps)"),
         ("NET COST", f"{e.net_cost_usd:,.4f} USD ({e.net_cost_bps:.3f} bps)"),
-        ("maker fraction", f"{e.maker_fraction:.0%}"),
+        ("maker fraction", f"{e.maker_fraction:.0%}"
+         + (f" at limit {e.limit_price:,.6f}; rest {e.at_expiry.value if e.at_expiry else ''}" if e.limit_price else "")),
         ("volatility", f"{e.volatility_annual:.1%} a year ({e.volatility_source.value})"),
         (
             "Almgren-Chriss eps / eta / gamma",
