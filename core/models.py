@@ -188,6 +188,39 @@ class NumpyNet:
             return np.cumsum(out, axis=1)
         return out[:, 0]
 
+    def save_npz(self, path: str | Path) -> None:
+        """The same weights as plain arrays, so the app serves models without importing TensorFlow."""
+        arrays: dict[str, np.ndarray] = {"kind": np.array(self.kind), "mean": self.mean, "scale": self.scale}
+        for group, layers in (("hidden", self.hidden), ("head", self.heads)):
+            for i, layer in enumerate(layers):
+                arrays[f"{group}_{i}_w"], arrays[f"{group}_{i}_b"] = layer.w, layer.b
+                arrays[f"{group}_{i}_act"] = np.array(layer.activation)
+        for name in ("offset_w", "scale_w"):
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load_npz(cls, path: str | Path) -> "NumpyNet":
+        """Read ``save_npz`` output as data (``allow_pickle=False``)."""
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+
+        def layers(group: str) -> tuple[DenseWeights, ...]:
+            out, i = [], 0
+            while f"{group}_{i}_w" in d:
+                act = str(d[f"{group}_{i}_act"])
+                if act not in ACTIVATIONS:
+                    raise ValueError(f"unknown activation {act!r} in {path}")
+                out.append(DenseWeights(w=d[f"{group}_{i}_w"].astype(np.float64), b=d[f"{group}_{i}_b"].astype(np.float64),
+                                        activation=act))
+                i += 1
+            return tuple(out)
+
+        return cls(kind=str(d["kind"]), mean=d["mean"], scale=d["scale"], hidden=layers("hidden"),
+                   heads=layers("head"), offset_w=d.get("offset_w"), scale_w=d.get("scale_w"))
+
     @classmethod
     def from_keras(cls, model: Any, kind: str) -> "NumpyNet":
         """Copy the weights out of a model built by ``build_model`` (layer names are the contract)."""
@@ -554,8 +587,11 @@ def _load_role(models_dir: Path, role: str) -> tuple[NumpyNet | None, dict[str, 
     if tuple(f["name"] for f in card.get("features", [])) != EXPECTED_FEATURES[role]:
         return None, card, f"The {role} model was trained on other features than this code builds; retrain it"
     keras_path = models_dir / card.get("file", f"{role}.keras")
+    npz_path = keras_path.with_suffix(".npz")
     try:
-        net = NumpyNet.from_keras(load_keras(keras_path), KINDS[role])
+        # the .npz holds the same weights (written beside the .keras by core.train, checked equal by the
+        # tests), so serving needs no TensorFlow import; the .keras is the fallback
+        net = NumpyNet.load_npz(npz_path) if npz_path.exists() else NumpyNet.from_keras(load_keras(keras_path), KINDS[role])
     except Exception as exc:  # a missing or corrupt file must not stop the app: fall back, say why
         log.warning("could not load %s", keras_path, exc_info=True)
         return None, card, f"The {role} model file could not be loaded ({type(exc).__name__})"

@@ -818,6 +818,7 @@ def train_all(sources: Sequence[Path], out: Path, *, settings: Settings, docs: P
             else "python -m core.train",
         }
         res.model.save(out / f"{role}.keras")
+        NumpyNet.from_keras(res.model, KINDS[role]).save_npz(out / f"{role}.npz")  # served without TensorFlow
         (out / f"{role}.json").write_text(json.dumps(card, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         cards[role] = card
         log.info("%s: %s, use=%s (%s)", role, res.arch, card["use"], card["reason"])

@@ -286,6 +286,7 @@ def test_load_models_falls_back_on_missing_stale_or_broken_files(tmp_path):
     card = json.loads((d / "maker_taker.json").read_text())
     edit_card(d, "maker_taker", features=card["features"][:-1])
     (d / "slippage_quantiles.keras").write_bytes(b"not a keras file")
+    (d / "slippage_quantiles.npz").write_bytes(b"not an npz file")  # the file actually served
     lm = load_models(d)
     assert lm.models.maker_taker is None and "other features" in lm.fallbacks["maker_taker"]
     assert "could not be loaded" in lm.fallbacks["slippage_quantiles"]

@@ -104,7 +104,7 @@ def test_beyond_visible_depth_is_reported(snap_file):
         (["--usd", "10", "--volatility", "0"], "Volatility"),
         (["--usd", "10", "--volatility", "nan"], "Volatility"),
         (["--usd", "10", "--order-type", "stop"], "order type"),
-        (["--usd", "10", "--order-type", "limit"], "maker/taker model"),
+        (["--usd", "10", "--order-type", "limit", "--no-models"], "maker/taker model"),
         (["--usd", "10", "--taker-rate", "0.5"], "Taker rate"),
         (["--usd", "10", "--permanent-share", "2"], "Permanent share"),
         (["--usd", "10", "--base", "1"], "not allowed"),
