@@ -60,7 +60,8 @@ def okx_messages(repeat: int = 30) -> tuple[list[bytes], list[bool]]:
 
 @dataclass
 class Pipeline:
-    """parse + store + estimate for fixed inputs (a $100 market buy, the instrument's base fee tier)."""
+    """parse + store + estimate for the Simulator's default inputs: a $100 market buy, the instrument's base
+    fee tier, 100 ms latency, with the shipped models (the p90 band is computed every tick)."""
 
     adapter: Adapter
     store: BookStore
@@ -87,6 +88,20 @@ class Pipeline:
         return estimate(snap, self.order, fee_tier=self.tier, volatility=self.vol, models=self.models)
 
 
+_MODELS: list[Models] = []
+
+
+def app_models(latency_ms: float = 100.0) -> Models:
+    """The shipped models as the Simulator uses them (its default 100 ms latency); numpy inference."""
+    if not _MODELS:
+        from core.models import load_models  # noqa: PLC0415
+
+        lm = load_models()
+        slip = lm.models.slippage.with_latency(latency_ms) if lm.models.slippage is not None else None
+        _MODELS.append(Models(slippage=slip, maker_taker=lm.models.maker_taker))
+    return _MODELS[0]
+
+
 def make_pipeline(case: str, models: Models | None = None) -> Pipeline:
     if case.startswith("okx"):
         inst = get_instrument("okx", "BTC-USDT")
@@ -94,7 +109,7 @@ def make_pipeline(case: str, models: Models | None = None) -> Pipeline:
     else:
         inst = get_instrument("binance-futures", "BTCUSDT")
         adapter = GoQuantAdapter(inst, "ws://bench")
-    return Pipeline(adapter, BookStore(), Order("buy", 100.0), models)
+    return Pipeline(adapter, BookStore(), Order("buy", 100.0, latency_ms=100.0), app_models() if models is None else models)
 
 
 def time_each(fn: Callable[[bytes], object], msgs: Iterable[bytes]) -> np.ndarray:

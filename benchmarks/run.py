@@ -75,6 +75,8 @@ def run(quick: bool = False) -> dict:
     for case in ("goquant50", "goquant400", "okx_update"):
         r[case] = pipeline.bench_case(case)
         print(f"  {case}: {r[case]}", flush=True)
+    r["goquant400_rules_only"] = pipeline.bench_case("goquant400", models=pipeline.Models())
+    print(f"  goquant400 without models: {r['goquant400_rules_only']}", flush=True)
     r["stages_goquant400"] = pipeline.bench_stages()
     r.update(pipeline.bench_throughput(3.0 if quick else 5.0))
     print(f"  throughput {r['throughput_msgs_s']} msg/s", flush=True)
@@ -140,9 +142,11 @@ def report(r: dict, prev: dict | None) -> str:
     for name, target, val, met in targets(r):
         lines.append(f"| {name} | {target} | {fmt(val)} | {'yes' if met else ('no' if met is False else 'n/a')} |")
     lines += ["", "## Per-tick pipeline (bytes in -> book published -> CostEstimate for a $100 market buy)", "",
+              "The Simulator's defaults: 100 ms latency, the shipped models (numpy) for the p90 band; "
+              "`goquant400_rules_only` is the same path without the models.", "",
               "| case | levels/side | msg bytes p50 | orjson.loads p50 µs | pipeline p50 µs | p90 µs | p99 µs | ratio p50 |",
               "|---|---|---|---|---|---|---|---|"]
-    for case in ("goquant50", "goquant400", "okx_update"):
+    for case in ("goquant50", "goquant400", "goquant400_rules_only", "okx_update"):
         c = r[case]
         lines.append(f"| {case} | {c['levels_per_side']} | {fmt(c['bytes_p50'])} | {fmt(c['orjson_loads_p50_us'])} | "
                      f"{fmt(c['pipeline_p50_us'])} | {fmt(c['pipeline_p90_us'])} | {fmt(c['pipeline_p99_us'])} | {fmt(c['ratio_p50'])} |")

@@ -43,21 +43,22 @@ def crc32_signed(s: str) -> int:
 
 
 class OkxBook:
-    """Raw-string price->size ladders for one instrument, as OKX sends them (needed for the checksum)."""
+    """Price->level ladders for one instrument. Each level keeps OKX's raw strings (the checksum is over
+    them) and its size as a float, so an update parses only the levels it changes."""
 
     def __init__(self) -> None:
-        self.bids: dict[float, tuple[str, str]] = {}
-        self.asks: dict[float, tuple[str, str]] = {}
+        self.bids: dict[float, tuple[str, str, float]] = {}
+        self.asks: dict[float, tuple[str, str, float]] = {}
 
     @staticmethod
-    def _apply(side: dict[float, tuple[str, str]], levels: list) -> None:
+    def _apply(side: dict[float, tuple[str, str, float]], levels: list) -> None:
         for lv in levels:
             px_s, sz_s = lv[0], lv[1]
-            px = float(px_s)
-            if float(sz_s) == 0.0:
+            px, sz = float(px_s), float(sz_s)
+            if sz == 0.0:
                 side.pop(px, None)  # deleting an unknown price is harmless
             else:
-                side[px] = (px_s, sz_s)
+                side[px] = (px_s, sz_s, sz)
 
     def apply(self, bids: list, asks: list) -> None:
         try:
@@ -66,10 +67,16 @@ class OkxBook:
         except (TypeError, ValueError, IndexError):
             raise ParseError("non_numeric_level") from None
 
+    def top_prices(self, depth: int | None = None) -> tuple[list[float], list[float]]:
+        return sorted(self.bids, reverse=True)[:depth], sorted(self.asks)[:depth]
+
     def sorted_levels(self, depth: int | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        bid_keys = sorted(self.bids, reverse=True)[:depth]
-        ask_keys = sorted(self.asks)[:depth]
-        return [self.bids[k] for k in bid_keys], [self.asks[k] for k in ask_keys]
+        """Raw (price, size) strings, best first (checksum and recordings)."""
+        bid_keys, ask_keys = self.top_prices(depth)
+        return [self.bids[k][:2] for k in bid_keys], [self.asks[k][:2] for k in ask_keys]
+
+    def raw_top(self, keys_bid: list[float], keys_ask: list[float], n: int) -> tuple[list, list]:
+        return [self.bids[k][:2] for k in keys_bid[:n]], [self.asks[k][:2] for k in keys_ask[:n]]
 
 
 class OkxAdapter(Adapter):
@@ -160,17 +167,18 @@ class OkxAdapter(Adapter):
         self.book.apply(bids, asks)
         self.last_seq = seq
         self.last_ts_ms = ts_ms
-        bid_lv, ask_lv = self.book.sorted_levels(self.depth)
+        bid_keys, ask_keys = self.book.top_prices(self.depth)
         if checksum != 0:
+            bid_lv, ask_lv = self.book.raw_top(bid_keys, ask_keys, CHECKSUM_LEVELS)
             got = crc32_signed(checksum_string(bid_lv, ask_lv))
             if got != checksum:
                 raise BadChecksum(f"checksum {got} != {checksum} at seqId {seq}")
             self.checksums_verified += 1
-        if not bid_lv or not ask_lv:
+        if not bid_keys or not ask_keys:
             raise ParseError("empty_side")
-        if float(bid_lv[0][0]) >= float(ask_lv[0][0]):
-            raise CrossedBook(f"bid {bid_lv[0][0]} >= ask {ask_lv[0][0]} at seqId {seq}")
-        snap = self._snapshot(bid_lv, ask_lv, ts_ms, recv_ns, seq)
+        if bid_keys[0] >= ask_keys[0]:
+            raise CrossedBook(f"bid {bid_keys[0]} >= ask {ask_keys[0]} at seqId {seq}")
+        snap = self._snapshot(bid_keys, ask_keys, ts_ms, recv_ns, seq)
         t2 = time.perf_counter_ns()
         self.last_parse_ns, self.last_book_ns = t1 - t0, t2 - t1
         return snap
@@ -183,18 +191,21 @@ class OkxAdapter(Adapter):
             raise FeedError(f"OKX error {msg.get('code')}: {msg.get('msg', '')}")
         return None  # subscribe / unsubscribe acks, other notices
 
-    def _snapshot(self, bid_lv, ask_lv, ts_ms: int, recv_ns: int, seq: int) -> BookSnapshot:
-        bid = np.array(bid_lv, dtype=np.float64)  # float parse of the sorted string pairs
-        ask = np.array(ask_lv, dtype=np.float64)
+    def _snapshot(self, bid_keys: list[float], ask_keys: list[float], ts_ms: int, recv_ns: int, seq: int) -> BookSnapshot:
+        bids, asks = self.book.bids, self.book.asks  # type: ignore[union-attr]
+        bid_px = np.array(bid_keys, dtype=np.float64)
+        ask_px = np.array(ask_keys, dtype=np.float64)
+        bid_sz = np.fromiter((bids[k][2] for k in bid_keys), dtype=np.float64, count=len(bid_keys))
+        ask_sz = np.fromiter((asks[k][2] for k in ask_keys), dtype=np.float64, count=len(ask_keys))
         inst = self.instrument
         return BookSnapshot.build(
             exchange=inst.exchange,
             symbol=inst.symbol,
             source=self.source,
-            bid_px=bid[:, 0],
-            bid_sz=inst.to_base(bid[:, 0], bid[:, 1]),
-            ask_px=ask[:, 0],
-            ask_sz=inst.to_base(ask[:, 0], ask[:, 1]),
+            bid_px=bid_px,
+            bid_sz=inst.to_base(bid_px, bid_sz),
+            ask_px=ask_px,
+            ask_sz=inst.to_base(ask_px, ask_sz),
             exchange_ts_ms=ts_ms,
             recv_ns=recv_ns,
             seq=seq,
