@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test venv dev-deps browser bench load soak clean
+.PHONY: run test venv dev-deps browser train bench load soak clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ run: venv
 
 test: dev-deps browser
 	$(PY) -m pytest
+
+# Rebuild the shipped models (models/*.keras, .npz, cards) and docs/MODELS.md from data/ (about 1-2 min).
+train: dev-deps
+	$(PY) -m core.train --out models/
 
 bench: dev-deps browser
 	$(PY) -m benchmarks.run
