@@ -217,11 +217,12 @@ last good one stays available (marked stale when the feed goes quiet); recovery 
 | malformed JSON, JSON list/string, missing `asks`/`bids`, sides not lists, empty side, crossed book, unsorted or duplicate levels, text / NaN / Infinity / 1e999 / negative prices or sizes, level not a pair, wrong symbol, bad timestamp (21 cases) | counted by reason (`malformed_json`, `wrong_shape`, `missing_asks`, `empty_side`, `crossed_book`, `unsorted_levels`, `non_numeric_level`, `non_finite_level`, `non_positive_price`, `negative_size`, `wrong_instrument`, `bad_timestamp`), skipped; the next good book applies | `test_content_fault_is_counted_skipped_and_never_published[*]` |
 | message over the size limit (4 MiB) | the library closes with 1009; counted as `message_too_large`; reconnects | `test_message_over_size_limit_closes_counts_and_recovers` |
 | burst of 10,000 messages at once | all 10,000 applied, histories stay bounded | `test_burst_of_10000_messages` |
-| OKX sequence gap | resync: unsubscribe + subscribe, in-flight updates ignored until the new snapshot | `test_okx_gap_triggers_resubscribe_and_recovery` |
+| OKX sequence gap | resync: unsubscribe + subscribe; in-flight updates are held and dropped by the new snapshot's seqId | `test_okx_gap_triggers_resubscribe_and_recovery` |
 | OKX checksum mismatch (non-zero checksum) | resync; the corrupt book is never published | `test_okx_checksum_mismatch_resyncs_and_keeps_the_last_good_book` |
 | OKX notice 64008 | reconnects and resubscribes | `test_okx_notice_64008_reconnects` |
 | OKX missing `pong` | text `ping` after silence, reconnect when nothing comes back | `test_okx_missing_pong_leads_to_reconnect` |
-| OKX update before snapshot | one resync, stray updates ignored | `test_okx_update_before_snapshot_resyncs` |
+| OKX update before snapshot | updates held; no WS snapshot and no REST: one resubscribe | `test_okx_update_before_snapshot_without_rest_resubscribes` |
+| OKX sends no WS snapshot at all (announced change) | after 2 s, REST `/api/v5/market/books` snapshot joined to the held updates by seqId; a REST book that does not join is a gap | `test_okx_without_ws_snapshot_bootstraps_from_rest`, `tests/test_okx.py` |
 | bad operator configuration (unknown symbol, bad source) | the app falls back to the replay and says why | `tests/test_app_market.py` |
 
 ## 2. Security for a hosted deployment

@@ -40,6 +40,14 @@ class Adapter(ABC):
     def on_message(self, raw: bytes | str, recv_ns: int) -> BookSnapshot | None:
         """Return the new book, None for a message that carries none (ack, pong), or raise FeedError."""
 
+    def bootstrap_request(self, now: float) -> str | None:
+        """An HTTP URL the feed should GET to build the book (OKX REST snapshot), or None."""
+        return None
+
+    def on_bootstrap(self, body: bytes, recv_ns: int) -> BookSnapshot | None:
+        """The response to ``bootstrap_request``; returns the book, or None to ask again later."""
+        return None
+
     def native_message(self) -> bytes | None:
         """The current book as a GoQuant-format message in venue units, for the recorder."""
         return None

@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -51,6 +52,7 @@ class FeedSettings:
     backoff_initial_s: float = 0.5
     backoff_factor: float = 2.0
     backoff_max_s: float = 30.0
+    snapshot_wait_s: float = 2.0  # OKX: no WS snapshot this long after the ack -> REST snapshot
 
 
 class Backoff:
@@ -250,7 +252,7 @@ class Feed:
             if config.source is Source.GOQUANT:
                 adapter = GoQuantAdapter(inst, config.url)
             else:
-                adapter = OkxAdapter(inst, config.url)
+                adapter = OkxAdapter(inst, config.url, snapshot_wait_s=self.settings.snapshot_wait_s)
         self.store.begin(source=adapter.source, url=adapter.url, exchange=inst.exchange, symbol=inst.symbol)
         return adapter
 
@@ -323,35 +325,70 @@ class Feed:
                 if ka and not pinged and silent >= min(s.keepalive_after_s, s.reconnect_after_s / 2):
                     await ws.send(ka)
                     pinged = True
+                await self._maybe_bootstrap(ws, adapter)
                 continue
             last = loop.time()
             pinged = False
             recv_ns = time.time_ns()
             store.count_message(len(raw))
+            if not await self._handle(ws, adapter, lambda: adapter.on_message(raw, recv_ns)):
+                return
+            await self._maybe_bootstrap(ws, adapter)
+
+    async def _handle(self, ws: ClientConnection, adapter: Adapter, produce: Callable[[], BookSnapshot | None]) -> bool:
+        """Run one adapter step and act on its outcome; False when the connection must be dropped."""
+        store = self.store
+        try:
+            snap = produce()
+        except ParseError as exc:
+            store.count_parse_error(exc.reason, exc.detail)
+            return True
+        except ResyncNeeded as exc:
+            if isinstance(exc, SequenceGap):
+                store.count_gap()
+            store.count_resync(f"{exc.reason}: {exc}")
+            store.set_state(FeedState.STALE, f"resync: {exc.reason}")
+            msgs = adapter.resync()
+            for m in msgs:
+                await ws.send(m)
+            return bool(msgs)
+        if snap is None:
+            return True
+        if store.state is not FeedState.LIVE:  # before publishing: a reader never sees a fresh book as stale
+            store.set_state(FeedState.LIVE)
+        store.publish(snap, parse_ns=adapter.last_parse_ns, book_ns=adapter.last_book_ns)
+        self._delivered = True
+        for fn in self._listeners:
             try:
-                snap = adapter.on_message(raw, recv_ns)
-            except ParseError as exc:
-                store.count_parse_error(exc.reason, exc.detail)
-                continue
-            except ResyncNeeded as exc:
-                if isinstance(exc, SequenceGap):
-                    store.count_gap()
-                store.count_resync(f"{exc.reason}: {exc}")
-                store.set_state(FeedState.STALE, f"resync: {exc.reason}")
-                msgs = adapter.resync()
-                if not msgs:
-                    return
-                for m in msgs:
-                    await ws.send(m)
-                continue
-            if snap is None:
-                continue
-            if store.state is not FeedState.LIVE:  # before publishing: a reader never sees a fresh book as stale
-                store.set_state(FeedState.LIVE)
-            store.publish(snap, parse_ns=adapter.last_parse_ns, book_ns=adapter.last_book_ns)
-            self._delivered = True
-            for fn in self._listeners:
-                try:
-                    fn(adapter, snap)
-                except Exception:
-                    log.warning("feed listener failed", exc_info=True)
+                fn(adapter, snap)
+            except Exception:
+                log.warning("feed listener failed", exc_info=True)
+        return True
+
+    async def _maybe_bootstrap(self, ws: ClientConnection, adapter: Adapter) -> None:
+        """Fetch a REST snapshot when the adapter asks for one (OKX without a WS snapshot)."""
+        url = adapter.bootstrap_request(time.monotonic())
+        if url is None:
+            return
+        timeout = self.settings.open_timeout_s
+        try:
+            body = await asyncio.wait_for(
+                asyncio.to_thread(_http_get, url, self.settings.max_message_bytes, timeout), timeout + 1
+            )
+        except Exception as exc:  # unreachable or refused: resubscribe and hope for a WS snapshot
+            self.store.count_resync(f"rest_snapshot_failed: {type(exc).__name__}")
+            for m in adapter.resync():
+                await ws.send(m)
+            return
+        log.info("feed %s: book bootstrapped from REST %s", adapter.source, url)
+        await self._handle(ws, adapter, lambda: adapter.on_bootstrap(body, time.time_ns()))
+
+
+def _http_get(url: str, max_bytes: int, timeout: float) -> bytes:
+    """Blocking GET (run in a worker thread), refusing bodies over ``max_bytes``."""
+    req = urllib.request.Request(url, headers={"User-Agent": "trade-cost-simulator"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (URL derived from an allowed WS host)
+        body = resp.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise ValueError(f"REST response over {max_bytes} bytes")
+    return body

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from urllib.parse import urlparse
 
 import numpy as np
 import orjson
@@ -21,6 +22,9 @@ from core.instruments import Instrument
 from core.recording import goquant_message
 
 URL = "wss://ws.okx.com:8443/ws/v5/public"
+REST_BOOKS = "{base}/api/v5/market/books?instId={inst_id}&sz=400"
+OKX_WS_HOSTS = {"ws.okx.com", "wspap.okx.com"}
+MAX_BUFFERED = 10_000  # updates held while waiting for a snapshot
 CHANNEL = "books"
 CHECKSUM_LEVELS = 25
 NOTICE_RECONNECT = "64008"
@@ -84,15 +88,18 @@ class OkxAdapter(Adapter):
 
     source = "okx"
 
-    def __init__(self, instrument: Instrument, url: str = URL, *, depth: int = 400) -> None:
+    def __init__(self, instrument: Instrument, url: str = URL, *, depth: int = 400, snapshot_wait_s: float = 2.0) -> None:
         super().__init__(instrument, url)
         self.depth = depth
+        self.snapshot_wait_s = snapshot_wait_s  # no WS snapshot this long after the ack: bootstrap from REST
         self.book: OkxBook | None = None
         self.last_seq: int | None = None  # seqId of the last applied message (local count without seqIds)
         self.last_ts_ms = 0
         self.checksums_verified = 0
-        self.awaiting_snapshot = False  # True between a resync request and its snapshot
-        self.ignored_in_flight = 0
+        self.buffer: list[dict] = []  # updates received while there is no book (see ``on_bootstrap``)
+        self.acked_at: float | None = None  # monotonic time of the subscribe ack
+        self._next_fetch = 0.0
+        self.rest_bootstraps = 0
 
     # ---- protocol ------------------------------------------------------------------------------
     def _arg(self) -> dict:
@@ -105,8 +112,7 @@ class OkxAdapter(Adapter):
         return "ping"  # OKX drops a connection after 30 s without traffic; it answers the text "pong"
 
     def resync(self) -> list[str]:
-        self.reset()
-        self.awaiting_snapshot = True  # updates still in flight from the old subscription are ignored
+        self.reset()  # updates still in flight are buffered and dropped by the next snapshot's seqId
         return [
             orjson.dumps({"id": "2", "op": "unsubscribe", "args": [self._arg()]}).decode(),
             orjson.dumps({"id": "3", "op": "subscribe", "args": [self._arg()]}).decode(),
@@ -115,7 +121,53 @@ class OkxAdapter(Adapter):
     def reset(self) -> None:
         self.book = None
         self.last_seq = None
-        self.awaiting_snapshot = False
+        self.buffer = []
+        self.acked_at = None
+
+    # ---- REST bootstrap (OKX announced the end of the initial WS snapshot; see FEEDS_AND_FEES.md) ----
+    def rest_url(self) -> str:
+        """OKX's REST host for OKX's WS hosts; the WS server's own host otherwise (local test servers)."""
+        u = urlparse(self.url)
+        if (u.hostname or "") in OKX_WS_HOSTS:
+            base = "https://www.okx.com"
+        else:
+            base = f"{'https' if u.scheme == 'wss' else 'http'}://{u.netloc}"
+        return REST_BOOKS.format(base=base, inst_id=self.instrument.symbol)
+
+    def bootstrap_request(self, now: float) -> str | None:
+        """The REST URL to fetch when no WS snapshot came ``snapshot_wait_s`` after the ack, else None."""
+        if self.book is not None or self.acked_at is None or now < self._next_fetch:
+            return None
+        if now - self.acked_at < self.snapshot_wait_s:
+            return None
+        self._next_fetch = now + 1.0
+        return self.rest_url()
+
+    def on_bootstrap(self, body: bytes, recv_ns: int) -> BookSnapshot | None:
+        """Build the book from a REST snapshot plus the buffered updates after it (None: fetch again)."""
+        try:
+            d = orjson.loads(body)["data"][0]
+            snap_seq = int(d["seqId"])
+            ts_ms = int(d.get("ts", 0))
+            bids, asks = d["bids"], d["asks"]
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
+            raise ParseError("rest_snapshot", "unexpected REST books response") from None
+        if self.buffer and snap_seq < self.buffer[0]["prevSeqId"]:
+            return None  # the REST book is older than the first buffered update: refetch
+        kept = [u for u in self.buffer if u["seqId"] > snap_seq]
+        if kept and not (kept[0]["prevSeqId"] <= snap_seq < kept[0]["seqId"]):
+            raise SequenceGap(f"REST snapshot seqId {snap_seq} does not join the buffered updates")
+        self.book = OkxBook()
+        self.book.apply(bids, asks)
+        self.last_seq, self.last_ts_ms = snap_seq, ts_ms
+        self.buffer = []
+        self.rest_bootstraps += 1
+        for i, u in enumerate(kept):
+            if i and u["prevSeqId"] != self.last_seq:
+                raise SequenceGap(f"prevSeqId {u['prevSeqId']} != last seqId {self.last_seq}")
+            self.book.apply(u.get("bids", []), u.get("asks", []))
+            self.last_seq, self.last_ts_ms = int(u["seqId"]), int(u.get("ts", self.last_ts_ms))
+        return self._checked_snapshot(self.last_ts_ms, recv_ns, self.last_seq, 0)
 
     # ---- messages ------------------------------------------------------------------------------
     def on_message(self, raw: bytes | str, recv_ns: int) -> BookSnapshot | None:
@@ -152,13 +204,14 @@ class OkxAdapter(Adapter):
             raise ParseError("wrong_shape", "books data fields") from None
         if action == "snapshot":
             self.book = OkxBook()
-            self.awaiting_snapshot = False
+            self.buffer = []
         elif action == "update":
-            if self.awaiting_snapshot:
-                self.ignored_in_flight += 1
-                return None
             if self.book is None or self.last_seq is None:
-                raise SequenceGap("update before snapshot")
+                # no book yet: hold updates for the snapshot (WS, or REST after snapshot_wait_s)
+                if len(self.buffer) >= MAX_BUFFERED:
+                    raise SequenceGap("update before snapshot (buffer full)")
+                self.buffer.append(d)
+                return None
             if prev != self.last_seq:
                 raise SequenceGap(f"prevSeqId {prev} != last seqId {self.last_seq}")
         else:
@@ -167,9 +220,16 @@ class OkxAdapter(Adapter):
         self.book.apply(bids, asks)
         self.last_seq = seq
         self.last_ts_ms = ts_ms
-        bid_keys, ask_keys = self.book.top_prices(self.depth)
+        snap = self._checked_snapshot(ts_ms, recv_ns, seq, checksum)
+        t2 = time.perf_counter_ns()
+        self.last_parse_ns, self.last_book_ns = t1 - t0, t2 - t1
+        return snap
+
+    def _checked_snapshot(self, ts_ms: int, recv_ns: int, seq: int, checksum: int) -> BookSnapshot:
+        """Checksum (when non-zero), emptiness and crossing checks, then the frozen snapshot."""
+        bid_keys, ask_keys = self.book.top_prices(self.depth)  # type: ignore[union-attr]
         if checksum != 0:
-            bid_lv, ask_lv = self.book.raw_top(bid_keys, ask_keys, CHECKSUM_LEVELS)
+            bid_lv, ask_lv = self.book.raw_top(bid_keys, ask_keys, CHECKSUM_LEVELS)  # type: ignore[union-attr]
             got = crc32_signed(checksum_string(bid_lv, ask_lv))
             if got != checksum:
                 raise BadChecksum(f"checksum {got} != {checksum} at seqId {seq}")
@@ -178,10 +238,7 @@ class OkxAdapter(Adapter):
             raise ParseError("empty_side")
         if bid_keys[0] >= ask_keys[0]:
             raise CrossedBook(f"bid {bid_keys[0]} >= ask {ask_keys[0]} at seqId {seq}")
-        snap = self._snapshot(bid_keys, ask_keys, ts_ms, recv_ns, seq)
-        t2 = time.perf_counter_ns()
-        self.last_parse_ns, self.last_book_ns = t1 - t0, t2 - t1
-        return snap
+        return self._snapshot(bid_keys, ask_keys, ts_ms, recv_ns, seq)
 
     def _on_event(self, msg: dict) -> None:
         event = msg.get("event")
@@ -189,6 +246,8 @@ class OkxAdapter(Adapter):
             raise ServerNotice(f"OKX notice {NOTICE_RECONNECT}: {msg.get('msg', 'service upgrade')}")
         if event == "error":
             raise FeedError(f"OKX error {msg.get('code')}: {msg.get('msg', '')}")
+        if event == "subscribe" and (msg.get("arg") or {}).get("instId") == self.instrument.symbol:
+            self.acked_at = time.monotonic()  # starts the wait for a WS snapshot
         return None  # subscribe / unsubscribe acks, other notices
 
     def _snapshot(self, bid_keys: list[float], ask_keys: list[float], ts_ms: int, recv_ns: int, seq: int) -> BookSnapshot:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OKX_CAPTURE = ROOT / "data" / "okx" / "OKX.ws.1.0"
 
 FAST = FeedSettings(stale_after_s=0.6, reconnect_after_s=2.0, keepalive_after_s=1.0, backoff_initial_s=0.1,
-                    backoff_max_s=0.5, open_timeout_s=2.0)
+                    backoff_max_s=0.5, open_timeout_s=2.0, snapshot_wait_s=0.5)
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:

@@ -23,8 +23,12 @@ def free_port() -> int:
 class LoopbackServer:
     """Start, stop and restart (on the same port) a scripted server; counts connections."""
 
-    def __init__(self, handler: Handler, *, port: int | None = None, max_size: int | None = 2**24) -> None:
+    def __init__(self, handler: Handler, *, port: int | None = None, max_size: int | None = 2**24,
+                 http: Callable[[str], tuple[int, bytes] | None] | None = None) -> None:
+        """``http(path)`` may answer plain HTTP requests on the same port (e.g. a REST snapshot)."""
         self.handler = handler
+        self.http = http
+        self.http_requests: list[str] = []
         self.port = port or free_port()
         self.max_size = max_size
         self.connections = 0
@@ -54,8 +58,19 @@ class LoopbackServer:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def start(self) -> "LoopbackServer":
+        def process_request(connection, request):
+            if self.http is None or request.headers.get("Upgrade", "").lower() == "websocket":
+                return None
+            self.http_requests.append(request.path)
+            answer = self.http(request.path)
+            if answer is None:
+                return connection.respond(404, "not found\n")
+            status, body = answer
+            return connection.respond(status, body.decode())
+
         async def go() -> None:
-            self._server = await serve(self._wrap, "127.0.0.1", self.port, max_size=self.max_size, compression=None)
+            self._server = await serve(self._wrap, "127.0.0.1", self.port, max_size=self.max_size, compression=None,
+                                       process_request=process_request)
 
         self._call(go())
         return self

@@ -276,15 +276,16 @@ def test_okx_checksum_mismatch_resyncs_and_keeps_the_last_good_book():
             feed.shutdown()
 
 
-def test_okx_update_before_snapshot_resyncs():
+def test_okx_update_before_snapshot_without_rest_resubscribes():
     frames = _okx_books()[:8]
-    with LoopbackServer(okx_handler(frames[1:3], frames)) as server:
+    with LoopbackServer(okx_handler(frames[1:3], frames)) as server:  # no REST endpoint on this server
         feed, published = okx_feed(server)
         try:
             assert wait_for(lambda: feed.store.status().books == 8, 10), feed.store.status()
             st = feed.store.status()
-            # one resync: the second stray update arrives while the fresh snapshot is awaited and is ignored
-            assert st.resyncs == 1 and st.sequence_gaps == 1 and published[0].seq == frames[0]["data"][0]["seqId"]
+            # the updates are held; no WS snapshot comes, the REST snapshot fails, so one resubscribe
+            assert st.resyncs == 1 and "rest_snapshot_failed" in st.last_error
+            assert published[0].seq == frames[0]["data"][0]["seqId"] and st.parse_error_total == 0
             assert [orjson.loads(m)["op"] for m in server.received] == ["subscribe", "unsubscribe", "subscribe"]
         finally:
             feed.shutdown()
@@ -301,3 +302,30 @@ def test_okx_missing_pong_leads_to_reconnect():
             assert feed.store.latest("okx", "BTC-USDT") is not None
         finally:
             feed.shutdown()
+
+
+def test_okx_without_ws_snapshot_bootstraps_from_rest():
+    """OKX announced the end of the initial WS snapshot: the client builds the book from REST + updates."""
+    frames = _okx_books()[:30]
+    first = frames[0]["data"][0]
+    rest = orjson.dumps({"code": "0", "msg": "", "data": [{"asks": first["asks"], "bids": first["bids"],
+                                                           "ts": first["ts"], "seqId": first["seqId"]}]})
+    handler = okx_handler(frames[1:], frames[1:])  # the WS never sends a snapshot
+    with LoopbackServer(handler, http=lambda path: (200, rest) if path.startswith("/api/v5/market/books") else None) as server:
+        feed, published = okx_feed(server)
+        try:
+            last = frames[-1]["data"][0]["seqId"]
+            assert wait_for(lambda: feed.store.latest("okx", "BTC-USDT") is not None
+                            and feed.store.latest("okx", "BTC-USDT").seq == last, 10), feed.store.status()
+            st = feed.store.status()
+            assert st.resyncs == 0 and st.sequence_gaps == 0 and st.parse_error_total == 0
+            assert server.http_requests == ["/api/v5/market/books?instId=BTC-USDT&sz=400"]
+        finally:
+            feed.shutdown()
+        from core.okx import OkxAdapter
+        from core.instruments import get_instrument
+
+        ws_only = OkxAdapter(get_instrument("okx", "BTC-USDT"))
+        want = [ws_only.on_message(orjson.dumps(m), 0) for m in frames][-1]
+        got = published[-1]
+        assert got.bid_px.tolist() == want.bid_px.tolist() and got.ask_sz.tolist() == want.ask_sz.tolist()

@@ -95,9 +95,67 @@ def test_sequence_gap_raises():
         a.on_message(orjson.dumps(fr[2]), 0)  # skipped fr[1]
 
 
-def test_update_before_snapshot_raises_gap():
+def test_update_before_snapshot_is_held_until_a_snapshot():
+    a = OkxAdapter(INSTRUMENTS["BTC-USDT"], snapshot_wait_s=2.0)
+    fr = _frames(4)
+    assert a.on_message(orjson.dumps(fr[1]), 0) is None and len(a.buffer) == 1
+    assert a.bootstrap_request(now=1e9) is None  # no subscribe ack yet
+    a.on_message(b'{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"}}', 0)
+    assert a.bootstrap_request(now=a.acked_at + 1.0) is None  # still waiting for the WS snapshot
+    assert a.bootstrap_request(now=a.acked_at + 2.5) == "https://www.okx.com/api/v5/market/books?instId=BTC-USDT&sz=400"
+    assert a.on_message(orjson.dumps(fr[0]), 0) is not None and a.buffer == []  # the WS snapshot wins
+
+
+def _rest_body(frame: dict) -> bytes:
+    d = frame["data"][0]
+    return orjson.dumps({"code": "0", "msg": "", "data": [{"asks": d["asks"], "bids": d["bids"], "ts": d["ts"],
+                                                           "seqId": d["seqId"]}]})
+
+
+def test_rest_bootstrap_joins_the_buffered_updates():
+    fr = _frames(12)
+    ws_only = OkxAdapter(INSTRUMENTS["BTC-USDT"])
+    want = [ws_only.on_message(orjson.dumps(m), 0) for m in fr][-1]
+    a = OkxAdapter(INSTRUMENTS["BTC-USDT"])
+    for m in fr[3:]:  # updates 3..11 arrive before any snapshot
+        assert a.on_message(orjson.dumps(m), 0) is None
+    # a REST snapshot older than the first buffered update: fetch again
+    assert a.on_bootstrap(_rest_body(fr[1]), 0) is None and len(a.buffer) == 9
+    # REST at update 5: drop 3..5, apply 6..11 on top
+    rebuilt = OkxBook_from(fr[:6])
+    body = orjson.dumps({"data": [{"bids": rebuilt[0], "asks": rebuilt[1], "ts": fr[5]["data"][0]["ts"],
+                                   "seqId": fr[5]["data"][0]["seqId"]}]})
+    snap = a.on_bootstrap(body, 0)
+    assert snap.seq == fr[-1]["data"][0]["seqId"] and a.rest_bootstraps == 1
+    assert snap.bid_px.tolist() == want.bid_px.tolist() and snap.ask_sz.tolist() == want.ask_sz.tolist()
+    nxt = orjson.loads(orjson.dumps(fr[-1]))
+    nxt["data"][0].update(prevSeqId=fr[-1]["data"][0]["seqId"], seqId=fr[-1]["data"][0]["seqId"] + 7, checksum=0)
+    assert a.on_message(orjson.dumps(nxt), 0).seq == nxt["data"][0]["seqId"]  # continues normally
+
+
+def OkxBook_from(frames: list) -> tuple[list, list]:
+    from core.okx import OkxBook
+
+    b = OkxBook()
+    for m in frames:
+        b.apply(m["data"][0]["bids"], m["data"][0]["asks"])
+    bids, asks = b.sorted_levels()
+    return [list(x) for x in bids], [list(x) for x in asks]
+
+
+def test_rest_snapshot_that_does_not_join_is_a_gap():
+    fr = _frames(8)
+    a = OkxAdapter(INSTRUMENTS["BTC-USDT"])
+    for m in fr[2:4] + fr[6:8]:  # 4 and 5 lost
+        a.on_message(orjson.dumps(m), 0)
+    body = orjson.dumps({"data": [{"bids": [], "asks": [], "ts": "1", "seqId": fr[4]["data"][0]["seqId"]}]})
     with pytest.raises(SequenceGap):
-        OkxAdapter(INSTRUMENTS["BTC-USDT"]).on_message(orjson.dumps(_frames(2)[1]), 0)
+        a.on_bootstrap(body, 0)
+
+
+def test_rest_url_for_local_servers_uses_the_same_host():
+    a = OkxAdapter(INSTRUMENTS["BTC-USDT"], "ws://127.0.0.1:9001/ws/v5/public")
+    assert a.rest_url() == "http://127.0.0.1:9001/api/v5/market/books?instId=BTC-USDT&sz=400"
 
 
 def test_heartbeat_and_reset_are_accepted():
