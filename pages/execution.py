@@ -29,7 +29,7 @@ def render(plan: ExecutionPlan) -> None:
     c[0].metric("Order size", f"{plan.base_qty:,.3f} {u}",
                 help="The USD notional walked on the current book, in base units.")
     c[1].metric("Expected cost E", f"${s.expected_cost:,.2f}",
-                help="Almgren–Chriss expected cost of the chosen schedule, USD (eq. 8, METHODOLOGY.md 6.1).")
+                help="Almgren–Chriss expected cost of the chosen schedule, USD (eq. 8; [Methodology](/docs?doc=methodology) 6.1).")
     c[2].metric("Std of cost √V", f"${s.std:,.2f}",
                 help="Standard deviation of the cost from price moves during execution, USD.")
     c[3].metric("Half-life 1/κ", "∞ (TWAP)" if s.kappa == 0 else f"{s.half_life:,.0f} s",

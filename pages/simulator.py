@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import scenario as sc
+from core.documents import doc_link
 from core.config import Source
 from core.exceptions import SimulatorError
 from core.replay import bundled_recordings
@@ -18,7 +19,7 @@ from core.summary import EXCHANGE_LABELS
 from core.volatility import realised_vol
 from pages.common import STATE_BADGE, current_summary, get_feed, get_models, refresh_control, status_line
 
-DOCS = "docs/METHODOLOGY.md"
+DOCS = doc_link()  # a link to the Docs page (docs/METHODOLOGY.md)
 PERSIST = "session"  # inputs survive page switches
 DEFAULTS = {
     "sim_side": "buy",

@@ -33,6 +33,7 @@ PAGES = {
     "execution": ("Execution", True),
     "models": ("Models", True),
     "data": ("Data", False),
+    "docs": ("Methodology", False),
 }
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (`make browser` installs it)")

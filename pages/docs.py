@@ -1,0 +1,18 @@
+"""Docs: the methodology and reports, readable in the app (tooltips link here)."""
+
+import streamlit as st
+
+from core.documents import DOCS, load_doc
+
+
+def docs_page() -> None:
+    names = list(DOCS)
+    wanted = st.query_params.get("doc", "methodology")
+    choice = st.selectbox("Document", names, index=names.index(wanted) if wanted in names else 0,
+                          format_func=lambda n: DOCS[n][0], key="docs_choice")
+    st.query_params["doc"] = choice
+    title, text = load_doc(choice)
+    st.markdown(text)
+
+
+docs_page()
