@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import gzip
-import hashlib
 import os
 import shutil
 import sys
@@ -34,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.exceptions import ParseError, SequenceGap
-from core.recording import goquant_message, iso_ms
+from core.recording import goquant_message, iso_ms, sha256_file
 
 Market = Literal["usdm", "spot"]
 Level = tuple[str, str]  # (price, size) exactly as the exchange sent them
@@ -437,14 +436,6 @@ def write_trades(path: str | Path, table: pa.Table) -> None:
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp, compression="zstd", compression_level=9)
     os.replace(tmp, path)
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def copy_verbatim(src: Path, dst: Path) -> None:

@@ -70,17 +70,18 @@ class AtExpiry(str, Enum):
 MAX_LATENCY_MS = 60_000.0
 
 
-def _size(value: Any, what: str) -> float:
-    if isinstance(value, bool):
+def finite_number(value: Any, what: str) -> float:
+    """``value`` as a finite float, or an ``OrderError`` naming ``what`` in plain words."""
+    if isinstance(value, bool) or value is None:
         raise OrderError(f"{what} must be a number, got {value!r}.")
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise OrderError(f"{what} must be a number, got {value!r}.") from None
     if math.isnan(v):
-        raise OrderError(f"{what} is not a number (NaN); enter an amount.")
+        raise OrderError(f"{what} is not a number (NaN); enter a number.")
     if math.isinf(v):
-        raise OrderError(f"{what} is infinite; enter a finite amount.")
+        raise OrderError(f"{what} is infinite; enter a finite number.")
     return v
 
 
@@ -107,12 +108,12 @@ class Order:
         object.__setattr__(self, "unit", SizeUnit.parse(self.unit))
         object.__setattr__(self, "order_type", OrderType.parse(self.order_type))
         object.__setattr__(self, "at_expiry", AtExpiry.parse(self.at_expiry))
-        lat = _size(self.latency_ms, "Latency (ms)")
+        lat = finite_number(self.latency_ms, "Latency (ms)")
         if not 0 <= lat <= MAX_LATENCY_MS:
             raise OrderError(f"Latency must be between 0 and {MAX_LATENCY_MS:,.0f} ms, got {lat:g}.")
         object.__setattr__(self, "latency_ms", lat)
         what = "Order size in USD" if self.unit is SizeUnit.QUOTE else "Order size in base units"
-        q = _size(self.quantity, what)
+        q = finite_number(self.quantity, what)
         if q == 0:
             raise OrderError(f"{what} is zero; enter an amount above zero.")
         if q < 0:
@@ -121,8 +122,8 @@ class Order:
             raise OrderError(f"${q:,.0f} is more than the ${MAX_NOTIONAL_USD:,.0f} this simulator prices; check the size.")
         object.__setattr__(self, "quantity", q)
         if self.order_type is OrderType.LIMIT:
-            off = _size(self.offset_bps, "Limit offset (bps)")
-            hor = _size(self.horizon_s, "Limit horizon (seconds)")
+            off = finite_number(self.offset_bps, "Limit offset (bps)")
+            hor = finite_number(self.horizon_s, "Limit horizon (seconds)")
             if off < 0:
                 raise OrderError(f"Limit offset must be >= 0 bps behind the touch, got {off:g}.")
             if hor <= 0:

@@ -23,7 +23,6 @@ ones the models call at run time, so training and serving compute features with 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from core.book import BookSnapshot
 from core.exceptions import OrderError, SimulatorError
 from core.goquant import parse_snapshot
 from core.instruments import get_instrument
-from core.recording import iter_lines
+from core.recording import iter_lines, sha256_file
 from core.slippage import walk_book
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -347,14 +346,6 @@ class MakerFill:
     fraction: float  # filled_base / order_base, in [0, 1]
     full: bool
     through: bool  # the market traded or quoted through our price (fills everything left)
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _pad(rows: list[np.ndarray], width: int, fill: float, dtype: type) -> np.ndarray:

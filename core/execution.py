@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.book import BookSnapshot
-from core.cost import Order
+from core.cost import Order, finite_number
 from core.exceptions import OrderError
 from core.impact import (
     DEFAULT_PERMANENT_SHARE,
@@ -102,20 +102,6 @@ class InputCheck:
         return self.inputs is not None
 
 
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or value is None:
-        raise OrderError(f"{what} must be a number, got {value!r}.")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise OrderError(f"{what} must be a number, got {value!r}.") from None
-    if math.isnan(v):
-        raise OrderError(f"{what} is not a number (NaN); enter a value.")
-    if math.isinf(v):
-        raise OrderError(f"{what} is infinite; enter a finite value.")
-    return v
-
-
 def check_inputs(
     *,
     side: Any,
@@ -141,7 +127,7 @@ def check_inputs(
     bounds = None
     horizon = math.nan
     try:
-        horizon = _number(horizon_s, "Horizon (seconds)")
+        horizon = finite_number(horizon_s, "Horizon (seconds)")
         if horizon < 1:
             raise OrderError(f"Horizon must be at least 1 second, got {horizon:g} s.")
         if horizon > MAX_HORIZON_S:
@@ -154,7 +140,7 @@ def check_inputs(
         errors["horizon"] = str(exc)
     n = 0
     try:
-        nf = _number(slices, "Number of slices")
+        nf = finite_number(slices, "Number of slices")
         if not nf.is_integer() or nf < 1:
             raise OrderError(f"Number of slices must be a whole number of at least 1, got {nf:g}.")
         n = int(nf)
@@ -169,7 +155,7 @@ def check_inputs(
         errors["slices"] = str(exc)
     lam_v = math.nan
     try:
-        lam_v = _number(lam, "Risk aversion lambda")
+        lam_v = finite_number(lam, "Risk aversion lambda")
         if lam_v < 0:
             raise OrderError(f"Risk aversion lambda must be >= 0 (0 = TWAP), got {lam_v:g} 1/USD.")
         if lam_v > MAX_LAMBDA:

@@ -8,6 +8,7 @@ server sends the stored bytes unchanged and anything that reads the live GoQuant
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,6 +22,15 @@ from core.exceptions import ParseError
 
 MAX_RECORDING_BYTES = 200 * 1024 * 1024  # uncompressed bytes read from one file (guards uploads)
 MAX_RECORDING_MESSAGES = 2_000_000
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex digest of a file, read in 1 MiB chunks (provenance and model cards)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def iso_ms(ts_ms: int) -> str:
