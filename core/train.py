@@ -736,9 +736,12 @@ def render_docs(cards: dict[str, dict[str, Any]]) -> str:
         "regression. Optimiser Adam, fixed epochs, seeded (`keras.utils.set_random_seed` plus TensorFlow's "
         "deterministic ops): the same data and seed give the same weights.",
         "",
-        "At run time `core.models.load_models` reads each file once, copies the weights into a numpy forward "
-        "pass and drops Keras: no TensorFlow on the per-tick path (about 25 µs per estimate with the features, 5 µs for the network). "
-        "`tests/test_models.py` checks the numpy pass against Keras to 1e-5 on random and real rows. Inputs "
+        "Training also writes each model's weights as plain arrays (`models/*.npz`, read with "
+        "`allow_pickle=False`). At run time `core.models.load_models` reads those once into a numpy forward "
+        "pass, so the app and the CLI never import TensorFlow: no TensorFlow on the per-tick path (about 25 µs "
+        "per estimate with the features, 5 µs for the network). `tests/test_models.py` checks the numpy pass "
+        "against Keras to 1e-5 on random and real rows and `tests/test_model_files.py` that the `.npz` holds "
+        "exactly the `.keras` weights. Inputs "
         "outside the training ranges are clipped (latency 0-1000 ms, offset 0-5 bps, horizon 1-60 s). A live "
         "feed carries no trades, so trade-intensity inputs are set to the training medians; the cards give the "
         "values and each result below shows what that costs.",
