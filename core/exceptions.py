@@ -8,6 +8,7 @@ One root so callers can catch everything the simulator raises on purpose::
     │   ├── SequenceGap           OKX prevSeqId does not match the last seqId -> resync
     │   ├── BadChecksum           OKX CRC32 of the top 25 levels does not match -> resync
     │   ├── CrossedBook           best bid >= best ask after an update -> resync
+    │   ├── CorruptUpdate         an update that would leave an invalid book -> resync
     │   └── ServerNotice          the server announced a disconnect (OKX 64008) -> reconnect
     ├── SourceNotAllowed          a feed URL outside the operator's allowlist (hosted deployments)
     ├── InstrumentError           unknown exchange / symbol
@@ -53,6 +54,12 @@ class BadChecksum(ResyncNeeded):
 
 class CrossedBook(ResyncNeeded):
     reason = "crossed_book"
+
+
+class CorruptUpdate(ResyncNeeded):
+    """An incremental update that would leave the local book invalid (NaN, negative, empty side...)."""
+
+    reason = "corrupt_update"
 
 
 class ServerNotice(FeedError):

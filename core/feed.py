@@ -127,6 +127,7 @@ class Feed:
         self._recordings: dict[tuple[str, float], Recording] = {}
         self._delivered = False  # the current connection has published at least one book
         self.config_error = ""  # set by the app when the operator's configuration could not start
+        self._last_book_at = 0.0  # loop time of the last published book (watchdog)
 
     # ---- public API (any thread) ---------------------------------------------------------------
     @property
@@ -289,7 +290,7 @@ class Feed:
                     self.store.count_parse_error("message_too_large", f"over {s.max_message_bytes} bytes")
                 self.store.set_state(FeedState.RECONNECTING, f"connection closed ({code or 'abnormal'})")
             except _Silence:
-                self.store.set_state(FeedState.RECONNECTING, f"no data for {s.reconnect_after_s:.0f} s")
+                self.store.set_state(FeedState.RECONNECTING, f"no valid book for {s.reconnect_after_s:.0f} s")
             except ServerNotice as exc:
                 self.store.set_state(FeedState.RECONNECTING, str(exc))
             except (OSError, TimeoutError, InvalidHandshake, FeedError) as exc:
@@ -303,24 +304,26 @@ class Feed:
             await asyncio.sleep(backoff.next())
 
     async def _consume(self, ws: ClientConnection, adapter: Adapter) -> None:
-        """Read until the connection ends; sets ``_delivered`` once a book was published."""
+        """Read until the connection ends; sets ``_delivered`` once a book was published.
+
+        Staleness and the reconnect watchdog run on the time since the last *valid book*, so a stream of
+        rejected messages goes stale and reconnects like silence does; the keepalive runs on message silence.
+        """
         s = self.settings
         store = self.store
         loop = asyncio.get_running_loop()
-        last = loop.time()
+        last = self._last_book_at = loop.time()
         pinged = False
         while True:
             silent = loop.time() - last
-            wait = (s.stale_after_s - silent) if silent < s.stale_after_s else min(0.5, s.reconnect_after_s - silent)
+            no_book = loop.time() - self._last_book_at
+            wait = (s.stale_after_s - no_book) if no_book < s.stale_after_s else min(0.5, s.reconnect_after_s - no_book)
             try:
                 async with asyncio.timeout(max(wait, 0.01)):
                     raw = await ws.recv()
             except TimeoutError:
                 silent = loop.time() - last
-                if silent >= s.reconnect_after_s:
-                    raise _Silence() from None
-                if silent >= s.stale_after_s and store.state is not FeedState.STALE:  # connected but silent
-                    store.set_state(FeedState.STALE, f"no data for {silent:.1f} s")
+                self._watchdog(loop.time())
                 ka = adapter.keepalive()
                 if ka and not pinged and silent >= min(s.keepalive_after_s, s.reconnect_after_s / 2):
                     await ws.send(ka)
@@ -333,7 +336,17 @@ class Feed:
             store.count_message(len(raw))
             if not await self._handle(ws, adapter, lambda: adapter.on_message(raw, recv_ns)):
                 return
+            self._watchdog(loop.time())
             await self._maybe_bootstrap(ws, adapter)
+
+    def _watchdog(self, now: float) -> None:
+        """Stale after ``stale_after_s`` without a valid book; drop the connection after ``reconnect_after_s``."""
+        s = self.settings
+        no_book = now - self._last_book_at
+        if no_book >= s.reconnect_after_s:
+            raise _Silence()
+        if no_book >= s.stale_after_s and self.store.state is not FeedState.STALE:
+            self.store.set_state(FeedState.STALE, f"no valid book for {no_book:.1f} s")
 
     async def _handle(self, ws: ClientConnection, adapter: Adapter, produce: Callable[[], BookSnapshot | None]) -> bool:
         """Run one adapter step and act on its outcome; False when the connection must be dropped."""
@@ -358,6 +371,7 @@ class Feed:
             store.set_state(FeedState.LIVE)
         store.publish(snap, parse_ns=adapter.last_parse_ns, book_ns=adapter.last_book_ns)
         self._delivered = True
+        self._last_book_at = asyncio.get_running_loop().time()
         for fn in self._listeners:
             try:
                 fn(adapter, snap)

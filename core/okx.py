@@ -8,6 +8,7 @@ deletes; the CRC32 checksum of the top 25 levels is checked only when non-zero (
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from urllib.parse import urlparse
@@ -17,7 +18,7 @@ import orjson
 
 from core.adapter import Adapter
 from core.book import BookSnapshot
-from core.exceptions import BadChecksum, CrossedBook, FeedError, ParseError, SequenceGap, ServerNotice
+from core.exceptions import BadChecksum, CorruptUpdate, CrossedBook, FeedError, ParseError, SequenceGap, ServerNotice
 from core.instruments import Instrument
 from core.recording import goquant_message
 
@@ -55,21 +56,28 @@ class OkxBook:
         self.asks: dict[float, tuple[str, str, float]] = {}
 
     @staticmethod
-    def _apply(side: dict[float, tuple[str, str, float]], levels: list) -> None:
-        for lv in levels:
-            px_s, sz_s = lv[0], lv[1]
-            px, sz = float(px_s), float(sz_s)
-            if sz == 0.0:
-                side.pop(px, None)  # deleting an unknown price is harmless
-            else:
-                side[px] = (px_s, sz_s, sz)
+    def _parse(levels: list) -> list[tuple[float, str, str, float]]:
+        """Every level checked before any is applied, so a bad message never half-changes the book."""
+        out = []
+        try:
+            for lv in levels:
+                px_s, sz_s = lv[0], lv[1]
+                px, sz = float(px_s), float(sz_s)
+                if not (math.isfinite(px) and math.isfinite(sz)) or px <= 0 or sz < 0:
+                    raise CorruptUpdate(f"invalid level [{px_s!r}, {sz_s!r}]")
+                out.append((px, px_s, sz_s, sz))
+        except (TypeError, ValueError, IndexError):
+            raise CorruptUpdate("a level is not [price, size] numbers") from None
+        return out
 
     def apply(self, bids: list, asks: list) -> None:
-        try:
-            self._apply(self.bids, bids)
-            self._apply(self.asks, asks)
-        except (TypeError, ValueError, IndexError):
-            raise ParseError("non_numeric_level") from None
+        parsed = ((self.bids, self._parse(bids)), (self.asks, self._parse(asks)))
+        for side, levels in parsed:
+            for px, px_s, sz_s, sz in levels:
+                if sz == 0.0:
+                    side.pop(px, None)  # deleting an unknown price is harmless
+                else:
+                    side[px] = (px_s, sz_s, sz)
 
     def top_prices(self, depth: int | None = None) -> tuple[list[float], list[float]]:
         return sorted(self.bids, reverse=True)[:depth], sorted(self.asks)[:depth]
@@ -208,6 +216,8 @@ class OkxAdapter(Adapter):
         elif action == "update":
             if self.book is None or self.last_seq is None:
                 # no book yet: hold updates for the snapshot (WS, or REST after snapshot_wait_s)
+                if not has_seq:
+                    raise SequenceGap("update before snapshot (no seqId to join a later snapshot)")
                 if len(self.buffer) >= MAX_BUFFERED:
                     raise SequenceGap("update before snapshot (buffer full)")
                 self.buffer.append(d)
@@ -235,10 +245,13 @@ class OkxAdapter(Adapter):
                 raise BadChecksum(f"checksum {got} != {checksum} at seqId {seq}")
             self.checksums_verified += 1
         if not bid_keys or not ask_keys:
-            raise ParseError("empty_side")
+            raise CorruptUpdate(f"a side of the book is empty at seqId {seq}")
         if bid_keys[0] >= ask_keys[0]:
             raise CrossedBook(f"bid {bid_keys[0]} >= ask {ask_keys[0]} at seqId {seq}")
-        return self._snapshot(bid_keys, ask_keys, ts_ms, recv_ns, seq)
+        try:
+            return self._snapshot(bid_keys, ask_keys, ts_ms, recv_ns, seq)
+        except ParseError as exc:  # the maintained book is no longer valid: rebuild it from a snapshot
+            raise CorruptUpdate(f"{exc.reason} at seqId {seq}") from None
 
     def _on_event(self, msg: dict) -> None:
         event = msg.get("event")

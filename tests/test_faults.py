@@ -329,3 +329,64 @@ def test_okx_without_ws_snapshot_bootstraps_from_rest():
         want = [ws_only.on_message(orjson.dumps(m), 0) for m in frames][-1]
         got = published[-1]
         assert got.bid_px.tolist() == want.bid_px.tolist() and got.ask_sz.tolist() == want.ask_sz.tolist()
+
+
+@pytest.mark.parametrize("level,why", [(["NaN", "1", "0", "1"], "non-finite price"), (["100", "-5", "0", "1"], "negative size"),
+                                       (["abc", "1", "0", "1"], "text price"), (["-1", "1", "0", "1"], "negative price")])
+def test_okx_corrupt_update_resyncs_and_recovers(level, why):
+    """A bad level in an OKX update must never enter the maintained book; the client rebuilds it."""
+    frames = _okx_books()[:12]
+    bad = orjson.loads(orjson.dumps(frames[6]))
+    bad["data"][0]["bids"] = [level] + bad["data"][0]["bids"]
+    bad["data"][0]["checksum"] = 0
+    with LoopbackServer(okx_handler(frames[:6] + [bad] + frames[7:], frames)) as server:
+        feed, published = okx_feed(server)
+        try:
+            last = frames[-1]["data"][0]["seqId"]
+            assert wait_for(lambda: feed.store.status().resyncs >= 1
+                            and feed.store.latest("okx", "BTC-USDT").seq == last, 10), (why, feed.store.status())
+            assert "corrupt_update" in feed.store.status().last_error
+            assert all(np.isfinite(s.bid_px).all() and (s.bid_sz > 0).all() for s in published)
+            assert bad["data"][0]["seqId"] not in [s.seq for s in published[:7]]
+        finally:
+            feed.shutdown()
+
+
+def test_okx_update_emptying_a_side_resyncs():
+    frames = _okx_books()[:8]
+    snap = frames[0]["data"][0]
+    wipe = orjson.loads(orjson.dumps(frames[1]))
+    wipe["data"][0].update(asks=[[p, "0", "0", "0"] for p, *_ in snap["asks"]], bids=[], checksum=0)
+    with LoopbackServer(okx_handler([frames[0], wipe], frames)) as server:
+        feed, published = okx_feed(server)
+        try:
+            assert wait_for(lambda: feed.store.status().resyncs == 1 and feed.store.status().books >= 9, 10), feed.store.status()
+            assert all(s.ask_px.size > 0 for s in published)
+        finally:
+            feed.shutdown()
+
+
+def test_a_stream_of_rejected_messages_goes_stale_then_reconnects(good):
+    """Frames keep arriving but none is a valid book: that is no better than silence."""
+    async def garbage(ws, server):
+        await ws.send(good[0], text=True)
+        for _ in range(400):
+            await ws.send(b"{not json", text=True)
+            await asyncio.sleep(0.02)
+
+    seen: list[FeedState] = []
+    with LoopbackServer(garbage) as server:
+        feed, published = run_feed(server)
+        try:
+            def watch():
+                s = feed.store.state
+                if not seen or seen[-1] is not s:
+                    seen.append(s)
+                return server.connections >= 2
+
+            assert wait_for(watch, 10, 0.01), seen
+            assert seen.index(FeedState.LIVE) < seen.index(FeedState.STALE) < seen.index(FeedState.RECONNECTING)
+            assert feed.store.status().parse_errors.get("malformed_json", 0) > 10
+            assert feed.store.latest() is not None  # the last good book is kept
+        finally:
+            feed.shutdown()

@@ -122,7 +122,7 @@ def test_silent_server_goes_stale_then_reconnects(feed, recorded_messages):
         assert wait_for(watch, 10, 0.01), seen
         assert seen.index(FeedState.LIVE) < seen.index(FeedState.STALE) < seen.index(FeedState.RECONNECTING)
         assert feed.store.latest() is not None  # the last good book stays available while stale
-        assert "no data" in feed.store.status().last_error
+        assert "no valid book" in feed.store.status().last_error
 
 
 def test_accepts_but_never_sends_marks_stale_and_retries(feed):
