@@ -271,7 +271,7 @@ def test_okx_checksum_mismatch_resyncs_and_keeps_the_last_good_book():
                             == frames[-1]["data"][0]["seqId"], 10), feed.store.status()
             seqs = [s.seq for s in published]
             assert bad["data"][0]["seqId"] not in seqs[:6] and seqs[:6] == [f["data"][0]["seqId"] for f in frames[:6]]
-            assert "bad_checksum" in feed.store.status().last_error or feed.store.status().resyncs == 1
+            assert "bad_checksum" in feed.store.status().last_error
         finally:
             feed.shutdown()
 
