@@ -112,6 +112,7 @@ class BookStore:
         self._lock = threading.Lock()
         self._books: dict[tuple[str, str], BookSnapshot] = {}
         self._mids: dict[tuple[str, str], Ring] = {}
+        self._mid_last_t: dict[tuple[str, str], float] = {}
         self._mid_capacity = mid_capacity
         # per tick: recv wall time s, parse us, book us, publish us, feed delay ms
         self._ticks = Ring(timing_capacity, 5)
@@ -136,12 +137,17 @@ class BookStore:
         self._last_message_at = 0.0
 
     def begin(self, *, source: str, url: str, exchange: str, symbol: str) -> None:
-        """A new feed configuration starts: counters restart, books of other instruments stay."""
+        """A new feed configuration starts: counters restart, and this instrument's book and mid history
+        from the previous source are dropped (a 2024 replay must not show under a LIVE badge, nor its prices
+        mix into the live volatility). Other instruments' books stay."""
         with self._lock:
             self._reset_status(source, url, exchange, symbol)
+            self._books.pop((exchange, symbol), None)
+            self._mids.pop((exchange, symbol), None)
             self._ticks.clear()
             self._rate.clear()
             self._rate_count = 0
+            self._rate_second = 0
 
     def set_state(self, state: FeedState, error: str = "") -> None:
         with self._lock:
@@ -200,12 +206,18 @@ class BookStore:
         key = snap.key
         mid = snap.mid
         delay = snap.feed_delay_ms()
+        # the mid history runs on exchange time where the feed has one: a replay at 10x then measures the
+        # recording's volatility, not 10x it; time going backwards (a replay starting over) restarts it
+        t = snap.exchange_ts_ms / 1e3 if snap.exchange_ts_ms > 0 else snap.recv_ns / 1e9
         with self._lock:
             self._books[key] = snap
             ring = self._mids.get(key)
             if ring is None:
                 ring = self._mids[key] = Ring(self._mid_capacity, 2)
-            ring.append(snap.recv_ns / 1e9, mid)
+            elif len(ring) and t < self._mid_last_t.get(key, t):
+                ring.clear()
+            self._mid_last_t[key] = t
+            ring.append(t, mid)
             self._books_count += 1
             publish_us = (time.perf_counter_ns() - t0) / 1e3
             self._ticks.append(snap.recv_ns / 1e9, parse_ns / 1e3, book_ns / 1e3, publish_us, delay)
@@ -226,7 +238,8 @@ class BookStore:
             return self._books.get(key)
 
     def mids(self, exchange: str | None = None, symbol: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(receive time s, mid) history of an instrument, oldest first."""
+        """(time s, mid) history of an instrument, oldest first; time is the exchange's (receive time
+        when the feed has none), restarted when it goes backwards."""
         with self._lock:
             ring = self._mids.get((exchange or self._exchange, symbol or self._symbol))
             v = ring.values() if ring is not None else np.empty((0, 2))

@@ -51,3 +51,25 @@ def test_latest_is_per_instrument_and_status_counts():
     assert dict(s.parse_errors) == {"malformed_json": 2} and s.parse_error_total == 2
     assert (s.sequence_gaps, s.resyncs, s.connects, s.reconnects) == (1, 1, 2, 1)
     assert s.state is FeedState.LIVE and st.state is FeedState.LIVE
+
+
+def test_mid_history_uses_exchange_time_and_restarts_when_a_replay_loops():
+    st = BookStore()
+    st.begin(source="replay", url="", exchange="binance-futures", symbol="BTCUSDT")
+    for i in range(5):
+        st.publish(snap(i))  # exchange ts 1000+i ms, receive time 1000+i s
+    t, m = st.mids()
+    assert t.tolist() == [1.0, 1.001, 1.002, 1.003, 1.004]  # exchange seconds, not receive seconds
+    st.publish(snap(0))  # the recording starts over: exchange time goes backwards
+    t, m = st.mids()
+    assert t.tolist() == [1.0] and m.tolist() == [snap(0).mid]
+
+
+def test_a_new_source_drops_the_old_book_and_mid_history_of_that_instrument():
+    st = BookStore()
+    st.begin(source="replay", url="", exchange="binance-futures", symbol="BTCUSDT")
+    st.publish(snap(1))
+    st.publish(snap(2, symbol="OTHER"))
+    st.begin(source="goquant", url="ws://x", exchange="binance-futures", symbol="BTCUSDT")
+    assert st.latest() is None and st.mids()[0].size == 0  # no 2024 replay book under a LIVE badge
+    assert st.latest("binance-futures", "OTHER") is not None  # other instruments untouched
