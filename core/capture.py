@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from core.exceptions import SimulatorError
 from core.record import Recorder
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,12 @@ log = logging.getLogger(__name__)
 MIN_SECONDS = 1.0
 MAX_SECONDS = 600.0
 MAX_MESSAGES = 20_000  # ~6 MB of gzip for 400-level books; a 600 s capture at 10x replay speed stays under it
+MAX_CONCURRENT = 2  # recordings running at once in this process, whoever started them
+_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)
+
+
+class CaptureBusy(SimulatorError):
+    """Every recording slot of this server is in use."""
 
 
 class Listenable(Protocol):
@@ -112,8 +119,17 @@ class Capture:
         self._error = ""
         self._count = 0
         self._timer: threading.Timer | None = None
+        self._slot = False  # holds one of the process-wide recording slots
 
     def start(self) -> "Capture":
+        """Attach to the feed; raises ``CaptureBusy`` when ``MAX_CONCURRENT`` recordings already run."""
+        if not _SLOTS.acquire(blocking=False):
+            self._recorder.close()
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise CaptureBusy(
+                f"{MAX_CONCURRENT} recordings are already running on this server; try again when one finishes."
+            )
+        self._slot = True
         self._started = self._clock()
         self._feed.add_listener(self._recorder)
         self._timer = threading.Timer(self.seconds, self.finish)
@@ -130,6 +146,9 @@ class Capture:
             if self._timer is not None:
                 self._timer.cancel()
             self._feed.remove_listener(self._recorder)
+            if self._slot:
+                self._slot = False
+                _SLOTS.release()
             try:
                 self._count = self._recorder.close()
                 self._data = self._recorder.writer.path.read_bytes()
@@ -153,7 +172,7 @@ class Capture:
         with self._lock:
             state = self._state
             end = self._ended if self._ended is not None else self._clock()
-            messages = self._count if state is not CaptureState.RECORDING else self._recorder.writer.count
+            messages = self._count if state is not CaptureState.RECORDING else self._recorder.count
             return CaptureStatus(
                 state=state,
                 elapsed_s=end - self._started,

@@ -75,10 +75,10 @@ def goquant_message(
 class RecordingWriter:
     """Append GoQuant messages to a gzip JSON-lines file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, compresslevel: int = 6) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[bytes] = gzip.open(self.path, "wb", compresslevel=9)
+        self._fh: IO[bytes] = gzip.open(self.path, "wb", compresslevel=compresslevel)
         self.count = 0
 
     def write(self, message: bytes | dict) -> None:

@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from core.capture import MAX_MESSAGES, Capture, CaptureState, capture_file_name, check_seconds
+from core.capture import MAX_MESSAGES, Capture, CaptureBusy, CaptureState, capture_file_name, check_seconds
 from core.catalog import (SWITCH_DISABLED, SWITCH_SHARED, catalog, catalog_table, check_speed, current_index,
                           replay_config, switch_allowed)
 from core.exceptions import SimulatorError
@@ -62,8 +62,11 @@ def data_page() -> None:
     if action == "start" and secs is not None and not busy:
         status = feed.store.status()
         name = capture_file_name(status.exchange, status.symbol, time.time())
-        capture = st.session_state.data_capture = Capture(feed, secs, file_name=name).start()
-        busy = True
+        try:
+            capture = st.session_state.data_capture = Capture(feed, secs, file_name=name).start()
+            busy = True
+        except CaptureBusy as exc:
+            st.warning(str(exc), icon=":material/hourglass_top:")
     elif action == "stop" and busy:
         capture.finish()
         busy = False

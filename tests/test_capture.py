@@ -86,3 +86,24 @@ def test_capture_ends_by_itself_after_its_seconds():
     while cap.status().state is CaptureState.RECORDING and time.monotonic() < deadline:
         time.sleep(0.05)
     assert cap.status().state is CaptureState.DONE and cap.status().messages == 1 and feed.listeners == []
+
+
+def test_at_most_two_recordings_run_at_once_in_a_process():
+    from core.capture import MAX_CONCURRENT, Capture, CaptureBusy
+
+    class Feedish:
+        def add_listener(self, fn):
+            pass
+
+        def remove_listener(self, fn):
+            pass
+
+    running = [Capture(Feedish(), 60).start() for _ in range(MAX_CONCURRENT)]
+    try:
+        with pytest.raises(CaptureBusy, match="already running"):
+            Capture(Feedish(), 60).start()
+        running.pop().finish()
+        running.append(Capture(Feedish(), 60).start())  # a slot came free
+    finally:
+        for c in running:
+            c.finish()
