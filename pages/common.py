@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.config import FeedConfig, load_config, load_policy
 from core.cost import Models
+from core.book import BookSnapshot
 from core.feed import Feed
 from core.metrics import export_if_configured
 from core.summary import MarketSummary, summarize
@@ -49,9 +50,10 @@ def refresh_control(key: str) -> float | None:
     return REFRESH_OPTIONS.get(choice or "1 s")
 
 
-def current_summary(feed: Feed) -> MarketSummary:
+def current_summary(feed: Feed, snap: BookSnapshot | None = None) -> MarketSummary:
+    """The status-line values for ``snap`` (pass the snapshot the view renders, so both agree)."""
     return summarize(
-        feed.store.latest(),
+        snap if snap is not None else feed.store.latest(),
         feed.store.status(),
         feed.replay,
         msgs_per_s=feed.store.messages_per_second(),

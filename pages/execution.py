@@ -78,8 +78,8 @@ def execution_page() -> None:
     @st.fragment(run_every=interval)
     def live_view() -> None:
         t0 = time.perf_counter()
-        status_line(current_summary(feed))
-        snap = feed.store.latest()
+        snap = feed.store.latest()  # one snapshot for everything this refresh shows
+        status_line(current_summary(feed, snap))
         if snap is None:
             st.info("Waiting for the first order book…", icon=":material/hourglass_top:")
             return

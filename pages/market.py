@@ -16,9 +16,9 @@ def market_page() -> None:
     @st.fragment(run_every=interval)
     def live_view() -> None:
         t0 = time.perf_counter()
-        s = current_summary(feed)
+        snap = feed.store.latest()  # one snapshot for everything this refresh shows
+        s = current_summary(feed, snap)
         status_line(s)
-        snap = feed.store.latest()
         if snap is None:
             st.info("Waiting for the first order book…", icon=":material/hourglass_top:")
             return

@@ -306,15 +306,15 @@ def render(view: sc.SimulatorView, inst, stale: bool, age_s: float, notices) -> 
 def live_view(feed) -> None:
     t0 = time.perf_counter()
     ss = st.session_state
-    summary = current_summary(feed)
+    exchange, symbol = ss["sim_instrument"]
+    inst = feed.table.get(exchange, symbol)
+    snap = feed.store.latest(exchange, symbol)  # one snapshot for everything this refresh shows
+    summary = current_summary(feed, snap)
     # Messages come and go; in fixed containers they never shift the metrics and charts below, so those
     # update in place instead of being redrawn (no flicker).
     with st.container():
         status_line(summary)
     notices = st.container()
-    exchange, symbol = ss["sim_instrument"]
-    inst = feed.table.get(exchange, symbol)
-    snap = feed.store.latest(exchange, symbol)
     if snap is None:
         notices.info(f"Waiting for the first {symbol} order book…", icon=":material/hourglass_top:")
         return

@@ -72,3 +72,11 @@ def test_bad_operator_configuration_falls_back_to_the_replay_with_a_message(monk
 
         get_feed().shutdown()
         st.cache_resource.clear()
+
+
+def test_the_streamlit_flag_the_deep_link_fix_relies_on_still_exists():
+    """pages/common.py clears PagesManager.uses_pages_directory (a Streamlit internal): fail loudly on an
+    upgrade that removes it, instead of silently losing the fix."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    assert hasattr(PagesManager, "uses_pages_directory")
