@@ -215,9 +215,11 @@ last good one stays available (marked stale when the feed goes quiet); recovery 
 | refuses connections for a while | keeps retrying; LIVE once the server listens | `test_refuses_connections_for_a_while_then_accepts` |
 | very slow drip (1 msg / s) | STALE between messages, never drops the connection | `test_slow_drip_goes_stale_between_messages_but_never_drops` |
 | malformed JSON, JSON list/string, missing `asks`/`bids`, sides not lists, empty side, crossed book, unsorted or duplicate levels, text / NaN / Infinity / 1e999 / negative prices or sizes, level not a pair, wrong symbol, bad timestamp (21 cases) | counted by reason (`malformed_json`, `wrong_shape`, `missing_asks`, `empty_side`, `crossed_book`, `unsorted_levels`, `non_numeric_level`, `non_finite_level`, `non_positive_price`, `negative_size`, `wrong_instrument`, `bad_timestamp`), skipped; the next good book applies | `test_content_fault_is_counted_skipped_and_never_published[*]` |
+| frames keep arriving but none is a valid book (all rejected) | counted; STALE after 3 s without a valid book, reconnect after 10 s | `test_a_stream_of_rejected_messages_goes_stale_then_reconnects` |
 | message over the size limit (4 MiB) | the library closes with 1009; counted as `message_too_large`; reconnects | `test_message_over_size_limit_closes_counts_and_recovers` |
 | burst of 10,000 messages at once | all 10,000 applied, histories stay bounded | `test_burst_of_10000_messages` |
 | OKX sequence gap | resync: unsubscribe + subscribe; in-flight updates are held and dropped by the new snapshot's seqId | `test_okx_gap_triggers_resubscribe_and_recovery` |
+| OKX update with a NaN, Infinity, text or negative price or size, or emptying a side | every level is checked before it touches the maintained book; `corrupt_update` resync, never published | `test_okx_corrupt_update_resyncs_and_recovers[*]`, `test_okx_update_emptying_a_side_resyncs` |
 | OKX checksum mismatch (non-zero checksum) | resync; the corrupt book is never published | `test_okx_checksum_mismatch_resyncs_and_keeps_the_last_good_book` |
 | OKX notice 64008 | reconnects and resubscribes | `test_okx_notice_64008_reconnects` |
 | OKX missing `pong` | text `ping` after silence, reconnect when nothing comes back | `test_okx_missing_pong_leads_to_reconnect` |
@@ -229,8 +231,12 @@ last good one stays available (marked stale when the feed goes quiet); recovery 
 
 - Live sources come from an allowlist (`TCS_ALLOWED_HOSTS`, default the GoQuant and OKX hosts; the
   operator's own `TCS_FEED_URL` host is added). The app's feed checks every live URL before connecting;
-  a refused URL changes nothing. Visitors cannot type a URL unless `TCS_ALLOW_CUSTOM_URL=1`, and source
-  switching can be turned off with `TCS_ALLOW_SOURCE_SWITCH=0` (`tests/test_config.py`).
+  a refused URL changes nothing. Visitors cannot type a URL unless `TCS_ALLOW_CUSTOM_URL=1` (and then only
+  to allowlisted hosts), and source switching can be turned off with `TCS_ALLOW_SOURCE_SWITCH=0`
+  (`tests/test_config.py`, `tests/test_app_custom_url.py`). The server's own fixed requests go to
+  `www.okx.com` only (instrument list; OKX REST book snapshot).
+- Recording from the Data page runs off the tick path (a writer thread), at most 2 at once per process,
+  each at most 600 s and 20,000 books.
 - Limits: WebSocket messages over 4 MiB close the connection; recordings are refused over 200 MB
   uncompressed or 2,000,000 messages; Streamlit uploads are capped at 50 MB (`.streamlit/config.toml`).
   Recordings and feed messages are parsed as data with orjson only (no eval, pickle or literal_eval).

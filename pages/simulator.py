@@ -12,7 +12,7 @@ import streamlit as st
 from core import scenario as sc
 from core.figures import breakdown_figure, curve_figure, depth_figure
 from core.documents import doc_link
-from core.config import Source
+from core.config import FeedConfig, Source
 from core.exceptions import SimulatorError
 from core.replay import bundled_recordings
 from core.summary import EXCHANGE_LABELS
@@ -54,6 +54,23 @@ def _offered(feed, recordings, source: Source) -> dict[str, list[str]]:
                                  running=running[1:] if running[0] == source.value else None)
 
 
+def _request_custom() -> None:
+    st.session_state["sim_custom"] = True
+
+
+def _connect_custom(feed) -> None:
+    """A visitor-typed GoQuant URL: only when the operator allows it, and only to allowlisted hosts."""
+    ss = st.session_state
+    ss["sim_custom"] = False
+    url = str(ss.get("sim_custom_url", "")).strip()
+    try:
+        feed.start(FeedConfig(source=Source.GOQUANT, url=url))  # the app's feed checks its SourcePolicy
+        ss["sim_feed_error"] = ""
+    except (SimulatorError, OSError, TimeoutError, ValueError) as exc:
+        ss["sim_feed_error"] = f"Could not connect to {url or '(no URL)'}: {exc}"
+    ss["sim_feed_shown"] = None
+
+
 def _switch_feed(feed, recordings) -> None:
     """Start the feed on the source/instrument the user just picked; on refusal keep the old one, say why."""
     ss = st.session_state
@@ -90,6 +107,8 @@ def _init_state(feed, recordings) -> None:
             st.session_state[k] = v
     if st.session_state["sim_switch"]:
         _switch_feed(feed, recordings)
+    if st.session_state.get("sim_custom"):
+        _connect_custom(feed)
     _sync_to_feed(feed)
 
 
@@ -108,6 +127,13 @@ def source_inputs(feed, recordings, interval) -> tuple[str, str]:
     source_status(feed, interval)
     if locked:
         st.caption("The operator fixed the data source of this deployment.")
+    elif feed.policy is not None and feed.policy.allow_custom_url:
+        with st.expander("Custom feed URL"):
+            st.text_input("GoQuant-format WebSocket URL", key="sim_custom_url",
+                          placeholder="wss://host/ws/l2-orderbook/okx/BTC-USDT-SWAP",
+                          help="Any server that speaks the GoQuant full-snapshot format, on a host this "
+                          "deployment allows (TCS_ALLOWED_HOSTS). The path names the exchange and instrument.")
+            st.button("Connect", key="sim_custom_connect", on_click=_request_custom)
     if ss["sim_feed_error"]:
         st.error(ss["sim_feed_error"], icon=":material/error:")
     offered = _offered(feed, recordings, Source(ss["sim_source"]))
