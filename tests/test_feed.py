@@ -257,3 +257,21 @@ def test_okx_keepalive_sends_text_ping(feed):
     with LoopbackServer(okx_server(frames)) as server:
         feed.start(FeedConfig(source=Source.OKX, exchange="okx", symbol="BTC-USDT", url=server.url("/ws/v5/public")))
         assert wait_for(lambda: "ping" in server.received, 5)  # FAST: keepalive after 1 s of silence
+
+
+def test_replay_of_an_okx_swap_recording_converts_contracts_to_btc(feed, tmp_path):
+    """Hand-computed oracle (not the parser under test): OKX SWAP sizes are contracts of 0.01 BTC."""
+    from core.recording import RecordingWriter, goquant_message
+
+    path = tmp_path / "okx_swap.jsonl.gz"
+    with RecordingWriter(path) as w:
+        for i in range(3):
+            w.write(goquant_message(ts_ms=1_746_355_153_000 + 100 * i, exchange="okx", symbol="BTC-USDT-SWAP",
+                                    bids=[("95445.4", "1104.23"), ("95445.3", "3")],
+                                    asks=[("95445.5", "9.06"), ("95445.6", str(10 + i))]))
+    feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(path), replay_speed=0, replay_loop=False))
+    assert wait_for(lambda: feed.store.status().books >= 3)
+    snap = feed.store.latest("okx", "BTC-USDT-SWAP")
+    assert snap.bid_sz.tolist() == pytest.approx([11.0423, 0.03])
+    assert snap.ask_sz[0] == pytest.approx(0.0906) and snap.ask_px.tolist() == [95445.5, 95445.6]
+    assert snap.mid == pytest.approx(95445.45) and snap.exchange_ts_ms in (1_746_355_153_000, 1_746_355_153_100, 1_746_355_153_200)
