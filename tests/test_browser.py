@@ -190,7 +190,7 @@ def test_app_in_a_real_browser(app_url):
             # 6. Every page renders from the sidebar navigation
             for path, (title, has_chart) in PAGES.items():
                 page.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').click()
-                page.wait_for_url(re.compile(f"/{path}$"), timeout=15_000)
+                page.wait_for_url(re.compile(f"/{path}(\\?.*)?$"), timeout=15_000)
                 page.locator("h1", has_text=title).wait_for(timeout=20_000)
                 if has_chart:
                     page.locator(".js-plotly-plot").first.wait_for(timeout=20_000)
