@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -76,7 +77,9 @@ class ThreadedReplay:
 class App:
     """``streamlit run app.py`` on a free port with the given environment."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, *, cpus: str | None = None) -> None:
+        """``cpus`` pins the app to those cores (``taskset -c``), away from a load generator."""
+        self.cpus = cpus
         self.port = free_port()
         self.env = {**os.environ, "TCS_SOURCE": "replay", **(env or {})}
         self.proc: subprocess.Popen | None = None
@@ -88,8 +91,9 @@ class App:
 
     def start(self, timeout: float = 60) -> "App":
         self.started_at = time.time()
+        pin = ["taskset", "-c", self.cpus] if self.cpus else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+            [*pin, sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
              "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -120,8 +124,15 @@ def open_market(page, app: "App") -> None:
     page.get_by_text("Book time (UTC)").wait_for(timeout=60_000)
 
 
-def launch(playwright):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+def launch(playwright, *, cpus: str | None = None):
+    """Headless Chromium; ``cpus`` pins it (and its renderers) to those cores through a taskset wrapper."""
+    exe = CHROMIUM
+    if cpus:
+        wrapper = Path(tempfile.mkdtemp()) / "chromium-pinned"
+        wrapper.write_text(f'#!/bin/sh\nexec taskset -c {cpus} {CHROMIUM} "$@"\n')
+        wrapper.chmod(0o755)
+        exe = str(wrapper)
+    return playwright.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
 
 
 def bench_startup() -> dict:
