@@ -29,6 +29,20 @@ def wait_for(cond: Callable[[], bool], timeout: float = 10.0, interval: float = 
     return cond()
 
 
+def record_states(feed: Feed, until: Callable[[list], bool], timeout: float = 10.0) -> list:
+    """Poll until ``until(seen)``; return the distinct successive feed states seen (asserting it happened)."""
+    seen: list = []
+
+    def watch() -> bool:
+        s = feed.store.state
+        if not seen or seen[-1] is not s:
+            seen.append(s)
+        return until(seen)
+
+    assert wait_for(watch, timeout, 0.01), seen
+    return seen
+
+
 def okx_frames() -> list[tuple[float, str]]:
     """(local receive time, raw JSON) of every message OKX sent in the cryptofeed capture."""
     out = []

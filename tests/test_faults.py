@@ -19,7 +19,7 @@ from core.feed import Feed
 from core.goquant import parse_snapshot
 from core.instruments import get_instrument
 from core.store import FeedState
-from tests.conftest import FAST, wait_for
+from tests.conftest import FAST, record_states, wait_for
 from tests.servers import LoopbackServer, free_port
 
 FUT = get_instrument("binance-futures", "BTCUSDT")
@@ -211,17 +211,10 @@ def test_slow_drip_goes_stale_between_messages_but_never_drops(good):
             await asyncio.sleep(1.0)  # > stale_after (0.6 s) but < reconnect_after (2 s)
         await asyncio.sleep(3600)
 
-    seen: list[FeedState] = []
     with LoopbackServer(handler) as server:
         feed, published = run_feed(server)
         try:
-            def watch():
-                s = feed.store.state
-                if not seen or seen[-1] is not s:
-                    seen.append(s)
-                return feed.store.status().books >= 4
-
-            assert wait_for(watch, 10, 0.01)
+            seen = record_states(feed, lambda seen: feed.store.status().books >= 4)
             assert seen.count(FeedState.STALE) >= 2 and seen[-1] is FeedState.LIVE
             assert feed.store.status().reconnects == 0 and server.connections == 1
         finally:
@@ -374,17 +367,10 @@ def test_a_stream_of_rejected_messages_goes_stale_then_reconnects(good):
             await ws.send(b"{not json", text=True)
             await asyncio.sleep(0.02)
 
-    seen: list[FeedState] = []
     with LoopbackServer(garbage) as server:
         feed, published = run_feed(server)
         try:
-            def watch():
-                s = feed.store.state
-                if not seen or seen[-1] is not s:
-                    seen.append(s)
-                return server.connections >= 2
-
-            assert wait_for(watch, 10, 0.01), seen
+            seen = record_states(feed, lambda seen: server.connections >= 2 and FeedState.RECONNECTING in seen)
             assert seen.index(FeedState.LIVE) < seen.index(FeedState.STALE) < seen.index(FeedState.RECONNECTING)
             assert feed.store.status().parse_errors.get("malformed_json", 0) > 10
             assert feed.store.latest() is not None  # the last good book is kept

@@ -14,7 +14,7 @@ from core.feed import Backoff, Feed
 from core.goquant import parse_snapshot
 from core.instruments import get_instrument
 from core.store import FeedState
-from tests.conftest import FAST, okx_frames, wait_for
+from tests.conftest import FAST, okx_frames, record_states, wait_for
 from tests.servers import LoopbackServer
 
 FUT = get_instrument("binance-futures", "BTCUSDT")
@@ -109,17 +109,9 @@ def test_server_closes_abruptly_and_comes_back(feed, recorded_messages):
 
 
 def test_silent_server_goes_stale_then_reconnects(feed, recorded_messages):
-    seen: list[FeedState] = []
     with LoopbackServer(_streamer(recorded_messages[:1], then="silent")) as server:
         feed.start(goquant_config(server))
-
-        def watch() -> bool:
-            s = feed.store.state
-            if not seen or seen[-1] is not s:
-                seen.append(s)
-            return server.connections >= 2 and FeedState.RECONNECTING in seen
-
-        assert wait_for(watch, 10, 0.01), seen
+        seen = record_states(feed, lambda seen: server.connections >= 2 and FeedState.RECONNECTING in seen)
         assert seen.index(FeedState.LIVE) < seen.index(FeedState.STALE) < seen.index(FeedState.RECONNECTING)
         assert feed.store.latest() is not None  # the last good book stays available while stale
         assert "no valid book" in feed.store.status().last_error
