@@ -298,8 +298,10 @@ def _fmt_soak(r: dict) -> list[str]:
         f"| resident memory after warm-up -> end | {r['rss_after_warmup_mb']} -> {r['rss_end_mb']} MB "
         f"({r['rss_growth_pct']:+.2f} %, max {r['rss_max_mb']} MB) | < 5 % growth |",
         f"| thread counts seen after warm-up | {r['thread_counts_after_warmup']} "
-        f"({'no growth' if r.get('threads_no_growth') else 'GROWING'}: the extra one is Streamlit's short-lived "
-        f"per-rerun script thread caught by a sample) | no growth |",
+        + ("(constant)" if len(r["thread_counts_after_warmup"]) == 1 else
+           f"({'no growth' if r.get('threads_no_growth') else 'GROWING'}: the extra one is Streamlit's "
+           "short-lived per-rerun script thread caught by a sample)")
+        + " | no growth |",
         f"| reconnects reported vs server connections - 1 | {r['reconnects_reported']} vs "
         f"{r['feed_connections'] - 1} ({'accounted' if r['reconnects_accounted'] else 'NOT accounted'}) | equal |",
         f"| page errors | {len(r['page_errors'])} | 0 |",
