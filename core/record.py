@@ -83,7 +83,7 @@ def record(config: FeedConfig, out: str | Path, *, seconds: float, max_messages:
     rec = Recorder(out, max_messages=max_messages)
     feed.add_listener(rec)
     try:
-        if own:
+        if own or not feed.running:  # listener first, then the feed: the recording starts with its first book
             feed.start(config)
         rec.done.wait(seconds)
     finally:

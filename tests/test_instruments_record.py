@@ -74,8 +74,8 @@ def test_recording_the_okx_source_gives_replayable_goquant_books(tmp_path):
     with LoopbackServer(okx_server(frames)) as server:
         feed = Feed(settings=FAST)
         try:
-            feed.start(FeedConfig(source=Source.OKX, exchange="okx", symbol="BTC-USDT", url=server.url("/ws/v5/public")))
-            n, status = record(FeedConfig(), out, seconds=15, max_messages=25, feed=feed)
+            config = FeedConfig(source=Source.OKX, exchange="okx", symbol="BTC-USDT", url=server.url("/ws/v5/public"))
+            n, status = record(config, out, seconds=15, max_messages=25, feed=feed)  # starts the idle feed
             live = feed.store.latest("okx", "BTC-USDT")
         finally:
             feed.shutdown()
