@@ -4,19 +4,27 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test venv dev-deps browser train bench load soak clean
+.PHONY: run test venv kernel dev-deps browser train bench load soak clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-build.txt
 	touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+# The compiled GoQuant parser (core/_kernel.pyx -> core/_kernel.*.so); rebuilt when the source changes.
+KERNEL_STAMP := core/.kernel-built
+$(KERNEL_STAMP): core/_kernel.pyx setup.py $(VENV)/.installed
+	$(PY) setup.py --quiet build_ext --inplace
+	touch $@
+
+kernel: $(KERNEL_STAMP)
+
+$(VENV)/.dev-installed: $(VENV)/.installed $(KERNEL_STAMP) requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(KERNEL_STAMP)
 
 dev-deps: $(VENV)/.dev-installed
 
@@ -42,7 +50,7 @@ bench: dev-deps browser
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis artifacts
+	rm -rf $(VENV) .pytest_cache .hypothesis artifacts build core/_kernel.c core/_kernel.*.so $(KERNEL_STAMP)
 
 # Reliability runs (bounded, loopback only): figures go to benchmarks/reliability.json; see docs/RELIABILITY.md.
 load: dev-deps browser
