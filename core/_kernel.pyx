@@ -376,3 +376,204 @@ def parse_goquant(bytes raw, int unit=0, double ct_val=1.0):
         free(bids.sz)
         free(asks.px)
         free(asks.sz)
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-tick cost numbers (core.estimator): the book walk, the Almgren–Chriss depth line, banded depth and
+# the learned models' forward pass, for one market order on one book. Each mirrors a Python function
+# (named in its docstring); tests hold them equal to 1e-12 relative.
+
+from libc.math cimport log1p, exp, tanh, fabs
+
+
+cdef inline double *_data(cnp.ndarray a) except NULL:
+    if cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or cnp.PyArray_NDIM(a) != 1:
+        raise TypeError("expected a contiguous 1-D float64 array")
+    return <double *> cnp.PyArray_DATA(a)
+
+
+def walk_fill(cnp.ndarray px, cnp.ndarray sz, cnp.ndarray cum_b, cnp.ndarray cum_q, double q, bint by_quote,
+              bint buy, double mid, double rtol, int min_fit_levels):
+    """``core.slippage.walk_book`` for an order the visible book fills, plus ``core.impact.calibrate``'s rho.
+
+    Returns ``(levels_used, filled_base, filled_quote, half_spread_cost, depth_cost, rho)`` or None when the
+    order goes beyond the visible book (the caller then takes the full Python path, which extrapolates).
+    """
+    cdef Py_ssize_t n = cnp.PyArray_DIM(px, 0), lo = 0, hi, mid_i, k, i, m
+    cdef double *p = _data(px)
+    cdef double *s = _data(sz)
+    cdef double *cb = _data(cum_b)
+    cdef double *cq = _data(cum_q)
+    cdef double *cum = cq if by_quote else cb
+    cdef double target = q * (1.0 - rtol), prev_b, prev_q, part_b, best, depth = 0.0, sign, fit_base, fit_cost, rho
+    if n == 0 or cnp.PyArray_DIM(sz, 0) != n or cnp.PyArray_DIM(cum_b, 0) != n or cnp.PyArray_DIM(cum_q, 0) != n:
+        return None
+    hi = n
+    while lo < hi:  # numpy.searchsorted(cum, target, side="left")
+        mid_i = (lo + hi) >> 1
+        if cum[mid_i] < target:
+            lo = mid_i + 1
+        else:
+            hi = mid_i
+    k = lo
+    if k >= n:
+        return None
+    prev_b = cb[k - 1] if k else 0.0
+    prev_q = cq[k - 1] if k else 0.0
+    if by_quote:
+        part_b = min((q - prev_q) / p[k], s[k])
+    else:
+        part_b = min(q - prev_b, s[k])
+    best = p[0]
+    sign = 1.0 if buy else -1.0
+    for i in range(k):
+        depth += s[i] * (sign * (p[i] - best))
+    depth += part_b * (sign * (p[k] - best))
+    cdef double filled_base = prev_b + part_b
+    cdef double filled_quote = prev_q + part_b * p[k]
+    cdef double half = filled_base * ((best - mid) if buy else (mid - best))
+    # calibrate(): the depth line through the touch over the order's walk or the first min_fit_levels
+    m = min(min_fit_levels, n)
+    if filled_base > cb[m - 1]:
+        fit_base, fit_cost = filled_base, depth
+    else:
+        fit_base, fit_cost = cb[m - 1], 0.0
+        for i in range(m):
+            fit_cost += s[i] * fabs(p[i] - best)
+    if fit_cost > 0:
+        rho = fit_base * fit_base / (2.0 * fit_cost)
+    else:
+        rho = cb[n - 1] / fabs(p[n - 1] - mid)
+    return k + 1, filled_base, filled_quote, half, depth, rho
+
+
+cdef inline double _depth_within(double *p, double *cq, Py_ssize_t n, double limit, bint descending) noexcept nogil:
+    """USD of the levels from the touch to ``limit`` inclusive (``core.dataset._depths`` for one band)."""
+    cdef Py_ssize_t k = 0
+    if descending:
+        while k < n and p[k] >= limit:
+            k += 1
+    else:
+        while k < n and p[k] <= limit:
+            k += 1
+    return cq[k - 1] if k > 0 else 0.0
+
+
+def band_depths(cnp.ndarray bid_px, cnp.ndarray bid_cq, cnp.ndarray ask_px, cnp.ndarray ask_cq, double mid, tuple bands):
+    """``(bid_depths, ask_depths)`` within each band (a fraction of mid): ``core.dataset._depths`` per side."""
+    cdef double *bp = _data(bid_px)
+    cdef double *bq = _data(bid_cq)
+    cdef double *ap = _data(ask_px)
+    cdef double *aq = _data(ask_cq)
+    cdef Py_ssize_t nb = cnp.PyArray_DIM(bid_px, 0), na = cnp.PyArray_DIM(ask_px, 0)
+    cdef double b
+    return (tuple([_depth_within(bp, bq, nb, mid * (1.0 - b), True) for b in bands]),
+            tuple([_depth_within(ap, aq, na, mid * (1.0 + b), False) for b in bands]))
+
+
+cdef enum Act:
+    LINEAR = 0
+    RELU = 1
+    SOFTPLUS = 2
+    SIGMOID = 3
+
+ACT_CODES = {"linear": LINEAR, "relu": RELU, "softplus": SOFTPLUS, "sigmoid": SIGMOID}
+
+
+cdef inline double _act(int code, double z) noexcept nogil:
+    cdef double t
+    if code == RELU:
+        return z if z > 0 else 0.0
+    if code == SOFTPLUS:  # numpy.logaddexp(0, z)
+        if z == 0:
+            return 0.6931471805599453
+        if z > 0:
+            return z + log1p(exp(-z))
+        return log1p(exp(z))
+    if code == SIGMOID:
+        return 0.5 * (1.0 + tanh(0.5 * z))
+    return z
+
+
+cdef class DenseNet:
+    """``core.models.NumpyNet.forward`` for one row, without numpy's per-call overhead.
+
+    Built from the net's arrays: normalisation, then layers (the heads concatenated as the last layer,
+    one activation code per output column), then the optional scale and offset vectors and the
+    quantiles' cumulative sum.
+    """
+
+    cdef double[:] mean, scale
+    cdef list ws, bs, acts
+    cdef double[:] scale_w, offset_w
+    cdef bint has_scale, has_offset, cumulative
+    cdef Py_ssize_t n_in, width
+
+    def __init__(self, mean, scale, layers, scale_w=None, offset_w=None, bint cumulative=False):
+        import numpy as np
+        self.mean = np.ascontiguousarray(mean, dtype=np.float64)
+        self.scale = np.ascontiguousarray(scale, dtype=np.float64)
+        self.n_in = self.mean.shape[0]
+        self.ws, self.bs, self.acts = [], [], []
+        for w, b, act in layers:
+            self.ws.append(np.ascontiguousarray(w, dtype=np.float64))
+            self.bs.append(np.ascontiguousarray(b, dtype=np.float64).ravel())
+            self.acts.append(np.ascontiguousarray(act, dtype=np.intc))
+        self.width = max([self.n_in] + [w.shape[1] for w in self.ws])
+        self.has_scale = scale_w is not None
+        self.has_offset = offset_w is not None
+        self.scale_w = np.ascontiguousarray(scale_w if self.has_scale else np.zeros(1), dtype=np.float64)
+        self.offset_w = np.ascontiguousarray(offset_w if self.has_offset else np.zeros(1), dtype=np.float64)
+        self.cumulative = cumulative
+
+    def __call__(self, row):
+        """``row``: a sequence of ``n_in`` floats -> tuple of outputs (one per head)."""
+        cdef Py_ssize_t n = self.n_in, i, j, li, n_out = 0
+        if len(row) != n:
+            raise ValueError(f"expected {n} features, got {len(row)}")
+        cdef double *raw = <double *> malloc(n * sizeof(double))
+        cdef double *h = <double *> malloc(self.width * sizeof(double))
+        cdef double *z = <double *> malloc(self.width * sizeof(double))
+        cdef double *tmp
+        cdef double acc, sc = 0.0, off = 0.0
+        cdef double[:, :] w
+        cdef double[:] b
+        cdef int[:] act
+        if raw == NULL or h == NULL or z == NULL:
+            free(raw); free(h); free(z)
+            raise MemoryError()
+        try:
+            for i in range(n):
+                raw[i] = row[i]
+                h[i] = (raw[i] - self.mean[i]) / self.scale[i]
+            n_out = n
+            for li in range(len(self.ws)):
+                w = self.ws[li]
+                b = self.bs[li]
+                act = self.acts[li]
+                for j in range(w.shape[1]):
+                    acc = 0.0
+                    for i in range(n_out):
+                        acc += h[i] * w[i, j]
+                    z[j] = _act(act[j], acc + b[j])
+                n_out = w.shape[1]
+                tmp = h
+                h = z
+                z = tmp
+            if self.has_scale:
+                for i in range(n):
+                    sc += raw[i] * self.scale_w[i]
+                for j in range(n_out):
+                    h[j] = h[j] * sc
+            if self.has_offset:
+                for i in range(n):
+                    off += raw[i] * self.offset_w[i]
+                h[0] += off
+            if self.cumulative:
+                for j in range(1, n_out):
+                    h[j] += h[j - 1]
+            return tuple([h[j] for j in range(n_out)])
+        finally:
+            free(raw)
+            free(h)
+            free(z)

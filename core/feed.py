@@ -34,6 +34,7 @@ from core.okx import OkxAdapter
 from core.recording import Recording, load_recording
 from core.replay import ReplayServer, default_recording
 from core.store import BookStore, FeedState
+from core.tracker import CostTracker
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class Feed:
     ) -> None:
         """``policy`` restricts live URLs (the app passes the operator's; CLIs and tests run unrestricted)."""
         self.store = store or BookStore()
+        #: prices the orders the open pages show on every book, on this thread (feed -> store -> costs)
+        self.tracker = CostTracker(self.store)
         self.policy = policy
         self.settings = settings
         self.table = table or instruments()
@@ -372,6 +375,10 @@ class Feed:
         store.publish(snap, parse_ns=adapter.last_parse_ns, book_ns=adapter.last_book_ns)
         self._delivered = True
         self._last_book_at = asyncio.get_running_loop().time()
+        try:
+            self.tracker(adapter, snap)
+        except Exception:  # a pricing bug must never stop the feed
+            log.warning("cost tracker failed", exc_info=True)
         for fn in self._listeners:
             try:
                 fn(adapter, snap)

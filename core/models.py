@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import logging
 import os
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,10 @@ import numpy as np
 
 from core.cost import ModelInput, Models, SlippagePrediction
 from core.dataset import (
+    DEPTH_BANDS_BPS,
     HORIZONS_S,
+    IMBALANCE_BAND_BPS,
+    MAX_RATIO,
     LATENCIES_MS,
     MAKER_FEATURES,
     MAKER_NAMES,
@@ -187,6 +191,19 @@ class NumpyNet:
         if self.kind == "quantiles":
             return np.cumsum(out, axis=1)
         return out[:, 0]
+
+    def compiled(self) -> Any | None:
+        """The same forward pass for one row as compiled code (``core._kernel.DenseNet``), or None when
+        the kernel is not built. Tests hold it equal to ``forward`` to 1e-12."""
+        try:
+            from core._kernel import ACT_CODES, DenseNet  # noqa: PLC0415
+        except ImportError:  # pragma: no cover - depends on the build
+            return None
+        layers = [(h.w, h.b, [ACT_CODES[h.activation]] * h.w.shape[1]) for h in self.hidden]
+        acts = [ACT_CODES[head.activation] for head in self.heads for _ in range(head.w.shape[1])]
+        layers.append((np.hstack([head.w for head in self.heads]), np.concatenate([head.b for head in self.heads]), acts))
+        return DenseNet(self.mean, self.scale, layers, scale_w=self.scale_w, offset_w=self.offset_w,
+                        cumulative=self.kind == "quantiles")
 
     def save_npz(self, path: str | Path) -> None:
         """The same weights as plain arrays, so the app serves models without importing TensorFlow."""
@@ -482,6 +499,38 @@ class SlippageModelImpl:
             is_spot=spot,
         )
         return row[_SLIP_IDX]
+
+    def tick_row(self, snap: Any, bands: tuple[tuple[float, ...], tuple[float, ...]], *, side: int,
+                 notional_usd: float, walk_bps: float, vol_per_sqrt_s: float, latency_ms: float) -> list[float]:
+        """``features`` from numbers the per-tick path already has (banded depth from the kernel), as a
+        plain list: the same values, without building the full training row. Tests hold the two equal."""
+        spot = _is_spot(snap.exchange, snap.symbol)
+        imp = self.impute["spot" if spot else "derivative"]
+        bid_d, ask_d = bands
+        depth = ask_d if side > 0 else bid_d
+        i = DEPTH_BANDS_BPS.index(IMBALANCE_BAND_BPS)
+        tot = bid_d[i] + ask_d[i]
+        imb25 = (bid_d[i] - ask_d[i]) / tot if tot > 0 else 0.0
+        b0, a0 = float(snap.bid_sz[0]), float(snap.ask_sz[0])
+        imb_top = (b0 - a0) / (b0 + a0) if b0 + a0 > 0 else 0.0
+        size = max(float(notional_usd), 1e-9)
+        lat = _clip(float(latency_ms), 0.0, max(LATENCIES_MS))
+        return [
+            math.log10(size),
+            snap.spread_bps,
+            walk_bps,
+            math.log10(1.0 + depth[0]),
+            math.log10(1.0 + depth[1]),
+            min(size / depth[0], MAX_RATIO) if depth[0] > 0 else MAX_RATIO,
+            min(size / depth[1], MAX_RATIO) if depth[1] > 0 else MAX_RATIO,
+            side * imb25,
+            side * imb_top,
+            float(vol_per_sqrt_s) * 1e4,
+            math.log10(1.0 + imp["trades_per_s"]),
+            math.log10(1.0 + imp["btc_per_s"]),
+            math.sqrt(lat / 1000.0),
+            1.0 if spot else 0.0,
+        ]
 
     def predict_row(self, row: np.ndarray, walk_bps: float) -> tuple[float, float | None]:
         """(expected bps, p90 bps or None) for one feature row."""

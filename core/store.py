@@ -117,6 +117,7 @@ class BookStore:
         # per tick: recv wall time s, parse us, book us, publish us, feed delay ms
         self._ticks = Ring(timing_capacity, 5)
         self._cost_us = Ring(timing_capacity)  # cost computation time, as measured by CostEstimate
+        self._tick_cost = Ring(timing_capacity, 2)  # (µs pricing every tracked order on one book, orders)
         self._refresh_ms = Ring(timing_capacity)  # page fragment reruns, server side
         self._rate = Ring(rate_capacity, 2)  # (second, messages in that second)
         self._rate_second = 0
@@ -145,6 +146,7 @@ class BookStore:
             self._books.pop((exchange, symbol), None)
             self._mids.pop((exchange, symbol), None)
             self._ticks.clear()
+            self._tick_cost.clear()
             self._rate.clear()
             self._rate_count = 0
             self._rate_second = 0
@@ -226,6 +228,11 @@ class BookStore:
         with self._lock:
             self._cost_us.append(latency_us)
 
+    def record_tick_cost(self, us: float, orders: int) -> None:
+        """Time the feed thread spent pricing the ``orders`` tracked orders on one book (core.tracker)."""
+        with self._lock:
+            self._tick_cost.append(us, orders)
+
     def record_refresh(self, ms: float) -> None:
         with self._lock:
             self._refresh_ms.append(ms)
@@ -251,6 +258,7 @@ class BookStore:
             v = self._ticks.values()
             cost = self._cost_us.values()[:, 0]
             refresh = self._refresh_ms.values()[:, 0]
+            tick_cost = self._tick_cost.values()
         return {
             "recv_s": v[:, 0],
             "parse_us": v[:, 1],
@@ -259,6 +267,8 @@ class BookStore:
             "feed_delay_ms": v[:, 4],
             "cost_us": cost,
             "refresh_ms": refresh,
+            "tick_cost_us": tick_cost[:, 0],
+            "tracked_orders": tick_cost[:, 1],
         }
 
     def message_rate(self) -> tuple[np.ndarray, np.ndarray]:
