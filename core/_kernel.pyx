@@ -222,6 +222,7 @@ cdef Py_ssize_t _scalar(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, Py
     """Skip a string, number, true, false or null at ``i``; end index or -1. Strings report their span."""
     cdef Py_ssize_t j
     sa[0] = -1
+    sb[0] = -1
     if i >= end:
         return -1
     if p[i] == 34:
@@ -288,6 +289,7 @@ cdef cnp.ndarray _array(double *src, Py_ssize_t n):
     dims[0] = n
     cdef cnp.ndarray a = cnp.PyArray_EMPTY(1, dims, cnp.NPY_FLOAT64, 0)
     memcpy(cnp.PyArray_DATA(a), src, n * sizeof(double))
+    cnp.PyArray_CLEARFLAGS(a, cnp.NPY_ARRAY_WRITEABLE)  # snapshots are read-only
     return a
 
 
@@ -305,14 +307,63 @@ cdef tuple _cumulative(Side *s):
         accq = accq + s.px[k] * s.sz[k]
         b[k] = accb
         q[k] = accq
+    cnp.PyArray_CLEARFLAGS(cb, cnp.NPY_ARRAY_WRITEABLE)
+    cnp.PyArray_CLEARFLAGS(cq, cnp.NPY_ARRAY_WRITEABLE)
     return _array(s.px, n), _array(s.sz, n), cb, cq
+
+
+cdef long long _days_from_civil(long long y, unsigned m, unsigned d) noexcept nogil:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y -= m <= 2
+    cdef long long era = (y if y >= 0 else y - 399) // 400
+    cdef unsigned yoe = <unsigned> (y - era * 400)
+    cdef unsigned doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    cdef unsigned doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef inline int _digits(const unsigned char *p, Py_ssize_t a, Py_ssize_t n) noexcept nogil:
+    cdef int v = 0
+    cdef Py_ssize_t i
+    for i in range(a, a + n):
+        if not (48 <= p[i] <= 57):
+            return -1
+        v = v * 10 + (p[i] - 48)
+    return v
+
+
+cdef object _iso_ms(const unsigned char *p, Py_ssize_t a, Py_ssize_t b):
+    """``YYYY-MM-DDTHH:MM:SS[.f{1,3}]Z`` -> epoch ms, or None for any other form (the Python path parses it)."""
+    cdef Py_ssize_t n = b - a, i
+    cdef int y, mo, d, h, mi, sec, frac = 0, k
+    cdef int[13] mdays = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    if n < 20 or n > 24 or p[b - 1] != 90 or p[a + 4] != 45 or p[a + 7] != 45 or p[a + 10] != 84 \
+            or p[a + 13] != 58 or p[a + 16] != 58:
+        return None
+    y, mo, d = _digits(p, a, 4), _digits(p, a + 5, 2), _digits(p, a + 8, 2)
+    h, mi, sec = _digits(p, a + 11, 2), _digits(p, a + 14, 2), _digits(p, a + 17, 2)
+    if y < 1 or mo < 1 or mo > 12 or d < 1 or d > mdays[mo] or h < 0 or h > 23 or mi < 0 or mi > 59 or sec < 0 or sec > 59:
+        return None
+    if mo == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
+        return None
+    if n > 20:
+        if p[a + 19] != 46 or n == 21:
+            return None
+        k = _digits(p, a + 20, n - 21)
+        if k < 0:
+            return None
+        frac = k
+        for i in range(n - 21, 3):
+            frac *= 10
+    return ((_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + frac
 
 
 def parse_goquant(bytes raw, int unit=0, double ct_val=1.0):
     """``raw`` -> ``(bids, asks, timestamp, symbol)`` with each side ``(px, sz, cum_base, cum_quote)``.
 
     ``unit``: 0 sizes already in base, 1 linear contracts (x ``ct_val``), 2 inverse (x ``ct_val`` / price).
-    ``timestamp`` and ``symbol`` are the raw strings or ``None``. Returns ``None`` outside the fast case.
+    ``timestamp`` is epoch ms (int) for the plain ``...T..:..:..(.mmm)Z`` form, else the raw string (or
+    ``None`` when absent); ``symbol`` the raw string or ``None``. Returns ``None`` outside the fast case.
     """
     cdef const unsigned char *p = raw
     cdef Py_ssize_t end = len(raw), i, ka, kb, sa, sb, j
@@ -351,7 +402,9 @@ def parse_goquant(bytes raw, int unit=0, double ct_val=1.0):
                 if j < 0:
                     return None
                 if _key_is(p, ka, kb, b"timestamp"):
-                    ts = raw[sa:sb].decode("ascii") if sa >= 0 else False
+                    ts = False if sa < 0 else _iso_ms(p, sa, sb)
+                    if ts is None:  # another ISO form: the Python parser's call
+                        ts = raw[sa:sb].decode("ascii")
                 elif _key_is(p, ka, kb, b"symbol"):
                     sym = raw[sa:sb].decode("ascii") if sa >= 0 else False
                 i = j

@@ -159,26 +159,12 @@ class BookSnapshot:
         recv_ns: int,
         seq: int,
     ) -> "BookSnapshot":
-        """Freeze ``(px, sz, cum_base, cum_quote)`` per side that the compiled parser already validated
-        and summed exactly as ``build`` would (tests hold the two equal bit for bit)."""
+        """Wrap ``(px, sz, cum_base, cum_quote)`` per side that the compiled parser already validated,
+        summed exactly as ``build`` would and made read-only (tests hold the two equal bit for bit)."""
         bp, bs, bcb, bcq = bids
         ap, az, acb, acq = asks
-        return cls(
-            exchange=exchange,
-            symbol=symbol,
-            source=source,
-            bid_px=_readonly(bp),
-            bid_sz=_readonly(bs),
-            ask_px=_readonly(ap),
-            ask_sz=_readonly(az),
-            exchange_ts_ms=int(exchange_ts_ms),
-            recv_ns=int(recv_ns),
-            seq=int(seq),
-            bid_cum_base=_readonly(bcb),
-            bid_cum_quote=_readonly(bcq),
-            ask_cum_base=_readonly(acb),
-            ask_cum_quote=_readonly(acq),
-        )
+        return cls(exchange, symbol, source, bp, bs, ap, az, int(exchange_ts_ms), int(recv_ns), int(seq),
+                   bcb, bcq, acb, acq)
 
     @property
     def key(self) -> tuple[str, str]:

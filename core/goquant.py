@@ -99,7 +99,7 @@ def native_snapshot(
     if sym is not None and sym.upper() != instrument.symbol:
         return None  # the Python path raises wrong_instrument
     try:
-        ts_ms = parse_timestamp_ms(ts) if ts is not None else 0
+        ts_ms = ts if isinstance(ts, int) else parse_timestamp_ms(ts) if ts is not None else 0
     except ParseError:
         return None
     return BookSnapshot.from_validated(

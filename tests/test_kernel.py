@@ -21,7 +21,7 @@ from core.book import BookSnapshot
 from core.exceptions import ParseError
 from core.goquant import native_snapshot, parse_message, snapshot_from_doc
 from core.instruments import Instrument, get_instrument
-from core.recording import load_recording
+from core.recording import load_recording, parse_timestamp_ms
 from core.replay import bundled_recordings
 
 FUT = get_instrument("binance-futures", "BTCUSDT")
@@ -168,3 +168,24 @@ def test_every_decimal_string_converts_exactly_like_float(values):
     got = agree(raw)
     if got is not None:
         assert got.ask_px.tolist() == prices
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "2024-08-08T23:54:21.734Z", "2024-08-08T23:54:21Z", "2024-08-08T23:54:21.7Z", "2024-08-08T23:54:21.73Z",
+        "2024-02-29T00:00:00.000Z", "1970-01-01T00:00:00.001Z", "2000-12-31T23:59:59.999Z", "2100-03-01T00:00:00Z",
+        "2024-08-08T23:54:21.734567Z", "2024-08-08T23:54:21.734+00:00", "2024-08-08T23:54:21.734+02:00",
+        "2023-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2024-13-01T00:00:00Z", "2024-08-08T24:00:00Z",
+        "2024-08-08T23:54:21.Z", "2024-08-08 23:54:21Z", "not a time",
+    ],
+)
+def test_timestamps_parse_to_the_same_epoch_ms(ts):
+    raw = orjson.dumps(dict(SAMPLE, symbol="BTCUSDT", timestamp=ts))
+    fast = agree(raw)
+    try:
+        parse_timestamp_ms(ts)
+    except ParseError:
+        assert fast is None
+    else:
+        assert fast is not None
