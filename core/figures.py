@@ -76,3 +76,25 @@ def curve_figure(view: sc.SimulatorView) -> go.Figure:
 
 
 # ---- the live view ------------------------------------------------------------------------------------
+
+
+def ticks_figure(view: sc.SimulatorView, window: int = 300) -> go.Figure:
+    """Net cost of this order on each of the last ``window`` books, with its slippage and impact parts."""
+    t = view.ticks.tail(window) if view.ticks is not None else None
+    fig = go.Figure()
+    if t is not None and len(t):
+        fig.add_scatter(x=t["time_utc"], y=t["net_cost_bps"], name="net cost", mode="lines",
+                        line={"color": "#1f6feb", "width": 2},
+                        customdata=t[["net_cost_usd", "mid"]],
+                        hovertemplate="%{y:.3f} bps ($%{customdata[0]:,.4f})<br>mid %{customdata[1]:,.2f}<extra></extra>")
+        fig.add_scatter(x=t["time_utc"], y=t["slippage_bps"], name="slippage", mode="lines",
+                        line={"color": "#e8590c", "width": 1})
+        fig.add_scatter(x=t["time_utc"], y=t["impact_bps"], name="impact", mode="lines",
+                        line={"color": "#868e96", "width": 1})
+    else:
+        fig.add_annotation(text="Collecting ticks: this order is priced on each new book from now on.",
+                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_layout(title=f"This order on every book (last {len(t) if t is not None else 0} ticks)",
+                      yaxis_title="bps of notional", xaxis_title="exchange time (UTC)", height=300,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    return fig

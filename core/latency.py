@@ -158,14 +158,20 @@ def latency_view(
         )
         note = "Feed delay = local receipt time minus the exchange's event timestamp (includes any clock offset)."
     measures = (
-        Measure("parse_us", "Parse", "µs", "Decoding one message into price/size arrays (perf_counter).",
-                _finite(timings.get("parse_us"))),
+        Measure("parse_us", "Parse", "µs", "Decoding one message into price/size arrays (perf_counter). The "
+                "compiled GoQuant parser also validates and builds the book in the same pass, so its whole "
+                "time is here and Book update shows 0.", _finite(timings.get("parse_us"))),
         Measure("book_us", "Book update", "µs", "Validating the levels and building the immutable book "
-                "snapshot with cumulative depth.", _finite(timings.get("book_us"))),
+                "snapshot with cumulative depth (Python path: OKX updates, or GoQuant messages the compiled "
+                "parser leaves to Python).", _finite(timings.get("book_us"))),
         Measure("publish_us", "Store publish", "µs", "Swapping the new book into the shared store under its "
                 "lock and recording the tick.", _finite(timings.get("publish_us"))),
-        Measure("cost_us", "Cost computation", "µs", "One full cost estimate (book walk, fees, impact) as "
-                "timed inside core.cost.estimate on the Simulator page.", _finite(timings.get("cost_us"))),
+        Measure("tick_cost_us", "Pricing per tick", "µs", "Pricing every order the open Simulator pages show "
+                "(identical inputs shared) on one new book, on the feed thread (core.tracker).",
+                _finite(timings.get("tick_cost_us"))),
+        Measure("cost_us", "Explained estimate", "µs", "One full estimate with its explanations (methods, "
+                "notes, calibration) as timed inside core.cost.estimate on each Simulator refresh.",
+                _finite(timings.get("cost_us"))),
         Measure("feed_delay_ms", delay_name, "ms", delay_help, _finite(delay)),
         Measure("refresh_ms", "Page refresh", "ms", "Server-side time of one live-view rerun of a page "
                 "(reading the store and building the elements).", _finite(timings.get("refresh_ms"))),

@@ -26,6 +26,7 @@ import pandas as pd
 from core.book import BookSnapshot
 from core.config import FeedConfig, Source
 from core.cost import MAX_LATENCY_MS, MAX_NOTIONAL_USD, AtExpiry, CostEstimate, Models, Order, OrderType, estimate
+from core.estimator import CostFigures, Estimator
 from core.exceptions import SimulatorError
 from core.fees import MAX_ABS_RATE, FeeTier, custom_tier, fee_book, override
 from core.instruments import Instrument, InstrumentTable
@@ -499,6 +500,7 @@ class SimulatorView:
     breakdown: pd.DataFrame | None
     latency: LatencyStats | None
     methods: pd.DataFrame  # number, method (with fallback reasons for the learned models)
+    ticks: pd.DataFrame | None = None  # this order priced on every recent book (core.tracker), oldest first
 
 
 def depth_warning(snapshot: BookSnapshot, side: Side | str, quantity_usd: float) -> str | None:
@@ -594,15 +596,20 @@ def breakdown_table(e: CostEstimate) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["component", "USD", "bps", "method"])
 
 
-def internal_latency(timings: Mapping[str, np.ndarray] | None, cost_us: float) -> LatencyStats:
+def internal_latency(timings: Mapping[str, np.ndarray] | None, cost_us: float,
+                     cost_history: Sequence[float] | None = None) -> LatencyStats:
     """Feed processing per tick (parse + book + publish) plus the cost computation.
 
-    ``last`` adds this estimate's time to the latest tick's processing. The percentiles add the two parts'
-    percentiles (the feed's over its tick history, the cost's over recorded estimates plus this one); for
-    two independent parts that is at or above the percentile of their sum, so it never flatters.
+    ``last`` adds ``cost_us`` to the latest tick's processing. The percentiles add the two parts'
+    percentiles; for two independent parts that is at or above the percentile of their sum, so it never
+    flatters. The cost part is ``cost_history`` when given (this order priced on each tick by the feed
+    thread, ``core.tracker``), else the recorded page estimates plus this one.
     """
     feed = np.empty(0)
     cost_hist = np.asarray([cost_us], dtype=np.float64)
+    if cost_history is not None and len(cost_history):
+        cost_hist = np.asarray(cost_history, dtype=np.float64)
+        cost_hist = cost_hist[np.isfinite(cost_hist)]
     if timings:
         parts = [np.asarray(timings.get(k, np.empty(0)), dtype=np.float64)
                  for k in ("parse_us", "book_us", "publish_us")]
@@ -610,8 +617,9 @@ def internal_latency(timings: Mapping[str, np.ndarray] | None, cost_us: float) -
         if n:
             feed = parts[0][-n:] + parts[1][-n:] + parts[2][-n:]
             feed = feed[np.isfinite(feed)]
-        recorded = np.asarray(timings.get("cost_us", np.empty(0)), dtype=np.float64)
-        cost_hist = np.concatenate((recorded[np.isfinite(recorded)], cost_hist))
+        if cost_history is None or not len(cost_history):
+            recorded = np.asarray(timings.get("cost_us", np.empty(0)), dtype=np.float64)
+            cost_hist = np.concatenate((recorded[np.isfinite(recorded)], cost_hist))
     feed_last = float(feed[-1]) if feed.size else 0.0
 
     def pct(q: float) -> float:
@@ -650,12 +658,14 @@ def compute_view(
     fallbacks: Mapping[str, str] | None = None,
     timings: Mapping[str, np.ndarray] | None = None,
     curve_sizes_usd: Sequence[float] = CURVE_SIZES_USD,
+    ticks: Sequence[CostFigures] | None = None,
 ) -> SimulatorView:
     """Price ``scenario`` on ``snapshot``; a book the order cannot be priced on gives ``error``, not an exception.
 
     ``mid_history`` is the feed's (receive time s, mid) history for the realised volatility; ``models`` the
     learned-model slots (the order carries the latency assumption they read); ``fallbacks`` why any model
-    is not used; ``timings`` the store's ``tick_timings()``.
+    is not used; ``timings`` the store's ``tick_timings()``; ``ticks`` this order's per-tick figures from
+    the feed thread (``core.tracker``), which give the internal latency and the tick-by-tick chart.
     """
     times, mids = mid_history if mid_history is not None else (np.empty(0), np.empty(0))
     vol = realised_vol(times, mids, override_annual=scenario.volatility_override, mid=snapshot.mid)
@@ -675,6 +685,11 @@ def compute_view(
     except (SimulatorError, ValueError) as exc:
         return SimulatorView(**base, estimate=None, error=str(exc), depth_warning=warning, depth=None, curve=None,
                              breakdown=None, latency=None, methods=method_rows(None, fallbacks))
+    if ticks:  # the feed thread's figure for this very book when it has one, else the latest
+        mine = next((f for f in reversed(ticks) if f.recv_ns == snapshot.recv_ns), ticks[-1])
+        latency = internal_latency(timings, mine.latency_us, [f.latency_us for f in ticks])
+    else:
+        latency = internal_latency(timings, e.latency_us)
     return SimulatorView(
         **base,
         estimate=e,
@@ -683,6 +698,35 @@ def compute_view(
         depth=depth_chart(snapshot, e),
         curve=cost_curve(snapshot, order, fee_tier=tier, volatility=vol, models=models, sizes_usd=curve_sizes_usd),
         breakdown=breakdown_table(e),
-        latency=internal_latency(timings, e.latency_us),
+        latency=latency,
         methods=method_rows(e, fallbacks),
+        ticks=tick_table(ticks),
     )
+
+
+def track_key(scenario: Scenario, exchange: str, symbol: str, models: Models | None) -> tuple:
+    """What makes two sessions' per-tick pricing identical (they then share one track)."""
+    return (exchange, symbol, scenario.order, scenario.fee_tier, scenario.volatility_override, id(models))
+
+
+def estimator_for(scenario: Scenario, models: Models | None) -> Estimator:
+    assert scenario.order is not None and scenario.fee_tier is not None
+    return Estimator(scenario.order, fee_tier=scenario.fee_tier, models=models)
+
+
+def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
+    """Per-tick figures as columns with units in their names (exchange time, costs in bps and USD)."""
+    if not ticks:
+        return None
+    df = pd.DataFrame(ticks, columns=CostFigures._fields)
+    ts = df["exchange_ts_ms"].where(df["exchange_ts_ms"] > 0, df["recv_ns"] // 1_000_000)
+    return pd.DataFrame({
+        "time_utc": pd.to_datetime(ts, unit="ms", utc=True),
+        "mid": df["mid"],
+        "net_cost_bps": df["net_cost_bps"],
+        "slippage_bps": df["slippage_bps"],
+        "fee_bps": df["fee_bps"],
+        "impact_bps": df["impact_bps"],
+        "net_cost_usd": df["net_cost_usd"],
+        "latency_us": df["latency_us"],
+    })

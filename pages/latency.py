@@ -21,8 +21,8 @@ COLUMNS = {
 def render(view: LatencyView) -> None:
     """Draw one view: table, three histograms, message rate (a plain function of the view)."""
     st.dataframe(view.table, hide_index=True, column_config=COLUMNS, key="latency_table")
-    per_tick = [view.measure(k) for k in ("parse_us", "book_us", "cost_us")]
-    st.plotly_chart(histogram_figure(per_tick, title="Per-tick processing time: parse, book update, cost (µs)"),
+    per_tick = [view.measure(k) for k in ("parse_us", "book_us", "tick_cost_us")]
+    st.plotly_chart(histogram_figure(per_tick, title="Per-tick processing time: parse, book update, pricing (µs)"),
                     key="latency_processing")
     left, right = st.columns(2)
     delay = view.measure("feed_delay_ms")
@@ -38,7 +38,8 @@ def latency_page() -> None:
     feed = get_feed()
     st.title("Latency")
     st.caption("Processing time of each tick (perf_counter), how late data arrives, and how long a page "
-               "refresh takes. Cost computation is timed whenever the Simulator page prices an order.")
+               "refresh takes. Pricing per tick is the feed thread pricing the orders open Simulator pages show on each "
+               "new book; the explained estimate is timed on each Simulator refresh.")
     interval = refresh_control("latency_refresh")
 
     @st.fragment(run_every=interval)

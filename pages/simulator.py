@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 from core import scenario as sc
-from core.figures import breakdown_figure, curve_figure, depth_figure
+from core.figures import breakdown_figure, curve_figure, depth_figure, ticks_figure
 from core.documents import doc_link
 from core.config import FeedConfig, Source
 from core.exceptions import SimulatorError
@@ -270,11 +270,12 @@ HELP = {  # one sentence per number: how it is computed, and where it is defined
     f"See {DOCS} §2.",
     "Maker / taker": "Share of the notional expected to fill as maker / as taker: 0 % / 100 % for a market order, from "
     f"the maker/taker model for a limit order. See {DOCS} §7.",
-    "Internal latency (last tick)": "This app's own time for the latest tick: parse + book update + publish, plus this "
-    "cost computation (perf_counter); network time is not included.",
-    "Internal latency p50": "Median feed processing per tick plus median cost computation (the two percentiles added).",
-    "Internal latency p99": "99th percentile of feed processing per tick plus that of the cost computation (added, so it "
-    "never flatters).",
+    "Internal latency (last tick)": "This app's own time for the latest tick: parse + book update + publish, plus "
+    "pricing this order on that book on the feed thread (perf_counter); network time is not included.",
+    "Internal latency p50": "Median feed processing per tick plus the median time to price this order on a tick (the "
+    "two percentiles added).",
+    "Internal latency p99": "99th percentile of feed processing per tick plus that of pricing this order on a tick "
+    "(added, so it never flatters).",
 }
 
 
@@ -322,6 +323,7 @@ def render(view: sc.SimulatorView, inst, stale: bool, age_s: float, notices) -> 
     c1, c2 = st.columns(2)
     c1.plotly_chart(breakdown_figure(view), key="sim_breakdown_chart", config={"displaylogo": False})
     c2.plotly_chart(depth_figure(view, inst.base, inst.quote), key="sim_depth_chart", config={"displaylogo": False})
+    st.plotly_chart(ticks_figure(view), key="sim_ticks_chart", config={"displaylogo": False})
     st.plotly_chart(curve_figure(view), key="sim_curve_chart", config={"displaylogo": False})
     with st.expander("Cost breakdown table"):
         st.dataframe(view.breakdown, hide_index=True, width="stretch", key="sim_breakdown_table",
@@ -362,12 +364,17 @@ def live_view(feed) -> None:
         if priced is None:
             return
     loaded = get_models()
+    # the feed thread prices this order on every book from now on (shared with sessions of the same inputs)
+    track = feed.tracker.track(sc.track_key(priced, exchange, symbol, loaded.models),
+                               lambda: sc.estimator_for(priced, loaded.models), exchange=exchange, symbol=symbol,
+                               volatility_override=priced.volatility_override)
     view = sc.compute_view(
         snap, priced,
         mid_history=feed.store.mids(exchange, symbol),
         models=loaded.models,
         fallbacks=loaded.fallbacks,
         timings=feed.store.tick_timings(),
+        ticks=feed.tracker.figures(track),
     )
     if view.estimate is not None:
         feed.store.record_cost_latency(view.estimate.latency_us)

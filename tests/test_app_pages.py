@@ -44,7 +44,8 @@ def test_latency_page_tables_and_charts_grow_with_the_replay():
     at = open_page("pages/latency.py", lambda at: at.dataframe and at.dataframe[0].value.set_index("measure").loc["Parse", "samples"] > 5)
     assert at.segmented_control(key="latency_refresh").value == "1 s"
     t = at.dataframe[0].value.set_index("measure")
-    assert list(t.index) == ["Parse", "Book update", "Store publish", "Cost computation", "Replay pacing lateness", "Page refresh"]
+    assert list(t.index) == ["Parse", "Book update", "Store publish", "Pricing per tick", "Explained estimate",
+                            "Replay pacing lateness", "Page refresh"]
     assert t.loc["Parse", "unit"] == "µs" and t.loc["Page refresh", "unit"] == "ms"
     assert 0 < t.loc["Parse", "p50"] <= t.loc["Parse", "p90"] <= t.loc["Parse", "p99"] <= t.loc["Parse", "max"]
     assert len(at.get("plotly_chart")) == 4

@@ -277,3 +277,47 @@ def test_follows_a_switch_made_elsewhere(at):
         assert "Net cost" in metrics(at)
     finally:
         feed.start(config)
+
+
+def ticks_chart(at: AppTest) -> dict | None:
+    """The 'This order on every book' figure as plotly JSON, or None."""
+    import json
+
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if spec["layout"].get("title", {}).get("text", "").startswith("This order on every book"):
+            return spec
+    return None
+
+
+def ys(trace: dict) -> list[float]:
+    """A trace's y values (plotly sends numeric arrays as base64 typed arrays)."""
+    import base64
+
+    import numpy as np
+
+    y = trace.get("y", [])
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+    return list(y)
+
+
+def test_the_feed_thread_prices_the_shown_order_on_every_book(at):
+    deadline = time.monotonic() + 20
+    spec = ticks_chart(at)
+    while (spec is None or not spec["data"] or len(ys(spec["data"][0])) < 5) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+        spec = ticks_chart(at)
+    assert spec is not None and len(ys(spec["data"][0])) >= 5, "the tick-by-tick chart did not fill"
+    net = spec["data"][0]
+    assert net["name"] == "net cost" and spec["layout"]["yaxis"]["title"]["text"] == "bps of notional"
+    # the metric prices the latest book on refresh; the feed thread priced that same book: same number
+    shown = metrics(at)["Net cost"][1]
+    assert shown in {f"{y:.2f} bps" for y in ys(net)[-20:]}, (shown, ys(net)[-5:])
+    # a new order gets its own track: the chart restarts with the new size's costs
+    at.number_input(key="sim_qty_usd").set_value(2_000_000.0).run()
+    time.sleep(1.5)
+    at.run()
+    spec = ticks_chart(at)
+    assert spec is not None and ys(spec["data"][0]) and min(ys(spec["data"][0])) > max(ys(net))

@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from core import scenario as sc
-from core.figures import breakdown_figure, curve_figure, depth_figure
+from core.figures import breakdown_figure, curve_figure, depth_figure, ticks_figure
 from core.goquant import parse_snapshot
 from core.instruments import get_instrument
 
@@ -19,3 +19,28 @@ def test_figures_show_the_order_on_a_real_book(recorded_messages):
     names = " ".join(t.name or "" for t in d.data)
     assert "Bids" in names and "Asks" in names and "fill range" in names
     assert c.layout.xaxis.type == "log"
+
+
+def test_ticks_figure_draws_the_feed_threads_figures(recorded_messages):
+    from core.tracker import CostTracker
+    from core.store import BookStore
+
+    inst = get_instrument("binance-futures", "BTCUSDT")
+    scenario = sc.parse_inputs(replace(sc.RawInputs(), quantity_usd=50_000.0), exchange=inst.exchange,
+                               market=inst.kind, limit_available=False)
+    store = BookStore()
+    tracker = CostTracker(store)
+    track = tracker.track(sc.track_key(scenario, inst.exchange, inst.symbol, None),
+                          lambda: sc.estimator_for(scenario, None), exchange=inst.exchange, symbol=inst.symbol)
+    empty = ticks_figure(sc.compute_view(parse_snapshot(recorded_messages[0], instrument=inst), scenario))
+    assert not empty.data and "Collecting ticks" in empty.layout.annotations[0].text
+    for raw in recorded_messages[:40]:
+        snap = parse_snapshot(raw, instrument=inst)
+        store.publish(snap)
+        tracker(None, snap)
+    view = sc.compute_view(snap, scenario, ticks=tracker.figures(track), timings=store.tick_timings())
+    fig = ticks_figure(view)
+    assert [t.name for t in fig.data] == ["net cost", "slippage", "impact"] and len(fig.data[0].y) == 40
+    assert abs(fig.data[0].y[-1] - view.estimate.net_cost_bps) < 1e-9  # same book, same number
+    assert view.ticks["time_utc"].is_monotonic_increasing and view.ticks["time_utc"].dt.year.iloc[0] == 2024
+    assert view.latency.cost_last_us == tracker.figures(track)[-1].latency_us  # the feed thread's own timing

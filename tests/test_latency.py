@@ -58,6 +58,8 @@ def _timings(n: int = 100) -> dict[str, np.ndarray]:
         "feed_delay_ms": np.full(n, 50.0),
         "cost_us": np.array([30.0, 40.0]),
         "refresh_ms": np.array([]),
+        "tick_cost_us": np.array([8.0, 9.0, 10.0]),
+        "tracked_orders": np.array([1.0, 1.0, 2.0]),
     }
 
 
@@ -67,7 +69,8 @@ def test_latency_view_table_has_units_and_percentiles():
     t = v.table.set_index("measure")
     assert t.loc["Parse", "unit"] == "µs" and t.loc["Parse", "samples"] == 100
     assert t.loc["Parse", "p50"] == pytest.approx(50.5) and t.loc["Parse", "max"] == 100
-    assert t.loc["Cost computation", "p50"] == pytest.approx(35.0)
+    assert t.loc["Explained estimate", "p50"] == pytest.approx(35.0)
+    assert t.loc["Pricing per tick", "p50"] == pytest.approx(9.0) and t.loc["Pricing per tick", "samples"] == 3
     assert t.loc["Feed delay", "unit"] == "ms" and t.loc["Feed delay", "p99"] == 50.0
     assert t.loc["Page refresh", "samples"] == 0 and math.isnan(t.loc["Page refresh", "p50"])
     assert list(v.table.columns) == ["measure", "unit", "samples", "p50", "p90", "p99", "max"]
@@ -85,7 +88,7 @@ def test_latency_view_on_a_replay_shows_pacing_not_delay():
 def test_figures_draw_the_data():
     v = latency_view(_timings(), (np.array([1.7e9]), np.array([20.0])), replay_speed=None)
     fig = histogram_figure([v.measure("parse_us"), v.measure("book_us"), v.measure("cost_us")], title="t")
-    assert [tr.name for tr in fig.data] == ["Parse", "Book update", "Cost computation"]
+    assert [tr.name for tr in fig.data] == ["Parse", "Book update", "Explained estimate"]
     assert sum(sum(tr.y) for tr in fig.data) <= 202  # points above the pooled p99 are noted, not drawn
     empty = histogram_figure([v.measure("refresh_ms")], title="r")
     assert not empty.data and "No samples yet" in empty.layout.annotations[-1].text
