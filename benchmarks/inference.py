@@ -1,4 +1,5 @@
-"""Model inference cost: the numpy forward pass used per tick versus Keras `model(x)` and `predict`."""
+"""Model inference cost: the compiled forward pass used per tick (``core._kernel.DenseNet``) and the numpy
+one used by the explained estimate, versus Keras `model(x)` and `predict`."""
 
 from __future__ import annotations
 
@@ -37,7 +38,10 @@ def bench_inference() -> dict:
         net = m.NumpyNet.from_keras(keras_model, kind)
         n_in = int(keras_model.inputs[0].shape[-1])
         row = np.random.default_rng(0).normal(size=(1, n_in)).astype(np.float32)
+        dense = net.compiled()
+        as_list = row[0].astype(np.float64).tolist()
         res = {
+            "infer_compiled_us": round(_median_us(lambda: dense(as_list), 5000), 2) if dense is not None else None,
             "infer_numpy_us": round(_median_us(lambda: net.forward(row), 2000), 2),
             "infer_keras_call_us": round(_median_us(lambda: keras_model(row, training=False), 200), 1),
             "infer_keras_predict_us": round(_median_us(lambda: keras_model.predict(row, verbose=0), 30), 1),

@@ -6,12 +6,13 @@ the ratio holds on a noisy machine.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import orjson
@@ -20,6 +21,7 @@ import psutil
 from core.adapter import Adapter
 from core.cost import Models, Order, estimate
 from core.fees import get_tier
+from core import goquant
 from core.goquant import GoQuantAdapter
 from core.instruments import Instrument, get_instrument
 from core.okx import OkxAdapter
@@ -107,14 +109,28 @@ def app_models(latency_ms: float = 100.0) -> Models:
     return _MODELS[0]
 
 
-def make_pipeline(case: str, models: Models | None = None) -> Pipeline:
+@contextlib.contextmanager
+def python_path() -> Iterator[None]:
+    """Within: GoQuant messages take the pure-Python parser (as where the kernel is not built)."""
+    was = goquant.NATIVE
+    goquant.NATIVE = False
+    try:
+        yield
+    finally:
+        goquant.NATIVE = was
+
+
+def make_pipeline(case: str, models: Models | None = None, *, compiled: bool = True) -> Pipeline:
     if case.startswith("okx"):
         inst = get_instrument("okx", "BTC-USDT")
         adapter: Adapter = OkxAdapter(inst, "ws://bench")
     else:
         inst = get_instrument("binance-futures", "BTCUSDT")
         adapter = GoQuantAdapter(inst, "ws://bench")
-    return Pipeline(adapter, BookStore(), Order("buy", 100.0, latency_ms=100.0), app_models() if models is None else models)
+    pipe = Pipeline(adapter, BookStore(), Order("buy", 100.0, latency_ms=100.0), app_models() if models is None else models)
+    if not compiled:  # the same inputs priced by core.cost.estimate on every tick, as without the kernel
+        pipe.estimator.compiled = False
+    return pipe
 
 
 def time_each(fn: Callable[[bytes], object], msgs: Iterable[bytes]) -> np.ndarray:
@@ -127,23 +143,28 @@ def time_each(fn: Callable[[bytes], object], msgs: Iterable[bytes]) -> np.ndarra
     return np.asarray(out, dtype=np.float64) / 1e3
 
 
-def bench_case(case: str, models: Models | None = None) -> dict:
+def bench_case(case: str, models: Models | None = None, *, compiled: bool = True) -> dict:
+    """One case; ``compiled=False`` measures the pure-Python path (no kernel) in the same run, as a baseline."""
     if case == "okx_update":
         msgs, is_update = okx_messages()
     else:
         msgs = goquant_messages(50 if case == "goquant50" else 400)
         is_update = [True] * len(msgs)
-    pipe = make_pipeline(case, models)
-    for m in msgs[:300]:  # warm-up (allocators, caches, the volatility history)
-        pipe(m)
-    pipe = make_pipeline(case, models)
-    gc.collect()
-    gc.disable()
-    try:
-        loads = time_each(orjson.loads, msgs)
-        total = time_each(pipe, msgs)
-    finally:
-        gc.enable()
+    with contextlib.nullcontext() if compiled else python_path():
+        pipe = make_pipeline(case, models, compiled=compiled)
+        for m in msgs[:300]:  # warm-up (allocators, caches, the volatility history)
+            pipe(m)
+        pipe = make_pipeline(case, models, compiled=compiled)
+        gc.collect()
+        gc.disable()
+        try:
+            loads = time_each(orjson.loads, msgs)
+            total = time_each(pipe, msgs)
+        finally:
+            gc.enable()
+        figs = pipe.tracker.figures(pipe.track)
+    if not figs or figs[-1].compiled != (compiled and goquant.NATIVE):
+        raise RuntimeError(f"{case}: the {'compiled' if compiled else 'Python'} path did not run")
     mask = np.asarray(is_update)
     loads, total = loads[mask], total[mask]
     p50_loads = float(np.median(loads))
@@ -157,6 +178,7 @@ def bench_case(case: str, models: Models | None = None) -> dict:
         "pipeline_p90_us": round(float(np.percentile(total, 90)), 2),
         "pipeline_p99_us": round(float(np.percentile(total, 99)), 2),
         "ratio_p50": round(p50 / p50_loads, 2),
+        "compiled": bool(figs[-1].compiled),
     }
 
 

@@ -51,6 +51,9 @@ def targets(r: dict) -> list[tuple[str, str, object, bool | None]]:
         if res.get("infer_numpy_us"):
             sp = res["speedup_vs_call"]
             out.append((f"{model}: numpy vs Keras call", ">= 100x", f"{sp}x", sp >= 100))
+        if res.get("infer_compiled_us"):
+            sp = round(res["infer_keras_call_us"] / res["infer_compiled_us"], 1)
+            out.append((f"{model}: compiled (per tick) vs Keras call", ">= 100x", f"{sp}x", sp >= 100))
     return out
 
 
@@ -77,6 +80,9 @@ def run(quick: bool = False) -> dict:
         print(f"  {case}: {r[case]}", flush=True)
     r["goquant400_rules_only"] = pipeline.bench_case("goquant400", models=pipeline.Models())
     print(f"  goquant400 without models: {r['goquant400_rules_only']}", flush=True)
+    for case in ("goquant50", "goquant400"):  # the same path without the compiled kernel, as a baseline
+        r[f"{case}_python"] = pipeline.bench_case(case, compiled=False)
+        print(f"  {case} pure Python: {r[f'{case}_python']}", flush=True)
     r["stages_goquant400"] = pipeline.bench_stages()
     r.update(pipeline.bench_throughput(3.0 if quick else 5.0))
     print(f"  throughput {r['throughput_msgs_s']} msg/s", flush=True)
@@ -107,7 +113,8 @@ def fmt(v: object) -> str:
 
 
 def changes(prev: dict, cur: dict) -> list[str]:
-    keys = [("goquant50", "pipeline_p50_us"), ("goquant400", "pipeline_p50_us"), ("goquant400", "ratio_p50"),
+    keys = [("goquant50", "pipeline_p50_us"), ("goquant50", "ratio_p50"), ("goquant400", "pipeline_p50_us"),
+            ("goquant400", "ratio_p50"),
             ("okx_update", "pipeline_p50_us"), ("throughput_msgs_s",), ("rss_growth_mb",), ("startup_s",),
             ("tick_to_screen_1s_p50_ms",)]
     out = []
@@ -141,23 +148,32 @@ def report(r: dict, prev: dict | None) -> str:
     ]
     for name, target, val, met in targets(r):
         lines.append(f"| {name} | {target} | {fmt(val)} | {'yes' if met else ('no' if met is False else 'n/a')} |")
-    lines += ["", "## Per-tick pipeline (bytes in -> book published -> CostEstimate for a $100 market buy)", "",
-              "The Simulator's defaults: 100 ms latency, the shipped models (numpy) for the p90 band; "
-              "`goquant400_rules_only` is the same path without the models.", "",
+    lines += ["", "## Per-tick pipeline (bytes in -> book published -> the tracked order priced)", "",
+              "The feed thread's own path (`GoQuantAdapter.on_message`, `BookStore.publish`, `CostTracker`) pricing the "
+              "Simulator's defaults: a $100 market buy, 100 ms latency, the shipped models for the p90 band. "
+              "`goquant400_rules_only` is the same path without the models; the `_python` rows are the same path "
+              "with the compiled kernel switched off (the pure-Python parser and `core.cost.estimate` on every "
+              "tick), measured in the same run as the baseline.", "",
               "| case | levels/side | msg bytes p50 | orjson.loads p50 µs | pipeline p50 µs | p90 µs | p99 µs | ratio p50 |",
               "|---|---|---|---|---|---|---|---|"]
-    for case in ("goquant50", "goquant400", "goquant400_rules_only", "okx_update"):
-        c = r[case]
+    for case in ("goquant50", "goquant400", "goquant400_rules_only", "okx_update", "goquant50_python",
+                 "goquant400_python"):
+        c = r.get(case)
+        if not c:
+            continue
         lines.append(f"| {case} | {c['levels_per_side']} | {fmt(c['bytes_p50'])} | {fmt(c['orjson_loads_p50_us'])} | "
                      f"{fmt(c['pipeline_p50_us'])} | {fmt(c['pipeline_p90_us'])} | {fmt(c['pipeline_p99_us'])} | {fmt(c['ratio_p50'])} |")
     s = r["stages_goquant400"]
     lines += ["", "Where the goquant400 time goes (medians): "
-              f"parse (orjson + shape checks) {fmt(s['parse_p50_us'])} µs, book (strings to floats, validation, "
-              f"cumulative depth) {fmt(s['book_p50_us'])} µs, publish {fmt(s['publish_p50_us'])} µs, "
-              f"estimate {fmt(s['estimate_p50_us'])} µs.", "",
+              f"parse (compiled: JSON, strings to floats, validation and cumulative depth in one pass) "
+              f"{fmt(s['parse_p50_us'])} µs, book {fmt(s['book_p50_us'])} µs (done in the parse), publish "
+              f"{fmt(s['publish_p50_us'])} µs, pricing the tracked order {fmt(s['tick_cost_p50_us'])} µs (of which "
+              f"the estimator's own timer {fmt(s['figures_latency_us_p50'])} µs). For comparison, the explained "
+              f"estimate a page builds once per refresh (methods, notes, calibration): "
+              f"{fmt(s['explained_estimate_p50_us'])} µs.", "",
               "## Throughput, memory, UI", "",
               "| figure | value |", "|---|---|",
-              f"| throughput (parse + store + estimate, one core, 400 levels) | {fmt(r['throughput_msgs_s'])} msg/s |",
+              f"| throughput (parse + store + pricing, one core, 400 levels) | {fmt(r['throughput_msgs_s'])} msg/s |",
               f"| RSS growth over {fmt(r['rss_ticks'])} ticks after warm-up | {fmt(r['rss_growth_mb'])} MB "
               f"({fmt(r['rss_before_mb'])} -> {fmt(r['rss_after_mb'])} MB) |",
               f"| live fragment rerun, server side (Market page, p50 / p99) | {fmt(r['ui_refresh_p50_ms'])} / {fmt(r['ui_refresh_p99_ms'])} ms |",
@@ -169,9 +185,11 @@ def report(r: dict, prev: dict | None) -> str:
     inf = r.get("inference")
     lines += ["## Model inference (one row)", ""]
     if isinstance(inf, dict):
-        lines += ["| model | numpy µs | Keras model(x) µs | Keras predict µs | numpy speed-up vs model(x) |", "|---|---|---|---|---|"]
+        lines += ["| model | compiled µs (per tick) | numpy µs (explained estimate) | Keras model(x) µs | Keras predict µs "
+                  "| numpy speed-up vs model(x) |", "|---|---|---|---|---|---|"]
         for k, v in inf.items():
-            lines.append(f"| {k} | {fmt(v['infer_numpy_us'])} | {fmt(v['infer_keras_call_us'])} | {fmt(v['infer_keras_predict_us'])} | {fmt(v.get('speedup_vs_call'))}x |")
+            lines.append(f"| {k} | {fmt(v.get('infer_compiled_us'))} | {fmt(v['infer_numpy_us'])} | "
+                         f"{fmt(v['infer_keras_call_us'])} | {fmt(v['infer_keras_predict_us'])} | {fmt(v.get('speedup_vs_call'))}x |")
     else:
         lines.append(str(inf))
     lines += ["", "## What changed since the last report", ""]
@@ -191,8 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run")
     ap.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the suite)")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="re-render docs/PERFORMANCE.md from benchmarks/latest.json (e.g. after editing ANALYSIS.md)")
+    ap.add_argument("--previous", type=Path, help="the run to compare with (default: the latest.json replaced)")
     args = ap.parse_args(argv)
-    prev = json.loads(LATEST.read_text()) if LATEST.exists() else None
+    if args.report_only:
+        prev = json.loads(args.previous.read_text()) if args.previous else None
+        REPORT.write_text(report(json.loads(LATEST.read_text()), prev), encoding="utf-8")
+        print(f"wrote {REPORT.relative_to(ROOT)}")
+        return 0
+    prev = json.loads((args.previous or LATEST).read_text()) if (args.previous or LATEST).exists() else None
     r = run(quick=args.quick)
     print()
     for name, target, val, met in targets(r):

@@ -564,19 +564,19 @@ cdef class DenseNet:
 
     def __init__(self, mean, scale, layers, scale_w=None, offset_w=None, bint cumulative=False):
         import numpy as np
-        self.mean = np.ascontiguousarray(mean, dtype=np.float64)
-        self.scale = np.ascontiguousarray(scale, dtype=np.float64)
+        self.mean = np.array(mean, dtype=np.float64, order="C")
+        self.scale = np.array(scale, dtype=np.float64, order="C")
         self.n_in = self.mean.shape[0]
         self.ws, self.bs, self.acts = [], [], []
         for w, b, act in layers:
-            self.ws.append(np.ascontiguousarray(w, dtype=np.float64))
-            self.bs.append(np.ascontiguousarray(b, dtype=np.float64).ravel())
-            self.acts.append(np.ascontiguousarray(act, dtype=np.intc))
+            self.ws.append(np.array(w, dtype=np.float64, order="C"))
+            self.bs.append(np.array(b, dtype=np.float64, order="C").ravel())
+            self.acts.append(np.array(act, dtype=np.intc, order="C"))
         self.width = max([self.n_in] + [w.shape[1] for w in self.ws])
         self.has_scale = scale_w is not None
         self.has_offset = offset_w is not None
-        self.scale_w = np.ascontiguousarray(scale_w if self.has_scale else np.zeros(1), dtype=np.float64)
-        self.offset_w = np.ascontiguousarray(offset_w if self.has_offset else np.zeros(1), dtype=np.float64)
+        self.scale_w = np.array(scale_w if self.has_scale else np.zeros(1), dtype=np.float64, order="C")
+        self.offset_w = np.array(offset_w if self.has_offset else np.zeros(1), dtype=np.float64, order="C")
         self.cumulative = cumulative
 
     def __call__(self, row):

@@ -171,3 +171,7 @@ class Estimator:
             _bps(fee, notional), impact, _bps(impact, notional), net, _bps(net, notional), 0.0, ac_immediate,
             (time.perf_counter_ns() - t0) / 1e3, True,
         )
+
+
+#: True when the compiled kernel (core/_kernel.pyx) is built: the Latency page says which path runs
+KERNEL_BUILT = _kernel is not None

@@ -71,6 +71,20 @@ class LatencyView:
         return next(m for m in self.measures if m.key == key)
 
 
+def path_note() -> str:
+    """Which per-tick path this process runs, in one sentence (the compiled module is optional)."""
+    from core import goquant  # noqa: PLC0415
+    from core.estimator import KERNEL_BUILT  # noqa: PLC0415
+
+    if goquant.NATIVE:
+        return ("Compiled path: GoQuant messages are parsed, validated and summed in one C pass "
+                "(core/_kernel.pyx), and orders are priced per tick in compiled code.")
+    if KERNEL_BUILT:
+        return "Python parser (TCS_NATIVE=0); orders are priced per tick in compiled code."
+    return ("Pure-Python path: the compiled module core/_kernel.pyx is not built here (same numbers, more CPU "
+            "per tick; `make venv` builds it).")
+
+
 def _finite(values: np.ndarray | None) -> np.ndarray:
     a = np.asarray(values if values is not None else [], dtype=np.float64).ravel()
     return a[np.isfinite(a)]

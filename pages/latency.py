@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from core.latency import LatencyView, histogram_figure, latency_view, rate_figure
+from core.latency import LatencyView, histogram_figure, latency_view, path_note, rate_figure
 from pages.common import current_summary, get_feed, refresh_control, status_line
 
 _PCT_HELP = "{} of the samples in the store's ring (last 10,000 ticks), in the row's unit."
@@ -39,7 +39,7 @@ def latency_page() -> None:
     st.title("Latency")
     st.caption("Processing time of each tick (perf_counter), how late data arrives, and how long a page "
                "refresh takes. Pricing per tick is the feed thread pricing the orders open Simulator pages show on each "
-               "new book; the explained estimate is timed on each Simulator refresh.")
+               "new book; the explained estimate is timed on each Simulator refresh. " + path_note())
     interval = refresh_control("latency_refresh")
 
     @st.fragment(run_every=interval)

@@ -50,6 +50,7 @@ def test_latency_page_tables_and_charts_grow_with_the_replay():
     assert 0 < t.loc["Parse", "p50"] <= t.loc["Parse", "p90"] <= t.loc["Parse", "p99"] <= t.loc["Parse", "max"]
     assert len(at.get("plotly_chart")) == 4
     assert any("not a network delay" in c.value for c in at.caption)
+    assert any("Compiled path: GoQuant messages are parsed" in c.value for c in at.caption)
     assert "REPLAY" in at.markdown[0].value
     before = t.loc["Parse", "samples"], t.loc["Page refresh", "samples"]
     time.sleep(1.0)

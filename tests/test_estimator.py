@@ -142,6 +142,8 @@ def random_net(rng: np.random.Generator, kind: str, n_in: int, hidden: tuple[int
 def test_compiled_forward_pass_equals_numpy(kind, heads, hidden):
     rng = np.random.default_rng(7)
     net = random_net(rng, kind, 9, hidden, heads)
+    for a in (net.mean, net.scale, *(layer.w for layer in net.hidden + net.heads)):
+        a.setflags(write=False)  # as NumpyNet.from_keras hands them out
     dense = net.compiled()
     for _ in range(200):
         row = rng.normal(scale=3.0, size=9)
