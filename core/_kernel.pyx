@@ -247,6 +247,19 @@ cdef Py_ssize_t _scalar(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, Py
     return j
 
 
+cdef bint _finite_json_number(const unsigned char *p, Py_ssize_t a, Py_ssize_t b) except -1:
+    """True when the JSON number ``p[a:b]`` is a finite double (long ones are left to the Python path)."""
+    cdef char buf[MAX_NUM + 1]
+    cdef char *endp
+    cdef double v
+    if b - a > MAX_NUM:
+        return False
+    memcpy(buf, p + a, b - a)
+    buf[b - a] = 0
+    v = PyOS_string_to_double(buf, &endp, NULL)
+    return endp == buf + (b - a) and isfinite(v)
+
+
 cdef bint _key_is(const unsigned char *p, Py_ssize_t a, Py_ssize_t b, bytes name):
     cdef Py_ssize_t n = len(name)
     cdef const unsigned char *q = name
@@ -401,6 +414,8 @@ def parse_goquant(bytes raw, int unit=0, double ct_val=1.0):
                 j = _scalar(p, i, end, &sa, &sb)
                 if j < 0:
                     return None
+                if sa < 0 and (p[i] == 45 or 48 <= p[i] <= 57) and not _finite_json_number(p, i, j):
+                    return None  # orjson rejects a number that overflows to infinity: malformed_json
                 if _key_is(p, ka, kb, b"timestamp"):
                     ts = False if sa < 0 else _iso_ms(p, sa, sb)
                     if ts is None:  # another ISO form: the Python parser's call
@@ -459,7 +474,8 @@ def walk_fill(cnp.ndarray px, cnp.ndarray sz, cnp.ndarray cum_b, cnp.ndarray cum
     cdef double *cq = _data(cum_q)
     cdef double *cum = cq if by_quote else cb
     cdef double target = q * (1.0 - rtol), prev_b, prev_q, part_b, best, depth = 0.0, sign, fit_base, fit_cost, rho
-    if n == 0 or cnp.PyArray_DIM(sz, 0) != n or cnp.PyArray_DIM(cum_b, 0) != n or cnp.PyArray_DIM(cum_q, 0) != n:
+    if n == 0 or min_fit_levels < 1 or cnp.PyArray_DIM(sz, 0) != n or cnp.PyArray_DIM(cum_b, 0) != n \
+            or cnp.PyArray_DIM(cum_q, 0) != n:
         return None
     hi = n
     while lo < hi:  # numpy.searchsorted(cum, target, side="left")
@@ -497,6 +513,8 @@ def walk_fill(cnp.ndarray px, cnp.ndarray sz, cnp.ndarray cum_b, cnp.ndarray cum
         rho = fit_base * fit_base / (2.0 * fit_cost)
     else:
         rho = cb[n - 1] / fabs(p[n - 1] - mid)
+    if not (isfinite(rho) and rho > 0):
+        return None  # calibrate() raises the plain message
     return k + 1, filled_base, filled_quote, half, depth, rho
 
 
@@ -520,6 +538,8 @@ def band_depths(cnp.ndarray bid_px, cnp.ndarray bid_cq, cnp.ndarray ask_px, cnp.
     cdef double *aq = _data(ask_cq)
     cdef Py_ssize_t nb = cnp.PyArray_DIM(bid_px, 0), na = cnp.PyArray_DIM(ask_px, 0)
     cdef double b
+    if cnp.PyArray_DIM(bid_cq, 0) != nb or cnp.PyArray_DIM(ask_cq, 0) != na:
+        raise ValueError("price and cumulative arrays differ in length")
     return (tuple([_depth_within(bp, bq, nb, mid * (1.0 - b), True) for b in bands]),
             tuple([_depth_within(ap, aq, na, mid * (1.0 + b), False) for b in bands]))
 
@@ -568,10 +588,26 @@ cdef class DenseNet:
         self.scale = np.array(scale, dtype=np.float64, order="C")
         self.n_in = self.mean.shape[0]
         self.ws, self.bs, self.acts = [], [], []
+        if self.scale.shape[0] != self.n_in:
+            raise ValueError("mean and scale differ in length")
+        width = self.n_in
         for w, b, act in layers:
-            self.ws.append(np.array(w, dtype=np.float64, order="C"))
-            self.bs.append(np.array(b, dtype=np.float64, order="C").ravel())
-            self.acts.append(np.array(act, dtype=np.intc, order="C"))
+            w = np.array(w, dtype=np.float64, order="C")
+            b = np.array(b, dtype=np.float64, order="C").ravel()
+            act = np.array(act, dtype=np.intc, order="C")
+            if w.ndim != 2 or w.shape[0] != width or b.shape[0] != w.shape[1] or act.shape[0] != w.shape[1]:
+                raise ValueError(f"layer shapes do not chain: {w.shape} after width {width}")
+            if ((act < LINEAR) | (act > SIGMOID)).any():
+                raise ValueError("unknown activation code")
+            self.ws.append(w)
+            self.bs.append(b)
+            self.acts.append(act)
+            width = w.shape[1]
+        if not self.ws:
+            raise ValueError("a net needs at least one layer")
+        for vec in (scale_w, offset_w):
+            if vec is not None and np.asarray(vec).shape != (self.n_in,):
+                raise ValueError("scale_w and offset_w must have one weight per input")
         self.width = max([self.n_in] + [w.shape[1] for w in self.ws])
         self.has_scale = scale_w is not None
         self.has_offset = offset_w is not None

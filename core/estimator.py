@@ -93,6 +93,9 @@ class Estimator:
         self._slip = None
         self._expected = self._quantiles = None
         compiled = _kernel is not None and order.order_type is OrderType.MARKET
+        if not (math.isfinite(refill_s) and refill_s > 0 and math.isfinite(permanent_share)
+                and 0 <= permanent_share <= 1):
+            compiled = False  # estimate() -> calibrate() raises the plain message
         slip = self.models.slippage
         if slip is not None and compiled:
             from core.models import SlippageModelImpl  # noqa: PLC0415 (models imports cost; keep this lazy)

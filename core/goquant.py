@@ -92,7 +92,7 @@ def native_snapshot(
     """
     if not NATIVE:
         return None
-    out = _native_parse(raw, _unit_code(instrument), float(instrument.ct_val or 1.0))
+    out = _native_parse(raw, _unit_code(instrument), float(instrument.ct_val))
     if out is None:
         return None
     bids, asks, ts, sym = out

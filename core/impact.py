@@ -20,6 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from core.book import BookSnapshot
+from core.exceptions import OrderError
 from core.slippage import Side, SizeUnit, Walk, walk_book
 
 #: book refill (resilience) time in seconds: how long the consumed depth takes to come back. Sets
@@ -345,6 +346,9 @@ def calibrate(
     else:  # one visible level holds the whole range: spread its depth evenly from the mid to its price
         rho = float(cum[-1]) / abs(float(px[-1]) - mid)
         how_rho = "One level holds the whole range: its depth divided by its distance from mid."
+    if not (math.isfinite(rho) and rho > 0):  # sizes so small (or large) that the depth line under/overflows
+        raise OrderError("This book's sizes are too extreme to calibrate the market-impact model on; the order "
+                         "cannot be priced on it.")
     i = min(max(fit_levels, 2), n_levels)
     rho_ls, d0_ls = fit_depth(np.abs(px[:i] - mid), cum[:i] - 0.5 * sz[:i])
 

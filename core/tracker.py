@@ -2,9 +2,10 @@
 
 A page asks ``CostTracker.track(...)`` for its current inputs on every refresh; the tracker keeps one
 ``Estimator`` per distinct input set (sessions with the same inputs share it), prices it on every new book
-of its instrument, and keeps the last ``capacity`` ``CostFigures``. Inputs no page has asked for within
-``idle_s`` are dropped, and at most ``max_tracks`` are kept, so per-tick work stays bounded however many
-tabs are open. Volatility is the store's realised EWMA (or the page's override), refreshed once a second:
+of its instrument, and keeps the last ``capacity`` ``CostFigures``. A session holds one track at a time
+(asking for new inputs releases its old ones, so one visitor dragging a slider cannot push out everyone
+else's), inputs no page has asked for within ``idle_s`` are dropped, and at most ``max_tracks`` are kept, so
+per-tick work stays bounded however many tabs are open. Volatility is the store's realised EWMA (or the page's override), refreshed once a second:
 it is a statistic on a 1 s grid, so recomputing it on every tick would change nothing but the cost.
 """
 
@@ -43,6 +44,7 @@ class Track:
     figures: deque = field(default_factory=deque)
     error: str | None = None
     last_asked: float = 0.0
+    owners: set = field(default_factory=set)  # sessions whose current inputs these are
 
 
 class CostTracker:
@@ -59,20 +61,35 @@ class CostTracker:
         self._tracks: dict[Hashable, Track] = {}
         self._by_instrument: dict[tuple[str, str], tuple[Track, ...]] = {}
         self._vol: dict[tuple[str | None, str, str], tuple[float, Volatility]] = {}
+        self._vol_lock = threading.Lock()  # the volatility cache: written by the feed thread, pruned by pages
 
     # ---- page side ------------------------------------------------------------------------------
     def track(self, key: Hashable, factory: Any, *, exchange: str, symbol: str,
-              volatility_override: float | None = None) -> Track:
-        """The track for ``key`` (created from ``factory()`` -> Estimator on first ask); marks it in use."""
+              volatility_override: float | None = None, owner: Hashable | None = None) -> Track:
+        """The track for ``key`` (created from ``factory()`` -> Estimator on first ask); marks it in use.
+
+        ``owner`` (a session id) releases that session's previous track when its inputs change.
+        """
         now = self._clock()
         with self._lock:
             t = self._tracks.get(key)
+        built = factory() if t is None else None  # compiling the models' nets happens outside the lock
+        with self._lock:
+            t = self._tracks.get(key)
             if t is None:
-                t = Track(key, exchange, symbol, factory(), volatility_override, deque(maxlen=self.capacity),
+                t = Track(key, exchange, symbol, built, volatility_override, deque(maxlen=self.capacity),
                           last_asked=now)
                 self._tracks[key] = t
-                self._prune(now)
             t.last_asked = now
+            if owner is not None and owner not in t.owners:
+                for other in self._tracks.values():
+                    if other is not t and owner in other.owners:
+                        other.owners.discard(owner)
+                        if not other.owners:
+                            other.last_asked = -float("inf")  # nobody shows it any more: drop it now
+                t.owners.add(owner)
+            if built is not None or owner is not None:
+                self._prune(now)
             return t
 
     def figures(self, track: Track) -> list[CostFigures]:
@@ -94,7 +111,8 @@ class CostTracker:
             by.setdefault((t.exchange, t.symbol), []).append(t)
         self._by_instrument = {k: tuple(v) for k, v in by.items()}
         wanted = {self._vol_key(t.volatility_override, t.exchange, t.symbol) for t in live.values()}
-        self._vol = {k: v for k, v in self._vol.items() if k in wanted}
+        with self._vol_lock:
+            self._vol = {k: v for k, v in self._vol.items() if k in wanted}
 
     @staticmethod
     def _vol_key(override: float | None, exchange: str, symbol: str) -> tuple[str | None, str, str]:
@@ -105,12 +123,14 @@ class CostTracker:
         """Realised (or overridden) volatility for ``snap``'s instrument, recomputed at most once a second."""
         key = self._vol_key(override, snap.exchange, snap.symbol)
         now = self._clock()
-        hit = self._vol.get(key)
+        with self._vol_lock:
+            hit = self._vol.get(key)
         if hit is not None and now - hit[0] < VOL_REFRESH_S:
             return hit[1]
         t, m = self.store.mids(snap.exchange, snap.symbol)
         vol = realised_vol(t, m, override_annual=override, mid=snap.mid)
-        self._vol[key] = (now, vol)
+        with self._vol_lock:
+            self._vol[key] = (now, vol)
         return vol
 
     def __call__(self, adapter: Any, snap: BookSnapshot) -> None:
@@ -128,6 +148,10 @@ class CostTracker:
                 f = t.estimator.figures(snap, self.volatility(snap, t.volatility_override))
             except (SimulatorError, ValueError) as exc:  # an order this book cannot price: say so, keep going
                 t.error = str(exc)
+                continue
+            except Exception:  # a bug must not stop the other tracks (nor the feed): log it, say so, go on
+                log.warning("pricing a tracked order failed", exc_info=True)
+                t.error = "This order could not be priced on the latest book (an internal error, logged)."
                 continue
             with self._lock:
                 t.figures.append(f)

@@ -6,6 +6,7 @@ session state; the fragment reads the latest book, calls ``core.scenario.compute
 
 import math
 import time
+import uuid
 
 import streamlit as st
 
@@ -365,9 +366,10 @@ def live_view(feed) -> None:
             return
     loaded = get_models()
     # the feed thread prices this order on every book from now on (shared with sessions of the same inputs)
+    session = ss.setdefault("sim_session_id", uuid.uuid4().hex)  # new inputs release this session's old track
     track = feed.tracker.track(sc.track_key(priced, exchange, symbol, loaded.models),
                                lambda: sc.estimator_for(priced, loaded.models), exchange=exchange, symbol=symbol,
-                               volatility_override=priced.volatility_override)
+                               volatility_override=priced.volatility_override, owner=session)
     view = sc.compute_view(
         snap, priced,
         mid_history=feed.store.mids(exchange, symbol),

@@ -176,3 +176,29 @@ def test_a_non_finite_model_output_falls_back_like_the_estimate():
     f = est.figures(snap)
     assert f.compiled
     assert_figures_equal(f, CostFigures.of(est.estimate(snap), snap, 0.0))
+
+
+def test_a_book_too_extreme_to_calibrate_is_a_plain_error_on_both_paths():
+    import orjson
+
+    inst = get_instrument("binance-futures", "BTCUSDT")
+    raw = orjson.dumps({"bids": [["60000.0", "1e-200"]] * 1 + [["59999.9", "1e-200"]],
+                        "asks": [[f"6000{i}.1", "1e-200"] for i in range(5)]})
+    snap = parse_snapshot(raw, instrument=inst)
+    order = Order("buy", 1e-196)
+    tier = get_tier(inst.exchange, inst.kind)
+    with pytest.raises(OrderError, match="too extreme"):
+        estimate(snap, order, fee_tier=tier)
+    with pytest.raises(OrderError, match="too extreme"):
+        Estimator(order, fee_tier=tier).figures(snap)
+
+
+def test_compiled_net_rejects_shapes_that_do_not_chain():
+    from core._kernel import DenseNet
+
+    with pytest.raises(ValueError, match="do not chain"):
+        DenseNet(np.zeros(3), np.ones(3), [(np.zeros((4, 2)), np.zeros(2), [0, 0])])
+    with pytest.raises(ValueError, match="one weight per input"):
+        DenseNet(np.zeros(3), np.ones(3), [(np.zeros((3, 1)), np.zeros(1), [0])], scale_w=np.ones(2))
+    with pytest.raises(ValueError, match="activation"):
+        DenseNet(np.zeros(3), np.ones(3), [(np.zeros((3, 1)), np.zeros(1), [9])])

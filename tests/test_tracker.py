@@ -129,3 +129,39 @@ def test_tracks_of_another_instrument_are_not_priced(recorded_messages):
     store.publish(snap)
     tr(None, snap)
     assert not tr.figures(other) and store.tick_timings()["tick_cost_us"].size == 0
+
+
+class Broken:
+    """Stands in for an Estimator with a bug: any exception, not only the plain order errors."""
+
+    def figures(self, snap, vol):
+        raise ZeroDivisionError("a bug")
+
+
+def test_a_failing_track_does_not_stop_the_others(recorded_messages, caplog):
+    from core.goquant import parse_snapshot
+
+    store = BookStore()
+    tr = CostTracker(store)
+    bad = tr.track("bug", Broken, exchange=FUT.exchange, symbol=FUT.symbol)
+    good = tr.track("good", estimator, exchange=FUT.exchange, symbol=FUT.symbol)
+    for raw in recorded_messages[:3]:
+        snap = parse_snapshot(raw, instrument=FUT)
+        store.publish(snap)
+        tr(None, snap)
+    assert "internal error" in bad.error and len(tr.figures(good)) == 3
+    assert store.tick_timings()["tick_cost_us"].size == 3
+    assert "pricing a tracked order failed" in caplog.text
+
+
+def test_a_session_holds_one_track_and_others_keep_theirs():
+    clock = Clock()
+    tr = CostTracker(BookStore(), max_tracks=3, clock=clock)
+    mine = tr.track("other-session", estimator, exchange=FUT.exchange, symbol=FUT.symbol, owner="s2")
+    for size in range(100, 120):  # one visitor drags the size through 20 values
+        clock.t += 0.1
+        last = tr.track(("size", size), estimator, exchange=FUT.exchange, symbol=FUT.symbol, owner="s1")
+    assert set(tr._tracks) == {"other-session", ("size", 119)} and last.owners == {"s1"}
+    assert tr._tracks["other-session"] is mine
+    shared = tr.track(("size", 119), estimator, exchange=FUT.exchange, symbol=FUT.symbol, owner="s2")
+    assert shared is last and shared.owners == {"s1", "s2"} and "other-session" not in tr._tracks
