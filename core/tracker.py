@@ -5,8 +5,9 @@ A page asks ``CostTracker.track(...)`` for its current inputs on every refresh; 
 of its instrument, and keeps the last ``capacity`` ``CostFigures``. A session holds one track at a time
 (asking for new inputs releases its old ones, so one visitor dragging a slider cannot push out everyone
 else's), inputs no page has asked for within ``idle_s`` are dropped, and at most ``max_tracks`` are kept, so
-per-tick work stays bounded however many tabs are open. Volatility is the store's realised EWMA (or the page's override), refreshed once a second:
-it is a statistic on a 1 s grid, so recomputing it on every tick would change nothing but the cost.
+per-tick work stays bounded however many tabs are open. Volatility is the store's realised EWMA (or the
+page's override), refreshed once a second: it is a statistic on a 1 s grid, so recomputing it on every
+tick would change nothing but the cost.
 """
 
 from __future__ import annotations
