@@ -1,7 +1,7 @@
 """Builds the optional compiled book parser (core/_kernel.pyx) in place: `make venv` runs it.
 
-The app works without it (pure-Python path, identical results, about 4x slower per tick); the Latency page
-and `make bench` say which path ran.
+The app works without it (pure-Python path, identical results, about 7-9x the CPU per tick); the Latency
+page and `make bench` say which path ran.
 """
 
 import numpy

@@ -23,6 +23,7 @@ from core.goquant import native_snapshot, parse_message, snapshot_from_doc
 from core.instruments import Instrument, get_instrument
 from core.recording import load_recording, parse_timestamp_ms
 from core.replay import bundled_recordings
+from tests.test_goquant import SAMPLE  # the example message from FEEDS_AND_FEES.md
 
 FUT = get_instrument("binance-futures", "BTCUSDT")
 SWAP = get_instrument("okx", "BTC-USDT-SWAP")
@@ -76,13 +77,6 @@ def test_real_recorded_books_are_identical(rec, levels):
     assert n > 400
 
 
-SAMPLE = {
-    "timestamp": "2025-05-04T10:39:13Z",
-    "exchange": "OKX",
-    "symbol": "BTC-USDT-SWAP",
-    "asks": [["95445.5", "9.06"], ["95445.6", "0.01"]],
-    "bids": [["95445.4", "1104.23"], ["95445.3", "3"]],
-}
 
 
 @pytest.mark.parametrize("inst", [SWAP, INVERSE, dataclasses.replace(SWAP, ct_val=0.0)],
