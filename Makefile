@@ -12,13 +12,14 @@ $(VENV)/.installed: requirements.txt requirements-build.txt
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-build.txt
 	touch $@
 
-# The compiled parser and per-tick pricing (core/_kernel.pyx -> core/_kernel.*.so), rebuilt when the source
-# changes. Without a C compiler the app still runs (pure-Python path, same numbers); `make test` then fails
-# tests/test_kernel.py on purpose, so a missing build is never silent.
+# The compiled twins (core/feed/_goquant.pyx, core/costs/_walk.pyx, core/learned/_nets.pyx -> *.so in place),
+# rebuilt when a source changes. Without a C compiler the app still runs (pure-Python path, same numbers); `make test` then fails
+# tests/parity/test_kernel.py on purpose, so a missing build is never silent.
 KERNEL_STAMP := core/.kernel-built
-$(KERNEL_STAMP): core/_kernel.pyx setup.py $(VENV)/.installed
+KERNEL_SRC := core/feed/_goquant.pyx core/costs/_walk.pyx core/learned/_nets.pyx
+$(KERNEL_STAMP): $(KERNEL_SRC) setup.py $(VENV)/.installed
 	@if $(PY) setup.py --quiet build_ext --inplace; then touch $@; else \
-	  echo "WARNING: core/_kernel.pyx was not built (needs gcc and the Python headers): running the pure-Python path"; fi
+	  echo "WARNING: the compiled modules were not built (needs gcc and the Python headers): running the pure-Python path"; fi
 
 kernel: $(KERNEL_STAMP)
 
@@ -52,7 +53,7 @@ bench: dev-deps browser
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis artifacts build core/_kernel.c core/_kernel.*.so $(KERNEL_STAMP)
+	rm -rf $(VENV) .pytest_cache .hypothesis artifacts build core/*/_*.c core/*/_*.so $(KERNEL_STAMP)
 
 # Reliability runs (bounded, loopback only): figures go to benchmarks/reliability.json; see docs/RELIABILITY.md.
 load: dev-deps browser

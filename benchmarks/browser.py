@@ -17,13 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
-from core.recording import iso_ms, load_recording
-from core.replay import ReplayServer, default_recording
+from core.feed.recording import iso_ms, load_recording
+from core.feed.replay import ReplayServer, default_recording
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 # Records (text of the "Book time (UTC)" metric, Date.now()) every time it changes on screen.
 OBSERVER_JS = """
@@ -89,13 +96,28 @@ class App:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> "App":
+    def start(self, timeout: float = 60) -> App:
         self.started_at = time.time()
         pin = ["taskset", "-c", self.cpus] if self.cpus else []
         self.proc = subprocess.Popen(
-            [*pin, sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                *pin,
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(self.port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         end = time.time() + timeout
         while time.time() < end:
@@ -116,7 +138,7 @@ class App:
                 self.proc.kill()
 
 
-def open_market(page, app: "App") -> None:
+def open_market(page, app: App) -> None:
     """Load the app and go to Market through the sidebar (a deep link makes Streamlit probe
     ``/market/_stcore/*`` first, which logs 404s in the console)."""
     page.goto(app.url)

@@ -28,7 +28,7 @@ def bench_inference() -> dict:
     paths = sorted(MODELS_DIR.glob("*.keras"))
     if not paths:
         return {"inference": "no shipped models in models/"}
-    from core import models as m  # noqa: PLC0415  (imports Keras lazily, as the app does once)
+    from core.learned import nets as m
 
     out: dict[str, dict] = {}
     for path in paths:

@@ -11,25 +11,25 @@ import gc
 import itertools
 import math
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import orjson
 import psutil
 
-from core.adapter import Adapter
-from core.cost import Models, Order, estimate
-from core.fees import get_tier
-from core import goquant
-from core.goquant import GoQuantAdapter
-from core.instruments import Instrument, get_instrument
-from core.okx import OkxAdapter
-from core.recording import load_recording
-from core.replay import default_recording
-from core.estimator import Estimator
-from core.store import BookStore
-from core.tracker import CostTracker
+from core.costs.estimate import Models, Order, estimate
+from core.costs.fees import get_tier
+from core.feed import goquant
+from core.feed.adapter import Adapter
+from core.feed.goquant import GoQuantAdapter
+from core.feed.okx import OkxAdapter
+from core.feed.recording import load_recording
+from core.feed.replay import default_recording
+from core.feed.store import BookStore
+from core.market.instruments import get_instrument
+from core.pricing.pricer import Estimator
+from core.pricing.tracker import CostTracker
 
 OKX_CAPTURE = "data/okx/OKX.ws.1.0"
 
@@ -101,7 +101,7 @@ _MODELS: list[Models] = []
 def app_models(latency_ms: float = 100.0) -> Models:
     """The shipped models as the Simulator uses them (its default 100 ms latency); numpy inference."""
     if not _MODELS:
-        from core.models import load_models  # noqa: PLC0415
+        from core.learned.nets import load_models
 
         lm = load_models()
         slip = lm.models.slippage.with_latency(latency_ms) if lm.models.slippage is not None else None
@@ -127,8 +127,10 @@ def make_pipeline(case: str, models: Models | None = None, *, compiled: bool = T
     else:
         inst = get_instrument("binance-futures", "BTCUSDT")
         adapter = GoQuantAdapter(inst, "ws://bench")
-    pipe = Pipeline(adapter, BookStore(), Order("buy", 100.0, latency_ms=100.0), app_models() if models is None else models)
-    if not compiled:  # the same inputs priced by core.cost.estimate on every tick, as without the kernel
+    pipe = Pipeline(
+        adapter, BookStore(), Order("buy", 100.0, latency_ms=100.0), app_models() if models is None else models
+    )
+    if not compiled:  # the same inputs priced by core.costs.estimate.estimate on every tick, as without the kernel
         pipe.estimator.compiled = False
     return pipe
 

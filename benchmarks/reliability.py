@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ class TickLog:
     def poll(self) -> dict:
         m = _metrics(self.path)
         t = m["ticks"]
-        for r, a, b, c in zip(t["recv_s"], t["parse_us"], t["book_us"], t["publish_us"]):
+        for r, a, b, c in zip(t["recv_s"], t["parse_us"], t["book_us"], t["publish_us"], strict=False):
             self.ticks[r] = a + b + c
         return m
 
@@ -63,8 +63,9 @@ class TickLog:
         return (float(np.percentile(total[sel], 99)) if sel.any() else float("nan")), int(sel.sum())
 
 
-def run_load(sessions: int = 10, seconds: float = 60.0, idle_s: float = 20.0, speed: float = 10.0,
-             pinned: bool = True) -> dict:
+def run_load(
+    sessions: int = 10, seconds: float = 60.0, idle_s: float = 20.0, speed: float = 10.0, pinned: bool = True
+) -> dict:
     """With ``pinned`` the app runs on core 0 and the load generator (browsers, replay server, this
     process) on core 1, as visitors' browsers would run on their own machines, not the server's."""
     from playwright.sync_api import sync_playwright
@@ -76,8 +77,9 @@ def run_load(sessions: int = 10, seconds: float = 60.0, idle_s: float = 20.0, sp
     metrics_file = Path(tempfile.mkdtemp()) / "metrics.json"
     replay = ThreadedReplay(speed=speed)
     url = replay.start()
-    app = App({"TCS_SOURCE": "goquant", "TCS_FEED_URL": url, "TCS_METRICS_FILE": str(metrics_file)},
-              cpus=app_cpus).start()
+    app = App(
+        {"TCS_SOURCE": "goquant", "TCS_FEED_URL": url, "TCS_METRICS_FILE": str(metrics_file)}, cpus=app_cpus
+    ).start()
     errors: list[str] = []
     try:
         with sync_playwright() as p:
@@ -129,7 +131,7 @@ def run_load(sessions: int = 10, seconds: float = 60.0, idle_s: float = 20.0, sp
         "page_error_count": len(errors),
         "updates_per_session_first_half": updates_first_half,
         "updates_per_session_second_half": updates_second_half,
-        "every_session_updating": all(a > 0 and b > 0 for a, b in zip(updates_first_half, updates_second_half)),
+        "every_session_updating": all(a > 0 and b > 0 for a, b in zip(updates_first_half, updates_second_half, strict=False)),
         "tick_p99_idle_us": round(idle_p99, 1),
         "tick_p99_load_us": round(load_p99, 1),
         "ticks_idle": idle_n,
@@ -165,15 +167,17 @@ def run_soak(minutes: float = 30.0, speed: float = 20.0, sample_s: float = 10.0,
             while time.time() - t0 < minutes * 60:
                 time.sleep(sample_s)
                 m = _metrics(metrics_file)
-                samples.append({
-                    "t_s": round(time.time() - t0, 1),
-                    "rss_mb": round(proc.memory_info().rss / 2**20, 1),
-                    "threads": proc.num_threads(),
-                    "py_threads": m.get("threads"),  # Python threads: tells a native thread from a Python one
-                    "books": m["status"]["books"],
-                    "reconnects": m["status"]["reconnects"],
-                    "state": m["status"]["state"],
-                })
+                samples.append(
+                    {
+                        "t_s": round(time.time() - t0, 1),
+                        "rss_mb": round(proc.memory_info().rss / 2**20, 1),
+                        "threads": proc.num_threads(),
+                        "py_threads": m.get("threads"),  # Python threads: tells a native thread from a Python one
+                        "books": m["status"]["books"],
+                        "reconnects": m["status"]["reconnects"],
+                        "state": m["status"]["state"],
+                    }
+                )
             browser.close()
         connections = replay.server.connections
         final = _metrics(metrics_file)["status"]
@@ -207,7 +211,7 @@ def run_soak(minutes: float = 30.0, speed: float = 20.0, sample_s: float = 10.0,
 
 def write(section: str, result: dict) -> None:
     data = json.loads(OUT.read_text()) if OUT.exists() else {}
-    result["run_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    result["run_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     data[section] = result
     OUT.write_text(json.dumps(data, indent=2) + "\n")
 
@@ -215,7 +219,7 @@ def write(section: str, result: dict) -> None:
 REPORT = ROOT / "docs" / "RELIABILITY.md"
 
 FAULTS = """\
-## 1. Fault matrix (runs in `make test`: `tests/test_faults.py`, `tests/test_feed.py`)
+## 1. Fault matrix (runs in `make test`: `tests/loopback/test_faults.py`, `tests/loopback/test_feed.py`)
 
 Real WebSocket servers on 127.0.0.1, started by the tests, misbehave on cue against the real feed client,
 fed with real recorded frames. Every case asserts: no crash and no stuck thread; the status and counters
@@ -240,8 +244,8 @@ last good one stays available (marked stale when the feed goes quiet); recovery 
 | OKX notice 64008 | reconnects and resubscribes | `test_okx_notice_64008_reconnects` |
 | OKX missing `pong` | text `ping` after silence, reconnect when nothing comes back | `test_okx_missing_pong_leads_to_reconnect` |
 | OKX update before snapshot | updates held; no WS snapshot and no REST: one resubscribe | `test_okx_update_before_snapshot_without_rest_resubscribes` |
-| OKX sends no WS snapshot at all (announced change) | after 2 s, REST `/api/v5/market/books` snapshot joined to the held updates by seqId; a REST book that does not join is a gap | `test_okx_without_ws_snapshot_bootstraps_from_rest`, `tests/test_okx.py` |
-| bad operator configuration (unknown symbol, bad source) | the app falls back to the replay and says why | `tests/test_app_market.py` |
+| OKX sends no WS snapshot at all (announced change) | after 2 s, REST `/api/v5/market/books` snapshot joined to the held updates by seqId; a REST book that does not join is a gap | `test_okx_without_ws_snapshot_bootstraps_from_rest`, `tests/unit/test_okx.py` |
+| bad operator configuration (unknown symbol, bad source) | the app falls back to the replay and says why | `tests/app/test_app_market.py` |
 
 ## 2. Security for a hosted deployment
 
@@ -249,7 +253,7 @@ last good one stays available (marked stale when the feed goes quiet); recovery 
   operator's own `TCS_FEED_URL` host is added). The app's feed checks every live URL before connecting;
   a refused URL changes nothing. Visitors cannot type a URL unless `TCS_ALLOW_CUSTOM_URL=1` (and then only
   to allowlisted hosts), and source switching can be turned off with `TCS_ALLOW_SOURCE_SWITCH=0`
-  (`tests/test_config.py`, `tests/test_app_custom_url.py`). The server's own fixed requests go to
+  (`tests/unit/test_config.py`, `tests/app/test_app_custom_url.py`). The server's own fixed requests go to
   `www.okx.com` only (instrument list; OKX REST book snapshot).
 - Recording from the Data page runs off the tick path (a writer thread), at most 2 at once per process,
   each at most 600 s and 20,000 books.
@@ -258,17 +262,21 @@ last good one stays available (marked stale when the feed goes quiet); recovery 
   Recordings and feed messages are parsed as data with orjson only (no eval, pickle or literal_eval).
 - No secrets in the repository (`.streamlit/secrets.toml` is ignored and checked by a test); Streamlit's
   XSRF protection stays on; every dependency is pinned exactly; `pip-audit` runs in `make test`
-  (`tests/test_dependencies.py`) and fails on any vulnerability not listed with a reason in
+  (`tests/unit/test_dependencies.py`) and fails on any vulnerability not listed with a reason in
   `security/known-vulnerabilities.txt`. On machines with no vulnerability database in reach (these
   build machines) it reports "NOT AUDITED" as a visible skip rather than a silent pass.
 """
 
 
 def _fmt_load(r: dict) -> list[str]:
-    note = ("Serving 10 sessions on one core, the app processes fewer books per second than a 10x replay offers "
-            "(about 190 a second of 400-level books); the client's bounded receive queue (64 messages) then "
-            "pushes back on the replay server over TCP, so the replay runs late rather than memory growing.")
-    return [note, "",
+    note = (
+        "Serving 10 sessions on one core, the app processes fewer books per second than a 10x replay offers "
+        "(about 190 a second of 400-level books); the client's bounded receive queue (64 messages) then "
+        "pushes back on the replay server over TCP, so the replay runs late rather than memory growing."
+    )
+    return [
+        note,
+        "",
         f"Run {r['run_at']}: {r['sessions']} browser sessions (Playwright contexts, headless Chromium) on one app "
         f"process for {r['seconds']:.0f} s, replay at {r['replay_speed']:g}x served by a separate local server; "
         f"CPU pinning: {r.get('pinned', 'no')}.",
@@ -298,8 +306,10 @@ def _extra_threads(r: dict) -> str:
     high = [x for x in samples if x["threads"] > base]
     if not high:
         return "more threads late in the run than early"
-    return (f"{len(high)} of {len(samples)} samples read {max(x['threads'] for x in high)} instead of {base}, "
-            f"from {high[0]['t_s']:.0f} s to {high[-1]['t_s']:.0f} s")
+    return (
+        f"{len(high)} of {len(samples)} samples read {max(x['threads'] for x in high)} instead of {base}, "
+        f"from {high[0]['t_s']:.0f} s to {high[-1]['t_s']:.0f} s"
+    )
 
 
 def _fmt_soak(r: dict) -> list[str]:
@@ -312,38 +322,55 @@ def _fmt_soak(r: dict) -> list[str]:
         f"| resident memory after warm-up -> end | {r['rss_after_warmup_mb']} -> {r['rss_end_mb']} MB "
         f"({r['rss_growth_pct']:+.2f} %, max {r['rss_max_mb']} MB) | < 5 % growth |",
         f"| thread counts seen after warm-up | {r['thread_counts_after_warmup']} "
-        + ("(constant)" if len(r["thread_counts_after_warmup"]) == 1 else
-           "(no growth: the extra one is Streamlit's short-lived per-rerun script thread caught by a sample)"
-           if r.get("threads_no_growth") else f"(NOT MET: {_extra_threads(r)})")
+        + (
+            "(constant)"
+            if len(r["thread_counts_after_warmup"]) == 1
+            else "(no growth: the extra one is Streamlit's short-lived per-rerun script thread caught by a sample)"
+            if r.get("threads_no_growth")
+            else f"(NOT MET: {_extra_threads(r)})"
+        )
         + " | no growth |",
         f"| reconnects reported vs server connections - 1 | {r['reconnects_reported']} vs "
         f"{r['feed_connections'] - 1} ({'accounted' if r['reconnects_accounted'] else 'NOT accounted'}) | equal |",
         f"| page errors | {len(r['page_errors'])} | 0 |",
-    ] + ([] if r.get("threads_no_growth", True) else [
-        "",
-        "The thread check is not met in this run and the extra thread is not identified yet. Its pattern, one "
-        "more thread appearing late and then staying, looks like a lazily created pool worker rather than a "
-        "leak; a leak would keep growing. Telling the two apart needs a longer run. From now on each sample also "
-        "records the Python-level thread count (`py_threads`), which shows whether the extra thread is a "
-        "Python thread or a native one.",
-    ])
+    ] + (
+        []
+        if r.get("threads_no_growth", True)
+        else [
+            "",
+            "The thread check is not met in this run and the extra thread is not identified yet. Its pattern, one "
+            "more thread appearing late and then staying, looks like a lazily created pool worker rather than a "
+            "leak; a leak would keep growing. Telling the two apart needs a longer run. From now on each sample also "
+            "records the Python-level thread count (`py_threads`), which shows whether the extra thread is a "
+            "Python thread or a native one.",
+        ]
+    )
 
 
 def write_report() -> None:
     data = json.loads(OUT.read_text()) if OUT.exists() else {}
-    lines = ["# Reliability", "",
-             "Generated by `python -m benchmarks.reliability report` (also after `make load` / `make soak`);",
-             "raw figures in `benchmarks/reliability.json`.", "", FAULTS,
-             "## 3. Load (`make load`)", ""]
+    lines = [
+        "# Reliability",
+        "",
+        "Generated by `python -m benchmarks.reliability report` (also after `make load` / `make soak`);",
+        "raw figures in `benchmarks/reliability.json`.",
+        "",
+        FAULTS,
+        "## 3. Load (`make load`)",
+        "",
+    ]
     lines += _fmt_load(data["load"]) if "load" in data else ["Not run yet."]
     if "load_unpinned" in data:
         u = data["load_unpinned"]
-        lines += ["", f"The same run without pinning ({u['run_at']}, `make load` with `--unpinned`): p99 "
-                  f"{u['tick_p99_idle_us']:,.0f} -> {u['tick_p99_load_us']:,.0f} µs ({u['p99_ratio_load_over_idle']}x, "
-                  "over the 2x target), with no page errors, every session updating and one feed connection. "
-                  "Ten Chromium renderers then take the app's cores, so the feed thread's wall-clock tick time "
-                  "includes waiting for a CPU. On a real deployment the browsers run on the visitors' machines, "
-                  "which is what the pinned run reproduces: app on one core, load generator on the other."]
+        lines += [
+            "",
+            f"The same run without pinning ({u['run_at']}, `make load` with `--unpinned`): p99 "
+            f"{u['tick_p99_idle_us']:,.0f} -> {u['tick_p99_load_us']:,.0f} µs ({u['p99_ratio_load_over_idle']}x, "
+            "over the 2x target), with no page errors, every session updating and one feed connection. "
+            "Ten Chromium renderers then take the app's cores, so the feed thread's wall-clock tick time "
+            "includes waiting for a CPU. On a real deployment the browsers run on the visitors' machines, "
+            "which is what the pinned run reproduces: app on one core, load generator on the other.",
+        ]
     lines += ["", "## 4. Soak (`make soak`, `SOAK_MINUTES=30` by default)", ""]
     lines += _fmt_soak(data["soak"]) if "soak" in data else ["Not run yet."]
     REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -363,8 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "load":
         r = run_load(sessions=args.sessions, seconds=args.seconds, pinned=not args.unpinned)
         section = "load_unpinned" if args.unpinned else "load"
-        ok = r["page_error_count"] == 0 and r["every_session_updating"] and r["feed_connections"] == 1 \
+        ok = (
+            r["page_error_count"] == 0
+            and r["every_session_updating"]
+            and r["feed_connections"] == 1
             and r["p99_ratio_load_over_idle"] <= 2
+        )
     else:
         r = run_soak(minutes=args.minutes)
         ok = r["rss_growth_pct"] < 5 and r["threads_no_growth"] and r["reconnects_accounted"]

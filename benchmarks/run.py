@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -23,6 +23,7 @@ ANALYSIS = ROOT / "benchmarks" / "ANALYSIS.md"
 
 def targets(r: dict) -> list[tuple[str, str, object, bool | None]]:
     """(name, target, measured, met) for every target of issue 6."""
+
     def g(*keys):
         v = r
         for k in keys:
@@ -61,7 +62,7 @@ def machine() -> dict:
     import psutil
 
     return {
-        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": platform.processor() or platform.machine(),
@@ -113,10 +114,17 @@ def fmt(v: object) -> str:
 
 
 def changes(prev: dict, cur: dict) -> list[str]:
-    keys = [("goquant50", "pipeline_p50_us"), ("goquant50", "ratio_p50"), ("goquant400", "pipeline_p50_us"),
-            ("goquant400", "ratio_p50"),
-            ("okx_update", "pipeline_p50_us"), ("throughput_msgs_s",), ("rss_growth_mb",), ("startup_s",),
-            ("tick_to_screen_1s_p50_ms",)]
+    keys = [
+        ("goquant50", "pipeline_p50_us"),
+        ("goquant50", "ratio_p50"),
+        ("goquant400", "pipeline_p50_us"),
+        ("goquant400", "ratio_p50"),
+        ("okx_update", "pipeline_p50_us"),
+        ("throughput_msgs_s",),
+        ("rss_growth_mb",),
+        ("startup_s",),
+        ("tick_to_screen_1s_p50_ms",),
+    ]
     out = []
     for k in keys:
         a, b = prev, cur
@@ -138,7 +146,8 @@ def report(r: dict, prev: dict | None) -> str:
         "machines move by tens of percent from run to run. Tests never assert times.",
         "",
         f"Machine: {m['cores']} cores, {m['memory_gb']} GB, {m['platform']}, Python {m['python']}; "
-        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f". Run {m['date_utc']}, "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + f". Run {m['date_utc']}, "
         f"{r['bench_runtime_s']} s in all.",
         "",
         "## Targets (issue 6)",
@@ -148,48 +157,73 @@ def report(r: dict, prev: dict | None) -> str:
     ]
     for name, target, val, met in targets(r):
         lines.append(f"| {name} | {target} | {fmt(val)} | {'yes' if met else ('no' if met is False else 'n/a')} |")
-    lines += ["", "## Per-tick pipeline (bytes in -> book published -> the tracked order priced)", "",
-              "The feed thread's own path (`GoQuantAdapter.on_message`, `BookStore.publish`, `CostTracker`) pricing the "
-              "Simulator's defaults: a $100 market buy, 100 ms latency, the shipped models for the p90 band. "
-              "`goquant400_rules_only` is the same path without the models; the `_python` rows are the same path "
-              "with the compiled kernel switched off (the pure-Python parser and `core.cost.estimate` on every "
-              "tick), measured in the same run as the baseline.", "",
-              "| case | levels/side | msg bytes p50 | orjson.loads p50 µs | pipeline p50 µs | p90 µs | p99 µs | ratio p50 |",
-              "|---|---|---|---|---|---|---|---|"]
-    for case in ("goquant50", "goquant400", "goquant400_rules_only", "okx_update", "goquant50_python",
-                 "goquant400_python"):
+    lines += [
+        "",
+        "## Per-tick pipeline (bytes in -> book published -> the tracked order priced)",
+        "",
+        "The feed thread's own path (`GoQuantAdapter.on_message`, `BookStore.publish`, `CostTracker`) pricing the "
+        "Simulator's defaults: a $100 market buy, 100 ms latency, the shipped models for the p90 band. "
+        "`goquant400_rules_only` is the same path without the models; the `_python` rows are the same path "
+        "with the compiled kernel switched off (the pure-Python parser and `core.costs.estimate.estimate` on every "
+        "tick), measured in the same run as the baseline.",
+        "",
+        "| case | levels/side | msg bytes p50 | orjson.loads p50 µs | pipeline p50 µs | p90 µs | p99 µs | ratio p50 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for case in (
+        "goquant50",
+        "goquant400",
+        "goquant400_rules_only",
+        "okx_update",
+        "goquant50_python",
+        "goquant400_python",
+    ):
         c = r.get(case)
         if not c:
             continue
-        lines.append(f"| {case} | {c['levels_per_side']} | {fmt(c['bytes_p50'])} | {fmt(c['orjson_loads_p50_us'])} | "
-                     f"{fmt(c['pipeline_p50_us'])} | {fmt(c['pipeline_p90_us'])} | {fmt(c['pipeline_p99_us'])} | {fmt(c['ratio_p50'])} |")
+        lines.append(
+            f"| {case} | {c['levels_per_side']} | {fmt(c['bytes_p50'])} | {fmt(c['orjson_loads_p50_us'])} | "
+            f"{fmt(c['pipeline_p50_us'])} | {fmt(c['pipeline_p90_us'])} | {fmt(c['pipeline_p99_us'])} | {fmt(c['ratio_p50'])} |"
+        )
     s = r["stages_goquant400"]
-    lines += ["", "Where the goquant400 time goes (medians): "
-              f"parse (compiled: JSON, strings to floats, validation and cumulative depth in one pass) "
-              f"{fmt(s['parse_p50_us'])} µs, book {fmt(s['book_p50_us'])} µs (done in the parse), publish "
-              f"{fmt(s['publish_p50_us'])} µs, pricing the tracked order {fmt(s['tick_cost_p50_us'])} µs (of which "
-              f"the estimator's own timer {fmt(s['figures_latency_us_p50'])} µs). For comparison, the explained "
-              f"estimate a page builds once per refresh (methods, notes, calibration): "
-              f"{fmt(s['explained_estimate_p50_us'])} µs.", "",
-              "## Throughput, memory, UI", "",
-              "| figure | value |", "|---|---|",
-              f"| throughput (parse + store + pricing, one core, 400 levels) | {fmt(r['throughput_msgs_s'])} msg/s |",
-              f"| RSS growth over {fmt(r['rss_ticks'])} ticks after warm-up | {fmt(r['rss_growth_mb'])} MB "
-              f"({fmt(r['rss_before_mb'])} -> {fmt(r['rss_after_mb'])} MB) |",
-              f"| live fragment rerun, server side (Market page, p50 / p99) | {fmt(r['ui_refresh_p50_ms'])} / {fmt(r['ui_refresh_p99_ms'])} ms |",
-              f"| full script rerun (AppTest, p50) | {fmt(r['ui_full_rerun_p50_ms'])} ms |",
-              f"| tick to screen, 1 session (p50 / p90) | {fmt(r.get('tick_to_screen_1s_p50_ms'))} / {fmt(r.get('tick_to_screen_1s_p90_ms'))} ms |",
-              f"| tick to screen, 5 sessions (p50 / p90) | {fmt(r.get('tick_to_screen_5s_p50_ms'))} / {fmt(r.get('tick_to_screen_5s_p90_ms'))} ms |",
-              f"| feed connections with 5 sessions open | {fmt(r.get('tick_to_screen_5s_feed_connections'))} |",
-              f"| startup: process start to first rendered figure | {fmt(r['startup_s'])} s |", ""]
+    lines += [
+        "",
+        "Where the goquant400 time goes (medians): "
+        f"parse (compiled: JSON, strings to floats, validation and cumulative depth in one pass) "
+        f"{fmt(s['parse_p50_us'])} µs, book {fmt(s['book_p50_us'])} µs (done in the parse), publish "
+        f"{fmt(s['publish_p50_us'])} µs, pricing the tracked order {fmt(s['tick_cost_p50_us'])} µs (of which "
+        f"the estimator's own timer {fmt(s['figures_latency_us_p50'])} µs). For comparison, the explained "
+        f"estimate a page builds once per refresh (methods, notes, calibration): "
+        f"{fmt(s['explained_estimate_p50_us'])} µs.",
+        "",
+        "## Throughput, memory, UI",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| throughput (parse + store + pricing, one core, 400 levels) | {fmt(r['throughput_msgs_s'])} msg/s |",
+        f"| RSS growth over {fmt(r['rss_ticks'])} ticks after warm-up | {fmt(r['rss_growth_mb'])} MB "
+        f"({fmt(r['rss_before_mb'])} -> {fmt(r['rss_after_mb'])} MB) |",
+        f"| live fragment rerun, server side (Market page, p50 / p99) | {fmt(r['ui_refresh_p50_ms'])} / {fmt(r['ui_refresh_p99_ms'])} ms |",
+        f"| full script rerun (AppTest, p50) | {fmt(r['ui_full_rerun_p50_ms'])} ms |",
+        f"| tick to screen, 1 session (p50 / p90) | {fmt(r.get('tick_to_screen_1s_p50_ms'))} / {fmt(r.get('tick_to_screen_1s_p90_ms'))} ms |",
+        f"| tick to screen, 5 sessions (p50 / p90) | {fmt(r.get('tick_to_screen_5s_p50_ms'))} / {fmt(r.get('tick_to_screen_5s_p90_ms'))} ms |",
+        f"| feed connections with 5 sessions open | {fmt(r.get('tick_to_screen_5s_feed_connections'))} |",
+        f"| startup: process start to first rendered figure | {fmt(r['startup_s'])} s |",
+        "",
+    ]
     inf = r.get("inference")
     lines += ["## Model inference (one row)", ""]
     if isinstance(inf, dict):
-        lines += ["| model | compiled µs (per tick) | numpy µs (explained estimate) | Keras model(x) µs | Keras predict µs "
-                  "| numpy speed-up vs model(x) |", "|---|---|---|---|---|---|"]
+        lines += [
+            "| model | compiled µs (per tick) | numpy µs (explained estimate) | Keras model(x) µs | Keras predict µs "
+            "| numpy speed-up vs model(x) |",
+            "|---|---|---|---|---|---|",
+        ]
         for k, v in inf.items():
-            lines.append(f"| {k} | {fmt(v.get('infer_compiled_us'))} | {fmt(v['infer_numpy_us'])} | "
-                         f"{fmt(v['infer_keras_call_us'])} | {fmt(v['infer_keras_predict_us'])} | {fmt(v.get('speedup_vs_call'))}x |")
+            lines.append(
+                f"| {k} | {fmt(v.get('infer_compiled_us'))} | {fmt(v['infer_numpy_us'])} | "
+                f"{fmt(v['infer_keras_call_us'])} | {fmt(v['infer_keras_predict_us'])} | {fmt(v.get('speedup_vs_call'))}x |"
+            )
     else:
         lines.append(str(inf))
     lines += ["", "## What changed since the last report", ""]
@@ -209,8 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run")
     ap.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the suite)")
     ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--report-only", action="store_true",
-                    help="re-render docs/PERFORMANCE.md from benchmarks/latest.json (e.g. after editing ANALYSIS.md)")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-render docs/PERFORMANCE.md from benchmarks/latest.json (e.g. after editing ANALYSIS.md)",
+    )
     ap.add_argument("--previous", type=Path, help="the run to compare with (default: the latest.json replaced)")
     args = ap.parse_args(argv)
     if args.report_only:

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 import orjson
 
-from core.cost import CostEstimate, Models, Order, estimate
-from core.exceptions import InstrumentError, OrderError, ParseError, SimulatorError
-from core.fees import get_tier, override
-from core.goquant import parse_snapshot
-from core.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S
-from core.instruments import get_instrument
-from core.volatility import default_volatility, from_annual, VolSource
+from core.costs.estimate import CostEstimate, Models, Order, estimate
+from core.costs.fees import get_tier, override
+from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S
+from core.costs.volatility import VolSource, default_volatility, from_annual
+from core.errors import InstrumentError, OrderError, ParseError, SimulatorError
+from core.feed.goquant import parse_snapshot
+from core.market.instruments import get_instrument
 
 MAX_SNAPSHOT_BYTES = 50 * 1024 * 1024
 EXIT_BAD_INPUT = 2
@@ -53,9 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fee-table", default=None, help="alternative fee table, e.g. 'mirror' for OKX spot")
     p.add_argument("--maker-rate", type=float, default=None, help="override maker rate (fraction, 0.0002 = 0.02%%)")
     p.add_argument("--taker-rate", type=float, default=None, help="override taker rate (fraction)")
-    p.add_argument("--volatility", type=float, default=None, help="annualised volatility override, fraction (0.5 = 50%%)")
+    p.add_argument(
+        "--volatility", type=float, default=None, help="annualised volatility override, fraction (0.5 = 50%%)"
+    )
     p.add_argument("--order-type", default="market", help="market or limit (limit needs the maker/taker model)")
-    p.add_argument("--offset-bps", type=float, default=0.0, help="limit: distance behind the touch, bps (0 = at the touch)")
+    p.add_argument(
+        "--offset-bps", type=float, default=0.0, help="limit: distance behind the touch, bps (0 = at the touch)"
+    )
     p.add_argument("--horizon-s", type=float, default=10.0, help="limit: how long the order rests, seconds")
     p.add_argument("--at-expiry", default="cross", help="limit: what happens to the unfilled rest: cross or cancel")
     p.add_argument("--latency-ms", type=float, default=0.0, help="decision-to-book latency, ms (p90 slippage band)")
@@ -127,7 +132,7 @@ def _models(models_dir: str | None, latency_ms: float) -> Models:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("absl").setLevel(logging.ERROR)
-    from core.models import MODELS_DIR, load_models  # noqa: PLC0415  (heavy import only when needed)
+    from core.learned.nets import MODELS_DIR, load_models
 
     loaded = load_models(models_dir or MODELS_DIR)
     slip = loaded.models.slippage
@@ -148,13 +153,23 @@ def format_table(e: CostEstimate) -> str:
         ("fully filled by visible book", "yes" if e.fully_filled else "NO - beyond visible depth (extrapolated)"),
         ("book-walk cost vs mid", f"{e.walk_slippage_usd:,.4f} USD ({e.walk_slippage_bps:.3f} bps)"),
         ("  of which half-spread / depth", f"{e.half_spread_usd:,.4f} / {e.depth_usd:,.4f} USD"),
-        ("slippage (temporary)", f"{e.slippage_usd:,.4f} USD ({e.slippage_bps:.3f} bps)"
-         + (f", p90 {e.slippage_p90_usd:,.4f} USD at {e.latency_ms:g} ms" if e.slippage_p90_usd is not None else "")),
+        (
+            "slippage (temporary)",
+            f"{e.slippage_usd:,.4f} USD ({e.slippage_bps:.3f} bps)"
+            + (f", p90 {e.slippage_p90_usd:,.4f} USD at {e.latency_ms:g} ms" if e.slippage_p90_usd is not None else ""),
+        ),
         ("fees", f"{e.fee_usd:,.4f} USD ({e.fee_bps:.3f} bps) - {e.fee_tier}"),
         ("market impact (permanent)", f"{e.impact_usd:,.4f} USD ({e.impact_bps:.3f} bps)"),
         ("NET COST", f"{e.net_cost_usd:,.4f} USD ({e.net_cost_bps:.3f} bps)"),
-        ("maker fraction", f"{e.maker_fraction:.0%}"
-         + (f" at limit {e.limit_price:,.6f}; rest {e.at_expiry.value if e.at_expiry else ''}" if e.limit_price else "")),
+        (
+            "maker fraction",
+            f"{e.maker_fraction:.0%}"
+            + (
+                f" at limit {e.limit_price:,.6f}; rest {e.at_expiry.value if e.at_expiry else ''}"
+                if e.limit_price
+                else ""
+            ),
+        ),
         ("volatility", f"{e.volatility_annual:.1%} a year ({e.volatility_source.value})"),
         (
             "Almgren-Chriss eps / eta / gamma",

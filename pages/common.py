@@ -9,17 +9,24 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from core.config import FeedConfig, load_config, load_policy
-from core.cost import Models
-from core.book import BookSnapshot
-from core.feed import Feed
-from core.metrics import export_if_configured
-from core.summary import MarketSummary, summarize
+from core.costs.estimate import Models
+from core.feed.client import Feed
+from core.feed.config import FeedConfig, load_config, load_policy
+from core.feed.metrics import export_if_configured
+from core.market.book import BookSnapshot
+from core.views.market import MarketSummary, summarize
 
 REFRESH_OPTIONS = {"0.25 s": 0.25, "0.5 s": 0.5, "1 s": 1.0, "2 s": 2.0, "5 s": 5.0, "Paused": None}
 # Streamlit colour badges render with the app's own font (emoji need a system emoji font)
-STATE_BADGE = {"live": "green", "stale": "orange", "connecting": "blue", "reconnecting": "orange", "failed": "red",
-               "stopped": "gray", "idle": "gray"}
+STATE_BADGE = {
+    "live": "green",
+    "stale": "orange",
+    "connecting": "blue",
+    "reconnecting": "orange",
+    "failed": "red",
+    "stopped": "gray",
+    "idle": "gray",
+}
 
 
 @st.cache_resource(show_spinner="Starting the market data feed…")
@@ -74,12 +81,15 @@ def status_line(s: MarketSummary) -> None:
     )
     if s.stale:
         why = f" ({s.last_error})" if s.last_error else ""
-        st.warning(f"Market data is stale: showing the last good order book{why}. The feed reconnects by itself.", icon=":material/schedule:")
+        st.warning(
+            f"Market data is stale: showing the last good order book{why}. The feed reconnects by itself.",
+            icon=":material/schedule:",
+        )
 
 
 @dataclass(frozen=True)
 class ModelsUnavailable:
-    """Stands in for ``core.models.LoadedModels`` when the learned models cannot be loaded at all."""
+    """Stands in for ``core.learned.nets.LoadedModels`` when the learned models cannot be loaded at all."""
 
     reason: str
     models: Models = Models()
@@ -95,11 +105,11 @@ class ModelsUnavailable:
 def get_models():
     """The learned models, read once per process and shared by every session (numpy weights, read-only).
 
-    Returns ``core.models.LoadedModels``; its ``fallbacks`` say why any slot keeps the rule-based method.
+    Returns ``core.learned.nets.LoadedModels``; its ``fallbacks`` say why any slot keeps the rule-based method.
     If loading fails altogether the app still runs on the rule-based methods and says why.
     """
     try:
-        from core.models import load_models
+        from core.learned.nets import load_models
 
         return load_models()
     except Exception as exc:  # a broken or missing model package must never stop the simulator

@@ -4,10 +4,18 @@ import time
 
 import streamlit as st
 
-from core.capture import MAX_MESSAGES, Capture, CaptureBusy, CaptureState, capture_file_name, check_seconds
-from core.catalog import (SWITCH_DISABLED, SWITCH_SHARED, catalog, catalog_table, check_speed, current_index,
-                          replay_config, switch_allowed)
-from core.exceptions import SimulatorError
+from core.errors import SimulatorError
+from core.feed.capture import MAX_MESSAGES, Capture, CaptureBusy, CaptureState, capture_file_name, check_seconds
+from core.views.catalog import (
+    SWITCH_DISABLED,
+    SWITCH_SHARED,
+    catalog,
+    catalog_table,
+    check_speed,
+    current_index,
+    replay_config,
+    switch_allowed,
+)
 from pages.common import get_feed
 
 if "data_capture" not in st.session_state:
@@ -35,10 +43,20 @@ def capture_view(capture: Capture | None) -> None:
         st.error(s.error, icon=":material/error:")
     else:
         limit = f" (stopped at the {MAX_MESSAGES:,}-book limit)" if s.limit_hit else ""
-        st.success(f"Recorded {s.messages:,} books in {s.elapsed_s:.1f} s{limit}: {s.size_bytes / 1e6:.2f} MB, gzip "
-                   "JSON lines (replay with `python -m core.replay --data FILE`).", icon=":material/check_circle:")
-        st.download_button("Download recording", capture.data or b"", file_name=s.file_name, mime="application/gzip",
-                           key="data_download", on_click="ignore", help="The recorded books as .jsonl.gz.")
+        st.success(
+            f"Recorded {s.messages:,} books in {s.elapsed_s:.1f} s{limit}: {s.size_bytes / 1e6:.2f} MB, gzip "
+            "JSON lines (replay with `python -m core.replay --data FILE`).",
+            icon=":material/check_circle:",
+        )
+        st.download_button(
+            "Download recording",
+            capture.data or b"",
+            file_name=s.file_name,
+            mime="application/gzip",
+            key="data_download",
+            on_click="ignore",
+            help="The recorded books as .jsonl.gz.",
+        )
 
 
 def set_action(action: str) -> None:
@@ -49,8 +67,13 @@ def data_page() -> None:
     feed = get_feed()
     st.title("Data")
     st.subheader("Record the current feed")
-    seconds = st.number_input("Record for (s)", value=30.0, step=10.0, key="data_seconds",
-                              help=f"How long to record the current feed, 1 to 600 seconds (at most {MAX_MESSAGES:,} books).")
+    seconds = st.number_input(
+        "Record for (s)",
+        value=30.0,
+        step=10.0,
+        key="data_seconds",
+        help=f"How long to record the current feed, 1 to 600 seconds (at most {MAX_MESSAGES:,} books).",
+    )
     try:
         secs = check_seconds(seconds)
     except ValueError as exc:
@@ -70,8 +93,15 @@ def data_page() -> None:
     elif action == "stop" and busy:
         capture.finish()
         busy = False
-    st.button("Start recording", key="data_record", disabled=secs is None or busy, on_click=set_action, args=("start",),
-              icon=":material/fiber_manual_record:", help="Records every book the feed publishes from now on.")
+    st.button(
+        "Start recording",
+        key="data_record",
+        disabled=secs is None or busy,
+        on_click=set_action,
+        args=("start",),
+        icon=":material/fiber_manual_record:",
+        help="Records every book the feed publishes from now on.",
+    )
 
     @st.fragment(run_every=1.0 if busy else None)
     def live_capture() -> None:
@@ -95,18 +125,30 @@ def data_page() -> None:
     else:
         replay_controls(feed, entries)
     replay = feed.replay
-    now.markdown(f"Now replaying **{replay.file}** at **x{replay.speed:g}**." if replay else "The feed is on a live source.")
+    now.markdown(
+        f"Now replaying **{replay.file}** at **x{replay.speed:g}**." if replay else "The feed is on a live source."
+    )
 
 
 def replay_controls(feed, entries) -> None:
     """Pick a bundled recording and a speed; switching restarts the one shared feed."""
     replay = feed.replay
     c1, c2 = st.columns(2)
-    i = c1.selectbox("Recording", range(len(entries)), index=current_index(entries, replay.file if replay else None),
-                     format_func=lambda k: f"{entries[k].label} ({entries[k].date})", key="data_recording",
-                     help="Bundled recording to replay (looping).")
-    speed = c2.number_input("Speed (x real time)", value=1.0, step=0.5,
-                            key="data_speed", help="Replay pace: 2 = twice as fast as recorded; 0.1 to 100.")
+    i = c1.selectbox(
+        "Recording",
+        range(len(entries)),
+        index=current_index(entries, replay.file if replay else None),
+        format_func=lambda k: f"{entries[k].label} ({entries[k].date})",
+        key="data_recording",
+        help="Bundled recording to replay (looping).",
+    )
+    speed = c2.number_input(
+        "Speed (x real time)",
+        value=1.0,
+        step=0.5,
+        key="data_speed",
+        help="Replay pace: 2 = twice as fast as recorded; 0.1 to 100.",
+    )
     try:
         check_speed(speed)
     except ValueError as exc:

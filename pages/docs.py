@@ -2,14 +2,19 @@
 
 import streamlit as st
 
-from core.documents import DOCS, load_doc
+from core.views.documents import DOCS, load_doc
 
 
 def docs_page() -> None:
     names = list(DOCS)
     wanted = st.query_params.get("doc", "methodology")
-    choice = st.selectbox("Document", names, index=names.index(wanted) if wanted in names else 0,
-                          format_func=lambda n: DOCS[n][0], key="docs_choice")
+    choice = st.selectbox(
+        "Document",
+        names,
+        index=names.index(wanted) if wanted in names else 0,
+        format_func=lambda n: DOCS[n][0],
+        key="docs_choice",
+    )
     st.query_params["doc"] = choice
     title, text = load_doc(choice)
     st.markdown(text)

@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from core.latency import LatencyView, histogram_figure, latency_view, path_note, rate_figure
+from core.views.latency import LatencyView, histogram_figure, latency_view, path_note, rate_figure
 from pages.common import current_summary, get_feed, refresh_control, status_line
 
 _PCT_HELP = "{} of the samples in the store's ring (last 10,000 ticks), in the row's unit."
@@ -12,8 +12,10 @@ COLUMNS = {
     "measure": st.column_config.TextColumn("measure", help="What was timed; see the charts' notes."),
     "unit": st.column_config.TextColumn("unit", help="µs = microseconds, ms = milliseconds."),
     "samples": st.column_config.NumberColumn("samples", help="Samples in the ring since the feed (re)started."),
-    **{c: st.column_config.NumberColumn(c, format="%.1f", help=_PCT_HELP.format(f"{c[1:]}th percentile"))
-       for c in ("p50", "p90", "p99")},
+    **{
+        c: st.column_config.NumberColumn(c, format="%.1f", help=_PCT_HELP.format(f"{c[1:]}th percentile"))
+        for c in ("p50", "p90", "p99")
+    },
     "max": st.column_config.NumberColumn("max", format="%.1f", help=_PCT_HELP.format("Largest")),
 }
 
@@ -22,14 +24,17 @@ def render(view: LatencyView) -> None:
     """Draw one view: table, three histograms, message rate (a plain function of the view)."""
     st.dataframe(view.table, hide_index=True, column_config=COLUMNS, key="latency_table")
     per_tick = [view.measure(k) for k in ("parse_us", "book_us", "tick_cost_us")]
-    st.plotly_chart(histogram_figure(per_tick, title="Per-tick processing time: parse, book update, pricing (µs)"),
-                    key="latency_processing")
+    st.plotly_chart(
+        histogram_figure(per_tick, title="Per-tick processing time: parse, book update, pricing (µs)"),
+        key="latency_processing",
+    )
     left, right = st.columns(2)
     delay = view.measure("feed_delay_ms")
     left.plotly_chart(histogram_figure([delay], title=f"{delay.name} (ms)"), key="latency_delay")
     left.caption(view.delay_note)
-    right.plotly_chart(histogram_figure([view.measure("refresh_ms")], title="Page refresh time (ms)"),
-                       key="latency_refresh_hist")
+    right.plotly_chart(
+        histogram_figure([view.measure("refresh_ms")], title="Page refresh time (ms)"), key="latency_refresh_hist"
+    )
     right.caption("Server side, per live-view rerun of a page (Market, Simulator, Latency, Execution).")
     st.plotly_chart(rate_figure(view), key="latency_rate")
 
@@ -37,9 +42,11 @@ def render(view: LatencyView) -> None:
 def latency_page() -> None:
     feed = get_feed()
     st.title("Latency")
-    st.caption("Processing time of each tick (perf_counter), how late data arrives, and how long a page "
-               "refresh takes. Pricing per tick is the feed thread pricing the orders open Simulator pages show on each "
-               "new book; the explained estimate is timed on each Simulator refresh. " + path_note())
+    st.caption(
+        "Processing time of each tick (perf_counter), how late data arrives, and how long a page "
+        "refresh takes. Pricing per tick is the feed thread pricing the orders open Simulator pages show on each "
+        "new book; the explained estimate is timed on each Simulator refresh. " + path_note()
+    )
     interval = refresh_control("latency_refresh")
 
     @st.fragment(run_every=interval)
@@ -47,8 +54,11 @@ def latency_page() -> None:
         t0 = time.perf_counter()
         status_line(current_summary(feed))
         replay = feed.replay
-        view = latency_view(feed.store.tick_timings(), feed.store.message_rate(),
-                            replay_speed=replay.speed if replay is not None else None)
+        view = latency_view(
+            feed.store.tick_timings(),
+            feed.store.message_rate(),
+            replay_speed=replay.speed if replay is not None else None,
+        )
         render(view)
         feed.store.record_refresh((time.perf_counter() - t0) * 1e3)
 

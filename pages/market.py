@@ -4,8 +4,8 @@ import time
 
 import streamlit as st
 
-from core.documents import doc_link
-from core.summary import book_time, top_levels
+from core.views.documents import doc_link
+from core.views.market import book_time, top_levels
 
 DOC = doc_link()
 from pages.common import current_summary, get_feed, refresh_control, status_line
@@ -28,13 +28,33 @@ def market_page() -> None:
         inst = feed.table.get(snap.exchange, snap.symbol)
         q = inst.quote
         c1, c2, c3, c4, c5 = st.columns(5)
-        c1.metric(f"Best bid ({q})", f"{s.best_bid:,.2f}", help=f"Highest price a buyer is quoting, in quote currency ({DOC} §1).")
-        c2.metric(f"Best ask ({q})", f"{s.best_ask:,.2f}", help=f"Lowest price a seller is quoting, in quote currency ({DOC} §1).")
-        c3.metric("Spread", f"{s.spread:,.2f} {q}", f"{s.spread_bps:.2f} bps", delta_color="off",
-                  help=f"Best ask minus best bid; in bps of the mid price ({DOC} §1).")
-        c4.metric("Levels shown by feed", f"{s.levels[0]} / {s.levels[1]}", help="Number of bid / ask price levels in the latest book.")
-        c5.metric("Book time (UTC)", book_time(snap.exchange_ts_ms),
-                  help="Exchange timestamp of the book on screen (for a replay: the recording's original time).")
+        c1.metric(
+            f"Best bid ({q})",
+            f"{s.best_bid:,.2f}",
+            help=f"Highest price a buyer is quoting, in quote currency ({DOC} §1).",
+        )
+        c2.metric(
+            f"Best ask ({q})",
+            f"{s.best_ask:,.2f}",
+            help=f"Lowest price a seller is quoting, in quote currency ({DOC} §1).",
+        )
+        c3.metric(
+            "Spread",
+            f"{s.spread:,.2f} {q}",
+            f"{s.spread_bps:.2f} bps",
+            delta_color="off",
+            help=f"Best ask minus best bid; in bps of the mid price ({DOC} §1).",
+        )
+        c4.metric(
+            "Levels shown by feed",
+            f"{s.levels[0]} / {s.levels[1]}",
+            help="Number of bid / ask price levels in the latest book.",
+        )
+        c5.metric(
+            "Book time (UTC)",
+            book_time(snap.exchange_ts_ms),
+            help="Exchange timestamp of the book on screen (for a replay: the recording's original time).",
+        )
         st.subheader(f"Top 10 levels (prices in {q}, sizes in {inst.base})")
         st.dataframe(top_levels(snap, 10), width="stretch", key="market_levels")
         feed.store.record_refresh((time.perf_counter() - t0) * 1e3)

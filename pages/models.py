@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.cards import CardView, card_figure, card_views
+from core.views.models import CardView, card_figure, card_views
 from pages.common import get_models
 
 NUMBER = st.column_config.NumberColumn(format="%.4f")
@@ -15,17 +15,25 @@ def render(view: CardView) -> None:
         st.success(view.status, icon=":material/check_circle:")
     else:
         st.warning(view.status, icon=":material/swap_horiz:")
-    st.markdown(f"**Model:** {view.name}  \n**Predicts:** {view.target or '—'}  \n"
-                f"**Structure:** {view.structure or '—'}")
+    st.markdown(
+        f"**Model:** {view.name}  \n**Predicts:** {view.target or '—'}  \n**Structure:** {view.structure or '—'}"
+    )
     if view.metrics.empty:
         return
     c = st.columns(len(view.samples) or 1)
-    for col, (k, n) in zip(c, view.samples.items()):
-        col.metric(f"{k.replace('_', ' ')} samples", f"{n:,}",
-                   help="Rows in that part of the dataset (purged = dropped at the time split).")
+    for col, (k, n) in zip(c, view.samples.items(), strict=False):
+        col.metric(
+            f"{k.replace('_', ' ')} samples",
+            f"{n:,}",
+            help="Rows in that part of the dataset (purged = dropped at the time split).",
+        )
     st.markdown("**Held-out metrics against baselines**", help=view.metrics_help)
-    st.dataframe(view.metrics, hide_index=True, key=f"models_{view.role}_metrics",
-                 column_config={col: NUMBER for col in view.metrics.columns if col != "method"})
+    st.dataframe(
+        view.metrics,
+        hide_index=True,
+        key=f"models_{view.role}_metrics",
+        column_config={col: NUMBER for col in view.metrics.columns if col != "method"},
+    )
     fig = card_figure(view)
     if fig is not None:
         st.plotly_chart(fig, key=f"models_{view.role}_chart")
@@ -39,8 +47,10 @@ def render(view: CardView) -> None:
 
 def models_page() -> None:
     st.title("Models")
-    st.caption("Learned models trained on the bundled recordings (docs/MODELS.md). A model is used only where its "
-               "card shows it beats the rule-based baseline on held-out data; otherwise the app keeps the baseline.")
+    st.caption(
+        "Learned models trained on the bundled recordings (docs/MODELS.md). A model is used only where its "
+        "card shows it beats the rule-based baseline on held-out data; otherwise the app keeps the baseline."
+    )
     views = card_views(get_models())
     for view in views:
         render(view)

@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from core.feed import Feed, FeedSettings
-from core.recording import RecordingWriter, iter_lines
-from core.replay import default_recording
+from core.feed.client import Feed, FeedSettings
+from core.feed.recording import RecordingWriter, iter_lines
+from core.feed.replay import default_recording
 
 ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ("unit", "parity", "loopback", "app", "browser", "architecture")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test carries the marker of its folder (tests/<layer>/), so `-m "unit or parity"` picks a layer."""
+    for item in items:
+        parts = item.path.relative_to(ROOT / "tests").parts
+        if len(parts) > 1 and parts[0] in LAYERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
 OKX_CAPTURE = ROOT / "data" / "okx" / "OKX.ws.1.0"
 
-FAST = FeedSettings(stale_after_s=0.6, reconnect_after_s=2.0, keepalive_after_s=1.0, backoff_initial_s=0.1,
-                    backoff_max_s=0.5, open_timeout_s=2.0, snapshot_wait_s=0.5)
+FAST = FeedSettings(
+    stale_after_s=0.6,
+    reconnect_after_s=2.0,
+    keepalive_after_s=1.0,
+    backoff_initial_s=0.1,
+    backoff_max_s=0.5,
+    open_timeout_s=2.0,
+    snapshot_wait_s=0.5,
+)
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:

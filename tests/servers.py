@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 
@@ -23,8 +23,14 @@ def free_port() -> int:
 class LoopbackServer:
     """Start, stop and restart (on the same port) a scripted server; counts connections."""
 
-    def __init__(self, handler: Handler, *, port: int | None = None, max_size: int | None = 2**24,
-                 http: Callable[[str], tuple[int, bytes] | None] | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        port: int | None = None,
+        max_size: int | None = 2**24,
+        http: Callable[[str], tuple[int, bytes] | None] | None = None,
+    ) -> None:
         """``http(path)`` may answer plain HTTP requests on the same port (e.g. a REST snapshot)."""
         self.handler = handler
         self.http = http
@@ -57,7 +63,7 @@ class LoopbackServer:
     def _call(self, coro, timeout: float = 10.0):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def start(self) -> "LoopbackServer":
+    def start(self) -> LoopbackServer:
         def process_request(connection, request):
             if self.http is None or request.headers.get("Upgrade", "").lower() == "websocket":
                 return None
@@ -69,8 +75,14 @@ class LoopbackServer:
             return connection.respond(status, body.decode())
 
         async def go() -> None:
-            self._server = await serve(self._wrap, "127.0.0.1", self.port, max_size=self.max_size, compression=None,
-                                       process_request=process_request)
+            self._server = await serve(
+                self._wrap,
+                "127.0.0.1",
+                self.port,
+                max_size=self.max_size,
+                compression=None,
+                process_request=process_request,
+            )
 
         self._call(go())
         return self
@@ -95,7 +107,7 @@ class LoopbackServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

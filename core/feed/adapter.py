@@ -1,0 +1,53 @@
+"""The interface every market-data source implements, so one WebSocket client serves them all."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from core.market.book import BookSnapshot
+from core.market.instruments import Instrument
+
+
+class Adapter(ABC):
+    """Turns one venue's messages into ``BookSnapshot``s; owns no socket (the feed does)."""
+
+    #: source name shown in the UI and stored in each snapshot ("replay", "goquant", "okx")
+    source: str = ""
+
+    def __init__(self, instrument: Instrument, url: str) -> None:
+        self.instrument = instrument
+        self.url = url
+        #: nanoseconds spent in the last message: parse (bytes -> numbers) and book (apply + freeze)
+        self.last_parse_ns = 0
+        self.last_book_ns = 0
+
+    def on_connect(self) -> list[str]:
+        """Messages to send right after connecting (subscriptions)."""
+        return []
+
+    def keepalive(self) -> str | None:
+        """Application-level ping to send after a quiet spell, or None (protocol pings suffice)."""
+        return None
+
+    def resync(self) -> list[str]:
+        """Forget the local book; return messages that bring a fresh snapshot ([] = reconnect instead)."""
+        return []
+
+    def reset(self) -> None:
+        """Called on every new connection: drop any state tied to the previous one."""
+
+    @abstractmethod
+    def on_message(self, raw: bytes | str, recv_ns: int) -> BookSnapshot | None:
+        """Return the new book, None for a message that carries none (ack, pong), or raise FeedError."""
+
+    def bootstrap_request(self, now: float) -> str | None:
+        """An HTTP URL the feed should GET to build the book (OKX REST snapshot), or None."""
+        return None
+
+    def on_bootstrap(self, body: bytes, recv_ns: int) -> BookSnapshot | None:
+        """The response to ``bootstrap_request``; returns the book, or None to ask again later."""
+        return None
+
+    def native_message(self) -> bytes | None:
+        """The current book as a GoQuant-format message in venue units, for the recorder."""
+        return None

@@ -1,0 +1,296 @@
+"""OKX v5 public ``books`` channel: snapshot then incremental updates.
+
+Rules (shared/specs/FEEDS_AND_FEES.md section 1): a snapshot has prevSeqId -1; each update's prevSeqId
+must equal the last seqId (heartbeats repeat it, resets may lower seqId); sizes are absolute and "0"
+deletes; the CRC32 checksum of the top 25 levels is checked only when non-zero (OKX sends 0 since
+2026-06); a gap, a bad checksum or a crossed book throws the book away and resubscribes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from urllib.parse import urlparse
+
+import numpy as np
+import orjson
+
+from core.errors import BadChecksum, CorruptUpdate, CrossedBook, FeedError, ParseError, SequenceGap, ServerNotice
+from core.feed.adapter import Adapter
+from core.feed.recording import goquant_message
+from core.market.book import BookSnapshot
+from core.market.instruments import Instrument
+
+URL = "wss://ws.okx.com:8443/ws/v5/public"
+REST_BOOKS = "{base}/api/v5/market/books?instId={inst_id}&sz=400"
+OKX_WS_HOSTS = {"ws.okx.com", "wspap.okx.com"}
+MAX_BUFFERED = 10_000  # updates held while waiting for a snapshot
+CHANNEL = "books"
+CHECKSUM_LEVELS = 25
+NOTICE_RECONNECT = "64008"
+
+
+def checksum_string(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> str:
+    """``bid1px:bid1sz:ask1px:ask1sz:…`` over the top 25, skipping missing entries on a shorter side."""
+    parts: list[str] = []
+    for i in range(CHECKSUM_LEVELS):
+        if i < len(bids):
+            parts.extend(bids[i])
+        if i < len(asks):
+            parts.extend(asks[i])
+    return ":".join(parts)
+
+
+def crc32_signed(s: str) -> int:
+    c = zlib.crc32(s.encode())
+    return c - (1 << 32) if c >= (1 << 31) else c
+
+
+class OkxBook:
+    """Price->level ladders for one instrument. Each level keeps OKX's raw strings (the checksum is over
+    them) and its size as a float, so an update parses only the levels it changes."""
+
+    def __init__(self) -> None:
+        self.bids: dict[float, tuple[str, str, float]] = {}
+        self.asks: dict[float, tuple[str, str, float]] = {}
+
+    @staticmethod
+    def _parse(levels: list) -> list[tuple[float, str, str, float]]:
+        """Every level checked before any is applied, so a bad message never half-changes the book."""
+        out = []
+        try:
+            for lv in levels:
+                px_s, sz_s = lv[0], lv[1]
+                px, sz = float(px_s), float(sz_s)
+                if not (math.isfinite(px) and math.isfinite(sz)) or px <= 0 or sz < 0:
+                    raise CorruptUpdate(f"invalid level [{px_s!r}, {sz_s!r}]")
+                out.append((px, px_s, sz_s, sz))
+        except (TypeError, ValueError, IndexError):
+            raise CorruptUpdate("a level is not [price, size] numbers") from None
+        return out
+
+    def apply(self, bids: list, asks: list) -> None:
+        parsed = ((self.bids, self._parse(bids)), (self.asks, self._parse(asks)))
+        for side, levels in parsed:
+            for px, px_s, sz_s, sz in levels:
+                if sz == 0.0:
+                    side.pop(px, None)  # deleting an unknown price is harmless
+                else:
+                    side[px] = (px_s, sz_s, sz)
+
+    def top_prices(self, depth: int | None = None) -> tuple[list[float], list[float]]:
+        return sorted(self.bids, reverse=True)[:depth], sorted(self.asks)[:depth]
+
+    def sorted_levels(self, depth: int | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Raw (price, size) strings, best first (checksum and recordings)."""
+        bid_keys, ask_keys = self.top_prices(depth)
+        return [self.bids[k][:2] for k in bid_keys], [self.asks[k][:2] for k in ask_keys]
+
+    def raw_top(self, keys_bid: list[float], keys_ask: list[float], n: int) -> tuple[list, list]:
+        return [self.bids[k][:2] for k in keys_bid[:n]], [self.asks[k][:2] for k in keys_ask[:n]]
+
+
+class OkxAdapter(Adapter):
+    """One instrument on OKX ``books``; raises ResyncNeeded subclasses for the feed to act on."""
+
+    source = "okx"
+
+    def __init__(
+        self, instrument: Instrument, url: str = URL, *, depth: int = 400, snapshot_wait_s: float = 2.0
+    ) -> None:
+        super().__init__(instrument, url)
+        self.depth = depth
+        self.snapshot_wait_s = snapshot_wait_s  # no WS snapshot this long after the ack: bootstrap from REST
+        self.book: OkxBook | None = None
+        self.last_seq: int | None = None  # seqId of the last applied message (local count without seqIds)
+        self.last_ts_ms = 0
+        self.checksums_verified = 0
+        self.buffer: list[dict] = []  # updates received while there is no book (see ``on_bootstrap``)
+        self.acked_at: float | None = None  # monotonic time of the subscribe ack
+        self._next_fetch = 0.0
+        self.rest_bootstraps = 0
+
+    # ---- protocol ------------------------------------------------------------------------------
+    def _arg(self) -> dict:
+        return {"channel": CHANNEL, "instId": self.instrument.symbol}
+
+    def on_connect(self) -> list[str]:
+        return [orjson.dumps({"id": "1", "op": "subscribe", "args": [self._arg()]}).decode()]
+
+    def keepalive(self) -> str | None:
+        return "ping"  # OKX drops a connection after 30 s without traffic; it answers the text "pong"
+
+    def resync(self) -> list[str]:
+        self.reset()  # updates still in flight are buffered and dropped by the next snapshot's seqId
+        return [
+            orjson.dumps({"id": "2", "op": "unsubscribe", "args": [self._arg()]}).decode(),
+            orjson.dumps({"id": "3", "op": "subscribe", "args": [self._arg()]}).decode(),
+        ]
+
+    def reset(self) -> None:
+        self.book = None
+        self.last_seq = None
+        self.buffer = []
+        self.acked_at = None
+
+    # ---- REST bootstrap (OKX announced the end of the initial WS snapshot; see FEEDS_AND_FEES.md) ----
+    def rest_url(self) -> str:
+        """OKX's REST host for OKX's WS hosts; the WS server's own host otherwise (local test servers)."""
+        u = urlparse(self.url)
+        if (u.hostname or "") in OKX_WS_HOSTS:
+            base = "https://www.okx.com"
+        else:
+            base = f"{'https' if u.scheme == 'wss' else 'http'}://{u.netloc}"
+        return REST_BOOKS.format(base=base, inst_id=self.instrument.symbol)
+
+    def bootstrap_request(self, now: float) -> str | None:
+        """The REST URL to fetch when no WS snapshot came ``snapshot_wait_s`` after the ack, else None."""
+        if self.book is not None or self.acked_at is None or now < self._next_fetch:
+            return None
+        if now - self.acked_at < self.snapshot_wait_s:
+            return None
+        self._next_fetch = now + 1.0
+        return self.rest_url()
+
+    def on_bootstrap(self, body: bytes, recv_ns: int) -> BookSnapshot | None:
+        """Build the book from a REST snapshot plus the buffered updates after it (None: fetch again)."""
+        try:
+            d = orjson.loads(body)["data"][0]
+            snap_seq = int(d["seqId"])
+            ts_ms = int(d.get("ts", 0))
+            bids, asks = d["bids"], d["asks"]
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
+            raise ParseError("rest_snapshot", "unexpected REST books response") from None
+        if self.buffer and snap_seq < self.buffer[0]["prevSeqId"]:
+            return None  # the REST book is older than the first buffered update: refetch
+        kept = [u for u in self.buffer if u["seqId"] > snap_seq]
+        if kept and not (kept[0]["prevSeqId"] <= snap_seq < kept[0]["seqId"]):
+            raise SequenceGap(f"REST snapshot seqId {snap_seq} does not join the buffered updates")
+        self.book = OkxBook()
+        self.book.apply(bids, asks)
+        self.last_seq, self.last_ts_ms = snap_seq, ts_ms
+        self.buffer = []
+        self.rest_bootstraps += 1
+        for i, u in enumerate(kept):
+            if i and u["prevSeqId"] != self.last_seq:
+                raise SequenceGap(f"prevSeqId {u['prevSeqId']} != last seqId {self.last_seq}")
+            self.book.apply(u.get("bids", []), u.get("asks", []))
+            self.last_seq, self.last_ts_ms = int(u["seqId"]), int(u.get("ts", self.last_ts_ms))
+        return self._checked_snapshot(self.last_ts_ms, recv_ns, self.last_seq, 0)
+
+    # ---- messages ------------------------------------------------------------------------------
+    def on_message(self, raw: bytes | str, recv_ns: int) -> BookSnapshot | None:
+        if raw == "pong" or raw == b"pong":
+            return None
+        t0 = time.perf_counter_ns()
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ParseError("malformed_json") from None
+        if not isinstance(msg, dict):
+            raise ParseError("wrong_shape", type(msg).__name__)
+        event = msg.get("event")
+        if event is not None:
+            return self._on_event(msg)
+        arg = msg.get("arg") or {}
+        if arg.get("channel") != CHANNEL or arg.get("instId") != self.instrument.symbol:
+            return None  # another channel or instrument on a shared connection
+        data = msg.get("data")
+        if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+            raise ParseError("wrong_shape", "books message without data[0]")
+        d = data[0]
+        action = msg.get("action")
+        try:
+            # seqId/prevSeqId arrived in 2023; older captures (and some channels) carry none, so
+            # continuity is then left to the checksum and seq is a local count.
+            has_seq = "seqId" in d
+            seq = int(d["seqId"]) if has_seq else (self.last_seq or 0) + 1
+            prev = int(d.get("prevSeqId", -1)) if has_seq else (self.last_seq if self.last_seq is not None else -1)
+            bids, asks = d.get("bids", []), d.get("asks", [])
+            ts_ms = int(d.get("ts", 0))
+            checksum = int(d.get("checksum", 0) or 0)
+        except (KeyError, TypeError, ValueError):
+            raise ParseError("wrong_shape", "books data fields") from None
+        if action == "snapshot":
+            self.book = OkxBook()
+            self.buffer = []
+        elif action == "update":
+            if self.book is None or self.last_seq is None:
+                # no book yet: hold updates for the snapshot (WS, or REST after snapshot_wait_s)
+                if not has_seq:
+                    raise SequenceGap("update before snapshot (no seqId to join a later snapshot)")
+                if len(self.buffer) >= MAX_BUFFERED:
+                    raise SequenceGap("update before snapshot (buffer full)")
+                self.buffer.append(d)
+                return None
+            if prev != self.last_seq:
+                raise SequenceGap(f"prevSeqId {prev} != last seqId {self.last_seq}")
+        else:
+            raise ParseError("wrong_shape", f"action {action!r}")
+        t1 = time.perf_counter_ns()
+        self.book.apply(bids, asks)
+        self.last_seq = seq
+        self.last_ts_ms = ts_ms
+        snap = self._checked_snapshot(ts_ms, recv_ns, seq, checksum)
+        t2 = time.perf_counter_ns()
+        self.last_parse_ns, self.last_book_ns = t1 - t0, t2 - t1
+        return snap
+
+    def _checked_snapshot(self, ts_ms: int, recv_ns: int, seq: int, checksum: int) -> BookSnapshot:
+        """Checksum (when non-zero), emptiness and crossing checks, then the frozen snapshot."""
+        bid_keys, ask_keys = self.book.top_prices(self.depth)  # type: ignore[union-attr]
+        if checksum != 0:
+            bid_lv, ask_lv = self.book.raw_top(bid_keys, ask_keys, CHECKSUM_LEVELS)  # type: ignore[union-attr]
+            got = crc32_signed(checksum_string(bid_lv, ask_lv))
+            if got != checksum:
+                raise BadChecksum(f"checksum {got} != {checksum} at seqId {seq}")
+            self.checksums_verified += 1
+        if not bid_keys or not ask_keys:
+            raise CorruptUpdate(f"a side of the book is empty at seqId {seq}")
+        if bid_keys[0] >= ask_keys[0]:
+            raise CrossedBook(f"bid {bid_keys[0]} >= ask {ask_keys[0]} at seqId {seq}")
+        try:
+            return self._snapshot(bid_keys, ask_keys, ts_ms, recv_ns, seq)
+        except ParseError as exc:  # the maintained book is no longer valid: rebuild it from a snapshot
+            raise CorruptUpdate(f"{exc.reason} at seqId {seq}") from None
+
+    def _on_event(self, msg: dict) -> None:
+        event = msg.get("event")
+        if event == "notice" and str(msg.get("code")) == NOTICE_RECONNECT:
+            raise ServerNotice(f"OKX notice {NOTICE_RECONNECT}: {msg.get('msg', 'service upgrade')}")
+        if event == "error":
+            raise FeedError(f"OKX error {msg.get('code')}: {msg.get('msg', '')}")
+        if event == "subscribe" and (msg.get("arg") or {}).get("instId") == self.instrument.symbol:
+            self.acked_at = time.monotonic()  # starts the wait for a WS snapshot
+        return None  # subscribe / unsubscribe acks, other notices
+
+    def _snapshot(
+        self, bid_keys: list[float], ask_keys: list[float], ts_ms: int, recv_ns: int, seq: int
+    ) -> BookSnapshot:
+        bids, asks = self.book.bids, self.book.asks  # type: ignore[union-attr]
+        bid_px = np.array(bid_keys, dtype=np.float64)
+        ask_px = np.array(ask_keys, dtype=np.float64)
+        bid_sz = np.fromiter((bids[k][2] for k in bid_keys), dtype=np.float64, count=len(bid_keys))
+        ask_sz = np.fromiter((asks[k][2] for k in ask_keys), dtype=np.float64, count=len(ask_keys))
+        inst = self.instrument
+        return BookSnapshot.build(
+            exchange=inst.exchange,
+            symbol=inst.symbol,
+            source=self.source,
+            bid_px=bid_px,
+            bid_sz=inst.to_base(bid_px, bid_sz),
+            ask_px=ask_px,
+            ask_sz=inst.to_base(ask_px, ask_sz),
+            exchange_ts_ms=ts_ms,
+            recv_ns=recv_ns,
+            seq=seq,
+        )
+
+    def native_message(self) -> bytes | None:
+        if self.book is None:
+            return None
+        bid_lv, ask_lv = self.book.sorted_levels(self.depth)
+        return goquant_message(
+            ts_ms=self.last_ts_ms, exchange="okx", symbol=self.instrument.symbol, bids=bid_lv, asks=ask_lv
+        )

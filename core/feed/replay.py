@@ -1,0 +1,197 @@
+"""Replay server: serves a recording over a real WebSocket on loopback, in the GoQuant message format.
+
+The app's default source. The feed client cannot tell it from the live GoQuant endpoint except by the URL,
+which is why the UI labels everything it shows as a replay with the recording's date.
+
+    python -m core.replay --data data/recordings/binance-futures_BTCUSDT_20240808.jsonl.gz --port 8765 --loop
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from core.feed.recording import Recording, load_recording
+from core.paths import DATA_DIR
+
+log = logging.getLogger(__name__)
+
+MANIFEST = DATA_DIR / "recordings.json"
+PATH_PREFIX = "/ws/l2-orderbook/"
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """A bundled recording as listed in ``data/recordings.json``."""
+
+    path: Path
+    exchange: str
+    symbol: str
+    label: str
+    date: str
+    messages: int
+    source: str
+    default: bool = False
+
+
+def bundled_recordings(manifest: Path = MANIFEST) -> list[RecordingInfo]:
+    if not manifest.exists():
+        return []
+    doc = json.loads(manifest.read_text(encoding="utf-8"))
+    out = []
+    for r in doc.get("recordings", []):
+        out.append(
+            RecordingInfo(
+                path=manifest.parent / r["file"],
+                exchange=r["exchange"],
+                symbol=r["symbol"],
+                label=r.get("label", f"{r['exchange']} {r['symbol']}"),
+                date=r.get("date", ""),
+                messages=int(r.get("messages", 0)),
+                source=r.get("source", ""),
+                default=bool(r.get("default", False)),
+            )
+        )
+    return out
+
+
+def default_recording() -> RecordingInfo:
+    recs = bundled_recordings()
+    if not recs:
+        raise FileNotFoundError(f"no bundled recordings listed in {MANIFEST}")
+    return next((r for r in recs if r.default), recs[0])
+
+
+class ReplayServer:
+    """Streams one recording to every client, paced by the original timestamps divided by ``speed``.
+
+    Each connection starts at the beginning of the recording; with ``loop`` it starts over at the end,
+    so an app left open keeps ticking. ``speed <= 0`` sends as fast as the socket takes it.
+    """
+
+    def __init__(
+        self,
+        recording: Recording,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        speed: float = 1.0,
+        loop: bool = True,
+    ) -> None:
+        if not math.isfinite(speed):
+            raise ValueError("speed must be finite")
+        self.recording = recording
+        self.host = host
+        self.port = port
+        self.speed = speed
+        self.loop = loop
+        self.path = f"{PATH_PREFIX}{recording.exchange}/{recording.symbol}"
+        self._server: Server | None = None
+        self.connections = 0  # total accepted, for tests and the load benchmark
+        self.sent = 0
+        #: optional hook called after each send with (exchange ts ms, wall-clock s): tick-to-screen timing
+        self.on_send: Callable[[int, float], None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}{self.path}"
+
+    def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path.lower() != self.path.lower():
+            return connection.respond(404, f"this replay serves {self.path}\n")
+        return None
+
+    async def start(self) -> str:
+        self._server = await serve(
+            self._handler, self.host, self.port, process_request=self._check_path, compression=None
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("replay of %s (%d messages) at %s", self.recording.path.name, len(self.recording), self.url)
+        return self.url
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        rec = self.recording
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                t0 = loop.time()
+                base = int(rec.ts_ms[0])
+                for msg, ts in zip(rec.iter_messages(), rec.ts_ms, strict=False):
+                    if self.speed > 0:
+                        due = t0 + (int(ts) - base) / 1000.0 / self.speed
+                        delay = due - loop.time()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                    await ws.send(msg, text=True)
+                    self.sent += 1
+                    if self.on_send is not None:
+                        self.on_send(int(ts), time.time())
+                if not self.loop:
+                    break
+                await asyncio.sleep(0.1 / max(self.speed, 1.0))
+            await ws.close()
+        except ConnectionClosed:
+            pass
+
+    async def __aenter__(self) -> ReplayServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def _serve_forever(args: argparse.Namespace) -> None:
+    rec = load_recording(args.data)
+    async with ReplayServer(rec, port=args.port, speed=args.speed, loop=args.loop) as server:
+        print(f"replaying {rec.path.name}: {len(rec)} messages, {rec.duration_s:.1f} s recorded on {rec.date}")
+        print(
+            f"serving {server.url} (speed x{args.speed}{', looping' if args.loop else ''}); Ctrl-C to stop", flush=True
+        )
+        await asyncio.Future()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.replay", description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=None, help="recording (.jsonl.gz); default: the bundled default")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--speed", type=float, default=1.0, help="pace multiplier (2 = twice as fast; 0 = no pacing)")
+    p.add_argument("--loop", action="store_true", help="start over at the end")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.data is None:
+        args.data = default_recording().path
+    if not Path(args.data).exists():
+        print(f"error: recording not found: {args.data}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve_forever(args))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"error: cannot serve on port {args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Where the project's files live, resolved once from this file so no module counts `.parent`s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: the repository root (holds app.py, data/, models/, docs/)
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+MODELS_DIR = ROOT / "models"
+DOCS_DIR = ROOT / "docs"

@@ -1,0 +1,5 @@
+"""Training: building datasets and labels from recordings, fitting Keras models, writing cards and reports.
+
+The only package that imports TensorFlow/Keras. It may import anything in ``core``; nothing in serving
+imports it (the app and the CLIs serve the ``.npz`` weights). ``python -m core.train`` is its entry point.
+"""

@@ -1,0 +1,168 @@
+"""The Simulator's charts, as plain functions of a ``SimulatorView`` (no streamlit: tested and reused)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from core.views import simulator as sc
+
+
+def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
+    t = view.breakdown
+    fig = go.Figure(
+        go.Waterfall(
+            x=t["component"].str.replace(" (", "<br>(", regex=False),
+            y=t["bps"],
+            measure=["relative", "relative", "relative", "total"],
+            text=[f"{sc.usd(u)}<br>{sc.bps(b)}" for u, b in zip(t["USD"], t["bps"], strict=False)],
+            textposition="outside",
+            hovertext=t["method"],
+            connector={"line": {"color": "#c4c9d4"}},
+            increasing={"marker": {"color": "#e8590c"}},
+            decreasing={"marker": {"color": "#2f9e44"}},
+            totals={"marker": {"color": "#1f6feb"}},
+        )
+    )
+    fig.update_layout(
+        title="Cost breakdown",
+        yaxis_title="bps of notional",
+        height=340,
+        showlegend=False,
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def depth_figure(view: sc.SimulatorView, base: str, quote: str) -> go.Figure:
+    d = view.depth
+    fig = go.Figure()
+    for frame, name, color in ((d.bids, "Bids", "#2f9e44"), (d.asks, "Asks", "#e03131")):
+        fig.add_trace(
+            go.Scatter(
+                x=frame["price"],
+                y=frame["cum_usd"],
+                name=name,
+                mode="lines",
+                line={"shape": "hv", "color": color},
+                fill="tozeroy",
+                customdata=frame["cum_base"],
+                hovertemplate=f"%{{x:,.2f}} {quote}<br>%{{y:$,.0f}} cumulative<br>%{{customdata:.4f}} {base}"
+                f"<extra>{name}</extra>",
+            )
+        )
+    lo, hi = sorted((d.fill_from, d.fill_to))
+    fig.add_vrect(x0=lo, x1=hi, fillcolor="#ffd43b", opacity=0.4, line_width=1, line_color="#f59f00", layer="below")
+    fig.add_vline(x=d.avg_price, line_dash="dash", line_color="#1b1f24")
+    fig.add_vline(x=d.mid, line_dash="dot", line_color="#868e96")
+    # legend entries for the shapes (shapes have none of their own)
+    fill = f"fill range {lo:,.2f}–{hi:,.2f}" + (" (beyond visible depth)" if d.beyond_visible else "")
+    for name, line in (
+        (fill, {"color": "#ffd43b", "width": 10}),
+        (f"average price {d.avg_price:,.2f}", {"color": "#1b1f24", "dash": "dash"}),
+        (f"mid {d.mid:,.2f}", {"color": "#868e96", "dash": "dot"}),
+    ):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, line=line, hoverinfo="skip"))
+    fig.update_layout(
+        title="Order book depth and this order's fill",
+        height=340,
+        hovermode="closest",
+        xaxis_title=f"Price ({quote} per {base})",
+        yaxis_title="Cumulative depth (USD)",
+        legend=dict(orientation="h", y=-0.25),
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
+    fig.update_xaxes(range=list(d.x_range), tickformat=",.2~f")
+    return fig
+
+
+def curve_figure(view: sc.SimulatorView) -> go.Figure:
+    c, e = view.curve, view.estimate
+    inside = c[~c["beyond_visible"]]
+    fig = go.Figure()
+    hover = "%{x:$,.0f}: %{y:.2f} bps<extra></extra>"
+    fig.add_trace(
+        go.Scatter(
+            x=c["size_usd"],
+            y=c["net_bps"],
+            mode="lines",
+            name="beyond visible depth (extrapolated)",
+            line={"color": "#adb5bd", "dash": "dash"},
+            hovertemplate=hover,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=inside["size_usd"],
+            y=inside["net_bps"],
+            mode="lines+markers",
+            name="net cost",
+            line={"color": "#1f6feb"},
+            marker={"size": 4},
+            hovertemplate=hover,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[e.size],
+            y=[e.net_cost_bps],
+            mode="markers",
+            name="this order",
+            marker={"size": 12, "color": "#e8590c", "symbol": "diamond"},
+            hovertemplate="this order %{x:$,.2f}: %{y:.2f} bps<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Net cost versus order size on the current book",
+        height=320,
+        xaxis_title="Order size (USD, log scale)",
+        yaxis_title="Net cost (bps of notional)",
+        legend=dict(orientation="h", y=-0.3),
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
+    ticks = [10.0**k for k in range(1, 8)]
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[sc.usd_short(t) for t in ticks])
+    return fig
+
+
+# ---- the live view ------------------------------------------------------------------------------------
+
+
+def ticks_figure(view: sc.SimulatorView, window: int = 300) -> go.Figure:
+    """Net cost of this order on each of the last ``window`` books, with its slippage and impact parts."""
+    t = view.ticks.tail(window) if view.ticks is not None else None
+    fig = go.Figure()
+    if t is not None and len(t):
+        fig.add_scatter(
+            x=t["time_utc"],
+            y=t["net_cost_bps"],
+            name="net cost",
+            mode="lines",
+            line={"color": "#1f6feb", "width": 2},
+            customdata=t[["net_cost_usd", "mid"]],
+            hovertemplate="%{y:.3f} bps ($%{customdata[0]:,.4f})<br>mid %{customdata[1]:,.2f}<extra></extra>",
+        )
+        fig.add_scatter(
+            x=t["time_utc"], y=t["slippage_bps"], name="slippage", mode="lines", line={"color": "#e8590c", "width": 1}
+        )
+        fig.add_scatter(
+            x=t["time_utc"], y=t["impact_bps"], name="impact", mode="lines", line={"color": "#868e96", "width": 1}
+        )
+    else:
+        fig.add_annotation(
+            text="Collecting ticks: this order is priced on each new book from now on.",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+        )
+    fig.update_layout(
+        title=f"This order on every book (last {len(t) if t is not None else 0} ticks)",
+        yaxis_title="bps of notional",
+        xaxis_title="exchange time (UTC)",
+        height=300,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", y=-0.3),
+    )
+    return fig

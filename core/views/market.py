@@ -1,0 +1,100 @@
+"""What the status line and the Market page show, computed as plain values from a snapshot and status.
+
+Kept out of the pages so it can be tested directly: AppTest never fires ``run_every``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from core.feed.client import ReplayInfo
+from core.feed.recording import iso_ms
+from core.feed.store import FeedState, FeedStatus
+from core.market.book import BookSnapshot
+
+EXCHANGE_LABELS = {"okx": "OKX", "binance": "Binance spot", "binance-futures": "Binance USD-M"}
+STALE_AFTER_S = 3.0
+
+
+@dataclass(frozen=True)
+class MarketSummary:
+    source_label: str  # "REPLAY" or "LIVE"
+    source_detail: str  # e.g. "Binance USD-M BTCUSDT · recorded 2024-08-08 · x1.0"
+    state: FeedState
+    stale: bool
+    tick_age_s: float
+    msgs_per_s: float
+    best_bid: float
+    best_ask: float
+    spread: float
+    spread_bps: float
+    mid: float
+    levels: tuple[int, int]
+    last_error: str
+
+
+def summarize(
+    snap: BookSnapshot | None,
+    status: FeedStatus,
+    replay: ReplayInfo | None,
+    *,
+    msgs_per_s: float,
+    now_ns: int,
+    stale_after_s: float = STALE_AFTER_S,
+) -> MarketSummary:
+    exchange = snap.exchange if snap else status.exchange
+    symbol = snap.symbol if snap else status.symbol
+    name = f"{EXCHANGE_LABELS.get(exchange, exchange)} {symbol}"
+    if replay is not None:
+        label, detail = "REPLAY", f"{name} · recorded {replay.date} · speed x{replay.speed:g}"
+    else:
+        label, detail = "LIVE", f"{name} · {status.source}"
+    age = snap.age_s(now_ns) if snap else math.inf
+    stale = snap is None or age > stale_after_s or status.state is not FeedState.LIVE
+    nan = math.nan
+    return MarketSummary(
+        source_label=label,
+        source_detail=detail,
+        state=status.state,
+        stale=stale,
+        tick_age_s=age,
+        msgs_per_s=msgs_per_s,
+        best_bid=snap.best_bid if snap else nan,
+        best_ask=snap.best_ask if snap else nan,
+        spread=snap.spread if snap else nan,
+        spread_bps=snap.spread_bps if snap else nan,
+        mid=snap.mid if snap else nan,
+        levels=snap.depth_levels if snap else (0, 0),
+        last_error=status.last_error,
+    )
+
+
+def top_levels(snap: BookSnapshot, n: int = 10) -> pd.DataFrame:
+    """Top ``n`` levels per side, side by side: bid size/price | ask price/size (base units, quote)."""
+    nb, na = min(n, snap.bid_px.size), min(n, snap.ask_px.size)
+    rows = max(nb, na)
+
+    def col(a, m):
+        out = [math.nan] * rows
+        out[:m] = a[:m].tolist()
+        return out
+
+    return pd.DataFrame(
+        {
+            "bid size (base)": col(snap.bid_sz, nb),
+            "bid price": col(snap.bid_px, nb),
+            "ask price": col(snap.ask_px, na),
+            "ask size (base)": col(snap.ask_sz, na),
+        },
+        index=pd.RangeIndex(1, rows + 1, name="level"),
+    )
+
+
+def book_time(ts_ms: int) -> str:
+    """Exchange time as ``HH:MM:SS.mmm`` UTC ("n/a" when the feed gives none)."""
+    if ts_ms <= 0:
+        return "n/a"
+    return iso_ms(ts_ms)[11:23]

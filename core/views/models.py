@@ -1,0 +1,278 @@
+"""What the Models page shows about each learned model, read from its model card (``models/*.json``).
+
+``card_views(loaded)`` takes what ``core.learned.nets.load_models`` returned (its ``cards``, ``nets`` and
+``fallbacks``) and turns each role into a ``CardView``: whether the app uses the model or the rule-based
+fallback and why, the data (files, time ranges, samples), the features, the held-out metrics next to the
+baselines, and the calibration (maker/taker), coverage (quantiles) or per-latency error (expected slippage)
+for a chart. Cards are plain JSON written by ``core/training/train.py``; a missing key leaves that part empty, it
+never raises.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from core.learned.nets import ROLES
+
+TITLES = {
+    "slippage_expected": "Expected slippage",
+    "slippage_quantiles": "Slippage quantiles (p50 / p90 / p95)",
+    "maker_taker": "Maker/taker proportion",
+}
+FALLBACKS = {
+    "slippage_expected": "book walk at decision time",
+    "slippage_quantiles": "no p90 band",
+    "maker_taker": "limit orders cannot be priced; market orders are 100% taker",
+}
+#: (card metric key, column label) per model kind; list-valued metrics expand to one column per quantile
+METRICS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "regression": (("mae_bps", "MAE (bps)"), ("rmse_bps", "RMSE (bps)")),
+    "quantiles": (
+        ("mean_pinball_bps", "mean pinball loss (bps)"),
+        ("pinball_bps", "pinball {q} (bps)"),
+        ("coverage", "coverage {q}"),
+    ),
+    "probability": (("log_loss", "log-loss"), ("brier", "Brier score"), ("auc_full_fill", "AUC")),
+}
+METRIC_HELP = {
+    "regression": "Held-out (test) error in bps of executed notional; lower is better.",
+    "quantiles": "Held-out pinball loss (lower is better) and coverage: the share of outcomes at or below each "
+    "quantile, which should be close to 0.5 / 0.9 / 0.95.",
+    "probability": "Held-out log-loss and Brier score (lower is better) and AUC of a full fill (higher is better).",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CardView:
+    """One model's card, ready to render."""
+
+    role: str
+    title: str
+    in_use: bool
+    status: str  # one sentence: "In use: ..." or "Fallback (...): ..."
+    name: str  # display name, e.g. "logistic regression (held-out log-loss 0.53)"
+    kind: str  # regression | quantiles | probability | "" when there is no card
+    target: str  # what is predicted, with its unit
+    structure: str
+    selection: str
+    trained_at: str
+    samples: Mapping[str, int]
+    data: pd.DataFrame  # recording, market, books, trades rows, from, to
+    split: pd.DataFrame  # recording, train from/to, test from/to
+    split_method: str
+    features: pd.DataFrame  # name, unit, description
+    metrics: pd.DataFrame  # method (model first, then baselines) x metric columns
+    metrics_help: str
+    chart: str  # "calibration" | "coverage" | "latency" | ""
+    chart_data: pd.DataFrame  # the chart's numbers
+    serving_note: str
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns)
+
+
+def metric_row(name: str, values: Mapping[str, Any], kind: str, quantiles: list[float]) -> dict[str, Any]:
+    """One row of the metrics table: ``name`` plus each metric of ``kind`` found in ``values``."""
+    row: dict[str, Any] = {"method": name}
+    for key, label in METRICS.get(kind, ()):
+        v = values.get(key)
+        if isinstance(v, list):
+            for q, x in zip(quantiles, v, strict=False):
+                row[label.format(q=f"p{round(q * 100)}")] = float(x)
+        elif "{q}" in label:
+            for q in quantiles:
+                row[label.format(q=f"p{round(q * 100)}")] = math.nan
+        else:
+            row[label] = float(v) if isinstance(v, (int, float)) else math.nan
+    return row
+
+
+def metrics_table(card: Mapping[str, Any]) -> pd.DataFrame:
+    """The model's held-out (test) metrics, then each baseline's, as rows."""
+    kind = str(card.get("kind", ""))
+    quantiles = list(card.get("target", {}).get("quantiles", []))
+    rows = [
+        metric_row(
+            f"this model: {card.get('display_name', card.get('role', 'model'))}",
+            card.get("metrics", {}).get("test", {}),
+            kind,
+            quantiles,
+        )
+    ]
+    for key, b in card.get("baselines", {}).items():
+        rows.append(metric_row(f"baseline: {b.get('what', key)}", b, kind, quantiles))
+    return pd.DataFrame(rows)
+
+
+def _chart(card: Mapping[str, Any]) -> tuple[str, pd.DataFrame]:
+    kind = card.get("kind")
+    m = card.get("metrics", {})
+    if kind == "probability" and m.get("calibration_deciles"):
+        rows = [
+            {
+                "decile": d.get("decile"),
+                "n": d.get("n"),
+                "mean predicted": d.get("mean_predicted"),
+                "mean observed": d.get("mean_observed"),
+            }
+            for d in m["calibration_deciles"]
+        ]
+        return "calibration", _frame(rows, ["decile", "n", "mean predicted", "mean observed"])
+    if kind == "quantiles":
+        qs = list(card.get("target", {}).get("quantiles", []))
+        rows = []
+        for name, values in [("this model", m.get("test", {}))] + [
+            (b.get("what", k), b) for k, b in card.get("baselines", {}).items()
+        ]:
+            for q, c in zip(qs, values.get("coverage", []), strict=False):
+                rows.append({"method": name, "quantile": f"p{round(q * 100)}", "nominal": q, "observed": c})
+        return "coverage", _frame(rows, ["method", "quantile", "nominal", "observed"])
+    if kind == "regression" and m.get("by_latency_ms"):
+        rows = [
+            {
+                "latency (ms)": float(k),
+                "n": v.get("n"),
+                "model MAE (bps)": v.get("model_mae_bps"),
+                "book walk MAE (bps)": v.get("walk_mae_bps"),
+            }
+            for k, v in m["by_latency_ms"].items()
+        ]
+        return "latency", _frame(rows, ["latency (ms)", "n", "model MAE (bps)", "book walk MAE (bps)"])
+    return "", pd.DataFrame()
+
+
+def card_view(role: str, card: Mapping[str, Any] | None, *, in_use: bool, fallback_reason: str = "") -> CardView:
+    card = card or {}
+    title = TITLES.get(role, role)
+    if in_use:
+        status = f"In use: {card.get('reason', 'the card says use = true')}."
+    else:
+        why = (
+            fallback_reason
+            or f"{card.get('reason', 'the model is not loaded')}; {FALLBACKS.get(role, 'rule-based method')}."
+        )
+        status = f"Fallback: {why}"
+    target = card.get("target", {})
+    data_rows = [
+        {
+            "recording": d.get("recording", ""),
+            "market": d.get("market", ""),
+            "books": d.get("books"),
+            "trades rows": d.get("trades_rows"),
+            "from (UTC)": (d.get("recording_range") or ["", ""])[0],
+            "to (UTC)": (d.get("recording_range") or ["", ""])[-1],
+        }
+        for d in card.get("data", [])
+    ]
+    split = card.get("split", {})
+    split_rows = [
+        {
+            "recording": rec,
+            "train from": r.get("train", ["", ""])[0],
+            "train to": r.get("train", ["", ""])[-1],
+            "test from": r.get("test", ["", ""])[0],
+            "test to": r.get("test", ["", ""])[-1],
+        }
+        for rec, r in split.get("ranges_utc", {}).items()
+    ]
+    chart, chart_data = _chart(card)
+    return CardView(
+        role=role,
+        title=title,
+        in_use=in_use,
+        status=status,
+        name=str(card.get("display_name", "no trained model")),
+        kind=str(card.get("kind", "")),
+        target=f"{target.get('description', '')} ({target.get('unit', '')})" if target else "",
+        structure=str(card.get("structure", "")),
+        selection=str(card.get("selection", "")),
+        trained_at=str(card.get("trained_at", "")),
+        samples={k: int(v) for k, v in card.get("samples", {}).items() if isinstance(v, (int, float))},
+        data=_frame(data_rows, ["recording", "market", "books", "trades rows", "from (UTC)", "to (UTC)"]),
+        split=_frame(split_rows, ["recording", "train from", "train to", "test from", "test to"]),
+        split_method=str(split.get("method", "")),
+        features=_frame(
+            [{k: f.get(k, "") for k in ("name", "unit", "description")} for f in card.get("features", [])],
+            ["name", "unit", "description"],
+        ),
+        metrics=metrics_table(card) if card else pd.DataFrame(),
+        metrics_help=METRIC_HELP.get(str(card.get("kind", "")), ""),
+        chart=chart,
+        chart_data=chart_data,
+        serving_note=str(card.get("serving", {}).get("note", "")),
+    )
+
+
+def card_views(loaded: Any) -> list[CardView]:
+    """One view per role from ``load_models()``'s result (anything with ``cards``, ``nets``, ``fallbacks``)."""
+    cards = getattr(loaded, "cards", {}) or {}
+    nets = getattr(loaded, "nets", {}) or {}
+    fallbacks = getattr(loaded, "fallbacks", {}) or {}
+    return [
+        card_view(
+            role,
+            cards.get(role),
+            in_use=role in nets and role not in fallbacks,
+            fallback_reason=fallbacks.get(role, ""),
+        )
+        for role in ROLES
+    ]
+
+
+def card_figure(view: CardView) -> go.Figure | None:
+    """Calibration (predicted vs observed), coverage (observed vs nominal) or error by latency."""
+    d = view.chart_data
+    if view.chart == "calibration":
+        fig = go.Figure()
+        fig.add_scatter(
+            x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration", line=dict(dash="dash", color="#888")
+        )
+        fig.add_scatter(
+            x=d["mean predicted"],
+            y=d["mean observed"],
+            mode="lines+markers",
+            name="deciles (test)",
+            customdata=d["n"],
+            hovertemplate="predicted %{x:.2f}, observed %{y:.2f} (n=%{customdata})<extra></extra>",
+        )
+        fig.update_layout(
+            title="Calibration: observed vs predicted fill fraction, by decile",
+            xaxis_title="mean predicted",
+            yaxis_title="mean observed",
+        )
+    elif view.chart == "coverage":
+        fig = go.Figure()
+        for method, g in d.groupby("method", sort=False):
+            fig.add_bar(x=g["quantile"], y=g["observed"], name=str(method))
+        nominal = d.drop_duplicates("quantile")
+        fig.add_scatter(
+            x=nominal["quantile"],
+            y=nominal["nominal"],
+            mode="markers",
+            name="nominal (target)",
+            marker=dict(symbol="line-ew-open", size=40, color="#d62728", line=dict(width=3)),
+        )
+        fig.update_layout(
+            title="Coverage on test: share of outcomes at or below each quantile",
+            barmode="group",
+            yaxis_title="share of outcomes",
+            yaxis_range=[0, 1.05],
+        )
+    elif view.chart == "latency":
+        fig = go.Figure()
+        fig.add_scatter(x=d["latency (ms)"], y=d["model MAE (bps)"], mode="lines+markers", name="model")
+        fig.add_scatter(
+            x=d["latency (ms)"], y=d["book walk MAE (bps)"], mode="lines+markers", name="book walk (baseline)"
+        )
+        fig.update_layout(title="Held-out MAE by latency", xaxis_title="latency (ms)", yaxis_title="MAE (bps)")
+    else:
+        return None
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig

@@ -1,0 +1,260 @@
+"""The app in a real browser: `streamlit run` on a free port, headless Chromium through Playwright.
+
+AppTest never fires ``run_every``; a browser does. This checks what a user sees: the simulator's numbers
+move as the replay ticks, editing the quantity changes the net cost, every page renders without an
+exception box, and the browser console stays free of errors. Screenshots go to artifacts/screenshots/
+(gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.views.market import EXCHANGE_LABELS
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "artifacts" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# page path -> (title, has a plotly chart that must render)
+PAGES = {
+    "market": ("Market", False),
+    "latency": ("Latency", True),
+    "execution": ("Execution", True),
+    "models": ("Models", True),
+    "data": ("Data", False),
+    "docs": ("Methodology", False),
+}
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (`make browser` installs it)"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    port = _free_port()
+    env = {**os.environ, "TCS_SOURCE": "replay", "PYTHONUNBUFFERED": "1"}
+    for k in ("TCS_FEED_URL", "TCS_REPLAY_FILE", "TCS_EXCHANGE", "TCS_SYMBOL"):
+        env.pop(k, None)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    log = open(SHOTS.parent / "streamlit_browser_test.log", "w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start (exit {proc.poll()}); see {log.name}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _metrics(page) -> dict[str, str]:
+    out = {}
+    for m in page.locator('[data-testid="stMetric"]').all():
+        label = m.locator('[data-testid="stMetricLabel"]').inner_text().strip()
+        out[label] = m.locator('[data-testid="stMetricValue"]').inner_text().strip()
+        delta = m.locator('[data-testid="stMetricDelta"]')
+        if delta.count():
+            out[label + " delta"] = delta.first.inner_text().strip()
+    return out
+
+
+def _dollars(text: str) -> float:
+    m = re.search(r"(-?)\$([0-9.,e+-]+)", text)
+    assert m, f"no dollar amount in {text!r}"
+    return float(m.group(2).replace(",", "")) * (-1 if m.group(1) else 1)
+
+
+def _select(page, label: str, option: str) -> None:
+    """Pick ``option`` in the sidebar selectbox labelled ``label``, as a user does."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option).click()
+
+
+def _wait(predicate, timeout: float, what: str, interval: float = 0.25):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            value = predicate()
+        except (KeyError, AssertionError):  # mid-rerun: an element is being redrawn
+            value = None
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def test_app_in_a_real_browser(app_url):
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            # tall enough that a screenshot shows the whole page (Streamlit scrolls inside the app, not the window)
+            page = browser.new_page(viewport={"width": 1500, "height": 2300})
+            page.on(
+                "console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+            )
+            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+            page.goto(app_url, wait_until="domcontentloaded")
+
+            # 1. The simulator is the default page and its numbers arrive
+            page.locator("h1", has_text="Simulator").wait_for(timeout=30_000)
+            page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=30_000)
+            page.locator(".js-plotly-plot").nth(2).wait_for(timeout=20_000)  # breakdown, depth, cost curve
+            assert page.locator('[data-testid="stException"]').count() == 0
+            first = _metrics(page)
+            for label in (
+                "Expected slippage",
+                "Expected fees",
+                "Market impact",
+                "Net cost",
+                "Maker / taker",
+                "Internal latency (last tick)",
+                "Internal latency p50",
+                "Internal latency p99",
+            ):
+                assert label in first, f"metric {label!r} missing: {sorted(first)}"
+            assert first["Net cost"].startswith("$") and first["Net cost delta"].endswith("bps")
+            assert first["Internal latency (last tick)"].endswith(("µs", "ms"))
+            page.screenshot(path=str(SHOTS / "simulator.png"), full_page=True)
+
+            # 2. The replay ticks: the values change without any interaction (run_every fires in a browser)
+            ticks0 = first["Internal latency p50 delta"]
+            later = _wait(
+                lambda: (m := _metrics(page)) != first and m["Internal latency p50 delta"] != ticks0 and m,
+                20,
+                "the simulator's metrics to change as the replay ticks",
+            )
+            assert later["Net cost"].startswith("$")
+
+            # 3. Editing the quantity changes the net cost
+            before = _dollars(_metrics(page)["Net cost"])
+            qty = page.get_by_role("spinbutton", name="Quantity (USD)")
+            qty.fill("2500000")
+            qty.press("Enter")
+            after = _wait(
+                lambda: (v := _dollars(_metrics(page)["Net cost"])) > 1000 * max(before, 1e-6) and v,
+                20,
+                "net cost to follow the new quantity",
+            )
+            assert after > before
+            page.wait_for_timeout(2500)  # a few refreshes later the input still holds what was typed
+            assert qty.input_value() == "2500000.00"
+            page.screenshot(path=str(SHOTS / "simulator_2.5M.png"), full_page=True)
+
+            # 4. A bad quantity gets a plain message next to the field, never a traceback
+            qty.fill("0")
+            qty.press("Enter")
+            page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]', has_text="$0").wait_for(timeout=15_000)
+            page.locator(
+                '[data-testid="stMain"] [data-testid="stAlert"]', has_text="An order input needs fixing"
+            ).wait_for(timeout=15_000)
+            page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(
+                timeout=15_000
+            )  # last valid numbers stay
+            assert page.locator('[data-testid="stException"]').count() == 0
+            page.screenshot(path=str(SHOTS / "simulator_bad_quantity.png"), full_page=True)
+            qty.fill("100")
+            qty.press("Enter")
+
+            # 5. The feed is one per process: a second session switching the recording is followed by the first
+            other = browser.new_page(viewport={"width": 1500, "height": 1200})
+            other.goto(app_url, wait_until="domcontentloaded")
+            other.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=30_000)
+            spot = EXCHANGE_LABELS["binance"]
+            _select(other, "Exchange", spot)
+            page.locator('[data-testid="stMarkdown"]', has_text=f"{spot} BTCUSDT").first.wait_for(timeout=20_000)
+            _wait(
+                lambda: page.get_by_role("combobox", name="Exchange").input_value() == spot,
+                10,
+                "the first session's sidebar to show the new recording",
+            )
+            page.screenshot(path=str(SHOTS / "simulator_followed_switch.png"), full_page=True)
+            futures = EXCHANGE_LABELS["binance-futures"]
+            _select(other, "Exchange", futures)
+            page.locator('[data-testid="stMarkdown"]', has_text=f"{futures} BTCUSDT").first.wait_for(timeout=20_000)
+            other.close()
+
+            # 6. Every page renders from the sidebar navigation
+            for path, (title, has_chart) in PAGES.items():
+                page.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').click()
+                page.wait_for_url(re.compile(f"/{path}(\\?.*)?$"), timeout=15_000)
+                page.locator("h1", has_text=title).wait_for(timeout=20_000)
+                if has_chart:
+                    page.locator(".js-plotly-plot").first.wait_for(timeout=20_000)
+                page.wait_for_timeout(1500)  # let the first fragment run finish
+                assert page.locator('[data-testid="stException"]').count() == 0, f"exception on /{path}"
+                page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)
+
+            # back to the simulator: the inputs kept their values across the page switches
+            page.locator('[data-testid="stSidebarNav"] a').first.click()
+            page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=20_000)
+            assert page.get_by_role("spinbutton", name="Quantity (USD)").input_value() in ("100.00", "100")
+        except Exception:
+            page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    assert not errors, "browser console errors:\n" + "\n".join(errors)

@@ -1,0 +1,112 @@
+"""core.feed.capture: bounded recordings of the feed for download, with a stub feed and the real Recorder."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import pytest
+
+from core.feed.capture import Capture, CaptureState, capture_file_name, check_seconds
+
+
+class StubAdapter:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def native_message(self) -> bytes:
+        self.n += 1
+        return b'{"timestamp":"2024-08-08T23:54:16.509Z","n":%d}' % self.n
+
+
+class StubFeed:
+    def __init__(self) -> None:
+        self.listeners: list = []
+
+    def add_listener(self, fn) -> None:
+        self.listeners.append(fn)
+
+    def remove_listener(self, fn) -> None:
+        self.listeners = [f for f in self.listeners if f is not fn]
+
+    def tick(self, adapter: StubAdapter, k: int = 1) -> None:
+        for _ in range(k):
+            for fn in list(self.listeners):
+                fn(adapter, None)
+
+
+@pytest.mark.parametrize("bad", [0, 0.5, -3, 601, 1e12, float("nan"), float("inf"), "ten", None, False])
+def test_bad_lengths_are_refused(bad):
+    with pytest.raises(ValueError, match="Recording length must"):
+        check_seconds(bad)
+
+
+def test_length_bounds_accepted():
+    assert check_seconds(1) == 1.0 and check_seconds("600") == 600.0
+
+
+def test_file_name_is_utc_and_safe():
+    assert (
+        capture_file_name("binance-futures", "BTCUSDT", 1723161256)
+        == "binance-futures_BTCUSDT_20240808-235416.jsonl.gz"
+    )
+    assert capture_file_name("a/../b", "", 0) == "a..b_feed_19700101-000000.jsonl.gz"
+
+
+def test_capture_records_then_detaches_and_serves_bytes():
+    feed, adapter = StubFeed(), StubAdapter()
+    cap = Capture(feed, 60, file_name="x.jsonl.gz").start()
+    assert len(feed.listeners) == 1 and cap.status().state is CaptureState.RECORDING
+    feed.tick(adapter, 3)
+    assert cap.status().messages == 3 and cap.data is None
+    cap.finish()
+    cap.finish()  # idempotent
+    s = cap.status()
+    assert s.state is CaptureState.DONE and s.messages == 3 and s.progress == 1.0 and not s.limit_hit
+    assert feed.listeners == [] and s.size_bytes == len(cap.data)
+    lines = gzip.decompress(cap.data).splitlines()
+    assert [line[-6:] for line in lines] == [b'"n":1}', b'"n":2}', b'"n":3}']
+    feed.tick(adapter)  # nothing more is recorded
+    assert cap.status().messages == 3 and not cap._dir.exists()  # temp file removed
+
+
+def test_capture_stops_at_the_message_limit():
+    feed, adapter = StubFeed(), StubAdapter()
+    cap = Capture(feed, 600, max_messages=5).start()
+    feed.tick(adapter, 8)
+    s = cap.status()
+    assert s.state is CaptureState.DONE and s.messages == 5 and s.limit_hit and feed.listeners == []
+
+
+def test_capture_ends_by_itself_after_its_seconds():
+    feed, adapter = StubFeed(), StubAdapter()
+    t = [100.0]
+    cap = Capture(feed, 1, clock=lambda: t[0]).start()
+    t[0] = 100.5
+    assert cap.status().progress == pytest.approx(0.5)
+    feed.tick(adapter)
+    deadline = time.monotonic() + 5
+    while cap.status().state is CaptureState.RECORDING and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cap.status().state is CaptureState.DONE and cap.status().messages == 1 and feed.listeners == []
+
+
+def test_at_most_two_recordings_run_at_once_in_a_process():
+    from core.feed.capture import MAX_CONCURRENT, Capture, CaptureBusy
+
+    class Feedish:
+        def add_listener(self, fn):
+            pass
+
+        def remove_listener(self, fn):
+            pass
+
+    running = [Capture(Feedish(), 60).start() for _ in range(MAX_CONCURRENT)]
+    try:
+        with pytest.raises(CaptureBusy, match="already running"):
+            Capture(Feedish(), 60).start()
+        running.pop().finish()
+        running.append(Capture(Feedish(), 60).start())  # a slot came free
+    finally:
+        for c in running:
+            c.finish()

@@ -1,0 +1,126 @@
+"""`python -m core.replay` and `python -m core.record` as a user runs them, over real loopback sockets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from core.feed.recording import load_recording
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_replay_cli_serves_the_recording_in_order(slice_file, recorded_messages):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.feed.replay", "--data", str(slice_file), "--port", str(port), "--speed", "50"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"ws://127.0.0.1:{port}/ws/l2-orderbook/binance-futures/BTCUSDT"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                ws = connect(url, open_timeout=2, proxy=None)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with ws:
+            got = [ws.recv(timeout=5) for _ in range(5)]
+        assert [g.encode() for g in got] == recorded_messages[:5]
+        with pytest.raises(Exception):  # a path the replay does not serve is refused
+            connect(f"ws://127.0.0.1:{port}/ws/l2-orderbook/okx/ETH-USDT-SWAP", open_timeout=2, proxy=None)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_replay_cli_missing_file_is_a_one_line_error(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "core.feed.replay", "--data", str(tmp_path / "nope.jsonl.gz")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and r.stderr.startswith("error: recording not found") and "Traceback" not in r.stderr
+
+
+def _run_replay_server(slice_file, port):
+    code = (
+        "import asyncio\n"
+        "from core.feed.recording import load_recording\n"
+        "from core.feed.replay import ReplayServer\n"
+        "async def main():\n"
+        f"    async with ReplayServer(load_recording({str(slice_file)!r}), port={port}, speed=20, loop=True):\n"
+        "        await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+
+
+def test_record_cli_captures_a_goquant_server(tmp_path, slice_file, recorded_messages):
+    port = free_port()
+    server = _run_replay_server(slice_file, port)
+    out = tmp_path / "captured.jsonl.gz"
+    try:
+        time.sleep(2)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "core.feed.recorder",
+                "--url",
+                f"ws://127.0.0.1:{port}/ws/l2-orderbook/binance-futures/BTCUSDT",
+                "--seconds",
+                "20",
+                "--max-messages",
+                "40",
+                "--out",
+                str(out),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert r.returncode == 0, r.stderr
+    assert "wrote 40 books" in r.stdout
+    rec = load_recording(out)
+    assert len(rec) == 40 and rec.exchange == "binance-futures" and rec.symbol == "BTCUSDT"
+    assert list(rec.messages) == recorded_messages[:40]  # GoQuant messages are recorded verbatim
+
+
+def test_record_cli_rejects_bad_arguments(tmp_path):
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.feed.recorder",
+            "--url",
+            "ws://127.0.0.1:9/x",
+            "--seconds",
+            "-1",
+            "--out",
+            str(tmp_path / "x.gz"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "error:" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,232 @@
+"""The per-tick numbers equal the full estimate's, on real books, whichever path computes them."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.costs.estimate import Models, Order, SlippagePrediction, estimate
+from core.costs.fees import get_tier
+from core.costs.volatility import VolSource, from_annual
+from core.errors import OrderError
+from core.feed.goquant import parse_snapshot
+from core.feed.recording import load_recording
+from core.feed.replay import bundled_recordings
+from core.learned.nets import DenseWeights, NumpyNet, load_models
+from core.market.instruments import get_instrument
+from core.pricing.pricer import CostFigures, Estimator
+
+NUMBERS = [f for f in CostFigures._fields if f not in ("latency_us", "compiled")]
+
+
+def real_books(step: int = 97, n: int = 12):
+    out = []
+    for rec in bundled_recordings():
+        inst = get_instrument(rec.exchange, rec.symbol)
+        msgs = itertools.islice(load_recording(rec.path).iter_messages(), 0, step * n, step)
+        out += [(inst, parse_snapshot(m, instrument=inst, seq=i)) for i, m in enumerate(msgs)]
+    return out
+
+
+BOOKS = real_books()
+LOADED = load_models()
+SHIPPED = Models(slippage=LOADED.models.slippage, maker_taker=LOADED.models.maker_taker)
+
+
+def assert_figures_equal(f: CostFigures, e: CostFigures) -> None:
+    for name in NUMBERS:
+        a, b = getattr(f, name), getattr(e, name)
+        if a is None or b is None:
+            assert a is b, name
+        else:
+            assert a == pytest.approx(b, rel=1e-12, abs=1e-12), name
+    assert f.net_cost_usd == pytest.approx(f.slippage_usd + f.fee_usd + f.impact_usd, rel=1e-12, abs=1e-12)
+
+
+ORDERS = [
+    ("buy", 10.0, "quote"),
+    ("sell", 100.0, "quote"),
+    ("buy", 25_000.0, "quote"),
+    ("sell", 2e6, "quote"),
+    ("buy", 0.002, "base"),
+    ("sell", 3.0, "base"),
+]
+
+
+@pytest.mark.parametrize("models", [None, SHIPPED], ids=["rules", "shipped_models"])
+@pytest.mark.parametrize("side,size,unit", ORDERS)
+def test_compiled_figures_equal_the_full_estimate_on_real_books(models, side, size, unit):
+    vols = [None, from_annual(0.35, mid=60_000.0, source=VolSource.DATA)]
+    for (inst, snap), vol in itertools.product(BOOKS, vols):
+        order = Order(side, size, unit=unit, latency_ms=250.0)
+        est = Estimator(order, fee_tier=get_tier(inst.exchange, inst.kind), models=models)
+        f = est.figures(snap, vol)
+        assert f.compiled, "an order the visible book fills must take the compiled path"
+        assert_figures_equal(f, CostFigures.of(est.estimate(snap, vol), snap, 0.0))
+        assert (f.seq, f.exchange_ts_ms, f.recv_ns) == (snap.seq, snap.exchange_ts_ms, snap.recv_ns)
+
+
+def test_orders_the_compiled_path_does_not_cover_give_the_estimate_itself():
+    inst, snap = BOOKS[0]
+    tier = get_tier(inst.exchange, inst.kind)
+    beyond = Order("buy", 5e8, latency_ms=100.0)  # far past 400 visible levels: extrapolated
+    limit = Order("sell", 5_000.0, order_type="limit", offset_bps=1.0, horizon_s=10.0)
+    for order in (beyond, limit):
+        est = Estimator(order, fee_tier=tier, models=SHIPPED)
+        f = est.figures(snap)
+        assert not f.compiled
+        assert_figures_equal(f, CostFigures.of(est.estimate(snap), snap, 0.0))
+    assert Estimator(beyond, fee_tier=tier).estimate(snap).beyond_visible
+
+
+class HalfWalk:
+    """A model the compiled path does not know: the engine must still call it."""
+
+    name = "test double: half the walk"
+
+    def predict(self, x):
+        return SlippagePrediction(expected_bps=0.5 * x.walk.cost_bps)
+
+
+def test_an_unknown_model_takes_the_python_path_and_is_used():
+    inst, snap = BOOKS[1]
+    order = Order("buy", 1e6)
+    est = Estimator(order, fee_tier=get_tier(inst.exchange, inst.kind), models=Models(slippage=HalfWalk()))
+    f = est.figures(snap)
+    assert not est.compiled and not f.compiled
+    assert f.slippage_usd + f.impact_usd == pytest.approx(0.5 * f.walk_slippage_usd, rel=1e-12)
+
+
+def test_errors_are_the_estimates_plain_messages():
+    inst, snap = BOOKS[0]
+    order = Order("buy", 1e6, unit="base")  # about $60bn of BTC
+    est = Estimator(order, fee_tier=get_tier(inst.exchange, inst.kind))
+    with pytest.raises(OrderError) as fast:
+        est.figures(snap)
+    with pytest.raises(OrderError) as full:
+        estimate(snap, order, fee_tier=get_tier(inst.exchange, inst.kind))
+    assert str(fast.value) == str(full.value) and "check the size" in str(fast.value)
+
+
+def test_tick_row_is_the_models_feature_row():
+    slip = LOADED.models.slippage
+    for (inst, snap), side in itertools.product(BOOKS, ("buy", "sell")):
+        order = Order(side, 50_000.0, latency_ms=500.0)
+        e = estimate(snap, order, fee_tier=get_tier(inst.exchange, inst.kind))
+        from core.costs._walk import band_depths
+        from core.costs.estimate import ModelInput
+        from core.pricing.pricer import _BANDS
+
+        mi = ModelInput(
+            snapshot=snap,
+            order=order,
+            walk=e.walk,
+            volatility=from_annual(0.4, mid=snap.mid, source=VolSource.DATA),
+            notional_usd=e.filled_usd,
+        )
+        bands = band_depths(snap.bid_px, snap.bid_cum_quote, snap.ask_px, snap.ask_cum_quote, snap.mid, _BANDS)
+        row = slip.tick_row(
+            snap,
+            bands,
+            side=1 if side == "buy" else -1,
+            notional_usd=e.filled_usd,
+            walk_bps=e.walk.cost_bps,
+            vol_per_sqrt_s=mi.volatility.sigma_per_sqrt_s,
+            latency_ms=500.0,
+        )
+        assert row == slip.features(mi).tolist()
+
+
+def random_net(rng: np.random.Generator, kind: str, n_in: int, hidden: tuple[int, ...], heads: int) -> NumpyNet:
+    layers, width = [], n_in
+    for h in hidden:
+        layers.append(DenseWeights(rng.normal(size=(width, h)), rng.normal(size=h), "relu"))
+        width = h
+    acts = {"quantiles": ["linear"] + ["softplus"] * (heads - 1), "probability": ["sigmoid"], "regression": ["linear"]}[
+        kind
+    ]
+    return NumpyNet(
+        kind=kind,
+        mean=rng.normal(size=n_in),
+        scale=rng.uniform(0.5, 2.0, size=n_in),
+        hidden=tuple(layers),
+        heads=tuple(DenseWeights(rng.normal(size=(width, 1)), rng.normal(size=1), a) for a in acts),
+        offset_w=rng.normal(size=n_in) if kind != "probability" else None,
+        scale_w=np.abs(rng.normal(size=n_in)) if kind == "quantiles" else None,
+    )
+
+
+@pytest.mark.parametrize("hidden", [(), (8,), (16, 4)])
+@pytest.mark.parametrize("kind,heads", [("quantiles", 3), ("regression", 1), ("probability", 1)])
+def test_compiled_forward_pass_equals_numpy(kind, heads, hidden):
+    rng = np.random.default_rng(7)
+    net = random_net(rng, kind, 9, hidden, heads)
+    for a in (net.mean, net.scale, *(layer.w for layer in net.hidden + net.heads)):
+        a.setflags(write=False)  # as NumpyNet.from_keras hands them out
+    dense = net.compiled()
+    for _ in range(200):
+        row = rng.normal(scale=3.0, size=9)
+        want = net.forward(row)[0]
+        got = dense(row.tolist())
+        assert np.allclose(got, np.atleast_1d(want), rtol=1e-12, atol=1e-12)
+
+
+def test_shipped_nets_compile_to_the_same_outputs():
+    rng = np.random.default_rng(3)
+    assert LOADED.nets, "no shipped models loaded"
+    for role, net in LOADED.nets.items():
+        dense = net.compiled()
+        rows = rng.normal(size=(100, net.n_features)) * net.scale + net.mean
+        for row in rows:
+            assert np.allclose(dense(row.tolist()), np.atleast_1d(net.forward(row)[0]), rtol=1e-12, atol=1e-12), role
+    with pytest.raises(ValueError):
+        dense([1.0])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_a_non_finite_model_output_falls_back_like_the_estimate():
+    inst, snap = BOOKS[2]
+    slip = LOADED.models.slippage
+    q = slip.quantiles
+    broken = replace(q, mean=np.full_like(q.mean, math.nan))  # every output NaN
+    models = Models(slippage=replace(slip, quantiles=broken))
+    est = Estimator(
+        Order("buy", 10_000.0, latency_ms=100.0), fee_tier=get_tier(inst.exchange, inst.kind), models=models
+    )
+    f = est.figures(snap)
+    assert f.compiled
+    assert_figures_equal(f, CostFigures.of(est.estimate(snap), snap, 0.0))
+
+
+def test_a_book_too_extreme_to_calibrate_is_a_plain_error_on_both_paths():
+    import orjson
+
+    inst = get_instrument("binance-futures", "BTCUSDT")
+    raw = orjson.dumps(
+        {
+            "bids": [["60000.0", "1e-200"]] * 1 + [["59999.9", "1e-200"]],
+            "asks": [[f"6000{i}.1", "1e-200"] for i in range(5)],
+        }
+    )
+    snap = parse_snapshot(raw, instrument=inst)
+    order = Order("buy", 1e-196)
+    tier = get_tier(inst.exchange, inst.kind)
+    with pytest.raises(OrderError, match="too extreme"):
+        estimate(snap, order, fee_tier=tier)
+    with pytest.raises(OrderError, match="too extreme"):
+        Estimator(order, fee_tier=tier).figures(snap)
+
+
+def test_compiled_net_rejects_shapes_that_do_not_chain():
+    from core.learned._nets import DenseNet
+
+    with pytest.raises(ValueError, match="do not chain"):
+        DenseNet(np.zeros(3), np.ones(3), [(np.zeros((4, 2)), np.zeros(2), [0, 0])])
+    with pytest.raises(ValueError, match="one weight per input"):
+        DenseNet(np.zeros(3), np.ones(3), [(np.zeros((3, 1)), np.zeros(1), [0])], scale_w=np.ones(2))
+    with pytest.raises(ValueError, match="activation"):
+        DenseNet(np.zeros(3), np.ones(3), [(np.zeros((3, 1)), np.zeros(1), [9])])

@@ -1,0 +1,340 @@
+"""Shipped models: numpy path == Keras, non-crossing quantiles, complete cards, deterministic training,
+fallback when a card declines, and the cost-engine protocols."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.costs.estimate import MakerTakerModel, ModelInput, Models, Order, SlippageModel, estimate
+from core.costs.fees import get_tier
+from core.costs.volatility import SQRT_YEAR_S, from_annual
+from core.costs.walk import walk_book
+from core.feed.recording import sha256_file
+from core.feed.replay import default_recording
+from core.learned.nets import (
+    KINDS,
+    MAKER_INPUTS,
+    MODELS_DIR,
+    ROLE_INPUTS,
+    ROLES,
+    SLIPPAGE_INPUTS,
+    FitConfig,
+    NumpyNet,
+    load_keras,
+    load_models,
+    structure,
+    train_model,
+)
+from core.training.dataset import (
+    MAKER_NAMES,
+    SLIPPAGE_NAMES,
+    FlowFeatures,
+    find_trades,
+    load_market,
+    maker_rows,
+    slippage_rows,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED = {
+    "role",
+    "file",
+    "architecture",
+    "use",
+    "reason",
+    "display_name",
+    "features",
+    "target",
+    "samples",
+    "split",
+    "metrics",
+    "baselines",
+    "candidates",
+    "data",
+    "trained_at",
+    "seed",
+    "versions",
+    "serving",
+}
+
+
+@pytest.fixture(scope="module")
+def real():
+    """Real rows from the first ~105 s of the bundled futures recording (with its trades)."""
+    rec = default_recording().path
+    m = load_market(rec, find_trades(rec), max_lines=2_000)
+    return m, slippage_rows(m, n_times=60, per_time=5, seed=11), maker_rows(m, n_times=15, per_time=5, seed=11)
+
+
+def rows_for(role: str, real) -> np.ndarray:
+    _, s, k = real
+    df = k if role == "maker_taker" else s
+    return df[list(ROLE_INPUTS[role])].to_numpy(np.float64)
+
+
+def random_rows(net: NumpyNet, n: int, seed: int) -> np.ndarray:
+    """Rows spread over 4 standard deviations of the training data, plus some far outside it."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 2, size=(n, net.n_features))
+    z[: n // 10] *= 10
+    return net.mean + z * net.scale
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """role -> (card, keras model, numpy net) for every shipped model."""
+    out = {}
+    for role in ROLES:
+        card = json.loads((MODELS_DIR / f"{role}.json").read_text())
+        model = load_keras(MODELS_DIR / card["file"])
+        out[role] = (card, model, NumpyNet.from_keras(model, KINDS[role]))
+    return out
+
+
+# ---------------------------------------------------------------- shipped files
+
+
+def test_cards_exist_with_required_keys_and_metrics(shipped):
+    for role, (card, _, _) in shipped.items():
+        assert card.keys() >= REQUIRED, REQUIRED - card.keys()
+        assert card["role"] == role and isinstance(card["use"], bool) and card["reason"]
+        assert [f["name"] for f in card["features"]] == list(ROLE_INPUTS[role])
+        assert all(f["unit"] and f["description"] for f in card["features"])
+        assert card["samples"]["train"] > 1_000 and card["samples"]["test"] > 500
+        assert {"keras", "numpy", "python"} <= card["versions"].keys()
+        test = card["metrics"]["test"]
+        if role == "slippage_expected":
+            assert {"mae_bps", "rmse_bps"} <= test.keys()
+            assert {"book_walk_at_decision", "constant_train_median"} <= card["baselines"].keys()
+        elif role == "slippage_quantiles":
+            assert len(test["coverage"]) == 3 and test["crossings"] == 0
+            assert {"book_walk_at_decision", "constant_train_quantiles"} <= card["baselines"].keys()
+        else:
+            assert {"log_loss", "auc_full_fill", "brier"} <= test.keys()
+            assert len(card["metrics"]["calibration_deciles"]) == 10
+            assert "base_rate" in card["baselines"]
+        # the card's verdict agrees with its own numbers
+        key = {"slippage_expected": "mae_bps", "slippage_quantiles": "mean_pinball_bps", "maker_taker": "log_loss"}[
+            role
+        ]
+        beats = all(test[key] < b[key] for b in card["baselines"].values())
+        assert card["use"] == (
+            beats
+            and (role != "slippage_quantiles" or 0.85 <= test["coverage"][1] <= 0.95)
+            and (role != "maker_taker" or test["auc_full_fill"] > 0.5)
+        )
+        for d in card["data"]:  # trained on exactly the bundled files
+            assert sha256_file(ROOT / d["recording"]) == d["recording_sha256"]
+            if d["trades"]:
+                assert sha256_file(ROOT / d["trades"]) == d["trades_sha256"]
+        for r in card["split"]["ranges_utc"].values():
+            assert r["train"][1] <= r["test"][0]
+        assert (MODELS_DIR / card["file"]).stat().st_size < 2_000_000
+
+
+def test_models_doc_is_generated_from_the_cards(shipped):
+    doc = (ROOT / "docs" / "MODELS.md").read_text()
+    for role, (card, _, _) in shipped.items():
+        assert card["display_name"] in doc and card["reason"] in doc
+    assert "Queue rule" in doc and "## Split" in doc
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_numpy_forward_matches_keras(role, shipped, real):
+    _, model, net = shipped[role]
+    x = np.vstack([random_rows(net, 1_000, seed=ROLES.index(role)), rows_for(role, real)])
+    assert len(x) > 1_050
+    keras_out = np.asarray(model(x, training=False))
+    np_out = net.forward(x)
+    assert np.abs(keras_out.reshape(np_out.shape) - np_out).max() <= 1e-5
+    # one row at a time (the per-tick shape) gives the same answer
+    for row, want in zip(x[:50], np_out[:50], strict=False):
+        np.testing.assert_allclose(net.forward(row)[0], want, rtol=1e-12, atol=1e-12)
+
+
+def test_quantiles_never_cross(shipped, real):
+    _, _, net = shipped["slippage_quantiles"]
+    x = np.vstack([random_rows(net, 5_000, seed=7), rows_for("slippage_quantiles", real)])
+    x[:, SLIPPAGE_INPUTS.index("sqrt_latency_s")] = np.abs(x[:, SLIPPAGE_INPUTS.index("sqrt_latency_s")])
+    q = net.forward(x)
+    assert q.shape == (len(x), 3)
+    assert (np.diff(q, axis=1) >= 0).all()
+
+
+def test_zero_latency_returns_the_walk_exactly(shipped, real):
+    for role in ("slippage_expected", "slippage_quantiles"):
+        _, _, net = shipped[role]
+        x = rows_for(role, real)
+        x = x[x[:, SLIPPAGE_INPUTS.index("sqrt_latency_s")] == 0]
+        out = net.forward(x).reshape(len(x), -1)
+        walk = x[:, SLIPPAGE_INPUTS.index("walk_bps")]
+        assert len(x) and (out == walk[:, None]).all()
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_tiny_training_is_deterministic_and_numpy_matches(real):
+    _, s, k = real
+    cases = [
+        (
+            "regression",
+            s[list(SLIPPAGE_INPUTS)].to_numpy()[:200],
+            s["label_bps"].to_numpy()[:200],
+            structure("slippage_expected"),
+            (),
+        ),
+        (
+            "quantiles",
+            s[list(SLIPPAGE_INPUTS)].to_numpy()[:200],
+            s["label_bps"].to_numpy()[:200],
+            structure("slippage_quantiles"),
+            (8,),
+        ),
+        (
+            "probability",
+            k[list(MAKER_INPUTS)].to_numpy()[:200],
+            k["fill_fraction"].to_numpy()[:200],
+            structure("maker_taker"),
+            (8,),
+        ),
+    ]
+    for kind, x, y, st, hidden in cases:
+        cfg = FitConfig(hidden=hidden, epochs=2, batch_size=32)
+        a = train_model(kind, x, y, cfg, seed=5, **st)
+        b = train_model(kind, x, y, cfg, seed=5, **st)
+        wa, wb = a.get_weights(), b.get_weights()
+        assert len(wa) == len(wb) and all(np.array_equal(p, q) for p, q in zip(wa, wb, strict=False)), kind
+        if hidden:  # a different seed starts from other random weights
+            c = train_model(kind, x, y, cfg, seed=6, **st)
+            assert not all(np.array_equal(p, q) for p, q in zip(wa, c.get_weights(), strict=False)), kind
+        net = NumpyNet.from_keras(a, kind)
+        assert np.abs(np.asarray(a(x)).reshape(net.forward(x).shape) - net.forward(x)).max() <= 1e-5, kind
+
+
+# ---------------------------------------------------------------- loading, fallback, protocols
+
+
+def snapshot_input(real, order: Order, *, row=None):
+    m, s, _ = real
+    r = s.iloc[0] if row is None else row
+    snap = m.snapshot(m.index_at(r.t_ms))
+    walk = walk_book(snap, order.side, order.quantity)
+    vol = from_annual(max(r.vol_bps, 1e-3) / 1e4 * SQRT_YEAR_S, mid=snap.mid)
+    return ModelInput(snapshot=snap, order=order, walk=walk, volatility=vol, notional_usd=walk.filled_quote)
+
+
+def test_loaded_models_follow_the_cards_and_implement_the_protocols(real):
+    lm = load_models()
+    cards = {r: json.loads((MODELS_DIR / f"{r}.json").read_text()) for r in ROLES}
+    slip, mk = lm.models.slippage, lm.models.maker_taker
+    assert isinstance(slip, SlippageModel) and isinstance(mk, MakerTakerModel)
+    assert (slip.expected is not None) == cards["slippage_expected"]["use"]
+    assert (slip.quantiles is not None) == cards["slippage_quantiles"]["use"]
+    for r in ROLES:
+        assert (r in lm.fallbacks) == (not cards[r]["use"])
+    mi = snapshot_input(real, Order(side="buy", quantity=25_000.0, order_type="limit", offset_bps=1, horizon_s=10))
+    p = slip.with_latency(500).predict(mi)
+    if slip.expected is None:
+        assert p.expected_bps == mi.walk.cost_bps  # the baseline, stated in the fallback reason
+    if slip.quantiles is not None:
+        assert p.p90_bps >= p.expected_bps
+        assert slip.with_latency(0).predict(mi).p90_bps == pytest.approx(mi.walk.cost_bps, abs=1e-12)
+    f = mk.maker_fraction(mi)
+    assert 0.0 <= f <= 1.0
+    # a farther, shorter order is less likely to fill than one at the touch resting a minute
+    far = snapshot_input(real, Order(side="buy", quantity=25_000.0, order_type="limit", offset_bps=5, horizon_s=1))
+    near = snapshot_input(real, Order(side="buy", quantity=25_000.0, order_type="limit", offset_bps=0, horizon_s=60))
+    assert mk.maker_fraction(far) < f < mk.maker_fraction(near)
+    # the engine accepts them
+    est = estimate(mi.snapshot, mi.order, fee_tier=get_tier("binance-futures", "swap"), models=lm.models)
+    assert 0.0 <= est.maker_fraction <= 1.0 and "model" in est.methods["maker_fraction"]
+
+
+def test_serving_features_equal_training_features(real):
+    """The row the app builds for an order equals the row training built for the same order and instant."""
+    lm = load_models()
+    m, s, _ = real
+    for r in s.sample(15, random_state=2).itertuples():
+        order = Order(side="buy" if r.side > 0 else "sell", quantity=r.size_usd)
+        mi = snapshot_input(real, order, row=r)
+        got = lm.models.slippage.features(
+            mi, latency_ms=r.latency_ms, trades=FlowFeatures(r.vol_bps, r.trades_per_s, r.btc_per_s)
+        )
+        want = np.array([getattr(r, n) for n in SLIPPAGE_INPUTS])
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    k = real[2].iloc[3]
+    mk = lm.models.maker_taker
+    got = mk.features_for(
+        m.snapshot(m.index_at(k.t_ms)),
+        side="buy" if k.side > 0 else "sell",
+        size_usd=k.size_usd,
+        offset_bps=k.offset_bps,
+        horizon_s=k.horizon_s,
+        vol_bps=k.vol_bps,
+        trades=FlowFeatures(k.vol_bps, k.trades_per_s, k.btc_per_s),
+    )
+    np.testing.assert_allclose(got, k[list(MAKER_INPUTS)].to_numpy(np.float64), rtol=1e-9, atol=1e-9)
+    assert set(SLIPPAGE_INPUTS) <= set(SLIPPAGE_NAMES) and set(MAKER_INPUTS) <= set(MAKER_NAMES)
+
+
+def test_per_tick_path_never_calls_keras(real, monkeypatch):
+    lm = load_models()
+    import core.learned.nets as cm
+
+    def boom(*a, **k):
+        raise AssertionError("Keras used on the per-tick path")
+
+    monkeypatch.setattr(cm, "_keras", boom)
+    mi = snapshot_input(real, Order(side="sell", quantity=1e5, order_type="limit", offset_bps=0.5, horizon_s=5))
+    lm.models.slippage.with_latency(100).predict(mi)
+    lm.models.maker_taker.maker_fraction(mi)
+
+
+def copy_models(tmp_path: Path) -> Path:
+    d = tmp_path / "models"
+    shutil.copytree(MODELS_DIR, d)
+    return d
+
+
+def edit_card(d: Path, role: str, **changes) -> None:
+    p = d / f"{role}.json"
+    card = json.loads(p.read_text())
+    card.update(changes)
+    p.write_text(json.dumps(card))
+
+
+def test_load_models_falls_back_when_a_card_says_no(tmp_path):
+    d = copy_models(tmp_path)
+    edit_card(d, "maker_taker", use=False, reason="held-out log-loss 0.9 does not beat the base rate (0.7)")
+    edit_card(d, "slippage_quantiles", use=False, reason="its p90 covers 70% of held-out costs")
+    lm = load_models(d)
+    assert lm.models.maker_taker is None
+    assert "does not beat the base rate" in lm.fallbacks["maker_taker"]
+    assert "limit orders cannot be priced" in lm.fallbacks["maker_taker"]
+    assert "70%" in lm.fallbacks["slippage_quantiles"]
+    exp_used = json.loads((d / "slippage_expected.json").read_text())["use"]
+    if exp_used:
+        assert lm.models.slippage is not None and lm.models.slippage.quantiles is None
+    else:
+        assert lm.models.slippage is None  # neither slippage model: the engine keeps the book walk
+    assert isinstance(lm.models, Models)
+
+
+def test_load_models_falls_back_on_missing_stale_or_broken_files(tmp_path):
+    lm = load_models(tmp_path / "nowhere")
+    assert lm.models == Models() and set(lm.fallbacks) == set(ROLES)
+    assert all("python -m core.train" in why for why in lm.fallbacks.values())
+    d = copy_models(tmp_path)
+    card = json.loads((d / "maker_taker.json").read_text())
+    edit_card(d, "maker_taker", features=card["features"][:-1])
+    (d / "slippage_quantiles.keras").write_bytes(b"not a keras file")
+    (d / "slippage_quantiles.npz").write_bytes(b"not an npz file")  # the file actually served
+    lm = load_models(d)
+    assert lm.models.maker_taker is None and "other features" in lm.fallbacks["maker_taker"]
+    assert "could not be loaded" in lm.fallbacks["slippage_quantiles"]
