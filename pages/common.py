@@ -1,19 +1,16 @@
-"""Shared by the pages: the one feed per process, the status line and the refresh-rate control."""
+"""Shared by the pages: the one runtime per process, the status line and the refresh-rate control."""
 
 from __future__ import annotations
 
-import logging
 import math
 import time
-from dataclasses import dataclass, field
+from typing import Any
 
 import streamlit as st
 
-from core.costs.estimate import Models
 from core.feed.client import Feed
-from core.feed.config import FeedConfig, load_config, load_policy
-from core.feed.metrics import export_if_configured
 from core.market.book import BookSnapshot
+from core.runtime import Runtime, from_environment
 from core.views.market import MarketSummary, summarize
 
 REFRESH_OPTIONS = {"0.25 s": 0.25, "0.5 s": 0.5, "1 s": 1.0, "2 s": 2.0, "5 s": 5.0, "Paused": None}
@@ -30,19 +27,14 @@ STATE_BADGE = {
 
 
 @st.cache_resource(show_spinner="Starting the market data feed…")
+def get_runtime() -> Runtime:
+    """The single runtime (feed, store, tracker, models) shared by every session of this process."""
+    return from_environment()
+
+
 def get_feed() -> Feed:
-    """The single feed shared by every session of this process (never one per tab)."""
-    logging.getLogger("websockets").setLevel(logging.WARNING)
-    feed = Feed(policy=load_policy())
-    feed.table.refresh_in_background()
-    try:
-        feed.start(load_config())
-    except Exception as exc:  # a bad operator setting must not take the app down: run the replay, say why
-        logging.getLogger(__name__).error("feed configuration refused: %s", exc)
-        feed.config_error = f"The configured data source could not start ({exc}); showing the bundled replay instead."
-        feed.start(FeedConfig())
-    export_if_configured(feed.store)  # only with TCS_METRICS_FILE set (load and soak runs)
-    return feed
+    """Transitional: the runtime's feed, for pages not yet moved to the runtime API (issue 11)."""
+    return get_runtime().feed
 
 
 def refresh_control(key: str) -> float | None:
@@ -70,7 +62,7 @@ def current_summary(feed: Feed, snap: BookSnapshot | None = None) -> MarketSumma
 
 def status_line(s: MarketSummary) -> None:
     """One line: REPLAY/LIVE badge, connection state, tick age, message rate; a warning when stale."""
-    error = getattr(get_feed(), "config_error", "")
+    error = get_runtime().config_error
     if error:
         st.error(error, icon=":material/error:")
     badge = ":violet-badge[REPLAY]" if s.source_label == "REPLAY" else ":green-badge[LIVE]"
@@ -87,36 +79,9 @@ def status_line(s: MarketSummary) -> None:
         )
 
 
-@dataclass(frozen=True)
-class ModelsUnavailable:
-    """Stands in for ``core.learned.nets.LoadedModels`` when the learned models cannot be loaded at all."""
-
-    reason: str
-    models: Models = Models()
-    cards: dict = field(default_factory=dict)
-    nets: dict = field(default_factory=dict)
-
-    @property
-    def fallbacks(self) -> dict[str, str]:
-        return {"slippage_expected": self.reason, "slippage_quantiles": self.reason, "maker_taker": self.reason}
-
-
-@st.cache_resource(show_spinner="Loading the learned cost models…")
-def get_models():
-    """The learned models, read once per process and shared by every session (numpy weights, read-only).
-
-    Returns ``core.learned.nets.LoadedModels``; its ``fallbacks`` say why any slot keeps the rule-based method.
-    If loading fails altogether the app still runs on the rule-based methods and says why.
-    """
-    try:
-        from core.learned.nets import load_models
-
-        return load_models()
-    except Exception as exc:  # a broken or missing model package must never stop the simulator
-        logging.getLogger(__name__).warning("learned models not loaded", exc_info=True)
-        return ModelsUnavailable(
-            reason=f"The learned models could not be loaded ({type(exc).__name__}); the rule-based methods are used."
-        )
+def get_models() -> Any:
+    """The learned models, read once per process (``LoadedModels`` or ``ModelsUnavailable``)."""
+    return get_runtime().models()
 
 
 def _leave_pages_directory_mode() -> None:

@@ -1,0 +1,176 @@
+"""The composition root: builds the store, the feed, the per-tick tracker, instruments and policy, once.
+
+Pages talk to a ``Runtime`` and nothing below it: they never reach into ``feed.store`` or the tracker, so
+the feed, store and pricing can change (or move to another process) without touching a page. One runtime
+serves every session of a process (``pages.common.get_runtime`` caches it); every method is thread-safe
+because each delegates to a thread-safe object (the store's lock, the tracker's lock, the feed's start
+lock). ``from_environment`` is what the app runs; tests build a ``Runtime`` around their own feed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.costs.estimate import Models
+from core.feed.client import Feed, Listener, ReplayInfo
+from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
+from core.feed.metrics import MetricsExporter, export_if_configured
+from core.feed.store import FeedStatus
+from core.market.book import BookSnapshot
+from core.market.instruments import Instrument, InstrumentTable
+from core.pricing.pricer import CostFigures
+from core.pricing.tracker import Track
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelsUnavailable:
+    """Stands in for ``core.learned.nets.LoadedModels`` when the learned models cannot be loaded at all."""
+
+    reason: str
+    models: Models = field(default_factory=Models)
+    cards: dict = field(default_factory=dict)
+    nets: dict = field(default_factory=dict)
+
+    @property
+    def fallbacks(self) -> dict[str, str]:
+        return dict.fromkeys(("slippage_expected", "slippage_quantiles", "maker_taker"), self.reason)
+
+
+class Runtime:
+    """Everything a page may ask of the running system; see the module docstring."""
+
+    def __init__(self, feed: Feed | None = None) -> None:
+        #: the feed this runtime drives (tests and CLIs may use it; pages use the methods below)
+        self.feed = feed or Feed()
+        self._config_error = ""
+        self._models: Any = None
+        self._models_lock = threading.Lock()
+        self._exporter: MetricsExporter | None = None
+
+    # ---- source --------------------------------------------------------------------------------
+    @property
+    def config(self) -> FeedConfig | None:
+        return self.feed.config
+
+    @property
+    def replay(self) -> ReplayInfo | None:
+        return self.feed.replay
+
+    @property
+    def policy(self) -> SourcePolicy | None:
+        return self.feed.policy
+
+    @property
+    def config_error(self) -> str:
+        """Why the operator's configured source did not start (empty when it did)."""
+        return self._config_error
+
+    def start(self, config: FeedConfig) -> None:
+        """Run ``config`` (idempotent; a new config switches every session's view). Refusals raise
+        ``SimulatorError`` with a plain message; the previous source keeps running."""
+        self.feed.start(config)
+
+    @property
+    def instruments(self) -> InstrumentTable:
+        return self.feed.table
+
+    def instrument(self, exchange: str, symbol: str) -> Instrument:
+        return self.feed.table.get(exchange, symbol)
+
+    # ---- market data ---------------------------------------------------------------------------
+    def latest(self, exchange: str | None = None, symbol: str | None = None) -> BookSnapshot | None:
+        return self.feed.store.latest(exchange, symbol)
+
+    def status(self) -> FeedStatus:
+        return self.feed.store.status()
+
+    def messages_per_second(self) -> float:
+        return self.feed.store.messages_per_second()
+
+    def tick_timings(self) -> dict[str, np.ndarray]:
+        return self.feed.store.tick_timings()
+
+    def message_rate(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.feed.store.message_rate()
+
+    def mids(self, exchange: str | None = None, symbol: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.feed.store.mids(exchange, symbol)
+
+    def record_refresh(self, ms: float) -> None:
+        """A page's server-side render time (the Latency page shows it)."""
+        self.feed.store.record_refresh(ms)
+
+    def record_cost_latency(self, latency_us: float) -> None:
+        self.feed.store.record_cost_latency(latency_us)
+
+    # ---- pricing -------------------------------------------------------------------------------
+    def track(
+        self,
+        key: Hashable,
+        factory: Any,
+        *,
+        exchange: str,
+        symbol: str,
+        volatility_override: float | None = None,
+        owner: Hashable | None = None,
+    ) -> Track:
+        """Price these inputs on every book from now on (shared by sessions with the same inputs)."""
+        return self.feed.tracker.track(
+            key, factory, exchange=exchange, symbol=symbol, volatility_override=volatility_override, owner=owner
+        )
+
+    def figures(self, track: Track) -> list[CostFigures]:
+        return self.feed.tracker.figures(track)
+
+    def models(self) -> Any:
+        """The learned models, loaded once per process (``LoadedModels`` or ``ModelsUnavailable``)."""
+        with self._models_lock:
+            if self._models is None:
+                self._models = _load_models()
+            return self._models
+
+    # ---- listeners (captures) ------------------------------------------------------------------
+    def add_listener(self, fn: Listener) -> None:
+        self.feed.add_listener(fn)
+
+    def remove_listener(self, fn: Listener) -> None:
+        self.feed.remove_listener(fn)
+
+
+def _load_models() -> Any:
+    try:
+        from core.learned.nets import load_models  # read once, on first use
+
+        return load_models()
+    except Exception as exc:  # a broken or missing model package must never stop the simulator
+        log.warning("learned models not loaded", exc_info=True)
+        return ModelsUnavailable(
+            reason=f"The learned models could not be loaded ({type(exc).__name__}); the rule-based methods are used."
+        )
+
+
+def from_environment() -> Runtime:
+    """The app's runtime: the operator's policy and source (env, then secrets, then the replay default).
+
+    A configured source that cannot start must not take the app down: the replay runs and
+    ``config_error`` says why.
+    """
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    rt = Runtime(Feed(policy=load_policy()))
+    rt.feed.table.refresh_in_background()
+    try:
+        rt.start(load_config())
+    except Exception as exc:  # any bad operator setting: run the replay and say why
+        log.error("feed configuration refused: %s", exc)
+        rt._config_error = f"The configured data source could not start ({exc}); showing the bundled replay instead."
+        rt.start(FeedConfig())
+    rt._exporter = export_if_configured(rt.feed.store)  # only with TCS_METRICS_FILE set (load and soak runs)
+    return rt
