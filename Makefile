@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test venv kernel dev-deps browser train bench load soak clean
+.PHONY: run test test-fast lint venv kernel dev-deps browser train bench load soak clean
 
 $(VENV)/.installed: requirements.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,20 @@ run: venv
 	@echo "Trade Cost Simulator: open http://localhost:$(PORT) (source: $${TCS_SOURCE:-replay})"
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
 
-test: dev-deps browser
-	$(PY) -m pytest
+# The checks run first and stop the run when they fail: lint and format (ruff), types (mypy on core/), the
+# layer rules (tests/architecture); then every test layer, the browser included.
+lint: dev-deps
+	$(PY) -m ruff check core pages tests benchmarks app.py setup.py
+	$(PY) -m ruff format --check core pages tests benchmarks app.py setup.py
+	$(PY) -m mypy
+	$(PY) -m pytest -q -m architecture
+
+test: lint browser
+	$(PY) -m pytest -m "not architecture"
+
+# The fast subset for local work: pure functions and compiled-twin parity (no servers, no browser).
+test-fast: dev-deps
+	$(PY) -m pytest -q -m "unit or parity or architecture"
 
 # Rebuild the shipped models (models/*.keras, .npz, cards) and docs/MODELS.md from data/ (about 1-2 min).
 train: dev-deps

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.feed.recording import iso_ms
+from core.feed.recording import iso_ms, sha256_file
 from core.learned.nets import (
     KINDS,
     QUANTILES,
@@ -58,7 +58,6 @@ from core.training.dataset import (
     load_market,
     maker_rows,
     maker_window,
-    sha256_file,
     slippage_rows,
     slippage_window,
     time_split,
