@@ -57,10 +57,12 @@ class Runtime:
 
     def __init__(self, feed: Feed | None = None, *, tracker: CostTracker | None = None) -> None:
         #: the feed this runtime drives (tests and CLIs may use it; pages use the methods below)
-        self.feed = feed or Feed()
+        self.feed = feed if feed is not None else Feed()
         store = self.feed.store
+        if tracker is None:  # not ``tracker or …``: a tracker with no tracks is falsy (it has a length)
+            tracker = CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost)
         #: prices the orders the open pages show on every book, on the feed thread (feed -> store -> costs)
-        self.tracker = tracker or CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost)
+        self.tracker = tracker
         self.feed.add_listener(self.tracker, first=True)
         self._config_error = ""
         self._models: Any = None
