@@ -99,11 +99,6 @@ class Runtime:
     def instrument(self, exchange: str, symbol: str) -> Instrument:
         return self.feed.table.get(exchange, symbol)
 
-    @property
-    def store(self) -> BookStore:
-        """The feed's book store (tests, CLIs and exporters; pages use the methods below)."""
-        return self.feed.store
-
     # ---- market data ---------------------------------------------------------------------------
     def latest(self, exchange: str | None = None, symbol: str | None = None) -> BookSnapshot | None:
         return self.feed.store.latest(exchange, symbol)

@@ -28,21 +28,27 @@ def estimator(size: float = 100.0, unit: str = "quote") -> Estimator:
     return Estimator(Order("buy", size, unit=unit), fee_tier=TIER)
 
 
+class Collect:
+    """A feed listener keeping every book; ``done`` is set once ``n`` arrived."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.books, self.done = n, [], threading.Event()
+
+    def __call__(self, adapter, snap) -> None:
+        self.books.append(snap)
+        if len(self.books) == self.n:
+            self.done.set()
+
+
 def test_every_book_of_a_real_replay_is_priced_for_the_tracked_order(feed, slice_file):
-    books = []
-    done = threading.Event()
-
-    def collect(adapter, snap):
-        books.append(snap)
-        if len(books) == 150:
-            done.set()
-
+    collect = Collect(150)
+    books = collect.books
     feed.add_listener(collect)  # added before the runtime, and still run after its tracker
     rt = Runtime(feed)
     est = estimator(25_000.0)
     track = rt.track("k", lambda: est, exchange=FUT.exchange, symbol=FUT.symbol)
     feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(slice_file), replay_speed=0, replay_loop=False))
-    assert done.wait(20), f"only {len(books)} books arrived"
+    assert collect.done.wait(20), f"only {len(books)} books arrived"
     figs = rt.figures(track)
     by_recv = {f.recv_ns: f for f in figs}
     for snap in books[:150]:
@@ -175,13 +181,7 @@ def test_a_session_holds_one_track_and_others_keep_theirs():
 
 
 def test_a_failing_tracker_never_stops_the_feed_nor_the_listeners_after_it(feed, slice_file, caplog):
-    books = []
-    done = threading.Event()
-
-    def collect(adapter, snap):
-        books.append(snap)
-        if len(books) == 50:
-            done.set()
+    collect = Collect(50)
 
     class Boom(CostTracker):
         def __call__(self, adapter, snap):
@@ -191,5 +191,5 @@ def test_a_failing_tracker_never_stops_the_feed_nor_the_listeners_after_it(feed,
     Runtime(feed, tracker=Boom(mids=store.mids, record_tick_cost=store.record_tick_cost))
     feed.add_listener(collect)
     feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(slice_file), replay_speed=0, replay_loop=False))
-    assert done.wait(20), f"only {len(books)} books arrived"
+    assert collect.done.wait(20), f"only {len(collect.books)} books arrived"
     assert store.status().books >= 50 and "feed listener failed" in caplog.text and "a pricing bug" in caplog.text
