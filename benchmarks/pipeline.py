@@ -77,7 +77,7 @@ class Pipeline:
         inst = self.adapter.instrument
         self.store.begin(source="bench", url="", exchange=inst.exchange, symbol=inst.symbol)
         self.tier = get_tier(inst.exchange, inst.kind)
-        self.tracker = CostTracker(self.store, idle_s=math.inf)
+        self.tracker = CostTracker(mids=self.store.mids, record_tick_cost=self.store.record_tick_cost, idle_s=math.inf)
         self.estimator = Estimator(self.order, fee_tier=self.tier, models=self.models)
         self.track = self.tracker.track("bench", lambda: self.estimator, exchange=inst.exchange, symbol=inst.symbol)
 

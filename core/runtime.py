@@ -5,12 +5,18 @@ the feed, store and pricing can change (or move to another process) without touc
 serves every session of a process (``pages.common.get_runtime`` caches it); every method is thread-safe
 because each delegates to a thread-safe object (the store's lock, the tracker's lock, the feed's start
 lock). ``from_environment`` is what the app runs; tests build a ``Runtime`` around their own feed.
+
+The wiring lives here and nowhere else: the feed knows no pricing and the tracker knows no store. The
+runtime builds the ``CostTracker`` on the store's mid history and tick-cost ring and attaches it as the
+feed's first listener, so each book is priced before any other listener (a capture) sees it; the feed
+logs and survives any listener's exception, so a pricing bug never stops the feed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,14 +24,16 @@ from typing import Any
 import numpy as np
 
 from core.costs.estimate import Models
-from core.feed.client import Feed, Listener, ReplayInfo
+from core.feed.capture import Capture, capture_file_name
+from core.feed.client import Feed, Listener
 from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
 from core.feed.metrics import MetricsExporter, export_if_configured
-from core.feed.store import FeedStatus
+from core.feed.replay import ReplayInfo
+from core.feed.store import BookStore, FeedStatus
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument, InstrumentTable
 from core.pricing.pricer import CostFigures
-from core.pricing.tracker import Track
+from core.pricing.tracker import CostTracker, Track
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +55,15 @@ class ModelsUnavailable:
 class Runtime:
     """Everything a page may ask of the running system; see the module docstring."""
 
-    def __init__(self, feed: Feed | None = None) -> None:
+    def __init__(self, feed: Feed | None = None, *, tracker: CostTracker | None = None) -> None:
         #: the feed this runtime drives (tests and CLIs may use it; pages use the methods below)
-        self.feed = feed or Feed()
+        self.feed = feed if feed is not None else Feed()
+        store = self.feed.store
+        if tracker is None:  # not ``tracker or …``: a tracker with no tracks is falsy (it has a length)
+            tracker = CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost)
+        #: prices the orders the open pages show on every book, on the feed thread (feed -> store -> costs)
+        self.tracker = tracker
+        self.feed.add_listener(self.tracker, first=True)
         self._config_error = ""
         self._models: Any = None
         self._models_lock = threading.Lock()
@@ -123,12 +137,12 @@ class Runtime:
         owner: Hashable | None = None,
     ) -> Track:
         """Price these inputs on every book from now on (shared by sessions with the same inputs)."""
-        return self.feed.tracker.track(
+        return self.tracker.track(
             key, factory, exchange=exchange, symbol=symbol, volatility_override=volatility_override, owner=owner
         )
 
     def figures(self, track: Track) -> list[CostFigures]:
-        return self.feed.tracker.figures(track)
+        return self.tracker.figures(track)
 
     def models(self) -> Any:
         """The learned models, loaded once per process (``LoadedModels`` or ``ModelsUnavailable``)."""
@@ -143,6 +157,16 @@ class Runtime:
 
     def remove_listener(self, fn: Listener) -> None:
         self.feed.remove_listener(fn)
+
+    def capture(self, seconds: float) -> Capture:
+        """Record the current feed for ``seconds`` into a file named after its instrument and the start time.
+
+        Raises ``ValueError`` for a duration outside 1..600 s and ``CaptureBusy`` when every recording slot
+        of this process is in use.
+        """
+        status = self.feed.store.status()
+        name = capture_file_name(status.exchange, status.symbol, time.time())
+        return Capture(self.feed, seconds, file_name=name).start()
 
 
 def _load_models() -> Any:
@@ -164,7 +188,7 @@ def from_environment() -> Runtime:
     ``config_error`` says why.
     """
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    rt = Runtime(Feed(policy=load_policy()))
+    rt = Runtime(Feed(BookStore(), policy=load_policy()))
     rt.feed.table.refresh_in_background()
     try:
         rt.start(load_config())

@@ -8,8 +8,6 @@ from typing import Any
 
 import streamlit as st
 
-from core.feed.client import Feed
-from core.market.book import BookSnapshot
 from core.runtime import Runtime, from_environment
 from core.views.market import MarketSummary, summarize
 
@@ -32,9 +30,15 @@ def get_runtime() -> Runtime:
     return from_environment()
 
 
-def get_feed() -> Feed:
-    """Transitional: the runtime's feed, for pages not yet moved to the runtime API (issue 11)."""
-    return get_runtime().feed
+def get_feed() -> Any:
+    """TRANSITIONAL (issue 11): the runtime's feed, for pages not yet on the runtime API; remove with them.
+
+    The feed no longer owns the tracker (the runtime does); until those pages call ``Runtime.track`` and
+    ``Runtime.figures``, the feed handed to them carries the runtime's tracker as ``feed.tracker``.
+    """
+    rt = get_runtime()
+    rt.feed.tracker = rt.tracker
+    return rt.feed
 
 
 def refresh_control(key: str) -> float | None:
@@ -49,13 +53,19 @@ def refresh_control(key: str) -> float | None:
     return REFRESH_OPTIONS.get(choice or "1 s")
 
 
-def current_summary(feed: Feed, snap: BookSnapshot | None = None) -> MarketSummary:
-    """The status-line values for ``snap`` (pass the snapshot the view renders, so both agree)."""
+def current_summary(rt: Runtime | Any = None, snap: Any = None) -> MarketSummary:
+    """The status-line values for ``snap`` (pass the snapshot the view renders, so both agree).
+
+    ``rt`` is the runtime; TRANSITIONAL (issue 11): pages not yet on the runtime pass its feed, which
+    means the same runtime.
+    """
+    if not isinstance(rt, Runtime):
+        rt = get_runtime()
     return summarize(
-        snap if snap is not None else feed.store.latest(),
-        feed.store.status(),
-        feed.replay,
-        msgs_per_s=feed.store.messages_per_second(),
+        snap if snap is not None else rt.latest(),
+        rt.status(),
+        rt.replay,
+        msgs_per_s=rt.messages_per_second(),
         now_ns=time.time_ns(),
     )
 

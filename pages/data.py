@@ -1,11 +1,9 @@
 """Data: record the current feed and download it; the bundled recordings and their provenance; the replay."""
 
-import time
-
 import streamlit as st
 
 from core.errors import SimulatorError
-from core.feed.capture import MAX_MESSAGES, Capture, CaptureBusy, CaptureState, capture_file_name, check_seconds
+from core.views.capture import SECONDS_HELP, Capture, CaptureBusy, CaptureState, check_seconds, done_text, progress_text
 from core.views.catalog import (
     SWITCH_DISABLED,
     SWITCH_SHARED,
@@ -16,7 +14,7 @@ from core.views.catalog import (
     replay_config,
     switch_allowed,
 )
-from pages.common import get_feed
+from pages.common import get_runtime
 
 if "data_capture" not in st.session_state:
     st.session_state.data_capture = None  # this session's Capture, if any
@@ -38,16 +36,11 @@ def capture_view(capture: Capture | None) -> None:
         return
     s = capture.status()
     if s.state is CaptureState.RECORDING:
-        st.progress(s.progress, text=f"Recording… {s.elapsed_s:.0f} / {s.seconds:.0f} s, {s.messages:,} books")
+        st.progress(s.progress, text=progress_text(s))
     elif s.state is CaptureState.FAILED:
         st.error(s.error, icon=":material/error:")
     else:
-        limit = f" (stopped at the {MAX_MESSAGES:,}-book limit)" if s.limit_hit else ""
-        st.success(
-            f"Recorded {s.messages:,} books in {s.elapsed_s:.1f} s{limit}: {s.size_bytes / 1e6:.2f} MB, gzip "
-            "JSON lines (replay with `python -m core.replay --data FILE`).",
-            icon=":material/check_circle:",
-        )
+        st.success(done_text(s), icon=":material/check_circle:")
         st.download_button(
             "Download recording",
             capture.data or b"",
@@ -64,7 +57,7 @@ def set_action(action: str) -> None:
 
 
 def data_page() -> None:
-    feed = get_feed()
+    rt = get_runtime()
     st.title("Data")
     st.subheader("Record the current feed")
     seconds = st.number_input(
@@ -72,7 +65,7 @@ def data_page() -> None:
         value=30.0,
         step=10.0,
         key="data_seconds",
-        help=f"How long to record the current feed, 1 to 600 seconds (at most {MAX_MESSAGES:,} books).",
+        help=SECONDS_HELP,
     )
     try:
         secs = check_seconds(seconds)
@@ -83,10 +76,8 @@ def data_page() -> None:
     capture = st.session_state.data_capture
     busy = capture is not None and capture.status().state is CaptureState.RECORDING
     if action == "start" and secs is not None and not busy:
-        status = feed.store.status()
-        name = capture_file_name(status.exchange, status.symbol, time.time())
         try:
-            capture = st.session_state.data_capture = Capture(feed, secs, file_name=name).start()
+            capture = st.session_state.data_capture = rt.capture(secs)
             busy = True
         except CaptureBusy as exc:
             st.warning(str(exc), icon=":material/hourglass_top:")
@@ -120,19 +111,19 @@ def data_page() -> None:
 
     st.subheader("Replay")
     now = st.empty()  # filled after a switch, so it always names what is playing
-    if not switch_allowed(feed.policy):
+    if not switch_allowed(rt.policy):
         st.info(SWITCH_DISABLED, icon=":material/lock:")
     else:
-        replay_controls(feed, entries)
-    replay = feed.replay
+        replay_controls(rt, entries)
+    replay = rt.replay
     now.markdown(
         f"Now replaying **{replay.file}** at **x{replay.speed:g}**." if replay else "The feed is on a live source."
     )
 
 
-def replay_controls(feed, entries) -> None:
+def replay_controls(rt, entries) -> None:
     """Pick a bundled recording and a speed; switching restarts the one shared feed."""
-    replay = feed.replay
+    replay = rt.replay
     c1, c2 = st.columns(2)
     i = c1.selectbox(
         "Recording",
@@ -156,7 +147,7 @@ def replay_controls(feed, entries) -> None:
     st.warning(SWITCH_SHARED, icon=":material/group:")
     if st.button("Switch replay", key="data_switch"):
         try:
-            feed.start(replay_config(entries[i], speed))
+            rt.start(replay_config(entries[i], speed))
             st.success(f"Now replaying {entries[i].file} at x{check_speed(speed):g} for every session.")
         except (ValueError, SimulatorError, OSError, TimeoutError) as exc:
             st.error(f"Could not switch the replay: {exc}", icon=":material/error:")

@@ -5,7 +5,7 @@ import time
 import streamlit as st
 
 from core.views.latency import LatencyView, histogram_figure, latency_view, path_note, rate_figure
-from pages.common import current_summary, get_feed, refresh_control, status_line
+from pages.common import current_summary, get_runtime, refresh_control, status_line
 
 _PCT_HELP = "{} of the samples in the store's ring (last 10,000 ticks), in the row's unit."
 COLUMNS = {
@@ -40,7 +40,7 @@ def render(view: LatencyView) -> None:
 
 
 def latency_page() -> None:
-    feed = get_feed()
+    rt = get_runtime()
     st.title("Latency")
     st.caption(
         "Processing time of each tick (perf_counter), how late data arrives, and how long a page "
@@ -52,15 +52,15 @@ def latency_page() -> None:
     @st.fragment(run_every=interval)
     def live_view() -> None:
         t0 = time.perf_counter()
-        status_line(current_summary(feed))
-        replay = feed.replay
+        status_line(current_summary(rt))
+        replay = rt.replay
         view = latency_view(
-            feed.store.tick_timings(),
-            feed.store.message_rate(),
+            rt.tick_timings(),
+            rt.message_rate(),
             replay_speed=replay.speed if replay is not None else None,
         )
         render(view)
-        feed.store.record_refresh((time.perf_counter() - t0) * 1e3)
+        rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
     live_view()
 

@@ -6,26 +6,26 @@ import streamlit as st
 
 from core.views.documents import doc_link
 from core.views.market import book_time, top_levels
+from pages.common import current_summary, get_runtime, refresh_control, status_line
 
 DOC = doc_link()
-from pages.common import current_summary, get_feed, refresh_control, status_line
 
 
 def market_page() -> None:
-    feed = get_feed()
+    rt = get_runtime()
     st.title("Market")
     interval = refresh_control("market_refresh")
 
     @st.fragment(run_every=interval)
     def live_view() -> None:
         t0 = time.perf_counter()
-        snap = feed.store.latest()  # one snapshot for everything this refresh shows
-        s = current_summary(feed, snap)
+        snap = rt.latest()  # one snapshot for everything this refresh shows
+        s = current_summary(rt, snap)
         status_line(s)
         if snap is None:
             st.info("Waiting for the first order book…", icon=":material/hourglass_top:")
             return
-        inst = feed.table.get(snap.exchange, snap.symbol)
+        inst = rt.instrument(snap.exchange, snap.symbol)
         q = inst.quote
         c1, c2, c3, c4, c5 = st.columns(5)
         c1.metric(
@@ -57,7 +57,7 @@ def market_page() -> None:
         )
         st.subheader(f"Top 10 levels (prices in {q}, sizes in {inst.base})")
         st.dataframe(top_levels(snap, 10), width="stretch", key="market_levels")
-        feed.store.record_refresh((time.perf_counter() - t0) * 1e3)
+        rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
     live_view()
 

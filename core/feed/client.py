@@ -9,6 +9,8 @@ publish books to the ``BookStore``, watch for silence, back off and reconnect by
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import ipaddress
 import logging
 import random
@@ -30,11 +32,12 @@ from core.feed.config import FeedConfig, Source, SourcePolicy
 from core.feed.goquant import GoQuantAdapter
 from core.feed.okx import OkxAdapter
 from core.feed.recording import Recording, load_recording
-from core.feed.replay import ReplayServer, default_recording
+from core.feed.replay import PROTOCOL as REPLAY_PROTOCOL
+from core.feed.replay import ReplayInfo, ReplayServer, default_recording
 from core.feed.store import BookStore, FeedState
 from core.market.book import BookSnapshot
-from core.market.instruments import InstrumentTable, instruments
-from core.pricing.tracker import CostTracker
+from core.market.instruments import Instrument, InstrumentTable, instruments
+from core.market.venues import Protocol, venue
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,16 @@ class FeedSettings:
     snapshot_wait_s: float = 2.0  # OKX: no WS snapshot this long after the ack -> REST snapshot
 
 
+AdapterFactory = Callable[[Instrument, str, str, FeedSettings], Adapter]
+
+#: the one place a wire protocol of the venue registry (``core.market.venues``) meets its adapter class;
+#: a factory gets (instrument, url, source name, settings)
+ADAPTERS: dict[Protocol, AdapterFactory] = {
+    Protocol.GOQUANT: lambda inst, url, source, s: GoQuantAdapter(inst, url, source=source),
+    Protocol.OKX: lambda inst, url, source, s: OkxAdapter(inst, url, snapshot_wait_s=s.snapshot_wait_s),
+}
+
+
 class Backoff:
     """Capped exponential backoff with jitter; reset after a connection delivered a good book."""
 
@@ -71,20 +84,6 @@ class Backoff:
         delay = self._next * (0.5 + 0.5 * self._rng.random())  # "equal jitter": half fixed, half random
         self._next = min(self.cap, self._next * self.factor)
         return delay
-
-
-@dataclass(frozen=True)
-class ReplayInfo:
-    """What the UI needs to label a replay."""
-
-    file: str
-    date: str
-    exchange: str
-    symbol: str
-    messages: int
-    duration_s: float
-    speed: float
-    url: str
 
 
 def _is_loopback(url: str) -> bool:
@@ -114,8 +113,6 @@ class Feed:
     ) -> None:
         """``policy`` restricts live URLs (the app passes the operator's; CLIs and tests run unrestricted)."""
         self.store = store or BookStore()
-        #: prices the orders the open pages show on every book, on this thread (feed -> store -> costs)
-        self.tracker = CostTracker(self.store)
         self.policy = policy
         self.settings = settings
         self.table = table or instruments()
@@ -129,7 +126,6 @@ class Feed:
         self._listeners: list[Listener] = []
         self._recordings: dict[tuple[str, float], Recording] = {}
         self._delivered = False  # the current connection has published at least one book
-        self.config_error = ""  # set by the app when the operator's configuration could not start
         self._last_book_at = 0.0  # loop time of the last published book (watchdog)
 
     # ---- public API (any thread) ---------------------------------------------------------------
@@ -174,9 +170,13 @@ class Feed:
                 self._thread.join(timeout_s)
                 self._thread = self._loop = None
 
-    def add_listener(self, fn: Listener) -> None:
-        """Call ``fn(adapter, snapshot)`` on the feed thread after each published book (keep it fast)."""
-        self._listeners = [*self._listeners, fn]
+    def add_listener(self, fn: Listener, *, first: bool = False) -> None:
+        """Call ``fn(adapter, snapshot)`` on the feed thread after each published book (keep it fast).
+
+        Listeners run in order, ``first=True`` ones before all others; an exception in one is logged and
+        the feed, and the listeners after it, go on.
+        """
+        self._listeners = [fn, *self._listeners] if first else [*self._listeners, fn]
 
     def remove_listener(self, fn: Listener) -> None:
         self._listeners = [f for f in self._listeners if f is not fn]
@@ -202,10 +202,8 @@ class Feed:
     async def _switch(self, config: FeedConfig | None) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
             self._task = None
         if self._server is not None:
             await self._server.stop()
@@ -249,14 +247,13 @@ class Feed:
                 speed=config.replay_speed,
                 url=url,
             )
-            adapter: Adapter = GoQuantAdapter(inst, url, source="replay")
+            adapter = ADAPTERS[REPLAY_PROTOCOL](inst, url, Source.REPLAY.value, self.settings)
         else:
             self._replay = None
             inst = self.table.get(config.exchange, config.symbol)
-            if config.source is Source.GOQUANT:
-                adapter = GoQuantAdapter(inst, config.url)
-            else:
-                adapter = OkxAdapter(inst, config.url, snapshot_wait_s=self.settings.snapshot_wait_s)
+            protocol = venue(config.source.value).protocol
+            assert protocol is not None  # a live Source is a venue with a protocol
+            adapter = ADAPTERS[protocol](inst, config.url, config.source.value, self.settings)
         self.store.begin(source=adapter.source, url=adapter.url, exchange=inst.exchange, symbol=inst.symbol)
         return adapter
 
@@ -337,7 +334,7 @@ class Feed:
             pinged = False
             recv_ns = time.time_ns()
             store.count_message(len(raw))
-            if not await self._handle(ws, adapter, lambda: adapter.on_message(raw, recv_ns)):
+            if not await self._handle(ws, adapter, functools.partial(adapter.on_message, raw, recv_ns)):
                 return
             self._watchdog(loop.time())
             await self._maybe_bootstrap(ws, adapter)
@@ -375,14 +372,10 @@ class Feed:
         store.publish(snap, parse_ns=adapter.last_parse_ns, book_ns=adapter.last_book_ns)
         self._delivered = True
         self._last_book_at = asyncio.get_running_loop().time()
-        try:
-            self.tracker(adapter, snap)
-        except Exception:  # a pricing bug must never stop the feed
-            log.warning("cost tracker failed", exc_info=True)
-        for fn in self._listeners:
+        for fn in self._listeners:  # the pricing tracker first (core.runtime attaches it with first=True)
             try:
                 fn(adapter, snap)
-            except Exception:
+            except Exception:  # a listener's bug (pricing, a capture) must never stop the feed
                 log.warning("feed listener failed", exc_info=True)
         return True
 

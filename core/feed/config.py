@@ -20,20 +20,34 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from core.errors import SourceNotAllowed
-from core.feed import goquant, okx
+from core.market.venues import Protocol, Venue, default_hosts, live_venues, venue
 from core.paths import ROOT
 
 SECRETS = ROOT / ".streamlit" / "secrets.toml"
 
 
 class Source(str, enum.Enum):
+    """Where the books come from: the bundled replay, or the live feed of a venue in the registry.
+
+    ``REPLAY`` is declared here; every other member is generated from ``core.market.venues.live_venues()``
+    (named by the venue id upper-cased: ``Source.GOQUANT``, ``Source.OKX``), so a new venue needs no edit here.
+    """
+
+    _ignore_ = "_members _v"
     REPLAY = "replay"  # bundled recording served on loopback (the default; works offline)
-    GOQUANT = "goquant"  # GoQuant full-snapshot stream
-    OKX = "okx"  # OKX v5 public books channel
+    _members = vars()
+    for _v in live_venues():
+        _members[_v.id.upper().replace("-", "_")] = _v.id
+
+    @property
+    def venue(self) -> Venue | None:
+        """The registry entry of a live source (None for the replay)."""
+        return None if self.value == "replay" else venue(self.value)
 
     @property
     def label(self) -> str:
-        return {"replay": "Replay (bundled recording)", "goquant": "GoQuant live", "okx": "OKX live"}[self.value]
+        v = self.venue
+        return "Replay (bundled recording)" if v is None else f"{v.label} live"
 
 
 @dataclass(frozen=True)
@@ -41,8 +55,8 @@ class FeedConfig:
     """One feed configuration; two equal configs mean 'already running, nothing to do'."""
 
     source: Source = Source.REPLAY
-    exchange: str = ""  # empty: the replay recording's, or okx for live sources
-    symbol: str = ""  # empty: the replay recording's, or BTC-USDT-SWAP
+    exchange: str = ""  # empty: the replay recording's, or the live venue's default (okx)
+    symbol: str = ""  # empty: the replay recording's, or the live venue's default (BTC-USDT-SWAP)
     url: str = ""  # empty: the source's public URL (or the replay server's)
     replay_file: str = ""  # empty: the bundled default recording
     replay_speed: float = 1.0
@@ -64,23 +78,20 @@ class FeedConfig:
         """Fill exchange, symbol and URL for live sources (the replay fills them when it starts)."""
         if self.source is Source.REPLAY:
             return self
+        v = venue(self.source.value)
         exchange, symbol = self.exchange, self.symbol
-        if self.url and self.source is Source.GOQUANT and (not exchange or not symbol):
+        if self.url and v.protocol is Protocol.GOQUANT and (not exchange or not symbol):
             parsed = url_instrument(self.url)
             if parsed:
                 exchange, symbol = exchange or parsed[0], symbol or parsed[1]
-        exchange = exchange or "okx"
-        symbol = symbol or "BTC-USDT-SWAP"
-        url = self.url
-        if not url:
-            if self.source is Source.GOQUANT:
-                url = goquant.URL_TEMPLATE.format(exchange=exchange, symbol=symbol)
-            else:
-                url = okx.URL
+        exchange = exchange or v.default_instrument[0]
+        symbol = symbol or v.default_instrument[1]
+        url = self.url or v.stream_url(exchange, symbol)
         return replace(self, exchange=exchange, symbol=symbol, url=url)
 
 
-DEFAULT_ALLOWED_HOSTS = ("ws.gomarket-cpp.goquant.io", "ws.okx.com", "wspap.okx.com")
+#: every WebSocket host the venue registry declares (a deployment that names none allows these)
+DEFAULT_ALLOWED_HOSTS = default_hosts()
 TRUTHY = {"1", "true", "yes", "on"}
 
 
@@ -115,8 +126,9 @@ def load_policy(env: Mapping[str, str] | None = None, secrets_path: Path = SECRE
         h.strip().lower() for h in (hosts_raw.split(",") if isinstance(hosts_raw, str) else hosts_raw) if h.strip()
     ]
     operator_url = env.get("TCS_FEED_URL") or section.get("url")
-    if operator_url and urlparse(str(operator_url)).hostname:
-        hosts.append(urlparse(str(operator_url)).hostname.lower())  # the operator's own choice is trusted
+    operator_host = urlparse(str(operator_url)).hostname if operator_url else None
+    if operator_host:
+        hosts.append(operator_host.lower())  # the operator's own choice is trusted
     custom = str(env.get("TCS_ALLOW_CUSTOM_URL") or section.get("allow_custom_url", "")).lower() in TRUTHY
     switch = str(env.get("TCS_ALLOW_SOURCE_SWITCH") or section.get("allow_source_switch", "true")).lower() in TRUTHY
     return SourcePolicy(allowed_hosts=tuple(dict.fromkeys(hosts)), allow_custom_url=custom, allow_source_switch=switch)

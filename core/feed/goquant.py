@@ -7,6 +7,7 @@ strings, sizes in the venue's unit (contracts for OKX SWAP, converted here with 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 
@@ -16,11 +17,12 @@ from core.feed.adapter import Adapter
 from core.feed.recording import parse_timestamp_ms
 from core.market.book import BookSnapshot, levels_to_arrays
 from core.market.instruments import Instrument
+from core.market.venues import venue
 
-URL_TEMPLATE = "wss://ws.gomarket-cpp.goquant.io/ws/l2-orderbook/{exchange}/{symbol}"
+URL_TEMPLATE = venue("goquant").ws_url  # declared in the venue registry
 
 _compiled = load("core.feed._goquant")  # the compiled twin; absent, the Python path does it all
-_native_parse = _compiled.parse_goquant if _compiled is not None else None
+_native_parse: Any = _compiled.parse_goquant if _compiled is not None else None
 
 #: True when GoQuant messages take the compiled path (TCS_NATIVE=0 turns every compiled path off)
 NATIVE = _native_parse is not None

@@ -21,10 +21,13 @@ from core.feed.adapter import Adapter
 from core.feed.recording import goquant_message
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument
+from core.market.venues import venue
 
-URL = "wss://ws.okx.com:8443/ws/v5/public"
+VENUE = venue("okx")  # URLs and hosts are declared in the venue registry
+URL = VENUE.ws_url
+REST_BASE = VENUE.rest_url
 REST_BOOKS = "{base}/api/v5/market/books?instId={inst_id}&sz=400"
-OKX_WS_HOSTS = {"ws.okx.com", "wspap.okx.com"}
+OKX_WS_HOSTS = set(VENUE.hosts)
 MAX_BUFFERED = 10_000  # updates held while waiting for a snapshot
 CHANNEL = "books"
 CHECKSUM_LEVELS = 25
@@ -139,7 +142,7 @@ class OkxAdapter(Adapter):
         """OKX's REST host for OKX's WS hosts; the WS server's own host otherwise (local test servers)."""
         u = urlparse(self.url)
         if (u.hostname or "") in OKX_WS_HOSTS:
-            base = "https://www.okx.com"
+            base = REST_BASE
         else:
             base = f"{'https' if u.scheme == 'wss' else 'http'}://{u.netloc}"
         return REST_BOOKS.format(base=base, inst_id=self.instrument.symbol)
@@ -255,7 +258,7 @@ class OkxAdapter(Adapter):
         except ParseError as exc:  # the maintained book is no longer valid: rebuild it from a snapshot
             raise CorruptUpdate(f"{exc.reason} at seqId {seq}") from None
 
-    def _on_event(self, msg: dict) -> None:
+    def _on_event(self, msg: dict) -> BookSnapshot | None:
         event = msg.get("event")
         if event == "notice" and str(msg.get("code")) == NOTICE_RECONNECT:
             raise ServerNotice(f"OKX notice {NOTICE_RECONNECT}: {msg.get('msg', 'service upgrade')}")

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import orjson
@@ -55,7 +54,7 @@ def parse_timestamp_ms(value: object) -> int:
         raise ParseError("bad_timestamp", value[:40]) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(round(dt.timestamp() * 1000))
+    return round(dt.timestamp() * 1000)
 
 
 def goquant_message(
@@ -79,7 +78,7 @@ class RecordingWriter:
     def __init__(self, path: str | Path, *, compresslevel: int = 6) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[bytes] = gzip.open(self.path, "wb", compresslevel=compresslevel)
+        self._fh: gzip.GzipFile = gzip.open(self.path, "wb", compresslevel=compresslevel)  # noqa: SIM115 (closed by close())
         self.count = 0
 
     def write(self, message: bytes | dict) -> None:
@@ -153,7 +152,7 @@ def iter_lines(path: str | Path, *, max_bytes: int = MAX_RECORDING_BYTES) -> Ite
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     total = 0
-    with opener(path, "rb") as fh:  # type: ignore[operator]
+    with opener(path, "rb") as fh:
         for line in fh:
             total += len(line)
             if total > max_bytes:

@@ -24,12 +24,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from core.feed.recording import Recording, load_recording
+from core.market.venues import Protocol
 from core.paths import DATA_DIR
 
 log = logging.getLogger(__name__)
 
 MANIFEST = DATA_DIR / "recordings.json"
 PATH_PREFIX = "/ws/l2-orderbook/"
+#: what the replay server speaks (recordings are GoQuant messages), so the feed reads it with that adapter
+PROTOCOL = Protocol.GOQUANT
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,20 @@ class RecordingInfo:
     messages: int
     source: str
     default: bool = False
+
+
+@dataclass(frozen=True)
+class ReplayInfo:
+    """What the UI needs to label a running replay."""
+
+    file: str
+    date: str
+    exchange: str
+    symbol: str
+    messages: int
+    duration_s: float
+    speed: float
+    url: str
 
 
 def bundled_recordings(manifest: Path = MANIFEST) -> list[RecordingInfo]:

@@ -96,10 +96,10 @@ class BookSnapshot:
     exchange_ts_ms: int  # exchange event time, ms since epoch (0 when the feed gives none)
     recv_ns: int  # local wall-clock receive time, time.time_ns()
     seq: int  # exchange seqId where the feed has one, otherwise the local message count
-    bid_cum_base: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
-    bid_cum_quote: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
-    ask_cum_base: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
-    ask_cum_quote: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    bid_cum_base: np.ndarray = field(repr=False, default=None)  # type: ignore[arg-type]
+    bid_cum_quote: np.ndarray = field(repr=False, default=None)  # type: ignore[arg-type]
+    ask_cum_base: np.ndarray = field(repr=False, default=None)  # type: ignore[arg-type]
+    ask_cum_quote: np.ndarray = field(repr=False, default=None)  # type: ignore[arg-type]
 
     @classmethod
     def build(

@@ -12,16 +12,18 @@ import threading
 import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
 from core.errors import InstrumentError
+from core.market.venues import SizeUnit, size_unit, venue
 from core.paths import DATA_DIR
 
 log = logging.getLogger(__name__)
 
 BUNDLED_PATH = DATA_DIR / "instruments.json"
-OKX_REST = "https://www.okx.com/api/v5/public/instruments?instType={inst_type}"
+OKX_REST = venue("okx").rest_url + "/api/v5/public/instruments?instType={inst_type}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +34,7 @@ class Instrument:
     base: str
     quote: str
     tick_size: float  # price step, quote currency
-    lot_size: float  # size step, in the venue's size unit (contracts for OKX derivatives)
+    lot_size: float  # size step, in the venue's size unit (``core.market.venues``: contracts or base)
     min_size: float  # minimum order, same unit as lot_size
     ct_val: float = 1.0  # contract value: base units per contract (linear) or quote per contract (inverse)
     ct_type: str = ""  # "linear" | "inverse" | "" for spot
@@ -40,13 +42,17 @@ class Instrument:
 
     @property
     def sized_in_contracts(self) -> bool:
-        """Book sizes are contracts (OKX derivatives) rather than base units."""
-        return self.exchange == "okx" and self.kind != "spot"
+        """Book sizes are contracts rather than base units (the venue registry says which venues do that)."""
+        return size_unit(self.exchange, self.kind) is SizeUnit.CONTRACTS
 
     @property
     def label(self) -> str:
         return f"{self.symbol} ({self.kind})"
 
+    @overload
+    def to_base(self, px: np.ndarray | float, sz: np.ndarray) -> np.ndarray: ...
+    @overload
+    def to_base(self, px: np.ndarray | float, sz: float) -> np.ndarray | float: ...
     def to_base(self, px: np.ndarray | float, sz: np.ndarray | float) -> np.ndarray | float:
         """Venue book size -> base units (contracts x ctVal, or x ctVal / price for inverse)."""
         if not self.sized_in_contracts:
@@ -55,6 +61,10 @@ class Instrument:
             return sz * self.ct_val / px
         return sz * self.ct_val
 
+    @overload
+    def from_base(self, px: np.ndarray | float, base: np.ndarray) -> np.ndarray: ...
+    @overload
+    def from_base(self, px: np.ndarray | float, base: float) -> np.ndarray | float: ...
     def from_base(self, px: np.ndarray | float, base: np.ndarray | float) -> np.ndarray | float:
         """Base units -> venue size unit (the inverse of ``to_base``)."""
         if not self.sized_in_contracts:

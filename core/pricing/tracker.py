@@ -5,7 +5,7 @@ A page asks ``CostTracker.track(...)`` for its current inputs on every refresh; 
 of its instrument, and keeps the last ``capacity`` ``CostFigures``. A session holds one track at a time
 (asking for new inputs releases its old ones, so one visitor dragging a slider cannot push out everyone
 else's), inputs no page has asked for within ``idle_s`` are dropped, and at most ``max_tracks`` are kept, so
-per-tick work stays bounded however many tabs are open. Volatility is the store's realised EWMA (or the
+per-tick work stays bounded however many tabs are open. Volatility is the realised EWMA of the mid history (or the
 page's override), refreshed once a second: it is a statistic on a 1 s grid, so recomputing it on every
 tick would change nothing but the cost.
 """
@@ -16,13 +16,14 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from core.costs.volatility import Volatility, realised_vol
 from core.errors import SimulatorError
-from core.feed.store import BookStore
 from core.market.book import BookSnapshot
 from core.pricing.pricer import CostFigures, Estimator
 
@@ -32,6 +33,15 @@ DEFAULT_CAPACITY = 600  # figures kept per track (a minute at 10 msg/s)
 DEFAULT_MAX_TRACKS = 32
 DEFAULT_IDLE_S = 30.0
 VOL_REFRESH_S = 1.0
+
+#: (exchange, symbol) -> (exchange times in s, mids): the price history volatility is estimated from
+Mids = Callable[[str, str], tuple[np.ndarray, np.ndarray]]
+#: (microseconds spent, tracks priced) for one book: where the per-tick pricing time is reported
+TickCost = Callable[[float, int], None]
+
+
+def _ignore_tick_cost(us: float, tracks: int) -> None:
+    return None
 
 
 @dataclass
@@ -50,18 +60,24 @@ class Track:
 
 
 class CostTracker:
-    """Feed listener: ``tracker(adapter, snap)`` prices every live track on ``snap``; pages read figures."""
+    """Feed listener: ``tracker(adapter, snap)`` prices every live track on ``snap``; pages read figures.
+
+    It knows no store: ``mids`` gives the price history and ``record_tick_cost`` takes the time each book
+    cost (``core.runtime`` passes the ``BookStore``'s methods).
+    """
 
     def __init__(
         self,
-        store: BookStore,
         *,
+        mids: Mids,
+        record_tick_cost: TickCost = _ignore_tick_cost,
         capacity: int = DEFAULT_CAPACITY,
         max_tracks: int = DEFAULT_MAX_TRACKS,
         idle_s: float = DEFAULT_IDLE_S,
         clock: Any = time.monotonic,
     ) -> None:
-        self.store = store
+        self._mids = mids
+        self._record_tick_cost = record_tick_cost
         self.capacity = capacity
         self.max_tracks = max_tracks
         self.idle_s = idle_s
@@ -88,27 +104,32 @@ class CostTracker:
         ``owner`` (a session id) releases that session's previous track when its inputs change.
         """
         now = self._clock()
-        with self._lock:
-            t = self._tracks.get(key)
-        built = factory() if t is None else None  # compiling the models' nets happens outside the lock
-        with self._lock:
-            t = self._tracks.get(key)
-            if t is None:
-                t = Track(
-                    key, exchange, symbol, built, volatility_override, deque(maxlen=self.capacity), last_asked=now
-                )
-                self._tracks[key] = t
-            t.last_asked = now
-            if owner is not None and owner not in t.owners:
-                for other in self._tracks.values():
-                    if other is not t and owner in other.owners:
-                        other.owners.discard(owner)
-                        if not other.owners:
-                            other.last_asked = -float("inf")  # nobody shows it any more: drop it now
-                t.owners.add(owner)
-            if built is not None or owner is not None:
-                self._prune(now)
-            return t
+        built: Estimator | None = None
+        while True:
+            with self._lock:
+                t = self._tracks.get(key)
+                if t is None and built is not None:
+                    t = Track(
+                        key, exchange, symbol, built, volatility_override, deque(maxlen=self.capacity), last_asked=now
+                    )
+                    self._tracks[key] = t
+                if t is not None:
+                    return self._ask(t, now, owner, built is not None)
+            built = factory()  # compiling the models' nets happens outside the lock
+
+    def _ask(self, t: Track, now: float, owner: Hashable | None, built: bool) -> Track:
+        """Mark ``t`` asked for (by ``owner``) now; the caller holds the lock."""
+        t.last_asked = now
+        if owner is not None and owner not in t.owners:
+            for other in self._tracks.values():
+                if other is not t and owner in other.owners:
+                    other.owners.discard(owner)
+                    if not other.owners:
+                        other.last_asked = -float("inf")  # nobody shows it any more: drop it now
+            t.owners.add(owner)
+        if built or owner is not None:
+            self._prune(now)
+        return t
 
     def figures(self, track: Track) -> list[CostFigures]:
         """A copy of the track's figures, oldest first."""
@@ -145,7 +166,7 @@ class CostTracker:
             hit = self._vol.get(key)
         if hit is not None and now - hit[0] < VOL_REFRESH_S:
             return hit[1]
-        t, m = self.store.mids(snap.exchange, snap.symbol)
+        t, m = self._mids(snap.exchange, snap.symbol)
         vol = realised_vol(t, m, override_annual=override, mid=snap.mid)
         with self._vol_lock:
             self._vol[key] = (now, vol)
@@ -174,7 +195,7 @@ class CostTracker:
             with self._lock:
                 t.figures.append(f)
             t.error = None
-        self.store.record_tick_cost((time.perf_counter_ns() - t0) / 1e3, len(tracks))
+        self._record_tick_cost((time.perf_counter_ns() - t0) / 1e3, len(tracks))
         if stale:
             with self._lock:
                 self._prune(now)

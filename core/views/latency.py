@@ -158,7 +158,7 @@ def latency_view(
     """Build the page's view; ``replay_speed`` is the replay's speed, or None for a live source."""
     replay = replay_speed is not None
     delay = timings.get("feed_delay_ms", np.empty(0))
-    if replay:
+    if replay_speed is not None:
         delay = replay_lateness_ms(timings.get("recv_s", np.empty(0)), delay, float(replay_speed))
         delay_name = "Replay pacing lateness"
         delay_help = (

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from core.feed.client import ReplayInfo
 from core.feed.recording import iso_ms
+from core.feed.replay import ReplayInfo
 from core.feed.store import FeedState, FeedStatus
+from core.market import venues
 from core.market.book import BookSnapshot
 
-EXCHANGE_LABELS = {"okx": "OKX", "binance": "Binance spot", "binance-futures": "Binance USD-M"}
+#: exchange id -> what pages call it (from the venue registry)
+EXCHANGE_LABELS = {v.id: v.label for v in venues.VENUES if v.kind is venues.VenueKind.EXCHANGE}
 STALE_AFTER_S = 3.0
 
 
@@ -47,7 +49,7 @@ def summarize(
 ) -> MarketSummary:
     exchange = snap.exchange if snap else status.exchange
     symbol = snap.symbol if snap else status.symbol
-    name = f"{EXCHANGE_LABELS.get(exchange, exchange)} {symbol}"
+    name = f"{venues.label(exchange)} {symbol}"
     if replay is not None:
         label, detail = "REPLAY", f"{name} · recorded {replay.date} · speed x{replay.speed:g}"
     else:

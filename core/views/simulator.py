@@ -42,6 +42,7 @@ from core.feed.config import FeedConfig, Source
 from core.feed.replay import RecordingInfo
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument, InstrumentTable
+from core.market.venues import VenueKind
 from core.pricing.pricer import CostFigures, Estimator
 
 # Field names: the page puts each message next to the widget of the same field.
@@ -161,7 +162,8 @@ def source_instruments(
     *,
     running: tuple[str, str] | None = None,
 ) -> dict[str, list[str]]:
-    """exchange -> symbols the source can stream. Replay: the bundled recordings' instruments.
+    """exchange -> symbols the source can stream. Replay: the bundled recordings' instruments; an exchange's
+    live feed: its own instruments; an aggregator's: every exchange's (from the venue registry).
 
     ``running`` (exchange, symbol) is what the feed streams from this source now; it is always offered, so a
     replay of a user's own recording (``TCS_REPLAY_FILE``) shows as the current choice.
@@ -172,9 +174,9 @@ def source_instruments(
             out.setdefault(r.exchange, [])
             if r.symbol not in out[r.exchange]:
                 out[r.exchange].append(r.symbol)
-    elif source is Source.OKX:
-        out = {"okx": table.symbols("okx")}
-    else:
+    elif (venue := source.venue) is not None and venue.kind is VenueKind.EXCHANGE:
+        out = {venue.id: table.symbols(venue.id)}
+    else:  # an aggregator relays every exchange of the instrument table
         out = {e: table.symbols(e) for e in table.exchanges()}
     if running is not None and all(running):
         ex, sym = running

@@ -21,9 +21,9 @@ def fresh_feed():
     """A process-wide feed built under this test's environment, shut down afterwards."""
     st.cache_resource.clear()
     yield
-    from pages.common import get_feed
+    from pages.common import get_runtime
 
-    get_feed().shutdown()
+    get_runtime().feed.shutdown()
     st.cache_resource.clear()
 
 
@@ -47,13 +47,13 @@ def test_custom_url_refused_outside_the_allowlist_and_accepted_inside(monkeypatc
     at.button(key="sim_custom_connect").click().run()
     assert not at.exception
     assert any("not in this deployment's allowlist" in e.value for e in at.error)
-    from pages.common import get_feed
+    from pages.common import get_runtime
 
-    assert get_feed().config.source.value == "replay"  # unchanged
+    assert get_runtime().config.source.value == "replay"  # unchanged
     with LoopbackServer(stream) as server:
         at.text_input(key="sim_custom_url").set_value(server.url("/ws/l2-orderbook/binance-futures/BTCUSDT"))
         at.button(key="sim_custom_connect").click().run()
         assert not at.exception
-        feed = get_feed()
-        assert feed.config.source.value == "goquant" and feed.config.url.startswith("ws://127.0.0.1:")
-        assert wait_for(lambda: feed.store.status().books > 5, 10)
+        rt = get_runtime()
+        assert rt.config.source.value == "goquant" and rt.config.url.startswith("ws://127.0.0.1:")
+        assert wait_for(lambda: rt.status().books > 5, 10)

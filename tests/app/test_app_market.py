@@ -65,14 +65,14 @@ def test_bad_operator_configuration_falls_back_to_the_replay_with_a_message(monk
         at.switch_page("pages/market.py").run()
         assert not at.exception
         assert any("could not start" in e.value and "NOPE-USDT" in e.value for e in at.error)
-        from pages.common import get_feed
+        from pages.common import get_runtime
 
-        feed = get_feed()
-        assert feed.config.source.value == "replay" and feed.replay is not None
+        rt = get_runtime()
+        assert rt.config.source.value == "replay" and rt.replay is not None and "NOPE-USDT" in rt.config_error
     finally:
-        from pages.common import get_feed
+        from pages.common import get_runtime
 
-        get_feed().shutdown()
+        get_runtime().feed.shutdown()
         st.cache_resource.clear()
 
 

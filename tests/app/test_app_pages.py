@@ -223,10 +223,10 @@ def test_data_switch_replay_for_everyone_then_back():
 
 def test_data_switch_refused_when_the_operator_disabled_it():
     from core.feed.config import SourcePolicy
-    from pages.common import get_feed
+    from pages.common import get_runtime
 
     at = open_page("pages/data.py")
-    feed = get_feed()  # the same cached feed the page uses (one per process)
+    feed = get_runtime().feed  # the same cached runtime the page uses (one per process)
     saved = feed.policy
     feed.policy = SourcePolicy(allow_source_switch=False)
     try:

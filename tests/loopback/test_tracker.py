@@ -13,34 +13,47 @@ from core.feed.store import BookStore
 from core.market.instruments import get_instrument
 from core.pricing.pricer import CostFigures, Estimator
 from core.pricing.tracker import CostTracker
+from core.runtime import Runtime
 
 FUT = get_instrument("binance-futures", "BTCUSDT")
 TIER = get_tier(FUT.exchange, FUT.kind)
+
+
+def on_store(store: BookStore, **settings) -> CostTracker:
+    """A tracker wired to ``store`` the way ``core.runtime`` wires it."""
+    return CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost, **settings)
 
 
 def estimator(size: float = 100.0, unit: str = "quote") -> Estimator:
     return Estimator(Order("buy", size, unit=unit), fee_tier=TIER)
 
 
+class Collect:
+    """A feed listener keeping every book; ``done`` is set once ``n`` arrived."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.books, self.done = n, [], threading.Event()
+
+    def __call__(self, adapter, snap) -> None:
+        self.books.append(snap)
+        if len(self.books) == self.n:
+            self.done.set()
+
+
 def test_every_book_of_a_real_replay_is_priced_for_the_tracked_order(feed, slice_file):
-    books = []
-    done = threading.Event()
-
-    def collect(adapter, snap):
-        books.append(snap)
-        if len(books) == 150:
-            done.set()
-
+    collect = Collect(150)
+    books = collect.books
+    feed.add_listener(collect)  # added before the runtime, and still run after its tracker
+    rt = Runtime(feed)
     est = estimator(25_000.0)
-    track = feed.tracker.track("k", lambda: est, exchange=FUT.exchange, symbol=FUT.symbol)
-    feed.add_listener(collect)  # listeners run after the tracker: each book here is already priced
+    track = rt.track("k", lambda: est, exchange=FUT.exchange, symbol=FUT.symbol)
     feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(slice_file), replay_speed=0, replay_loop=False))
-    assert done.wait(20), f"only {len(books)} books arrived"
-    figs = feed.tracker.figures(track)
+    assert collect.done.wait(20), f"only {len(books)} books arrived"
+    figs = rt.figures(track)
     by_recv = {f.recv_ns: f for f in figs}
     for snap in books[:150]:
-        f = by_recv[snap.recv_ns]
-        vol = feed.tracker.volatility(snap, None)  # cached: at most a second old, as on the feed thread
+        f = by_recv[snap.recv_ns]  # each book a listener sees is already priced
+        vol = rt.tracker.volatility(snap, None)  # cached: at most a second old, as on the feed thread
         want = est.figures(snap, vol)
         assert f.compiled and f.net_cost_usd == pytest.approx(want.net_cost_usd, rel=1e-9)
         assert f.mid == snap.mid
@@ -50,7 +63,7 @@ def test_every_book_of_a_real_replay_is_priced_for_the_tracked_order(feed, slice
 
 
 def test_same_inputs_share_one_track_and_different_inputs_get_their_own():
-    tr = CostTracker(BookStore())
+    tr = on_store(BookStore())
     made = []
 
     def factory():
@@ -76,7 +89,7 @@ def test_idle_tracks_are_dropped_and_the_count_is_capped(recorded_messages):
 
     clock = Clock()
     store = BookStore()
-    tr = CostTracker(store, idle_s=30.0, max_tracks=3, clock=clock)
+    tr = on_store(store, idle_s=30.0, max_tracks=3, clock=clock)
     old = tr.track("old", estimator, exchange=FUT.exchange, symbol=FUT.symbol)
     clock.t += 31.0
     snap = parse_snapshot(recorded_messages[0], instrument=FUT)
@@ -93,7 +106,7 @@ def test_an_order_the_book_cannot_price_reports_a_plain_error_and_others_go_on(r
     from core.feed.goquant import parse_snapshot
 
     store = BookStore()
-    tr = CostTracker(store)
+    tr = on_store(store)
     bad = tr.track("bad", lambda: estimator(1e7, "base"), exchange=FUT.exchange, symbol=FUT.symbol)
     good = tr.track("good", estimator, exchange=FUT.exchange, symbol=FUT.symbol)
     for raw in recorded_messages[:5]:
@@ -109,7 +122,7 @@ def test_volatility_is_recomputed_at_most_once_a_second(recorded_messages):
 
     clock = Clock()
     store = BookStore()
-    tr = CostTracker(store, clock=clock)
+    tr = on_store(store, clock=clock)
     snap = parse_snapshot(recorded_messages[0], instrument=FUT)
     store.publish(snap)
     v1 = tr.volatility(snap, None)
@@ -123,7 +136,7 @@ def test_tracks_of_another_instrument_are_not_priced(recorded_messages):
     from core.feed.goquant import parse_snapshot
 
     store = BookStore()
-    tr = CostTracker(store)
+    tr = on_store(store)
     other = tr.track("okx", estimator, exchange="okx", symbol="BTC-USDT-SWAP")
     snap = parse_snapshot(recorded_messages[0], instrument=FUT)
     store.publish(snap)
@@ -142,7 +155,7 @@ def test_a_failing_track_does_not_stop_the_others(recorded_messages, caplog):
     from core.feed.goquant import parse_snapshot
 
     store = BookStore()
-    tr = CostTracker(store)
+    tr = on_store(store)
     bad = tr.track("bug", Broken, exchange=FUT.exchange, symbol=FUT.symbol)
     good = tr.track("good", estimator, exchange=FUT.exchange, symbol=FUT.symbol)
     for raw in recorded_messages[:3]:
@@ -156,7 +169,7 @@ def test_a_failing_track_does_not_stop_the_others(recorded_messages, caplog):
 
 def test_a_session_holds_one_track_and_others_keep_theirs():
     clock = Clock()
-    tr = CostTracker(BookStore(), max_tracks=3, clock=clock)
+    tr = on_store(BookStore(), max_tracks=3, clock=clock)
     mine = tr.track("other-session", estimator, exchange=FUT.exchange, symbol=FUT.symbol, owner="s2")
     for size in range(100, 120):  # one visitor drags the size through 20 values
         clock.t += 0.1
@@ -165,3 +178,18 @@ def test_a_session_holds_one_track_and_others_keep_theirs():
     assert tr._tracks["other-session"] is mine
     shared = tr.track(("size", 119), estimator, exchange=FUT.exchange, symbol=FUT.symbol, owner="s2")
     assert shared is last and shared.owners == {"s1", "s2"} and "other-session" not in tr._tracks
+
+
+def test_a_failing_tracker_never_stops_the_feed_nor_the_listeners_after_it(feed, slice_file, caplog):
+    collect = Collect(50)
+
+    class Boom(CostTracker):
+        def __call__(self, adapter, snap):
+            raise ZeroDivisionError("a pricing bug")
+
+    store = feed.store
+    Runtime(feed, tracker=Boom(mids=store.mids, record_tick_cost=store.record_tick_cost))
+    feed.add_listener(collect)
+    feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(slice_file), replay_speed=0, replay_loop=False))
+    assert collect.done.wait(20), f"only {len(collect.books)} books arrived"
+    assert store.status().books >= 50 and "feed listener failed" in caplog.text and "a pricing bug" in caplog.text

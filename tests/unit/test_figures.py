@@ -31,7 +31,7 @@ def test_ticks_figure_draws_the_feed_threads_figures(recorded_messages):
         replace(sc.RawInputs(), quantity_usd=50_000.0), exchange=inst.exchange, market=inst.kind, limit_available=False
     )
     store = BookStore()
-    tracker = CostTracker(store)
+    tracker = CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost)
     track = tracker.track(
         sc.track_key(scenario, inst.exchange, inst.symbol, None),
         lambda: sc.estimator_for(scenario, None),
