@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.costs.estimate import Models
+from core.costs.models import Models
 from core.feed.client import Feed, Listener, ReplayInfo
 from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
 from core.feed.metrics import MetricsExporter, export_if_configured

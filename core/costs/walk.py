@@ -14,49 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 
+from core.costs.order import Side, SizeUnit
 from core.errors import OrderError
 from core.market.book import BookSnapshot
 
 #: relative tolerance for "the order ends exactly on a level boundary" (float cumulative sums)
 BOUNDARY_RTOL = 1e-12
-
-
-class Side(str, Enum):
-    """Direction of the order; the string values are what the UI and CLI pass."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-    @classmethod
-    def parse(cls, value: Side | str) -> Side:
-        if isinstance(value, Side):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            raise OrderError(f"Unknown side {value!r}: use 'buy' or 'sell'.") from None
-
-
-class SizeUnit(str, Enum):
-    """What the order size counts: quote currency (USD/USDT notional) or base units (e.g. BTC)."""
-
-    QUOTE = "quote"
-    BASE = "base"
-
-    @classmethod
-    def parse(cls, value: SizeUnit | str) -> SizeUnit:
-        if isinstance(value, SizeUnit):
-            return value
-        v = str(value).strip().lower()
-        if v in ("usd", "usdt", "quote"):
-            return cls.QUOTE
-        if v == "base":
-            return cls.BASE
-        raise OrderError(f"Unknown size unit {value!r}: use 'usd' (quote) or 'base'.")
 
 
 @dataclass(frozen=True, slots=True)

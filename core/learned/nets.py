@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from core.compiled import load
-from core.costs.estimate import ModelInput, Models, SlippagePrediction
-from core.costs.walk import Side
+from core.costs.models import ModelInput, Models, SlippagePrediction
+from core.costs.order import Side
 from core.errors import InstrumentError
 from core.market.instruments import Instrument, get_instrument
 from core.paths import MODELS_DIR

@@ -10,20 +10,11 @@ import numpy as np
 import orjson
 import pytest
 
-from core.costs.estimate import (
-    CostEstimate,
-    MakerTakerModel,
-    ModelInput,
-    Models,
-    Order,
-    OrderType,
-    SlippageModel,
-    SlippagePrediction,
-    estimate,
-)
+from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import get_tier
+from core.costs.models import MakerTakerModel, ModelInput, Models, SlippageModel, SlippagePrediction
+from core.costs.order import Order, OrderType, Side, SizeUnit
 from core.costs.volatility import VolSource, from_annual, realised_vol
-from core.costs.walk import Side, SizeUnit
 from core.errors import OrderError
 from core.feed.goquant import parse_snapshot
 from core.market.book import BookSnapshot

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from core.costs.estimate import Order, estimate
+from core.costs.estimate import estimate
 from core.costs.fees import expected_fee, get_tier
+from core.costs.order import Order
 from core.costs.walk import walk_book
 from core.errors import OrderError
 from core.market.book import BookSnapshot
