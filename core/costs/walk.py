@@ -80,6 +80,7 @@ def extrapolation_slope(px: np.ndarray, cum_base: np.ndarray, mid: float) -> flo
 def _extrapolate_buy(p_last: float, slope: float, *, base: float | None, quote: float | None) -> tuple[float, float]:
     """Marginal price p_last + slope*q. Returns (base, quote) of the remainder."""
     if base is None:
+        assert quote is not None  # exactly one of base and quote is given
         # q*(p_last + slope*q/2) = quote, the stable root of the quadratic
         base = 2.0 * quote / (p_last + math.sqrt(p_last * p_last + 2.0 * slope * quote))
         return base, quote
@@ -91,6 +92,7 @@ def _extrapolate_sell(p_last: float, slope: float, *, base: float | None, quote:
     q_zero = p_last / slope  # base units after which the extrapolated bid would reach zero
     max_quote = 0.5 * p_last * q_zero
     if base is None:
+        assert quote is not None  # exactly one of base and quote is given
         if quote >= max_quote:
             raise OrderError(
                 f"This sell asks for {quote:,.0f} more in proceeds than the visible book holds, more than a "

@@ -162,7 +162,10 @@ class TickPricer:
             px, sz, cb, cq = snap.ask_px, snap.ask_sz, snap.ask_cum_base, snap.ask_cum_quote
         else:
             px, sz, cb, cq = snap.bid_px, snap.bid_sz, snap.bid_cum_base, snap.bid_cum_quote
-        r = _kernel.walk_fill(px, sz, cb, cq, o.quantity, by_quote, buy, mid, BOUNDARY_RTOL, MIN_FIT_LEVELS)
+        kernel = _kernel
+        if kernel is None:
+            return None
+        r = kernel.walk_fill(px, sz, cb, cq, o.quantity, by_quote, buy, mid, BOUNDARY_RTOL, MIN_FIT_LEVELS)
         if r is None:
             return None  # beyond the visible book: estimate() extrapolates and says so
         levels, base, notional, half, depth, rho = r
@@ -174,7 +177,7 @@ class TickPricer:
             if vol is None:
                 vol = default_volatility(mid=mid)
             walk_bps = bps(walk_cost, notional)
-            bands = _kernel.band_depths(snap.bid_px, snap.bid_cum_quote, snap.ask_px, snap.ask_cum_quote, mid, _BANDS)
+            bands = kernel.band_depths(snap.bid_px, snap.bid_cum_quote, snap.ask_px, snap.ask_cum_quote, mid, _BANDS)
             row = slip.tick_row(
                 snap,
                 bands,

@@ -21,8 +21,7 @@ from core.feed.replay import bundled_recordings
 from core.learned.nets import DenseWeights, NumpyNet, load_models
 from core.market.instruments import get_instrument
 from core.pricing.pricer import CostFigures, TickPricer
-
-NUMBERS = [f for f in CostFigures._fields if f not in ("latency_us", "compiled")]
+from tests.parity.figures import assert_figures_equal
 
 
 def real_books(step: int = 97, n: int = 12):
@@ -37,16 +36,6 @@ def real_books(step: int = 97, n: int = 12):
 BOOKS = real_books()
 LOADED = load_models()
 SHIPPED = Models(slippage=LOADED.models.slippage, maker_taker=LOADED.models.maker_taker)
-
-
-def assert_figures_equal(f: CostFigures, e: CostFigures) -> None:
-    for name in NUMBERS:
-        a, b = getattr(f, name), getattr(e, name)
-        if a is None or b is None:
-            assert a is b, name
-        else:
-            assert a == pytest.approx(b, rel=1e-12, abs=1e-12), name
-    assert f.net_cost_usd == pytest.approx(f.slippage_usd + f.fee_usd + f.impact_usd, rel=1e-12, abs=1e-12)
 
 
 ORDERS = [
