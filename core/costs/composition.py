@@ -10,11 +10,14 @@ section 2). All amounts in USD, positive = cost to the trader; bps are of the ex
 - slippage = total immediate cost - impact (and its p90 likewise).
 - fee = notional x (maker share x maker rate + taker share x taker rate).
 - net = slippage + fee + impact, exactly.
+- a learned model's prediction (bps of the executed notional) becomes the total immediate cost in USD, or
+  none when it is not finite (``predicted_cost``), so a broken prediction never reaches the user.
 - ac_immediate = epsilon X + X^2 / (2 rho), Almgren–Chriss' immediate cost on the fitted depth line.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from core.costs.fees import FeeTier, expected_fee
@@ -24,6 +27,15 @@ from core.costs.impact import immediate_cost, permanent_cost, permanent_gamma
 def bps(usd: float, notional: float) -> float:
     """``usd`` in basis points of ``notional`` (0 when nothing was executed)."""
     return usd / notional * 1e4 if notional > 0 else 0.0
+
+
+def predicted_cost(expected_bps: float, p90_bps: float | None, notional: float) -> tuple[float, float | None] | None:
+    """A model's (total, p90 total) immediate cost in USD from its bps, or None when ``expected_bps`` is not
+    finite (the caller keeps the book walk); a non-finite p90 is dropped alone."""
+    if not math.isfinite(expected_bps):
+        return None
+    p90 = p90_bps * notional / 1e4 if p90_bps is not None and math.isfinite(p90_bps) else None
+    return expected_bps * notional / 1e4, p90
 
 
 class Composition(NamedTuple):

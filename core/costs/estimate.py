@@ -13,6 +13,9 @@ Decomposition (``docs/METHODOLOGY.md`` section 2), all in USD, positive = cost t
 - ``net_cost_usd = slippage_usd + fee_usd + impact_usd`` exactly, which equals total cost + fees: nothing
   is counted twice. bps are of the executed notional ``filled_usd``.
 
+The arithmetic of the decomposition lives in ``core.costs.composition.compose``, shared with the per-tick
+pricer; this module gathers its inputs (walk, calibration, models, limit execution) and explains them.
+
 A learned slippage model (``SlippageModel``) may replace the book walk as the total immediate cost, and a
 maker/taker model (``MakerTakerModel``) supplies the maker share of limit orders; ``methods`` says which
 method produced each number.
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
-from core.costs.composition import bps, compose
+from core.costs.composition import bps, compose, predicted_cost
 from core.costs.fees import FeeTier, fee_method
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, Calibration, calibrate
 from core.costs.limit import limit_execution
@@ -217,7 +220,6 @@ def estimate(
     x = walk.filled_base if (limit is None or limit.cross is not None) else 0.0
 
     p90_total: float | None = None
-    pred = None
     if limit is not None:
         total = limit.maker_cost + (limit.cross.cost if limit.cross is not None else 0.0)
         methods["slippage"] = (
@@ -227,10 +229,9 @@ def estimate(
         )
     elif models.slippage is not None:
         pred = models.slippage.predict(mi)
-        if math.isfinite(pred.expected_bps):
-            total = pred.expected_bps * notional / 1e4
-            if pred.p90_bps is not None and math.isfinite(pred.p90_bps):
-                p90_total = pred.p90_bps * notional / 1e4
+        predicted = predicted_cost(pred.expected_bps, pred.p90_bps, notional)
+        if predicted is not None:
+            total, p90_total = predicted
             methods["slippage"] = f"model: {models.slippage.name}, minus permanent impact"
             if p90_total is not None:
                 methods["slippage_p90"] = f"quantile model at {order.latency_ms:g} ms latency"

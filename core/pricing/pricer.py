@@ -12,12 +12,11 @@ kernel) takes ``estimate`` itself, so the numbers never depend on which path ran
 
 from __future__ import annotations
 
-import math
 import time
 from typing import NamedTuple
 
 from core.compiled import load
-from core.costs.composition import bps, compose
+from core.costs.composition import bps, compose, predicted_cost
 from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import FeeTier
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, MIN_FIT_LEVELS, settings_error
@@ -171,7 +170,7 @@ class TickPricer:
         levels, base, notional, half, depth, rho = r
         walk_cost = half + depth
         total = walk_cost
-        p90_total = None
+        p90_total: float | None = None
         slip = self._slip
         if slip is not None:
             if vol is None:
@@ -189,10 +188,9 @@ class TickPricer:
             )
             exp = self._expected(row)[0] if self._expected is not None else walk_bps
             p90 = max(self._quantiles(row)[1], exp) if self._quantiles is not None else None
-            if math.isfinite(exp):
-                total = exp * notional / 1e4
-                if p90 is not None and math.isfinite(p90):
-                    p90_total = p90 * notional / 1e4
+            predicted = predicted_cost(exp, p90, notional)
+            if predicted is not None:
+                total, p90_total = predicted
         parts = compose(
             total=total,
             p90_total=p90_total,
