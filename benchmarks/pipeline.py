@@ -18,8 +18,10 @@ import numpy as np
 import orjson
 import psutil
 
-from core.costs.estimate import Models, Order, estimate
+from core.costs.estimate import estimate
 from core.costs.fees import get_tier
+from core.costs.models import Models
+from core.costs.order import Order
 from core.feed import goquant
 from core.feed.adapter import Adapter
 from core.feed.goquant import GoQuantAdapter
@@ -28,7 +30,7 @@ from core.feed.recording import load_recording
 from core.feed.replay import default_recording
 from core.feed.store import BookStore
 from core.market.instruments import get_instrument
-from core.pricing.pricer import Estimator
+from core.pricing.pricer import TickPricer
 from core.pricing.tracker import CostTracker
 
 OKX_CAPTURE = "data/okx/OKX.ws.1.0"
@@ -78,8 +80,8 @@ class Pipeline:
         self.store.begin(source="bench", url="", exchange=inst.exchange, symbol=inst.symbol)
         self.tier = get_tier(inst.exchange, inst.kind)
         self.tracker = CostTracker(mids=self.store.mids, record_tick_cost=self.store.record_tick_cost, idle_s=math.inf)
-        self.estimator = Estimator(self.order, fee_tier=self.tier, models=self.models)
-        self.track = self.tracker.track("bench", lambda: self.estimator, exchange=inst.exchange, symbol=inst.symbol)
+        self.pricer = TickPricer(self.order, fee_tier=self.tier, models=self.models)
+        self.track = self.tracker.track("bench", lambda: self.pricer, exchange=inst.exchange, symbol=inst.symbol)
 
     @property
     def vol(self) -> object:
@@ -131,7 +133,7 @@ def make_pipeline(case: str, models: Models | None = None, *, compiled: bool = T
         adapter, BookStore(), Order("buy", 100.0, latency_ms=100.0), app_models() if models is None else models
     )
     if not compiled:  # the same inputs priced by core.costs.estimate.estimate on every tick, as without the kernel
-        pipe.estimator.compiled = False
+        pipe.pricer.compiled = False
     return pipe
 
 

@@ -131,7 +131,9 @@ def run_load(
         "page_error_count": len(errors),
         "updates_per_session_first_half": updates_first_half,
         "updates_per_session_second_half": updates_second_half,
-        "every_session_updating": all(a > 0 and b > 0 for a, b in zip(updates_first_half, updates_second_half, strict=False)),
+        "every_session_updating": all(
+            a > 0 and b > 0 for a, b in zip(updates_first_half, updates_second_half, strict=False)
+        ),
         "tick_p99_idle_us": round(idle_p99, 1),
         "tick_p99_load_us": round(load_p99, 1),
         "ticks_idle": idle_n,

@@ -192,7 +192,7 @@ def report(r: dict, prev: dict | None) -> str:
         f"parse (compiled: JSON, strings to floats, validation and cumulative depth in one pass) "
         f"{fmt(s['parse_p50_us'])} µs, book {fmt(s['book_p50_us'])} µs (done in the parse), publish "
         f"{fmt(s['publish_p50_us'])} µs, pricing the tracked order {fmt(s['tick_cost_p50_us'])} µs (of which "
-        f"the estimator's own timer {fmt(s['figures_latency_us_p50'])} µs). For comparison, the explained "
+        f"the pricer's own timer {fmt(s['figures_latency_us_p50'])} µs). For comparison, the explained "
         f"estimate a page builds once per refresh (methods, notes, calibration): "
         f"{fmt(s['explained_estimate_p50_us'])} µs.",
         "",

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from core.costs.estimate import Models
+from core.costs.models import Models
 from core.feed.capture import Capture, capture_file_name
 from core.feed.client import Feed, Listener
 from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy

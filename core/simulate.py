@@ -22,9 +22,11 @@ from typing import NoReturn
 
 import orjson
 
-from core.costs.estimate import CostEstimate, Models, Order, estimate
+from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import get_tier, override
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S
+from core.costs.models import Models
+from core.costs.order import Order
 from core.costs.volatility import VolSource, default_volatility, from_annual
 from core.errors import InstrumentError, OrderError, ParseError, SimulatorError
 from core.feed.goquant import parse_snapshot

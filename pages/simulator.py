@@ -480,7 +480,7 @@ def live_view(feed) -> None:
     session = ss.setdefault("sim_session_id", uuid.uuid4().hex)  # new inputs release this session's old track
     track = feed.tracker.track(
         sc.track_key(priced, exchange, symbol, loaded.models),
-        lambda: sc.estimator_for(priced, loaded.models),
+        lambda: sc.pricer_for(priced, loaded.models),
         exchange=exchange,
         symbol=symbol,
         volatility_override=priced.volatility_override,

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.costs.estimate import Order, finite_number
+from core.checks import finite_number
 from core.costs.impact import (
     DEFAULT_PERMANENT_SHARE,
     DEFAULT_REFILL_S,
@@ -34,8 +34,9 @@ from core.costs.impact import (
     characteristic_lam,
     efficient_frontier,
 )
+from core.costs.order import Order, Side, SizeUnit
 from core.costs.volatility import Volatility, realised_vol
-from core.costs.walk import Side, SizeUnit, walk_book
+from core.costs.walk import walk_book
 from core.errors import OrderError
 from core.market.book import BookSnapshot
 

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.costs.walk import Side, SizeUnit, Walk, walk_book
+from core.checks import finite_number
+from core.costs.order import Side, SizeUnit
+from core.costs.walk import Walk, walk_book
 from core.errors import OrderError
 from core.market.book import BookSnapshot
 
@@ -33,14 +35,28 @@ DEFAULT_PERMANENT_SHARE = 0.5
 MIN_FIT_LEVELS = 5
 
 
-def _finite(name: str, value: float) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}.") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
-    return v
+def permanent_gamma(permanent_share: float, rho: float) -> float:
+    """gamma = psi / rho: the persisting share psi of the walk's marginal price move 1/rho per unit."""
+    return permanent_share / rho
+
+
+def permanent_cost(gamma: float, base_qty: float) -> float:
+    """0.5 gamma X^2: the permanent-impact term of Almgren–Chriss' expected cost, in quote currency."""
+    return 0.5 * gamma * base_qty * base_qty
+
+
+def immediate_cost(epsilon: float, rho: float, base_qty: float) -> float:
+    """epsilon X + X^2 / (2 rho): eq. (13) with tau = refill time, the linear model's book walk."""
+    return epsilon * base_qty + base_qty * base_qty / (2.0 * rho)
+
+
+def settings_error(refill_s: float, permanent_share: float) -> str | None:
+    """Why ``calibrate`` rejects these settings (a plain message), or None when it accepts them."""
+    if not (math.isfinite(refill_s) and refill_s > 0):
+        return f"Refill time must be a positive number of seconds, got {refill_s!r}."
+    if not (math.isfinite(permanent_share) and 0 <= permanent_share <= 1):
+        return f"Permanent share must be between 0 and 1, got {permanent_share!r}."
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +105,13 @@ def almgren_chriss(
     Raises ``ValueError`` for non-finite inputs, ``N < 1``, ``T <= 0``, negative sigma, epsilon, gamma or
     lam, and parameters with ``eta_tilde = eta - gamma T / (2N) <= 0``.
     """
-    X = _finite("X", X)
-    sigma = _finite("sigma", sigma)
-    T = _finite("T", T)
-    epsilon = _finite("epsilon", epsilon)
-    eta = _finite("eta", eta)
-    gamma = _finite("gamma", gamma)
-    lam = _finite("lam", lam)
+    X = finite_number(X, "X", error=ValueError)
+    sigma = finite_number(sigma, "sigma", error=ValueError)
+    T = finite_number(T, "T", error=ValueError)
+    epsilon = finite_number(epsilon, "epsilon", error=ValueError)
+    eta = finite_number(eta, "eta", error=ValueError)
+    gamma = finite_number(gamma, "gamma", error=ValueError)
+    lam = finite_number(lam, "lam", error=ValueError)
     try:
         n_periods = float(N)
     except (TypeError, ValueError):
@@ -131,7 +147,7 @@ def almgren_chriss(
     x[-1] = 0.0
     n = x[:-1] - x[1:]
 
-    permanent = 0.5 * gamma * X * X
+    permanent = permanent_cost(gamma, X)
     temporary = epsilon * float(np.abs(n).sum()) + (eta_tilde / tau) * float(np.dot(n, n))
     expected = permanent + temporary
     variance = sigma * sigma * tau * float(np.dot(x[1:], x[1:]))
@@ -202,7 +218,7 @@ def efficient_frontier(
         lam_c = characteristic_lam(sigma=sigma, T=T, N=N, eta=eta, gamma=gamma)
         lams = np.concatenate(([0.0], lam_c * np.logspace(-4, 4, max(points - 1, 1)))) if lam_c > 0 else np.zeros(1)
     lams = np.asarray(lams, dtype=np.float64)
-    scheds = [almgren_chriss(X, sigma, T, N, epsilon, eta, gamma, float(l)) for l in lams]
+    scheds = [almgren_chriss(X, sigma, T, N, epsilon, eta, gamma, float(lam)) for lam in lams]
     return Frontier(
         lam=lams,
         expected_cost=np.array([s.expected_cost for s in scheds]),
@@ -246,11 +262,11 @@ class Calibration:
 
     def permanent_cost(self, base_qty: float) -> float:
         """0.5 gamma X^2: the permanent-impact term of Almgren–Chriss' expected cost, in quote currency."""
-        return 0.5 * self.gamma * base_qty * base_qty
+        return permanent_cost(self.gamma, base_qty)
 
     def immediate_cost(self, base_qty: float) -> float:
         """epsilon X + X^2 / (2 rho): eq. (13) with tau = refill time, the linear model's book walk."""
-        return self.epsilon * base_qty + base_qty * base_qty / (2.0 * self.rho)
+        return immediate_cost(self.epsilon, self.rho, base_qty)
 
     def period_bounds(self, T: float) -> tuple[int, int]:
         """Numbers of periods N for a horizon of T seconds that suit this calibration: (n_min, n_max).
@@ -258,8 +274,8 @@ class Calibration:
         eta_tilde > 0 needs tau = T/N < refill_s / permanent_share, so N >= n_min; the model assumes the
         book refills between periods, tau >= refill_s, so N <= n_max. n_min > n_max means T is too short.
         """
-        n_min = int(math.floor(T * self.permanent_share / self.refill_s)) + 1
-        n_max = max(int(math.floor(T / self.refill_s)), 1)
+        n_min = math.floor(T * self.permanent_share / self.refill_s) + 1
+        n_max = max(math.floor(T / self.refill_s), 1)
         return n_min, n_max
 
     def schedule(self, *, T: float, N: int, lam: float, base_qty: float | None = None) -> Schedule:
@@ -308,10 +324,9 @@ def calibrate(
     ``walk`` (the order's own base-unit walk, if already computed) saves walking the book again.
     """
     side = Side.parse(side)
-    if not (math.isfinite(refill_s) and refill_s > 0):
-        raise ValueError(f"Refill time must be a positive number of seconds, got {refill_s!r}.")
-    if not (math.isfinite(permanent_share) and 0 <= permanent_share <= 1):
-        raise ValueError(f"Permanent share must be between 0 and 1, got {permanent_share!r}.")
+    bad = settings_error(refill_s, permanent_share)
+    if bad is not None:
+        raise ValueError(bad)
     q = float(base_qty)
     if not (math.isfinite(q) and q >= 0):
         raise ValueError(f"Order size must be a non-negative finite number of base units, got {base_qty!r}.")
@@ -356,7 +371,7 @@ def calibrate(
 
     epsilon = 0.5 * snapshot.spread
     eta = refill_s / (2.0 * rho)
-    gamma = permanent_share / rho
+    gamma = permanent_gamma(permanent_share, rho)
     how = {
         "epsilon": "Half the quoted spread (fees are reported separately, not folded into epsilon).",
         "rho": how_rho,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
@@ -133,7 +134,7 @@ def grid_returns(times_s: np.ndarray, mids: np.ndarray, *, dt_s: float = DEFAULT
     if (np.diff(t) < 0).any():
         order = np.argsort(t, kind="stable")
         t, m = t[order], m[order]
-    n_grid = int(math.floor((t[-1] - t[0]) / dt_s)) + 1
+    n_grid = math.floor((t[-1] - t[0]) / dt_s) + 1
     if n_grid < 2:
         return np.empty(0), np.empty(0)
     grid = t[0] + dt_s * np.arange(n_grid)
@@ -177,7 +178,7 @@ def realised_vol(
     data_annual = None
     if n >= 1:
         data_annual = math.sqrt(ewma_variance(r, end_t, half_life_s=half_life_s) / dt_s) * SQRT_YEAR_S
-    common = dict(mid=mid, n_returns=n, dt_s=dt_s, half_life_s=half_life_s)
+    common: dict[str, Any] = {"mid": mid, "n_returns": n, "dt_s": dt_s, "half_life_s": half_life_s}
     if override_annual is not None:
         return from_annual(override_annual, source=VolSource.OVERRIDE, data_annual=data_annual, **common)
     if n >= min_returns and data_annual is not None:

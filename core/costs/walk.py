@@ -14,49 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 
+from core.costs.order import Side, SizeUnit
 from core.errors import OrderError
 from core.market.book import BookSnapshot
 
 #: relative tolerance for "the order ends exactly on a level boundary" (float cumulative sums)
 BOUNDARY_RTOL = 1e-12
-
-
-class Side(str, Enum):
-    """Direction of the order; the string values are what the UI and CLI pass."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-    @classmethod
-    def parse(cls, value: Side | str) -> Side:
-        if isinstance(value, Side):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            raise OrderError(f"Unknown side {value!r}: use 'buy' or 'sell'.") from None
-
-
-class SizeUnit(str, Enum):
-    """What the order size counts: quote currency (USD/USDT notional) or base units (e.g. BTC)."""
-
-    QUOTE = "quote"
-    BASE = "base"
-
-    @classmethod
-    def parse(cls, value: SizeUnit | str) -> SizeUnit:
-        if isinstance(value, SizeUnit):
-            return value
-        v = str(value).strip().lower()
-        if v in ("usd", "usdt", "quote"):
-            return cls.QUOTE
-        if v == "base":
-            return cls.BASE
-        raise OrderError(f"Unknown size unit {value!r}: use 'usd' (quote) or 'base'.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +80,7 @@ def extrapolation_slope(px: np.ndarray, cum_base: np.ndarray, mid: float) -> flo
 def _extrapolate_buy(p_last: float, slope: float, *, base: float | None, quote: float | None) -> tuple[float, float]:
     """Marginal price p_last + slope*q. Returns (base, quote) of the remainder."""
     if base is None:
+        assert quote is not None  # exactly one of base and quote is given
         # q*(p_last + slope*q/2) = quote, the stable root of the quadratic
         base = 2.0 * quote / (p_last + math.sqrt(p_last * p_last + 2.0 * slope * quote))
         return base, quote
@@ -125,6 +92,7 @@ def _extrapolate_sell(p_last: float, slope: float, *, base: float | None, quote:
     q_zero = p_last / slope  # base units after which the extrapolated bid would reach zero
     max_quote = 0.5 * p_last * q_zero
     if base is None:
+        assert quote is not None  # exactly one of base and quote is given
         if quote >= max_quote:
             raise OrderError(
                 f"This sell asks for {quote:,.0f} more in proceeds than the visible book holds, more than a "

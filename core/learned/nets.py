@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from core.compiled import load
-from core.costs.estimate import ModelInput, Models, SlippagePrediction
-from core.costs.walk import Side
+from core.costs.models import ModelInput, Models, SlippagePrediction
+from core.costs.order import Side
 from core.errors import InstrumentError
 from core.market.instruments import Instrument, get_instrument
 from core.paths import MODELS_DIR
@@ -202,7 +202,7 @@ class NumpyNet:
         nets = load("core.learned._nets")
         if nets is None:
             return None
-        ACT_CODES, DenseNet = nets.ACT_CODES, nets.DenseNet  # noqa: N806
+        ACT_CODES, DenseNet = nets.ACT_CODES, nets.DenseNet
         layers = [(h.w, h.b, [ACT_CODES[h.activation]] * h.w.shape[1]) for h in self.hidden]
         acts = [ACT_CODES[head.activation] for head in self.heads for _ in range(head.w.shape[1])]
         layers.append(

@@ -1,26 +1,29 @@
 """Per-tick cost numbers for fixed order inputs: what the feed thread computes on every book.
 
 ``core.costs.estimate.estimate`` builds the full, explained estimate (methods, notes, the walk's fills, the
-Almgren–Chriss calibration) that a page renders once per refresh. Every tick needs only the numbers, so an
-``Estimator`` prepares the inputs once (order, fee tier, models compiled to ``core.learned._nets.DenseNet``) and
-``figures`` redoes only the book-dependent work in compiled code: the walk, the depth line, banded depth and
-the models' forward pass. The figures equal ``estimate``'s to 1e-12 (tests check it on real books); any case
+Almgren–Chriss calibration) that a page renders once per refresh. Every tick needs only the numbers, so a
+``TickPricer`` prepares the inputs once (order, fee tier, models compiled to ``core.learned._nets.DenseNet``)
+and ``figures`` redoes only the book-dependent work in compiled code: the walk, the depth line, banded depth
+and the models' forward pass. Both add the parts up with the same ``core.costs.composition.compose``, so the
+figures equal ``estimate``'s to 1e-12 (tests check it on real and generated books); any case
 the compiled path does not cover (limit orders, an order beyond the visible book, custom models, a missing
 kernel) takes ``estimate`` itself, so the numbers never depend on which path ran.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from typing import NamedTuple
 
 from core.compiled import load
-from core.costs.estimate import MAX_NOTIONAL_USD, CostEstimate, Models, Order, OrderType, estimate
-from core.costs.fees import FeeTier, expected_fee
-from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, MIN_FIT_LEVELS
+from core.costs.composition import bps, compose, predicted_cost
+from core.costs.estimate import CostEstimate, estimate
+from core.costs.fees import FeeTier
+from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, MIN_FIT_LEVELS, settings_error
+from core.costs.models import Models
+from core.costs.order import MAX_NOTIONAL_USD, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, default_volatility
-from core.costs.walk import BOUNDARY_RTOL, Side, SizeUnit
+from core.costs.walk import BOUNDARY_RTOL
 from core.market.book import BookSnapshot
 from core.training.dataset import DEPTH_BANDS_BPS
 
@@ -87,11 +90,7 @@ class CostFigures(NamedTuple):
         )
 
 
-def _bps(usd: float, notional: float) -> float:
-    return usd / notional * 1e4 if notional > 0 else 0.0
-
-
-class Estimator:
+class TickPricer:
     """``estimate`` for one set of inputs, prepared once so each tick only redoes the book-dependent work."""
 
     def __init__(
@@ -111,9 +110,7 @@ class Estimator:
         self._slip = None
         self._expected = self._quantiles = None
         compiled = _kernel is not None and order.order_type is OrderType.MARKET
-        if not (
-            math.isfinite(refill_s) and refill_s > 0 and math.isfinite(permanent_share) and 0 <= permanent_share <= 1
-        ):
+        if settings_error(refill_s, permanent_share) is not None:
             compiled = False  # estimate() -> calibrate() raises the plain message
         slip = self.models.slippage
         if slip is not None and compiled:
@@ -164,19 +161,22 @@ class Estimator:
             px, sz, cb, cq = snap.ask_px, snap.ask_sz, snap.ask_cum_base, snap.ask_cum_quote
         else:
             px, sz, cb, cq = snap.bid_px, snap.bid_sz, snap.bid_cum_base, snap.bid_cum_quote
-        r = _kernel.walk_fill(px, sz, cb, cq, o.quantity, by_quote, buy, mid, BOUNDARY_RTOL, MIN_FIT_LEVELS)
+        kernel = _kernel
+        if kernel is None:
+            return None
+        r = kernel.walk_fill(px, sz, cb, cq, o.quantity, by_quote, buy, mid, BOUNDARY_RTOL, MIN_FIT_LEVELS)
         if r is None:
             return None  # beyond the visible book: estimate() extrapolates and says so
         levels, base, notional, half, depth, rho = r
         walk_cost = half + depth
         total = walk_cost
-        p90_total = None
+        p90_total: float | None = None
         slip = self._slip
         if slip is not None:
             if vol is None:
                 vol = default_volatility(mid=mid)
-            walk_bps = walk_cost / notional * 1e4 if notional > 0 else 0.0
-            bands = _kernel.band_depths(snap.bid_px, snap.bid_cum_quote, snap.ask_px, snap.ask_cum_quote, mid, _BANDS)
+            walk_bps = bps(walk_cost, notional)
+            bands = kernel.band_depths(snap.bid_px, snap.bid_cum_quote, snap.ask_px, snap.ask_cum_quote, mid, _BANDS)
             row = slip.tick_row(
                 snap,
                 bands,
@@ -188,20 +188,22 @@ class Estimator:
             )
             exp = self._expected(row)[0] if self._expected is not None else walk_bps
             p90 = max(self._quantiles(row)[1], exp) if self._quantiles is not None else None
-            if math.isfinite(exp):
-                total = exp * notional / 1e4
-                if p90 is not None and math.isfinite(p90):
-                    p90_total = p90 * notional / 1e4
-        gamma = self.permanent_share / rho
-        impact_ac = 0.5 * gamma * base * base
-        beyond_touch = max(total - (half if base > 0 else 0.0), 0.0)
-        impact = min(impact_ac, beyond_touch)
-        slippage = total - impact
-        tier = self.fee_tier
-        fee = expected_fee(notional, 0.0, tier.maker_rate, tier.taker_rate)
-        net = slippage + fee + impact
-        epsilon = 0.5 * (ask0 - bid0)
-        ac_immediate = epsilon * base + base * base / (2.0 * rho)
+            predicted = predicted_cost(exp, p90, notional)
+            if predicted is not None:
+                total, p90_total = predicted
+        parts = compose(
+            total=total,
+            p90_total=p90_total,
+            walked=total,
+            half_spread=half,
+            base=base,
+            epsilon=0.5 * (ask0 - bid0),
+            rho=rho,
+            permanent_share=self.permanent_share,
+            notional=notional,
+            maker_usd=0.0,
+            fee_tier=self.fee_tier,
+        )
         return CostFigures(
             snap.seq,
             snap.exchange_ts_ms,
@@ -212,17 +214,17 @@ class Estimator:
             notional,
             levels,
             walk_cost,
-            slippage,
-            _bps(slippage, notional),
-            None if p90_total is None else p90_total - impact,
-            fee,
-            _bps(fee, notional),
-            impact,
-            _bps(impact, notional),
-            net,
-            _bps(net, notional),
+            parts.slippage_usd,
+            parts.slippage_bps,
+            parts.slippage_p90_usd,
+            parts.fee_usd,
+            parts.fee_bps,
+            parts.impact_usd,
+            parts.impact_bps,
+            parts.net_cost_usd,
+            parts.net_cost_bps,
             0.0,
-            ac_immediate,
+            parts.ac_immediate_usd,
             (time.perf_counter_ns() - t0) / 1e3,
             True,
         )

@@ -1,7 +1,7 @@
 """Tick-by-tick cost of the orders the open pages show, computed on the feed thread as each book lands.
 
 A page asks ``CostTracker.track(...)`` for its current inputs on every refresh; the tracker keeps one
-``Estimator`` per distinct input set (sessions with the same inputs share it), prices it on every new book
+``TickPricer`` per distinct input set (sessions with the same inputs share it), prices it on every new book
 of its instrument, and keeps the last ``capacity`` ``CostFigures``. A session holds one track at a time
 (asking for new inputs releases its old ones, so one visitor dragging a slider cannot push out everyone
 else's), inputs no page has asked for within ``idle_s`` are dropped, and at most ``max_tracks`` are kept, so
@@ -25,7 +25,7 @@ import numpy as np
 from core.costs.volatility import Volatility, realised_vol
 from core.errors import SimulatorError
 from core.market.book import BookSnapshot
-from core.pricing.pricer import CostFigures, Estimator
+from core.pricing.pricer import CostFigures, TickPricer
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,12 @@ def _ignore_tick_cost(us: float, tracks: int) -> None:
 
 @dataclass
 class Track:
-    """One tracked input set: its estimator, recent figures, and the last plain-language error."""
+    """One tracked input set: its pricer, recent figures, and the last plain-language error."""
 
     key: Hashable
     exchange: str
     symbol: str
-    estimator: Estimator
+    pricer: TickPricer
     volatility_override: float | None
     figures: deque = field(default_factory=deque)
     error: str | None = None
@@ -99,12 +99,12 @@ class CostTracker:
         volatility_override: float | None = None,
         owner: Hashable | None = None,
     ) -> Track:
-        """The track for ``key`` (created from ``factory()`` -> Estimator on first ask); marks it in use.
+        """The track for ``key`` (created from ``factory()`` -> TickPricer on first ask); marks it in use.
 
         ``owner`` (a session id) releases that session's previous track when its inputs change.
         """
         now = self._clock()
-        built: Estimator | None = None
+        built: TickPricer | None = None
         while True:
             with self._lock:
                 t = self._tracks.get(key)
@@ -184,7 +184,7 @@ class CostTracker:
                 stale = True
                 continue
             try:
-                f = t.estimator.figures(snap, self.volatility(snap, t.volatility_override))
+                f = t.pricer.figures(snap, self.volatility(snap, t.volatility_override))
             except (SimulatorError, ValueError) as exc:  # an order this book cannot price: say so, keep going
                 t.error = str(exc)
                 continue

@@ -928,7 +928,7 @@ def render_docs(cards: dict[str, dict[str, Any]]) -> str:
         "`allow_pickle=False`). At run time `core.learned.nets.load_models` reads those once into a numpy forward "
         "pass, so the app and the CLI never import TensorFlow. The per-tick path runs the same weights through a "
         "compiled forward pass (`core._kernel.DenseNet`, about 0.5 µs a model, equal to the numpy pass to 1e-12 "
-        "in `tests/parity/test_estimator.py`); the numpy pass serves the explained estimate a page builds on refresh. "
+        "in `tests/parity/test_tick_pricer.py`); the numpy pass serves the explained estimate a page builds on refresh. "
         "`tests/unit/test_models.py` checks the numpy pass "
         "against Keras to 1e-5 on random and real rows and `tests/unit/test_model_files.py` that the `.npz` holds "
         "exactly the `.keras` weights. Inputs "

@@ -24,26 +24,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.costs.estimate import (
-    MAX_LATENCY_MS,
-    MAX_NOTIONAL_USD,
-    AtExpiry,
-    CostEstimate,
-    Models,
-    Order,
-    OrderType,
-    estimate,
-)
+from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import MAX_ABS_RATE, FeeTier, custom_tier, fee_book, override
+from core.costs.models import Models
+from core.costs.order import MAX_LATENCY_MS, MAX_NOTIONAL_USD, AtExpiry, Order, OrderType, Side
 from core.costs.volatility import MAX_ANNUAL_VOL, Volatility, realised_vol
-from core.costs.walk import Side, Walk
+from core.costs.walk import Walk
 from core.errors import SimulatorError
 from core.feed.config import FeedConfig, Source
 from core.feed.replay import RecordingInfo
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument, InstrumentTable
 from core.market.venues import VenueKind
-from core.pricing.pricer import CostFigures, Estimator
+from core.pricing.pricer import CostFigures, TickPricer
 
 # Field names: the page puts each message next to the widget of the same field.
 QUANTITY = "quantity"
@@ -757,9 +750,9 @@ def track_key(scenario: Scenario, exchange: str, symbol: str, models: Models | N
     return (exchange, symbol, scenario.order, scenario.fee_tier, scenario.volatility_override, id(models))
 
 
-def estimator_for(scenario: Scenario, models: Models | None) -> Estimator:
+def pricer_for(scenario: Scenario, models: Models | None) -> TickPricer:
     assert scenario.order is not None and scenario.fee_tier is not None
-    return Estimator(scenario.order, fee_tier=scenario.fee_tier, models=models)
+    return TickPricer(scenario.order, fee_tier=scenario.fee_tier, models=models)
 
 
 def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:

@@ -14,7 +14,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 @pytest.mark.parametrize("module", ["core.simulate", "core.replay", "core.record", "core.convert", "core.train"])
 def test_documented_entry_point_answers_help(module: str):
-    assert f"-m {module}" in README or module == "core.simulate" and "core.simulate" in README
+    assert f"-m {module}" in README or (module == "core.simulate" and "core.simulate" in README)
     out = subprocess.run(
         [sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )

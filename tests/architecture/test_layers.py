@@ -2,7 +2,8 @@
 
 Data flows feed -> book store -> costs -> pages; arrows point to what a layer may import:
 
-    base      core.errors, core.paths, core.compiled          (nothing else in core)
+    base      core.errors, core.paths, core.compiled,          (nothing else in core)
+              core.checks
     market    core.market.*                                    base
     feed      core.feed.*                                      base, market
     costs     core.costs.*                                     base, market
@@ -29,7 +30,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-BASE = {"core.errors", "core.paths", "core.compiled"}
+BASE = {"core.errors", "core.paths", "core.compiled", "core.checks"}
 SERVING = ("base", "market", "feed", "costs", "learned", "pricing")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "base": ("base",),

@@ -6,12 +6,12 @@ import threading
 
 import pytest
 
-from core.costs.estimate import Order
 from core.costs.fees import get_tier
+from core.costs.order import Order
 from core.feed.config import FeedConfig, Source
 from core.feed.store import BookStore
 from core.market.instruments import get_instrument
-from core.pricing.pricer import CostFigures, Estimator
+from core.pricing.pricer import CostFigures, TickPricer
 from core.pricing.tracker import CostTracker
 from core.runtime import Runtime
 
@@ -24,8 +24,8 @@ def on_store(store: BookStore, **settings) -> CostTracker:
     return CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost, **settings)
 
 
-def estimator(size: float = 100.0, unit: str = "quote") -> Estimator:
-    return Estimator(Order("buy", size, unit=unit), fee_tier=TIER)
+def pricer(size: float = 100.0, unit: str = "quote") -> TickPricer:
+    return TickPricer(Order("buy", size, unit=unit), fee_tier=TIER)
 
 
 class Collect:
@@ -45,7 +45,7 @@ def test_every_book_of_a_real_replay_is_priced_for_the_tracked_order(feed, slice
     books = collect.books
     feed.add_listener(collect)  # added before the runtime, and still run after its tracker
     rt = Runtime(feed)
-    est = estimator(25_000.0)
+    est = pricer(25_000.0)
     track = rt.track("k", lambda: est, exchange=FUT.exchange, symbol=FUT.symbol)
     feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(slice_file), replay_speed=0, replay_loop=False))
     assert collect.done.wait(20), f"only {len(books)} books arrived"
@@ -68,7 +68,7 @@ def test_same_inputs_share_one_track_and_different_inputs_get_their_own():
 
     def factory():
         made.append(1)
-        return estimator()
+        return pricer()
 
     a = tr.track(("buy", 100), factory, exchange=FUT.exchange, symbol=FUT.symbol)
     b = tr.track(("buy", 100), factory, exchange=FUT.exchange, symbol=FUT.symbol)
@@ -90,7 +90,7 @@ def test_idle_tracks_are_dropped_and_the_count_is_capped(recorded_messages):
     clock = Clock()
     store = BookStore()
     tr = on_store(store, idle_s=30.0, max_tracks=3, clock=clock)
-    old = tr.track("old", estimator, exchange=FUT.exchange, symbol=FUT.symbol)
+    old = tr.track("old", pricer, exchange=FUT.exchange, symbol=FUT.symbol)
     clock.t += 31.0
     snap = parse_snapshot(recorded_messages[0], instrument=FUT)
     store.publish(snap)
@@ -98,7 +98,7 @@ def test_idle_tracks_are_dropped_and_the_count_is_capped(recorded_messages):
     assert len(tr) == 0 and len(tr.figures(old)) == 0
     for i in range(5):
         clock.t += 1.0
-        tr.track(i, estimator, exchange=FUT.exchange, symbol=FUT.symbol)
+        tr.track(i, pricer, exchange=FUT.exchange, symbol=FUT.symbol)
     assert len(tr) == 3 and set(tr._tracks) == {2, 3, 4}  # the most recently asked survive
 
 
@@ -107,8 +107,8 @@ def test_an_order_the_book_cannot_price_reports_a_plain_error_and_others_go_on(r
 
     store = BookStore()
     tr = on_store(store)
-    bad = tr.track("bad", lambda: estimator(1e7, "base"), exchange=FUT.exchange, symbol=FUT.symbol)
-    good = tr.track("good", estimator, exchange=FUT.exchange, symbol=FUT.symbol)
+    bad = tr.track("bad", lambda: pricer(1e7, "base"), exchange=FUT.exchange, symbol=FUT.symbol)
+    good = tr.track("good", pricer, exchange=FUT.exchange, symbol=FUT.symbol)
     for raw in recorded_messages[:5]:
         snap = parse_snapshot(raw, instrument=FUT)
         store.publish(snap)
@@ -137,7 +137,7 @@ def test_tracks_of_another_instrument_are_not_priced(recorded_messages):
 
     store = BookStore()
     tr = on_store(store)
-    other = tr.track("okx", estimator, exchange="okx", symbol="BTC-USDT-SWAP")
+    other = tr.track("okx", pricer, exchange="okx", symbol="BTC-USDT-SWAP")
     snap = parse_snapshot(recorded_messages[0], instrument=FUT)
     store.publish(snap)
     tr(None, snap)
@@ -145,7 +145,7 @@ def test_tracks_of_another_instrument_are_not_priced(recorded_messages):
 
 
 class Broken:
-    """Stands in for an Estimator with a bug: any exception, not only the plain order errors."""
+    """Stands in for a TickPricer with a bug: any exception, not only the plain order errors."""
 
     def figures(self, snap, vol):
         raise ZeroDivisionError("a bug")
@@ -157,7 +157,7 @@ def test_a_failing_track_does_not_stop_the_others(recorded_messages, caplog):
     store = BookStore()
     tr = on_store(store)
     bad = tr.track("bug", Broken, exchange=FUT.exchange, symbol=FUT.symbol)
-    good = tr.track("good", estimator, exchange=FUT.exchange, symbol=FUT.symbol)
+    good = tr.track("good", pricer, exchange=FUT.exchange, symbol=FUT.symbol)
     for raw in recorded_messages[:3]:
         snap = parse_snapshot(raw, instrument=FUT)
         store.publish(snap)
@@ -170,13 +170,13 @@ def test_a_failing_track_does_not_stop_the_others(recorded_messages, caplog):
 def test_a_session_holds_one_track_and_others_keep_theirs():
     clock = Clock()
     tr = on_store(BookStore(), max_tracks=3, clock=clock)
-    mine = tr.track("other-session", estimator, exchange=FUT.exchange, symbol=FUT.symbol, owner="s2")
+    mine = tr.track("other-session", pricer, exchange=FUT.exchange, symbol=FUT.symbol, owner="s2")
     for size in range(100, 120):  # one visitor drags the size through 20 values
         clock.t += 0.1
-        last = tr.track(("size", size), estimator, exchange=FUT.exchange, symbol=FUT.symbol, owner="s1")
+        last = tr.track(("size", size), pricer, exchange=FUT.exchange, symbol=FUT.symbol, owner="s1")
     assert set(tr._tracks) == {"other-session", ("size", 119)} and last.owners == {"s1"}
     assert tr._tracks["other-session"] is mine
-    shared = tr.track(("size", 119), estimator, exchange=FUT.exchange, symbol=FUT.symbol, owner="s2")
+    shared = tr.track(("size", 119), pricer, exchange=FUT.exchange, symbol=FUT.symbol, owner="s2")
     assert shared is last and shared.owners == {"s1", "s2"} and "other-session" not in tr._tracks
 
 

@@ -286,7 +286,9 @@ def test_bundled_recording(entry: dict) -> None:
         asks = [float(p) for p, _ in doc["asks"]]
         assert 0 < len(bids) <= n and 0 < len(asks) <= n
         assert bids[0] < asks[0], doc["timestamp"]
-        assert all(a > b for a, b in zip(bids, bids[1:], strict=False)) and all(a < b for a, b in zip(asks, asks[1:], strict=False))
+        assert all(a > b for a, b in zip(bids, bids[1:], strict=False)) and all(
+            a < b for a, b in zip(asks, asks[1:], strict=False)
+        )
         assert all(float(s) > 0 for _, s in doc["bids"]) and all(float(s) > 0 for _, s in doc["asks"])
 
 

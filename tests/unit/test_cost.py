@@ -10,20 +10,11 @@ import numpy as np
 import orjson
 import pytest
 
-from core.costs.estimate import (
-    CostEstimate,
-    MakerTakerModel,
-    ModelInput,
-    Models,
-    Order,
-    OrderType,
-    SlippageModel,
-    SlippagePrediction,
-    estimate,
-)
+from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import get_tier
+from core.costs.models import MakerTakerModel, ModelInput, Models, SlippageModel, SlippagePrediction
+from core.costs.order import Order, OrderType, Side, SizeUnit
 from core.costs.volatility import VolSource, from_annual, realised_vol
-from core.costs.walk import Side, SizeUnit
 from core.errors import OrderError
 from core.feed.goquant import parse_snapshot
 from core.market.book import BookSnapshot
@@ -321,3 +312,99 @@ def test_to_dict_has_every_cli_key_and_serialises():
     assert isinstance(e, CostEstimate)
     with pytest.raises(FrozenInstanceError):
         e.net_cost_usd = 0.0  # type: ignore[misc]
+
+
+#: the CLI's ``--json`` keys, in order: generated from ``CostEstimate``'s fields, so this pins the fields too
+JSON_KEYS = [
+    "exchange",
+    "symbol",
+    "side",
+    "order_type",
+    "size",
+    "size_unit",
+    "mid",
+    "best_bid",
+    "best_ask",
+    "spread_bps",
+    "avg_price",
+    "filled_base",
+    "filled_usd",
+    "levels_used",
+    "fully_filled",
+    "beyond_visible",
+    "extrapolated_base",
+    "walk_slippage_usd",
+    "walk_slippage_bps",
+    "half_spread_usd",
+    "depth_usd",
+    "slippage_usd",
+    "slippage_bps",
+    "slippage_p90_usd",
+    "fee_usd",
+    "fee_bps",
+    "impact_usd",
+    "impact_bps",
+    "net_cost_usd",
+    "net_cost_bps",
+    "maker_fraction",
+    "fee_tier",
+    "maker_rate",
+    "taker_rate",
+    "volatility_per_sqrt_s",
+    "volatility_annual",
+    "volatility_source",
+    "ac_epsilon",
+    "ac_eta",
+    "ac_gamma",
+    "ac_rho",
+    "ac_rho_ls",
+    "ac_d0_ls",
+    "ac_refill_s",
+    "ac_permanent_share",
+    "ac_immediate_usd",
+    "latency_us",
+    "latency_ms",
+    "limit_price",
+    "maker_filled_usd",
+    "crossed_usd",
+    "at_expiry",
+    "methods",
+    "notes",
+]
+
+
+def test_to_dict_keys_and_values_are_pinned():
+    class HalfMaker:
+        name = "test double: half maker"
+
+        def maker_fraction(self, x):
+            return 0.5
+
+    market = estimate(worked_snapshot(), Order("buy", 10_000, unit="usd"), fee_tier=LV1)
+    limit = estimate(
+        worked_snapshot(),
+        Order("sell", 10_000, order_type="limit", offset_bps=1.0, at_expiry="cancel"),
+        fee_tier=LV1,
+        models=Models(maker_taker=HalfMaker()),
+    )
+    for e in (market, limit):
+        d = e.to_dict()
+        assert list(d) == JSON_KEYS
+        c = e.calibration
+        assert d["side"] == e.side.value and d["order_type"] == e.order_type.value
+        assert d["volatility_source"] == e.volatility_source.value
+        assert [d[f"ac_{k}"] for k in ("epsilon", "eta", "gamma", "rho", "rho_ls", "d0_ls")] == [
+            c.epsilon,
+            c.eta,
+            c.gamma,
+            c.rho,
+            c.rho_ls,
+            c.d0_ls,
+        ]
+        assert (d["ac_refill_s"], d["ac_permanent_share"]) == (c.refill_s, c.permanent_share)
+        assert d["methods"] == e.methods and d["notes"] == list(e.notes)
+        assert d["net_cost_usd"] == e.net_cost_usd and d["latency_ms"] == e.latency_ms
+    assert market.to_dict()["size_unit"] == "usd" and market.to_dict()["at_expiry"] is None
+    assert limit.to_dict()["at_expiry"] == "cancel" and limit.to_dict()["limit_price"] == limit.limit_price
+    base = estimate(worked_snapshot(), Order("buy", 0.1, unit="base"), fee_tier=LV1)
+    assert base.to_dict()["size_unit"] == "base"

@@ -17,7 +17,7 @@ from core.costs.execution import (
     plan_execution,
     slice_bounds,
 )
-from core.costs.walk import Side
+from core.costs.order import Side
 from core.market.book import BookSnapshot
 
 EMPTY_HISTORY = (np.array([]), np.array([]))

@@ -34,7 +34,7 @@ def test_ticks_figure_draws_the_feed_threads_figures(recorded_messages):
     tracker = CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost)
     track = tracker.track(
         sc.track_key(scenario, inst.exchange, inst.symbol, None),
-        lambda: sc.estimator_for(scenario, None),
+        lambda: sc.pricer_for(scenario, None),
         exchange=inst.exchange,
         symbol=inst.symbol,
     )

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.costs.estimate import AtExpiry, Models, Order, estimate
+from core.costs.estimate import estimate
 from core.costs.fees import custom_tier
+from core.costs.models import Models
+from core.costs.order import AtExpiry, Order
 from core.errors import OrderError
 from core.market.book import BookSnapshot
 
@@ -116,7 +118,6 @@ def test_bad_limit_and_latency_inputs_are_plain_errors(kw, match):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    snap = ROOT / "tests" / "fixtures_snapshot.json"
     return subprocess.run(
         [sys.executable, "-m", "core.simulate", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
     )

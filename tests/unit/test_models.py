@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.costs.estimate import MakerTakerModel, ModelInput, Models, Order, SlippageModel, estimate
+from core.costs.estimate import estimate
 from core.costs.fees import get_tier
+from core.costs.models import MakerTakerModel, ModelInput, Models, SlippageModel
+from core.costs.order import Order
 from core.costs.volatility import SQRT_YEAR_S, from_annual
 from core.costs.walk import walk_book
 from core.feed.recording import sha256_file

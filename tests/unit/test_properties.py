@@ -4,51 +4,20 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from core.costs.estimate import Order, estimate
+from core.costs.estimate import estimate
 from core.costs.fees import expected_fee, get_tier
+from core.costs.order import Order
 from core.costs.walk import walk_book
 from core.errors import OrderError
 from core.market.book import BookSnapshot
+from tests.generated import books
 
 LV1 = get_tier("okx", "swap", "Lv1")
 PROFILE = settings(max_examples=150, deadline=None)
-
-
-@st.composite
-def books(draw, *, mirrored: bool = False):
-    """An uncrossed book: mid, per-level gaps (relative to mid) and sizes; optionally a mirror image."""
-    mid = draw(st.floats(1.0, 1e5))
-    n_ask = draw(st.integers(1, 25))
-    n_bid = n_ask if mirrored else draw(st.integers(1, 25))
-    gap = st.floats(1e-5, 1e-2)
-    size = st.floats(1e-3, 1e3)
-    ask_gaps = np.array(draw(st.lists(gap, min_size=n_ask, max_size=n_ask)))
-    ask_sz = np.array(draw(st.lists(size, min_size=n_ask, max_size=n_ask)))
-    if mirrored:
-        bid_gaps, bid_sz = ask_gaps, ask_sz
-    else:
-        bid_gaps = np.array(draw(st.lists(gap, min_size=n_bid, max_size=n_bid)))
-        bid_sz = np.array(draw(st.lists(size, min_size=n_bid, max_size=n_bid)))
-    ask_d = mid * np.cumsum(ask_gaps)
-    bid_d = mid * np.cumsum(bid_gaps)
-    assume(bid_d[-1] < 0.5 * mid)
-    return BookSnapshot.build(
-        exchange="t",
-        symbol="T",
-        source="hypothesis",
-        bid_px=mid - bid_d,
-        bid_sz=bid_sz,
-        ask_px=mid + ask_d,
-        ask_sz=ask_sz,
-        exchange_ts_ms=0,
-        recv_ns=0,
-        seq=0,
-    )
 
 
 def visible(snap: BookSnapshot, side: str, unit: str) -> float:

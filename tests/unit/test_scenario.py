@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.costs.estimate import AtExpiry, Models, SlippagePrediction
+from core.costs.models import Models, SlippagePrediction
+from core.costs.order import AtExpiry
 from core.costs.volatility import VolSource
 from core.errors import SimulatorError
 from core.feed.config import Source

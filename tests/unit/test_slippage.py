@@ -10,7 +10,8 @@ import numpy as np
 import orjson
 import pytest
 
-from core.costs.walk import Side, SizeUnit, extrapolation_slope, walk_book
+from core.costs.order import Side, SizeUnit
+from core.costs.walk import extrapolation_slope, walk_book
 from core.errors import OrderError
 from core.feed.goquant import parse_snapshot
 from core.market.book import BookSnapshot

@@ -9,8 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.costs.estimate import Models, Order, SlippagePrediction, estimate
+from core.costs.estimate import estimate
 from core.costs.fees import get_tier
+from core.costs.models import Models, SlippagePrediction
+from core.costs.order import Order
 from core.costs.volatility import VolSource, from_annual
 from core.errors import OrderError
 from core.feed.goquant import parse_snapshot
@@ -18,9 +20,8 @@ from core.feed.recording import load_recording
 from core.feed.replay import bundled_recordings
 from core.learned.nets import DenseWeights, NumpyNet, load_models
 from core.market.instruments import get_instrument
-from core.pricing.pricer import CostFigures, Estimator
-
-NUMBERS = [f for f in CostFigures._fields if f not in ("latency_us", "compiled")]
+from core.pricing.pricer import CostFigures, TickPricer
+from tests.parity.figures import assert_figures_equal
 
 
 def real_books(step: int = 97, n: int = 12):
@@ -35,16 +36,6 @@ def real_books(step: int = 97, n: int = 12):
 BOOKS = real_books()
 LOADED = load_models()
 SHIPPED = Models(slippage=LOADED.models.slippage, maker_taker=LOADED.models.maker_taker)
-
-
-def assert_figures_equal(f: CostFigures, e: CostFigures) -> None:
-    for name in NUMBERS:
-        a, b = getattr(f, name), getattr(e, name)
-        if a is None or b is None:
-            assert a is b, name
-        else:
-            assert a == pytest.approx(b, rel=1e-12, abs=1e-12), name
-    assert f.net_cost_usd == pytest.approx(f.slippage_usd + f.fee_usd + f.impact_usd, rel=1e-12, abs=1e-12)
 
 
 ORDERS = [
@@ -63,7 +54,7 @@ def test_compiled_figures_equal_the_full_estimate_on_real_books(models, side, si
     vols = [None, from_annual(0.35, mid=60_000.0, source=VolSource.DATA)]
     for (inst, snap), vol in itertools.product(BOOKS, vols):
         order = Order(side, size, unit=unit, latency_ms=250.0)
-        est = Estimator(order, fee_tier=get_tier(inst.exchange, inst.kind), models=models)
+        est = TickPricer(order, fee_tier=get_tier(inst.exchange, inst.kind), models=models)
         f = est.figures(snap, vol)
         assert f.compiled, "an order the visible book fills must take the compiled path"
         assert_figures_equal(f, CostFigures.of(est.estimate(snap, vol), snap, 0.0))
@@ -76,11 +67,11 @@ def test_orders_the_compiled_path_does_not_cover_give_the_estimate_itself():
     beyond = Order("buy", 5e8, latency_ms=100.0)  # far past 400 visible levels: extrapolated
     limit = Order("sell", 5_000.0, order_type="limit", offset_bps=1.0, horizon_s=10.0)
     for order in (beyond, limit):
-        est = Estimator(order, fee_tier=tier, models=SHIPPED)
+        est = TickPricer(order, fee_tier=tier, models=SHIPPED)
         f = est.figures(snap)
         assert not f.compiled
         assert_figures_equal(f, CostFigures.of(est.estimate(snap), snap, 0.0))
-    assert Estimator(beyond, fee_tier=tier).estimate(snap).beyond_visible
+    assert TickPricer(beyond, fee_tier=tier).estimate(snap).beyond_visible
 
 
 class HalfWalk:
@@ -95,7 +86,7 @@ class HalfWalk:
 def test_an_unknown_model_takes_the_python_path_and_is_used():
     inst, snap = BOOKS[1]
     order = Order("buy", 1e6)
-    est = Estimator(order, fee_tier=get_tier(inst.exchange, inst.kind), models=Models(slippage=HalfWalk()))
+    est = TickPricer(order, fee_tier=get_tier(inst.exchange, inst.kind), models=Models(slippage=HalfWalk()))
     f = est.figures(snap)
     assert not est.compiled and not f.compiled
     assert f.slippage_usd + f.impact_usd == pytest.approx(0.5 * f.walk_slippage_usd, rel=1e-12)
@@ -104,7 +95,7 @@ def test_an_unknown_model_takes_the_python_path_and_is_used():
 def test_errors_are_the_estimates_plain_messages():
     inst, snap = BOOKS[0]
     order = Order("buy", 1e6, unit="base")  # about $60bn of BTC
-    est = Estimator(order, fee_tier=get_tier(inst.exchange, inst.kind))
+    est = TickPricer(order, fee_tier=get_tier(inst.exchange, inst.kind))
     with pytest.raises(OrderError) as fast:
         est.figures(snap)
     with pytest.raises(OrderError) as full:
@@ -118,7 +109,7 @@ def test_tick_row_is_the_models_feature_row():
         order = Order(side, 50_000.0, latency_ms=500.0)
         e = estimate(snap, order, fee_tier=get_tier(inst.exchange, inst.kind))
         from core.costs._walk import band_depths
-        from core.costs.estimate import ModelInput
+        from core.costs.models import ModelInput
         from core.pricing.pricer import _BANDS
 
         mi = ModelInput(
@@ -194,7 +185,7 @@ def test_a_non_finite_model_output_falls_back_like_the_estimate():
     q = slip.quantiles
     broken = replace(q, mean=np.full_like(q.mean, math.nan))  # every output NaN
     models = Models(slippage=replace(slip, quantiles=broken))
-    est = Estimator(
+    est = TickPricer(
         Order("buy", 10_000.0, latency_ms=100.0), fee_tier=get_tier(inst.exchange, inst.kind), models=models
     )
     f = est.figures(snap)
@@ -218,7 +209,7 @@ def test_a_book_too_extreme_to_calibrate_is_a_plain_error_on_both_paths():
     with pytest.raises(OrderError, match="too extreme"):
         estimate(snap, order, fee_tier=tier)
     with pytest.raises(OrderError, match="too extreme"):
-        Estimator(order, fee_tier=tier).figures(snap)
+        TickPricer(order, fee_tier=tier).figures(snap)
 
 
 def test_compiled_net_rejects_shapes_that_do_not_chain():

@@ -1,0 +1,59 @@
+"""The learned-model slots of the cost engine: what a model reads, what it returns, and where it plugs in.
+
+The engine only knows these protocols; ``core.learned`` implements them. A slot left empty (``None``)
+keeps the rule-based method for that number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from core.costs.order import Order
+from core.costs.volatility import Volatility
+from core.costs.walk import Walk
+from core.market.book import BookSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInput:
+    """Everything a learned model may read to build its features for one estimate."""
+
+    snapshot: BookSnapshot
+    order: Order
+    walk: Walk
+    volatility: Volatility
+    notional_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class SlippagePrediction:
+    """A model's TOTAL immediate cost versus the arrival mid (the same quantity as the book walk's cost),
+    in bps of the executed notional. The engine subtracts the permanent impact from it."""
+
+    expected_bps: float
+    p90_bps: float | None = None
+
+
+@runtime_checkable
+class SlippageModel(Protocol):
+    name: str  # shown in ``methods``, e.g. "linear model (held-out MAE 0.8 bps)"
+
+    def predict(self, x: ModelInput) -> SlippagePrediction: ...
+
+
+@runtime_checkable
+class MakerTakerModel(Protocol):
+    name: str
+
+    def maker_fraction(self, x: ModelInput) -> float:
+        """Expected share of the order's notional filled as maker, in [0, 1]."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Models:
+    """The learned-model slots; ``None`` keeps the rule-based method for that number."""
+
+    slippage: SlippageModel | None = None
+    maker_taker: MakerTakerModel | None = None
