@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from core.views import simulator as sc
+from core.views.formatting import bps, usd, usd_short
 
 
 def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
@@ -14,7 +15,7 @@ def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
             x=t["component"].str.replace(" (", "<br>(", regex=False),
             y=t["bps"],
             measure=["relative", "relative", "relative", "total"],
-            text=[f"{sc.usd(u)}<br>{sc.bps(b)}" for u, b in zip(t["USD"], t["bps"], strict=False)],
+            text=[f"{usd(u)}<br>{bps(b)}" for u, b in zip(t["USD"], t["bps"], strict=False)],
             textposition="outside",
             hovertext=t["method"],
             connector={"line": {"color": "#c4c9d4"}},
@@ -121,7 +122,7 @@ def curve_figure(view: sc.SimulatorView) -> go.Figure:
         margin=dict(l=10, r=10, t=40, b=10),
     )
     ticks = [10.0**k for k in range(1, 8)]
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[sc.usd_short(t) for t in ticks])
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[usd_short(t) for t in ticks])
     return fig
 
 

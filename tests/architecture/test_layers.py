@@ -9,7 +9,8 @@ Data flows feed -> book store -> costs -> pages; arrows point to what a layer ma
     learned   core.learned.*                                   base, market, costs
     pricing   core.pricing.*                                   base, market, costs, learned
     views     core.views.*                                     base, market, costs, learned, pricing,
-                                                               feed value types (never core.feed.client)
+                                                               feed value types (never core.feed.client),
+                                                               runtime (the methods pages would call)
     runtime   core.runtime                                     every serving layer (the composition root)
     entry     core.simulate, core.replay, core.record,         every serving layer
               core.convert, core.ingest
@@ -38,7 +39,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "costs": ("base", "market", "costs"),
     "learned": ("base", "market", "costs", "learned"),
     "pricing": ("base", "market", "costs", "learned", "pricing"),
-    "views": ("base", "market", "costs", "learned", "pricing", "feed", "views"),
+    "views": ("base", "market", "costs", "learned", "pricing", "feed", "runtime", "views"),
     "runtime": (*SERVING, "runtime"),
     "entry": (*SERVING, "runtime", "views", "entry"),
     "training": (*SERVING, "runtime", "views", "entry", "training"),
@@ -59,10 +60,6 @@ KNOWN: set[tuple[str, str]] = {
     ("pages.common", "core.feed.client"),
     ("pages.common", "core.market.book"),
     ("pages.data", "core.feed.capture"),
-    ("pages.execution", "core.costs.execution"),
-    ("pages.simulator", "core.costs.volatility"),
-    ("pages.simulator", "core.feed.config"),
-    ("pages.simulator", "core.feed.replay"),
 }
 
 
