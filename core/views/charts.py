@@ -10,6 +10,7 @@ from core.views.formatting import bps, usd, usd_short
 
 def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
     t = view.breakdown
+    assert t is not None  # drawn only for a priced view
     fig = go.Figure(
         go.Waterfall(
             x=t["component"].str.replace(" (", "<br>(", regex=False),
@@ -37,6 +38,7 @@ def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
 
 def depth_figure(view: sc.SimulatorView, base: str, quote: str) -> go.Figure:
     d = view.depth
+    assert d is not None  # drawn only for a priced view
     fig = go.Figure()
     for frame, name, color in ((d.bids, "Bids", "#2f9e44"), (d.asks, "Asks", "#e03131")):
         fig.add_trace(
@@ -79,6 +81,7 @@ def depth_figure(view: sc.SimulatorView, base: str, quote: str) -> go.Figure:
 
 def curve_figure(view: sc.SimulatorView) -> go.Figure:
     c, e = view.curve, view.estimate
+    assert c is not None and e is not None  # drawn only for a priced view
     inside = c[~c["beyond_visible"]]
     fig = go.Figure()
     hover = "%{x:$,.0f}: %{y:.2f} bps<extra></extra>"

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.costs.estimate import MAX_LATENCY_MS, MAX_NOTIONAL_USD, AtExpiry, Order
+from core.costs.estimate import MAX_LATENCY_MS, MAX_NOTIONAL_USD, AtExpiry, Order, OrderType
 from core.costs.fees import MAX_ABS_RATE, FeeTier, custom_tier, override
 from core.costs.volatility import MAX_ANNUAL_VOL
+from core.costs.walk import Side, SizeUnit
 from core.errors import SimulatorError
 from core.views.fee_choice import fee_choices
 from core.views.formatting import usd
@@ -180,7 +181,8 @@ def parse_inputs(
     if err:
         errors[QUANTITY] = err
 
-    offset, horizon = 0.0, 60.0
+    offset: float | None = 0.0
+    horizon: float | None = 60.0
     if order_type == "limit":
         offset, err = _check_range(raw.offset_bps, what="limit offset", unit="bps", lo=0.0, hi=MAX_OFFSET_BPS)
         if err:
@@ -210,13 +212,13 @@ def parse_inputs(
         errors[LATENCY] = err
 
     order = None
-    if not any(f in errors for f in (SIDE, ORDER_TYPE, QUANTITY, OFFSET, HORIZON)):
+    if qty is not None and not any(f in errors for f in (SIDE, ORDER_TYPE, QUANTITY, OFFSET, HORIZON)):
         try:
             order = Order(
-                side=side,
+                side=Side.parse(side),
                 quantity=qty,
-                unit="usd",
-                order_type=order_type,
+                unit=SizeUnit.QUOTE,
+                order_type=OrderType.parse(order_type),
                 offset_bps=offset or 0.0,
                 horizon_s=horizon or 60.0,
                 at_expiry=expiry,
@@ -249,7 +251,7 @@ def _fee_tier(raw: RawInputs, *, exchange: str, market: str, errors: dict[str, s
         errors[MAKER_RATE] = err_m
     if err_t:
         errors[TAKER_RATE] = err_t
-    if err_m or err_t:
+    if maker is None or taker is None:
         return None
     if chosen is None:
         return custom_tier(exchange=exchange, market=market, maker_rate=maker, taker_rate=taker)

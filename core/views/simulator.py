@@ -205,6 +205,7 @@ def depth_chart(snapshot: BookSnapshot, e: CostEstimate) -> DepthChart:
         fill_from = e.limit_price
         fill_to = _fill_end(e.walk) if (e.crossed_usd > 0 and e.walk is not None) else e.limit_price
     else:
+        assert e.walk is not None  # a market order always walks the book
         fill_from, fill_to = e.walk.best, _fill_end(e.walk)
     # Window: the order's footprint with a margin, never narrower than a few bps or the first levels.
     k = DEPTH_MIN_LEVELS - 1
@@ -252,7 +253,7 @@ def cost_curve(
     fee_tier: FeeTier,
     volatility: Volatility,
     models: Models | None = None,
-    sizes_usd: Sequence[float] = CURVE_SIZES_USD,
+    sizes_usd: Sequence[float] | np.ndarray = CURVE_SIZES_USD,
 ) -> pd.DataFrame:
     """Net cost (and its parts) in bps for each order size on this book; NaN where a size cannot be priced."""
     rows = []
@@ -343,7 +344,7 @@ def compute_view(
     models: Models | None = None,
     fallbacks: Mapping[str, str] | None = None,
     timings: Mapping[str, np.ndarray] | None = None,
-    curve_sizes_usd: Sequence[float] = CURVE_SIZES_USD,
+    curve_sizes_usd: Sequence[float] | np.ndarray = CURVE_SIZES_USD,
     ticks: Sequence[CostFigures] | None = None,
 ) -> SimulatorView:
     """Price ``scenario`` on ``snapshot``; a book the order cannot be priced on gives ``error``, not an exception.
@@ -355,7 +356,7 @@ def compute_view(
     """
     times, mids = mid_history if mid_history is not None else (np.empty(0), np.empty(0))
     vol = realised_vol(times, mids, override_annual=scenario.volatility_override, mid=snapshot.mid)
-    base = dict(
+    base: dict[str, Any] = dict(
         exchange=snapshot.exchange, symbol=snapshot.symbol, recv_ns=snapshot.recv_ns, mid=snapshot.mid, volatility=vol
     )
     if not scenario.ok:

@@ -1,4 +1,4 @@
-"""The Simulator's view logic (core/views: simulator, inputs, fee_choice, formatting) on a small hand-checked book, with no Streamlit.
+"""The Simulator's view logic (core/views: simulator, inputs, fee_choice, formatting) on a hand-checked book.
 
 The book is the worked example of docs/METHODOLOGY.md section 8 (OKX BTC-USDT-SWAP, sizes in BTC):
 asks 0.03 @ 100 001, 0.04 @ 100 002, 0.20 @ 100 010; bids 0.05 @ 99 999, 0.05 @ 99 998, 0.20 @ 99 990.
