@@ -231,9 +231,9 @@ def bench_ui_refresh(runs: int = 30) -> dict:
         at.run()
         times.append((time.perf_counter() - t0) * 1e3)
         time.sleep(0.05)
-    from pages.common import get_feed  # the same cached feed the AppTest runs used (one per process)
+    from pages.common import get_runtime  # the same cached runtime the AppTest runs used (one per process)
 
-    frag = get_feed().store.tick_timings()["refresh_ms"]
+    frag = get_runtime().tick_timings()["refresh_ms"]
     return {
         "ui_refresh_p50_ms": round(float(np.median(frag)), 2) if frag.size else None,
         "ui_refresh_p99_ms": round(float(np.percentile(frag, 99)), 2) if frag.size else None,

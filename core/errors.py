@@ -11,6 +11,7 @@ One root so callers can catch everything the simulator raises on purpose::
     │   ├── CorruptUpdate         an update that would leave an invalid book -> resync
     │   └── ServerNotice          the server announced a disconnect (OKX 64008) -> reconnect
     ├── SourceNotAllowed          a feed URL outside the operator's allowlist (hosted deployments)
+    ├── SourceUnavailable         a source a visitor picked could not start; the previous one keeps running
     ├── InstrumentError           unknown exchange / symbol
     └── OrderError                an order the user typed that cannot be priced (size 0, NaN, ...)
 """
@@ -70,6 +71,10 @@ class ServerNotice(FeedError):
 
 class SourceNotAllowed(SimulatorError):
     """A visitor asked for a feed URL the operator did not allow."""
+
+
+class SourceUnavailable(SimulatorError):
+    """A data source a visitor picked could not start (refused, unreachable, bad setting); says which, in words."""
 
 
 class InstrumentError(SimulatorError):

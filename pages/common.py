@@ -30,17 +30,6 @@ def get_runtime() -> Runtime:
     return from_environment()
 
 
-def get_feed() -> Any:
-    """TRANSITIONAL (issue 11): the runtime's feed, for pages not yet on the runtime API; remove with them.
-
-    The feed no longer owns the tracker (the runtime does); until those pages call ``Runtime.track`` and
-    ``Runtime.figures``, the feed handed to them carries the runtime's tracker as ``feed.tracker``.
-    """
-    rt = get_runtime()
-    rt.feed.tracker = rt.tracker
-    return rt.feed
-
-
 def refresh_control(key: str) -> float | None:
     """Refresh-rate picker; returns seconds between reruns, or None when paused."""
     choice = st.segmented_control(
@@ -53,14 +42,8 @@ def refresh_control(key: str) -> float | None:
     return REFRESH_OPTIONS.get(choice or "1 s")
 
 
-def current_summary(rt: Runtime | Any = None, snap: Any = None) -> MarketSummary:
-    """The status-line values for ``snap`` (pass the snapshot the view renders, so both agree).
-
-    ``rt`` is the runtime; TRANSITIONAL (issue 11): pages not yet on the runtime pass its feed, which
-    means the same runtime.
-    """
-    if not isinstance(rt, Runtime):
-        rt = get_runtime()
+def current_summary(rt: Runtime, snap: Any = None) -> MarketSummary:
+    """The status-line values for ``snap`` (pass the snapshot the view renders, so both agree)."""
     return summarize(
         snap if snap is not None else rt.latest(),
         rt.status(),

@@ -16,7 +16,7 @@ def docs_page() -> None:
         key="docs_choice",
     )
     st.query_params["doc"] = choice
-    title, text = load_doc(choice)
+    _title, text = load_doc(choice)
     st.markdown(text)
 
 

@@ -4,7 +4,8 @@ import time
 
 import streamlit as st
 
-from core.costs.execution import (
+from core.errors import SimulatorError
+from core.views.execution import (
     CAVEAT,
     DEFAULT_HORIZON_S,
     DEFAULT_LAMBDA,
@@ -13,13 +14,12 @@ from core.costs.execution import (
     LAMBDA_CHOICES,
     ExecutionPlan,
     check_inputs,
+    execution_plan,
     format_lambda,
     frontier_figure,
     holdings_figure,
-    plan_execution,
 )
-from core.errors import SimulatorError
-from pages.common import current_summary, get_feed, refresh_control, status_line
+from pages.common import current_summary, get_runtime, refresh_control, status_line
 
 
 def trade_columns(plan: ExecutionPlan) -> dict:
@@ -74,7 +74,7 @@ def render(plan: ExecutionPlan) -> None:
 
 
 def execution_page() -> None:
-    feed = get_feed()
+    rt = get_runtime()
     st.title("Execution")
     st.info(CAVEAT, icon=":material/info:")
     cols = st.columns(5)
@@ -125,19 +125,18 @@ def execution_page() -> None:
     @st.fragment(run_every=interval)
     def live_view() -> None:
         t0 = time.perf_counter()
-        snap = feed.store.latest()  # one snapshot for everything this refresh shows
-        status_line(current_summary(feed, snap))
+        snap = rt.latest()  # one snapshot for everything this refresh shows
+        status_line(current_summary(rt, snap))
         if snap is None:
             st.info("Waiting for the first order book…", icon=":material/hourglass_top:")
             return
         try:
-            base = feed.table.get(snap.exchange, snap.symbol).base
-            plan = plan_execution(snap, feed.store.mids(), check.inputs, base_unit=base)
+            plan = execution_plan(rt, snap, check.inputs)
         except SimulatorError as exc:
             st.warning(str(exc), icon=":material/warning:")
             return
         render(plan)
-        feed.store.record_refresh((time.perf_counter() - t0) * 1e3)
+        rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
     live_view()
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.views.models import CardView, card_figure, card_views
-from pages.common import get_models
+from pages.common import get_runtime
 
 NUMBER = st.column_config.NumberColumn(format="%.4f")
 
@@ -51,7 +51,7 @@ def models_page() -> None:
         "Learned models trained on the bundled recordings (docs/MODELS.md). A model is used only where its "
         "card shows it beats the rule-based baseline on held-out data; otherwise the app keeps the baseline."
     )
-    views = card_views(get_models())
+    views = card_views(get_runtime().models())
     for view in views:
         render(view)
         st.divider()

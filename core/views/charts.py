@@ -5,16 +5,18 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from core.views import simulator as sc
+from core.views.formatting import bps, usd, usd_short
 
 
 def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
     t = view.breakdown
+    assert t is not None  # drawn only for a priced view
     fig = go.Figure(
         go.Waterfall(
             x=t["component"].str.replace(" (", "<br>(", regex=False),
             y=t["bps"],
             measure=["relative", "relative", "relative", "total"],
-            text=[f"{sc.usd(u)}<br>{sc.bps(b)}" for u, b in zip(t["USD"], t["bps"], strict=False)],
+            text=[f"{usd(u)}<br>{bps(b)}" for u, b in zip(t["USD"], t["bps"], strict=False)],
             textposition="outside",
             hovertext=t["method"],
             connector={"line": {"color": "#c4c9d4"}},
@@ -36,6 +38,7 @@ def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
 
 def depth_figure(view: sc.SimulatorView, base: str, quote: str) -> go.Figure:
     d = view.depth
+    assert d is not None  # drawn only for a priced view
     fig = go.Figure()
     for frame, name, color in ((d.bids, "Bids", "#2f9e44"), (d.asks, "Asks", "#e03131")):
         fig.add_trace(
@@ -78,6 +81,7 @@ def depth_figure(view: sc.SimulatorView, base: str, quote: str) -> go.Figure:
 
 def curve_figure(view: sc.SimulatorView) -> go.Figure:
     c, e = view.curve, view.estimate
+    assert c is not None and e is not None  # drawn only for a priced view
     inside = c[~c["beyond_visible"]]
     fig = go.Figure()
     hover = "%{x:$,.0f}: %{y:.2f} bps<extra></extra>"
@@ -121,7 +125,7 @@ def curve_figure(view: sc.SimulatorView) -> go.Figure:
         margin=dict(l=10, r=10, t=40, b=10),
     )
     ticks = [10.0**k for k in range(1, 8)]
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[sc.usd_short(t) for t in ticks])
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[usd_short(t) for t in ticks])
     return fig
 
 

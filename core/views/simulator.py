@@ -1,23 +1,21 @@
-"""The Simulator page's logic without Streamlit: raw widget values in, everything the page draws out.
+"""The Simulator page's logic without Streamlit: a scenario and one book in, everything the page draws out.
 
-Two plain functions, tested directly (AppTest never fires ``run_every``, so the live view must be a
-function of a snapshot and inputs):
-
-1. ``parse_inputs(raw, ...)`` turns what the widgets hold (possibly empty, NaN, negative, absurd) into a
-   ``Scenario``: a validated ``Order``, fee tier and settings, or one plain-language message per field.
-2. ``compute_view(snapshot, scenario, ...)`` prices that scenario on one book: the ``CostEstimate``, the
-   depth-chart data with the order's fill range, the cost-versus-size curve, the cost-breakdown table and
-   the internal latency figures.
+``compute_view(snapshot, scenario, ...)`` prices a scenario (``core.views.inputs.parse_inputs``) on one
+book: the ``CostEstimate``, the depth-chart data with the order's fill range, the cost-versus-size curve,
+the cost-breakdown table and the internal latency figures. It is a plain function of a snapshot and
+inputs, tested directly, because AppTest never fires ``run_every``. ``live_view`` is the same on the
+runtime's latest data, with the order priced on every book by the feed thread. The source functions say
+which exchanges and instruments a data source offers.
 
 Units follow ``docs/METHODOLOGY.md`` section 1: USD (USDT counted 1:1) positive when it costs the trader,
-bps of the executed notional, rates entered in bps, volatility entered in % a year.
+bps of the executed notional.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from core.costs.estimate import CostEstimate, estimate
-from core.costs.fees import MAX_ABS_RATE, FeeTier, custom_tier, fee_book, override
+from core.costs.fees import FeeTier
 from core.costs.models import Models
-from core.costs.order import MAX_LATENCY_MS, MAX_NOTIONAL_USD, AtExpiry, Order, OrderType, Side
-from core.costs.volatility import MAX_ANNUAL_VOL, Volatility, realised_vol
+from core.costs.order import AtExpiry, Order, OrderType, Side
+from core.costs.volatility import Volatility, realised_vol
 from core.costs.walk import Walk
 from core.errors import SimulatorError
 from core.feed.config import FeedConfig, Source
@@ -37,25 +35,10 @@ from core.market.book import BookSnapshot
 from core.market.instruments import Instrument, InstrumentTable
 from core.market.venues import VenueKind
 from core.pricing.pricer import CostFigures, TickPricer
+from core.runtime import Runtime
+from core.views.formatting import usd
+from core.views.inputs import Scenario
 
-# Field names: the page puts each message next to the widget of the same field.
-QUANTITY = "quantity"
-SIDE = "side"
-ORDER_TYPE = "order_type"
-OFFSET = "offset_bps"
-HORIZON = "horizon_s"
-AT_EXPIRY = "at_expiry"
-FEE_TIER = "fee_tier"
-MAKER_RATE = "maker_rate"
-TAKER_RATE = "taker_rate"
-VOLATILITY = "volatility"
-LATENCY = "latency_ms"
-
-DEFAULT_QUANTITY_USD = 100.0
-DEFAULT_LATENCY_MS = 100.0  # a typical round trip from a trader's machine to the exchange
-MAX_OFFSET_BPS = 1_000.0
-MAX_HORIZON_S = 86_400.0
-MAX_RATE_BPS = MAX_ABS_RATE * 1e4  # 100 bps = 1 %
 #: the cost-versus-size curve: $10 to $10M, log-spaced
 CURVE_SIZES_USD = np.geomspace(10.0, 1e7, 31)
 #: the depth chart shows at least this far from the mid on each side (bps), and at least this many levels
@@ -76,72 +59,6 @@ MODEL_ROLE_LABELS = {
     "slippage_quantiles": "Slippage model (p90 band)",
     "maker_taker": "Maker/taker model",
 }
-
-
-#: how the page names the at-expiry actions of a limit order (``core.costs.estimate.AtExpiry``)
-EXPIRY_LABELS = {AtExpiry.CROSS.value: "Cross the rest as taker", AtExpiry.CANCEL.value: "Cancel the rest"}
-
-
-#: amounts below these print as zero: float residue (e.g. 1e-20 USD of impact), not money
-ZERO_USD = 1e-8
-ZERO_BPS = 1e-6
-
-# --------------------------------------------------------------------------------------------------
-# Formatting: every number the page shows goes through one of these, so every number has its unit
-
-
-def usd(x: float | None) -> str:
-    """``$1,234.56``, ``$0.000809``, ``-$0.50``; small amounts keep three significant digits."""
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    a = abs(x)
-    if a < ZERO_USD:
-        return "$0.00"
-    sign = "-" if x < 0 else ""
-    if a >= 1:
-        body = f"{a:,.2f}"
-    else:  # three significant digits, never scientific notation: $0.0501, $0.0000809
-        body = f"{a:.{max(2, 2 - math.floor(math.log10(a)))}f}"
-    return f"{sign}${body}"
-
-
-def usd_short(x: float) -> str:
-    """``$10``, ``$1.5k``, ``$2M``: axis-style amounts."""
-    a = abs(x)
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if a >= div:
-            return f"${x / div:.3g}{suffix}"
-    return f"${x:.3g}"
-
-
-def bps(x: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    a = abs(x)
-    if a < ZERO_BPS:
-        return "0.00 bps"
-    if a >= 10:
-        return f"{x:,.1f} bps"
-    if a >= 0.01:
-        return f"{x:.2f} bps"
-    return f"{x:.2g} bps"
-
-
-def rate(fraction: float) -> str:
-    """A fee rate in both units: ``5.00 bps (0.050 %)``."""
-    return f"{fraction * 1e4:.2f} bps ({fraction * 100:.3f} %)"
-
-
-def microseconds(x: float) -> str:
-    if not math.isfinite(x):
-        return "n/a"
-    return f"{x / 1000:,.2f} ms" if x >= 10_000 else f"{x:,.0f} µs"
-
-
-def base_amount(x: float, ccy: str) -> str:
-    if not math.isfinite(x):
-        return f"n/a {ccy}"
-    return f"{x:,.6g} {ccy}" if abs(x) >= 1 else f"{x:.6g} {ccy}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,7 +121,7 @@ def feed_config_for(
 
 
 # --------------------------------------------------------------------------------------------------
-# Fee tiers offered for an instrument
+# The fee-table market of an instrument (``core.views.fee_choice`` lists its tiers)
 
 
 def market_kind(instrument: Instrument) -> str:
@@ -212,257 +129,8 @@ def market_kind(instrument: Instrument) -> str:
     return "spot" if instrument.kind == "spot" else "swap"
 
 
-@dataclass(frozen=True)
-class FeeChoice:
-    key: str  # "table/tier", the selectbox value
-    tier: FeeTier
-    primary: bool  # from the venue's primary table
-
-    @property
-    def label(self) -> str:
-        """``Lv1``, or ``VIP1 (mirror table)`` for a tier of an alternative table."""
-        return self.tier.tier if self.primary else f"{self.tier.tier} ({self.tier.table} table)"
-
-    @property
-    def rates(self) -> str:
-        t = self.tier
-        return (
-            f"maker {t.maker_rate * 100:.3f} % ({t.maker_bps:.2f} bps) · "
-            f"taker {t.taker_rate * 100:.3f} % ({t.taker_bps:.2f} bps)"
-        )
-
-
-def fee_choices(exchange: str, market: str) -> list[FeeChoice]:
-    """Every tier of every published table for the venue and market, primary table first."""
-    out = []
-    for s in fee_book().schedules(exchange, market):
-        for t in s.tiers:
-            out.append(FeeChoice(key=f"{s.table}/{t.tier}", tier=t, primary=s.primary))
-    return out
-
-
 # --------------------------------------------------------------------------------------------------
-# Step 1: widget values -> a validated scenario
-
-
-@dataclass(frozen=True)
-class RawInputs:
-    """What the widgets hold, unvalidated. Amounts may be None (an emptied box), NaN, negative, huge."""
-
-    side: str | None = "buy"
-    order_type: str | None = "market"
-    quantity_usd: float | None = DEFAULT_QUANTITY_USD
-    offset_bps: float | None = 0.0
-    horizon_s: float | None = 10.0
-    at_expiry: str | None = AtExpiry.CROSS.value
-    fee_key: str | None = None  # a ``FeeChoice.key``; None = the entry tier
-    override_fees: bool = False
-    maker_bps: float | None = None
-    taker_bps: float | None = None
-    override_volatility: bool = False
-    volatility_pct: float | None = None  # % a year (50 = 50 %)
-    latency_ms: float | None = DEFAULT_LATENCY_MS
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A priced-ready order and its settings, or the reasons it is not (``errors``: field -> message)."""
-
-    order: Order | None
-    fee_tier: FeeTier | None
-    volatility_override: float | None  # annualised fraction, None = from the feed
-    latency_ms: float
-    at_expiry: AtExpiry
-    errors: Mapping[str, str] = field(default_factory=dict)
-    notes: Mapping[str, str] = field(default_factory=dict)  # field -> a remark that is not an error
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and self.order is not None and self.fee_tier is not None
-
-
-def _number(value: Any) -> float | None:
-    """float(value), or None when empty; NaN stays NaN for the caller to name."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        return math.nan
-    try:
-        return float(str(value).replace(",", "").replace("$", "").strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def check_quantity(value: Any) -> tuple[float | None, str | None]:
-    """(USD amount, None) or (None, a plain message)."""
-    q = _number(value)
-    if q is None:
-        return None, "Enter an order size in USD, for example 100."
-    if math.isnan(q):
-        return None, "The order size is not a number; enter an amount in USD, for example 100."
-    if math.isinf(q):
-        return None, "The order size is infinite; enter a finite amount in USD."
-    if q == 0:
-        return None, "The order size is $0; enter an amount above zero."
-    if q < 0:
-        return None, (f"The order size is negative ({usd(q)}); enter a positive amount and pick buy or sell with Side.")
-    if q > MAX_NOTIONAL_USD:
-        return None, (
-            f"{usd(q)} is more than the {usd(MAX_NOTIONAL_USD)} this simulator prices; check the number of zeros."
-        )
-    return q, None
-
-
-def _check_range(
-    value: Any, *, what: str, unit: str, lo: float, hi: float, lo_open: bool = False
-) -> tuple[float | None, str | None]:
-    v = _number(value)
-    if v is None:
-        return None, f"Enter the {what} in {unit}."
-    if not math.isfinite(v):
-        return None, f"The {what} must be a finite number of {unit}."
-    if v < lo or (lo_open and v == lo):
-        bound = "above" if lo_open else "at least"
-        return None, f"The {what} must be {bound} {lo:g} {unit}; you entered {v:g} {unit}."
-    if v > hi:
-        return None, f"The {what} must be at most {hi:,.0f} {unit}; you entered {v:,.6g} {unit}."
-    return v, None
-
-
-def check_rate_bps(value: Any, *, what: str) -> tuple[float | None, str | None]:
-    """A fee rate typed in bps -> (fraction, None), or (None, message). Negative = rebate."""
-    v = _number(value)
-    if v is None:
-        return None, f"Enter the {what} in bps (5 bps = 0.05 %), or untick the override."
-    if not math.isfinite(v):
-        return None, f"The {what} must be a finite number of bps (5 bps = 0.05 %)."
-    if abs(v) > MAX_RATE_BPS:
-        return None, (
-            f"The {what} {v:g} bps is {v / 100:g} % of the notional; fee rates are within ±{MAX_RATE_BPS:g} bps "
-            f"(±{MAX_RATE_BPS / 100:g} %). Enter bps: 5 bps = 0.05 %."
-        )
-    return v / 1e4, None
-
-
-def check_volatility_pct(value: Any) -> tuple[float | None, str | None]:
-    """Annualised volatility typed in % -> (fraction, None), or (None, message)."""
-    v = _number(value)
-    if v is None:
-        return None, "Enter a volatility in % a year (50 = 50 %), or untick the override."
-    if not math.isfinite(v):
-        return None, "The volatility must be a finite number of % a year (50 = 50 %)."
-    if v <= 0:
-        return None, f"The volatility must be above 0 % a year; you entered {v:g} %."
-    if v > MAX_ANNUAL_VOL * 100:
-        return None, f"The volatility must be at most {MAX_ANNUAL_VOL * 100:,.0f} % a year; you entered {v:,.6g} %."
-    return v / 100.0, None
-
-
-def parse_inputs(
-    raw: RawInputs,
-    *,
-    exchange: str,
-    market: str,
-    limit_available: bool,
-) -> Scenario:
-    """Validate every field; each bad field gets its own message, keyed by field name."""
-    errors: dict[str, str] = {}
-    notes: dict[str, str] = {}
-
-    side = str(raw.side or "").strip().lower()
-    if side not in ("buy", "sell"):
-        errors[SIDE] = "Choose a side: buy or sell."
-
-    order_type = str(raw.order_type or "market").strip().lower()
-    if order_type not in ("market", "limit"):
-        errors[ORDER_TYPE] = "Choose an order type: market or limit."
-    elif order_type == "limit" and not limit_available:
-        errors[ORDER_TYPE] = "Limit orders need the maker/taker model, which is not loaded; choose a market order."
-
-    qty, err = check_quantity(raw.quantity_usd)
-    if err:
-        errors[QUANTITY] = err
-
-    offset, horizon = 0.0, 60.0
-    if order_type == "limit":
-        offset, err = _check_range(raw.offset_bps, what="limit offset", unit="bps", lo=0.0, hi=MAX_OFFSET_BPS)
-        if err:
-            errors[OFFSET] = err
-        horizon, err = _check_range(
-            raw.horizon_s, what="horizon", unit="seconds", lo=0.0, hi=MAX_HORIZON_S, lo_open=True
-        )
-        if err:
-            errors[HORIZON] = err
-    try:
-        expiry = AtExpiry.parse(raw.at_expiry or "cross")
-    except SimulatorError:
-        expiry = AtExpiry.CROSS
-    if order_type == "limit" and expiry is AtExpiry.CANCEL:
-        notes[AT_EXPIRY] = "The unfilled rest is cancelled: it costs nothing, and it is not bought or sold either."
-
-    tier = _fee_tier(raw, exchange=exchange, market=market, errors=errors)
-
-    vol = None
-    if raw.override_volatility:
-        vol, err = check_volatility_pct(raw.volatility_pct)
-        if err:
-            errors[VOLATILITY] = err
-
-    latency, err = _check_range(raw.latency_ms, what="latency", unit="ms", lo=0.0, hi=MAX_LATENCY_MS)
-    if err:
-        errors[LATENCY] = err
-
-    order = None
-    if not any(f in errors for f in (SIDE, ORDER_TYPE, QUANTITY, OFFSET, HORIZON)):
-        try:
-            order = Order(
-                side=side,
-                quantity=qty,
-                unit="usd",
-                order_type=order_type,
-                offset_bps=offset or 0.0,
-                horizon_s=horizon or 60.0,
-                at_expiry=expiry,
-                latency_ms=latency if latency is not None else DEFAULT_LATENCY_MS,
-            )
-        except SimulatorError as exc:  # the checks above should catch everything; never a traceback
-            errors[QUANTITY] = str(exc)
-    return Scenario(
-        order=order,
-        fee_tier=tier,
-        volatility_override=vol,
-        latency_ms=latency if latency is not None else DEFAULT_LATENCY_MS,
-        at_expiry=expiry,
-        errors=errors,
-        notes=notes,
-    )
-
-
-def _fee_tier(raw: RawInputs, *, exchange: str, market: str, errors: dict[str, str]) -> FeeTier | None:
-    choices = fee_choices(exchange, market)
-    chosen = next((c.tier for c in choices if c.key == raw.fee_key), choices[0].tier if choices else None)
-    if chosen is None and not raw.override_fees:
-        errors[FEE_TIER] = f"There is no fee table for {exchange} {market}; tick 'Override the rates' and enter them."
-        return None
-    if not raw.override_fees:
-        return chosen
-    maker, err_m = check_rate_bps(raw.maker_bps, what="maker rate")
-    taker, err_t = check_rate_bps(raw.taker_bps, what="taker rate")
-    if err_m:
-        errors[MAKER_RATE] = err_m
-    if err_t:
-        errors[TAKER_RATE] = err_t
-    if err_m or err_t:
-        return None
-    if chosen is None:
-        return custom_tier(exchange=exchange, market=market, maker_rate=maker, taker_rate=taker)
-    if math.isclose(maker, chosen.maker_rate, abs_tol=1e-12) and math.isclose(taker, chosen.taker_rate, abs_tol=1e-12):
-        return chosen
-    return override(chosen, maker_rate=maker, taker_rate=taker)
-
-
-# --------------------------------------------------------------------------------------------------
-# Step 2: one book + the scenario -> everything the live view renders
+# One book + the scenario -> everything the live view renders
 
 
 @dataclass(frozen=True)
@@ -541,6 +209,7 @@ def depth_chart(snapshot: BookSnapshot, e: CostEstimate) -> DepthChart:
         fill_from = e.limit_price
         fill_to = _fill_end(e.walk) if (e.crossed_usd > 0 and e.walk is not None) else e.limit_price
     else:
+        assert e.walk is not None  # a market order always walks the book
         fill_from, fill_to = e.walk.best, _fill_end(e.walk)
     # Window: the order's footprint with a margin, never narrower than a few bps or the first levels.
     k = DEPTH_MIN_LEVELS - 1
@@ -588,7 +257,7 @@ def cost_curve(
     fee_tier: FeeTier,
     volatility: Volatility,
     models: Models | None = None,
-    sizes_usd: Sequence[float] = CURVE_SIZES_USD,
+    sizes_usd: Sequence[float] | np.ndarray = CURVE_SIZES_USD,
 ) -> pd.DataFrame:
     """Net cost (and its parts) in bps for each order size on this book; NaN where a size cannot be priced."""
     rows = []
@@ -679,7 +348,7 @@ def compute_view(
     models: Models | None = None,
     fallbacks: Mapping[str, str] | None = None,
     timings: Mapping[str, np.ndarray] | None = None,
-    curve_sizes_usd: Sequence[float] = CURVE_SIZES_USD,
+    curve_sizes_usd: Sequence[float] | np.ndarray = CURVE_SIZES_USD,
     ticks: Sequence[CostFigures] | None = None,
 ) -> SimulatorView:
     """Price ``scenario`` on ``snapshot``; a book the order cannot be priced on gives ``error``, not an exception.
@@ -691,7 +360,7 @@ def compute_view(
     """
     times, mids = mid_history if mid_history is not None else (np.empty(0), np.empty(0))
     vol = realised_vol(times, mids, override_annual=scenario.volatility_override, mid=snapshot.mid)
-    base = dict(
+    base: dict[str, Any] = dict(
         exchange=snapshot.exchange, symbol=snapshot.symbol, recv_ns=snapshot.recv_ns, mid=snapshot.mid, volatility=vol
     )
     if not scenario.ok:
@@ -773,3 +442,39 @@ def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
             "latency_us": df["latency_us"],
         }
     )
+
+
+def feed_volatility(mid_history: tuple[np.ndarray, np.ndarray], mid: float | None) -> Volatility:
+    """The realised volatility of the feed's mid history, as the sidebar offers it before any override."""
+    return realised_vol(*mid_history, mid=mid)
+
+
+def live_view(
+    rt: Runtime, snapshot: BookSnapshot, scenario: Scenario, *, exchange: str, symbol: str, owner: Hashable
+) -> SimulatorView:
+    """``compute_view`` on the runtime's data; from now on the feed thread prices this order on every book.
+
+    The track is shared with sessions of the same inputs; ``owner`` (the session) releases its old track when
+    its inputs change. The page's cost latency is recorded for the Latency page.
+    """
+    loaded: Any = rt.models()
+    track = rt.track(
+        track_key(scenario, exchange, symbol, loaded.models),
+        lambda: pricer_for(scenario, loaded.models),
+        exchange=exchange,
+        symbol=symbol,
+        volatility_override=scenario.volatility_override,
+        owner=owner,
+    )
+    view = compute_view(
+        snapshot,
+        scenario,
+        mid_history=rt.mids(exchange, symbol),
+        models=loaded.models,
+        fallbacks=loaded.fallbacks,
+        timings=rt.tick_timings(),
+        ticks=rt.figures(track),
+    )
+    if view.estimate is not None:
+        rt.record_cost_latency(view.estimate.latency_us)
+    return view

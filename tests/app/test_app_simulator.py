@@ -1,7 +1,7 @@
 """The Simulator page (the app's default) under Streamlit's AppTest, on the bundled replay.
 
 AppTest never fires ``run_every``: a test sees the replay advance by sleeping and calling ``run()`` again.
-The feed is the app's one cached feed (``pages.common.get_feed``); tests that change it put it back.
+The feed is the app's one cached feed (``pages.common.get_runtime().feed``); tests that change it put it back.
 """
 
 from __future__ import annotations
@@ -234,9 +234,9 @@ def test_limit_order_when_the_maker_taker_model_is_loaded(at):
 
 
 def test_switching_the_replay_recording_and_a_refused_source(at):
-    from pages.common import get_feed
+    from pages.common import get_runtime
 
-    feed = get_feed()
+    feed = get_runtime().feed
     original_policy = feed.policy
     try:
         at.selectbox(key="sim_exchange").set_value("binance").run()
@@ -263,9 +263,9 @@ def test_switching_the_replay_recording_and_a_refused_source(at):
 
 
 def test_stale_feed_keeps_the_last_outputs_marked_stale(at):
-    from pages.common import get_feed
+    from pages.common import get_runtime
 
-    feed = get_feed()
+    feed = get_runtime().feed
     config = feed.config
     before = metrics(at)
     feed.stop()
@@ -283,9 +283,9 @@ def test_follows_a_switch_made_elsewhere(at):
     """The feed is shared: when another session (or the Data page) switches it, the sidebar shows what runs."""
     from core.feed.config import FeedConfig, Source
     from core.feed.replay import bundled_recordings
-    from pages.common import get_feed
+    from pages.common import get_runtime
 
-    feed = get_feed()
+    feed = get_runtime().feed
     config = feed.config
     spot = next(r for r in bundled_recordings() if r.exchange == "binance")
     try:

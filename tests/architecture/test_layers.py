@@ -10,7 +10,8 @@ Data flows feed -> book store -> costs -> pages; arrows point to what a layer ma
     learned   core.learned.*                                   base, market, costs
     pricing   core.pricing.*                                   base, market, costs, learned
     views     core.views.*                                     base, market, costs, learned, pricing,
-                                                               feed value types (never core.feed.client)
+                                                               feed value types (never core.feed.client),
+                                                               runtime (the methods pages would call)
     runtime   core.runtime                                     every serving layer (the composition root)
     entry     core.simulate, core.replay, core.record,         every serving layer
               core.convert, core.ingest
@@ -39,7 +40,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "costs": ("base", "market", "costs"),
     "learned": ("base", "market", "costs", "learned"),
     "pricing": ("base", "market", "costs", "learned", "pricing"),
-    "views": ("base", "market", "costs", "learned", "pricing", "feed", "views"),
+    "views": ("base", "market", "costs", "learned", "pricing", "feed", "runtime", "views"),
     "runtime": (*SERVING, "runtime"),
     "entry": (*SERVING, "runtime", "views", "entry"),
     "training": (*SERVING, "runtime", "views", "entry", "training"),
@@ -54,10 +55,6 @@ KNOWN: set[tuple[str, str]] = {
     ("core.learned.nets", "keras"),
     ("core.learned.nets", "tensorflow"),
     ("core.pricing.pricer", "core.training.dataset"),
-    ("pages.execution", "core.costs.execution"),
-    ("pages.simulator", "core.costs.volatility"),
-    ("pages.simulator", "core.feed.config"),
-    ("pages.simulator", "core.feed.replay"),
 }
 
 

@@ -1,4 +1,4 @@
-"""core.costs.execution: input checks, the plan on the METHODOLOGY.md section 8 book, trade list and figures."""
+"""core.costs.execution (the plan) and core.views.execution (input checks, figures) on the METHODOLOGY.md 8 book."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from core.costs.execution import (
+from core.costs.execution import plan_execution, slice_bounds
+from core.costs.order import Side
+from core.market.book import BookSnapshot
+from core.views.execution import (
     DEFAULT_LAMBDA,
     LAMBDA_CHOICES,
     check_inputs,
     format_lambda,
     frontier_figure,
     holdings_figure,
-    plan_execution,
-    slice_bounds,
 )
-from core.costs.order import Side
-from core.market.book import BookSnapshot
 
 EMPTY_HISTORY = (np.array([]), np.array([]))
 SIGMA = 100_000 * 0.5 / math.sqrt(365 * 86400)  # default 50 %/yr at mid 100,000: 8.9036 USD/BTC/sqrt(s)

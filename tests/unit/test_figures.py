@@ -4,6 +4,7 @@ from dataclasses import replace
 
 from core.feed.goquant import parse_snapshot
 from core.market.instruments import get_instrument
+from core.views import inputs as vi
 from core.views import simulator as sc
 from core.views.charts import breakdown_figure, curve_figure, depth_figure, ticks_figure
 
@@ -11,8 +12,8 @@ from core.views.charts import breakdown_figure, curve_figure, depth_figure, tick
 def test_figures_show_the_order_on_a_real_book(recorded_messages):
     inst = get_instrument("binance-futures", "BTCUSDT")
     snap = parse_snapshot(recorded_messages[0], instrument=inst)
-    scenario = sc.parse_inputs(
-        replace(sc.RawInputs(), quantity_usd=250_000.0), exchange=inst.exchange, market=inst.kind, limit_available=False
+    scenario = vi.parse_inputs(
+        replace(vi.RawInputs(), quantity_usd=250_000.0), exchange=inst.exchange, market=inst.kind, limit_available=False
     )
     view = sc.compute_view(snap, scenario)
     b, d, c = breakdown_figure(view), depth_figure(view, inst.base, inst.quote), curve_figure(view)
@@ -27,8 +28,8 @@ def test_ticks_figure_draws_the_feed_threads_figures(recorded_messages):
     from core.pricing.tracker import CostTracker
 
     inst = get_instrument("binance-futures", "BTCUSDT")
-    scenario = sc.parse_inputs(
-        replace(sc.RawInputs(), quantity_usd=50_000.0), exchange=inst.exchange, market=inst.kind, limit_available=False
+    scenario = vi.parse_inputs(
+        replace(vi.RawInputs(), quantity_usd=50_000.0), exchange=inst.exchange, market=inst.kind, limit_available=False
     )
     store = BookStore()
     tracker = CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost)

@@ -1,4 +1,4 @@
-"""The Simulator's view logic (core/views/simulator.py) on a small hand-checked book, with no Streamlit.
+"""The Simulator's view logic (core/views: simulator, inputs, fee_choice, formatting) on a hand-checked book.
 
 The book is the worked example of docs/METHODOLOGY.md section 8 (OKX BTC-USDT-SWAP, sizes in BTC):
 asks 0.03 @ 100 001, 0.04 @ 100 002, 0.20 @ 100 010; bids 0.05 @ 99 999, 0.05 @ 99 998, 0.20 @ 99 990.
@@ -22,6 +22,9 @@ from core.feed.config import Source
 from core.feed.replay import RecordingInfo
 from core.market.book import BookSnapshot
 from core.market.instruments import instruments
+from core.views import fee_choice
+from core.views import formatting as fmt
+from core.views import inputs as vi
 from core.views import simulator as sc
 
 EX, MKT = "okx", "swap"
@@ -43,8 +46,8 @@ def book() -> BookSnapshot:
     )
 
 
-def parse(**changes) -> sc.Scenario:
-    return sc.parse_inputs(replace(sc.RawInputs(), **changes), exchange=EX, market=MKT, limit_available=False)
+def parse(**changes) -> vi.Scenario:
+    return vi.parse_inputs(replace(vi.RawInputs(), **changes), exchange=EX, market=MKT, limit_available=False)
 
 
 # ---- step 1: inputs -------------------------------------------------------------------------------
@@ -55,78 +58,78 @@ def test_defaults_give_a_100_usd_market_buy_at_the_entry_tier():
     assert s.ok and not s.errors
     assert s.order.side.value == "buy" and s.order.quantity == 100.0 and s.order.order_type.value == "market"
     assert s.fee_tier.tier == "Lv1" and s.fee_tier.maker_rate == 0.0002 and s.fee_tier.taker_rate == 0.0005
-    assert s.volatility_override is None and s.latency_ms == sc.DEFAULT_LATENCY_MS
+    assert s.volatility_override is None and s.latency_ms == vi.DEFAULT_LATENCY_MS
 
 
 BAD_INPUTS = [
-    (sc.QUANTITY, {"quantity_usd": 0.0}, "The order size is $0; enter an amount above zero."),
+    (vi.QUANTITY, {"quantity_usd": 0.0}, "The order size is $0; enter an amount above zero."),
     (
-        sc.QUANTITY,
+        vi.QUANTITY,
         {"quantity_usd": -5.0},
         "The order size is negative (-$5.00); enter a positive amount and pick buy or sell with Side.",
     ),
     (
-        sc.QUANTITY,
+        vi.QUANTITY,
         {"quantity_usd": math.nan},
         "The order size is not a number; enter an amount in USD, for example 100.",
     ),
-    (sc.QUANTITY, {"quantity_usd": None}, "Enter an order size in USD, for example 100."),
-    (sc.QUANTITY, {"quantity_usd": math.inf}, "The order size is infinite; enter a finite amount in USD."),
-    (sc.QUANTITY, {"quantity_usd": "ten"}, "The order size is not a number; enter an amount in USD, for example 100."),
+    (vi.QUANTITY, {"quantity_usd": None}, "Enter an order size in USD, for example 100."),
+    (vi.QUANTITY, {"quantity_usd": math.inf}, "The order size is infinite; enter a finite amount in USD."),
+    (vi.QUANTITY, {"quantity_usd": "ten"}, "The order size is not a number; enter an amount in USD, for example 100."),
     (
-        sc.QUANTITY,
+        vi.QUANTITY,
         {"quantity_usd": 2e9},
         "$2,000,000,000.00 is more than the $1,000,000,000.00 this simulator prices; check the number of zeros.",
     ),
-    (sc.SIDE, {"side": "hold"}, "Choose a side: buy or sell."),
+    (vi.SIDE, {"side": "hold"}, "Choose a side: buy or sell."),
     (
-        sc.ORDER_TYPE,
+        vi.ORDER_TYPE,
         {"order_type": "limit"},
         "Limit orders need the maker/taker model, which is not loaded; choose a market order.",
     ),
     (
-        sc.VOLATILITY,
+        vi.VOLATILITY,
         {"override_volatility": True, "volatility_pct": 0.0},
         "The volatility must be above 0 % a year; you entered 0 %.",
     ),
     (
-        sc.VOLATILITY,
+        vi.VOLATILITY,
         {"override_volatility": True, "volatility_pct": -20.0},
         "The volatility must be above 0 % a year; you entered -20 %.",
     ),
     (
-        sc.VOLATILITY,
+        vi.VOLATILITY,
         {"override_volatility": True, "volatility_pct": 5000.0},
         "The volatility must be at most 1,000 % a year; you entered 5,000 %.",
     ),
     (
-        sc.VOLATILITY,
+        vi.VOLATILITY,
         {"override_volatility": True, "volatility_pct": math.nan},
         "The volatility must be a finite number of % a year (50 = 50 %).",
     ),
     (
-        sc.VOLATILITY,
+        vi.VOLATILITY,
         {"override_volatility": True, "volatility_pct": None},
         "Enter a volatility in % a year (50 = 50 %), or untick the override.",
     ),
     (
-        sc.MAKER_RATE,
+        vi.MAKER_RATE,
         {"override_fees": True, "maker_bps": 500.0, "taker_bps": 5.0},
         "The maker rate 500 bps is 5 % of the notional; fee rates are within ±100 bps (±1 %). Enter bps: 5 bps = 0.05 %.",
     ),
     (
-        sc.TAKER_RATE,
+        vi.TAKER_RATE,
         {"override_fees": True, "maker_bps": 2.0, "taker_bps": math.nan},
         "The taker rate must be a finite number of bps (5 bps = 0.05 %).",
     ),
     (
-        sc.TAKER_RATE,
+        vi.TAKER_RATE,
         {"override_fees": True, "maker_bps": 2.0, "taker_bps": None},
         "Enter the taker rate in bps (5 bps = 0.05 %), or untick the override.",
     ),
-    (sc.LATENCY, {"latency_ms": -1.0}, "The latency must be at least 0 ms; you entered -1 ms."),
-    (sc.LATENCY, {"latency_ms": 1e6}, "The latency must be at most 60,000 ms; you entered 1e+06 ms."),
-    (sc.LATENCY, {"latency_ms": None}, "Enter the latency in ms."),
+    (vi.LATENCY, {"latency_ms": -1.0}, "The latency must be at least 0 ms; you entered -1 ms."),
+    (vi.LATENCY, {"latency_ms": 1e6}, "The latency must be at most 60,000 ms; you entered 1e+06 ms."),
+    (vi.LATENCY, {"latency_ms": None}, "Enter the latency in ms."),
 ]
 
 
@@ -140,18 +143,18 @@ def test_each_bad_input_gets_its_own_plain_message(field, changes, message):
 
 
 def test_limit_fields_are_checked_when_limit_orders_are_available():
-    s = sc.parse_inputs(
-        replace(sc.RawInputs(), order_type="limit", offset_bps=-1.0, horizon_s=0.0),
+    s = vi.parse_inputs(
+        replace(vi.RawInputs(), order_type="limit", offset_bps=-1.0, horizon_s=0.0),
         exchange=EX,
         market=MKT,
         limit_available=True,
     )
     assert s.errors == {
-        sc.OFFSET: "The limit offset must be at least 0 bps; you entered -1 bps.",
-        sc.HORIZON: "The horizon must be above 0 seconds; you entered 0 seconds.",
+        vi.OFFSET: "The limit offset must be at least 0 bps; you entered -1 bps.",
+        vi.HORIZON: "The horizon must be above 0 seconds; you entered 0 seconds.",
     }
-    ok = sc.parse_inputs(
-        replace(sc.RawInputs(), order_type="limit", offset_bps=1.0, horizon_s=30.0, at_expiry="cancel"),
+    ok = vi.parse_inputs(
+        replace(vi.RawInputs(), order_type="limit", offset_bps=1.0, horizon_s=30.0, at_expiry="cancel"),
         exchange=EX,
         market=MKT,
         limit_available=True,
@@ -159,7 +162,7 @@ def test_limit_fields_are_checked_when_limit_orders_are_available():
     assert ok.ok and ok.order.offset_bps == 1.0 and ok.order.horizon_s == 30.0
     assert ok.at_expiry is AtExpiry.CANCEL and ok.order.at_expiry is AtExpiry.CANCEL
     assert (
-        ok.notes[sc.AT_EXPIRY]
+        ok.notes[vi.AT_EXPIRY]
         == "The unfilled rest is cancelled: it costs nothing, and it is not bought or sold either."
     )
 
@@ -173,19 +176,19 @@ def test_fee_override_in_bps_with_a_rebate():
 
 
 def test_fee_choices_offer_every_table_primary_first():
-    okx_spot = sc.fee_choices("okx", "spot")
+    okx_spot = fee_choice.fee_choices("okx", "spot")
     assert okx_spot[0].key == "okx.com/Lv1" and okx_spot[0].label == "Lv1"
     mirror = [c for c in okx_spot if not c.primary]
     assert mirror and mirror[0].label.endswith("(mirror table)")
     assert parse(fee_key="okx.com/Lv3").fee_tier.taker_rate == 0.0004
-    assert sc.fee_choices("okx", "swap")[0].rates == "maker 0.020 % (2.00 bps) · taker 0.050 % (5.00 bps)"
+    assert fee_choice.fee_choices("okx", "swap")[0].rates == "maker 0.020 % (2.00 bps) · taker 0.050 % (5.00 bps)"
 
 
 def test_no_fee_table_asks_for_rates():
-    s = sc.parse_inputs(sc.RawInputs(), exchange="okx", market="option", limit_available=False)
-    assert s.errors == {sc.FEE_TIER: "There is no fee table for okx option; tick 'Override the rates' and enter them."}
-    s = sc.parse_inputs(
-        replace(sc.RawInputs(), override_fees=True, maker_bps=1.0, taker_bps=3.0),
+    s = vi.parse_inputs(vi.RawInputs(), exchange="okx", market="option", limit_available=False)
+    assert s.errors == {vi.FEE_TIER: "There is no fee table for okx option; tick 'Override the rates' and enter them."}
+    s = vi.parse_inputs(
+        replace(vi.RawInputs(), override_fees=True, maker_bps=1.0, taker_bps=3.0),
         exchange="okx",
         market="option",
         limit_available=False,
@@ -407,14 +410,14 @@ def test_market_kind():
     ],
 )
 def test_usd_format(x, text):
-    assert sc.usd(x) == text
+    assert fmt.usd(x) == text
 
 
 @pytest.mark.parametrize(
     "x,text", [(5.0, "5.00 bps"), (12.34, "12.3 bps"), (0.0081, "0.0081 bps"), (1.4e-18, "0.00 bps")]
 )
 def test_bps_format(x, text):
-    assert sc.bps(x) == text
+    assert fmt.bps(x) == text
 
 
 def test_limit_order_marks_its_price_and_splits_maker_and_rest(book):
@@ -422,8 +425,8 @@ def test_limit_order_marks_its_price_and_splits_maker_and_rest(book):
     raw = dict(order_type="limit", quantity_usd=10_000.0, offset_bps=1.0, horizon_s=30.0)
     cross = sc.compute_view(
         book,
-        sc.parse_inputs(
-            replace(sc.RawInputs(), **raw, at_expiry="cross"), exchange=EX, market=MKT, limit_available=True
+        vi.parse_inputs(
+            replace(vi.RawInputs(), **raw, at_expiry="cross"), exchange=EX, market=MKT, limit_available=True
         ),
         models=models,
     )
@@ -440,16 +443,16 @@ def test_limit_order_marks_its_price_and_splits_maker_and_rest(book):
 
     cancel = sc.compute_view(
         book,
-        sc.parse_inputs(
-            replace(sc.RawInputs(), **raw, at_expiry="cancel"), exchange=EX, market=MKT, limit_available=True
+        vi.parse_inputs(
+            replace(vi.RawInputs(), **raw, at_expiry="cancel"), exchange=EX, market=MKT, limit_available=True
         ),
         models=models,
     )
     e = cancel.estimate
     assert e.crossed_usd == 0.0 and e.filled_usd == pytest.approx(2_500.0) and e.fee_bps == pytest.approx(2.0)  # maker
     assert cancel.depth.fill_from == cancel.depth.fill_to == pytest.approx(limit_px)
-    big = sc.parse_inputs(
-        replace(sc.RawInputs(), **{**raw, "quantity_usd": 50_000.0}, at_expiry="cancel"),
+    big = vi.parse_inputs(
+        replace(vi.RawInputs(), **{**raw, "quantity_usd": 50_000.0}, at_expiry="cancel"),
         exchange=EX,
         market=MKT,
         limit_available=True,
