@@ -12,8 +12,14 @@ One root so callers can catch everything the simulator raises on purpose::
     │   └── ServerNotice          the server announced a disconnect (OKX 64008) -> reconnect
     ├── SourceNotAllowed          a feed URL outside the operator's allowlist (hosted deployments)
     ├── SourceUnavailable         a source a visitor picked could not start; the previous one keeps running
+    ├── CaptureBusy               every recording slot of this server is in use
     ├── InstrumentError           unknown exchange / symbol
-    └── OrderError                an order the user typed that cannot be priced (size 0, NaN, ...)
+    └── InputError                a value typed or passed in that cannot be used (also a ValueError)
+        └── OrderError            an order the user typed that cannot be priced (size 0, NaN, ...)
+
+The tree is closed: anything core raises to a page is one of these, with a message written for a person
+(pages catch ``SimulatorError`` and nothing else; tests/architecture checks both sides). Builtin exceptions
+raised in core mark broken invariants of the code itself, never bad input.
 """
 
 from __future__ import annotations
@@ -77,9 +83,19 @@ class SourceUnavailable(SimulatorError):
     """A data source a visitor picked could not start (refused, unreachable, bad setting); says which, in words."""
 
 
+class CaptureBusy(SimulatorError):
+    """Every recording slot of this server is in use."""
+
+
 class InstrumentError(SimulatorError):
     """Unknown exchange or instrument."""
 
 
-class OrderError(SimulatorError, ValueError):
+class InputError(SimulatorError, ValueError):
+    """A value that cannot be used (a setting, a speed, a duration); the message is written for a person.
+
+    Also a ``ValueError``, so code validating numbers the usual Python way still catches it."""
+
+
+class OrderError(InputError):
     """An order that cannot be priced; the message is written for a person."""

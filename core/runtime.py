@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from core.costs.models import Models
+from core.errors import SimulatorError, SourceUnavailable
 from core.feed.capture import Capture, capture_file_name
 from core.feed.client import Feed, Listener
 from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
@@ -90,7 +91,12 @@ class Runtime:
     def start(self, config: FeedConfig) -> None:
         """Run ``config`` (idempotent; a new config switches every session's view). Refusals raise
         ``SimulatorError`` with a plain message; the previous source keeps running."""
-        self.feed.start(config)
+        try:
+            self.feed.start(config)
+        except SimulatorError:
+            raise
+        except (OSError, TimeoutError, ValueError) as exc:  # unreachable, timed out, a bad setting: in words
+            raise SourceUnavailable(str(exc) or type(exc).__name__) from exc
 
     @property
     def instruments(self) -> InstrumentTable:
@@ -161,7 +167,7 @@ class Runtime:
     def capture(self, seconds: float) -> Capture:
         """Record the current feed for ``seconds`` into a file named after its instrument and the start time.
 
-        Raises ``ValueError`` for a duration outside 1..600 s and ``CaptureBusy`` when every recording slot
+        Raises ``InputError`` for a duration outside 1..600 s and ``CaptureBusy`` when every recording slot
         of this process is in use.
         """
         status = self.feed.store.status()

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core.errors import SimulatorError
-from core.views.capture import SECONDS_HELP, Capture, CaptureBusy, CaptureState, check_seconds, done_text, progress_text
+from core.errors import CaptureBusy, SimulatorError
+from core.views.capture import SECONDS_HELP, Capture, CaptureState, check_seconds, done_text, progress_text
 from core.views.catalog import (
     SWITCH_DISABLED,
     SWITCH_SHARED,
@@ -69,7 +69,7 @@ def data_page() -> None:
     )
     try:
         secs = check_seconds(seconds)
-    except ValueError as exc:
+    except SimulatorError as exc:
         st.error(str(exc), icon=":material/error:")
         secs = None
     action, st.session_state.data_action = st.session_state.data_action, None
@@ -142,14 +142,14 @@ def replay_controls(rt, entries) -> None:
     )
     try:
         check_speed(speed)
-    except ValueError as exc:
+    except SimulatorError as exc:
         c2.error(str(exc), icon=":material/error:")
     st.warning(SWITCH_SHARED, icon=":material/group:")
     if st.button("Switch replay", key="data_switch"):
         try:
             rt.start(replay_config(entries[i], speed))
             st.success(f"Now replaying {entries[i].file} at x{check_speed(speed):g} for every session.")
-        except (ValueError, SimulatorError, OSError, TimeoutError) as exc:
+        except SimulatorError as exc:
             st.error(f"Could not switch the replay: {exc}", icon=":material/error:")
 
 

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core.errors import OrderError
+from core.errors import InputError, OrderError
 from core.paths import DATA_DIR
 
 FEES_PATH = DATA_DIR / "fees.json"
@@ -206,11 +206,11 @@ def expected_fee(notional_usd: float, maker_fraction: float, maker_rate: float, 
     n = float(notional_usd)
     f = float(maker_fraction)
     if not math.isfinite(n) or n < 0:
-        raise ValueError(f"Notional must be a non-negative finite amount, got {notional_usd!r}.")
+        raise InputError(f"Notional must be a non-negative finite amount, got {notional_usd!r}.")
     if not (0.0 <= f <= 1.0):  # also rejects NaN
-        raise ValueError(f"Maker fraction must be between 0 and 1, got {maker_fraction!r}.")
+        raise InputError(f"Maker fraction must be between 0 and 1, got {maker_fraction!r}.")
     if not (math.isfinite(maker_rate) and math.isfinite(taker_rate)):
-        raise ValueError("Fee rates must be finite numbers.")
+        raise InputError("Fee rates must be finite numbers.")
     return n * (f * maker_rate + (1.0 - f) * taker_rate)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from core.checks import finite_number
 from core.costs.order import Side, SizeUnit
 from core.costs.walk import Walk, walk_book
-from core.errors import OrderError
+from core.errors import InputError, OrderError
 from core.market.book import BookSnapshot
 
 #: book refill (resilience) time in seconds: how long the consumed depth takes to come back. Sets
@@ -117,18 +117,18 @@ def almgren_chriss(
     except (TypeError, ValueError):
         n_periods = math.nan
     if isinstance(N, bool) or not n_periods.is_integer() or n_periods < 1:
-        raise ValueError(f"N must be a whole number of periods >= 1, got {N!r}.")
+        raise InputError(f"N must be a whole number of periods >= 1, got {N!r}.")
     N = int(n_periods)
     if T <= 0:
-        raise ValueError(f"T must be a positive duration, got {T!r}.")
+        raise InputError(f"T must be a positive duration, got {T!r}.")
     for name, v in (("sigma", sigma), ("epsilon", epsilon), ("gamma", gamma), ("lam", lam)):
         if v < 0:
-            raise ValueError(f"{name} must be >= 0, got {v!r}.")
+            raise InputError(f"{name} must be >= 0, got {v!r}.")
     tau = T / N
     eta_tilde = eta - 0.5 * gamma * tau
     if not eta_tilde > 0:
         limit = 2 * eta / gamma if gamma > 0 else math.nan
-        raise ValueError(
+        raise InputError(
             f"eta_tilde = eta - gamma*tau/2 = {eta_tilde:.6g} must be > 0 (eta={eta:g}, gamma={gamma:g}, "
             f"tau={tau:g}); use more periods so that tau < 2*eta/gamma = {limit:.6g}."
         )
@@ -281,7 +281,7 @@ class Calibration:
     def schedule(self, *, T: float, N: int, lam: float, base_qty: float | None = None) -> Schedule:
         """The optimal schedule with these parameters (time in seconds; X signed by the side)."""
         if not math.isfinite(self.sigma):
-            raise ValueError("This calibration has no volatility: pass sigma= to calibrate() first.")
+            raise InputError("This calibration has no volatility: pass sigma= to calibrate() first.")
         q = self.base_qty if base_qty is None else base_qty
         X = q if self.side is Side.SELL else -q
         return almgren_chriss(X, self.sigma, T, N, self.epsilon, self.eta, self.gamma, lam)
@@ -326,10 +326,10 @@ def calibrate(
     side = Side.parse(side)
     bad = settings_error(refill_s, permanent_share)
     if bad is not None:
-        raise ValueError(bad)
+        raise InputError(bad)
     q = float(base_qty)
     if not (math.isfinite(q) and q >= 0):
-        raise ValueError(f"Order size must be a non-negative finite number of base units, got {base_qty!r}.")
+        raise InputError(f"Order size must be a non-negative finite number of base units, got {base_qty!r}.")
     mid = snapshot.mid
     buy = side is Side.BUY
     if buy:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import OrderError
+from core.errors import InputError, OrderError
 
 SECONDS_PER_YEAR = 365.0 * 86400.0
 SQRT_YEAR_S = math.sqrt(SECONDS_PER_YEAR)
@@ -125,7 +125,7 @@ def grid_returns(times_s: np.ndarray, mids: np.ndarray, *, dt_s: float = DEFAULT
     t = np.asarray(times_s, dtype=np.float64).ravel()
     m = np.asarray(mids, dtype=np.float64).ravel()
     if t.shape != m.shape:
-        raise ValueError(f"times and mids differ in length ({t.size} vs {m.size}).")
+        raise InputError(f"times and mids differ in length ({t.size} vs {m.size}).")
     keep = np.isfinite(t) & np.isfinite(m) & (m > 0)
     if not keep.all():
         t, m = t[keep], m[keep]
@@ -166,9 +166,9 @@ def realised_vol(
     ``mid`` is the price for the quote-currency sigma (defaults to the last mid in the history).
     """
     if not (math.isfinite(dt_s) and dt_s >= 1.0):
-        raise ValueError(f"The grid step must be at least 1 second, got {dt_s!r}.")
+        raise InputError(f"The grid step must be at least 1 second, got {dt_s!r}.")
     if not (math.isfinite(half_life_s) and half_life_s > 0):
-        raise ValueError(f"The EWMA half-life must be a positive number of seconds, got {half_life_s!r}.")
+        raise InputError(f"The EWMA half-life must be a positive number of seconds, got {half_life_s!r}.")
     end_t, r = grid_returns(times_s, mids, dt_s=dt_s)
     if mid is None:
         m = np.asarray(mids, dtype=np.float64)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.errors import SimulatorError
+from core.errors import CaptureBusy, InputError
 from core.feed.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,6 @@ MAX_SECONDS = 600.0
 MAX_MESSAGES = 20_000  # ~6 MB of gzip for 400-level books; a 600 s capture at 10x replay speed stays under it
 MAX_CONCURRENT = 2  # recordings running at once in this process, whoever started them
 _SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT)
-
-
-class CaptureBusy(SimulatorError):
-    """Every recording slot of this server is in use."""
 
 
 class Listenable(Protocol):
@@ -74,15 +70,15 @@ class CaptureStatus:
 def check_seconds(value: Any) -> float:
     """A duration typed by a user; ``ValueError`` with a plain message unless 1 <= value <= 600 s."""
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"Recording length must be a number of seconds, got {value!r}.")
+        raise InputError(f"Recording length must be a number of seconds, got {value!r}.")
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"Recording length must be a number of seconds, got {value!r}.") from None
+        raise InputError(f"Recording length must be a number of seconds, got {value!r}.") from None
     if not math.isfinite(v):
-        raise ValueError(f"Recording length must be a finite number of seconds, got {value!r}.")
+        raise InputError(f"Recording length must be a finite number of seconds, got {value!r}.")
     if not MIN_SECONDS <= v <= MAX_SECONDS:
-        raise ValueError(f"Recording length must be between {MIN_SECONDS:g} and {MAX_SECONDS:g} seconds, got {v:g}.")
+        raise InputError(f"Recording length must be between {MIN_SECONDS:g} and {MAX_SECONDS:g} seconds, got {v:g}.")
     return v
 
 

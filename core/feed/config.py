@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from core.errors import SourceNotAllowed
+from core.errors import InputError, SourceNotAllowed
 from core.market.venues import Protocol, Venue, default_hosts, live_venues, venue
 from core.paths import ROOT
 
@@ -66,7 +66,7 @@ class FeedConfig:
         if not isinstance(self.source, Source):
             object.__setattr__(self, "source", Source(str(self.source).lower()))
         if not (math.isfinite(self.replay_speed) and 0 <= self.replay_speed <= 1000):
-            raise ValueError("replay speed must be between 0 (unpaced) and 1000")
+            raise InputError("replay speed must be between 0 (unpaced) and 1000")
         object.__setattr__(self, "exchange", self.exchange.lower())
         object.__setattr__(self, "symbol", self.symbol.upper())
 

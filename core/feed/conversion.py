@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.errors import ParseError, SequenceGap
+from core.errors import InputError, ParseError, SequenceGap
 from core.feed.recording import goquant_message, iso_ms, sha256_file
 
 Market = Literal["usdm", "spot"]
@@ -321,7 +321,7 @@ def iter_binance_books(
     ``depth`` limits each side of the yielded state (``None`` = the whole book).
     """
     if market not in MARKETS:
-        raise ValueError(f"market must be one of {sorted(MARKETS)}, not {market!r}")
+        raise InputError(f"market must be one of {sorted(MARKETS)}, not {market!r}")
     c = counts if counts is not None else RebuildCounts()
     book: DepthBook | None = None
     pending: list[tuple[int, dict]] = []

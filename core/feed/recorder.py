@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from core.errors import SimulatorError
+from core.errors import InputError, SimulatorError
 from core.feed.adapter import Adapter
 from core.feed.client import Feed, FeedSettings
 from core.feed.config import FeedConfig, Source
@@ -78,7 +78,7 @@ def record(
 ) -> tuple[int, FeedStatus]:
     """Run ``config`` for ``seconds`` (or until ``max_messages``); returns (messages written, final status)."""
     if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
-        raise ValueError(f"seconds must be between 0 and {MAX_SECONDS}")
+        raise InputError(f"seconds must be between 0 and {MAX_SECONDS}")
     own = feed is None
     feed = feed or Feed(settings=FeedSettings())
     rec = Recorder(out, max_messages=max_messages)

@@ -23,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from core.errors import InputError
 from core.feed.recording import Recording, load_recording
 from core.market.venues import Protocol
 from core.paths import DATA_DIR
@@ -108,7 +109,7 @@ class ReplayServer:
         loop: bool = True,
     ) -> None:
         if not math.isfinite(speed):
-            raise ValueError("speed must be finite")
+            raise InputError("speed must be finite")
         self.recording = recording
         self.host = host
         self.port = port

@@ -6,13 +6,12 @@ limits, states and the duration check from here, so it never reaches into the fe
 
 from __future__ import annotations
 
-from core.feed.capture import MAX_MESSAGES, Capture, CaptureBusy, CaptureState, CaptureStatus, check_seconds
+from core.feed.capture import MAX_MESSAGES, Capture, CaptureState, CaptureStatus, check_seconds
 
 __all__ = [
     "MAX_MESSAGES",
     "SECONDS_HELP",
     "Capture",
-    "CaptureBusy",
     "CaptureState",
     "CaptureStatus",
     "check_seconds",

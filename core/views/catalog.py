@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.errors import InputError
 from core.feed.config import FeedConfig, Source, SourcePolicy
 from core.feed.replay import MANIFEST
 
@@ -145,17 +146,17 @@ def switch_allowed(policy: SourcePolicy | None) -> bool:
 def check_speed(value: Any) -> float:
     """A replay speed typed by a user; ``ValueError`` with a plain message when it is not usable."""
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"Replay speed must be a number, got {value!r}.")
+        raise InputError(f"Replay speed must be a number, got {value!r}.")
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"Replay speed must be a number, got {value!r}.") from None
+        raise InputError(f"Replay speed must be a number, got {value!r}.") from None
     if not math.isfinite(v):
-        raise ValueError(
+        raise InputError(
             f"Replay speed must be a finite number between {MIN_SPEED:g} and {MAX_SPEED:g}, got {value!r}."
         )
     if not MIN_SPEED <= v <= MAX_SPEED:
-        raise ValueError(f"Replay speed must be between {MIN_SPEED:g}x and {MAX_SPEED:g}x real time, got {v:g}.")
+        raise InputError(f"Replay speed must be between {MIN_SPEED:g}x and {MAX_SPEED:g}x real time, got {v:g}.")
     return v
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core import compiled
+from core.errors import InputError
 
 #: percentiles shown in the table, as (column label, percentile)
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0))
@@ -107,7 +108,7 @@ def percentiles(values: np.ndarray) -> dict[str, float]:
 def histogram(values: np.ndarray, bins: int = DEFAULT_BINS) -> Histogram:
     """Bins over [min, p99] (or [min, max] when that is empty); samples above p99 go to ``above``."""
     if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins!r}.")
+        raise InputError(f"bins must be >= 1, got {bins!r}.")
     v = _finite(values)
     if v.size == 0:
         return Histogram(edges=np.zeros(1), counts=np.zeros(0, dtype=np.int64), above=0, max=math.nan)

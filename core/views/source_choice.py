@@ -64,7 +64,7 @@ def switch(rt: Runtime, source: str, exchange: str | None, symbol: str | None) -
     src = Source(source)
     try:
         rt.start(feed_config_for(src, exchange, symbol, recordings=bundled_recordings(), replay_speed=speed))
-    except (SimulatorError, OSError, TimeoutError, ValueError) as exc:
+    except SimulatorError as exc:
         raise SourceUnavailable(f"Could not switch to {src.label} {symbol}: {exc}") from exc
     return True
 
@@ -74,5 +74,5 @@ def connect_custom(rt: Runtime, url: str) -> None:
     url = url.strip()
     try:
         rt.start(FeedConfig(source=Source.GOQUANT, url=url))
-    except (SimulatorError, OSError, TimeoutError, ValueError) as exc:
+    except SimulatorError as exc:
         raise SourceUnavailable(f"Could not connect to {url or '(no URL)'}: {exc}") from exc

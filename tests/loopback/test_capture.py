@@ -92,7 +92,8 @@ def test_capture_ends_by_itself_after_its_seconds():
 
 
 def test_at_most_two_recordings_run_at_once_in_a_process():
-    from core.feed.capture import MAX_CONCURRENT, Capture, CaptureBusy
+    from core.errors import CaptureBusy
+    from core.feed.capture import MAX_CONCURRENT, Capture
 
     class Feedish:
         def add_listener(self, fn):
