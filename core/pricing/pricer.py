@@ -21,8 +21,8 @@ from core.costs.fees import FeeTier, expected_fee
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, MIN_FIT_LEVELS
 from core.costs.volatility import Volatility, default_volatility
 from core.costs.walk import BOUNDARY_RTOL, Side, SizeUnit
+from core.learned.features import DEPTH_BANDS_BPS
 from core.market.book import BookSnapshot
-from core.training.dataset import DEPTH_BANDS_BPS
 
 _kernel = load("core.costs._walk")  # compiled walk, depth line and banded depth; None: estimate() does it
 
@@ -117,7 +117,7 @@ class Estimator:
             compiled = False  # estimate() -> calibrate() raises the plain message
         slip = self.models.slippage
         if slip is not None and compiled:
-            from core.learned.nets import SlippageModelImpl
+            from core.learned.models import SlippageModelImpl
 
             if isinstance(slip, SlippageModelImpl):
                 self._slip = slip

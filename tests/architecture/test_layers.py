@@ -50,10 +50,6 @@ FORBIDDEN_IN_VIEWS = {"core.feed.client"}
 #: edges still being removed by the restructuring (issue 11); the list must end empty
 KNOWN: set[tuple[str, str]] = {
     ("core.feed.client", "core.pricing.tracker"),
-    ("core.learned.nets", "core.training.dataset"),
-    ("core.learned.nets", "keras"),
-    ("core.learned.nets", "tensorflow"),
-    ("core.pricing.pricer", "core.training.dataset"),
     ("core.pricing.tracker", "core.feed.store"),
     ("core.views.market", "core.feed.client"),
     ("pages.common", "core.feed.client"),
