@@ -1,5 +1,5 @@
-"""Model inference cost: the compiled forward pass used per tick (``core._kernel.DenseNet``) and the numpy
-one used by the explained estimate, versus Keras `model(x)` and `predict`."""
+"""Model inference cost: the compiled forward pass used per tick (``core.learned._nets.DenseNet``) and the numpy
+one used by the explained estimate, versus Keras `model(x)` and `predict` (Keras via ``core.training``)."""
 
 from __future__ import annotations
 
@@ -28,23 +28,26 @@ def bench_inference() -> dict:
     paths = sorted(MODELS_DIR.glob("*.keras"))
     if not paths:
         return {"inference": "no shipped models in models/"}
-    from core.learned import nets as m
+    from core.learned.models import read_card
+    from core.training.keras_models import load_keras, net_from_keras
 
     out: dict[str, dict] = {}
     for path in paths:
-        keras_model = m.load_keras(path)
-        card = m.read_card(path.with_suffix(".json"))
+        keras_model = load_keras(path)
+        card = read_card(path.with_suffix(".json"))
         kind = card.get("kind") or card.get("model", {}).get("kind")
-        net = m.NumpyNet.from_keras(keras_model, kind)
+        net = net_from_keras(keras_model, kind)
         n_in = int(keras_model.inputs[0].shape[-1])
         row = np.random.default_rng(0).normal(size=(1, n_in)).astype(np.float32)
         dense = net.compiled()
         as_list = row[0].astype(np.float64).tolist()
         res = {
-            "infer_compiled_us": round(_median_us(lambda: dense(as_list), 5000), 2) if dense is not None else None,
-            "infer_numpy_us": round(_median_us(lambda: net.forward(row), 2000), 2),
-            "infer_keras_call_us": round(_median_us(lambda: keras_model(row, training=False), 200), 1),
-            "infer_keras_predict_us": round(_median_us(lambda: keras_model.predict(row, verbose=0), 30), 1),
+            "infer_compiled_us": round(_median_us(lambda d=dense, a=as_list: d(a), 5000), 2)
+            if dense is not None
+            else None,
+            "infer_numpy_us": round(_median_us(lambda n=net, r=row: n.forward(r), 2000), 2),
+            "infer_keras_call_us": round(_median_us(lambda k=keras_model, r=row: k(r, training=False), 200), 1),
+            "infer_keras_predict_us": round(_median_us(lambda k=keras_model, r=row: k.predict(r, verbose=0), 30), 1),
         }
         if res["infer_numpy_us"]:
             res["speedup_vs_call"] = round(res["infer_keras_call_us"] / res["infer_numpy_us"], 1)

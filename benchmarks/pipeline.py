@@ -103,7 +103,7 @@ _MODELS: list[Models] = []
 def app_models(latency_ms: float = 100.0) -> Models:
     """The shipped models as the Simulator uses them (its default 100 ms latency); numpy inference."""
     if not _MODELS:
-        from core.learned.nets import load_models
+        from core.learned.models import load_models
 
         lm = load_models()
         slip = lm.models.slippage.with_latency(latency_ms) if lm.models.slippage is not None else None

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelsUnavailable:
-    """Stands in for ``core.learned.nets.LoadedModels`` when the learned models cannot be loaded at all."""
+    """Stands in for ``core.learned.models.LoadedModels`` when the learned models cannot be loaded at all."""
 
     reason: str
     models: Models = field(default_factory=Models)
@@ -177,7 +177,7 @@ class Runtime:
 
 def _load_models() -> Any:
     try:
-        from core.learned.nets import load_models  # read once, on first use
+        from core.learned.models import load_models  # read once, on first use
 
         return load_models()
     except Exception as exc:  # a broken or missing model package must never stop the simulator

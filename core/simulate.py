@@ -134,7 +134,7 @@ def _models(models_dir: str | None, latency_ms: float) -> Models:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("absl").setLevel(logging.ERROR)
-    from core.learned.nets import MODELS_DIR, load_models
+    from core.learned.models import MODELS_DIR, load_models
 
     loaded = load_models(models_dir or MODELS_DIR)
     slip = loaded.models.slippage

@@ -10,7 +10,8 @@ Run by developers only; the app never reads ``shared/`` at run time::
     python -m core.convert --src ../shared/data --out data/ [--levels 400]
 
 The run is deterministic: gzip headers carry no file name or mtime, and Parquet files are written from
-fixed schemas, so running it twice gives the same bytes.
+fixed schemas, so running it twice gives the same bytes. ``core.feed.provenance`` holds the upstream records
+the inputs are checked against and builds ``recordings.json`` and ``PROVENANCE.md`` from the results.
 """
 
 from __future__ import annotations
@@ -34,14 +35,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.errors import InputError, ParseError, SequenceGap
-from core.feed.recording import goquant_message, iso_ms, sha256_file
+from core.feed.provenance import (
+    CRYPTOFEED,
+    DEFAULT_LEVELS,
+    HFTBACKTEST,
+    OKX_CAPTURE,
+    SYMBOL,
+    UpstreamFile,
+    manifest,
+    provenance,
+)
+from core.feed.recording import goquant_message, sha256_file
 
 Market = Literal["usdm", "spot"]
 Level = tuple[str, str]  # (price, size) exactly as the exchange sent them
 
-DEFAULT_LEVELS = 400
-LEVEL_CHOICES = (400, 200, 100)
-SYMBOL = "BTCUSDT"
 
 TRADE_SCHEMA = pa.schema(
     [
@@ -51,59 +59,6 @@ TRADE_SCHEMA = pa.schema(
         ("buyer_is_maker", pa.bool_()),  # Binance `m`: true means the aggressor sold
         ("trade_id", pa.int64()),  # Binance `t`
     ]
-)
-
-
-@dataclass(frozen=True)
-class UpstreamFile:
-    """One raw input file and where it came from, checked by sha256 before conversion."""
-
-    local: str  # path under --src
-    upstream: str  # path in the upstream repository
-    blob: str  # upstream git blob id
-    sha256: str
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """An upstream repository the bundled data was copied from."""
-
-    name: str
-    url: str
-    commit: str
-    commit_note: str
-    license: str
-    license_file: str  # under --src
-    license_out: str  # under --out
-
-
-HFTBACKTEST = Upstream(
-    name="hftbacktest",
-    url="https://github.com/nkaz001/hftbacktest",
-    commit="5f3ec40b2afb764e0fea112f941ed85523ef4e88",
-    commit_note=(
-        "snapshot of the mirror used; the files were added in c4183c646c744222812405fb3618a39ab75a4a8d, 2024-08-09"
-    ),
-    license='MIT, "Copyright (c) 2022 nkaz001@protonmail.com"',
-    license_file="hftbacktest-binance/LICENSE.hftbacktest",
-    license_out="LICENSE.hftbacktest",
-)
-CRYPTOFEED = Upstream(
-    name="cryptofeed",
-    url="https://github.com/bmoscon/cryptofeed",
-    commit="ce58c2a0015040aa2271e80bac783d74fa2cdcff",
-    commit_note=(
-        "master of the mirror used; the file was last changed in 3079107d8496f700eb1e6401bb420d5393262ad8, 2022-05-13"
-    ),
-    license="cryptofeed license (XFree86-1.1 style, permissive), Copyright (C) 2017-2025 Bryant Moscon",
-    license_file="cryptofeed-okx/LICENSE.cryptofeed",
-    license_out="LICENSE.cryptofeed",
-)
-OKX_CAPTURE = UpstreamFile(
-    local="cryptofeed-okx/OKX.ws.1.0",
-    upstream="sample_data/OKX.ws.1.0",
-    blob="c62f7421f64096f90fef3ee6466a1c7b49243db3",
-    sha256="a9b65fb84bda877ac799d3afe6e3630f0929751b31c6fa1bb4a55e0e6aceac91",
 )
 
 
@@ -528,224 +483,6 @@ def _check_source(src: Path, f: UpstreamFile) -> None:
     got = sha256_file(src / f.local)
     if got != f.sha256:
         raise ParseError("source_changed", f"{f.local}: sha256 {got} != expected {f.sha256}")
-
-
-def manifest(results: Sequence[RecordingResult]) -> dict:
-    """``data/recordings.json``: the bundled recordings, default first."""
-    return {
-        "recordings": [
-            {
-                "file": r.recording,
-                "exchange": r.spec.exchange,
-                "symbol": SYMBOL,
-                "label": r.spec.label,
-                "date": iso_ms(r.start_ms)[:10],
-                "start": iso_ms(r.start_ms),
-                "end": iso_ms(r.end_ms),
-                "messages": r.messages,
-                "levels": r.levels,
-                "trades": r.trades,
-                "source": "hftbacktest examples (MIT)",
-                "default": r.spec.default,
-            }
-            for r in results
-        ]
-    }
-
-
-def _md_table(rows: Sequence[Sequence[str]]) -> str:
-    head, *body = rows
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(lines)
-
-
-def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, dedupe: bool) -> str:
-    """``data/PROVENANCE.md``, generated so the hashes, counts and ranges can never drift from the files."""
-    cmd = f"python -m core.convert --src ../shared/data --out data/ --levels {levels}"
-    if not dedupe:
-        cmd += " --keep-duplicates"
-
-    def out_row(rel: str) -> list[str]:
-        p = out / rel
-        return [f"`{rel}`", f"{p.stat().st_size:,}", f"`{sha256_file(p)}`"]
-
-    parts: list[str] = [
-        "# Provenance of the bundled data",
-        "",
-        "Generated by `core/convert.py`; do not edit by hand. Regenerate from the repository root with:",
-        "",
-        "```",
-        cmd,
-        "```",
-        "",
-        "`--src` is a directory holding `hftbacktest-binance/` and `cryptofeed-okx/` as copied byte for byte "
-        "from upstream (the converter checks each input's sha256 first). The run is deterministic: gzip "
-        "headers carry no file name or time (`mtime=0`) and Parquet files have a fixed schema, so two runs "
-        "give identical bytes. The app reads only `data/`, never the sources.",
-        "",
-        "## Upstream",
-        "",
-        _md_table(
-            [
-                ["repository", "commit", "license", "license file here"],
-                *[
-                    [u.url, f"`{u.commit}` ({u.commit_note})", u.license, f"`{u.license_out}` (verbatim copy)"]
-                    for u in (HFTBACKTEST, CRYPTOFEED)
-                ],
-            ]
-        ),
-        "",
-        "This product includes software developed by Bryant Moscon (http://www.bryantmoscon.com/)",
-        "",
-        "(Required acknowledgment of the cryptofeed license; only its sample data file is bundled, no code.)",
-        "",
-        "## Source files",
-        "",
-        _md_table(
-            [
-                ["source", "upstream repository", "original path", "git blob", "sha256"],
-                *[
-                    [f"`{f.local}`", HFTBACKTEST.url, f"`{f.upstream}`", f"`{f.blob}`", f"`{f.sha256}`"]
-                    for r in results
-                    for f in r.spec.files
-                ],
-                [
-                    f"`{OKX_CAPTURE.local}`",
-                    CRYPTOFEED.url,
-                    f"`{OKX_CAPTURE.upstream}`",
-                    f"`{OKX_CAPTURE.blob}`",
-                    f"`{OKX_CAPTURE.sha256}`",
-                ],
-            ]
-        ),
-        "",
-        "## Recordings (`recordings/`)",
-        "",
-        "GoQuant-format full books (`{timestamp, exchange, symbol, asks, bids}`), one per line, gzip. Each is "
-        "the Binance book rebuilt from the REST depth snapshot plus the diff-depth stream with Binance's "
-        "procedure: diffs received before the snapshot line are buffered; diffs with `u <= lastUpdateId` are "
-        "dropped; continuity is enforced (futures: first applied diff has `U <= lastUpdateId <= u`, then "
-        "`pu` = previous `u`; spot: first has `U <= lastUpdateId+1 <= u`, then `U` = previous `u` + 1) and a "
-        "gap aborts the conversion; a quantity of 0 deletes the level. After each applied diff the book is "
-        "checked not to cross and written with `timestamp` = the diff's event time `E` (ISO-8601 UTC, ms). "
-        "Prices and sizes are Binance's original strings; sizes are BTC on both markets. bookTicker events are "
-        "not used.",
-        "",
-        f"* **Levels kept: {levels} per side** (bids descending, asks ascending). The rebuilt book grows to "
-        "thousands of levels a side because diffs add levels outside the snapshot's 1,000-level window, so "
-        f"it is cut to the top {levels}"
-        + (
-            ", the largest of 400/200/100 that keeps each gzip file well under 15 MB (consecutive books "
-            "differ little, so gzip packs them tightly)."
-            if levels == DEFAULT_LEVELS
-            else " (set with `--levels`)."
-        )
-        + " The depth this covers is in "
-        "each table below: with Binance spot's 0.01 USDT tick, 400 levels can span under 10 bps, so an order "
-        "larger than the BTC shown there walks past the recorded book.",
-        "* **Deduplication:** "
-        + (
-            "a state whose top-N levels are identical to the previous written state (a diff that only "
-            "touched levels deeper than N) is not written; the replayed book is the same either way."
-            if dedupe
-            else "none; every applied diff gives one message."
-        ),
-        "",
-    ]
-    for r in results:
-        c = r.counts
-        parts += [
-            f"### `{r.recording}`",
-            "",
-            _md_table(
-                [
-                    ["item", "value"],
-                    ["market", f"{r.spec.label} (`exchange` = `{r.spec.exchange}`, `symbol` = `{SYMBOL}`)"],
-                    ["from", ", then ".join(f"`{f.local}`" for f in r.spec.files)],
-                    [
-                        "time range (UTC, event time E)",
-                        f"{iso_ms(r.start_ms)} to {iso_ms(r.end_ms)} ({(r.end_ms - r.start_ms) / 1000:.1f} s)",
-                    ],
-                    ["messages", f"{r.messages:,}"],
-                    ["snapshot lastUpdateId", str(c.snapshot_id)],
-                    [
-                        "diff events",
-                        f"{c.diffs:,} ({c.buffered} buffered before the snapshot, "
-                        f"{c.dropped} dropped as u <= lastUpdateId, {c.applied:,} applied)",
-                    ],
-                    ["sequence gaps", "0 (a gap would abort the conversion)"],
-                    ["crossed books", f"{c.crossed}"],
-                    ["identical top-N states dropped", f"{r.duplicates_dropped:,}"],
-                    ["largest rebuilt book (bids, asks)", f"{c.max_levels[0]:,}, {c.max_levels[1]:,} levels"],
-                    ["levels per side written", f"up to {r.levels}"],
-                    [
-                        "BTC within the written levels (least over all messages)",
-                        f"bids {r.min_depth_btc[0]:,.1f}, asks {r.min_depth_btc[1]:,.1f}",
-                    ],
-                    [
-                        "deepest written level from mid (least over all messages)",
-                        f"bids {r.min_reach_bps[0]:,.1f} bps, asks {r.min_reach_bps[1]:,.1f} bps",
-                    ],
-                    ["size", f"{(out / r.recording).stat().st_size:,} bytes gzip, {r.raw_bytes:,} bytes uncompressed"],
-                ]
-            ),
-            "",
-        ]
-    parts += [
-        "## Trades (`trades/`)",
-        "",
-        "Every `@trade` event of the same raw files, kept beside the books for model training. Parquet "
-        "(zstd), columns: `ts_ms` int64 (trade time `T`), `price` float64 (USDT), `qty` float64 (BTC), "
-        "`buyer_is_maker` bool (Binance `m`; true means the aggressor sold), `trade_id` int64 (`t`). "
-        "In file order (trade ids strictly increasing).",
-        "",
-        _md_table(
-            [
-                ["file", "from", "rows", "time range (UTC, T)"],
-                *[
-                    [
-                        f"`{r.trades}`",
-                        ", ".join(f"`{f.local}`" for f in r.spec.files),
-                        f"{r.trade_rows:,}",
-                        f"{iso_ms(r.trade_start_ms)} to {iso_ms(r.trade_end_ms)}",
-                    ]
-                    for r in results
-                ],
-            ]
-        ),
-        "",
-        "## OKX capture (`okx/`)",
-        "",
-        f"`okx/OKX.ws.1.0` is cryptofeed's `{OKX_CAPTURE.upstream}` copied byte for byte (no conversion), for "
-        "the OKX adapter tests: a raw OKX v5 public websocket capture recorded on 2022-05-13 from 16:27:05.30 "
-        "to 16:27:16.34 UTC (about 11 s), 414 lines. Each line is `<local unix seconds>: <raw OKX JSON>` (plus "
-        "connection and subscribe lines). BTC-USDT `books`: 1 snapshot (400 levels a side) + 97 updates, with "
-        "CRC32 checksums; also BTC-USD-220527 and UNI-USD-SWAP books, trades and tickers.",
-        "",
-        "## Other files",
-        "",
-        "* `LICENSE.hftbacktest`, `LICENSE.cryptofeed`: the upstream license texts, copied byte for byte; they "
-        "must stay with the data.",
-        "* `recordings.json`: machine-readable manifest of the bundled recordings (generated with this file).",
-        "* `instruments.json`: hand-written instrument metadata (tick, lot, contract value) from the project "
-        "specs and the exchanges' published instrument filters; not converted from any data file here.",
-        "",
-        "## Output checksums",
-        "",
-        _md_table(
-            [
-                ["file", "bytes", "sha256"],
-                *[out_row(rel) for r in results for rel in (r.recording, r.trades)],
-                out_row("okx/OKX.ws.1.0"),
-                out_row(HFTBACKTEST.license_out),
-                out_row(CRYPTOFEED.license_out),
-                out_row("recordings.json"),
-            ]
-        ),
-        "",
-    ]
-    return "\n".join(parts)
 
 
 def convert_all(

@@ -24,8 +24,8 @@ from core.costs.models import Models
 from core.costs.order import MAX_NOTIONAL_USD, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, default_volatility
 from core.costs.walk import BOUNDARY_RTOL
+from core.learned.features import DEPTH_BANDS_BPS
 from core.market.book import BookSnapshot
-from core.training.dataset import DEPTH_BANDS_BPS
 
 _kernel = load("core.costs._walk")  # compiled walk, depth line and banded depth; None: estimate() does it
 
@@ -114,7 +114,7 @@ class TickPricer:
             compiled = False  # estimate() -> calibrate() raises the plain message
         slip = self.models.slippage
         if slip is not None and compiled:
-            from core.learned.nets import SlippageModelImpl
+            from core.learned.models import SlippageModelImpl
 
             if isinstance(slip, SlippageModelImpl):
                 self._slip = slip

@@ -17,8 +17,9 @@ Time split (``time_split``): per recording, the first 70% of the sampling window
 tests; a training row whose label looks past the split (``t + L`` or ``t + H``) is dropped (purged), so no
 training label sees the test period. Rows are never shuffled across the split.
 
-The feature functions (``book_features``, ``slippage_vector``, ``maker_vector``, ``limit_price``) are the
-ones the models call at run time, so training and serving compute features with the same code.
+The feature functions (``book_features``, ``slippage_vector``, ``maker_vector``, ``limit_price``) live in
+``core.learned.features``, beside the models that call them at run time, so training and serving compute
+features with the same code.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,266 +38,29 @@ from core.costs.walk import walk_book
 from core.errors import OrderError, SimulatorError
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import iter_lines
+from core.learned.features import (
+    HORIZONS_S,
+    LATENCIES_MS,
+    MAKER_NAMES,
+    OFFSETS_BPS,
+    SLIPPAGE_NAMES,
+    FlowFeatures,
+    book_features,
+    infer_tick,
+    limit_price,
+    maker_vector,
+    slippage_vector,
+)
 from core.market.book import BookSnapshot
 from core.market.instruments import get_instrument
 from core.paths import DATA_DIR
 
-#: latencies (ms) between decision and execution sampled for slippage rows; also a model feature
-LATENCIES_MS: tuple[float, ...] = (0.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
-#: distances (bps) behind the touch sampled for limit orders
-OFFSETS_BPS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 5.0)
-#: resting times (s) sampled for limit orders
-HORIZONS_S: tuple[float, ...] = (1.0, 5.0, 10.0, 30.0, 60.0)
 MIN_USD, MAX_USD = 10.0, 5e6  # order notional range, sampled log-uniformly
-DEPTH_BANDS_BPS: tuple[float, ...] = (5.0, 25.0, 100.0)
-IMBALANCE_BAND_BPS = 25.0
 VOL_WINDOW_S = 30  # recent volatility: 1 s returns over the last 30 s
 TRADE_WINDOW_S = 10.0  # recent trade intensity: trades in the last 10 s
 WARMUP_S = float(VOL_WINDOW_S)  # no decision before the look-back windows are full
 TRAIN_FRACTION = 0.7
-MAX_RATIO = 1e3  # size / depth is capped here so one thin book cannot dominate a linear fit
-
-
-@dataclass(frozen=True, slots=True)
-class Feature:
-    """One model input, as written in the model cards."""
-
-    name: str
-    unit: str
-    description: str
-
-
-_COMMON_HEAD = (
-    Feature("log10_size_usd", "log10 USD", "order notional"),
-    Feature("side", "+1 buy / -1 sell", "order direction"),
-    Feature("spread_bps", "bps of mid", "best ask - best bid"),
-)
-_BOOK_SHAPE = (
-    Feature("imbalance25", "-1..1", "(bid - ask) / (bid + ask) USD depth within 25 bps of mid"),
-    Feature("imbalance_top", "-1..1", "(bid - ask) / (bid + ask) base size at the touch"),
-    Feature("side_x_imbalance25", "-1..1", "side x imbalance25 (positive: the book leans the way the order goes)"),
-    Feature("side_x_imbalance_top", "-1..1", "side x imbalance_top"),
-)
-_FLOW = (
-    Feature("vol_bps", "bps per sqrt(s)", "RMS of 1 s mid log returns over the last 30 s (zero mean)"),
-    Feature("trades_per_s", "1/s", "recorded trades per second over the last 10 s (0 without trades)"),
-    Feature("btc_per_s", "base units/s", "traded base volume per second over the last 10 s (0 without trades)"),
-    Feature("log10_trades_per_s", "log10(1/s)", "log10(1 + trades_per_s)"),
-    Feature("log10_btc_per_s", "log10(base/s)", "log10(1 + btc_per_s)"),
-)
-_IS_SPOT = Feature("is_spot", "0/1", "1 for a spot market, 0 for a perpetual/future")
-
-#: every column a slippage row carries (``slippage_vector`` order); models pick their inputs from these
-SLIPPAGE_FEATURES: tuple[Feature, ...] = (
-    *_COMMON_HEAD,
-    Feature("walk_bps", "bps", "book-walk cost of this order at t vs the mid at t (the decision-time baseline)"),
-    Feature("log10_depth5_usd", "log10 USD", "log10(1 + USD depth within 5 bps of mid, side consumed)"),
-    Feature("log10_depth25_usd", "log10 USD", "log10(1 + USD depth within 25 bps of mid, side consumed)"),
-    Feature("log10_depth100_usd", "log10 USD", "log10(1 + USD depth within 100 bps of mid, side consumed)"),
-    Feature("size_over_depth5", "ratio", "size / depth within 5 bps (capped at 1000)"),
-    Feature("size_over_depth25", "ratio", "size / depth within 25 bps (capped at 1000)"),
-    Feature("size_over_depth100", "ratio", "size / depth within 100 bps (capped at 1000)"),
-    *_BOOK_SHAPE,
-    *_FLOW,
-    Feature("latency_ms", "ms", "decision-to-execution latency L"),
-    Feature("sqrt_latency_s", "sqrt(s)", "sqrt(L / 1 s): the scale of the mid move during the latency"),
-    _IS_SPOT,
-)
-
-#: every column a maker row carries (``maker_vector`` order)
-MAKER_FEATURES: tuple[Feature, ...] = (
-    *_COMMON_HEAD,
-    Feature("offset_bps", "bps", "limit price distance behind the touch"),
-    Feature("horizon_s", "s", "how long the order rests"),
-    Feature("log10_horizon_s", "log10 s", "log10(horizon_s)"),
-    Feature("log10_queue_usd", "log10 USD", "log10(1 + visible USD at the order's price level at t)"),
-    Feature("log10_depth5_usd", "log10 USD", "log10(1 + USD depth within 5 bps of mid, side the order joins)"),
-    Feature("log10_depth25_usd", "log10 USD", "log10(1 + USD depth within 25 bps of mid, side the order joins)"),
-    Feature("log10_depth100_usd", "log10 USD", "log10(1 + USD depth within 100 bps of mid, side the order joins)"),
-    Feature("size_over_depth5", "ratio", "size / depth within 5 bps on the side the order joins (capped at 1000)"),
-    *_BOOK_SHAPE,
-    *_FLOW,
-    Feature("move_bps", "bps", "vol_bps x sqrt(horizon_s): typical mid move while resting"),
-    Feature("offset_over_move", "ratio", "offset_bps / max(move_bps, 0.1), capped at 100"),
-    Feature("log10_flow_over_order", "log10", "log10((1 + USD traded per s x horizon) / (size + queue USD))"),
-    _IS_SPOT,
-)
-
-SLIPPAGE_NAMES = tuple(f.name for f in SLIPPAGE_FEATURES)
-MAKER_NAMES = tuple(f.name for f in MAKER_FEATURES)
-#: what a live feed cannot supply (no trade stream): imputed with training medians at run time (the log10
-#: columns follow from these two)
-TRADE_FEATURES = ("trades_per_s", "btc_per_s")
-
-
-# --------------------------------------------------------------------------------------------------
-# Features (shared by training and serving)
-
-
-@dataclass(frozen=True, slots=True)
-class BookFeatures:
-    """What the book says at one instant, independent of any order."""
-
-    mid: float
-    spread_bps: float
-    bid_depth_usd: tuple[float, ...]  # within each of DEPTH_BANDS_BPS of mid
-    ask_depth_usd: tuple[float, ...]
-    imbalance25: float  # (bid - ask) / (bid + ask) USD within IMBALANCE_BAND_BPS
-    imbalance_top: float  # (bid - ask) / (bid + ask) base size at the touch
-
-
-_BANDS = np.asarray(DEPTH_BANDS_BPS) / 1e4
-
-
-def _depths(px: np.ndarray, cum_quote: np.ndarray, limits: np.ndarray, *, descending: bool) -> tuple[float, ...]:
-    """USD of the levels between the touch and each limit price (inclusive): one searchsorted per side."""
-    k = np.searchsorted(-px, -limits, side="right") if descending else np.searchsorted(px, limits, side="right")
-    return tuple(float(cum_quote[i - 1]) if i > 0 else 0.0 for i in k.tolist())
-
-
-def book_features(snapshot: BookSnapshot) -> BookFeatures:
-    """Spread, banded depth and imbalance of one book (two searchsorted calls, no level loop)."""
-    mid = snapshot.mid
-    bids = _depths(snapshot.bid_px, snapshot.bid_cum_quote, mid * (1.0 - _BANDS), descending=True)
-    asks = _depths(snapshot.ask_px, snapshot.ask_cum_quote, mid * (1.0 + _BANDS), descending=False)
-    i = DEPTH_BANDS_BPS.index(IMBALANCE_BAND_BPS)
-    tot = bids[i] + asks[i]
-    b0, a0 = float(snapshot.bid_sz[0]), float(snapshot.ask_sz[0])
-    return BookFeatures(
-        mid=mid,
-        spread_bps=snapshot.spread_bps,
-        bid_depth_usd=bids,
-        ask_depth_usd=asks,
-        imbalance25=(bids[i] - asks[i]) / tot if tot > 0 else 0.0,
-        imbalance_top=(b0 - a0) / (b0 + a0) if b0 + a0 > 0 else 0.0,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class FlowFeatures:
-    """Recent market activity before ``t``: volatility and trade intensity."""
-
-    vol_bps: float  # bps per sqrt(second)
-    trades_per_s: float
-    btc_per_s: float
-
-
-def _ratio(size: float, depth: float) -> float:
-    return min(size / depth, MAX_RATIO) if depth > 0 else MAX_RATIO
-
-
-def _flow_values(flow: FlowFeatures) -> list[float]:
-    return [
-        flow.vol_bps,
-        flow.trades_per_s,
-        flow.btc_per_s,
-        math.log10(1.0 + flow.trades_per_s),
-        math.log10(1.0 + flow.btc_per_s),
-    ]
-
-
-def _shape_values(bf: BookFeatures, side: int) -> list[float]:
-    return [bf.imbalance25, bf.imbalance_top, side * bf.imbalance25, side * bf.imbalance_top]
-
-
-def slippage_vector(
-    bf: BookFeatures,
-    flow: FlowFeatures,
-    *,
-    side: int,
-    size_usd: float,
-    walk_bps: float,
-    latency_ms: float,
-    is_spot: bool,
-) -> np.ndarray:
-    """One slippage row, in ``SLIPPAGE_NAMES`` order."""
-    depth = bf.ask_depth_usd if side > 0 else bf.bid_depth_usd
-    return np.array(
-        [
-            math.log10(size_usd),
-            float(side),
-            bf.spread_bps,
-            walk_bps,
-            *(math.log10(1.0 + d) for d in depth),
-            *(_ratio(size_usd, d) for d in depth),
-            *_shape_values(bf, side),
-            *_flow_values(flow),
-            latency_ms,
-            math.sqrt(latency_ms / 1000.0),
-            1.0 if is_spot else 0.0,
-        ],
-        dtype=np.float64,
-    )
-
-
-def maker_vector(
-    bf: BookFeatures,
-    flow: FlowFeatures,
-    *,
-    side: int,
-    size_usd: float,
-    offset_bps: float,
-    horizon_s: float,
-    queue_usd: float,
-    is_spot: bool,
-) -> np.ndarray:
-    """One maker/taker row, in ``MAKER_NAMES`` order."""
-    depth = bf.bid_depth_usd if side > 0 else bf.ask_depth_usd
-    move = flow.vol_bps * math.sqrt(horizon_s)
-    flow_usd = flow.btc_per_s * bf.mid * horizon_s
-    return np.array(
-        [
-            math.log10(size_usd),
-            float(side),
-            bf.spread_bps,
-            offset_bps,
-            horizon_s,
-            math.log10(horizon_s),
-            math.log10(1.0 + queue_usd),
-            *(math.log10(1.0 + d) for d in depth),
-            _ratio(size_usd, depth[0]),
-            *_shape_values(bf, side),
-            *_flow_values(flow),
-            move,
-            min(offset_bps / max(move, 0.1), 100.0),
-            math.log10((1.0 + flow_usd) / (size_usd + queue_usd)),
-            1.0 if is_spot else 0.0,
-        ],
-        dtype=np.float64,
-    )
-
-
-def infer_tick(snapshot: BookSnapshot) -> float:
-    """Smallest price step seen in the book: a fallback when the instrument's tick is unknown."""
-    steps = np.concatenate([-np.diff(snapshot.bid_px), np.diff(snapshot.ask_px)])
-    steps = steps[steps > 0]
-    return float(steps.min()) if steps.size else max(snapshot.spread, 1e-8)
-
-
-@dataclass(frozen=True, slots=True)
-class LimitPrice:
-    """Where a passive order rests and what is visibly queued there when it arrives."""
-
-    ticks: int  # price / tick, rounded
-    price: float
-    queue_base: float  # visible size at exactly this price at placement (others ahead of us)
-    visible: bool  # the price lies within the recorded levels of its side
-
-
-def limit_price(snapshot: BookSnapshot, side: int, offset_bps: float, tick: float) -> LimitPrice:
-    """Buy: best bid minus the offset; sell: best ask plus it; rounded to the nearest tick."""
-    if side > 0:
-        touch, px, sz = snapshot.best_bid, snapshot.bid_px, snapshot.bid_sz
-    else:
-        touch, px, sz = snapshot.best_ask, snapshot.ask_px, snapshot.ask_sz
-    touch_t = int(round(touch / tick))
-    step = int(round(offset_bps / 1e4 * touch / tick))
-    ticks = touch_t - step if side > 0 else touch_t + step
-    lvl = np.rint(px / tick).astype(np.int64)
-    hit = lvl == ticks
-    queue = float(sz[hit].sum())
-    visible = bool(ticks >= lvl[-1]) if side > 0 else bool(ticks <= lvl[-1])
-    return LimitPrice(ticks=ticks, price=ticks * tick, queue_base=queue, visible=visible)
+VALIDATION_FRACTION = 0.8  # of the training part: fit on the first 80%, compare candidates on the rest
 
 
 # --------------------------------------------------------------------------------------------------
@@ -325,7 +90,7 @@ class Trades:
     @classmethod
     def from_rows(cls, rows: Sequence[tuple[int, float, float, bool]]) -> Trades:
         """``[(ts_ms, price, qty, buyer_is_maker), ...]``: for hand-made tests."""
-        a = list(zip(*rows, strict=False)) if rows else [[], [], [], []]
+        a: list[Sequence[Any]] = list(zip(*rows, strict=False)) if rows else [[], [], [], []]
         order = np.argsort(np.asarray(a[0], dtype=np.int64), kind="stable")
         return cls(
             ts_ms=np.asarray(a[0], dtype=np.int64)[order],
@@ -353,7 +118,7 @@ class MakerFill:
 
 
 def _pad(rows: list[np.ndarray], width: int, fill: float, dtype: type) -> np.ndarray:
-    out = np.full((len(rows), width), fill, dtype=dtype)
+    out: np.ndarray = np.full((len(rows), width), fill, dtype=dtype)
     for i, r in enumerate(rows):
         out[i, : r.size] = r
     return out
@@ -736,7 +501,7 @@ def time_split(
     """Split each recording's window at ``train_fraction``; purge training rows whose label crosses it."""
     train, test, bounds, purged = [], [], {}, 0
     for name, part in df.groupby("recording", sort=True):
-        lo, hi = windows[name]
+        lo, hi = windows[str(name)]
         cut = lo + train_fraction * (hi - lo)
         early = part["t_ms"] < cut
         ok = early & (part["t_ms"] + part["span_ms"] <= cut)

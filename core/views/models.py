@@ -1,6 +1,6 @@
 """What the Models page shows about each learned model, read from its model card (``models/*.json``).
 
-``card_views(loaded)`` takes what ``core.learned.nets.load_models`` returned (its ``cards``, ``nets`` and
+``card_views(loaded)`` takes what ``core.learned.models.load_models`` returned (its ``cards``, ``nets`` and
 ``fallbacks``) and turns each role into a ``CardView``: whether the app uses the model or the rule-based
 fallback and why, the data (files, time ranges, samples), the features, the held-out metrics next to the
 baselines, and the calibration (maker/taker), coverage (quantiles) or per-latency error (expected slippage)
@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.learned.nets import ROLES
+from core.learned.models import ROLES
 
 TITLES = {
     "slippage_expected": "Expected slippage",

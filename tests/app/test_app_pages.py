@@ -147,7 +147,7 @@ def test_models_page_shows_each_card_and_what_is_used():
     ]
     statuses = [s.value for s in at.success] + [w.value for w in at.warning]
     assert len(statuses) == 3 and all(s.startswith(("In use:", "Fallback:")) for s in statuses)
-    from core.learned.nets import MODELS_DIR, read_card
+    from core.learned.models import MODELS_DIR, read_card
 
     for role in ("slippage_expected", "slippage_quantiles", "maker_taker"):
         card = read_card(MODELS_DIR / f"{role}.json")

@@ -49,14 +49,6 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 ENTRY = {"core.simulate", "core.replay", "core.record", "core.convert", "core.ingest"}
 FORBIDDEN_IN_VIEWS = {"core.feed.client"}
 
-#: edges still being removed by the restructuring (issue 11); the list must end empty
-KNOWN: set[tuple[str, str]] = {
-    ("core.learned.nets", "core.training.dataset"),
-    ("core.learned.nets", "keras"),
-    ("core.learned.nets", "tensorflow"),
-    ("core.pricing.pricer", "core.training.dataset"),
-}
-
 
 def layer(module: str) -> str | None:
     if module in BASE or module == "core":
@@ -140,15 +132,10 @@ def violations() -> set[tuple[str, str]]:
 
 def test_every_import_follows_the_layer_rules():
     found = violations()
-    new = sorted(found - KNOWN)
+    new = sorted(found)
     assert not new, "imports against the layer rules (see this module's docstring):\n" + "\n".join(
         f"  {a} -> {b}" for a, b in new
     )
-
-
-def test_the_known_exceptions_are_still_real():
-    # an exception that no longer occurs must leave KNOWN, so the list only shrinks
-    assert violations() >= KNOWN
 
 
 @pytest.mark.parametrize("package", ["market", "feed", "costs", "learned", "pricing", "views", "training"])

@@ -17,7 +17,7 @@ from core.costs.models import Models
 from core.costs.order import Order
 from core.costs.volatility import VolSource, from_annual
 from core.errors import OrderError
-from core.learned.nets import load_models
+from core.learned.models import load_models
 from core.market.book import BookSnapshot
 from core.pricing.pricer import KERNEL_BUILT, CostFigures, TickPricer
 from tests.generated import books

@@ -18,7 +18,8 @@ from core.errors import OrderError
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import load_recording
 from core.feed.replay import bundled_recordings
-from core.learned.nets import DenseWeights, NumpyNet, load_models
+from core.learned.models import load_models
+from core.learned.nets import DenseWeights, NumpyNet
 from core.market.instruments import get_instrument
 from core.pricing.pricer import CostFigures, TickPricer
 from tests.parity.figures import assert_figures_equal
@@ -157,7 +158,7 @@ def test_compiled_forward_pass_equals_numpy(kind, heads, hidden):
     rng = np.random.default_rng(7)
     net = random_net(rng, kind, 9, hidden, heads)
     for a in (net.mean, net.scale, *(layer.w for layer in net.hidden + net.heads)):
-        a.setflags(write=False)  # as NumpyNet.from_keras hands them out
+        a.setflags(write=False)  # as net_from_keras hands them out
     dense = net.compiled()
     for _ in range(200):
         row = rng.normal(scale=3.0, size=9)

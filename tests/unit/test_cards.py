@@ -95,7 +95,7 @@ def test_role_without_card_says_fallback():
 
 
 def test_shipped_cards_match_what_the_loader_decided():
-    from core.learned.nets import MODELS_DIR, read_card
+    from core.learned.models import MODELS_DIR, read_card
 
     cards = {r: read_card(MODELS_DIR / f"{r}.json") for r in ("slippage_expected", "slippage_quantiles", "maker_taker")}
     used = {r for r, c in cards.items() if c.get("use")}

@@ -1,9 +1,11 @@
-"""core.feed.conversion: Binance book rebuild rules on hand-written raw lines, and the bundled data/ outputs."""
+"""core.feed.conversion: Binance book rebuild rules on hand-written raw lines, and the bundled data/ outputs
+(checked against the upstream records in core.feed.provenance)."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import re
 from pathlib import Path
 
@@ -14,17 +16,16 @@ import pytest
 
 from core.errors import ParseError, SequenceGap
 from core.feed.conversion import (
-    OKX_CAPTURE,
     BookState,
     DepthBook,
     MarketSpec,
     RebuildCounts,
-    UpstreamFile,
     convert_market,
     iter_binance_books,
     read_binance_trades,
     write_recording,
 )
+from core.feed.provenance import OKX_CAPTURE, UpstreamFile
 from core.feed.recording import load_recording
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -286,9 +287,7 @@ def test_bundled_recording(entry: dict) -> None:
         asks = [float(p) for p, _ in doc["asks"]]
         assert 0 < len(bids) <= n and 0 < len(asks) <= n
         assert bids[0] < asks[0], doc["timestamp"]
-        assert all(a > b for a, b in zip(bids, bids[1:], strict=False)) and all(
-            a < b for a, b in zip(asks, asks[1:], strict=False)
-        )
+        assert all(a > b for a, b in itertools.pairwise(bids)) and all(a < b for a, b in itertools.pairwise(asks))
         assert all(float(s) > 0 for _, s in doc["bids"]) and all(float(s) > 0 for _, s in doc["asks"])
 
 

@@ -13,23 +13,25 @@ from core.costs.walk import walk_book
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import iter_lines, parse_timestamp_ms
 from core.feed.replay import default_recording
-from core.market.book import BookSnapshot
-from core.market.instruments import get_instrument
-from core.training.dataset import (
+from core.learned.features import (
     LATENCIES_MS,
     MAKER_NAMES,
     SLIPPAGE_NAMES,
     FlowFeatures,
+    book_features,
+    limit_price,
+    slippage_vector,
+)
+from core.market.book import BookSnapshot
+from core.market.instruments import get_instrument
+from core.training.dataset import (
     MarketData,
     Trades,
-    book_features,
     find_trades,
-    limit_price,
     load_market,
     maker_rows,
     maker_window,
     slippage_rows,
-    slippage_vector,
     slippage_window,
     time_split,
 )

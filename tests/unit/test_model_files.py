@@ -10,14 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.learned.nets import KINDS, MODELS_DIR, NumpyNet, load_keras
+from core.learned.models import KINDS, MODELS_DIR
+from core.learned.nets import NumpyNet
+from core.training.keras_models import load_keras, net_from_keras
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("role", list(KINDS))
 def test_npz_weights_are_exactly_the_keras_weights(role):
-    from_keras = NumpyNet.from_keras(load_keras(MODELS_DIR / f"{role}.keras"), KINDS[role])
+    from_keras = net_from_keras(load_keras(MODELS_DIR / f"{role}.keras"), KINDS[role])
     from_npz = NumpyNet.load_npz(MODELS_DIR / f"{role}.npz")
     assert from_npz.kind == from_keras.kind
     assert np.array_equal(from_npz.mean, from_keras.mean) and np.array_equal(from_npz.scale, from_keras.scale)
@@ -35,7 +37,7 @@ def test_npz_weights_are_exactly_the_keras_weights(role):
 
 def test_serving_the_models_imports_no_tensorflow():
     code = (
-        "import sys; from core.learned.nets import load_models; lm = load_models(); "
+        "import sys; from core.learned.models import load_models; lm = load_models(); "
         "print(sorted(lm.fallbacks)); print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

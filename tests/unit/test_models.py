@@ -18,29 +18,19 @@ from core.costs.volatility import SQRT_YEAR_S, from_annual
 from core.costs.walk import walk_book
 from core.feed.recording import sha256_file
 from core.feed.replay import default_recording
-from core.learned.nets import (
-    KINDS,
+from core.learned.features import (
     MAKER_INPUTS,
-    MODELS_DIR,
-    ROLE_INPUTS,
-    ROLES,
-    SLIPPAGE_INPUTS,
-    FitConfig,
-    NumpyNet,
-    load_keras,
-    load_models,
-    structure,
-    train_model,
-)
-from core.training.dataset import (
     MAKER_NAMES,
+    ROLE_INPUTS,
+    SLIPPAGE_INPUTS,
     SLIPPAGE_NAMES,
     FlowFeatures,
-    find_trades,
-    load_market,
-    maker_rows,
-    slippage_rows,
+    structure,
 )
+from core.learned.models import KINDS, MODELS_DIR, ROLES, load_models
+from core.learned.nets import NumpyNet
+from core.training.dataset import find_trades, load_market, maker_rows, slippage_rows
+from core.training.keras_models import FitConfig, load_keras, net_from_keras, train_model
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = {
@@ -94,7 +84,7 @@ def shipped():
     for role in ROLES:
         card = json.loads((MODELS_DIR / f"{role}.json").read_text())
         model = load_keras(MODELS_DIR / card["file"])
-        out[role] = (card, model, NumpyNet.from_keras(model, KINDS[role]))
+        out[role] = (card, model, net_from_keras(model, KINDS[role]))
     return out
 
 
@@ -141,7 +131,7 @@ def test_cards_exist_with_required_keys_and_metrics(shipped):
 
 def test_models_doc_is_generated_from_the_cards(shipped):
     doc = (ROOT / "docs" / "MODELS.md").read_text()
-    for role, (card, _, _) in shipped.items():
+    for card, _, _ in shipped.values():
         assert card["display_name"] in doc and card["reason"] in doc
     assert "Queue rule" in doc and "## Split" in doc
 
@@ -215,7 +205,7 @@ def test_tiny_training_is_deterministic_and_numpy_matches(real):
         if hidden:  # a different seed starts from other random weights
             c = train_model(kind, x, y, cfg, seed=6, **st)
             assert not all(np.array_equal(p, q) for p, q in zip(wa, c.get_weights(), strict=False)), kind
-        net = NumpyNet.from_keras(a, kind)
+        net = net_from_keras(a, kind)
         assert np.abs(np.asarray(a(x)).reshape(net.forward(x).shape) - net.forward(x)).max() <= 1e-5, kind
 
 
@@ -287,7 +277,7 @@ def test_serving_features_equal_training_features(real):
 
 def test_per_tick_path_never_calls_keras(real, monkeypatch):
     lm = load_models()
-    import core.learned.nets as cm
+    import core.training.keras_models as cm
 
     def boom(*a, **k):
         raise AssertionError("Keras used on the per-tick path")

@@ -1,0 +1,325 @@
+"""The run-time features of the learned models: what a book, the recent flow and an order say, as model rows.
+
+Training (``core.training.dataset``) and serving (``core.learned.models``) build every row with these
+functions, so the app computes features exactly as the models were trained on them. Each table lists every
+column a row carries (with units, for the model cards); ``ROLE_INPUTS`` says which columns each model reads.
+The sampled grids (latencies, offsets, horizons) are also the ranges serving clips its inputs to.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.market.book import BookSnapshot
+
+#: latencies (ms) between decision and execution sampled for slippage rows; also a model feature
+LATENCIES_MS: tuple[float, ...] = (0.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
+#: distances (bps) behind the touch sampled for limit orders
+OFFSETS_BPS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 5.0)
+#: resting times (s) sampled for limit orders
+HORIZONS_S: tuple[float, ...] = (1.0, 5.0, 10.0, 30.0, 60.0)
+DEPTH_BANDS_BPS: tuple[float, ...] = (5.0, 25.0, 100.0)
+IMBALANCE_BAND_BPS = 25.0
+MAX_RATIO = 1e3  # size / depth is capped here so one thin book cannot dominate a linear fit
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One model input, as written in the model cards."""
+
+    name: str
+    unit: str
+    description: str
+
+
+_COMMON_HEAD = (
+    Feature("log10_size_usd", "log10 USD", "order notional"),
+    Feature("side", "+1 buy / -1 sell", "order direction"),
+    Feature("spread_bps", "bps of mid", "best ask - best bid"),
+)
+_BOOK_SHAPE = (
+    Feature("imbalance25", "-1..1", "(bid - ask) / (bid + ask) USD depth within 25 bps of mid"),
+    Feature("imbalance_top", "-1..1", "(bid - ask) / (bid + ask) base size at the touch"),
+    Feature("side_x_imbalance25", "-1..1", "side x imbalance25 (positive: the book leans the way the order goes)"),
+    Feature("side_x_imbalance_top", "-1..1", "side x imbalance_top"),
+)
+_FLOW = (
+    Feature("vol_bps", "bps per sqrt(s)", "RMS of 1 s mid log returns over the last 30 s (zero mean)"),
+    Feature("trades_per_s", "1/s", "recorded trades per second over the last 10 s (0 without trades)"),
+    Feature("btc_per_s", "base units/s", "traded base volume per second over the last 10 s (0 without trades)"),
+    Feature("log10_trades_per_s", "log10(1/s)", "log10(1 + trades_per_s)"),
+    Feature("log10_btc_per_s", "log10(base/s)", "log10(1 + btc_per_s)"),
+)
+_IS_SPOT = Feature("is_spot", "0/1", "1 for a spot market, 0 for a perpetual/future")
+
+#: every column a slippage row carries (``slippage_vector`` order); models pick their inputs from these
+SLIPPAGE_FEATURES: tuple[Feature, ...] = (
+    *_COMMON_HEAD,
+    Feature("walk_bps", "bps", "book-walk cost of this order at t vs the mid at t (the decision-time baseline)"),
+    Feature("log10_depth5_usd", "log10 USD", "log10(1 + USD depth within 5 bps of mid, side consumed)"),
+    Feature("log10_depth25_usd", "log10 USD", "log10(1 + USD depth within 25 bps of mid, side consumed)"),
+    Feature("log10_depth100_usd", "log10 USD", "log10(1 + USD depth within 100 bps of mid, side consumed)"),
+    Feature("size_over_depth5", "ratio", "size / depth within 5 bps (capped at 1000)"),
+    Feature("size_over_depth25", "ratio", "size / depth within 25 bps (capped at 1000)"),
+    Feature("size_over_depth100", "ratio", "size / depth within 100 bps (capped at 1000)"),
+    *_BOOK_SHAPE,
+    *_FLOW,
+    Feature("latency_ms", "ms", "decision-to-execution latency L"),
+    Feature("sqrt_latency_s", "sqrt(s)", "sqrt(L / 1 s): the scale of the mid move during the latency"),
+    _IS_SPOT,
+)
+
+#: every column a maker row carries (``maker_vector`` order)
+MAKER_FEATURES: tuple[Feature, ...] = (
+    *_COMMON_HEAD,
+    Feature("offset_bps", "bps", "limit price distance behind the touch"),
+    Feature("horizon_s", "s", "how long the order rests"),
+    Feature("log10_horizon_s", "log10 s", "log10(horizon_s)"),
+    Feature("log10_queue_usd", "log10 USD", "log10(1 + visible USD at the order's price level at t)"),
+    Feature("log10_depth5_usd", "log10 USD", "log10(1 + USD depth within 5 bps of mid, side the order joins)"),
+    Feature("log10_depth25_usd", "log10 USD", "log10(1 + USD depth within 25 bps of mid, side the order joins)"),
+    Feature("log10_depth100_usd", "log10 USD", "log10(1 + USD depth within 100 bps of mid, side the order joins)"),
+    Feature("size_over_depth5", "ratio", "size / depth within 5 bps on the side the order joins (capped at 1000)"),
+    *_BOOK_SHAPE,
+    *_FLOW,
+    Feature("move_bps", "bps", "vol_bps x sqrt(horizon_s): typical mid move while resting"),
+    Feature("offset_over_move", "ratio", "offset_bps / max(move_bps, 0.1), capped at 100"),
+    Feature("log10_flow_over_order", "log10", "log10((1 + USD traded per s x horizon) / (size + queue USD))"),
+    _IS_SPOT,
+)
+
+SLIPPAGE_NAMES = tuple(f.name for f in SLIPPAGE_FEATURES)
+MAKER_NAMES = tuple(f.name for f in MAKER_FEATURES)
+#: what a live feed cannot supply (no trade stream): imputed with training medians at run time (the log10
+#: columns follow from these two)
+TRADE_FEATURES = ("trades_per_s", "btc_per_s")
+
+
+# --------------------------------------------------------------------------------------------------
+# Features (shared by training and serving)
+
+
+@dataclass(frozen=True, slots=True)
+class BookFeatures:
+    """What the book says at one instant, independent of any order."""
+
+    mid: float
+    spread_bps: float
+    bid_depth_usd: tuple[float, ...]  # within each of DEPTH_BANDS_BPS of mid
+    ask_depth_usd: tuple[float, ...]
+    imbalance25: float  # (bid - ask) / (bid + ask) USD within IMBALANCE_BAND_BPS
+    imbalance_top: float  # (bid - ask) / (bid + ask) base size at the touch
+
+
+_BANDS = np.asarray(DEPTH_BANDS_BPS) / 1e4
+
+
+def _depths(px: np.ndarray, cum_quote: np.ndarray, limits: np.ndarray, *, descending: bool) -> tuple[float, ...]:
+    """USD of the levels between the touch and each limit price (inclusive): one searchsorted per side."""
+    k = np.searchsorted(-px, -limits, side="right") if descending else np.searchsorted(px, limits, side="right")
+    return tuple(float(cum_quote[i - 1]) if i > 0 else 0.0 for i in k.tolist())
+
+
+def book_features(snapshot: BookSnapshot) -> BookFeatures:
+    """Spread, banded depth and imbalance of one book (two searchsorted calls, no level loop)."""
+    mid = snapshot.mid
+    bids = _depths(snapshot.bid_px, snapshot.bid_cum_quote, mid * (1.0 - _BANDS), descending=True)
+    asks = _depths(snapshot.ask_px, snapshot.ask_cum_quote, mid * (1.0 + _BANDS), descending=False)
+    i = DEPTH_BANDS_BPS.index(IMBALANCE_BAND_BPS)
+    tot = bids[i] + asks[i]
+    b0, a0 = float(snapshot.bid_sz[0]), float(snapshot.ask_sz[0])
+    return BookFeatures(
+        mid=mid,
+        spread_bps=snapshot.spread_bps,
+        bid_depth_usd=bids,
+        ask_depth_usd=asks,
+        imbalance25=(bids[i] - asks[i]) / tot if tot > 0 else 0.0,
+        imbalance_top=(b0 - a0) / (b0 + a0) if b0 + a0 > 0 else 0.0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFeatures:
+    """Recent market activity before ``t``: volatility and trade intensity."""
+
+    vol_bps: float  # bps per sqrt(second)
+    trades_per_s: float
+    btc_per_s: float
+
+
+def _ratio(size: float, depth: float) -> float:
+    return min(size / depth, MAX_RATIO) if depth > 0 else MAX_RATIO
+
+
+def _flow_values(flow: FlowFeatures) -> list[float]:
+    return [
+        flow.vol_bps,
+        flow.trades_per_s,
+        flow.btc_per_s,
+        math.log10(1.0 + flow.trades_per_s),
+        math.log10(1.0 + flow.btc_per_s),
+    ]
+
+
+def _shape_values(bf: BookFeatures, side: int) -> list[float]:
+    return [bf.imbalance25, bf.imbalance_top, side * bf.imbalance25, side * bf.imbalance_top]
+
+
+def slippage_vector(
+    bf: BookFeatures,
+    flow: FlowFeatures,
+    *,
+    side: int,
+    size_usd: float,
+    walk_bps: float,
+    latency_ms: float,
+    is_spot: bool,
+) -> np.ndarray:
+    """One slippage row, in ``SLIPPAGE_NAMES`` order."""
+    depth = bf.ask_depth_usd if side > 0 else bf.bid_depth_usd
+    return np.array(
+        [
+            math.log10(size_usd),
+            float(side),
+            bf.spread_bps,
+            walk_bps,
+            *(math.log10(1.0 + d) for d in depth),
+            *(_ratio(size_usd, d) for d in depth),
+            *_shape_values(bf, side),
+            *_flow_values(flow),
+            latency_ms,
+            math.sqrt(latency_ms / 1000.0),
+            1.0 if is_spot else 0.0,
+        ],
+        dtype=np.float64,
+    )
+
+
+def maker_vector(
+    bf: BookFeatures,
+    flow: FlowFeatures,
+    *,
+    side: int,
+    size_usd: float,
+    offset_bps: float,
+    horizon_s: float,
+    queue_usd: float,
+    is_spot: bool,
+) -> np.ndarray:
+    """One maker/taker row, in ``MAKER_NAMES`` order."""
+    depth = bf.bid_depth_usd if side > 0 else bf.ask_depth_usd
+    move = flow.vol_bps * math.sqrt(horizon_s)
+    flow_usd = flow.btc_per_s * bf.mid * horizon_s
+    return np.array(
+        [
+            math.log10(size_usd),
+            float(side),
+            bf.spread_bps,
+            offset_bps,
+            horizon_s,
+            math.log10(horizon_s),
+            math.log10(1.0 + queue_usd),
+            *(math.log10(1.0 + d) for d in depth),
+            _ratio(size_usd, depth[0]),
+            *_shape_values(bf, side),
+            *_flow_values(flow),
+            move,
+            min(offset_bps / max(move, 0.1), 100.0),
+            math.log10((1.0 + flow_usd) / (size_usd + queue_usd)),
+            1.0 if is_spot else 0.0,
+        ],
+        dtype=np.float64,
+    )
+
+
+def infer_tick(snapshot: BookSnapshot) -> float:
+    """Smallest price step seen in the book: a fallback when the instrument's tick is unknown."""
+    steps = np.concatenate([-np.diff(snapshot.bid_px), np.diff(snapshot.ask_px)])
+    steps = steps[steps > 0]
+    return float(steps.min()) if steps.size else max(snapshot.spread, 1e-8)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitPrice:
+    """Where a passive order rests and what is visibly queued there when it arrives."""
+
+    ticks: int  # price / tick, rounded
+    price: float
+    queue_base: float  # visible size at exactly this price at placement (others ahead of us)
+    visible: bool  # the price lies within the recorded levels of its side
+
+
+def limit_price(snapshot: BookSnapshot, side: int, offset_bps: float, tick: float) -> LimitPrice:
+    """Buy: best bid minus the offset; sell: best ask plus it; rounded to the nearest tick."""
+    if side > 0:
+        touch, px, sz = snapshot.best_bid, snapshot.bid_px, snapshot.bid_sz
+    else:
+        touch, px, sz = snapshot.best_ask, snapshot.ask_px, snapshot.ask_sz
+    touch_t = int(round(touch / tick))  # noqa: RUF046 (kept as written: the tick arithmetic must not change)
+    step = int(round(offset_bps / 1e4 * touch / tick))  # noqa: RUF046
+    ticks = touch_t - step if side > 0 else touch_t + step
+    lvl = np.rint(px / tick).astype(np.int64)
+    hit = lvl == ticks
+    queue = float(sz[hit].sum())
+    visible = bool(ticks >= lvl[-1]) if side > 0 else bool(ticks <= lvl[-1])
+    return LimitPrice(ticks=ticks, price=ticks * tick, queue_base=queue, visible=visible)
+
+
+# --------------------------------------------------------------------------------------------------
+# Model inputs per role
+
+#: slippage model inputs (a subset of the dataset's columns). The models predict the cost as the
+#: decision-time book walk plus sqrt(L) x (a learned function): at zero latency they return the walk
+#: exactly, and the drift and the spread of outcomes grow like a random walk's, with sqrt(L).
+SLIPPAGE_INPUTS: tuple[str, ...] = (
+    "log10_size_usd",
+    "spread_bps",
+    "walk_bps",
+    "log10_depth5_usd",
+    "log10_depth25_usd",
+    "size_over_depth5",
+    "size_over_depth25",
+    "side_x_imbalance25",
+    "side_x_imbalance_top",
+    "vol_bps",
+    "log10_trades_per_s",
+    "log10_btc_per_s",
+    "sqrt_latency_s",
+    "is_spot",
+)
+SLIPPAGE_OFFSET = "walk_bps"  # added to the output unchanged
+SLIPPAGE_SCALE = "sqrt_latency_s"  # multiplies the learned part
+#: maker/taker inputs: quantities that keep their meaning when the market's activity level changes
+#: (distance in units of the typical move, queue and size, which way the book leans)
+MAKER_INPUTS: tuple[str, ...] = (
+    "log10_size_usd",
+    "offset_bps",
+    "log10_horizon_s",
+    "log10_queue_usd",
+    "side_x_imbalance25",
+    "side_x_imbalance_top",
+    "vol_bps",
+    "move_bps",
+    "offset_over_move",
+    "is_spot",
+)
+ROLE_INPUTS = {"slippage_expected": SLIPPAGE_INPUTS, "slippage_quantiles": SLIPPAGE_INPUTS, "maker_taker": MAKER_INPUTS}
+
+
+def input_features(role: str) -> tuple[Feature, ...]:
+    """The model's inputs with units, for its card."""
+    table = {f.name: f for f in (MAKER_FEATURES if role == "maker_taker" else SLIPPAGE_FEATURES)}
+    return tuple(table[n] for n in ROLE_INPUTS[role])
+
+
+def structure(role: str) -> dict[str, int | None]:
+    """Column indices (within the role's inputs) of the pass-through offset and the output scale."""
+    if role == "maker_taker":
+        return {"offset_index": None, "scale_index": None}
+    return {
+        "offset_index": SLIPPAGE_INPUTS.index(SLIPPAGE_OFFSET),
+        "scale_index": SLIPPAGE_INPUTS.index(SLIPPAGE_SCALE),
+    }

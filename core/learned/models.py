@@ -1,0 +1,406 @@
+"""The learned cost models the engine serves, and loading them from ``models/`` with a fallback per role.
+
+Three roles, one JSON model card and one set of weights (``.npz``, beside the ``.keras`` training wrote) each:
+
+- ``slippage_expected``: expected total immediate cost (bps) of a market order at a latency: linear
+  regression (one Dense unit, mean squared error), or a small MLP where that won on held-out data.
+- ``slippage_quantiles``: p50, p90 and p95 of the same cost (pinball loss). Non-crossing by
+  construction: the model outputs p50 and two softplus (hence >= 0) increments, p90 = p50 + d90 and
+  p95 = p90 + d95.
+- ``maker_taker``: share of a passive limit order filled as maker within its horizon: logistic regression
+  (one Dense sigmoid unit, cross-entropy on the fill fraction).
+
+``load_models`` reads each card and its ``.npz`` once into a ``NumpyNet`` (``core.learned.nets``) and fills
+the ``core.costs.estimate.Models`` slots; a role it cannot serve keeps the engine's rule-based number and
+says why. Serving never imports TensorFlow or Keras: the models are trained, and the ``.npz`` written, by
+``core.training``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.costs.models import ModelInput, Models, SlippagePrediction
+from core.costs.order import Side
+from core.errors import InstrumentError
+from core.learned.features import (
+    DEPTH_BANDS_BPS,
+    HORIZONS_S,
+    IMBALANCE_BAND_BPS,
+    LATENCIES_MS,
+    MAKER_INPUTS,
+    MAKER_NAMES,
+    MAX_RATIO,
+    OFFSETS_BPS,
+    ROLE_INPUTS,
+    SLIPPAGE_INPUTS,
+    SLIPPAGE_NAMES,
+    FlowFeatures,
+    book_features,
+    infer_tick,
+    limit_price,
+    maker_vector,
+    slippage_vector,
+)
+from core.learned.nets import NumpyNet
+from core.market.instruments import Instrument, get_instrument
+from core.paths import MODELS_DIR
+
+log = logging.getLogger(__name__)
+
+ROLES = ("slippage_expected", "slippage_quantiles", "maker_taker")
+KINDS = {"slippage_expected": "regression", "slippage_quantiles": "quantiles", "maker_taker": "probability"}
+#: the quantiles a ``quantiles`` model predicts, in output order
+QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95)
+_SLIP_IDX = np.array([SLIPPAGE_NAMES.index(n) for n in SLIPPAGE_INPUTS])
+_MAKER_IDX = np.array([MAKER_NAMES.index(n) for n in MAKER_INPUTS])
+
+
+# --------------------------------------------------------------------------------------------------
+# Serving: the cost-engine protocols backed by the numpy path
+
+
+def _clip(v: float, lo: float, hi: float) -> float:
+    return min(max(v, lo), hi)
+
+
+def _side_sign(side: Side | str) -> int:
+    return 1 if Side.parse(side) is Side.BUY else -1
+
+
+def _flow(x: ModelInput, impute: dict[str, float], trades: FlowFeatures | None) -> FlowFeatures:
+    """Volatility from the engine's estimate; trade intensity from the caller or the training median."""
+    vol_bps = float(x.volatility.sigma_per_sqrt_s) * 1e4
+    if trades is not None:
+        return FlowFeatures(vol_bps=vol_bps, trades_per_s=trades.trades_per_s, btc_per_s=trades.btc_per_s)
+    return FlowFeatures(vol_bps=vol_bps, trades_per_s=impute["trades_per_s"], btc_per_s=impute["btc_per_s"])
+
+
+@functools.lru_cache(maxsize=64)
+def _instrument(exchange: str, symbol: str) -> Instrument | None:
+    """Instrument metadata once per (exchange, symbol): the per-tick path must not repeat the lookup."""
+    try:
+        return get_instrument(exchange, symbol)
+    except InstrumentError:
+        return None
+
+
+def _is_spot(exchange: str, symbol: str) -> bool:
+    inst = _instrument(exchange, symbol)
+    return inst is not None and inst.kind == "spot"  # unknown: treat as a derivative, like most venues here
+
+
+def _tick(snapshot: Any) -> float:
+    inst = _instrument(snapshot.exchange, snapshot.symbol)
+    return inst.tick_size if inst is not None else infer_tick(snapshot)
+
+
+def _impute_for(card: dict[str, Any], spot: bool) -> dict[str, float]:
+    imp = card.get("serving", {}).get("impute", {})
+    return {k: float(v) for k, v in imp.get("spot" if spot else "derivative", imp.get("all", {})).items()}
+
+
+@dataclass(frozen=True)
+class SlippageModelImpl:
+    """``core.costs.estimate.SlippageModel``: expected cost and p90 in bps of the executed notional.
+
+    ``expected`` is None when the expected-value model declined (its card says ``use: false``): the book
+    walk at decision time is then the expected value. ``quantiles`` is None when the quantile model
+    declined: no p90 band. The latency comes from ``x.latency_ms`` or ``x.order.latency_ms`` when the
+    engine supplies one, else ``latency_ms`` here; it is clipped to the trained range.
+    """
+
+    name: str
+    expected: NumpyNet | None
+    quantiles: NumpyNet | None
+    impute: dict[str, dict[str, float]]  # "spot"/"derivative" -> trade-feature medians of the training data
+    latency_ms: float = 0.0
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def with_latency(self, latency_ms: float) -> SlippageModelImpl:
+        return replace(self, latency_ms=float(latency_ms))
+
+    def features(
+        self, x: ModelInput, *, latency_ms: float | None = None, trades: FlowFeatures | None = None
+    ) -> np.ndarray:
+        """The model-input row (``SLIPPAGE_INPUTS``) the training code would have built for this order."""
+        lat = latency_ms
+        if lat is None:
+            lat = getattr(x, "latency_ms", None)
+        if lat is None:
+            lat = getattr(x.order, "latency_ms", None)
+        lat = _clip(float(self.latency_ms if lat is None else lat), 0.0, max(LATENCIES_MS))
+        snap = x.snapshot
+        spot = _is_spot(snap.exchange, snap.symbol)
+        row = slippage_vector(
+            book_features(snap),
+            _flow(x, self.impute["spot" if spot else "derivative"], trades),
+            side=_side_sign(x.order.side),
+            size_usd=max(float(x.notional_usd), 1e-9),
+            walk_bps=float(x.walk.cost_bps),
+            latency_ms=lat,
+            is_spot=spot,
+        )
+        return row[_SLIP_IDX]
+
+    def tick_row(
+        self,
+        snap: Any,
+        bands: tuple[tuple[float, ...], tuple[float, ...]],
+        *,
+        side: int,
+        notional_usd: float,
+        walk_bps: float,
+        vol_per_sqrt_s: float,
+        latency_ms: float,
+    ) -> list[float]:
+        """``features`` from numbers the per-tick path already has (banded depth from the kernel), as a
+        plain list: the same values, without building the full training row. Tests hold the two equal."""
+        spot = _is_spot(snap.exchange, snap.symbol)
+        imp = self.impute["spot" if spot else "derivative"]
+        bid_d, ask_d = bands
+        depth = ask_d if side > 0 else bid_d
+        i = DEPTH_BANDS_BPS.index(IMBALANCE_BAND_BPS)
+        tot = bid_d[i] + ask_d[i]
+        imb25 = (bid_d[i] - ask_d[i]) / tot if tot > 0 else 0.0
+        b0, a0 = float(snap.bid_sz[0]), float(snap.ask_sz[0])
+        imb_top = (b0 - a0) / (b0 + a0) if b0 + a0 > 0 else 0.0
+        size = max(float(notional_usd), 1e-9)
+        lat = _clip(float(latency_ms), 0.0, max(LATENCIES_MS))
+        return [
+            math.log10(size),
+            snap.spread_bps,
+            walk_bps,
+            math.log10(1.0 + depth[0]),
+            math.log10(1.0 + depth[1]),
+            min(size / depth[0], MAX_RATIO) if depth[0] > 0 else MAX_RATIO,
+            min(size / depth[1], MAX_RATIO) if depth[1] > 0 else MAX_RATIO,
+            side * imb25,
+            side * imb_top,
+            float(vol_per_sqrt_s) * 1e4,
+            math.log10(1.0 + imp["trades_per_s"]),
+            math.log10(1.0 + imp["btc_per_s"]),
+            math.sqrt(lat / 1000.0),
+            1.0 if spot else 0.0,
+        ]
+
+    def predict_row(self, row: np.ndarray, walk_bps: float) -> tuple[float, float | None]:
+        """(expected bps, p90 bps or None) for one feature row."""
+        exp = float(self.expected.forward(row)[0]) if self.expected is not None else walk_bps
+        p90 = None
+        if self.quantiles is not None:
+            p90 = max(float(self.quantiles.forward(row)[0, 1]), exp)  # a band never below the expectation
+        return exp, p90
+
+    def predict_quantiles(self, x: ModelInput, **kw: Any) -> np.ndarray | None:
+        """(p50, p90, p95) in bps, or None without a quantile model."""
+        if self.quantiles is None:
+            return None
+        return self.quantiles.forward(self.features(x, **kw))[0]
+
+    def predict(self, x: ModelInput) -> SlippagePrediction:
+        exp, p90 = self.predict_row(self.features(x), float(x.walk.cost_bps))
+        return SlippagePrediction(expected_bps=exp, p90_bps=p90)
+
+
+@dataclass(frozen=True)
+class MakerTakerModelImpl:
+    """``core.costs.estimate.MakerTakerModel``: expected share of a limit order filled as maker within its horizon.
+
+    Reads ``order.side``, ``order.offset_bps`` and ``order.horizon_s`` (horizon clipped to the trained
+    1-60 s, offset to 0-5 bps; the card says so) and the notional.
+    """
+
+    name: str
+    net: NumpyNet
+    impute: dict[str, dict[str, float]]
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def features_for(
+        self,
+        snapshot: Any,
+        *,
+        side: Side | str,
+        size_usd: float,
+        offset_bps: float,
+        horizon_s: float,
+        vol_bps: float,
+        trades: FlowFeatures | None = None,
+    ) -> np.ndarray:
+        """Lower-level entry: a book and order parameters -> the model-input row (``MAKER_INPUTS``)."""
+        spot = _is_spot(snapshot.exchange, snapshot.symbol)
+        imp = self.impute["spot" if spot else "derivative"]
+        flow = FlowFeatures(
+            vol_bps=vol_bps,
+            trades_per_s=trades.trades_per_s if trades else imp["trades_per_s"],
+            btc_per_s=trades.btc_per_s if trades else imp["btc_per_s"],
+        )
+        s = _side_sign(side)
+        off = _clip(float(offset_bps), min(OFFSETS_BPS), max(OFFSETS_BPS))
+        hor = _clip(float(horizon_s), min(HORIZONS_S), max(HORIZONS_S))
+        lp = limit_price(snapshot, s, off, _tick(snapshot))
+        row = maker_vector(
+            book_features(snapshot),
+            flow,
+            side=s,
+            size_usd=max(float(size_usd), 1e-9),
+            offset_bps=off,
+            horizon_s=hor,
+            queue_usd=lp.queue_base * lp.price,
+            is_spot=spot,
+        )
+        return row[_MAKER_IDX]
+
+    def features(self, x: ModelInput, *, trades: FlowFeatures | None = None) -> np.ndarray:
+        o = x.order
+        return self.features_for(
+            x.snapshot,
+            side=o.side,
+            size_usd=x.notional_usd,
+            offset_bps=o.offset_bps,
+            horizon_s=o.horizon_s,
+            vol_bps=float(x.volatility.sigma_per_sqrt_s) * 1e4,
+            trades=trades,
+        )
+
+    def maker_fraction(self, x: ModelInput) -> float:
+        return _clip(float(self.net.forward(self.features(x))[0]), 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading with fallback
+
+
+@dataclass(frozen=True)
+class LoadedModels:
+    """What ``load_models`` found: the engine's slots plus why any slot keeps the rule-based method."""
+
+    models: Models
+    fallbacks: dict[str, str]  # role -> plain-language reason the baseline is used instead
+    cards: dict[str, dict[str, Any]]
+    nets: dict[str, NumpyNet]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(self.fallbacks.values())
+
+
+EXPECTED_FEATURES = ROLE_INPUTS
+BASELINE_WORDS = {
+    "slippage_expected": "the book walk at decision time is used for expected slippage",
+    "slippage_quantiles": "no p90 band is shown",
+    "maker_taker": "limit orders cannot be priced",
+}
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _load_role(models_dir: Path, role: str) -> tuple[NumpyNet | None, dict[str, Any], str]:
+    """(net or None, card, reason when None)."""
+    card_path = models_dir / f"{role}.json"
+    if not card_path.exists():
+        return None, {}, f"No trained {role} model in {models_dir} (run `python -m core.train`)"
+    try:
+        card = read_card(card_path)
+    except (OSError, ValueError) as exc:
+        return None, {}, f"The {role} model card could not be read ({type(exc).__name__})"
+    if not card.get("use", False):
+        return None, card, f"The {role} model is not used: {card.get('reason', 'its card says use = false')}"
+    if tuple(f["name"] for f in card.get("features", [])) != EXPECTED_FEATURES[role]:
+        return None, card, f"The {role} model was trained on other features than this code builds; retrain it"
+    npz_path = (models_dir / card.get("file", f"{role}.keras")).with_suffix(".npz")
+    if not npz_path.exists():
+        return None, card, f"The {role} model has no weights file {npz_path.name} (run `python -m core.train`)"
+    try:
+        # the .npz holds exactly the .keras weights (written beside it by core.training.train, checked equal by
+        # tests/unit/test_model_files.py), so serving never imports TensorFlow or Keras
+        net = NumpyNet.load_npz(npz_path)
+    except Exception as exc:  # a corrupt file must not stop the app: fall back, say why
+        log.warning("could not load %s", npz_path, exc_info=True)
+        return None, card, f"The {role} model file could not be loaded ({type(exc).__name__})"
+    if net.n_features != len(EXPECTED_FEATURES[role]):
+        return None, card, f"The {role} model expects {net.n_features} features, not {len(EXPECTED_FEATURES[role])}"
+    return net, card, ""
+
+
+def load_models(models_dir: str | Path = MODELS_DIR, *, latency_ms: float = 0.0) -> LoadedModels:
+    """Read the cards and weights once (call it from a ``st.cache_resource`` factory).
+
+    A role whose card says ``use: false``, or whose files are missing or stale, leaves its slot empty and
+    ``fallbacks[role]`` says why in one sentence, so the engine keeps its baseline for that number.
+    """
+    d = Path(models_dir)
+    nets: dict[str, NumpyNet] = {}
+    cards: dict[str, dict[str, Any]] = {}
+    fallbacks: dict[str, str] = {}
+    for role in ROLES:
+        net, card, why = _load_role(d, role)
+        if card:
+            cards[role] = card
+        if net is None:
+            fallbacks[role] = f"{why}; {BASELINE_WORDS[role]}."
+        else:
+            nets[role] = net
+
+    slippage = None
+    if "slippage_expected" in nets or "slippage_quantiles" in nets:
+        src = cards["slippage_expected"] if "slippage_expected" in nets else cards["slippage_quantiles"]
+        parts = []
+        if "slippage_expected" in nets:
+            parts.append(cards["slippage_expected"].get("display_name", "slippage model"))
+        else:
+            parts.append("book walk at decision time")
+        if "slippage_quantiles" in nets:
+            parts.append("p90 from " + cards["slippage_quantiles"].get("display_name", "quantile model"))
+        slippage = SlippageModelImpl(
+            name="; ".join(parts),
+            expected=nets.get("slippage_expected"),
+            quantiles=nets.get("slippage_quantiles"),
+            impute={"spot": _impute_for(src, True), "derivative": _impute_for(src, False)},
+            latency_ms=latency_ms,
+            cards={k: v for k, v in cards.items() if k.startswith("slippage")},
+        )
+    maker = None
+    if "maker_taker" in nets:
+        c = cards["maker_taker"]
+        maker = MakerTakerModelImpl(
+            name=c.get("display_name", "maker/taker model"),
+            net=nets["maker_taker"],
+            impute={"spot": _impute_for(c, True), "derivative": _impute_for(c, False)},
+            cards={"maker_taker": c},
+        )
+    return LoadedModels(
+        # the protocols declare ``name`` as a plain attribute; these frozen dataclasses expose it read-only
+        models=Models(slippage=slippage, maker_taker=maker),  # type: ignore[arg-type]
+        fallbacks=fallbacks,
+        cards=cards,
+        nets=nets,
+    )
+
+
+def display_name(role: str, arch: str, metrics: dict[str, Any]) -> str:
+    """The short label the engine shows in ``methods``, with the held-out number that justifies it."""
+    what = (
+        "MLP"
+        if arch == "mlp"
+        else {
+            "slippage_expected": "linear regression",
+            "slippage_quantiles": "linear quantile regression",
+            "maker_taker": "logistic regression",
+        }[role]
+    )
+    if role == "slippage_expected":
+        return f"{what} (held-out MAE {metrics['mae_bps']:.3g} bps)"
+    if role == "slippage_quantiles":
+        return f"{what} (held-out p90 coverage {metrics['coverage'][1]:.0%})"
+    return f"{what} (held-out log-loss {metrics['log_loss']:.3g})"
