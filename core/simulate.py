@@ -26,7 +26,7 @@ from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import get_tier, override
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S
 from core.costs.models import Models
-from core.costs.order import Order
+from core.costs.order import Order, SizeUnit
 from core.costs.volatility import VolSource, default_volatility, from_annual
 from core.errors import InstrumentError, OrderError, ParseError, SimulatorError
 from core.feed.goquant import parse_snapshot
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> CostEstimate:
     order = Order(
         side=args.side,
         quantity=args.usd if args.usd is not None else args.base,
-        unit="usd" if args.usd is not None else "base",
+        unit=SizeUnit.QUOTE if args.usd is not None else SizeUnit.BASE,
         order_type=args.order_type,
         offset_bps=args.offset_bps,
         horizon_s=args.horizon_s,

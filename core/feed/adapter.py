@@ -33,7 +33,7 @@ class Adapter(ABC):
         """Forget the local book; return messages that bring a fresh snapshot ([] = reconnect instead)."""
         return []
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027  (an optional hook: most adapters keep no state)
         """Called on every new connection: drop any state tied to the previous one."""
 
     @abstractmethod

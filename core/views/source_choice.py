@@ -73,6 +73,6 @@ def connect_custom(rt: Runtime, url: str) -> None:
     """A visitor-typed GoQuant URL; the runtime's source policy refuses hosts outside the allowlist."""
     url = url.strip()
     try:
-        rt.start(FeedConfig(source=Source.GOQUANT, url=url))
+        rt.start(FeedConfig(source=Source("goquant"), url=url))
     except SimulatorError as exc:
         raise SourceUnavailable(f"Could not connect to {url or '(no URL)'}: {exc}") from exc

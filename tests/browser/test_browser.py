@@ -61,7 +61,7 @@ def app_url():
     for k in ("TCS_FEED_URL", "TCS_REPLAY_FILE", "TCS_EXCHANGE", "TCS_SYMBOL"):
         env.pop(k, None)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    log = open(SHOTS.parent / "streamlit_browser_test.log", "w")
+    log = open(SHOTS.parent / "streamlit_browser_test.log", "w")  # noqa: SIM115  (closed when the server stops)
     proc = subprocess.Popen(
         [
             sys.executable,

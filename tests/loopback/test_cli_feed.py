@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import InvalidHandshake
 from websockets.sync.client import connect
 
 from core.feed.recording import load_recording
@@ -39,7 +40,7 @@ def test_replay_cli_serves_the_recording_in_order(slice_file, recorded_messages)
         with ws:
             got = [ws.recv(timeout=5) for _ in range(5)]
         assert [g.encode() for g in got] == recorded_messages[:5]
-        with pytest.raises(Exception):  # a path the replay does not serve is refused
+        with pytest.raises(InvalidHandshake):  # a path the replay does not serve is refused (HTTP 404)
             connect(f"ws://127.0.0.1:{port}/ws/l2-orderbook/okx/ETH-USDT-SWAP", open_timeout=2, proxy=None)
     finally:
         proc.terminate()

@@ -150,7 +150,7 @@ def test_burst_of_10000_messages(good):
         await asyncio.sleep(3600)
 
     with LoopbackServer(handler) as server:
-        feed, published = run_feed(server)
+        feed, _published = run_feed(server)
         try:
             assert wait_for(lambda: feed.store.status().books == 10_000, 60), feed.store.status()
             st = feed.store.status()
@@ -217,7 +217,7 @@ def test_slow_drip_goes_stale_between_messages_but_never_drops(good):
         await asyncio.sleep(3600)
 
     with LoopbackServer(handler) as server:
-        feed, published = run_feed(server)
+        feed, _published = run_feed(server)
         try:
             seen = record_states(feed, lambda seen: feed.store.status().books >= 4)
             assert seen.count(FeedState.STALE) >= 2 and seen[-1] is FeedState.LIVE
@@ -298,7 +298,7 @@ def test_okx_missing_pong_leads_to_reconnect():
     frames = _okx_books()[:2]
     with LoopbackServer(okx_handler(frames, frames)) as server:
         server.state["pong"] = False
-        feed, published = okx_feed(server)
+        feed, _published = okx_feed(server)
         try:
             assert wait_for(lambda: server.connections >= 2, 10)
             assert "ping" in server.received and feed.store.status().reconnects >= 1
@@ -401,7 +401,7 @@ def test_a_stream_of_rejected_messages_goes_stale_then_reconnects(good):
             await asyncio.sleep(0.02)
 
     with LoopbackServer(garbage) as server:
-        feed, published = run_feed(server)
+        feed, _published = run_feed(server)
         try:
             seen = record_states(feed, lambda seen: server.connections >= 2 and FeedState.RECONNECTING in seen)
             assert seen.index(FeedState.LIVE) < seen.index(FeedState.STALE) < seen.index(FeedState.RECONNECTING)

@@ -236,7 +236,7 @@ def test_okx_notice_64008_reconnects(feed):
 
     async def upgrading(ws, server):
         async for msg in ws:
-            req = orjson.loads(msg)
+            orjson.loads(msg)
             for m in frames:
                 await ws.send(orjson.dumps(m).decode())
             if server.connections == 1:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+from typing import ClassVar
 
 import orjson
 import pytest
 
+from core.errors import InstrumentError
 from core.feed.client import Feed
 from core.feed.config import FeedConfig, Source
 from core.feed.goquant import parse_snapshot
@@ -23,7 +25,7 @@ from tests.servers import LoopbackServer
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    rows = {
+    rows: ClassVar[dict[str, list[dict[str, str]]]] = {
         "SPOT": [
             {
                 "instId": "BTC-USDT",
@@ -79,7 +81,7 @@ def test_refresh_updates_known_okx_rows_from_rest(rest_server):
     swap = table.get("okx", "BTC-USDT-SWAP")
     assert swap.ct_val == 0.001 and swap.lot_size == 0.01 and table.origin == "okx-rest"  # fetched, not bundled
     assert table.get("okx", "BTC-USDT").ct_val == 1.0  # an empty ctVal (spot) keeps the bundled value
-    with pytest.raises(Exception):
+    with pytest.raises(InstrumentError):
         table.get("okx", "NEW-USDT-SWAP")  # only instruments the app knows are refreshed
 
 

@@ -33,8 +33,8 @@ def test_every_dependency_is_pinned_exactly(name):
 
 def test_tensorflow_cpu_on_linux_x86_64_only_via_markers():
     lines = requirement_lines("requirements.txt")
-    cpu = [l for l in lines if l.startswith("tensorflow-cpu==")]
-    full = [l for l in lines if l.startswith("tensorflow==")]
+    cpu = [line for line in lines if line.startswith("tensorflow-cpu==")]
+    full = [line for line in lines if line.startswith("tensorflow==")]
     assert cpu and 'platform_machine == "x86_64"' in cpu[0] and 'sys_platform == "linux"' in cpu[0]
     assert full and 'platform_machine != "x86_64"' in full[0]
 

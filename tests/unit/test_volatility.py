@@ -32,7 +32,7 @@ def test_grid_takes_last_value_at_or_before_each_point_and_forward_fills():
 def test_grid_sorts_and_drops_bad_rows():
     t = np.array([1.5, 0.0, 0.4, np.nan, 2.0])
     m = np.array([102.0, 100.0, 101.0, 500.0, -1.0])
-    end, r = grid_returns(t, m, dt_s=1.0)
+    _end, r = grid_returns(t, m, dt_s=1.0)
     assert r == pytest.approx([math.log(101 / 100)], abs=1e-15)
     with pytest.raises(ValueError):
         grid_returns(np.zeros(3), np.ones(2))
