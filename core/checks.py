@@ -17,18 +17,34 @@ from core.errors import OrderError
 E = TypeVar("E", bound=Enum)
 
 
-def finite_number(value: Any, what: str, *, error: type[Exception] = OrderError) -> float:
-    """``value`` as a finite float, or ``error`` (default ``OrderError``) naming ``what`` in plain words."""
+def _as_float(value: Any, what: str, error: type[Exception]) -> float:
     if isinstance(value, bool) or value is None:
         raise error(f"{what} must be a number, got {value!r}.")
     try:
-        v = float(value)
+        return float(value)
     except (TypeError, ValueError):
         raise error(f"{what} must be a number, got {value!r}.") from None
+
+
+def finite_number(value: Any, what: str, *, error: type[Exception] = OrderError) -> float:
+    """``value`` as a finite float, or ``error`` (default ``OrderError``) naming ``what`` in plain words."""
+    v = _as_float(value, what, error)
     if math.isnan(v):
         raise error(f"{what} is not a number (NaN); enter a number.")
     if math.isinf(v):
         raise error(f"{what} is infinite; enter a finite number.")
+    return v
+
+
+def number_between(
+    value: Any, what: str, lo: float, hi: float, *, unit: str = "", error: type[Exception] = OrderError
+) -> float:
+    """A finite float in ``[lo, hi]``, else ``error`` saying "``what`` must be ..." with the range in ``unit``."""
+    v = _as_float(value, what, error)
+    if not math.isfinite(v):
+        raise error(f"{what} must be a finite number between {lo:g} and {hi:g}{unit}, got {value!r}.")
+    if not lo <= v <= hi:
+        raise error(f"{what} must be between {lo:g} and {hi:g}{unit}, got {v:g}.")
     return v
 
 
