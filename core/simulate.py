@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> CostEstimate:
 
 
 def _models(models_dir: str | None, latency_ms: float) -> Models:
-    """The shipped models (imports Keras once to read them; inference itself is numpy)."""
+    """The shipped models, served from their .npz weights with numpy (no TensorFlow or Keras)."""
     import logging
     import os
 
