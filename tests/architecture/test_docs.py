@@ -53,3 +53,23 @@ def test_every_path_the_docs_name_exists():
             if not (ROOT / path).exists():
                 missing.append(f"{doc.name}: {path}")
     assert not missing, missing
+
+
+def test_every_dotted_name_the_docs_use_resolves():
+    import importlib
+
+    missing = []
+    for doc in DOCS:
+        for ref in sorted(set(re.findall(r"\bcore(?:\.[A-Za-z_]\w*)+", doc.read_text(encoding="utf-8")))):
+            parts = ref.split(".")
+            for i in range(len(parts), 0, -1):
+                try:
+                    obj: object = importlib.import_module(".".join(parts[:i]))
+                except ImportError:
+                    continue
+                for attr in parts[i:]:
+                    obj = getattr(obj, attr, None)
+                if obj is None:
+                    missing.append(f"{doc.name}: {ref}")
+                break
+    assert not missing, missing
