@@ -36,18 +36,6 @@ def finite_number(value: Any, what: str, *, error: type[Exception] = OrderError)
     return v
 
 
-def number_between(
-    value: Any, what: str, lo: float, hi: float, *, unit: str = "", error: type[Exception] = OrderError
-) -> float:
-    """A finite float in ``[lo, hi]``, else ``error`` saying "``what`` must be ..." with the range in ``unit``."""
-    v = _as_float(value, what, error)
-    if not math.isfinite(v):
-        raise error(f"{what} must be a finite number between {lo:g} and {hi:g}{unit}, got {value!r}.")
-    if not lo <= v <= hi:
-        raise error(f"{what} must be between {lo:g} and {hi:g}{unit}, got {v:g}.")
-    return v
-
-
 def parse(enum: type[E], value: E | str, *, what: str, hint: str = "", aliases: Mapping[str, E] | None = None) -> E:
     """The member of ``enum`` that ``value`` names (case and surrounding spaces ignored), else ``OrderError``.
 

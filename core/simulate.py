@@ -129,11 +129,6 @@ def run(args: argparse.Namespace) -> CostEstimate:
 
 def _models(models_dir: str | None, latency_ms: float) -> Models:
     """The shipped models, served from their .npz weights with numpy (no TensorFlow or Keras)."""
-    import logging
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.getLogger("absl").setLevel(logging.ERROR)
     from core.learned.models import MODELS_DIR, load_models
 
     loaded = load_models(models_dir or MODELS_DIR)

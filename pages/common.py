@@ -72,11 +72,6 @@ def status_line(s: MarketSummary) -> None:
         )
 
 
-def get_models() -> Any:
-    """The learned models, read once per process (``LoadedModels`` or ``ModelsUnavailable``)."""
-    return get_runtime().models()
-
-
 def _leave_pages_directory_mode() -> None:
     """A deep link as the very first request of a process makes Streamlit run that page file in its legacy
     pages-directory mode (app.py and its st.navigation never run: a file-list menu, no wide layout). Switch

@@ -16,7 +16,7 @@ from pages.common import current_summary, get_runtime, refresh_control, status_l
 from pages.cost_cards import render
 from pages.cost_form import cost_inputs
 from pages.order_form import order_inputs, raw_inputs
-from pages.source_picker import drop_stale_requests, follow_feed, source_inputs
+from pages.source_picker import follow_feed, source_inputs
 
 DEFAULTS = {
     "sim_side": "buy",
@@ -43,7 +43,6 @@ def _message(slot, errors: dict, field: str) -> None:
 def live_view(rt) -> None:
     t0 = time.perf_counter()
     ss = st.session_state
-    drop_stale_requests()
     exchange, symbol = ss["sim_instrument"]
     inst = rt.instrument(exchange, symbol)
     snap = rt.latest(exchange, symbol)  # one snapshot for everything this refresh shows

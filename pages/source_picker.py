@@ -3,16 +3,18 @@
 One feed serves every session, so the widgets show what it streams (``core.views.source_choice``), and a
 change a visitor makes switches it for everyone. A switch is requested by the widgets' ``on_change`` and
 carried out at the top of the next full run, before the widgets are drawn. Streamlit also fires
-``on_change`` during a fragment's timed rerun when the browser sends a widget value from before the last
-full run (the source widgets are re-pointed by this code, so the browser's copy lags a moment): such a
-request is stale by construction, because a visitor's own change reruns the whole page, which acts on it
-before any fragment runs. ``drop_stale_requests`` (called by the live fragment) discards it; acting on it
-would switch the shared feed back to what this session showed before.
+``on_change`` during any fragment's timed rerun (the live view's or the sidebar status line's) when the
+browser sends a widget value from before the last full run (the source widgets are re-pointed by this code,
+so the browser's copy lags a moment): such a request is stale by construction, because a visitor's own
+change reruns the whole page. ``_request_switch`` therefore ignores it and only asks the next full run to
+re-point the widgets at what the feed runs; acting on it would switch the shared feed back to what this
+session showed before.
 """
 
 import math
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.errors import SimulatorError
 from core.runtime import Runtime
@@ -24,17 +26,20 @@ from pages.common import STATE_BADGE
 KEYS = ("sim_source", "sim_exchange", "sim_symbol")
 
 
+def _in_fragment_run() -> bool:
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
 def _request_switch() -> None:
+    if _in_fragment_run():  # the browser's stale copy of a widget this code re-pointed (module docstring)
+        st.session_state["sim_feed_shown"] = None
+        return
     st.session_state["sim_switch"] = True
 
 
 def _request_custom() -> None:
     st.session_state["sim_custom"] = True
-
-
-def drop_stale_requests() -> None:
-    """In a fragment run: a switch request here came from the browser's stale widget values (module docstring)."""
-    st.session_state["sim_switch"] = False
 
 
 def _switch(rt: Runtime) -> None:

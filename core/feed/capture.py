@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import shutil
 import tempfile
 import threading
@@ -22,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.checks import number_between
 from core.errors import CaptureBusy, InputError
 from core.feed.recorder import Recorder
 
@@ -69,7 +69,17 @@ class CaptureStatus:
 
 def check_seconds(value: Any) -> float:
     """A duration typed by a user; ``InputError`` with a plain message unless 1 <= value <= 600 s."""
-    return number_between(value, "Recording length", MIN_SECONDS, MAX_SECONDS, unit=" seconds", error=InputError)
+    if isinstance(value, bool) or value is None:
+        raise InputError(f"Recording length must be a number of seconds, got {value!r}.")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"Recording length must be a number of seconds, got {value!r}.") from None
+    if not math.isfinite(v):
+        raise InputError(f"Recording length must be a finite number of seconds, got {value!r}.")
+    if not MIN_SECONDS <= v <= MAX_SECONDS:
+        raise InputError(f"Recording length must be between {MIN_SECONDS:g} and {MAX_SECONDS:g} seconds, got {v:g}.")
+    return v
 
 
 def capture_file_name(exchange: str, symbol: str, when: float) -> str:

@@ -1,6 +1,6 @@
 """The feed: one daemon thread owning an asyncio loop, the WebSocket client and (for replay) the server.
 
-Streamlit sessions share one ``Feed`` per process (``st.cache_resource``). They call ``start(config)``,
+Every session of a process shares one ``Feed`` through ``core.runtime.Runtime``, which calls ``start(config)``,
 which is idempotent and thread-safe: the same config does nothing, a new one switches over. Everything
 else happens on the feed thread: connect, subscribe, read, hand each message to the source's adapter,
 publish books to the ``BookStore``, watch for silence, back off and reconnect by itself.

@@ -334,7 +334,7 @@ def _load_role(models_dir: Path, role: str) -> tuple[NumpyNet | None, dict[str, 
 
 
 def load_models(models_dir: str | Path = MODELS_DIR, *, latency_ms: float = 0.0) -> LoadedModels:
-    """Read the cards and weights once (call it from a ``st.cache_resource`` factory).
+    """Read the cards and weights once (``core.runtime.Runtime.models`` does, once per process).
 
     A role whose card says ``use: false``, or whose files are missing or stale, leaves its slot empty and
     ``fallbacks[role]`` says why in one sentence, so the engine keeps its baseline for that number.

@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 
-from core.checks import number_between
 from core.errors import InputError
 from core.feed.config import FeedConfig, Source, SourcePolicy
 from core.feed.replay import MANIFEST
@@ -146,7 +145,19 @@ def switch_allowed(policy: SourcePolicy | None) -> bool:
 
 def check_speed(value: Any) -> float:
     """A replay speed typed by a user; ``InputError`` with a plain message when it is not usable."""
-    return number_between(value, "Replay speed", MIN_SPEED, MAX_SPEED, unit="× real time", error=InputError)
+    if isinstance(value, bool) or value is None:
+        raise InputError(f"Replay speed must be a number, got {value!r}.")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"Replay speed must be a number, got {value!r}.") from None
+    if not math.isfinite(v):
+        raise InputError(
+            f"Replay speed must be a finite number between {MIN_SPEED:g} and {MAX_SPEED:g}, got {value!r}."
+        )
+    if not MIN_SPEED <= v <= MAX_SPEED:
+        raise InputError(f"Replay speed must be between {MIN_SPEED:g}x and {MAX_SPEED:g}x real time, got {v:g}.")
+    return v
 
 
 def replay_config(entry: CatalogEntry, speed: Any) -> FeedConfig:

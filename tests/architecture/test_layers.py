@@ -142,3 +142,13 @@ def test_every_import_follows_the_layer_rules():
 def test_each_package_says_what_it_owns_and_may_import(package: str):
     doc = ast.get_docstring(ast.parse((ROOT / "core" / package / "__init__.py").read_text()))
     assert doc and "import" in doc.lower() and len(doc) > 120, f"core/{package}/__init__.py needs its docstring"
+
+
+def test_pages_use_the_runtime_methods_not_its_parts():
+    # the import rule cannot see attribute access: rt.feed.store... would reach the feed's internals
+    wrong = []
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in {"feed", "tracker", "store", "_feed", "_tracker"}:
+                wrong.append(f"{path.name}:{node.lineno} .{node.attr}")
+    assert not wrong, wrong

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from core.errors import InputError
 from core.feed.capture import Capture, CaptureState, capture_file_name, check_seconds
 
 
@@ -39,6 +40,21 @@ class StubFeed:
 def test_bad_lengths_are_refused(bad):
     with pytest.raises(ValueError, match="Recording length must"):
         check_seconds(bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (None, "Recording length must be a number of seconds, got None."),
+        ("ten", "Recording length must be a number of seconds, got 'ten'."),
+        (float("nan"), "Recording length must be a finite number of seconds, got nan."),
+        (601, "Recording length must be between 1 and 600 seconds, got 601."),
+    ],
+)
+def test_length_messages_in_full(bad, message):
+    with pytest.raises(InputError) as info:
+        check_seconds(bad)
+    assert str(info.value) == message
 
 
 def test_length_bounds_accepted():

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from core.errors import InputError
 from core.feed.config import Source, SourcePolicy
 from core.views.catalog import (
     catalog,
@@ -58,6 +59,20 @@ def test_license_of():
 def test_bad_speeds_are_refused_in_plain_words(bad):
     with pytest.raises(ValueError, match="Replay speed must"):
         check_speed(bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (None, "Replay speed must be a number, got None."),
+        (float("inf"), "Replay speed must be a finite number between 0.1 and 100, got inf."),
+        (200, "Replay speed must be between 0.1x and 100x real time, got 200."),
+    ],
+)
+def test_speed_messages_in_full(bad, message):
+    with pytest.raises(InputError) as info:
+        check_speed(bad)
+    assert str(info.value) == message
 
 
 def test_replay_config_and_policy():

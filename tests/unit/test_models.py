@@ -275,17 +275,8 @@ def test_serving_features_equal_training_features(real):
     assert set(SLIPPAGE_INPUTS) <= set(SLIPPAGE_NAMES) and set(MAKER_INPUTS) <= set(MAKER_NAMES)
 
 
-def test_per_tick_path_never_calls_keras(real, monkeypatch):
-    lm = load_models()
-    import core.training.keras_models as cm
-
-    def boom(*a, **k):
-        raise AssertionError("Keras used on the per-tick path")
-
-    monkeypatch.setattr(cm, "_keras", boom)
-    mi = snapshot_input(real, Order(side="sell", quantity=1e5, order_type="limit", offset_bps=0.5, horizon_s=5))
-    lm.models.slippage.with_latency(100).predict(mi)
-    lm.models.maker_taker.maker_fraction(mi)
+# The per-tick path never calling Keras is checked in a fresh process by
+# tests/architecture/test_serving_imports.py (models loaded, an order priced, neither TensorFlow nor Keras imported).
 
 
 def copy_models(tmp_path: Path) -> Path:
