@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rec, tr in pairs:
         try:
             r = validate_recording(rec, tr, bootstrap=spec, loaded=loaded)
-        except (OSError, ValueError, SimulatorError) as exc:
+        except (OSError, SimulatorError) as exc:
             print(f"{rec}: {exc}", file=sys.stderr)
             return 1
         results.append(r)

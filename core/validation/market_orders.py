@@ -28,7 +28,7 @@ import numpy as np
 from core.costs.estimate import estimate
 from core.costs.fees import FeeTier
 from core.costs.models import Models
-from core.costs.order import Order, OrderType, SizeUnit
+from core.costs.order import Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, realised_vol
 from core.errors import OrderError
 from core.market.book import BookSnapshot
@@ -121,7 +121,7 @@ def score_orders(books: Books, orders: TakerOrders, *, lag_ms: int, fee_tier: Fe
             vols[b] = realised_vol(t_s[: b + 1], mids[: b + 1], mid=snap.mid)
         side, qty, notional = int(orders.side[i]), float(orders.qty[i]), float(orders.notional[i])
         try:
-            order = Order(side="buy" if side > 0 else "sell", quantity=qty, unit=SizeUnit.BASE)
+            order = Order(side=Side.BUY if side > 0 else Side.SELL, quantity=qty, unit=SizeUnit.BASE)
             e = estimate(snap, order, fee_tier=fee_tier, volatility=vols[b], models=models)
         except OrderError:
             unpriceable += 1

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.costs.fees import get_tier
+from core.errors import InputError
 from core.feed.recording import iso_ms, parse_timestamp_ms
 from core.learned.models import LoadedModels, load_models
 from core.paths import DATA_DIR, ROOT
@@ -143,7 +144,7 @@ def validate_recording(
     tier = get_tier(inst.exchange, inst.kind)
     scored = score_orders(books, orders, lag_ms=delay.lag_ms, fee_tier=tier, models=loaded.models)
     if len(scored) == 0:
-        raise ValueError(f"{Path(recording).name}: no taker order falls inside the recorded books.")
+        raise InputError(f"{Path(recording).name}: no taker order falls inside the recorded books.")
     t0 = int(scored.ts_ms.min()) // 1000
     second = scored.ts_ms // 1000 - t0
     rs = Resampler.of(spec, second, int(second.max()) + 1)
