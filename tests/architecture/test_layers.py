@@ -143,7 +143,9 @@ def test_every_import_follows_the_layer_rules():
     )
 
 
-@pytest.mark.parametrize("package", ["market", "feed", "costs", "learned", "pricing", "views", "training", "validation"])
+@pytest.mark.parametrize(
+    "package", ["market", "feed", "costs", "learned", "pricing", "views", "training", "validation"]
+)
 def test_each_package_says_what_it_owns_and_may_import(package: str):
     doc = ast.get_docstring(ast.parse((ROOT / "core" / package / "__init__.py").read_text()))
     assert doc and "import" in doc.lower() and len(doc) > 120, f"core/{package}/__init__.py needs its docstring"
