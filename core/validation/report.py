@@ -218,6 +218,10 @@ def _f(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:+.{digits}f}"
 
 
+def _u(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
@@ -237,7 +241,7 @@ def _error_table(fig: dict[str, Any]) -> list[str]:
             continue
         lines.append(
             f"| {row['bucket']} | {row['n']:,} | {_with_ci(row['bias_bps'], row['bias_bps_ci'], _f)} | "
-            f"{_with_ci(row['mae_bps'], row['mae_bps_ci'], _f)} | {_f(row['mean_estimate_bps'])} | "
+            f"{_with_ci(row['mae_bps'], row['mae_bps_ci'], _u)} | {_f(row['mean_estimate_bps'])} | "
             f"{_f(row['mean_realised_bps'])} |"
         )
     return lines
@@ -282,9 +286,9 @@ def markdown(doc: dict[str, Any]) -> str:
             f"(not priced: {', '.join(f'{k} {v}' for k, v in mo['skipped'].items())}).",
             "",
             f"**Headline:** bias {_with_ci(a['bias_bps'], a['bias_bps_ci'], _f)} bps, MAE "
-            f"{_with_ci(a['mae_bps'], a['mae_bps_ci'], _f)} bps over all orders; on the "
+            f"{_with_ci(a['mae_bps'], a['mae_bps_ci'], _u)} bps over all orders; on the "
             f"{mo['clean']['n']:,} clean orders bias {_with_ci(mo['clean']['bias_bps'], mo['clean']['bias_bps_ci'], _f)}"
-            f" bps, MAE {_with_ci(mo['clean']['mae_bps'], mo['clean']['mae_bps_ci'], _f)} bps"
+            f" bps, MAE {_with_ci(mo['clean']['mae_bps'], mo['clean']['mae_bps_ci'], _u)} bps"
             + (
                 f"; p90 coverage {_with_ci(cov['overall'], cov['overall_ci'], _pct)}."
                 if cov["shown"]
