@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-fast lint venv kernel dev-deps browser train bench load soak clean
+.PHONY: run test test-fast lint venv kernel dev-deps browser train validate bench load soak clean
 
 $(VENV)/.installed: requirements.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ test-fast: dev-deps
 # Rebuild the shipped models (models/*.keras, .npz, cards) and docs/MODELS.md from data/ (about 1-2 min).
 train: dev-deps
 	$(PY) -m core.train --out models/
+
+# Score the app's own estimates against the real taker orders of every bundled recording with trades
+# (about 15 s): docs/VALIDATION.md and docs/validation.json.
+validate: venv
+	$(PY) -m core.validate --json docs/validation.json --markdown docs/VALIDATION.md
 
 bench: dev-deps browser
 	$(PY) -m benchmarks.run

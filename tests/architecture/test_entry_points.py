@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("module", ["core.simulate", "core.replay", "core.record", "core.convert", "core.train"])
+@pytest.mark.parametrize(
+    "module", ["core.simulate", "core.replay", "core.record", "core.convert", "core.train", "core.validate"]
+)
 def test_documented_entry_point_answers_help(module: str):
     assert f"-m {module}" in README or (module == "core.simulate" and "core.simulate" in README)
     out = subprocess.run(

@@ -16,10 +16,12 @@ Data flows feed -> book store -> costs -> pages; arrows point to what a layer ma
     entry     core.simulate, core.replay, core.record,         every serving layer
               core.convert, core.ingest
     training  core.training.*, core.train                      anything in core
+    validation core.validation.*, core.validate               every serving layer (base, market, feed,
+                                                               costs, learned, pricing), validation
     pages     pages.*                                          core.runtime, core.views.*, core.errors, pages
 
-Nothing in serving (every layer but training) imports the training package, TensorFlow or Keras, and
-nothing in ``core`` imports Streamlit.
+Nothing in serving (every layer but training and validation) imports the training package, TensorFlow or
+Keras, nor the validation package, and nothing in ``core`` imports Streamlit.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "views": ("base", "market", "costs", "learned", "pricing", "feed", "runtime", "views"),
     "runtime": (*SERVING, "runtime"),
     "entry": (*SERVING, "runtime", "views", "entry"),
-    "training": (*SERVING, "runtime", "views", "entry", "training"),
+    "training": (*SERVING, "runtime", "views", "entry", "training", "validation"),
+    "validation": (*SERVING, "validation"),
     "pages": ("runtime", "views", "pages", "errors"),
 }
 ENTRY = {"core.simulate", "core.replay", "core.record", "core.convert", "core.ingest"}
@@ -59,6 +62,8 @@ def layer(module: str) -> str | None:
         return "entry"
     if module == "core.train" or module.startswith("core.training"):
         return "training"
+    if module == "core.validate" or module.startswith("core.validation"):
+        return "validation"
     if module == "core.runtime":
         return "runtime"
     parts = module.split(".")
@@ -138,7 +143,9 @@ def test_every_import_follows_the_layer_rules():
     )
 
 
-@pytest.mark.parametrize("package", ["market", "feed", "costs", "learned", "pricing", "views", "training"])
+@pytest.mark.parametrize(
+    "package", ["market", "feed", "costs", "learned", "pricing", "views", "training", "validation"]
+)
 def test_each_package_says_what_it_owns_and_may_import(package: str):
     doc = ast.get_docstring(ast.parse((ROOT / "core" / package / "__init__.py").read_text()))
     assert doc and "import" in doc.lower() and len(doc) > 120, f"core/{package}/__init__.py needs its docstring"

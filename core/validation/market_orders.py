@@ -1,0 +1,151 @@
+"""Public taker orders priced by the app and scored against their real fills.
+
+Each taker order (``core.validation.tape``) is priced on the book it met (``core.validation.delay``) by
+``core.costs.estimate.estimate``, the function behind the Simulator page, with the shipped models, the
+volatility the page would show (``core.costs.volatility.realised_vol`` over the mids so far), a market order
+of the order's base quantity and no latency. Both sides of the comparison are the total immediate cost in
+bps of the executed notional versus the arrival mid (the mid of that book), positive = cost to the trader:
+
+- estimate: ``slippage + impact`` of the estimate (the app's expected cost before fees; fees are known
+  exactly and not validated here), and its p90 ``slippage_p90 + impact`` where the app shows a band;
+- realised: ``side x (VWAP - mid) / VWAP`` of the order's trades.
+
+The error is estimate - realised: positive means the app overstated the cost.
+
+An order is **clean** when its book explains its fills: its first trade is at that book's touch (the book
+was still current), every price it traded at is a level of that book, it took no more at any price than the
+book showed there, and it fitted within the recorded depth. Other orders met liquidity that arrived or left
+between the book and the trade (or hidden beyond the recorded levels): they are scored too, under "all".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.costs.estimate import estimate
+from core.costs.fees import FeeTier
+from core.costs.models import Models
+from core.costs.order import Order, OrderType, Side, SizeUnit
+from core.costs.volatility import Volatility, realised_vol
+from core.errors import OrderError
+from core.market.book import BookSnapshot
+from core.validation.books import Books
+from core.validation.tape import TakerOrders
+
+#: size buckets by executed notional (quote currency), lower bound inclusive
+SIZE_BUCKETS: tuple[tuple[str, float, float], ...] = (
+    ("<$1k", 0.0, 1e3),
+    ("$1k-10k", 1e3, 1e4),
+    ("$10k-100k", 1e4, 1e5),
+    ("$100k-1M", 1e5, 1e6),
+    (">=$1M", 1e6, math.inf),
+)
+#: relative tolerance for "took no more than the book showed at that price" (sizes are decimal strings)
+SIZE_RTOL = 1e-9
+#: "at or below the p90" allows this much floating-point rounding (both sides are sums of the same fills)
+COVER_TOL_BPS = 1e-6
+
+
+@dataclass(frozen=True)
+class ScoredOrders:
+    """One row per priced taker order, in time order."""
+
+    ts_ms: np.ndarray
+    side: np.ndarray
+    notional: np.ndarray  # executed quote currency (real fills)
+    estimate_bps: np.ndarray  # app: total immediate cost
+    p90_bps: np.ndarray  # app: p90 of the total immediate cost (NaN where the app shows no band)
+    realised_bps: np.ndarray
+    clean: np.ndarray  # bool, see module doc
+    skipped: dict[str, int]  # orders not priced, by reason
+    p90_method: str | None  # how the app made its p90 (None: it shows none)
+
+    @property
+    def error_bps(self) -> np.ndarray:
+        return self.estimate_bps - self.realised_bps
+
+    @property
+    def covered(self) -> np.ndarray:
+        """Realised cost at or below the shown p90, up to ``COVER_TOL_BPS`` (False where there is no p90)."""
+        return self.realised_bps <= self.p90_bps + COVER_TOL_BPS
+
+    @property
+    def band_is_expectation(self) -> np.ndarray:
+        """The shown p90 equals the expected cost (the band was clipped to the expectation)."""
+        return np.abs(self.p90_bps - self.estimate_bps) <= COVER_TOL_BPS
+
+    def bucket(self) -> np.ndarray:
+        """Index into ``SIZE_BUCKETS`` of each order."""
+        lows = np.array([lo for _, lo, _ in SIZE_BUCKETS[1:]])
+        return np.searchsorted(lows, self.notional, side="right")
+
+    def __len__(self) -> int:
+        return int(self.ts_ms.size)
+
+
+def realised_cost_bps(side: int, qty: float, notional: float, mid: float) -> float:
+    """Cost of fills (``qty`` base for ``notional`` quote) versus ``mid``, bps of the notional."""
+    return side * (notional - qty * mid) / notional * 1e4
+
+
+def explains(snap: BookSnapshot, side: int, prices: np.ndarray, qty: np.ndarray) -> bool:
+    """The book shows the first price at its touch and at least ``qty`` at each of ``prices``."""
+    px, sz = (snap.ask_px, snap.ask_sz) if side > 0 else (snap.bid_px, snap.bid_sz)
+    if prices[0] != px[0]:
+        return False
+    key = px if side > 0 else -px  # ascending either way
+    at = np.searchsorted(key, prices if side > 0 else -prices)
+    if (at >= px.size).any() or (px[np.minimum(at, px.size - 1)] != prices).any():
+        return False
+    return bool((qty <= sz[at] * (1.0 + SIZE_RTOL)).all())
+
+
+def score_orders(books: Books, orders: TakerOrders, *, lag_ms: int, fee_tier: FeeTier, models: Models) -> ScoredOrders:
+    """Price every taker order on the book it met and compare with its fills (module doc)."""
+    idx = books.index_at(orders.ts_ms + lag_ms)
+    skipped = {"no_book_yet": int((idx < 0).sum()), "after_last_book": int((orders.ts_ms > books.ts_ms[-1]).sum())}
+    use = np.flatnonzero((idx >= 0) & (orders.ts_ms <= books.ts_ms[-1]))
+    snaps = books.snapshots(idx[use])
+    t_s, mids = books.ts_ms / 1000.0, books.mid
+    vols: dict[int, Volatility] = {}
+    rows: list[tuple[int, int, float, float, float, float, bool]] = []
+    p90_method: str | None = None
+    unpriceable = 0
+    for i in use:
+        b = int(idx[i])
+        snap = snaps[b]
+        if b not in vols:
+            vols[b] = realised_vol(t_s[: b + 1], mids[: b + 1], mid=snap.mid)
+        side, qty, notional = int(orders.side[i]), float(orders.qty[i]), float(orders.notional[i])
+        try:
+            order = Order(side=Side.BUY if side > 0 else Side.SELL, quantity=qty, unit=SizeUnit.BASE)
+            e = estimate(snap, order, fee_tier=fee_tier, volatility=vols[b], models=models)
+        except OrderError:
+            unpriceable += 1
+            continue
+        assert order.order_type is OrderType.MARKET
+        total = (e.slippage_usd + e.impact_usd) / e.filled_usd * 1e4
+        p90 = math.nan
+        if e.slippage_p90_usd is not None:
+            p90 = (e.slippage_p90_usd + e.impact_usd) / e.filled_usd * 1e4
+            p90_method = e.methods.get("slippage_p90", "p90 band")
+        prices, taken = orders.fills(int(i))
+        clean = (not e.beyond_visible) and explains(snap, side, prices, taken)
+        realised = realised_cost_bps(side, qty, notional, snap.mid)
+        rows.append((int(orders.ts_ms[i]), side, notional, total, p90, realised, clean))
+    skipped["unpriceable"] = unpriceable
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    return ScoredOrders(
+        ts_ms=np.asarray(cols[0], dtype=np.int64),
+        side=np.asarray(cols[1], dtype=np.int64),
+        notional=np.asarray(cols[2], dtype=np.float64),
+        estimate_bps=np.asarray(cols[3], dtype=np.float64),
+        p90_bps=np.asarray(cols[4], dtype=np.float64),
+        realised_bps=np.asarray(cols[5], dtype=np.float64),
+        clean=np.asarray(cols[6], dtype=bool),
+        skipped=skipped,
+        p90_method=p90_method,
+    )
