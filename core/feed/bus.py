@@ -46,6 +46,7 @@ from redis.retry import Retry
 
 from core.errors import InputError, ParseError
 from core.feed.client import Backoff, Feed
+from core.feed.replay import bundled_recordings
 from core.feed.store import BookStore, FeedState, FeedStatus
 from core.market.book import BookSnapshot
 
@@ -84,6 +85,20 @@ class BusSettings:
             maxlen=int(env.get("TCS_BUS_MAXLEN") or cls.maxlen),
             stale_after_s=float(env.get("TCS_BUS_STALE_S") or cls.stale_after_s),
         )
+
+
+def bus_instruments(env: Mapping[str, str] | None = None) -> tuple[Instrument, ...]:
+    """What an app replica reads: ``TCS_BUS_INSTRUMENTS`` (``exchange:symbol,…``), else every bundled
+    recording's instrument, the default one first (what ``python -m core.ingest`` publishes by default)."""
+    env = os.environ if env is None else env
+    raw = [s.strip() for s in (env.get("TCS_BUS_INSTRUMENTS") or "").split(",") if s.strip()]
+    if raw:
+        pairs = [s.partition(":") for s in raw]
+        if any(not ex or not sym for ex, _, sym in pairs):
+            raise InputError(f"TCS_BUS_INSTRUMENTS must be exchange:symbol pairs, not {env['TCS_BUS_INSTRUMENTS']!r}")
+        return tuple(dict.fromkeys((ex.lower(), sym.upper()) for ex, _, sym in pairs))
+    recs = sorted(bundled_recordings(), key=lambda r: not r.default)
+    return tuple(dict.fromkeys((r.exchange, r.symbol) for r in recs))
 
 
 def stream_key(exchange: str, symbol: str) -> str:

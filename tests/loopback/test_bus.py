@@ -314,3 +314,40 @@ def test_python_m_core_ingest_publishes_the_bundled_replay(redis_server, readers
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "ingest run" in out
+
+
+def test_an_app_runtime_with_tcs_bus_runs_no_feed_and_prices_every_book_from_the_bus(
+    redis_server, ingests, slice_file, monkeypatch
+):
+    from core.costs.fees import get_tier
+    from core.costs.order import Order
+    from core.errors import SourceNotAllowed
+    from core.pricing.pricer import TickPricer
+    from core.runtime import from_environment
+
+    monkeypatch.setenv("TCS_BUS", redis_server.url)
+    monkeypatch.setenv("TCS_BUS_INSTRUMENTS", "binance-futures:BTCUSDT")
+    monkeypatch.setenv("TCS_BUS_STALE_S", "1.5")
+    ingest = ingests(redis_server.url, slice_file)
+    rt = from_environment()
+    try:
+        assert rt.bus is not None and not rt.feed.running and rt.config is None
+        assert rt.policy is not None and not rt.policy.allow_source_switch and not rt.policy.allow_custom_url
+        est = TickPricer(Order("buy", 25_000.0, unit="quote"), fee_tier=get_tier(FUT.exchange, FUT.kind))
+        track = rt.track("k", lambda: est, exchange=FUT.exchange, symbol=FUT.symbol)
+        assert wait_for(lambda: len(rt.figures(track)) >= 10, 20), "the tracker priced no book from the bus"
+        assert rt.status().state is FeedState.LIVE and rt.status().source == "bus"
+        ingest.stop()  # then the newest book stays put: it must be the last one priced
+
+        def last_book_priced() -> bool:
+            book = rt.latest()
+            return book is not None and book.key == KEY and rt.figures(track)[-1].recv_ns == book.recv_ns
+
+        assert wait_for(last_book_priced, 10)
+        with pytest.raises(SourceNotAllowed):
+            rt.start(FeedConfig())
+        with pytest.raises(SourceNotAllowed):
+            rt.capture(5)
+        assert not rt.feed.running  # a refused start changed nothing
+    finally:
+        rt.bus.stop()
