@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-fast lint venv kernel dev-deps browser train validate bench load soak clean
+.PHONY: run test test-fast lint venv kernel dev-deps browser redis train validate bench load soak clean
 
 $(VENV)/.installed: requirements.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's redis-server for the bus tests (tests/loopback/test_bus.py starts its own on a free loopback port).
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian's redis-server for the bus tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
 run: venv
 	@echo "Trade Cost Simulator: open http://localhost:$(PORT) (source: $${TCS_SOURCE:-replay})"
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
@@ -50,7 +57,7 @@ lint: dev-deps
 	$(PY) -m mypy
 	$(PY) -m pytest -q -m architecture
 
-test: lint browser
+test: lint browser redis
 	$(PY) -m pytest -m "not architecture"
 
 # The fast subset for local work: pure functions and compiled-twin parity (no servers, no browser).

@@ -249,6 +249,23 @@ last good one stays available (marked stale when the feed goes quiet); recovery 
 | OKX sends no WS snapshot at all (announced change) | after 2 s, REST `/api/v5/market/books` snapshot joined to the held updates by seqId; a REST book that does not join is a gap | `test_okx_without_ws_snapshot_bootstraps_from_rest`, `tests/unit/test_okx.py` |
 | bad operator configuration (unknown symbol, bad source) | the app falls back to the replay and says why | `tests/app/test_app_market.py` |
 
+### The book bus (runs in `make test`: `tests/loopback/test_bus.py`)
+
+With several processes (`python -m core.ingest` -> Redis -> app replicas with `TCS_BUS`, README), the
+tests start a real `redis-server` on a free loopback port (`--save '' --appendonly no`; `make test` installs
+Debian's package where missing) and a real ingest replaying recorded books on loopback. Checked: the books a
+reader publishes are the ingest's, array for array (prices, sizes, cumulative depth, times); two readers end
+on the same newest book; a malformed entry (missing field, bytes that are not whole float64s, a non-integer
+field, a crossed, unsorted or non-finite book, the wrong instrument) is counted under its reason and skipped,
+the last good book staying; an entry not newer than the last of its run id is dropped; an ingest restart
+(new run id, sequence starting over) is followed; Redis killed for 2 s and restarted, and Redis frozen with
+SIGSTOP then resumed: the reader's book goes STALE by its age (a frozen Redis raises nothing, so staleness
+never waits for an exception), the last good book stays, and the reader is LIVE again with newer books a few
+seconds after Redis answers, reconnecting by itself (capped backoff 0.2 s to 2 s; 1 s socket timeouts). The
+publisher writes from its own thread and keeps only the newest unsent book per instrument, so a slow or
+frozen Redis never holds up a feed. Not yet measured: Redis away for 10 s, a deliberately slow reader, and
+the load and soak of a cluster behind haproxy (issue 13).
+
 ## 2. Security for a hosted deployment
 
 - Live sources come from an allowlist (`TCS_ALLOWED_HOSTS`, default the GoQuant and OKX hosts; the

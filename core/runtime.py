@@ -6,6 +6,10 @@ serves every session of a process (``pages.common.get_runtime`` caches it); ever
 because each delegates to a thread-safe object (the store's lock, the tracker's lock, the feed's start
 lock). ``from_environment`` is what the app runs; tests build a ``Runtime`` around their own feed.
 
+With ``TCS_BUS`` set (several processes: ``python -m core.ingest`` publishes to Redis, app replicas read),
+the runtime runs no feed of its own: a ``BusReader`` (``core.feed.bus``) fills the same store and calls the
+tracker on every book it publishes, and visitors cannot switch the source (the ingest decides it).
+
 The wiring lives here and nowhere else: the feed knows no pricing and the tracker knows no store. The
 runtime builds the ``CostTracker`` on the store's mid history and tick-cost ring and attaches it as the
 feed's first listener, so each book is priced before any other listener (a capture) sees it; the feed
@@ -15,16 +19,18 @@ logs and survives any listener's exception, so a pricing bug never stops the fee
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from core.costs.models import Models
-from core.errors import SimulatorError, SourceUnavailable
+from core.errors import SimulatorError, SourceNotAllowed, SourceUnavailable
+from core.feed.bus import BusReader, BusSettings, bus_instruments
 from core.feed.capture import Capture, capture_file_name
 from core.feed.client import Feed, Listener
 from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
@@ -56,15 +62,22 @@ class ModelsUnavailable:
 class Runtime:
     """Everything a page may ask of the running system; see the module docstring."""
 
-    def __init__(self, feed: Feed | None = None, *, tracker: CostTracker | None = None) -> None:
+    def __init__(
+        self, feed: Feed | None = None, *, tracker: CostTracker | None = None, bus: BusReader | None = None
+    ) -> None:
+        """With ``bus``, books come from the bus reader (whose store must be the feed's) and the feed idles."""
         #: the feed this runtime drives (tests and CLIs may use it; pages use the methods below)
         self.feed = feed if feed is not None else Feed()
+        #: the bus reader filling the store instead of the feed (None: the feed runs in this process)
+        self.bus = bus
+        if bus is not None and bus.store is not self.feed.store:
+            raise SimulatorError("the bus reader must fill the runtime's store")
         store = self.feed.store
         if tracker is None:  # not ``tracker or …``: a tracker with no tracks is falsy (it has a length)
             tracker = CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost)
         #: prices the orders the open pages show on every book, on the feed thread (feed -> store -> costs)
         self.tracker = tracker
-        self.feed.add_listener(self.tracker, first=True)
+        (bus or self.feed).add_listener(self.tracker, first=True)
         self._config_error = ""
         self._models: Any = None
         self._models_lock = threading.Lock()
@@ -91,6 +104,8 @@ class Runtime:
     def start(self, config: FeedConfig) -> None:
         """Run ``config`` (idempotent; a new config switches every session's view). Refusals raise
         ``SimulatorError`` with a plain message; the previous source keeps running."""
+        if self.bus is not None:
+            raise SourceNotAllowed("This deployment shows the books of its ingest service; the source is chosen there.")
         try:
             self.feed.start(config)
         except SimulatorError:
@@ -159,17 +174,19 @@ class Runtime:
 
     # ---- listeners (captures) ------------------------------------------------------------------
     def add_listener(self, fn: Listener) -> None:
-        self.feed.add_listener(fn)
+        (self.bus or self.feed).add_listener(fn)
 
     def remove_listener(self, fn: Listener) -> None:
-        self.feed.remove_listener(fn)
+        (self.bus or self.feed).remove_listener(fn)
 
     def capture(self, seconds: float) -> Capture:
         """Record the current feed for ``seconds`` into a file named after its instrument and the start time.
 
-        Raises ``InputError`` for a duration outside 1..600 s and ``CaptureBusy`` when every recording slot
-        of this process is in use.
+        Raises ``InputError`` for a duration outside 1..600 s, ``CaptureBusy`` when every recording slot of
+        this process is in use, and ``SourceNotAllowed`` on a bus replica.
         """
+        if self.bus is not None:  # the bus carries validated books in base units, not the venue's messages
+            raise SourceNotAllowed("Recording runs on the ingest service here (python -m core.record), not in the app.")
         status = self.feed.store.status()
         name = capture_file_name(status.exchange, status.symbol, time.time())
         return Capture(self.feed, seconds, file_name=name).start()
@@ -194,6 +211,8 @@ def from_environment() -> Runtime:
     ``config_error`` says why.
     """
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    if os.environ.get("TCS_BUS"):
+        return _from_bus(os.environ["TCS_BUS"])
     rt = Runtime(Feed(BookStore(), policy=load_policy()))
     rt.feed.table.refresh_in_background()
     try:
@@ -203,4 +222,17 @@ def from_environment() -> Runtime:
         rt._config_error = f"The configured data source could not start ({exc}); showing the bundled replay instead."
         rt.start(FeedConfig())
     rt._exporter = export_if_configured(rt.feed.store)  # only with TCS_METRICS_FILE set (load and soak runs)
+    return rt
+
+
+def _from_bus(url: str) -> Runtime:
+    """An app replica: no feed of its own; one bus reader fills the store (``TCS_BUS_INSTRUMENTS``, the first
+    one is the status line's). Visitors can neither switch the source nor type a URL."""
+    store = BookStore()
+    policy = replace(load_policy(), allow_source_switch=False, allow_custom_url=False)
+    reader = BusReader(url, store, bus_instruments(), settings=BusSettings.from_env())
+    rt = Runtime(Feed(store, policy=policy), bus=reader)
+    rt.feed.table.refresh_in_background()
+    reader.start()
+    rt._exporter = export_if_configured(store)
     return rt

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.errors import CaptureBusy, SimulatorError
+from core.errors import SimulatorError
 from core.views.capture import SECONDS_HELP, Capture, CaptureState, check_seconds, done_text, progress_text
 from core.views.catalog import (
     SWITCH_DISABLED,
@@ -79,7 +79,7 @@ def data_page() -> None:
         try:
             capture = st.session_state.data_capture = rt.capture(secs)
             busy = True
-        except CaptureBusy as exc:
+        except SimulatorError as exc:  # all slots busy, or a bus replica (recording runs on the ingest)
             st.warning(str(exc), icon=":material/hourglass_top:")
     elif action == "stop" and busy:
         capture.finish()

@@ -1,0 +1,489 @@
+"""The book bus: one ingest process publishes every validated book to Redis; app replicas read the newest.
+
+Layout in Redis (one stream and one status key per instrument):
+
+- ``book:{exchange}:{symbol}`` — a stream bounded with ``XADD … MAXLEN ~ N``; each entry is one book.
+- ``feed:{exchange}:{symbol}`` — the ingest feed's status as JSON (state, counters, parse-error reasons,
+  run id, heartbeat time), rewritten at least once a second with an expiry, so a dead ingest disappears.
+
+An entry carries the ingest ``run`` id (new on every ingest start), a ``seq`` number (per instrument and
+run, increasing), the publish time ``pub_ns`` and the book in its *validated* form: the four float64 arrays
+(prices quote, sizes base units, little-endian bytes) plus the exchange time, receive time and sequence the
+ingest's adapter gave it. That form, not the venue's JSON, because the reader gets bit-for-bit the arrays
+the ingest validated (no decimal round trip, no contract conversion to repeat) and decoding a 400-level book
+is four ``np.frombuffer`` calls instead of a JSON parse. Bytes from Redis are still untrusted: the reader
+checks every field and rebuilds the book with ``BookSnapshot.build``, i.e. the same side checks (finite,
+positive, sorted, not crossed) every feed message passes; anything else is counted under a reason and
+skipped, never shown.
+
+The publisher runs on its own thread behind a one-slot-per-instrument mailbox, so a slow or frozen Redis
+never stalls a feed thread (a book waiting to be sent is replaced by a newer one). The reader is one thread
+per process: it takes the newest entry of each instrument (``XREVRANGE key + (last COUNT 1``) and only
+waits (``XREAD BLOCK``) when nothing is new, so a slow reader skips ahead instead of falling behind. A
+frozen Redis raises nothing, so freshness comes from the age of the last accepted book, never from
+exceptions: the store's state is LIVE while the newest book is younger than ``stale_after_s`` and STALE
+after, and the last good book stays in the store meanwhile. Connection errors reconnect with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import numpy as np
+import orjson
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from core.errors import InputError, ParseError
+from core.feed.client import Backoff, Feed
+from core.feed.replay import bundled_recordings
+from core.feed.store import BookStore, FeedState, FeedStatus
+from core.market.book import BookSnapshot
+
+log = logging.getLogger(__name__)
+
+Instrument = tuple[str, str]  # (exchange, symbol)
+BookListener = Callable[[Any, BookSnapshot], None]
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+_F8 = np.dtype("<f8")
+_ARRAYS = ("bid_px", "bid_sz", "ask_px", "ask_sz")
+_INTS = ("seq", "pub_ns", "ts_ms", "recv_ns", "book_seq")
+FIELDS = ("run", *_INTS, "exchange", "symbol", "source", *_ARRAYS)
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    """Stream length, timings and limits of the bus; keyword-only overrides (``TCS_BUS_*`` in the app)."""
+
+    maxlen: int = 100  # entries kept per stream (approximately: MAXLEN ~)
+    stale_after_s: float = 3.0  # a book older than this (since it was read) is shown stale
+    heartbeat_s: float = 0.5  # the ingest rewrites each status key at least this often
+    status_ttl_s: float = 10.0  # a status key not rewritten this long expires (the ingest is gone)
+    block_ms: int = 250  # longest XREAD BLOCK; the reader checks ages at least this often
+    socket_timeout_s: float = 1.0  # a frozen Redis surfaces as a timeout after this long
+    connect_timeout_s: float = 1.0
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 2.0
+    max_levels: int = 10_000  # per side; a bigger entry is refused
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BusSettings:
+        """``TCS_BUS_MAXLEN`` and ``TCS_BUS_STALE_S`` (the two an operator tunes)."""
+        env = os.environ if env is None else env
+        return cls(
+            maxlen=int(env.get("TCS_BUS_MAXLEN") or cls.maxlen),
+            stale_after_s=float(env.get("TCS_BUS_STALE_S") or cls.stale_after_s),
+        )
+
+
+def bus_instruments(env: Mapping[str, str] | None = None) -> tuple[Instrument, ...]:
+    """What an app replica reads: ``TCS_BUS_INSTRUMENTS`` (``exchange:symbol,…``), else every bundled
+    recording's instrument, the default one first (what ``python -m core.ingest`` publishes by default)."""
+    env = os.environ if env is None else env
+    raw = [s.strip() for s in (env.get("TCS_BUS_INSTRUMENTS") or "").split(",") if s.strip()]
+    if raw:
+        pairs = [s.partition(":") for s in raw]
+        if any(not ex or not sym for ex, _, sym in pairs):
+            raise InputError(f"TCS_BUS_INSTRUMENTS must be exchange:symbol pairs, not {env['TCS_BUS_INSTRUMENTS']!r}")
+        return tuple(dict.fromkeys((ex.lower(), sym.upper()) for ex, _, sym in pairs))
+    recs = sorted(bundled_recordings(), key=lambda r: not r.default)
+    return tuple(dict.fromkeys((r.exchange, r.symbol) for r in recs))
+
+
+def stream_key(exchange: str, symbol: str) -> str:
+    return f"book:{exchange}:{symbol}"
+
+
+def status_key(exchange: str, symbol: str) -> str:
+    return f"feed:{exchange}:{symbol}"
+
+
+def redacted(url: str) -> str:
+    """The bus URL without its password (for logs and the status line)."""
+    p = urlparse(url)
+    if p.password is None:
+        return url
+    netloc = f"{p.username or ''}:***@{p.hostname}" + (f":{p.port}" if p.port else "")
+    return urlunparse(p._replace(netloc=netloc))
+
+
+def connect(url: str, settings: BusSettings) -> redis.Redis:
+    """A client that fails fast (short timeouts, no hidden retries): the bus loops decide what to do.
+
+    ``TCS_BUS_PASSWORD`` is used when the URL carries none (keeps the password out of the URL).
+    """
+    kwargs: dict[str, Any] = {}
+    password = os.environ.get("TCS_BUS_PASSWORD")
+    if password and urlparse(url).password is None:
+        kwargs["password"] = password
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=settings.socket_timeout_s,
+        socket_connect_timeout=settings.connect_timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        **kwargs,
+    )
+
+
+# ---- codec ---------------------------------------------------------------------------------------
+def encode_book(snap: BookSnapshot, *, run: str, seq: int, pub_ns: int) -> dict[str, bytes | str | int]:
+    """One stream entry for ``snap`` (see the module docstring for why the arrays go as bytes)."""
+    return {
+        "run": run,
+        "seq": seq,
+        "pub_ns": pub_ns,
+        "exchange": snap.exchange,
+        "symbol": snap.symbol,
+        "source": snap.source,
+        "ts_ms": snap.exchange_ts_ms,
+        "recv_ns": snap.recv_ns,
+        "book_seq": snap.seq,
+        **{name: np.ascontiguousarray(getattr(snap, name), dtype=_F8).tobytes() for name in _ARRAYS},
+    }
+
+
+@dataclass(frozen=True)
+class BusEntry:
+    """A decoded, validated stream entry."""
+
+    run: str
+    seq: int
+    pub_ns: int
+    book: BookSnapshot
+
+
+def decode_entry(fields: Mapping[bytes, bytes], *, max_levels: int = BusSettings.max_levels) -> BusEntry:
+    """Check and rebuild one entry; raises ``ParseError`` with a countable reason (never a partial book)."""
+    for name in FIELDS:
+        if name.encode() not in fields:
+            raise ParseError("missing_field", name)
+    try:
+        text = {k: fields[k.encode()].decode() for k in ("run", "exchange", "symbol", "source")}
+        ints = {k: int(fields[k.encode()]) for k in _INTS}
+    except (UnicodeDecodeError, ValueError):
+        raise ParseError("bad_field", "not text or not an integer") from None
+    arrays = []
+    for name in _ARRAYS:
+        raw = fields[name.encode()]
+        if len(raw) % _F8.itemsize or len(raw) // _F8.itemsize > max_levels:
+            raise ParseError("wrong_shape", f"{name}: {len(raw)} bytes")
+        arrays.append(np.frombuffer(raw, dtype=_F8).astype(np.float64))  # a writable native copy
+    bid_px, bid_sz, ask_px, ask_sz = arrays
+    book = BookSnapshot.build(
+        exchange=text["exchange"],
+        symbol=text["symbol"],
+        source=text["source"],
+        bid_px=bid_px,
+        bid_sz=bid_sz,
+        ask_px=ask_px,
+        ask_sz=ask_sz,
+        exchange_ts_ms=ints["ts_ms"],
+        recv_ns=ints["recv_ns"],
+        seq=ints["book_seq"],
+    )
+    return BusEntry(run=text["run"], seq=ints["seq"], pub_ns=ints["pub_ns"], book=book)
+
+
+def status_document(status: FeedStatus, *, run: str, heartbeat_ns: int) -> bytes:
+    """The ingest feed's status as the JSON the status key holds."""
+    return orjson.dumps(
+        {
+            "run": run,
+            "heartbeat_ns": heartbeat_ns,
+            "state": status.state.value,
+            "source": status.source,
+            "exchange": status.exchange,
+            "symbol": status.symbol,
+            "last_error": status.last_error,
+            "messages": status.messages,
+            "books": status.books,
+            "parse_errors": dict(status.parse_errors),
+            "sequence_gaps": status.sequence_gaps,
+            "resyncs": status.resyncs,
+            "reconnects": status.reconnects,
+            "last_message_at": status.last_message_at,
+        }
+    )
+
+
+# ---- publisher (ingest side) ---------------------------------------------------------------------
+class BusPublisher:
+    """Publishes the books of the feeds attached to it; see the module docstring.
+
+    ``attach(feed)`` makes it a listener of that feed (it only drops the book into a mailbox, on the feed
+    thread) and adds the feed's status to the heartbeat. One thread does every Redis write.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, settings: BusSettings = BusSettings(), run: str = "") -> None:
+        self.url = url
+        self.settings = settings
+        self.run = run or uuid.uuid4().hex[:12]
+        self.published = 0  # entries written (tests and logs)
+        self._stores: list[BookStore] = []
+        self._seq: dict[Instrument, int] = {}
+        self._pending: dict[Instrument, tuple[int, BookSnapshot]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._redis: redis.Redis | None = None
+
+    def attach(self, feed: Feed) -> None:
+        self._stores.append(feed.store)
+        feed.add_listener(self)
+
+    def __call__(self, adapter: Any, snap: BookSnapshot) -> None:
+        """Feed listener: number the book and leave it for the publisher thread (replacing an unsent one)."""
+        with self._lock:
+            seq = self._seq[snap.key] = self._seq.get(snap.key, 0) + 1
+            self._pending[snap.key] = (seq, snap)
+        self._wake.set()
+
+    def start(self) -> BusPublisher:
+        self._thread = threading.Thread(target=self._loop, name="tcs-bus-publisher", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def _loop(self) -> None:
+        s = self.settings
+        backoff = Backoff(s.backoff_initial_s, 2.0, s.backoff_max_s)
+        last_beat = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(s.heartbeat_s)
+            self._wake.clear()
+            try:
+                if self._redis is None:
+                    self._redis = connect(self.url, s)
+                self._flush(self._redis)
+                if time.monotonic() - last_beat >= s.heartbeat_s:
+                    self._heartbeat(self._redis)
+                    last_beat = time.monotonic()
+                backoff.reset()
+            except redis.RedisError as exc:  # away, frozen or refusing: keep the newest books, retry
+                log.warning("bus %s: %s: %s", redacted(self.url), type(exc).__name__, exc)
+                self._drop_connection()
+                self._stop.wait(backoff.next())
+        self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        if self._redis is not None:
+            with contextlib.suppress(redis.RedisError):
+                self._redis.close()
+            self._redis = None
+
+    def _flush(self, r: redis.Redis) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        pipe = r.pipeline(transaction=False)
+        now = time.time_ns()
+        for (exchange, symbol), (seq, snap) in pending.items():
+            entry = encode_book(snap, run=self.run, seq=seq, pub_ns=now)
+            pipe.xadd(stream_key(exchange, symbol), entry, maxlen=self.settings.maxlen, approximate=True)  # type: ignore[arg-type]
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            with self._lock:  # not sent: put back what no newer book has replaced meanwhile
+                for key, item in pending.items():
+                    self._pending.setdefault(key, item)
+            raise
+        self.published += len(pending)
+
+    def _heartbeat(self, r: redis.Redis) -> None:
+        now = time.time_ns()
+        pipe = r.pipeline(transaction=False)
+        for store in self._stores:
+            st = store.status()
+            doc = status_document(st, run=self.run, heartbeat_ns=now)
+            pipe.set(status_key(st.exchange, st.symbol), doc, px=int(self.settings.status_ttl_s * 1000))
+        pipe.execute()
+
+
+# ---- reader (app side) ---------------------------------------------------------------------------
+class BusReader:
+    """One thread per process: the newest valid book of each wanted instrument into ``store``.
+
+    The first instrument is the store's own (its status line); every one is published into the store and
+    handed to the listeners (the pricing tracker first), like the feed does.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        store: BookStore,
+        instruments: Iterable[Instrument],
+        *,
+        settings: BusSettings = BusSettings(),
+    ) -> None:
+        self.url = url
+        self.store = store
+        self.instruments: tuple[Instrument, ...] = tuple(instruments)
+        if not self.instruments:
+            raise InputError("the bus reader needs at least one instrument")
+        self.settings = settings
+        self.skipped_old = 0  # entries not newer than the last of their run (not errors)
+        self._listeners: list[BookListener] = []
+        self._last_id: dict[Instrument, bytes] = {}
+        self._last: dict[Instrument, tuple[str, int]] = {}  # (run, seq) of the last accepted entry
+        self._accepted_at: dict[Instrument, float] = {}  # monotonic time the last book was accepted
+        self._ingest: dict[Instrument, dict] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- any thread --------------------------------------------------------------------------------
+    def add_listener(self, fn: BookListener, *, first: bool = False) -> None:
+        self._listeners = [fn, *self._listeners] if first else [*self._listeners, fn]
+
+    def remove_listener(self, fn: BookListener) -> None:
+        self._listeners = [f for f in self._listeners if f is not fn]
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> BusReader:
+        if self.running:
+            return self
+        exchange, symbol = self.instruments[0]
+        self.store.begin(source="bus", url=redacted(self.url), exchange=exchange, symbol=symbol)
+        self.store.set_state(FeedState.CONNECTING)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="tcs-bus-reader", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        self.store.set_state(FeedState.STOPPED)
+
+    def age_s(self, exchange: str, symbol: str) -> float:
+        """Seconds since this reader last accepted a book of the instrument (inf before the first)."""
+        t = self._accepted_at.get((exchange, symbol))
+        return time.monotonic() - t if t is not None else float("inf")
+
+    def ingest_status(self, exchange: str, symbol: str) -> dict | None:
+        """The ingest feed's last status document for the instrument (None when none was read)."""
+        return self._ingest.get((exchange, symbol))
+
+    # ---- reader thread -----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        s = self.settings
+        backoff = Backoff(s.backoff_initial_s, 2.0, s.backoff_max_s)
+        r: redis.Redis | None = None
+        last_status = 0.0
+        while not self._stop.is_set():
+            try:
+                if r is None:
+                    r = connect(self.url, s)
+                    r.ping()
+                    self.store.count_connect()
+                if not self._take_newest(r):
+                    self._wait(r)
+                if time.monotonic() - last_status >= s.heartbeat_s:
+                    self._read_status(r)
+                    last_status = time.monotonic()
+                backoff.reset()
+                self._check_age()
+            except redis.RedisError as exc:  # away, frozen (timeout) or refusing: keep the last book
+                self.store.set_state(self.store.state, f"bus {type(exc).__name__}: {exc}")
+                if r is not None:
+                    r.close()
+                    r = None
+                self._check_age()
+                self._stop.wait(backoff.next())
+                self._check_age()
+            except Exception as exc:  # a bug must not kill the reader thread silently
+                log.error("bus reader error", exc_info=True)
+                self.store.set_state(self.store.state, f"{type(exc).__name__}: {exc}")
+                self._stop.wait(s.backoff_max_s)
+        if r is not None:
+            r.close()
+
+    def _take_newest(self, r: redis.Redis) -> bool:
+        """Take the newest entry after the last one read, per instrument; True when any was new."""
+        pipe = r.pipeline(transaction=False)
+        for inst in self.instruments:
+            last = self._last_id.get(inst)
+            pipe.xrevrange(stream_key(*inst), "+", b"(" + last if last else "-", count=1)
+        got = False
+        for inst, entries in zip(self.instruments, pipe.execute(), strict=True):
+            if entries:  # stream ids are time-based, so a Redis restarted empty still gives later ids
+                entry_id, fields = entries[0]
+                self._last_id[inst] = entry_id
+                self._handle(inst, fields)
+                got = True
+        return got
+
+    def _wait(self, r: redis.Redis) -> None:
+        """Block until any wanted stream has an entry after the last read (at most ``block_ms``)."""
+        streams = {stream_key(*inst): self._last_id.get(inst, b"0-0") for inst in self.instruments}
+        r.xread(streams, count=1, block=self.settings.block_ms)  # type: ignore[arg-type]
+
+    def _handle(self, inst: Instrument, fields: Mapping[bytes, bytes]) -> None:
+        store = self.store
+        store.count_message(sum(len(v) for v in fields.values()))
+        try:
+            entry = decode_entry(fields, max_levels=self.settings.max_levels)
+            if entry.book.key != inst:
+                raise ParseError("wrong_instrument", f"{entry.book.key} on {stream_key(*inst)}")
+        except ParseError as exc:
+            store.count_parse_error(exc.reason, exc.detail)
+            return
+        last = self._last.get(inst)
+        if last is not None and last[0] == entry.run and entry.seq <= last[1]:
+            self.skipped_old += 1
+            return
+        if last is not None and last[0] != entry.run:
+            log.info("bus %s/%s: following a new ingest run %s (was %s)", *inst, entry.run, last[0])
+        self._last[inst] = (entry.run, entry.seq)
+        self._accepted_at[inst] = time.monotonic()
+        if inst == self.instruments[0] and store.state is not FeedState.LIVE:
+            store.set_state(FeedState.LIVE)  # before publishing: a reader never sees a fresh book as stale
+        store.publish(entry.book)
+        for fn in self._listeners:
+            try:
+                fn(self, entry.book)
+            except Exception:  # a listener's bug (pricing) must never stop the reader
+                log.warning("bus listener failed", exc_info=True)
+
+    def _read_status(self, r: redis.Redis) -> None:
+        docs = r.mget([status_key(*inst) for inst in self.instruments])
+        for inst, doc in zip(self.instruments, docs, strict=True):
+            if doc is None:
+                self._ingest.pop(inst, None)
+                continue
+            try:
+                parsed = orjson.loads(doc)
+            except orjson.JSONDecodeError:
+                self.store.count_parse_error("bad_status", status_key(*inst))
+                continue
+            if isinstance(parsed, dict):
+                self._ingest[inst] = parsed
+
+    def _check_age(self) -> None:
+        """Freshness by age (a frozen Redis raises nothing): LIVE -> STALE once the book is too old."""
+        inst = self.instruments[0]
+        if self.store.state is FeedState.LIVE and self.age_s(*inst) > self.settings.stale_after_s:
+            self.store.set_state(FeedState.STALE, f"no book from the bus for {self.settings.stale_after_s:g} s")

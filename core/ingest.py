@@ -1,0 +1,124 @@
+"""`python -m core.ingest`: run the feeds of several instruments at once and publish every book to the bus.
+
+One ``Feed`` per instrument (the same client, adapters, validation, reconnects and watchdog as the app's),
+all feeding one ``BusPublisher`` (``core.feed.bus``) that writes to Redis; app replicas started with
+``TCS_BUS`` read from there. Feeds are ``source[:exchange:symbol]`` (``--feed`` or ``TCS_INGEST_FEEDS``,
+comma-separated); without any, every bundled recording is replayed on loopback (no network needed).
+Live sources obey the deployment's allowlist (``TCS_ALLOWED_HOSTS``), like the app.
+
+    python -m core.ingest --bus redis://127.0.0.1:6379/0
+    python -m core.ingest --feed okx:okx:BTC-USDT-SWAP --feed replay:binance:BTCUSDT
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from core.errors import SimulatorError
+from core.feed.bus import DEFAULT_URL, BusPublisher, BusSettings, redacted
+from core.feed.client import Feed, FeedSettings
+from core.feed.config import FeedConfig, Source, SourcePolicy, load_policy
+from core.feed.replay import bundled_recordings
+from core.feed.store import BookStore
+from core.market.instruments import instruments
+
+log = logging.getLogger(__name__)
+
+
+def feed_config(spec: str, *, replay_speed: float = 1.0) -> FeedConfig:
+    """``source[:exchange:symbol]`` -> the feed config; a replay names a bundled recording's instrument."""
+    source, _, instrument = spec.strip().partition(":")
+    exchange, _, symbol = instrument.partition(":")
+    src = Source(source.lower())
+    if src is not Source.REPLAY:
+        return FeedConfig(source=src, exchange=exchange, symbol=symbol)
+    recordings = bundled_recordings()
+    for rec in recordings:
+        if not instrument or (rec.exchange == exchange.lower() and rec.symbol == symbol.upper()):
+            return FeedConfig(source=src, replay_file=str(rec.path), replay_speed=replay_speed)
+    known = ", ".join(f"replay:{r.exchange}:{r.symbol}" for r in recordings)
+    raise SimulatorError(f"no bundled recording of {instrument!r}; bundled: {known}")
+
+
+def default_configs(*, replay_speed: float = 1.0) -> list[FeedConfig]:
+    """Every bundled recording, replayed (the embedded default: loopback only)."""
+    return [FeedConfig(replay_file=str(r.path), replay_speed=replay_speed) for r in bundled_recordings()]
+
+
+class Ingest:
+    """The feeds and the publisher of one ingest process."""
+
+    def __init__(
+        self,
+        configs: Sequence[FeedConfig],
+        *,
+        bus_url: str = DEFAULT_URL,
+        settings: BusSettings | None = None,
+        feed_settings: FeedSettings | None = None,
+        policy: SourcePolicy | None = None,
+        run: str = "",
+    ) -> None:
+        if not configs:
+            raise SimulatorError("the ingest needs at least one feed")
+        self.configs = list(configs)
+        self.publisher = BusPublisher(bus_url, settings=settings or BusSettings(), run=run)
+        table = instruments()
+        self.feeds = [
+            Feed(BookStore(), settings=feed_settings or FeedSettings(), table=table, policy=policy)
+            for _ in self.configs
+        ]
+
+    @property
+    def run(self) -> str:
+        return self.publisher.run
+
+    def start(self) -> Ingest:
+        self.publisher.start()
+        for feed, config in zip(self.feeds, self.configs, strict=True):
+            self.publisher.attach(feed)
+            feed.start(config)
+        return self
+
+    def stop(self) -> None:
+        for feed in self.feeds:
+            feed.shutdown()
+        self.publisher.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.ingest", description=__doc__.splitlines()[0])
+    p.add_argument("--bus", default=os.environ.get("TCS_BUS") or DEFAULT_URL, help="redis://[:password@]host:port/db")
+    p.add_argument("--feed", action="append", default=[], help="source[:exchange:symbol], repeatable")
+    p.add_argument("--speed", type=float, default=1.0, help="replay pace multiplier (0 = unpaced)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    specs = args.feed or [s for s in os.environ.get("TCS_INGEST_FEEDS", "").split(",") if s.strip()]
+    try:
+        configs = [feed_config(s, replay_speed=args.speed) for s in specs] or default_configs(replay_speed=args.speed)
+        ingest = Ingest(configs, bus_url=args.bus, settings=BusSettings.from_env(), policy=load_policy())
+        ingest.start()
+    except (SimulatorError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    names = [f"{f.store.status().exchange}/{f.store.status().symbol}" for f in ingest.feeds]
+    print(f"ingest run {ingest.run}: {', '.join(names)} -> {redacted(args.bus)}; Ctrl-C to stop", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    ingest.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

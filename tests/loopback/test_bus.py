@@ -1,0 +1,353 @@
+"""The book bus with the real parts: a real redis-server on a free loopback port, a real ingest (replay feed
+on loopback) publishing to it, real readers filling real book stores; Redis killed and frozen on cue.
+
+Every wait is bounded (``wait_for``); no test asserts a time beyond its generous deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+
+from core.feed.bus import BusReader, BusSettings, encode_book, stream_key
+from core.feed.config import FeedConfig, Source
+from core.feed.goquant import parse_snapshot
+from core.feed.store import BookStore, FeedState
+from core.ingest import Ingest
+from core.market.book import BookSnapshot
+from core.market.instruments import get_instrument
+from tests.conftest import FAST, ROOT, wait_for
+
+FUT = get_instrument("binance-futures", "BTCUSDT")
+KEY = ("binance-futures", "BTCUSDT")
+SETTINGS = BusSettings(stale_after_s=1.0, heartbeat_s=0.2, backoff_max_s=0.5, socket_timeout_s=0.5)
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server is not installed (`make test` installs it)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A real redis-server on loopback without persistence; can be killed, restarted and frozen."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        args = ["redis-server", "--save", "", "--appendonly", "no", "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+        def answers() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        assert wait_for(answers, 10), "redis-server did not answer PING"
+        client.close()
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)  # a frozen server must be able to die
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc = None
+
+    def freeze(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer()
+    server.start()
+    yield server
+    if server.proc is not None:
+        server.kill()
+
+
+@pytest.fixture
+def readers():
+    made: list[BusReader] = []
+
+    def make(url: str, instruments=(KEY,), settings: BusSettings = SETTINGS) -> BusReader:
+        reader = BusReader(url, BookStore(), instruments, settings=settings)
+        made.append(reader)
+        return reader.start()
+
+    yield make
+    for r in made:
+        r.stop()
+
+
+@pytest.fixture
+def ingests():
+    made: list[Ingest] = []
+
+    def make(url: str, replay_file: Path, *, run: str = "", speed: float = 10.0) -> Ingest:
+        config = FeedConfig(source=Source.REPLAY, replay_file=str(replay_file), replay_speed=speed)
+        ingest = Ingest([config], bus_url=url, settings=SETTINGS, feed_settings=FAST, run=run)
+        made.append(ingest)
+        return ingest.start()
+
+    yield make
+    for i in made:
+        i.stop()
+
+
+def same_book(a: BookSnapshot, b: BookSnapshot) -> bool:
+    return (
+        a.key == b.key
+        and a.source == b.source
+        and a.exchange_ts_ms == b.exchange_ts_ms
+        and a.recv_ns == b.recv_ns
+        and a.seq == b.seq
+        and all(np.array_equal(getattr(a, n), getattr(b, n)) for n in ("bid_px", "bid_sz", "ask_px", "ask_sz"))
+        and all(np.array_equal(getattr(a, n), getattr(b, n)) for n in ("bid_cum_quote", "ask_cum_quote"))
+    )
+
+
+def fresh(reader: BusReader) -> bool:
+    return reader.store.state is FeedState.LIVE and reader.age_s(*KEY) < 0.5
+
+
+def test_books_from_a_real_ingest_reach_the_reader_unchanged(redis_server, readers, ingests, slice_file):
+    reader = readers(redis_server.url)
+    got: list[BookSnapshot] = []
+    reader.add_listener(lambda _src, snap: got.append(snap))
+    ingest = ingests(redis_server.url, slice_file)
+    sent: dict[tuple[int, int], BookSnapshot] = {}
+    ingest.feeds[0].add_listener(lambda _a, snap: sent.__setitem__((snap.seq, snap.recv_ns), snap))
+    assert wait_for(lambda: len(got) >= 30, 20), f"only {len(got)} books arrived through the bus"
+    checked = [b for b in list(got) if (b.seq, b.recv_ns) in sent]  # books published before we listened aside
+    assert len(checked) >= 20
+    for book in checked:
+        assert same_book(book, sent[(book.seq, book.recv_ns)])
+    st = reader.store.status()
+    assert st.source == "bus" and st.parse_error_total == 0 and st.state is FeedState.LIVE
+    latest = reader.store.latest(*KEY)
+    assert latest is not None and any(latest is b for b in got)
+    assert wait_for(lambda: reader.ingest_status(*KEY) is not None, 5)
+    doc = reader.ingest_status(*KEY)
+    assert doc is not None and doc["run"] == ingest.run and doc["state"] == "live" and doc["books"] > 0
+
+
+def test_two_readers_show_the_same_newest_book(redis_server, readers, ingests, slice_file):
+    ingest = ingests(redis_server.url, slice_file)
+    a, b = readers(redis_server.url), readers(redis_server.url)
+    assert wait_for(lambda: fresh(a) and fresh(b), 20)
+    ingest.stop()  # the stream's newest entry stays put: both readers must end on it
+    newest = redis_server.client().xrevrange(stream_key(*KEY), "+", "-", count=1)[0][1]
+    seq = int(newest[b"book_seq"])
+
+    def on_newest(r: BusReader) -> bool:
+        book = r.store.latest(*KEY)
+        return book is not None and book.seq == seq
+
+    assert wait_for(lambda: on_newest(a) and on_newest(b), 10)
+    book_a, book_b = a.store.latest(*KEY), b.store.latest(*KEY)
+    assert book_a is not None and book_b is not None and same_book(book_a, book_b)
+
+
+def good_entry(snap: BookSnapshot, run: str, seq: int) -> dict:
+    return encode_book(snap, run=run, seq=seq, pub_ns=time.time_ns())
+
+
+def corrupt(entry: dict, case: str) -> dict:
+    e = dict(entry)
+    if case == "missing_field":
+        del e["ask_sz"]
+    elif case == "wrong_shape":
+        e["bid_px"] = e["bid_px"][:-3]
+    elif case == "bad_field":
+        e["seq"] = "seven"
+    elif case == "crossed_book":
+        px = np.frombuffer(e["bid_px"], dtype="<f8").copy()
+        px += 1e6
+        e["bid_px"] = px.tobytes()
+    elif case == "non_finite_level":
+        sz = np.frombuffer(e["ask_sz"], dtype="<f8").copy()
+        sz[3] = np.nan
+        e["ask_sz"] = sz.tobytes()
+    elif case == "unsorted_levels":
+        px = np.frombuffer(e["ask_px"], dtype="<f8").copy()
+        px[[1, 2]] = px[[2, 1]]
+        e["ask_px"] = px.tobytes()
+    elif case == "wrong_instrument":
+        e["symbol"] = "ETHUSDT"
+    return e
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing_field",
+        "wrong_shape",
+        "bad_field",
+        "crossed_book",
+        "non_finite_level",
+        "unsorted_levels",
+        "wrong_instrument",
+    ],
+)
+def test_a_malformed_entry_is_counted_and_skipped(redis_server, readers, recorded_messages, case):
+    first, second = (
+        parse_snapshot(m, instrument=FUT, source="replay", seq=i) for i, m in enumerate(recorded_messages[:2])
+    )
+    r = redis_server.client()
+    reader = readers(redis_server.url)
+    r.xadd(stream_key(*KEY), good_entry(first, "run-a", 1))
+    assert wait_for(lambda: reader.store.latest(*KEY) is not None, 10)
+    r.xadd(stream_key(*KEY), corrupt(good_entry(second, "run-a", 2), case))
+    assert wait_for(lambda: reader.store.status().parse_errors.get(case) == 1, 10), reader.store.status().parse_errors
+    assert same_book(reader.store.latest(*KEY), first)  # the malformed one was never shown
+    r.xadd(stream_key(*KEY), good_entry(second, "run-a", 3))
+    assert wait_for(lambda: reader.store.latest(*KEY).seq == second.seq, 10)
+    assert same_book(reader.store.latest(*KEY), second) and reader.store.status().parse_error_total == 1
+
+
+def test_an_entry_not_newer_than_the_last_of_its_run_is_dropped(redis_server, readers, recorded_messages):
+    books = [parse_snapshot(m, instrument=FUT, source="replay", seq=i) for i, m in enumerate(recorded_messages[:3])]
+    r = redis_server.client()
+    reader = readers(redis_server.url)
+    r.xadd(stream_key(*KEY), good_entry(books[0], "run-a", 5))
+    assert wait_for(lambda: reader.store.latest(*KEY) is not None, 10)
+    r.xadd(stream_key(*KEY), good_entry(books[1], "run-a", 5))  # replayed or duplicated: not newer
+    r.xadd(stream_key(*KEY), good_entry(books[2], "run-a", 4))
+    assert wait_for(lambda: reader.skipped_old >= 1, 10)
+    assert same_book(reader.store.latest(*KEY), books[0])
+    r.xadd(stream_key(*KEY), good_entry(books[1], "run-b", 1))  # a new run starts at 1 and is followed
+    assert wait_for(lambda: reader.store.latest(*KEY).seq == books[1].seq, 10)
+    assert reader.store.status().parse_error_total == 0
+
+
+def test_an_ingest_restart_with_a_new_run_id_is_followed(redis_server, readers, ingests, slice_file):
+    reader = readers(redis_server.url)
+    first = ingests(redis_server.url, slice_file, run="first")
+    assert wait_for(lambda: fresh(reader), 20)
+    first.stop()
+    assert wait_for(lambda: reader.store.state is FeedState.STALE, 10)  # the ingest is gone: stale by age
+    runs: list[str] = []
+    reader.add_listener(lambda _src, _snap: runs.append(reader._last[KEY][0]))
+    ingests(redis_server.url, slice_file, run="second")  # its sequence numbers start over at 1
+    assert wait_for(lambda: fresh(reader) and runs and runs[-1] == "second", 20)
+    assert wait_for(lambda: reader.ingest_status(*KEY) and reader.ingest_status(*KEY)["run"] == "second", 5)
+
+
+def test_redis_killed_for_two_seconds_goes_stale_keeps_the_book_and_recovers(
+    redis_server, readers, ingests, slice_file
+):
+    reader = readers(redis_server.url)
+    ingests(redis_server.url, slice_file)
+    assert wait_for(lambda: fresh(reader), 20)
+    redis_server.kill()
+    killed = time.monotonic()
+    assert wait_for(lambda: reader.store.state is FeedState.STALE, 10)
+    kept = reader.store.latest(*KEY)
+    assert kept is not None  # the last good book stays, marked stale
+    time.sleep(max(0.0, 2.0 - (time.monotonic() - killed)))
+    redis_server.start()
+    assert wait_for(lambda: fresh(reader), 15), reader.store.status()
+    assert reader.store.latest(*KEY).recv_ns > kept.recv_ns
+    assert reader.store.status().reconnects >= 1 and reader.store.status().parse_error_total == 0
+
+
+def test_redis_frozen_goes_stale_by_age_and_recovers_after_sigcont(redis_server, readers, ingests, slice_file):
+    reader = readers(redis_server.url)
+    ingests(redis_server.url, slice_file)
+    assert wait_for(lambda: fresh(reader), 20)
+    redis_server.freeze()  # raises nothing on its own: only the book's age can tell
+    try:
+        assert wait_for(lambda: reader.store.state is FeedState.STALE, 10)
+        kept = reader.store.latest(*KEY)
+        assert kept is not None
+        time.sleep(1.0)
+    finally:
+        redis_server.thaw()
+    assert wait_for(lambda: fresh(reader), 15), reader.store.status()
+    assert reader.store.latest(*KEY).recv_ns > kept.recv_ns
+
+
+def test_python_m_core_ingest_publishes_the_bundled_replay(redis_server, readers):
+    """The entry point itself, as the operator runs it: the embedded default replays every bundled recording."""
+    env = {**os.environ, "TCS_BUS": redis_server.url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.ingest", "--speed", "5"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        reader = readers(redis_server.url, instruments=(KEY, ("binance", "BTCUSDT")))
+        assert wait_for(lambda: fresh(reader) and reader.age_s("binance", "BTCUSDT") < 1.0, 30)
+        assert reader.store.latest("binance", "BTCUSDT").source == "replay"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "ingest run" in out
+
+
+def test_an_app_runtime_with_tcs_bus_runs_no_feed_and_prices_every_book_from_the_bus(
+    redis_server, ingests, slice_file, monkeypatch
+):
+    from core.costs.fees import get_tier
+    from core.costs.order import Order
+    from core.errors import SourceNotAllowed
+    from core.pricing.pricer import TickPricer
+    from core.runtime import from_environment
+
+    monkeypatch.setenv("TCS_BUS", redis_server.url)
+    monkeypatch.setenv("TCS_BUS_INSTRUMENTS", "binance-futures:BTCUSDT")
+    monkeypatch.setenv("TCS_BUS_STALE_S", "1.5")
+    ingest = ingests(redis_server.url, slice_file)
+    rt = from_environment()
+    try:
+        assert rt.bus is not None and not rt.feed.running and rt.config is None
+        assert rt.policy is not None and not rt.policy.allow_source_switch and not rt.policy.allow_custom_url
+        est = TickPricer(Order("buy", 25_000.0, unit="quote"), fee_tier=get_tier(FUT.exchange, FUT.kind))
+        track = rt.track("k", lambda: est, exchange=FUT.exchange, symbol=FUT.symbol)
+        assert wait_for(lambda: len(rt.figures(track)) >= 10, 20), "the tracker priced no book from the bus"
+        assert rt.status().state is FeedState.LIVE and rt.status().source == "bus"
+        ingest.stop()  # then the newest book stays put: it must be the last one priced
+
+        def last_book_priced() -> bool:
+            book = rt.latest()
+            return book is not None and book.key == KEY and rt.figures(track)[-1].recv_ns == book.recv_ns
+
+        assert wait_for(last_book_priced, 10)
+        with pytest.raises(SourceNotAllowed):
+            rt.start(FeedConfig())
+        with pytest.raises(SourceNotAllowed):
+            rt.capture(5)
+        assert not rt.feed.running  # a refused start changed nothing
+    finally:
+        rt.bus.stop()
