@@ -166,8 +166,15 @@ def test_models_page_shows_each_card_and_what_is_used():
 def test_data_page_records_and_offers_the_download():
     at = open_page("pages/data.py")
     cat = at.dataframe[0].value
-    assert cat["file"].tolist() == ["binance-futures_BTCUSDT_20240808.jsonl.gz", "binance_BTCUSDT_20240808.jsonl.gz"]
-    assert cat["license"].tolist() == ["MIT", "MIT"] and cat["messages"].tolist() == [6537, 6456]
+    assert cat["file"].tolist() == [
+        "binance-futures_BTCUSDT_20240808.jsonl.gz",
+        "binance_BTCUSDT_20240808.jsonl.gz",
+        "binance-coinm_BTCUSD_PERP_20240808.jsonl.gz",
+        "binance-futures_ETHUSDT_20240808.jsonl.gz",
+        "binance_ETHUSDT_20240808.jsonl.gz",
+        "binance-futures_BTCUSDT_20240718.jsonl.gz",
+    ]
+    assert cat["license"].tolist() == ["MIT"] * 6 and cat["messages"].tolist() == [6537, 6456, 6463, 6577, 6441, 8999]
     at.number_input(key="data_seconds").set_value(1.0).run()
     at.button(key="data_record").click().run()
     assert not at.exception and at.get("progress")
