@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, cast
 
 import numpy as np
 import orjson
@@ -713,7 +713,7 @@ def raw_spec(market: str, symbol: str, paths: Sequence[str | Path], *, interval_
     """The spec of a capture given on the command line: venue from ``market``, file stem from the first event's day."""
     if market not in EXCHANGES:
         raise InputError(f"unknown market {market!r}: use one of {', '.join(EXCHANGES)}")
-    m: Market = market  # type: ignore[assignment]  # checked just above
+    m = cast(Market, market)  # checked just above
     symbol = symbol.strip().upper()
     if not symbol or not symbol.replace("_", "").isalnum():
         raise InputError(f"symbol must be letters, digits and _ (e.g. BTCUSDT), not {symbol!r}")
