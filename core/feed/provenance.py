@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the converter imports this module; its result type is only 
 
 DEFAULT_LEVELS = 400  # levels a side the bundled recordings keep (PROVENANCE.md says why)
 LEVEL_CHOICES = (400, 200, 100)
-SYMBOL = "BTCUSDT"
+SYMBOL = "BTCUSDT"  # the symbol of a recording that names none
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class UpstreamFile:
     upstream: str  # path in the upstream repository
     blob: str  # upstream git blob id
     sha256: str
+    commit: str = ""  # upstream commit it was taken from, when not the repository's snapshot commit
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ HFTBACKTEST = Upstream(
     url="https://github.com/nkaz001/hftbacktest",
     commit="5f3ec40b2afb764e0fea112f941ed85523ef4e88",
     commit_note=(
-        "snapshot of the mirror used; the files were added in c4183c646c744222812405fb3618a39ab75a4a8d, 2024-08-09"
+        "snapshot of the mirror used; the BTCUSDT 2024-08-08/09 files were added in "
+        "c4183c646c744222812405fb3618a39ab75a4a8d, 2024-08-09; the 2024-07-18/19 files, removed upstream later, "
+        "come from the commits named in the source table"
     ),
     license='MIT, "Copyright (c) 2022 nkaz001@protonmail.com"',
     license_file="hftbacktest-binance/LICENSE.hftbacktest",
@@ -83,7 +86,7 @@ def manifest(results: Sequence[RecordingResult]) -> dict:
             {
                 "file": r.recording,
                 "exchange": r.spec.exchange,
-                "symbol": SYMBOL,
+                "symbol": r.spec.symbol,
                 "label": r.spec.label,
                 "date": iso_ms(r.start_ms)[:10],
                 "start": iso_ms(r.start_ms),
@@ -97,6 +100,21 @@ def manifest(results: Sequence[RecordingResult]) -> dict:
             for r in results
         ]
     }
+
+
+def _base(r: RecordingResult) -> str:
+    """The base currency of a recording's symbol (BTC, ETH)."""
+    return r.instrument.base if r.instrument is not None else r.spec.symbol.removesuffix("USDT")
+
+
+def _size_unit(r: RecordingResult) -> str:
+    inst = r.instrument
+    if inst is None:
+        return f"{_base(r)} (base units)"
+    return (
+        f"contracts of {inst.ct_val:g} {inst.ct_val_ccy} ({inst.ct_type}: {_base(r)} = contracts x {inst.ct_val:g} / "
+        "price; the app converts with `instruments.json`)"
+    )
 
 
 def _md_table(rows: Sequence[Sequence[str]]) -> str:
@@ -150,9 +168,16 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
         "",
         _md_table(
             [
-                ["source", "upstream repository", "original path", "git blob", "sha256"],
+                ["source", "upstream repository", "original path", "commit", "git blob", "sha256"],
                 *[
-                    [f"`{f.local}`", HFTBACKTEST.url, f"`{f.upstream}`", f"`{f.blob}`", f"`{f.sha256}`"]
+                    [
+                        f"`{f.local}`",
+                        HFTBACKTEST.url,
+                        f"`{f.upstream}`",
+                        f"`{f.commit or HFTBACKTEST.commit}`",
+                        f"`{f.blob}`",
+                        f"`{f.sha256}`",
+                    ]
                     for r in results
                     for f in r.spec.files
                 ],
@@ -160,6 +185,7 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
                     f"`{OKX_CAPTURE.local}`",
                     CRYPTOFEED.url,
                     f"`{OKX_CAPTURE.upstream}`",
+                    f"`{CRYPTOFEED.commit}`",
                     f"`{OKX_CAPTURE.blob}`",
                     f"`{OKX_CAPTURE.sha256}`",
                 ],
@@ -171,12 +197,16 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
         "GoQuant-format full books (`{timestamp, exchange, symbol, asks, bids}`), one per line, gzip. Each is "
         "the Binance book rebuilt from the REST depth snapshot plus the diff-depth stream with Binance's "
         "procedure: diffs received before the snapshot line are buffered; diffs with `u <= lastUpdateId` are "
-        "dropped; continuity is enforced (futures: first applied diff has `U <= lastUpdateId <= u`, then "
-        "`pu` = previous `u`; spot: first has `U <= lastUpdateId+1 <= u`, then `U` = previous `u` + 1) and a "
-        "gap aborts the conversion; a quantity of 0 deletes the level. After each applied diff the book is "
-        "checked not to cross and written with `timestamp` = the diff's event time `E` (ISO-8601 UTC, ms). "
-        "Prices and sizes are Binance's original strings; sizes are BTC on both markets. bookTicker events are "
-        "not used.",
+        "dropped; continuity is enforced (futures, USDⓈ-M and COIN-M: first applied diff has "
+        "`U <= lastUpdateId <= u`, or, when the snapshot ends exactly on a dropped diff (`u` = `lastUpdateId`), "
+        "`pu` = `lastUpdateId`; then `pu` = previous `u`; spot: first has `U <= lastUpdateId+1 <= u`, then "
+        "`U` = previous `u` + 1) and a gap aborts the conversion; a quantity of 0 deletes the level. After each "
+        "applied diff the book is checked not to cross and written with `timestamp` = the diff's event time `E` "
+        "(ISO-8601 UTC, ms). Prices and sizes are Binance's original strings in Binance's own units: sizes are "
+        "base units (BTC, ETH) on spot and USDⓈ-M, and **contracts on COIN-M** (`exchange` = `binance-coinm`, "
+        "inverse: a contract is worth `ct_val` USD, 100 for BTCUSD_PERP, so base = contracts x 100 / price). "
+        "The app converts contracts to base units when it parses a book, with the contract size in "
+        "`instruments.json`, as it does for OKX SWAP. bookTicker events are not used.",
         "",
         f"* **Levels kept: {levels} per side** (bids descending, asks ascending). The rebuilt book grows to "
         "thousands of levels a side because diffs add levels outside the snapshot's 1,000-level window, so "
@@ -187,7 +217,7 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
             if levels == DEFAULT_LEVELS
             else " (set with `--levels`)."
         )
-        + " The depth this covers is in "
+        + " The depth this covers (in base units, contracts converted) is in "
         "each table below: with Binance spot's 0.01 USDT tick, 400 levels can span under 10 bps, so an order "
         "larger than the BTC shown there walks past the recorded book.",
         "* **Deduplication:** "
@@ -197,6 +227,10 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
             if dedupe
             else "none; every applied diff gives one message."
         ),
+        "* **Thinning (COIN-M only):** the COIN-M diff stream (`@depth@0ms`) changes the book about 70 times "
+        "a second; only the last book of each 100 ms of event time (`E // 100`) is written, the cadence of "
+        "spot's `@depth@100ms` stream, which keeps the recording under the app's 200 MB uncompressed limit. "
+        "Every diff is still applied and checked; the tables count the books left out.",
         "",
     ]
     for r in results:
@@ -207,7 +241,8 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
             _md_table(
                 [
                     ["item", "value"],
-                    ["market", f"{r.spec.label} (`exchange` = `{r.spec.exchange}`, `symbol` = `{SYMBOL}`)"],
+                    ["market", f"{r.spec.label} (`exchange` = `{r.spec.exchange}`, `symbol` = `{r.spec.symbol}`)"],
+                    ["sizes in the recording", _size_unit(r)],
                     ["from", ", then ".join(f"`{f.local}`" for f in r.spec.files)],
                     [
                         "time range (UTC, event time E)",
@@ -222,12 +257,17 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
                     ],
                     ["sequence gaps", "0 (a gap would abort the conversion)"],
                     ["crossed books", f"{c.crossed}"],
+                    *(
+                        [[f"books thinned (not the last of their {r.spec.interval_ms} ms)", f"{r.thinned:,}"]]
+                        if r.spec.interval_ms
+                        else []
+                    ),
                     ["identical top-N states dropped", f"{r.duplicates_dropped:,}"],
                     ["largest rebuilt book (bids, asks)", f"{c.max_levels[0]:,}, {c.max_levels[1]:,} levels"],
                     ["levels per side written", f"up to {r.levels}"],
                     [
-                        "BTC within the written levels (least over all messages)",
-                        f"bids {r.min_depth_btc[0]:,.1f}, asks {r.min_depth_btc[1]:,.1f}",
+                        f"{_base(r)} within the written levels (least over all messages)",
+                        f"bids {r.min_depth_base[0]:,.1f}, asks {r.min_depth_base[1]:,.1f}",
                     ],
                     [
                         "deepest written level from mid (least over all messages)",
@@ -241,9 +281,11 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
     parts += [
         "## Trades (`trades/`)",
         "",
-        "Every `@trade` event of the same raw files, kept beside the books for model training. Parquet "
-        "(zstd), columns: `ts_ms` int64 (trade time `T`), `price` float64 (USDT), `qty` float64 (BTC), "
-        "`buyer_is_maker` bool (Binance `m`; true means the aggressor sold), `trade_id` int64 (`t`). "
+        "Every `@trade` event of the same raw files, kept beside the books for model training and validation. "
+        "Parquet (zstd), columns: `ts_ms` int64 (trade time `T`), `price` float64 (quote: USDT, or USD on "
+        "COIN-M), `qty` float64 (**base units**, BTC or ETH, in every file), `buyer_is_maker` bool (Binance `m`; "
+        "true means the aggressor sold), `trade_id` int64 (`t`). COIN-M files add `size_contracts` float64, "
+        "Binance's `q` (contracts of 100 USD for BTCUSD_PERP); there `qty` = `size_contracts` x 100 / `price`. "
         "In file order (trade ids strictly increasing).",
         "",
         _md_table(

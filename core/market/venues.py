@@ -1,6 +1,6 @@
 """The venue registry: every place market data comes from, declared once.
 
-A venue is an exchange (OKX, Binance spot, Binance USD-M) or an aggregator that relays several exchanges
+A venue is an exchange (OKX, Binance spot, Binance USD-M, Binance COIN-M) or an aggregator that relays several exchanges
 (GoQuant). Its entry says everything the rest of the app needs to know about it: the id used in
 ``data/instruments.json`` and in recordings, the label pages show, its kind, which wire protocol its live
 feed speaks (none when the app has no direct feed from it), its public URLs, the WebSocket hosts a
@@ -103,6 +103,8 @@ VENUES: tuple[Venue, ...] = (
     ),
     Venue(id="binance", label="Binance spot", kind=VenueKind.EXCHANGE),
     Venue(id="binance-futures", label="Binance USD-M", kind=VenueKind.EXCHANGE),
+    # COIN-M perpetuals are inverse: books and trades count contracts of ct_val USD (100 for BTCUSD_PERP)
+    Venue(id="binance-coinm", label="Binance COIN-M", kind=VenueKind.EXCHANGE, derivative_sizes=SizeUnit.CONTRACTS),
 )
 
 _BY_ID = {v.id: v for v in VENUES}

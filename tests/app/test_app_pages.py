@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.views.catalog import catalog
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
@@ -166,8 +168,10 @@ def test_models_page_shows_each_card_and_what_is_used():
 def test_data_page_records_and_offers_the_download():
     at = open_page("pages/data.py")
     cat = at.dataframe[0].value
-    assert cat["file"].tolist() == ["binance-futures_BTCUSDT_20240808.jsonl.gz", "binance_BTCUSDT_20240808.jsonl.gz"]
-    assert cat["license"].tolist() == ["MIT", "MIT"] and cat["messages"].tolist() == [6537, 6456]
+    entries = catalog()  # the six bundled recordings, pinned in tests/unit/test_catalog.py
+    assert len(entries) == 6 and cat["file"].tolist() == [e.file for e in entries]
+    assert cat["license"].tolist() == ["MIT"] * 6 and cat["messages"].tolist() == [e.messages for e in entries]
+    assert cat["messages"].tolist()[:2] == [6537, 6456]
     at.number_input(key="data_seconds").set_value(1.0).run()
     at.button(key="data_record").click().run()
     assert not at.exception and at.get("progress")

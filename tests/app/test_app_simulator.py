@@ -304,6 +304,42 @@ def test_follows_a_switch_made_elsewhere(at):
         feed.start(config)
 
 
+@pytest.mark.parametrize(
+    "file",
+    [
+        "binance-coinm_BTCUSD_PERP_20240808.jsonl.gz",
+        "binance-futures_ETHUSDT_20240808.jsonl.gz",
+        "binance_ETHUSDT_20240808.jsonl.gz",
+        "binance-futures_BTCUSDT_20240718.jsonl.gz",
+    ],
+)
+def test_prices_on_every_added_recording(at, file):
+    """The recordings added with COIN-M and ETH replay in the Simulator: its venue, symbol, fee tier and a cost."""
+    from core.feed.config import FeedConfig, Source
+    from core.feed.replay import bundled_recordings
+    from pages.common import get_runtime
+
+    feed = get_runtime().feed
+    config = feed.config
+    rec = next(r for r in bundled_recordings() if r.path.name == file)
+    try:
+        feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(rec.path)))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            at.run()
+            if at.selectbox(key="sim_symbol").value == rec.symbol and "Net cost" in metrics(at):
+                break
+            time.sleep(0.3)
+        assert not at.exception
+        assert at.selectbox(key="sim_exchange").value == rec.exchange
+        assert at.selectbox(key="sim_symbol").value == rec.symbol
+        assert at.selectbox(key="sim_fee_tier").value is not None
+        net = float(metrics(at)["Net cost"][0].strip("$").replace(",", ""))
+        assert net > 0 and not at.error
+    finally:
+        feed.start(config)
+
+
 def ticks_chart(at: AppTest) -> dict | None:
     """The 'This order on every book' figure as plotly JSON, or None."""
     import json

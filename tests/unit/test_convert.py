@@ -1,34 +1,48 @@
-"""core.feed.conversion: Binance book rebuild rules on hand-written raw lines, and the bundled data/ outputs
-(checked against the upstream records in core.feed.provenance)."""
+"""core.feed.conversion: Binance book rebuild rules on hand-written raw lines, COIN-M units on real lines, a
+short real slice converted twice to the same bytes, and the bundled data/ outputs (checked against the upstream
+records in core.feed.provenance)."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import itertools
 import re
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from core.errors import ParseError, SequenceGap
+from core.errors import InputError, ParseError, SequenceGap
 from core.feed.conversion import (
+    INVERSE_TRADE_SCHEMA,
+    MARKETS,
+    TRADE_SCHEMA,
     BookState,
     DepthBook,
     MarketSpec,
     RebuildCounts,
+    contract_instrument,
     convert_market,
+    convert_paths,
     iter_binance_books,
+    last_per_interval,
+    raw_spec,
     read_binance_trades,
     write_recording,
 )
+from core.feed.goquant import parse_snapshot
 from core.feed.provenance import OKX_CAPTURE, UpstreamFile
 from core.feed.recording import load_recording
+from core.market.instruments import get_instrument
 
 DATA = Path(__file__).resolve().parents[2] / "data"
+#: the first 200 lines of two hftbacktest captures, byte for byte (tests/fixtures/hftbacktest/README.md)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hftbacktest"
+CM_HEAD = FIXTURES / "btcusd_perp_20240808_head200.gz"
+USDM_HEAD = FIXTURES / "btcusdt_20240808_head200.gz"
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 E0 = 1723161256000  # 2024-08-08T23:54:16.000Z
 
@@ -136,6 +150,19 @@ def test_futures_pu_rule(tmp_path: Path) -> None:
         list(iter_binance_books([raw], "usdm"))
 
 
+def test_futures_diff_following_the_snapshot_exactly_is_continuous(tmp_path: Path) -> None:
+    # as in the real ETHUSDT capture: the snapshot's lastUpdateId is a diff's u (dropped); the next has pu = id
+    raw = write_raw(
+        tmp_path / "exact.gz",
+        [fut_diff(90, 100, 89, E0), SNAP, fut_diff(103, 105, 100, E0 + 1, b=[["99.60", "1.000"]])],
+    )
+    counts = RebuildCounts()
+    (state,) = iter_binance_books([raw], "usdm", counts=counts)
+    assert (counts.dropped, counts.applied) == (1, 1) and state.bids[0] == ("99.60", "1.000")
+    with pytest.raises(SequenceGap, match="first diff"):  # pu one short of the id: an update is missing
+        list(iter_binance_books([write_raw(tmp_path / "g.gz", [SNAP, fut_diff(103, 105, 99, E0)])], "usdm"))
+
+
 def test_futures_first_diff_must_straddle_snapshot(tmp_path: Path) -> None:
     raw = write_raw(tmp_path / "gap.gz", [SNAP, fut_diff(101, 105, 100, E0)])  # U=101 > lastUpdateId=100
     with pytest.raises(SequenceGap, match="first diff"):
@@ -208,6 +235,104 @@ def test_state_arrays() -> None:
     assert az.tolist() == [0.25]
 
 
+def test_last_per_interval_keeps_the_last_book_of_each_window() -> None:
+    states = [BookState(event_ms=t, recv_ns=0, update_id=i, bids=(), asks=()) for i, t in enumerate([5, 99, 100, 250])]
+    left_out = [0]
+    assert [s.update_id for s in last_per_interval(states, 100, left_out)] == [1, 2, 3] and left_out == [1]
+    assert list(last_per_interval(states, 0, left_out)) == states
+
+
+# ------------------------------------------------------------------------------ COIN-M units (real lines)
+
+# Real lines of hftbacktest's cm/btcusd_perp_20240808.gz (trades 849714402 and 849714405, the snapshot's top)
+CM_TRADES = [
+    {
+        "stream": "btcusd_perp@trade",
+        "data": {"e": "trade", "E": 1723161257687, "T": 1723161257679, "s": "BTCUSD_PERP", "t": 849714402}
+        | {"p": "61804.8", "q": "4", "X": "MARKET", "m": False},
+    },
+    {
+        "stream": "btcusd_perp@trade",
+        "data": {"e": "trade", "E": 1723161258760, "T": 1723161258748, "s": "BTCUSD_PERP", "t": 849714405}
+        | {"p": "61808.8", "q": "10", "X": "MARKET", "m": False},
+    },
+]
+
+
+def test_coinm_instruments_are_inverse_contracts_of_usd() -> None:
+    btc = get_instrument("binance-coinm", "BTCUSD_PERP")
+    eth = get_instrument("binance-coinm", "ETHUSD_PERP")
+    for inst, ct_val, base in ((btc, 100.0, "BTC"), (eth, 10.0, "ETH")):
+        assert (inst.ct_type, inst.ct_val, inst.ct_val_ccy, inst.base, inst.quote) == (
+            "inverse",
+            ct_val,
+            "USD",
+            base,
+            "USD",
+        )
+        assert inst.sized_in_contracts and inst.kind == "swap" and inst.lot_size == 1
+    assert btc.to_base(50_000.0, 10.0) == pytest.approx(0.02)  # 10 contracts x 100 USD / 50,000 USD per BTC
+    assert eth.to_base(2_500.0, 10.0) == pytest.approx(0.04)  # 10 contracts x 10 USD / 2,500 USD per ETH
+    assert btc.from_base(50_000.0, 0.02) == pytest.approx(10.0)
+    assert contract_instrument("cm", "btcusd_perp") == btc and contract_instrument("usdm", "BTCUSDT") is None
+    with pytest.raises(InputError, match="unknown COIN-M symbol SOLUSD_PERP"):
+        contract_instrument("cm", "SOLUSD_PERP")
+
+
+def test_coinm_trades_keep_contracts_and_give_base(tmp_path: Path) -> None:
+    raw = write_raw(tmp_path / "cm.gz", CM_TRADES)
+    table = read_binance_trades([raw], symbol="BTCUSD_PERP", instrument=get_instrument("binance-coinm", "BTCUSD_PERP"))
+    assert table.schema == INVERSE_TRADE_SCHEMA and table.schema.names[-1] == "size_contracts"
+    rows = table.to_pylist()
+    assert [r["size_contracts"] for r in rows] == [4.0, 10.0]
+    assert rows[0]["qty"] == pytest.approx(400 / 61804.8) and rows[0]["qty"] == pytest.approx(0.0064719892, abs=1e-10)
+    assert rows[1]["qty"] == pytest.approx(1000 / 61808.8) and rows[1]["qty"] == pytest.approx(0.0161789, abs=1e-7)
+    assert [r["buyer_is_maker"] for r in rows] == [False, False] and rows[0]["ts_ms"] == 1723161257679
+    # without the instrument the same lines read as base units: the plain schema, q untouched
+    plain = read_binance_trades([raw])
+    assert plain.schema == TRADE_SCHEMA and plain.column("qty").to_pylist() == [4.0, 10.0]
+    with pytest.raises(InputError, match="holds BTCUSD_PERP, not ETHUSD_PERP"):
+        read_binance_trades([raw], symbol="ETHUSD_PERP")
+
+
+def test_coinm_recording_keeps_contracts_and_the_app_reads_btc(tmp_path: Path) -> None:
+    """A real COIN-M slice: the recording keeps Binance's contract strings; the parser turns them into BTC."""
+    spec = raw_spec("cm", "BTCUSD_PERP", [CM_HEAD])
+    assert (spec.exchange, spec.stem, spec.interval_ms) == ("binance-coinm", "binance-coinm_BTCUSD_PERP_20240808", 100)
+    res = convert_paths(spec, [CM_HEAD], tmp_path, levels=400)
+    assert res.counts.snapshot_id == 1007198635033 and res.instrument is not None and res.instrument.ct_val == 100
+    rec = load_recording(tmp_path / res.recording)
+    assert (rec.exchange, rec.symbol) == ("binance-coinm", "BTCUSD_PERP") and len(rec) == res.messages > 5
+    doc = orjson.loads(rec.messages[0])
+    px, contracts = doc["bids"][0]
+    assert contracts == contracts.strip() and float(contracts) == int(contracts)  # whole contracts, as sent
+    snap = parse_snapshot(rec.messages[0], instrument=get_instrument("binance-coinm", "BTCUSD_PERP"))
+    assert snap.bid_sz[0] == pytest.approx(float(contracts) * 100 / float(px), rel=1e-12)
+    assert snap.bid_px[0] == float(px) and 61_000 < snap.mid < 62_500
+    trades = pq.read_table(tmp_path / res.trades)
+    assert trades.column("size_contracts").to_pylist()[:4] == [4.0, 1.0, 5.0, 10.0]
+    assert trades.column("qty").to_pylist()[0] == pytest.approx(400 / 61804.8)
+
+
+def test_a_real_slice_converts_to_the_same_bytes_twice(tmp_path: Path) -> None:
+    """Reproducible byte for byte (the full run in `make data` takes minutes; the rule is the same)."""
+    spec = raw_spec("usdm", "BTCUSDT", [USDM_HEAD])
+    a = convert_paths(spec, [USDM_HEAD], tmp_path / "a", levels=50)
+    b = convert_paths(spec, [USDM_HEAD], tmp_path / "b", levels=50)
+    assert b.messages == a.messages > 5
+    for rel in (a.recording, a.trades):
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    assert pq.read_table(tmp_path / "a" / a.trades).schema == TRADE_SCHEMA
+
+
+def test_a_failed_conversion_leaves_no_file(tmp_path: Path) -> None:
+    raw = write_raw(tmp_path / "gap.gz", [SNAP, spot_diff(101, 104, E0), spot_diff(106, 108, E0 + 100)])
+    spec = MarketSpec(market="spot", exchange="binance", label="t", stem="gap", files=(), default=False)
+    with pytest.raises(SequenceGap):
+        convert_paths(spec, [raw], tmp_path / "out", levels=10)
+    assert not list((tmp_path / "out").rglob("*.*"))
+
+
 # ---------------------------------------------------------------------------------------------- outputs
 
 
@@ -263,14 +388,24 @@ def _manifest() -> list[dict]:
     return orjson.loads((DATA / "recordings.json").read_bytes())["recordings"]
 
 
-def test_manifest_lists_both_markets_futures_default() -> None:
+def test_manifest_lists_every_market_futures_default() -> None:
     recs = _manifest()
-    assert {r["exchange"] for r in recs} == {"binance-futures", "binance"}
+    assert {r["exchange"] for r in recs} == {"binance-futures", "binance", "binance-coinm"}
+    assert [r["file"] for r in recs] == [f"recordings/{m.stem}.jsonl.gz" for m in MARKETS]
+    assert {(r["exchange"], r["symbol"], r["date"]) for r in recs} == {
+        ("binance-futures", "BTCUSDT", "2024-08-08"),
+        ("binance", "BTCUSDT", "2024-08-08"),
+        ("binance-coinm", "BTCUSD_PERP", "2024-08-08"),
+        ("binance-futures", "ETHUSDT", "2024-08-08"),
+        ("binance", "ETHUSDT", "2024-08-08"),
+        ("binance-futures", "BTCUSDT", "2024-07-18"),
+    }
     defaults = [r for r in recs if r["default"]]
     assert len(defaults) == 1 and defaults[0]["exchange"] == "binance-futures"
+    assert recs[0] == defaults[0] and recs[1]["file"] == "recordings/binance_BTCUSDT_20240808.jsonl.gz"
 
 
-@pytest.mark.parametrize("entry", _manifest(), ids=lambda r: r["exchange"])
+@pytest.mark.parametrize("entry", _manifest(), ids=lambda r: Path(r["file"]).name)
 def test_bundled_recording(entry: dict) -> None:
     rec = load_recording(DATA / entry["file"])
     assert len(rec) == entry["messages"]
@@ -283,23 +418,31 @@ def test_bundled_recording(entry: dict) -> None:
     for raw in rec.messages:
         doc = orjson.loads(raw)
         assert ISO_MS.match(doc["timestamp"])
-        bids = [float(p) for p, _ in doc["bids"]]
-        asks = [float(p) for p, _ in doc["asks"]]
+        bids = np.array(doc["bids"], dtype=np.float64)  # (price, size) rows, parsed from the strings
+        asks = np.array(doc["asks"], dtype=np.float64)
         assert 0 < len(bids) <= n and 0 < len(asks) <= n
-        assert bids[0] < asks[0], doc["timestamp"]
-        assert all(a > b for a, b in itertools.pairwise(bids)) and all(a < b for a, b in itertools.pairwise(asks))
-        assert all(float(s) > 0 for _, s in doc["bids"]) and all(float(s) > 0 for _, s in doc["asks"])
+        assert bids[0, 0] < asks[0, 0], doc["timestamp"]
+        assert (np.diff(bids[:, 0]) < 0).all() and (np.diff(asks[:, 0]) > 0).all()  # strictly sorted
+        assert (bids[:, 1] > 0).all() and (asks[:, 1] > 0).all()
 
 
-@pytest.mark.parametrize("entry", _manifest(), ids=lambda r: r["exchange"])
+@pytest.mark.parametrize("entry", _manifest(), ids=lambda r: Path(r["file"]).name)
 def test_bundled_trades(entry: dict) -> None:
     table = pq.read_table(DATA / entry["trades"])
-    assert table.schema.names == ["ts_ms", "price", "qty", "buyer_is_maker", "trade_id"]
-    assert [f.type for f in table.schema] == [pa.int64(), pa.float64(), pa.float64(), pa.bool_(), pa.int64()]
+    inverse = entry["exchange"] == "binance-coinm"
+    assert table.schema.names == ["ts_ms", "price", "qty", "buyer_is_maker", "trade_id"] + (
+        ["size_contracts"] if inverse else []
+    )
+    assert [f.type for f in table.schema][:5] == [pa.int64(), pa.float64(), pa.float64(), pa.bool_(), pa.int64()]
     assert table.num_rows > 1000
     ids = table.column("trade_id").to_pylist()
     assert ids == sorted(set(ids))
     assert min(table.column("qty").to_pylist()) > 0
+    if inverse:  # qty is BTC: contracts x 100 USD / price, on every row
+        ct = get_instrument(entry["exchange"], entry["symbol"]).ct_val
+        contracts = table.column("size_contracts").to_numpy()
+        expect = contracts * ct / table.column("price").to_numpy()
+        assert (table.column("qty").to_numpy() == expect).all() and (contracts == contracts.round()).all()
 
 
 def test_bundled_okx_licenses_and_provenance() -> None:

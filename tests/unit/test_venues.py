@@ -36,7 +36,12 @@ def test_ids_are_unique_and_lookups_name_the_known_venues():
 
 
 def test_page_labels_come_from_the_registry():
-    assert EXCHANGE_LABELS == {"okx": "OKX", "binance": "Binance spot", "binance-futures": "Binance USD-M"}
+    assert EXCHANGE_LABELS == {
+        "okx": "OKX",
+        "binance": "Binance spot",
+        "binance-futures": "Binance USD-M",
+        "binance-coinm": "Binance COIN-M",
+    }
     assert all(EXCHANGE_LABELS[v.id] == v.label for v in venues.VENUES if v.kind is VenueKind.EXCHANGE)
 
 
@@ -81,6 +86,7 @@ def test_size_units_come_from_the_registry():
     assert venues.venue("okx").size_unit("future") is SizeUnit.CONTRACTS
     assert venues.venue("okx").size_unit("spot") is SizeUnit.BASE
     assert venues.venue("binance-futures").size_unit("swap") is SizeUnit.BASE
+    assert venues.venue("binance-coinm").size_unit("swap") is SizeUnit.CONTRACTS  # COIN-M: contracts of USD
     assert venues.size_unit("nowhere", "swap") is SizeUnit.BASE  # undeclared: sizes taken as they come
     for inst in InstrumentTable.load().all():
         assert inst.sized_in_contracts == (venues.size_unit(inst.exchange, inst.kind) is SizeUnit.CONTRACTS)
@@ -100,6 +106,16 @@ def test_inverse_contracts_are_ct_val_usd_each():
     px, sz = np.array([50_000.0, 40_000.0]), np.array([3.0, 10.0])
     assert inst.to_base(px, sz) == pytest.approx([3 * 100 / 50_000, 10 * 100 / 40_000])
     assert inst.from_base(px, inst.to_base(px, sz)) == pytest.approx(sz)
+
+
+@pytest.mark.parametrize(("symbol", "ct_val"), [("BTCUSD_PERP", 100.0), ("ETHUSD_PERP", 10.0)])
+def test_binance_coinm_perpetuals_are_inverse_contracts_of_usd(symbol, ct_val):
+    inst = get_instrument("binance-coinm", symbol)
+    assert inst.sized_in_contracts and (inst.ct_type, inst.ct_val, inst.ct_val_ccy) == ("inverse", ct_val, "USD")
+    assert venues.label("binance-coinm") == "Binance COIN-M"
+    # 35 contracts at 61,804.7 (the top bid of the bundled COIN-M snapshot): 35 x ct_val USD, in base units
+    assert inst.to_base(61_804.7, 35.0) == pytest.approx(35 * ct_val / 61_804.7)
+    assert inst.to_base(61_804.7, 35.0) * 61_804.7 == pytest.approx(35 * ct_val)  # notional: contracts x ct_val
 
 
 def test_base_sized_venues_pass_sizes_through():
