@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())  # before any feed starts: a stop is never lost
     specs = args.feed or [s for s in os.environ.get("TCS_INGEST_FEEDS", "").split(",") if s.strip()]
     try:
         configs = [feed_config(s, replay_speed=args.speed) for s in specs] or default_configs(replay_speed=args.speed)
@@ -109,8 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names = [f"{f.store.status().exchange}/{f.store.status().symbol}" for f in ingest.feeds]
     print(f"ingest run {ingest.run}: {', '.join(names)} -> {redacted(args.bus)}; Ctrl-C to stop", flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
         while not done.wait(1.0):
             pass
