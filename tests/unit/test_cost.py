@@ -19,6 +19,7 @@ from core.errors import OrderError
 from core.feed.goquant import parse_snapshot
 from core.market.book import BookSnapshot
 from core.market.instruments import get_instrument
+from tests.worked import REQUIRED_KEYS
 
 # docs/METHODOLOGY.md section 7: sizes in CONTRACTS (ctVal 0.01 BTC)
 WORKED = {
@@ -286,26 +287,7 @@ def test_rebate_tier_lowers_net_cost():
 def test_to_dict_has_every_cli_key_and_serialises():
     e = estimate(worked_snapshot(), Order("buy", 10_000), fee_tier=LV1)
     d = e.to_dict()
-    required = [
-        "mid",
-        "best_bid",
-        "best_ask",
-        "avg_price",
-        "filled_base",
-        "filled_usd",
-        "levels_used",
-        "fully_filled",
-        "walk_slippage_usd",
-        "slippage_usd",
-        "slippage_bps",
-        "fee_usd",
-        "impact_usd",
-        "net_cost_usd",
-        "net_cost_bps",
-        "maker_fraction",
-        "volatility_annual",
-        "latency_us",
-    ]
+    required = list(REQUIRED_KEYS)
     assert set(required) <= set(d)
     back = orjson.loads(orjson.dumps(d))
     assert back["net_cost_usd"] == e.net_cost_usd and back["slippage_p90_usd"] is None

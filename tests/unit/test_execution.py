@@ -18,25 +18,15 @@ from core.views.execution import (
     frontier_figure,
     holdings_figure,
 )
+from tests.worked import worked_book
 
 EMPTY_HISTORY = (np.array([]), np.array([]))
 SIGMA = 100_000 * 0.5 / math.sqrt(365 * 86400)  # default 50 %/yr at mid 100,000: 8.9036 USD/BTC/sqrt(s)
 
 
 def book() -> BookSnapshot:
-    """The worked example's book, in BTC: asks 0.03@100001, 0.04@100002, 0.20@100010; mid 100,000."""
-    return BookSnapshot.build(
-        exchange="okx",
-        symbol="BTC-USDT-SWAP",
-        source="test",
-        bid_px=np.array([99_999.0, 99_998.0, 99_990.0]),
-        bid_sz=np.array([0.05, 0.05, 0.20]),
-        ask_px=np.array([100_001.0, 100_002.0, 100_010.0]),
-        ask_sz=np.array([0.03, 0.04, 0.20]),
-        exchange_ts_ms=1,
-        recv_ns=1,
-        seq=1,
-    )
+    """The worked example's book (tests/worked.py)."""
+    return worked_book()
 
 
 def inputs(**kw):

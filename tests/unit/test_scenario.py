@@ -26,24 +26,14 @@ from core.views import fee_choice
 from core.views import formatting as fmt
 from core.views import inputs as vi
 from core.views import simulator as sc
+from tests.worked import worked_book
 
 EX, MKT = "okx", "swap"
 
 
 @pytest.fixture
 def book() -> BookSnapshot:
-    return BookSnapshot.build(
-        exchange="okx",
-        symbol="BTC-USDT-SWAP",
-        source="test",
-        bid_px=np.array([99_999.0, 99_998.0, 99_990.0]),
-        bid_sz=np.array([0.05, 0.05, 0.20]),
-        ask_px=np.array([100_001.0, 100_002.0, 100_010.0]),
-        ask_sz=np.array([0.03, 0.04, 0.20]),
-        exchange_ts_ms=1_746_355_153_000,
-        recv_ns=1_746_355_153_000_000_000,
-        seq=1,
-    )
+    return worked_book(exchange_ts_ms=1_746_355_153_000, recv_ns=1_746_355_153_000_000_000)
 
 
 def parse(**changes) -> vi.Scenario:

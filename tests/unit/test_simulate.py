@@ -9,6 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.worked import REQUIRED_KEYS
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKED = {
     "timestamp": "2025-05-04T10:39:13Z",
@@ -17,26 +19,7 @@ WORKED = {
     "asks": [["100001.0", "3"], ["100002.0", "4"], ["100010.0", "20"]],
     "bids": [["99999.0", "5"], ["99998.0", "5"], ["99990.0", "20"]],
 }
-REQUIRED = [
-    "mid",
-    "best_bid",
-    "best_ask",
-    "avg_price",
-    "filled_base",
-    "filled_usd",
-    "levels_used",
-    "fully_filled",
-    "walk_slippage_usd",
-    "slippage_usd",
-    "slippage_bps",
-    "fee_usd",
-    "impact_usd",
-    "net_cost_usd",
-    "net_cost_bps",
-    "maker_fraction",
-    "volatility_annual",
-    "latency_us",
-]
+REQUIRED = list(REQUIRED_KEYS)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
