@@ -1,7 +1,8 @@
 """One recording validated end to end, the JSON figures and the Markdown report (``docs/VALIDATION.md``).
 
 ``validate_recording`` loads a recording and its trades, measures the book delay, scores the taker orders
-(``core.validation.market_orders``) and returns the figures with block-bootstrap intervals
+(``core.validation.market_orders``), simulates resting limit orders on the tape
+(``core.validation.limit_orders``) and returns the figures with block-bootstrap intervals
 (``core.validation.bootstrap``). ``markdown`` writes them up with the definitions and what is not validated
 yet. Neither carries a run time or a date, so the same data and models give the same files.
 """
@@ -359,6 +360,46 @@ def _coverage_table(cov: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _limit_section(lo: dict[str, Any]) -> list[str]:
+    if "note" in lo and "n" not in lo:
+        return [lo["note"], ""]
+    g = lo["grid"]
+    out = [
+        f"{lo['n']:,} resting orders simulated (sizes {', '.join(size_label(x) for x in g['sizes_usd'])}; offsets "
+        f"{', '.join(f'{x:g}' for x in g['offsets_bps'])} bps; horizons {', '.join(f'{x:g}' for x in g['horizons_s'])} s; "
+        f"both sides, every {g['step_s']:g} s after a {g['warmup_s']:g} s warm-up; skipped: "
+        f"{', '.join(f'{k} {v}' for k, v in lo['skipped'].items())}). Predicted: the app's maker fraction "
+        f"({lo['maker_model']}); realised: the size-aware fill on the tape.",
+        "",
+    ]
+    if lo.get("note"):
+        return [*out, lo["note"], ""]
+    out += [
+        "| size | n | predicted maker fraction [95% CI] | realised fill [95% CI] | any fill | full fill |",
+        "|---|---:|---|---|---:|---:|",
+    ]
+    for row in lo["fill_calibration"]:
+        out.append(
+            f"| {row['bucket']} | {row['n']:,} | {_with_ci(row['predicted'], row['predicted_ci'], _pct)} | "
+            f"{_with_ci(row['realised'], row['realised_ci'], _pct)} | {_pct(row['any_fill_share'])} | "
+            f"{_pct(row['full_fill_share'])} |"
+        )
+    out += [
+        "",
+        "Markouts (bps, positive = the mid moved against the trader; filled: from the last fill, unfilled: from "
+        "expiry):",
+        "",
+        "| after | filled n | filled markout [95% CI] | unfilled n | unfilled markout [95% CI] |",
+        "|---|---:|---|---:|---|",
+    ]
+    for f, u in zip(lo["markouts"]["filled"], lo["markouts"]["unfilled"], strict=True):
+        out.append(
+            f"| {f['after_s']:g} s | {f['n']:,} | {_with_ci(f['mean_bps'], f['mean_bps_ci'], _f)} | {u['n']:,} | "
+            f"{_with_ci(u['mean_bps'], u['mean_bps_ci'], _f)} |"
+        )
+    return [*out, ""]
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """``docs/VALIDATION.md`` from the JSON document."""
     out = [
@@ -370,7 +411,9 @@ def markdown(doc: dict[str, Any]) -> str:
         "Every public taker order on a bundled recording's trade tape is priced by the app's own cost engine "
         "(`core.costs.estimate.estimate`, the function behind the Simulator page and, to 1e-12, the per-tick "
         "`core.pricing.pricer.TickPricer`) with the shipped models, on the book the order met, and compared "
-        "with its real fills. Intervals are 95% block-bootstrap intervals over time (below).",
+        "with its real fills. Resting limit orders are simulated on the same books and priced by the same call, "
+        "and their predicted maker fraction is compared with a size-aware fill on the real trade tape. "
+        "Intervals are 95% block-bootstrap intervals over time (below).",
         "",
     ]
     for r in doc["recordings"]:
@@ -423,6 +466,7 @@ def markdown(doc: dict[str, Any]) -> str:
             ]
         else:
             out += [cov["note"], ""]
+        out += ["### Limit orders (size-aware fill)", "", *_limit_section(r["limit_orders"])]
         out += [
             f"Bootstrap: {bs['method']}; block {bs['block_s']} s over {bs['seconds']} s, {bs['replicates']} "
             f"replicates, seed {bs['seed']}; no interval below {bs['min_n_for_interval']} orders.",
@@ -430,6 +474,8 @@ def markdown(doc: dict[str, Any]) -> str:
         ]
     out += ["## Definitions", ""]
     out += [f"- **{k}**: {v}." for k, v in doc["definitions"].items()]
+    out += ["", "Limit orders:", ""]
+    out += [f"- **{k}**: {v}." for k, v in doc["limit_definitions"].items()]
     out += [
         "",
         "The bootstrap: the recording's time is cut into whole seconds; a replicate draws blocks of consecutive "
