@@ -22,6 +22,8 @@ Markouts (bps, positive = the mid moved against the trader): for an order that f
 mid move against the position it acquired, ``-side x (mid(t_f + k) - mid(t_f)) / mid(t_f)``, from the time
 ``t_f`` its last counted fill printed (adverse selection); for an order that did not fill at all, the move
 away from it, ``side x (mid(t + H + k) - mid(t + H)) / mid(t + H)``, from its expiry (what waiting cost).
+``rest_move`` is the same signed move over the rest itself, from the mid at placement to the mid at ``t_f``
+(filled) or at expiry (unfilled), in bps of the mid at placement.
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ class SimulatedLimits:
     predicted: np.ndarray  # the app's maker fraction
     realised: np.ndarray  # the size-aware fill fraction
     markouts: np.ndarray  # (rows, len(grid.markouts_s)) bps, NaN past the last book
+    rest_move: np.ndarray  # bps, the move against the order while it rested (module doc)
     skipped: dict[str, int]
 
     @property
@@ -168,7 +171,7 @@ def simulate_limits(books: Books, tape: Tape, *, grid: LimitGrid, fee_tier: FeeT
     idx = books.index_at(times)
     snaps = books.snapshots(idx)
     t_s, mids = books.ts_ms / 1000.0, books.mid
-    rows: list[tuple[int, int, float, float, float, float, float, list[float]]] = []
+    rows: list[tuple[int, int, float, float, float, float, float, list[float], float]] = []
     skipped = {"price_beyond_recorded_levels": 0, "unpriceable": 0}
 
     def mid_at(t_ms: float) -> float:
@@ -213,13 +216,11 @@ def simulate_limits(books: Books, tape: Tape, *, grid: LimitGrid, fee_tier: FeeT
                             size=size / lp.price,
                         )
                         ref = float(fill.fill_ms) if fill.fill_ms is not None else float(t) + hor * 1000.0
-                        m0 = mid_at(ref)
-                        marks = [
-                            markout_bps(side, fill.fill_ms is not None, m0, mid_at(ref + k * 1000.0))
-                            for k in grid.markouts_s
-                        ]
-                        rows.append((int(t), side, size, off, hor, e.maker_fraction, fill.fraction, marks))
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+                        m0, did = mid_at(ref), fill.fill_ms is not None
+                        marks = [markout_bps(side, did, m0, mid_at(ref + k * 1000.0)) for k in grid.markouts_s]
+                        moved = markout_bps(side, did, snap.mid, m0)
+                        rows.append((int(t), side, size, off, hor, e.maker_fraction, fill.fraction, marks, moved))
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
     return SimulatedLimits(
         placed_ms=np.asarray(cols[0], dtype=np.int64),
         side=np.asarray(cols[1], dtype=np.int64),
@@ -229,5 +230,6 @@ def simulate_limits(books: Books, tape: Tape, *, grid: LimitGrid, fee_tier: FeeT
         predicted=np.asarray(cols[5], dtype=np.float64),
         realised=np.asarray(cols[6], dtype=np.float64),
         markouts=np.asarray(cols[7], dtype=np.float64).reshape(len(rows), len(grid.markouts_s)),
+        rest_move=np.asarray(cols[8], dtype=np.float64),
         skipped=skipped,
     )

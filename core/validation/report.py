@@ -82,6 +82,10 @@ LIMIT_DEFINITIONS = {
         "side x (mid(t_end + k) - mid(t_end)) / mid(t_end) x 1e4, t_end the order's expiry: the mid move away "
         "from an order that got nothing, positive = cost"
     ),
+    "rest_move": (
+        "the same signed mid move over the rest itself: from placement to the last fill (filled) or to expiry "
+        "(unfilled), bps of the mid at placement"
+    ),
     "skipped": "prices past the recorded levels of their side (the queue there is unknown) are not simulated",
 }
 NOT_VALIDATED = (
@@ -179,24 +183,23 @@ def limit_figures(sim: SimulatedLimits, spec: BlockBootstrap, grid: LimitGrid) -
         for h in grid.horizons_s
     ]
 
-    def markouts(m: np.ndarray) -> list[dict[str, Any]]:
-        rows = []
-        for j, k in enumerate(grid.markouts_s):
-            v = sim.markouts[:, j]
-            mk = m & np.isfinite(v)
-            vals = np.where(mk, v, 0.0)
-            n = int(mk.sum())
-            rows.append(
-                {
-                    "after_s": k,
-                    "n": n,
-                    "mean_bps": _num(v[mk].mean()) if n else None,
-                    "mean_bps_ci": _ci(rs.interval(vals, mk)),
-                }
-            )
-        return rows
+    def mean_bps(v: np.ndarray, m: np.ndarray) -> dict[str, Any]:
+        mk = m & np.isfinite(v)
+        n = int(mk.sum())
+        return {
+            "n": n,
+            "mean_bps": _num(v[mk].mean()) if n else None,
+            "mean_bps_ci": _ci(rs.interval(np.where(mk, v, 0.0), mk)),
+        }
 
-    out["markouts"] = {"filled": markouts(sim.filled), "unfilled": markouts(~sim.filled)}
+    def markouts(m: np.ndarray) -> list[dict[str, Any]]:
+        return [{"after_s": k, **mean_bps(sim.markouts[:, j], m)} for j, k in enumerate(grid.markouts_s)]
+
+    out["markouts"] = {
+        "filled": markouts(sim.filled),
+        "unfilled": markouts(~sim.filled),
+        "rest_move": {"filled": mean_bps(sim.rest_move, sim.filled), "unfilled": mean_bps(sim.rest_move, ~sim.filled)},
+    }
     out["markouts_by_size"] = [
         {
             "bucket": size_label(size),
@@ -392,9 +395,13 @@ def _limit_section(lo: dict[str, Any]) -> list[str]:
         "| after | filled n | filled markout [95% CI] | unfilled n | unfilled markout [95% CI] |",
         "|---|---:|---|---:|---|",
     ]
-    for f, u in zip(lo["markouts"]["filled"], lo["markouts"]["unfilled"], strict=True):
+    mk = lo["markouts"]
+    rest = [{"after_s": "during the rest (from placement)", **mk["rest_move"]["filled"]}]
+    rest_u = [mk["rest_move"]["unfilled"]]
+    for f, u in zip([*rest, *mk["filled"]], [*rest_u, *mk["unfilled"]], strict=True):
+        when = f["after_s"] if isinstance(f["after_s"], str) else f"{f['after_s']:g} s"
         out.append(
-            f"| {f['after_s']:g} s | {f['n']:,} | {_with_ci(f['mean_bps'], f['mean_bps_ci'], _f)} | {u['n']:,} | "
+            f"| {when} | {f['n']:,} | {_with_ci(f['mean_bps'], f['mean_bps_ci'], _f)} | {u['n']:,} | "
             f"{_with_ci(u['mean_bps'], u['mean_bps_ci'], _f)} |"
         )
     return [*out, ""]

@@ -127,6 +127,7 @@ def test_limit_orders_json_on_a_real_slice():
         assert [m["after_s"] for m in lo["markouts"][part]] == [1.0, 10.0, 60.0]
         for m in lo["markouts"][part]:
             assert {"after_s", "n", "mean_bps", "mean_bps_ci"} <= m.keys()
+        assert {"n", "mean_bps", "mean_bps_ci"} <= lo["markouts"]["rest_move"][part].keys()
     doc = document([r], "python -m core.validate")
     json.dumps(doc)  # JSON-ready, no numpy scalars
     assert "### Limit orders (size-aware fill)" in markdown(doc)
