@@ -69,7 +69,7 @@ train: dev-deps
 	$(PY) -m core.train --out models/
 
 # Score the app's own estimates against the real taker orders of every bundled recording with trades
-# (about 15 s): docs/VALIDATION.md and docs/validation.json.
+# and its simulated resting limit orders (about 1-2 min): docs/VALIDATION.md and docs/validation.json.
 validate: venv
 	$(PY) -m core.validate --json docs/validation.json --markdown docs/VALIDATION.md
 

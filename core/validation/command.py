@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{r['recording']}: {a['n']} orders, bias {a['bias_bps']:+.3f} bps {a['bias_bps_ci']}, "
             f"MAE {a['mae_bps']:.3f} bps {a['mae_bps_ci']}, p90 coverage {cov.get('overall')} {cov.get('overall_ci')}"
         )
+        for row in r.get("limit_orders", {}).get("fill_calibration", []):
+            print(f"  limit {row['bucket']}: predicted maker {row['predicted']} vs realised fill {row['realised']}")
     command = "python -m core.validate " + " ".join(argv if argv is not None else sys.argv[1:])
     doc = document(results, command.strip())
     if args.json_out:

@@ -1,0 +1,235 @@
+"""Simulated resting limit orders against the real trade tape, with a size-aware queue.
+
+The app prices a limit order with the maker/taker model's expected share filled as maker (the Simulator page
+runs ``core.costs.estimate.estimate`` with the shipped models). Here the same call is made for resting orders
+placed at decision times spread over a recording, and its ``maker_fraction`` is compared with what the tape
+says such an order would have got (``resting_fill``):
+
+- the order rests at ``P``, ``offset_bps`` behind its touch rounded to the tick (``limit_price``, the rounding
+  the model's features use), from its placement time ``t`` to ``t + H``;
+- only trades strictly after ``t`` and at or before ``t + H`` whose aggressor hits the order's side count
+  (sells into a buy, buys into a sell);
+- the displayed size at ``P`` when placed (zero if ``P`` was not a book level) is ahead of the order: trades at
+  exactly ``P`` consume it first, then fill the order; trades through ``P`` (below a buy, above a sell) fill
+  the order directly;
+- filled fraction = min(1, volume available to the order / its size): a large order cannot fill from
+  volume that did not trade.
+
+Cancellations ahead in the queue are not credited (the queue only shrinks by trades), which errs towards
+fewer fills; hidden and iceberg liquidity at ``P`` is not seen, which errs the other way.
+
+Markouts (bps, positive = the mid moved against the trader): for an order that filled (any fraction), the
+mid move against the position it acquired, ``-side x (mid(t_f + k) - mid(t_f)) / mid(t_f)``, from the time
+``t_f`` its last counted fill printed (adverse selection); for an order that did not fill at all, the move
+away from it, ``side x (mid(t + H + k) - mid(t + H)) / mid(t + H)``, from its expiry (what waiting cost).
+``rest_move`` is the same signed move over the rest itself, from the mid at placement to the mid at ``t_f``
+(filled) or at expiry (unfilled), in bps of the mid at placement.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.costs.estimate import estimate
+from core.costs.fees import FeeTier
+from core.costs.models import Models
+from core.costs.order import AtExpiry, Order, OrderType, Side
+from core.costs.volatility import Volatility, realised_vol
+from core.errors import OrderError
+from core.learned.features import limit_price
+from core.validation.books import Books
+from core.validation.tape import Tape
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitGrid:
+    """Which resting orders are simulated: every size x offset x horizon, both sides, every ``step_s``."""
+
+    sizes_usd: tuple[float, ...] = (1e4, 1e5, 1e6, 5e6)
+    offsets_bps: tuple[float, ...] = (0.0, 1.0, 5.0)
+    horizons_s: tuple[float, ...] = (10.0, 30.0, 60.0)
+    markouts_s: tuple[float, ...] = (1.0, 10.0, 60.0)
+    step_s: float = 5.0
+    warmup_s: float = 30.0  # the first decision time is this long after the first book (volatility history)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sizes_usd": list(self.sizes_usd),
+            "offsets_bps": list(self.offsets_bps),
+            "horizons_s": list(self.horizons_s),
+            "markouts_s": list(self.markouts_s),
+            "step_s": self.step_s,
+            "warmup_s": self.warmup_s,
+            "sides": ["buy", "sell"],
+        }
+
+
+def size_label(usd: float) -> str:
+    """``$10k``, ``$1M``: the bucket name of an order size."""
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if usd >= div:
+            return f"${usd / div:g}{suffix}"
+    return f"${usd:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class RestingFill:
+    """What the tape gave one resting order."""
+
+    filled_base: float
+    fraction: float  # filled_base / size, in [0, 1]
+    fill_ms: int | None  # time of the last trade that added to the fill (None: nothing filled)
+
+
+def resting_fill(
+    ts_ms: np.ndarray,
+    price: np.ndarray,
+    qty: np.ndarray,
+    aggressor: np.ndarray,
+    *,
+    side: int,
+    limit_px: float,
+    tick: float,
+    placed_ms: int,
+    horizon_ms: int,
+    queue_ahead: float,
+    size: float,
+) -> RestingFill:
+    """The size-aware fill of a resting order (module doc) from a time-sorted tape.
+
+    ``aggressor`` is +1 where a buy took asks, -1 where a sell hit bids; ``side`` is the resting order's
+    (+1 buy, -1 sell); ``qty``, ``queue_ahead`` and ``size`` are base units. Prices are compared in ticks.
+    """
+    k0 = int(np.searchsorted(ts_ms, placed_ms, side="right"))
+    k1 = int(np.searchsorted(ts_ms, placed_ms + horizon_ms, side="right"))
+    if k1 <= k0 or size <= 0:
+        return RestingFill(0.0, 0.0, None)
+    hits = np.asarray(aggressor[k0:k1]) == -side
+    ptk = np.rint(np.asarray(price[k0:k1]) / tick).astype(np.int64)
+    ltk = round(limit_px / tick)
+    q = np.asarray(qty[k0:k1], dtype=np.float64)
+    at = hits & (ptk == ltk)
+    through = hits & ((ptk < ltk) if side > 0 else (ptk > ltk))
+    available = np.maximum(0.0, np.cumsum(np.where(at, q, 0.0)) - queue_ahead) + np.cumsum(np.where(through, q, 0.0))
+    filled = np.minimum(size, available)
+    total = float(filled[-1])
+    if total <= 0.0:
+        return RestingFill(0.0, 0.0, None)
+    last = int(np.argmax(filled >= total))  # first trade at which the fill reached its final amount
+    return RestingFill(total, total / size, int(ts_ms[k0 + last]))
+
+
+def markout_bps(side: int, filled: bool, ref_mid: float, later_mid: float) -> float:
+    """Mid move against the order (bps of ``ref_mid``, positive = cost): against the position a filled
+    order acquired, or away from an unfilled one (module doc)."""
+    move = side * (later_mid - ref_mid) / ref_mid * 1e4
+    return -move if filled else move
+
+
+@dataclass(frozen=True)
+class SimulatedLimits:
+    """One row per simulated resting order (in decision-time order)."""
+
+    placed_ms: np.ndarray
+    side: np.ndarray
+    size_usd: np.ndarray
+    offset_bps: np.ndarray
+    horizon_s: np.ndarray
+    predicted: np.ndarray  # the app's maker fraction
+    realised: np.ndarray  # the size-aware fill fraction
+    markouts: np.ndarray  # (rows, len(grid.markouts_s)) bps, NaN past the last book
+    rest_move: np.ndarray  # bps, the move against the order while it rested (module doc)
+    skipped: dict[str, int]
+
+    @property
+    def filled(self) -> np.ndarray:
+        return self.realised > 0.0
+
+    def __len__(self) -> int:
+        return int(self.placed_ms.size)
+
+
+def decision_times(books: Books, tape: Tape, grid: LimitGrid) -> np.ndarray:
+    """Every ``step_s`` from the warm-up to the last time whose longest horizon ends inside books and trades."""
+    lo = float(books.ts_ms[0]) + grid.warmup_s * 1000.0
+    hi = min(float(books.ts_ms[-1]), float(tape.ts_ms.max()) if len(tape) else -math.inf)
+    hi -= max(grid.horizons_s) * 1000.0
+    if hi < lo:
+        return np.empty(0, dtype=np.int64)
+    return np.arange(lo, hi + 1.0, grid.step_s * 1000.0).astype(np.int64)
+
+
+def simulate_limits(books: Books, tape: Tape, *, grid: LimitGrid, fee_tier: FeeTier, models: Models) -> SimulatedLimits:
+    """Price every resting order of ``grid`` with the app and fill it on the tape (module doc)."""
+    order = np.argsort(tape.ts_ms, kind="stable")
+    ts, px, qty, agg = tape.ts_ms[order], tape.price[order], tape.qty[order], tape.side[order]
+    tick = books.instrument.tick_size
+    times = decision_times(books, tape, grid)
+    idx = books.index_at(times)
+    snaps = books.snapshots(idx)
+    t_s, mids = books.ts_ms / 1000.0, books.mid
+    rows: list[tuple[int, int, float, float, float, float, float, list[float], float]] = []
+    skipped = {"price_beyond_recorded_levels": 0, "unpriceable": 0}
+
+    def mid_at(t_ms: float) -> float:
+        return math.nan if t_ms > books.ts_ms[-1] else float(mids[int(books.index_at(np.asarray(t_ms)))])
+
+    for t, b in zip(times, idx, strict=True):
+        snap = snaps[int(b)]
+        vol: Volatility = realised_vol(t_s[: b + 1], mids[: b + 1], mid=snap.mid)
+        for side in (1, -1):
+            for off in grid.offsets_bps:
+                lp = limit_price(snap, side, off, tick)
+                if not lp.visible:
+                    n = len(grid.sizes_usd) * len(grid.horizons_s)
+                    skipped["price_beyond_recorded_levels"] += n
+                    continue
+                for hor in grid.horizons_s:
+                    for size in grid.sizes_usd:
+                        try:
+                            o = Order(
+                                side=Side.BUY if side > 0 else Side.SELL,
+                                quantity=size,
+                                order_type=OrderType.LIMIT,
+                                offset_bps=off,
+                                horizon_s=hor,
+                                at_expiry=AtExpiry.CANCEL,
+                            )
+                            e = estimate(snap, o, fee_tier=fee_tier, volatility=vol, models=models)
+                        except OrderError:
+                            skipped["unpriceable"] += 1
+                            continue
+                        fill = resting_fill(
+                            ts,
+                            px,
+                            qty,
+                            agg,
+                            side=side,
+                            limit_px=lp.price,
+                            tick=tick,
+                            placed_ms=int(t),
+                            horizon_ms=round(hor * 1000),
+                            queue_ahead=lp.queue_base,
+                            size=size / lp.price,
+                        )
+                        ref = float(fill.fill_ms) if fill.fill_ms is not None else float(t) + hor * 1000.0
+                        m0, did = mid_at(ref), fill.fill_ms is not None
+                        marks = [markout_bps(side, did, m0, mid_at(ref + k * 1000.0)) for k in grid.markouts_s]
+                        moved = markout_bps(side, did, snap.mid, m0)
+                        rows.append((int(t), side, size, off, hor, e.maker_fraction, fill.fraction, marks, moved))
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+    return SimulatedLimits(
+        placed_ms=np.asarray(cols[0], dtype=np.int64),
+        side=np.asarray(cols[1], dtype=np.int64),
+        size_usd=np.asarray(cols[2], dtype=np.float64),
+        offset_bps=np.asarray(cols[3], dtype=np.float64),
+        horizon_s=np.asarray(cols[4], dtype=np.float64),
+        predicted=np.asarray(cols[5], dtype=np.float64),
+        realised=np.asarray(cols[6], dtype=np.float64),
+        markouts=np.asarray(cols[7], dtype=np.float64).reshape(len(rows), len(grid.markouts_s)),
+        rest_move=np.asarray(cols[8], dtype=np.float64),
+        skipped=skipped,
+    )

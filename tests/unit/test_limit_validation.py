@@ -1,0 +1,134 @@
+"""The size-aware fill label of resting limit orders (core.validation.limit_orders) on hand-made trade tapes,
+the markout sign by hand, and the ``limit_orders`` figures on a short real slice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.paths import DATA_DIR
+from core.validation.bootstrap import BlockBootstrap
+from core.validation.limit_orders import LimitGrid, markout_bps, resting_fill, size_label
+from core.validation.report import document, markdown, validate_recording
+from core.validation.tape import Tape
+
+REC = DATA_DIR / "recordings" / "binance-futures_BTCUSDT_20240808.jsonl.gz"
+TRADES = DATA_DIR / "trades" / "binance-futures_BTCUSDT_20240808.parquet"
+TICK = 0.1
+BUY, SELL = 1, -1
+
+
+def fill(rows: list[tuple[int, float, float, bool]], **kw: float) -> float:
+    """Fraction filled of a resting order on a hand-made tape ``[(ts_ms, price, qty, buyer_is_maker)]``."""
+    tape = Tape.from_rows(rows)
+    args: dict = {"side": BUY, "limit_px": 100.0, "placed_ms": 1000, "horizon_ms": 10_000, "queue_ahead": 0.0}
+    args.update(kw)
+    f = resting_fill(tape.ts_ms, tape.price, tape.qty, tape.side, tick=TICK, **args)
+    return f.fraction
+
+
+def test_the_queue_ahead_is_consumed_before_the_order_fills():
+    # a buy at 100 behind 5 displayed: sells at 100 (buyer_is_maker) eat the 5 first
+    tape = [(2000, 100.0, 3.0, True), (3000, 100.0, 2.0, True)]
+    assert fill(tape, queue_ahead=5.0, size=1.0) == 0.0
+    tape.append((4000, 100.0, 0.5, True))
+    assert fill(tape, queue_ahead=5.0, size=1.0) == pytest.approx(0.5)
+    tape.append((5000, 100.0, 4.0, True))
+    assert fill(tape, queue_ahead=5.0, size=1.0) == 1.0
+    # the same tape with no queue ahead fills at once
+    assert fill(tape[:1], queue_ahead=0.0, size=1.0) == 1.0
+
+
+def test_trades_through_the_price_fill_directly_without_the_queue():
+    # 5 ahead at 100, but a sell prints at 99.9: below a buy's price, it fills the order directly
+    tape = [(2000, 99.9, 0.4, True)]
+    assert fill(tape, queue_ahead=5.0, size=1.0) == pytest.approx(0.4)
+    tape += [(2500, 100.0, 5.0, True), (3000, 99.8, 0.6, True)]
+    assert fill(tape, queue_ahead=5.0, size=1.0) == pytest.approx(1.0)
+    # a sell order: buys printing above its price fill it
+    assert fill([(2000, 100.2, 0.3, False)], side=SELL, queue_ahead=5.0, size=1.0) == pytest.approx(0.3)
+
+
+def test_a_large_order_fills_a_much_smaller_fraction_of_the_same_tape():
+    price = 60_000.0
+    tape = [(2000 + 100 * i, price - TICK * (i % 2), 0.05, True) for i in range(40)]  # 2 BTC traded in all
+    small = fill(tape, limit_px=price, queue_ahead=1.0, size=10_000 / price)
+    large = fill(tape, limit_px=price, queue_ahead=1.0, size=5_000_000 / price)
+    assert small == 1.0
+    assert large < 0.05 * small
+    assert large == pytest.approx(1.0 / (5_000_000 / price))  # 1.0 traded through; the 1.0 at the price was the queue
+
+
+def test_nothing_fills_from_the_wrong_side_or_before_placement_or_after_the_horizon():
+    # buys (buyer_is_maker false) at or below a resting buy's price do not hit it
+    assert fill([(2000, 100.0, 9.0, False), (2100, 99.0, 9.0, False)], size=1.0) == 0.0
+    # sells into a resting sell do not fill it
+    assert fill([(2000, 100.0, 9.0, True), (2100, 101.0, 9.0, True)], side=SELL, size=1.0) == 0.0
+    # trades before or at placement, or after the horizon, do not count
+    assert fill([(500, 99.0, 9.0, True), (1000, 99.0, 9.0, True)], size=1.0) == 0.0
+    assert fill([(11_001, 99.0, 9.0, True)], size=1.0) == 0.0
+    assert fill([(11_000, 99.0, 9.0, True)], size=1.0) == 1.0
+    # sells above a buy's price never reach it
+    assert fill([(2000, 100.1, 9.0, True)], size=1.0) == 0.0
+
+
+def test_the_fill_time_is_when_the_fill_reached_its_final_amount():
+    tape = Tape.from_rows([(2000, 99.9, 0.5, True), (3000, 99.9, 0.5, True), (4000, 99.9, 0.5, True)])
+    f = resting_fill(
+        tape.ts_ms,
+        tape.price,
+        tape.qty,
+        tape.side,
+        side=BUY,
+        limit_px=100.0,
+        tick=TICK,
+        placed_ms=1000,
+        horizon_ms=10_000,
+        queue_ahead=0.0,
+        size=1.0,
+    )
+    assert f.fraction == 1.0 and f.filled_base == 1.0 and f.fill_ms == 3000
+
+
+def test_markout_sign_by_hand():
+    # a filled buy, then the mid falls 1 bp: it moved against the position (cost +1 bp)
+    assert markout_bps(BUY, True, 100.0, 99.99) == pytest.approx(1.0)
+    # a filled sell, then the mid falls: in its favour
+    assert markout_bps(SELL, True, 100.0, 99.99) == pytest.approx(-1.0)
+    # an unfilled buy, then the mid rises 2 bps: it moved away from the order (cost +2 bps)
+    assert markout_bps(BUY, False, 100.0, 100.02) == pytest.approx(2.0)
+    # an unfilled sell, then the mid rises: in its favour (selling later is better)
+    assert markout_bps(SELL, False, 100.0, 100.02) == pytest.approx(-2.0)
+
+
+def test_size_labels():
+    assert [size_label(x) for x in (1e4, 1e5, 1e6, 5e6, 500.0)] == ["$10k", "$100k", "$1M", "$5M", "$500"]
+
+
+# ---- a short real slice ----------------------------------------------------------------------------------
+
+
+def test_limit_orders_json_on_a_real_slice():
+    grid = LimitGrid(sizes_usd=(1e4, 5e6), offsets_bps=(0.0,), horizons_s=(10.0,), step_s=20.0, warmup_s=5.0)
+    r = validate_recording(REC, TRADES, bootstrap=BlockBootstrap(replicates=200), max_lines=1500, limits=grid)
+    lo = r["limit_orders"]
+    assert {"maker_model", "grid", "n", "skipped", "fill_calibration", "markouts", "bootstrap"} <= lo.keys()
+    assert [row["bucket"] for row in lo["fill_calibration"]] == ["$10k", "$5M"]
+    for row in lo["fill_calibration"]:
+        assert {"bucket", "n", "predicted", "realised", "predicted_ci", "realised_ci"} <= row.keys()
+        assert 0.0 <= row["predicted"] <= 1.0 and 0.0 <= row["realised"] <= 1.0
+    small, large = lo["fill_calibration"]
+    assert small["n"] == large["n"] > 0
+    assert large["realised"] <= small["realised"]
+    assert sum(row["n"] for row in lo["fill_calibration"]) == lo["n"]
+    for part in ("filled", "unfilled"):
+        assert [m["after_s"] for m in lo["markouts"][part]] == [1.0, 10.0, 60.0]
+        for m in lo["markouts"][part]:
+            assert {"after_s", "n", "mean_bps", "mean_bps_ci"} <= m.keys()
+        assert {"n", "mean_bps", "mean_bps_ci"} <= lo["markouts"]["rest_move"][part].keys()
+    doc = document([r], "python -m core.validate")
+    json.dumps(doc)  # JSON-ready, no numpy scalars
+    assert "### Limit orders (size-aware fill)" in markdown(doc)
+    assert np.isfinite(small["predicted"])
