@@ -179,7 +179,7 @@ class Cluster:
         cfg = self.logs / "haproxy.cfg"
         cfg.write_text(haproxy_config(self.replicas, port=self.port, bind=self.bind), encoding="utf-8")
         self._spawn("haproxy", [haproxy, "-db", "-f", str(cfg)])
-        self._wait("haproxy", lambda: answers_http(f"http://127.0.0.1:{self.port}{HEALTH}"))
+        self._wait("haproxy", functools.partial(answers_http, self.url.rstrip("/") + HEALTH))
         return self
 
     def exited(self) -> str | None:
@@ -238,8 +238,11 @@ def main(argv: list[str] | None = None) -> int:
                 status = 1
                 break
     except ClusterError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        status = 0 if cluster.stopping.is_set() else 1
+        if cluster.stopping.is_set():  # Ctrl-C or SIGTERM while starting: a normal stop
+            print(str(exc), flush=True)
+        else:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            status = 1
     finally:
         cluster.stop()
         print("cluster stopped", flush=True)
