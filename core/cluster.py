@@ -208,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replicas", type=int, default=int(os.environ.get("REPLICAS", "3")), help="app replicas")
     p.add_argument("--port", type=int, default=8500, help="the proxy's port (0 = any free port)")
     p.add_argument("--bind", default="127.0.0.1", help="the proxy's address (0.0.0.0 to serve other machines)")
-    p.add_argument("--feed", action="append", default=[], help="passed to core.ingest (default: each bundled instrument)")
+    p.add_argument(
+        "--feed", action="append", default=[], help="passed to core.ingest (default: each bundled instrument)"
+    )
     p.add_argument("--speed", type=float, default=1.0, help="replay pace, passed to core.ingest")
     p.add_argument("--logs", type=Path, default=None, help="children's output and haproxy.cfg (default: a temp dir)")
     p.add_argument("--print-config", action="store_true", help="print the haproxy config and exit")
