@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+REPLICAS ?= 3
+CLUSTER_PORT ?= 8500
 
-.PHONY: run test test-fast lint venv kernel dev-deps browser redis train validate bench load soak clean
+.PHONY: run test test-fast lint venv kernel dev-deps browser redis haproxy cluster train validate bench load soak clean
 
 $(VENV)/.installed: requirements.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +47,21 @@ redis:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
+# Debian's haproxy, the sticky proxy of `make cluster` and tests/loopback/test_cluster.py (it lives in /usr/sbin).
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { \
+	  echo "installing Debian's haproxy for the cluster"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq haproxy >/dev/null; }
+
 run: venv
 	@echo "Trade Cost Simulator: open http://localhost:$(PORT) (source: $${TCS_SOURCE:-replay})"
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
+
+# Several processes on loopback: redis-server, one ingest, $(REPLICAS) app replicas and haproxy with cookie
+# stickiness in front (core/cluster.py, deploy/haproxy.cfg.in); prints the URL, Ctrl-C stops everything.
+cluster: venv redis haproxy
+	$(PY) -m core.cluster --replicas $(REPLICAS) --port $(CLUSTER_PORT)
 
 # The checks run first and stop the run when they fail: lint and format (ruff), types (mypy on core/), the
 # layer rules (tests/architecture); then every test layer, the browser included.
@@ -57,7 +71,7 @@ lint: dev-deps
 	$(PY) -m mypy
 	$(PY) -m pytest -q -m architecture
 
-test: lint browser redis
+test: lint browser redis haproxy
 	$(PY) -m pytest -m "not architecture"
 
 # The fast subset for local work: pure functions and compiled-twin parity (no servers, no browser).

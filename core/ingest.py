@@ -3,7 +3,8 @@
 One ``Feed`` per instrument (the same client, adapters, validation, reconnects and watchdog as the app's),
 all feeding one ``BusPublisher`` (``core.feed.bus``) that writes to Redis; app replicas started with
 ``TCS_BUS`` read from there. Feeds are ``source[:exchange:symbol]`` (``--feed`` or ``TCS_INGEST_FEEDS``,
-comma-separated); without any, every bundled recording is replayed on loopback (no network needed).
+comma-separated); without any, each bundled instrument's first recording is replayed on loopback (no network
+needed).
 Live sources obey the deployment's allowlist (``TCS_ALLOWED_HOSTS``), like the app.
 
     python -m core.ingest --bus redis://127.0.0.1:6379/0
@@ -47,8 +48,15 @@ def feed_config(spec: str, *, replay_speed: float = 1.0) -> FeedConfig:
 
 
 def default_configs(*, replay_speed: float = 1.0) -> list[FeedConfig]:
-    """Every bundled recording, replayed (the embedded default: loopback only)."""
-    return [FeedConfig(replay_file=str(r.path), replay_speed=replay_speed) for r in bundled_recordings()]
+    """One bundled recording per instrument, replayed (the embedded default: loopback only).
+
+    An instrument recorded on several days (binance-futures BTCUSDT) keeps only its first listed recording:
+    two feeds publishing to the one stream of that instrument would interleave the books of two days.
+    """
+    first: dict[tuple[str, str], str] = {}
+    for r in bundled_recordings():
+        first.setdefault((r.exchange, r.symbol), str(r.path))
+    return [FeedConfig(replay_file=path, replay_speed=replay_speed) for path in first.values()]
 
 
 class Ingest:

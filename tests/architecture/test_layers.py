@@ -14,7 +14,8 @@ Data flows feed -> book store -> costs -> pages; arrows point to what a layer ma
                                                                runtime (the methods pages would call)
     runtime   core.runtime                                     every serving layer (the composition root)
     entry     core.simulate, core.replay, core.record,         every serving layer
-              core.convert, core.ingest
+              core.convert, core.ingest,
+              core.cluster
     training  core.training.*, core.train                      anything in core
     validation core.validation.*, core.validate               every serving layer (base, market, feed,
                                                                costs, learned, pricing), validation
@@ -49,7 +50,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "validation": (*SERVING, "validation"),
     "pages": ("runtime", "views", "pages", "errors"),
 }
-ENTRY = {"core.simulate", "core.replay", "core.record", "core.convert", "core.ingest"}
+ENTRY = {"core.simulate", "core.replay", "core.record", "core.convert", "core.ingest", "core.cluster"}
 FORBIDDEN_IN_VIEWS = {"core.feed.client"}
 
 
