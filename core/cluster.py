@@ -42,6 +42,21 @@ HEALTH = "/_stcore/health"
 STOP_GRACE_S = 10.0  # a child that has not exited this long after SIGTERM is killed
 
 
+def replica_instruments(feeds: Sequence[str]) -> str:
+    """``TCS_BUS_INSTRUMENTS`` for the replicas from the ingest's ``--feed`` specs (``source[:exchange:symbol]``;
+    a bare ``replay`` is the default recording's instrument, as the ingest reads it)."""
+    out = []
+    for spec in feeds:
+        _, _, instrument = spec.strip().partition(":")
+        if not instrument:
+            from core.feed.replay import default_recording  # only for a bare replay
+
+            rec = default_recording()
+            instrument = f"{rec.exchange}:{rec.symbol}"
+        out.append(instrument)
+    return ",".join(out)
+
+
 class ClusterError(RuntimeError):
     """The cluster could not start (a program missing, a part not answering in time)."""
 
@@ -171,6 +186,8 @@ class Cluster:
         env = {**os.environ, "TCS_BUS": self.bus_url, "PYTHONUNBUFFERED": "1"}
         feeds = [a for f in self.feeds for a in ("--feed", f)]
         self._spawn("ingest", [sys.executable, "-m", "core.ingest", "--speed", str(self.speed), *feeds], env=env)
+        if self.feeds:  # the replicas read what the ingest publishes, not their default instruments
+            env["TCS_BUS_INSTRUMENTS"] = replica_instruments(self.feeds)
         for r in self.replicas:
             streamlit = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(r.port)]
             self._spawn(r.name, [*streamlit, "--server.address", "127.0.0.1", "--server.headless", "true"], env=env)

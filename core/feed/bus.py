@@ -379,7 +379,7 @@ class BusReader:
         self.store.set_state(FeedState.STOPPED)
 
     def age_s(self, exchange: str, symbol: str) -> float:
-        """Seconds since this reader last accepted a book of the instrument (inf before the first)."""
+        """Age of the newest book this reader accepted for the instrument, from its publish time (inf before the first)."""
         t = self._accepted_at.get((exchange, symbol))
         return time.monotonic() - t if t is not None else float("inf")
 
@@ -458,9 +458,17 @@ class BusReader:
         if last is not None and last[0] != entry.run:
             log.info("bus %s/%s: following a new ingest run %s (was %s)", *inst, entry.run, last[0])
         self._last[inst] = (entry.run, entry.seq)
-        self._accepted_at[inst] = time.monotonic()
-        if inst == self.instruments[0] and store.state is not FeedState.LIVE:
-            store.set_state(FeedState.LIVE)  # before publishing: a reader never sees a fresh book as stale
+        # the book's age counts from its publish time, not from when this reader took it: a replica that
+        # (re)starts after the ingest died must not show the stream's last, old entry as live (ingest and
+        # replica hosts need synchronised clocks, e.g. NTP)
+        age = max(0.0, (time.time_ns() - entry.pub_ns) / 1e9)
+        self._accepted_at[inst] = time.monotonic() - age
+        fresh = age <= self.settings.stale_after_s
+        if inst == self.instruments[0]:
+            if fresh and store.state is not FeedState.LIVE:
+                store.set_state(FeedState.LIVE)  # before publishing: a reader never sees a fresh book as stale
+            elif not fresh and store.state is not FeedState.STALE:
+                store.set_state(FeedState.STALE, f"the newest book on the bus is {age:.0f} s old")
         store.publish(entry.book)
         for fn in self._listeners:
             try:

@@ -94,7 +94,8 @@ NOT_VALIDATED = (
     "Market impact: the permanent share and refill time calibrated from mid markouts after taker orders, and "
     "the square-root-law cross-check (a later slice).",
     "Latency: every order here is priced at 0 ms; the p90 band at other latencies is not scored.",
-    "Fees: known exactly from the tier tables, not compared with anything executed.",
+    "Fees: taken from the tier tables, not compared with anything executed (the COIN-M row is an assumption: "
+    "USDⓈ-M VIP0 rates, marked low confidence in data/fees.json).",
     "Orders larger than the public ones on the tape: the size buckets show how few large orders there are.",
 )
 
@@ -360,6 +361,8 @@ def _coverage_table(cov: dict[str, Any]) -> list[str]:
             f"| held out (from {held['from_utc']}) | {held['n']:,} | "
             f"{_with_ci(held['overall'], held['overall_ci'], _pct)} |"
         )
+    elif "note" in held:
+        lines += ["", f"Out of sample: {held['note']}."]
     return lines
 
 
@@ -490,9 +493,10 @@ def markdown(doc: dict[str, Any]) -> str:
         "order in a drawn second once per draw. Orders in the same few seconds share the market state, so "
         "resampling single orders would make the intervals too narrow.",
         "",
-        "In-sample caveat: the shipped models were trained on the first 70% of these same recordings (see "
-        "`docs/MODELS.md`); the held-out row of each coverage table counts only the orders in the quantile "
-        "model's test window. The expected cost is the book walk itself wherever the expected-value model "
+        "In-sample caveat: the shipped models were trained on the first 70% of the two 2024-08-08 BTCUSDT "
+        "recordings (binance-futures and binance spot; see `docs/MODELS.md`); on those two, the held-out row of "
+        "each coverage table counts only the orders in the quantile model's test window. The other recordings "
+        "(another day, ETHUSDT, COIN-M) are entirely out of sample. The expected cost is the book walk itself wherever the expected-value model "
         "declined (its card says why), so its bias is the book walk's.",
         "",
         "## Not validated yet",

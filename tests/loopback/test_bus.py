@@ -233,6 +233,24 @@ def test_a_malformed_entry_is_counted_and_skipped(redis_server, readers, recorde
     assert same_book(reader.store.latest(*KEY), second) and reader.store.status().parse_error_total == 1
 
 
+def test_an_old_entry_left_on_the_bus_is_shown_stale_never_live(redis_server, readers, recorded_messages):
+    """A replica that starts after the ingest died finds the stream's last entry: its age counts from its
+    publish time, so it is shown (the last good book) but marked stale, not live."""
+    book = parse_snapshot(recorded_messages[0], instrument=FUT, source="replay", seq=0)
+    r = redis_server.client()
+    hour_ago = time.time_ns() - 3_600 * 1_000_000_000
+    r.xadd(stream_key(*KEY), encode_book(book, run="gone", seq=1, pub_ns=hour_ago))
+    reader = readers(redis_server.url)
+    states: list[FeedState] = []
+    assert wait_for(lambda: states.append(reader.store.state) or reader.store.latest(*KEY) is not None, 10)
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:  # watch a while: it must never flip to live
+        states.append(reader.store.state)
+        time.sleep(0.02)
+    assert FeedState.LIVE not in states and reader.store.state is FeedState.STALE
+    assert reader.age_s(*KEY) > 3_000 and same_book(reader.store.latest(*KEY), book)
+
+
 def test_an_entry_not_newer_than_the_last_of_its_run_is_dropped(redis_server, readers, recorded_messages):
     books = [parse_snapshot(m, instrument=FUT, source="replay", seq=i) for i, m in enumerate(recorded_messages[:3])]
     r = redis_server.client()
