@@ -48,6 +48,10 @@ class RecordingInfo:
     messages: int
     source: str
     default: bool = False
+    start: str = ""  # ISO-8601 UTC of the first message ("" when the manifest has none)
+    end: str = ""
+    levels: int = 0
+    trades: Path | None = None  # its trades (Parquet) when the manifest lists them
 
 
 @dataclass(frozen=True)
@@ -65,21 +69,28 @@ class ReplayInfo:
 
 
 def bundled_recordings(manifest: Path = MANIFEST) -> list[RecordingInfo]:
+    """Every recording ``data/recordings.json`` lists: the one reader of the manifest (replay, catalog,
+    training and validation all use it)."""
     if not manifest.exists():
         return []
     doc = json.loads(manifest.read_text(encoding="utf-8"))
     out = []
     for r in doc.get("recordings", []):
+        start = str(r.get("start", ""))
         out.append(
             RecordingInfo(
                 path=manifest.parent / r["file"],
                 exchange=r["exchange"],
                 symbol=r["symbol"],
                 label=r.get("label", f"{r['exchange']} {r['symbol']}"),
-                date=r.get("date", ""),
+                date=r.get("date", start[:10]),
                 messages=int(r.get("messages", 0)),
                 source=r.get("source", ""),
                 default=bool(r.get("default", False)),
+                start=start,
+                end=str(r.get("end", "")),
+                levels=int(r.get("levels", 0)),
+                trades=manifest.parent / r["trades"] if r.get("trades") else None,
             )
         )
     return out

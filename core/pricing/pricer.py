@@ -25,6 +25,7 @@ from core.costs.order import MAX_NOTIONAL_USD, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, default_volatility
 from core.costs.walk import BOUNDARY_RTOL
 from core.learned.features import DEPTH_BANDS_BPS
+from core.learned.models import SlippageModelImpl
 from core.market.book import BookSnapshot
 
 _kernel = load("core.costs._walk")  # compiled walk, depth line and banded depth; None: estimate() does it
@@ -114,8 +115,6 @@ class TickPricer:
             compiled = False  # estimate() -> calibrate() raises the plain message
         slip = self.models.slippage
         if slip is not None and compiled:
-            from core.learned.models import SlippageModelImpl
-
             if isinstance(slip, SlippageModelImpl):
                 self._slip = slip
                 self._expected = slip.expected.compiled() if slip.expected is not None else None

@@ -38,6 +38,7 @@ from core.costs.walk import walk_book
 from core.errors import OrderError, SimulatorError
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import iter_lines
+from core.feed.replay import bundled_recordings
 from core.learned.features import (
     HORIZONS_S,
     LATENCIES_MS,
@@ -306,12 +307,9 @@ class MarketData:
 def find_trades(recording: str | Path) -> Path | None:
     """The trades file of a recording: from ``data/recordings.json``, else ``../trades/<stem>.parquet``."""
     rec = Path(recording).resolve()
-    manifest = DATA_DIR / "recordings.json"
-    if manifest.exists():
-        for r in json.loads(manifest.read_text(encoding="utf-8")).get("recordings", []):
-            if (DATA_DIR / r["file"]).resolve() == rec and r.get("trades"):
-                p = DATA_DIR / r["trades"]
-                return p if p.exists() else None
+    for r in bundled_recordings(DATA_DIR / "recordings.json"):
+        if r.path.resolve() == rec and r.trades is not None:
+            return r.trades if r.trades.exists() else None
     stem = rec.name.removesuffix(".gz").removesuffix(".jsonl")
     p = rec.parent.parent / "trades" / f"{stem}.parquet"
     return p if p.exists() else None

@@ -423,7 +423,7 @@ def render_docs(cards: dict[str, dict[str, Any]]) -> str:
         "## Reproducing",
         "",
         "```",
-        "python -m core.train                 # all bundled recordings -> models/ and this file",
+        "python -m core.train                 # the two 2024-08-08 BTCUSDT recordings -> models/ and this file",
         "python -m core.train --data my.jsonl.gz data/recordings/binance_BTCUSDT_20240808.jsonl.gz --out models/",
         "```",
         "",

@@ -9,7 +9,6 @@ yet. Neither carries a run time or a date, so the same data and models give the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 from core.costs.fees import get_tier
 from core.errors import InputError
 from core.feed.recording import iso_ms, parse_timestamp_ms
+from core.feed.replay import bundled_recordings
 from core.learned.models import LoadedModels, load_models
 from core.paths import DATA_DIR, ROOT
 from core.validation.books import Books, load_books
@@ -290,11 +290,9 @@ def bundled(data_dir: Path = DATA_DIR) -> list[tuple[Path, Path]]:
     """(recording, trades) of every bundled recording with trades: the manifest's, then any other
     ``recordings/<stem>.jsonl.gz`` with a ``trades/<stem>.parquet`` beside it."""
     pairs: dict[Path, Path] = {}
-    manifest = data_dir / "recordings.json"
-    if manifest.exists():
-        for r in json.loads(manifest.read_text(encoding="utf-8")).get("recordings", []):
-            if r.get("trades") and (data_dir / r["trades"]).exists() and (data_dir / r["file"]).exists():
-                pairs[data_dir / r["file"]] = data_dir / r["trades"]
+    for r in bundled_recordings(data_dir / "recordings.json"):
+        if r.trades is not None and r.trades.exists() and r.path.exists():
+            pairs[r.path] = r.trades
     for rec in sorted((data_dir / "recordings").glob("*.jsonl.gz")):
         tr = data_dir / "trades" / (rec.name.removesuffix(".jsonl.gz") + ".parquet")
         if rec not in pairs and tr.exists():

@@ -7,7 +7,6 @@ deployment's ``SourcePolicy.allow_source_switch = False`` forbids it.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import pandas as pd
 
 from core.errors import InputError
 from core.feed.config import FeedConfig, Source, SourcePolicy
-from core.feed.replay import MANIFEST
+from core.feed.replay import MANIFEST, bundled_recordings
 
 PROVENANCE = MANIFEST.parent / "PROVENANCE.md"
 MIN_SPEED = 0.1  # slower than this a replay looks frozen
@@ -73,32 +72,25 @@ def _seconds_between(start: str, end: str) -> float:
 
 def catalog(manifest: Path = MANIFEST) -> list[CatalogEntry]:
     """Every recording listed in the manifest (empty when there is no manifest)."""
-    if not manifest.exists():
-        return []
-    doc = json.loads(manifest.read_text(encoding="utf-8"))
-    out = []
-    for r in doc.get("recordings", []):
-        path = manifest.parent / str(r["file"])
-        start, end = str(r.get("start", "")), str(r.get("end", ""))
-        out.append(
-            CatalogEntry(
-                path=path,
-                label=str(r.get("label", f"{r.get('exchange', '')} {r.get('symbol', '')}")),
-                exchange=str(r.get("exchange", "")),
-                symbol=str(r.get("symbol", "")),
-                date=str(r.get("date", start[:10])),
-                start=start,
-                end=end,
-                duration_s=_seconds_between(start, end),
-                messages=int(r.get("messages", 0)),
-                levels=int(r.get("levels", 0)),
-                size_bytes=path.stat().st_size if path.exists() else 0,
-                source=str(r.get("source", "")),
-                license=license_of(str(r.get("source", ""))),
-                default=bool(r.get("default", False)),
-            )
+    return [
+        CatalogEntry(
+            path=r.path,
+            label=r.label,
+            exchange=r.exchange,
+            symbol=r.symbol,
+            date=r.date,
+            start=r.start,
+            end=r.end,
+            duration_s=_seconds_between(r.start, r.end),
+            messages=r.messages,
+            levels=r.levels,
+            size_bytes=r.path.stat().st_size if r.path.exists() else 0,
+            source=r.source,
+            license=license_of(r.source),
+            default=r.default,
         )
-    return out
+        for r in bundled_recordings(manifest)
+    ]
 
 
 def catalog_table(entries: list[CatalogEntry]) -> pd.DataFrame:

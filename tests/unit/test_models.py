@@ -129,6 +129,15 @@ def test_cards_exist_with_required_keys_and_metrics(shipped):
         assert (MODELS_DIR / card["file"]).stat().st_size < 2_000_000
 
 
+def test_python_m_core_train_defaults_to_the_shipped_models_recordings(shipped):
+    # new bundled recordings must not silently enter training (they are the held-out days of docs/VALIDATION.md)
+    from core.training.train import default_sources
+
+    defaults = sorted(str(p.relative_to(ROOT)) for p in default_sources())
+    for card, _, _ in shipped.values():
+        assert sorted(d["recording"] for d in card["data"]) == defaults
+
+
 def test_models_doc_is_generated_from_the_cards(shipped):
     doc = (ROOT / "docs" / "MODELS.md").read_text()
     for card, _, _ in shipped.values():
