@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--usd", type=float, help="order size in USD (quote) notional")
     size.add_argument("--base", type=float, help="order size in base units (e.g. BTC, not contracts)")
     p.add_argument("--fee-tier", default=None, help="fee tier name, e.g. Lv1 or VIP3 (default: entry tier)")
-    p.add_argument("--fee-table", default=None, help="alternative fee table, e.g. 'mirror' for OKX spot")
+    p.add_argument("--fee-table", default=None, help="alternative fee table, e.g. 'older' for OKX spot")
+    p.add_argument(
+        "--bnb", action="store_true", help="pay fees in BNB: Binance spot -25%%, USD-M -10%% (refused elsewhere)"
+    )
     p.add_argument("--maker-rate", type=float, default=None, help="override maker rate (fraction, 0.0002 = 0.02%%)")
     p.add_argument("--taker-rate", type=float, default=None, help="override taker rate (fraction)")
     p.add_argument(
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> CostEstimate:
     except ParseError as exc:
         raise ParseError(exc.reason, f"malformed book in {path}: {exc}") from None
     tier = override(
-        get_tier(inst.exchange, inst.kind, args.fee_tier, table=args.fee_table),
+        get_tier(inst.exchange, inst.kind, args.fee_tier, table=args.fee_table, bnb=args.bnb),
         maker_rate=args.maker_rate,
         taker_rate=args.taker_rate,
     )

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.views import inputs as vi
 from core.views import simulator as sim
-from core.views.fee_choice import fee_choices
+from core.views.fee_choice import fee_choices, rates_text
 from core.views.market import EXCHANGE_LABELS
 from pages.order_form import DOCS, PERSIST
 
@@ -24,11 +24,21 @@ def cost_inputs(exchange, market, snap, mids, slots: dict) -> None:
             help=f"Published {EXCHANGE_LABELS.get(exchange, exchange)} {market} tiers; rates are fractions of "
             f"the notional ({DOCS} §4).",
         )
-        tier = by_key[ss["sim_fee_tier"]].tier
+        choice = by_key[ss["sim_fee_tier"]]
+        bnb = False
+        if choice.bnb_available:
+            bnb = st.checkbox(
+                f"Pay fees in BNB (-{choice.tier.bnb_discount:.0%})",
+                key="sim_fee_bnb",
+                persist_state=PERSIST,
+                help=choice.bnb_help,
+            )
+        tier = choice.priced(bnb)
         st.caption(
-            f"{by_key[ss['sim_fee_tier']].rates}. Source: {tier.source or tier.table}"
-            + (f" ({tier.as_of})" if tier.as_of else "")
+            f"{rates_text(tier)}. Source: {tier.source or tier.table}" + (f" ({tier.as_of})" if tier.as_of else "")
         )
+        if choice.assumption_note:
+            st.warning(choice.assumption_note, icon=":material/warning:")
     else:
         tier = None
         st.caption(f"No published fee table for {exchange} {market}: enter the rates below.")

@@ -94,6 +94,7 @@ def raw_inputs() -> vi.RawInputs:
         at_expiry=ss.get("sim_at_expiry"),
         fee_key=ss.get("sim_fee_tier"),
         override_fees=bool(ss.get("sim_fee_override")),
+        bnb_discount=bool(ss.get("sim_fee_bnb")),
         maker_bps=ss.get("sim_maker_bps"),
         taker_bps=ss.get("sim_taker_bps"),
         override_volatility=bool(ss.get("sim_vol_override")),

@@ -36,13 +36,18 @@ class FeeTier:
     source: str = ""
     as_of: str = ""
     confidence: str = ""
-    table: str = ""  # which published table the row comes from ("okx.com", "mirror", "base", "user")
+    table: str = ""  # which published table the row comes from ("okx.com", "older", "assumed", "user")
     overridden: bool = False  # True when the user replaced a rate
+    assumption: bool = False  # True when the rates are not a published figure (the UI must say so)
+    bnb_discount: float = 0.0  # the venue's discount for paying fees in BNB (0.25 = 25 % off); 0 = none offered
+    bnb_applied: bool = False  # True when the rates already carry that discount
 
     @property
     def label(self) -> str:
-        """Short name for the UI: ``"OKX Lv1"`` or ``"OKX Lv1 (override)"``."""
+        """Short name for the UI: ``"OKX Lv1"``, ``"BINANCE VIP0 + BNB -25%"`` or ``"OKX Lv1 (override)"``."""
         name = f"{self.exchange.upper()} {self.tier}"
+        if self.bnb_applied:
+            name += f" + BNB -{self.bnb_discount:.0%}"
         return name + " (override)" if self.overridden else name
 
     @property
@@ -62,6 +67,8 @@ class FeeSchedule:
     primary: bool
     note: str
     tiers: tuple[FeeTier, ...]
+    bnb_discount: float = 0.0  # fraction off fees paid in BNB; 0 where the venue offers no such discount
+    bnb_source: str = ""
 
 
 def _check_rate(name: str, value: float) -> float:
@@ -79,6 +86,16 @@ def _check_rate(name: str, value: float) -> float:
     return v
 
 
+def _check_discount(value: float | str) -> float:
+    try:
+        d = float(value)
+    except (TypeError, ValueError):
+        raise OrderError(f"bnb_discount must be a fraction in [0, 1), got {value!r}.") from None
+    if not (0.0 <= d < 1.0):  # also rejects NaN
+        raise OrderError(f"bnb_discount must be a fraction in [0, 1), got {value!r}.")
+    return d
+
+
 class FeeBook:
     """All schedules, loaded once from JSON; read-only afterwards, so safe to share between threads."""
 
@@ -90,6 +107,7 @@ class FeeBook:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
         out: list[FeeSchedule] = []
         for s in doc["schedules"]:
+            discount = _check_discount(s.get("bnb_discount", 0.0))
             tiers = tuple(
                 FeeTier(
                     exchange=s["exchange"],
@@ -102,13 +120,28 @@ class FeeBook:
                     as_of=row.get("as_of", ""),
                     confidence=row.get("confidence", ""),
                     table=s["table"],
+                    assumption=bool(row.get("assumption", False)),
+                    bnb_discount=discount,
                 )
                 for row in s["tiers"]
             )
             out.append(
-                FeeSchedule(s["exchange"], s["market"], s["table"], bool(s.get("primary")), s.get("note", ""), tiers)
+                FeeSchedule(
+                    s["exchange"],
+                    s["market"],
+                    s["table"],
+                    bool(s.get("primary")),
+                    s.get("note", ""),
+                    tiers,
+                    bnb_discount=discount,
+                    bnb_source=s.get("bnb_source", ""),
+                )
             )
         return cls(out)
+
+    def every_schedule(self) -> tuple[FeeSchedule, ...]:
+        """Every table of every venue, in file order (for checks and the docs)."""
+        return self._schedules
 
     def schedules(self, exchange: str, market: str) -> list[FeeSchedule]:
         """Every published table for a venue and market kind, the primary one first."""
@@ -135,14 +168,19 @@ class FeeBook:
         """The tiers of one table, entry tier first."""
         return list(self.schedule(exchange, market, table=table).tiers)
 
-    def tier(self, exchange: str, market: str, name: str | None = None, *, table: str | None = None) -> FeeTier:
-        """Look up one tier by name (case-insensitive); ``None`` gives the entry tier."""
+    def tier(
+        self, exchange: str, market: str, name: str | None = None, *, table: str | None = None, bnb: bool = False
+    ) -> FeeTier:
+        """Look up one tier by name (case-insensitive); ``None`` gives the entry tier.
+
+        ``bnb=True`` applies the venue's pay-in-BNB discount (``pay_in_bnb``); refused where there is none.
+        """
         tiers = self.tiers(exchange, market, table=table)
         if name is None:
-            return tiers[0]
+            return pay_in_bnb(tiers[0]) if bnb else tiers[0]
         for t in tiers:
             if t.tier.lower() == str(name).strip().lower():
-                return t
+                return pay_in_bnb(t) if bnb else t
         raise OrderError(
             f"Unknown fee tier {name!r} for {exchange} {market}; choose one of: "
             + ", ".join(t.tier for t in tiers)
@@ -167,8 +205,34 @@ def list_tiers(exchange: str, market: str, *, table: str | None = None) -> list[
     return fee_book().tiers(exchange, market, table=table)
 
 
-def get_tier(exchange: str, market: str, name: str | None = None, *, table: str | None = None) -> FeeTier:
-    return fee_book().tier(exchange, market, name, table=table)
+def get_tier(
+    exchange: str, market: str, name: str | None = None, *, table: str | None = None, bnb: bool = False
+) -> FeeTier:
+    return fee_book().tier(exchange, market, name, table=table, bnb=bnb)
+
+
+def pay_in_bnb(tier: FeeTier) -> FeeTier:
+    """The tier with the venue's discount for paying fees in BNB: each rate x (1 - discount).
+
+    Only fees paid shrink; a rebate (a negative rate) is paid to the trader, not charged, so it stays as it is.
+    The result is still a ``FeeTier``, so the one cost composition prices it like any other tier.
+    """
+    if tier.bnb_discount <= 0.0:
+        raise OrderError(f"{tier.exchange} {tier.market} offers no discount for paying fees in BNB.")
+    if tier.bnb_applied:
+        return tier
+    keep = 1.0 - tier.bnb_discount
+
+    def cut(rate: float) -> float:
+        return rate * keep if rate > 0.0 else rate
+
+    return replace(
+        tier,
+        maker_rate=cut(tier.maker_rate),
+        taker_rate=cut(tier.taker_rate),
+        source=f"{tier.source}; fees paid in BNB: -{tier.bnb_discount:.0%}",
+        bnb_applied=True,
+    )
 
 
 def override(tier: FeeTier, *, maker_rate: float | None = None, taker_rate: float | None = None) -> FeeTier:

@@ -54,6 +54,7 @@ class RawInputs:
     at_expiry: str | None = AtExpiry.CROSS.value
     fee_key: str | None = None  # a ``FeeChoice.key``; None = the entry tier
     override_fees: bool = False
+    bnb_discount: bool = False  # pay fees in BNB (applied only where the venue offers a discount)
     maker_bps: float | None = None
     taker_bps: float | None = None
     override_volatility: bool = False
@@ -238,7 +239,8 @@ def parse_inputs(
 
 def _fee_tier(raw: RawInputs, *, exchange: str, market: str, errors: dict[str, str]) -> FeeTier | None:
     choices = fee_choices(exchange, market)
-    chosen = next((c.tier for c in choices if c.key == raw.fee_key), choices[0].tier if choices else None)
+    choice = next((c for c in choices if c.key == raw.fee_key), choices[0] if choices else None)
+    chosen = choice.priced(raw.bnb_discount) if choice is not None else None
     if chosen is None and not raw.override_fees:
         errors[FEE_TIER] = f"There is no fee table for {exchange} {market}; tick 'Override the rates' and enter them."
         return None

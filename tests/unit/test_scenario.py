@@ -168,8 +168,8 @@ def test_fee_override_in_bps_with_a_rebate():
 def test_fee_choices_offer_every_table_primary_first():
     okx_spot = fee_choice.fee_choices("okx", "spot")
     assert okx_spot[0].key == "okx.com/Lv1" and okx_spot[0].label == "Lv1"
-    mirror = [c for c in okx_spot if not c.primary]
-    assert mirror and mirror[0].label.endswith("(mirror table)")
+    older = [c for c in okx_spot if not c.primary]
+    assert older and older[0].label.endswith("(older table)")
     assert parse(fee_key="okx.com/Lv3").fee_tier.taker_rate == 0.0004
     assert fee_choice.fee_choices("okx", "swap")[0].rates == "maker 0.020 % (2.00 bps) · taker 0.050 % (5.00 bps)"
 

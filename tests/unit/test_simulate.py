@@ -107,6 +107,7 @@ def test_beyond_visible_depth_is_reported(snap_file):
         (["--usd", "1e12"], "more than"),
         (["--base", "0"], "zero"),
         (["--usd", "10", "--fee-tier", "VIP9"], "Unknown fee tier"),
+        (["--usd", "10", "--bnb"], "no discount for paying fees in BNB"),
         (["--usd", "10", "--volatility", "0"], "Volatility"),
         (["--usd", "10", "--volatility", "nan"], "Volatility"),
         (["--usd", "10", "--order-type", "stop"], "order type"),
