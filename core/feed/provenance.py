@@ -79,6 +79,33 @@ OKX_CAPTURE = UpstreamFile(
 )
 
 
+#: the "Fee tables" section: where each table in ``fees.json`` comes from (each row also names its source)
+FEE_TABLES = (
+    "## Fee tables (`fees.json`)",
+    "",
+    "Transcribed by hand, refreshed 2026-11-30 with no internet access, from stored copies of public pages. Each row "
+    "carries its own `source`, `as_of` (publication date, or the day an undated page was read) and `confidence`; a "
+    "row marked `assumption` is not a published rate and the app says so.",
+    "",
+    "* OKX spot, table `okx.com` (primary): the current okx.com/fees wording (counts spreads volume, snapshot "
+    "00:00 UTC+8) in the mirror okx-proxy.tokenize-dev.com/fees; the same VIP ladder on casscams.com/2686.html and "
+    "in github.com/bravo1goingdark/okx-exec-sim `src/constants/fees.py`. Undated.",
+    "* OKX spot, table `older`: an older stored copy of okx.com/fees (OKB tiers Lv1-Lv5, dearer VIP ladder). Undated.",
+    "* OKX USDT swap: OKX notice okx.com/vi/help/4417269816845 (published 2021-12-21, updated 2023-03-03) for "
+    "Lv1-Lv3; Lv1 also in the loweef Crypto Futures Fee Index of 2026-10-16 (huggingface.co/datasets/loweef/"
+    "crypto-futures-fees, CC-BY-4.0), ccxt and a live demo trade-fee reply. No VIP perpetual rates were found.",
+    "* Binance spot VIP0-VIP9: binance.com/en/fee/schedule as transcribed by i-binance.com/en/w/binance-vip-level and "
+    "zb-binance.com/en/posts/binance-vip-fee-comparison (they agree). BNB discount 25%: Binance announcement "
+    "binance.com/en/support/announcement/360007480472 (2018-07-19).",
+    "* Binance USDⓈ-M VIP0-VIP9: binance.com/en/fee/futureFee as transcribed by github.com/nautechsystems/"
+    "nautilus_trader `crates/adapters/binance/src/common/fees.rs` and zb-binance.com/en/posts/"
+    "binance-vip-futures-benefit (VIP0-VIP6 also on babianfox.com/en/kb/binance-futures-fee). BNB discount 10%: "
+    "Binance FAQ binance.com/en/support/articles/360033544231 (2020-06-11).",
+    "* Binance COIN-M: table `assumed` (primary) is an assumption, the USDⓈ-M VIP0 rates; table `third-party` "
+    "(VIP0-VIP2) is from zb-binance.com/en/posts/binance-vip-futures-benefit alone. COIN-M has no BNB discount.",
+)
+
+
 def manifest(results: Sequence[RecordingResult]) -> dict:
     """``data/recordings.json``: the bundled recordings, default first."""
     return {
@@ -318,6 +345,9 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
         "* `recordings.json`: machine-readable manifest of the bundled recordings (generated with this file).",
         "* `instruments.json`: hand-written instrument metadata (tick, lot, contract value) from the project "
         "specs and the exchanges' published instrument filters; not converted from any data file here.",
+        "* `fees.json`: hand-written fee tier tables (see the next section); not converted from any data file here.",
+        "",
+        *FEE_TABLES,
         "",
         "## Output checksums",
         "",
