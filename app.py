@@ -11,6 +11,7 @@ def run() -> None:
         st.Page("pages/latency.py", title="Latency", icon=":material/speed:"),
         st.Page("pages/execution.py", title="Execution", icon=":material/timeline:"),
         st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
+        st.Page("pages/validation.py", title="Validation", icon=":material/fact_check:"),
         st.Page("pages/data.py", title="Data", icon=":material/database:"),
         st.Page("pages/docs.py", title="Docs", icon=":material/menu_book:"),
     ]

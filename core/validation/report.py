@@ -95,7 +95,7 @@ NOT_VALIDATED = (
     "the square-root-law cross-check (a later slice).",
     "Latency: every order here is priced at 0 ms; the p90 band at other latencies is not scored.",
     "Fees: taken from the tier tables, not compared with anything executed (the COIN-M row is an assumption: "
-    "USDⓈ-M VIP0 rates, marked low confidence in data/fees.json).",
+    "USDⓈ-M VIP0 rates, marked as an assumption in data/fees.json).",
     "Orders larger than the public ones on the tape: the size buckets show how few large orders there are.",
 )
 
@@ -213,6 +213,36 @@ def limit_figures(sim: SimulatedLimits, spec: BlockBootstrap, grid: LimitGrid) -
     return out
 
 
+#: at most this many (estimate, realised, size) points per recording in the JSON, for the app's scatter
+SCATTER_POINTS = 400
+SCATTER_LARGEST = 50
+
+
+def scatter_sample(s: ScoredOrders, limit: int = SCATTER_POINTS) -> dict[str, Any]:
+    """A bounded, deterministic sample of the scored orders for the predicted-vs-realised scatter.
+
+    The ``SCATTER_LARGEST`` largest orders (few, and the ones a trader asks about) plus orders evenly spaced in
+    time from the rest; all orders when there are at most ``limit``. The figures above use every order.
+    """
+    n = len(s)
+    if n <= limit:
+        idx = np.arange(n)
+    else:
+        largest = np.argsort(-s.notional, kind="stable")[:SCATTER_LARGEST]
+        rest = np.setdiff1d(np.arange(n), largest)
+        spaced = rest[np.linspace(0, len(rest) - 1, limit - len(largest)).round().astype(int)]
+        idx = np.unique(np.concatenate([largest, spaced]))
+    return {
+        "how": f"every order if at most {limit}; else the {SCATTER_LARGEST} largest plus orders evenly spaced in time",
+        "n_orders": n,
+        "n": len(idx),
+        "estimate_bps": [round(float(x), 4) for x in s.estimate_bps[idx]],
+        "realised_bps": [round(float(x), 4) for x in s.realised_bps[idx]],
+        "size_usd": [round(float(x), 2) for x in s.notional[idx]],
+        "clean": [bool(x) for x in s.clean[idx]],
+    }
+
+
 def held_out_from(loaded: LoadedModels, recording: Path) -> int | None:
     """Start (ms) of the quantile model's test window on this recording, from its card (None: not trained on it)."""
     ranges = loaded.cards.get("slippage_quantiles", {}).get("split", {}).get("ranges_utc", {})
@@ -259,6 +289,7 @@ def validate_recording(
             "all": error_figures(scored, rs, every),
             "clean": error_figures(scored, rs, scored.clean),
             "skipped": scored.skipped,
+            "sample": scatter_sample(scored),
         },
     }
     cov: dict[str, Any] = {"shown": scored.p90_method is not None, "method": scored.p90_method}

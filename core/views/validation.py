@@ -1,0 +1,358 @@
+"""What the Validation page shows: the app's estimates scored against what really executed.
+
+Everything comes from ``docs/validation.json``, the file ``python -m core.validate`` (``make validate``) writes
+together with ``docs/VALIDATION.md``, so the page and the report show the same figures. Nothing is recomputed
+here. A key the file lacks (an older run, a recording without a maker model) leaves that part empty with a
+note; it never raises. Intervals are the block-bootstrap ones the validator wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from core.errors import InputError
+from core.paths import ROOT
+from core.views.market import EXCHANGE_LABELS
+
+VALIDATION_JSON = ROOT / "docs" / "validation.json"
+NOMINAL_COVERAGE = 0.90  # the p90 band should cover 90 % of orders
+
+#: the plain-words meaning of each figure, shown beside it on the page
+MEANINGS = {
+    "bias": "Bias: the average of (estimate − realised cost). Negative means the app under-states the cost of a "
+    "market order on average; 0 is unbiased.",
+    "mae": "MAE (mean absolute error): the typical size of the miss, in either direction, in bps of the order's "
+    "notional.",
+    "coverage": "Coverage: the share of orders whose realised cost came out at or below the p90 the app shows. "
+    "A p90 band should cover about 90 %; below that, the band is too narrow.",
+    "fill": "Fill calibration: for resting limit orders, the maker share the app predicts against the share that "
+    "really filled (a size-aware fill from the trade tape, after the queue ahead).",
+    "markouts": "Markouts: how far the mid moved against a resting order after it filled (adverse selection) or "
+    "after it expired unfilled, in bps; positive = against you.",
+    "interval": "[a, b] is a 95 % interval from a block bootstrap over seconds of the recording.",
+}
+
+
+def load_report(path: Path = VALIDATION_JSON) -> dict[str, Any]:
+    """The validator's JSON, or a plain ``InputError`` saying how to make it."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"No validation figures yet ({path.name} is missing): run `make validate`.") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"Could not read {path.name} ({exc}); run `make validate` again.") from None
+    if not isinstance(doc, dict) or not doc.get("recordings"):
+        raise InputError(f"{path.name} holds no recording: run `make validate`.")
+    return doc
+
+
+def recording_label(rec: dict[str, Any]) -> str:
+    """``Binance USDⓈ-M futures BTCUSDT · 2024-08-08 23:54–00:00 UTC``."""
+    venue = EXCHANGE_LABELS.get(rec.get("exchange", ""), rec.get("exchange", "?"))
+    span = rec.get("span_utc") or []
+    when = f" · {span[0][:10]} {span[0][11:16]}–{span[1][11:16]} UTC" if len(span) == 2 else ""
+    return f"{venue} {rec.get('symbol', '?')}{when}"
+
+
+def recording_labels(doc: dict[str, Any]) -> list[str]:
+    return [recording_label(r) for r in doc.get("recordings", [])]
+
+
+def _num(x: Any) -> float:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else math.nan
+
+
+def _ci(ci: Any) -> tuple[float, float]:
+    return (_num(ci[0]), _num(ci[1])) if isinstance(ci, list) and len(ci) == 2 else (math.nan, math.nan)
+
+
+def with_interval(x: Any, ci: Any, *, pct: bool = False) -> str:
+    """``-0.241 bps [-0.30, -0.18]`` or ``75.8 % [70.1, 80.2]``; ``—`` where the figure is missing."""
+    v = _num(x)
+    if math.isnan(v):
+        return "—"
+    lo, hi = _ci(ci)
+    if pct:
+        body = f"{v * 100:.1f} %"
+        return body + (f" [{lo * 100:.1f}, {hi * 100:.1f}]" if not math.isnan(lo) else "")
+    return f"{v:+.3f} bps" + (f" [{lo:+.3f}, {hi:+.3f}]" if not math.isnan(lo) else "")
+
+
+@dataclass(frozen=True)
+class ValidationView:
+    """One recording's figures, ready to render."""
+
+    label: str
+    summary: str  # what was scored: orders, books, time span, book-to-trade lag
+    errors: pd.DataFrame  # all / clean orders: n, bias, MAE (with intervals)
+    errors_by_size: pd.DataFrame  # per size bucket, all orders
+    coverage_overall: str
+    coverage_notes: list[str]
+    coverage: pd.DataFrame  # bucket, n, coverage, lo, hi
+    scatter: pd.DataFrame  # estimate_bps, realised_bps, size_usd, clean (empty when the JSON has no sample)
+    scatter_note: str
+    fill: pd.DataFrame  # bucket, n, predicted, realised (+ intervals)
+    markouts: pd.DataFrame  # kind, after_s, n, mean_bps, lo, hi
+    limit_note: str
+    bootstrap: str
+    not_validated: list[str] = field(default_factory=list)
+
+
+def _error_row(name: str, fig: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "orders": name,
+        "n": fig.get("n", 0),
+        "bias": with_interval(fig.get("bias_bps"), fig.get("bias_bps_ci")),
+        "MAE": with_interval(fig.get("mae_bps"), fig.get("mae_bps_ci")).lstrip("+"),
+        "mean estimate (bps)": _num(fig.get("mean_estimate_bps")),
+        "mean realised (bps)": _num(fig.get("mean_realised_bps")),
+    }
+
+
+def _scatter(sample: dict[str, Any] | None) -> tuple[pd.DataFrame, str]:
+    cols = ["estimate_bps", "realised_bps", "size_usd", "clean"]
+    if not sample or not all(isinstance(sample.get(c), list) for c in cols[:3]):
+        return pd.DataFrame(columns=cols), (
+            "This validation.json has no per-order sample (it predates it): run `make validate` to draw the scatter."
+        )
+    n = min(len(sample[c]) for c in cols[:3])
+    frame = pd.DataFrame({c: sample[c][:n] for c in cols[:3]})
+    frame["clean"] = (sample.get("clean") or [False] * n)[:n]
+    note = f"{n:,} of {sample.get('n_orders', n):,} orders shown ({sample.get('how', 'a sample')})."
+    return frame, note
+
+
+def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
+    """The view of recording ``index`` (0-based, in the file's order)."""
+    recs = doc.get("recordings") or []
+    if not 0 <= index < len(recs):
+        raise InputError(f"There is no recording {index + 1}; the file holds {len(recs)}.")
+    rec = recs[index]
+    mo = rec.get("market_orders", {})
+    delay = rec.get("book_delay", {})
+    summary = (
+        f"{rec.get('taker_orders', 0):,} public taker orders ({rec.get('tape_trades', 0):,} trades) priced on "
+        f"{rec.get('books', 0):,} books, each from the last book before it (book-to-trade lag "
+        f"{delay.get('lag_ms', '?')} ms)."
+    )
+    errors = pd.DataFrame([_error_row(k, mo[k]) for k in ("all", "clean") if k in mo])
+    by_size = pd.DataFrame([_error_row(r.get("bucket", "?"), r) for r in mo.get("all", {}).get("by_size", [])])
+    if not by_size.empty:
+        by_size = by_size.rename(columns={"orders": "size"})
+
+    cov = rec.get("p90_coverage", {})
+    notes = [str(cov["note"])] if cov.get("note") else []
+    overall = "—"
+    if cov.get("shown"):
+        overall = (
+            f"{with_interval(cov.get('overall'), cov.get('overall_ci'), pct=True)} of {cov.get('n', 0):,} orders "
+            f"(nominal {NOMINAL_COVERAGE:.0%}; {cov.get('method', '')})"
+        )
+        held = cov.get("held_out", {})
+        if "overall" in held:
+            notes.append(
+                f"Held-out part only (from {held.get('from_utc', '?')}): "
+                f"{with_interval(held.get('overall'), held.get('overall_ci'), pct=True)} of {held.get('n', 0):,}."
+            )
+        elif held.get("note"):
+            notes.append(f"Held out: {held['note']}.")
+        share = _num(cov.get("p90_is_expectation_share"))
+        if not math.isnan(share):
+            notes.append(f"For {share:.0%} of orders the p90 shown equals the expected cost (no band above it).")
+    coverage = pd.DataFrame(
+        [
+            {
+                "size": r.get("bucket", "?"),
+                "n": r.get("n", 0),
+                "coverage": _num(r.get("coverage")),
+                "lo": _ci(r.get("coverage_ci"))[0],
+                "hi": _ci(r.get("coverage_ci"))[1],
+            }
+            for r in cov.get("by_size", [])
+        ],
+        columns=["size", "n", "coverage", "lo", "hi"],
+    )
+
+    scatter, scatter_note = _scatter(mo.get("sample"))
+
+    lo_ = rec.get("limit_orders", {})
+    fill = pd.DataFrame(
+        [
+            {
+                "size": r.get("bucket", "?"),
+                "n": r.get("n", 0),
+                "predicted": _num(r.get("predicted")),
+                "predicted_lo": _ci(r.get("predicted_ci"))[0],
+                "predicted_hi": _ci(r.get("predicted_ci"))[1],
+                "realised": _num(r.get("realised")),
+                "realised_lo": _ci(r.get("realised_ci"))[0],
+                "realised_hi": _ci(r.get("realised_ci"))[1],
+            }
+            for r in lo_.get("fill_calibration", [])
+        ],
+        columns=["size", "n", "predicted", "predicted_lo", "predicted_hi", "realised", "realised_lo", "realised_hi"],
+    )
+    marks = []
+    for kind in ("filled", "unfilled"):
+        for r in lo_.get("markouts", {}).get(kind, []):
+            lo, hi = _ci(r.get("mean_bps_ci"))
+            marks.append(
+                {
+                    "orders": kind,
+                    "after_s": _num(r.get("after_s")),
+                    "n": r.get("n", 0),
+                    "mean_bps": _num(r.get("mean_bps")),
+                    "lo": lo,
+                    "hi": hi,
+                }
+            )
+    markouts = pd.DataFrame(marks, columns=["orders", "after_s", "n", "mean_bps", "lo", "hi"])
+    limit_note = str(lo_.get("note") or (f"Maker model: {lo_['maker_model']}." if lo_.get("maker_model") else ""))
+
+    b = rec.get("bootstrap", {})
+    bootstrap = (
+        f"Intervals: {b.get('method', 'block bootstrap')}, {b.get('block_s', '?')} s blocks, "
+        f"{b.get('replicates', '?')} replicates, {float(b.get('level', 0.95)):.0%} level, over "
+        f"{b.get('seconds', '?')} s."
+    )
+    return ValidationView(
+        label=recording_label(rec),
+        summary=summary,
+        errors=errors,
+        errors_by_size=by_size,
+        coverage_overall=overall,
+        coverage_notes=notes,
+        coverage=coverage,
+        scatter=scatter,
+        scatter_note=scatter_note,
+        fill=fill,
+        markouts=markouts,
+        limit_note=limit_note,
+        bootstrap=bootstrap,
+        not_validated=[str(x) for x in doc.get("not_validated", [])],
+    )
+
+
+# ---- charts (plain functions of the view; the page only draws them) ---------------------------------------
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    fig.update_layout(
+        title=title, xaxis_title=x, yaxis_title=y, height=360, margin=dict(l=10, r=10, t=40, b=10), legend_x=0.01
+    )
+    return fig
+
+
+def scatter_figure(view: ValidationView) -> go.Figure | None:
+    """Predicted against realised cost per order (bps), the line y = x where they agree."""
+    d = view.scatter
+    if d.empty:
+        return None
+    fig = go.Figure()
+    for clean, name, color in ((True, "clean orders", "#1f6feb"), (False, "other orders", "#e8590c")):
+        part = d[d["clean"] == clean]
+        if part.empty:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=part["estimate_bps"],
+                y=part["realised_bps"],
+                mode="markers",
+                name=name,
+                marker={"color": color, "size": 6, "opacity": 0.6},
+                customdata=part["size_usd"],
+                hovertemplate="estimate %{x:.3f} bps<br>realised %{y:.3f} bps<br>$%{customdata:,.0f}<extra></extra>",
+            )
+        )
+    lo = float(min(d["estimate_bps"].min(), d["realised_bps"].min(), 0.0))
+    hi = float(max(d["estimate_bps"].max(), d["realised_bps"].max(), 0.0))
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="estimate = realised", line={"dash": "dot"}))
+    return _layout(fig, "Predicted vs realised cost per order", "app estimate (bps)", "realised (bps)")
+
+
+def coverage_figure(view: ValidationView) -> go.Figure | None:
+    """p90 coverage per size bucket with its interval, against the nominal 90 %."""
+    c = view.coverage.dropna(subset=["coverage"])
+    if c.empty:
+        return None
+    fig = go.Figure(
+        go.Bar(
+            x=c["size"],
+            y=c["coverage"],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": (c["hi"] - c["coverage"]).fillna(0),
+                "arrayminus": (c["coverage"] - c["lo"]).fillna(0),
+            },
+            text=[f"{v:.0%}<br>n={n:,}" for v, n in zip(c["coverage"], c["n"], strict=False)],
+            marker_color="#1f6feb",
+            name="coverage",
+        )
+    )
+    fig.add_hline(y=NOMINAL_COVERAGE, line_dash="dash", annotation_text="nominal 90 %")
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
+    return _layout(fig, "p90 coverage by order size", "executed notional", "share covered")
+
+
+def fill_figure(view: ValidationView) -> go.Figure | None:
+    """Predicted maker share against the realised size-aware fill, per order size, with intervals."""
+    f = view.fill
+    if f.empty:
+        return None
+    fig = go.Figure()
+    for col, name, color in (("predicted", "predicted (app)", "#1f6feb"), ("realised", "realised (tape)", "#2f9e44")):
+        fig.add_trace(
+            go.Bar(
+                x=f["size"],
+                y=f[col],
+                name=name,
+                marker_color=color,
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": (f[f"{col}_hi"] - f[col]).fillna(0),
+                    "arrayminus": (f[col] - f[f"{col}_lo"]).fillna(0),
+                },
+            )
+        )
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
+    return _layout(fig, "Limit orders: predicted vs realised fill", "order size", "share of the order filled")
+
+
+def markout_figure(view: ValidationView) -> go.Figure | None:
+    """Mean markout of filled and unfilled resting orders at each horizon, with intervals."""
+    m = view.markouts
+    if m.empty:
+        return None
+    fig = go.Figure()
+    for kind, color in (("filled", "#e8590c"), ("unfilled", "#868e96")):
+        part = m[m["orders"] == kind]
+        if part.empty:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=part["after_s"],
+                y=part["mean_bps"],
+                mode="lines+markers",
+                name=kind,
+                line={"color": color},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": (part["hi"] - part["mean_bps"]).fillna(0),
+                    "arrayminus": (part["mean_bps"] - part["lo"]).fillna(0),
+                },
+            )
+        )
+    fig.add_hline(y=0.0, line_color="#c4c9d4")
+    fig.update_xaxes(type="log")
+    return _layout(fig, "Markouts after a resting order", "seconds after fill / expiry", "mid move against you (bps)")

@@ -1,0 +1,42 @@
+"""The Validation page under Streamlit's AppTest, from the shipped docs/validation.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core.views.validation import VALIDATION_JSON, recording_labels
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def table(at: AppTest, columns: list[str]):
+    """The dataframe shown with exactly these columns."""
+    return next(d.value for d in at.dataframe if list(d.value.columns) == columns)
+
+
+def test_validation_page_renders_every_recording_with_coverage_by_size():
+    doc = json.loads(VALIDATION_JSON.read_text(encoding="utf-8"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/validation.py").run()
+    assert not at.exception
+    assert list(at.selectbox(key="val_recording").options) == recording_labels(doc)  # one picker
+    for i, rec in enumerate(doc["recordings"]):
+        at.selectbox(key="val_recording").set_value(i).run()
+        assert not at.exception, rec["recording"]
+        assert not at.error
+        cov = table(at, ["size", "n", "coverage", "lo", "hi"])
+        expected = [r["bucket"] for r in rec["p90_coverage"].get("by_size", [])]
+        assert list(cov["size"]) == expected and len(expected) >= 3, rec["recording"]
+        assert list(cov["n"]) == [r["n"] for r in rec["p90_coverage"]["by_size"]]
+        errs = table(at, ["orders", "n", "bias", "MAE", "mean estimate (bps)", "mean realised (bps)"]).set_index(
+            "orders"
+        )
+        all_ = rec["market_orders"]["all"]
+        assert errs.loc["all", "n"] == all_["n"]
+        assert errs.loc["all", "bias"].startswith(f"{all_['bias_bps']:+.3f} bps [")  # the interval is shown
+        markdown = " ".join(m.value for m in at.markdown)
+        assert "Bias: the average of (estimate − realised cost)" in markdown and "Coverage: the share" in markdown
+        assert any("Overall:" in m.value and "nominal 90%" in m.value for m in at.markdown)

@@ -1,0 +1,143 @@
+"""The Validation page's view: read from the validator's JSON, tolerant of missing keys, plain messages."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from core.errors import InputError
+from core.validation.market_orders import ScoredOrders
+from core.validation.report import SCATTER_LARGEST, scatter_sample
+from core.views import validation as vv
+
+
+def rec(**extra) -> dict:
+    base = {
+        "recording": "data/recordings/x.jsonl.gz",
+        "exchange": "binance-futures",
+        "symbol": "BTCUSDT",
+        "span_utc": ["2024-08-08T23:54:16.509Z", "2024-08-09T00:00:01.105Z"],
+        "books": 10,
+        "tape_trades": 30,
+        "taker_orders": 20,
+        "book_delay": {"lag_ms": 1},
+        "market_orders": {
+            "all": {"n": 20, "bias_bps": -0.25, "bias_bps_ci": [-0.4, -0.1], "mae_bps": 0.3, "mae_bps_ci": [0.2, 0.5]},
+        },
+        "p90_coverage": {
+            "shown": True,
+            "method": "quantile model at 0 ms latency",
+            "n": 20,
+            "overall": 0.8,
+            "overall_ci": [0.7, 0.9],
+            "by_size": [{"bucket": "<$1k", "n": 15, "coverage": 0.8, "coverage_ci": [0.7, 0.9]}],
+        },
+    }
+    base.update(extra)
+    return base
+
+
+def test_label_and_intervals():
+    assert vv.recording_label(rec()).endswith("BTCUSDT · 2024-08-08 23:54–00:00 UTC")
+    assert vv.with_interval(-0.25, [-0.4, -0.1]) == "-0.250 bps [-0.400, -0.100]"
+    assert vv.with_interval(0.8, [0.7, 0.9], pct=True) == "80.0 % [70.0, 90.0]"
+    assert vv.with_interval(None, None) == "—" and vv.with_interval(0.5, None, pct=True) == "50.0 %"
+
+
+def test_a_file_without_sample_or_limit_orders_still_renders():
+    v = vv.validation_view({"recordings": [rec()]}, 0)
+    assert v.errors.set_index("orders").loc["all", "bias"] == "-0.250 bps [-0.400, -0.100]"
+    assert v.coverage_overall.startswith("80.0 % [70.0, 90.0] of 20 orders (nominal 90%")
+    assert list(v.coverage["size"]) == ["<$1k"] and v.coverage["coverage"][0] == 0.8
+    assert v.scatter.empty and "run `make validate`" in v.scatter_note and vv.scatter_figure(v) is None
+    assert v.fill.empty and v.markouts.empty and vv.fill_figure(v) is None and vv.markout_figure(v) is None
+    assert vv.coverage_figure(v) is not None
+
+
+def test_sample_limit_orders_and_no_band():
+    sample = {
+        "how": "all",
+        "n_orders": 3,
+        "n": 3,
+        "estimate_bps": [0.1, 0.2, 0.3],
+        "realised_bps": [0.0, 0.5, 0.2],
+        "size_usd": [100.0, 2000.0, 50_000.0],
+        "clean": [True, False, True],
+    }
+    limit = {
+        "maker_model": "logistic",
+        "fill_calibration": [
+            {
+                "bucket": "$10k",
+                "n": 9,
+                "predicted": 0.6,
+                "predicted_ci": [0.5, 0.7],
+                "realised": 0.5,
+                "realised_ci": [0.4, 0.6],
+            }
+        ],
+        "markouts": {"filled": [{"after_s": 1.0, "n": 9, "mean_bps": 0.6, "mean_bps_ci": [0.4, 0.8]}], "unfilled": []},
+    }
+    r = rec(limit_orders=limit)
+    r["market_orders"]["sample"] = sample
+    r["p90_coverage"] = {"shown": False, "method": None, "note": "no quantile model"}
+    v = vv.validation_view({"recordings": [r], "not_validated": ["fees"]}, 0)
+    assert len(v.scatter) == 3 and v.scatter_note.startswith("3 of 3 orders shown")
+    fig = vv.scatter_figure(v)
+    assert [t.name for t in fig.data] == ["clean orders", "other orders", "estimate = realised"]
+    assert v.coverage_overall == "—" and v.coverage_notes == ["no quantile model"] and v.coverage.empty
+    assert v.fill["predicted"][0] == 0.6 and v.limit_note == "Maker model: logistic."
+    assert list(v.markouts["orders"]) == ["filled"] and vv.markout_figure(v) is not None
+    assert v.not_validated == ["fees"]
+
+
+def test_bad_files_and_indexes_give_plain_messages(tmp_path):
+    with pytest.raises(InputError, match="run `make validate`"):
+        vv.load_report(tmp_path / "validation.json")
+    p = tmp_path / "validation.json"
+    p.write_text("{not json")
+    with pytest.raises(InputError, match=r"Could not read validation\.json"):
+        vv.load_report(p)
+    p.write_text(json.dumps({"recordings": []}))
+    with pytest.raises(InputError, match="holds no recording"):
+        vv.load_report(p)
+    with pytest.raises(InputError, match="no recording 3"):
+        vv.validation_view({"recordings": [rec()]}, 2)
+
+
+def test_the_shipped_file_gives_a_view_per_recording():
+    doc = vv.load_report()
+    for i in range(len(doc["recordings"])):
+        v = vv.validation_view(doc, i)
+        assert not v.errors.empty and len(v.coverage) >= 3 and not math.isnan(v.coverage["coverage"].iloc[0])
+
+
+def scored(n: int) -> ScoredOrders:
+    rng = np.random.default_rng(3)
+    notional = rng.lognormal(8.0, 2.0, n)
+    est = rng.normal(0.1, 0.05, n)
+    return ScoredOrders(
+        ts_ms=np.arange(n, dtype=np.int64) * 100,
+        side=np.ones(n, dtype=np.int64),
+        notional=notional,
+        estimate_bps=est,
+        p90_bps=est + 0.2,
+        realised_bps=rng.normal(0.3, 0.2, n),
+        clean=rng.random(n) < 0.7,
+        skipped={},
+        p90_method="test",
+    )
+
+
+def test_scatter_sample_is_bounded_and_keeps_the_largest_orders():
+    s = scored(2_000)
+    out = scatter_sample(s, limit=300)
+    assert out["n_orders"] == 2_000 and out["n"] == len(out["estimate_bps"]) <= 300
+    assert len(out["realised_bps"]) == len(out["size_usd"]) == len(out["clean"]) == out["n"]
+    largest = np.sort(s.notional)[-SCATTER_LARGEST:]
+    assert set(np.round(largest, 2)) <= set(out["size_usd"])
+    small = scatter_sample(scored(40), limit=300)
+    assert small["n"] == 40 and small["estimate_bps"][0] == round(float(scored(40).estimate_bps[0]), 4)
