@@ -243,6 +243,11 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
 # ---- charts (plain functions of the view; the page only draws them) ---------------------------------------
 
 
+def _error_bars(y: pd.Series, lo: pd.Series, hi: pd.Series) -> dict[str, Any]:
+    """Plotly asymmetric error bars from an interval [lo, hi] around ``y`` (none where it is missing)."""
+    return {"type": "data", "symmetric": False, "array": (hi - y).fillna(0), "arrayminus": (y - lo).fillna(0)}
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     fig.update_layout(
         title=title, xaxis_title=x, yaxis_title=y, height=360, margin=dict(l=10, r=10, t=40, b=10), legend_x=0.01
@@ -286,12 +291,7 @@ def coverage_figure(view: ValidationView) -> go.Figure | None:
         go.Bar(
             x=c["size"],
             y=c["coverage"],
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": (c["hi"] - c["coverage"]).fillna(0),
-                "arrayminus": (c["coverage"] - c["lo"]).fillna(0),
-            },
+            error_y=_error_bars(c["coverage"], c["lo"], c["hi"]),
             text=[f"{v:.0%}<br>n={n:,}" for v, n in zip(c["coverage"], c["n"], strict=False)],
             marker_color="#1f6feb",
             name="coverage",
@@ -315,12 +315,7 @@ def fill_figure(view: ValidationView) -> go.Figure | None:
                 y=f[col],
                 name=name,
                 marker_color=color,
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": (f[f"{col}_hi"] - f[col]).fillna(0),
-                    "arrayminus": (f[col] - f[f"{col}_lo"]).fillna(0),
-                },
+                error_y=_error_bars(f[col], f[f"{col}_lo"], f[f"{col}_hi"]),
             )
         )
     fig.update_layout(barmode="group")
@@ -345,12 +340,7 @@ def markout_figure(view: ValidationView) -> go.Figure | None:
                 mode="lines+markers",
                 name=kind,
                 line={"color": color},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": (part["hi"] - part["mean_bps"]).fillna(0),
-                    "arrayminus": (part["mean_bps"] - part["lo"]).fillna(0),
-                },
+                error_y=_error_bars(part["mean_bps"], part["lo"], part["hi"]),
             )
         )
     fig.add_hline(y=0.0, line_color="#c4c9d4")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,14 @@ from core.costs.fees import (
     pay_in_bnb,
 )
 from core.errors import OrderError
+
+
+def one_table(tmp_path, tiers: list[dict], **extra) -> Path:
+    """A fees.json with one table ("x" spot, table "t") holding ``tiers``."""
+    sched = {"exchange": "x", "market": "spot", "table": "t", "primary": True, **extra, "tiers": tiers}
+    p = tmp_path / "fees.json"
+    p.write_text(json.dumps({"schedules": [sched]}))
+    return p
 
 
 def test_okx_spot_primary_table_is_the_current_ladder():
@@ -85,22 +94,13 @@ def test_each_ladder_is_monotone_a_higher_tier_never_costs_more():
 
 def test_monotone_check_catches_a_dearer_higher_tier(tmp_path):
     """The ladder test above can fail: a table whose VIP2 taker is above VIP1's breaks the rule."""
-    doc = {
-        "schedules": [
-            {
-                "exchange": "x",
-                "market": "spot",
-                "table": "t",
-                "primary": True,
-                "tiers": [
-                    {"tier": "VIP1", "maker_rate": 0.0002, "taker_rate": 0.0004},
-                    {"tier": "VIP2", "maker_rate": 0.0001, "taker_rate": 0.0005},
-                ],
-            }
-        ]
-    }
-    p = tmp_path / "fees.json"
-    p.write_text(json.dumps(doc))
+    p = one_table(
+        tmp_path,
+        [
+            {"tier": "VIP1", "maker_rate": 0.0002, "taker_rate": 0.0004},
+            {"tier": "VIP2", "maker_rate": 0.0001, "taker_rate": 0.0005},
+        ],
+    )
     a, b = FeeBook.load(p).tiers("x", "spot")
     assert b.taker_rate > a.taker_rate
 
@@ -157,20 +157,7 @@ def test_bnb_discount_leaves_a_rebate_alone():
 
 
 def test_bnb_discount_refuses_a_bad_fraction(tmp_path):
-    doc = {
-        "schedules": [
-            {
-                "exchange": "x",
-                "market": "spot",
-                "table": "t",
-                "primary": True,
-                "bnb_discount": 1.5,
-                "tiers": [{"tier": "A", "maker_rate": 0.001, "taker_rate": 0.001}],
-            }
-        ]
-    }
-    p = tmp_path / "fees.json"
-    p.write_text(json.dumps(doc))
+    p = one_table(tmp_path, [{"tier": "A", "maker_rate": 0.001, "taker_rate": 0.001}], bnb_discount=1.5)
     with pytest.raises(OrderError, match="bnb_discount"):
         FeeBook.load(p)
 
@@ -240,24 +227,10 @@ def test_fee_method_strings():
 
 
 def test_tables_load_from_any_json(tmp_path):
-    doc = {
-        "schedules": [
-            {
-                "exchange": "x",
-                "market": "spot",
-                "table": "t",
-                "primary": True,
-                "tiers": [
-                    {"tier": "A", "maker_rate": 0.001, "taker_rate": 0.002, "source": "s", "as_of": "2026-01-01"}
-                ],
-            }
-        ]
-    }
-    p = tmp_path / "fees.json"
-    p.write_text(json.dumps(doc))
+    row = {"tier": "A", "maker_rate": 0.001, "taker_rate": 0.002, "source": "s", "as_of": "2026-01-01"}
+    p = one_table(tmp_path, [row])
     fb = FeeBook.load(p)
     assert fb.tier("x", "spot", "a").taker_rate == 0.002
-    doc["schedules"][0]["tiers"][0]["taker_rate"] = 0.2  # 20%: a typo, refused at load
-    p.write_text(json.dumps(doc))
+    p = one_table(tmp_path, [{**row, "taker_rate": 0.2}])  # 20%: a typo, refused at load
     with pytest.raises(OrderError):
         FeeBook.load(p)
