@@ -40,3 +40,9 @@ def test_validation_page_renders_every_recording_with_coverage_by_size():
         markdown = " ".join(m.value for m in at.markdown)
         assert "Bias: the average of (estimate − realised cost)" in markdown and "Coverage: the share" in markdown
         assert any("Overall:" in m.value and "nominal 90%" in m.value for m in at.markdown)
+        titles = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+        for title in ("p90 coverage by order size", "predicted vs realised fill", "Markouts after a resting order"):
+            assert title in titles, (rec["recording"], title)
+        if "sample" in rec["market_orders"]:  # the shipped file has it since the scatter was added
+            assert "Predicted vs realised cost per order" in titles
+            assert any(c.value.startswith("400 of ") for c in at.caption), rec["recording"]
