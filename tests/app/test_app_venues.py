@@ -1,0 +1,51 @@
+"""The Venues page under Streamlit's AppTest on the embedded multi-venue replay (AppTest never fires
+``run_every``: the test reruns the page while the venues' books arrive; the ranking itself is hand-checked in
+tests/unit/test_venues.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def ranked(at: AppTest) -> int:
+    return int(at.dataframe[0].value["rank"].notna().sum()) if at.dataframe else 0
+
+
+def rerun_until(at: AppTest, ready, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready(at) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        at.run()
+        assert not at.exception
+    assert ready(at)
+
+
+def test_venues_page_ranks_the_order_on_every_bundled_venue():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/venues.py").run()
+    assert not at.exception
+    rerun_until(at, lambda at: ranked(at) == 3)  # Binance spot, USD-M and COIN-M BTC, all fresh
+    table = at.dataframe[0].value
+    assert set(table["venue"]) == {"Binance spot", "Binance USD-M", "Binance COIN-M"}
+    assert list(table["rank"]) == [1, 2, 3]
+    assert table["net cost (USD)"].is_monotonic_increasing
+    assert table.loc[table["venue"] == "Binance COIN-M", "size on venue"].item() == "100 contracts of 100 USD"
+    assert at.success[0].value.startswith("Cheapest venue for a $10,000.00 market buy: Binance ")
+    assert "it saves $" in at.info[0].value
+    assert any("REPLAY: every venue recorded 2024-08-08" in c.value for c in at.caption)
+
+    at.selectbox(key="venues_asset").set_value("ETH").run()
+    at.number_input(key="venues_usd").set_value(1.0).run()  # $1 < 0.001 ETH, USD-M's minimum
+    rerun_until(at, lambda at: len(at.dataframe[0].value) == 2 and ranked(at) == 1)
+    status = at.dataframe[0].value.set_index("venue")["status"]
+    assert status["Binance USD-M"] == "Below the venue minimum of 0.001 ETH."
+    assert status["Binance spot"] == "ranked"
+
+    at.number_input(key="venues_usd").set_value(-5.0).run()
+    assert not at.exception
+    assert any("negative" in e.value for e in at.error)
