@@ -4,32 +4,25 @@ tests/unit/test_venues.py)."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from tests.app.test_app_pages import open_page
+from tests.conftest import wait_for
 
 
 def ranked(at: AppTest) -> int:
     return int(at.dataframe[0].value["rank"].notna().sum()) if at.dataframe else 0
 
 
-def rerun_until(at: AppTest, ready, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready(at) and time.monotonic() < deadline:
-        time.sleep(0.3)
-        at.run()
-        assert not at.exception
-    assert ready(at)
+def rerun_until(at: AppTest, ready) -> bool:
+    """Rerun the page until ``ready(at)`` (the venues' books arrive on their own threads)."""
+    return wait_for(lambda: at.run() is not None and not at.exception and ready(at), 60, 0.3)
 
 
 def test_venues_page_ranks_the_order_on_every_bundled_venue():
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/venues.py").run()
-    assert not at.exception
-    rerun_until(at, lambda at: ranked(at) == 3)  # Binance spot, USD-M and COIN-M BTC, all fresh
+    at = open_page(
+        "pages/venues.py", lambda at: ranked(at) == 3, timeout=60
+    )  # Binance spot, USD-M and COIN-M BTC, all fresh
     table = at.dataframe[0].value
     assert set(table["venue"]) == {"Binance spot", "Binance USD-M", "Binance COIN-M"}
     assert list(table["rank"]) == [1, 2, 3]
@@ -41,7 +34,8 @@ def test_venues_page_ranks_the_order_on_every_bundled_venue():
 
     at.selectbox(key="venues_asset").set_value("ETH").run()
     at.number_input(key="venues_usd").set_value(1.0).run()  # $1 < 0.001 ETH, USD-M's minimum
-    rerun_until(at, lambda at: len(at.dataframe[0].value) == 2 and ranked(at) == 1)
+    assert rerun_until(at, lambda at: len(at.dataframe[0].value) == 2 and ranked(at) == 1)
+    assert not at.exception
     status = at.dataframe[0].value.set_index("venue")["status"]
     assert status["Binance USD-M"] == "Below the venue minimum of 0.001 ETH."
     assert status["Binance spot"] == "ranked"
