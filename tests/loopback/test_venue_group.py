@@ -3,6 +3,7 @@ feed connections on 127.0.0.1, every same-minute venue's book in the one store, 
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
@@ -11,8 +12,11 @@ import pytest
 from core.feed.config import FeedConfig
 from core.feed.replay import bundled_recordings
 from core.feed.store import FeedState
+from core.ingest import Ingest
 from core.runtime import from_environment
-from tests.conftest import wait_for
+from core.views.venues import Standing, VenueOrder, venues_view
+from tests.conftest import FAST, wait_for
+from tests.loopback.test_bus import RedisServer
 
 SAME_MINUTES = {
     ("binance-futures", "BTCUSDT"),
@@ -83,3 +87,38 @@ def test_the_group_leaves_the_main_feeds_instrument_to_it_and_never_mixes_two_da
     assert wait_for(lambda: (s := group.status(MAIN)) is not None and s.state is FeedState.LIVE, 30)
     assert wait_for(lambda: rt.latest(*MAIN).exchange_ts_ms >= group.clock.start_ms, 30)
     assert all(b.note == "" for b in rt.venues().books)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed (`make test` does)")
+def test_on_a_bus_replica_the_venues_are_the_ingests_instruments(monkeypatch):
+    """The same Runtime API and view on a replica: a real redis-server, a real ingest of two venues."""
+    server = RedisServer()
+    server.start()
+    wanted = [("binance", "BTCUSDT"), ("binance-coinm", "BTCUSD_PERP")]
+    files = {(r.exchange, r.symbol): str(r.path) for r in bundled_recordings() if r.date == "2024-08-08"}
+    ingest = Ingest([FeedConfig(replay_file=files[k]) for k in wanted], bus_url=server.url, feed_settings=FAST)
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TCS_BUS", server.url)
+    monkeypatch.setenv("TCS_BUS_INSTRUMENTS", ",".join(f"{e}:{s}" for e, s in wanted))
+    monkeypatch.setenv("TCS_BUS_STALE_S", "1.5")
+    rt = None
+    try:
+        ingest.start()
+        rt = from_environment()
+        assert rt.group is None
+        assert wait_for(lambda: venues_view(rt, VenueOrder()).best.startswith("Cheapest"), 30)
+        view = venues_view(rt, VenueOrder(size=10_000.0))
+        assert "ingest service" in view.source
+        # both fresh; COIN-M's entry taker fee is 5 bps against spot's 10 bps, and both spreads are a tick
+        assert [(c.instrument.exchange, c.standing) for c in view.rows] == [
+            ("binance-coinm", Standing.FRESH),
+            ("binance", Standing.FRESH),
+        ]
+        ingest.stop()  # the last books stay, by age stale
+        assert wait_for(lambda: "every book is stale" in venues_view(rt, VenueOrder()).best, 15)
+    finally:
+        ingest.stop()
+        if rt is not None:
+            rt.close()
+        server.kill()
