@@ -153,3 +153,17 @@ def test_when_every_book_is_stale_the_verdict_says_so_and_a_bad_order_is_a_messa
         bad = compare(venues(), VenueOrder(size=size, unit=unit), tiers=TIERS)
         assert bad.error is not None and words in bad.error and not bad.rows
     assert compare(venues(), VenueOrder(asset="SOL"), tiers=TIERS).error == "No venue with SOL books here."
+
+
+def test_the_default_ingest_plays_the_same_minutes_on_one_clock_over_their_common_window():
+    from core.ingest import default_configs
+
+    configs = default_configs()
+    clocks = {c.replay_clock for c in configs if c.replay_clock is not None}
+    assert len(clocks) == 1 and sum(c.replay_clock is not None for c in configs) == 5  # the 2024-08-08 ones
+    (clock,) = clocks
+    # latest start: COIN-M 2024-08-08T23:54:17.887Z; earliest end: USD-M BTCUSDT 2024-08-09T00:00:01.105Z
+    assert (clock.start_ms, clock.end_ms) == (1_723_161_257_887, 1_723_161_601_105)
+    assert clock.recorded_ms(clock.epoch_s + 10.0) == clock.start_ms + 10_000
+    assert clock.recorded_ms(clock.epoch_s + clock.period_s + 1.0) == pytest.approx(clock.start_ms + 1_000)
+    assert all(c.replay_clock is None for c in default_configs(replay_speed=0))  # unpaced: no clock
