@@ -1,6 +1,6 @@
 """The Venues page under Streamlit's AppTest on the embedded multi-venue replay (AppTest never fires
 ``run_every``: the test reruns the page while the venues' books arrive; the ranking itself is hand-checked in
-tests/unit/test_venues.py)."""
+tests/unit/test_venue_ranking.py)."""
 
 from __future__ import annotations
 
