@@ -8,6 +8,7 @@ def run() -> None:
     pages = [
         st.Page("pages/simulator.py", title="Simulator", icon=":material/calculate:", default=True),
         st.Page("pages/market.py", title="Market", icon=":material/monitoring:"),
+        st.Page("pages/venues.py", title="Venues", icon=":material/compare_arrows:"),
         st.Page("pages/latency.py", title="Latency", icon=":material/speed:"),
         st.Page("pages/execution.py", title="Execution", icon=":material/timeline:"),
         st.Page("pages/models.py", title="Models", icon=":material/model_training:"),

@@ -25,7 +25,7 @@ from core.errors import SimulatorError
 from core.feed.bus import DEFAULT_URL, BusPublisher, BusSettings, redacted
 from core.feed.client import Feed, FeedSettings
 from core.feed.config import FeedConfig, Source, SourcePolicy, load_policy
-from core.feed.replay import bundled_recordings
+from core.feed.replay import RecordingInfo, ReplayClock, bundled_recordings, default_recording, same_minutes
 from core.feed.store import BookStore
 from core.market.instruments import instruments
 
@@ -51,12 +51,19 @@ def default_configs(*, replay_speed: float = 1.0) -> list[FeedConfig]:
     """One bundled recording per instrument, replayed (the embedded default: loopback only).
 
     An instrument recorded on several days (binance-futures BTCUSDT) keeps only its first listed recording:
-    two feeds publishing to the one stream of that instrument would interleave the books of two days.
+    two feeds publishing to the one stream of that instrument would interleave the books of two days. The
+    recordings of the same minutes as the default one play on one ``ReplayClock``, so the replicas' Venues view
+    compares books of one recorded instant, as in the embedded default (``core.feed.group``).
     """
-    first: dict[tuple[str, str], str] = {}
+    first: dict[tuple[str, str], RecordingInfo] = {}
     for r in bundled_recordings():
-        first.setdefault((r.exchange, r.symbol), str(r.path))
-    return [FeedConfig(replay_file=path, replay_speed=replay_speed) for path in first.values()]
+        first.setdefault((r.exchange, r.symbol), r)
+    together = same_minutes(default_recording(), list(first.values()))
+    clock = ReplayClock.common(together, speed=replay_speed) if replay_speed > 0 and len(together) > 1 else None
+    return [
+        FeedConfig(replay_file=str(r.path), replay_speed=replay_speed, replay_clock=clock if r in together else None)
+        for r in first.values()
+    ]
 
 
 class Ingest:

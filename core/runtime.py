@@ -10,6 +10,13 @@ With ``TCS_BUS`` set (several processes: ``python -m core.ingest`` publishes to 
 the runtime runs no feed of its own: a ``BusReader`` (``core.feed.bus``) fills the same store and calls the
 tracker on every book it publishes, and visitors cannot switch the source (the ingest decides it).
 
+Several venues at once (``venues``): in the embedded default a ``ReplayGroup`` (``core.feed.group``) replays
+the bundled recordings of the same minutes as the default one on one shared clock into the same store,
+started on first use in the background. The main feed stays the one shared, switchable feed: a replay of a
+group recording runs on the group's clock (its book is then from the same recorded instant), and the group
+never streams the instrument the main feed streams. On a bus replica the venues are the instruments the
+reader takes from the ingest.
+
 The wiring lives here and nowhere else: the feed knows no pricing and the tracker knows no store. The
 runtime builds the ``CostTracker`` on the store's mid history and tick-cost ring and attaches it as the
 feed's first listener, so each book is priced before any other listener (a capture) sees it; the feed
@@ -19,6 +26,7 @@ logs and survives any listener's exception, so a pricing bug never stops the fee
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -29,13 +37,14 @@ from typing import Any
 import numpy as np
 
 from core.costs.models import Models
-from core.errors import SimulatorError, SourceNotAllowed, SourceUnavailable
+from core.errors import InstrumentError, SimulatorError, SourceNotAllowed, SourceUnavailable
 from core.feed.bus import BusReader, BusSettings, bus_instruments
 from core.feed.capture import Capture, capture_file_name
 from core.feed.client import Feed, Listener
 from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
+from core.feed.group import ReplayGroup
 from core.feed.metrics import MetricsExporter, export_if_configured
-from core.feed.replay import ReplayInfo
+from core.feed.replay import ReplayClock, ReplayInfo, bundled_recordings, default_recording, same_minutes
 from core.feed.store import BookStore, FeedStatus
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument, InstrumentTable
@@ -59,19 +68,49 @@ class ModelsUnavailable:
         return dict.fromkeys(("slippage_expected", "slippage_quantiles", "maker_taker"), self.reason)
 
 
+@dataclass(frozen=True)
+class VenueBook:
+    """One venue's newest book for the Venues view."""
+
+    instrument: Instrument
+    book: BookSnapshot | None  # None before its first book
+    age_s: float  # since the book was received (a bus book: since it was published); inf without one
+    note: str = ""  # why the book is not from the venues' common instant (then it is not compared)
+
+
+@dataclass(frozen=True)
+class VenueBooks:
+    """Every venue's newest book at one moment, and where they come from."""
+
+    books: tuple[VenueBook, ...]
+    source: str  # "replay" (the embedded group) or "bus" (an ingest service)
+    stale_after_s: float  # a book older than this is stale
+    clock: ReplayClock | None = None  # the replay's shared clock (None on a bus replica)
+
+
 class Runtime:
     """Everything a page may ask of the running system; see the module docstring."""
 
     def __init__(
-        self, feed: Feed | None = None, *, tracker: CostTracker | None = None, bus: BusReader | None = None
+        self,
+        feed: Feed | None = None,
+        *,
+        tracker: CostTracker | None = None,
+        bus: BusReader | None = None,
+        group: ReplayGroup | None = None,
     ) -> None:
-        """With ``bus``, books come from the bus reader (whose store must be the feed's) and the feed idles."""
+        """With ``bus``, books come from the bus reader (whose store must be the feed's) and the feed idles.
+        ``group`` (whose store must be the feed's) serves the other venues of the same recorded minutes."""
         #: the feed this runtime drives (tests and CLIs may use it; pages use the methods below)
         self.feed = feed if feed is not None else Feed()
         #: the bus reader filling the store instead of the feed (None: the feed runs in this process)
         self.bus = bus
         if bus is not None and bus.store is not self.feed.store:
             raise SimulatorError("the bus reader must fill the runtime's store")
+        if group is not None and group.store is not self.feed.store:
+            raise SimulatorError("the venue group must fill the runtime's store")
+        #: the other venues of the same recorded minutes (None: only the main feed's, or the bus's)
+        self.group = group
         store = self.feed.store
         if tracker is None:  # not ``tracker or …``: a tracker with no tracks is falsy (it has a length)
             tracker = CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost)
@@ -106,12 +145,26 @@ class Runtime:
         ``SimulatorError`` with a plain message; the previous source keeps running."""
         if self.bus is not None:
             raise SourceNotAllowed("This deployment shows the books of its ingest service; the source is chosen there.")
+        if self.group is not None:
+            config = self.group.on_clock(config)
         try:
             self.feed.start(config)
         except SimulatorError:
             raise
         except (OSError, TimeoutError, ValueError) as exc:  # unreachable, timed out, a bad setting: in words
             raise SourceUnavailable(str(exc) or type(exc).__name__) from exc
+        finally:
+            if self.group is not None:  # whatever runs now: the group leaves the main feed's instrument to it
+                status = self.feed.store.status()
+                self.group.follow((status.exchange, status.symbol))
+
+    def close(self) -> None:
+        """Stop every feed, the venue group and the bus reader, and end their threads (tests, CLIs)."""
+        if self.group is not None:
+            self.group.shutdown()
+        if self.bus is not None:
+            self.bus.stop()
+        self.feed.shutdown()
 
     @property
     def instruments(self) -> InstrumentTable:
@@ -138,6 +191,45 @@ class Runtime:
 
     def mids(self, exchange: str | None = None, symbol: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         return self.feed.store.mids(exchange, symbol)
+
+    def venues(self) -> VenueBooks:
+        """Every venue's newest book for the Venues view: the bus reader's instruments on a replica, else the
+        replay group's venues (started here on first use, in the background) or the main feed's alone."""
+        store, now = self.feed.store, time.time_ns()
+        if self.bus is not None:
+            books = [
+                VenueBook(inst, store.latest(*key), self.bus.age_s(*key))
+                for key in self.bus.instruments
+                if (inst := self._known(key)) is not None
+            ]
+            return VenueBooks(tuple(books), "bus", self.bus.settings.stale_after_s)
+        status = store.status()
+        keys = self.group.instruments if self.group is not None else ((status.exchange, status.symbol),)
+        if self.group is not None:
+            self.group.start()
+        config = self.feed.config
+        on_clock = self.group is not None and config is not None and config.replay_clock is self.group.clock
+        out = []
+        for key in keys:
+            inst = self._known(key)
+            if inst is None:
+                continue
+            book = store.latest(*key)
+            note = ""
+            if self.group is not None and not self.group.serves(key) and not on_clock:
+                note = (
+                    "The shared feed streams this instrument from another source, day or speed now, so its book "
+                    "is not from the same recorded instant as the others."
+                )
+            out.append(VenueBook(inst, book, book.age_s(now) if book is not None else math.inf, note))
+        clock = self.group.clock if self.group is not None else None
+        return VenueBooks(tuple(out), "replay", self.feed.settings.stale_after_s, clock)
+
+    def _known(self, key: tuple[str, str]) -> Instrument | None:
+        try:
+            return self.feed.table.get(*key)
+        except InstrumentError:  # a venue the instrument table does not list cannot be priced
+            return None
 
     def record_refresh(self, ms: float) -> None:
         """A page's server-side render time (the Latency page shows it)."""
@@ -213,7 +305,8 @@ def from_environment() -> Runtime:
     logging.getLogger("websockets").setLevel(logging.WARNING)
     if os.environ.get("TCS_BUS"):
         return _from_bus(os.environ["TCS_BUS"])
-    rt = Runtime(Feed(BookStore(), policy=load_policy()))
+    store = BookStore()
+    rt = Runtime(Feed(store, policy=load_policy()), group=_replay_group(store))
     rt.feed.table.refresh_in_background()
     try:
         rt.start(load_config())
@@ -223,6 +316,17 @@ def from_environment() -> Runtime:
         rt.start(FeedConfig())
     rt._exporter = export_if_configured(rt.feed.store)  # only with TCS_METRICS_FILE set (load and soak runs)
     return rt
+
+
+def _replay_group(store: BookStore) -> ReplayGroup | None:
+    """The bundled recordings of the same minutes as the default one, on one clock that starts now."""
+    try:
+        venues = same_minutes(default_recording(), bundled_recordings())
+    except (FileNotFoundError, ValueError, SimulatorError):  # no manifest or no times in it: the main feed alone
+        return None
+    if len(venues) < 2 or not all(r.start and r.end for r in venues):
+        return None
+    return ReplayGroup(store, venues, ReplayClock.common(venues))
 
 
 def _from_bus(url: str) -> Runtime:

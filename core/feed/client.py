@@ -234,7 +234,8 @@ class Feed:
         if config.source is Source.REPLAY:
             path = config.replay_file or str(default_recording().path)
             rec = await self._load(path, config.replay_speed)
-            self._server = ReplayServer(rec, speed=config.replay_speed, loop=config.replay_loop)
+            clock = config.replay_clock
+            self._server = ReplayServer(rec, speed=config.replay_speed, loop=config.replay_loop, clock=clock)
             url = await self._server.start()
             inst = self.table.get(rec.exchange, rec.symbol)
             self._replay = ReplayInfo(
@@ -243,7 +244,7 @@ class Feed:
                 exchange=rec.exchange,
                 symbol=rec.symbol,
                 messages=len(rec),
-                duration_s=rec.duration_s,
+                duration_s=rec.duration_s if clock is None else clock.period_s * clock.speed,
                 speed=config.replay_speed,
                 url=url,
             )

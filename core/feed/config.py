@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from core.errors import InputError, SourceNotAllowed
+from core.feed.replay import ReplayClock
 from core.market.venues import Protocol, Venue, default_hosts, live_venues, venue
 from core.paths import ROOT
 
@@ -61,6 +62,7 @@ class FeedConfig:
     replay_file: str = ""  # empty: the bundled default recording
     replay_speed: float = 1.0
     replay_loop: bool = True
+    replay_clock: ReplayClock | None = None  # a replay on a clock shared with other venues' (core.runtime sets it)
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, Source):

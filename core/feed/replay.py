@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import contextlib
+import itertools
 import json
 import logging
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from core.errors import InputError
-from core.feed.recording import Recording, load_recording
+from core.feed.recording import Recording, load_recording, parse_timestamp_ms
 from core.market.venues import Protocol
 from core.paths import DATA_DIR
 
@@ -96,6 +99,64 @@ def bundled_recordings(manifest: Path = MANIFEST) -> list[RecordingInfo]:
     return out
 
 
+def same_minutes(anchor: RecordingInfo, recordings: Sequence[RecordingInfo]) -> list[RecordingInfo]:
+    """The recordings whose time range overlaps ``anchor``'s, ``anchor`` first and one per instrument (a
+    second day of an instrument never joins: two days on one key would interleave)."""
+    lo, hi = parse_timestamp_ms(anchor.start), parse_timestamp_ms(anchor.end)
+    out = {anchor.path: anchor}
+    keys = {(anchor.exchange, anchor.symbol)}
+    for r in recordings:
+        if not (r.start and r.end) or (r.exchange, r.symbol) in keys:
+            continue
+        if parse_timestamp_ms(r.start) < hi and parse_timestamp_ms(r.end) > lo:
+            out[r.path] = r
+            keys.add((r.exchange, r.symbol))
+    return list(out.values())
+
+
+@dataclass(frozen=True)
+class ReplayClock:
+    """One recorded clock for several replays, so every venue's book at a moment is from the same recorded
+    instant: the common window (latest start to earliest end) replayed from ``epoch_s`` (``time.monotonic``)
+    at ``speed``, starting over at its end, for every server that uses it at once."""
+
+    start_ms: int
+    end_ms: int
+    epoch_s: float
+    speed: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.end_ms > self.start_ms and math.isfinite(self.speed) and self.speed > 0):
+            raise InputError("a replay clock needs a window of positive length and a positive finite speed")
+
+    @classmethod
+    def common(
+        cls, recordings: Sequence[RecordingInfo], *, speed: float = 1.0, epoch_s: float | None = None
+    ) -> ReplayClock:
+        """The clock of the window all ``recordings`` cover (from the manifest's start and end)."""
+        starts = [parse_timestamp_ms(r.start) for r in recordings]
+        ends = [parse_timestamp_ms(r.end) for r in recordings]
+        return cls(max(starts), min(ends), time.monotonic() if epoch_s is None else epoch_s, speed)
+
+    @property
+    def period_s(self) -> float:
+        return (self.end_ms - self.start_ms) / 1000.0 / self.speed
+
+    def cycle(self, now_s: float) -> int:
+        """How many times the window has been played through at ``now_s``."""
+        return max(0, math.floor((now_s - self.epoch_s) / self.period_s))
+
+    def recorded_ms(self, now_s: float | None = None) -> float:
+        """The recorded instant every replay on this clock is at (ms since epoch)."""
+        now_s = time.monotonic() if now_s is None else now_s
+        elapsed = max(0.0, now_s - self.epoch_s) - self.cycle(now_s) * self.period_s
+        return self.start_ms + elapsed * self.speed * 1000.0
+
+    def due_s(self, cycle: int, ts_ms: int) -> float:
+        """When (``time.monotonic``) a message recorded at ``ts_ms`` is sent in ``cycle``."""
+        return self.epoch_s + cycle * self.period_s + (ts_ms - self.start_ms) / 1000.0 / self.speed
+
+
 def default_recording() -> RecordingInfo:
     recs = bundled_recordings()
     if not recs:
@@ -118,10 +179,14 @@ class ReplayServer:
         port: int = 0,
         speed: float = 1.0,
         loop: bool = True,
+        clock: ReplayClock | None = None,
     ) -> None:
+        """With ``clock``, every connection joins the clock's current instant instead of starting at the
+        recording's beginning, and only the clock's window is served (``speed`` and ``loop`` are the clock's)."""
         if not math.isfinite(speed):
             raise InputError("speed must be finite")
         self.recording = recording
+        self.clock = clock
         self.host = host
         self.port = port
         self.speed = speed
@@ -156,8 +221,18 @@ class ReplayServer:
             await self._server.wait_closed()
             self._server = None
 
+    async def _send(self, ws: ServerConnection, msg: bytes, ts: int) -> None:
+        await ws.send(msg, text=True)
+        self.sent += 1
+        if self.on_send is not None:
+            self.on_send(ts, time.time())
+
     async def _handler(self, ws: ServerConnection) -> None:
         self.connections += 1
+        if self.clock is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self._on_clock(ws, self.clock)
+            return
         rec = self.recording
         loop = asyncio.get_running_loop()
         try:
@@ -170,16 +245,30 @@ class ReplayServer:
                         delay = due - loop.time()
                         if delay > 0:
                             await asyncio.sleep(delay)
-                    await ws.send(msg, text=True)
-                    self.sent += 1
-                    if self.on_send is not None:
-                        self.on_send(int(ts), time.time())
+                    await self._send(ws, msg, int(ts))
                 if not self.loop:
                     break
                 await asyncio.sleep(0.1 / max(self.speed, 1.0))
             await ws.close()
         except ConnectionClosed:
             pass
+
+    async def _on_clock(self, ws: ServerConnection, clock: ReplayClock) -> None:
+        """Serve the window on the shared clock: first the book of the current recorded instant (the newest
+        message at or before it: each message is a full book), then each later one when the clock reaches it."""
+        ts_list = self.recording.ts_ms.tolist()
+        last = bisect.bisect_right(ts_list, clock.end_ms) - 1
+        while True:
+            now = time.monotonic()
+            cycle = clock.cycle(now)
+            first = max(bisect.bisect_right(ts_list, clock.recorded_ms(now)) - 1, 0)
+            messages = itertools.islice(self.recording.iter_messages(), first, last + 1)
+            for i, msg in enumerate(messages, start=first):
+                delay = clock.due_s(cycle, ts_list[i]) - time.monotonic()
+                if i > first and delay > 0:
+                    await asyncio.sleep(delay)
+                await self._send(ws, msg, ts_list[i])
+            await asyncio.sleep(max(clock.due_s(cycle + 1, clock.start_ms) - time.monotonic(), 0.0) + 0.001)
 
     async def __aenter__(self) -> ReplayServer:
         await self.start()

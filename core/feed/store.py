@@ -214,24 +214,39 @@ class BookStore:
     def publish(self, snap: BookSnapshot, *, parse_ns: int = 0, book_ns: int = 0) -> None:
         """Make ``snap`` the latest book of its instrument (a reference swap) and record its timings."""
         t0 = time.perf_counter_ns()
-        key = snap.key
         mid = snap.mid
         delay = snap.feed_delay_ms()
-        # the mid history runs on exchange time where the feed has one: a replay at 10x then measures the
-        # recording's volatility, not 10x it; time going backwards (a replay starting over) restarts it
-        t = snap.exchange_ts_ms / 1e3 if snap.exchange_ts_ms > 0 else snap.recv_ns / 1e9
         with self._lock:
-            self._books[key] = snap
-            ring = self._mids.get(key)
-            if ring is None:
-                ring = self._mids[key] = Ring(self._mid_capacity, 2)
-            elif len(ring) and t < self._mid_last_t.get(key, t):
-                ring.clear()
-            self._mid_last_t[key] = t
-            ring.append(t, mid)
+            self._put_locked(snap, mid)
             self._books_count += 1
             publish_us = (time.perf_counter_ns() - t0) / 1e3
             self._ticks.append(snap.recv_ns / 1e9, parse_ns / 1e3, book_ns / 1e3, publish_us, delay)
+
+    def put(self, snap: BookSnapshot) -> bool:
+        """Make ``snap`` the latest book of another instrument than the feed's own (a venue of
+        ``core.feed.group``): the book and its mid history only, not the feed's counters or tick timings.
+        Refused (False) for the feed's own instrument, checked under the lock that ``begin`` takes, so one
+        instrument never has two writers, not even while the feed switches."""
+        mid = snap.mid
+        with self._lock:
+            if snap.key == (self._exchange, self._symbol):
+                return False
+            self._put_locked(snap, mid)
+        return True
+
+    def _put_locked(self, snap: BookSnapshot, mid: float) -> None:
+        # the mid history runs on exchange time where the feed has one: a replay at 10x then measures the
+        # recording's volatility, not 10x it; time going backwards (a replay starting over) restarts it
+        key = snap.key
+        t = snap.exchange_ts_ms / 1e3 if snap.exchange_ts_ms > 0 else snap.recv_ns / 1e9
+        self._books[key] = snap
+        ring = self._mids.get(key)
+        if ring is None:
+            ring = self._mids[key] = Ring(self._mid_capacity, 2)
+        elif len(ring) and t < self._mid_last_t.get(key, t):
+            ring.clear()
+        self._mid_last_t[key] = t
+        ring.append(t, mid)
 
     def record_cost_latency(self, latency_us: float) -> None:
         with self._lock:
