@@ -16,7 +16,7 @@ from pages.common import current_summary, get_runtime, refresh_control, status_l
 from pages.cost_cards import render
 from pages.cost_form import cost_inputs
 from pages.order_form import order_inputs, raw_inputs
-from pages.source_picker import follow_feed, source_inputs
+from pages.source_picker import follow_feed, needs_full_run, source_inputs
 
 DEFAULTS = {
     "sim_side": "buy",
@@ -29,7 +29,6 @@ DEFAULTS = {
     "sim_vol_override": False,
     "sim_vol_pct": 50.0,
     "sim_latency_ms": vi.DEFAULT_LATENCY_MS,
-    "sim_switch": False,  # set by the source/instrument callbacks; the page switches the feed
     "sim_feed_error": "",
     "sim_last_good": None,  # the last valid Scenario, priced while an input is being fixed
 }
@@ -43,6 +42,11 @@ def _message(slot, errors: dict, field: str) -> None:
 def live_view(rt) -> None:
     t0 = time.perf_counter()
     ss = st.session_state
+    if needs_full_run(rt) and time.monotonic() - ss.get("sim_followed_at", 0.0) > 1.0:
+        # The shared feed was switched (another session, the Data page, or this session's own widget in a
+        # fragment run): rerun the whole page so the sidebar shows, and the view prices, what the feed streams.
+        ss["sim_followed_at"] = time.monotonic()
+        st.rerun(scope="app")
     exchange, symbol = ss["sim_instrument"]
     inst = rt.instrument(exchange, symbol)
     snap = rt.latest(exchange, symbol)  # one snapshot for everything this refresh shows
@@ -57,11 +61,6 @@ def live_view(rt) -> None:
         return
     status = rt.status()
     elsewhere = (status.exchange, status.symbol) != (exchange, symbol)
-    if elsewhere and ss.get("sim_followed") != (status.exchange, status.symbol):
-        # The shared feed was switched (another session, or the Data page): rerun the whole page once so the
-        # sidebar shows, and the view prices, what the feed streams now.
-        ss["sim_followed"] = (status.exchange, status.symbol)
-        st.rerun(scope="app")
     if elsewhere:
         notices.warning(
             f"The shared feed now streams {status.symbol} on {status.exchange}; pricing on the last {symbol} book.",

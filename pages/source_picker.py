@@ -1,20 +1,18 @@
 """The Simulator's data-source widgets, and the session state that keeps them on what the shared feed runs.
 
 One feed serves every session, so the widgets show what it streams (``core.views.source_choice``), and a
-change a visitor makes switches it for everyone. A switch is requested by the widgets' ``on_change`` and
-carried out at the top of the next full run, before the widgets are drawn. Streamlit also fires
-``on_change`` during any fragment's timed rerun (the live view's or the sidebar status line's) when the
-browser sends a widget value from before the last full run (the source widgets are re-pointed by this code,
-so the browser's copy lags a moment): such a request is stale by construction, because a visitor's own
-change reruns the whole page. ``_request_switch`` therefore ignores it and only asks the next full run to
-re-point the widgets at what the feed runs; acting on it would switch the shared feed back to what this
-session showed before.
+change a visitor makes switches it for everyone, at once, in the widget's ``on_change``. When the feed changes
+(here or in another session) the next full run points the widgets at it under new keys: one generation of
+widgets per feed. Why: the browser keeps its copy of a widget's value for a moment after the server changed
+it, and any message it sends meanwhile (a fragment's timed rerun, or a click that races one) carries the old
+value; under the old key that value can only reach an old generation's callback, which ignores it. A visitor's
+real change always comes from the widgets on screen, the current generation, whatever kind of run (full or
+fragment) delivers it.
 """
 
 import math
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.errors import SimulatorError
 from core.runtime import Runtime
@@ -23,62 +21,64 @@ from core.views.market import EXCHANGE_LABELS
 from core.views.simulator import preferred_symbol
 from pages.common import STATE_BADGE
 
-KEYS = ("sim_source", "sim_exchange", "sim_symbol")
+FIELDS = ("source", "exchange", "symbol")
 
 
-def _in_fragment_run() -> bool:
-    ctx = get_script_run_ctx(suppress_warning=True)
-    return bool(ctx is not None and ctx.fragment_ids_this_run)
+def widget_key(field: str, generation: int) -> str:
+    """The key of a source widget of one generation (tests find the widgets by label, not by key)."""
+    return f"sim_{field}#{generation}"
 
 
-def _request_switch() -> None:
-    if _in_fragment_run():  # the browser's stale copy of a widget this code re-pointed (module docstring)
-        st.session_state["sim_feed_shown"] = None
-        return
-    st.session_state["sim_switch"] = True
-
-
-def _request_custom() -> None:
-    st.session_state["sim_custom"] = True
-
-
-def _switch(rt: Runtime) -> None:
-    """Start the feed on the source/instrument the user just picked; on refusal keep the old one, say why."""
+def _shown(running: tuple[str, str, str]) -> None:
+    """Point the widgets at ``running``: a new generation of keys, seeded with what the feed streams."""
     ss = st.session_state
-    ss["sim_switch"] = False
-    if ss.get("sim_source") not in choice.SOURCES:  # no choice left to act on (the widget's state is gone)
+    generation = ss.get("sim_feed_gen", 0) + 1
+    ss["sim_feed_gen"] = generation
+    ss["sim_feed_shown"] = running
+    for field, value in zip(FIELDS, running, strict=True):
+        ss[f"sim_{field}"] = value
+        ss[widget_key(field, generation)] = value
+
+
+def _picked(rt: Runtime, generation: int) -> None:
+    """A visitor changed a source widget: switch the shared feed now (refused: keep the old one, say why)."""
+    ss = st.session_state
+    if generation != ss.get("sim_feed_gen"):  # an old generation's widget: the browser's stale copy (docstring)
+        return
+    source, exchange, symbol = (ss.get(widget_key(f, generation)) for f in FIELDS)
+    if source not in choice.SOURCES:
         return
     try:
-        if choice.switch(rt, ss["sim_source"], ss.get("sim_exchange"), ss.get("sim_symbol")):
+        if choice.switch(rt, str(source), exchange, symbol):
             ss["sim_feed_error"] = ""
     except SimulatorError as exc:
         ss["sim_feed_error"] = str(exc)
-        ss["sim_feed_shown"] = None  # show what is still running, not the refused choice
+    _shown(choice.running(rt))  # what runs now, whether the switch happened or was refused
 
 
 def _connect_custom(rt: Runtime) -> None:
     ss = st.session_state
-    ss["sim_custom"] = False
     try:
         choice.connect_custom(rt, str(ss.get("sim_custom_url", "")))
         ss["sim_feed_error"] = ""
     except SimulatorError as exc:
         ss["sim_feed_error"] = str(exc)
-    ss["sim_feed_shown"] = None
+    _shown(choice.running(rt))
 
 
 def follow_feed(rt: Runtime) -> None:
-    """Act on a pending switch or custom URL, then point the source widgets at what the feed runs (before
-    they are drawn)."""
+    """Point the source widgets at what the feed runs when it changed since this session last drew them."""
     ss = st.session_state
-    if ss.get("sim_switch"):
-        _switch(rt)
-    if ss.get("sim_custom"):
-        _connect_custom(rt)
     running = choice.running(rt)
-    if ss.get("sim_feed_shown") != running or any(k not in ss for k in KEYS):
-        ss["sim_source"], ss["sim_exchange"], ss["sim_symbol"] = running
-        ss["sim_feed_shown"] = running
+    if ss.get("sim_feed_shown") != running or "sim_feed_gen" not in ss:
+        _shown(running)
+
+
+def needs_full_run(rt: Runtime) -> bool:
+    """The sidebar is out of date: the feed changed since this session drew it, or a callback in a fragment
+    run started a new generation of widgets that no full run has drawn yet."""
+    ss = st.session_state
+    return ss.get("sim_feed_gen") != ss.get("sim_drawn_gen") or choice.running(rt) != ss.get("sim_feed_shown")
 
 
 def source_status(rt: Runtime, interval: float | None) -> None:
@@ -94,13 +94,17 @@ def source_status(rt: Runtime, interval: float | None) -> None:
 def source_inputs(rt: Runtime, interval: float | None) -> tuple[str, str]:
     """The source, exchange and instrument widgets; returns the (exchange, symbol) they show."""
     ss = st.session_state
+    generation = ss["sim_feed_gen"]
+    ss["sim_drawn_gen"] = generation
+    keys = {f: widget_key(f, generation) for f in FIELDS}
     locked = choice.switching_locked(rt)
     st.selectbox(
         "Data source",
         list(choice.SOURCES),
         format_func=choice.source_label,
-        key="sim_source",
-        on_change=_request_switch,
+        key=keys["source"],
+        on_change=_picked,
+        args=(rt, generation),
         disabled=locked,
         help="Replay streams a bundled real recording over a local WebSocket; the live sources connect "
         "to GoQuant or OKX. One feed serves every session of this app.",
@@ -117,31 +121,33 @@ def source_inputs(rt: Runtime, interval: float | None) -> tuple[str, str]:
                 help="Any server that speaks the GoQuant full-snapshot format, on a host this "
                 "deployment allows (TCS_ALLOWED_HOSTS). The path names the exchange and instrument.",
             )
-            st.button("Connect", key="sim_custom_connect", on_click=_request_custom)
+            st.button("Connect", key="sim_custom_connect", on_click=_connect_custom, args=(rt,))
     if ss["sim_feed_error"]:
         st.error(ss["sim_feed_error"], icon=":material/error:")
-    offered = choice.offered(rt, ss["sim_source"])
-    if ss.get("sim_exchange") not in offered:
-        ss["sim_exchange"] = next(iter(offered))
+    offered = choice.offered(rt, ss[keys["source"]])
+    if ss.get(keys["exchange"]) not in offered:
+        ss[keys["exchange"]] = next(iter(offered))
     st.selectbox(
         "Exchange",
         list(offered),
-        key="sim_exchange",
-        on_change=_request_switch,
+        key=keys["exchange"],
+        on_change=_picked,
+        args=(rt, generation),
         disabled=locked,
         format_func=lambda e: EXCHANGE_LABELS.get(e, e),
     )
-    symbols = offered[ss["sim_exchange"]]
-    if ss.get("sim_symbol") not in symbols:
-        ss["sim_symbol"] = preferred_symbol(symbols)
-    labels = choice.instrument_labels(rt, ss["sim_exchange"], symbols)
+    symbols = offered[ss[keys["exchange"]]]
+    if ss.get(keys["symbol"]) not in symbols:
+        ss[keys["symbol"]] = preferred_symbol(symbols)
+    labels = choice.instrument_labels(rt, ss[keys["exchange"]], symbols)
     st.selectbox(
         "Instrument",
         symbols,
-        key="sim_symbol",
-        on_change=_request_switch,
+        key=keys["symbol"],
+        on_change=_picked,
+        args=(rt, generation),
         disabled=locked,
         format_func=labels.__getitem__,
         help="Replay offers the bundled recordings' instruments; choosing one switches the recording.",
     )
-    return ss["sim_exchange"], ss["sim_symbol"]
+    return ss[keys["exchange"]], ss[keys["symbol"]]

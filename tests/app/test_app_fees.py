@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tests.app.test_app_simulator import metrics, started
+from tests.app.test_app_simulator import metrics, source_box, started
 
 
 def test_bnb_checkbox_takes_ten_percent_off_the_usdm_fee():
     at = started()
-    assert at.selectbox(key="sim_exchange").value == "binance-futures"
+    assert source_box(at, "Exchange").value == "binance-futures"
     box = at.checkbox(key="sim_fee_bnb")
     assert box.label == "Pay fees in BNB (-10%)" and "10% off" in box.help and not box.value
     assert metrics(at)["Expected fees"][1] == "5.00 bps"  # VIP0 taker, as published
@@ -25,12 +25,12 @@ def test_the_assumed_coinm_row_is_flagged_in_the_sidebar():
     at = started()
     feed = get_runtime().feed
     try:
-        at.selectbox(key="sim_exchange").set_value("binance-coinm").run()
+        source_box(at, "Exchange").set_value("binance-coinm").run()
         assert not at.exception
         assert at.selectbox(key="sim_fee_tier").value == "assumed/VIP0"
         warnings = [w.value for w in at.sidebar.warning]
         assert any(w.startswith("Assumption, not a published rate") for w in warnings), warnings
         assert not [c for c in at.checkbox if c.key == "sim_fee_bnb"]  # COIN-M: no BNB discount offered
     finally:
-        at.selectbox(key="sim_exchange").set_value("binance-futures").run()
+        source_box(at, "Exchange").set_value("binance-futures").run()
         assert feed.store.status().exchange == "binance-futures"

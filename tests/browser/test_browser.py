@@ -36,9 +36,11 @@ ARGS = [
 # page path -> (title, has a plotly chart that must render)
 PAGES = {
     "market": ("Market", False),
+    "venues": ("Venues", False),
     "latency": ("Latency", True),
     "execution": ("Execution", True),
     "models": ("Models", True),
+    "validation": ("Validation", True),
     "data": ("Data", False),
     "docs": ("Methodology", False),
 }
