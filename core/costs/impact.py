@@ -46,6 +46,7 @@ class ImpactConstants:
     refill_s: float
     permanent_share_ci: tuple[float, float] | None = None
     refill_s_ci: tuple[float, float] | None = None
+    refilled_share: float = 1.0  # share of consumed depth that comes back at all (the refill curve's level)
     fitted_on: tuple[str, ...] = ()
     created: str = ""
     method: str = ""
@@ -99,6 +100,7 @@ def read_impact(path: Path) -> ImpactConstants:
         refill_s=refill,
         permanent_share_ci=_pair(doc.get("permanent_share_ci")),
         refill_s_ci=_pair(doc.get("refill_s_ci")),
+        refilled_share=float(doc.get("refilled_share", 1.0)),
         fitted_on=tuple(doc.get("fitted_on", ())),
         created=str(doc.get("created", "")),
         method=str(doc.get("method", "")),

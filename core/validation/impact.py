@@ -386,7 +386,7 @@ def sqrt_law(books: Books, tape: Tape, constants: ImpactConstants) -> dict[str, 
         "formula": "Y · σ_daily · sqrt(Q / V_daily) × 1e4 bps",
         "Y": list(SQRT_LAW_Y),
         "sigma_daily": _round(sigma_daily),
-        "sigma_how": f"{vol.source.value}: {vol.note or 'realised volatility of the recording'}",
+        "sigma_how": (vol.note or "realised volatility of the recording").rstrip("."),
         "daily_volume_usd": _round(volume, 0),
         "daily_volume_how": how,
         "book": iso_ms(int(books.ts_ms[-1])),
@@ -416,7 +416,13 @@ def impact_figures(
         return out
     out["this_recording"] = fit(s, spec)
     out["by_size"] = by_size(s)
-    out["score"] = score(s, spec, permanent_share=constants.permanent_share, refill_s=constants.refill_s)
+    out["score"] = score(
+        s,
+        spec,
+        permanent_share=constants.permanent_share,
+        refill_s=constants.refill_s,
+        refilled_share=constants.refilled_share,
+    )
     out["sqrt_law"] = sqrt_law(books, tape, constants)
     return out
 
