@@ -9,3 +9,5 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
 MODELS_DIR = ROOT / "models"
 DOCS_DIR = ROOT / "docs"
+#: the calibrated market-impact constants and their provenance (written by python -m core.validation.impact)
+IMPACT_FILE = DATA_DIR / "impact.json"

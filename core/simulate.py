@@ -154,12 +154,12 @@ def format_table(e: CostEstimate) -> str:
         ("book-walk cost vs mid", f"{e.walk_slippage_usd:,.4f} USD ({e.walk_slippage_bps:.3f} bps)"),
         ("  of which half-spread / depth", f"{e.half_spread_usd:,.4f} / {e.depth_usd:,.4f} USD"),
         (
-            "slippage (temporary)",
+            "slippage vs arrival mid",
             f"{e.slippage_usd:,.4f} USD ({e.slippage_bps:.3f} bps)"
             + (f", p90 {e.slippage_p90_usd:,.4f} USD at {e.latency_ms:g} ms" if e.slippage_p90_usd is not None else ""),
         ),
+        ("  of which market impact (permanent)", f"{e.impact_usd:,.4f} USD ({e.impact_bps:.3f} bps), included above"),
         ("fees", f"{e.fee_usd:,.4f} USD ({e.fee_bps:.3f} bps) - {e.fee_tier}"),
-        ("market impact (permanent)", f"{e.impact_usd:,.4f} USD ({e.impact_bps:.3f} bps)"),
         ("NET COST", f"{e.net_cost_usd:,.4f} USD ({e.net_cost_bps:.3f} bps)"),
         (
             "maker fraction",

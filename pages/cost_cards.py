@@ -8,13 +8,16 @@ from core.views.formatting import base_amount, bps, microseconds, usd
 from pages.order_form import DOCS
 
 HELP = {  # one sentence per number: how it is computed, and where it is defined
-    "Expected slippage": f"Temporary cost versus the arrival mid: the total immediate cost (book walk, or the slippage "
-    f"model) minus the permanent part; p90 from the quantile model when loaded. See {DOCS} §2.",
+    "Expected slippage": "What your fills should show against the arrival mid (the mid when the order reaches the "
+    "book): the whole book-walk cost (or the slippage model's prediction of it), market impact included; p90 from the "
+    f"quantile model when loaded. See {DOCS} §2.",
     "Expected fees": f"Notional × (maker share × maker rate + taker share × taker rate); negative is a rebate. "
     f"See {DOCS} §4.",
-    "Market impact": f"Almgren–Chriss permanent part ½·γ·X², γ calibrated from this book, capped at the cost beyond the "
-    f"touch. See {DOCS} §6.4.",
-    "Net cost": f"Slippage + fees + impact, nothing counted twice; bps are of the executed notional. See {DOCS} §2.",
+    "Market impact (in slippage)": "The part of the slippage this order causes and that persists: Almgren–Chriss ½·γ·X², "
+    "γ = ψ/ρ with the permanent share ψ calibrated from mid markouts after real taker orders (data/impact.json), "
+    f"capped at the cost beyond the touch. Already inside slippage: not added again. See {DOCS} §2 and §6.4.",
+    "Net cost": "Slippage + fees (+ a limit order's expected adverse selection and opportunity cost); impact is inside "
+    f"slippage, so nothing is counted twice. bps are of the executed notional. See {DOCS} §2.",
     "Maker / taker": "Share of the notional expected to fill as maker / as taker: 0 % / 100 % for a market order, from "
     f"the maker/taker model for a limit order. See {DOCS} §7.",
     "Internal latency (last tick)": "This app's own time for the latest tick: parse + book update + publish, plus "
@@ -44,7 +47,9 @@ def render(view: sim.SimulatorView, inst, stale: bool, age_s: float, notices) ->
     row1 = st.columns(4, border=True)
     card(row1[0], "Expected slippage", usd(e.slippage_usd), bps(e.slippage_bps), p90)
     card(row1[1], "Expected fees", usd(e.fee_usd), bps(e.fee_bps), e.fee_tier)
-    card(row1[2], "Market impact", usd(e.impact_usd), bps(e.impact_bps), "permanent")
+    card(
+        row1[2], "Market impact (in slippage)", usd(e.impact_usd), bps(e.impact_bps), "permanent, included in slippage"
+    )
     card(row1[3], "Net cost", usd(e.net_cost_usd), bps(e.net_cost_bps), f"of {usd(e.filled_usd)}")
     row2 = st.columns(4, border=True)
     card(row2[0], "Maker / taker", f"{e.maker_fraction:.0%} / {1 - e.maker_fraction:.0%}", e.order_type.value)

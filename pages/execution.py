@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.errors import SimulatorError
 from core.views.execution import (
+    CALIBRATION,
     CAVEAT,
     DEFAULT_HORIZON_S,
     DEFAULT_LAMBDA,
@@ -57,6 +58,23 @@ def render(plan: ExecutionPlan) -> None:
         "∞ (TWAP)" if s.kappa == 0 else f"{s.half_life:,.0f} s",
         help="E-folding time of the holdings, seconds; infinite for TWAP.",
     )
+    law = plan.sqrt_law
+    c2 = st.columns(4)
+    c2[0].metric(
+        "Expected cost E (bps)",
+        f"{plan.expected_cost_bps:,.2f} bps",
+        help="E in basis points of the order's notional at the arrival mid; ψ and the refill time behind it are "
+        "calibrated from real taker orders (see the parameter table).",
+    )
+    if law is not None:
+        c2[1].metric(
+            "Square-root law (cross-check)",
+            f"{law.low_bps:,.2f}–{law.high_bps:,.2f} bps",
+            help="Y·σ_daily·√(Q/V_daily), the empirical law of a metaorder's impact, beside the model as a check of "
+            f"scale (not the model's number). {law.how}.",
+        )
+    else:
+        c2[1].caption("No daily volume is known for this instrument, so no square-root-law cross-check.")
     left, right = st.columns(2)
     left.plotly_chart(holdings_figure(plan), key="exec_holdings")
     right.plotly_chart(frontier_figure(plan), key="exec_frontier")
@@ -77,6 +95,7 @@ def execution_page() -> None:
     rt = get_runtime()
     st.title("Execution")
     st.info(CAVEAT, icon=":material/info:")
+    st.caption(CALIBRATION)
     cols = st.columns(5)
     side = cols[0].segmented_control(
         "Side", ["buy", "sell"], default="buy", required=True, key="exec_side", help="Buy or sell the order."

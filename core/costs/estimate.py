@@ -5,13 +5,15 @@ Decomposition (``docs/METHODOLOGY.md`` section 2), all in USD, positive = cost t
 - ``walk_slippage_usd``: what the order pays versus the arrival mid walking the visible book (half-spread
   part + depth part, extrapolated beyond the visible book). For an immediate order this IS Almgren–Chriss'
   whole expected cost (eq. 13: ``epsilon X + eta X^2 / tau``), permanent and temporary parts together.
-- ``impact_usd``: the permanent part of that cost, Almgren–Chriss' ``0.5 gamma X^2`` with gamma calibrated
-  from the book, capped at the cost beyond the touch (Almgren–Chriss takes it out of the eta part, never
-  out of the half-spread), so the temporary part is never negative.
-- ``slippage_usd``: the temporary part, total immediate cost minus ``impact_usd``.
+- ``slippage_usd``: the whole immediate cost versus the arrival mid, what the fills show: the book walk, or a
+  learned model's prediction of that same quantity. This is what a trader means by slippage.
+- ``impact_usd``: the part of ``slippage_usd`` the order causes and that persists, Almgren–Chriss'
+  ``0.5 gamma X^2`` with the permanent share calibrated from real taker orders (``data/impact.json``), capped
+  at the cost beyond the touch. Included in slippage, never added to it.
 - ``fee_usd``: notional x (maker share x maker rate + taker share x taker rate).
-- ``net_cost_usd = slippage_usd + fee_usd + impact_usd`` exactly, which equals total cost + fees: nothing
-  is counted twice. bps are of the executed notional ``filled_usd``.
+- ``net_cost_usd = slippage_usd + fee_usd`` (+ ``adverse_selection_usd + opportunity_usd``, the expected
+  limit-order terms, 0 until ``core.costs.limit`` supplies them) exactly: nothing is counted twice. bps are of
+  the executed notional ``filled_usd``.
 
 The arithmetic of the decomposition lives in ``core.costs.composition.compose``, shared with the per-tick
 pricer; this module gathers its inputs (walk, calibration, models, limit execution) and explains them.
@@ -32,7 +34,7 @@ from typing import Any
 
 from core.costs.composition import bps, compose, predicted_cost
 from core.costs.fees import FeeTier, fee_method
-from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, Calibration, calibrate
+from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, Calibration, calibrate, impact_source
 from core.costs.limit import limit_execution
 from core.costs.models import ModelInput, Models
 from core.costs.order import MAX_NOTIONAL_USD, AtExpiry, Order, OrderType, Side, SizeUnit
@@ -104,13 +106,15 @@ class CostEstimate:
     half_spread_usd: float  # part of the walk cost from crossing to the touch
     depth_usd: float  # part of the walk cost from going past the touch
     # the decomposition
-    slippage_usd: float  # temporary part of the expected immediate cost
+    slippage_usd: float  # whole expected immediate cost vs the arrival mid (what the fills show)
     slippage_bps: float
-    slippage_p90_usd: float | None  # 90th percentile of the temporary part (models only)
+    slippage_p90_usd: float | None  # 90th percentile of it (models only)
     fee_usd: float
     fee_bps: float
-    impact_usd: float  # permanent part, 0.5 gamma X^2 (at most the cost beyond the touch)
+    impact_usd: float  # the part of slippage the order causes: permanent 0.5 gamma X^2, at most beyond the touch
     impact_bps: float
+    adverse_selection_usd: float  # limit orders: expected markout when filled (0: not priced yet)
+    opportunity_usd: float  # limit orders: expected move away when not filled (0: not priced yet)
     net_cost_usd: float
     net_cost_bps: float
     # inputs the numbers used
@@ -222,25 +226,23 @@ def estimate(
     p90_total: float | None = None
     if limit is not None:
         total = limit.maker_cost + (limit.cross.cost if limit.cross is not None else 0.0)
-        methods["slippage"] = (
-            "maker part at the limit price vs mid"
-            + (" + book walk of the crossed rest" if limit.cross else "")
-            + ", minus permanent impact"
+        methods["slippage"] = "maker part at the limit price vs mid" + (
+            " + book walk of the crossed rest" if limit.cross else ""
         )
     elif models.slippage is not None:
         pred = models.slippage.predict(mi)
         predicted = predicted_cost(pred.expected_bps, pred.p90_bps, notional)
         if predicted is not None:
             total, p90_total = predicted
-            methods["slippage"] = f"model: {models.slippage.name}, minus permanent impact"
+            methods["slippage"] = f"model: {models.slippage.name}"
             if p90_total is not None:
                 methods["slippage_p90"] = f"quantile model at {order.latency_ms:g} ms latency"
         else:  # a broken prediction must not reach the user: fall back, and say so
             total = walk.cost
-            methods["slippage"] = "book walk (the slippage model returned no finite value), minus permanent impact"
+            methods["slippage"] = "book walk (the slippage model returned no finite value)"
     else:
         total = walk.cost
-        methods["slippage"] = "book walk, minus permanent impact"
+        methods["slippage"] = "book walk"
 
     walked = total if limit is None else (limit.cross.cost if limit.cross is not None else 0.0)
     parts = compose(
@@ -255,9 +257,13 @@ def estimate(
         notional=notional,
         maker_usd=limit.maker_usd if limit is not None else 0.0,
         fee_tier=fee_tier,
+        # the expected adverse-selection and opportunity cost of a limit order enter here (0 until priced)
+        adverse_selection_usd=0.0,
+        opportunity_usd=0.0,
     )
     methods["impact"] = (
-        f"Almgren–Chriss permanent part 0.5·gamma·X², gamma = {permanent_share:g}/rho (refill {refill_s:g} s)"
+        f"part of slippage, not added: Almgren–Chriss permanent part 0.5·gamma·X², gamma = {permanent_share:.3g}/rho "
+        f"(refill {refill_s:.3g} s; {impact_source(permanent_share, refill_s)})"
     )
     if limit is not None and limit.cross is None:
         methods["impact"] = "none: a resting limit order does not walk the book"
@@ -317,6 +323,8 @@ def estimate(
         fee_bps=parts.fee_bps,
         impact_usd=parts.impact_usd,
         impact_bps=parts.impact_bps,
+        adverse_selection_usd=parts.adverse_selection_usd,
+        opportunity_usd=parts.opportunity_usd,
         net_cost_usd=parts.net_cost_usd,
         net_cost_bps=parts.net_cost_bps,
         maker_fraction=maker_fraction,

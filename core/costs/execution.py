@@ -3,7 +3,9 @@
 ``plan_execution`` calibrates epsilon, eta, gamma on the latest book (``core.costs.impact.calibrate``) and
 sigma from the mid history (``core.costs.volatility.realised_vol``), then builds the chosen schedule, the
 TWAP (lambda = 0) and immediate benchmarks, the efficient frontier, the trade list and the parameter
-table. ``slice_bounds`` is the valid number of slices for a horizon. The input checks and figures live in
+table. ``slice_bounds`` is the valid number of slices for a horizon. The permanent share and refill time default to the
+constants calibrated from real taker orders (``data/impact.json``, ``core.costs.impact.load_impact``), and
+``SqrtLaw`` puts the square-root law of metaorder impact beside the schedule's cost as a cross-check. The input checks and figures live in
 ``core.views.execution``.
 
 Units (docs/METHODOLOGY.md 6.3): base units (BTC), USD, seconds; lambda in 1/USD.
@@ -20,12 +22,16 @@ import pandas as pd
 from core.costs.impact import (
     DEFAULT_PERMANENT_SHARE,
     DEFAULT_REFILL_S,
+    SQRT_LAW_Y,
     Calibration,
     Frontier,
     Schedule,
     calibrate,
     characteristic_lam,
     efficient_frontier,
+    impact_source,
+    load_impact,
+    sqrt_law_bps,
 )
 from core.costs.order import Side, SizeUnit
 from core.costs.volatility import Volatility, realised_vol
@@ -61,6 +67,32 @@ class PlanInputs:
 
 
 @dataclass(frozen=True, slots=True)
+class SqrtLaw:
+    """The square-root law ``Y σ_daily sqrt(Q / V_daily)`` for this order: a cross-check of scale, not the model."""
+
+    low_bps: float  # Y = SQRT_LAW_Y[0]
+    high_bps: float  # Y = SQRT_LAW_Y[-1]
+    sigma_daily: float  # fraction
+    daily_volume_usd: float
+    how: str  # where sigma and the daily volume come from (the volume is an assumption)
+
+
+def sqrt_law(notional_usd: float, vol: Volatility, exchange: str, symbol: str) -> SqrtLaw | None:
+    """The square-root law for this order, or None when no daily volume is known for the instrument."""
+    volume = load_impact().daily_volume_usd.get(f"{exchange}:{symbol}")
+    if not volume:
+        return None
+    sigma_daily = vol.annual / math.sqrt(365.0)
+    lo, hi = (sqrt_law_bps(notional_usd, sigma_daily, volume, y) for y in (SQRT_LAW_Y[0], SQRT_LAW_Y[-1]))
+    how = (
+        f"Y = {SQRT_LAW_Y[0]:g}–{SQRT_LAW_Y[-1]:g}; σ_daily {sigma_daily:.2%} from the {vol.source.value} volatility; "
+        f"V_daily ≈ ${volume / 1e9:,.1f}bn, an assumption: the bundled trade tape's rate scaled to 24 h "
+        "(data/impact.json)"
+    )
+    return SqrtLaw(lo, hi, sigma_daily, volume, how)
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutionPlan:
     """Everything the Execution page shows for one book and one set of inputs."""
 
@@ -77,6 +109,13 @@ class ExecutionPlan:
     trades: pd.DataFrame
     params: pd.DataFrame
     notes: tuple[str, ...] = field(default=())
+    sqrt_law: SqrtLaw | None = None
+
+    @property
+    def expected_cost_bps(self) -> float:
+        """The chosen schedule's expected cost in bps of the order's notional at the arrival mid."""
+        notional = self.base_qty * self.mid
+        return self.schedule.expected_cost / notional * 1e4 if notional > 0 else 0.0
 
     @property
     def immediate_cost(self) -> float:
@@ -114,12 +153,19 @@ def parameter_table(cal: Calibration, vol: Volatility, *, base_unit: str = "BTC"
         row("gamma (γ)", cal.gamma, f"USD/{u}²", cal.how.get("gamma", "")),
         row("sigma (σ)", cal.sigma, f"USD/{u}/√s", f"{cal.how.get('sigma', '')} {vol.note}".strip()),
         row("rho (ρ)", cal.rho, f"{u}²/USD", cal.how.get("rho", "")),
-        row("refill time", cal.refill_s, "s", "Setting: how long consumed depth takes to come back (default)."),
+        row(
+            "refill time",
+            cal.refill_s,
+            "s",
+            f"How long consumed depth takes to come back; {impact_source(cal.permanent_share, cal.refill_s)}. "
+            f"{load_impact().describe()}.",
+        ),
         row(
             "permanent share (ψ)",
             cal.permanent_share,
             "fraction",
-            "Setting: share of the walk's price move that persists (default).",
+            "Share of the walk's price move that persists (mid markout 30 s after real taker orders over their "
+            f"depth cost); {impact_source(cal.permanent_share, cal.refill_s)}.",
         ),
     ]
     return pd.DataFrame(rows, columns=["parameter", "value", "unit", "how it was obtained"])
@@ -173,4 +219,5 @@ def plan_execution(
         trades=trade_list(sched, mid=mid, base_unit=base_unit),
         params=parameter_table(cal, vol, base_unit=base_unit),
         notes=tuple(notes),
+        sqrt_law=sqrt_law(walk.filled_quote, vol, snapshot.exchange, snapshot.symbol),
     )

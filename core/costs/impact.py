@@ -13,9 +13,13 @@ epsilon quote / base, lam 1 / quote, E in quote, V in quote^2.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,13 +28,111 @@ from core.costs.order import Side, SizeUnit
 from core.costs.walk import Walk, walk_book
 from core.errors import InputError, OrderError
 from core.market.book import BookSnapshot
+from core.paths import IMPACT_FILE
 
-#: book refill (resilience) time in seconds: how long the consumed depth takes to come back. Sets
-#: eta = tau_r / (2 rho). Crypto books refill within seconds to tens of seconds; 10 s is a middle value.
-DEFAULT_REFILL_S = 10.0
-#: share of the walk's marginal price move that persists (gamma = psi / rho). 0.5 is a neutral middle:
-#: studies of market-order impact find a large part, but not all, of the immediate move reverts.
-DEFAULT_PERMANENT_SHARE = 0.5
+#: the old fixed assumption, kept as the baseline the calibration is scored against: book refill time 10 s,
+#: permanent share 0.5 (a neutral middle)
+ASSUMED_REFILL_S = 10.0
+ASSUMED_PERMANENT_SHARE = 0.5
+#: the square-root law's prefactor Y: the range of published estimates used by the cross-check
+SQRT_LAW_Y = (0.5, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactConstants:
+    """The permanent share and refill time the engine uses, and where they come from."""
+
+    permanent_share: float
+    refill_s: float
+    permanent_share_ci: tuple[float, float] | None = None
+    refill_s_ci: tuple[float, float] | None = None
+    refilled_share: float = 1.0  # share of consumed depth that comes back at all (the refill curve's level)
+    fitted_on: tuple[str, ...] = ()
+    created: str = ""
+    method: str = ""
+    out_of_sample: tuple[Mapping[str, Any], ...] = ()
+    daily_volume_usd: Mapping[str, float] = field(default_factory=dict)
+    source: str = "assumption"  # "calibrated: data/impact.json" or why the assumption is used
+
+    @property
+    def calibrated(self) -> bool:
+        return self.source.startswith("calibrated")
+
+    def describe(self) -> str:
+        """One sentence: the values, their intervals and their provenance."""
+        if not self.calibrated:
+            return f"ψ = {self.permanent_share:g}, refill {self.refill_s:g} s: {self.source}"
+        ci = self.permanent_share_ci, self.refill_s_ci
+        psi = f"ψ = {self.permanent_share:.3g}" + (f" [95% CI {ci[0][0]:.3g}, {ci[0][1]:.3g}]" if ci[0] else "")
+        ref = f"refill {self.refill_s:.3g} s" + (f" [{ci[1][0]:.3g}, {ci[1][1]:.3g}]" if ci[1] else "")
+        return f"{psi}, {ref}: calibrated on {', '.join(self.fitted_on)} (data/impact.json, {self.created})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "permanent_share": self.permanent_share,
+            "permanent_share_ci": list(self.permanent_share_ci) if self.permanent_share_ci else None,
+            "refill_s": self.refill_s,
+            "refill_s_ci": list(self.refill_s_ci) if self.refill_s_ci else None,
+            "fitted_on": list(self.fitted_on),
+            "created": self.created,
+            "source": self.source,
+        }
+
+
+def _pair(v: object) -> tuple[float, float] | None:
+    return (float(v[0]), float(v[1])) if isinstance(v, list) and len(v) == 2 else None
+
+
+def read_impact(path: Path) -> ImpactConstants:
+    """The constants in ``path`` (``python -m core.validation.impact`` writes it); the old assumption, saying so,
+    when the file is missing or unusable, so the app still prices."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        psi, refill = float(doc["permanent_share"]), float(doc["refill_s"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        why = "no calibration file" if isinstance(exc, OSError) else f"unreadable calibration ({exc})"
+        return ImpactConstants(ASSUMED_PERMANENT_SHARE, ASSUMED_REFILL_S, source=f"assumption, {why} at {path.name}")
+    bad = settings_error(refill, psi)
+    if bad is not None:
+        return ImpactConstants(ASSUMED_PERMANENT_SHARE, ASSUMED_REFILL_S, source=f"assumption ({path.name}: {bad})")
+    return ImpactConstants(
+        permanent_share=psi,
+        refill_s=refill,
+        permanent_share_ci=_pair(doc.get("permanent_share_ci")),
+        refill_s_ci=_pair(doc.get("refill_s_ci")),
+        refilled_share=float(doc.get("refilled_share", 1.0)),
+        fitted_on=tuple(doc.get("fitted_on", ())),
+        created=str(doc.get("created", "")),
+        method=str(doc.get("method", "")),
+        out_of_sample=tuple(doc.get("out_of_sample", ())),
+        daily_volume_usd={str(k): float(v) for k, v in doc.get("daily_volume_usd", {}).items() if v},
+        source=f"calibrated: {path.name}",
+    )
+
+
+@functools.cache
+def load_impact() -> ImpactConstants:
+    """``data/impact.json``, read once per process."""
+    return read_impact(IMPACT_FILE)
+
+
+def impact_source(permanent_share: float, refill_s: float) -> str:
+    """Where a (ψ, refill) pair comes from, in words: the calibration, the old assumption, or a user setting."""
+    c = load_impact()
+    if (permanent_share, refill_s) == (c.permanent_share, c.refill_s):
+        return c.source if not c.calibrated else f"calibrated on {', '.join(c.fitted_on)}, data/impact.json"
+    if (permanent_share, refill_s) == (ASSUMED_PERMANENT_SHARE, ASSUMED_REFILL_S):
+        return "the old fixed assumption"
+    return "user setting"
+
+
+def sqrt_law_bps(notional_usd: float, sigma_daily: float, daily_volume_usd: float, y: float) -> float:
+    """The square-root law of metaorder impact, Y σ_daily sqrt(Q / V_daily), in bps (NaN without a volume)."""
+    if not (daily_volume_usd > 0 and notional_usd >= 0 and sigma_daily >= 0):
+        return math.nan
+    return y * sigma_daily * math.sqrt(notional_usd / daily_volume_usd) * 1e4
+
+
 #: fewest book levels used in the depth fit, so an order inside the first level still gets a slope
 MIN_FIT_LEVELS = 5
 
@@ -57,6 +159,11 @@ def settings_error(refill_s: float, permanent_share: float) -> str | None:
     if not (math.isfinite(permanent_share) and 0 <= permanent_share <= 1):
         return f"Permanent share must be between 0 and 1, got {permanent_share!r}."
     return None
+
+
+#: the engine's defaults: the calibrated constants of data/impact.json (the assumption above when it is absent)
+DEFAULT_PERMANENT_SHARE = load_impact().permanent_share
+DEFAULT_REFILL_S = load_impact().refill_s
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ volatility the page would show (``core.costs.volatility.realised_vol`` over the 
 of the order's base quantity and no latency. Both sides of the comparison are the total immediate cost in
 bps of the executed notional versus the arrival mid (the mid of that book), positive = cost to the trader:
 
-- estimate: ``slippage + impact`` of the estimate (the app's expected cost before fees; fees are known
-  exactly and not validated here), and its p90 ``slippage_p90 + impact`` where the app shows a band;
+- estimate: ``slippage`` of the estimate (the app's expected cost vs the arrival mid before fees, impact
+  included; fees are known exactly and not validated here), and its p90 ``slippage_p90`` where the app shows a
+  band;
 - realised: ``side x (VWAP - mid) / VWAP`` of the order's trades.
 
 The error is estimate - realised: positive means the app overstated the cost.
@@ -127,10 +128,10 @@ def score_orders(books: Books, orders: TakerOrders, *, lag_ms: int, fee_tier: Fe
             unpriceable += 1
             continue
         assert order.order_type is OrderType.MARKET
-        total = (e.slippage_usd + e.impact_usd) / e.filled_usd * 1e4
+        total = e.slippage_usd / e.filled_usd * 1e4  # slippage is the whole cost vs the mid, impact included
         p90 = math.nan
         if e.slippage_p90_usd is not None:
-            p90 = (e.slippage_p90_usd + e.impact_usd) / e.filled_usd * 1e4
+            p90 = e.slippage_p90_usd / e.filled_usd * 1e4
             p90_method = e.methods.get("slippage_p90", "p90 band")
         prices, taken = orders.fills(int(i))
         clean = (not e.beyond_visible) and explains(snap, side, prices, taken)

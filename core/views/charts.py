@@ -9,16 +9,34 @@ from core.views.formatting import bps, usd, usd_short
 
 
 def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
-    t = view.breakdown
-    assert t is not None  # drawn only for a priced view
+    """Waterfall: the temporary part and the market impact make up slippage (a subtotal), then fees (and a limit
+    order's expected adverse selection and opportunity cost) make the net cost. Impact is never added twice."""
+    t, e = view.breakdown, view.estimate
+    assert t is not None and e is not None  # drawn only for a priced view
+    how = dict(zip(t["component"], t["method"], strict=False))
+    n = e.filled_usd
+    rows = [
+        ("Temporary<br>(reverts)", e.slippage_usd - e.impact_usd, "relative", "slippage minus market impact"),
+        ("Market impact<br>(permanent)", e.impact_usd, "relative", how.get("  of which market impact (permanent)", "")),
+        ("Slippage<br>(vs arrival mid)", e.slippage_usd, "total", how.get("Expected slippage (vs arrival mid)", "")),
+        ("Fees", e.fee_usd, "relative", how.get("Fees", "")),
+    ]
+    if e.limit_price is not None:
+        rows += [
+            ("Adverse<br>selection", e.adverse_selection_usd, "relative", how.get("Adverse selection (limit)", "")),
+            ("Opportunity<br>cost", e.opportunity_usd, "relative", how.get("Opportunity cost (limit)", "")),
+        ]
+    rows.append(("Net cost", e.net_cost_usd, "total", how.get("Net cost", "")))
+    names, amounts, measures, methods = zip(*rows, strict=True)
+    in_bps = [a / n * 1e4 if n > 0 else 0.0 for a in amounts]
     fig = go.Figure(
         go.Waterfall(
-            x=t["component"].str.replace(" (", "<br>(", regex=False),
-            y=t["bps"],
-            measure=["relative", "relative", "relative", "total"],
-            text=[f"{usd(u)}<br>{bps(b)}" for u, b in zip(t["USD"], t["bps"], strict=False)],
+            x=list(names),
+            y=in_bps,
+            measure=list(measures),
+            text=[f"{usd(u)}<br>{bps(b)}" for u, b in zip(amounts, in_bps, strict=True)],
             textposition="outside",
-            hovertext=t["method"],
+            hovertext=list(methods),
             connector={"line": {"color": "#c4c9d4"}},
             increasing={"marker": {"color": "#e8590c"}},
             decreasing={"marker": {"color": "#2f9e44"}},

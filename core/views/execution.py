@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 
 from core.checks import finite_number
 from core.costs.execution import ExecutionPlan, PlanInputs, plan_execution, slice_bounds
-from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S
+from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, load_impact
 from core.costs.order import Order, Side, SizeUnit
 from core.errors import OrderError
 from core.market.book import BookSnapshot
@@ -28,13 +28,20 @@ from core.runtime import Runtime
 
 DEFAULT_NOTIONAL_USD = 1_000_000.0
 DEFAULT_HORIZON_S = 600.0
-DEFAULT_SLICES = 40  # tau = 15 s for 600 s: inside the valid 31..60
+#: the fewest valid slices for the default horizon with the calibrated constants (the longest slices allowed)
+DEFAULT_SLICES = slice_bounds(DEFAULT_HORIZON_S)[0]
 DEFAULT_LAMBDA = 1e-6  # 1/USD; the paper's example value, and kappa T of a few on the bundled books
 MAX_HORIZON_S = 86_400.0  # one day: beyond it one book's calibration says nothing about liquidity
 MAX_LAMBDA = 1.0  # 1/USD; far beyond any sensible risk aversion (kappa T in the thousands)
 #: risk aversions offered in the UI, 1/USD: 0 (TWAP) then 1, 3, 10, ... per decade from 1e-10 to 1e-3
 LAMBDA_CHOICES: tuple[float, ...] = (0.0,) + tuple(float(f"{m}e{e}") for e in range(-10, -3) for m in (1, 3)) + (1e-3,)
 FIELDS = ("side", "notional", "horizon", "slices", "lam")
+
+CALIBRATION = (
+    "Permanent share ψ and refill time come from real taker orders: " + load_impact().describe() + ". With a book that "
+    "refills this fast, the linear model needs slices shorter than refill time / ψ, so a schedule has many short "
+    "slices. The square-root law is shown beside the expected cost as a cross-check of scale."
+)
 
 CAVEAT = (
     "In the linear Almgren–Chriss model the schedule's SHAPE does not depend on the order size: with fixed "

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.costs.composition import bps
 from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import FeeTier
 from core.costs.models import Models
@@ -274,14 +275,35 @@ def cost_curve(
 
 
 def breakdown_table(e: CostEstimate) -> pd.DataFrame:
-    """One row per cost component and their sum: USD, bps of the executed notional, and the method."""
+    """One row per cost component and their sum: USD, bps of the executed notional, and the method.
+
+    Market impact is a row of its own but is part of slippage: net cost adds slippage and fees (and, for a limit
+    order, its expected adverse selection and opportunity cost), never impact a second time."""
     m = e.methods
     rows = [
-        ("Expected slippage (temporary)", e.slippage_usd, e.slippage_bps, m.get("slippage", "")),
-        ("Market impact (permanent)", e.impact_usd, e.impact_bps, m.get("impact", "")),
+        ("Expected slippage (vs arrival mid)", e.slippage_usd, e.slippage_bps, m.get("slippage", "")),
+        ("  of which market impact (permanent)", e.impact_usd, e.impact_bps, m.get("impact", "")),
         ("Fees", e.fee_usd, e.fee_bps, m.get("fees", "")),
-        ("Net cost", e.net_cost_usd, e.net_cost_bps, "slippage + impact + fees"),
     ]
+    net_how = "slippage + fees (impact is inside slippage)"
+    if e.order_type is OrderType.LIMIT:
+        n = e.filled_usd
+        rows += [
+            (
+                "Adverse selection (limit)",
+                e.adverse_selection_usd,
+                bps(e.adverse_selection_usd, n),
+                m.get("adverse_selection", "not priced yet (0)"),
+            ),
+            (
+                "Opportunity cost (limit)",
+                e.opportunity_usd,
+                bps(e.opportunity_usd, n),
+                m.get("opportunity", "not priced yet (0)"),
+            ),
+        ]
+        net_how = "slippage + fees + adverse selection + opportunity cost (impact is inside slippage)"
+    rows.append(("Net cost", e.net_cost_usd, e.net_cost_bps, net_how))
     return pd.DataFrame(rows, columns=["component", "USD", "bps", "method"])
 
 

@@ -31,7 +31,7 @@ WIDGETS = (
 METRICS = (
     "Expected slippage",
     "Expected fees",
-    "Market impact",
+    "Market impact (in slippage)",
     "Net cost",
     "Maker / taker",
     "Internal latency (last tick)",
@@ -123,7 +123,7 @@ def test_runs_on_the_replay_with_every_widget_and_metric(at):
     assert at.segmented_control(key="sim_refresh").value == "1 s"
     m = metrics(at)
     assert set(METRICS) <= set(m)
-    for label in ("Expected slippage", "Expected fees", "Market impact", "Net cost"):
+    for label in ("Expected slippage", "Expected fees", "Market impact (in slippage)", "Net cost"):
         value, delta = m[label]
         assert value.startswith("$") and delta.endswith(" bps"), (label, value, delta)  # every number has its unit
     assert m["Maker / taker"] == ("0% / 100%", "market")

@@ -170,7 +170,7 @@ def test_app_in_a_real_browser(app_url):
             for label in (
                 "Expected slippage",
                 "Expected fees",
-                "Market impact",
+                "Market impact (in slippage)",
                 "Net cost",
                 "Maker / taker",
                 "Internal latency (last tick)",

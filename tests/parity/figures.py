@@ -18,4 +18,6 @@ def assert_figures_equal(f: CostFigures, e: CostFigures) -> None:
             assert a is b, name
         else:
             assert a == pytest.approx(b, rel=1e-12, abs=1e-12), name
-    assert f.net_cost_usd == pytest.approx(f.slippage_usd + f.fee_usd + f.impact_usd, rel=1e-12, abs=1e-12)
+    if f.maker_fraction == 0.0:  # a market order: net = slippage + fee, impact shown inside slippage
+        assert f.net_cost_usd == pytest.approx(f.slippage_usd + f.fee_usd, rel=1e-12, abs=1e-12)
+        assert 0 <= f.impact_usd <= f.slippage_usd + 1e-12

@@ -12,6 +12,7 @@ import pytest
 
 from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import get_tier
+from core.costs.impact import ASSUMED_PERMANENT_SHARE, ASSUMED_REFILL_S, load_impact
 from core.costs.models import MakerTakerModel, ModelInput, Models, SlippageModel, SlippagePrediction
 from core.costs.order import Order, OrderType, Side, SizeUnit
 from core.costs.volatility import VolSource, from_annual, realised_vol
@@ -30,6 +31,7 @@ WORKED = {
     "bids": [["99999.0", "5"], ["99998.0", "5"], ["99990.0", "20"]],
 }
 LV1 = get_tier("okx", "swap", "Lv1")
+WORKED_IMPACT = dict(permanent_share=ASSUMED_PERMANENT_SHARE, refill_s=ASSUMED_REFILL_S)
 
 
 def worked_snapshot() -> BookSnapshot:
@@ -37,7 +39,9 @@ def worked_snapshot() -> BookSnapshot:
 
 
 def test_worked_example_buy_10000_usd_lv1():
-    e = estimate(worked_snapshot(), Order(side="buy", quantity=10_000), fee_tier=LV1)
+    # the worked example fixes psi = 0.5 and refill 10 s (the old assumption) so its hand numbers never move
+    # when data/impact.json is recalibrated; the default's use of the calibration is tested below
+    e = estimate(worked_snapshot(), Order(side="buy", quantity=10_000), fee_tier=LV1, **WORKED_IMPACT)
     # hand walk, exact fractions: 0.03 BTC @ 100001, 0.04 @ 100002, rest of $10,000 @ 100010
     b1, b2 = Fraction(3, 100), Fraction(4, 100)
     b3 = (Fraction(10_000) - b1 * 100_001 - b2 * 100_002) / 100_010  # 2999.89 / 100010
@@ -69,13 +73,15 @@ def test_worked_example_buy_10000_usd_lv1():
     assert e.impact_usd == pytest.approx(impact, rel=1e-12)
     assert e.impact_usd == pytest.approx(0.12618992717276, rel=1e-10)
     assert e.impact_usd < e.depth_usd  # not capped
-    assert e.slippage_usd == pytest.approx(float(walk_cost) - impact, rel=1e-12)
-    assert e.slippage_usd == pytest.approx(0.28376907692683, rel=1e-10)
-    # the decomposition: exact sum, and equal to walk + fees (nothing counted twice)
-    assert e.net_cost_usd == e.slippage_usd + e.fee_usd + e.impact_usd
-    assert e.net_cost_usd == pytest.approx(e.walk_slippage_usd + e.fee_usd, rel=1e-15)
+    # slippage is what the fills show against the arrival mid: the whole walk, impact included
+    assert e.slippage_usd == pytest.approx(float(walk_cost), rel=1e-12)
+    assert e.slippage_usd == e.walk_slippage_usd
+    assert e.slippage_usd == pytest.approx(0.40995900409959, rel=1e-12)
+    # the decomposition: net = slippage + fees exactly; impact is inside slippage, never added again
+    assert e.net_cost_usd == e.slippage_usd + e.fee_usd
+    assert e.adverse_selection_usd == 0.0 and e.opportunity_usd == 0.0
     assert e.net_cost_usd == pytest.approx(5.40995900409959, rel=1e-12)
-    assert e.net_cost_bps == pytest.approx(e.slippage_bps + e.fee_bps + e.impact_bps, rel=1e-14)
+    assert e.net_cost_bps == pytest.approx(e.slippage_bps + e.fee_bps, rel=1e-14)
     assert e.maker_fraction == 0.0 and e.slippage_p90_usd is None
     assert e.volatility_source is VolSource.DEFAULT and e.volatility_annual == 0.5
     assert e.ac_immediate_usd == pytest.approx(1.0 * float(base) + float(base) ** 2 / (2 * rho), rel=1e-12)
@@ -84,8 +90,9 @@ def test_worked_example_buy_10000_usd_lv1():
     assert e.methods == {
         "book_walk": "book walk",
         "volatility": "documented default (not enough history)",
-        "slippage": "book walk, minus permanent impact",
-        "impact": "Almgren–Chriss permanent part 0.5·gamma·X², gamma = 0.5/rho (refill 10 s)",
+        "slippage": "book walk",
+        "impact": "part of slippage, not added: Almgren–Chriss permanent part 0.5·gamma·X², gamma = 0.5/rho "
+        "(refill 10 s; the old fixed assumption)",
         "maker_fraction": "market order: 100% taker",
         "fees": "rule: OKX Lv1 taker",
     }
@@ -99,8 +106,22 @@ def test_worked_example_sell_by_base():
     assert e.walk_slippage_usd == pytest.approx(0.05 * 1 + 0.05 * 2 + 0.02 * 10, rel=1e-12)  # 0.35
     assert e.half_spread_usd == pytest.approx(0.12, rel=1e-12)
     assert e.fee_usd == pytest.approx(0.0005 * received, rel=1e-14)
-    assert e.net_cost_usd == e.slippage_usd + e.fee_usd + e.impact_usd
+    assert e.net_cost_usd == e.slippage_usd + e.fee_usd
     assert e.levels_used == 3 and e.side is Side.SELL and e.size_unit is SizeUnit.BASE
+
+
+def test_the_default_impact_uses_the_calibrated_constants():
+    c = load_impact()
+    assert c.calibrated, c.source  # data/impact.json is bundled
+    e = estimate(worked_snapshot(), Order(side="buy", quantity=10_000), fee_tier=LV1)
+    cal = e.calibration
+    assert (cal.permanent_share, cal.refill_s) == (c.permanent_share, c.refill_s)
+    # the same formula as the worked example with the calibrated psi, capped at the cost beyond the touch
+    want = min(0.5 * (c.permanent_share / cal.rho) * e.filled_base**2, e.depth_usd)
+    assert e.impact_usd == pytest.approx(want, rel=1e-12)
+    assert cal.eta == pytest.approx(c.refill_s / (2 * cal.rho), rel=1e-12)
+    assert "calibrated on" in e.methods["impact"] and "data/impact.json" in e.methods["impact"]
+    assert e.net_cost_usd == e.slippage_usd + e.fee_usd and e.slippage_usd == e.walk_slippage_usd
 
 
 def test_beyond_visible_is_flagged_and_noted():
@@ -147,7 +168,9 @@ def test_impact_is_capped_at_the_cost_beyond_the_touch():
     assert e.depth_usd == pytest.approx(0.0005 * 99.995, rel=1e-9)
     assert e.calibration.permanent_cost(10.0005) > e.depth_usd
     assert e.impact_usd == e.depth_usd
-    assert e.slippage_usd == pytest.approx(e.half_spread_usd, rel=1e-9)  # the half-spread stays temporary
+    assert e.slippage_usd - e.impact_usd == pytest.approx(
+        e.half_spread_usd, rel=1e-9
+    )  # the half-spread stays temporary
     assert any("capped" in n for n in e.notes)
 
 
@@ -223,11 +246,13 @@ def test_slippage_model_slot_replaces_the_walk():
     assert isinstance(model, SlippageModel) and isinstance(FakeMaker(), MakerTakerModel)
     e = estimate(worked_snapshot(), Order("buy", 10_000), fee_tier=LV1, models=Models(slippage=model))
     assert model.seen is not None and model.seen.notional_usd == e.filled_usd
-    assert e.slippage_usd == pytest.approx(3.0 - e.impact_usd, rel=1e-12)  # 3 bps of $10,000 = $3
-    assert e.slippage_p90_usd == pytest.approx(5.0 - e.impact_usd, rel=1e-12)
+    # the model predicts the same quantity as the walk (total cost vs mid), so it IS the slippage
+    assert e.slippage_usd == pytest.approx(3.0, rel=1e-12)  # 3 bps of $10,000 = $3
+    assert e.slippage_p90_usd == pytest.approx(5.0, rel=1e-12)
+    assert 0 < e.impact_usd < e.slippage_usd  # impact is shown as part of it
     assert e.walk_slippage_usd == pytest.approx(0.40995900409959, rel=1e-12)  # still reported
-    assert e.methods["slippage"] == "model: fake quantile model, minus permanent impact"
-    assert e.net_cost_usd == e.slippage_usd + e.fee_usd + e.impact_usd
+    assert e.methods["slippage"] == "model: fake quantile model"
+    assert e.net_cost_usd == e.slippage_usd + e.fee_usd
 
 
 def test_a_non_finite_model_prediction_falls_back_to_the_walk():
@@ -238,7 +263,7 @@ def test_a_non_finite_model_prediction_falls_back_to_the_walk():
             return SlippagePrediction(expected_bps=math.nan, p90_bps=math.inf)
 
     e = estimate(worked_snapshot(), Order("buy", 10_000), fee_tier=LV1, models=Models(slippage=Broken()))
-    assert e.slippage_usd == pytest.approx(0.28376907692683, rel=1e-10) and e.slippage_p90_usd is None
+    assert e.slippage_usd == pytest.approx(0.40995900409959, rel=1e-12) and e.slippage_p90_usd is None
     assert "no finite value" in e.methods["slippage"]
 
 
@@ -280,7 +305,7 @@ def test_rebate_tier_lowers_net_cost():
         models=Models(maker_taker=AllMaker()),
     )
     assert e.fee_usd == pytest.approx(-0.5, rel=1e-12)
-    assert e.net_cost_usd == e.slippage_usd + e.fee_usd + e.impact_usd
+    assert e.net_cost_usd == e.slippage_usd + e.fee_usd
     assert e.net_cost_usd < e.walk_slippage_usd
 
 
@@ -326,6 +351,8 @@ JSON_KEYS = [
     "fee_bps",
     "impact_usd",
     "impact_bps",
+    "adverse_selection_usd",
+    "opportunity_usd",
     "net_cost_usd",
     "net_cost_bps",
     "maker_fraction",

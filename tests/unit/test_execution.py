@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from core.costs.execution import plan_execution, slice_bounds
+from core.costs.execution import plan_execution, slice_bounds, sqrt_law
+from core.costs.impact import ASSUMED_PERMANENT_SHARE, ASSUMED_REFILL_S, SQRT_LAW_Y, load_impact
 from core.costs.order import Side
+from core.costs.volatility import from_annual
 from core.market.book import BookSnapshot
 from core.views.execution import (
     DEFAULT_LAMBDA,
@@ -22,6 +24,8 @@ from tests.worked import worked_book
 
 EMPTY_HISTORY = (np.array([]), np.array([]))
 SIGMA = 100_000 * 0.5 / math.sqrt(365 * 86400)  # default 50 %/yr at mid 100,000: 8.9036 USD/BTC/sqrt(s)
+#: the hand-worked numbers below fix the old assumption (psi 0.5, refill 10 s) so a recalibration never moves them
+ASSUMED = dict(refill_s=ASSUMED_REFILL_S, permanent_share=ASSUMED_PERMANENT_SHARE)
 
 
 def book() -> BookSnapshot:
@@ -30,17 +34,42 @@ def book() -> BookSnapshot:
 
 
 def inputs(**kw):
-    args = dict(side="buy", notional_usd=10_000, horizon_s=600, slices=40, lam=0.0) | kw
+    args = dict(side="buy", notional_usd=10_000, horizon_s=600, slices=40, lam=0.0) | ASSUMED | kw
     check = check_inputs(**args)
     assert check.ok, check.errors
     return check.inputs
 
 
 def test_slice_bounds_match_the_documented_example_and_the_calibration():
-    assert slice_bounds(600) == (31, 60)  # METHODOLOGY.md 6.4: T = 600 s, refill 10 s, psi 0.5
-    assert slice_bounds(60) == (4, 6) and slice_bounds(5) == (1, 1)
+    assert slice_bounds(600, **ASSUMED) == (31, 60)  # METHODOLOGY.md 6.4: T = 600 s, refill 10 s, psi 0.5
+    assert slice_bounds(60, **ASSUMED) == (4, 6) and slice_bounds(5, **ASSUMED) == (1, 1)
     plan = plan_execution(book(), EMPTY_HISTORY, inputs())
-    assert plan.calibration.period_bounds(600) == slice_bounds(600)
+    assert plan.calibration.period_bounds(600) == slice_bounds(600, **ASSUMED)
+    # the default is the calibrated pair of data/impact.json, by the same rule
+    c = load_impact()
+    lo, hi = slice_bounds(600)
+    assert (lo, hi) == (math.floor(600 * c.permanent_share / c.refill_s) + 1, math.floor(600 / c.refill_s))
+    assert check_inputs(side="buy", notional_usd=1e4, horizon_s=600, slices=lo, lam=0.0).ok
+
+
+def test_the_default_plan_uses_the_calibrated_constants_and_shows_the_sqrt_law():
+    c = load_impact()
+    lo, _ = slice_bounds(600)
+    check = check_inputs(side="buy", notional_usd=1e4, horizon_s=600, slices=lo, lam=1e-6)
+    plan = plan_execution(book(), EMPTY_HISTORY, check.inputs)
+    assert (plan.calibration.permanent_share, plan.calibration.refill_s) == (c.permanent_share, c.refill_s)
+    p = plan.params.set_index("parameter")
+    assert "calibrated on" in p.loc["refill time", "how it was obtained"]
+    assert "data/impact.json" in p.loc["refill time", "how it was obtained"]
+    assert plan.expected_cost_bps == pytest.approx(plan.schedule.expected_cost / (plan.base_qty * plan.mid) * 1e4)
+    assert plan.sqrt_law is None  # no daily volume is known for OKX BTC-USDT-SWAP: no made-up cross-check
+    # Binance USD-M BTCUSDT has one (measured from its bundled tape, stated as an assumption)
+    vol = from_annual(0.5)
+    law = sqrt_law(1e7, vol, "binance-futures", "BTCUSDT")
+    v = c.daily_volume_usd["binance-futures:BTCUSDT"]
+    want = [y * 0.5 / math.sqrt(365) * math.sqrt(1e7 / v) * 1e4 for y in SQRT_LAW_Y]
+    assert law is not None and [law.low_bps, law.high_bps] == pytest.approx(want, rel=1e-12)
+    assert "assumption" in law.how
 
 
 @pytest.mark.parametrize(
@@ -68,7 +97,7 @@ def test_slice_bounds_match_the_documented_example_and_the_calibration():
     ],
 )
 def test_bad_inputs_get_a_plain_message_for_their_field(field, kw, text):
-    args = dict(side="buy", notional_usd=1e6, horizon_s=600, slices=40, lam=1e-6) | kw
+    args = dict(side="buy", notional_usd=1e6, horizon_s=600, slices=40, lam=1e-6) | ASSUMED | kw
     check = check_inputs(**args)
     assert not check.ok and set(check.errors) == {field}
     assert text in check.errors[field]

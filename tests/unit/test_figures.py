@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+import pytest
+
 from core.feed.goquant import parse_snapshot
 from core.market.instruments import get_instrument
 from core.views import inputs as vi
@@ -17,7 +19,11 @@ def test_figures_show_the_order_on_a_real_book(recorded_messages):
     )
     view = sc.compute_view(snap, scenario)
     b, d, c = breakdown_figure(view), depth_figure(view, inst.base, inst.quote), curve_figure(view)
-    assert len(b.data) >= 1 and len(b.data[0].x) == 4  # slippage, impact, fees, net
+    # temporary + impact make up the slippage (a subtotal), then fees make the net: impact is not added twice
+    w = b.data[0]
+    assert len(w.x) == 5 and list(w.measure) == ["relative", "relative", "total", "relative", "total"]
+    e = view.estimate
+    assert w.y[0] + w.y[1] == pytest.approx(e.slippage_bps) and w.y[1] == pytest.approx(e.impact_bps)
     names = " ".join(t.name or "" for t in d.data)
     assert "Bids" in names and "Asks" in names and "fill range" in names
     assert c.layout.xaxis.type == "log"

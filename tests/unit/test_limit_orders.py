@@ -62,8 +62,9 @@ def test_limit_buy_crossed_at_expiry_by_hand():
     assert e.maker_fraction == 0.25 and e.maker_filled_usd == pytest.approx(250) and e.crossed_usd == pytest.approx(750)
     assert e.filled_usd == pytest.approx(1000) and e.filled_base == pytest.approx(MAKER_BASE + CROSS_BASE)
     assert e.fee_usd == pytest.approx(250 * 0.0002 + 750 * 0.0005)  # 0.05 + 0.375
-    assert e.slippage_usd + e.impact_usd == pytest.approx(MAKER_COST + CROSS_COST, rel=1e-9)
-    assert e.net_cost_usd == e.slippage_usd + e.fee_usd + e.impact_usd
+    assert e.slippage_usd == pytest.approx(MAKER_COST + CROSS_COST, rel=1e-9)
+    assert 0 < e.impact_usd <= CROSS_COST  # part of the crossed rest's walk, not added
+    assert e.net_cost_usd == e.slippage_usd + e.fee_usd + e.adverse_selection_usd + e.opportunity_usd
     assert e.net_cost_usd == pytest.approx(MAKER_COST + CROSS_COST + 0.425, rel=1e-9)
     assert e.at_expiry is AtExpiry.CROSS and e.levels_used == 2 and "25% maker" in e.methods["fees"]
 
@@ -154,7 +155,8 @@ def test_cli_limit_order_with_the_shipped_maker_model(snapshot_file):
     d = json.loads(r.stdout)
     assert 0 < d["maker_fraction"] < 1 and d["limit_price"] < d["best_bid"] and d["at_expiry"] == "cross"
     assert d["methods"]["maker_fraction"].startswith("model: logistic")
-    assert math.isclose(d["net_cost_usd"], d["slippage_usd"] + d["fee_usd"] + d["impact_usd"], rel_tol=1e-12)
+    parts = d["slippage_usd"] + d["fee_usd"] + d["adverse_selection_usd"] + d["opportunity_usd"]
+    assert math.isclose(d["net_cost_usd"], parts, rel_tol=1e-12)
 
 
 def test_cli_latency_gives_a_p90_band_from_the_quantile_model(snapshot_file):

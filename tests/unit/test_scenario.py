@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.costs.impact import load_impact
 from core.costs.models import Models, SlippagePrediction
 from core.costs.order import AtExpiry
 from core.costs.volatility import VolSource
@@ -195,17 +196,24 @@ def test_10k_buy_matches_the_worked_example(book):
     assert v.error is None and v.depth_warning is None
     assert e.filled_usd == pytest.approx(10_000.0) and e.filled_base == pytest.approx(0.0999959004, rel=1e-9)
     assert e.avg_price == pytest.approx(100_004.0998, abs=1e-4)
-    assert e.slippage_usd == pytest.approx(0.2837691, abs=1e-7)
-    assert e.impact_usd == pytest.approx(0.1261899, abs=1e-7)
+    assert e.slippage_usd == pytest.approx(0.4099590, abs=1e-7)  # the whole walk vs the arrival mid
+    # impact with the calibrated psi (data/impact.json): 0.5 x psi / rho x X^2, rho = 0.27^2 / (2 x 1.84)
+    impact = min(0.5 * load_impact().permanent_share / (0.27**2 / 3.68) * 0.0999959004**2, 0.3099631)
+    assert e.impact_usd == pytest.approx(impact, rel=1e-6)
     assert e.fee_usd == pytest.approx(5.0)
     assert e.net_cost_usd == pytest.approx(5.4099590, abs=1e-7) and e.net_cost_bps == pytest.approx(5.4099590, abs=1e-7)
     assert v.volatility.source is VolSource.DEFAULT  # no mid history
 
     t = v.breakdown
-    assert list(t["component"]) == ["Expected slippage (temporary)", "Market impact (permanent)", "Fees", "Net cost"]
-    assert t["USD"].tolist() == pytest.approx([0.2837691, 0.1261899, 5.0, 5.4099590], abs=1e-7)
-    assert t["USD"].iloc[:3].sum() == pytest.approx(t["USD"].iloc[3], abs=1e-12)
-    assert t["method"].iloc[0] == "book walk, minus permanent impact" and t["method"].iloc[2] == "rule: OKX Lv1 taker"
+    assert list(t["component"]) == [
+        "Expected slippage (vs arrival mid)",
+        "  of which market impact (permanent)",
+        "Fees",
+        "Net cost",
+    ]
+    assert t["USD"].tolist() == pytest.approx([0.4099590, impact, 5.0, 5.4099590], rel=1e-6)
+    assert t["USD"].iloc[0] + t["USD"].iloc[2] == t["USD"].iloc[3]  # impact is not added again
+    assert t["method"].iloc[0] == "book walk" and t["method"].iloc[2] == "rule: OKX Lv1 taker"
 
     d = v.depth
     assert (d.fill_from, d.fill_to, d.mid) == (100_001.0, 100_010.0, 100_000.0)
@@ -217,7 +225,7 @@ def test_10k_buy_matches_the_worked_example(book):
     assert d.asks["cum_base"].tolist() == pytest.approx([0.03, 0.07, 0.27])
 
     m = dict(zip(v.methods["number"], v.methods["method"], strict=False))
-    assert m["Expected slippage"] == "book walk, minus permanent impact"
+    assert m["Expected slippage"] == "book walk"
     assert m["Maker/taker proportion"] == "market order: 100% taker"
 
 
@@ -333,11 +341,12 @@ def test_models_get_the_latency_and_are_named_in_methods(book):
     )
     assert stub.latencies == [250.0, 250.0]  # the order, then the one curve point
     e = v.estimate
-    # the model's total (1 bp of $10 000 = $1) minus the permanent impact; the p90 band likewise
-    assert e.slippage_usd == pytest.approx(1.0 - 0.1261899, abs=1e-7)
-    assert e.slippage_p90_usd == pytest.approx(2.0 - 0.1261899, abs=1e-7)
+    # the model's total (1 bp of $10 000 = $1) is the slippage; the p90 band likewise; impact shown inside it
+    assert e.slippage_usd == pytest.approx(1.0, abs=1e-12)
+    assert e.slippage_p90_usd == pytest.approx(2.0, abs=1e-12)
+    assert 0 < e.impact_usd < e.slippage_usd and e.net_cost_usd == e.slippage_usd + e.fee_usd
     m = dict(zip(v.methods["number"], v.methods["method"], strict=False))
-    assert m["Expected slippage"] == "model: stub model, minus permanent impact"
+    assert m["Expected slippage"] == "model: stub model"
     assert m["Maker/taker model"] == "No trained maker_taker model; limit orders cannot be priced."
 
 
