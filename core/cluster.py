@@ -1,6 +1,7 @@
 """`python -m core.cluster` (`make cluster`): the several-process deployment on one machine, on loopback.
 
-Starts, in order, redis-server on a free port (no persistence), one ingest (``python -m core.ingest``)
+Starts, in order, redis-server on a free loopback port (no persistence, a password generated for this run
+and given to the ingest and replicas in their environment, never printed), one ingest (``python -m core.ingest``)
 publishing to it, N Streamlit app replicas reading from it (``TCS_BUS``), and haproxy in front with
 cookie stickiness (``deploy/haproxy.cfg.in``: Streamlit keeps a session in one process, so a browser must
 stay on one replica). Prints the URL, then watches: Ctrl-C, SIGTERM or any child exiting stops everything,
@@ -18,6 +19,7 @@ import argparse
 import ctypes
 import functools
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -97,8 +99,8 @@ def answers_http(url: str) -> bool:
         return False
 
 
-def answers_ping(port: int) -> bool:
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
+def answers_ping(port: int, password: str | None = None) -> bool:
+    client = redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=1, socket_connect_timeout=1)
     try:
         return bool(client.ping())
     except redis.RedisError:
@@ -137,6 +139,9 @@ class Cluster:
         self.logs = logs or Path(tempfile.gettempdir()) / f"tcs-cluster-{os.getpid()}"
         self.start_timeout_s = start_timeout_s
         self.redis_port = free_port()
+        #: this run's Redis password (``requirepass``): handed to the children in their environment
+        #: (``TCS_BUS_PASSWORD``), to redis-server on its stdin, never on a command line or in a log
+        self.redis_password = secrets.token_urlsafe(24)
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stopping = threading.Event()
 
@@ -149,19 +154,25 @@ class Cluster:
         host = "127.0.0.1" if self.bind in {"0.0.0.0", "::", ""} else self.bind
         return f"http://{host}:{self.port}/"
 
-    def _spawn(self, name: str, args: Sequence[str], *, env: dict[str, str] | None = None) -> None:
+    def _spawn(
+        self, name: str, args: Sequence[str], *, env: dict[str, str] | None = None, stdin: bytes | None = None
+    ) -> None:
+        """Start one child; ``stdin`` is written to its standard input (the secret config of redis-server)."""
         self.logs.mkdir(parents=True, exist_ok=True)
         with open(self.logs / f"{name}.log", "ab") as out:
             proc = subprocess.Popen(
                 list(args),
                 cwd=ROOT,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
+        if stdin is not None and proc.stdin is not None:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
         self.procs.append((name, proc))
         print(f"started {name} pid {proc.pid}", flush=True)
 
@@ -178,12 +189,12 @@ class Cluster:
 
     def start(self) -> Cluster:
         redis_server, haproxy = program("redis-server"), program("haproxy")
-        self._spawn(
-            "redis-server",
-            [redis_server, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        )
-        self._wait("redis-server", lambda: answers_ping(self.redis_port))
-        env = {**os.environ, "TCS_BUS": self.bus_url, "PYTHONUNBUFFERED": "1"}
+        # loopback only, protected mode, a password read from stdin (`-`), no persistence
+        args = ["--port", str(self.redis_port), "--bind", "127.0.0.1", "--protected-mode", "yes"]
+        args += ["--save", "", "--appendonly", "no"]
+        self._spawn("redis-server", [redis_server, "-", *args], stdin=f"requirepass {self.redis_password}\n".encode())
+        self._wait("redis-server", lambda: answers_ping(self.redis_port, self.redis_password))
+        env = {**os.environ, "TCS_BUS": self.bus_url, "TCS_BUS_PASSWORD": self.redis_password, "PYTHONUNBUFFERED": "1"}
         feeds = [a for f in self.feeds for a in ("--feed", f)]
         self._spawn("ingest", [sys.executable, "-m", "core.ingest", "--speed", str(self.speed), *feeds], env=env)
         if self.feeds:  # the replicas read what the ingest publishes, not their default instruments

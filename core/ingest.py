@@ -5,7 +5,10 @@ all feeding one ``BusPublisher`` (``core.feed.bus``) that writes to Redis; app r
 ``TCS_BUS`` read from there. Feeds are ``source[:exchange:symbol]`` (``--feed`` or ``TCS_INGEST_FEEDS``,
 comma-separated); without any, each bundled instrument's first recording is replayed on loopback (no network
 needed).
-Live sources obey the deployment's allowlist (``TCS_ALLOWED_HOSTS``), like the app.
+Live sources obey the deployment's allowlist (``TCS_ALLOWED_HOSTS``), like the app: every feed is checked
+before any starts, and one refused host stops the ingest with a plain message (exit status 2). What the
+ingest subscribes to is set here, by the operator, and nowhere else: app replicas cannot change it.
+The Redis password comes from ``TCS_BUS_PASSWORD`` (or the URL) and is never printed.
 
     python -m core.ingest --bus redis://127.0.0.1:6379/0
     python -m core.ingest --feed okx:okx:BTC-USDT-SWAP --feed replay:binance:BTCUSDT
@@ -74,7 +77,11 @@ class Ingest:
     ) -> None:
         if not configs:
             raise SimulatorError("the ingest needs at least one feed")
-        self.configs = list(configs)
+        self.configs = [c.resolved() for c in configs]
+        if policy is not None:  # every live URL against the allowlist before anything starts or connects
+            for config in self.configs:
+                if config.is_live:
+                    policy.check(config.url)
         self.publisher = BusPublisher(bus_url, settings=settings or BusSettings(), run=run)
         table = instruments()
         self.feeds = [

@@ -118,22 +118,41 @@ def redacted(url: str) -> str:
     return urlunparse(p._replace(netloc=netloc))
 
 
-def connect(url: str, settings: BusSettings) -> redis.Redis:
+def bus_password(url: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The password the bus URL carries, else ``TCS_BUS_PASSWORD`` (keeps it out of URLs, logs and argv)."""
+    env = os.environ if env is None else env
+    return urlparse(url).password or env.get("TCS_BUS_PASSWORD") or None
+
+
+def connect(url: str, settings: BusSettings, password: str | None = None) -> redis.Redis:
     """A client that fails fast (short timeouts, no hidden retries): the bus loops decide what to do.
 
-    ``TCS_BUS_PASSWORD`` is used when the URL carries none (keeps the password out of the URL).
+    ``password`` (``bus_password``, read once when a publisher or reader is built) is used when the URL
+    carries none.
     """
-    kwargs: dict[str, Any] = {}
-    password = os.environ.get("TCS_BUS_PASSWORD")
-    if password and urlparse(url).password is None:
-        kwargs["password"] = password
     return redis.Redis.from_url(
         url,
+        password=urlparse(url).password or password,
         socket_timeout=settings.socket_timeout_s,
         socket_connect_timeout=settings.connect_timeout_s,
         retry=Retry(NoBackoff(), 0),
-        **kwargs,
     )
+
+
+def plain_error(exc: redis.RedisError, url: str) -> str:
+    """What went wrong with the bus, in words for the status line and logs (never the password)."""
+    where = f"Redis at {urlparse(url).hostname}:{urlparse(url).port or 6379}"
+    text = str(exc).lower()
+    if isinstance(exc, redis.AuthenticationError) or "noauth" in text or "wrongpass" in text:
+        return (
+            f"{where} refused the password (missing or wrong): set TCS_BUS_PASSWORD, or the URL's password, "
+            "to the server's requirepass"
+        )
+    if isinstance(exc, redis.TimeoutError):
+        return f"{where} did not answer in time (frozen or overloaded)"
+    if isinstance(exc, redis.ConnectionError):
+        return f"{where} is not reachable (down or restarting)"
+    return f"{where} answered with an error ({type(exc).__name__})"
 
 
 # ---- codec ---------------------------------------------------------------------------------------
@@ -229,6 +248,7 @@ class BusPublisher:
         self.url = url
         self.settings = settings
         self.run = run or uuid.uuid4().hex[:12]
+        self._password = bus_password(url)
         self.published = 0  # entries written (tests and logs)
         self._stores: list[BookStore] = []
         self._seq: dict[Instrument, int] = {}
@@ -271,14 +291,14 @@ class BusPublisher:
             self._wake.clear()
             try:
                 if self._redis is None:
-                    self._redis = connect(self.url, s)
+                    self._redis = connect(self.url, s, self._password)
                 self._flush(self._redis)
                 if time.monotonic() - last_beat >= s.heartbeat_s:
                     self._heartbeat(self._redis)
                     last_beat = time.monotonic()
                 backoff.reset()
             except redis.RedisError as exc:  # away, frozen or refusing: keep the newest books, retry
-                log.warning("bus %s: %s: %s", redacted(self.url), type(exc).__name__, exc)
+                log.warning("bus: %s", plain_error(exc, self.url))
                 self._drop_connection()
                 self._stop.wait(backoff.next())
         self._drop_connection()
@@ -340,6 +360,7 @@ class BusReader:
         if not self.instruments:
             raise InputError("the bus reader needs at least one instrument")
         self.settings = settings
+        self._password = bus_password(url)
         self.skipped_old = 0  # entries not newer than the last of their run (not errors)
         self._listeners: list[BookListener] = []
         self._last_id: dict[Instrument, bytes] = {}
@@ -396,7 +417,7 @@ class BusReader:
         while not self._stop.is_set():
             try:
                 if r is None:
-                    r = connect(self.url, s)
+                    r = connect(self.url, s, self._password)
                     r.ping()
                     self.store.count_connect()
                 if not self._take_newest(r):
@@ -407,7 +428,7 @@ class BusReader:
                 backoff.reset()
                 self._check_age()
             except redis.RedisError as exc:  # away, frozen (timeout) or refusing: keep the last book
-                self.store.set_state(self.store.state, f"bus {type(exc).__name__}: {exc}")
+                self.store.set_state(self.store.state, plain_error(exc, self.url))
                 if r is not None:
                     r.close()
                     r = None

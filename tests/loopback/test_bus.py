@@ -46,15 +46,17 @@ def free_port() -> int:
 class RedisServer:
     """A real redis-server on loopback without persistence; can be killed, restarted and frozen."""
 
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         args = ["redis-server", "--save", "", "--appendonly", "no", "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--requirepass", self.password] if self.password else []
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        client = redis.Redis.from_url(self.url, password=self.password, socket_timeout=0.5, socket_connect_timeout=0.5)
 
         def answers() -> bool:
             try:
@@ -81,12 +83,25 @@ class RedisServer:
         self.proc.send_signal(signal.SIGCONT)
 
     def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+        return redis.Redis.from_url(self.url, password=self.password, socket_timeout=2, socket_connect_timeout=2)
 
 
 @pytest.fixture
 def redis_server():
     server = RedisServer()
+    server.start()
+    yield server
+    if server.proc is not None:
+        server.kill()
+
+
+PASSWORD = "s3cret-" + "x" * 20  # what the tests give redis-server's requirepass
+
+
+@pytest.fixture
+def secured_redis():
+    """A real redis-server that refuses clients without ``PASSWORD`` (``requirepass``)."""
+    server = RedisServer(password=PASSWORD)
     server.start()
     yield server
     if server.proc is not None:
@@ -387,3 +402,89 @@ def test_an_app_runtime_with_tcs_bus_runs_no_feed_and_prices_every_book_from_the
         assert not rt.feed.running  # a refused start changed nothing
     finally:
         rt.bus.stop()
+
+
+# ---- security: a Redis with requirepass, the ingest's allowlist, what a visitor may change -------------------
+def test_a_reader_without_the_password_says_so_plainly_and_shows_stale_with_it_it_works(
+    secured_redis, readers, ingests, slice_file, monkeypatch
+):
+    from core.views.market import summarize
+
+    monkeypatch.setenv("TCS_BUS_PASSWORD", PASSWORD)  # the ingest (and the second reader) get it from the env
+    ingests(secured_redis.url, slice_file)
+    monkeypatch.delenv("TCS_BUS_PASSWORD")
+    refused = readers(secured_redis.url)  # no password anywhere
+    assert wait_for(lambda: "password" in refused.store.status().last_error, 10), refused.store.status()
+    st = refused.store.status()
+    assert "requirepass" in st.last_error and "Traceback" not in st.last_error and PASSWORD not in st.last_error
+    time.sleep(0.5)
+    assert refused.store.latest(*KEY) is None and refused.store.state is not FeedState.LIVE
+    summary = summarize(None, st, None, msgs_per_s=0.0, now_ns=time.time_ns())
+    assert summary.stale
+    wrong = readers(secured_redis.url.replace("redis://", "redis://:wrong@"))
+    assert wait_for(lambda: "password" in wrong.store.status().last_error, 10)
+    assert wrong.store.status().url == secured_redis.url.replace("redis://", "redis://:***@")  # never shown
+    granted = readers(secured_redis.url.replace("redis://", f"redis://:{PASSWORD}@"))
+    assert wait_for(lambda: fresh(granted), 20), granted.store.status()
+    assert PASSWORD not in granted.store.status().url and granted.store.status().parse_error_total == 0
+    monkeypatch.setenv("TCS_BUS_PASSWORD", PASSWORD)
+    from_env = readers(secured_redis.url)
+    assert wait_for(lambda: fresh(from_env), 20), from_env.store.status()
+
+
+def test_the_ingest_refuses_a_live_host_outside_the_allowlist_before_starting_anything():
+    from core.errors import SourceNotAllowed
+    from core.feed.config import SourcePolicy
+
+    okx = FeedConfig(source=Source("okx"))
+    local = SourcePolicy(allowed_hosts=("127.0.0.1",))
+    with pytest.raises(SourceNotAllowed, match="allowlist"):
+        Ingest([FeedConfig(), okx], bus_url="redis://127.0.0.1:1/0", policy=local)
+    allowed = Ingest([okx], bus_url="redis://127.0.0.1:1/0", policy=SourcePolicy())  # the default list: OKX
+    assert not allowed.publisher._thread and not any(f.running for f in allowed.feeds)  # checked, nothing started
+
+
+def test_python_m_core_ingest_refuses_a_host_outside_the_allowlist_in_words(redis_server):
+    env = {**os.environ, "TCS_BUS": redis_server.url, "TCS_ALLOWED_HOSTS": "127.0.0.1"}
+    env.pop("TCS_FEED_URL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core.ingest", "--feed", "okx:okx:BTC-USDT-SWAP"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "allowlist" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert redis_server.client().keys("book:*") == []  # nothing was published
+
+
+def test_a_bus_replica_offers_visitors_no_source_switch_and_no_recording(
+    secured_redis, ingests, slice_file, monkeypatch
+):
+    """The Data page on a replica (real AppTest run): plain refusals instead of controls, no traceback."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages.common import get_runtime
+
+    monkeypatch.setenv("TCS_BUS_PASSWORD", PASSWORD)
+    monkeypatch.setenv("TCS_BUS", secured_redis.url)
+    monkeypatch.setenv("TCS_BUS_INSTRUMENTS", "binance-futures:BTCUSDT")
+    ingests(secured_redis.url, slice_file)
+    get_runtime.clear()  # this process's cached runtime must be built from the env above
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.switch_page("pages/data.py").run()
+        assert not at.exception
+        infos = [i.value for i in at.info]
+        assert any("ingest service" in i and "record" in i for i in infos), infos
+        assert any("ingest service" in i and "cannot be changed" in i for i in infos), infos
+        labels = [b.label for b in at.button]
+        assert "Start recording" not in labels and "Switch replay" not in labels
+        assert not at.error and not at.warning
+    finally:
+        rt = get_runtime()
+        if rt.bus is not None:
+            rt.bus.stop()
+        get_runtime.clear()
