@@ -44,7 +44,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from core.errors import InputError, ParseError
+from core.errors import InputError, ParseError, SourceUnavailable
 from core.feed.client import Backoff, Feed
 from core.feed.replay import bundled_recordings
 from core.feed.store import BookStore, FeedState, FeedStatus
@@ -70,6 +70,7 @@ class BusSettings:
     stale_after_s: float = 3.0  # a book older than this (since it was read) is shown stale
     heartbeat_s: float = 0.5  # the ingest rewrites each status key at least this often
     status_ttl_s: float = 10.0  # a status key not rewritten this long expires (the ingest is gone)
+    lease_ttl_s: float = 5.0  # an instrument's publishing lease lapses this long after its ingest stopped renewing
     block_ms: int = 250  # longest XREAD BLOCK; the reader checks ages at least this often
     socket_timeout_s: float = 1.0  # a frozen Redis surfaces as a timeout after this long
     connect_timeout_s: float = 1.0
@@ -107,6 +108,28 @@ def stream_key(exchange: str, symbol: str) -> str:
 
 def status_key(exchange: str, symbol: str) -> str:
     return f"feed:{exchange}:{symbol}"
+
+
+def lease_key(exchange: str, symbol: str) -> str:
+    return f"lease:{exchange}:{symbol}"
+
+
+# One ingest run publishes an instrument at a time: its lease key holds the run id with an expiry. This script
+# takes a free lease or renews our own and only then appends the entry (if any), atomically, so two ingests
+# can never interleave on a stream, not even when a frozen one wakes up after its lease went to another.
+# KEYS: lease, stream; ARGV: run, ttl ms, maxlen, field, value, ...; returns the holder's run id.
+_HOLD_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if #ARGV > 3 then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4)) end
+return ARGV[1]
+"""
+# KEYS: lease; ARGV: run. Deletes the lease only if it is ours (a clean stop lets a successor start at once).
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 def redacted(url: str) -> str:
@@ -250,6 +273,7 @@ class BusPublisher:
         self.run = run or uuid.uuid4().hex[:12]
         self._password = bus_password(url)
         self.published = 0  # entries written (tests and logs)
+        self.refused = 0  # books not written because another run held the instrument's lease
         self._stores: list[BookStore] = []
         self._seq: dict[Instrument, int] = {}
         self._pending: dict[Instrument, tuple[int, BookSnapshot]] = {}
@@ -258,6 +282,9 @@ class BusPublisher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._redis: redis.Redis | None = None
+        self._holders: dict[Instrument, str] = {}  # who held each instrument's lease at our last try
+        self._hold = redis.Redis().register_script(_HOLD_LUA)  # a script object; the client is given per call
+        self._release = redis.Redis().register_script(_RELEASE_LUA)
 
     def attach(self, feed: Feed) -> None:
         self._stores.append(feed.store)
@@ -275,12 +302,83 @@ class BusPublisher:
         self._thread.start()
         return self
 
+    def claim(
+        self, wanted: Iterable[Instrument], *, wait_s: float, on_wait: Callable[[str], None] | None = None
+    ) -> None:
+        """Take the lease of every instrument before publishing any, waiting up to ``wait_s`` for leases held
+        by another run (an ingest that just died lets its lapse within ``lease_ttl_s``). Raises
+        ``SourceUnavailable`` in words when another ingest still publishes one, releasing what it took. An
+        unreachable Redis is not a refusal: the publisher takes free leases once Redis answers."""
+        wanted = tuple(dict.fromkeys(wanted))
+        deadline = time.monotonic() + wait_s
+        told = False
+        r = connect(self.url, self.settings, self._password)
+        try:
+            while True:
+                held = self._renew(r, wanted)
+                others = {inst: run for inst, run in held.items() if run != self.run}
+                if not others:
+                    return
+                words = "; ".join(f"{ex}/{sym} by ingest run {run}" for (ex, sym), run in others.items())
+                if time.monotonic() >= deadline:
+                    self._give_back(r, wanted)
+                    raise SourceUnavailable(
+                        f"Another ingest already publishes {words}. Two ingests on one instrument would interleave "
+                        "their books, so this one does not start: stop the other one, or start this one with a "
+                        "longer --lease-wait to take over when the other's lease lapses."
+                    )
+                if not told and on_wait is not None:
+                    on_wait(f"waiting up to {wait_s:.0f} s for the lease of {words}")
+                    told = True
+                time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+        except redis.RedisError as exc:
+            log.warning("bus: leases not checked at start (%s); taken when Redis answers", plain_error(exc, self.url))
+        finally:
+            r.close()
+
+    def holders(self) -> dict[Instrument, str]:
+        """Who held each instrument's lease at the publisher's last attempt (our run id when we did)."""
+        return dict(self._holders)
+
     def close(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        with contextlib.suppress(redis.RedisError):  # a clean stop frees the leases at once for a successor
+            r = connect(self.url, self.settings, self._password)
+            try:
+                self._give_back(r, [*self._seq, *self._holders])
+            finally:
+                r.close()
+
+    def _renew(self, r: redis.Redis, instruments: Iterable[Instrument]) -> dict[Instrument, str]:
+        """Take or renew each free-or-ours lease; the holder of each (our run id when we hold it)."""
+        instruments = tuple(instruments)
+        ttl_ms = int(self.settings.lease_ttl_s * 1000)
+        pipe = r.pipeline(transaction=False)
+        for inst in instruments:
+            self._hold(keys=[lease_key(*inst), stream_key(*inst)], args=[self.run, ttl_ms, 0], client=pipe)
+        held = {inst: _text(run) for inst, run in zip(instruments, pipe.execute(), strict=True)}
+        self._note(held)
+        return held
+
+    def _give_back(self, r: redis.Redis, instruments: Iterable[Instrument]) -> None:
+        pipe = r.pipeline(transaction=False)
+        for inst in dict.fromkeys(instruments):
+            self._release(keys=[lease_key(*inst)], args=[self.run], client=pipe)
+        pipe.execute()
+
+    def _note(self, held: Mapping[Instrument, str]) -> None:
+        """Remember the holders; say once when an instrument's lease is lost to, or back from, another run."""
+        for inst, run in held.items():
+            before = self._holders.get(inst, self.run)
+            if run != self.run and before == self.run:
+                log.error("bus: %s/%s is published by ingest run %s now: not publishing it", *inst, run)
+            elif run == self.run and before != self.run:
+                log.warning("bus: %s/%s lease back with this run %s", *inst, self.run)
+            self._holders[inst] = run
 
     def _loop(self) -> None:
         s = self.settings
@@ -316,26 +414,39 @@ class BusPublisher:
             return
         pipe = r.pipeline(transaction=False)
         now = time.time_ns()
-        for (exchange, symbol), (seq, snap) in pending.items():
+        ttl_ms = int(self.settings.lease_ttl_s * 1000)
+        for inst, (seq, snap) in pending.items():
             entry = encode_book(snap, run=self.run, seq=seq, pub_ns=now)
-            pipe.xadd(stream_key(exchange, symbol), entry, maxlen=self.settings.maxlen, approximate=True)  # type: ignore[arg-type]
+            flat = [v for kv in entry.items() for v in kv]
+            args = [self.run, ttl_ms, self.settings.maxlen, *flat]
+            self._hold(keys=[lease_key(*inst), stream_key(*inst)], args=args, client=pipe)
         try:
-            pipe.execute()
+            results = pipe.execute()
         except redis.RedisError:
             with self._lock:  # not sent: put back what no newer book has replaced meanwhile
                 for key, item in pending.items():
                     self._pending.setdefault(key, item)
             raise
-        self.published += len(pending)
+        held = {inst: _text(run) for inst, run in zip(pending, results, strict=True)}
+        self._note(held)
+        self.published += sum(run == self.run for run in held.values())
+        self.refused += sum(run != self.run for run in held.values())
 
     def _heartbeat(self, r: redis.Redis) -> None:
+        statuses = [store.status() for store in self._stores]
+        held = self._renew(r, [(st.exchange, st.symbol) for st in statuses if st.exchange and st.symbol])
         now = time.time_ns()
         pipe = r.pipeline(transaction=False)
-        for store in self._stores:
-            st = store.status()
+        for st in statuses:
+            if held.get((st.exchange, st.symbol)) != self.run:
+                continue  # not started yet, or another run publishes it: its status is that run's to write
             doc = status_document(st, run=self.run, heartbeat_ns=now)
             pipe.set(status_key(st.exchange, st.symbol), doc, px=int(self.settings.status_ttl_s * 1000))
         pipe.execute()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # ---- reader (app side) ---------------------------------------------------------------------------

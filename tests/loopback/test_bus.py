@@ -488,3 +488,107 @@ def test_a_bus_replica_offers_visitors_no_source_switch_and_no_recording(
         if rt.bus is not None:
             rt.bus.stop()
         get_runtime.clear()
+
+
+# ---- one ingest per instrument: the lease -------------------------------------------------------------------
+def start_ingest_process(url: str, *extra: str) -> subprocess.Popen:
+    """``python -m core.ingest`` publishing the bundled binance BTCUSDT replay at 5x."""
+    env = {**os.environ, "TCS_BUS": url}
+    args = [sys.executable, "-m", "core.ingest", "--feed", "replay:binance:BTCUSDT", "--speed", "5", *extra]
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+SPOT = ("binance", "BTCUSDT")
+
+
+def runs_on_stream(client: redis.Redis, key: str, seconds: float) -> list[str]:
+    """The run id of every entry appended to ``key`` during ``seconds``, in stream order (read in bulk)."""
+    runs: list[str] = []
+    last = b"$"
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        got = client.xread({key: last}, count=1000, block=200)
+        for _key, entries in got:
+            for entry_id, fields in entries:
+                runs.append(fields[b"run"].decode())
+                last = entry_id
+    return runs
+
+
+def test_a_second_ingest_for_the_same_instrument_refuses_in_words_and_never_interleaves(redis_server, readers):
+    from core.errors import SourceUnavailable
+    from core.feed.replay import bundled_recordings
+
+    spot = next(r for r in bundled_recordings() if (r.exchange, r.symbol) == SPOT)
+    config = FeedConfig(source=Source.REPLAY, replay_file=str(spot.path), replay_speed=5.0)
+    first = Ingest([config], bus_url=redis_server.url, settings=SETTINGS, feed_settings=FAST, run="first")
+    second = Ingest([config], bus_url=redis_server.url, settings=SETTINGS, feed_settings=FAST, run="second")
+    first.start()
+    try:
+        reader = readers(redis_server.url, instruments=(SPOT,))
+        assert wait_for(lambda: reader.store.state is FeedState.LIVE, 20)
+        with pytest.raises(
+            SourceUnavailable, match="Another ingest already publishes binance/BTCUSDT by ingest run first"
+        ):
+            second.start(lease_wait_s=0.5)
+        assert not second.publisher._thread and not any(f.running for f in second.feeds)
+        assert redis_server.client().get("lease:binance:BTCUSDT") == b"first"
+        proc = start_ingest_process(redis_server.url, "--lease-wait", "1")  # the operator's command, refused
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and "Another ingest already publishes binance/BTCUSDT" in err, err
+        assert "Traceback" not in err and "waiting up to 1 s" in out
+        assert set(runs_on_stream(redis_server.client(), stream_key(*SPOT), 1.0)) == {"first"}
+    finally:
+        first.stop()
+        second.stop()
+    assert redis_server.client().get("lease:binance:BTCUSDT") is None  # a clean stop frees it at once
+
+
+def test_a_dead_ingests_lease_lapses_and_a_restart_takes_over(redis_server, readers):
+    client = redis_server.client()
+    dead = start_ingest_process(redis_server.url)
+    try:
+        reader = readers(redis_server.url, instruments=(SPOT,))
+        assert wait_for(lambda: reader.store.state is FeedState.LIVE, 60), reader.store.status()
+        old_run = client.get("lease:binance:BTCUSDT").decode()
+        dead.kill()  # no clean stop: the lease stays until it lapses
+        dead.wait(10)
+        assert client.get("lease:binance:BTCUSDT") == old_run.encode()
+        restart = start_ingest_process(redis_server.url, "--lease-wait", "30")
+        try:
+            assert wait_for(lambda: (client.get("lease:binance:BTCUSDT") or old_run.encode()) != old_run.encode(), 30)
+            assert wait_for(lambda: reader._last[SPOT][0] != old_run and reader.store.state is FeedState.LIVE, 20)
+            assert restart.poll() is None
+        finally:
+            restart.send_signal(signal.SIGTERM)
+            out, _ = restart.communicate(timeout=20)
+        assert "waiting up to 30 s for the lease of binance/BTCUSDT by ingest run " + old_run in out
+    finally:
+        if dead.poll() is None:
+            dead.kill()
+
+
+def test_a_frozen_ingest_that_lost_its_lease_cannot_write_when_it_wakes(redis_server):
+    """SIGSTOP the first ingest past its lease, let a second take over, SIGCONT the first: from the takeover
+    on, every entry on the stream is the second's (the lease is checked in the same script as the write)."""
+    client = redis_server.client()
+    frozen = start_ingest_process(redis_server.url)
+    try:
+        assert wait_for(lambda: client.get("lease:binance:BTCUSDT") is not None, 60)
+        old = client.get("lease:binance:BTCUSDT")
+        frozen.send_signal(signal.SIGSTOP)
+        successor = start_ingest_process(redis_server.url, "--lease-wait", "30")
+        try:
+            assert wait_for(lambda: client.get("lease:binance:BTCUSDT") not in (None, old), 30)
+            new = client.get("lease:binance:BTCUSDT").decode()
+            frozen.send_signal(signal.SIGCONT)  # it wakes with books to send and a lease it believes it has
+            runs = runs_on_stream(client, stream_key(*SPOT), 3.0)
+            assert runs and set(runs) == {new}, {r: runs.count(r) for r in set(runs)}
+            assert frozen.poll() is None and client.get("lease:binance:BTCUSDT").decode() == new
+        finally:
+            successor.send_signal(signal.SIGTERM)
+            successor.communicate(timeout=20)
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+        frozen.send_signal(signal.SIGTERM)
+        frozen.communicate(timeout=20)
