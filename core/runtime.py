@@ -30,7 +30,7 @@ import numpy as np
 
 from core.costs.models import Models
 from core.errors import SimulatorError, SourceNotAllowed, SourceUnavailable
-from core.feed.bus import BusReader, BusSettings, bus_instruments
+from core.feed.bus import BusInstrument, BusReader, BusSettings, bus_instruments
 from core.feed.capture import Capture, capture_file_name
 from core.feed.client import Feed, Listener
 from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
@@ -126,6 +126,10 @@ class Runtime:
 
     def status(self) -> FeedStatus:
         return self.feed.store.status()
+
+    def bus_instruments(self) -> tuple[BusInstrument, ...]:
+        """On a bus replica: each instrument's book age and the ingest's status of it (empty otherwise)."""
+        return self.bus.instrument_states() if self.bus is not None else ()
 
     def messages_per_second(self) -> float:
         return self.feed.store.messages_per_second()

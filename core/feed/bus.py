@@ -46,7 +46,7 @@ from redis.retry import Retry
 
 from core.errors import InputError, ParseError, SourceUnavailable
 from core.feed.client import Backoff, Feed
-from core.feed.replay import bundled_recordings
+from core.feed.replay import ReplayInfo, bundled_recordings
 from core.feed.store import BookStore, FeedState, FeedStatus
 from core.market.book import BookSnapshot
 
@@ -237,10 +237,14 @@ def decode_entry(fields: Mapping[bytes, bytes], *, max_levels: int = BusSettings
     return BusEntry(run=text["run"], seq=ints["seq"], pub_ns=ints["pub_ns"], book=book)
 
 
-def status_document(status: FeedStatus, *, run: str, heartbeat_ns: int) -> bytes:
-    """The ingest feed's status as the JSON the status key holds."""
+def status_document(
+    status: FeedStatus, *, run: str, heartbeat_ns: int, replay: ReplayInfo | None = None, msgs_per_s: float = 0.0
+) -> bytes:
+    """The ingest feed's status as the JSON the status key holds (with the replay's date and speed, if one)."""
     return orjson.dumps(
         {
+            "replay": {"file": replay.file, "date": replay.date, "speed": replay.speed} if replay else None,
+            "msgs_per_s": msgs_per_s,
             "run": run,
             "heartbeat_ns": heartbeat_ns,
             "state": status.state.value,
@@ -274,7 +278,7 @@ class BusPublisher:
         self._password = bus_password(url)
         self.published = 0  # entries written (tests and logs)
         self.refused = 0  # books not written because another run held the instrument's lease
-        self._stores: list[BookStore] = []
+        self._feeds: list[Feed] = []
         self._seq: dict[Instrument, int] = {}
         self._pending: dict[Instrument, tuple[int, BookSnapshot]] = {}
         self._lock = threading.Lock()
@@ -287,7 +291,7 @@ class BusPublisher:
         self._release = redis.Redis().register_script(_RELEASE_LUA)
 
     def attach(self, feed: Feed) -> None:
-        self._stores.append(feed.store)
+        self._feeds.append(feed)
         feed.add_listener(self)
 
     def __call__(self, adapter: Any, snap: BookSnapshot) -> None:
@@ -433,14 +437,15 @@ class BusPublisher:
         self.refused += sum(run != self.run for run in held.values())
 
     def _heartbeat(self, r: redis.Redis) -> None:
-        statuses = [store.status() for store in self._stores]
-        held = self._renew(r, [(st.exchange, st.symbol) for st in statuses if st.exchange and st.symbol])
+        statuses = [(feed, feed.store.status()) for feed in self._feeds]
+        held = self._renew(r, [(st.exchange, st.symbol) for _, st in statuses if st.exchange and st.symbol])
         now = time.time_ns()
         pipe = r.pipeline(transaction=False)
-        for st in statuses:
+        for feed, st in statuses:
             if held.get((st.exchange, st.symbol)) != self.run:
                 continue  # not started yet, or another run publishes it: its status is that run's to write
-            doc = status_document(st, run=self.run, heartbeat_ns=now)
+            rate = feed.store.messages_per_second()
+            doc = status_document(st, run=self.run, heartbeat_ns=now, replay=feed.replay, msgs_per_s=rate)
             pipe.set(status_key(st.exchange, st.symbol), doc, px=int(self.settings.status_ttl_s * 1000))
         pipe.execute()
 
@@ -450,6 +455,17 @@ def _text(value: Any) -> str:
 
 
 # ---- reader (app side) ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BusInstrument:
+    """What a replica knows about one instrument on the bus: its book's age and the ingest's status of it."""
+
+    exchange: str
+    symbol: str
+    age_s: float  # since the newest accepted book was published (inf before the first)
+    stale: bool  # older than the reader's ``stale_after_s``
+    ingest: Mapping[str, Any] | None  # the ingest's status document (None: not seen, or expired)
+
+
 class BusReader:
     """One thread per process: the newest valid book of each wanted instrument into ``store``.
 
@@ -514,6 +530,14 @@ class BusReader:
         """Age of the newest book this reader accepted for the instrument, from its publish time (inf before the first)."""
         t = self._accepted_at.get((exchange, symbol))
         return time.monotonic() - t if t is not None else float("inf")
+
+    def instrument_states(self) -> tuple[BusInstrument, ...]:
+        """Every wanted instrument, in order (the status line's first), as frozen values for any thread."""
+        out = []
+        for ex, sym in self.instruments:
+            age = self.age_s(ex, sym)
+            out.append(BusInstrument(ex, sym, age, age > self.settings.stale_after_s, self._ingest.get((ex, sym))))
+        return tuple(out)
 
     def ingest_status(self, exchange: str, symbol: str) -> dict | None:
         """The ingest feed's last status document for the instrument (None when none was read)."""

@@ -592,3 +592,40 @@ def test_a_frozen_ingest_that_lost_its_lease_cannot_write_when_it_wakes(redis_se
         frozen.send_signal(signal.SIGCONT)
         frozen.send_signal(signal.SIGTERM)
         frozen.communicate(timeout=20)
+
+
+def test_a_replicas_status_line_shows_what_the_ingest_streams_its_counters_and_each_books_age(
+    redis_server, ingests, slice_file, monkeypatch
+):
+    """Real ingest -> Redis -> a replica's Market page (AppTest): REPLAY from the ingest's status document,
+    the ingest's own counters, and an instrument nobody publishes named as having no book."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages.common import get_runtime
+
+    monkeypatch.setenv("TCS_BUS", redis_server.url)
+    monkeypatch.setenv("TCS_BUS_INSTRUMENTS", "binance-futures:BTCUSDT,okx:BTC-USDT-SWAP")
+    ingest = ingests(redis_server.url, slice_file, run="ingest-a")
+    get_runtime.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.switch_page("pages/market.py").run()
+
+        def ready() -> bool:
+            at.run()
+            return any("Ingest run ingest-a" in c.value for c in at.caption)
+
+        assert wait_for(ready, 30, 0.5), [c.value for c in at.caption]
+        assert not at.exception
+        line = next(m.value for m in at.markdown if "-badge[" in m.value)
+        assert ":violet-badge[REPLAY]" in line and "via the ingest service (run ingest-a)" in line
+        caption = next(c.value for c in at.caption if "Ingest run" in c.value)
+        doc = get_runtime().bus.ingest_status(*KEY)
+        assert doc is not None and f"{doc['reconnects']:,} reconnects" in caption and " messages" in caption
+        assert "0 malformed" in caption and "BTC-USDT-SWAP none yet" in caption
+        assert ingest.feeds[0].store.status().messages > 0
+    finally:
+        rt = get_runtime()
+        if rt.bus is not None:
+            rt.bus.stop()
+        get_runtime.clear()
