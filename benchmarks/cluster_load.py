@@ -353,6 +353,8 @@ def _soak_table(r: dict) -> list[str]:
         f"({r['replay_loops_seen']} loops seen) |",
         f"| renders per session | {r['renders_per_session']} |",
         f"| sessions kept their replica | {'yes' if r['sessions_kept_their_replica'] else 'NO'} |",
+        f"| replicas' bus reconnects and state at the end (one reconnect per restart expected) | "
+        f"{(r['samples'][-1].get('replica_status') if r.get('samples') else None)} |",
         f"| resident memory and OS thread count after warm-up -> end | {procs} |",
         f"| page errors | {r['page_errors']} |",
     ]
