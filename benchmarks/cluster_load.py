@@ -408,7 +408,8 @@ def performance_lines() -> list[str]:
         *lines,
         f"Measured in one run ({r['run_at']}, {r['machine']}; {r['sessions']} sessions, {r['replicas']} replicas, "
         f"{r['seconds']:g} s{', a smaller run than the 30-session target' if r['sessions'] < 30 else ''}); "
-        "details in docs/RELIABILITY.md section 5.",
+        "details in docs/RELIABILITY.md section 5, and what the figures mean on a machine other jobs load (the "
+        "notes after its section 6: there, the latencies measure processes waiting for a CPU).",
         "",
         *_load_table(r),
     ]
