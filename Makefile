@@ -6,7 +6,7 @@ PORT ?= 8501
 REPLICAS ?= 3
 CLUSTER_PORT ?= 8500
 
-.PHONY: run test test-fast lint venv kernel dev-deps browser redis haproxy cluster train validate bench load soak clean
+.PHONY: run test test-fast lint venv kernel dev-deps browser redis haproxy cluster train validate bench load soak load-cluster soak-cluster clean
 
 $(VENV)/.installed: requirements.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -99,3 +99,14 @@ load: dev-deps browser
 
 soak: dev-deps browser
 	$(PY) -m benchmarks.reliability soak --minutes $${SOAK_MINUTES:-30}
+
+# The cluster (core/cluster.py) under headless Chromium sessions through haproxy (benchmarks/cluster_load.py):
+# figures to benchmarks/cluster.json, docs/RELIABILITY.md and docs/PERFORMANCE.md. SESSIONS and DURATION
+# (seconds for the load, minutes for the soak) shorten a run on a small machine.
+SESSIONS ?=
+DURATION ?=
+load-cluster: dev-deps browser redis haproxy
+	$(PY) -m benchmarks.cluster_load load --replicas 3 --sessions $(or $(SESSIONS),30) --duration $(or $(DURATION),60)
+
+soak-cluster: dev-deps browser redis haproxy
+	$(PY) -m benchmarks.cluster_load soak --sessions $(or $(SESSIONS),3) --duration $(or $(DURATION),30)

@@ -175,6 +175,7 @@ def run_soak(minutes: float = 30.0, speed: float = 20.0, sample_s: float = 10.0,
                         "rss_mb": round(proc.memory_info().rss / 2**20, 1),
                         "threads": proc.num_threads(),
                         "py_threads": m.get("threads"),  # Python threads: tells a native thread from a Python one
+                        "thread_names": m.get("thread_names"),  # which Python thread, when the count changes
                         "books": m["status"]["books"],
                         "reconnects": m["status"]["reconnects"],
                         "state": m["status"]["state"],
@@ -263,8 +264,16 @@ SIGSTOP then resumed: the reader's book goes STALE by its age (a frozen Redis ra
 never waits for an exception), the last good book stays, and the reader is LIVE again with newer books a few
 seconds after Redis answers, reconnecting by itself (capped backoff 0.2 s to 2 s; 1 s socket timeouts). The
 publisher writes from its own thread and keeps only the newest unsent book per instrument, so a slow or
-frozen Redis never holds up a feed. Not yet measured: Redis away for 10 s, a deliberately slow reader, and
-the load and soak of a cluster behind haproxy (issue 13).
+frozen Redis never holds up a feed. Redis away for 10 s (ConnectionErrors rather than hidden retries) ends the
+same way, and a reader that falls 500 books behind shows the newest at once instead of walking the backlog.
+
+One ingest publishes an instrument at a time (`tests/loopback/test_bus.py`, real ingest processes): each
+stream has a lease key (`lease:{exchange}:{symbol}`, the run id, 5 s expiry) that the ingest takes before its
+feeds start and renews in the same Lua script that appends each entry, so an entry is only ever written by
+the lease holder. A second ingest for the same instrument waits `--lease-wait` (10 s) and then refuses in
+words (exit status 2); a killed ingest's lease lapses and a restarted one takes over; an ingest frozen with
+SIGSTOP past its lease and woken after another took over writes nothing more (every entry from the takeover
+on is the successor's).
 
 ## 2. Security for a hosted deployment
 
@@ -274,6 +283,15 @@ the load and soak of a cluster behind haproxy (issue 13).
   to allowlisted hosts), and source switching can be turned off with `TCS_ALLOW_SOURCE_SWITCH=0`
   (`tests/unit/test_config.py`, `tests/app/test_app_custom_url.py`). The server's own fixed requests go to
   `www.okx.com` only (instrument list; OKX REST book snapshot).
+- Several processes (`TCS_BUS`): Redis stays on loopback by default (`make cluster` binds it to 127.0.0.1
+  in protected mode) and takes a password from the configuration (`TCS_BUS_PASSWORD` or the URL's;
+  `make cluster` generates one per run, hands it to redis-server on its stdin and to the ingest and
+  replicas in their environment, never on a command line or in a log). A client without it is refused;
+  a replica without it shows the plain reason and its books as stale (`tests/loopback/test_bus.py`,
+  `tests/loopback/test_cluster.py`). The ingest checks every live feed against the same allowlist
+  before starting any and refuses in words. Visitors reach only haproxy and the app: a replica runs no
+  feed, refuses source switches (`SourceNotAllowed`) and recording, and its Data page says so instead of
+  offering the controls; what the ingest subscribes to is set on the ingest's command line only.
 - Recording from the Data page runs off the tick path (a writer thread), at most 2 at once per process,
   each at most 600 s and 20,000 books.
 - Limits: WebSocket messages over 4 MiB close the connection; recordings are refused over 200 MB
@@ -392,6 +410,9 @@ def write_report() -> None:
         ]
     lines += ["", "## 4. Soak (`make soak`, `SOAK_MINUTES=30` by default)", ""]
     lines += _fmt_soak(data["soak"]) if "soak" in data else ["Not run yet."]
+    from benchmarks.cluster_load import reliability_lines  # the cluster's load and soak (make load-cluster)
+
+    lines += reliability_lines()
     REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

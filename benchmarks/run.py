@@ -236,6 +236,9 @@ def report(r: dict, prev: dict | None) -> str:
         lines.append("First report.")
     if ANALYSIS.exists():
         lines += ["", ANALYSIS.read_text(encoding="utf-8").strip()]
+    from benchmarks.cluster_load import performance_lines  # the cluster's figures (make load-cluster)
+
+    lines += performance_lines()
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,7 @@
 """`python -m core.cluster` (`make cluster`): the several-process deployment on one machine, on loopback.
 
-Starts, in order, redis-server on a free port (no persistence), one ingest (``python -m core.ingest``)
+Starts, in order, redis-server on a free loopback port (no persistence, a password generated for this run
+and given to the ingest and replicas in their environment, never printed), one ingest (``python -m core.ingest``)
 publishing to it, N Streamlit app replicas reading from it (``TCS_BUS``), and haproxy in front with
 cookie stickiness (``deploy/haproxy.cfg.in``: Streamlit keeps a session in one process, so a browser must
 stay on one replica). Prints the URL, then watches: Ctrl-C, SIGTERM or any child exiting stops everything,
@@ -18,6 +19,7 @@ import argparse
 import ctypes
 import functools
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -97,8 +99,8 @@ def answers_http(url: str) -> bool:
         return False
 
 
-def answers_ping(port: int) -> bool:
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
+def answers_ping(port: int, password: str | None = None) -> bool:
+    client = redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=1, socket_connect_timeout=1)
     try:
         return bool(client.ping())
     except redis.RedisError:
@@ -126,7 +128,10 @@ class Cluster:
         speed: float = 1.0,
         logs: Path | None = None,
         start_timeout_s: float = 120.0,
+        metrics: bool = False,
     ) -> None:
+        """``metrics``: each replica exports its store's figures and thread names to ``logs/metrics-{name}.json``
+        (``TCS_METRICS_FILE``; the load and soak benchmarks read them)."""
         if replicas < 1:
             raise ClusterError("the cluster needs at least one replica")
         self.replicas = [Replica(f"app{i + 1}", free_port()) for i in range(replicas)]
@@ -136,7 +141,11 @@ class Cluster:
         self.speed = speed
         self.logs = logs or Path(tempfile.gettempdir()) / f"tcs-cluster-{os.getpid()}"
         self.start_timeout_s = start_timeout_s
+        self.metrics = metrics
         self.redis_port = free_port()
+        #: this run's Redis password (``requirepass``): handed to the children in their environment
+        #: (``TCS_BUS_PASSWORD``), to redis-server on its stdin, never on a command line or in a log
+        self.redis_password = secrets.token_urlsafe(24)
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stopping = threading.Event()
 
@@ -149,19 +158,25 @@ class Cluster:
         host = "127.0.0.1" if self.bind in {"0.0.0.0", "::", ""} else self.bind
         return f"http://{host}:{self.port}/"
 
-    def _spawn(self, name: str, args: Sequence[str], *, env: dict[str, str] | None = None) -> None:
+    def _spawn(
+        self, name: str, args: Sequence[str], *, env: dict[str, str] | None = None, stdin: bytes | None = None
+    ) -> None:
+        """Start one child; ``stdin`` is written to its standard input (the secret config of redis-server)."""
         self.logs.mkdir(parents=True, exist_ok=True)
         with open(self.logs / f"{name}.log", "ab") as out:
             proc = subprocess.Popen(
                 list(args),
                 cwd=ROOT,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
+        if stdin is not None and proc.stdin is not None:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
         self.procs.append((name, proc))
         print(f"started {name} pid {proc.pid}", flush=True)
 
@@ -177,20 +192,20 @@ class Cluster:
             time.sleep(0.1)
 
     def start(self) -> Cluster:
-        redis_server, haproxy = program("redis-server"), program("haproxy")
-        self._spawn(
-            "redis-server",
-            [redis_server, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        )
-        self._wait("redis-server", lambda: answers_ping(self.redis_port))
-        env = {**os.environ, "TCS_BUS": self.bus_url, "PYTHONUNBUFFERED": "1"}
+        haproxy = program("haproxy")
+        self._start_redis()
+        env = {**os.environ, "TCS_BUS": self.bus_url, "TCS_BUS_PASSWORD": self.redis_password, "PYTHONUNBUFFERED": "1"}
         feeds = [a for f in self.feeds for a in ("--feed", f)]
         self._spawn("ingest", [sys.executable, "-m", "core.ingest", "--speed", str(self.speed), *feeds], env=env)
         if self.feeds:  # the replicas read what the ingest publishes, not their default instruments
             env["TCS_BUS_INSTRUMENTS"] = replica_instruments(self.feeds)
         for r in self.replicas:
             streamlit = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(r.port)]
-            self._spawn(r.name, [*streamlit, "--server.address", "127.0.0.1", "--server.headless", "true"], env=env)
+            own = {**env, "TCS_METRICS_FILE": str(self.metrics_file(r.name))} if self.metrics else env
+            # no source watcher: a deployed replica never reloads its code, and on a machine where files change
+            # (a checkout being edited) every session would be told its source changed
+            opts = ["--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"]
+            self._spawn(r.name, [*streamlit, *opts], env=own)
         for r in self.replicas:
             self._wait(r.name, functools.partial(answers_http, f"http://127.0.0.1:{r.port}{HEALTH}"))
         cfg = self.logs / "haproxy.cfg"
@@ -198,6 +213,31 @@ class Cluster:
         self._spawn("haproxy", [haproxy, "-db", "-f", str(cfg)])
         self._wait("haproxy", functools.partial(answers_http, self.url.rstrip("/") + HEALTH))
         return self
+
+    def metrics_file(self, name: str) -> Path:
+        return self.logs / f"metrics-{name}.json"
+
+    def pid(self, name: str) -> int:
+        return next(proc.pid for n, proc in self.procs if n == name)
+
+    def _start_redis(self) -> None:
+        # loopback only, protected mode, a password read from stdin (`-`), no persistence
+        args = ["--port", str(self.redis_port), "--bind", "127.0.0.1", "--protected-mode", "yes"]
+        args += ["--save", "", "--appendonly", "no"]
+        conf = f"requirepass {self.redis_password}\n".encode()
+        self._spawn("redis-server", [program("redis-server"), "-", *args], stdin=conf)
+        self._wait("redis-server", lambda: answers_ping(self.redis_port, self.redis_password))
+
+    def restart_redis(self, down_s: float) -> None:
+        """Kill redis-server (SIGKILL: nothing kept), wait ``down_s``, start it again empty on the same port
+        with the same password (the soak's fault: ingest and replicas must reconnect by themselves)."""
+        i, (_, proc) = next((i, p) for i, p in enumerate(self.procs) if p[0] == "redis-server")
+        proc.kill()
+        proc.wait()
+        del self.procs[i]
+        time.sleep(down_s)
+        self._start_redis()
+        self.procs.insert(0, self.procs.pop())  # stopped last again
 
     def exited(self) -> str | None:
         """The first child that has exited, as ``name (exit status N)``; None while all run."""

@@ -5,7 +5,13 @@ all feeding one ``BusPublisher`` (``core.feed.bus``) that writes to Redis; app r
 ``TCS_BUS`` read from there. Feeds are ``source[:exchange:symbol]`` (``--feed`` or ``TCS_INGEST_FEEDS``,
 comma-separated); without any, each bundled instrument's first recording is replayed on loopback (no network
 needed).
-Live sources obey the deployment's allowlist (``TCS_ALLOWED_HOSTS``), like the app.
+Live sources obey the deployment's allowlist (``TCS_ALLOWED_HOSTS``), like the app: every feed is checked
+before any starts, and one refused host stops the ingest with a plain message (exit status 2). What the
+ingest subscribes to is set here, by the operator, and nowhere else: app replicas cannot change it.
+One ingest publishes an instrument at a time: it takes the instrument's lease in Redis before starting (and
+renews it with every write, ``core.feed.bus``); a second ingest for the same instrument waits ``--lease-wait``
+seconds for it, then refuses in words. A stopped ingest frees its leases; a dead one's lapse within
+``lease_ttl_s``, so a restart takes over. The Redis password comes from ``TCS_BUS_PASSWORD`` (or the URL) and is never printed.
 
     python -m core.ingest --bus redis://127.0.0.1:6379/0
     python -m core.ingest --feed okx:okx:BTC-USDT-SWAP --feed replay:binance:BTCUSDT
@@ -19,12 +25,15 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import orjson
 
 from core.errors import SimulatorError
 from core.feed.bus import DEFAULT_URL, BusPublisher, BusSettings, redacted
 from core.feed.client import Feed, FeedSettings
 from core.feed.config import FeedConfig, Source, SourcePolicy, load_policy
+from core.feed.recording import iter_lines
 from core.feed.replay import RecordingInfo, ReplayClock, bundled_recordings, default_recording, same_minutes
 from core.feed.store import BookStore
 from core.market.instruments import instruments
@@ -66,6 +75,16 @@ def default_configs(*, replay_speed: float = 1.0) -> list[FeedConfig]:
     ]
 
 
+def config_instrument(config: FeedConfig) -> tuple[str, str]:
+    """The (exchange, symbol) a resolved config will publish: a live source's, or the replay file's first book's."""
+    if config.is_live:
+        return config.exchange, config.symbol
+    for line in iter_lines(config.replay_file or default_recording().path):
+        doc = orjson.loads(line)
+        return str(doc.get("exchange", "")).lower(), str(doc.get("symbol", "")).upper()
+    raise SimulatorError(f"the recording {config.replay_file} holds no book")
+
+
 class Ingest:
     """The feeds and the publisher of one ingest process."""
 
@@ -81,7 +100,11 @@ class Ingest:
     ) -> None:
         if not configs:
             raise SimulatorError("the ingest needs at least one feed")
-        self.configs = list(configs)
+        self.configs = [c.resolved() for c in configs]
+        if policy is not None:  # every live URL against the allowlist before anything starts or connects
+            for config in self.configs:
+                if config.is_live:
+                    policy.check(config.url)
         self.publisher = BusPublisher(bus_url, settings=settings or BusSettings(), run=run)
         table = instruments()
         self.feeds = [
@@ -93,7 +116,15 @@ class Ingest:
     def run(self) -> str:
         return self.publisher.run
 
-    def start(self) -> Ingest:
+    def start(self, *, lease_wait_s: float = 0.0, on_wait: Callable[[str], None] | None = None) -> Ingest:
+        """Take every instrument's publishing lease (waiting up to ``lease_wait_s`` for one another run holds;
+        ``SourceUnavailable`` in words when it still does), then start the publisher and the feeds."""
+        instruments = [config_instrument(c) for c in self.configs]
+        twice = {i for i in instruments if instruments.count(i) > 1}
+        if twice:
+            names = ", ".join(f"{ex}/{sym}" for ex, sym in sorted(twice))
+            raise SimulatorError(f"{names}: one feed per instrument (two would interleave on one stream)")
+        self.publisher.claim(instruments, wait_s=lease_wait_s, on_wait=on_wait)
         self.publisher.start()
         for feed, config in zip(self.feeds, self.configs, strict=True):
             self.publisher.attach(feed)
@@ -111,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bus", default=os.environ.get("TCS_BUS") or DEFAULT_URL, help="redis://[:password@]host:port/db")
     p.add_argument("--feed", action="append", default=[], help="source[:exchange:symbol], repeatable")
     p.add_argument("--speed", type=float, default=1.0, help="replay pace multiplier (0 = unpaced)")
+    p.add_argument(
+        "--lease-wait",
+        type=float,
+        default=2 * BusSettings.lease_ttl_s,
+        help="seconds to wait for an instrument another ingest publishes (a dead one's lease lapses in "
+        f"{BusSettings.lease_ttl_s:g} s); then refuse",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
@@ -120,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configs = [feed_config(s, replay_speed=args.speed) for s in specs] or default_configs(replay_speed=args.speed)
         ingest = Ingest(configs, bus_url=args.bus, settings=BusSettings.from_env(), policy=load_policy())
-        ingest.start()
+        ingest.start(lease_wait_s=args.lease_wait, on_wait=lambda m: print(m, flush=True))
     except (SimulatorError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

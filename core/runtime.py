@@ -38,7 +38,7 @@ import numpy as np
 
 from core.costs.models import Models
 from core.errors import InstrumentError, SimulatorError, SourceNotAllowed, SourceUnavailable
-from core.feed.bus import BusReader, BusSettings, bus_instruments
+from core.feed.bus import BusInstrument, BusReader, BusSettings, bus_instruments
 from core.feed.capture import Capture, capture_file_name
 from core.feed.client import Feed, Listener
 from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
@@ -180,6 +180,10 @@ class Runtime:
     def status(self) -> FeedStatus:
         return self.feed.store.status()
 
+    def bus_instruments(self) -> tuple[BusInstrument, ...]:
+        """On a bus replica: each instrument's book age and the ingest's status of it (empty otherwise)."""
+        return self.bus.instrument_states() if self.bus is not None else ()
+
     def messages_per_second(self) -> float:
         return self.feed.store.messages_per_second()
 
@@ -271,14 +275,24 @@ class Runtime:
     def remove_listener(self, fn: Listener) -> None:
         (self.bus or self.feed).remove_listener(fn)
 
+    @property
+    def capture_refusal(self) -> str:
+        """Why this process cannot record the feed (empty when it can): a bus replica has no venue messages."""
+        if self.bus is None:
+            return ""
+        return (
+            "This app shows the books of its ingest service, so it has no venue messages to record. "
+            "The operator records on the ingest's machine (python -m core.record)."
+        )
+
     def capture(self, seconds: float) -> Capture:
         """Record the current feed for ``seconds`` into a file named after its instrument and the start time.
 
         Raises ``InputError`` for a duration outside 1..600 s, ``CaptureBusy`` when every recording slot of
         this process is in use, and ``SourceNotAllowed`` on a bus replica.
         """
-        if self.bus is not None:  # the bus carries validated books in base units, not the venue's messages
-            raise SourceNotAllowed("Recording runs on the ingest service here (python -m core.record), not in the app.")
+        if self.capture_refusal:
+            raise SourceNotAllowed(self.capture_refusal)
         status = self.feed.store.status()
         name = capture_file_name(status.exchange, status.symbol, time.time())
         return Capture(self.feed, seconds, file_name=name).start()

@@ -12,6 +12,7 @@ from core.runtime import Runtime, from_environment
 from core.views.market import MarketSummary, summarize
 
 REFRESH_OPTIONS = {"0.25 s": 0.25, "0.5 s": 0.5, "1 s": 1.0, "2 s": 2.0, "5 s": 5.0, "Paused": None}
+SOURCE_BADGE = {"REPLAY": "violet", "LIVE": "green"}  # anything else (a replica without ingest status): gray
 # Streamlit colour badges render with the app's own font (emoji need a system emoji font)
 STATE_BADGE = {
     "live": "green",
@@ -50,6 +51,7 @@ def current_summary(rt: Runtime, snap: Any = None) -> MarketSummary:
         rt.replay,
         msgs_per_s=rt.messages_per_second(),
         now_ns=time.time_ns(),
+        bus=rt.bus_instruments(),
     )
 
 
@@ -58,12 +60,14 @@ def status_line(s: MarketSummary) -> None:
     error = get_runtime().config_error
     if error:
         st.error(error, icon=":material/error:")
-    badge = ":violet-badge[REPLAY]" if s.source_label == "REPLAY" else ":green-badge[LIVE]"
+    badge = f":{SOURCE_BADGE.get(s.source_label, 'gray')}-badge[{s.source_label}]"
     age = "no tick yet" if math.isinf(s.tick_age_s) else f"last tick {s.tick_age_s:.1f} s ago"
     st.markdown(
         f"{badge} **{s.source_detail}** · :{STATE_BADGE.get(s.state.value, 'gray')}-badge[{s.state.value}] · {age} · "
         f"{s.msgs_per_s:.1f} msg/s"
     )
+    if s.ingest is not None:  # a bus replica: what the ingest service reports, every instrument's age
+        st.caption(f"{s.ingest.counters}  \n{s.ingest.books}")
     if s.stale:
         why = f" ({s.last_error})" if s.last_error else ""
         st.warning(

@@ -5,15 +5,14 @@ import streamlit as st
 from core.errors import SimulatorError
 from core.views.capture import SECONDS_HELP, Capture, CaptureState, check_seconds, done_text, progress_text
 from core.views.catalog import (
-    SWITCH_DISABLED,
     SWITCH_SHARED,
     catalog,
     catalog_table,
     check_speed,
     current_index,
     replay_config,
-    switch_allowed,
 )
+from core.views.deployment import now_playing, recording_refusal, replay_refusal
 from pages.common import get_runtime
 
 if "data_capture" not in st.session_state:
@@ -60,6 +59,29 @@ def data_page() -> None:
     rt = get_runtime()
     st.title("Data")
     st.subheader("Record the current feed")
+    refusal = recording_refusal(rt)
+    if refusal:
+        st.info(refusal, icon=":material/lock:")
+    else:
+        record_section(rt)
+
+    st.subheader("Bundled recordings")
+    entries = catalog()
+    st.dataframe(catalog_table(entries), hide_index=True, column_config=COLUMNS, key="data_catalog")
+    st.caption("Provenance (upstream commits, checksums, how each book was rebuilt): data/PROVENANCE.md.")
+
+    st.subheader("Replay")
+    now = st.empty()  # filled after a switch, so it always names what is playing
+    refusal = replay_refusal(rt)
+    if refusal:
+        st.info(refusal, icon=":material/lock:")
+    else:
+        replay_controls(rt, entries)
+    now.markdown(now_playing(rt))
+
+
+def record_section(rt) -> None:
+    """Duration, start/stop buttons and the live progress of this session's recording."""
     seconds = st.number_input(
         "Record for (s)",
         value=30.0,
@@ -79,7 +101,7 @@ def data_page() -> None:
         try:
             capture = st.session_state.data_capture = rt.capture(secs)
             busy = True
-        except SimulatorError as exc:  # all slots busy, or a bus replica (recording runs on the ingest)
+        except SimulatorError as exc:  # every recording slot of this process is busy
             st.warning(str(exc), icon=":material/hourglass_top:")
     elif action == "stop" and busy:
         capture.finish()
@@ -103,22 +125,6 @@ def data_page() -> None:
     live_capture()
     if busy:
         st.button("Stop now", key="data_stop", on_click=set_action, args=("stop",), help="End the recording early.")
-
-    st.subheader("Bundled recordings")
-    entries = catalog()
-    st.dataframe(catalog_table(entries), hide_index=True, column_config=COLUMNS, key="data_catalog")
-    st.caption("Provenance (upstream commits, checksums, how each book was rebuilt): data/PROVENANCE.md.")
-
-    st.subheader("Replay")
-    now = st.empty()  # filled after a switch, so it always names what is playing
-    if not switch_allowed(rt.policy):
-        st.info(SWITCH_DISABLED, icon=":material/lock:")
-    else:
-        replay_controls(rt, entries)
-    replay = rt.replay
-    now.markdown(
-        f"Now replaying **{replay.file}** at **x{replay.speed:g}**." if replay else "The feed is on a live source."
-    )
 
 
 def replay_controls(rt, entries) -> None:

@@ -44,9 +44,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from core.errors import InputError, ParseError
+from core.errors import InputError, ParseError, SourceUnavailable
 from core.feed.client import Backoff, Feed
-from core.feed.replay import bundled_recordings
+from core.feed.replay import ReplayInfo, bundled_recordings
 from core.feed.store import BookStore, FeedState, FeedStatus
 from core.market.book import BookSnapshot
 
@@ -70,6 +70,7 @@ class BusSettings:
     stale_after_s: float = 3.0  # a book older than this (since it was read) is shown stale
     heartbeat_s: float = 0.5  # the ingest rewrites each status key at least this often
     status_ttl_s: float = 10.0  # a status key not rewritten this long expires (the ingest is gone)
+    lease_ttl_s: float = 5.0  # an instrument's publishing lease lapses this long after its ingest stopped renewing
     block_ms: int = 250  # longest XREAD BLOCK; the reader checks ages at least this often
     socket_timeout_s: float = 1.0  # a frozen Redis surfaces as a timeout after this long
     connect_timeout_s: float = 1.0
@@ -109,6 +110,28 @@ def status_key(exchange: str, symbol: str) -> str:
     return f"feed:{exchange}:{symbol}"
 
 
+def lease_key(exchange: str, symbol: str) -> str:
+    return f"lease:{exchange}:{symbol}"
+
+
+# One ingest run publishes an instrument at a time: its lease key holds the run id with an expiry. This script
+# takes a free lease or renews our own and only then appends the entry (if any), atomically, so two ingests
+# can never interleave on a stream, not even when a frozen one wakes up after its lease went to another.
+# KEYS: lease, stream; ARGV: run, ttl ms, maxlen, field, value, ...; returns the holder's run id.
+_HOLD_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if #ARGV > 3 then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4)) end
+return ARGV[1]
+"""
+# KEYS: lease; ARGV: run. Deletes the lease only if it is ours (a clean stop lets a successor start at once).
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 def redacted(url: str) -> str:
     """The bus URL without its password (for logs and the status line)."""
     p = urlparse(url)
@@ -118,22 +141,41 @@ def redacted(url: str) -> str:
     return urlunparse(p._replace(netloc=netloc))
 
 
-def connect(url: str, settings: BusSettings) -> redis.Redis:
+def bus_password(url: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The password the bus URL carries, else ``TCS_BUS_PASSWORD`` (keeps it out of URLs, logs and argv)."""
+    env = os.environ if env is None else env
+    return urlparse(url).password or env.get("TCS_BUS_PASSWORD") or None
+
+
+def connect(url: str, settings: BusSettings, password: str | None = None) -> redis.Redis:
     """A client that fails fast (short timeouts, no hidden retries): the bus loops decide what to do.
 
-    ``TCS_BUS_PASSWORD`` is used when the URL carries none (keeps the password out of the URL).
+    ``password`` (``bus_password``, read once when a publisher or reader is built) is used when the URL
+    carries none.
     """
-    kwargs: dict[str, Any] = {}
-    password = os.environ.get("TCS_BUS_PASSWORD")
-    if password and urlparse(url).password is None:
-        kwargs["password"] = password
     return redis.Redis.from_url(
         url,
+        password=urlparse(url).password or password,
         socket_timeout=settings.socket_timeout_s,
         socket_connect_timeout=settings.connect_timeout_s,
         retry=Retry(NoBackoff(), 0),
-        **kwargs,
     )
+
+
+def plain_error(exc: redis.RedisError, url: str) -> str:
+    """What went wrong with the bus, in words for the status line and logs (never the password)."""
+    where = f"Redis at {urlparse(url).hostname}:{urlparse(url).port or 6379}"
+    text = str(exc).lower()
+    if isinstance(exc, redis.AuthenticationError) or "noauth" in text or "wrongpass" in text:
+        return (
+            f"{where} refused the password (missing or wrong): set TCS_BUS_PASSWORD, or the URL's password, "
+            "to the server's requirepass"
+        )
+    if isinstance(exc, redis.TimeoutError):
+        return f"{where} did not answer in time (frozen or overloaded)"
+    if isinstance(exc, redis.ConnectionError):
+        return f"{where} is not reachable (down or restarting)"
+    return f"{where} answered with an error ({type(exc).__name__})"
 
 
 # ---- codec ---------------------------------------------------------------------------------------
@@ -195,10 +237,14 @@ def decode_entry(fields: Mapping[bytes, bytes], *, max_levels: int = BusSettings
     return BusEntry(run=text["run"], seq=ints["seq"], pub_ns=ints["pub_ns"], book=book)
 
 
-def status_document(status: FeedStatus, *, run: str, heartbeat_ns: int) -> bytes:
-    """The ingest feed's status as the JSON the status key holds."""
+def status_document(
+    status: FeedStatus, *, run: str, heartbeat_ns: int, replay: ReplayInfo | None = None, msgs_per_s: float = 0.0
+) -> bytes:
+    """The ingest feed's status as the JSON the status key holds (with the replay's date and speed, if one)."""
     return orjson.dumps(
         {
+            "replay": {"file": replay.file, "date": replay.date, "speed": replay.speed} if replay else None,
+            "msgs_per_s": msgs_per_s,
             "run": run,
             "heartbeat_ns": heartbeat_ns,
             "state": status.state.value,
@@ -229,8 +275,10 @@ class BusPublisher:
         self.url = url
         self.settings = settings
         self.run = run or uuid.uuid4().hex[:12]
+        self._password = bus_password(url)
         self.published = 0  # entries written (tests and logs)
-        self._stores: list[BookStore] = []
+        self.refused = 0  # books not written because another run held the instrument's lease
+        self._feeds: list[Feed] = []
         self._seq: dict[Instrument, int] = {}
         self._pending: dict[Instrument, tuple[int, BookSnapshot]] = {}
         self._lock = threading.Lock()
@@ -238,9 +286,12 @@ class BusPublisher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._redis: redis.Redis | None = None
+        self._holders: dict[Instrument, str] = {}  # who held each instrument's lease at our last try
+        self._hold = redis.Redis().register_script(_HOLD_LUA)  # a script object; the client is given per call
+        self._release = redis.Redis().register_script(_RELEASE_LUA)
 
     def attach(self, feed: Feed) -> None:
-        self._stores.append(feed.store)
+        self._feeds.append(feed)
         feed.add_listener(self)
 
     def __call__(self, adapter: Any, snap: BookSnapshot) -> None:
@@ -255,12 +306,83 @@ class BusPublisher:
         self._thread.start()
         return self
 
+    def claim(
+        self, wanted: Iterable[Instrument], *, wait_s: float, on_wait: Callable[[str], None] | None = None
+    ) -> None:
+        """Take the lease of every instrument before publishing any, waiting up to ``wait_s`` for leases held
+        by another run (an ingest that just died lets its lapse within ``lease_ttl_s``). Raises
+        ``SourceUnavailable`` in words when another ingest still publishes one, releasing what it took. An
+        unreachable Redis is not a refusal: the publisher takes free leases once Redis answers."""
+        wanted = tuple(dict.fromkeys(wanted))
+        deadline = time.monotonic() + wait_s
+        told = False
+        r = connect(self.url, self.settings, self._password)
+        try:
+            while True:
+                held = self._renew(r, wanted)
+                others = {inst: run for inst, run in held.items() if run != self.run}
+                if not others:
+                    return
+                words = "; ".join(f"{ex}/{sym} by ingest run {run}" for (ex, sym), run in others.items())
+                if time.monotonic() >= deadline:
+                    self._give_back(r, wanted)
+                    raise SourceUnavailable(
+                        f"Another ingest already publishes {words}. Two ingests on one instrument would interleave "
+                        "their books, so this one does not start: stop the other one, or start this one with a "
+                        "longer --lease-wait to take over when the other's lease lapses."
+                    )
+                if not told and on_wait is not None:
+                    on_wait(f"waiting up to {wait_s:.0f} s for the lease of {words}")
+                    told = True
+                time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+        except redis.RedisError as exc:
+            log.warning("bus: leases not checked at start (%s); taken when Redis answers", plain_error(exc, self.url))
+        finally:
+            r.close()
+
+    def holders(self) -> dict[Instrument, str]:
+        """Who held each instrument's lease at the publisher's last attempt (our run id when we did)."""
+        return dict(self._holders)
+
     def close(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        with contextlib.suppress(redis.RedisError):  # a clean stop frees the leases at once for a successor
+            r = connect(self.url, self.settings, self._password)
+            try:
+                self._give_back(r, [*self._seq, *self._holders])
+            finally:
+                r.close()
+
+    def _renew(self, r: redis.Redis, instruments: Iterable[Instrument]) -> dict[Instrument, str]:
+        """Take or renew each free-or-ours lease; the holder of each (our run id when we hold it)."""
+        instruments = tuple(instruments)
+        ttl_ms = int(self.settings.lease_ttl_s * 1000)
+        pipe = r.pipeline(transaction=False)
+        for inst in instruments:
+            self._hold(keys=[lease_key(*inst), stream_key(*inst)], args=[self.run, ttl_ms, 0], client=pipe)
+        held = {inst: _text(run) for inst, run in zip(instruments, pipe.execute(), strict=True)}
+        self._note(held)
+        return held
+
+    def _give_back(self, r: redis.Redis, instruments: Iterable[Instrument]) -> None:
+        pipe = r.pipeline(transaction=False)
+        for inst in dict.fromkeys(instruments):
+            self._release(keys=[lease_key(*inst)], args=[self.run], client=pipe)
+        pipe.execute()
+
+    def _note(self, held: Mapping[Instrument, str]) -> None:
+        """Remember the holders; say once when an instrument's lease is lost to, or back from, another run."""
+        for inst, run in held.items():
+            before = self._holders.get(inst, self.run)
+            if run != self.run and before == self.run:
+                log.error("bus: %s/%s is published by ingest run %s now: not publishing it", *inst, run)
+            elif run == self.run and before != self.run:
+                log.warning("bus: %s/%s lease back with this run %s", *inst, self.run)
+            self._holders[inst] = run
 
     def _loop(self) -> None:
         s = self.settings
@@ -271,14 +393,14 @@ class BusPublisher:
             self._wake.clear()
             try:
                 if self._redis is None:
-                    self._redis = connect(self.url, s)
+                    self._redis = connect(self.url, s, self._password)
                 self._flush(self._redis)
                 if time.monotonic() - last_beat >= s.heartbeat_s:
                     self._heartbeat(self._redis)
                     last_beat = time.monotonic()
                 backoff.reset()
             except redis.RedisError as exc:  # away, frozen or refusing: keep the newest books, retry
-                log.warning("bus %s: %s: %s", redacted(self.url), type(exc).__name__, exc)
+                log.warning("bus: %s", plain_error(exc, self.url))
                 self._drop_connection()
                 self._stop.wait(backoff.next())
         self._drop_connection()
@@ -296,29 +418,54 @@ class BusPublisher:
             return
         pipe = r.pipeline(transaction=False)
         now = time.time_ns()
-        for (exchange, symbol), (seq, snap) in pending.items():
+        ttl_ms = int(self.settings.lease_ttl_s * 1000)
+        for inst, (seq, snap) in pending.items():
             entry = encode_book(snap, run=self.run, seq=seq, pub_ns=now)
-            pipe.xadd(stream_key(exchange, symbol), entry, maxlen=self.settings.maxlen, approximate=True)  # type: ignore[arg-type]
+            flat = [v for kv in entry.items() for v in kv]
+            args = [self.run, ttl_ms, self.settings.maxlen, *flat]
+            self._hold(keys=[lease_key(*inst), stream_key(*inst)], args=args, client=pipe)
         try:
-            pipe.execute()
+            results = pipe.execute()
         except redis.RedisError:
             with self._lock:  # not sent: put back what no newer book has replaced meanwhile
                 for key, item in pending.items():
                     self._pending.setdefault(key, item)
             raise
-        self.published += len(pending)
+        held = {inst: _text(run) for inst, run in zip(pending, results, strict=True)}
+        self._note(held)
+        self.published += sum(run == self.run for run in held.values())
+        self.refused += sum(run != self.run for run in held.values())
 
     def _heartbeat(self, r: redis.Redis) -> None:
+        statuses = [(feed, feed.store.status()) for feed in self._feeds]
+        held = self._renew(r, [(st.exchange, st.symbol) for _, st in statuses if st.exchange and st.symbol])
         now = time.time_ns()
         pipe = r.pipeline(transaction=False)
-        for store in self._stores:
-            st = store.status()
-            doc = status_document(st, run=self.run, heartbeat_ns=now)
+        for feed, st in statuses:
+            if held.get((st.exchange, st.symbol)) != self.run:
+                continue  # not started yet, or another run publishes it: its status is that run's to write
+            rate = feed.store.messages_per_second()
+            doc = status_document(st, run=self.run, heartbeat_ns=now, replay=feed.replay, msgs_per_s=rate)
             pipe.set(status_key(st.exchange, st.symbol), doc, px=int(self.settings.status_ttl_s * 1000))
         pipe.execute()
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 # ---- reader (app side) ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BusInstrument:
+    """What a replica knows about one instrument on the bus: its book's age and the ingest's status of it."""
+
+    exchange: str
+    symbol: str
+    age_s: float  # since the newest accepted book was published (inf before the first)
+    stale: bool  # older than the reader's ``stale_after_s``
+    ingest: Mapping[str, Any] | None  # the ingest's status document (None: not seen, or expired)
+
+
 class BusReader:
     """One thread per process: the newest valid book of each wanted instrument into ``store``.
 
@@ -340,6 +487,7 @@ class BusReader:
         if not self.instruments:
             raise InputError("the bus reader needs at least one instrument")
         self.settings = settings
+        self._password = bus_password(url)
         self.skipped_old = 0  # entries not newer than the last of their run (not errors)
         self._listeners: list[BookListener] = []
         self._last_id: dict[Instrument, bytes] = {}
@@ -383,6 +531,14 @@ class BusReader:
         t = self._accepted_at.get((exchange, symbol))
         return time.monotonic() - t if t is not None else float("inf")
 
+    def instrument_states(self) -> tuple[BusInstrument, ...]:
+        """Every wanted instrument, in order (the status line's first), as frozen values for any thread."""
+        out = []
+        for ex, sym in self.instruments:
+            age = self.age_s(ex, sym)
+            out.append(BusInstrument(ex, sym, age, age > self.settings.stale_after_s, self._ingest.get((ex, sym))))
+        return tuple(out)
+
     def ingest_status(self, exchange: str, symbol: str) -> dict | None:
         """The ingest feed's last status document for the instrument (None when none was read)."""
         return self._ingest.get((exchange, symbol))
@@ -396,7 +552,7 @@ class BusReader:
         while not self._stop.is_set():
             try:
                 if r is None:
-                    r = connect(self.url, s)
+                    r = connect(self.url, s, self._password)
                     r.ping()
                     self.store.count_connect()
                 if not self._take_newest(r):
@@ -407,7 +563,7 @@ class BusReader:
                 backoff.reset()
                 self._check_age()
             except redis.RedisError as exc:  # away, frozen (timeout) or refusing: keep the last book
-                self.store.set_state(self.store.state, f"bus {type(exc).__name__}: {exc}")
+                self.store.set_state(self.store.state, plain_error(exc, self.url))
                 if r is not None:
                     r.close()
                     r = None

@@ -27,6 +27,7 @@ def snapshot(store: BookStore, *, last: int = 5_000) -> dict:
         "written_at": time.time(),
         "status": status,
         "threads": threading.active_count(),
+        "thread_names": sorted(t.name for t in threading.enumerate()),  # which one, when a count changes
         "ticks": {k: [round(float(x), 3) for x in v[-last:]] for k, v in t.items() if k != "refresh_ms"},
         "refresh_ms": [round(float(x), 3) for x in t["refresh_ms"][-last:]],
     }

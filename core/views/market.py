@@ -6,10 +6,13 @@ Kept out of the pages so it can be tested directly: AppTest never fires ``run_ev
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
+from core.feed.bus import BusInstrument
 from core.feed.recording import iso_ms
 from core.feed.replay import ReplayInfo
 from core.feed.store import FeedState, FeedStatus
@@ -19,6 +22,15 @@ from core.market.book import BookSnapshot
 #: exchange id -> what pages call it (from the venue registry)
 EXCHANGE_LABELS = {v.id: v.label for v in venues.VENUES if v.kind is venues.VenueKind.EXCHANGE}
 STALE_AFTER_S = 3.0
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """On a bus replica: what the ingest service reports, and how old each instrument's book is, in words."""
+
+    counters: str  # "Ingest run 3f2a…: live · 12,345 messages · 0 malformed · 0 reconnects"
+    books: str  # "Books: Binance USD-M BTCUSDT 0.1 s old · OKX BTC-USDT-SWAP stale (12 s old)"
+    stale: tuple[str, ...]  # the instruments whose book is stale
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,10 @@ class MarketSummary:
     mid: float
     levels: tuple[int, int]
     last_error: str
+    ingest: IngestSummary | None = None  # set on a bus replica
+
+
+NO_INGEST = "NO INGEST"  # a bus replica that reads no status document from the ingest service
 
 
 def summarize(
@@ -46,11 +62,18 @@ def summarize(
     msgs_per_s: float,
     now_ns: int,
     stale_after_s: float = STALE_AFTER_S,
+    bus: Sequence[BusInstrument] = (),
 ) -> MarketSummary:
+    """The status line's values; ``bus`` (a replica's instruments) makes the ingest's document the source."""
     exchange = snap.exchange if snap else status.exchange
     symbol = snap.symbol if snap else status.symbol
     name = f"{venues.label(exchange)} {symbol}"
-    if replay is not None:
+    ingest = None
+    if bus:
+        shown = next((b for b in bus if (b.exchange, b.symbol) == (exchange, symbol)), bus[0])
+        label, detail = ingest_source(name, shown.ingest)
+        ingest = ingest_summary(shown.ingest, bus)
+    elif replay is not None:
         label, detail = "REPLAY", f"{name} · recorded {replay.date} · speed x{replay.speed:g}"
     else:
         label, detail = "LIVE", f"{name} · {status.source}"
@@ -71,7 +94,47 @@ def summarize(
         mid=snap.mid if snap else nan,
         levels=snap.depth_levels if snap else (0, 0),
         last_error=status.last_error,
+        ingest=ingest,
     )
+
+
+def ingest_source(name: str, doc: Mapping[str, Any] | None) -> tuple[str, str]:
+    """(badge, detail) of a replica's book from what the ingest says it streams, not from the bus being up."""
+    if doc is None:
+        return NO_INGEST, f"{name} · no status from the ingest service (stopped, or Redis not reachable)"
+    via = f"via the ingest service (run {doc.get('run', '?')})"
+    replay = doc.get("replay")
+    if doc.get("source") == "replay" and isinstance(replay, Mapping):
+        return "REPLAY", f"{name} · recorded {replay.get('date', '?')} · speed x{replay.get('speed', 1):g} · {via}"
+    if doc.get("source") == "replay":
+        return "REPLAY", f"{name} · {via}"
+    return "LIVE", f"{name} · {doc.get('source', '?')} · {via}"
+
+
+def ingest_summary(doc: Mapping[str, Any] | None, bus: Sequence[BusInstrument]) -> IngestSummary:
+    """The ingest's counters for the shown instrument and every instrument's book age, in words."""
+    if doc is None:
+        counters = "Ingest: no status on the bus (its counters appear once it heartbeats)"
+    else:
+        errors = doc.get("parse_errors") or {}
+        malformed = sum(int(v) for v in errors.values())
+        reasons = f" ({', '.join(f'{k} {v}' for k, v in sorted(errors.items()))})" if errors else ""
+        counters = (
+            f"Ingest run {doc.get('run', '?')}: {doc.get('state', '?')} · {int(doc.get('messages', 0)):,} messages · "
+            f"{malformed:,} malformed{reasons} · {int(doc.get('reconnects', 0)):,} reconnects"
+        )
+    parts, stale = [], []
+    for b in bus:
+        name = f"{venues.label(b.exchange)} {b.symbol}"
+        if math.isinf(b.age_s):
+            parts.append(f"{name} none yet")
+            stale.append(name)
+        elif b.stale:
+            parts.append(f"{name} stale ({b.age_s:.0f} s old)")
+            stale.append(name)
+        else:
+            parts.append(f"{name} {b.age_s:.1f} s old")
+    return IngestSummary(counters=counters, books="Books: " + " · ".join(parts), stale=tuple(stale))
 
 
 def top_levels(snap: BookSnapshot, n: int = 10) -> pd.DataFrame:

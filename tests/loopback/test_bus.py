@@ -46,15 +46,17 @@ def free_port() -> int:
 class RedisServer:
     """A real redis-server on loopback without persistence; can be killed, restarted and frozen."""
 
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         args = ["redis-server", "--save", "", "--appendonly", "no", "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--requirepass", self.password] if self.password else []
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        client = redis.Redis.from_url(self.url, password=self.password, socket_timeout=0.5, socket_connect_timeout=0.5)
 
         def answers() -> bool:
             try:
@@ -81,12 +83,25 @@ class RedisServer:
         self.proc.send_signal(signal.SIGCONT)
 
     def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+        return redis.Redis.from_url(self.url, password=self.password, socket_timeout=2, socket_connect_timeout=2)
 
 
 @pytest.fixture
 def redis_server():
     server = RedisServer()
+    server.start()
+    yield server
+    if server.proc is not None:
+        server.kill()
+
+
+PASSWORD = "s3cret-" + "x" * 20  # what the tests give redis-server's requirepass
+
+
+@pytest.fixture
+def secured_redis():
+    """A real redis-server that refuses clients without ``PASSWORD`` (``requirepass``)."""
+    server = RedisServer(password=PASSWORD)
     server.start()
     yield server
     if server.proc is not None:
@@ -387,3 +402,230 @@ def test_an_app_runtime_with_tcs_bus_runs_no_feed_and_prices_every_book_from_the
         assert not rt.feed.running  # a refused start changed nothing
     finally:
         rt.bus.stop()
+
+
+# ---- security: a Redis with requirepass, the ingest's allowlist, what a visitor may change -------------------
+def test_a_reader_without_the_password_says_so_plainly_and_shows_stale_with_it_it_works(
+    secured_redis, readers, ingests, slice_file, monkeypatch
+):
+    from core.views.market import summarize
+
+    monkeypatch.setenv("TCS_BUS_PASSWORD", PASSWORD)  # the ingest (and the second reader) get it from the env
+    ingests(secured_redis.url, slice_file)
+    monkeypatch.delenv("TCS_BUS_PASSWORD")
+    refused = readers(secured_redis.url)  # no password anywhere
+    assert wait_for(lambda: "password" in refused.store.status().last_error, 10), refused.store.status()
+    st = refused.store.status()
+    assert "requirepass" in st.last_error and "Traceback" not in st.last_error and PASSWORD not in st.last_error
+    time.sleep(0.5)
+    assert refused.store.latest(*KEY) is None and refused.store.state is not FeedState.LIVE
+    summary = summarize(None, st, None, msgs_per_s=0.0, now_ns=time.time_ns())
+    assert summary.stale
+    wrong = readers(secured_redis.url.replace("redis://", "redis://:wrong@"))
+    assert wait_for(lambda: "password" in wrong.store.status().last_error, 10)
+    assert wrong.store.status().url == secured_redis.url.replace("redis://", "redis://:***@")  # never shown
+    granted = readers(secured_redis.url.replace("redis://", f"redis://:{PASSWORD}@"))
+    assert wait_for(lambda: fresh(granted), 20), granted.store.status()
+    assert PASSWORD not in granted.store.status().url and granted.store.status().parse_error_total == 0
+    monkeypatch.setenv("TCS_BUS_PASSWORD", PASSWORD)
+    from_env = readers(secured_redis.url)
+    assert wait_for(lambda: fresh(from_env), 20), from_env.store.status()
+
+
+def test_the_ingest_refuses_a_live_host_outside_the_allowlist_before_starting_anything():
+    from core.errors import SourceNotAllowed
+    from core.feed.config import SourcePolicy
+
+    okx = FeedConfig(source=Source("okx"))
+    local = SourcePolicy(allowed_hosts=("127.0.0.1",))
+    with pytest.raises(SourceNotAllowed, match="allowlist"):
+        Ingest([FeedConfig(), okx], bus_url="redis://127.0.0.1:1/0", policy=local)
+    allowed = Ingest([okx], bus_url="redis://127.0.0.1:1/0", policy=SourcePolicy())  # the default list: OKX
+    assert not allowed.publisher._thread and not any(f.running for f in allowed.feeds)  # checked, nothing started
+
+
+def test_python_m_core_ingest_refuses_a_host_outside_the_allowlist_in_words(redis_server):
+    env = {**os.environ, "TCS_BUS": redis_server.url, "TCS_ALLOWED_HOSTS": "127.0.0.1"}
+    env.pop("TCS_FEED_URL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core.ingest", "--feed", "okx:okx:BTC-USDT-SWAP"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "allowlist" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert redis_server.client().keys("book:*") == []  # nothing was published
+
+
+def test_a_bus_replica_offers_visitors_no_source_switch_and_no_recording(
+    secured_redis, ingests, slice_file, monkeypatch
+):
+    """The Data page on a replica (real AppTest run): plain refusals instead of controls, no traceback."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages.common import get_runtime
+
+    monkeypatch.setenv("TCS_BUS_PASSWORD", PASSWORD)
+    monkeypatch.setenv("TCS_BUS", secured_redis.url)
+    monkeypatch.setenv("TCS_BUS_INSTRUMENTS", "binance-futures:BTCUSDT")
+    ingests(secured_redis.url, slice_file)
+    get_runtime.clear()  # this process's cached runtime must be built from the env above
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.switch_page("pages/data.py").run()
+        assert not at.exception
+        infos = [i.value for i in at.info]
+        assert any("ingest service" in i and "record" in i for i in infos), infos
+        assert any("ingest service" in i and "cannot be changed" in i for i in infos), infos
+        labels = [b.label for b in at.button]
+        assert "Start recording" not in labels and "Switch replay" not in labels
+        assert not at.error and not at.warning
+    finally:
+        rt = get_runtime()
+        if rt.bus is not None:
+            rt.bus.stop()
+        get_runtime.clear()
+
+
+# ---- one ingest per instrument: the lease -------------------------------------------------------------------
+def start_ingest_process(url: str, *extra: str) -> subprocess.Popen:
+    """``python -m core.ingest`` publishing the bundled binance BTCUSDT replay at 5x."""
+    env = {**os.environ, "TCS_BUS": url}
+    args = [sys.executable, "-m", "core.ingest", "--feed", "replay:binance:BTCUSDT", "--speed", "5", *extra]
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+SPOT = ("binance", "BTCUSDT")
+
+
+def runs_on_stream(client: redis.Redis, key: str, seconds: float) -> list[str]:
+    """The run id of every entry appended to ``key`` during ``seconds``, in stream order (read in bulk)."""
+    runs: list[str] = []
+    last = b"$"
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        got = client.xread({key: last}, count=1000, block=200)
+        for _key, entries in got:
+            for entry_id, fields in entries:
+                runs.append(fields[b"run"].decode())
+                last = entry_id
+    return runs
+
+
+def test_a_second_ingest_for_the_same_instrument_refuses_in_words_and_never_interleaves(redis_server, readers):
+    from core.errors import SourceUnavailable
+    from core.feed.replay import bundled_recordings
+
+    spot = next(r for r in bundled_recordings() if (r.exchange, r.symbol) == SPOT)
+    config = FeedConfig(source=Source.REPLAY, replay_file=str(spot.path), replay_speed=5.0)
+    first = Ingest([config], bus_url=redis_server.url, settings=SETTINGS, feed_settings=FAST, run="first")
+    second = Ingest([config], bus_url=redis_server.url, settings=SETTINGS, feed_settings=FAST, run="second")
+    first.start()
+    try:
+        reader = readers(redis_server.url, instruments=(SPOT,))
+        assert wait_for(lambda: reader.store.state is FeedState.LIVE, 20)
+        with pytest.raises(
+            SourceUnavailable, match="Another ingest already publishes binance/BTCUSDT by ingest run first"
+        ):
+            second.start(lease_wait_s=0.5)
+        assert not second.publisher._thread and not any(f.running for f in second.feeds)
+        assert redis_server.client().get("lease:binance:BTCUSDT") == b"first"
+        proc = start_ingest_process(redis_server.url, "--lease-wait", "1")  # the operator's command, refused
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and "Another ingest already publishes binance/BTCUSDT" in err, err
+        assert "Traceback" not in err and "waiting up to 1 s" in out
+        assert set(runs_on_stream(redis_server.client(), stream_key(*SPOT), 1.0)) == {"first"}
+    finally:
+        first.stop()
+        second.stop()
+    assert redis_server.client().get("lease:binance:BTCUSDT") is None  # a clean stop frees it at once
+
+
+def test_a_dead_ingests_lease_lapses_and_a_restart_takes_over(redis_server, readers):
+    client = redis_server.client()
+    dead = start_ingest_process(redis_server.url)
+    try:
+        reader = readers(redis_server.url, instruments=(SPOT,))
+        assert wait_for(lambda: reader.store.state is FeedState.LIVE, 60), reader.store.status()
+        old_run = client.get("lease:binance:BTCUSDT").decode()
+        dead.kill()  # no clean stop: the lease stays until it lapses
+        dead.wait(10)
+        assert client.get("lease:binance:BTCUSDT") == old_run.encode()
+        restart = start_ingest_process(redis_server.url, "--lease-wait", "30")
+        try:
+            assert wait_for(lambda: (client.get("lease:binance:BTCUSDT") or old_run.encode()) != old_run.encode(), 30)
+            assert wait_for(lambda: reader._last[SPOT][0] != old_run and reader.store.state is FeedState.LIVE, 20)
+            assert restart.poll() is None
+        finally:
+            restart.send_signal(signal.SIGTERM)
+            out, _ = restart.communicate(timeout=20)
+        assert "waiting up to 30 s for the lease of binance/BTCUSDT by ingest run " + old_run in out
+    finally:
+        if dead.poll() is None:
+            dead.kill()
+
+
+def test_a_frozen_ingest_that_lost_its_lease_cannot_write_when_it_wakes(redis_server):
+    """SIGSTOP the first ingest past its lease, let a second take over, SIGCONT the first: from the takeover
+    on, every entry on the stream is the second's (the lease is checked in the same script as the write)."""
+    client = redis_server.client()
+    frozen = start_ingest_process(redis_server.url)
+    try:
+        assert wait_for(lambda: client.get("lease:binance:BTCUSDT") is not None, 60)
+        old = client.get("lease:binance:BTCUSDT")
+        frozen.send_signal(signal.SIGSTOP)
+        successor = start_ingest_process(redis_server.url, "--lease-wait", "30")
+        try:
+            assert wait_for(lambda: client.get("lease:binance:BTCUSDT") not in (None, old), 30)
+            new = client.get("lease:binance:BTCUSDT").decode()
+            frozen.send_signal(signal.SIGCONT)  # it wakes with books to send and a lease it believes it has
+            runs = runs_on_stream(client, stream_key(*SPOT), 3.0)
+            assert runs and set(runs) == {new}, {r: runs.count(r) for r in set(runs)}
+            assert frozen.poll() is None and client.get("lease:binance:BTCUSDT").decode() == new
+        finally:
+            successor.send_signal(signal.SIGTERM)
+            successor.communicate(timeout=20)
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+        frozen.send_signal(signal.SIGTERM)
+        frozen.communicate(timeout=20)
+
+
+def test_a_replicas_status_line_shows_what_the_ingest_streams_its_counters_and_each_books_age(
+    redis_server, ingests, slice_file, monkeypatch
+):
+    """Real ingest -> Redis -> a replica's Market page (AppTest): REPLAY from the ingest's status document,
+    the ingest's own counters, and an instrument nobody publishes named as having no book."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages.common import get_runtime
+
+    monkeypatch.setenv("TCS_BUS", redis_server.url)
+    monkeypatch.setenv("TCS_BUS_INSTRUMENTS", "binance-futures:BTCUSDT,okx:BTC-USDT-SWAP")
+    ingest = ingests(redis_server.url, slice_file, run="ingest-a")
+    get_runtime.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.switch_page("pages/market.py").run()
+
+        def ready() -> bool:
+            at.run()
+            return any("Ingest run ingest-a" in c.value for c in at.caption)
+
+        assert wait_for(ready, 30, 0.5), [c.value for c in at.caption]
+        assert not at.exception
+        line = next(m.value for m in at.markdown if "-badge[" in m.value)
+        assert ":violet-badge[REPLAY]" in line and "via the ingest service (run ingest-a)" in line
+        caption = next(c.value for c in at.caption if "Ingest run" in c.value)
+        doc = get_runtime().bus.ingest_status(*KEY)
+        assert doc is not None and f"{doc['reconnects']:,} reconnects" in caption and " messages" in caption
+        assert "0 malformed" in caption and "BTC-USDT-SWAP none yet" in caption
+        assert ingest.feeds[0].store.status().messages > 0
+    finally:
+        rt = get_runtime()
+        if rt.bus is not None:
+            rt.bus.stop()
+        get_runtime.clear()

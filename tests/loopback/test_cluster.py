@@ -57,6 +57,7 @@ class RunningCluster:
     url: str
     pids: dict[str, int]
     lines: list[str]
+    logs: Path
 
 
 def descendants(pid: int) -> set[int]:
@@ -105,7 +106,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster
                 url = m.group(1).rstrip("/")
             assert proc.poll() is None or not lines.empty(), f"the launcher exited: {seen}"
         pids = {m.group(1): int(m.group(2)) for s in seen if (m := re.match(r"started (\S+) pid (\d+)", s))}
-        yield RunningCluster(proc=proc, url=url, pids=pids, lines=seen)
+        yield RunningCluster(proc=proc, url=url, pids=pids, lines=seen, logs=logs)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -144,6 +145,28 @@ def test_requests_without_the_cookie_are_spread_over_both_replicas(cluster: Runn
     answers = [get(cluster.url + "/_stcore/health") for _ in range(6)]
     assert {a.served_by for a in answers} == {"app1", "app2"}
     assert all(a.cookie == a.served_by for a in answers)
+
+
+def test_redis_listens_on_loopback_only_and_refuses_clients_without_the_generated_password(cluster: RunningCluster):
+    import psutil
+    import redis
+
+    url = next(m.group(1) for s in cluster.lines if (m := re.match(r"redis (redis://\S+);", s)))
+    environ = Path(f"/proc/{cluster.pids['ingest']}/environ").read_bytes().split(b"\0")
+    password = next(v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"TCS_BUS_PASSWORD="))
+    assert len(password) >= 24
+    listening = {c.laddr.ip for c in psutil.Process(cluster.pids["redis-server"]).net_connections("tcp")}
+    assert listening == {"127.0.0.1"}
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url(url, socket_timeout=5).ping()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url(url, password="guess", socket_timeout=5).ping()
+    client = redis.Redis.from_url(url, password=password, socket_timeout=5)
+    assert wait_for(lambda: client.xlen("book:binance:BTCUSDT") > 0, 30)  # the ingest publishes with it
+    for name, pid in cluster.pids.items():  # never on a command line, in the launcher's output or a log
+        assert password not in " ".join(psutil.Process(pid).cmdline()), name
+    assert not any(password in line for line in cluster.lines)
+    assert not any(password in f.read_text(errors="replace") for f in cluster.logs.iterdir() if f.is_file())
 
 
 @pytest.mark.parametrize("replica", ["app1", "app2"])
