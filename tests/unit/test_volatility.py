@@ -96,7 +96,7 @@ def test_two_scale_recovers_sigma_of_a_noisy_random_walk_better_than_the_naive_e
     err_two, err_naive = [], []
     for seed in range(5):
         t, m = _noisy_walk(seed, sigma, noise)
-        end, r = grid_returns(t, m)
+        _end, r = grid_returns(t, m)
         naive = math.sqrt(np.mean(r * r))  # RMS of 1 s returns: what the old training feature computed
         two = realised_vol(t, m, half_life_s=1e9).sigma_per_sqrt_s
         err_two.append(abs(two / sigma - 1.0))
