@@ -78,7 +78,8 @@ test: lint browser redis haproxy
 test-fast: dev-deps
 	$(PY) -m pytest -q -m "unit or parity or architecture"
 
-# Rebuild the shipped models (models/*.keras, .npz, cards) and docs/MODELS.md from data/ (about 1-2 min).
+# Rebuild the shipped models (models/*.keras, .npz, cards) and docs/MODELS.md from data/: trains on the 2024-08-08
+# BTCUSDT pair, reports on every other recording (16 min on the shared 2-core machine under load; rows are most of it).
 train: dev-deps
 	$(PY) -m core.train --out models/
 

@@ -1,7 +1,16 @@
-"""How a resting limit order is expected to execute within its horizon.
+"""How a resting limit order is expected to execute within its horizon, and what resting costs.
 
-The maker/taker model gives the share filled as maker at the limit price; the rest is cancelled or crossed
-as taker at the horizon, priced on the current book (the best estimate of the book at the horizon).
+The maker/taker model gives the share filled as maker at the limit price (size-aware: a large order fills a
+smaller share); the rest is cancelled or crossed as taker at the horizon, priced on the current book. Two
+expected costs come on top, both in bps of the mid at placement, estimated from the recorded tape when the
+model supplies them (``LimitRiskModel``):
+
+- adverse selection, on the notional expected to fill: a resting order fills when the market comes through
+  it, so the mid moves against the filled part (its markout);
+- opportunity cost, on the notional crossed at expiry: while it waited unfilled the mid moved away, and the
+  rest crosses from there. A cancelled rest pays nothing (no trade), and the note says what it missed.
+
+``core.costs.composition`` adds them to the net cost as ``adverse_selection_usd`` and ``opportunity_usd``.
 """
 
 from __future__ import annotations
@@ -9,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.costs.models import MakerTakerModel, ModelInput
+from core.costs.models import LimitRisk, LimitRiskModel, MakerTakerModel, ModelInput
 from core.costs.order import AtExpiry, Order, Side, SizeUnit
 from core.costs.walk import Walk, walk_book
 from core.errors import OrderError
@@ -26,6 +35,48 @@ class LimitExecution:
     maker_cost: float  # (price - mid) x base for a buy, (mid - price) x base for a sell: negative = earned
     crossed_usd: float  # notional crossed as taker at the horizon
     cross: Walk | None  # the book walk of the crossed rest (None when cancelled or nothing left)
+    adverse_selection_usd: float = 0.0  # expected markout of the filled part (positive = cost)
+    opportunity_usd: float = 0.0  # expected move away before the rest crosses (0 when cancelled)
+    risk: LimitRisk | None = None  # the estimates behind the two (None: the model gives none)
+
+
+def _ci(ci: tuple[float, float] | None) -> str:
+    return f" (95% interval {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else ""
+
+
+def limit_risk_costs(
+    risk: LimitRisk | None,
+    maker_usd: float,
+    crossed_usd: float,
+    rest_usd: float,
+    notes: list[str],
+    methods: dict[str, str],
+) -> tuple[float, float]:
+    """(adverse selection USD, opportunity USD) of a limit order from the tape's estimates; says how in
+    ``notes`` and ``methods``. Without estimates both are 0 and ``methods`` says they are not priced."""
+    if risk is None:
+        methods["adverse_selection"] = methods["opportunity"] = "not priced: the maker/taker model gives no estimate"
+        return 0.0, 0.0
+    adverse = maker_usd * risk.adverse_selection_bps / 1e4
+    opportunity = crossed_usd * risk.opportunity_bps / 1e4
+    methods["adverse_selection"] = f"expected markout of the filled part, {risk.source}"
+    methods["opportunity"] = f"expected move away before the rest crosses, {risk.source}"
+    notes.append(
+        f"Adverse selection: fills come as the price moves through the order; the mid is expected to move "
+        f"{risk.adverse_selection_bps:+.2f} bps against the filled part{_ci(risk.adverse_selection_ci)}: "
+        f"${adverse:,.2f}."
+    )
+    if crossed_usd > 0:
+        notes.append(
+            f"Opportunity cost: while unfilled the mid is expected to move {risk.opportunity_bps:+.2f} bps away "
+            f"before the rest crosses{_ci(risk.opportunity_ci)}: ${opportunity:,.2f}."
+        )
+    elif rest_usd > 0:
+        notes.append(
+            f"The cancelled rest pays nothing, but the mid is expected to have moved {risk.opportunity_bps:+.2f} bps "
+            "away from it: buying it later would cost that much more."
+        )
+    return adverse, opportunity
 
 
 def limit_execution(
@@ -66,11 +117,17 @@ def limit_execution(
             f"{order.horizon_s:g} s: no cost or fee on it, and no position either."
         )
         methods["book_walk"] = "none: the unfilled rest is cancelled"
+    crossed_usd = cross.filled_quote if cross is not None else 0.0
+    risk = model.limit_risk(mi) if isinstance(model, LimitRiskModel) else None
+    adverse, opportunity = limit_risk_costs(risk, maker_usd, crossed_usd, rest, notes, methods)
     return LimitExecution(
         price=price,
         fraction=f,
         maker_usd=maker_usd,
         maker_cost=maker_cost,
-        crossed_usd=cross.filled_quote if cross is not None else 0.0,
+        crossed_usd=crossed_usd,
         cross=cross,
+        adverse_selection_usd=adverse,
+        opportunity_usd=opportunity,
+        risk=risk,
     )

@@ -52,6 +52,27 @@ class MakerTakerModel(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class LimitRisk:
+    """What resting costs beyond the limit price, in bps of the mid at placement (positive = cost), estimated
+    from the recorded tape (``docs/MODELS.md``): the expected mid move against the part that fills (adverse
+    selection: fills come when the price moves through the order) and away from the part that does not
+    (opportunity: a rest crossed at expiry pays the move). Intervals are block-bootstrap 95% intervals."""
+
+    adverse_selection_bps: float
+    opportunity_bps: float
+    adverse_selection_ci: tuple[float, float] | None
+    opportunity_ci: tuple[float, float] | None
+    source: str  # where the figures come from, one phrase
+
+
+@runtime_checkable
+class LimitRiskModel(Protocol):
+    """A maker/taker model that also prices adverse selection and opportunity cost."""
+
+    def limit_risk(self, x: ModelInput) -> LimitRisk | None: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Models:
     """The learned-model slots; ``None`` keeps the rule-based method for that number."""
 

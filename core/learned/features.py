@@ -24,6 +24,9 @@ HORIZONS_S: tuple[float, ...] = (1.0, 5.0, 10.0, 30.0, 60.0)
 DEPTH_BANDS_BPS: tuple[float, ...] = (5.0, 25.0, 100.0)
 IMBALANCE_BAND_BPS = 25.0
 MAX_RATIO = 1e3  # size / depth is capped here so one thin book cannot dominate a linear fit
+#: the volatility under the p90 band's scale never goes below this (bps per sqrt(s)), so a flat history cannot
+#: collapse the band to the walk
+VOL_FLOOR_BPS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,11 @@ _BOOK_SHAPE = (
     Feature("side_x_imbalance_top", "-1..1", "side x imbalance_top"),
 )
 _FLOW = (
-    Feature("vol_bps", "bps per sqrt(s)", "RMS of 1 s mid log returns over the last 30 s (zero mean)"),
+    Feature(
+        "vol_bps",
+        "bps per sqrt(s)",
+        "the app's mid volatility (core.costs.volatility.realised_vol: two-scale 1 s / 5 s, EWMA half-life 300 s)",
+    ),
     Feature("trades_per_s", "1/s", "recorded trades per second over the last 10 s (0 without trades)"),
     Feature("btc_per_s", "base units/s", "traded base volume per second over the last 10 s (0 without trades)"),
     Feature("log10_trades_per_s", "log10(1/s)", "log10(1 + trades_per_s)"),
@@ -68,7 +75,12 @@ SLIPPAGE_FEATURES: tuple[Feature, ...] = (
     *_BOOK_SHAPE,
     *_FLOW,
     Feature("latency_ms", "ms", "decision-to-execution latency L"),
-    Feature("sqrt_latency_s", "sqrt(s)", "sqrt(L / 1 s): the scale of the mid move during the latency"),
+    Feature("sqrt_latency_s", "sqrt(s)", "sqrt(L / 1 s)"),
+    Feature(
+        "latency_move_bps",
+        "bps",
+        "max(vol_bps, 0.1) x sqrt_latency_s: the typical mid move during the latency (the band's scale)",
+    ),
     _IS_SPOT,
 )
 
@@ -192,10 +204,16 @@ def slippage_vector(
             *_flow_values(flow),
             latency_ms,
             math.sqrt(latency_ms / 1000.0),
+            latency_move(flow.vol_bps, latency_ms),
             1.0 if is_spot else 0.0,
         ],
         dtype=np.float64,
     )
+
+
+def latency_move(vol_bps: float, latency_ms: float) -> float:
+    """The typical mid move (bps) during a latency: ``max(vol, floor) x sqrt(L / 1 s)``."""
+    return max(vol_bps, VOL_FLOOR_BPS) * math.sqrt(latency_ms / 1000.0)
 
 
 def maker_vector(
@@ -272,8 +290,9 @@ def limit_price(snapshot: BookSnapshot, side: int, offset_bps: float, tick: floa
 # Model inputs per role
 
 #: slippage model inputs (a subset of the dataset's columns). The models predict the cost as the
-#: decision-time book walk plus sqrt(L) x (a learned function): at zero latency they return the walk
-#: exactly, and the drift and the spread of outcomes grow like a random walk's, with sqrt(L).
+#: decision-time book walk plus vol x sqrt(L) x (a learned function): at zero latency they return the walk
+#: exactly, and the drift and the spread of outcomes scale like a random walk's move during the latency,
+#: so the p90 band widens in proportion to the volatility (the learned part adds size and book shape).
 SLIPPAGE_INPUTS: tuple[str, ...] = (
     "log10_size_usd",
     "spread_bps",
@@ -288,17 +307,20 @@ SLIPPAGE_INPUTS: tuple[str, ...] = (
     "log10_trades_per_s",
     "log10_btc_per_s",
     "sqrt_latency_s",
+    "latency_move_bps",
     "is_spot",
 )
 SLIPPAGE_OFFSET = "walk_bps"  # added to the output unchanged
-SLIPPAGE_SCALE = "sqrt_latency_s"  # multiplies the learned part
+SLIPPAGE_SCALE = "latency_move_bps"  # multiplies the learned part
 #: maker/taker inputs: quantities that keep their meaning when the market's activity level changes
-#: (distance in units of the typical move, queue and size, which way the book leans)
+#: (distance in units of the typical move, the order's size against the queue ahead and the flow expected
+#: while it rests, which way the book leans). The label is size-aware, so the share falls with size.
 MAKER_INPUTS: tuple[str, ...] = (
     "log10_size_usd",
     "offset_bps",
     "log10_horizon_s",
     "log10_queue_usd",
+    "log10_flow_over_order",
     "side_x_imbalance25",
     "side_x_imbalance_top",
     "vol_bps",

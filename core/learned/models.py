@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from core.costs.models import ModelInput, Models, SlippagePrediction
+from core.costs.models import LimitRisk, ModelInput, Models, SlippagePrediction
 from core.costs.order import Side
 from core.errors import InstrumentError
 from core.learned.features import (
@@ -46,6 +46,7 @@ from core.learned.features import (
     FlowFeatures,
     book_features,
     infer_tick,
+    latency_move,
     limit_price,
     maker_vector,
     slippage_vector,
@@ -189,6 +190,7 @@ class SlippageModelImpl:
             math.log10(1.0 + imp["trades_per_s"]),
             math.log10(1.0 + imp["btc_per_s"]),
             math.sqrt(lat / 1000.0),
+            latency_move(float(vol_per_sqrt_s) * 1e4, lat),
             1.0 if spot else 0.0,
         ]
 
@@ -273,6 +275,43 @@ class MakerTakerModelImpl:
 
     def maker_fraction(self, x: ModelInput) -> float:
         return _clip(float(self.net.forward(self.features(x))[0]), 0.0, 1.0)
+
+    def limit_risk(self, x: ModelInput) -> LimitRisk | None:
+        """Adverse selection and opportunity cost at the order's horizon, from the card's tape estimates
+        (per trained horizon, linear in between, clipped to 1-60 s); None when the card has none."""
+        return risk_at(self.cards.get("maker_taker", {}), float(x.order.horizon_s))
+
+
+def risk_at(card: dict[str, Any], horizon_s: float) -> LimitRisk | None:
+    """``LimitRisk`` at ``horizon_s`` from a maker card's ``metrics.limit_costs`` (None when absent)."""
+    table = card.get("metrics", {}).get("limit_costs", {}).get("by_horizon_s", {})
+    rows = sorted((float(h), r) for h, r in table.items())
+    if not rows:
+        return None
+    hs = np.array([h for h, _ in rows])
+    h = _clip(horizon_s, float(hs[0]), float(hs[-1]))
+
+    def at(key: str) -> float:
+        v = np.array([r.get(key) if r.get(key) is not None else np.nan for _, r in rows], dtype=np.float64)
+        ok = np.isfinite(v)
+        return float(np.interp(h, hs[ok], v[ok])) if ok.any() else 0.0
+
+    def ci(key: str) -> tuple[float, float] | None:
+        pairs = [r.get(key) for _, r in rows]
+        if any(p is None for p in pairs):
+            return None
+        lo = np.interp(h, hs, [p[0] for p in pairs])
+        hi = np.interp(h, hs, [p[1] for p in pairs])
+        return float(lo), float(hi)
+
+    days = sorted({d.get("date", "") for d in card.get("data", []) if d.get("use") == "train"})
+    return LimitRisk(
+        adverse_selection_bps=at("adverse_selection_bps"),
+        opportunity_bps=at("opportunity_bps"),
+        adverse_selection_ci=ci("adverse_selection_ci"),
+        opportunity_ci=ci("opportunity_ci"),
+        source=f"estimated on the recorded tape of {', '.join(days) or 'the training days'} (docs/MODELS.md)",
+    )
 
 
 # --------------------------------------------------------------------------------------------------

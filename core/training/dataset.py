@@ -8,14 +8,24 @@ Two tables, one row per simulated order, features known at the decision time ``t
   (the last book at or before that instant) with ``core.costs.walk.walk_book`` (orders larger than the 400
   recorded levels are extrapolated exactly as the book walk does). The baseline it must beat, the book
   walk at ``t``, is the same label with ``L = 0``.
-- **Maker rows.** A passive limit order of ``size_usd`` placed at ``t`` ``offset_bps`` behind the touch
-  (buy: below the best bid, sell: above the best ask, rounded to the tick), resting for ``horizon_s``.
-  Label: the fraction of it filled as maker within the horizon, from the recorded trades (see
-  ``MarketData.maker_fill`` for the queue rule). Needs a trades file; a recording without one yields none.
+- **Maker rows.** A passive limit order of ``size_usd`` (log-uniform $10 to $10M) placed at ``t``
+  ``offset_bps`` behind the touch (buy: below the best bid, sell: above the best ask, rounded to the tick),
+  resting for ``horizon_s``. Label: the fraction of it filled as maker within the horizon, from the recorded
+  trades with the validator's size-aware queue (``core.validation.limit_orders.resting_fill``, imported, one
+  implementation): the displayed size at its price is ahead of it, trades at its price eat that queue first,
+  trades through its price fill it directly, and it never fills more than the volume that traded. Each row
+  also carries what the tape did next (``markout_bps``, the validator's sign convention): the mid move
+  against the filled part from placement to ``MARKOUT_S`` after its last fill (adverse selection), and the
+  move away from the order from placement to expiry (opportunity cost of the unfilled part). Needs a trades
+  file; a recording without one yields none.
 
-Time split (``time_split``): per recording, the first 70% of the sampling window trains and the last 30%
-tests; a training row whose label looks past the split (``t + L`` or ``t + H``) is dropped (purged), so no
-training label sees the test period. Rows are never shuffled across the split.
+Volatility (``vol_bps``) is the app's own estimate, ``core.costs.volatility.realised_vol`` over the mids
+recorded up to ``t``, exactly as the pages, the per-tick tracker and the validator compute it.
+
+Split (``block_split``): the days that train are chosen in ``core.training.train``; inside them each
+recording's window is cut into blocks of ``BLOCK_S`` seconds and every ``VALIDATION_EVERY``-th block (from
+``VALIDATION_PHASE``) validates. A fitting row whose label window reaches into a validation block is dropped
+(purged), so no fitted label sees validation time. Rows are never shuffled across.
 
 The feature functions (``book_features``, ``slippage_vector``, ``maker_vector``, ``limit_price``) live in
 ``core.learned.features``, beside the models that call them at run time, so training and serving compute
@@ -34,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.costs.volatility import realised_vol
 from core.costs.walk import walk_book
 from core.errors import OrderError, SimulatorError
 from core.feed.goquant import parse_snapshot
@@ -55,53 +66,21 @@ from core.learned.features import (
 from core.market.book import BookSnapshot
 from core.market.instruments import get_instrument
 from core.paths import DATA_DIR
+from core.validation.limit_orders import markout_bps, resting_fill
+from core.validation.tape import Tape
 
-MIN_USD, MAX_USD = 10.0, 5e6  # order notional range, sampled log-uniformly
-VOL_WINDOW_S = 30  # recent volatility: 1 s returns over the last 30 s
+MIN_USD, MAX_USD = 10.0, 5e6  # market-order notional range, sampled log-uniformly
+MAKER_MAX_USD = 1e7  # limit orders up to $10M, so the size-aware label covers the largest orders the app prices
 TRADE_WINDOW_S = 10.0  # recent trade intensity: trades in the last 10 s
-WARMUP_S = float(VOL_WINDOW_S)  # no decision before the look-back windows are full
-TRAIN_FRACTION = 0.7
-VALIDATION_FRACTION = 0.8  # of the training part: fit on the first 80%, compare candidates on the rest
+WARMUP_S = 30.0  # no decision before the volatility estimator has its 30 one-second returns
+MARKOUT_S = 10.0  # adverse selection: the mid this long after the last fill
+BLOCK_S = 60.0  # validation blocks inside the training days
+VALIDATION_EVERY = 4  # every 4th block validates (25% of the training time)
+VALIDATION_PHASE = 2  # ... starting with the third block
 
 
 # --------------------------------------------------------------------------------------------------
 # Recorded market data
-
-
-@dataclass(frozen=True)
-class Trades:
-    """Recorded trades, time-sorted. ``buyer_is_maker`` true means the aggressor sold (Binance ``m``)."""
-
-    ts_ms: np.ndarray
-    price: np.ndarray
-    qty: np.ndarray
-    buyer_is_maker: np.ndarray
-
-    @classmethod
-    def from_parquet(cls, path: str | Path) -> Trades:
-        df = pd.read_parquet(path, columns=["ts_ms", "price", "qty", "buyer_is_maker"])
-        df = df.sort_values("ts_ms", kind="stable")
-        return cls(
-            ts_ms=df["ts_ms"].to_numpy(np.int64),
-            price=df["price"].to_numpy(np.float64),
-            qty=df["qty"].to_numpy(np.float64),
-            buyer_is_maker=df["buyer_is_maker"].to_numpy(bool),
-        )
-
-    @classmethod
-    def from_rows(cls, rows: Sequence[tuple[int, float, float, bool]]) -> Trades:
-        """``[(ts_ms, price, qty, buyer_is_maker), ...]``: for hand-made tests."""
-        a: list[Sequence[Any]] = list(zip(*rows, strict=False)) if rows else [[], [], [], []]
-        order = np.argsort(np.asarray(a[0], dtype=np.int64), kind="stable")
-        return cls(
-            ts_ms=np.asarray(a[0], dtype=np.int64)[order],
-            price=np.asarray(a[1], dtype=np.float64)[order],
-            qty=np.asarray(a[2], dtype=np.float64)[order],
-            buyer_is_maker=np.asarray(a[3], dtype=bool)[order],
-        )
-
-    def __len__(self) -> int:
-        return int(self.ts_ms.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +94,7 @@ class MakerFill:
     filled_base: float
     fraction: float  # filled_base / order_base, in [0, 1]
     full: bool
-    through: bool  # the market traded or quoted through our price (fills everything left)
+    fill_ms: int | None  # time of the last trade that added to the fill (None: nothing filled)
 
 
 def _pad(rows: list[np.ndarray], width: int, fill: float, dtype: type) -> np.ndarray:
@@ -141,12 +120,14 @@ class MarketData:
     ask_sz: np.ndarray
     bid_n: np.ndarray  # (n,) levels per book
     ask_n: np.ndarray
-    trades: Trades | None = None
+    trades: Tape | None = None  # time-sorted
     bid_tk: np.ndarray = field(init=False, repr=False)  # prices in ticks (0 = padding)
     ask_tk: np.ndarray = field(init=False, repr=False)
     mids: np.ndarray = field(init=False, repr=False)
+    t_s: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "t_s", self.ts_ms / 1000.0)
         object.__setattr__(self, "bid_tk", np.rint(self.bid_px / self.tick).astype(np.int64))
         object.__setattr__(self, "ask_tk", np.rint(self.ask_px / self.tick).astype(np.int64))
         object.__setattr__(self, "mids", 0.5 * (self.bid_px[:, 0] + self.ask_px[:, 0]))
@@ -156,7 +137,7 @@ class MarketData:
         cls,
         snaps: Sequence[BookSnapshot],
         *,
-        trades: Trades | None = None,
+        trades: Tape | None = None,
         tick: float | None = None,
         is_spot: bool = False,
         name: str = "",
@@ -214,12 +195,9 @@ class MarketData:
         )
 
     def flow(self, t_ms: float) -> FlowFeatures:
-        """Volatility over (t - 30 s, t] on a 1 s grid and trade intensity over (t - 10 s, t]."""
-        grid = t_ms - 1000.0 * np.arange(VOL_WINDOW_S, -1, -1)
-        idx = np.searchsorted(self.ts_ms, grid, side="right") - 1
-        idx = idx[idx >= 0]
-        r = np.diff(np.log(self.mids[idx]))
-        vol = float(np.sqrt(np.mean(r * r))) * 1e4 if r.size else 0.0
+        """The app's volatility from the mids up to t, and trade intensity over (t - 10 s, t]."""
+        i = self.index_at(t_ms)
+        vol = realised_vol(self.t_s[: i + 1], self.mids[: i + 1], mid=float(self.mids[i])).sigma_per_sqrt_s * 1e4
         tps = bps = 0.0
         if self.trades is not None and len(self.trades):
             lo = int(np.searchsorted(self.trades.ts_ms, t_ms - TRADE_WINDOW_S * 1000.0, side="right"))
@@ -227,6 +205,10 @@ class MarketData:
             tps = (hi - lo) / TRADE_WINDOW_S
             bps = float(self.trades.qty[lo:hi].sum()) / TRADE_WINDOW_S
         return FlowFeatures(vol_bps=vol, trades_per_s=tps, btc_per_s=bps)
+
+    def mid_at(self, t_ms: float) -> float:
+        """The mid in force at ``t_ms``; NaN past the last book (the future is not recorded)."""
+        return math.nan if t_ms > self.end_ms else float(self.mids[self.index_at(t_ms)])
 
     def slippage_label(self, t_ms: float, side: int, size_usd: float, latency_ms: float) -> float:
         """Cost (bps of executed notional) of a market order decided at t and walked at t + L, vs mid(t)."""
@@ -238,70 +220,42 @@ class MarketData:
         return (w.cost + side * w.filled_base * (later.mid - mid_t)) / w.filled_quote * 1e4
 
     def maker_fill(self, t_ms: float, side: int, size_usd: float, offset_bps: float, horizon_s: float) -> MakerFill:
-        """Simulate a passive order placed at t (no latency) resting until t + H; the queue rule:
-
-        1. At placement the queue ahead is the visible size at our price (we join the back).
-        2. Trades strictly after t *at* our price whose aggressor hits our side (sells for a buy order,
-           ``buyer_is_maker``; buys for a sell order) eat the queue ahead first, then fill us.
-        3. The queue ahead never exceeds the visible size at our price in any later book (cancellations
-           ahead of us are assumed, so a shrinking level shortens our queue: hftbacktest's "risk-averse"
-           queue model, which credits us only with cancellations it must).
-        4. Any trade strictly through our price (below a buy, above a sell), or a later book whose
-           opposite touch reaches our price, fills everything left at once: the market went through us.
-        5. Nothing after t + H counts. Fills at our limit price are maker fills.
-        """
-        i0 = self.index_at(t_ms)
-        snap = self.snapshot(i0)
-        lp = limit_price(snap, side, offset_bps, self.tick)
-        order = size_usd / lp.price
-        end = t_ms + horizon_s * 1000.0
-        j0 = i0 + 1
-        j1 = int(np.searchsorted(self.ts_ms, end, side="right"))
-        # first book at which the opposite touch reaches our price, and level sizes at our price
-        if side > 0:
-            cross = np.flatnonzero(self.ask_tk[j0:j1, 0] <= lp.ticks)
-            lv_tk, lv_sz, n_lv = self.bid_tk[j0:j1], self.bid_sz[j0:j1], self.bid_n[j0:j1]
-            last_tk = lv_tk[np.arange(j1 - j0), n_lv - 1] if j1 > j0 else np.empty(0, np.int64)
-            seen = lp.ticks >= last_tk
-        else:
-            cross = np.flatnonzero(self.bid_tk[j0:j1, 0] >= lp.ticks)
-            lv_tk, lv_sz, n_lv = self.ask_tk[j0:j1], self.ask_sz[j0:j1], self.ask_n[j0:j1]
-            last_tk = lv_tk[np.arange(j1 - j0), n_lv - 1] if j1 > j0 else np.empty(0, np.int64)
-            seen = lp.ticks <= last_tk
-        level = np.where(lv_tk == lp.ticks, lv_sz, 0.0).sum(axis=1)
-        level = np.where(seen, level, np.inf)  # beyond the recorded levels: unknown, no clipping
-        t_cross = float(self.ts_ms[j0 + cross[0]]) if cross.size else math.inf
-        book_ts = self.ts_ms[j0:j1].astype(np.float64)
-
+        """A passive order placed at t (no latency) resting until t + H, filled on the recorded tape by the
+        validator's size-aware rule (``core.validation.limit_orders.resting_fill``): the visible size at its
+        price when placed is ahead of it; trades at its price eat that queue first; trades through its price
+        fill it directly; it never fills more than traded. Fills at the limit price are maker fills."""
         tr = self.trades
         if tr is None:
             raise SimulatorError("Maker labels need recorded trades.")
-        k0 = int(np.searchsorted(tr.ts_ms, t_ms, side="right"))
-        k1 = int(np.searchsorted(tr.ts_ms, end, side="right"))
-        ts, px, qty, bim = tr.ts_ms[k0:k1], tr.price[k0:k1], tr.qty[k0:k1], tr.buyer_is_maker[k0:k1]
-        ptk = np.rint(px / self.tick).astype(np.int64)
-        if side > 0:
-            thru = np.flatnonzero(ptk < lp.ticks)
-            at = (ptk == lp.ticks) & bim
-        else:
-            thru = np.flatnonzero(ptk > lp.ticks)
-            at = (ptk == lp.ticks) & ~bim
-        t_thru = float(ts[thru[0]]) if thru.size else math.inf
-        t_full = min(t_cross, t_thru)
-        if math.isfinite(t_full):
-            return MakerFill(lp.price, lp.ticks, order, lp.queue_base, order, 1.0, True, True)
+        snap = self.snapshot(self.index_at(t_ms))
+        lp = limit_price(snap, side, offset_bps, self.tick)
+        order = size_usd / lp.price
+        f = resting_fill(
+            tr.ts_ms,
+            tr.price,
+            tr.qty,
+            tr.side,
+            side=side,
+            limit_px=lp.price,
+            tick=self.tick,
+            placed_ms=int(t_ms),
+            horizon_ms=round(horizon_s * 1000.0),
+            queue_ahead=lp.queue_base,
+            size=order,
+        )
+        return MakerFill(
+            lp.price, lp.ticks, order, lp.queue_base, f.filled_base, f.fraction, f.fraction >= 1.0 - 1e-12, f.fill_ms
+        )
 
-        # Queue arithmetic (rules 2-3): with V(τ) the volume traded at our price up to τ, the queue ahead
-        # at τ is A(τ) - V(τ), A(τ) = min(q0, min over books j at or before τ of level_j + V(t_j)); we
-        # are filled by V(t+H) - A(t+H) once that is positive.
-        v_at = np.cumsum(np.where(at, qty, 0.0))
-        v_total = float(v_at[-1]) if v_at.size else 0.0
-        nb = np.searchsorted(ts, book_ts, side="right")  # trades at or before each book count first
-        v_books = np.where(nb > 0, v_at[np.maximum(nb - 1, 0)] if v_at.size else 0.0, 0.0)
-        a = min(lp.queue_base, float(np.min(level + v_books)) if level.size else math.inf)
-        filled = min(order, max(0.0, v_total - a))
-        frac = filled / order
-        return MakerFill(lp.price, lp.ticks, order, lp.queue_base, filled, frac, frac >= 1.0 - 1e-12, False)
+    def limit_markouts(self, t_ms: float, side: int, horizon_s: float, fill: MakerFill) -> tuple[float, float]:
+        """(adverse selection, opportunity) in bps of the mid at placement, positive = cost (module doc):
+        the move against the filled part from placement to ``MARKOUT_S`` after its last fill (NaN when
+        nothing filled or past the recording), and the move away from the order from placement to expiry."""
+        m0 = self.mid_at(t_ms)
+        adverse = math.nan
+        if fill.fill_ms is not None:
+            adverse = markout_bps(side, True, m0, self.mid_at(fill.fill_ms + MARKOUT_S * 1000.0))
+        return adverse, markout_bps(side, False, m0, self.mid_at(t_ms + horizon_s * 1000.0))
 
 
 def find_trades(recording: str | Path) -> Path | None:
@@ -329,8 +283,13 @@ def load_market(recording: str | Path, trades: str | Path | None = None, *, max_
         snaps.append(parse_snapshot(line, instrument=inst, source="recording", seq=i))
     if inst is None:
         raise SimulatorError(f"{path.name} holds no books.")
-    tr = Trades.from_parquet(trades) if trades is not None else None
+    tr = _sorted(Tape.from_parquet(trades)) if trades is not None else None
     return MarketData.from_snapshots(snaps, trades=tr, tick=inst.tick_size, is_spot=inst.kind == "spot", name=path.name)
+
+
+def _sorted(tape: Tape) -> Tape:
+    order = np.argsort(tape.ts_ms, kind="stable")
+    return Tape(ts_ms=tape.ts_ms[order], price=tape.price[order], qty=tape.qty[order], side=tape.side[order])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -351,10 +310,12 @@ def slippage_window(m: MarketData) -> tuple[float, float]:
 
 
 def maker_window(m: MarketData) -> tuple[float, float]:
-    """Decision times for maker rows: the longest horizon must end inside both the books and the trades."""
-    lo, hi = _window(m, max(HORIZONS_S) * 1000.0)
+    """Decision times for maker rows: the longest horizon (and the markout after it) must end inside both
+    the books and the trades."""
+    span = (max(HORIZONS_S) + MARKOUT_S) * 1000.0
+    lo, hi = _window(m, span)
     if m.trades is not None and len(m.trades):
-        hi = min(hi, float(m.trades.ts_ms[-1]) - max(HORIZONS_S) * 1000.0)
+        hi = min(hi, float(m.trades.ts_ms[-1]) - span)
     return lo, hi
 
 
@@ -362,8 +323,8 @@ def _times(rng: np.random.Generator, lo: float, hi: float, n: int) -> np.ndarray
     return np.sort(np.floor(rng.uniform(lo, hi, size=n)))
 
 
-def _log_uniform(rng: np.random.Generator, n: int) -> np.ndarray:
-    return np.exp(rng.uniform(math.log(MIN_USD), math.log(MAX_USD), size=n))
+def _log_uniform(rng: np.random.Generator, n: int, hi: float = MAX_USD) -> np.ndarray:
+    return np.exp(rng.uniform(math.log(MIN_USD), math.log(hi), size=n))
 
 
 def slippage_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.DataFrame:
@@ -427,7 +388,7 @@ def maker_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.D
         snap = m.snapshot(m.index_at(t))
         bf = book_features(snap)
         fl = m.flow(t)
-        sizes = _log_uniform(rng, per_time)
+        sizes = _log_uniform(rng, per_time, MAKER_MAX_USD)
         sides = rng.choice((-1, 1), size=per_time)
         offs = rng.choice(OFFSETS_BPS, size=per_time)
         hors = rng.choice(HORIZONS_S, size=per_time)
@@ -436,6 +397,7 @@ def maker_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.D
             if not lp.visible:
                 continue  # the queue at a price past the recorded levels is unknown
             f = m.maker_fill(t, int(side), float(size), float(off), float(hor))
+            adverse, opportunity = m.limit_markouts(t, int(side), float(hor), f)
             rows.append(
                 maker_vector(
                     bf,
@@ -452,15 +414,18 @@ def maker_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.D
                 (
                     m.name,
                     int(t),
-                    float(hor) * 1000.0,
+                    (float(hor) + MARKOUT_S) * 1000.0,
                     float(size),
                     int(side),
                     float(off),
                     float(hor),
                     f.fraction,
                     f.full,
-                    f.through,
                     f.queue_ahead_base,
+                    -1 if f.fill_ms is None else f.fill_ms,
+                    adverse,
+                    opportunity,
+                    bf.mid,
                 )
             )
     df = pd.DataFrame(np.vstack(rows), columns=list(MAKER_NAMES))
@@ -476,8 +441,11 @@ def maker_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.D
             "horizon",
             "fill_fraction",
             "filled_full",
-            "through",
             "queue_ahead_base",
+            "fill_ms",
+            "adverse_selection_bps",
+            "opportunity_bps",
+            "mid",
         ],
     )
     return pd.concat([info, df], axis=1)
@@ -485,31 +453,46 @@ def maker_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.D
 
 @dataclass(frozen=True)
 class Split:
-    """Earlier rows train, later rows test; ``bounds`` holds each recording's split time."""
+    """Fitting rows and validation rows of the training days; ``bounds`` holds each recording's blocks."""
 
-    train: pd.DataFrame
-    test: pd.DataFrame
-    bounds: dict[str, dict[str, int]]  # recording -> {window_start, split, window_end} in ms
-    purged: int  # training rows dropped because their label looked past the split
+    train: pd.DataFrame  # fitting rows
+    test: pd.DataFrame  # validation rows
+    bounds: dict[str, dict[str, Any]]  # recording -> {window_start, window_end, validation_blocks (ms pairs)}
+    purged: int  # fitting rows dropped because their label reached into a validation block
 
 
-def time_split(
-    df: pd.DataFrame, windows: dict[str, tuple[float, float]], *, train_fraction: float = TRAIN_FRACTION
+def block_split(
+    df: pd.DataFrame,
+    windows: dict[str, tuple[float, float]],
+    *,
+    block_s: float = BLOCK_S,
+    every: int = VALIDATION_EVERY,
+    phase: int = VALIDATION_PHASE,
 ) -> Split:
-    """Split each recording's window at ``train_fraction``; purge training rows whose label crosses it."""
-    train, test, bounds, purged = [], [], {}, 0
+    """Cut each recording's window into ``block_s`` blocks; block ``k`` validates when ``k % every == phase``.
+
+    A fitting row whose label window ``[t, t + span]`` reaches into a validation block is purged."""
+    fit, val, bounds, purged = [], [], {}, 0
+    block_ms = block_s * 1000.0
     for name, part in df.groupby("recording", sort=True):
         lo, hi = windows[str(name)]
-        cut = lo + train_fraction * (hi - lo)
-        early = part["t_ms"] < cut
-        ok = early & (part["t_ms"] + part["span_ms"] <= cut)
-        purged += int((early & ~ok).sum())
-        train.append(part[ok])
-        test.append(part[part["t_ms"] >= cut])
-        bounds[str(name)] = {"window_start": int(lo), "split": int(cut), "window_end": int(hi)}
+        n_blocks = max(1, math.ceil((hi - lo) / block_ms))
+        blocks = [(lo + k * block_ms, min(hi, lo + (k + 1) * block_ms)) for k in range(n_blocks) if k % every == phase]
+        t = part["t_ms"].to_numpy(np.float64)
+        end = t + part["span_ms"].to_numpy(np.float64)
+        in_val = np.zeros(t.size, dtype=bool)
+        touches = np.zeros(t.size, dtype=bool)
+        for a, b in blocks:
+            in_val |= (t >= a) & (t < b)
+            touches |= (end >= a) & (t < b)
+        ok = ~in_val & ~touches
+        purged += int((~in_val & touches).sum())
+        fit.append(part[ok])
+        val.append(part[in_val])
+        bounds[str(name)] = {"window_start": int(lo), "window_end": int(hi), "validation_blocks": blocks}
     return Split(
-        train=pd.concat(train).reset_index(drop=True),
-        test=pd.concat(test).reset_index(drop=True),
+        train=pd.concat(fit).reset_index(drop=True),
+        test=pd.concat(val).reset_index(drop=True),
         bounds=bounds,
         purged=purged,
     )

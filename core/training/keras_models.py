@@ -9,7 +9,7 @@ to ~1e-12. ``net_from_keras`` turns a trained model into that ``NumpyNet``, whic
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,7 +126,7 @@ def build_model(
 
 @dataclass(frozen=True, slots=True)
 class FitConfig:
-    """Optimiser settings; the cards record them."""
+    """Optimiser settings; the cards record them. ``replace(cfg, epochs=...)`` gives the chosen length."""
 
     hidden: tuple[int, ...] = ()
     epochs: int = 40
@@ -175,6 +175,38 @@ def train_model(
         verbose=0,
     )
     return model
+
+
+def train_checkpoints(
+    kind: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: FitConfig,
+    *,
+    seed: int,
+    epochs: Sequence[int],
+    offset_index: int | None = None,
+    scale_index: int | None = None,
+) -> Iterator[tuple[int, NumpyNet]]:
+    """One seeded fit, paused after each of ``epochs`` (ascending) to hand out the weights so far: the
+    number of epochs is chosen on validation data without refitting from scratch for every choice."""
+    keras = _keras()
+    seed_everything(seed)
+    model = build_model(kind, x, hidden=cfg.hidden, offset_index=offset_index, scale_index=scale_index, l2=cfg.l2)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss=loss_for(kind))
+    done = 0
+    for e in sorted(epochs):
+        model.fit(
+            np.asarray(x, np.float64),
+            np.asarray(y, np.float64).reshape(-1, 1),
+            initial_epoch=done,
+            epochs=e,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            verbose=0,
+        )
+        done = e
+        yield e, net_from_keras(model, kind)
 
 
 def load_keras(path: str | Path) -> Any:

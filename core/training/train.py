@@ -1,16 +1,21 @@
-"""Rebuild the shipped models from the recordings, evaluate them on later data, write cards and docs.
+"""Rebuild the shipped models from the recordings: fit on some days, choose inside them, report on another.
 
-    python -m core.train [--data FILE ...] [--out models/] [--seed 0] [--docs docs/MODELS.md]
+    python -m core.train [--data FILE ...] [--held-out FILE ...] [--out models/] [--seed 0] [--docs docs/MODELS.md]
 
-Without ``--data`` it trains on every recording listed in ``data/recordings.json`` (each with its trades
-file, when there is one). Steps: build rows (``core.training.dataset``), split each recording by time (70% / 30%),
-fit a linear-family model and a small MLP per role on the earlier 80% of the training part, compare them
-on its last 20% (validation), refit both on the whole training part, evaluate both on the test part
-against the baselines, keep the MLP only if it beats the linear model on validation *and* test, and write
-``<role>.keras``, ``<role>.npz`` (the weights served) and ``<role>.json`` (the model card) per role, and
-``docs/MODELS.md`` (``core.training.report``). A model that does not beat its baselines on the test part is
+Out of sample by day. ``--data`` (default: the two 2024-08-08 BTCUSDT recordings, ``TRAINING_RECORDINGS``)
+are the training days; ``--held-out`` (default: every other bundled recording) are only reported, never used
+to choose anything. Inside the training days, blocks of time validate (``core.training.dataset.block_split``):
+per role a linear-family model and a small MLP are fitted on the fitting blocks, and the architecture, the
+number of epochs and the decision to use the model or fall back to its baseline are all made on the
+validation blocks. The chosen configuration is then refitted on every training row and scored on each
+held-out recording against the same baselines, with block-bootstrap intervals
+(``core.validation.bootstrap``). The recording of another day (``HELD_OUT_DAY``) is the out-of-sample test;
+the other assets and venues, recorded the same evening as the training days, are out-of-market checks.
+
+Writes ``<role>.keras``, ``<role>.npz`` (the weights served) and ``<role>.json`` (the model card) per role,
+and ``docs/MODELS.md`` (``core.training.report``). A model that does not beat its baselines on validation is
 still written, with ``"use": false`` and the reason, so the app falls back and can say why. Everything is
-seeded: the same data and seed give the same weights.
+seeded (data sampling, Keras, TensorFlow's deterministic ops): the same data and seed give the same weights.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -46,28 +51,37 @@ from core.learned.features import (
 from core.learned.models import KINDS, QUANTILES, display_name
 from core.paths import DATA_DIR, ROOT
 from core.training.dataset import (
+    BLOCK_S,
+    MAKER_MAX_USD,
+    MARKOUT_S,
     MAX_USD,
     MIN_USD,
-    TRAIN_FRACTION,
-    VALIDATION_FRACTION,
+    VALIDATION_EVERY,
+    VALIDATION_PHASE,
     Split,
+    block_split,
     find_trades,
     load_market,
     maker_rows,
     maker_window,
     slippage_rows,
     slippage_window,
-    time_split,
 )
-from core.training.keras_models import FitConfig, net_from_keras, train_model
+from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
 from core.training.report import render_docs
+from core.validation.bootstrap import BlockBootstrap, Resampler
 
 log = logging.getLogger(__name__)
 
-LINEAR = FitConfig(hidden=(), epochs=40, batch_size=256, learning_rate=0.01)
-MLP = FitConfig(hidden=(32, 16), epochs=40, batch_size=256, learning_rate=0.003)
-MLP_MARGIN = 0.01  # the MLP must be at least 1% better to replace the linear model
-P90_COVERAGE_RANGE = (0.85, 0.95)  # a p90 outside this on held-out data is not a p90 worth showing
+LINEAR = FitConfig(hidden=(), epochs=40, batch_size=512, learning_rate=0.01)
+MLP = FitConfig(hidden=(32, 16), epochs=40, batch_size=512, learning_rate=0.003)
+EPOCH_CHOICES = (10, 20, 40)  # compared on validation; the card records the choice
+MLP_MARGIN = 0.01  # the MLP must be at least 1% better on validation to replace the linear model
+P90_COVERAGE_RANGE = (0.85, 0.95)  # a p90 outside this on validation is not a p90 worth showing
+#: order-size buckets (USD) of the held-out reports
+SIZE_EDGES_USD = (10.0, 1e3, 1e4, 1e5, 1e6, 1e7)
+MIN_BUCKET_N = 100  # a size bucket with fewer held-out orders is reported but not judged
+BOOTSTRAP = BlockBootstrap(block_s=10, replicates=500, seed=12)
 
 
 @dataclass(frozen=True)
@@ -149,21 +163,32 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
 # Data
 
 
-#: the recordings the shipped models were trained on (their cards name them). The other bundled recordings
-#: (another day, ETHUSDT, COIN-M) stay out of training until the out-of-sample-by-day split of issue 12
-#: decides which days train, validate and test; until then they are wholly held out (docs/VALIDATION.md).
+#: the training days: the two 2024-08-08 BTCUSDT recordings (USD-M perpetual and spot). Their cards name them.
 TRAINING_RECORDINGS = ("binance-futures_BTCUSDT_20240808.jsonl.gz", "binance_BTCUSDT_20240808.jsonl.gz")
+#: the out-of-sample day: USD-M BTCUSDT three weeks earlier, never used to fit or choose
+HELD_OUT_DAY = ("binance-futures_BTCUSDT_20240718.jsonl.gz",)
 
 
 def default_sources() -> list[Path]:
+    """The training recordings (bundled)."""
     recs = bundled_recordings(DATA_DIR / "recordings.json")
     return [r.path for r in recs if r.path.name in TRAINING_RECORDINGS]
 
 
+def default_held_out() -> list[Path]:
+    """Every other bundled recording: reported only."""
+    recs = bundled_recordings(DATA_DIR / "recordings.json")
+    return [r.path for r in recs if r.path.name not in TRAINING_RECORDINGS]
+
+
 @dataclass(frozen=True)
 class Datasets:
+    """Rows of the training days (split into fitting and validation blocks) and of each held-out recording."""
+
     slippage: Split
     maker: Split | None
+    held_slippage: dict[str, pd.DataFrame]
+    held_maker: dict[str, pd.DataFrame]
     files: list[dict[str, Any]]
 
 
@@ -174,26 +199,41 @@ def _rel(p: Path) -> str:
         return str(p)
 
 
-def build_datasets(sources: Sequence[Path], settings: Settings) -> Datasets:
-    """Rows from every recording, split by time per recording (see ``core.training.dataset``)."""
+def build_datasets(sources: Sequence[Path], settings: Settings, held_out: Sequence[Path] = ()) -> Datasets:
+    """Rows from every recording; training days split into blocks, held-out recordings kept whole."""
     slip, mk = [], []
     s_windows: dict[str, tuple[float, float]] = {}
     m_windows: dict[str, tuple[float, float]] = {}
+    held_s: dict[str, pd.DataFrame] = {}
+    held_m: dict[str, pd.DataFrame] = {}
     files = []
-    for k, rec in enumerate(sources):
-        rec = Path(rec)
+    train_dates = set()
+    for k, (rec, use) in enumerate([(Path(r), "train") for r in sources] + [(Path(r), "held_out") for r in held_out]):
         tr = find_trades(rec)
         t0 = time.perf_counter()
         m = load_market(rec, tr)
         seed = settings.seed * 1000 + k
-        slip.append(slippage_rows(m, n_times=settings.slippage_times, per_time=settings.slippage_per_time, seed=seed))
-        s_windows[m.name] = slippage_window(m)
+        s_rows = slippage_rows(m, n_times=settings.slippage_times, per_time=settings.slippage_per_time, seed=seed)
+        m_rows = None
         if m.trades is not None and len(m.trades):
-            mk.append(maker_rows(m, n_times=settings.maker_times, per_time=settings.maker_per_time, seed=seed + 500))
-            m_windows[m.name] = maker_window(m)
+            m_rows = maker_rows(m, n_times=settings.maker_times, per_time=settings.maker_per_time, seed=seed + 500)
+        date = iso_ms(m.start_ms)[:10]
+        if use == "train":
+            train_dates.add(date)
+            slip.append(s_rows)
+            s_windows[m.name] = slippage_window(m)
+            if m_rows is not None:
+                mk.append(m_rows)
+                m_windows[m.name] = maker_window(m)
+        else:
+            held_s[m.name] = s_rows
+            if m_rows is not None:
+                held_m[m.name] = m_rows
         files.append(
             {
                 "recording": _rel(rec),
+                "use": use,
+                "date": date,
                 "recording_sha256": sha256_file(rec),
                 "trades": _rel(tr) if tr else None,
                 "trades_sha256": sha256_file(tr) if tr else None,
@@ -205,25 +245,14 @@ def build_datasets(sources: Sequence[Path], settings: Settings) -> Datasets:
                 "recording_range": [iso_ms(m.start_ms), iso_ms(m.end_ms)],
             }
         )
-        log.info(
-            "%s: %d books, %d trades, rows built in %.1f s",
-            m.name,
-            m.ts_ms.size,
-            len(m.trades) if m.trades is not None else 0,
-            time.perf_counter() - t0,
-        )
+        log.info("%s (%s): %d books, rows built in %.1f s", m.name, use, m.ts_ms.size, time.perf_counter() - t0)
         del m
-    s_split = time_split(pd.concat(slip, ignore_index=True), s_windows)
-    m_split = time_split(pd.concat(mk, ignore_index=True), m_windows) if mk else None
-    return Datasets(slippage=s_split, maker=m_split, files=files)
-
-
-def _fit_val(train: pd.DataFrame) -> Split:
-    """The training part split again by time: earlier 80% to fit candidates, later 20% to compare them."""
-    windows = {}
-    for name, part in train.groupby("recording"):
-        windows[str(name)] = (float(part["t_ms"].min()), float((part["t_ms"] + part["span_ms"]).max()))
-    return time_split(train, windows, train_fraction=VALIDATION_FRACTION)
+    for f in files:
+        if f["use"] == "held_out":
+            f["use"] = "held_out_day" if f["date"] not in train_dates else "held_out_market_same_day"
+    s_split = block_split(pd.concat(slip, ignore_index=True), s_windows)
+    m_split = block_split(pd.concat(mk, ignore_index=True), m_windows) if mk else None
+    return Datasets(slippage=s_split, maker=m_split, held_slippage=held_s, held_maker=held_m, files=files)
 
 
 def impute_values(train: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -235,16 +264,23 @@ def impute_values(train: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
-def _imputed(x: pd.DataFrame, names: Sequence[str], impute: dict[str, dict[str, float]]) -> np.ndarray:
-    df = x[list(names)].copy()
+def _imputed(x: pd.DataFrame, names: Sequence[str], impute: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """``x`` with the trade features (and what is derived from them) as a live feed without trades gets."""
+    df = x.copy()
     for kind, flag in (("spot", 1.0), ("derivative", 0.0)):
         rows = df["is_spot"] == flag
-        for f in TRADE_FEATURES:
-            if f in df:
-                df.loc[rows, f] = impute[kind][f]
-            if f"log10_{f}" in df:
-                df.loc[rows, f"log10_{f}"] = math.log10(1.0 + impute[kind][f])
-    return df.to_numpy(np.float64)
+        tps, btc = impute[kind]["trades_per_s"], impute[kind]["btc_per_s"]
+        df.loc[rows, "trades_per_s"] = tps
+        df.loc[rows, "btc_per_s"] = btc
+        df.loc[rows, "log10_trades_per_s"] = math.log10(1.0 + tps)
+        df.loc[rows, "log10_btc_per_s"] = math.log10(1.0 + btc)
+        if "log10_flow_over_order" in df:
+            # maker rows: log10((1 + USD traded in the horizon) / (size + queue USD)), with the imputed flow
+            d = df.loc[rows]
+            flow_usd = btc * d["mid"] * d["horizon_s"]
+            order_usd = 10.0 ** d["log10_size_usd"] + (10.0 ** d["log10_queue_usd"] - 1.0)
+            df.loc[rows, "log10_flow_over_order"] = np.log10((1.0 + flow_usd) / order_usd)
+    return df
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,6 +289,18 @@ def _imputed(x: pd.DataFrame, names: Sequence[str], impute: dict[str, dict[str, 
 
 def _target(role: str, df: pd.DataFrame) -> np.ndarray:
     return df["fill_fraction" if role == "maker_taker" else "label_bps"].to_numpy(np.float64)
+
+
+def _row_loss(role: str, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Each row's share of the key metric (its mean is the metric): |error|, mean pinball, log-loss."""
+    if role == "slippage_expected":
+        return np.abs(y - pred)
+    if role == "slippage_quantiles":
+        e = y[:, None] - pred
+        q = np.asarray(QUANTILES)[None, :]
+        return np.maximum(q * e, (q - 1.0) * e).mean(axis=1)
+    p = np.clip(pred, 1e-7, 1 - 1e-7)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def _score(role: str, y: np.ndarray, pred: np.ndarray, df: pd.DataFrame) -> dict[str, Any]:
@@ -270,91 +318,75 @@ def _score(role: str, y: np.ndarray, pred: np.ndarray, df: pd.DataFrame) -> dict
     }
 
 
+KEY_METRIC = {"slippage_expected": "mae_bps", "slippage_quantiles": "mean_pinball_bps", "maker_taker": "log_loss"}
+
+
 def _key_metric(role: str, m: dict[str, Any]) -> float:
-    return cast(
-        float,
-        {
-            "slippage_expected": m.get("mae_bps"),
-            "slippage_quantiles": m.get("mean_pinball_bps"),
-            "maker_taker": m.get("log_loss"),
-        }[role],
-    )
+    return cast(float, m.get(KEY_METRIC[role]))
 
 
-def baselines(role: str, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """The simple rules a model must beat, scored on the test part."""
-    y_tr, y = _target(role, train), _target(role, test)
-    walk = test["baseline_walk_bps"].to_numpy(np.float64) if role != "maker_taker" else None
-    if role == "slippage_expected":
-        assert walk is not None
+def baseline_predictions(role: str, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, tuple[np.ndarray, str]]:
+    """The simple rules a model must beat, fitted on ``train`` and predicting ``test``: name -> (pred, what)."""
+    y_tr = _target(role, train)
+    if role == "maker_taker":
+        cells = train.groupby(["offset", "horizon"])["fill_fraction"].mean()
+        key = pd.MultiIndex.from_arrays([test["offset"], test["horizon"]])
+        cell = cells.reindex(key).to_numpy(np.float64)
         return {
-            "book_walk_at_decision": {
-                "mae_bps": mae(y, walk),
-                "rmse_bps": rmse(y, walk),
-                "what": "book walk of the order on the decision-time book (ignores latency)",
-            },
-            "constant_train_median": {
-                "mae_bps": mae(y, np.full_like(y, np.median(y_tr))),
-                "rmse_bps": rmse(y, np.full_like(y, np.median(y_tr))),
-                "value_bps": float(np.median(y_tr)),
-                "what": "training median label",
-            },
+            "base_rate": (np.full(len(test), float(y_tr.mean())), "training mean fill fraction for every order"),
+            "mean_by_offset_and_horizon": (
+                np.where(np.isfinite(cell), cell, float(y_tr.mean())),
+                "training mean fill fraction of orders with the same offset and horizon (blind to size)",
+            ),
         }
-    if role == "slippage_quantiles":
-        assert walk is not None
-        resid = y_tr - train["baseline_walk_bps"].to_numpy(np.float64)
-        out = {
-            "book_walk_at_decision": {
-                **quantile_metrics(y, np.repeat(walk[:, None], len(QUANTILES), 1)),
-                "what": "book walk at decision time used for every quantile",
-            },
-            "constant_train_quantiles": {
-                **quantile_metrics(y, np.tile(np.quantile(y_tr, QUANTILES), (y.size, 1))),
-                "what": "training-label quantiles, the same for every order",
-            },
+    walk = test["baseline_walk_bps"].to_numpy(np.float64)
+    if role == "slippage_expected":
+        return {
+            "book_walk_at_decision": (walk, "book walk of the order on the decision-time book (ignores latency)"),
+            "constant_train_median": (np.full(len(test), float(np.median(y_tr))), "training median label"),
         }
-        # The strongest simple rule: the walk plus training quantiles of (label - walk) at each latency.
-        pq = np.empty((y.size, len(QUANTILES)))
-        lat_tr, lat = train["latency_ms"].to_numpy(), test["latency_ms"].to_numpy()
-        for v in np.unique(lat):
-            r = resid[lat_tr == v] if np.any(lat_tr == v) else resid
-            pq[lat == v] = walk[lat == v, None] + np.quantile(r, QUANTILES)[None, :]
-        out["book_walk_plus_residual_quantiles"] = {
-            **quantile_metrics(y, pq),
-            "what": "book walk at decision time + training quantiles of (label - walk) per latency",
-        }
-        return out
-    base = float(y_tr.mean())
-    p = np.full_like(y, base)
+    nq = len(QUANTILES)
+    resid = y_tr - train["baseline_walk_bps"].to_numpy(np.float64)
+    pq = np.empty((len(test), nq))
+    lat_tr, lat = train["latency_ms"].to_numpy(), test["latency_ms"].to_numpy()
+    for v in np.unique(lat):
+        r = resid[lat_tr == v] if np.any(lat_tr == v) else resid
+        pq[lat == v] = walk[lat == v, None] + np.quantile(r, QUANTILES)[None, :]
     return {
-        "base_rate": {
-            "log_loss": log_loss(y, p),
-            "brier": float(np.mean((y - p) ** 2)),
-            "auc_full_fill": 0.5,
-            "value": base,
-            "what": "training mean fill fraction for every order",
-        }
+        "book_walk_at_decision": (
+            np.repeat(walk[:, None], nq, 1),
+            "book walk at decision time used for every quantile",
+        ),
+        "constant_train_quantiles": (
+            np.tile(np.quantile(y_tr, QUANTILES), (len(test), 1)),
+            "training-label quantiles, the same for every order",
+        ),
+        "book_walk_plus_residual_quantiles": (
+            pq,
+            "book walk at decision time + training quantiles of (label - walk) per latency",
+        ),
     }
 
 
 def verdict(role: str, metrics: dict[str, Any], base: dict[str, dict[str, Any]]) -> tuple[bool, str]:
-    """(use, reason): the model must beat every baseline on its key held-out metric."""
+    """(use, reason): on validation, the model must beat every baseline on its key metric."""
     mine = _key_metric(role, metrics)
-    unit = "log-loss" if role == "maker_taker" else ("MAE" if role == "slippage_expected" else "mean pinball loss")
+    unit = {"maker_taker": "log-loss", "slippage_expected": "MAE", "slippage_quantiles": "mean pinball loss"}[role]
+    bps = "" if role == "maker_taker" else " bps"
     for name, b in base.items():
         theirs = _key_metric(role, b)
         if not mine < theirs:
             why = (
-                f"held-out {unit} {mine:.4g} bps does not beat the {name.replace('_', ' ')} baseline ({theirs:.4g} bps)"
-                if role != "maker_taker"
-                else f"held-out {unit} {mine:.4g} does not beat the {name.replace('_', ' ')} baseline ({theirs:.4g})"
+                f"validation {unit} {mine:.4g}{bps} does not beat the {name.replace('_', ' ')} baseline "
+                f"({theirs:.4g}{bps})"
             )
             if role == "slippage_expected":
+                better = metrics["rmse_bps"] < b["rmse_bps"]
                 why += (
                     f" (its RMSE, {metrics['rmse_bps']:.4g} bps vs {b['rmse_bps']:.4g}, "
                     + (
                         "is better: it predicts the average drift, but many orders see none"
-                        if metrics["rmse_bps"] < b["rmse_bps"]
+                        if better
                         else "is not better either"
                     )
                     + ")"
@@ -364,14 +396,211 @@ def verdict(role: str, metrics: dict[str, Any], base: dict[str, dict[str, Any]])
         cov = metrics["coverage"][1]
         lo, hi = P90_COVERAGE_RANGE
         if not lo <= cov <= hi:
-            return False, f"its p90 covers {cov:.1%} of held-out costs, outside {lo:.0%}-{hi:.0%}"
+            return False, f"its p90 covers {cov:.1%} of validation costs, outside {lo:.0%}-{hi:.0%}"
         if metrics["crossings"]:
-            return False, f"{metrics['crossings']} quantile crossings on held-out data"
+            return False, f"{metrics['crossings']} quantile crossings on validation data"
     if role == "maker_taker" and not metrics["auc_full_fill"] > 0.5:
-        return False, f"held-out AUC {metrics['auc_full_fill']:.3f} is no better than chance"
+        return False, f"validation AUC {metrics['auc_full_fill']:.3f} is no better than chance"
     best = min(base, key=lambda k: _key_metric(role, base[k]))
     gain = 1 - mine / _key_metric(role, base[best])
-    return True, f"beats every baseline on held-out {unit}; {gain:.1%} better than the best ({best.replace('_', ' ')})"
+    return (
+        True,
+        f"beats every baseline on validation {unit}; {gain:.1%} better than the best ({best.replace('_', ' ')})",
+    )
+
+
+def resampler(df: pd.DataFrame) -> Resampler:
+    """Block bootstrap over the seconds of ``df``'s recordings (laid end to end when there are several)."""
+    second = np.zeros(len(df), dtype=np.int64)
+    offset = 0
+    for _, idx in df.groupby("recording", sort=True).indices.items():
+        t = df["t_ms"].to_numpy(np.int64)[idx]
+        s = (t - t.min()) // 1000
+        second[idx] = s + offset
+        offset += int(s.max()) + 1
+    return Resampler.of(BOOTSTRAP, second, max(offset, 1))
+
+
+def _ci(rs: Resampler, values: np.ndarray, mask: np.ndarray | None = None) -> list[float] | None:
+    return rs.interval(np.asarray(values, np.float64), mask)
+
+
+def _weighted_ci(rs: Resampler, x: np.ndarray, w: np.ndarray, mask: np.ndarray) -> list[float] | None:
+    """Interval of the weighted mean sum(w x) / sum(w) over ``mask``, a ratio of two bootstrapped means."""
+    if int(mask.sum()) < 20:
+        return None
+    num = rs.replicates(np.where(mask, w * x, 0.0), mask)
+    den = rs.replicates(np.where(mask, w, 0.0), mask)
+    r = num / den
+    r = r[np.isfinite(r)]
+    tail = 50.0 * (1.0 - rs.spec.level)
+    return [float(np.percentile(r, tail)), float(np.percentile(r, 100.0 - tail))] if r.size else None
+
+
+def size_bucket(size_usd: np.ndarray) -> np.ndarray:
+    return np.clip(np.searchsorted(SIZE_EDGES_USD, size_usd, side="right") - 1, 0, len(SIZE_EDGES_USD) - 2)
+
+
+def bucket_name(i: int) -> str:
+    def f(v: float) -> str:
+        return f"${v / 1e6:g}M" if v >= 1e6 else (f"${v / 1e3:g}k" if v >= 1e3 else f"${v:g}")
+
+    return f"{f(SIZE_EDGES_USD[i])}-{f(SIZE_EDGES_USD[i + 1])}"
+
+
+def evaluate(role: str, net: Any, train: pd.DataFrame, df: pd.DataFrame, impute: dict[str, Any]) -> dict[str, Any]:
+    """One held-out recording: the model and the baselines (fitted on every training row), with intervals."""
+    names = list(ROLE_INPUTS[role])
+    y = _target(role, df)
+    pred = net.forward(df[names].to_numpy())
+    rs = resampler(df)
+    loss = _row_loss(role, y, pred)
+    base = baseline_predictions(role, train, df)
+    out: dict[str, Any] = {"n": len(df), "seconds": rs.n_seconds, "model": _score(role, y, pred, df)}
+    out["model"][KEY_METRIC[role] + "_ci"] = _ci(rs, loss)
+    out["baselines"] = {}
+    for name, (bp, what) in base.items():
+        bl = _row_loss(role, y, bp)
+        out["baselines"][name] = {
+            **_score(role, y, bp, df),
+            "what": what,
+            KEY_METRIC[role] + "_ci": _ci(rs, bl),
+            "model_minus_baseline": float(np.mean(loss - bl)),
+            "model_minus_baseline_ci": _ci(rs, loss - bl),
+        }
+    served = net.forward(_imputed(df, names, impute)[names].to_numpy())
+    out["served_with_trade_features_imputed"] = _score(role, y, served, df)
+    if role == "maker_taker":
+        out["calibration_deciles"] = calibration_table(y, pred)
+        out["by_size"] = []
+        b = size_bucket(df["size_usd"].to_numpy())
+        for i in range(len(SIZE_EDGES_USD) - 1):
+            g = b == i
+            if g.any():
+                out["by_size"].append(
+                    {
+                        "bucket": bucket_name(i),
+                        "n": int(g.sum()),
+                        "predicted": float(pred[g].mean()),
+                        "realised": float(y[g].mean()),
+                        "realised_ci": _ci(rs, y, g),
+                    }
+                )
+        out["by_horizon_s"] = {
+            f"{h:g}": {"n": int(g.sum()), "mean_observed": float(y[g].mean()), "mean_predicted": float(pred[g].mean())}
+            for h in HORIZONS_S
+            if (g := df["horizon"].to_numpy() == h).any()
+        }
+        return out
+    walk = df["baseline_walk_bps"].to_numpy()
+    lat = df["latency_ms"].to_numpy()
+    if role == "slippage_expected":
+        out["by_latency_ms"] = {
+            f"{v:g}": {"n": int(g.sum()), "model_mae_bps": mae(y[g], pred[g]), "walk_mae_bps": mae(y[g], walk[g])}
+            for v in LATENCIES_MS
+            if (g := lat == v).any()
+        }
+        return out
+    cover = (y <= pred[:, 1]).astype(np.float64)
+    resid = base["book_walk_plus_residual_quantiles"][0]
+    cover_b = (y <= resid[:, 1]).astype(np.float64)
+    moved = lat > 0
+    out["p90_coverage"] = {
+        "all": {"n": len(df), "model": float(cover.mean()), "model_ci": _ci(rs, cover)},
+        "with_latency": {
+            "n": int(moved.sum()),
+            "model": float(cover[moved].mean()),
+            "model_ci": _ci(rs, cover, moved),
+            "baseline": float(cover_b[moved].mean()),
+            "baseline_ci": _ci(rs, cover_b, moved),
+        },
+        "by_size_with_latency": [],
+        "baseline": "book_walk_plus_residual_quantiles",
+        "min_n_judged": MIN_BUCKET_N,
+    }
+    b = size_bucket(df["size_usd"].to_numpy())
+    for i in range(len(SIZE_EDGES_USD) - 1):
+        g = moved & (b == i)
+        if g.any():
+            out["p90_coverage"]["by_size_with_latency"].append(
+                {
+                    "bucket": bucket_name(i),
+                    "n": int(g.sum()),
+                    "model": float(cover[g].mean()),
+                    "model_ci": _ci(rs, cover, g),
+                    "baseline": float(cover_b[g].mean()),
+                    "baseline_ci": _ci(rs, cover_b, g),
+                }
+            )
+    out["by_latency_ms"] = {
+        f"{v:g}": {
+            "n": int(g.sum()),
+            "p90_coverage": float(cover[g].mean()),
+            "model_mean_pinball_bps": float(loss[g].mean()),
+        }
+        for v in LATENCIES_MS
+        if (g := lat == v).any()
+    }
+    return out
+
+
+def band_sensitivity(net: Any, df: pd.DataFrame) -> list[dict[str, float]]:
+    """The p90 increment over the p50 (bps) of one real held-out row set to each size x latency x volatility:
+    shows what the band depends on."""
+    row0 = df.iloc[[len(df) // 2]]
+    out = []
+    for size in (1e4, 1e6, 5e6):
+        for lat in (100.0, 1000.0):
+            for annual in (0.3, 0.6, 1.5):
+                r = row0.copy()
+                vol = annual / math.sqrt(365 * 86400) * 1e4
+                r["log10_size_usd"] = math.log10(size)
+                r["vol_bps"] = vol
+                r["sqrt_latency_s"] = math.sqrt(lat / 1000.0)
+                r["latency_move_bps"] = max(vol, 0.1) * math.sqrt(lat / 1000.0)
+                q = net.forward(r[list(ROLE_INPUTS["slippage_quantiles"])].to_numpy())[0]
+                out.append(
+                    {"size_usd": size, "latency_ms": lat, "vol_annual": annual, "p90_minus_p50_bps": float(q[1] - q[0])}
+                )
+    return out
+
+
+def limit_costs(train: pd.DataFrame, held: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Adverse selection and opportunity cost of resting orders, per horizon, from the training days' tape
+    (block-bootstrap intervals), and the same figures realised on each held-out recording."""
+
+    def table(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
+        rs = resampler(df)
+        f = df["fill_fraction"].to_numpy(np.float64)
+        adv = df["adverse_selection_bps"].to_numpy(np.float64)
+        opp = df["opportunity_bps"].to_numpy(np.float64)
+        hor = df["horizon"].to_numpy(np.float64)
+        out = {}
+        for h in HORIZONS_S:
+            g = hor == h
+            a_ok = g & np.isfinite(adv) & (f > 0)
+            o_ok = g & np.isfinite(opp) & (f < 1)
+            fa, fo = f[a_ok], 1.0 - f[o_ok]
+            out[f"{h:g}"] = {
+                "n_filled": int(a_ok.sum()),
+                "adverse_selection_bps": float(np.dot(fa, adv[a_ok]) / fa.sum()) if fa.sum() > 0 else math.nan,
+                "adverse_selection_ci": _weighted_ci(rs, np.nan_to_num(adv), f, a_ok),
+                "n_unfilled": int(o_ok.sum()),
+                "opportunity_bps": float(np.dot(fo, opp[o_ok]) / fo.sum()) if fo.sum() > 0 else math.nan,
+                "opportunity_ci": _weighted_ci(rs, np.nan_to_num(opp), 1.0 - f, o_ok),
+            }
+        return out
+
+    return {
+        "markout_s": MARKOUT_S,
+        "definition": (
+            "positive = cost, bps of the mid at placement. Adverse selection: the mid move against the filled "
+            f"part from placement to {MARKOUT_S:g} s after its last fill, weighted by the filled fraction. "
+            "Opportunity: the move away from the order from placement to expiry, weighted by the unfilled fraction."
+        ),
+        "by_horizon_s": table(train),
+        "held_out": {name: table(df) for name, df in held.items()},
+    }
 
 
 @dataclass(frozen=True)
@@ -382,72 +611,52 @@ class RoleResult:
     card: dict[str, Any]
 
 
-def run_role(role: str, split: Split, *, seed: int) -> RoleResult:
-    """Candidates on fit/validation, refit on train, test against baselines, pick and judge."""
-    names = ROLE_INPUTS[role]
+def run_role(role: str, split: Split, held: dict[str, pd.DataFrame], *, seed: int) -> RoleResult:
+    """Candidates on fitting/validation blocks, choice and verdict on validation, refit, held-out report."""
+    names = list(ROLE_INPUTS[role])
     kind = KINDS[role]
     st = structure(role)
-    train, test = split.train, split.test
-    fv = _fit_val(train)
+    fit, val = split.train, split.test
+    train = pd.concat([fit, val], ignore_index=True)
+    y_fit, y_val = _target(role, fit), _target(role, val)
     t0 = time.perf_counter()
     cands: dict[str, dict[str, Any]] = {}
-    final_models: dict[str, Any] = {}
     for arch, cfg in (("linear", LINEAR), ("mlp", MLP)):
-        m_fit = train_model(kind, fv.train[list(names)].to_numpy(), _target(role, fv.train), cfg, seed=seed, **st)
-        val_pred = net_from_keras(m_fit, kind).forward(fv.test[list(names)].to_numpy())
-        val = _score(role, _target(role, fv.test), val_pred, fv.test)
-        model = train_model(kind, train[list(names)].to_numpy(), _target(role, train), cfg, seed=seed, **st)
-        net = net_from_keras(model, kind)
-        tst = _score(role, _target(role, test), net.forward(test[list(names)].to_numpy()), test)
-        final_models[arch] = model
-        cands[arch] = {"config": cfg.as_dict(), "validation": val, "test": tst, "parameters": int(model.count_params())}
-    lin, mlp = cands["linear"], cands["mlp"]
-    k = lambda c, part: _key_metric(role, c[part])  # noqa: E731
-    use_mlp = k(mlp, "validation") < (1 - MLP_MARGIN) * k(lin, "validation") and k(mlp, "test") < k(lin, "test")
+        curve = {}
+        for e, net in train_checkpoints(kind, fit[names].to_numpy(), y_fit, cfg, seed=seed, epochs=EPOCH_CHOICES, **st):
+            curve[e] = _score(role, y_val, net.forward(val[names].to_numpy()), val)
+        best = min(curve, key=lambda e: _key_metric(role, curve[e]))
+        cands[arch] = {
+            "config": replace(cfg, epochs=best).as_dict(),
+            "validation": curve[best],
+            "validation_by_epochs": {str(e): _key_metric(role, m) for e, m in curve.items()},
+        }
+    lin, mlp = (_key_metric(role, cands[a]["validation"]) for a in ("linear", "mlp"))
+    use_mlp = mlp < (1 - MLP_MARGIN) * lin
     arch = "mlp" if use_mlp else "linear"
     chosen = cands[arch]
-    base = baselines(role, train, test)
-    use, reason = verdict(role, chosen["test"], base)
-    fit_s = time.perf_counter() - t0
+    base_val = {
+        name: {**_score(role, y_val, p, val), "what": what}
+        for name, (p, what) in baseline_predictions(role, fit, val).items()
+    }
+    use, reason = verdict(role, chosen["validation"], base_val)
 
-    impute = impute_values(train)
-    model = final_models[arch]
+    cfg = replace(MLP if use_mlp else LINEAR, epochs=int(chosen["config"]["epochs"]))
+    model = train_model(kind, train[names].to_numpy(), _target(role, train), cfg, seed=seed, **st)
     net = net_from_keras(model, kind)
-    served = _score(role, _target(role, test), net.forward(_imputed(test, names, impute)), test)
-    extra: dict[str, Any] = {"test_with_trade_features_imputed": served}
-    y = _target(role, test)
-    pred = net.forward(test[list(names)].to_numpy())
+    fit_s = time.perf_counter() - t0
+    impute = impute_values(train)
+    held_eval = {name: evaluate(role, net, train, df, impute) for name, df in held.items()}
+    day = next((n for n in HELD_OUT_DAY if n in held_eval), next(iter(held_eval), None))
+    main = held_eval[day] if day else {"model": chosen["validation"], "baselines": base_val}
+    extra: dict[str, Any] = {}
     if role == "maker_taker":
-        extra["calibration_deciles"] = calibration_table(y, pred)
-        extra["by_horizon_s"] = {
-            str(h): {"n": int(g.sum()), "mean_observed": float(y[g].mean()), "mean_predicted": float(pred[g].mean())}
-            for h in HORIZONS_S
-            if (g := test["horizon"].to_numpy() == h).any()
-        }
+        extra["calibration_deciles"] = main.get("calibration_deciles", [])
+        extra["limit_costs"] = limit_costs(train, held)
     else:
-        walk = test["baseline_walk_bps"].to_numpy()
-        lat = test["latency_ms"].to_numpy()
-        by = {}
-        for v in LATENCIES_MS:
-            g = lat == v
-            if g.any():
-                row = {"n": int(g.sum()), "share_cost_equal_to_walk": float(np.mean(np.abs(y[g] - walk[g]) < 1e-9))}
-                if role == "slippage_expected":
-                    row.update(model_mae_bps=mae(y[g], pred[g]), walk_mae_bps=mae(y[g], walk[g]))
-                else:
-                    row.update(
-                        p90_coverage=float(np.mean(y[g] <= pred[g, 1])),
-                        model_mean_pinball_bps=quantile_metrics(y[g], pred[g])["mean_pinball_bps"],
-                    )
-                by[f"{v:g}"] = row
-        extra["by_latency_ms"] = by
-        moved = lat > 0
-        extra["share_cost_equal_to_walk_with_latency"] = float(np.mean(np.abs(y[moved] - walk[moved]) < 1e-9))
-        vis = ~test["beyond_visible"].to_numpy(bool)
-        if vis.any():
-            extra["within_visible_book"] = {"n": int(vis.sum()), "model": _score(role, y[vis], pred[vis], test[vis])}
-            if role == "slippage_expected":
-                extra["within_visible_book"]["book_walk_mae_bps"] = mae(y[vis], walk[vis])
+        extra["by_latency_ms"] = main.get("by_latency_ms", {})
+    if role == "slippage_quantiles" and day:
+        extra["band_sensitivity"] = band_sensitivity(net, held[day])
 
     card = {
         "role": role,
@@ -456,44 +665,54 @@ def run_role(role: str, split: Split, *, seed: int) -> RoleResult:
         "kind": kind,
         "use": bool(use),
         "reason": reason,
-        "display_name": display_name(role, arch, chosen["test"]),
+        "display_name": display_name(role, arch, main["model"]),
         "features": [{"name": f.name, "unit": f.unit, "description": f.description} for f in input_features(role)],
         "structure": _structure_doc(role),
         "target": _target_doc(role),
         "samples": {
             "train": len(train),
-            "test": len(test),
-            "purged_at_split": int(split.purged),
-            "fit": len(fv.train),
-            "validation": len(fv.test),
+            "test": int(held_eval[day]["n"]) if day else 0,
+            "fit": len(fit),
+            "validation": len(val),
+            "purged_at_validation_blocks": int(split.purged),
+            "held_out": {n: int(e["n"]) for n, e in held_eval.items()},
         },
-        "split": _split_doc(split, fv),
-        "metrics": {"test": chosen["test"], "validation": chosen["validation"], **extra},
-        "baselines": base,
+        "split": _split_doc(split, held),
+        "metrics": {"test": main["model"], "validation": chosen["validation"], **extra},
+        # the held-out day's baselines (what the Models page tables), and the validation ones the verdict used
+        "baselines": main["baselines"],
+        "validation_baselines": base_val,
+        "held_out": held_eval,
+        "held_out_day": day,
         "candidates": cands,
         "selection": (
-            f"MLP kept: better than linear on validation by >= {MLP_MARGIN:.0%} and on test"
-            if use_mlp
-            else f"linear kept: the MLP did not beat it on both validation (by >= {MLP_MARGIN:.0%}) and test"
+            f"{arch} with {chosen['config']['epochs']} epochs, chosen on the validation blocks "
+            f"(epochs from {list(EPOCH_CHOICES)}; the MLP must beat the linear model by >= {MLP_MARGIN:.0%}); "
+            "the held-out recordings played no part"
         ),
         "serving": {
             "impute": impute,
             "imputed_features": list(TRADE_FEATURES),
             "note": (
                 "A live feed carries no trades: trades_per_s and btc_per_s are set to these training "
-                "medians; vol_bps comes from the engine's EWMA volatility (x 1e4)."
+                "medians; vol_bps is the app's own volatility (core.costs.volatility.realised_vol, x 1e4), "
+                "the estimator the training rows used."
             ),
             **(
                 {
                     "offset_bps_range": [min(OFFSETS_BPS), max(OFFSETS_BPS)],
                     "horizon_s_range": [min(HORIZONS_S), max(HORIZONS_S)],
+                    "size_usd_range": [MIN_USD, MAKER_MAX_USD],
                 }
                 if role == "maker_taker"
                 else {"latency_ms_range": [min(LATENCIES_MS), max(LATENCIES_MS)], "size_usd_range": [MIN_USD, MAX_USD]}
             ),
         },
         "training_seconds": round(fit_s, 2),
-        "shift": {f: [float(train[f].mean()), float(test[f].mean())] for f in ("vol_bps", "trades_per_s")},
+        "shift": {
+            f: {"train": float(train[f].mean()), **{n: float(d[f].mean()) for n, d in held.items()}}
+            for f in ("vol_bps", "trades_per_s")
+        },
     }
     return RoleResult(role=role, model=model, arch=arch, card=card)
 
@@ -501,15 +720,20 @@ def run_role(role: str, split: Split, *, seed: int) -> RoleResult:
 def _structure_doc(role: str) -> str:
     if role == "slippage_expected":
         return (
-            "cost_bps = walk_bps + sqrt_latency_s x f(normalised inputs); f = one Dense unit (linear) or the "
-            "MLP; equals the book walk at zero latency"
+            "cost_bps = walk_bps + latency_move_bps x f(normalised inputs), latency_move_bps = max(vol_bps, 0.1) "
+            "x sqrt(latency s); f = one Dense unit (linear) or the MLP; equals the book walk at zero latency"
         )
     if role == "slippage_quantiles":
         return (
-            "p50 = walk_bps + sqrt_latency_s x f50, p90 = p50 + sqrt_latency_s x softplus(f90), "
-            "p95 = p90 + sqrt_latency_s x softplus(f95): non-crossing, all equal to the walk at zero latency"
+            "p50 = walk_bps + m x f50, p90 = p50 + m x softplus(f90), p95 = p90 + m x softplus(f95), with "
+            "m = latency_move_bps = max(vol_bps, 0.1) x sqrt(latency s): the band scales with the volatility and "
+            "the latency, and f (inputs: size, depth, book shape, flow, latency) shapes it by size; non-crossing, "
+            "all equal to the walk at zero latency"
         )
-    return "P(maker fill) = sigmoid(one Dense unit on normalised inputs); trained on the fill fraction"
+    return (
+        "P(maker fill) = sigmoid(one Dense unit, or the MLP, on normalised inputs); trained on the size-aware fill "
+        "fraction, with the order's size against the queue ahead and the flow expected while it rests as inputs"
+    )
 
 
 def _target_doc(role: str) -> dict[str, Any]:
@@ -517,8 +741,8 @@ def _target_doc(role: str) -> dict[str, Any]:
         return {
             "name": "fill_fraction",
             "unit": "fraction 0..1",
-            "description": "share of a passive limit order filled as maker within its horizon (queue rule in "
-            "core/training/dataset.py MarketData.maker_fill)",
+            "description": "share of a passive limit order filled as maker within its horizon, size-aware: queue "
+            "ahead first, never more than traded at or through its price (core.validation.limit_orders.resting_fill)",
         }
     doc: dict[str, Any] = {
         "name": "label_bps",
@@ -530,19 +754,26 @@ def _target_doc(role: str) -> dict[str, Any]:
     return doc
 
 
-def _split_doc(split: Split, fv: Split) -> dict[str, Any]:
-    per = {}
+def _split_doc(split: Split, held: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    ranges: dict[str, Any] = {}
     for name, b in split.bounds.items():
-        per[name] = {
-            "train": [iso_ms(b["window_start"]), iso_ms(b["split"])],
-            "test": [iso_ms(b["split"]), iso_ms(b["window_end"])],
-            "validation_from": iso_ms(fv.bounds[name]["split"]) if name in fv.bounds else None,
+        ranges[name] = {
+            "train": [iso_ms(b["window_start"]), iso_ms(b["window_end"])],
+            "validation_blocks": [[iso_ms(lo), iso_ms(hi)] for lo, hi in b["validation_blocks"]],
         }
+    for name, df in held.items():
+        ranges[name] = {"test": [iso_ms(int(df["t_ms"].min())), iso_ms(int(df["t_ms"].max()))]}
     return {
-        "method": f"by time per recording: first {TRAIN_FRACTION:.0%} of the decision-time window trains, "
-        f"last {1 - TRAIN_FRACTION:.0%} tests; training rows whose label window crosses the "
-        "split are dropped; never shuffled across",
-        "ranges_utc": per,
+        "method": (
+            "out of sample by day: the training recordings fit and choose; inside them every "
+            f"{VALIDATION_EVERY}th block of {BLOCK_S:g} s (from block {VALIDATION_PHASE}) validates (architecture, "
+            "epochs and the model-or-baseline decision are chosen there; fitting rows whose label reaches into a "
+            "validation block are dropped); the held-out recordings are only reported, never used to choose"
+        ),
+        "train_recordings": sorted(split.bounds),
+        "held_out_recordings": sorted(held),
+        "held_out_day": [n for n in HELD_OUT_DAY if n in held],
+        "ranges_utc": ranges,
     }
 
 
@@ -571,21 +802,26 @@ def versions() -> dict[str, str]:
     return out
 
 
-def train_all(sources: Sequence[Path], out: Path, *, settings: Settings, docs: Path | None) -> dict[str, dict]:
+def train_all(
+    sources: Sequence[Path], out: Path, *, settings: Settings, docs: Path | None, held_out: Sequence[Path] = ()
+) -> dict[str, dict]:
     t0 = time.perf_counter()
-    data = build_datasets(sources, settings)
+    data = build_datasets(sources, settings, held_out)
     data_s = time.perf_counter() - t0
-    roles = [("slippage_expected", data.slippage), ("slippage_quantiles", data.slippage)]
+    roles: list[tuple[str, Split, dict[str, pd.DataFrame]]] = [
+        ("slippage_expected", data.slippage, data.held_slippage),
+        ("slippage_quantiles", data.slippage, data.held_slippage),
+    ]
     if data.maker is not None and len(data.maker.train) and len(data.maker.test):
-        roles.append(("maker_taker", data.maker))
+        roles.append(("maker_taker", data.maker, data.held_maker))
     else:
         log.warning("no recording with trades: the maker/taker model is not trained")
     out.mkdir(parents=True, exist_ok=True)
     vers = versions()
     date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cards = {}
-    for role, split in roles:
-        res = run_role(role, split, seed=settings.seed)
+    for role, split, held in roles:
+        res = run_role(role, split, held, seed=settings.seed)
         card = {
             **res.card,
             "data": data.files,
@@ -599,8 +835,10 @@ def train_all(sources: Sequence[Path], out: Path, *, settings: Settings, docs: P
                 "offsets_bps": list(OFFSETS_BPS),
                 "horizons_s": list(HORIZONS_S),
                 "size_usd_log_uniform": [MIN_USD, MAX_USD],
+                "maker_size_usd_log_uniform": [MIN_USD, MAKER_MAX_USD],
                 "build_seconds": round(data_s, 2),
             },
+            "bootstrap": BOOTSTRAP.to_dict(0) | {"seconds": "per held-out recording (training recordings end to end)"},
             "trained_at": date,
             "seed": settings.seed,
             "versions": vers,
@@ -610,17 +848,29 @@ def train_all(sources: Sequence[Path], out: Path, *, settings: Settings, docs: P
         }
         res.model.save(out / f"{role}.keras")
         net_from_keras(res.model, KINDS[role]).save_npz(out / f"{role}.npz")  # served without TensorFlow
-        (out / f"{role}.json").write_text(json.dumps(card, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         cards[role] = card
         log.info("%s: %s, use=%s (%s)", role, res.arch, card["use"], card["reason"])
     total = time.perf_counter() - t0
     for role in cards:
         cards[role]["total_seconds"] = round(total, 1)
-        (out / f"{role}.json").write_text(json.dumps(cards[role], indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        (out / f"{role}.json").write_text(
+            json.dumps(_finite(cards[role]), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
     if docs is not None:
         docs.parent.mkdir(parents=True, exist_ok=True)
         docs.write_text(render_docs(cards), encoding="utf-8")
     return cards
+
+
+def _finite(v: Any) -> Any:
+    """NaN and infinities as null, so the card is strict JSON."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -630,7 +880,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="+",
         type=Path,
         default=None,
-        help="recordings (.jsonl.gz); trades are found via data/recordings.json or ../trades/<stem>.parquet",
+        help="training recordings (.jsonl.gz); trades are found via data/recordings.json or ../trades/<stem>.parquet",
+    )
+    p.add_argument(
+        "--held-out", nargs="*", type=Path, default=None, help="recordings only reported (default: the rest)"
     )
     p.add_argument("--out", type=Path, default=ROOT / "models", help="output directory for .keras + cards")
     p.add_argument("--docs", type=Path, default=ROOT / "docs" / "MODELS.md", help="generated documentation")
@@ -643,9 +896,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t0 = time.perf_counter()
     settings = Settings(slippage_times=args.slippage_times, maker_times=args.maker_times, seed=args.seed)
-    cards = train_all(
-        args.data or default_sources(), args.out, settings=settings, docs=None if args.no_docs else args.docs
-    )
+    sources = args.data or default_sources()
+    held = args.held_out if args.held_out is not None else [p for p in default_held_out() if p not in sources]
+    cards = train_all(sources, args.out, settings=settings, docs=None if args.no_docs else args.docs, held_out=held)
     for role, c in cards.items():
         print(f"{role}: {c['architecture']}, use={c['use']}: {c['reason']}")
     print(f"done in {time.perf_counter() - t0:.1f} s -> {args.out}")

@@ -1,4 +1,5 @@
-"""Training rows: hand-checked slippage and maker labels, features, the time split, on real and tiny data."""
+"""Training rows: hand-checked slippage and size-aware maker labels, features, the block split, on real and
+tiny data."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from core.costs.volatility import realised_vol
 from core.costs.walk import walk_book
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import iter_lines, parse_timestamp_ms
@@ -25,16 +27,20 @@ from core.learned.features import (
 from core.market.book import BookSnapshot
 from core.market.instruments import get_instrument
 from core.training.dataset import (
+    BLOCK_S,
+    MARKOUT_S,
+    VALIDATION_EVERY,
+    VALIDATION_PHASE,
     MarketData,
-    Trades,
+    block_split,
     find_trades,
     load_market,
     maker_rows,
     maker_window,
     slippage_rows,
     slippage_window,
-    time_split,
 )
+from core.validation.tape import Tape
 
 
 def book(bids, asks, ts_ms=0):
@@ -110,14 +116,14 @@ def test_slippage_label_on_real_recorded_lines(recorded_messages):
         assert m.slippage_label(t, side, usd, lat) == pytest.approx(by_hand, rel=1e-9, abs=1e-9)
 
 
-# ---------------------------------------------------------------- maker label (queue rule)
+# ---------------------------------------------------------------- maker label (size-aware queue rule)
 
 # Buy at the best bid 100 (tick 1): 2 BTC visible there when placed at t = 0.
 MAKER_BOOK = book([(100, 2), (99, 3)], [(101, 1), (102, 1)], ts_ms=0)
 
 
 def test_maker_queue_is_eaten_first_then_fills_us():
-    trades = Trades.from_rows(
+    trades = Tape.from_rows(
         [
             (0, 100.0, 9.0, True),  # at t itself: not after placement, ignored
             (10, 100.0, 1.5, True),  # sell aggressor at our price: queue ahead 2 -> 0.5
@@ -133,45 +139,62 @@ def test_maker_queue_is_eaten_first_then_fills_us():
     assert (f.price, f.queue_ahead_base, f.order_base) == (100.0, 2.0, 3.0)
     assert f.filled_base == pytest.approx(1.5)
     assert f.fraction == pytest.approx(0.5)
-    assert not f.full and not f.through
-    # with a 3 s horizon the trade through 99 at t = 2 s fills the rest
+    assert not f.full and f.fill_ms == 50
+    # with a 3 s horizon the 5 BTC traded through 99 at t = 2 s fill the 1.5 left (capped at the order)
     f3 = m.maker_fill(0, +1, 300.0, 0.0, 3.0)
-    assert f3.fraction == 1.0 and f3.full and f3.through
+    assert f3.fraction == 1.0 and f3.full and f3.fill_ms == 2_000
 
 
-def test_maker_queue_shrinks_with_the_visible_level_risk_averse():
-    # 5 BTC ahead at placement; a later book shows only 1 BTC left at 100 (cancellations ahead of us)
-    books = [book([(100, 5), (99, 3)], [(101, 1)], ts_ms=0), book([(100, 1), (99, 3)], [(101, 1)], ts_ms=20)]
-    trades = Trades.from_rows([(30, 100.0, 1.5, True)])
-    f = market(books, trades).maker_fill(0, +1, 100.0, 0.0, 1.0)  # 1 BTC order
-    assert f.queue_ahead_base == 5.0
-    assert f.fraction == pytest.approx(0.5)  # 1 eats the clipped queue, 0.5 fills us
-    # without the shrinking book the 1.5 BTC would not reach us
-    f0 = market(books[:1], trades).maker_fill(0, +1, 100.0, 0.0, 1.0)
-    assert f0.fraction == 0.0
-    # a trade before the shrinking book counts first: 1 traded at t=10 (5 -> 4 ahead), the book at t=20
-    # shows 1 at 100 (queue ahead -> 1), then 1.5 more: 1 eats the queue, 0.5 fills us
-    trades2 = Trades.from_rows([(10, 100.0, 1.0, True), (30, 100.0, 1.5, True)])
-    f2 = market(books, trades2).maker_fill(0, +1, 100.0, 0.0, 1.0)
-    assert f2.fraction == pytest.approx(0.5)
-
-
-def test_maker_through_trade_and_crossing_book_fill_everything():
-    trades = Trades.from_rows([(40, 99.0, 0.001, True)])  # any size strictly below our bid
+def test_maker_fill_is_capped_by_the_volume_traded_through():
+    # a through trade fills only what traded: 0.001 BTC below our bid fills 0.001 of a 10 BTC order
+    trades = Tape.from_rows([(40, 99.0, 0.001, True)])
     f = market([MAKER_BOOK], trades).maker_fill(0, +1, 1_000.0, 0.0, 1.0)
-    assert f.fraction == 1.0 and f.through
-    # the ask comes down to our bid in a later book
-    books = [MAKER_BOOK, book([(99, 1)], [(100, 1)], ts_ms=500)]
-    f = market(books, Trades.from_rows([])).maker_fill(0, +1, 1_000.0, 0.0, 1.0)
-    assert f.fraction == 1.0 and f.through
-    # ... but not if it happens after the horizon
-    f = market(books, Trades.from_rows([])).maker_fill(0, +1, 1_000.0, 0.0, 0.4)
-    assert f.fraction == 0.0 and not f.through
+    assert f.filled_base == pytest.approx(0.001) and f.fraction == pytest.approx(1e-4) and not f.full
+    # the same tape fills a 0.001 BTC order completely: the label depends on the order's size
+    small = market([MAKER_BOOK], trades).maker_fill(0, +1, 0.1, 0.0, 1.0)
+    assert small.fraction == pytest.approx(1.0)
+    # a partial through trade adds to what came at our price after the queue: 2.5 at 100 (2 ahead) + 0.5
+    # through = 1.0 of 3
+    tape = Tape.from_rows([(10, 100.0, 2.5, True), (20, 98.0, 0.5, True)])
+    assert market([MAKER_BOOK], tape).maker_fill(0, +1, 300.0, 0.0, 1.0).fraction == pytest.approx(1 / 3)
+
+
+def test_maker_queue_ahead_is_not_shortened_by_cancellations_nor_by_a_crossing_book():
+    # 5 BTC ahead at placement; a later book shows only 1 BTC left at 100: the tape decides, not the book
+    books = [book([(100, 5), (99, 3)], [(101, 1)], ts_ms=0), book([(100, 1), (99, 3)], [(101, 1)], ts_ms=20)]
+    trades = Tape.from_rows([(30, 100.0, 1.5, True)])
+    f = market(books, trades).maker_fill(0, +1, 100.0, 0.0, 1.0)  # 1 BTC order
+    assert f.queue_ahead_base == 5.0 and f.fraction == 0.0 and f.fill_ms is None
+    # the ask coming down to our bid fills nothing without trades
+    crossing = [MAKER_BOOK, book([(99, 1)], [(100, 1)], ts_ms=500)]
+    assert market(crossing, Tape.from_rows([])).maker_fill(0, +1, 1_000.0, 0.0, 1.0).fraction == 0.0
+
+
+def test_maker_markouts_by_hand():
+    # mid 100.5 at placement; the mid falls to 99.5 at t = 5 s and 98.5 at t = 20 s
+    books = [
+        MAKER_BOOK,
+        book([(99, 2)], [(100, 1)], ts_ms=5_000),
+        book([(98, 2)], [(99, 1)], ts_ms=20_000),
+        book([(98, 2)], [(99, 1)], ts_ms=40_000),
+    ]
+    trades = Tape.from_rows([(1_000, 100.0, 3.0, True)])  # eats the 2 ahead and fills 1 BTC at t = 1 s
+    m = market(books, trades)
+    f = m.maker_fill(0, +1, 100.0, 0.0, 30.0)
+    assert f.fraction == 1.0 and f.fill_ms == 1_000
+    adverse, opportunity = m.limit_markouts(0, +1, 30.0, f)
+    # filled buy: the mid 10 s after the fill (t = 11 s, 99.5) against the mid at placement, positive = cost
+    assert MARKOUT_S == 10.0
+    assert adverse == pytest.approx((100.5 - 99.5) / 100.5 * 1e4)
+    # the move away from the order to expiry (t = 30 s, 98.5): the market came to the buyer, negative
+    assert opportunity == pytest.approx((98.5 - 100.5) / 100.5 * 1e4)
+    unfilled = m.maker_fill(0, +1, 100.0, 0.0, 0.5)
+    assert unfilled.fill_ms is None and math.isnan(m.limit_markouts(0, +1, 0.5, unfilled)[0])
 
 
 def test_maker_sell_side_mirror_and_offset():
     # sell at the best ask 101, 1 BTC ahead; buy aggressors (buyer_is_maker False) at 101: 1.2 -> 0.2 for us
-    trades = Trades.from_rows([(5, 101.0, 1.2, False), (6, 101.0, 5.0, True)])
+    trades = Tape.from_rows([(5, 101.0, 1.2, False), (6, 101.0, 5.0, True)])
     f = market([MAKER_BOOK], trades).maker_fill(0, -1, 101.0, 0.0, 1.0)  # 1 BTC
     assert (f.price, f.queue_ahead_base) == (101.0, 1.0)
     assert f.fraction == pytest.approx(0.2)
@@ -205,21 +228,23 @@ def test_book_features_by_hand():
     assert named["size_over_depth5"] == pytest.approx(1_000 / 100.01)
     assert named["side_x_imbalance25"] == pytest.approx(f.imbalance25)
     assert named["sqrt_latency_s"] == 0.5
+    assert named["latency_move_bps"] == 1.0  # vol 2 bps per sqrt(s) x sqrt(0.25 s)
     assert named["log10_trades_per_s"] == pytest.approx(math.log10(6.0))
     assert named["is_spot"] == 1.0
 
 
 def test_flow_features_by_hand():
     books = [book([(99, 1)], [(101, 1)], ts_ms=0), book([(100, 1)], [(102, 1)], ts_ms=29_500)]
-    trades = Trades.from_rows(
+    trades = Tape.from_rows(
         [(500, 100.0, 1.0, True), (25_000, 100.0, 2.0, False), (30_000, 100.0, 4.0, True), (30_001, 100.0, 8.0, True)]
     )
     m = market(books, trades)
     fl = m.flow(30_000)  # trades in (20 s, 30 s]: the 2 and the 4 -> 0.2 trades/s, 0.6 BTC/s
     assert fl.trades_per_s == pytest.approx(0.2)
     assert fl.btc_per_s == pytest.approx(0.6)
-    # 30 one-second returns: one of ln(101/100) (the grid point at 30 s sees the new book), 29 zeros
-    assert fl.vol_bps == pytest.approx(math.log(101 / 100) / math.sqrt(30) * 1e4)
+    # the volatility is the app's own estimator over the mids recorded up to t (the same call the pages make)
+    app = realised_vol(np.array([0.0, 29.5]), np.array([100.0, 101.0]), mid=101.0)
+    assert app.n_returns == 29 and fl.vol_bps == app.sigma_per_sqrt_s * 1e4
 
 
 # ---------------------------------------------------------------- rows and split on a real slice
@@ -257,21 +282,26 @@ def test_rows_on_real_slice(real_slice):
     assert again.fraction == r.fill_fraction
 
 
-def test_time_split_never_overlaps(real_slice):
+def test_block_split_keeps_fitting_labels_out_of_the_validation_blocks(real_slice):
     m = real_slice
-    s = slippage_rows(m, n_times=60, per_time=4, seed=0)
-    split = time_split(s, {m.name: slippage_window(m)}, train_fraction=0.7)
-    cut = split.bounds[m.name]["split"]
-    assert (split.train["t_ms"] + split.train["span_ms"] <= cut).all()  # no training label looks past the cut
-    assert (split.test["t_ms"] >= cut).all()
-    assert len(split.train) + len(split.test) + split.purged == len(s)
-    assert split.train["t_ms"].max() < split.test["t_ms"].min()
-    lo, hi = slippage_window(m)
-    assert cut == int(lo + 0.7 * (hi - lo))
-    k = maker_rows(m, n_times=10, per_time=4, seed=0)
-    ks = time_split(k, {m.name: maker_window(m)})
-    kcut = ks.bounds[m.name]["split"]
-    assert (ks.train["t_ms"] + ks.train["span_ms"] <= kcut).all() and (ks.test["t_ms"] >= kcut).all()
+    # the slice is short: 15 s blocks for market orders, 1 s blocks for the maker rows' few seconds of window
+    for rows, window, block in (
+        (slippage_rows(m, n_times=80, per_time=4, seed=0), slippage_window(m), 15.0),
+        (maker_rows(m, n_times=40, per_time=4, seed=0), maker_window(m), 1.0),
+    ):
+        split = block_split(rows, {m.name: window}, block_s=block, every=3, phase=1)
+        blocks = split.bounds[m.name]["validation_blocks"]
+        lo = window[0]
+        assert blocks and blocks[0] == (lo + block * 1000.0, lo + 2 * block * 1000.0)  # blocks 1, 4, 7, ...
+        t, end = split.train["t_ms"], split.train["t_ms"] + split.train["span_ms"]
+        for a, b in blocks:
+            assert not ((end >= a) & (t < b)).any()  # no fitting label reaches into a validation block
+        inside = np.zeros(len(split.test), dtype=bool)
+        for a, b in blocks:
+            inside |= split.test["t_ms"].between(a, b, inclusive="left").to_numpy()
+        assert inside.all() and len(split.test) > 0
+        assert len(split.train) + len(split.test) + split.purged == len(rows)
+    assert (BLOCK_S, VALIDATION_EVERY, VALIDATION_PHASE) == (60.0, 4, 2)
 
 
 def test_a_recording_without_trades_gives_no_maker_rows(real_slice):

@@ -34,6 +34,9 @@ from core.training.keras_models import FitConfig, load_keras, net_from_keras, tr
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = {
+    "held_out",
+    "held_out_day",
+    "validation_baselines",
     "role",
     "file",
     "architecture",
@@ -110,74 +113,63 @@ def test_cards_exist_with_required_keys_and_metrics(shipped):
             assert {"log_loss", "auc_full_fill", "brier"} <= test.keys()
             assert len(card["metrics"]["calibration_deciles"]) == 10
             assert "base_rate" in card["baselines"]
-        # the card's verdict agrees with its own numbers
+        # the card's verdict agrees with its own validation numbers (the held-out ones played no part)
         key = {"slippage_expected": "mae_bps", "slippage_quantiles": "mean_pinball_bps", "maker_taker": "log_loss"}[
             role
         ]
-        beats = all(test[key] < b[key] for b in card["baselines"].values())
+        val = card["metrics"]["validation"]
+        beats = all(val[key] < b[key] for b in card["validation_baselines"].values())
         assert card["use"] == (
             beats
-            and (role != "slippage_quantiles" or 0.85 <= test["coverage"][1] <= 0.95)
-            and (role != "maker_taker" or test["auc_full_fill"] > 0.5)
+            and (role != "slippage_quantiles" or 0.85 <= val["coverage"][1] <= 0.95)
+            and (role != "maker_taker" or val["auc_full_fill"] > 0.5)
         )
-        for d in card["data"]:  # trained on exactly the bundled files
+        for d in card["data"]:  # trained and reported on exactly the bundled files
             assert sha256_file(ROOT / d["recording"]) == d["recording_sha256"]
             if d["trades"]:
                 assert sha256_file(ROOT / d["trades"]) == d["trades_sha256"]
-        for r in card["split"]["ranges_utc"].values():
-            assert r["train"][1] <= r["test"][0]
+        # every held-out recording has its score, interval and the paired difference to each baseline
+        for e in card["held_out"].values():
+            assert e["model"][key + "_ci"] is not None
+            assert all(b["model_minus_baseline_ci"] is not None for b in e["baselines"].values())
         assert (MODELS_DIR / card["file"]).stat().st_size < 2_000_000
 
 
+def test_cards_split_by_day_never_trains_or_chooses_on_the_held_out_day(shipped):
+    from core.training.train import HELD_OUT_DAY, TRAINING_RECORDINGS
+
+    for card, _, _ in shipped.values():
+        split = card["split"]
+        train = set(split["train_recordings"])
+        held = set(split["held_out_recordings"])
+        assert train == set(TRAINING_RECORDINGS) and not train & held
+        assert split["held_out_day"] == list(HELD_OUT_DAY) and set(HELD_OUT_DAY) <= held
+        by_name = {Path(d["recording"]).name: d for d in card["data"]}
+        train_dates = {by_name[n]["date"] for n in train}
+        for n in HELD_OUT_DAY:  # another day: its date is not a training date, and it was only reported
+            assert by_name[n]["use"] == "held_out_day" and by_name[n]["date"] not in train_dates
+        for n in held:
+            assert "train" not in split["ranges_utc"][n] and "validation_blocks" not in split["ranges_utc"][n]
+        for n in train:  # validation blocks lie inside the training windows
+            r = split["ranges_utc"][n]
+            assert r["validation_blocks"] and all(
+                r["train"][0] <= a < b <= r["train"][1] for a, b in r["validation_blocks"]
+            )
+        # the held-out numbers the card reports are of the held-out day, and its rows entered no fit
+        assert card["held_out_day"] in HELD_OUT_DAY
+        assert card["samples"]["test"] == card["held_out"][card["held_out_day"]]["n"]
+        assert card["samples"]["train"] == card["samples"]["fit"] + card["samples"]["validation"]
+
+
 def test_python_m_core_train_defaults_to_the_shipped_models_recordings(shipped):
-    # new bundled recordings must not silently enter training (they are the held-out days of docs/VALIDATION.md)
-    from core.training.train import default_sources
+    # new bundled recordings must not silently enter training: they are reported as held out
+    from core.training.train import default_held_out, default_sources
 
-    defaults = sorted(str(p.relative_to(ROOT)) for p in default_sources())
+    defaults = sorted(p.name for p in default_sources())
+    held = sorted(p.name for p in default_held_out())
     for card, _, _ in shipped.values():
-        assert sorted(d["recording"] for d in card["data"]) == defaults
-
-
-def test_models_doc_is_generated_from_the_cards(shipped):
-    doc = (ROOT / "docs" / "MODELS.md").read_text()
-    for card, _, _ in shipped.values():
-        assert card["display_name"] in doc and card["reason"] in doc
-    assert "Queue rule" in doc and "## Split" in doc
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_numpy_forward_matches_keras(role, shipped, real):
-    _, model, net = shipped[role]
-    x = np.vstack([random_rows(net, 1_000, seed=ROLES.index(role)), rows_for(role, real)])
-    assert len(x) > 1_050
-    keras_out = np.asarray(model(x, training=False))
-    np_out = net.forward(x)
-    assert np.abs(keras_out.reshape(np_out.shape) - np_out).max() <= 1e-5
-    # one row at a time (the per-tick shape) gives the same answer
-    for row, want in zip(x[:50], np_out[:50], strict=False):
-        np.testing.assert_allclose(net.forward(row)[0], want, rtol=1e-12, atol=1e-12)
-
-
-def test_quantiles_never_cross(shipped, real):
-    _, _, net = shipped["slippage_quantiles"]
-    x = np.vstack([random_rows(net, 5_000, seed=7), rows_for("slippage_quantiles", real)])
-    x[:, SLIPPAGE_INPUTS.index("sqrt_latency_s")] = np.abs(x[:, SLIPPAGE_INPUTS.index("sqrt_latency_s")])
-    q = net.forward(x)
-    assert q.shape == (len(x), 3)
-    assert (np.diff(q, axis=1) >= 0).all()
-
-
-def test_zero_latency_returns_the_walk_exactly(shipped, real):
-    for role in ("slippage_expected", "slippage_quantiles"):
-        _, _, net = shipped[role]
-        x = rows_for(role, real)
-        x = x[x[:, SLIPPAGE_INPUTS.index("sqrt_latency_s")] == 0]
-        out = net.forward(x).reshape(len(x), -1)
-        walk = x[:, SLIPPAGE_INPUTS.index("walk_bps")]
-        assert len(x) and (out == walk[:, None]).all()
-
-
-# ---------------------------------------------------------------- training
+        assert sorted(card["split"]["train_recordings"]) == defaults
+        assert sorted(card["split"]["held_out_recordings"]) == held
 
 
 def test_tiny_training_is_deterministic_and_numpy_matches(real):

@@ -293,7 +293,8 @@ def test_volatility_override_and_history(book):
     mids = 100_000.0 * np.exp(0.0001 * np.where(np.arange(120) % 2, 1.0, -1.0))  # +-1 bp every second
     v = sc.compute_view(book, parse(), mid_history=(t, mids))
     assert v.volatility.source is VolSource.DATA and v.estimate.volatility_source is VolSource.DATA
-    assert v.estimate.volatility_per_sqrt_s == pytest.approx(0.0002, rel=1e-6)  # |return| = 2 bp on a 1 s grid
+    # pure +-1 bp bounce: the two-scale estimate is zero, so the 5 s scale alone is used: 2 bp / sqrt(5)
+    assert v.estimate.volatility_per_sqrt_s == pytest.approx(0.0002 / math.sqrt(5.0), rel=1e-6)
 
 
 def test_internal_latency_adds_feed_processing_and_cost():
