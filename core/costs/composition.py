@@ -12,8 +12,8 @@ section 2). All amounts in USD, positive = cost to the trader; bps are of the ex
   whatever the size, so it is never impact. Impact is INSIDE slippage; it is shown, never added again.
 - fee = notional x (maker share x maker rate + taker share x taker rate).
 - limit orders only: the expected adverse selection (the markout when filled) and opportunity cost (the move
-  when not filled). They are ``adverse_selection_usd`` and ``opportunity_usd`` here, 0 until
-  ``core.costs.limit`` supplies them (through ``core.costs.estimate``).
+  when not filled). They are ``adverse_selection_usd`` and ``opportunity_usd`` here, priced per
+  horizon from the training days' tape by ``core.costs.limit`` (passed in by ``core.costs.estimate``).
 - net = slippage + fee + adverse selection + opportunity cost, exactly (a market order: slippage + fee).
 - a learned model's prediction (bps of the executed notional) becomes the slippage in USD, or none when it is
   not finite (``predicted_cost``), so a broken prediction never reaches the user.
@@ -53,8 +53,8 @@ class Composition(NamedTuple):
     fee_bps: float
     impact_usd: float  # the permanent part of slippage the order causes (included in slippage, not added)
     impact_bps: float
-    adverse_selection_usd: float  # limit orders: expected markout when filled (0 until core.costs.limit gives it)
-    opportunity_usd: float  # limit orders: expected move away when not filled (0 until core.costs.limit gives it)
+    adverse_selection_usd: float  # limit orders: expected markout when filled (core.costs.limit; 0 for a market order)
+    opportunity_usd: float  # limit orders: expected move away when not filled (core.costs.limit; 0 for a market order)
     net_cost_usd: float  # slippage + fee + adverse selection + opportunity
     net_cost_bps: float
     ac_immediate_usd: float

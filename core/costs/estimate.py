@@ -12,7 +12,7 @@ Decomposition (``docs/METHODOLOGY.md`` section 2), all in USD, positive = cost t
   at the cost beyond the touch. Included in slippage, never added to it.
 - ``fee_usd``: notional x (maker share x maker rate + taker share x taker rate).
 - ``net_cost_usd = slippage_usd + fee_usd`` (+ ``adverse_selection_usd + opportunity_usd``, the expected
-  limit-order terms, 0 until ``core.costs.limit`` supplies them) exactly: nothing is counted twice. bps are of
+  limit-order terms from ``core.costs.limit``) exactly: nothing is counted twice. bps are of
   the executed notional ``filled_usd``.
 
 The arithmetic of the decomposition lives in ``core.costs.composition.compose``, shared with the per-tick
@@ -113,8 +113,8 @@ class CostEstimate:
     fee_bps: float
     impact_usd: float  # the part of slippage the order causes: permanent 0.5 gamma X^2, at most beyond the touch
     impact_bps: float
-    adverse_selection_usd: float  # limit orders: expected markout when filled (0: not priced yet)
-    opportunity_usd: float  # limit orders: expected move away when not filled (0: not priced yet)
+    adverse_selection_usd: float  # limit orders: expected markout of the filled part (core.costs.limit)
+    opportunity_usd: float  # limit orders: expected move away before the rest crosses (core.costs.limit)
     net_cost_usd: float
     net_cost_bps: float
     # inputs the numbers used
@@ -257,9 +257,9 @@ def estimate(
         notional=notional,
         maker_usd=limit.maker_usd if limit is not None else 0.0,
         fee_tier=fee_tier,
-        # the expected adverse-selection and opportunity cost of a limit order enter here (0 until priced)
-        adverse_selection_usd=0.0,
-        opportunity_usd=0.0,
+        # a limit order's expected markout when filled and move away before the rest crosses (core.costs.limit)
+        adverse_selection_usd=limit.adverse_selection_usd if limit is not None else 0.0,
+        opportunity_usd=limit.opportunity_usd if limit is not None else 0.0,
     )
     methods["impact"] = (
         f"part of slippage, not added: Almgren–Chriss permanent part 0.5·gamma·X², gamma = {permanent_share:.3g}/rho "

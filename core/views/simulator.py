@@ -293,13 +293,13 @@ def breakdown_table(e: CostEstimate) -> pd.DataFrame:
                 "Adverse selection (limit)",
                 e.adverse_selection_usd,
                 bps(e.adverse_selection_usd, n),
-                m.get("adverse_selection", "not priced yet (0)"),
+                m.get("adverse_selection", "not estimated for this horizon"),
             ),
             (
                 "Opportunity cost (limit)",
                 e.opportunity_usd,
                 bps(e.opportunity_usd, n),
-                m.get("opportunity", "not priced yet (0)"),
+                m.get("opportunity", "not estimated for this horizon"),
             ),
         ]
         net_how = "slippage + fees + adverse selection + opportunity cost (impact is inside slippage)"

@@ -279,3 +279,17 @@ def test_shipped_maker_model_prices_adverse_selection_from_its_card(real_book):
     mid = risk_at(card, 20.0)
     lo, hi = (card["metrics"]["limit_costs"]["by_horizon_s"][h]["adverse_selection_bps"] for h in ("10", "30"))
     assert mid is not None and mid.adverse_selection_bps == pytest.approx(0.5 * (lo + hi), rel=1e-12)
+
+
+def test_limit_terms_reach_the_net_cost(real_book):
+    """The adverse selection and opportunity cost priced by core.costs.limit are part of net cost, not just notes."""
+    from core.learned.models import load_models
+
+    snap, vol = real_book
+    loaded = load_models()
+    o = Order(side="buy", quantity=1e5, order_type="limit", offset_bps=0.0, horizon_s=30.0)
+    e = estimate(snap, o, fee_tier=TIER, volatility=vol, models=loaded.models)
+    assert e.adverse_selection_usd > 0 and e.opportunity_usd > 0
+    parts = e.slippage_usd + e.fee_usd + e.adverse_selection_usd + e.opportunity_usd
+    assert math.isclose(e.net_cost_usd, parts, rel_tol=1e-12)
+    assert e.net_cost_usd > e.slippage_usd + e.fee_usd
