@@ -39,7 +39,8 @@ DEFINITIONS = {
     "estimate_bps": (
         "the app's expected slippage (the total immediate cost vs the arrival mid, impact included) from "
         "core.costs.estimate.estimate with the shipped "
-        "models, the page's realised volatility, a market order of the order's base quantity, 0 ms latency; "
+        "models, the page's realised volatility, a market order of the order's base quantity, and as latency the "
+        "age of that book when the order traded (exchange time from the book to the first trade); "
         "bps of the executed notional vs the arrival mid"
     ),
     "realised_bps": "side x (VWAP - arrival mid) / VWAP x 1e4",
