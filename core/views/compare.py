@@ -219,12 +219,12 @@ def compare(
     labels = [p.label for p in priced]
     rows = [_input_rows(p) for p in priced]
     names = list(dict.fromkeys(k for r in rows for k in r))
-    inputs = pd.DataFrame(
-        {lab: [r.get(n, "—") for n in names] for lab, r in zip(labels, rows, strict=True)}, index=names
-    )
-    inputs["differs from A"] = [
-        ", ".join(lab for lab in labels[1:] if inputs.at[n, lab] != inputs.at[n, labels[0]]) for n in names
-    ]
+    cells = {lab: [r.get(n, "—") for n in names] for lab, r in zip(labels, rows, strict=True)}
+    differs = {
+        lab: {n for n, v, a in zip(names, cells[lab], cells[labels[0]], strict=True) if v != a} for lab in labels
+    }
+    inputs = pd.DataFrame(cells, index=names)
+    inputs["differs from A"] = [", ".join(lab for lab in labels[1:] if n in differs[lab]) for n in names]
     inputs.index.name = "input"
     out: dict[str, list[float]] = {}
     ref = priced[0].estimate if priced else None
@@ -236,7 +236,7 @@ def compare(
     outputs.index.name = "output"
     moves = []
     for p in priced[1:]:
-        differ = [n for n in names if inputs.at[n, p.label] != inputs.at[n, labels[0]]]
+        differ = [n for n in names if n in differs[p.label]]
         head = f"{p.label} differs from {labels[0]} in " + (", ".join(differ).lower() if differ else "nothing")
         if p.error or priced[0].error:
             moves.append(f"{head}; not compared: {p.error or priced[0].error}")
