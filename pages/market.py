@@ -60,7 +60,7 @@ def market_page() -> None:
         st.dataframe(top_levels(snap, 10), width="stretch", key="market_levels")
         restarts = rt.restarts(snap.exchange, snap.symbol)
         note = restart_note(restarts, time.time(), replay=rt.replay is not None)
-        with st.container(height=None):
+        with st.container():
             if note:
                 st.info(note, icon=":material/replay:")
         times, mids = rt.mid_chart(snap.exchange, snap.symbol)

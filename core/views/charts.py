@@ -175,8 +175,8 @@ def with_gaps(frame: pd.DataFrame, x: str, breaks: np.ndarray) -> pd.DataFrame:
         return frame
     gap = frame[breaks].copy()
     for c in gap.columns:
-        if c != x:
-            gap[c] = None
+        if c != x:  # NaN keeps a numeric column numeric (sent as a typed array); plotly draws no line through it
+            gap[c] = np.nan if pd.api.types.is_numeric_dtype(gap[c]) else None
     ordered = pd.concat([gap.assign(_k=0), frame.assign(_k=1)]).rename_axis("_i").reset_index()
     return ordered.sort_values(["_i", "_k"], kind="stable").drop(columns=["_i", "_k"]).reset_index(drop=True)
 

@@ -458,7 +458,7 @@ def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
     return pd.DataFrame(
         {
             "time_utc": pd.to_datetime(ts, unit="ms", utc=True),
-            "received_utc": pd.to_datetime(df["recv_ns"], unit="ns", utc=True),
+            "received_utc": pd.to_datetime(df["recv_ns"] // 1000, unit="us", utc=True),
             "mid": df["mid"],
             "net_cost_bps": df["net_cost_bps"],
             "slippage_bps": df["slippage_bps"],

@@ -31,7 +31,8 @@ def test_a_gap_row_goes_before_each_step_back_and_nowhere_else():
     assert breaks.tolist() == [False, False, True, False, True]
     out = with_gaps(frame, "x", breaks)
     assert out["x"].tolist() == [1, 2, 3, 3, 4, 5, 5]
-    assert [v is None for v in out["y"]] == [False, False, True, False, False, True, False]
+    assert out["y"].isna().tolist() == [False, False, True, False, False, True, False]
+    assert out["y"].dtype == float and out["x"].tolist() == [1, 2, 3, 3, 4, 5, 5]
     assert with_gaps(frame, "x", np.zeros(5, dtype=bool)) is frame
 
 
