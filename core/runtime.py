@@ -196,6 +196,14 @@ class Runtime:
     def mids(self, exchange: str | None = None, symbol: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         return self.feed.store.mids(exchange, symbol)
 
+    def mid_chart(self, exchange: str | None = None, symbol: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(receive time s, mid) of the kept books, across replay restarts (the chart breaks its line there)."""
+        return self.feed.store.mid_chart(exchange, symbol)
+
+    def restarts(self, exchange: str | None = None, symbol: str | None = None) -> tuple[float, ...]:
+        """When the instrument's feed clock went backwards (a replay starting over), wall-clock s, oldest first."""
+        return self.feed.store.restarts(exchange, symbol)
+
     def venues(self) -> VenueBooks:
         """Every venue's newest book for the Venues view: the bus reader's instruments on a replica, else the
         replay group's venues (started here on first use, in the background) or the main feed's alone."""

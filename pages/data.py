@@ -13,6 +13,7 @@ from core.views.catalog import (
     replay_config,
 )
 from core.views.deployment import now_playing, recording_refusal, replay_refusal
+from core.views.upload import MAX_UPLOAD_MB, UPLOAD_HELP, check_recording, upload_config
 from pages.common import get_runtime
 
 if "data_capture" not in st.session_state:
@@ -29,7 +30,20 @@ COLUMNS = {
 }
 
 
-def capture_view(capture: Capture | None) -> None:
+def play_file(rt, name: str, data: bytes) -> None:
+    """Check a recording file (size, gzip, read as data only) and replay it as the shared feed; a plain message
+    when it cannot be played."""
+    speed = st.session_state.get("data_speed", 1.0)
+    try:
+        checked = check_recording(name, data, rt.instruments)
+        rt.start(upload_config(checked, speed))
+    except SimulatorError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    st.success(f"Now replaying {checked.describe()}, at x{speed:g}, looping, for every session.")
+
+
+def capture_view(capture: Capture | None, rt=None) -> None:
     """Progress while recording, then the download button (runs every second only while recording)."""
     if capture is None:
         return
@@ -49,6 +63,9 @@ def capture_view(capture: Capture | None) -> None:
             on_click="ignore",
             help="The recorded books as .jsonl.gz.",
         )
+        allowed = rt is not None and not replay_refusal(rt)
+        if allowed and st.button("Replay this recording", key="data_play_capture", help=SWITCH_SHARED):
+            play_file(rt, s.file_name, capture.data or b"")
 
 
 def set_action(action: str) -> None:
@@ -118,7 +135,7 @@ def record_section(rt) -> None:
 
     @st.fragment(run_every=1.0 if busy else None)
     def live_capture() -> None:
-        capture_view(capture)
+        capture_view(capture, rt)
         if busy and capture.status().state is not CaptureState.RECORDING:
             st.rerun()  # one full rerun stops the timer and keeps the download button still
 
@@ -157,6 +174,15 @@ def replay_controls(rt, entries) -> None:
             st.success(f"Now replaying {entries[i].file} at x{check_speed(speed):g} for every session.")
         except SimulatorError as exc:
             st.error(f"Could not switch the replay: {exc}", icon=":material/error:")
+    upload = st.file_uploader(
+        f"Replay a recording file of your own (.jsonl.gz, at most {MAX_UPLOAD_MB} MB)",
+        type=["gz"],
+        key="data_upload",
+        max_upload_size=MAX_UPLOAD_MB,
+        help=UPLOAD_HELP,
+    )
+    if upload is not None and st.button("Replay this file", key="data_play_upload"):
+        play_file(rt, upload.name, upload.getvalue())
 
 
 data_page()

@@ -4,8 +4,9 @@ import time
 
 import streamlit as st
 
+from core.views.charts import mid_figure
 from core.views.documents import doc_link
-from core.views.market import book_time, top_levels
+from core.views.market import book_time, restart_note, top_levels
 from pages.common import current_summary, get_runtime, refresh_control, status_line
 
 DOC = doc_link()
@@ -57,6 +58,13 @@ def market_page() -> None:
         )
         st.subheader(f"Top 10 levels (prices in {q}, sizes in {inst.base})")
         st.dataframe(top_levels(snap, 10), width="stretch", key="market_levels")
+        restarts = rt.restarts(snap.exchange, snap.symbol)
+        note = restart_note(restarts, time.time(), replay=rt.replay is not None)
+        with st.container():
+            if note:
+                st.info(note, icon=":material/replay:")
+        times, mids = rt.mid_chart(snap.exchange, snap.symbol)
+        st.plotly_chart(mid_figure(times, mids, restarts, q), key="market_mid_chart", config={"displaylogo": False})
         rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
     live_view()

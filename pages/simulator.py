@@ -13,6 +13,7 @@ from core.views import inputs as vi
 from core.views import simulator as sim
 from core.views.formatting import base_amount
 from pages.common import current_summary, get_runtime, refresh_control, status_line
+from pages.compare_panel import compare_panel, live_figures
 from pages.cost_cards import render
 from pages.cost_form import cost_inputs
 from pages.order_form import order_inputs, raw_inputs
@@ -80,6 +81,7 @@ def live_view(rt) -> None:
     session = ss.setdefault("sim_session_id", uuid.uuid4().hex)  # new inputs release this session's old track
     view = sim.live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session)
     age = snap.age_s(time.time_ns())
+    live_figures(rt, view, notices)
     render(view, inst, stale=summary.stale or elsewhere, age_s=age, notices=notices)
     rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
@@ -131,6 +133,7 @@ def simulator_page() -> None:
         live_view(rt)
 
     live()
+    compare_panel(rt, exchange, symbol, raw_inputs(), market=sim.market_kind(inst), loaded=loaded)
 
 
 simulator_page()

@@ -168,7 +168,7 @@ class ReplayServer:
     """Streams one recording to every client, paced by the original timestamps divided by ``speed``.
 
     Each connection starts at the beginning of the recording; with ``loop`` it starts over at the end,
-    so an app left open keeps ticking. ``speed <= 0`` sends as fast as the socket takes it.
+    so an app left open keeps ticking (``loops`` counts the restarts; the pages mark each one). ``speed <= 0`` sends as fast as the socket takes it.
     """
 
     def __init__(
@@ -195,6 +195,9 @@ class ReplayServer:
         self._server: Server | None = None
         self.connections = 0  # total accepted, for tests and the load benchmark
         self.sent = 0
+        #: times a connection started the recording (or the clock's window) over; the client sees each as its
+        #: exchange time going backwards, which the store records (``BookStore.restarts``) and the pages mark
+        self.loops = 0
         #: optional hook called after each send with (exchange ts ms, wall-clock s): tick-to-screen timing
         self.on_send: Callable[[int, float], None] | None = None
 
@@ -249,6 +252,7 @@ class ReplayServer:
                 if not self.loop:
                     break
                 await asyncio.sleep(0.1 / max(self.speed, 1.0))
+                self.loops += 1
             await ws.close()
         except ConnectionClosed:
             pass
@@ -269,6 +273,7 @@ class ReplayServer:
                     await asyncio.sleep(delay)
                 await self._send(ws, msg, ts_list[i])
             await asyncio.sleep(max(clock.due_s(cycle + 1, clock.start_ms) - time.monotonic(), 0.0) + 0.001)
+            self.loops += 1
 
     async def __aenter__(self) -> ReplayServer:
         await self.start()

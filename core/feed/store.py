@@ -12,6 +12,7 @@ import enum
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,6 +22,9 @@ import numpy as np
 from core.market.book import BookSnapshot
 
 log = logging.getLogger(__name__)
+
+#: restarts remembered per instrument (the pages mark the recent ones; a replay loops every few minutes)
+MAX_RESTARTS = 32
 
 
 class FeedState(str, enum.Enum):
@@ -115,6 +119,9 @@ class BookStore:
         self._books: dict[tuple[str, str], BookSnapshot] = {}
         self._mids: dict[tuple[str, str], Ring] = {}
         self._mid_last_t: dict[tuple[str, str], float] = {}
+        self._epoch: dict[tuple[str, str], int] = {}  # ring.total when the current mid epoch began
+        # receive times (wall clock s) of the first book after the feed's clock went backwards: a replay loop
+        self._restarts: dict[tuple[str, str], deque[float]] = {}
         self._mid_capacity = mid_capacity
         # per tick: recv wall time s, parse us, book us, publish us, feed delay ms
         self._ticks = Ring(timing_capacity, 5)
@@ -147,6 +154,9 @@ class BookStore:
             self._reset_status(source, url, exchange, symbol)
             self._books.pop((exchange, symbol), None)
             self._mids.pop((exchange, symbol), None)
+            self._mid_last_t.pop((exchange, symbol), None)
+            self._epoch.pop((exchange, symbol), None)
+            self._restarts.pop((exchange, symbol), None)
             self._ticks.clear()
             self._tick_cost.clear()
             self._rate.clear()
@@ -236,17 +246,21 @@ class BookStore:
 
     def _put_locked(self, snap: BookSnapshot, mid: float) -> None:
         # the mid history runs on exchange time where the feed has one: a replay at 10x then measures the
-        # recording's volatility, not 10x it; time going backwards (a replay starting over) restarts it
+        # recording's volatility, not 10x it; time going backwards (a replay starting over) starts a new epoch:
+        # the volatility restarts from there (the end and the start of a recording are not one price path),
+        # while the chart keeps the older mids on receive time, with the restart marked
         key = snap.key
         t = snap.exchange_ts_ms / 1e3 if snap.exchange_ts_ms > 0 else snap.recv_ns / 1e9
         self._books[key] = snap
         ring = self._mids.get(key)
         if ring is None:
-            ring = self._mids[key] = Ring(self._mid_capacity, 2)
+            ring = self._mids[key] = Ring(self._mid_capacity, 3)
+            self._epoch[key] = 0
         elif len(ring) and t < self._mid_last_t.get(key, t):
-            ring.clear()
+            self._epoch[key] = ring.total
+            self._restarts.setdefault(key, deque(maxlen=MAX_RESTARTS)).append(snap.recv_ns / 1e9)
         self._mid_last_t[key] = t
-        ring.append(t, mid)
+        ring.append(t, snap.recv_ns / 1e9, mid)
 
     def record_cost_latency(self, latency_us: float) -> None:
         with self._lock:
@@ -270,11 +284,28 @@ class BookStore:
 
     def mids(self, exchange: str | None = None, symbol: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(time s, mid) history of an instrument, oldest first; time is the exchange's (receive time
-        when the feed has none), restarted when it goes backwards."""
+        when the feed has none), restarted when it goes backwards (``restarts``)."""
+        with self._lock:
+            key = (exchange or self._exchange, symbol or self._symbol)
+            ring = self._mids.get(key)
+            v = ring.values() if ring is not None else np.empty((0, 3))
+            n = min(len(v), ring.total - self._epoch.get(key, 0)) if ring is not None else 0
+        v = v[len(v) - n :]
+        return v[:, 0], v[:, 2]
+
+    def mid_chart(self, exchange: str | None = None, symbol: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(receive time, wall-clock s, mid) of every kept book of an instrument, across restarts, oldest first:
+        what a chart draws (``restarts`` says where to break the line)."""
         with self._lock:
             ring = self._mids.get((exchange or self._exchange, symbol or self._symbol))
-            v = ring.values() if ring is not None else np.empty((0, 2))
-        return v[:, 0], v[:, 1]
+            v = ring.values() if ring is not None else np.empty((0, 3))
+        return v[:, 1], v[:, 2]
+
+    def restarts(self, exchange: str | None = None, symbol: str | None = None) -> tuple[float, ...]:
+        """When (receive time, wall-clock s) the instrument's feed clock went backwards, oldest first: a replay
+        starting over (or a live feed whose exchange time stepped back). Its mid history restarted there."""
+        with self._lock:
+            return tuple(self._restarts.get((exchange or self._exchange, symbol or self._symbol), ()))
 
     def tick_timings(self) -> dict[str, np.ndarray]:
         """Per-tick processing times (µs) and feed delay (ms), oldest first."""

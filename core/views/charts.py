@@ -1,7 +1,15 @@
-"""The Simulator's charts, as plain functions of a ``SimulatorView`` (no streamlit: tested and reused)."""
+"""The Simulator's and the Market page's charts, as plain functions of their data (no streamlit: tested and reused).
+
+A replay starts over at the end of its recording; the time-series charts then break their line (a gap, never a
+straight line across it) and draw a vertical "replay restarted" marker, so a loop is never taken for a move.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from core.views import simulator as sc
@@ -147,16 +155,95 @@ def curve_figure(view: sc.SimulatorView) -> go.Figure:
     return fig
 
 
+# ---- replay restarts ----------------------------------------------------------------------------------
+
+RESTART_LABEL = "replay restarted"
+
+
+def steps_back(times: pd.Series | np.ndarray) -> np.ndarray:
+    """True at each row whose (exchange) time is earlier than the row before: a replay started over there."""
+    t = np.asarray(pd.Series(times).astype("int64") if isinstance(times, pd.Series) else times, dtype=np.float64)
+    out = np.zeros(t.size, dtype=bool)
+    if t.size > 1:
+        out[1:] = t[1:] < t[:-1]
+    return out
+
+
+def with_gaps(frame: pd.DataFrame, x: str, breaks: np.ndarray) -> pd.DataFrame:
+    """``frame`` with a row of missing values (at the next row's ``x``) before each break: the line stops there."""
+    if not breaks.any():
+        return frame
+    gap = frame[breaks].copy()
+    for c in gap.columns:
+        if c != x:  # NaN keeps a numeric column numeric (sent as a typed array); plotly draws no line through it
+            gap[c] = np.nan if pd.api.types.is_numeric_dtype(gap[c]) else None
+    ordered = pd.concat([gap.assign(_k=0), frame.assign(_k=1)]).rename_axis("_i").reset_index()
+    return ordered.sort_values(["_i", "_k"], kind="stable").drop(columns=["_i", "_k"]).reset_index(drop=True)
+
+
+def mark_restarts(fig: go.Figure, times: Sequence) -> None:
+    """A dotted vertical line and a label at each restart time (on the figure's x axis)."""
+    for t in times:
+        fig.add_shape(
+            type="line", x0=t, x1=t, yref="paper", y0=0, y1=1, line={"color": "#7048e8", "dash": "dot", "width": 1}
+        )
+        fig.add_annotation(
+            x=t, yref="paper", y=1, text=RESTART_LABEL, showarrow=False, yanchor="bottom", font={"color": "#7048e8"}
+        )
+    if len(times):  # one legend entry for all of them
+        line = {"color": "#7048e8", "dash": "dot"}
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=RESTART_LABEL, line=line, hoverinfo="skip"))
+
+
+def mid_figure(
+    times_s: np.ndarray, mids: np.ndarray, restarts_s: Sequence[float], quote: str, *, max_points: int = 3000
+) -> go.Figure:
+    """The mid price on receive time (the last ``max_points`` books), broken and marked where the replay started
+    over (``restarts_s``: receive times of the first book after each restart, ``core.runtime.Runtime.restarts``)."""
+    times_s, mids = np.asarray(times_s)[-max_points:], np.asarray(mids)[-max_points:]
+    t = pd.to_datetime(np.asarray(times_s, dtype=np.float64), unit="s", utc=True)
+    frame = pd.DataFrame({"time": t, "mid": np.asarray(mids, dtype=np.float64)})
+    marks = pd.to_datetime(np.asarray([r for r in restarts_s if len(t) and r >= times_s[0]]), unit="s", utc=True)
+    breaks = frame["time"].isin(marks).to_numpy() & (np.arange(len(frame)) > 0)
+    frame = with_gaps(frame, "time", breaks)
+    fig = go.Figure()
+    fig.add_scatter(
+        x=frame["time"],
+        y=frame["mid"],
+        name="mid",
+        mode="lines",
+        line={"color": "#1f6feb", "width": 1.5},
+        hovertemplate=f"%{{y:,.2f}} {quote}<extra></extra>",
+    )
+    mark_restarts(fig, list(marks))
+    fig.update_layout(
+        title="Mid price",
+        yaxis_title=f"mid ({quote})",
+        xaxis_title="time received (UTC, this machine's clock)",
+        height=280,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", y=-0.3),
+    )
+    fig.update_yaxes(tickformat=",.2f")
+    return fig
+
+
 # ---- the live view ------------------------------------------------------------------------------------
 
 
 def ticks_figure(view: sc.SimulatorView, window: int = 300) -> go.Figure:
-    """Net cost of this order on each of the last ``window`` books, with its slippage and impact parts."""
+    """Net cost of this order on each of the last ``window`` books, with its slippage and impact parts.
+
+    On receive time, which only moves forward; where the exchange time steps back (the replay started over)
+    the lines break and a marker says so."""
     t = view.ticks.tail(window) if view.ticks is not None else None
     fig = go.Figure()
     if t is not None and len(t):
+        breaks = steps_back(t["time_utc"])
+        restarted = list(t["received_utc"][breaks])
+        t = with_gaps(t.reset_index(drop=True), "received_utc", breaks)
         fig.add_scatter(
-            x=t["time_utc"],
+            x=t["received_utc"],
             y=t["net_cost_bps"],
             name="net cost",
             mode="lines",
@@ -165,11 +252,16 @@ def ticks_figure(view: sc.SimulatorView, window: int = 300) -> go.Figure:
             hovertemplate="%{y:.3f} bps ($%{customdata[0]:,.4f})<br>mid %{customdata[1]:,.2f}<extra></extra>",
         )
         fig.add_scatter(
-            x=t["time_utc"], y=t["slippage_bps"], name="slippage", mode="lines", line={"color": "#e8590c", "width": 1}
+            x=t["received_utc"],
+            y=t["slippage_bps"],
+            name="slippage",
+            mode="lines",
+            line={"color": "#e8590c", "width": 1},
         )
         fig.add_scatter(
-            x=t["time_utc"], y=t["impact_bps"], name="impact", mode="lines", line={"color": "#868e96", "width": 1}
+            x=t["received_utc"], y=t["impact_bps"], name="impact", mode="lines", line={"color": "#868e96", "width": 1}
         )
+        mark_restarts(fig, restarted)
     else:
         fig.add_annotation(
             text="Collecting ticks: this order is priced on each new book from now on.",
@@ -180,9 +272,9 @@ def ticks_figure(view: sc.SimulatorView, window: int = 300) -> go.Figure:
             y=0.5,
         )
     fig.update_layout(
-        title=f"This order on every book (last {len(t) if t is not None else 0} ticks)",
+        title=f"This order on every book (last {min(len(view.ticks), window) if view.ticks is not None else 0} ticks)",
         yaxis_title="bps of notional",
-        xaxis_title="exchange time (UTC)",
+        xaxis_title="time received (UTC, this machine's clock)",
         height=300,
         margin=dict(l=10, r=10, t=40, b=10),
         legend=dict(orientation="h", y=-0.3),

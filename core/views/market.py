@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -163,3 +164,42 @@ def book_time(ts_ms: int) -> str:
     if ts_ms <= 0:
         return "n/a"
     return iso_ms(ts_ms)[11:23]
+
+
+#: how long after a replay restart the pages say so in words (the charts keep their marker while it is shown)
+RESTART_NOTE_S = 120.0
+
+
+def restart_note(
+    restarts_s: tuple[float, ...] | list[float],
+    now_s: float,
+    *,
+    replay: bool,
+    volatility_restarting: bool = False,
+    default_vol: float | None = None,
+) -> str | None:
+    """A plain sentence after the feed's clock went backwards (a replay starting over), else None.
+
+    ``volatility_restarting``: the volatility on screen is the default because its history restarted there
+    (the mid history restarts at each loop: the end and the start of a recording are not one price path)."""
+    if not restarts_s:
+        return None
+    ago = now_s - restarts_s[-1]
+    if ago > RESTART_NOTE_S:
+        return None
+    at = datetime.fromtimestamp(restarts_s[-1], tz=UTC).strftime("%H:%M:%S")
+    what = "The replay restarted" if replay else "The feed's exchange time stepped back"
+    text = (
+        f"{what} {max(ago, 0.0):.0f} s ago ({at} UTC): the recording started over, so prices jump there; "
+        "the charts break their line at the marker."
+        if replay
+        else f"{what} {max(ago, 0.0):.0f} s ago ({at} UTC); the charts break their line at the marker."
+    )
+    if volatility_restarting:
+        default = f" the default {default_vol:.0%} a year" if default_vol is not None else " the default"
+        text += (
+            f" Volatility restarting after the {'replay looped' if replay else 'clock stepped back'}: its history "
+            "starts again at the restart, and"
+            f"{default} is used until 30 one-second returns have arrived."
+        )
+    return text

@@ -447,7 +447,10 @@ def pricer_for(scenario: Scenario, models: Models | None) -> TickPricer:
 
 
 def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
-    """Per-tick figures as columns with units in their names (exchange time, costs in bps and USD)."""
+    """Per-tick figures as columns with units in their names (exchange and receive time, costs in bps and USD).
+
+    Receive time only moves forward; exchange time steps back where a replay started over (the chart breaks
+    its line there, ``core.views.charts.ticks_figure``)."""
     if not ticks:
         return None
     df = pd.DataFrame(ticks, columns=CostFigures._fields)
@@ -455,6 +458,7 @@ def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
     return pd.DataFrame(
         {
             "time_utc": pd.to_datetime(ts, unit="ms", utc=True),
+            "received_utc": pd.to_datetime(df["recv_ns"] // 1000, unit="us", utc=True),
             "mid": df["mid"],
             "net_cost_bps": df["net_cost_bps"],
             "slippage_bps": df["slippage_bps"],

@@ -1,0 +1,96 @@
+"""Freeze and compare on a real recorded book with the shipped models, and the live figure's recent range."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.feed.goquant import parse_snapshot
+from core.learned.models import load_models
+from core.market.instruments import get_instrument
+from core.views import compare as cmp
+from core.views import inputs as vi
+
+INST = get_instrument("binance-futures", "BTCUSDT")
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return load_models()
+
+
+@pytest.fixture
+def pinned(recorded_messages):
+    books = [parse_snapshot(raw, instrument=INST) for raw in recorded_messages[:400]]
+    t = np.array([b.exchange_ts_ms / 1e3 for b in books])
+    m = np.array([b.mid for b in books])
+    return cmp.pin(books[-1], (t, m))
+
+
+def scenario(raw: vi.RawInputs, loaded) -> vi.Scenario:
+    return vi.parse_inputs(
+        raw, exchange=INST.exchange, market="swap", limit_available=loaded.models.maker_taker is not None
+    )
+
+
+def test_only_volatility_differs_so_the_expected_cost_is_identical_and_the_p90_is_not(pinned, loaded):
+    assert loaded.models.slippage is not None and loaded.models.slippage.quantiles is not None  # the shipped p90 model
+    a = replace(vi.RawInputs(), quantity_usd=1_000_000.0, latency_ms=250.0)
+    b = cmp.variant(a, volatility_pct=200.0)
+    c = cmp.variant(a, volatility_pct=5.0, latency_ms=1000.0)
+    r = cmp.compare(
+        pinned,
+        [("A", scenario(a, loaded)), ("B", scenario(b, loaded)), ("C", scenario(c, loaded))],
+        models=loaded.models,
+    )
+    ea, eb, ec = (p.estimate for p in r.priced)
+    assert ea.net_cost_usd == eb.net_cost_usd == ec.net_cost_usd  # same book: bit for bit
+    assert ea.fee_usd == eb.fee_usd and ea.impact_usd == eb.impact_usd
+    assert eb.slippage_p90_usd != ea.slippage_p90_usd and ec.slippage_p90_usd != ea.slippage_p90_usd
+    assert eb.volatility_annual == pytest.approx(2.0) and ea.volatility_annual == pinned.volatility.annual
+    # the tables say which inputs differ and by how much each output moved
+    assert r.inputs.at["Volatility", "differs from A"] == "B, C"
+    assert r.inputs.at["Latency (ms)", "differs from A"] == "C"
+    assert r.inputs.at["Size (USD)", "differs from A"] == ""
+    assert r.outputs.at["Expected cost (net) (USD)", "B − A"] == 0.0
+    assert r.outputs.at["Slippage p90 (USD)", "B − A"] == pytest.approx(eb.slippage_p90_usd - ea.slippage_p90_usd)
+    assert "differs from A in volatility" in r.moves[0] and "expected cost (net) unchanged" in r.moves[0]
+    assert "slippage p90 unchanged" not in r.moves[0]
+    assert "only the p90 band" in cmp.what_moves(loaded.models)
+
+
+def test_a_different_size_moves_the_expected_cost_and_a_bad_variant_is_a_plain_message(pinned, loaded):
+    a = replace(vi.RawInputs(), quantity_usd=10_000.0)
+    r = cmp.compare(
+        pinned,
+        [
+            ("A", scenario(a, loaded)),
+            ("B", scenario(cmp.variant(a, quantity_usd=2_000_000.0), loaded)),
+            ("C", scenario(cmp.variant(a, quantity_usd=-5.0), loaded)),
+        ],
+        models=loaded.models,
+    )
+    assert r.priced[1].estimate.net_cost_usd > r.priced[0].estimate.net_cost_usd
+    assert r.outputs.at["Expected cost (net) (USD)", "B − A"] > 0
+    assert r.priced[2].estimate is None and "negative" in r.priced[2].error
+    assert np.isnan(r.outputs.at["Expected cost (net) (USD)", "C"]) and "not compared" in r.moves[1]
+
+
+def test_the_pinned_book_does_not_change_when_the_feed_moves_on(pinned):
+    with pytest.raises(ValueError):
+        pinned.mids[0] = 1.0  # read-only copies
+    assert pinned.volatility.n_returns > 0
+    assert "Pinned: the Binance" in cmp.describe_pin(pinned) and "exactly this book" in cmp.describe_pin(pinned)
+
+
+def test_recent_range_is_the_median_and_range_of_the_last_30_seconds():
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    recv = [t0 + pd.Timedelta(seconds=s) for s in (0, 10, 40, 50, 60, 70)]
+    cost = [100.0, 900.0, 10.0, 30.0, 20.0, 50.0]  # the first two are older than 30 s before the last
+    ticks = pd.DataFrame({"received_utc": recv, "net_cost_usd": cost})
+    r = cmp.recent_range(ticks, now_usd=50.0)
+    assert (r.median_usd, r.low_usd, r.high_usd, r.ticks, r.span_s) == (25.0, 10.0, 50.0, 4, 30.0)
+    text = cmp.recent_text(r)
+    assert "median $25.00" in text and "range $10.00 to $50.00" in text and "4 books" in text
+    assert cmp.recent_range(None, 1.0) is None and "Collecting" in cmp.recent_text(None)
