@@ -58,7 +58,7 @@ def status_line(s: MarketSummary) -> None:
     error = get_runtime().config_error
     if error:
         st.error(error, icon=":material/error:")
-    badge = ":violet-badge[REPLAY]" if s.source_label == "REPLAY" else ":green-badge[LIVE]"
+    badge = f":{s.badge.colour}-badge[{s.badge.value}]"  # LIVE only while fresh live books arrive
     age = "no tick yet" if math.isinf(s.tick_age_s) else f"last tick {s.tick_age_s:.1f} s ago"
     st.markdown(
         f"{badge} **{s.source_detail}** · :{STATE_BADGE.get(s.state.value, 'gray')}-badge[{s.state.value}] · {age} · "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from core.costs.order import SizeUnit
 from core.views import simulator as sc
 from core.views.formatting import bps, usd, usd_short
 
@@ -126,7 +127,7 @@ def curve_figure(view: sc.SimulatorView) -> go.Figure:
     )
     fig.add_trace(
         go.Scatter(
-            x=[e.size],
+            x=[e.size if e.size_unit is SizeUnit.QUOTE else e.filled_usd],  # the axis is USD
             y=[e.net_cost_bps],
             mode="markers",
             name="this order",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 
 import pandas as pd
 
@@ -21,9 +22,38 @@ EXCHANGE_LABELS = {v.id: v.label for v in venues.VENUES if v.kind is venues.Venu
 STALE_AFTER_S = 3.0
 
 
+class SourceBadge(str, Enum):
+    """What the status line's first badge says about the prices on screen: a replay, or a live source that is
+    LIVE only while fresh books arrive (CONNECTING before the first one, STALE when the last one is old or the
+    connection is down, OFFLINE when the feed stopped or failed for good)."""
+
+    REPLAY = "REPLAY"
+    LIVE = "LIVE"
+    CONNECTING = "CONNECTING"
+    STALE = "STALE"
+    OFFLINE = "OFFLINE"
+
+    @property
+    def colour(self) -> str:
+        return {"REPLAY": "violet", "LIVE": "green", "CONNECTING": "blue", "STALE": "orange", "OFFLINE": "red"}[
+            self.value
+        ]
+
+
+def source_badge(replay: bool, has_book: bool, stale: bool, state: FeedState) -> SourceBadge:
+    """The badge for a source: never LIVE before a first live book, nor while the data is stale."""
+    if replay:
+        return SourceBadge.REPLAY
+    if state in (FeedState.FAILED, FeedState.STOPPED) and not has_book:
+        return SourceBadge.OFFLINE
+    if not has_book:
+        return SourceBadge.CONNECTING
+    return SourceBadge.STALE if stale else SourceBadge.LIVE
+
+
 @dataclass(frozen=True)
 class MarketSummary:
-    source_label: str  # "REPLAY" or "LIVE"
+    source_label: str  # "REPLAY" or "LIVE": the kind of source (the badge says whether live data is flowing)
     source_detail: str  # e.g. "Binance USD-M BTCUSDT · recorded 2024-08-08 · x1.0"
     state: FeedState
     stale: bool
@@ -36,6 +66,7 @@ class MarketSummary:
     mid: float
     levels: tuple[int, int]
     last_error: str
+    badge: SourceBadge = SourceBadge.CONNECTING
 
 
 def summarize(
@@ -71,6 +102,7 @@ def summarize(
         mid=snap.mid if snap else nan,
         levels=snap.depth_levels if snap else (0, 0),
         last_error=status.last_error,
+        badge=source_badge(replay is not None, snap is not None, stale, status.state),
     )
 
 
