@@ -14,7 +14,6 @@ import streamlit as st
 
 from core.views import inputs as vi
 from core.views import simulator as sim
-from core.views.formatting import size_amount
 from core.views.preview import QUESTION
 from pages.common import current_summary, get_runtime, refresh_control, status_line
 from pages.cost_cards import render
@@ -151,8 +150,7 @@ def simulator_page() -> None:
         if field in shown.notes and field not in shown.errors:
             slot.caption(shown.notes[field])
     if shown.sizing is not None and shown.sizing.rounded and vi.QUANTITY not in shown.errors:
-        s = shown.sizing
-        slots[vi.QUANTITY].caption(f"→ {size_amount(s.venue_size, s.venue_unit)} ({s.rounded.split(', ', 1)[1]})")
+        slots[vi.QUANTITY].caption(f"→ {shown.sizing.rounded}")
 
     @st.fragment(run_every=interval)
     def live() -> None:
