@@ -358,6 +358,20 @@ def test_follows_a_switch_made_elsewhere(at):
         feed.start(config)
 
 
+def play(at: AppTest, feed, rec) -> None:
+    """Switch the shared feed to the recording ``rec`` and run the page until it prices on it."""
+    from core.feed.config import FeedConfig, Source
+
+    feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(rec.path)))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        at.run()
+        if source_box(at, "Instrument").value == rec.symbol and "Net cost" in metrics(at):
+            break
+        time.sleep(0.3)
+    assert not at.exception
+
+
 @pytest.mark.parametrize(
     "file",
     [
@@ -369,7 +383,6 @@ def test_follows_a_switch_made_elsewhere(at):
 )
 def test_prices_on_every_added_recording(at, file):
     """The recordings added with COIN-M and ETH replay in the Simulator: its venue, symbol, fee tier and a cost."""
-    from core.feed.config import FeedConfig, Source
     from core.feed.replay import bundled_recordings
     from pages.common import get_runtime
 
@@ -377,14 +390,7 @@ def test_prices_on_every_added_recording(at, file):
     config = feed.config
     rec = next(r for r in bundled_recordings() if r.path.name == file)
     try:
-        feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(rec.path)))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            at.run()
-            if source_box(at, "Instrument").value == rec.symbol and "Net cost" in metrics(at):
-                break
-            time.sleep(0.3)
-        assert not at.exception
+        play(at, feed, rec)
         assert source_box(at, "Exchange").value == rec.exchange
         assert source_box(at, "Instrument").value == rec.symbol
         assert at.selectbox(key="sim_fee_tier").value is not None
@@ -452,7 +458,6 @@ def test_the_feed_thread_prices_the_shown_order_on_every_book(at):
 def test_coinm_sizes_in_contracts_of_100_usd(at):
     """Binance COIN-M trades contracts of 100 USD: the ticket offers contracts, rounds to whole ones and refuses
     less than one."""
-    from core.feed.config import FeedConfig, Source
     from core.feed.replay import bundled_recordings
     from pages.common import get_runtime
 
@@ -460,14 +465,7 @@ def test_coinm_sizes_in_contracts_of_100_usd(at):
     config = feed.config
     rec = next(r for r in bundled_recordings() if r.exchange == "binance-coinm" and r.symbol == "BTCUSD_PERP")
     try:
-        feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(rec.path)))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            at.run()
-            if source_box(at, "Instrument").value == rec.symbol and "Net cost" in metrics(at):
-                break
-            time.sleep(0.3)
-        assert not at.exception
+        play(at, feed, rec)
         assert at.segmented_control(key="sim_size_unit").options == ["USD", "BTC", "contracts"]
         at.segmented_control(key="sim_size_unit").set_value("contracts").run()
         at.text_input(key="sim_qty_contracts").set_value("2.5").run()
