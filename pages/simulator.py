@@ -96,7 +96,7 @@ def live_view(rt, paused: bool) -> None:
     if not scenario.ok:
         first = scenario.errors.get(vi.QUANTITY) if scenario.sizing is not None else None
         notices.error(
-            (first or "An order input needs fixing (see the message under it)")
+            (first.rstrip(".") if first else "An order input needs fixing (see the message under it)")
             + ("; showing the last valid order meanwhile." if priced else "."),
             icon=":material/error:",
         )
