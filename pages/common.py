@@ -12,7 +12,6 @@ from core.runtime import Runtime, from_environment
 from core.views.market import MarketSummary, summarize
 
 REFRESH_OPTIONS = {"0.25 s": 0.25, "0.5 s": 0.5, "1 s": 1.0, "2 s": 2.0, "5 s": 5.0, "Paused": None}
-SOURCE_BADGE = {"REPLAY": "violet", "LIVE": "green"}  # anything else (a replica without ingest status): gray
 # Streamlit colour badges render with the app's own font (emoji need a system emoji font)
 STATE_BADGE = {
     "live": "green",
@@ -60,7 +59,7 @@ def status_line(s: MarketSummary) -> None:
     error = get_runtime().config_error
     if error:
         st.error(error, icon=":material/error:")
-    badge = f":{SOURCE_BADGE.get(s.source_label, 'gray')}-badge[{s.source_label}]"
+    badge = f":{s.badge.colour}-badge[{s.badge.value}]"  # LIVE only while fresh live books arrive
     age = "no tick yet" if math.isinf(s.tick_age_s) else f"last tick {s.tick_age_s:.1f} s ago"
     st.markdown(
         f"{badge} **{s.source_detail}** · :{STATE_BADGE.get(s.state.value, 'gray')}-badge[{s.state.value}] · {age} · "

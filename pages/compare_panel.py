@@ -9,8 +9,7 @@ import time
 import streamlit as st
 
 from core.views import compare as cmp
-from core.views.formatting import usd
-from core.views.inputs import RawInputs, parse_inputs
+from core.views.inputs import RawInputs, parse_inputs, size_order
 
 SIDES = {"as A": None, "buy": "buy", "sell": "sell"}
 
@@ -90,16 +89,18 @@ def compare_panel(rt, exchange: str, symbol: str, raw_a: RawInputs, *, market: s
     n = st.segmented_control("Scenarios", [2, 3, 4], default=2, key="cmp_count", required=True) or 2
     limit_ok = loaded.models.maker_taker is not None
     cols = st.columns(n, border=True)
-    with cols[0]:
-        st.markdown("**A**: the order in the sidebar")
-        st.caption(f"{raw_a.side or ''} {usd(raw_a.quantity_usd)} {raw_a.order_type}; change it in the sidebar.")
     raws = [("A", raw_a)]
     for i in range(1, n):
         with cols[i]:
             raws.append((cmp.LABELS[i], _variant_inputs(cmp.LABELS[i], raw_a)))
-    scenarios = [
-        (label, parse_inputs(raw, exchange=exchange, market=market, limit_available=limit_ok)) for label, raw in raws
+    inst, mid = rt.instrument(exchange, symbol), pinned.snapshot.mid
+    scenarios = [  # the venue's minimum and lot applied at the pinned mid, as on the cards above
+        (label, size_order(parse_inputs(raw, exchange=exchange, market=market, limit_available=limit_ok), inst, mid))
+        for label, raw in raws
     ]
+    with cols[0]:
+        st.markdown("**A**: the order in the sidebar")
+        st.caption(f"{raw_a.side or ''} {raw_a.order_type} order as entered above; change it there.")
     result = cmp.compare(pinned, scenarios, models=loaded.models)
     st.caption(cmp.what_moves(loaded.models))
     for p in result.priced:

@@ -21,8 +21,8 @@ def cost_inputs(exchange, market, snap, mids, slots: dict) -> None:
             list(by_key),
             key="sim_fee_tier",
             format_func=lambda k: by_key[k].label,
-            help=f"Published {EXCHANGE_LABELS.get(exchange, exchange)} {market} tiers; rates are fractions of "
-            f"the notional ({DOCS} §4).",
+            help=f"Published {EXCHANGE_LABELS.get(exchange, exchange)} {market} fee tiers (your tier depends on "
+            f"your 30-day volume); each rate is a percentage of the amount traded ({DOCS}).",
         )
         choice = by_key[ss["sim_fee_tier"]]
         bnb = False
@@ -54,6 +54,7 @@ def cost_inputs(exchange, market, snap, mids, slots: dict) -> None:
             value = st.number_input(
                 label,
                 key=key,
+                value=None,  # an emptied box is None (a message), never a silent 0
                 step=0.5,
                 format="%.2f",
                 disabled=not override,
@@ -69,27 +70,30 @@ def cost_inputs(exchange, market, snap, mids, slots: dict) -> None:
         "Override volatility",
         key="sim_vol_override",
         persist_state=PERSIST,
-        help=f"Realised EWMA volatility of the mid on a 1 s grid, half-life 300 s ({DOCS} §5).",
+        help="By default the volatility is measured from the feed's recent prices; the figure in use is shown under "
+        f"the results ({DOCS}).",
     )
-    if not vol_override:
+    if not vol_override:  # pre-fill the box with the feed's figure of this moment, for when it is ticked
         ss["sim_vol_pct"] = round(auto.annual * 100, 1)
-    st.number_input(
-        "Volatility (% a year)",
-        key="sim_vol_pct",
-        step=5.0,
-        format="%.1f",
-        disabled=not vol_override,
-        persist_state=PERSIST,
-    )
-    st.caption(f"From the feed: {auto.note}")
+    else:
+        st.number_input(
+            "Volatility (% a year)",
+            key="sim_vol_pct",
+            value=None,
+            step=5.0,
+            format="%.1f",
+            persist_state=PERSIST,
+        )
     slots[vi.VOLATILITY] = st.empty()
     st.number_input(
-        "Latency assumption (ms)",
+        "Delay to reach the exchange (ms)",
         key="sim_latency_ms",
+        value=None,
         step=10.0,
         format="%.0f",
         persist_state=PERSIST,
-        help="Time from decision to execution. The slippage models are trained for 0-1000 ms; the book "
-        "walk prices the book as it is now.",
+        help="Time from your decision to the order reaching the exchange (your network and systems). The slippage "
+        "model, when loaded, adds the price move expected over this delay (trained for 0-1000 ms); the book walk "
+        "prices the book as it is now.",
     )
     slots[vi.LATENCY] = st.empty()

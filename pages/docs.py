@@ -1,13 +1,13 @@
-"""Docs: the methodology and reports, readable in the app (tooltips link here)."""
+"""Docs: the user's guide first, then the methodology and reports, readable in the app (tooltips link here)."""
 
 import streamlit as st
 
-from core.views.documents import DOCS, load_doc
+from core.views.documents import DEFAULT_DOC, DOCS, load_doc
 
 
 def docs_page() -> None:
     names = list(DOCS)
-    wanted = st.query_params.get("doc", "methodology")
+    wanted = st.query_params.get("doc", DEFAULT_DOC)
     choice = st.selectbox(
         "Document",
         names,

@@ -1,7 +1,10 @@
-"""Simulator: describe an order in the sidebar; see what it would cost on the live book, tick by tick.
+"""Simulator: describe an order in the ticket above the results; see what it would cost on the live book.
 
 The inputs live outside the fragment (so they never reset or flicker on refresh) and reach it through
-session state; the fragment reads the latest book, calls ``core.views.simulator.live_view`` and renders.
+session state; the fragment reads the latest book, applies the venue's size rules, calls
+``core.views.simulator.live_view`` and renders. The order ticket is in the main column (reachable on a phone
+without the sidebar covering the results); the sidebar holds the market, the cost settings and, at its
+bottom, the refresh rate.
 """
 
 import time
@@ -11,7 +14,7 @@ import streamlit as st
 
 from core.views import inputs as vi
 from core.views import simulator as sim
-from core.views.formatting import base_amount
+from core.views.preview import QUESTION
 from pages.common import current_summary, get_runtime, refresh_control, status_line
 from pages.compare_panel import compare_panel, live_figures
 from pages.cost_cards import render
@@ -19,10 +22,15 @@ from pages.cost_form import cost_inputs
 from pages.order_form import order_inputs, raw_inputs
 from pages.source_picker import follow_feed, needs_full_run, source_inputs
 
+#: the status line and notices live in a box of this height, so the cards below never move when a message
+#: comes or goes (a longer message scrolls inside the box)
+NOTICES_HEIGHT_PX = 104
+
 DEFAULTS = {
     "sim_side": "buy",
     "sim_order_type": "market",
-    "sim_qty_usd": vi.DEFAULT_QUANTITY_USD,
+    "sim_qty_usd": f"{vi.DEFAULT_QUANTITY_USD:g}",
+    "sim_size_unit": vi.EntryUnit.USD.value,
     "sim_offset_bps": 0.0,
     "sim_horizon_s": 10.0,
     "sim_at_expiry": "cross",
@@ -31,7 +39,7 @@ DEFAULTS = {
     "sim_vol_pct": 50.0,
     "sim_latency_ms": vi.DEFAULT_LATENCY_MS,
     "sim_feed_error": "",
-    "sim_last_good": None,  # the last valid Scenario, priced while an input is being fixed
+    "sim_last_good": None,  # the last valid Scenario (venue rules applied), priced while an input is being fixed
 }
 
 
@@ -40,7 +48,22 @@ def _message(slot, errors: dict, field: str) -> None:
         slot.error(errors[field], icon=":material/error:")
 
 
-def live_view(rt) -> None:
+def sized(scenario: vi.Scenario, rt, exchange: str, symbol: str, snap) -> vi.Scenario:
+    """The scenario with the venue's minimum and lot applied at the mid of the book seen when it was entered
+    (kept until an input changes, as an exchange converts a USD size once, on submission)."""
+    ss = st.session_state
+    key = (scenario, exchange, symbol)
+    cached = ss.get("sim_sized")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    if snap is None:
+        return scenario
+    result = vi.size_order(scenario, rt.instrument(exchange, symbol), snap.mid)
+    ss["sim_sized"] = (key, result)
+    return result
+
+
+def live_view(rt, paused: bool) -> None:
     t0 = time.perf_counter()
     ss = st.session_state
     if needs_full_run(rt) and time.monotonic() - ss.get("sim_followed_at", 0.0) > 1.0:
@@ -52,11 +75,11 @@ def live_view(rt) -> None:
     inst = rt.instrument(exchange, symbol)
     snap = rt.latest(exchange, symbol)  # one snapshot for everything this refresh shows
     summary = current_summary(rt, snap)
-    # Messages come and go; in fixed containers they never shift the metrics and charts below, so those
-    # update in place instead of being redrawn (no flicker).
-    with st.container():
+    # The status line and every message share one fixed-height box: the cards and charts below keep their
+    # place, so they update in place instead of being redrawn (no jump, no flicker).
+    notices = st.container(height=NOTICES_HEIGHT_PX, border=False)
+    with notices:
         status_line(summary)
-    notices = st.container()
     if snap is None:
         notices.info(f"Waiting for the first {symbol} order book…", icon=":material/hourglass_top:")
         return
@@ -67,11 +90,14 @@ def live_view(rt) -> None:
             f"The shared feed now streams {status.symbol} on {status.exchange}; pricing on the last {symbol} book.",
             icon=":material/sync_problem:",
         )
-    scenario = ss["sim_scenario"]
+    scenario = sized(ss["sim_scenario"], rt, exchange, symbol, snap)
+    if scenario.ok:
+        ss["sim_last_good"] = scenario
     priced = scenario if scenario.ok else ss["sim_last_good"]
     if not scenario.ok:
+        first = scenario.errors.get(vi.QUANTITY) if scenario.sizing is not None else None
         notices.error(
-            "An order input needs fixing (see the sidebar)"
+            (first.rstrip(".") if first else "An order input needs fixing (see the message under it)")
             + ("; showing the last valid order meanwhile." if priced else "."),
             icon=":material/error:",
         )
@@ -82,7 +108,7 @@ def live_view(rt) -> None:
     view = sim.live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session)
     age = snap.age_s(time.time_ns())
     live_figures(rt, view, notices)
-    render(view, inst, stale=summary.stale or elsewhere, age_s=age, notices=notices)
+    render(view, inst, priced.sizing, stale=summary.stale or elsewhere, age_s=age, paused=paused, notices=notices)
     rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
 
@@ -94,43 +120,43 @@ def simulator_page() -> None:
     follow_feed(rt)
     loaded = rt.models()
     st.title("Simulator")
-    interval = refresh_control("sim_refresh")
+    st.markdown(QUESTION)
     slots: dict = {}
-    with st.sidebar:
+    with st.sidebar:  # drawn top to bottom: market, costs, then the refresh rate (needed first, drawn last)
+        market_box, costs_box, refresh_box = st.container(), st.container(), st.container()
+    with refresh_box:
+        st.divider()
+        interval = refresh_control("sim_refresh")
+    with market_box:
         st.header("Market")
         exchange, symbol = source_inputs(rt, interval)
-        inst = rt.instrument(exchange, symbol)
-        snap = rt.latest(exchange, symbol)
-        mids = rt.mids(exchange, symbol)
-        st.header("Order")
-        order_inputs(loaded, slots)
+    inst = rt.instrument(exchange, symbol)
+    snap = rt.latest(exchange, symbol)
+    with st.container(border=True):
+        order_inputs(rt, loaded, exchange, symbol, slots)
+    with costs_box:
         st.header("Costs")
-        cost_inputs(exchange, sim.market_kind(inst), snap, mids, slots)
+        cost_inputs(exchange, sim.market_kind(inst), snap, rt.mids(exchange, symbol), slots)
     scenario = vi.parse_inputs(
         raw_inputs(),
         exchange=exchange,
         market=sim.market_kind(inst),
         limit_available=loaded.models.maker_taker is not None,
+        instrument=inst,
     )
-    for field, slot in slots.items():
-        _message(slot, scenario.errors, field)
-        if field in scenario.notes and field not in scenario.errors:
-            slot.caption(scenario.notes[field])
-    if scenario.order is not None and snap is not None:
-        slots["quantity_base"].caption(
-            f"≈ {base_amount(scenario.order.quantity / snap.mid, inst.base)} at mid {snap.mid:,.2f} {inst.quote}"
-        )
-        warning = sim.depth_warning(snap, scenario.order.side, scenario.order.quantity)
-        if warning and vi.QUANTITY not in scenario.errors:
-            slots[vi.QUANTITY].warning(warning, icon=":material/warning:")
     st.session_state["sim_scenario"] = scenario
     st.session_state["sim_instrument"] = (exchange, symbol)
-    if scenario.ok:
-        st.session_state["sim_last_good"] = scenario
+    shown = sized(scenario, rt, exchange, symbol, snap)  # the venue's rules, to say next to the size box
+    for field, slot in slots.items():
+        _message(slot, shown.errors, field)
+        if field in shown.notes and field not in shown.errors:
+            slot.caption(shown.notes[field])
+    if shown.sizing is not None and shown.sizing.rounded and vi.QUANTITY not in shown.errors:
+        slots[vi.QUANTITY].caption(f"→ {shown.sizing.rounded}")
 
     @st.fragment(run_every=interval)
     def live() -> None:
-        live_view(rt)
+        live_view(rt, paused=interval is None)
 
     live()
     compare_panel(rt, exchange, symbol, raw_inputs(), market=sim.market_kind(inst), loaded=loaded)

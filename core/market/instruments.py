@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import urllib.request
 from dataclasses import dataclass, replace
@@ -48,6 +49,29 @@ class Instrument:
     @property
     def label(self) -> str:
         return f"{self.symbol} ({self.kind})"
+
+    @property
+    def size_label(self) -> str:
+        """What the venue's order sizes count: ``contracts`` or the base currency (``BTC``)."""
+        return "contracts" if self.sized_in_contracts else self.base
+
+    @property
+    def price_decimals(self) -> int:
+        """Decimals of a price on this venue's tick (0.1 -> 1, 0.01 -> 2), so prices print as the venue quotes them."""
+        return max(0, -math.floor(math.log10(self.tick_size) + 1e-9)) if self.tick_size > 0 else 2
+
+    def round_down_to_lot(self, size: float) -> float:
+        """``size`` (venue unit) rounded down to a whole number of lots, as an exchange rounds a quantity to its
+        step; a size a hair under a lot boundary from float arithmetic (0.0119999999) counts as on it."""
+        if self.lot_size <= 0:
+            return size
+        lots = math.floor(size / self.lot_size + 1e-9)
+        decimals = max(0, -math.floor(math.log10(self.lot_size) + 1e-9))
+        return round(lots * self.lot_size, decimals + 2)
+
+    def below_minimum(self, size: float) -> bool:
+        """``size`` (venue unit) is under the venue's minimum order (float residue tolerated)."""
+        return size < self.min_size * (1 - 1e-9)
 
     @overload
     def to_base(self, px: np.ndarray | float, sz: np.ndarray) -> np.ndarray: ...

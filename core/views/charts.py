@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.costs.order import SizeUnit
 from core.views import simulator as sc
 from core.views.formatting import bps, usd, usd_short
 
@@ -134,7 +135,7 @@ def curve_figure(view: sc.SimulatorView) -> go.Figure:
     )
     fig.add_trace(
         go.Scatter(
-            x=[e.size],
+            x=[e.size if e.size_unit is SizeUnit.QUOTE else e.filled_usd],  # the axis is USD
             y=[e.net_cost_bps],
             mode="markers",
             name="this order",

@@ -113,8 +113,8 @@ def variant(
     changes: dict[str, Any] = {}
     if side is not None:
         changes["side"] = side
-    if quantity_usd is not None:
-        changes["quantity_usd"] = quantity_usd
+    if quantity_usd is not None:  # a size in USD replaces A's size, whatever unit A was entered in
+        changes.update(quantity_usd=quantity_usd, size_unit="usd")
     if volatility_pct is not None:
         changes.update(override_volatility=True, volatility_pct=volatility_pct)
     if latency_ms is not None:

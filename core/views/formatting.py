@@ -27,6 +27,14 @@ def usd(x: float | None) -> str:
     return f"{sign}${body}"
 
 
+def usd_brief(x: float | None) -> str:
+    """A headline amount: ``usd`` from one cent up, ``< $0.01`` below (a sub-cent cost is read as "nothing",
+    its exact size is in bps and % beside it and in the breakdown table)."""
+    if x is not None and math.isfinite(x) and ZERO_USD <= abs(x) < 0.01:
+        return "< $0.01" if x > 0 else "> -$0.01"
+    return usd(x)
+
+
 def usd_short(x: float) -> str:
     """``$10``, ``$1.5k``, ``$2M``: axis-style amounts."""
     a = abs(x)
@@ -49,6 +57,40 @@ def bps(x: float | None) -> str:
     return f"{x:.2g} bps"
 
 
+def percent(x: float | None) -> str:
+    """A percentage sized to its value: ``12.3 %``, ``1.23 %``, ``0.0501 %``, ``0.000081 %`` (never ``0.00 %``
+    for a cost that is not zero)."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    a = abs(x)
+    if a < ZERO_BPS / 100:
+        return "0 %"
+    if a >= 10:
+        return f"{x:,.1f} %"
+    if a >= 1:
+        return f"{x:.2f} %"
+    return f"{x:.{max(2, 2 - math.floor(math.log10(a)))}f} %"
+
+
+def bps_pct(x_bps: float | None) -> str:
+    """A cost in both relative units: ``5.01 bps · 0.0501 %`` (1 bps = 0.01 %)."""
+    return f"{bps(x_bps)} · {percent(x_bps / 100 if x_bps is not None else None)}"
+
+
+def price(px: float, decimals: int = 2) -> str:
+    """A price with the venue's tick decimals: ``61,802.3``."""
+    return f"{px:,.{decimals}f}" if math.isfinite(px) else "n/a"
+
+
+def size_amount(x: float, unit: str) -> str:
+    """An order size in its unit: ``0.012 BTC``, ``3 contracts``, ``1 contract``, ``$100.00``."""
+    if unit == "USD":
+        return usd(x)
+    if unit == "contracts":
+        return f"{significant(x)} contract{'' if x == 1 else 's'}"
+    return base_amount(x, unit)
+
+
 def rate(fraction: float) -> str:
     """A fee rate in both units: ``5.00 bps (0.050 %)``."""
     return f"{fraction * 1e4:.2f} bps ({fraction * 100:.3f} %)"
@@ -60,7 +102,19 @@ def microseconds(x: float) -> str:
     return f"{x / 1000:,.2f} ms" if x >= 10_000 else f"{x:,.0f} µs"
 
 
+def significant(x: float, digits: int = 6) -> str:
+    """``x`` to ``digits`` significant digits, never in scientific notation, trailing zeros dropped:
+    ``0.012``, ``0.00001``, ``16.226``, ``1,250``."""
+    if not math.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    text = f"{x:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def base_amount(x: float, ccy: str) -> str:
     if not math.isfinite(x):
         return f"n/a {ccy}"
-    return f"{x:,.6g} {ccy}" if abs(x) >= 1 else f"{x:.6g} {ccy}"
+    return f"{significant(x)} {ccy}"

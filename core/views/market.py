@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 import pandas as pd
@@ -25,6 +26,41 @@ EXCHANGE_LABELS = {v.id: v.label for v in venues.VENUES if v.kind is venues.Venu
 STALE_AFTER_S = 3.0
 
 
+class SourceBadge(str, Enum):
+    """What the status line's first badge says about the prices on screen: a replay, or a live source that is
+    LIVE only while fresh books arrive (CONNECTING before the first one, STALE when the last one is old or the
+    connection is down, OFFLINE when the feed stopped or failed for good)."""
+
+    REPLAY = "REPLAY"
+    LIVE = "LIVE"
+    CONNECTING = "CONNECTING"
+    STALE = "STALE"
+    OFFLINE = "OFFLINE"
+    NO_INGEST = "NO INGEST"  # a bus replica that reads no status document from the ingest service
+
+    @property
+    def colour(self) -> str:
+        return {
+            "REPLAY": "violet",
+            "LIVE": "green",
+            "CONNECTING": "blue",
+            "STALE": "orange",
+            "OFFLINE": "red",
+            "NO INGEST": "gray",
+        }[self.value]
+
+
+def source_badge(replay: bool, has_book: bool, stale: bool, state: FeedState) -> SourceBadge:
+    """The badge for a source: never LIVE before a first live book, nor while the data is stale."""
+    if replay:
+        return SourceBadge.REPLAY
+    if state in (FeedState.FAILED, FeedState.STOPPED) and not has_book:
+        return SourceBadge.OFFLINE
+    if not has_book:
+        return SourceBadge.CONNECTING
+    return SourceBadge.STALE if stale else SourceBadge.LIVE
+
+
 @dataclass(frozen=True)
 class IngestSummary:
     """On a bus replica: what the ingest service reports, and how old each instrument's book is, in words."""
@@ -36,7 +72,7 @@ class IngestSummary:
 
 @dataclass(frozen=True)
 class MarketSummary:
-    source_label: str  # "REPLAY" or "LIVE"
+    source_label: str  # "REPLAY" or "LIVE": the kind of source (the badge says whether live data is flowing)
     source_detail: str  # e.g. "Binance USD-M BTCUSDT · recorded 2024-08-08 · x1.0"
     state: FeedState
     stale: bool
@@ -50,6 +86,7 @@ class MarketSummary:
     levels: tuple[int, int]
     last_error: str
     ingest: IngestSummary | None = None  # set on a bus replica
+    badge: SourceBadge = SourceBadge.CONNECTING
 
 
 NO_INGEST = "NO INGEST"  # a bus replica that reads no status document from the ingest service
@@ -96,6 +133,11 @@ def summarize(
         levels=snap.depth_levels if snap else (0, 0),
         last_error=status.last_error,
         ingest=ingest,
+        badge=(
+            SourceBadge.NO_INGEST
+            if label == NO_INGEST
+            else source_badge(label == "REPLAY", snap is not None, stale, status.state)
+        ),
     )
 
 

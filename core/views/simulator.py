@@ -26,7 +26,7 @@ from core.costs.composition import bps
 from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import FeeTier
 from core.costs.models import Models
-from core.costs.order import AtExpiry, Order, OrderType, Side
+from core.costs.order import AtExpiry, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, realised_vol
 from core.costs.walk import Walk
 from core.errors import SimulatorError
@@ -265,7 +265,11 @@ def cost_curve(
     for s in sizes_usd:
         try:
             e = estimate(
-                snapshot, replace(order, quantity=float(s)), fee_tier=fee_tier, volatility=volatility, models=models
+                snapshot,
+                replace(order, quantity=float(s), unit=SizeUnit.QUOTE),
+                fee_tier=fee_tier,
+                volatility=volatility,
+                models=models,
             )
             rows.append((float(s), e.net_cost_bps, e.slippage_bps, e.impact_bps, e.fee_bps, e.beyond_visible))
         except (SimulatorError, ValueError):  # e.g. a sell larger than the extended book could pay
@@ -402,7 +406,8 @@ def compute_view(
     assert order is not None and tier is not None
     # a limit order whose rest is cancelled never walks the book; one crossed at expiry may
     walks = order.order_type is OrderType.MARKET or order.at_expiry is AtExpiry.CROSS
-    warning = depth_warning(snapshot, order.side, order.quantity) if walks else None
+    notional = order.quantity * snapshot.mid if order.unit is SizeUnit.BASE else order.quantity
+    warning = depth_warning(snapshot, order.side, notional) if walks else None
     try:
         e = estimate(snapshot, order, fee_tier=tier, volatility=vol, models=models)
     except (SimulatorError, ValueError) as exc:

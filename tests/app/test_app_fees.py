@@ -10,13 +10,13 @@ def test_bnb_checkbox_takes_ten_percent_off_the_usdm_fee():
     assert source_box(at, "Exchange").value == "binance-futures"
     box = at.checkbox(key="sim_fee_bnb")
     assert box.label == "Pay fees in BNB (-10%)" and "10% off" in box.help and not box.value
-    assert metrics(at)["Expected fees"][1] == "5.00 bps"  # VIP0 taker, as published
+    assert metrics(at)["Expected fees"][1] == "5.00 bps · 0.0500 %"  # VIP0 taker, as published
     box.check().run()
     assert not at.exception
-    assert metrics(at)["Expected fees"][1] == "4.50 bps"  # 5.00 bps x (1 - 10 %)
+    assert metrics(at)["Expected fees"][1] == "4.50 bps · 0.0450 %"  # 5.00 bps x (1 - 10 %)
     assert any("taker 0.045 % (4.50 bps)" in c.value for c in at.sidebar.caption)
     at.checkbox(key="sim_fee_bnb").uncheck().run()
-    assert metrics(at)["Expected fees"][1] == "5.00 bps"
+    assert metrics(at)["Expected fees"][1] == "5.00 bps · 0.0500 %"
 
 
 def test_the_assumed_coinm_row_is_flagged_in_the_sidebar():

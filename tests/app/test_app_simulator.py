@@ -16,28 +16,17 @@ from core.feed.config import SourcePolicy
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 SOURCE_WIDGETS = ("Data source", "Exchange", "Instrument")  # keyed per feed generation (pages/source_picker.py)
-WIDGETS = (
-    "sim_side",
-    "sim_order_type",
-    "sim_qty_usd",
+TICKET = ("sim_side", "sim_order_type", "sim_qty_usd", "sim_size_unit")  # the order ticket, in the main column
+WIDGETS = (  # the sidebar's settings
     "sim_fee_tier",
     "sim_fee_override",
     "sim_maker_bps",
     "sim_taker_bps",
     "sim_vol_override",
-    "sim_vol_pct",
     "sim_latency_ms",
 )
-METRICS = (
-    "Expected slippage",
-    "Expected fees",
-    "Market impact (in slippage)",
-    "Net cost",
-    "Maker / taker",
-    "Internal latency (last tick)",
-    "Internal latency p50",
-    "Internal latency p99",
-)
+COSTS = ("Expected slippage", "Expected fees", "Market impact (in slippage)", "Net cost")
+METRICS = (*COSTS, "Order size", "Average fill price", "Worst fill price", "Maker / taker")
 WIDGET_TYPES = {"Selectbox", "ButtonGroup", "Radio", "NumberInput", "Checkbox", "TextInput"}
 
 
@@ -62,8 +51,8 @@ def source_box(at: AppTest, label: str):
     return next(s for s in at.sidebar.selectbox if s.label == label)
 
 
-def sidebar_flat(at: AppTest) -> list[tuple[str, str | None, str]]:
-    """The sidebar's elements in order: (element type, key, value as text)."""
+def sidebar_flat(at: AppTest, where: str = "sidebar") -> list[tuple[str, str | None, str]]:
+    """The sidebar's (or the main column's) elements in order: (element type, key, value as text)."""
     out: list[tuple[str, str | None, str]] = []
 
     def walk(node) -> None:
@@ -74,13 +63,13 @@ def sidebar_flat(at: AppTest) -> list[tuple[str, str | None, str]]:
             else:
                 walk(child)
 
-    walk(at.sidebar)
+    walk(getattr(at, where))
     return out
 
 
 def messages_after(at: AppTest, key: str) -> list[tuple[str, str]]:
     """(Error|Warning, text) shown between the widget ``key`` and the next widget: the field's own messages."""
-    rows = sidebar_flat(at)
+    rows = sidebar_flat(at) + sidebar_flat(at, "main")
     i = next(n for n, (_, k, _) in enumerate(rows) if k == key)
     found = []
     for kind, _, value in rows[i + 1 :]:
@@ -91,6 +80,11 @@ def messages_after(at: AppTest, key: str) -> list[tuple[str, str]]:
     return found
 
 
+def status_text(at: AppTest) -> str:
+    """The status line (source badge, venue, connection state), or "" before it is drawn."""
+    return next((m.value for m in at.markdown if "-badge[" in m.value and " · " in m.value), "")
+
+
 def methods_table(at: AppTest):
     """The 'How each number was computed' table: number -> method."""
     return next(d.value for d in at.dataframe if list(d.value.columns) == ["number", "method"])
@@ -98,7 +92,7 @@ def methods_table(at: AppTest):
 
 def widget(at: AppTest, key: str):
     """The widget with ``key``, whatever its type."""
-    for kind in ("number_input", "checkbox", "selectbox", "radio", "segmented_control"):
+    for kind in ("number_input", "text_input", "checkbox", "selectbox", "radio", "segmented_control"):
         try:
             return getattr(at, kind)(key=key)
         except KeyError:
@@ -111,62 +105,118 @@ def at() -> AppTest:
     return started()
 
 
+def ticks_seen(at: AppTest) -> int:
+    """The tick count in the system strip (the app's processing time per book)."""
+    import re
+
+    strip = next(c.value for c in at.caption if "processing time per book" in c.value)
+    return int(re.search(r"([\d,]+) ticks", strip).group(1).replace(",", ""))
+
+
 def test_runs_on_the_replay_with_every_widget_and_metric(at):
     in_sidebar = {k for _, k, _ in sidebar_flat(at)}
+    in_main = {k for _, k, _ in sidebar_flat(at, "main")}
     for key in WIDGETS:
         assert key in in_sidebar and widget(at, key) is not None
+    for key in TICKET:  # reachable on a phone without opening the sidebar
+        assert key in in_main and widget(at, key) is not None
     for label in SOURCE_WIDGETS:
         assert source_box(at, label).key in in_sidebar
+    first = next(kind for kind, _, _ in sidebar_flat(at, "main") if kind in WIDGET_TYPES)
+    assert first == "ButtonGroup" and at.main.segmented_control[0].key == "sim_side"  # not "Refresh every"
+    assert "sim_refresh" in in_sidebar and "sim_refresh" not in in_main
     assert source_box(at, "Data source").value == "replay"
     assert source_box(at, "Exchange").value == "binance-futures"
-    assert at.number_input(key="sim_qty_usd").value == 100.0
+    assert at.text_input(key="sim_qty_usd").value == "100"
     assert at.segmented_control(key="sim_refresh").value == "1 s"
+    assert at.markdown[0].value.startswith("What would this order cost if you sent it now?")
     m = metrics(at)
     assert set(METRICS) <= set(m)
-    for label in ("Expected slippage", "Expected fees", "Market impact (in slippage)", "Net cost"):
+    for label in COSTS:  # every cost in USD, bps and %
         value, delta = m[label]
-        assert value.startswith("$") and delta.endswith(" bps"), (label, value, delta)  # every number has its unit
+        assert value.startswith(("$", "< $")) and " bps · " in delta and delta.endswith(" %"), (label, value, delta)
     assert m["Maker / taker"] == ("0% / 100%", "market")
-    assert m["Expected fees"][1] == "5.00 bps"  # Binance USD-M VIP0 taker
-    assert m["Internal latency (last tick)"][0].endswith(("µs", "ms"))
-    assert all(mt.help for mt in at.metric)  # each number has its one-sentence tooltip
-    status = at.markdown[0].value
-    assert "REPLAY" in status and "recorded 2024-08-08" in status
-    assert any(c.value.startswith("≈ ") and "BTC at mid" in c.value for c in at.sidebar.caption)  # base units shown
+    assert m["Expected fees"][1] == "5.00 bps · 0.0500 %"  # Binance USD-M VIP0 taker
+    assert m["Order size"][0] == "0.001 BTC"  # $100 at ~$60k rounded down to the 0.001 BTC lot
+    assert all(mt.help and "γ" not in mt.help for mt in at.metric)  # each number has its tooltip, in words
+    status = next(md.value for md in at.markdown if "REPLAY" in md.value)
+    assert "recorded 2024-08-08" in status
+    assert any(c.value.startswith("Venue rules for BTCUSDT: minimum 0.001 BTC (≈ $") for c in at.caption)
+    assert any(c.value == "→ rounded down to 0.001 BTC, the venue's lot (0.001 BTC)" for c in at.caption)
+    assert ticks_seen(at) >= 0  # the app's own processing time, in its strip, not among the cost cards
+    assert not any("BTC at mid" in c.value for c in at.sidebar.caption)  # no live figure left in the sidebar
     methods = methods_table(at)
     assert "Expected slippage" in set(methods["number"])
 
 
 def test_replay_advances_between_runs(at):
-    ticks = int(metrics(at)["Internal latency p50"][1].split()[0].replace(",", ""))
+    ticks = ticks_seen(at)
     deadline = time.monotonic() + 15
     later = ticks
     while later <= ticks and time.monotonic() < deadline:
         time.sleep(0.5)
         at.run()
-        later = int(metrics(at)["Internal latency p50"][1].split()[0].replace(",", ""))
+        later = ticks_seen(at)
     assert later > ticks and not at.exception
 
 
 def test_quantity_and_side_change_the_outputs(at):
     net_100 = metrics(at)["Net cost"][0]
-    at.number_input(key="sim_qty_usd").set_value(1_000_000.0).run()
+    at.text_input(key="sim_qty_usd").set_value("1,000,000").run()
     assert not at.exception
     m = metrics(at)
-    assert m["Net cost"][0] != net_100 and float(m["Net cost"][0].strip("$").replace(",", "")) > 100  # >= 1 bp
-    fill = next(c.value for c in at.caption if c.value.startswith("Buy $1,000,000.00"))
+    assert m["Net cost"][0] != net_100 and float(m["Net cost"][0].strip("$").replace(",", "")) > 60  # >= 1 bp
+    fill = next(c.value for c in at.caption if c.value.startswith("Buy ") and " BTC ($" in c.value)
     assert "level(s)" in fill
     at.segmented_control(key="sim_side").set_value("sell").run()
     assert not at.exception
-    assert any(c.value.startswith("Sell $1,000,000.00") for c in at.caption)
-    assert at.number_input(key="sim_qty_usd").value == 1_000_000.0  # inputs never reset on a rerun
+    assert any(c.value.startswith("Sell ") and " BTC ($" in c.value for c in at.caption)
+    assert at.text_input(key="sim_qty_usd").value == "1,000,000"  # inputs never reset on a rerun
+
+
+def test_below_the_venue_minimum_is_refused_with_the_minimum_and_not_priced(at):
+    at.text_input(key="sim_qty_usd").set_value("50").run()
+    assert not at.exception
+    shown = messages_after(at, "sim_qty_usd")
+    assert shown and shown[0][0] == "Error" and shown[0][1].startswith("Below the venue minimum of 0.001 BTC (≈ $")
+    assert ": $50.00 is 0.000" in shown[0][1]
+    assert any(e.value.startswith("Below the venue minimum of 0.001 BTC") for e in at.main.error)
+    assert not any(c.value.startswith("Buy 0.0008") for c in at.caption)  # the $50 order itself is never priced
+    assert metrics(at)["Order size"][0] == "0.001 BTC"  # the last valid order, said so in the message
+    at.text_input(key="sim_qty_usd").set_value("0.001").run()
+    message = messages_after(at, "sim_qty_usd")[0][1]
+    assert ": $0.00100 is 0.0000000" in message and "$0.00 " not in message  # a tenth of a cent is not "0.00"
+
+
+def test_a_size_in_btc_off_the_lot_is_rounded_down_and_shown(at):
+    at.segmented_control(key="sim_size_unit").set_value("base").run()
+    assert not at.exception
+    at.text_input(key="sim_qty_base").set_value("0.0125").run()
+    assert not at.exception
+    assert any(c.value == "→ rounded down to 0.012 BTC, the venue's lot (0.001 BTC)" for c in at.caption)
+    assert metrics(at)["Order size"][0] == "0.012 BTC"
+    at.text_input(key="sim_qty_base").set_value("abc").run()  # text stays text, with a message: never a silent 0
+    assert not at.exception and at.text_input(key="sim_qty_base").value == "abc"
+    assert messages_after(at, "sim_qty_base")[0][1].startswith("The order size is not a number; enter an amount in BTC")
+
+
+def test_paused_refresh_says_so_instead_of_an_empty_tick_chart(at):
+    at.segmented_control(key="sim_refresh").set_value("Paused").run()
+    at.text_input(key="sim_qty_usd").set_value("2000").run()  # a new order: its per-tick track starts empty
+    assert not at.exception
+    paused = any(i.value.startswith("Refresh is paused") for i in at.main.info)
+    spec = ticks_chart(at)
+    assert paused != (spec is not None)  # the sentence or the chart, never both
+    assert spec is None or spec["data"]  # paused, never an empty axis (a book may land before the first draw)
 
 
 # (An emptied number box and NaN cannot reach the page from a browser; tests/unit/test_scenario.py covers them.)
 BAD = [
-    ("sim_qty_usd", {"sim_qty_usd": 0.0}, "The order size is $0; enter an amount above zero."),
-    ("sim_qty_usd", {"sim_qty_usd": -50.0}, "The order size is negative (-$50.00)"),
-    ("sim_qty_usd", {"sim_qty_usd": 5e9}, "is more than the $1,000,000,000.00 this simulator prices"),
+    ("sim_qty_usd", {"sim_qty_usd": "0"}, "The order size is $0; enter an amount above zero."),
+    ("sim_qty_usd", {"sim_qty_usd": "-50"}, "The order size is negative (-$50.00)"),
+    ("sim_qty_usd", {"sim_qty_usd": "5e9"}, "is more than the $1,000,000,000.00 this simulator prices"),
+    ("sim_qty_usd", {"sim_qty_usd": "ten"}, "The order size is not a number; enter an amount in USD"),
+    ("sim_latency_ms", {"sim_latency_ms": None}, "Enter the latency in ms."),
     ("sim_vol_pct", {"sim_vol_override": True, "sim_vol_pct": 0.0}, "The volatility must be above 0 % a year"),
     ("sim_vol_pct", {"sim_vol_override": True, "sim_vol_pct": -30.0}, "The volatility must be above 0 % a year"),
     ("sim_maker_bps", {"sim_fee_override": True, "sim_maker_bps": 250.0}, "fee rates are within ±100 bps"),
@@ -181,7 +231,7 @@ BAD = [
 
 @pytest.mark.parametrize("key,values,message", BAD, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(BAD)])
 def test_bad_input_shows_its_message_next_to_the_field(at, key, values, message):
-    net_before = metrics(at)["Net cost"]
+    size_before = metrics(at)["Order size"][0]
     for k, v in values.items():  # the checkbox first, so the field it enables can take a value
         w = widget(at, k)
         (w.check() if v is True else w.set_value(v)).run()
@@ -190,15 +240,14 @@ def test_bad_input_shows_its_message_next_to_the_field(at, key, values, message)
     assert shown and shown[0][0] == "Error" and message in shown[0][1], shown
     # the main view says so and keeps the last valid order's numbers (no traceback, no blank page)
     assert any("An order input needs fixing" in e.value for e in at.main.error)
-    assert "Net cost" in metrics(at) and metrics(at)["Net cost"][1] == net_before[1]
+    assert "Net cost" in metrics(at) and metrics(at)["Order size"][0] == size_before  # the last valid order
 
 
-def test_beyond_visible_depth_is_a_warning_next_to_the_quantity(at):
-    at.number_input(key="sim_qty_usd").set_value(500_000_000.0).run()
+def test_beyond_visible_depth_is_one_warning_in_the_results(at):
+    at.text_input(key="sim_qty_usd").set_value("500000000").run()
     assert not at.exception
-    shown = messages_after(at, "sim_qty_usd")
-    assert shown and shown[0][0] == "Warning" and shown[0][1].startswith("Beyond visible depth")
-    assert any(w.value.startswith("Beyond visible depth") for w in at.main.warning)
+    warnings = [w.value for w in at.warning if w.value.startswith("Beyond visible depth")]
+    assert len(warnings) == 1, warnings  # one warning, from the book the cards are priced on
     assert "Net cost" in metrics(at)
 
 
@@ -206,7 +255,7 @@ def test_fee_override_changes_the_fee(at):
     at.checkbox(key="sim_fee_override").check().run()
     at.number_input(key="sim_taker_bps").set_value(10.0).run()
     assert not at.exception
-    assert metrics(at)["Expected fees"] == ("$0.100", "10.0 bps")
+    assert metrics(at)["Expected fees"][1] == "10.0 bps · 0.100 %"
     assert any(c.value == "= 0.100 % of the notional" for c in at.sidebar.caption)
 
 
@@ -220,7 +269,7 @@ def test_volatility_override_is_used(at):
 def test_limit_order_when_the_maker_taker_model_is_loaded(at):
     radio = at.radio(key="sim_order_type")
     if radio.disabled:  # no maker/taker model: the page says why next to the field
-        assert any(c.value.startswith("Limit orders are off") for c in at.sidebar.caption)
+        assert any(c.value.startswith("Limit orders are off") for c in at.caption)
         return
     radio.set_value("limit").run()
     assert not at.exception
@@ -231,11 +280,11 @@ def test_limit_order_when_the_maker_taker_model_is_loaded(at):
     assert delta == "limit" and value.endswith("%")
     methods = methods_table(at)
     assert dict(zip(methods["number"], methods["method"], strict=False))["Maker/taker proportion"].startswith("model: ")
-    assert any(c.value.startswith("Limit buy $100.00 resting at ") for c in at.caption)
+    assert any(c.value.startswith("Limit buy $") and " resting at " in c.value for c in at.caption)
     at.radio(key="sim_at_expiry").set_value("cancel").run()
     assert not at.exception
     assert any("the rest cancelled at expiry" in c.value for c in at.caption)
-    assert any(c.value.startswith("The unfilled rest is cancelled") for c in at.sidebar.caption)
+    assert any(c.value.startswith("The unfilled rest is cancelled") for c in at.caption)
 
 
 def test_switching_the_replay_recording_and_a_refused_source(at):
@@ -248,10 +297,10 @@ def test_switching_the_replay_recording_and_a_refused_source(at):
         assert not at.exception
         assert feed.store.status().exchange == "binance"
         deadline = time.monotonic() + 20
-        while "Binance spot" not in at.markdown[0].value and time.monotonic() < deadline:
+        while "Binance spot" not in status_text(at) and time.monotonic() < deadline:
             time.sleep(0.3)
             at.run()
-        assert "Binance spot BTCUSDT" in at.markdown[0].value and not at.exception
+        assert "Binance spot BTCUSDT" in status_text(at) and not at.exception
 
         feed.policy = SourcePolicy(allowed_hosts=("example.invalid",))
         source_box(at, "Data source").set_value("okx").run()
@@ -298,7 +347,7 @@ def test_follows_a_switch_made_elsewhere(at):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             at.run()
-            if "Binance spot BTCUSDT" in at.markdown[0].value and at.metric:
+            if "Binance spot BTCUSDT" in status_text(at) and at.metric:
                 break
             time.sleep(0.3)
         assert not at.exception
@@ -307,6 +356,20 @@ def test_follows_a_switch_made_elsewhere(at):
         assert "Net cost" in metrics(at)
     finally:
         feed.start(config)
+
+
+def play(at: AppTest, feed, rec) -> None:
+    """Switch the shared feed to the recording ``rec`` and run the page until it prices on it."""
+    from core.feed.config import FeedConfig, Source
+
+    feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(rec.path)))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        at.run()
+        if source_box(at, "Instrument").value == rec.symbol and "Net cost" in metrics(at):
+            break
+        time.sleep(0.3)
+    assert not at.exception
 
 
 @pytest.mark.parametrize(
@@ -320,7 +383,6 @@ def test_follows_a_switch_made_elsewhere(at):
 )
 def test_prices_on_every_added_recording(at, file):
     """The recordings added with COIN-M and ETH replay in the Simulator: its venue, symbol, fee tier and a cost."""
-    from core.feed.config import FeedConfig, Source
     from core.feed.replay import bundled_recordings
     from pages.common import get_runtime
 
@@ -328,14 +390,7 @@ def test_prices_on_every_added_recording(at, file):
     config = feed.config
     rec = next(r for r in bundled_recordings() if r.path.name == file)
     try:
-        feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(rec.path)))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            at.run()
-            if source_box(at, "Instrument").value == rec.symbol and "Net cost" in metrics(at):
-                break
-            time.sleep(0.3)
-        assert not at.exception
+        play(at, feed, rec)
         assert source_box(at, "Exchange").value == rec.exchange
         assert source_box(at, "Instrument").value == rec.symbol
         assert at.selectbox(key="sim_fee_tier").value is not None
@@ -383,10 +438,10 @@ def test_the_feed_thread_prices_the_shown_order_on_every_book(at):
     net = spec["data"][0]
     assert net["name"] == "net cost" and spec["layout"]["yaxis"]["title"]["text"] == "bps of notional"
     # the metric prices the latest book on refresh; the feed thread priced that same book: same number
-    shown = metrics(at)["Net cost"][1]
+    shown = metrics(at)["Net cost"][1].split(" · ")[0]
     assert shown in {f"{y:.2f} bps" for y in ys(net)[-20:]}, (shown, ys(net)[-5:])
     # a new order gets its own track: the chart restarts with the new size's costs
-    at.number_input(key="sim_qty_usd").set_value(2_000_000.0).run()
+    at.text_input(key="sim_qty_usd").set_value("2000000").run()
     time.sleep(1.5)
     at.run()
     spec = ticks_chart(at)
@@ -396,5 +451,30 @@ def test_the_feed_thread_prices_the_shown_order_on_every_book(at):
     # is long gone from the new one); a size-for-size comparison of costs would depend on the replay's moment
     # (the recording has books with $2M at the best ask)
     assert values(new, "x")[0] > values(net, "x")[0], (values(new, "x")[:2], values(net, "x")[:2])
-    shown = metrics(at)["Net cost"][1]
+    shown = metrics(at)["Net cost"][1].split(" · ")[0]
     assert shown in {f"{y:.2f} bps" for y in ys(new)[-20:]}, (shown, ys(new)[-5:])
+
+
+def test_coinm_sizes_in_contracts_of_100_usd(at):
+    """Binance COIN-M trades contracts of 100 USD: the ticket offers contracts, rounds to whole ones and refuses
+    less than one."""
+    from core.feed.replay import bundled_recordings
+    from pages.common import get_runtime
+
+    feed = get_runtime().feed
+    config = feed.config
+    rec = next(r for r in bundled_recordings() if r.exchange == "binance-coinm" and r.symbol == "BTCUSD_PERP")
+    try:
+        play(at, feed, rec)
+        assert at.segmented_control(key="sim_size_unit").options == ["USD", "BTC", "contracts"]
+        at.segmented_control(key="sim_size_unit").set_value("contracts").run()
+        at.text_input(key="sim_qty_contracts").set_value("2.5").run()
+        assert not at.exception
+        assert any(c.value == "→ rounded down to 2 contracts, the venue's lot (1 contract)" for c in at.caption)
+        assert metrics(at)["Order size"] == ("2 contracts", "$200.00")
+        at.text_input(key="sim_qty_contracts").set_value("0.5").run()
+        shown = messages_after(at, "sim_qty_contracts")
+        assert shown and shown[0][1] == "Below the venue minimum of 1 contract of 100 USD (≈ $100.00)."
+    finally:
+        at.segmented_control(key="sim_size_unit").set_value("usd").run()
+        feed.start(config)

@@ -1,5 +1,7 @@
-"""The Docs page: every document renders, cross-links point at the app, tooltips link to it."""
+"""The Docs page: the user's guide first, every document renders, cross-links point at the app, tooltips
+link to it."""
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -16,7 +18,10 @@ def test_every_document_loads_and_links_stay_in_the_app():
         assert "](MODELS.md)" not in text and "](docs/METHODOLOGY.md)" not in text
     _, readme_links = load_doc("methodology")
     assert "](/docs?doc=models)" in readme_links  # METHODOLOGY links to MODELS.md
-    assert load_doc("nonsense")[0] == DOCS["methodology"][0]
+    assert load_doc("nonsense")[0] == DOCS["guide"][0]  # the Docs page opens on the user's guide
+    _, guide = load_doc("guide")
+    assert "](/docs?doc=methodology)" in guide  # the guide links to the definitions
+    assert not re.search(r"\b(core|pages)/\w+|\.py\b", guide)  # written for users: no source files
     assert doc_link() == "[Methodology](/docs?doc=methodology)"
 
 
@@ -25,6 +30,8 @@ def test_docs_page_renders_the_chosen_document():
     at.run()
     at.switch_page("pages/docs.py").run()
     assert not at.exception
+    assert any(m.value.startswith("# Guide: what each number means") for m in at.markdown)
+    at.selectbox(key="docs_choice").set_value("methodology").run()
     assert any("how the simulator prices an order" in m.value for m in at.markdown)
     at.selectbox(key="docs_choice").set_value("models").run()
     assert not at.exception and any("held-out" in m.value.lower() for m in at.markdown)
@@ -34,4 +41,4 @@ def test_simulator_tooltips_link_to_the_docs_page():
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     helps = [m.help or "" for m in at.metric]
-    assert any("/docs?doc=methodology" in h for h in helps), helps[:3]
+    assert all("/docs?doc=guide" in h for h in helps), helps[:3]  # every card's tooltip links to the guide

@@ -1,0 +1,188 @@
+"""The order preview: the cards and sentences the Simulator shows for one priced order, in plain words.
+
+An exchange's order ticket answers "what will this order cost, at what prices, and can I place it?". Here
+that is two rows of cards (the costs in USD, bps and %; then the size, average and worst fill price and the
+maker/taker share), the venue's rules in one sentence, and the app's own processing time in a strip of its
+own. Tooltips say what a number means and where it comes from; the formulas are in the methods table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from core.costs.estimate import CostEstimate
+from core.costs.order import Side
+from core.market.instruments import Instrument
+from core.views.documents import doc_link
+from core.views.formatting import bps, bps_pct, microseconds, percent, price, size_amount, usd, usd_brief
+from core.views.inputs import OrderSize
+from core.views.simulator import LatencyStats, SimulatorView
+
+#: what the page answers, in one sentence (shown under the title)
+QUESTION = (
+    "What would this order cost if you sent it now? Enter an order below: the expected cost on the current "
+    "order book, in USD, bps and %, updates as the book moves."
+)
+DOCS = doc_link("guide", "Guide")
+
+#: one tooltip per card, in words: what the number means and where it comes from (formulas: the methods table)
+HELP = {
+    "Expected slippage": "How far your average fill price is expected to be from the mid price when the order "
+    "arrives, in money: the cost of crossing the spread and eating into the order book. Priced by walking the "
+    "current book (or by a model trained on real orders, when one is loaded); the p90 band, when shown, is a bad "
+    f"case that is beaten 9 times in 10. See the {DOCS}.",
+    "Expected fees": "What the exchange charges for this order at the chosen fee tier: the taker rate on the part "
+    "that takes liquidity, the maker rate on the part that rests in the book. A negative amount is a rebate. "
+    f"See the {DOCS}.",
+    "Market impact (in slippage)": "The part of the slippage that moves the market against you and stays moved "
+    "after the order: estimated from how prices moved after real orders of this size. It is already inside the "
+    f"slippage figure, so it is not added again. See the {DOCS}.",
+    "Net cost": "Everything this order is expected to cost: slippage plus fees (plus, for a limit order, the "
+    "expected cost of being filled just before the price moves against you). The percentage is of the amount "
+    f"traded. See the {DOCS}.",
+    "Order size": "The size the venue would accept: your entry converted to the venue's unit and rounded down to "
+    f"its lot (the smallest size step), with what it is worth at the current prices. See the {DOCS}.",
+    "Average fill price": "The volume-weighted price of all the fills, and how far it is from the mid price. "
+    f"See the {DOCS}.",
+    "Worst fill price": "The last price the order reaches in the book: the price of its last fill. Beyond the "
+    f"visible book it is an estimate. See the {DOCS}.",
+    "Maker / taker": "Share of the order expected to fill as maker (resting in the book) and as taker (crossing "
+    "the spread). A market order is all taker; for a limit order a model trained on real trades gives the share. "
+    f"See the {DOCS}.",
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    """One metric card: its label (also its tooltip's key), the value, a grey second figure and a note."""
+
+    label: str
+    value: str
+    delta: str
+    note: str | None = None
+
+    @property
+    def help(self) -> str:
+        return HELP[self.label]
+
+
+def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
+    """The four cost cards, each in USD with its bps and % of the amount traded."""
+    p90 = f"p90 {usd(e.slippage_p90_usd)}" if e.slippage_p90_usd is not None else None
+    return (
+        Card("Expected slippage", usd_brief(e.slippage_usd), bps_pct(e.slippage_bps), p90),
+        Card("Expected fees", usd_brief(e.fee_usd), bps_pct(e.fee_bps)),
+        Card("Market impact (in slippage)", usd_brief(e.impact_usd), bps_pct(e.impact_bps)),
+        Card("Net cost", usd_brief(e.net_cost_usd), bps_pct(e.net_cost_bps), f"of {usd(e.filled_usd)}"),
+    )
+
+
+def worst_price(view: SimulatorView) -> float:
+    """The last price the order reaches (extrapolated beyond the visible book), NaN when nothing walks."""
+    return view.depth.fill_to if view.depth is not None else math.nan
+
+
+def _from_mid(px: float, e: CostEstimate) -> str:
+    """How far a fill price is from the mid, against the trader: positive = worse than the mid."""
+    if not (math.isfinite(px) and e.mid > 0):
+        return "n/a"
+    away = (px - e.mid) / e.mid * 1e4 * (1 if e.side is Side.BUY else -1)
+    return f"{bps(away)} from mid"
+
+
+def order_cards(view: SimulatorView, sizing: OrderSize | None, instrument: Instrument) -> tuple[Card, ...]:
+    """The order's own figures: size as the venue takes it, average and worst fill price, maker/taker."""
+    e = view.estimate
+    assert e is not None  # drawn only for a priced view
+    d, q = instrument.price_decimals, instrument.quote
+    if sizing is not None:
+        size = Card(
+            "Order size",
+            size_amount(sizing.venue_size, sizing.venue_unit),
+            usd(e.filled_usd),
+            "rounded to the lot" if sizing.rounded else None,
+        )
+    else:
+        size = Card("Order size", size_amount(e.filled_base, instrument.base), usd(e.filled_usd))
+    filled = e.filled_base > 0 and math.isfinite(e.avg_price)
+    worst = worst_price(view)
+    levels = f"{q}, {e.levels_used} level{'s' if e.levels_used != 1 else ''}"
+    return (
+        size,
+        Card(
+            "Average fill price",
+            price(e.avg_price, d) if filled else "nothing filled",
+            _from_mid(e.avg_price, e) if filled else "",
+            levels if filled else None,
+        ),
+        Card(
+            "Worst fill price",
+            price(worst, d) if filled and math.isfinite(worst) else "nothing filled",
+            _from_mid(worst, e) if filled else "",
+            f"{q}, estimated" if e.beyond_visible else q,
+        ),
+        Card("Maker / taker", f"{e.maker_fraction:.0%} / {1 - e.maker_fraction:.0%}", e.order_type.value),
+    )
+
+
+def rules_sentence(sizing: OrderSize | None, instrument: Instrument) -> str:
+    """The venue's rules and what they did to this order, in one sentence."""
+    if sizing is None:
+        return f"{instrument.symbol}: minimum {size_amount(instrument.min_size, instrument.size_label)}."
+    converted = f"{sizing.converted} when entered" if sizing.converted else ""
+    did = "; ".join(p for p in (converted, sizing.rounded) if p)
+    return f"Venue rules for {instrument.symbol}: {sizing.rules}." + (f" Your order: {did}." if did else "")
+
+
+def fill_sentence(e: CostEstimate, instrument: Instrument) -> str:
+    """What the order does on this book, in one sentence (the caption under the cards)."""
+    d, q = instrument.price_decimals, instrument.quote
+    if e.limit_price is not None:
+        rest = (
+            f"{usd(e.crossed_usd)} crossed as taker at expiry" if e.crossed_usd > 0 else "the rest cancelled at expiry"
+        )
+        avg = f"average {price(e.avg_price, d)} {q}" if e.filled_base > 0 else "nothing filled"
+        what = (
+            f"Limit {e.side.value} {usd(e.size)} resting at {price(e.limit_price, d)} {q}: "
+            f"{usd(e.maker_filled_usd)} expected to fill as maker, {rest}; {avg}"
+        )
+    else:
+        what = (
+            f"{e.side.value.capitalize()} {size_amount(e.filled_base, instrument.base)} ({usd(e.filled_usd)}) at "
+            f"average {price(e.avg_price, d)} {q} over {e.levels_used} level(s)"
+        )
+    return (
+        f"{what}; mid {price(e.mid, d)}, spread {bps(e.spread_bps)}; volatility {e.volatility_annual:.1%} a year "
+        f"({e.volatility_source.value})"
+    )
+
+
+def system_strip(lat: LatencyStats | None) -> str:
+    """The app's own processing time per book, one line (a system figure, not a cost of the order)."""
+    if lat is None:
+        return ""
+    us = microseconds
+    return (
+        f"This app's processing time per book (not the exchange's, not the network's): last {us(lat.last_us)} "
+        f"(feed {us(lat.feed_last_us)} + cost {us(lat.cost_last_us)}) · p50 {us(lat.p50_us)} · "
+        f"p99 {us(lat.p99_us)} · {lat.ticks:,} ticks"
+    )
+
+
+def breakdown_rows(view: SimulatorView) -> pd.DataFrame | None:
+    """The cost breakdown table as the page shows it: each amount sized for reading (USD, bps and %)."""
+    b = view.breakdown
+    if b is None:
+        return None
+    return pd.DataFrame(
+        {
+            "component": b["component"],
+            "USD": [usd(x) for x in b["USD"]],
+            "bps": [bps(x) for x in b["bps"]],
+            "%": [percent(x / 100) for x in b["bps"]],
+            "method": b["method"],
+        }
+    )
