@@ -12,6 +12,7 @@ from core.views.execution import (
     DEFAULT_NOTIONAL_USD,
     DEFAULT_SLICES,
     DEFAULT_URGENCY,
+    SIMULATOR_DEFAULTS,
     SUMMARY,
     URGENCY_CHOICES,
     URGENCY_WORDS,
@@ -141,7 +142,7 @@ def execution_page() -> None:
         "Urgency", URGENCY_CHOICES, value=DEFAULT_URGENCY.value, key="exec_urgency", help=URGENCY_HELP
     )
     check = check_inputs(
-        simulator=raw_inputs(),
+        simulator=raw_inputs() if "sim_scenario" in ss else SIMULATOR_DEFAULTS,  # not opened yet: its defaults
         exchange=inst.exchange,
         symbol=inst.symbol,
         market=inst.market,
