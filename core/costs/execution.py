@@ -10,7 +10,7 @@ Every slice is a market order that walks the book. When slices are at least the 
 its own walk, ``n^2 / (2 rho)`` beyond the touch: ``slice_eta`` is then ``tau / (2 rho)``; shorter slices pay the
 rate model's ``refill / (2 rho)``. The permanent share psi of every walk stays (gamma = psi / rho), so
 ``eta_tilde = (max(tau, refill) - psi tau) / (2 rho)`` is positive for every slice count and every schedule of
-1 to ``slice_limit`` slices plans (docs/METHODOLOGY.md 6.7). ``SqrtLaw`` puts the square-root law of
+1 to ``slice_limit`` slices plans (docs/METHODOLOGY.md 6.6). ``SqrtLaw`` puts the square-root law of
 metaorder impact beside the schedule's cost as a cross-check. Input checks and figures: ``core.views.execution``.
 
 Units (docs/METHODOLOGY.md 6.3): base units (BTC), USD, seconds; lambda in 1/USD.
