@@ -50,25 +50,35 @@ def trade_columns(plan: ExecutionPlan) -> dict:
 def render(plan: ExecutionPlan) -> None:
     """Draw one plan (a plain function of the plan)."""
     s, u = plan.schedule, plan.base_unit
-    chosen, _, now = plan.costs
+    chosen, twap, now = plan.costs
     c = st.columns(4)
-    c[0].metric("Order size", f"{plan.base_qty:,.6g} {u}", help="The USD notional walked on the current book.")
-    c[1].metric(
-        "This schedule, fees included",
-        usd(chosen.total_usd),
-        help="Expected book cost of the slices (Almgren–Chriss, [Methodology](/docs?doc=methodology) 6) plus the "
-        "taker fee on the notional, USD.",
+    c[0].metric(
+        "Order size",
+        f"{plan.base_qty:,.6g} {u}",
+        f"{usd(plan.notional_usd)} at mid",
+        "off",
+        delta_arrow="off",
+        help="The USD notional walked on the current book, in base units.",
     )
-    c[2].metric(
-        "In bps and % of the order",
-        f"{bps(chosen.total_bps)} · {pct(chosen.total_bps)}",
-        help="Of the order's value at the current mid.",
-    )
-    c[3].metric(
-        "One market order now",
-        f"{usd(now.total_usd)} · {bps(now.total_bps)}",
-        help="The whole order walked on the current book at once, plus the same taker fee.",
-    )
+    for col, label, cost, why in (
+        (
+            c[1],
+            "This schedule, fees included",
+            chosen,
+            "Expected book cost of the slices (Almgren–Chriss, [Methodology](/docs?doc=methodology) 6.6) plus the "
+            "taker fee on the notional, USD; bps and % of the order's value at the current mid.",
+        ),
+        (c[2], "Even slices (TWAP)", twap, "The same slices of equal size (λ = 0), plus the same taker fee."),
+        (c[3], "One market order now", now, "The whole order walked on the current book at once, plus the same fee."),
+    ):
+        col.metric(
+            label,
+            usd(cost.total_usd),
+            f"{bps(cost.total_bps)} · {pct(cost.total_bps)}",
+            "off",
+            delta_arrow="off",
+            help=why,
+        )
     st.dataframe(cost_table(plan), hide_index=True, key="exec_costs")
     with st.expander("Urgency and risk aversion λ"):
         st.markdown(urgency_details(plan))

@@ -29,6 +29,7 @@ from core.costs.fees import FeeTier, expected_fee
 from core.costs.impact import (
     DEFAULT_PERMANENT_SHARE,
     DEFAULT_REFILL_S,
+    MIN_FIT_LEVELS,
     SQRT_LAW_Y,
     Calibration,
     Frontier,
@@ -334,7 +335,9 @@ def plan_execution(
         sigma=mid * vol.sigma_per_sqrt_s,
         refill_s=inputs.refill_s,
         permanent_share=inputs.permanent_share,
-        min_fit_levels=1,  # fit on the order's own walk, so one slice costs exactly the walk of one market order
+        # an order that walks past the touch is fitted on its own walk, so one slice costs exactly one market order;
+        # one inside the best level has no depth cost to fit and takes the first levels' slope, as the Simulator does
+        min_fit_levels=1 if walk.depth_cost > 0 else MIN_FIT_LEVELS,
         walk=walk,
     )
     T, N = inputs.horizon_s, inputs.slices

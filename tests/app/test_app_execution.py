@@ -7,6 +7,7 @@ tested in tests/unit/test_execution.py.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -47,8 +48,9 @@ def test_the_page_plans_the_simulators_order_in_ten_slices_with_fees():
     ]
     assert t["fees (USD)"].nunique() == 1 and t["fees (USD)"].iloc[0] != "$0.00"  # fees in, the same for each
     assert t["total (%)"].str.endswith(" %").all() and t["total (bps)"].str.endswith(" bps").all()
-    m = metrics(at)
-    assert m["In bps and % of the order"].endswith(" %") and m["One market order now"].startswith("$")
+    deltas = {m.label: m.proto.delta for m in at.metric}
+    for label in (SCHEDULE, "Even slices (TWAP)", "One market order now"):
+        assert metrics(at)[label].startswith("$") and re.fullmatch(r"[0-9.,]+ bps · [0-9.]+ %", deltas[label])
     expander = next(e for e in at.expander if e.label == "Urgency and risk aversion λ")
     assert any("1/USD" in md.value and "κ̃T = 3" in md.value for md in expander.markdown)
     assert len(at.dataframe[1].value) == 10  # the trade list

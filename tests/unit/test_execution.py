@@ -142,6 +142,16 @@ def test_one_slice_is_exactly_one_market_order_now():
     assert plan.schedule.variance == 0 and plan.immediate_cost == pytest.approx(plan.walk.cost, rel=1e-12)
 
 
+def test_an_order_inside_the_best_level_takes_the_first_levels_slope():
+    """$1,000 buys 0.01 BTC of the 0.03 at the best ask: no depth cost of its own to fit."""
+    plan = plan_execution(book(), EMPTY_HISTORY, inputs(notional_usd=1_000.0, slices=1))
+    X = 1_000.0 / 100_001.0
+    assert plan.walk.depth_cost == 0 and plan.walk.cost == pytest.approx(X * 1.0)
+    # METHODOLOGY.md 8: the three levels' fit, rho = 0.27^2 / (2 x 1.84)
+    assert plan.calibration.fit_levels == 3 and plan.calibration.rho == pytest.approx(0.0198097826, rel=1e-8)
+    assert plan.schedule.expected_cost == pytest.approx(X + X**2 / (2 * 0.0198097826), rel=1e-8)
+
+
 def test_a_hand_checked_two_slice_schedule():
     """Sell 0.1 BTC (two bid levels) in 2 slices over 600 s with psi 0.5, refill 10 s, urgency balanced."""
     plan = plan_execution(book(), EMPTY_HISTORY, inputs(side="sell", notional_usd=SELL_TWO_LEVELS_USD, slices=2))
