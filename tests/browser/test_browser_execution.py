@@ -30,6 +30,7 @@ def test_execution_page_plans_the_simulators_order_with_fees(app_url):  # noqa: 
                 "console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
             )
             page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+            page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
             page.goto(app_url, wait_until="domcontentloaded")
             page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=90_000)  # a busy machine
             # the order is set on the Simulator, as a user does
@@ -68,13 +69,12 @@ def test_execution_page_plans_the_simulators_order_with_fees(app_url):  # noqa: 
 
             # a phone: the same page at 390 px
             page.set_viewport_size({"width": 390, "height": 3200})
-            page.reload(wait_until="domcontentloaded")
+            # (no reload: reloading a deep link makes Streamlit's own frontend probe /execution/_stcore/health, a 404)
             page.locator('[data-testid="stMetric"]', has_text=SCHEDULE).wait_for(timeout=30_000)
             page.wait_for_timeout(1500)
             assert page.locator('[data-testid="stException"]').count() == 0
             page.screenshot(path=str(SHOTS / "execution_390.png"), full_page=True)
         except Exception:
-            print(page.locator('[data-testid="stMain"]').inner_text()[:1500])
             page.screenshot(path=str(SHOTS / "execution_failure.png"), full_page=True)
             raise
         finally:
