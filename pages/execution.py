@@ -1,4 +1,4 @@
-"""Execution: an Almgren–Chriss schedule for working an order over time, calibrated on the current book."""
+"""Execution: plan an order in slices over time, calibrated on the current book, beside one market order now."""
 
 import time
 
@@ -9,105 +9,130 @@ from core.views.execution import (
     CALIBRATION,
     CAVEAT,
     DEFAULT_HORIZON_S,
-    DEFAULT_LAMBDA,
     DEFAULT_NOTIONAL_USD,
     DEFAULT_SLICES,
-    LAMBDA_CHOICES,
+    DEFAULT_URGENCY,
+    SIMULATOR_DEFAULTS,
+    SUMMARY,
+    URGENCY_CHOICES,
+    URGENCY_WORDS,
     ExecutionPlan,
     check_inputs,
+    cost_table,
     execution_plan,
-    format_lambda,
     frontier_figure,
     holdings_figure,
+    pct,
+    planned_instrument,
+    urgency_details,
 )
+from core.views.formatting import bps, usd
 from pages.common import current_summary, get_runtime, refresh_control, status_line
+from pages.order_form import raw_inputs
+
+URGENCY_HELP = "How soon the order should be done. " + "; ".join(
+    f"{u.value}: {words}" for u, words in URGENCY_WORDS.items()
+)
 
 
 def trade_columns(plan: ExecutionPlan) -> dict:
     u = plan.base_unit
     num = st.column_config.NumberColumn
     return {
-        "start (s)": num(format="%.1f", help="Slice start, seconds from now."),
-        "end (s)": num(format="%.1f", help="Slice end, seconds from now."),
-        f"trade ({u})": num(format="%.4f", help=f"Quantity to trade in this slice, {u}."),
+        "send at (s)": num(format="%.1f", help="When to send this slice's market order, seconds from now."),
+        f"trade ({u})": num(format="%.6f", help=f"Quantity to trade in this slice, {u}."),
         "trade (USD at mid)": num(format="dollar", help="Slice quantity x the current mid, USD."),
         "share of order (%)": num(format="%.2f", help="Slice quantity as a percentage of the whole order."),
-        f"remaining after ({u})": num(format="%.4f", help=f"Holdings still to trade after the slice, {u}."),
+        f"remaining after ({u})": num(format="%.6f", help=f"Holdings still to trade after the slice, {u}."),
     }
 
 
 def render(plan: ExecutionPlan) -> None:
     """Draw one plan (a plain function of the plan)."""
     s, u = plan.schedule, plan.base_unit
+    chosen, twap, now = plan.costs
     c = st.columns(4)
     c[0].metric(
-        "Order size", f"{plan.base_qty:,.3f} {u}", help="The USD notional walked on the current book, in base units."
+        "Order size",
+        f"{plan.base_qty:,.6g} {u}",
+        f"{usd(plan.notional_usd)} at mid",
+        "off",
+        delta_arrow="off",
+        help="The USD notional walked on the current book, in base units.",
     )
-    c[1].metric(
-        "Expected cost E",
-        f"${s.expected_cost:,.2f}",
-        help="Almgren–Chriss expected cost of the chosen schedule, USD (eq. 8; [Methodology](/docs?doc=methodology) 6.1).",
-    )
-    c[2].metric(
-        "Std of cost √V",
-        f"${s.std:,.2f}",
-        help="Standard deviation of the cost from price moves during execution, USD.",
-    )
-    c[3].metric(
-        "Half-life 1/κ",
-        "∞ (TWAP)" if s.kappa == 0 else f"{s.half_life:,.0f} s",
-        help="E-folding time of the holdings, seconds; infinite for TWAP.",
-    )
-    law = plan.sqrt_law
-    c2 = st.columns(4)
-    c2[0].metric(
-        "Expected cost E (bps)",
-        f"{plan.expected_cost_bps:,.2f} bps",
-        help="E in basis points of the order's notional at the arrival mid; ψ and the refill time behind it are "
-        "calibrated from real taker orders (see the parameter table).",
-    )
-    if law is not None:
-        c2[1].metric(
-            "Square-root law (cross-check)",
-            f"{law.low_bps:,.2f}–{law.high_bps:,.2f} bps",
-            help="Y·σ_daily·√(Q/V_daily), the empirical law of a metaorder's impact, beside the model as a check of "
-            f"scale (not the model's number). {law.how}.",
+    for col, label, cost, why in (
+        (
+            c[1],
+            "This schedule, fees included",
+            chosen,
+            "Expected book cost of the slices (Almgren–Chriss, [Methodology](/docs?doc=methodology) 6.6) plus the "
+            "taker fee on the notional, USD; bps and % of the order's value at the current mid.",
+        ),
+        (c[2], "Even slices (TWAP)", twap, "The same slices of equal size (λ = 0), plus the same taker fee."),
+        (c[3], "One market order now", now, "The whole order walked on the current book at once, plus the same fee."),
+    ):
+        col.metric(
+            label,
+            usd(cost.total_usd),
+            f"{bps(cost.total_bps)} · {pct(cost.total_bps)}",
+            "off",
+            delta_arrow="off",
+            help=why,
         )
-    else:
-        c2[1].caption("No daily volume is known for this instrument, so no square-root-law cross-check.")
-    left, right = st.columns(2)
-    left.plotly_chart(holdings_figure(plan), key="exec_holdings")
-    right.plotly_chart(frontier_figure(plan), key="exec_frontier")
+    st.dataframe(cost_table(plan), hide_index=True, key="exec_costs")
+    with st.expander("Urgency and risk aversion λ"):
+        st.markdown(urgency_details(plan))
+    law = plan.sqrt_law
     st.caption(
-        f"TWAP: E ${s.twap_expected_cost:,.2f}, √V ${s.twap_variance**0.5:,.2f}. Immediate: E "
-        f"${s.immediate_cost:,.2f}, √V $0. λ where the schedule bends away from TWAP (κ̃T = 1): "
-        f"{plan.lam_c:.2e} 1/USD."
+        f"Fees are the same for every way ({usd(plan.fee_usd)}): taker rate × notional. "
+        + (
+            f"Square-root law (cross-check of scale, not the model): {law.low_bps:,.2f}–{law.high_bps:,.2f} bps "
+            f"of book cost. {law.how}."
+            if law is not None
+            else "No daily volume is known for this instrument, so no square-root-law cross-check."
+        )
     )
     for note in plan.notes:
         st.warning(note, icon=":material/warning:")
-    st.subheader("Calibrated parameters")
-    st.table(plan.params, hide_index=True)
+    left, right = st.columns(2)
+    left.plotly_chart(holdings_figure(plan), key="exec_holdings")
+    right.plotly_chart(frontier_figure(plan), key="exec_frontier")
     st.subheader("Trade list")
     st.dataframe(plan.trades, hide_index=True, key="exec_trades", column_config=trade_columns(plan))
+    st.subheader("Calibrated parameters")
+    st.caption(CAVEAT)
+    st.table(plan.params, hide_index=True)
+    st.caption(f"Half-life 1/κ: {'∞ (even slices)' if s.kappa == 0 else f'{s.half_life:,.1f} s'}.")
 
 
 def execution_page() -> None:
     rt = get_runtime()
+    ss = st.session_state
     st.title("Execution")
-    st.info(CAVEAT, icon=":material/info:")
+    st.markdown(SUMMARY)
     st.caption(CALIBRATION)
+    inst = planned_instrument(rt, ss.get("sim_instrument"))
+    use_sim = st.toggle(
+        "Use the Simulator's order",
+        value=True,
+        key="exec_use_sim",
+        help="Plan the side, size, instrument and fee tier set on the Simulator page; switch off to type another "
+        "side and size (the instrument and fee tier stay the Simulator's).",
+    )
     cols = st.columns(5)
-    side = cols[0].segmented_control(
-        "Side", ["buy", "sell"], default="buy", required=True, key="exec_side", help="Buy or sell the order."
-    )
-    notional = cols[1].number_input(
-        "Order size (USD)",
-        value=DEFAULT_NOTIONAL_USD,
-        step=100_000.0,
-        format="%.0f",
-        key="exec_notional",
-        help="Notional to execute, USD; converted to base units on the current book.",
-    )
+    side = notional = None
+    if not use_sim:
+        side = cols[0].segmented_control(
+            "Side", ["buy", "sell"], default="buy", required=True, key="exec_side", help="Buy or sell the order."
+        )
+        notional = cols[1].number_input(
+            "Order size (USD)",
+            value=DEFAULT_NOTIONAL_USD,
+            step=100_000.0,
+            format="%.2f",
+            key="exec_notional",
+            help="Notional to execute, USD; converted to base units on the current book.",
+        )
     horizon = cols[2].number_input(
         "Horizon (s)",
         value=DEFAULT_HORIZON_S,
@@ -121,36 +146,47 @@ def execution_page() -> None:
         value=DEFAULT_SLICES,
         step=1,
         key="exec_slices",
-        help="Number of equal periods N; each slice lasts horizon / N seconds.",
+        help="Number of market orders, sent at equal intervals of horizon / slices seconds; 1 = all now.",
     )
-    lam = cols[4].select_slider(
-        "Risk aversion λ (1/USD)",
-        LAMBDA_CHOICES,
-        value=DEFAULT_LAMBDA,
-        key="exec_lambda",
-        format_func=format_lambda,
-        help="Weight on variance in E + λV, 1/USD; 0 = TWAP, larger = trade sooner.",
+    urgency = cols[4].select_slider(
+        "Urgency", URGENCY_CHOICES, value=DEFAULT_URGENCY.value, key="exec_urgency", help=URGENCY_HELP
     )
-    check = check_inputs(side=side, notional_usd=notional, horizon_s=horizon, slices=slices, lam=lam)
-    for col, name in zip(cols, ("side", "notional", "horizon", "slices", "lam"), strict=False):
-        if name in check.errors:
-            col.error(check.errors[name], icon=":material/error:")
-    if check.bounds is not None:
-        cols[3].caption(f"Valid for this horizon: {check.bounds[0]}–{check.bounds[1]} slices.")
+    check = check_inputs(
+        simulator=raw_inputs() if "sim_scenario" in ss else SIMULATOR_DEFAULTS,  # not opened yet: its defaults
+        exchange=inst.exchange,
+        symbol=inst.symbol,
+        market=inst.market,
+        use_simulator=use_sim,
+        side=side,
+        notional_usd=notional,
+        horizon_s=horizon,
+        slices=slices,
+        urgency=urgency,
+        tick_interval_s=inst.tick_interval_s,
+    )
+    slot = {"side": cols[0], "notional": cols[1], "horizon": cols[2], "slices": cols[3], "urgency": cols[4]}
+    for name, message in check.errors.items():
+        own = name in slot and not (use_sim and name in ("side", "notional"))  # else the message goes on top
+        (slot[name] if own else st).error(message, icon=":material/error:")
+    if check.max_slices is not None:
+        cols[3].caption(f"1 to {check.max_slices:,} slices; for example {', '.join(map(str, check.suggestions))}.")
+    if check.order_text:
+        st.caption(check.order_text)
     interval = refresh_control("exec_refresh")
-    if not check.ok:
+    inputs = check.inputs
+    if inputs is None:
         return
 
     @st.fragment(run_every=interval)
     def live_view() -> None:
         t0 = time.perf_counter()
-        snap = rt.latest()  # one snapshot for everything this refresh shows
+        snap = rt.latest(inst.exchange, inst.symbol)  # one snapshot for everything this refresh shows
         status_line(current_summary(rt, snap))
         if snap is None:
-            st.info("Waiting for the first order book…", icon=":material/hourglass_top:")
+            st.info(f"Waiting for the first {inst.symbol} order book…", icon=":material/hourglass_top:")
             return
         try:
-            plan = execution_plan(rt, snap, check.inputs)
+            plan = execution_plan(rt, snap, inputs)
         except SimulatorError as exc:
             st.warning(str(exc), icon=":material/warning:")
             return

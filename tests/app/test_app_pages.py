@@ -1,4 +1,4 @@
-"""Latency, Execution, Models and Data pages under Streamlit's AppTest, on the bundled replay.
+"""Latency, Models and Data pages under Streamlit's AppTest, on the bundled replay (Execution: test_app_execution.py).
 
 AppTest never fires ``run_every``, so each test reruns the page itself while the replay ticks; the
 fragment bodies are plain functions tested in tests/unit/test_latency.py, test_execution.py, test_cards.py and
@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.costs.execution import slice_bounds
 from core.views.catalog import catalog
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -71,80 +70,6 @@ def test_latency_page_tables_and_charts_grow_with_the_replay():
     assert not at.exception
     after = at.dataframe[0].value.set_index("measure")
     assert after.loc["Parse", "samples"] > before[0] and after.loc["Page refresh", "samples"] > before[1]
-
-
-# ---- Execution -----------------------------------------------------------------------------------
-def plan_ready(at: AppTest) -> bool:
-    return "Expected cost E" in metrics(at)
-
-
-def base_qty(at: AppTest) -> float:
-    return float(metrics(at)["Order size"].split()[0].replace(",", ""))
-
-
-def test_execution_page_defaults_and_inputs_change_the_plan():
-    at = open_page("pages/execution.py", plan_ready)
-    at.segmented_control(key="exec_refresh").set_value("Paused").run()
-    assert at.number_input(key="exec_notional").value == 1_000_000
-    lo, hi = slice_bounds(600)  # with the calibrated psi and refill time of data/impact.json
-    assert at.number_input(key="exec_horizon").value == 600 and at.number_input(key="exec_slices").value == lo
-    assert at.segmented_control(key="exec_side").value == "buy" and at.select_slider(key="exec_lambda").value == 1e-6
-    assert any(f"Valid for this horizon: {lo}–{hi} slices" in c.value for c in at.caption)
-    assert any("calibrated on" in c.value and "data/impact.json" in c.value for c in at.caption)
-    m = metrics(at)
-    assert m["Expected cost E (bps)"].endswith(" bps")
-    assert "Square-root law (cross-check)" in m and m["Square-root law (cross-check)"].endswith(" bps")
-    assert any("SHAPE does not depend on the order size" in i.value for i in at.info)
-    params = at.table[0].value.set_index("parameter")
-    assert params.loc["epsilon (ε)", "unit"] == "USD/BTC" and params.loc["eta (η)", "unit"] == "USD·s/BTC²"
-    assert params.loc["gamma (γ)", "how it was obtained"] and params.loc["sigma (σ)", "unit"] == "USD/BTC/√s"
-    trades = at.dataframe[0].value
-    assert len(trades) == lo and trades["remaining after (BTC)"].iloc[-1] == 0
-    assert trades["trade (BTC)"].sum() == pytest.approx(base_qty(at), abs=1e-3)
-    assert len(at.get("plotly_chart")) == 2
-    q1, first = base_qty(at), trades["trade (BTC)"].iloc[0]
-
-    at.number_input(key="exec_notional").set_value(2_000_000.0).run()
-    assert not at.exception and base_qty(at) > 1.9 * q1
-    at.select_slider(key="exec_lambda").set_value(0.0).run()
-    assert metrics(at)["Half-life 1/κ"] == "∞ (TWAP)"
-    twap = at.dataframe[0].value["trade (BTC)"]
-    assert twap.iloc[0] == pytest.approx(twap.iloc[-1])
-    at.select_slider(key="exec_lambda").set_value(1e-4).run()
-    averse = at.dataframe[0].value["trade (BTC)"]
-    assert averse.iloc[0] > averse.iloc[-1] and averse.iloc[0] > first
-    at.number_input(key="exec_slices").set_value(hi).run()
-    assert len(at.dataframe[0].value) == hi
-    at.segmented_control(key="exec_side").set_value("sell").run()
-    assert not at.exception and "sell" in at.get("plotly_chart")[0].proto.spec
-
-
-@pytest.mark.parametrize(
-    "key, value, text",
-    [
-        ("exec_notional", 0.0, "zero"),
-        ("exec_notional", -1000.0, "negative"),
-        ("exec_notional", 5e12, "more than"),
-        ("exec_horizon", 0.0, "at least 1 second"),
-        ("exec_horizon", -60.0, "at least 1 second"),
-        ("exec_horizon", 1e9, "more than one day"),
-        ("exec_slices", 0, "at least 1"),
-        ("exec_slices", -3, "at least 1"),
-        ("exec_slices", 10, "use {lo} to {hi} slices"),
-        ("exec_slices", 100_000, "use {lo} to {hi} slices"),
-    ],
-)
-def test_execution_bad_inputs_get_plain_messages(key, value, text):
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/execution.py").run()
-    at.number_input(key=key).set_value(value).run()
-    assert not at.exception
-    lo, hi = slice_bounds(600)
-    text = text.format(lo=lo, hi=hi)
-    assert any(text in e for e in errors(at)), errors(at)
-    assert not at.get("plotly_chart")  # no plan is drawn from a bad input
-    if key == "exec_horizon":
-        assert not any("Valid for this horizon" in c.value for c in at.caption)
 
 
 # ---- Models --------------------------------------------------------------------------------------
