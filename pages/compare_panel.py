@@ -95,7 +95,14 @@ def compare_panel(rt, exchange: str, symbol: str, raw_a: RawInputs, *, market: s
             raws.append((cmp.LABELS[i], _variant_inputs(cmp.LABELS[i], raw_a)))
     inst, mid = rt.instrument(exchange, symbol), pinned.snapshot.mid
     scenarios = [  # the venue's minimum and lot applied at the pinned mid, as on the cards above
-        (label, size_order(parse_inputs(raw, exchange=exchange, market=market, limit_available=limit_ok), inst, mid))
+        (
+            label,
+            size_order(
+                parse_inputs(raw, exchange=exchange, market=market, limit_available=limit_ok, instrument=inst),
+                inst,
+                mid,
+            ),
+        )
         for label, raw in raws
     ]
     with cols[0]:

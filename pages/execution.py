@@ -1,5 +1,6 @@
 """Execution: plan an order in slices over time, calibrated on the current book, beside one market order now."""
 
+import math
 import time
 
 import streamlit as st
@@ -163,6 +164,8 @@ def execution_page() -> None:
         slices=slices,
         urgency=urgency,
         tick_interval_s=inst.tick_interval_s,
+        mid=book.mid if (book := rt.latest(inst.exchange, inst.symbol)) is not None else math.nan,
+        instrument=inst,
     )
     slot = {"side": cols[0], "notional": cols[1], "horizon": cols[2], "slices": cols[3], "urgency": cols[4]}
     for name, message in check.errors.items():

@@ -34,9 +34,10 @@ from core.costs.execution import (
     tick_interval,
 )
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, Schedule, load_impact
-from core.costs.order import Side
+from core.costs.order import Side, SizeUnit
 from core.errors import OrderError
 from core.market.book import BookSnapshot
+from core.market.instruments import Instrument
 from core.runtime import Runtime
 from core.views import inputs as vi
 from core.views.formatting import bps, rate, usd
@@ -156,6 +157,8 @@ def check_inputs(
     tick_interval_s: float = DEFAULT_TICK_INTERVAL_S,
     refill_s: float = DEFAULT_REFILL_S,
     permanent_share: float = DEFAULT_PERMANENT_SHARE,
+    mid: float = math.nan,
+    instrument: Instrument | None = None,
 ) -> InputCheck:
     """Validate every field; never raises for bad user input.
 
@@ -163,9 +166,13 @@ def check_inputs(
     otherwise ``side`` and ``notional_usd``. Either way the fee tier is the Simulator's choice for the venue
     (its BNB and override settings included), priced as taker: every slice is a market order.
     """
-    raw = simulator if use_simulator else replace(simulator, side=side, quantity_usd=notional_usd)
+    raw = simulator if use_simulator else replace(simulator, side=side, quantity_usd=notional_usd, size_unit="usd")
     scenario = vi.parse_inputs(
-        replace(raw, order_type="market"), exchange=exchange, market=market, limit_available=False
+        replace(raw, order_type="market"),
+        exchange=exchange,
+        market=market,
+        limit_available=False,
+        instrument=instrument,
     )
     whose = "The Simulator's order: " if use_simulator else ""
     errors: dict[str, str] = {}
@@ -194,6 +201,11 @@ def check_inputs(
     except ValueError:
         errors["urgency"] = f"Choose an urgency: {', '.join(URGENCY_CHOICES)}."
     order = scenario.order
+    if order is not None and order.unit is SizeUnit.BASE:  # sized in coins or contracts on the Simulator
+        if not (math.isfinite(mid) and mid > 0):
+            errors["notional"] = whose + "it is sized in the coin; waiting for a book to value it in USD."
+        else:
+            order = replace(order, quantity=order.quantity * mid, unit=SizeUnit.QUOTE)
     if errors or order is None or scenario.fee_tier is None or urgency_v is None:
         return InputCheck(inputs=None, errors=errors, max_slices=n_max, suggestions=suggestions)
     inputs = PlanInputs(

@@ -14,7 +14,7 @@ def outputs(at):
 def test_pinning_a_book_and_changing_only_volatility_keeps_the_expected_cost():
     at = started()
     assert any("median" in c.value and "range" in c.value for c in at.caption)  # the live 30 s line
-    at.number_input(key="sim_qty_usd").set_value(1_000_000.0).run()
+    at.text_input(key="sim_qty_usd").input("1000000").run()
     at.button(key="cmp_pin").click().run()
     assert not at.exception
     assert any("Pinned: the" in i.value for i in at.info)

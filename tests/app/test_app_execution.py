@@ -69,7 +69,7 @@ def test_the_page_takes_the_simulators_order_or_a_typed_one():
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()  # the Simulator (the default page) fills in its instrument
     at.session_state["sim_side"] = "sell"
-    at.session_state["sim_qty_usd"] = 250_000.0
+    at.session_state["sim_qty_usd"] = "250000"
     at.switch_page("pages/execution.py").run()
     at = open_page_again(at)
     assert not at.exception
@@ -118,7 +118,7 @@ def test_bad_inputs_get_plain_messages_and_valid_slice_counts(key, value, text):
 def test_a_bad_simulator_order_is_named_not_a_blank_page():
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()  # the Simulator first: its order is what the Execution page plans
-    at.session_state["sim_qty_usd"] = -5.0
+    at.session_state["sim_qty_usd"] = "-5"
     at.switch_page("pages/execution.py").run()
     assert not at.exception
     assert any(e.startswith("The Simulator's order: ") and "negative" in e for e in errors(at))

@@ -34,11 +34,11 @@ def test_execution_page_plans_the_simulators_order_with_fees(app_url):  # noqa: 
             page.goto(app_url, wait_until="domcontentloaded")
             page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=90_000)  # a busy machine
             # the order is set on the Simulator, as a user does
-            page.locator('[data-testid="stSidebar"] button', has_text="Sell").click(timeout=60_000)
-            qty = page.get_by_role("spinbutton", name="Quantity (USD)")
+            page.locator('[data-testid="stMain"] button', has_text="Sell").first.click(timeout=60_000)
+            qty = page.get_by_role("textbox", name="Quantity (USD)")
             qty.fill("250000")
             qty.press("Enter")
-            _wait(lambda: qty.input_value() == "250000.00", 10, "the quantity to be taken")
+            _wait(lambda: qty.input_value() == "250000", 10, "the quantity to be taken")
             page.wait_for_timeout(1500)
 
             _open_execution(page)

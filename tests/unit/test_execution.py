@@ -230,6 +230,25 @@ def test_the_simulators_order_and_fee_settings_are_planned_by_default():
     assert set(bad.errors) == {"fees"} and bad.errors["fees"].startswith("The Simulator's fee settings: ")
 
 
+def test_a_simulator_order_sized_in_the_coin_is_valued_at_the_mid():
+    from core.market.instruments import instruments
+
+    inst = instruments().get("binance-futures", "BTCUSDT")
+    common = dict(
+        exchange="binance-futures", symbol="BTCUSDT", market="swap", horizon_s=600, slices=10, instrument=inst
+    )
+    sim = vi.RawInputs(side="buy", size_unit="base", quantity_base=0.5)
+    c = check_inputs(simulator=sim, urgency="balanced", mid=60_000.0, **common)
+    assert c.ok and c.inputs.notional_usd == pytest.approx(30_000.0)  # 0.5 BTC x 60,000 USD, not $0.50
+    waiting = check_inputs(simulator=sim, urgency="balanced", **common)
+    assert set(waiting.errors) == {"notional"} and "waiting for a book" in waiting.errors["notional"]
+    # a typed order is in USD whatever unit the Simulator's order was entered in
+    typed = check_inputs(
+        simulator=sim, use_simulator=False, side="sell", notional_usd=1e5, urgency="balanced", **common
+    )
+    assert typed.ok and typed.inputs.notional_usd == 1e5
+
+
 @pytest.mark.parametrize(
     "field, kw, text",
     [
