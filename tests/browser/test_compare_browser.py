@@ -71,7 +71,9 @@ def test_compare_on_a_pinned_book_and_a_marked_replay_restart(app_url, tmp_path,
             page.locator(".js-plotly-plot text", has_text="replay restarted").first.wait_for(timeout=30_000)
             page.locator('[data-testid="stAlert"]', has_text="The replay restarted").wait_for(timeout=10_000)
             assert page.locator('[data-testid="stException"]').count() == 0
-            page.get_by_role("button", name="Paused").click()  # a still page for the screenshot on a busy machine
+            page.locator(
+                '[data-testid="stMain"] button', has_text="Paused"
+            ).first.click()  # a still page for the screenshot on a busy machine
             page.wait_for_timeout(1500)
             page.screenshot(path=str(SHOTS / "market_replay_restarted.png"), full_page=True, timeout=60_000)
         except Exception:
