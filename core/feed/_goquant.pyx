@@ -18,7 +18,7 @@ from libc.math cimport isfinite
 
 cimport numpy as cnp
 
-from core.feed._parsing cimport _array, _key_is, _plain_scalar, _quoted_number, _string_end, _with_depth, _ws
+from core.feed._parsing cimport _array, _key, _key_is, _next_member, _open_object, _plain_scalar, _quoted_number, _with_depth, _ws
 
 cnp.import_array()
 
@@ -172,28 +172,18 @@ def parse_goquant(bytes raw, int unit=0, double ct_val=1.0):
     cdef Py_ssize_t end = len(raw), i, ka, kb, sa, sb, j
     cdef Side bids, asks
     cdef object ts = None, sym = None
-    cdef bint ok = False
+    cdef bint ok = False, more
     bids.px = bids.sz = asks.px = asks.sz = NULL
     bids.n = bids.cap = asks.n = asks.cap = 0
     bids.seen = asks.seen = False
     try:
-        i = _ws(p, 0, end)
-        if i >= end or p[i] != 123:
+        i = _open_object(p, _ws(p, 0, end), end, &more)
+        if i < 0:
             return None
-        i = _ws(p, i + 1, end)
-        if i < end and p[i] == 125:
-            return None
-        while True:
-            if i >= end or p[i] != 34:
+        while more:
+            i = _key(p, i, end, &ka, &kb)
+            if i < 0:
                 return None
-            ka = i + 1
-            kb = _string_end(p, ka, end)
-            if kb < 0:
-                return None
-            i = _ws(p, kb + 1, end)
-            if i >= end or p[i] != 58:
-                return None
-            i = _ws(p, i + 1, end)
             if _key_is(p, ka, kb, b"asks"):
                 if _levels(p, &i, end, &asks) < 0:
                     return None
@@ -211,14 +201,10 @@ def parse_goquant(bytes raw, int unit=0, double ct_val=1.0):
                 elif _key_is(p, ka, kb, b"symbol"):
                     sym = raw[sa:sb].decode("ascii") if sa >= 0 else False
                 i = j
-            i = _ws(p, i, end)
-            if i < end and p[i] == 44:
-                i = _ws(p, i + 1, end)
-                continue
-            if i < end and p[i] == 125:
-                break
-            return None
-        if _ws(p, i + 1, end) != end or not (bids.seen and asks.seen):
+            i = _next_member(p, i, end, &more)
+            if i < 0:
+                return None
+        if _ws(p, i, end) != end or not (bids.seen and asks.seen):
             return None
         if ts is False or sym is False:  # a non-string timestamp or symbol: let the Python path judge it
             return None

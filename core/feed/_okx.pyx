@@ -21,11 +21,26 @@ from libc.math cimport isfinite
 
 cimport numpy as cnp
 
-from core.feed._parsing cimport _array, _key_is, _plain_scalar, _quoted_number, _string_end, _with_depth, _ws
+from core.feed._parsing cimport _array, _key, _key_is, _next_member, _open_object, _plain_scalar, _quoted_number, _with_depth, _ws
 
 import zlib
 
 cnp.import_array()
+
+cdef int _reserve(void **buf, Py_ssize_t *cap, Py_ssize_t n, size_t item) except -1:
+    """Room for item ``n`` in ``*buf`` (capacity ``*cap`` items, doubled from 64 when full)."""
+    cdef Py_ssize_t c
+    cdef void *b
+    if n < cap[0]:
+        return 0
+    c = 64 if cap[0] == 0 else 2 * cap[0]
+    b = realloc(buf[0], c * item)
+    if b == NULL:
+        raise MemoryError()
+    buf[0] = b
+    cap[0] = c
+    return 0
+
 
 cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
@@ -96,15 +111,8 @@ cdef Py_ssize_t _digit_string(const unsigned char *p, Py_ssize_t i, Py_ssize_t e
 
 
 cdef int _push(PendSide *s, double px, double sz, Py_ssize_t pa, Py_ssize_t pl, Py_ssize_t sa, Py_ssize_t sl) except -1:
-    cdef Py_ssize_t cap
     cdef Pend *v
-    if s.n == s.cap:
-        cap = 64 if s.cap == 0 else 2 * s.cap
-        v = <Pend *> realloc(s.v, cap * sizeof(Pend))
-        if v == NULL:
-            raise MemoryError()
-        s.v = v
-        s.cap = cap
+    _reserve(<void **> &s.v, &s.cap, s.n, sizeof(Pend))
     v = &s.v[s.n]
     v.px, v.sz, v.pa, v.pl, v.sa, v.sl = px, sz, pa, pl, sa, sl
     s.n += 1
@@ -203,22 +211,14 @@ cdef class UpdateScanner:
     cdef object _message(self, const unsigned char *p, Py_ssize_t end):
         cdef Py_ssize_t i, ka, kb, sa, sb
         cdef int action = -1  # 0 update, 1 snapshot
-        cdef bint seen_arg = False, seen_action = False, seen_data = False, match = False
-        i = _ws(p, 0, end)
-        if i >= end or p[i] != 123:
+        cdef bint seen_arg = False, seen_action = False, seen_data = False, match = False, more
+        i = _open_object(p, _ws(p, 0, end), end, &more)
+        if i < 0:
             return None
-        i = _ws(p, i + 1, end)
-        while True:
-            if i >= end or p[i] != 34:
+        while more:
+            i = _key(p, i, end, &ka, &kb)
+            if i < 0:
                 return None
-            ka = i + 1
-            kb = _string_end(p, ka, end)
-            if kb < 0:
-                return None
-            i = _ws(p, kb + 1, end)
-            if i >= end or p[i] != 58:
-                return None
-            i = _ws(p, i + 1, end)
             if _key_is(p, ka, kb, b"arg"):
                 if seen_arg:
                     return None
@@ -246,14 +246,10 @@ cdef class UpdateScanner:
                 i = _plain_scalar(p, i, end, &sa, &sb)
             if i < 0:
                 return None
-            i = _ws(p, i, end)
-            if i < end and p[i] == 44:
-                i = _ws(p, i + 1, end)
-                continue
-            if i < end and p[i] == 125:
-                break
-            return None
-        if _ws(p, i + 1, end) != end:
+            i = _next_member(p, i, end, &more)
+            if i < 0:
+                return None
+        if _ws(p, i, end) != end:
             return None
         if not match:
             return ()  # another channel or instrument (or no arg): the Python path ignores it too
@@ -264,23 +260,15 @@ cdef class UpdateScanner:
     cdef Py_ssize_t _arg(self, const unsigned char *p, Py_ssize_t i, Py_ssize_t end, bint *match) except -2:
         """``{"channel": …, "instId": …}``: sets ``match`` when both are this scanner's; end index or -1."""
         cdef Py_ssize_t ka, kb, sa, sb
-        cdef bint channel = False, inst = False, seen_channel = False, seen_inst = False
-        if i >= end or p[i] != 123:
+        cdef bint channel = False, inst = False, seen_channel = False, seen_inst = False, more
+        i = _open_object(p, i, end, &more)
+        if i < 0:
             return -1
-        i = _ws(p, i + 1, end)
-        if i < end and p[i] == 125:
-            return i + 1
-        while True:
-            if i >= end or p[i] != 34:
+        while more:
+            i = _key(p, i, end, &ka, &kb)
+            if i < 0:
                 return -1
-            ka = i + 1
-            kb = _string_end(p, ka, end)
-            if kb < 0:
-                return -1
-            i = _ws(p, kb + 1, end)
-            if i >= end or p[i] != 58:
-                return -1
-            i = _plain_scalar(p, _ws(p, i + 1, end), end, &sa, &sb)
+            i = _plain_scalar(p, i, end, &sa, &sb)
             if i < 0:
                 return -1
             if _key_is(p, ka, kb, b"channel"):
@@ -293,14 +281,11 @@ cdef class UpdateScanner:
                     return -1
                 seen_inst = True
                 inst = sa >= 0 and _key_is(p, sa, sb, self.inst_id)
-            i = _ws(p, i, end)
-            if i < end and p[i] == 44:
-                i = _ws(p, i + 1, end)
-                continue
-            if i < end and p[i] == 125:
-                match[0] = channel and inst
-                return i + 1
-            return -1
+            i = _next_member(p, i, end, &more)
+            if i < 0:
+                return -1
+        match[0] = channel and inst
+        return i
 
     cdef Py_ssize_t _data(self, const unsigned char *p, Py_ssize_t i, Py_ssize_t end) except -2:
         """``[{…}]`` with exactly one object (the Python path reads ``data[0]``): end index or -1."""
@@ -317,23 +302,14 @@ cdef class UpdateScanner:
 
     cdef Py_ssize_t _fields(self, const unsigned char *p, Py_ssize_t i, Py_ssize_t end) except -2:
         cdef Py_ssize_t ka, kb, sa, sb
-        cdef bint seen_ts = False, seen_ck = False, seen_prev = False
-        if i >= end or p[i] != 123:
+        cdef bint seen_ts = False, seen_ck = False, seen_prev = False, more
+        i = _open_object(p, i, end, &more)
+        if i < 0:
             return -1
-        i = _ws(p, i + 1, end)
-        if i < end and p[i] == 125:
-            return i + 1
-        while True:
-            if i >= end or p[i] != 34:
+        while more:
+            i = _key(p, i, end, &ka, &kb)
+            if i < 0:
                 return -1
-            ka = i + 1
-            kb = _string_end(p, ka, end)
-            if kb < 0:
-                return -1
-            i = _ws(p, kb + 1, end)
-            if i >= end or p[i] != 58:
-                return -1
-            i = _ws(p, i + 1, end)
             if _key_is(p, ka, kb, b"asks"):
                 i = _levels(p, i, end, &self.asks)
             elif _key_is(p, ka, kb, b"bids"):
@@ -365,13 +341,10 @@ cdef class UpdateScanner:
                 i = _plain_scalar(p, i, end, &sa, &sb)
             if i < 0:
                 return -1
-            i = _ws(p, i, end)
-            if i < end and p[i] == 44:
-                i = _ws(p, i + 1, end)
-                continue
-            if i < end and p[i] == 125:
-                return i + 1
-            return -1
+            i = _next_member(p, i, end, &more)
+            if i < 0:
+                return -1
+        return i
 
 
 # ---- the maintained book --------------------------------------------------------------------------------
@@ -396,7 +369,8 @@ cdef struct Side:
     Txt *pool
     Py_ssize_t pool_n
     Py_ssize_t pool_cap
-    Py_ssize_t *free_slots  # capacity pool_cap
+    Py_ssize_t *free_slots
+    Py_ssize_t free_cap
     Py_ssize_t nfree
     double sign  # +1 bids, -1 asks
 
@@ -426,23 +400,11 @@ cdef int _text_set(Txt *t, const char *ps, Py_ssize_t pl, const char *ss, Py_ssi
 
 cdef Py_ssize_t _slot(Side *s) except -1:
     """A free text slot (its heap pointer NULL)."""
-    cdef Py_ssize_t cap
-    cdef Txt *pool
-    cdef Py_ssize_t *fs
     if s.nfree:
         s.nfree -= 1
         return s.free_slots[s.nfree]
-    if s.pool_n == s.pool_cap:
-        cap = 64 if s.pool_cap == 0 else 2 * s.pool_cap
-        pool = <Txt *> realloc(s.pool, cap * sizeof(Txt))
-        if pool == NULL:
-            raise MemoryError()
-        s.pool = pool
-        fs = <Py_ssize_t *> realloc(s.free_slots, cap * sizeof(Py_ssize_t))
-        if fs == NULL:
-            raise MemoryError()
-        s.free_slots = fs
-        s.pool_cap = cap
+    _reserve(<void **> &s.pool, &s.pool_cap, s.pool_n, sizeof(Txt))
+    _reserve(<void **> &s.free_slots, &s.free_cap, s.pool_n, sizeof(Py_ssize_t))  # every slot may be freed
     s.pool[s.pool_n].heap = NULL
     s.pool_n += 1
     return s.pool_n - 1
@@ -470,9 +432,8 @@ cdef inline Py_ssize_t _find(Side *s, double key) noexcept nogil:
 
 cdef int _set(Side *s, double px, double sz, const char *ps, Py_ssize_t pl, const char *ss, Py_ssize_t sl) except -1:
     """``OkxBook.apply`` for one validated level: size 0 deletes (an unknown price is harmless), else set."""
-    cdef Py_ssize_t i = _find(s, s.sign * px), slot, cap
+    cdef Py_ssize_t i = _find(s, s.sign * px), slot
     cdef bint found = i < s.n and s.lv[i].px == px
-    cdef Lvl *lv
     if sz == 0.0:
         if found:
             _release(s, s.lv[i].txt)
@@ -480,13 +441,7 @@ cdef int _set(Side *s, double px, double sz, const char *ps, Py_ssize_t pl, cons
             s.n -= 1
         return 0
     if not found:
-        if s.n == s.cap:
-            cap = 64 if s.cap == 0 else 2 * s.cap
-            lv = <Lvl *> realloc(s.lv, cap * sizeof(Lvl))
-            if lv == NULL:
-                raise MemoryError()
-            s.lv = lv
-            s.cap = cap
+        _reserve(<void **> &s.lv, &s.cap, s.n, sizeof(Lvl))
         slot = _slot(s)
         memmove(&s.lv[i + 1], &s.lv[i], (s.n - i) * sizeof(Lvl))
         s.lv[i].px = px

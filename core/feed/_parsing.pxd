@@ -196,6 +196,41 @@ cdef inline Py_ssize_t _plain_scalar(const unsigned char *p, Py_ssize_t i, Py_ss
     return j
 
 
+cdef inline Py_ssize_t _open_object(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, bint *more) noexcept nogil:
+    """``{`` at ``i``: the first key's index (``more``), or the index past an empty ``{}``, or -1."""
+    if i >= end or p[i] != 123:
+        return -1
+    i = _ws(p, i + 1, end)
+    more[0] = not (i < end and p[i] == 125)
+    return i if more[0] else i + 1
+
+
+cdef inline Py_ssize_t _key(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, Py_ssize_t *ka, Py_ssize_t *kb) noexcept nogil:
+    """``"key" :`` at ``i``: the key's span in ``ka``/``kb`` and the index of its value, or -1."""
+    if i >= end or p[i] != 34:
+        return -1
+    ka[0] = i + 1
+    kb[0] = _string_end(p, i + 1, end)
+    if kb[0] < 0:
+        return -1
+    i = _ws(p, kb[0] + 1, end)
+    if i >= end or p[i] != 58:
+        return -1
+    return _ws(p, i + 1, end)
+
+
+cdef inline Py_ssize_t _next_member(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, bint *more) noexcept nogil:
+    """After an object member's value: ``,`` (``more``; the next key's index) or ``}`` (the index past it), or -1."""
+    i = _ws(p, i, end)
+    if i < end and p[i] == 44:
+        more[0] = True
+        return _ws(p, i + 1, end)
+    if i < end and p[i] == 125:
+        more[0] = False
+        return i + 1
+    return -1
+
+
 cdef inline bint _key_is(const unsigned char *p, Py_ssize_t a, Py_ssize_t b, bytes name):
     cdef Py_ssize_t n = len(name)
     cdef const unsigned char *q = name
