@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.txt requirements-build.txt
 # rebuilt when a source changes. Without a C compiler the app still runs (pure-Python path, same numbers); `make test` then fails
 # tests/parity/test_kernel.py on purpose, so a missing build is never silent.
 KERNEL_STAMP := core/.kernel-built
-KERNEL_SRC := core/feed/_goquant.pyx core/costs/_walk.pyx core/learned/_nets.pyx
+KERNEL_SRC := core/feed/_goquant.pyx core/feed/_okx.pyx core/feed/_parsing.pxd core/costs/_walk.pyx core/learned/_nets.pyx
 $(KERNEL_STAMP): $(KERNEL_SRC) setup.py $(VENV)/.installed
 	@if $(PY) setup.py --quiet build_ext --inplace; then touch $@; else \
 	  echo "WARNING: the compiled modules were not built (needs gcc and the Python headers): running the pure-Python path"; fi

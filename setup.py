@@ -1,6 +1,8 @@
 """Builds the optional compiled twins in place (``make venv`` runs it); ``core.compiled`` loads them.
 
 - ``core/feed/_goquant.pyx``: GoQuant message bytes -> validated book arrays (twin of ``core/feed/goquant.py``)
+- ``core/feed/_okx.pyx``: OKX ``books`` message -> validated levels -> maintained book, checksum and snapshot
+  arrays (twin of ``core/feed/okx.py``); both parsers share ``core/feed/_parsing.pxd``
 - ``core/costs/_walk.pyx``: the book walk, depth line and banded depth (twins in ``core/costs/``)
 - ``core/learned/_nets.pyx``: the nets' forward pass for one row (twin of ``core/learned/nets.py``)
 
@@ -12,7 +14,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ("core.feed._goquant", "core.costs._walk", "core.learned._nets")
+MODULES = ("core.feed._goquant", "core.feed._okx", "core.costs._walk", "core.learned._nets")
 
 setup(
     name="trade-cost-simulator-kernels",

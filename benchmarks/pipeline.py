@@ -22,7 +22,7 @@ from core.costs.estimate import estimate
 from core.costs.fees import get_tier
 from core.costs.models import Models
 from core.costs.order import Order
-from core.feed import goquant
+from core.feed import goquant, okx
 from core.feed.adapter import Adapter
 from core.feed.goquant import GoQuantAdapter
 from core.feed.okx import OkxAdapter
@@ -113,13 +113,13 @@ def app_models(latency_ms: float = 100.0) -> Models:
 
 @contextlib.contextmanager
 def python_path() -> Iterator[None]:
-    """Within: GoQuant messages take the pure-Python parser (as where the kernel is not built)."""
-    was = goquant.NATIVE
-    goquant.NATIVE = False
+    """Within: GoQuant messages and OKX books take the pure-Python path (as where the kernels are not built)."""
+    was = goquant.NATIVE, okx.NATIVE
+    goquant.NATIVE = okx.NATIVE = False
     try:
         yield
     finally:
-        goquant.NATIVE = was
+        goquant.NATIVE, okx.NATIVE = was
 
 
 def make_pipeline(case: str, models: Models | None = None, *, compiled: bool = True) -> Pipeline:
@@ -169,6 +169,9 @@ def bench_case(case: str, models: Models | None = None, *, compiled: bool = True
         figs = pipe.tracker.figures(pipe.track)
     if not figs or figs[-1].compiled != (compiled and goquant.NATIVE):
         raise RuntimeError(f"{case}: the {'compiled' if compiled else 'Python'} path did not run")
+    okx_python_book = isinstance(getattr(pipe.adapter, "book", None), okx.OkxBook)
+    if isinstance(pipe.adapter, OkxAdapter) and okx_python_book == (compiled and okx.NATIVE):
+        raise RuntimeError(f"{case}: the {'compiled' if compiled else 'Python'} OKX book did not run")
     mask = np.asarray(is_update)
     loads, total = loads[mask], total[mask]
     p50_loads = float(np.median(loads))

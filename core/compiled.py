@@ -12,7 +12,7 @@ import os
 from types import ModuleType
 
 #: the compiled modules, each beside the Python module it mirrors
-MODULES = ("core.feed._goquant", "core.costs._walk", "core.learned._nets")
+MODULES = ("core.feed._goquant", "core.feed._okx", "core.costs._walk", "core.learned._nets")
 
 #: False when the operator (or a benchmark) switched every compiled path off with TCS_NATIVE=0
 ENABLED = os.environ.get("TCS_NATIVE", "1") != "0"

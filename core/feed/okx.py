@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 import time
 import zlib
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 import orjson
 
+from core.compiled import load
 from core.errors import BadChecksum, CorruptUpdate, CrossedBook, FeedError, ParseError, SequenceGap, ServerNotice
 from core.feed.adapter import Adapter
+from core.feed.goquant import _unit_code as unit_code
 from core.feed.recording import goquant_message
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument
@@ -32,6 +35,12 @@ MAX_BUFFERED = 10_000  # updates held while waiting for a snapshot
 CHANNEL = "books"
 CHECKSUM_LEVELS = 25
 NOTICE_RECONNECT = "64008"
+
+_compiled = load("core.feed._okx")  # the compiled twin (core/feed/_okx.pyx); absent, the Python path does it all
+
+#: True when OKX books take the compiled path (TCS_NATIVE=0 turns every compiled path off); read by each
+#: new adapter, so a benchmark or test can switch one adapter to the Python path
+NATIVE = _compiled is not None
 
 
 def checksum_string(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> str:
@@ -58,19 +67,32 @@ class OkxBook:
         self.bids: dict[float, tuple[str, str, float]] = {}
         self.asks: dict[float, tuple[str, str, float]] = {}
 
+    @classmethod
+    def from_levels(cls, bids: list, asks: list) -> OkxBook:
+        """The book holding ``(px, px_s, sz_s, sz)`` levels (``Ladders.levels()``: the compiled book's contents)."""
+        book = cls()
+        book.bids = {px: (px_s, sz_s, sz) for px, px_s, sz_s, sz in bids}
+        book.asks = {px: (px_s, sz_s, sz) for px, px_s, sz_s, sz in asks}
+        return book
+
     @staticmethod
     def _parse(levels: list) -> list[tuple[float, str, str, float]]:
-        """Every level checked before any is applied, so a bad message never half-changes the book."""
+        """Every level checked before any is applied, so a bad message never half-changes the book. OKX
+        sends prices and sizes as text and the checksum is over that text, so anything else is corrupt."""
+        if not isinstance(levels, list):
+            raise CorruptUpdate("a side is not a list of levels")
         out = []
-        try:
-            for lv in levels:
-                px_s, sz_s = lv[0], lv[1]
+        for lv in levels:
+            if not (isinstance(lv, list) and len(lv) >= 2 and type(lv[0]) is str and type(lv[1]) is str):
+                raise CorruptUpdate("a level is not [price, size] text")
+            px_s, sz_s = lv[0], lv[1]
+            try:
                 px, sz = float(px_s), float(sz_s)
-                if not (math.isfinite(px) and math.isfinite(sz)) or px <= 0 or sz < 0:
-                    raise CorruptUpdate(f"invalid level [{px_s!r}, {sz_s!r}]")
-                out.append((px, px_s, sz_s, sz))
-        except (TypeError, ValueError, IndexError):
-            raise CorruptUpdate("a level is not [price, size] numbers") from None
+            except ValueError:
+                raise CorruptUpdate("a level is not [price, size] numbers") from None
+            if not (math.isfinite(px) and math.isfinite(sz)) or px <= 0 or sz < 0:
+                raise CorruptUpdate(f"invalid level [{px_s!r}, {sz_s!r}]")
+            out.append((px, px_s, sz_s, sz))
         return out
 
     def apply(self, bids: list, asks: list) -> None:
@@ -105,7 +127,10 @@ class OkxAdapter(Adapter):
         super().__init__(instrument, url)
         self.depth = depth
         self.snapshot_wait_s = snapshot_wait_s  # no WS snapshot this long after the ack: bootstrap from REST
-        self.book: OkxBook | None = None
+        # compiled: the scanner reads plain messages and the book is ``Ladders``; else both are Python
+        self._scanner: Any = _compiled.UpdateScanner(CHANNEL, instrument.symbol) if NATIVE and _compiled else None
+        self._unit, self._ct_val = unit_code(instrument), float(instrument.ct_val)
+        self.book: Any = None  # OkxBook, or its compiled twin Ladders (same apply and sorted_levels)
         self.last_seq: int | None = None  # seqId of the last applied message (local count without seqIds)
         self.last_ts_ms = 0
         self.checksums_verified = 0
@@ -170,7 +195,7 @@ class OkxAdapter(Adapter):
         kept = [u for u in self.buffer if u["seqId"] > snap_seq]
         if kept and not (kept[0]["prevSeqId"] <= snap_seq < kept[0]["seqId"]):
             raise SequenceGap(f"REST snapshot seqId {snap_seq} does not join the buffered updates")
-        self.book = OkxBook()
+        self.book = self._new_book()
         self.book.apply(bids, asks)
         self.last_seq, self.last_ts_ms = snap_seq, ts_ms
         self.buffer = []
@@ -183,10 +208,24 @@ class OkxAdapter(Adapter):
         return self._checked_snapshot(self.last_ts_ms, recv_ns, self.last_seq, 0)
 
     # ---- messages ------------------------------------------------------------------------------
+    def _new_book(self) -> Any:
+        return OkxBook() if self._scanner is None else _compiled.Ladders(OkxBook._parse)  # type: ignore[union-attr]
+
     def on_message(self, raw: bytes | str, recv_ns: int) -> BookSnapshot | None:
         if raw == "pong" or raw == b"pong":
             return None
         t0 = time.perf_counter_ns()
+        fields = self._scanner.scan(raw) if self._scanner is not None else None
+        if fields is None or (fields and not fields[0] and (self.book is None or self.last_seq is None)):
+            # not the plain valid case, or an update to buffer as a dict for the REST bootstrap
+            return self._on_json(raw, recv_ns, t0)
+        if not fields:
+            return None  # another channel or instrument on a shared connection
+        is_snapshot, has_seq, seq, prev, ts_ms, checksum = fields
+        return self._step(is_snapshot, has_seq, seq, prev, ts_ms, checksum, None, recv_ns, t0)
+
+    def _on_json(self, raw: bytes | str, recv_ns: int, t0: int) -> BookSnapshot | None:
+        """The Python path: orjson, then every shape check with its countable reason."""
         try:
             msg = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -197,6 +236,8 @@ class OkxAdapter(Adapter):
         if event is not None:
             return self._on_event(msg)
         arg = msg.get("arg") or {}
+        if not isinstance(arg, dict):
+            raise ParseError("wrong_shape", "arg is not an object")
         if arg.get("channel") != CHANNEL or arg.get("instId") != self.instrument.symbol:
             return None  # another channel or instrument on a shared connection
         data = msg.get("data")
@@ -206,33 +247,53 @@ class OkxAdapter(Adapter):
         action = msg.get("action")
         try:
             # seqId/prevSeqId arrived in 2023; older captures (and some channels) carry none, so
-            # continuity is then left to the checksum and seq is a local count.
+            # continuity is then left to the checksum and seq is a local count (see ``_step``).
             has_seq = "seqId" in d
-            seq = int(d["seqId"]) if has_seq else (self.last_seq or 0) + 1
-            prev = int(d.get("prevSeqId", -1)) if has_seq else (self.last_seq if self.last_seq is not None else -1)
+            seq = int(d["seqId"]) if has_seq else 0
+            prev = int(d.get("prevSeqId", -1)) if has_seq else 0
             bids, asks = d.get("bids", []), d.get("asks", [])
             ts_ms = int(d.get("ts", 0))
             checksum = int(d.get("checksum", 0) or 0)
         except (KeyError, TypeError, ValueError):
             raise ParseError("wrong_shape", "books data fields") from None
-        if action == "snapshot":
-            self.book = OkxBook()
-            self.buffer = []
-        elif action == "update":
-            if self.book is None or self.last_seq is None:
-                # no book yet: hold updates for the snapshot (WS, or REST after snapshot_wait_s)
-                if not has_seq:
-                    raise SequenceGap("update before snapshot (no seqId to join a later snapshot)")
-                if len(self.buffer) >= MAX_BUFFERED:
-                    raise SequenceGap("update before snapshot (buffer full)")
-                self.buffer.append(d)
-                return None
-            if prev != self.last_seq:
-                raise SequenceGap(f"prevSeqId {prev} != last seqId {self.last_seq}")
-        else:
+        if action == "update" and (self.book is None or self.last_seq is None):
+            # no book yet: hold updates for the snapshot (WS, or REST after snapshot_wait_s)
+            if not has_seq:
+                raise SequenceGap("update before snapshot (no seqId to join a later snapshot)")
+            if len(self.buffer) >= MAX_BUFFERED:
+                raise SequenceGap("update before snapshot (buffer full)")
+            self.buffer.append(d)
+            return None
+        if action not in ("snapshot", "update"):
             raise ParseError("wrong_shape", f"action {action!r}")
+        return self._step(action == "snapshot", has_seq, seq, prev, ts_ms, checksum, (bids, asks), recv_ns, t0)
+
+    def _step(
+        self,
+        is_snapshot: bool,
+        has_seq: bool,
+        seq: int,
+        prev: int,
+        ts_ms: int,
+        checksum: int,
+        levels: tuple[Any, Any] | None,
+        recv_ns: int,
+        t0: int,
+    ) -> BookSnapshot:
+        """Sequence rules, apply, checks: one message on both paths (``levels`` None: the scanner holds them)."""
+        if not has_seq:
+            seq = (self.last_seq or 0) + 1
+            prev = self.last_seq if self.last_seq is not None else -1
+        if is_snapshot:
+            self.book = self._new_book()
+            self.buffer = []
+        elif prev != self.last_seq:
+            raise SequenceGap(f"prevSeqId {prev} != last seqId {self.last_seq}")
         t1 = time.perf_counter_ns()
-        self.book.apply(bids, asks)
+        if levels is None:
+            self.book.apply_scanned(self._scanner)  # validated by the scan, level by level
+        else:
+            self.book.apply(*levels)
         self.last_seq = seq
         self.last_ts_ms = ts_ms
         snap = self._checked_snapshot(ts_ms, recv_ns, seq, checksum)
@@ -242,9 +303,27 @@ class OkxAdapter(Adapter):
 
     def _checked_snapshot(self, ts_ms: int, recv_ns: int, seq: int, checksum: int) -> BookSnapshot:
         """Checksum (when non-zero), emptiness and crossing checks, then the frozen snapshot."""
-        bid_keys, ask_keys = self.book.top_prices(self.depth)  # type: ignore[union-attr]
+        book = self.book
+        if not isinstance(book, OkxBook):  # compiled: every check and the arrays in one call
+            out = book.snapshot(self.depth, checksum, CHECKSUM_LEVELS, self._unit, self._ct_val)
+            if out is not None:
+                if checksum != 0:
+                    self.checksums_verified += 1
+                inst = self.instrument
+                return BookSnapshot.from_validated(
+                    exchange=inst.exchange,
+                    symbol=inst.symbol,
+                    source=self.source,
+                    bids=out[0],
+                    asks=out[1],
+                    exchange_ts_ms=ts_ms,
+                    recv_ns=recv_ns,
+                    seq=seq,
+                )
+            book = OkxBook.from_levels(*book.levels())  # a check fails: the Python path names it
+        bid_keys, ask_keys = book.top_prices(self.depth)
         if checksum != 0:
-            bid_lv, ask_lv = self.book.raw_top(bid_keys, ask_keys, CHECKSUM_LEVELS)  # type: ignore[union-attr]
+            bid_lv, ask_lv = book.raw_top(bid_keys, ask_keys, CHECKSUM_LEVELS)
             got = crc32_signed(checksum_string(bid_lv, ask_lv))
             if got != checksum:
                 raise BadChecksum(f"checksum {got} != {checksum} at seqId {seq}")
@@ -254,7 +333,7 @@ class OkxAdapter(Adapter):
         if bid_keys[0] >= ask_keys[0]:
             raise CrossedBook(f"bid {bid_keys[0]} >= ask {ask_keys[0]} at seqId {seq}")
         try:
-            return self._snapshot(bid_keys, ask_keys, ts_ms, recv_ns, seq)
+            return self._snapshot(book, bid_keys, ask_keys, ts_ms, recv_ns, seq)
         except ParseError as exc:  # the maintained book is no longer valid: rebuild it from a snapshot
             raise CorruptUpdate(f"{exc.reason} at seqId {seq}") from None
 
@@ -269,9 +348,9 @@ class OkxAdapter(Adapter):
         return None  # subscribe / unsubscribe acks, other notices
 
     def _snapshot(
-        self, bid_keys: list[float], ask_keys: list[float], ts_ms: int, recv_ns: int, seq: int
+        self, book: OkxBook, bid_keys: list[float], ask_keys: list[float], ts_ms: int, recv_ns: int, seq: int
     ) -> BookSnapshot:
-        bids, asks = self.book.bids, self.book.asks  # type: ignore[union-attr]
+        bids, asks = book.bids, book.asks
         bid_px = np.array(bid_keys, dtype=np.float64)
         ask_px = np.array(ask_keys, dtype=np.float64)
         bid_sz = np.fromiter((bids[k][2] for k in bid_keys), dtype=np.float64, count=len(bid_keys))

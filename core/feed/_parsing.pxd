@@ -1,0 +1,275 @@
+# cython: language_level=3
+"""What the compiled feed parsers share (``_goquant.pyx``, ``_okx.pyx``): JSON text scanning, the exact
+decimal conversion ``float()`` does, and the read-only depth arrays a snapshot holds.
+
+Every helper answers "the plain case" or "not the fast case" (-1); none decides an error, so each parser
+can leave anything unusual to its Python twin.
+"""
+
+from libc.string cimport memcpy
+from libc.math cimport isfinite
+
+cimport numpy as cnp
+
+cdef extern from "Python.h":
+    ctypedef struct PyObject
+    # overflow_exception NULL: an overflow returns +-inf (rejected later as non-finite), as float() does
+    double PyOS_string_to_double(const char *s, char **endptr, PyObject *overflow_exception) except? -1.0
+
+cdef extern from *:
+    """
+    /* every power of ten up to 1e22 is exactly a double */
+    static const double TCS_POW10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    """
+    const double TCS_POW10[23]
+
+cdef enum:
+    MAX_NUM = 63
+
+
+cdef inline Py_ssize_t _ws(const unsigned char *p, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    while i < end and (p[i] == 32 or p[i] == 10 or p[i] == 13 or p[i] == 9):
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t _string_end(const unsigned char *p, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """``i`` is just past an opening quote; index of the closing quote, or -1 (escape, control, non-ASCII)."""
+    cdef unsigned char c
+    while i < end:
+        c = p[i]
+        if c == 34:
+            return i
+        if c == 92 or c < 32 or c >= 128:
+            return -1
+        i += 1
+    return -1
+
+
+cdef inline bint _is_number(const unsigned char *p, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """``-?digits(.digits)?([eE][+-]?digits)?``: the subset whose ``float()`` is unambiguous."""
+    cdef Py_ssize_t i = a, d
+    if i < b and p[i] == 45:
+        i += 1
+    d = i
+    while i < b and 48 <= p[i] <= 57:
+        i += 1
+    if i == d:
+        return False
+    if i < b and p[i] == 46:
+        i += 1
+        d = i
+        while i < b and 48 <= p[i] <= 57:
+            i += 1
+        if i == d:
+            return False
+    if i < b and (p[i] == 101 or p[i] == 69):
+        i += 1
+        if i < b and (p[i] == 43 or p[i] == 45):
+            i += 1
+        d = i
+        while i < b and 48 <= p[i] <= 57:
+            i += 1
+        if i == d:
+            return False
+    return i == b
+
+
+cdef inline int _fast_decimal(const unsigned char *p, Py_ssize_t a, Py_ssize_t b, double *out) noexcept nogil:
+    """Clinger's fast path: an integer mantissa below 2**53 times or over an exact power of ten is
+    correctly rounded by one IEEE operation, i.e. exactly what ``float()`` returns. -1 when it does not apply."""
+    cdef Py_ssize_t i = a
+    cdef unsigned long long m = 0
+    cdef int digits = 0, frac = 0, e = 0, esign = 1
+    cdef bint neg = False, in_frac = False
+    if p[i] == 45:
+        neg = True
+        i += 1
+    while i < b:
+        if 48 <= p[i] <= 57:
+            if m != 0 or p[i] != 48:
+                digits += 1
+                if digits > 19:
+                    return -1
+            m = m * 10 + (p[i] - 48)
+            if in_frac:
+                frac += 1
+        elif p[i] == 46:
+            in_frac = True
+        else:
+            break
+        i += 1
+    if i < b:  # exponent (the grammar was checked by _is_number)
+        i += 1
+        if p[i] == 45:
+            esign = -1
+            i += 1
+        elif p[i] == 43:
+            i += 1
+        while i < b:
+            e = e * 10 + (p[i] - 48)
+            if e > 400:
+                return -1
+            i += 1
+    e = esign * e - frac
+    if m > 9007199254740992ULL or e < -22 or e > 22:
+        return -1
+    if e < 0:
+        out[0] = <double> m / TCS_POW10[-e]
+    else:
+        out[0] = <double> m * TCS_POW10[e]
+    if neg:
+        out[0] = -out[0]
+    return 0
+
+
+cdef inline int _quoted_number(const unsigned char *p, Py_ssize_t *pi, Py_ssize_t end, double *out) except -2:
+    """Parse ``"number"`` at ``*pi``; 0 on success (``*pi`` past the closing quote), -1 if not the fast case."""
+    cdef Py_ssize_t i = pi[0], close, n
+    cdef char buf[MAX_NUM + 1]
+    cdef char *endp
+    if i >= end or p[i] != 34:
+        return -1
+    close = _string_end(p, i + 1, end)
+    n = close - i - 1
+    if close < 0 or n <= 0 or n > MAX_NUM or not _is_number(p, i + 1, close):
+        return -1
+    pi[0] = close + 1
+    if _fast_decimal(p, i + 1, close, out) == 0:
+        return 0
+    memcpy(buf, p + i + 1, n)
+    buf[n] = 0
+    out[0] = PyOS_string_to_double(buf, &endp, NULL)
+    if endp != buf + n:
+        return -1
+    return 0
+
+
+cdef inline Py_ssize_t _scalar(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, Py_ssize_t *sa, Py_ssize_t *sb) noexcept nogil:
+    """Skip a string, number, true, false or null at ``i``; end index or -1. Strings report their span."""
+    cdef Py_ssize_t j
+    sa[0] = -1
+    sb[0] = -1
+    if i >= end:
+        return -1
+    if p[i] == 34:
+        j = _string_end(p, i + 1, end)
+        if j < 0:
+            return -1
+        sa[0], sb[0] = i + 1, j
+        return j + 1
+    if end - i >= 4 and p[i] == 110 and p[i + 1] == 117 and p[i + 2] == 108 and p[i + 3] == 108:
+        return i + 4
+    if end - i >= 4 and p[i] == 116 and p[i + 1] == 114 and p[i + 2] == 117 and p[i + 3] == 101:
+        return i + 4
+    if end - i >= 5 and p[i] == 102 and p[i + 1] == 97 and p[i + 2] == 108 and p[i + 3] == 115 and p[i + 4] == 101:
+        return i + 5
+    j = i
+    while j < end and (48 <= p[j] <= 57 or p[j] == 45 or p[j] == 43 or p[j] == 46 or p[j] == 101 or p[j] == 69):
+        j += 1
+    if j == i or p[i] == 43 or not _is_number(p, i, j) or (p[i] == 48 and j > i + 1 and 48 <= p[i + 1] <= 57):
+        return -1
+    if p[i] == 45 and j > i + 2 and p[i + 1] == 48 and 48 <= p[i + 2] <= 57:
+        return -1
+    return j
+
+
+cdef inline bint _finite_json_number(const unsigned char *p, Py_ssize_t a, Py_ssize_t b) except -1:
+    """True when the JSON number ``p[a:b]`` is a finite double (long ones are left to the Python path)."""
+    cdef char buf[MAX_NUM + 1]
+    cdef char *endp
+    cdef double v
+    if b - a > MAX_NUM:
+        return False
+    memcpy(buf, p + a, b - a)
+    buf[b - a] = 0
+    v = PyOS_string_to_double(buf, &endp, NULL)
+    return endp == buf + (b - a) and isfinite(v)
+
+
+cdef inline Py_ssize_t _plain_scalar(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, Py_ssize_t *sa, Py_ssize_t *sb) except -2:
+    """``_scalar`` that also refuses a number orjson would reject as overflowing (malformed_json there)."""
+    cdef Py_ssize_t j = _scalar(p, i, end, sa, sb)
+    if j >= 0 and sa[0] < 0 and (p[i] == 45 or 48 <= p[i] <= 57) and not _finite_json_number(p, i, j):
+        return -1
+    return j
+
+
+cdef inline Py_ssize_t _open_object(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, bint *more) noexcept nogil:
+    """``{`` at ``i``: the first key's index (``more``), or the index past an empty ``{}``, or -1."""
+    if i >= end or p[i] != 123:
+        return -1
+    i = _ws(p, i + 1, end)
+    more[0] = not (i < end and p[i] == 125)
+    return i if more[0] else i + 1
+
+
+cdef inline Py_ssize_t _key(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, Py_ssize_t *ka, Py_ssize_t *kb) noexcept nogil:
+    """``"key" :`` at ``i``: the key's span in ``ka``/``kb`` and the index of its value, or -1."""
+    if i >= end or p[i] != 34:
+        return -1
+    ka[0] = i + 1
+    kb[0] = _string_end(p, i + 1, end)
+    if kb[0] < 0:
+        return -1
+    i = _ws(p, kb[0] + 1, end)
+    if i >= end or p[i] != 58:
+        return -1
+    return _ws(p, i + 1, end)
+
+
+cdef inline Py_ssize_t _next_member(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, bint *more) noexcept nogil:
+    """After an object member's value: ``,`` (``more``; the next key's index) or ``}`` (the index past it), or -1."""
+    i = _ws(p, i, end)
+    if i < end and p[i] == 44:
+        more[0] = True
+        return _ws(p, i + 1, end)
+    if i < end and p[i] == 125:
+        more[0] = False
+        return i + 1
+    return -1
+
+
+cdef inline bint _key_is(const unsigned char *p, Py_ssize_t a, Py_ssize_t b, bytes name):
+    cdef Py_ssize_t n = len(name)
+    cdef const unsigned char *q = name
+    cdef Py_ssize_t k
+    if b - a != n:
+        return False
+    for k in range(n):
+        if p[a + k] != q[k]:
+            return False
+    return True
+
+
+cdef inline cnp.ndarray _array(double *src, Py_ssize_t n):
+    """A new float64 array holding ``src[:n]`` (still writeable: ``_with_depth`` freezes it)."""
+    cdef cnp.npy_intp dims[1]
+    dims[0] = n
+    cdef cnp.ndarray a = cnp.PyArray_EMPTY(1, dims, cnp.NPY_FLOAT64, 0)
+    if src != NULL:
+        memcpy(cnp.PyArray_DATA(a), src, n * sizeof(double))
+    return a
+
+
+cdef inline tuple _with_depth(cnp.ndarray px, cnp.ndarray sz):
+    """``(px, sz, cum_base, cum_quote)``, all read-only, the sums in numpy's ``cumsum`` order (bit for bit)."""
+    cdef Py_ssize_t k, n = cnp.PyArray_DIMS(px)[0]
+    cdef cnp.ndarray cb = _array(NULL, n)
+    cdef cnp.ndarray cq = _array(NULL, n)
+    cdef double *p = <double *> cnp.PyArray_DATA(px)
+    cdef double *s = <double *> cnp.PyArray_DATA(sz)
+    cdef double *b = <double *> cnp.PyArray_DATA(cb)
+    cdef double *q = <double *> cnp.PyArray_DATA(cq)
+    cdef double accb = 0.0, accq = 0.0
+    for k in range(n):
+        accb = accb + s[k]
+        accq = accq + p[k] * s[k]
+        b[k] = accb
+        q[k] = accq
+    cnp.PyArray_CLEARFLAGS(px, cnp.NPY_ARRAY_WRITEABLE)  # snapshots are read-only
+    cnp.PyArray_CLEARFLAGS(sz, cnp.NPY_ARRAY_WRITEABLE)
+    cnp.PyArray_CLEARFLAGS(cb, cnp.NPY_ARRAY_WRITEABLE)
+    cnp.PyArray_CLEARFLAGS(cq, cnp.NPY_ARRAY_WRITEABLE)
+    return px, sz, cb, cq
