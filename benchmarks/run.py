@@ -34,6 +34,7 @@ def targets(r: dict) -> list[tuple[str, str, object, bool | None]]:
         ("goquant50 ratio_p50", "<= 3", g("goquant50", "ratio_p50")),
         ("goquant400 ratio_p50", "<= 3", g("goquant400", "ratio_p50")),
         ("goquant400 pipeline_p99_us", "<= 1000", g("goquant400", "pipeline_p99_us")),
+        ("okx_update ratio_p50 (issue 15)", "<= 3", g("okx_update", "ratio_p50")),
         ("throughput_msgs_s (400 levels)", ">= 5000", g("throughput_msgs_s")),
         ("rss_growth_mb over 100k ticks", "<= 20", g("rss_growth_mb")),
         ("tensorflow calls on the tick path", "== 0", g("tf_calls_on_tick_path")),
