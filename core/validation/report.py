@@ -97,7 +97,7 @@ NOT_VALIDATED = (
     "Market impact: the permanent share is a ratio of noisy 30 s mid markouts (its interval is wide); the refill "
     "time is fitted on depth within the walk distance of the mid, not on hidden liquidity; the square-root law is "
     "a cross-check of scale for metaorders, not a test of single orders.",
-    "Latency: every order here is priced at 0 ms; the p90 band at other latencies is not scored.",
+    "Latency: every order here is priced with the age of the book it met (0 to about 100 ms); the p90 band at longer latencies is not scored.",
     "Fees: taken from the tier tables, not compared with anything executed (the COIN-M row is an assumption: "
     "USDⓈ-M VIP0 rates, marked as an assumption in data/fees.json).",
     "Orders larger than the public ones on the tape: the size buckets show how few large orders there are.",
