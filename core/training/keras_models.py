@@ -9,6 +9,7 @@ to ~1e-12. ``net_from_keras`` turns a trained model into that ``NumpyNet``, whic
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +63,13 @@ def build_model(
     offset_index: int | None = None,
     scale_index: int | None = None,
     l2: float = 0.0,
+    seed: int | None = None,
 ) -> Any:
     """Normalization (adapted on ``x_train``) -> ReLU layers of sizes ``hidden`` -> the kind's head.
+
+    Initial weights draw their seeds from a private ``random.Random(seed)``, in the order Keras would draw
+    them from the global one after ``set_random_seed(seed)``: the same weights, but no other thread (a
+    websockets keepalive ping draws ``random.getrandbits``) can shift them between two fits.
 
     With ``scale_index`` every learned output is multiplied by that raw input column, and with
     ``offset_index`` that raw column is added to the (first) output: two fixed, non-trainable Dense
@@ -76,13 +82,17 @@ def build_model(
     norm = layers.Normalization(name="norm", dtype=DTYPE)
     norm.adapt(np.asarray(x_train, dtype=np.float64))
     h = norm(inp)
+    rng = random.Random(seed)
+
+    def glorot() -> Any:
+        return keras.initializers.GlorotUniform(seed=rng.randint(1, int(1e9)))
+
     for i, units in enumerate(hidden):
-        h = layers.Dense(units, activation="relu", name=f"hidden_{i}", dtype=DTYPE)(h)
+        h = layers.Dense(units, activation="relu", name=f"hidden_{i}", dtype=DTYPE, kernel_initializer=glorot())(h)
     reg = keras.regularizers.L2(l2) if l2 > 0 else None
     # A linear head starts at zero, so an offset model starts as its baseline.
-    init = "zeros" if not hidden else "glorot_uniform"
-
     def head(name: str, activation: str | None = None) -> Any:
+        init = "zeros" if not hidden else glorot()
         return layers.Dense(
             1, activation=activation, name=name, kernel_initializer=init, kernel_regularizer=reg, dtype=DTYPE
         )(h)
@@ -164,7 +174,9 @@ def train_model(
     """Build and fit one model from a fixed seed: the same inputs give the same weights."""
     keras = _keras()
     seed_everything(seed)
-    model = build_model(kind, x, hidden=cfg.hidden, offset_index=offset_index, scale_index=scale_index, l2=cfg.l2)
+    model = build_model(
+        kind, x, hidden=cfg.hidden, offset_index=offset_index, scale_index=scale_index, l2=cfg.l2, seed=seed
+    )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss=loss_for(kind))
     model.fit(
         np.asarray(x, np.float64),
@@ -192,7 +204,9 @@ def train_checkpoints(
     number of epochs is chosen on validation data without refitting from scratch for every choice."""
     keras = _keras()
     seed_everything(seed)
-    model = build_model(kind, x, hidden=cfg.hidden, offset_index=offset_index, scale_index=scale_index, l2=cfg.l2)
+    model = build_model(
+        kind, x, hidden=cfg.hidden, offset_index=offset_index, scale_index=scale_index, l2=cfg.l2, seed=seed
+    )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss=loss_for(kind))
     done = 0
     for e in sorted(epochs):

@@ -4,7 +4,9 @@ fallback when a card declines, and the cost-engine protocols."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +210,29 @@ def test_tiny_training_is_deterministic_and_numpy_matches(real):
             assert not all(np.array_equal(p, q) for p, q in zip(wa, c.get_weights(), strict=False)), kind
         net = net_from_keras(a, kind)
         assert np.abs(np.asarray(a(x)).reshape(net.forward(x).shape) - net.forward(x)).max() <= 1e-5, kind
+
+
+def test_training_ignores_other_threads_drawing_from_the_global_random(real):
+    """CI once saw two seeded fits differ: a websockets keepalive ping (``random.getrandbits``) in a feed
+    thread shifted the global stream Keras drew its initial-weight seeds from."""
+    _, _, k = real
+    x, y = k[list(MAKER_INPUTS)].to_numpy()[:200], k["fill_fraction"].to_numpy()[:200]
+    cfg = FitConfig(hidden=(8,), epochs=1, batch_size=64)
+    stop = threading.Event()
+
+    def draw() -> None:
+        while not stop.is_set():
+            random.getrandbits(32)
+
+    noise = threading.Thread(target=draw, daemon=True)
+    noise.start()
+    try:
+        a = train_model("probability", x, y, cfg, seed=5, **structure("maker_taker"))
+        b = train_model("probability", x, y, cfg, seed=5, **structure("maker_taker"))
+    finally:
+        stop.set()
+        noise.join(5)
+    assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights(), strict=True))
 
 
 # ---------------------------------------------------------------- loading, fallback, protocols
