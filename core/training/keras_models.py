@@ -90,6 +90,7 @@ def build_model(
     for i, units in enumerate(hidden):
         h = layers.Dense(units, activation="relu", name=f"hidden_{i}", dtype=DTYPE, kernel_initializer=glorot())(h)
     reg = keras.regularizers.L2(l2) if l2 > 0 else None
+
     # A linear head starts at zero, so an offset model starts as its baseline.
     def head(name: str, activation: str | None = None) -> Any:
         init = "zeros" if not hidden else glorot()
