@@ -23,6 +23,7 @@ from core.costs.order import AtExpiry, Order, Side, SizeUnit
 from core.costs.walk import Walk, walk_book
 from core.errors import OrderError
 from core.market.book import BookSnapshot
+from core.market.instruments import passive_ticks, price_tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,29 @@ def limit_risk_costs(
     return adverse, opportunity
 
 
+def resting_price(snapshot: BookSnapshot, order: Order) -> tuple[float, str]:
+    """The limit price on the venue's tick (as the maker model and the validator place it) and where it rests,
+    in words: an order ticket shows the price the exchange would accept, not the raw offset."""
+    buy = order.side is Side.BUY
+    touch = snapshot.best_bid if buy else snapshot.best_ask
+    tick = price_tick(snapshot.exchange, snapshot.symbol, snapshot.bid_px, snapshot.ask_px)
+    ticks = passive_ticks(touch, tick, order.offset_bps, buy=buy)
+    price = round(ticks * tick, max(0, -math.floor(math.log10(tick))) + 3)  # 100.1, not 100.10000000000001
+    if price <= 0:
+        raise OrderError(
+            f"A limit offset of {order.offset_bps:g} bps puts the price at or below zero; use a smaller offset."
+        )
+    behind = abs(ticks - int(round(touch / tick)))  # noqa: RUF046
+    touch_name = "best bid" if buy else "best ask"
+    if behind == 0:
+        return price, f"at the {touch_name}"
+    raw = abs(price - touch) / touch * 1e4
+    return (
+        price,
+        f"{behind:,} tick{'s' if behind != 1 else ''} of {tick:g} ({raw:.2f} bps) {'below' if buy else 'above'} the {touch_name}",
+    )
+
+
 def limit_execution(
     snapshot: BookSnapshot,
     order: Order,
@@ -95,9 +119,8 @@ def limit_execution(
     if not (math.isfinite(f) and 0.0 <= f <= 1.0):
         raise OrderError(f"The maker/taker model returned {f!r}, outside [0, 1].")
     methods["maker_fraction"] = f"model: {model.name}"
-    off = order.offset_bps / 1e4
     buy = order.side is Side.BUY
-    price = snapshot.best_bid * (1 - off) if buy else snapshot.best_ask * (1 + off)
+    price, where = resting_price(snapshot, order)
     mid = snapshot.mid
     maker_usd = f * order.quantity
     maker_base = maker_usd / price
@@ -107,13 +130,13 @@ def limit_execution(
     if order.at_expiry is AtExpiry.CROSS and rest > order.quantity * 1e-9:
         cross = walk_book(snapshot, order.side, rest, unit=SizeUnit.QUOTE)
         notes.append(
-            f"Expected {f:.0%} filled as maker at {price:,.2f}; the rest (${rest:,.2f}) is crossed as taker after "
+            f"Expected {f:.0%} filled as maker at {price:,.2f} ({where}); the rest (${rest:,.2f}) is crossed as taker after "
             f"{order.horizon_s:g} s, priced on the current book."
         )
         methods["book_walk"] = "book walk of the rest crossed at the horizon"
     else:
         notes.append(
-            f"Expected {f:.0%} filled as maker at {price:,.2f}; the rest (${rest:,.2f}) is cancelled after "
+            f"Expected {f:.0%} filled as maker at {price:,.2f} ({where}); the rest (${rest:,.2f}) is cancelled after "
             f"{order.horizon_s:g} s: no cost or fee on it, and no position either."
         )
         methods["book_walk"] = "none: the unfilled rest is cancelled"

@@ -185,3 +185,25 @@ def instruments() -> InstrumentTable:
 
 def get_instrument(exchange: str, symbol: str) -> Instrument:
     return instruments().get(exchange, symbol)
+
+
+def price_tick(exchange: str, symbol: str, bid_px: np.ndarray, ask_px: np.ndarray) -> float:
+    """The venue's tick from the table; for an instrument it does not list, the smallest step seen in the book."""
+    try:
+        return get_instrument(exchange, symbol).tick_size
+    except InstrumentError:
+        steps = np.concatenate([-np.diff(bid_px), np.diff(ask_px)])
+        steps = steps[steps > 0]
+        if steps.size:
+            return float(steps.min())
+        spread = float(ask_px[0] - bid_px[0]) if bid_px.size and ask_px.size else 0.0
+        return max(spread, 1e-8)
+
+
+def passive_ticks(touch: float, tick: float, offset_bps: float, *, buy: bool) -> int:
+    """Price, in whole ticks, of an order resting ``offset_bps`` behind the touch (below the bid for a buy,
+    above the ask for a sell), the offset rounded to the nearest tick: an exchange takes no price off its tick.
+    One rule for the cost engine, the maker model's features and the validator's simulated orders."""
+    touch_t = int(round(touch / tick))  # noqa: RUF046 (the tick arithmetic the models were trained with)
+    step = int(round(offset_bps / 1e4 * touch / tick))  # noqa: RUF046
+    return touch_t - step if buy else touch_t + step

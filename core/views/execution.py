@@ -58,7 +58,7 @@ URGENCY_WORDS: Mapping[Urgency, str] = {
     Urgency.URGENT: "nearly all done in the first third",
     Urgency.VERY_URGENT: "most of it in the first slices: close to one market order, little exposure",
 }
-#: the Simulator's inputs before its page has run in this session: its own defaults (a $100 market buy, entry fee tier)
+#: the Simulator's inputs before its page has run in this session: its own defaults (a $10,000 market buy, entry fee tier)
 SIMULATOR_DEFAULTS = vi.RawInputs()
 FIELDS = ("side", "notional", "fees", "horizon", "slices", "urgency")
 

@@ -38,7 +38,7 @@ TAKER_RATE = "taker_rate"
 VOLATILITY = "volatility"
 LATENCY = "latency_ms"
 
-DEFAULT_QUANTITY_USD = 100.0
+DEFAULT_QUANTITY_USD = 10_000.0  # a size traders quote; $100 is under two of Binance USD-M's 0.001 BTC lots
 DEFAULT_LATENCY_MS = 100.0  # a typical round trip from a trader's machine to the exchange
 MAX_OFFSET_BPS = 1_000.0
 MAX_HORIZON_S = 86_400.0

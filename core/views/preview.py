@@ -146,7 +146,8 @@ def fill_sentence(e: CostEstimate, instrument: Instrument) -> str:
         )
         avg = f"average {price(e.avg_price, d)} {q}" if e.filled_base > 0 else "nothing filled"
         what = (
-            f"Limit {e.side.value} {usd(e.size)} resting at {price(e.limit_price, d)} {q}: "
+            f"Limit {e.side.value} {usd(e.size)} resting at {price(e.limit_price, d)} {q} "
+            f"(on the venue's {instrument.tick_size:g} {q} tick): "
             f"{usd(e.maker_filled_usd)} expected to fill as maker, {rest}; {avg}"
         )
     else:

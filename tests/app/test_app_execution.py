@@ -37,8 +37,8 @@ def test_the_page_plans_the_simulators_order_in_ten_slices_with_fees():
     assert at.number_input(key="exec_horizon").value == 600 and at.number_input(key="exec_slices").value == 10
     assert at.select_slider(key="exec_urgency").value == "balanced"
     assert not errors(at) and not at.exception
-    # the Simulator's defaults ($100 buy) on the feed's instrument, with its entry fee tier as taker
-    assert any(c.value.startswith("Buy $100.00 of ") and "taker fee" in c.value for c in at.caption)
+    # the Simulator's defaults ($10,000 buy) on the feed's instrument, with its entry fee tier as taker
+    assert any(c.value.startswith("Buy $10,000.00 of ") and "taker fee" in c.value for c in at.caption)
     assert any("1 to " in c.value and "for example 1, 2, 10, 60, 600" in c.value for c in at.caption)
     t = costs(at)
     assert list(t.index) == [

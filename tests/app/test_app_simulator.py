@@ -6,6 +6,7 @@ The feed is the app's one cached feed (``pages.common.get_runtime().feed``); tes
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def test_runs_on_the_replay_with_every_widget_and_metric(at):
     assert "sim_refresh" in in_sidebar and "sim_refresh" not in in_main
     assert source_box(at, "Data source").value == "replay"
     assert source_box(at, "Exchange").value == "binance-futures"
-    assert at.text_input(key="sim_qty_usd").value == "100"
+    assert at.text_input(key="sim_qty_usd").value == "10000"
     assert at.segmented_control(key="sim_refresh").value == "1 s"
     assert at.markdown[0].value.startswith("What would this order cost if you sent it now?")
     m = metrics(at)
@@ -137,12 +138,12 @@ def test_runs_on_the_replay_with_every_widget_and_metric(at):
         assert value.startswith(("$", "< $")) and " bps · " in delta and delta.endswith(" %"), (label, value, delta)
     assert m["Maker / taker"] == ("0% / 100%", "market")
     assert m["Expected fees"][1] == "5.00 bps · 0.0500 %"  # Binance USD-M VIP0 taker
-    assert m["Order size"][0] == "0.001 BTC"  # $100 at ~$60k rounded down to the 0.001 BTC lot
+    assert re.fullmatch(r"0\.1[56]\d BTC", m["Order size"][0])  # $10,000 at ~$62k rounded down to 0.001 BTC lots
     assert all(mt.help and "γ" not in mt.help for mt in at.metric)  # each number has its tooltip, in words
     status = next(md.value for md in at.markdown if "REPLAY" in md.value)
     assert "recorded 2024-08-08" in status
     assert any(c.value.startswith("Venue rules for BTCUSDT: minimum 0.001 BTC (≈ $") for c in at.caption)
-    assert any(c.value == "→ rounded down to 0.001 BTC, the venue's lot (0.001 BTC)" for c in at.caption)
+    assert any(c.value == f"→ rounded down to {m['Order size'][0]}, the venue's lot (0.001 BTC)" for c in at.caption)
     assert ticks_seen(at) >= 0  # the app's own processing time, in its strip, not among the cost cards
     assert not any("BTC at mid" in c.value for c in at.sidebar.caption)  # no live figure left in the sidebar
     methods = methods_table(at)
@@ -182,7 +183,7 @@ def test_below_the_venue_minimum_is_refused_with_the_minimum_and_not_priced(at):
     assert ": $50.00 is 0.000" in shown[0][1]
     assert any(e.value.startswith("Below the venue minimum of 0.001 BTC") for e in at.main.error)
     assert not any(c.value.startswith("Buy 0.0008") for c in at.caption)  # the $50 order itself is never priced
-    assert metrics(at)["Order size"][0] == "0.001 BTC"  # the last valid order, said so in the message
+    assert re.fullmatch(r"0\.1[56]\d BTC", metrics(at)["Order size"][0])  # the last valid order, said so
     at.text_input(key="sim_qty_usd").set_value("0.001").run()
     message = messages_after(at, "sim_qty_usd")[0][1]
     assert ": $0.00100 is 0.0000000" in message and "$0.00 " not in message  # a tenth of a cent is not "0.00"
@@ -280,7 +281,11 @@ def test_limit_order_when_the_maker_taker_model_is_loaded(at):
     assert delta == "limit" and value.endswith("%")
     methods = methods_table(at)
     assert dict(zip(methods["number"], methods["method"], strict=False))["Maker/taker proportion"].startswith("model: ")
-    assert any(c.value.startswith("Limit buy $") and " resting at " in c.value for c in at.caption)
+    limit = next(c.value for c in at.caption if c.value.startswith("Limit buy $") and " resting at " in c.value)
+    px = float(
+        re.search(r" resting at ([0-9,.]+) USDT \(on the venue's 0.1 USDT tick\)", limit).group(1).replace(",", "")
+    )
+    assert abs(px * 10 - round(px * 10)) < 1e-6, limit  # 1 bps behind the bid, on Binance USD-M's 0.1 tick
     at.radio(key="sim_at_expiry").set_value("cancel").run()
     assert not at.exception
     assert any("the rest cancelled at expiry" in c.value for c in at.caption)

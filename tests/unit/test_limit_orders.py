@@ -48,7 +48,9 @@ class FixedMaker:
 
 
 MODELS = Models(maker_taker=FixedMaker())
-LIMIT_PX = 99.9 * (1 - 10 / 1e4)  # 10 bps behind the best bid
+# 10 bps behind the best bid is 99.8001; OKX BTC-USDT's tick (0.1, data/instruments.json) puts it on 99.8,
+# one tick down: an exchange takes no price off its tick
+LIMIT_PX = 99.8
 MAKER_BASE = 250 / LIMIT_PX
 MAKER_COST = (LIMIT_PX - 100.0) * MAKER_BASE  # negative: the maker part earns the spread and the offset
 CROSS_BASE = 5 + 249.5 / 100.2  # $750 walks 5 @ 100.1 ($500.50) then $249.50 @ 100.2
@@ -60,6 +62,7 @@ def test_limit_buy_crossed_at_expiry_by_hand():
         book(), Order("buy", 1000, order_type="limit", offset_bps=10, horizon_s=10), fee_tier=TIER, models=MODELS
     )
     assert e.limit_price == pytest.approx(LIMIT_PX, rel=1e-12)
+    assert any("at 99.80 (1 tick of 0.1 (10.01 bps) below the best bid)" in n for n in e.notes), e.notes
     assert e.maker_fraction == 0.25 and e.maker_filled_usd == pytest.approx(250) and e.crossed_usd == pytest.approx(750)
     assert e.filled_usd == pytest.approx(1000) and e.filled_base == pytest.approx(MAKER_BASE + CROSS_BASE)
     assert e.fee_usd == pytest.approx(250 * 0.0002 + 750 * 0.0005)  # 0.05 + 0.375
@@ -293,3 +296,38 @@ def test_limit_terms_reach_the_net_cost(real_book):
     parts = e.slippage_usd + e.fee_usd + e.adverse_selection_usd + e.opportunity_usd
     assert math.isclose(e.net_cost_usd, parts, rel_tol=1e-12)
     assert e.net_cost_usd > e.slippage_usd + e.fee_usd
+
+
+@pytest.mark.parametrize(
+    ("side", "offset_bps", "expected", "where"),
+    [
+        ("buy", 0, 99.9, "at the best bid"),
+        ("buy", 4, 99.9, "at the best bid"),  # 0.04 of a tick behind rounds to the touch
+        ("buy", 26, 99.6, "3 ticks of 0.1"),  # 0.2597 behind -> 3 ticks (nearest)
+        ("sell", 0, 100.1, "at the best ask"),
+        ("sell", 26, 100.4, "3 ticks of 0.1"),
+    ],
+)
+def test_limit_price_is_on_the_venue_tick(side, offset_bps, expected, where):
+    order = Order(side, 1000, order_type="limit", offset_bps=offset_bps, horizon_s=10, at_expiry="cancel")
+    e = estimate(book(), order, fee_tier=TIER, models=MODELS)
+    assert e.limit_price == pytest.approx(expected, abs=1e-9)
+    assert any(where in n for n in e.notes), e.notes
+
+
+def test_unknown_instrument_rests_on_the_smallest_step_seen_in_its_book():
+    snap = BookSnapshot.build(
+        exchange="okx",
+        symbol="NOT-LISTED",
+        source="test",
+        bid_px=np.array([99.95, 99.90, 99.85]),
+        bid_sz=np.array([1.0, 1.0, 1.0]),
+        ask_px=np.array([100.0, 100.05]),
+        ask_sz=np.array([1.0, 1.0]),
+        exchange_ts_ms=0,
+        recv_ns=0,
+        seq=0,
+    )
+    order = Order("buy", 50, order_type="limit", offset_bps=10, horizon_s=10, at_expiry="cancel")
+    e = estimate(snap, order, fee_tier=TIER, models=MODELS)
+    assert e.limit_price == pytest.approx(99.85, abs=1e-9)  # 9.995 cents behind -> 2 steps of 0.05

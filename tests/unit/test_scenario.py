@@ -44,10 +44,10 @@ def parse(**changes) -> vi.Scenario:
 # ---- step 1: inputs -------------------------------------------------------------------------------
 
 
-def test_defaults_give_a_100_usd_market_buy_at_the_entry_tier():
+def test_defaults_give_a_10k_usd_market_buy_at_the_entry_tier():
     s = parse()
     assert s.ok and not s.errors
-    assert s.order.side.value == "buy" and s.order.quantity == 100.0 and s.order.order_type.value == "market"
+    assert s.order.side.value == "buy" and s.order.quantity == 10_000.0 and s.order.order_type.value == "market"
     assert s.fee_tier.tier == "Lv1" and s.fee_tier.maker_rate == 0.0002 and s.fee_tier.taker_rate == 0.0005
     assert s.volatility_override is None and s.latency_ms == vi.DEFAULT_LATENCY_MS
 
