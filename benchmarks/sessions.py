@@ -453,10 +453,18 @@ class Deployment:
     def __enter__(self) -> Deployment:
         try:
             self.start()
+            asyncio.run(self._first_visit())
         except BaseException:
             self.stop()
             raise
         return self
+
+    async def _first_visit(self) -> None:
+        """The app builds its runtime (feed or bus reader, metrics export) on a first page run, as after a
+        deploy's first visitor; the session leaves and the feed keeps running."""
+        s = await ProtocolSession(self.app.url).open()
+        await s.close()
+        _read_json(self.app.metrics, tries=300)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
