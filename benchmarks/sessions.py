@@ -610,7 +610,16 @@ async def _open_sessions(url: str, page: str, n: int, into: list[ProtocolSession
         into.append(await ProtocolSession(url, PAGES[page]).open())
 
 
-async def _step(dep: Deployment, page: str, sessions: list[ProtocolSession], warmup_s: float, window_s: float) -> dict:
+def _feed_rate(dep: Deployment, w: dict) -> float | None:
+    """The feed's books per second: the app's own feed thread (embedded) or the ingest publishing to Redis
+    (replica: the app's bus reader takes the newest book each time and skips what it did not get to, so its
+    rate is shown, not judged)."""
+    return w["books_per_s"] if dep.mode == "embedded" else w["fed_per_s"]
+
+
+async def _step(
+    dep: Deployment, page: str, sessions: list[ProtocolSession], warmup_s: float, window_s: float, idle_feed: float
+) -> dict:
     await asyncio.sleep(warmup_s)
     w = await asyncio.to_thread(Window, dep)
     await asyncio.sleep(window_s)
@@ -619,16 +628,18 @@ async def _step(dep: Deployment, page: str, sessions: list[ProtocolSession], war
     errors = [e for s in sessions for e in s.errors]
     refresh_s = min((iv for s in sessions for iv, _ in s.auto_reruns.values()), default=1.0)
     offered = round(_offered_per_s(dep.speed), 1)
-    # the feed: the app's own feed thread (embedded) or the ingest publishing to Redis (replica: the app's bus
-    # reader takes the newest book each time, skipping what it did not get to, so its rate is shown, not judged)
-    feed = result["books_per_s"] if dep.mode == "embedded" else result["fed_per_s"]
+    # judged against what the feed reached with no session in the same run (when below the nominal pace, that
+    # is what this machine's replay delivers), so a busy box is not counted against the sessions
+    reference = min(offered, idle_feed)
+    feed = _feed_rate(dep, result)
     missed = sum(g > MISS_INTERVALS * refresh_s for g in gaps)
-    keeps_up = feed is not None and feed >= FEED_SHARE * offered
+    keeps_up = feed is not None and feed >= FEED_SHARE * reference
     return {
         "sessions": len(sessions),
         **result,
         "refresh_s": refresh_s,
         "offered_books_per_s": offered,
+        "feed_reference_books_per_s": reference,
         "feed_books_per_s": feed,
         "longest_gap_s": round(max(gaps), 2) if gaps else None,
         "sessions_missing_a_refresh": missed,
@@ -648,13 +659,14 @@ async def _measure_page(
     idle = await asyncio.to_thread(Window, dep)
     await asyncio.sleep(window_s / 2)
     idle_r = _summary(await asyncio.to_thread(idle.close))
+    idle_feed = _feed_rate(dep, idle_r) or 0.0
     sessions: list[ProtocolSession] = []
     steps: list[dict] = []
     try:
         target = STEP
         while target <= max_sessions and time.monotonic() - started < budget_s:
             await _open_sessions(dep.app.url, page, target - len(sessions), sessions)
-            steps.append(await _step(dep, page, sessions, warmup_s, window_s))
+            steps.append(await _step(dep, page, sessions, warmup_s, window_s, idle_feed))
             if not steps[-1]["ok"]:
                 break
             target += STEP
@@ -663,7 +675,7 @@ async def _measure_page(
                 break
             await asyncio.gather(*(s.close() for s in sessions[smaller:]), return_exceptions=True)
             del sessions[smaller:]
-            steps.append(await _step(dep, page, sessions, warmup_s, window_s))
+            steps.append(await _step(dep, page, sessions, warmup_s, window_s, idle_feed))
     finally:
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
     served = max((s["sessions"] for s in steps if s["ok"]), default=0)
@@ -699,7 +711,9 @@ def _why(steps: list[dict], max_sessions: int) -> str:
             f"(longest gap {last['longest_gap_s']} s)"
         )
     if not last["feed_keeps_up"]:
-        reasons.append(f"feed {last['feed_books_per_s']} books/s of {last['offered_books_per_s']} offered")
+        reasons.append(
+            f"feed {last['feed_books_per_s']} books/s, under {FEED_SHARE:.0%} of {last['feed_reference_books_per_s']}"
+        )
     if last["error_count"]:
         reasons.append(f"{last['error_count']} session errors")
     return f"at {last['sessions']} sessions: " + "; ".join(reasons)
@@ -729,7 +743,8 @@ def measure(
         "warmup_s": warmup_s,
         "window_s": window_s,
         "miss": f"no fragment run finished for {MISS_INTERVALS:g} refresh intervals",
-        "feed_criterion": f"books taken per second >= {FEED_SHARE:.0%} of those offered",
+        "feed_criterion": f"the feed's books per second >= {FEED_SHARE:.0%} of the offered rate, or of the idle "
+        "rate where the idle feed stayed under it",
         "app_env": dict(app_env or {}),
         "results": {},
     }
@@ -862,14 +877,19 @@ def report_lines(r: dict | None, cmp: dict | None = None) -> list[str]:
         f"behind ({r['feed_criterion']}). Target: {TARGET_SESSIONS} sessions per process.",
         "",
         "| mode / page | sessions per process | stopped | CPU of one refresh p50 / p99 (script thread) "
-        "| CPU of one refresh, all in | feed books/s at the last step (offered) | books/s the app took |",
+        "| CPU of one refresh, all in | feed books/s at the last step | books/s the app took |",
         "|---|---|---|---|---|---|---|",
     ]
     for key, x in r["results"].items():
         base = min(x["steps"], key=lambda s: s["sessions"]) if x["steps"] else None
         last = x["steps"][-1] if x["steps"] else None
         c = base["run_cpu_ms"] if base else {"p50": None, "p99": None}
-        feed = f"{last['feed_books_per_s']} ({last['offered_books_per_s']})" if last else "n/a"
+        feed = (
+            f"{last['feed_books_per_s']} (offered {last['offered_books_per_s']}, idle "
+            f"{last.get('feed_reference_books_per_s')})"
+            if last
+            else "n/a"
+        )
         lines.append(
             f"| {key} | **{x['sessions_served']}** | {x['stopped_because']} | {c['p50']} / {c['p99']} ms "
             f"| {x['refresh_cpu_all_in_ms']} ms | {feed} | {last['books_per_s'] if last else 'n/a'} |"
