@@ -885,7 +885,7 @@ def report_lines(r: dict | None, cmp: dict | None = None) -> list[str]:
         last = x["steps"][-1] if x["steps"] else None
         c = base["run_cpu_ms"] if base else {"p50": None, "p99": None}
         feed = (
-            f"{last['feed_books_per_s']} (offered {last['offered_books_per_s']}, idle "
+            f"{last['feed_books_per_s']} (offered {last['offered_books_per_s']}, judged against "
             f"{last.get('feed_reference_books_per_s')})"
             if last
             else "n/a"
