@@ -95,7 +95,9 @@ clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis artifacts build core/*/_*.c core/*/_*.so $(KERNEL_STAMP)
 
 # Reliability runs (bounded, loopback only): figures go to benchmarks/reliability.json; see docs/RELIABILITY.md.
-load: dev-deps browser
+# `load` (about 9 min): 10 Chromium sessions on one app process, then sessions per app process with protocol
+# sessions (benchmarks/sessions.py), feed embedded and on a Redis-fed replica.
+load: dev-deps browser redis
 	$(PY) -m benchmarks.reliability load --seconds 60 --sessions 10
 
 soak: dev-deps browser

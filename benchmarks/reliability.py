@@ -2,7 +2,8 @@
 
 load: 10 browser sessions (Playwright contexts, headless Chromium) on one app process for 60 s with the
       replay at 10x: no page errors, every session keeps updating, per-tick p99 within 2x of idle, one
-      feed connection in total.
+      feed connection in total. Then sessions per app process (benchmarks/sessions.py: protocol sessions,
+      no browser) with the feed embedded and on a bus replica, Simulator and Market.
 soak: 30 minutes of replay at 20x through the full pipeline with one session open: resident memory flat
       after warm-up (< 5 % growth), thread count constant, every reconnect accounted for.
 """
@@ -408,6 +409,10 @@ def write_report() -> None:
             "includes waiting for a CPU. On a real deployment the browsers run on the visitors' machines, "
             "which is what the pinned run reproduces: app on one core, load generator on the other.",
         ]
+    from benchmarks.sessions import report_lines as sessions_lines
+
+    lines += ["", "### Sessions per app process (`make load`, `benchmarks/sessions.py`)", ""]
+    lines += sessions_lines(data.get("sessions"), data.get("sessions_compare"))
     lines += ["", "## 4. Soak (`make soak`, `SOAK_MINUTES=30` by default)", ""]
     lines += _fmt_soak(data["soak"]) if "soak" in data else ["Not run yet."]
     from benchmarks.cluster_load import reliability_lines  # the cluster's load and soak (make load-cluster)
@@ -423,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=60.0, help="load duration")
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--unpinned", action="store_true", help="let the app and the browsers share every core")
+    ap.add_argument("--protocol-window", type=float, default=12.0, help="load: seconds per sessions-per-process step")
+    ap.add_argument("--no-protocol", action="store_true", help="load: skip the sessions-per-process steps")
     args = ap.parse_args(argv)
     if args.what == "report":
         write_report()
@@ -443,6 +450,18 @@ def main(argv: list[str] | None = None) -> int:
     write_report()
     print(json.dumps({k: v for k, v in r.items() if k != "samples"}, indent=2))
     print(f"{args.what}: {'all checks met' if ok else 'SOME CHECKS MISSED'} (written to {OUT.relative_to(ROOT)})")
+    if args.what == "load" and not args.no_protocol:
+        from benchmarks.sessions import TARGET_SESSIONS, measure
+
+        per_process = measure(window_s=args.protocol_window)
+        write("sessions", per_process)
+        write_report()
+        for key, x in per_process["results"].items():
+            met = "met" if x["sessions_served"] >= TARGET_SESSIONS else "NOT MET"
+            print(
+                f"sessions per process, {key}: {x['sessions_served']} (target {TARGET_SESSIONS}: {met}); "
+                f"{x['stopped_because']}"
+            )
     return 0
 
 
