@@ -330,6 +330,37 @@ def test_a_slow_reader_skips_ahead_to_the_newest_book_instead_of_lagging(redis_s
     assert len(shown) <= 2, f"the reader walked through {len(shown)} old books"
 
 
+def test_a_capped_reader_takes_at_most_one_book_per_interval_and_always_the_newest(
+    redis_server, readers, recorded_messages
+):
+    """A replica's cap (``min_interval_s``): at 200 books a second on the bus it takes about 5 a second, and
+    once publishing stops it shows the last book published, not an older one it skipped to."""
+    books = [parse_snapshot(m, instrument=FUT, source="replay", seq=i) for i, m in enumerate(recorded_messages[:50])]
+    capped = BusSettings(
+        stale_after_s=1.0, heartbeat_s=0.2, backoff_max_s=0.5, socket_timeout_s=0.5, min_interval_s=0.2
+    )
+    reader = readers(redis_server.url, settings=capped)
+    taken: list[BookSnapshot] = []
+    reader.add_listener(lambda _src, snap: taken.append(snap))
+    r = redis_server.client()
+    seq, start = 0, time.monotonic()
+    while time.monotonic() - start < 2.0 and seq < 1_000:  # bounded in time and count
+        seq += 1
+        r.xadd(stream_key(*KEY), good_entry(books[seq % len(books)], "run-a", seq))
+        time.sleep(0.005)
+    assert seq >= 100, "the publisher loop itself was too slow to test anything"
+    assert wait_for(lambda: reader._last.get(KEY) == ("run-a", seq), 5), "the newest book was never taken"
+    assert same_book(reader.store.latest(*KEY), books[seq % len(books)])
+    elapsed = time.monotonic() - start
+    assert 2 <= len(taken) <= elapsed / 0.2 + 3, f"{len(taken)} books taken in {elapsed:.1f} s at one per 0.2 s"
+
+
+def test_the_replica_cap_comes_from_the_environment_with_a_default():
+    assert BusSettings().min_interval_s == 0.0  # the library default takes every book
+    assert BusSettings.from_env({}).min_interval_s == 0.05  # an app replica: 20 books a second per instrument
+    assert BusSettings.from_env({"TCS_BUS_MIN_INTERVAL_S": "0.5"}).min_interval_s == 0.5
+
+
 def test_redis_frozen_goes_stale_by_age_and_recovers_after_sigcont(redis_server, readers, ingests, slice_file):
     reader = readers(redis_server.url)
     ingests(redis_server.url, slice_file)
