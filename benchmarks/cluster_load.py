@@ -168,6 +168,8 @@ async def open_sessions(
         async with gate:
             try:
                 await s.open(url, timeout_s=deadline_s)
+                opened = sum(x.open_s is not None for x in sessions)
+                print(f"session {s.index} on the Market page after {s.open_s} s ({opened} of {n})", flush=True)
             except Exception as exc:  # a timeout or a closed page: reported with the session, never hidden
                 s.errors.append(f"open failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
 
@@ -367,6 +369,7 @@ async def _load(cluster: Cluster, stream: StreamLog, key: tuple[str, str], args:
         stop = asyncio.Event()
         watcher = asyncio.create_task(_watch(cluster, samples, stop))
         cpu0, m0, published0, t0 = meter.read(), _ingest_messages(client, key), stream.count, time.time()
+        print(f"{len(live)} sessions open; measuring for {args['seconds']:g} s", flush=True)
         await asyncio.sleep(args["seconds"])
         cpu1, m1, published1, t1 = meter.read(), _ingest_messages(client, key), stream.count, time.time()
         stop.set()
