@@ -322,6 +322,7 @@ async def _watch(cluster: Cluster, samples: list[dict], stop: asyncio.Event, eve
     while not stop.is_set():
         replicas = await asyncio.to_thread(_replica_metrics, cluster)
         samples.append({"t_s": round(time.time() - t0, 1), "load1": os.getloadavg()[0], "replicas": replicas})
+        print(f"watch {json.dumps(samples[-1])}", flush=True)  # also in the output of a run stopped early
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
 
@@ -376,14 +377,20 @@ async def _load(cluster: Cluster, stream: StreamLog, key: tuple[str, str], args:
         await watcher
         runs1 = await asyncio.to_thread(_replica_metrics, cluster)
         abnormal = _haproxy_abnormal(cluster.logs / "haproxy.log")  # before the browsers close their sockets
-        rows = []
-        for s in live:
-            ticks = [(text, ms) for text, ms in await s.ticks() if t0 * 1000 <= ms <= t1 * 1000]
-            ws1 = await s.websocket()
-            row = _session_row(s, ticks, ws0[s.index], ws1, t0, t1)
-            row["cookie_kept"] = row["replica"] == await s.cookie()
+
+        async def collect(s: Session) -> dict | None:
+            try:
+                ticks = [(text, ms) for text, ms in await s.ticks() if t0 * 1000 <= ms <= t1 * 1000]
+                row = _session_row(s, ticks, ws0[s.index], await s.websocket(), t0, t1)
+                row["cookie_kept"] = row["replica"] == await s.cookie()
+            except Exception as exc:  # a page that no longer answers: said, not hidden
+                s.errors.append(f"not read after the window: {type(exc).__name__}")
+                return None
             row["_ticks"] = ticks
-            rows.append(row)
+            return row
+
+        got_rows = await asyncio.wait_for(asyncio.gather(*(collect(s) for s in live)), args["collect_s"])
+        rows = [r for r in got_rows if r is not None]
         stats = _proc_stats(pids)
         for b in browsers:
             await b.close()
@@ -414,7 +421,7 @@ def run_load(
     replicas: int = 3,
     speed: float = 5.0,
     concurrency: int = 4,
-    open_deadline_s: float = 300.0,
+    open_deadline_s: float = 240.0,
 ) -> dict:
     rec = default_recording()
     key = (rec.exchange, rec.symbol)
@@ -737,18 +744,106 @@ def write_reports() -> None:
     perf.write_text(head + "\n" + "\n".join(performance_lines()) + "\n", encoding="utf-8")
 
 
+def run_overflow(*, not_reading_s: float = 60.0, every_s: float = 0.5) -> dict:
+    """What a Streamlit server does with a session whose client keeps asking for reruns but reads slower than
+    the server writes (a starved browser tab): one app process, one websocket client speaking Streamlit's
+    protocol with a 4 KB receive buffer. It reads the first run, then sends a rerun request every ``every_s``
+    without reading for ``not_reading_s``, sampling the server's own session figures; then it reads again and
+    asks for 5 more runs. Bounded: one process, one client, about ``not_reading_s`` + 2 min."""
+    import socket
+
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+
+    from benchmarks.browser import App
+
+    app = App({"TCS_SOURCE": "replay"}).start(timeout=120)
+    timeline: list[dict] = []
+    try:
+        sock = socket.create_connection(("127.0.0.1", app.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        with connect(
+            f"ws://127.0.0.1:{app.port}/_stcore/stream",
+            sock=sock,
+            subprotocols=["streamlit"],
+            origin=f"http://127.0.0.1:{app.port}",
+            max_queue=1,
+            max_size=None,
+            compression=None,
+            ping_interval=None,
+            open_timeout=60,
+        ) as ws:
+
+            def rerun() -> None:
+                msg = BackMsg()
+                msg.rerun_script.query_string = ""
+                ws.send(msg.SerializeToString())
+
+            rerun()
+            first = 0
+            while True:
+                fwd = ForwardMsg()
+                fwd.ParseFromString(ws.recv(timeout=120))
+                first += 1
+                if fwd.WhichOneof("type") == "script_finished":
+                    break
+            timeline.append({"t_s": 0.0, "event": "first run read", "messages": first, **_streamlit_sessions(app.port)})
+            t0 = time.time()
+            while time.time() - t0 < not_reading_s:
+                rerun()
+                time.sleep(every_s)
+                if len(timeline) < 1 + int((time.time() - t0) // 5):
+                    timeline.append({"t_s": round(time.time() - t0, 1), **_streamlit_sessions(app.port)})
+            drained = after = 0
+            closed = None
+            try:
+                while True:
+                    ws.recv(timeout=5)
+                    drained += 1
+            except TimeoutError:
+                for _ in range(5):
+                    rerun()
+                try:
+                    while True:
+                        ws.recv(timeout=10)
+                        after += 1
+                except TimeoutError:
+                    pass
+            except Exception as exc:  # the server closed or reset the socket meanwhile
+                closed = f"{type(exc).__name__}: {exc}"
+            timeline.append(
+                {
+                    "t_s": round(time.time() - t0, 1),
+                    "event": "read again",
+                    "queued_messages_read": drained,
+                    "messages_after_5_more_reruns": after,
+                    "socket_closed": closed,
+                    **_streamlit_sessions(app.port),
+                }
+            )
+    finally:
+        app.stop()
+    return {"machine": MACHINE, "not_reading_s": not_reading_s, "rerun_every_s": every_s, "timeline": timeline}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.cluster_load")
-    ap.add_argument("what", choices=["load", "soak", "report"])
+    ap.add_argument("what", choices=["load", "soak", "overflow", "report"])
     ap.add_argument("--sessions", type=int, default=None, help="browser sessions (load 30, soak 3)")
     ap.add_argument("--duration", type=float, default=None, help="load: seconds (60); soak: minutes (30)")
     ap.add_argument("--replicas", type=int, default=None, help="load 3, soak 2")
     ap.add_argument("--speed", type=float, default=5.0, help="replay pace of the ingest")
     ap.add_argument("--concurrency", type=int, default=6, help="load: sessions opening at once")
-    ap.add_argument("--open-deadline", type=float, default=420.0, help="load: seconds to open every session")
+    ap.add_argument("--open-deadline", type=float, default=240.0, help="load: seconds to open every session")
     args = ap.parse_args(argv)
     if args.what == "report":
         write_reports()
+        return 0
+    if args.what == "overflow":
+        r = run_overflow()
+        write("overflow", r)
+        print(json.dumps(r, indent=2))
         return 0
     if args.what == "load":
         r = run_load(

@@ -414,11 +414,17 @@ def _fmt_soak(r: dict) -> list[str]:
         if r.get("threads_no_growth", True)
         else [
             "",
-            "The thread check is not met in this run and the extra thread is not identified yet. Its pattern, one "
-            "more thread appearing late and then staying, looks like a lazily created pool worker rather than a "
-            "leak; a leak would keep growing. Telling the two apart needs a longer run. From now on each sample also "
-            "records the Python-level thread count (`py_threads`), which shows whether the extra thread is a "
-            "Python thread or a native one.",
+            "The thread check is not met in this run and the extra thread is not identified: that run recorded "
+            "counts only. Its pattern, one more thread appearing late and then staying, looks like a lazily "
+            "created pool worker rather than a leak; a leak would keep growing. Each sample now records the "
+            "Python names (`thread_names`) and the kernel's name of every thread (`/proc/<pid>/task/*/comm`), "
+            "and the run lists each change of the count with the names that came and went (`thread_changes`). "
+            "An 8-minute soak on 2026-11-30 (shared machine, not written here) did not reproduce a thread that "
+            "stays: the count moved between 10 and 12 all along, each move a `ScriptRunner.scriptThread` (the "
+            "thread of one rerun, caught or missed by a sample) or, 20 s in, five idle `AnyIO worker thread`s "
+            "retired; the only native thread with a name of its own was `jemalloc_bg_thd`, every other one "
+            "`python` (Python 3.11 does not name its threads in the kernel). The next 30-minute `make soak` "
+            "names the late thread if it comes again.",
         ]
     )
 
