@@ -1,12 +1,15 @@
 """`make load-cluster` and `make soak-cluster`: the several-process deployment (core/cluster.py) under browsers.
 
 load: redis-server, one ingest, REPLICAS app replicas and haproxy (cookie stickiness) on loopback; SESSIONS
-      headless Chromium sessions (Playwright contexts) open the Market page through haproxy and stay for
-      DURATION seconds. Per session: every change of the "Book time" metric on screen (a render of a new
+      headless Chromium sessions (Playwright contexts, 10 per browser process) open the Market page through
+      haproxy, a few at a time in parallel (async Playwright) within a deadline, and stay for DURATION
+      seconds. Per session: every change of the "Book time" metric on screen (a render of a new
       book), the replica that served it (haproxy's X-Served-By on every answer, and the stickiness cookie at
       the start and the end). Against the ingest's own publish time of each book (read from the Redis stream
       by this process): tick-to-screen (publish -> on screen) and the rendered book age (the age of the book
       on screen, sampled every 100 ms of the window). The ingest's book rate against what the replay offers.
+      For a session that stops: its websocket's frames in and out, each replica's fragment runs and live
+      script threads; for the box: its load average and every part's CPU (other jobs included).
 soak: the cluster with a few sessions for DURATION minutes, Redis killed and restarted twice: the book time
       on screen never goes backwards except where the replay loops, and each replica's and the ingest's
       resident memory and thread count stay flat (thread names are recorded, so a change names its thread).
@@ -18,12 +21,17 @@ docs/PERFORMANCE.md (the last section of each).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import itertools
 import json
+import os
+import re
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,32 +93,95 @@ class StreamLog:
         return max(sends) if sends else None
 
 
-class Session:
-    """One browser context on the Market page through haproxy."""
+# Counts what the page's websocket does (opened, closed with its code, frames received and sent, when last):
+# when a session stops rendering, this tells a server that went silent from a browser that stopped asking.
+WS_PROBE_JS = """
+(() => {
+  const Native = window.WebSocket;
+  const s = {opened: 0, closed: 0, recv: 0, sent: 0, last_recv_ms: 0, last_sent_ms: 0, closes: []};
+  window.__ws = s;
+  class Probed extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('open', () => { s.opened++; });
+      this.addEventListener('close', (e) => { s.closed++; s.closes.push([e.code, Date.now()]); });
+      this.addEventListener('message', () => { s.recv++; s.last_recv_ms = Date.now(); });
+    }
+    send(data) { s.sent++; s.last_sent_ms = Date.now(); return super.send(data); }
+  }
+  window.WebSocket = Probed;
+})();
+"""
 
-    def __init__(self, browser, url: str) -> None:
-        self.ctx = browser.new_context()
-        self.page = self.ctx.new_page()
-        self.page.set_default_timeout(180_000)  # a busy shared machine: opening a page can take a while
+
+class Session:
+    """One browser context on the Market page through haproxy (async Playwright)."""
+
+    def __init__(self, index: int, ctx) -> None:
+        self.index = index
+        self.ctx = ctx
+        self.page = None
         self.served_by: set[str] = set()
         self.errors: list[str] = []
-        self.page.on("response", lambda r: self._served(r.headers.get("x-served-by")))
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.goto(url)
-        self.page.get_by_role("link", name="Market").click()
-        self.page.get_by_text("Book time (UTC)").wait_for()
-        self.page.evaluate(OBSERVER_JS)
-        self.cookie_start = self.cookie()
+        self.cookie_start: str | None = None
+        self.open_s: float | None = None  # goto -> the Book time metric on screen, None when it never came
+
+    async def open(self, url: str, timeout_s: float) -> None:
+        """Straight to the Market page (no Simulator run first: the lighter landing, and the page measured)."""
+        t = time.monotonic()
+        await self.ctx.add_init_script(WS_PROBE_JS)
+        self.page = page = await self.ctx.new_page()
+        page.set_default_timeout(timeout_s * 1000)
+        page.on("response", lambda r: self._served(r.headers.get("x-served-by")))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        await page.goto(url.rstrip("/") + "/market")
+        await page.get_by_text("Book time (UTC)").wait_for()
+        await page.evaluate(OBSERVER_JS)
+        self.cookie_start = await self.cookie()
+        self.open_s = round(time.monotonic() - t, 1)
 
     def _served(self, name: str | None) -> None:
         if name:
             self.served_by.add(name)
 
-    def cookie(self) -> str | None:
-        return next((c["value"] for c in self.ctx.cookies() if c["name"] == COOKIE), None)
+    async def cookie(self) -> str | None:
+        return next((c["value"] for c in await self.ctx.cookies() if c["name"] == COOKIE), None)
 
-    def ticks(self) -> list[tuple[str, float]]:
-        return [(t[0], float(t[1])) for t in self.page.evaluate("window.__ticks")]
+    async def ticks(self) -> list[tuple[str, float]]:
+        return [(t[0], float(t[1])) for t in await self.page.evaluate("window.__ticks")]
+
+    async def websocket(self) -> dict:
+        """The websocket probe's counters, with the browser's clock when read (``now``)."""
+        return dict(await self.page.evaluate("({...window.__ws, now: Date.now()})"))
+
+
+async def open_sessions(
+    pw, url: str, n: int, *, per_browser: int = 10, concurrency: int = 4, deadline_s: float = 300.0
+) -> tuple[list, list[Session]]:
+    """``n`` sessions in ``ceil(n / per_browser)`` Chromium processes, at most ``concurrency`` opening at once,
+    all within ``deadline_s``: a session not on the Market page by then is left out and says why."""
+    browsers = [await launch(pw) for _ in range(-(-n // per_browser))]
+    sessions = [Session(i, await browsers[i // per_browser].new_context()) for i in range(n)]
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(s: Session) -> None:
+        async with gate:
+            try:
+                await s.open(url, timeout_s=deadline_s)
+                opened = sum(x.open_s is not None for x in sessions)
+                print(f"session {s.index} on the Market page after {s.open_s} s ({opened} of {n})", flush=True)
+            except Exception as exc:  # a timeout or a closed page: reported with the session, never hidden
+                s.errors.append(f"open failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+
+    tasks = [asyncio.create_task(one(s)) for s in sessions]
+    _, pending = await asyncio.wait(tasks, timeout=deadline_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for s in sessions:
+        if s.open_s is None and not s.errors:
+            s.errors.append(f"open failed: not on the Market page within {deadline_s:.0f} s")
+    return browsers, sessions
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -139,133 +210,353 @@ def _ingest_messages(client: redis.Redis, key: tuple[str, str]) -> int | None:
     return int(json.loads(doc)["messages"]) if doc else None
 
 
-def run_load(*, sessions: int, seconds: float, replicas: int = 3, speed: float = 5.0) -> dict:
-    from playwright.sync_api import sync_playwright
+class CpuMeter:
+    """CPU seconds of each part (every replica, the ingest, Redis, haproxy, all Chromium processes, this
+    benchmark) and of the whole box, so a run says how much of the 2 cores other jobs took meanwhile."""
 
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def _groups(self) -> dict[str, list[psutil.Process]]:
+        ours = set(self.pids.values())
+        groups: dict[str, list[psutil.Process]] = {}
+        for name, pid in self.pids.items():
+            try:
+                groups[name] = [psutil.Process(pid)]
+            except psutil.Error:
+                groups[name] = []
+        me = psutil.Process()
+        groups["benchmark"] = [me]
+        groups["chromium"], groups["playwright-driver"] = [], []
+        for child in me.children(recursive=True):
+            if child.pid in ours:
+                continue
+            try:
+                kind = "chromium" if "chrom" in child.name() else "playwright-driver"
+            except psutil.Error:
+                continue
+            groups[kind].append(child)
+        return groups
+
+    def read(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, procs in self._groups().items():
+            total = 0.0
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                    total += t.user + t.system
+                except psutil.Error:
+                    pass
+            out[name] = total
+        sys_t = psutil.cpu_times()
+        out["box_busy"] = sum(sys_t) - sys_t.idle - getattr(sys_t, "iowait", 0.0)
+        return out
+
+    @staticmethod
+    def percent(a: dict[str, float], b: dict[str, float], seconds: float) -> dict[str, float]:
+        """Per part, 100 = one core busy for the whole window; ``other jobs`` is the box minus our parts."""
+        out = {k: round((b[k] - a.get(k, 0.0)) / seconds * 100, 1) for k in b}
+        ours = sum(v for k, v in out.items() if k != "box_busy")
+        out["other_jobs"] = round(max(0.0, out["box_busy"] - ours), 1)
+        return out
+
+
+def _replica_metrics(cluster: Cluster) -> dict[str, dict]:
+    """Per replica: how many page fragment runs it has recorded (the Market fragment's ``record_refresh``;
+    the export keeps the last 5,000), how many Streamlit script threads are alive right now, and Streamlit's
+    own session figures (``/_stcore/metrics``: sessions it serves now, connects and disconnects so far). A
+    session the server dropped while its browser's websocket stays open shows as fewer active sessions
+    than open websockets, with a disconnect no browser made."""
+    out = {}
+    for r in cluster.replicas:
+        row: dict[str, int | None] = {}
+        try:
+            m = json.loads(cluster.metrics_file(r.name).read_text())
+            names = m.get("thread_names") or []
+            row["fragment_runs"] = len(m.get("refresh_ms") or [])
+            row["script_threads"] = sum("ScriptRunner" in n for n in names)
+            row["threads"] = len(names)
+        except (OSError, ValueError):
+            pass
+        row.update(_streamlit_sessions(r.port))
+        out[r.name] = row
+    return out
+
+
+def _streamlit_sessions(port: int) -> dict[str, int | None]:
+    url = f"http://127.0.0.1:{port}/_stcore/metrics?families=active_sessions&families=session_events"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {"active_sessions": None}
+    out: dict[str, int | None] = {}
+    for line in text.splitlines():
+        if line.startswith("active_sessions "):
+            out["active_sessions"] = int(line.split()[-1])
+        elif line.startswith("session_events_total{"):
+            kind = line.split('"')[1]
+            out[f"session_{kind}s"] = int(line.split()[-1])
+    return out
+
+
+def _haproxy_abnormal(log: Path) -> dict[str, int]:
+    """haproxy's log (only connections that did not end normally, ``option dontlog-normal``): count by the
+    two-letter termination state (e.g. ``CD`` the client closed mid-transfer, ``sD`` a server timeout)."""
+    counts: dict[str, int] = {}
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return counts
+    for line in lines:
+        m = re.search(r" ([A-Za-z-]{2})[A-Za-z-]{2} \d+/\d+/\d+/\d+/\d+ ", line)
+        if m:
+            counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts
+
+
+async def _watch(cluster: Cluster, samples: list[dict], stop: asyncio.Event, every_s: float = 5.0) -> None:
+    """Every ``every_s``: the box's 1-minute load average and each replica's fragment runs and script threads."""
+    t0 = time.time()
+    while not stop.is_set():
+        replicas = await asyncio.to_thread(_replica_metrics, cluster)
+        samples.append({"t_s": round(time.time() - t0, 1), "load1": os.getloadavg()[0], "replicas": replicas})
+        print(f"watch {json.dumps(samples[-1])}", flush=True)  # also in the output of a run stopped early
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+
+
+def _session_row(s: Session, ticks: list[tuple[str, float]], ws0: dict, ws1: dict, t0: float, t1: float) -> dict:
+    """One session's renders in the window, by quarter of the window, and its websocket's traffic."""
+    times = [ms for _, ms in ticks]
+    gaps = np.diff([t0 * 1000, *times, t1 * 1000]) / 1000
+    edges = np.linspace(t0 * 1000, t1 * 1000, 5)
+    quarters = np.histogram(times, bins=edges)[0].tolist() if times else [0, 0, 0, 0]
+    return {
+        "session": s.index,
+        "replica": s.cookie_start,
+        "open_s": s.open_s,
+        "renders": len(ticks),
+        "renders_by_quarter": quarters,
+        "longest_gap_s": round(float(gaps.max()), 2),
+        "served_by": sorted(s.served_by),
+        "ws_frames_received": ws1.get("recv", 0) - ws0.get("recv", 0),
+        "ws_frames_sent": ws1.get("sent", 0) - ws0.get("sent", 0),
+        "ws_last_frame_age_s": round((ws1["now"] - ws1["last_recv_ms"]) / 1000, 1) if ws1.get("last_recv_ms") else None,
+        "ws_opened": ws1.get("opened"),
+        "ws_closes_s_into_window": [[code, round(ms / 1000 - t0, 1)] for code, ms in ws1.get("closes", [])],
+        "errors": s.errors[:5],
+    }
+
+
+async def _load(cluster: Cluster, stream: StreamLog, key: tuple[str, str], args: dict) -> dict:
+    from playwright.async_api import async_playwright
+
+    client = redis.Redis.from_url(cluster.bus_url, password=cluster.redis_password, socket_timeout=2)
+    pids = {name: proc.pid for name, proc in cluster.procs}
+    meter = CpuMeter(pids)
+    async with async_playwright() as p:
+        t_open = time.time()
+        load_open0 = os.getloadavg()[0]
+        browsers, sessions = await open_sessions(
+            p, cluster.url, args["sessions"], concurrency=args["concurrency"], deadline_s=args["open_deadline_s"]
+        )
+        open_wall = time.time() - t_open
+        live = [s for s in sessions if s.open_s is not None]
+        ws0 = {s.index: await s.websocket() for s in live}
+        runs0 = await asyncio.to_thread(_replica_metrics, cluster)
+        samples: list[dict] = []
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(_watch(cluster, samples, stop))
+        cpu0, m0, published0, t0 = meter.read(), _ingest_messages(client, key), stream.count, time.time()
+        print(f"{len(live)} sessions open; measuring for {args['seconds']:g} s", flush=True)
+        await asyncio.sleep(args["seconds"])
+        cpu1, m1, published1, t1 = meter.read(), _ingest_messages(client, key), stream.count, time.time()
+        stop.set()
+        await watcher
+        runs1 = await asyncio.to_thread(_replica_metrics, cluster)
+        abnormal = _haproxy_abnormal(cluster.logs / "haproxy.log")  # before the browsers close their sockets
+
+        async def collect(s: Session) -> dict | None:
+            try:
+                ticks = [(text, ms) for text, ms in await s.ticks() if t0 * 1000 <= ms <= t1 * 1000]
+                row = _session_row(s, ticks, ws0[s.index], await s.websocket(), t0, t1)
+                row["cookie_kept"] = row["replica"] == await s.cookie()
+            except Exception as exc:  # a page that no longer answers: said, not hidden
+                s.errors.append(f"not read after the window: {type(exc).__name__}")
+                return None
+            row["_ticks"] = ticks
+            return row
+
+        got_rows = await asyncio.wait_for(asyncio.gather(*(collect(s) for s in live)), args["collect_s"])
+        rows = [r for r in got_rows if r is not None]
+        stats = _proc_stats(pids)
+        for b in browsers:
+            await b.close()
+    window = t1 - t0
+    return {
+        "rows": rows,
+        "failed": [{"session": s.index, "errors": s.errors[:3]} for s in sessions if s.open_s is None],
+        "open_wall_s": round(open_wall, 1),
+        "load1_at_open_start": load_open0,
+        "window": (t0, t1),
+        "cpu_percent": CpuMeter.percent(cpu0, cpu1, window),
+        "ingest_books_per_s": round((m1 - m0) / window, 1) if m0 is not None and m1 is not None else None,
+        "published_books_per_s": round((published1 - published0) / window, 1),
+        "fragment_runs_in_window": {
+            r: runs1[r].get("fragment_runs", 0) - runs0.get(r, {}).get("fragment_runs", 0) for r in runs1
+        },
+        "replica_sessions_start_end": {r: [runs0.get(r), runs1[r]] for r in runs1},
+        "samples": samples,
+        "processes_end": stats,
+        "haproxy_abnormal": abnormal,
+    }
+
+
+def run_load(
+    *,
+    sessions: int,
+    seconds: float,
+    replicas: int = 3,
+    speed: float = 5.0,
+    concurrency: int = 4,
+    open_deadline_s: float = 240.0,
+) -> dict:
     rec = default_recording()
     key = (rec.exchange, rec.symbol)
     logs = Path(tempfile.mkdtemp(prefix="tcs-load-cluster-"))
     cluster = Cluster(replicas=replicas, port=0, feeds=["replay"], speed=speed, logs=logs, metrics=True)
     cluster.start()
+    stream = StreamLog(cluster.bus_url, cluster.redis_password, stream_key(*key)).start()
     try:
-        stream = StreamLog(cluster.bus_url, cluster.redis_password, stream_key(*key)).start()
-        client = redis.Redis.from_url(cluster.bus_url, password=cluster.redis_password, socket_timeout=2)
-        pids = {name: proc.pid for name, proc in cluster.procs}
-        with sync_playwright() as p:
-            browser = launch(p)
-            opened = [Session(browser, cluster.url) for _ in range(sessions)]
-            procs = {name: psutil.Process(pid) for name, pid in pids.items()}
-            for proc in procs.values():  # start psutil's CPU counters for the window (same objects below)
-                proc.cpu_percent(None)
-            m0, t0 = _ingest_messages(client, key), time.time()
-            published0 = stream.count
-            time.sleep(seconds)
-            m1, t1 = _ingest_messages(client, key), time.time()
-            cpu = {name: round(proc.cpu_percent(None), 1) for name, proc in procs.items()}
-            published1 = stream.count
-            per_session = []
-            for s in opened:
-                ticks = [(text, ms) for text, ms in s.ticks() if t0 * 1000 <= ms <= t1 * 1000]
-                per_session.append({"ticks": ticks, "cookie_end": s.cookie(), "s": s})
-            stats = _proc_stats(pids)
-            browser.close()
-        stream.stop()
+        args = {
+            "sessions": sessions,
+            "seconds": seconds,
+            "concurrency": concurrency,
+            "open_deadline_s": open_deadline_s,
+        }
+        got = asyncio.run(_load(cluster, stream, key, args))
     finally:
+        stream.stop()
         cluster.stop()
+    t0, t1 = got["window"]
+    rows = got["rows"]
     delays: list[float] = []
     ages: list[float] = []
-    rows = []
-    for item in per_session:
-        s, ticks = item["s"], item["ticks"]
-        times = [ms for _, ms in ticks]
-        gaps = np.diff([t0 * 1000, *times, t1 * 1000]) / 1000
+    for row in rows:
+        ticks = row.pop("_ticks")
         pubs = [stream.publish_ms(text, ms) for text, ms in ticks]
         delays += [ms - pub for (_, ms), pub in zip(ticks, pubs, strict=True) if pub is not None]
+        shown = [(ms, pub) for (_, ms), pub in zip(ticks, pubs, strict=True) if pub is not None]
+        i, current = 0, None
         for grid in np.arange(t0 * 1000, t1 * 1000, 100.0):  # the age of what is on screen, every 100 ms
-            shown = [pub for (_, ms), pub in zip(ticks, pubs, strict=True) if ms <= grid and pub is not None]
-            if shown:
-                ages.append(grid - shown[-1])
-        rows.append(
-            {
-                "replica": s.cookie_start,
-                "renders": len(ticks),
-                "longest_gap_s": round(float(gaps.max()), 2),
-                "served_by": sorted(s.served_by),
-                "cookie_kept": s.cookie_start == item["cookie_end"],
-                "errors": s.errors[:5],
-            }
-        )
+            while i < len(shown) and shown[i][0] <= grid:
+                current = shown[i][1]
+                i += 1
+            if current is not None:
+                ages.append(grid - current)
     by_replica: dict[str, list[int]] = {}
     for r in rows:
         by_replica.setdefault(r["replica"] or "?", []).append(r["renders"])
+    loads = [x["load1"] for x in got["samples"]]
     window = t1 - t0
     return {
         "machine": MACHINE,
         "sessions": sessions,
+        "sessions_opened": len(rows),
+        "open_failures": got["failed"],
+        "open_wall_s": got["open_wall_s"],
+        "open_s_per_session_p50_max": [
+            _pct([r["open_s"] for r in rows], 50),
+            max((r["open_s"] for r in rows), default=None),
+        ],
+        "open_concurrency": concurrency,
         "replicas": replicas,
         "seconds": round(window, 1),
         "replay_speed": speed,
-        "every_session_updating": all(r["longest_gap_s"] <= STALL_S and r["renders"] > 0 for r in rows),
+        "every_session_updating": len(rows) == sessions and all(min(r["renders_by_quarter"]) > 0 for r in rows),
+        "every_gap_under_stall_s": all(r["longest_gap_s"] <= STALL_S for r in rows),
         "no_session_changed_replica": all(r["cookie_kept"] and r["served_by"] == [r["replica"]] for r in rows),
         "renders_per_session_by_replica": by_replica,
-        "longest_gap_s_max": max(r["longest_gap_s"] for r in rows),
+        "fragment_runs_by_replica_in_window": got["fragment_runs_in_window"],
+        "longest_gap_s_max": max((r["longest_gap_s"] for r in rows), default=None),
         "tick_to_screen_ms": {"p50": _pct(delays, 50), "p99": _pct(delays, 99), "n": len(delays)},
         "rendered_book_age_ms": {"p50": _pct(ages, 50), "p99": _pct(ages, 99), "n": len(ages)},
         "offered_books_per_s": _offered_per_s(speed),
-        "ingest_books_per_s": round((m1 - m0) / window, 1) if m0 is not None and m1 is not None else None,
-        "published_books_per_s": round((published1 - published0) / window, 1),
-        "cpu_percent": cpu,
-        "processes_end": stats,
+        "ingest_books_per_s": got["ingest_books_per_s"],
+        "published_books_per_s": got["published_books_per_s"],
+        "load_average_1min": {
+            "at_open_start": round(got["load1_at_open_start"], 1),
+            "window_mean": round(float(np.mean(loads)), 1) if loads else None,
+            "window_max": round(max(loads), 1) if loads else None,
+        },
+        "cpu_percent": got["cpu_percent"],
+        "processes_end": got["processes_end"],
+        "replica_sessions_start_end": got["replica_sessions_start_end"],
+        "haproxy_abnormal_endings": got["haproxy_abnormal"],
+        "window_start_epoch_s": round(t0, 3),
         "page_errors": sum(len(r["errors"]) for r in rows),
+        "watch_samples": got["samples"],
         "sessions_detail": rows,
     }
+
+
+async def _soak(cluster: Cluster, minutes: float, sessions: int, sample_s: float) -> dict:
+    from playwright.async_api import async_playwright
+
+    total_s = minutes * 60
+    restarts_at = [total_s / 3, 2 * total_s / 3]
+    samples: list[dict] = []
+    restarts: list[dict] = []
+    async with async_playwright() as p:
+        browsers, opened = await open_sessions(p, cluster.url, sessions)
+        live = [s for s in opened if s.open_s is not None]
+        start = time.time()
+        while (elapsed := time.time() - start) < total_s:
+            if restarts_at and elapsed >= restarts_at[0]:
+                restarts_at.pop(0)
+                t = time.time()
+                await asyncio.to_thread(cluster.restart_redis, 5.0)
+                restarts.append({"at_s": round(t - start, 1), "down_s": round(time.time() - t, 1)})
+            pids = {name: proc.pid for name, proc in cluster.procs if name != "haproxy"}
+            sample = {"t_s": round(elapsed, 1), "procs": _proc_stats(pids), "replica_threads": {}}
+            for r in cluster.replicas:
+                try:
+                    m = json.loads(cluster.metrics_file(r.name).read_text())
+                    sample["replica_threads"][r.name] = m.get("thread_names")
+                    sample.setdefault("replica_status", {})[r.name] = {
+                        k: m["status"][k] for k in ("state", "reconnects", "parse_errors")
+                    }
+                except (OSError, ValueError, KeyError):
+                    pass
+            samples.append(sample)
+            await asyncio.sleep(min(sample_s, max(0.0, total_s - (time.time() - start))))
+        ticks = [await s.ticks() for s in live]
+        sticky = len(live) == sessions
+        for s in live:
+            sticky = sticky and await s.cookie() == s.cookie_start and len(s.served_by) == 1
+        errors = [e for s in opened for e in s.errors]
+        for b in browsers:
+            await b.close()
+    return {"samples": samples, "restarts": restarts, "ticks": ticks, "sticky": sticky, "errors": errors}
 
 
 def run_soak(
     *, minutes: float, sessions: int = 3, replicas: int = 2, speed: float = 5.0, sample_s: float = 10.0
 ) -> dict:
-    from playwright.sync_api import sync_playwright
-
     rec = default_recording()
     key = (rec.exchange, rec.symbol)
     logs = Path(tempfile.mkdtemp(prefix="tcs-soak-cluster-"))
     cluster = Cluster(replicas=replicas, port=0, feeds=["replay"], speed=speed, logs=logs, metrics=True)
     cluster.start()
     total_s = minutes * 60
-    restarts_at = [total_s / 3, 2 * total_s / 3]
-    samples: list[dict] = []
-    restarts: list[dict] = []
     try:
-        with sync_playwright() as p:
-            browser = launch(p)
-            opened = [Session(browser, cluster.url) for _ in range(sessions)]
-            start = time.time()
-            while (elapsed := time.time() - start) < total_s:
-                if restarts_at and elapsed >= restarts_at[0]:
-                    restarts_at.pop(0)
-                    t = time.time()
-                    cluster.restart_redis(down_s=5.0)
-                    restarts.append({"at_s": round(t - start, 1), "down_s": round(time.time() - t, 1)})
-                pids = {name: proc.pid for name, proc in cluster.procs if name != "haproxy"}
-                sample = {"t_s": round(elapsed, 1), "procs": _proc_stats(pids), "replica_threads": {}}
-                for r in cluster.replicas:
-                    try:
-                        m = json.loads(cluster.metrics_file(r.name).read_text())
-                        sample["replica_threads"][r.name] = m.get("thread_names")
-                        sample.setdefault("replica_status", {})[r.name] = {
-                            k: m["status"][k] for k in ("state", "reconnects", "parse_errors")
-                        }
-                    except (OSError, ValueError, KeyError):
-                        pass
-                samples.append(sample)
-                time.sleep(min(sample_s, max(0.0, total_s - (time.time() - start))))
-            ticks = [s.ticks() for s in opened]
-            errors = [e for s in opened for e in s.errors]
-            sticky = all(s.cookie() == s.cookie_start and len(s.served_by) == 1 for s in opened)
-            browser.close()
+        got = asyncio.run(_soak(cluster, minutes, sessions, sample_s))
         lease = redis.Redis.from_url(cluster.bus_url, password=cluster.redis_password).get(lease_key(*key))
     finally:
         cluster.stop()
+    samples, restarts, ticks = got["samples"], got["restarts"], got["ticks"]
     span_ms = (datetime.fromisoformat(rec.end) - datetime.fromisoformat(rec.start)).total_seconds() * 1000
     backwards, loops, renders = 0, 0, []
     for session in ticks:
@@ -290,7 +581,7 @@ def run_soak(
                 "threads_seen": threads,
             }
     names_seen = {
-        r: sorted({tuple(s["replica_threads"].get(r) or ()) for s in warm}, key=len) for r in ("app1", "app2")
+        r.name: sorted({tuple(s["replica_threads"].get(r.name) or ()) for s in warm}, key=len) for r in cluster.replicas
     }
     return {
         "machine": MACHINE,
@@ -302,8 +593,8 @@ def run_soak(
         "renders_per_session": renders,
         "shown_backwards": backwards,
         "replay_loops_seen": loops,
-        "sessions_kept_their_replica": sticky,
-        "page_errors": len(errors),
+        "sessions_kept_their_replica": got["sticky"],
+        "page_errors": len(got["errors"]),
         "processes": growth,
         "replica_thread_name_sets": {r: [list(n) for n in v] for r, v in names_seen.items()},
         "lease_holder_at_end": lease.decode() if lease else None,
@@ -323,19 +614,37 @@ def _ms_of_day(text: str) -> float | None:
 # ---- reports -------------------------------------------------------------------------------------------------
 def _load_table(r: dict) -> list[str]:
     t2s, age = r["tick_to_screen_ms"], r["rendered_book_age_ms"]
+    load = r.get("load_average_1min") or {}
+    cpu = r.get("cpu_percent") or {}
     return [
         "| check | result |",
         "|---|---|",
-        f"| every session kept updating (no gap over {STALL_S:g} s between new books on screen) | "
-        f"{'yes' if r['every_session_updating'] else 'NO'} (longest gap {r['longest_gap_s_max']} s) |",
+        f"| sessions on the Market page (opened {r.get('open_concurrency', 1)} at a time) | "
+        f"{r.get('sessions_opened', r['sessions'])} of {r['sessions']} in {r.get('open_wall_s', 'n/a')} s |",
+        f"| every session kept updating (a new book on screen in each quarter of the window) | "
+        f"{'yes' if r['every_session_updating'] else 'NO'} |",
+        f"| longest gap between new books on screen, any session (refresh every 1 s; {STALL_S:g} s or less is "
+        f"{'met' if r.get('every_gap_under_stall_s') else 'NOT met'}) | {r['longest_gap_s_max']} s |",
         f"| renders per session, by replica | {r['renders_per_session_by_replica']} |",
+        f"| fragment runs per replica in the window (server side) | {r.get('fragment_runs_by_replica_in_window', 'n/a')} |",
         f"| no session changed replica (cookie at start = at end = every X-Served-By) | "
         f"{'yes' if r['no_session_changed_replica'] else 'NO'} |",
         f"| tick-to-screen (ingest publish -> on screen) p50 / p99 | {t2s['p50']} / {t2s['p99']} ms ({t2s['n']} renders) |",
         f"| rendered book age (sampled every 100 ms) p50 / p99 | {age['p50']} / {age['p99']} ms |",
         f"| ingest books/s vs offered by the replay | {r['ingest_books_per_s']} vs {r['offered_books_per_s']} "
         f"(entries this benchmark's own stream reader saw: {r['published_books_per_s']}/s) |",
-        f"| CPU % over the window (100 = one core) | {r['cpu_percent'] or 'not captured in this run'} |",
+        f"| the box while it ran: 1-min load average at the start of opening, mean / max in the window | "
+        f"{load.get('at_open_start', 'n/a')}, {load.get('window_mean', 'n/a')} / {load.get('window_max', 'n/a')} |",
+        "| CPU % over the window (100 = one core; the box has 2) | "
+        + (
+            f"box {cpu.get('box_busy')}: Chromium {cpu.get('chromium')}, replicas "
+            f"{[cpu.get(f'app{i + 1}') for i in range(r['replicas'])]}, ingest {cpu.get('ingest')}, "
+            f"Redis {cpu.get('redis-server')}, haproxy {cpu.get('haproxy')}, benchmark + driver "
+            f"{round((cpu.get('benchmark') or 0) + (cpu.get('playwright-driver') or 0), 1)}, other jobs {cpu.get('other_jobs')}"
+            if cpu
+            else "not captured in this run"
+        )
+        + " |",
         f"| page errors | {r['page_errors']} |",
     ]
 
@@ -435,20 +744,115 @@ def write_reports() -> None:
     perf.write_text(head + "\n" + "\n".join(performance_lines()) + "\n", encoding="utf-8")
 
 
+def run_overflow(*, not_reading_s: float = 60.0, every_s: float = 0.5) -> dict:
+    """What a Streamlit server does with a session whose client keeps asking for reruns but reads slower than
+    the server writes (a starved browser tab): one app process, one websocket client speaking Streamlit's
+    protocol with a 4 KB receive buffer. It reads the first run, then sends a rerun request every ``every_s``
+    without reading for ``not_reading_s``, sampling the server's own session figures; then it reads again and
+    asks for 5 more runs. Bounded: one process, one client, about ``not_reading_s`` + 2 min."""
+    import socket
+
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+
+    from benchmarks.browser import App
+
+    app = App({"TCS_SOURCE": "replay"}).start(timeout=120)
+    timeline: list[dict] = []
+    try:
+        sock = socket.create_connection(("127.0.0.1", app.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        with connect(
+            f"ws://127.0.0.1:{app.port}/_stcore/stream",
+            sock=sock,
+            subprotocols=["streamlit"],
+            origin=f"http://127.0.0.1:{app.port}",
+            max_queue=1,
+            max_size=None,
+            compression=None,
+            ping_interval=None,
+            open_timeout=60,
+        ) as ws:
+
+            def rerun() -> None:
+                msg = BackMsg()
+                msg.rerun_script.query_string = ""
+                ws.send(msg.SerializeToString())
+
+            rerun()
+            first = 0
+            while True:
+                fwd = ForwardMsg()
+                fwd.ParseFromString(ws.recv(timeout=120))
+                first += 1
+                if fwd.WhichOneof("type") == "script_finished":
+                    break
+            timeline.append({"t_s": 0.0, "event": "first run read", "messages": first, **_streamlit_sessions(app.port)})
+            t0 = time.time()
+            while time.time() - t0 < not_reading_s:
+                rerun()
+                time.sleep(every_s)
+                if len(timeline) < 1 + int((time.time() - t0) // 5):
+                    timeline.append({"t_s": round(time.time() - t0, 1), **_streamlit_sessions(app.port)})
+            drained = after = 0
+            closed = None
+            try:
+                while True:
+                    ws.recv(timeout=5)
+                    drained += 1
+            except TimeoutError:
+                for _ in range(5):
+                    rerun()
+                try:
+                    while True:
+                        ws.recv(timeout=10)
+                        after += 1
+                except TimeoutError:
+                    pass
+            except Exception as exc:  # the server closed or reset the socket meanwhile
+                closed = f"{type(exc).__name__}: {exc}"
+            timeline.append(
+                {
+                    "t_s": round(time.time() - t0, 1),
+                    "event": "read again",
+                    "queued_messages_read": drained,
+                    "messages_after_5_more_reruns": after,
+                    "socket_closed": closed,
+                    **_streamlit_sessions(app.port),
+                }
+            )
+    finally:
+        app.stop()
+    return {"machine": MACHINE, "not_reading_s": not_reading_s, "rerun_every_s": every_s, "timeline": timeline}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.cluster_load")
-    ap.add_argument("what", choices=["load", "soak", "report"])
+    ap.add_argument("what", choices=["load", "soak", "overflow", "report"])
     ap.add_argument("--sessions", type=int, default=None, help="browser sessions (load 30, soak 3)")
     ap.add_argument("--duration", type=float, default=None, help="load: seconds (60); soak: minutes (30)")
     ap.add_argument("--replicas", type=int, default=None, help="load 3, soak 2")
     ap.add_argument("--speed", type=float, default=5.0, help="replay pace of the ingest")
+    ap.add_argument("--concurrency", type=int, default=6, help="load: sessions opening at once")
+    ap.add_argument("--open-deadline", type=float, default=240.0, help="load: seconds to open every session")
     args = ap.parse_args(argv)
     if args.what == "report":
         write_reports()
         return 0
+    if args.what == "overflow":
+        r = run_overflow()
+        write("overflow", r)
+        print(json.dumps(r, indent=2))
+        return 0
     if args.what == "load":
         r = run_load(
-            sessions=args.sessions or 30, seconds=args.duration or 60.0, replicas=args.replicas or 3, speed=args.speed
+            sessions=args.sessions or 30,
+            seconds=args.duration or 60.0,
+            replicas=args.replicas or 3,
+            speed=args.speed,
+            concurrency=args.concurrency,
+            open_deadline_s=args.open_deadline,
         )
         ok = r["every_session_updating"] and r["no_session_changed_replica"] and r["page_errors"] == 0
     else:
@@ -458,7 +862,9 @@ def main(argv: list[str] | None = None) -> int:
         flat = all(g["rss_growth_pct"] < 5 for g in r["processes"].values())
         ok = r["shown_backwards"] == 0 and r["sessions_kept_their_replica"] and flat
     write(args.what, r)
-    print(json.dumps({k: v for k, v in r.items() if k not in ("samples", "sessions_detail")}, indent=2))
+    print(
+        json.dumps({k: v for k, v in r.items() if k not in ("samples", "sessions_detail", "watch_samples")}, indent=2)
+    )
     print(f"{args.what}: {'all checks met' if ok else 'SOME CHECKS MISSED'} (written to {OUT.relative_to(ROOT)})")
     return 0
 
