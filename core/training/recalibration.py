@@ -80,16 +80,16 @@ def choose_recalibration(
     *,
     size_col: int,
     group_col: int,
-) -> tuple[Recalibration, dict[str, float]]:
+) -> tuple[Recalibration | None, dict[str, float]]:
     """Fit on ``val`` rows for each ridge of ``RIDGE_CHOICES``; keep the one with the lowest cross-entropy on
-    ``check`` rows (the fitting blocks). Returns it and the check log-loss per ridge (and without any)."""
+    ``check`` rows (the fitting blocks), or none when none beats the model as it is. Returns it and the check
+    log-loss per ridge (and without any)."""
     scores: dict[str, float] = {"none": cross_entropy(check[1], net.forward(check[0]))}
-    best: tuple[float, Recalibration] | None = None
+    best: tuple[float, Recalibration | None] = (scores["none"], None)
     for ridge in RIDGE_CHOICES:
         rc = fit_recalibration(net, val[0], val[1], size_col=size_col, group_col=group_col, ridge=ridge)
         loss = cross_entropy(check[1], rc(pre_activation(net, check[0]), check[0]))
         scores[f"{ridge:g}"] = loss
-        if best is None or loss < best[0]:
+        if loss < best[0]:
             best = (loss, rc)
-    assert best is not None
     return best[1], scores

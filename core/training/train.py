@@ -677,6 +677,7 @@ def run_role(
             group_col=names.index("is_spot"),
         )
         net = replace(net, recalibration=rc)
+        chosen_ridge = min(losses, key=lambda k: losses[k])
         correction["recalibration"] = {
             "method": (
                 "per market kind, the logit z of the refitted model mapped to a(u) + b(u) z, a and b linear in "
@@ -684,10 +685,10 @@ def run_role(
                 "with the trade features imputed as served; the ridge towards (0, 1) chosen by the log-loss on the "
                 "fitting-block rows"
             ),
-            "knots_log10_usd": rc.knots.tolist(),
-            "coef": {"derivative": rc.coef[0].tolist(), "spot": rc.coef[1].tolist()},
+            "knots_log10_usd": rc.knots.tolist() if rc is not None else None,
+            "coef": {"derivative": rc.coef[0].tolist(), "spot": rc.coef[1].tolist()} if rc is not None else None,
             "fitting_rows_log_loss_by_ridge": losses,
-            "ridge": min((k for k in losses if k != "none"), key=lambda k: losses[k]),
+            "ridge": chosen_ridge,  # "none": no ridge beat the model as it is, so it is served unchanged
         }
     fit_s = time.perf_counter() - t0
     held_eval = {name: evaluate(role, net, train, df, impute) for name, df in held.items()}
