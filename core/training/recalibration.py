@@ -2,8 +2,9 @@
 
 A logistic model linear in its inputs cannot follow how the size-aware fill fraction falls with size: near
 P(any fill) for a small order, about the traded volume over the size for a large one. Per market kind (spot,
-derivative) the fitted logit ``z`` is mapped to ``a(u) + b(u) z``, ``a`` and ``b`` linear in ``u = log10 size``
-between knots a decade apart (``core.learned.nets.Recalibration``), fitted by cross-entropy on the fill fraction
+derivative) the fitted logit ``z`` is mapped to ``a(u) + b z``, ``a`` linear in ``u = log10 size`` between knots a
+decade apart and never rising with size, ``b > 0`` (``core.learned.nets.Recalibration``), so the maker share still
+falls with size; fitted by cross-entropy on the fill fraction
 of the validation-block rows with the trade features as serving imputes them (a live feed has no trades). A
 small ridge pulls ``(a, b)`` to ``(0, 1)``, the model unchanged, where a knot has few rows.
 """
@@ -31,23 +32,40 @@ def pre_activation(net: NumpyNet, x: np.ndarray) -> np.ndarray:
     return h @ head.w[:, 0] + head.b[0]
 
 
+def non_increasing(a: np.ndarray) -> np.ndarray:
+    """The closest non-increasing sequence to ``a`` in least squares (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [mean, count]
+    for v in a:
+        blocks.append([float(v), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
+            m2, n2 = blocks.pop()
+            m1, n1 = blocks.pop()
+            blocks.append([(m1 * n1 + m2 * n2) / (n1 + n2), n1 + n2])
+    return np.concatenate([np.full(int(n), m) for m, n in blocks])
+
+
 def fit_group(z: np.ndarray, u: np.ndarray, y: np.ndarray, knots: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
-    """(K, 2) coefficients (a, b) per knot: Newton steps on the soft-label cross-entropy plus the ridge."""
+    """(K, 2) coefficients (a, b) per knot: ``a`` non-increasing in size and one slope ``b > 0`` for every knot,
+    so a larger order never gets a larger maker share than the model's falling logit gives (the size-aware fill
+    of a larger order cannot be larger). Projected Newton steps on the soft-label cross-entropy plus the ridge."""
     k = knots.size
     w = hat_weights(knots, u)
-    design = np.hstack([w, w * z[:, None]])
-    prior = np.concatenate([np.zeros(k), np.ones(k)])
+    design = np.hstack([w, z[:, None]])
+    prior = np.concatenate([np.zeros(k), [1.0]])
     theta = prior.copy()
     n = max(len(y), 1)
     for _ in range(NEWTON_STEPS):
         p = 0.5 * (1.0 + np.tanh(0.5 * (design @ theta)))
         grad = design.T @ (p - y) / n + ridge * (theta - prior)
-        hess = (design * (p * (1.0 - p))[:, None]).T @ design / n + ridge * np.eye(2 * k)
-        step = np.linalg.solve(hess, grad)
-        theta -= step
-        if np.abs(step).max() < 1e-10:
+        hess = (design * (p * (1.0 - p))[:, None]).T @ design / n + ridge * np.eye(k + 1)
+        new = theta - np.linalg.solve(hess, grad)
+        new[:k] = non_increasing(new[:k])
+        new[k] = max(new[k], 1e-3)
+        done = np.abs(new - theta).max() < 1e-10
+        theta = new
+        if done:
             break
-    return np.column_stack([theta[:k], theta[k:]])
+    return np.column_stack([theta[:k], np.full(k, theta[k])])
 
 
 def fit_recalibration(

@@ -680,8 +680,9 @@ def run_role(
         chosen_ridge = min(losses, key=lambda k: losses[k])
         correction["recalibration"] = {
             "method": (
-                "per market kind, the logit z of the refitted model mapped to a(u) + b(u) z, a and b linear in "
-                "u = log10 size between knots a decade apart, fitted by cross-entropy on the validation-block rows "
+                "per market kind, the logit z of the refitted model mapped to a(u) + b z, a linear in u = log10 size "
+                "between knots a decade apart and never rising with size, b > 0 (so the share still falls with "
+                "size), fitted by cross-entropy on the validation-block rows "
                 "with the trade features imputed as served; the ridge towards (0, 1) chosen by the log-loss on the "
                 "fitting-block rows"
             ),
@@ -774,7 +775,8 @@ def _structure_doc(role: str) -> str:
             "p50 = walk_bps + m x f50, p90 = p50 + m x softplus(f90), p95 = p90 + m x softplus(f95), with "
             "m = latency_move_bps = max(vol_bps, 0.1) x sqrt(latency s): the band scales with the volatility and "
             "the latency, and f (inputs: size, depth, book shape, flow, latency) shapes it by size; non-crossing, "
-            "all equal to the walk at zero latency"
+            "all equal to the walk at zero latency before the p90 and p95 are widened on real taker orders "
+            "(below: by a multiple of vol_bps per market kind and size bucket, at every latency)"
         )
     return (
         "P(maker fill) = sigmoid(one Dense unit, or the MLP, on normalised inputs); trained on the size-aware fill "

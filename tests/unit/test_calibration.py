@@ -115,7 +115,7 @@ def maker_net(rng: np.random.Generator, n: int) -> NumpyNet:
 def test_recalibration_recovers_a_size_dependent_miscalibration():
     rng = np.random.default_rng(3)
     knots = np.asarray(KNOTS_LOG10_USD)
-    true = np.column_stack([np.linspace(0.5, -2.0, knots.size), np.linspace(1.0, 1.5, knots.size)])
+    true = np.column_stack([np.linspace(0.5, -2.0, knots.size), np.full(knots.size, 1.3)])
     z = rng.normal(0.0, 1.5, 60_000)
     u = rng.uniform(1.0, 7.0, z.size)
     w = hat_weights(knots, u)
@@ -123,6 +123,17 @@ def test_recalibration_recovers_a_size_dependent_miscalibration():
     y = (rng.random(z.size) < p).astype(float)
     got = fit_group(z, u, y, knots, ridge=1e-6)
     assert np.abs(got - true).max() < 0.2
+
+
+def test_recalibration_never_lets_the_level_rise_with_size():
+    rng = np.random.default_rng(7)
+    knots = np.asarray(KNOTS_LOG10_USD)
+    z = rng.normal(0.0, 1.0, 30_000)
+    u = rng.uniform(1.0, 7.0, z.size)
+    bump = np.where((u > 4.0) & (u < 5.5), 1.0, 0.0)  # mid sizes fill more than the model says: not allowed to rise
+    y = (rng.random(z.size) < 1.0 / (1.0 + np.exp(-(z + bump)))).astype(float)
+    got = fit_group(z, u, y, knots)
+    assert (np.diff(got[:, 0]) <= 1e-12).all() and (got[:, 1] > 0).all() and np.ptp(got[:, 1]) == 0.0
 
 
 def test_identity_recalibration_leaves_the_model_unchanged_and_a_fit_lowers_its_loss():
