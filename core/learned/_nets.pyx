@@ -35,17 +35,25 @@ cdef class DenseNet:
     """``core.learned.nets.NumpyNet.forward`` for one row, without numpy's per-call overhead.
 
     Built from the net's arrays: normalisation, then layers (the heads concatenated as the last layer,
-    one activation code per output column), then the optional scale and offset vectors and the
-    quantiles' cumulative sum.
+    one activation code per output column), then the optional scale and offset vectors, the optional band
+    shift on the second output (``core.learned.nets.BandShift``) and the quantiles' cumulative sum; or, with a
+    recalibration (``core.learned.nets.Recalibration``), the single head's pre-activation recalibrated by size.
     """
 
     cdef double[:] mean, scale
     cdef list ws, bs, acts
     cdef double[:] scale_w, offset_w
-    cdef bint has_scale, has_offset, cumulative
+    cdef bint has_scale, has_offset, cumulative, has_shift, has_recal
     cdef Py_ssize_t n_in, width
+    cdef double[:] shift_edges
+    cdef double[:, :] shift_table
+    cdef Py_ssize_t shift_size_col, shift_group_col, shift_scale_col, recal_size_col
+    cdef double shift_floor
+    cdef double[:] recal_knots
+    cdef double[:, :, :] recal_coef
+    cdef Py_ssize_t recal_group_col
 
-    def __init__(self, mean, scale, layers, scale_w=None, offset_w=None, bint cumulative=False):
+    def __init__(self, mean, scale, layers, scale_w=None, offset_w=None, bint cumulative=False, shift=None, recal=None):
         import numpy as np
         self.mean = np.array(mean, dtype=np.float64, order="C")
         self.scale = np.array(scale, dtype=np.float64, order="C")
@@ -77,6 +85,51 @@ cdef class DenseNet:
         self.scale_w = np.array(scale_w if self.has_scale else np.zeros(1), dtype=np.float64, order="C")
         self.offset_w = np.array(offset_w if self.has_offset else np.zeros(1), dtype=np.float64, order="C")
         self.cumulative = cumulative
+        self.has_shift = shift is not None
+        if self.has_shift:
+            edges, table, size_col, group_col, scale_col, floor = shift
+            self.shift_edges = np.array(edges, dtype=np.float64, order="C").ravel()
+            self.shift_table = np.array(table, dtype=np.float64, order="C")
+            if self.shift_table.shape[0] != 2 or self.shift_table.shape[1] != self.shift_edges.shape[0] + 1:
+                raise ValueError("the shift table needs 2 rows and one column per size bucket")
+            if width < 2:
+                raise ValueError("a band shift needs at least two outputs")
+            self.shift_size_col, self.shift_group_col, self.shift_scale_col = size_col, group_col, scale_col
+            self.shift_floor = floor
+            for col in (size_col, group_col, scale_col):
+                if not 0 <= col < self.n_in:
+                    raise ValueError("shift columns must index the inputs")
+        self.has_recal = recal is not None
+        if self.has_recal:
+            knots, coef, size_col, group_col = recal
+            self.recal_knots = np.array(knots, dtype=np.float64, order="C").ravel()
+            self.recal_coef = np.array(coef, dtype=np.float64, order="C")
+            self.recal_size_col, self.recal_group_col = size_col, group_col
+            if width != 1 or self.acts[len(self.acts) - 1][0] != SIGMOID or self.has_scale or self.has_offset:
+                raise ValueError("a recalibration needs one sigmoid output and no scale or offset")
+            k = self.recal_knots.shape[0]
+            c = self.recal_coef
+            if k < 2 or c.shape[0] != 2 or c.shape[1] != k or c.shape[2] != 2:
+                raise ValueError("a recalibration needs at least two knots and (2, knots, 2) coefficients")
+            for col in (size_col, group_col):
+                if not 0 <= col < self.n_in:
+                    raise ValueError("the recalibration's columns must index the inputs")
+
+    cdef double _recalibrated(self, double z, double *raw) noexcept:
+        """``core.learned.nets.Recalibration``: (a, b) interpolated on the knots in log10 size, per group."""
+        cdef Py_ssize_t k = self.recal_knots.shape[0], j = 0
+        cdef int g = 1 if raw[self.recal_group_col] > 0.5 else 0
+        cdef double u = raw[self.recal_size_col], t, a, bb
+        if u < self.recal_knots[0]:
+            u = self.recal_knots[0]
+        if u > self.recal_knots[k - 1]:
+            u = self.recal_knots[k - 1]
+        while j < k - 2 and self.recal_knots[j + 1] <= u:
+            j += 1
+        t = (u - self.recal_knots[j]) / (self.recal_knots[j + 1] - self.recal_knots[j])
+        a = (1.0 - t) * self.recal_coef[g, j, 0] + t * self.recal_coef[g, j + 1, 0]
+        bb = (1.0 - t) * self.recal_coef[g, j, 1] + t * self.recal_coef[g, j + 1, 1]
+        return _act(SIGMOID, a + bb * z)
 
     def __call__(self, row):
         """``row``: a sequence of ``n_in`` floats -> tuple of outputs (one per head)."""
@@ -87,7 +140,8 @@ cdef class DenseNet:
         cdef double *h = <double *> malloc(self.width * sizeof(double))
         cdef double *z = <double *> malloc(self.width * sizeof(double))
         cdef double *tmp
-        cdef double acc, sc = 0.0, off = 0.0
+        cdef double acc, sc = 0.0, off = 0.0, u, v
+        cdef Py_ssize_t k
         cdef double[:, :] w
         cdef double[:] b
         cdef int[:] act
@@ -107,7 +161,10 @@ cdef class DenseNet:
                     acc = 0.0
                     for i in range(n_out):
                         acc += h[i] * w[i, j]
-                    z[j] = _act(act[j], acc + b[j])
+                    if self.has_recal and li == len(self.ws) - 1:
+                        z[j] = self._recalibrated(acc + b[j], raw)
+                    else:
+                        z[j] = _act(act[j], acc + b[j])
                 n_out = w.shape[1]
                 tmp = h
                 h = z
@@ -121,6 +178,15 @@ cdef class DenseNet:
                 for i in range(n):
                     off += raw[i] * self.offset_w[i]
                 h[0] += off
+            if self.has_shift:
+                u = raw[self.shift_size_col]
+                k = 0
+                while k < self.shift_edges.shape[0] and self.shift_edges[k] <= u:
+                    k += 1
+                v = raw[self.shift_scale_col]
+                h[1] += self.shift_table[1 if raw[self.shift_group_col] > 0.5 else 0, k] * (
+                    v if v > self.shift_floor else self.shift_floor
+                )
             if self.cumulative:
                 for j in range(1, n_out):
                     h[j] += h[j - 1]

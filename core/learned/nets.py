@@ -56,6 +56,68 @@ class DenseWeights:
 
 
 @dataclass(frozen=True, slots=True)
+class BandShift:
+    """A quantile net's p90 widened after training (split-conformal, per size bucket and market kind).
+
+    ``shift = table[group, bucket] x max(raw[scale_col], floor)`` bps is added to the p90 increment, so p90
+    and p95 move up together and never cross p50 (the table is >= 0). ``bucket`` counts the ``edges``
+    at or below ``raw[size_col]`` (lower bound inclusive); ``group`` is 1 where ``raw[group_col] > 0.5``.
+    ``core.training.conformal`` fits the table on real taker orders of the training days.
+    """
+
+    edges: np.ndarray  # ascending, on the size column (log10 USD)
+    table: np.ndarray  # (2, len(edges) + 1), units of the scale column (sqrt(s) for vol_bps)
+    size_col: int
+    group_col: int
+    scale_col: int
+    floor: float
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(self.edges, raw[:, self.size_col], side="right")
+        g = (raw[:, self.group_col] > 0.5).astype(np.intp)
+        return self.table[g, k] * np.fmax(raw[:, self.scale_col], self.floor)  # fmax: as the compiled twin
+
+
+@dataclass(frozen=True, slots=True)
+class Recalibration:
+    """A probability net recalibrated by size and market kind after training: ``sigmoid(a + b z)``, ``z`` the
+    head's pre-activation, with ``(a, b)`` interpolated linearly in ``u = raw[size_col]`` (log10 USD) between
+    ``knots`` (held constant outside them) from ``coef[group]``, ``group`` 1 where ``raw[group_col] > 0.5``.
+    Smooth in size, so the maker share cannot jump at a bucket edge. ``core.training.recalibration`` fits
+    ``coef`` on the validation blocks of the training days."""
+
+    knots: np.ndarray  # (K,) ascending, log10 USD
+    coef: np.ndarray  # (2, K, 2): group, knot, (a, b)
+    size_col: int
+    group_col: int
+
+    def weights(self, u: np.ndarray) -> np.ndarray:
+        """(n, K) hat-function weights of ``u`` on the knots (rows sum to 1)."""
+        return hat_weights(self.knots, u)
+
+    def __call__(self, z: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        w = self.weights(raw[:, self.size_col])
+        g = (raw[:, self.group_col] > 0.5).astype(np.intp)
+        c = self.coef[g]  # (n, K, 2)
+        a = np.einsum("nk,nk->n", w, c[:, :, 0])
+        b = np.einsum("nk,nk->n", w, c[:, :, 1])
+        return _sigmoid(a + b * z)
+
+
+def hat_weights(knots: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Linear-interpolation weights of ``u`` on ``knots``, clamped to the end knots."""
+    k = knots.size
+    x = np.clip(np.asarray(u, dtype=np.float64), knots[0], knots[-1])
+    j = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, k - 2)
+    t = (x - knots[j]) / (knots[j + 1] - knots[j])
+    w = np.zeros((x.size, k))
+    rows = np.arange(x.size)
+    w[rows, j] = 1.0 - t
+    w[rows, j + 1] += t
+    return w
+
+
+@dataclass(frozen=True, slots=True)
 class NumpyNet:
     """A model built by ``core.training.keras_models`` rewritten as numpy: normalise, hidden ReLU layers,
     then the head.
@@ -71,6 +133,20 @@ class NumpyNet:
     heads: tuple[DenseWeights, ...]
     offset_w: np.ndarray | None = None  # raw inputs @ offset_w is added to every output
     scale_w: np.ndarray | None = None  # raw inputs @ scale_w multiplies every learned term
+    band_shift: BandShift | None = None  # quantiles: the p90 widening fitted after training
+    recalibration: Recalibration | None = None  # probability: the recalibration by size fitted after training
+
+    def __post_init__(self) -> None:
+        if self.recalibration is not None and not (
+            self.kind == "probability"
+            and len(self.heads) == 1
+            and self.heads[0].activation == "sigmoid"
+            and self.offset_w is None
+            and self.scale_w is None
+        ):
+            raise ValueError("a recalibration needs a probability net with one sigmoid head")
+        if self.band_shift is not None and self.kind != "quantiles":
+            raise ValueError("a band shift needs a quantile net")
 
     @property
     def n_features(self) -> int:
@@ -82,11 +158,16 @@ class NumpyNet:
         h = (raw - self.mean) / self.scale
         for layer in self.hidden:
             h = layer(h)
+        if self.recalibration is not None:
+            head = self.heads[0]
+            return self.recalibration(h @ head.w[:, 0] + head.b[0], raw)
         out = np.concatenate([head(h) for head in self.heads], axis=1)
         if self.scale_w is not None:
             out = out * (raw @ self.scale_w)[:, None]
         if self.offset_w is not None:
             out[:, 0] += raw @ self.offset_w
+        if self.band_shift is not None:
+            out[:, 1] += self.band_shift(raw)
         if self.kind == "quantiles":
             return np.cumsum(out, axis=1)
         return out[:, 0]
@@ -103,6 +184,7 @@ class NumpyNet:
         layers.append(
             (np.hstack([head.w for head in self.heads]), np.concatenate([head.b for head in self.heads]), acts)
         )
+        bs, rc = self.band_shift, self.recalibration
         return DenseNet(
             self.mean,
             self.scale,
@@ -110,6 +192,8 @@ class NumpyNet:
             scale_w=self.scale_w,
             offset_w=self.offset_w,
             cumulative=self.kind == "quantiles",
+            shift=None if bs is None else (bs.edges, bs.table, bs.size_col, bs.group_col, bs.scale_col, bs.floor),
+            recal=None if rc is None else (rc.knots, rc.coef, rc.size_col, rc.group_col),
         )
 
     def save_npz(self, path: str | Path) -> None:
@@ -122,6 +206,14 @@ class NumpyNet:
         for name in ("offset_w", "scale_w"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
+        if self.band_shift is not None:
+            bs = self.band_shift
+            arrays |= {"shift_edges": bs.edges, "shift_table": bs.table, "shift_floor": np.array(bs.floor)}
+            arrays["shift_cols"] = np.array([bs.size_col, bs.group_col, bs.scale_col], dtype=np.int64)
+        if self.recalibration is not None:
+            rc = self.recalibration
+            arrays |= {"recal_knots": rc.knots, "recal_coef": rc.coef}
+            arrays["recal_cols"] = np.array([rc.size_col, rc.group_col], dtype=np.int64)
         with open(path, "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -147,6 +239,26 @@ class NumpyNet:
                 i += 1
             return tuple(out)
 
+        shift = None
+        if "shift_table" in d:
+            size_col, group_col, scale_col = (int(c) for c in d["shift_cols"])
+            shift = BandShift(
+                edges=d["shift_edges"].astype(np.float64),
+                table=d["shift_table"].astype(np.float64),
+                size_col=size_col,
+                group_col=group_col,
+                scale_col=scale_col,
+                floor=float(d["shift_floor"]),
+            )
+        recal = None
+        if "recal_coef" in d:
+            size_col, group_col = (int(c) for c in d["recal_cols"])
+            recal = Recalibration(
+                knots=d["recal_knots"].astype(np.float64),
+                coef=d["recal_coef"].astype(np.float64),
+                size_col=size_col,
+                group_col=group_col,
+            )
         return cls(
             kind=str(d["kind"]),
             mean=d["mean"],
@@ -155,4 +267,6 @@ class NumpyNet:
             heads=layers("head"),
             offset_w=d.get("offset_w"),
             scale_w=d.get("scale_w"),
+            band_shift=shift,
+            recalibration=recal,
         )

@@ -142,11 +142,100 @@ def _quantile_extras(c: dict[str, Any]) -> list[str]:
     return out
 
 
+def _conformal(c: dict[str, Any]) -> list[str]:
+    """The p90's widening on the training days' real taker orders (``core.training.conformal``)."""
+    k = c.get("correction", {}).get("conformal")
+    if not k:
+        return []
+    out = [
+        "#### The band widened on real taker orders (split conformal)",
+        "",
+        f"The rows above are simulated orders walked on the recorded books; real taker orders pay more in the "
+        f"tail (the book they met had moved since the last one the feed showed). After training, the "
+        f"{k['orders']:,} public taker orders of the training days ("
+        + ", ".join(f"`{r}` {n:,}" for r, n in k["by_recording"].items())
+        + f") were priced as `core.validation` prices them and the band widened: {k['method']}. The shift is "
+        "inside the served weights (`core.learned.nets.BandShift`, compiled twin in `core.learned._nets`), so the "
+        "pages, the per-tick path and `python -m core.validate` all show it; the held-out recordings played no "
+        "part. The coverage of real taker orders on every recording, the held-out day included, is in "
+        "`docs/VALIDATION.md`.",
+        "",
+    ]
+    before = {(r["market"], r["bucket"]): r for r in k["coverage_before"]}
+    after = {(r["market"], r["bucket"]): r for r in k["coverage_after"]}
+    chk = k["check"]
+    cb = {(r["market"], r["bucket"]): r for r in chk["before"]}
+    ca = {(r["market"], r["bucket"]): r for r in chk["after"]}
+    rows = []
+    for cell in k["table"]:
+        key = (cell["market"], cell["bucket"])
+        pooled = f" (pooled from {cell['pooled_from']})" if cell["pooled_from"] else ""
+        rows.append(
+            [
+                cell["market"],
+                cell["bucket"],
+                cell["n"],
+                _f(cell["shift_vol_units"]) + pooled,
+                _pct(before.get(key, {}).get("coverage")),
+                _pct(after.get(key, {}).get("coverage")),
+                cb.get(key, {}).get("n", 0),
+                _pct(cb.get(key, {}).get("coverage")),
+                _pct(ca.get(key, {}).get("coverage")),
+            ]
+        )
+    a0, a1 = before[("all", "all sizes")], after[("all", "all sizes")]
+    c0, c1 = cb[("all", "all sizes")], ca[("all", "all sizes")]
+    rows.append(["all", "all sizes", a0["n"], "", _pct(a0["coverage"]), _pct(a1["coverage"]), c0["n"]])
+    rows[-1] += [_pct(c0["coverage"]), _pct(c1["coverage"])]
+    head = [
+        "market",
+        "size",
+        "orders",
+        "shift (x vol_bps)",
+        "coverage before",
+        "after",
+        "validation-block orders",
+        "before",
+        "after (table from the other blocks)",
+    ]
+    out += [
+        _table(head, rows),
+        "",
+        f"The first coverage columns are in sample (the table is fitted there, so about 90% by construction). The "
+        f"last three are the out-of-block check: {chk['what']}, from {chk['fitted_on']:,} orders.",
+        "",
+    ]
+    return out
+
+
+def _recalibration(c: dict[str, Any]) -> list[str]:
+    r = c.get("correction", {}).get("recalibration")
+    if not r:
+        return []
+    losses = r["fitting_rows_log_loss_by_ridge"]
+    return [
+        "#### Recalibrated by size (validation blocks)",
+        "",
+        f"A model linear in its inputs cannot follow how the size-aware fill falls with size, so the refitted "
+        f"model is recalibrated: {r['method']} (`core.training.recalibration`; served inside the weights as "
+        f"`core.learned.nets.Recalibration`, compiled twin in `core.learned._nets`). Ridge chosen: {r['ridge']}"
+        + (" (no ridge beat the model as it is: served unchanged). " if r["ridge"] == "none" else ". ")
+        + "Log-loss on the fitting-block rows (which the recalibration does not see; served inputs): "
+        + ", ".join(f"{k if k == 'none' else 'ridge ' + k}: {_f(v)}" for k, v in losses.items())
+        + ".",
+        "",
+    ]
+
+
 def _maker_extras(c: dict[str, Any]) -> list[str]:
-    out = []
+    out = _recalibration(c)
     for rec, e in c["held_out"].items():
         tag = " (held-out day)" if rec == c.get("held_out_day") else ""
-        out += [f"Maker share by order size on `{rec}`{tag}:", ""]
+        out += [
+            f"Maker share by order size on `{rec}`{tag} (predicted as served: trade features imputed, as a live "
+            "feed without trades gets them):",
+            "",
+        ]
         out += [
             _table(
                 ["size", "orders", "predicted", "realised (size-aware tape) [95% CI]"],
@@ -193,6 +282,7 @@ def _role_section(c: dict[str, Any]) -> list[str]:
     out += _held_table(c)
     if role == "slippage_quantiles":
         out += _quantile_extras(c)
+        out += _conformal(c)
     if role == "maker_taker":
         out += _maker_extras(c)
     if role == "slippage_expected" and c["metrics"].get("by_latency_ms"):
@@ -231,7 +321,7 @@ def render_docs(cards: dict[str, dict[str, Any]]) -> str:
         "Generated by `python -m core.train` from the model cards (`models/*.json`); edit "
         "`core/training/report.py`, not this file. Code: `core/training/dataset.py` (rows and labels), "
         "`core/learned/features.py` (the features, shared by training and serving), `core/training/keras_models.py` "
-        "(Keras models), `core/training/train.py` (split, choice, evaluation), `core/training/report.py` (this "
+        "(Keras models), `core/training/train.py` (split, choice, evaluation), `core/training/conformal.py` (the p90 widened on real taker orders), `core/training/recalibration.py` (the maker model recalibrated by size), `core/training/report.py` (this "
         "document), `core/learned/nets.py` (numpy and compiled inference), `core/learned/models.py` (serving), "
         "`core/costs/limit.py` (the price of a limit order), `core/costs/volatility.py` (the volatility).",
         "",

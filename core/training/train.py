@@ -49,7 +49,9 @@ from core.learned.features import (
     structure,
 )
 from core.learned.models import KINDS, QUANTILES, display_name
+from core.learned.nets import NumpyNet
 from core.paths import DATA_DIR, ROOT
+from core.training.conformal import calibrate, score_taker_orders
 from core.training.dataset import (
     BLOCK_S,
     MAKER_MAX_USD,
@@ -68,6 +70,7 @@ from core.training.dataset import (
     slippage_window,
 )
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
+from core.training.recalibration import choose_recalibration
 from core.training.report import render_docs
 from core.validation.bootstrap import BlockBootstrap, Resampler
 
@@ -471,6 +474,8 @@ def evaluate(role: str, net: Any, train: pd.DataFrame, df: pd.DataFrame, impute:
     served = net.forward(_imputed(df, names, impute)[names].to_numpy())
     out["served_with_trade_features_imputed"] = _score(role, y, served, df)
     if role == "maker_taker":
+        # the by-size table shows what the app serves: a live feed has no trades, so their features are imputed
+        pred_tape, pred = pred, served
         out["calibration_deciles"] = calibration_table(y, pred)
         out["by_size"] = []
         b = size_bucket(df["size_usd"].to_numpy())
@@ -482,6 +487,7 @@ def evaluate(role: str, net: Any, train: pd.DataFrame, df: pd.DataFrame, impute:
                         "bucket": bucket_name(i),
                         "n": int(g.sum()),
                         "predicted": float(pred[g].mean()),
+                        "predicted_with_tape_flow": float(pred_tape[g].mean()),
                         "realised": float(y[g].mean()),
                         "realised_ci": _ci(rs, y, g),
                     }
@@ -609,10 +615,20 @@ class RoleResult:
     model: Any  # the Keras model shipped
     arch: str
     card: dict[str, Any]
+    net: NumpyNet  # what is served: the Keras weights plus any correction fitted after training
 
 
-def run_role(role: str, split: Split, held: dict[str, pd.DataFrame], *, seed: int) -> RoleResult:
-    """Candidates on fitting/validation blocks, choice and verdict on validation, refit, held-out report."""
+def run_role(
+    role: str,
+    split: Split,
+    held: dict[str, pd.DataFrame],
+    *,
+    seed: int,
+    taker_tapes: Sequence[tuple[Path, Path]] = (),
+) -> RoleResult:
+    """Candidates on fitting/validation blocks, choice and verdict on validation, refit, a correction fitted
+    inside the training days (the p90's conformal widening on their real taker orders ``taker_tapes``; the
+    maker model's recalibration by size on the validation blocks), held-out report."""
     names = list(ROLE_INPUTS[role])
     kind = KINDS[role]
     st = structure(role)
@@ -644,8 +660,38 @@ def run_role(role: str, split: Split, held: dict[str, pd.DataFrame], *, seed: in
     cfg = replace(MLP if use_mlp else LINEAR, epochs=int(chosen["config"]["epochs"]))
     model = train_model(kind, train[names].to_numpy(), _target(role, train), cfg, seed=seed, **st)
     net = net_from_keras(model, kind)
-    fit_s = time.perf_counter() - t0
     impute = impute_values(train)
+    correction: dict[str, Any] = {}
+    if role == "slippage_quantiles" and taker_tapes:
+        scores = score_taker_orders(taker_tapes, net, impute)
+        blocks = {n: [(float(a), float(b)) for a, b in v["validation_blocks"]] for n, v in split.bounds.items()}
+        net, correction["conformal"] = calibrate(net, scores, blocks)
+    if role == "maker_taker":
+        served_val = _imputed(val, names, impute)[names].to_numpy()
+        served_fit = _imputed(fit, names, impute)[names].to_numpy()
+        rc, losses = choose_recalibration(
+            net,
+            (served_val, y_val),
+            (served_fit, y_fit),
+            size_col=names.index("log10_size_usd"),
+            group_col=names.index("is_spot"),
+        )
+        net = replace(net, recalibration=rc)
+        chosen_ridge = min(losses, key=lambda k: losses[k])
+        correction["recalibration"] = {
+            "method": (
+                "per market kind, the logit z of the refitted model mapped to a(u) + b z, a linear in u = log10 size "
+                "between knots a decade apart and never rising with size, b > 0 (so the share still falls with "
+                "size), fitted by cross-entropy on the validation-block rows "
+                "with the trade features imputed as served; the ridge towards (0, 1) chosen by the log-loss on the "
+                "fitting-block rows"
+            ),
+            "knots_log10_usd": rc.knots.tolist() if rc is not None else None,
+            "coef": {"derivative": rc.coef[0].tolist(), "spot": rc.coef[1].tolist()} if rc is not None else None,
+            "fitting_rows_log_loss_by_ridge": losses,
+            "ridge": chosen_ridge,  # "none": no ridge beat the model as it is, so it is served unchanged
+        }
+    fit_s = time.perf_counter() - t0
     held_eval = {name: evaluate(role, net, train, df, impute) for name, df in held.items()}
     day = next((n for n in HELD_OUT_DAY if n in held_eval), next(iter(held_eval), None))
     main = held_eval[day] if day else {"model": chosen["validation"], "baselines": base_val}
@@ -679,6 +725,7 @@ def run_role(role: str, split: Split, held: dict[str, pd.DataFrame], *, seed: in
         },
         "split": _split_doc(split, held),
         "metrics": {"test": main["model"], "validation": chosen["validation"], **extra},
+        "correction": correction,
         # the held-out day's baselines (what the Models page tables), and the validation ones the verdict used
         "baselines": main["baselines"],
         "validation_baselines": base_val,
@@ -714,7 +761,7 @@ def run_role(role: str, split: Split, held: dict[str, pd.DataFrame], *, seed: in
             for f in ("vol_bps", "trades_per_s")
         },
     }
-    return RoleResult(role=role, model=model, arch=arch, card=card)
+    return RoleResult(role=role, model=model, arch=arch, card=card, net=net)
 
 
 def _structure_doc(role: str) -> str:
@@ -728,7 +775,8 @@ def _structure_doc(role: str) -> str:
             "p50 = walk_bps + m x f50, p90 = p50 + m x softplus(f90), p95 = p90 + m x softplus(f95), with "
             "m = latency_move_bps = max(vol_bps, 0.1) x sqrt(latency s): the band scales with the volatility and "
             "the latency, and f (inputs: size, depth, book shape, flow, latency) shapes it by size; non-crossing, "
-            "all equal to the walk at zero latency"
+            "all equal to the walk at zero latency before the p90 and p95 are widened on real taker orders "
+            "(below: by a multiple of vol_bps per market kind and size bucket, at every latency)"
         )
     return (
         "P(maker fill) = sigmoid(one Dense unit, or the MLP, on normalised inputs); trained on the size-aware fill "
@@ -820,8 +868,9 @@ def train_all(
     vers = versions()
     date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cards = {}
+    tapes = [(ROOT / f["recording"], ROOT / f["trades"]) for f in data.files if f["use"] == "train" and f["trades"]]
     for role, split, held in roles:
-        res = run_role(role, split, held, seed=settings.seed)
+        res = run_role(role, split, held, seed=settings.seed, taker_tapes=tapes)
         card = {
             **res.card,
             "data": data.files,
@@ -847,7 +896,7 @@ def train_all(
             else "python -m core.train",
         }
         res.model.save(out / f"{role}.keras")
-        net_from_keras(res.model, KINDS[role]).save_npz(out / f"{role}.npz")  # served without TensorFlow
+        res.net.save_npz(out / f"{role}.npz")  # served without TensorFlow: the Keras weights plus the correction
         cards[role] = card
         log.info("%s: %s, use=%s (%s)", role, res.arch, card["use"], card["reason"])
     total = time.perf_counter() - t0

@@ -167,6 +167,39 @@ def test_compiled_forward_pass_equals_numpy(kind, heads, hidden):
         assert np.allclose(got, np.atleast_1d(want), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("hidden", [(), (8,)])
+def test_compiled_corrections_equal_numpy(hidden):
+    """The p90's band shift and the maker model's recalibration (core.learned.nets) in the compiled twin."""
+    from core.learned.nets import BandShift, Recalibration
+
+    rng = np.random.default_rng(11)
+    n_in = 9
+    q = replace(
+        random_net(rng, "quantiles", n_in, hidden, 3),
+        band_shift=BandShift(
+            edges=np.array([3.0, 4.0, 5.0, 6.0]),
+            table=rng.uniform(0.0, 2.0, size=(2, 5)),
+            size_col=0,
+            group_col=1,
+            scale_col=2,
+            floor=0.1,
+        ),
+    )
+    knots = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    p = replace(
+        random_net(rng, "probability", n_in, hidden, 1),
+        recalibration=Recalibration(knots=knots, coef=rng.normal(size=(2, 7, 2)), size_col=0, group_col=1),
+    )
+    for net in (q, p):
+        dense = net.compiled()
+        for i in range(300):
+            row = rng.normal(scale=3.0, size=n_in)
+            row[0] = rng.uniform(0.0, 8.0) if i % 10 else float(rng.integers(3, 7))  # sizes on the edges too
+            row[1] = float(rng.integers(0, 2))
+            row[2] = rng.uniform(-0.5, 3.0)  # volatility below the floor too
+            assert np.allclose(dense(row.tolist()), np.atleast_1d(net.forward(row)[0]), rtol=1e-12, atol=1e-12)
+
+
 def test_shipped_nets_compile_to_the_same_outputs():
     rng = np.random.default_rng(3)
     assert LOADED.nets, "no shipped models loaded"

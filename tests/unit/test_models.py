@@ -262,7 +262,12 @@ def test_loaded_models_follow_the_cards_and_implement_the_protocols(real):
         assert p.expected_bps == mi.walk.cost_bps  # the baseline, stated in the fallback reason
     if slip.quantiles is not None:
         assert p.p90_bps >= p.expected_bps
-        assert slip.with_latency(0).predict(mi).p90_bps == pytest.approx(mi.walk.cost_bps, abs=1e-12)
+        # at zero latency the model's band is the walk; the widening fitted on real taker orders (the card's
+        # correction, a multiple of the volatility per size bucket) is added at every latency
+        widen = 0.0
+        if slip.quantiles.band_shift is not None:
+            widen = float(slip.quantiles.band_shift(slip.features(mi, latency_ms=0.0)[None, :])[0])
+        assert slip.with_latency(0).predict(mi).p90_bps == pytest.approx(mi.walk.cost_bps + widen, abs=1e-12)
     f = mk.maker_fraction(mi)
     assert 0.0 <= f <= 1.0
     # a farther, shorter order is less likely to fill than one at the touch resting a minute
@@ -347,3 +352,29 @@ def test_load_models_falls_back_on_missing_stale_or_broken_files(tmp_path):
     lm = load_models(d)
     assert lm.models.maker_taker is None and "other features" in lm.fallbacks["maker_taker"]
     assert "could not be loaded" in lm.fallbacks["slippage_quantiles"]
+
+
+def test_shipped_corrections_are_the_ones_their_cards_describe():
+    """The .npz serves the p90 widening and the maker recalibration the cards report (core.training.conformal,
+    core.training.recalibration), and the widening covers the training days' taker orders as it claims."""
+    lm = load_models()
+    q_card = lm.cards["slippage_quantiles"]
+    conf = q_card["correction"]["conformal"]
+    shift = NumpyNet.load_npz(MODELS_DIR / "slippage_quantiles.npz").band_shift
+    assert shift is not None and (shift.table >= 0).all()
+    for cell in conf["table"]:
+        g = 1 if cell["market"] == "spot" else 0
+        k = [c["bucket"] for c in conf["table"] if c["market"] == cell["market"]].index(cell["bucket"])
+        assert shift.table[g, k] == pytest.approx(cell["shift_vol_units"], abs=1e-12)
+    after = {(r["market"], r["bucket"]): r for r in conf["coverage_after"]}
+    assert after[("all", "all sizes")]["coverage"] >= 0.9
+    assert all(r["coverage"] >= 0.88 for r in conf["coverage_after"] if r["n"] >= 100)
+    rec = lm.cards["maker_taker"]["correction"]["recalibration"]
+    served = NumpyNet.load_npz(MODELS_DIR / "maker_taker.npz").recalibration
+    if rec["ridge"] == "none":
+        assert served is None
+    else:
+        assert served is not None
+        assert np.allclose(served.coef[0], rec["coef"]["derivative"]) and np.allclose(
+            served.coef[1], rec["coef"]["spot"]
+        )

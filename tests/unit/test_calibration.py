@@ -1,0 +1,187 @@
+"""The corrections fitted after training: the p90's conformal widening and the maker model's recalibration."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.learned.nets import BandShift, DenseWeights, NumpyNet, Recalibration, hat_weights
+from core.training.conformal import EDGES_LOG10_USD, MIN_CELL, TakerScores, conformal_quantile, fit_table
+from core.training.recalibration import KNOTS_LOG10_USD, fit_group, fit_recalibration, pre_activation
+
+pytestmark = pytest.mark.unit
+
+# the quantile model's inputs: the columns the band shift reads
+from core.learned.features import ROLE_INPUTS  # noqa: E402
+
+Q_NAMES = list(ROLE_INPUTS["slippage_quantiles"])
+SIZE, SPOT, VOL = (Q_NAMES.index(c) for c in ("log10_size_usd", "is_spot", "vol_bps"))
+
+
+def quantile_net(rng: np.random.Generator, shift: BandShift | None = None) -> NumpyNet:
+    n = len(Q_NAMES)
+    return NumpyNet(
+        kind="quantiles",
+        mean=rng.normal(size=n),
+        scale=rng.uniform(0.5, 2.0, size=n),
+        hidden=(),
+        heads=tuple(
+            DenseWeights(rng.normal(size=(n, 1)), rng.normal(size=1), a) for a in ("linear", "softplus", "softplus")
+        ),
+        offset_w=rng.normal(size=n),
+        scale_w=np.abs(rng.normal(size=n)),
+        band_shift=shift,
+    )
+
+
+def rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.normal(size=(n, len(Q_NAMES)))
+    x[:, SIZE] = rng.uniform(1.0, 7.0, size=n)
+    x[:, SPOT] = rng.integers(0, 2, size=n)
+    x[:, VOL] = rng.uniform(0.0, 3.0, size=n)
+    return x
+
+
+def shift(table: np.ndarray) -> BandShift:
+    return BandShift(edges=EDGES_LOG10_USD, table=table, size_col=SIZE, group_col=SPOT, scale_col=VOL, floor=0.1)
+
+
+def test_conformal_quantile_is_the_finite_sample_rank_and_never_negative():
+    s = np.arange(1.0, 10.0)  # n = 9: the ceil(10 x 0.9) = 9th smallest
+    assert conformal_quantile(s) == 9.0
+    assert conformal_quantile(np.arange(1.0, 20.0)) == 18.0  # n = 19: the 18th
+    assert conformal_quantile(-s) == 0.0  # the correction only widens
+    assert conformal_quantile(np.empty(0)) == 0.0
+
+
+def test_band_shift_widens_p90_and_p95_by_the_table_times_the_volatility():
+    rng = np.random.default_rng(1)
+    table = rng.uniform(0.0, 1.0, size=(2, EDGES_LOG10_USD.size + 1))
+    plain, shifted = quantile_net(rng), None
+    shifted = replace(plain, band_shift=shift(table))
+    x = rows(rng, 500)
+    a, b = plain.forward(x), shifted.forward(x)
+    k = np.searchsorted(EDGES_LOG10_USD, x[:, SIZE], side="right")
+    want = table[(x[:, SPOT] > 0.5).astype(int), k] * np.maximum(x[:, VOL], 0.1)
+    assert np.array_equal(a[:, 0], b[:, 0])  # p50 untouched
+    assert np.allclose(b[:, 1] - a[:, 1], want, rtol=0, atol=1e-12)
+    assert np.allclose(b[:, 2] - a[:, 2], want, rtol=0, atol=1e-12)
+    assert np.allclose(b[:, 2] - b[:, 1], a[:, 2] - a[:, 1], rtol=0, atol=1e-12)  # p95 - p90 kept: no crossing
+    # the size bucket's lower bound is inclusive, as in the validator's buckets
+    edge = x[:1].copy()
+    edge[0, SIZE], edge[0, SPOT], edge[0, VOL] = 3.0, 0.0, 1.0
+    assert np.isclose(shifted.forward(edge)[0, 1] - plain.forward(edge)[0, 1], table[0, 1])
+
+
+def test_fit_table_covers_each_cell_and_pools_thin_buckets_with_smaller_ones():
+    rng = np.random.default_rng(2)
+    n = 4000
+    x = rows(rng, n)
+    x[:, SIZE] = np.where(rng.random(n) < 0.01, 6.5, rng.uniform(1.0, 5.0, n))  # few orders of $1M and more
+    realised = rng.exponential(1.0, n) * (1 + x[:, SPOT])
+    t = TakerScores(np.full(n, "r"), np.arange(n), x, np.zeros(n), realised)
+    table, cells = fit_table(t)
+    assert (table >= 0).all()
+    shifted_p90 = table[t.group, t.bucket] * np.maximum(t.vol_bps, 0.1)
+    covered = realised <= shifted_p90 + 1e-12
+    for g in (0, 1):
+        for k in range(table.shape[1]):
+            m = (t.group == g) & (t.bucket == k)
+            if m.sum() >= MIN_CELL:
+                assert 0.9 <= covered[m].mean() <= 0.9 + 2.0 / m.sum(), (g, k)
+    big = [c for c in cells if c["bucket"] == ">=$1M"]
+    assert all(c["n"] < MIN_CELL and c["pooled_from"] is not None for c in big)
+
+
+def test_hat_weights_interpolate_and_clamp():
+    knots = np.array([1.0, 2.0, 4.0])
+    w = hat_weights(knots, np.array([0.0, 1.0, 1.5, 3.0, 4.0, 9.0]))
+    assert np.allclose(w.sum(axis=1), 1.0)
+    assert np.allclose(w @ knots, [1.0, 1.0, 1.5, 3.0, 4.0, 4.0])
+
+
+def maker_net(rng: np.random.Generator, n: int) -> NumpyNet:
+    return NumpyNet(
+        kind="probability",
+        mean=np.zeros(n),
+        scale=np.ones(n),
+        hidden=(),
+        heads=(DenseWeights(rng.normal(size=(n, 1)), rng.normal(size=1), "sigmoid"),),
+    )
+
+
+def test_recalibration_recovers_a_size_dependent_miscalibration():
+    rng = np.random.default_rng(3)
+    knots = np.asarray(KNOTS_LOG10_USD)
+    true = np.column_stack([np.linspace(0.5, -2.0, knots.size), np.full(knots.size, 1.3)])
+    z = rng.normal(0.0, 1.5, 60_000)
+    u = rng.uniform(1.0, 7.0, z.size)
+    w = hat_weights(knots, u)
+    p = 1.0 / (1.0 + np.exp(-(w @ true[:, 0] + (w @ true[:, 1]) * z)))
+    y = (rng.random(z.size) < p).astype(float)
+    got = fit_group(z, u, y, knots, ridge=1e-6)
+    assert np.abs(got - true).max() < 0.2
+
+
+def test_recalibration_never_lets_the_level_rise_with_size():
+    rng = np.random.default_rng(7)
+    knots = np.asarray(KNOTS_LOG10_USD)
+    z = rng.normal(0.0, 1.0, 30_000)
+    u = rng.uniform(1.0, 7.0, z.size)
+    bump = np.where((u > 4.0) & (u < 5.5), 1.0, 0.0)  # mid sizes fill more than the model says: not allowed to rise
+    y = (rng.random(z.size) < 1.0 / (1.0 + np.exp(-(z + bump)))).astype(float)
+    got = fit_group(z, u, y, knots)
+    assert (np.diff(got[:, 0]) <= 1e-12).all() and (got[:, 1] > 0).all() and np.ptp(got[:, 1]) == 0.0
+
+
+def test_identity_recalibration_leaves_the_model_unchanged_and_a_fit_lowers_its_loss():
+    rng = np.random.default_rng(4)
+    net = maker_net(rng, 3)
+    x = rng.normal(size=(5000, 3))
+    x[:, 0] = rng.uniform(1.0, 7.0, 5000)  # log10 size
+    x[:, 1] = rng.integers(0, 2, 5000)  # is_spot
+    knots = np.asarray(KNOTS_LOG10_USD)
+    ident = np.stack([np.column_stack([np.zeros(knots.size), np.ones(knots.size)])] * 2)
+    same = replace(net, recalibration=Recalibration(knots=knots, coef=ident, size_col=0, group_col=1))
+    assert np.allclose(same.forward(x), net.forward(x), rtol=0, atol=1e-14)
+    # the truth: large orders fill far less often than the model says
+    z = pre_activation(net, x)
+    y = (rng.random(5000) < 1.0 / (1.0 + np.exp(-(z - (x[:, 0] - 1.0))))).astype(float)
+    rc = fit_recalibration(net, x, y, size_col=0, group_col=1)
+    fixed = replace(net, recalibration=rc)
+
+    def loss(p: np.ndarray) -> float:
+        p = np.clip(p, 1e-7, 1 - 1e-7)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+    assert loss(fixed.forward(x)) < loss(net.forward(x))
+    big = x[:, 0] > 6.0
+    assert abs(fixed.forward(x)[big].mean() - y[big].mean()) < abs(net.forward(x)[big].mean() - y[big].mean())
+
+
+def test_corrections_survive_the_npz_round_trip(tmp_path):
+    rng = np.random.default_rng(5)
+    q = quantile_net(rng, shift(rng.uniform(0, 1, size=(2, EDGES_LOG10_USD.size + 1))))
+    knots = np.asarray(KNOTS_LOG10_USD)
+    m = replace(
+        maker_net(rng, 4),
+        recalibration=Recalibration(knots=knots, coef=rng.normal(size=(2, knots.size, 2)), size_col=0, group_col=3),
+    )
+    for net, x in ((q, rows(rng, 50)), (m, rng.normal(size=(50, 4)))):
+        net.save_npz(tmp_path / "n.npz")
+        back = NumpyNet.load_npz(tmp_path / "n.npz")
+        assert np.array_equal(back.forward(x), net.forward(x))
+
+
+def test_a_correction_on_the_wrong_kind_of_net_is_refused():
+    rng = np.random.default_rng(6)
+    with pytest.raises(ValueError):
+        replace(maker_net(rng, 3), band_shift=shift(np.zeros((2, EDGES_LOG10_USD.size + 1))))
+    knots = np.asarray(KNOTS_LOG10_USD)
+    with pytest.raises(ValueError):
+        replace(
+            quantile_net(rng),
+            recalibration=Recalibration(knots=knots, coef=np.zeros((2, 7, 2)), size_col=0, group_col=1),
+        )
