@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.market.book import BookSnapshot
+from core.market.instruments import passive_ticks, smallest_step
 
 #: latencies (ms) between decision and execution sampled for slippage rows; also a model feature
 LATENCIES_MS: tuple[float, ...] = (0.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
@@ -255,9 +256,7 @@ def maker_vector(
 
 def infer_tick(snapshot: BookSnapshot) -> float:
     """Smallest price step seen in the book: a fallback when the instrument's tick is unknown."""
-    steps = np.concatenate([-np.diff(snapshot.bid_px), np.diff(snapshot.ask_px)])
-    steps = steps[steps > 0]
-    return float(steps.min()) if steps.size else max(snapshot.spread, 1e-8)
+    return smallest_step(snapshot.bid_px, snapshot.ask_px)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,9 +275,7 @@ def limit_price(snapshot: BookSnapshot, side: int, offset_bps: float, tick: floa
         touch, px, sz = snapshot.best_bid, snapshot.bid_px, snapshot.bid_sz
     else:
         touch, px, sz = snapshot.best_ask, snapshot.ask_px, snapshot.ask_sz
-    touch_t = int(round(touch / tick))  # noqa: RUF046 (kept as written: the tick arithmetic must not change)
-    step = int(round(offset_bps / 1e4 * touch / tick))  # noqa: RUF046
-    ticks = touch_t - step if side > 0 else touch_t + step
+    ticks = passive_ticks(touch, tick, offset_bps, buy=side > 0)
     lvl = np.rint(px / tick).astype(np.int64)
     hit = lvl == ticks
     queue = float(sz[hit].sum())

@@ -192,12 +192,17 @@ def price_tick(exchange: str, symbol: str, bid_px: np.ndarray, ask_px: np.ndarra
     try:
         return get_instrument(exchange, symbol).tick_size
     except InstrumentError:
-        steps = np.concatenate([-np.diff(bid_px), np.diff(ask_px)])
-        steps = steps[steps > 0]
-        if steps.size:
-            return float(steps.min())
-        spread = float(ask_px[0] - bid_px[0]) if bid_px.size and ask_px.size else 0.0
-        return max(spread, 1e-8)
+        return smallest_step(bid_px, ask_px)
+
+
+def smallest_step(bid_px: np.ndarray, ask_px: np.ndarray) -> float:
+    """Smallest price step between levels of a book (its spread when it has one level a side)."""
+    steps = np.concatenate([-np.diff(bid_px), np.diff(ask_px)])
+    steps = steps[steps > 0]
+    if steps.size:
+        return float(steps.min())
+    spread = float(ask_px[0] - bid_px[0]) if bid_px.size and ask_px.size else 0.0
+    return max(spread, 1e-8)
 
 
 def passive_ticks(touch: float, tick: float, offset_bps: float, *, buy: bool) -> int:
