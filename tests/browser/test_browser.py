@@ -214,13 +214,13 @@ def test_app_in_a_real_browser(app_url):
             )
             assert later["Net cost"].startswith("$")
 
-            # 3. Editing the quantity changes the net cost
+            # 3. Editing the quantity changes the net cost: 250x the default $10,000, fees alone scale with it
             before = _dollars(_metrics(page)["Net cost"])
             qty = page.get_by_role("textbox", name="Quantity (USD)")
             qty.fill("2500000")
             qty.press("Enter")
             after = _wait(
-                lambda: (v := _dollars(_metrics(page)["Net cost"])) > 1000 * max(before, 1e-6) and v,
+                lambda: (v := _dollars(_metrics(page)["Net cost"])) > 100 * max(before, 1e-6) and v,
                 20,
                 "net cost to follow the new quantity",
             )
