@@ -173,19 +173,19 @@ class BookSnapshot:
 
     @property
     def best_bid(self) -> float:
-        return float(self.bid_px[0])
+        return self.bid_px.item(0)  # a Python float, without numpy's scalar in between
 
     @property
     def best_ask(self) -> float:
-        return float(self.ask_px[0])
+        return self.ask_px.item(0)
 
     @property
     def mid(self) -> float:
-        return 0.5 * (float(self.bid_px[0]) + float(self.ask_px[0]))
+        return 0.5 * (self.bid_px.item(0) + self.ask_px.item(0))
 
     @property
     def spread(self) -> float:
-        return float(self.ask_px[0]) - float(self.bid_px[0])
+        return self.ask_px.item(0) - self.bid_px.item(0)
 
     @property
     def spread_bps(self) -> float:
