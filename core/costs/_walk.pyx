@@ -10,6 +10,10 @@ cimport numpy as cnp
 
 cnp.import_array()
 
+cdef enum:
+    MAX_BANDS = 16
+    BOOK_FEATURE_COUNT = 9  # the first entries of ``tick_row``: what depends on the book (the rest: ``order_features``)
+
 
 cdef inline double *_data(cnp.ndarray a) except NULL:
     if cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or cnp.PyArray_NDIM(a) != 1:
@@ -94,16 +98,25 @@ def walk_fill(cnp.ndarray px, cnp.ndarray sz, cnp.ndarray cum_b, cnp.ndarray cum
     return w.levels, w.base, w.quote, w.half, w.depth, w.rho
 
 
-cdef inline double _depth_within(double *p, double *cq, Py_ssize_t n, double limit, bint descending) noexcept nogil:
-    """USD of the levels from the touch to ``limit`` inclusive (``core.training.dataset._depths`` for one band)."""
-    cdef Py_ssize_t k = 0
-    if descending:
-        while k < n and p[k] >= limit:
-            k += 1
-    else:
-        while k < n and p[k] <= limit:
-            k += 1
-    return cq[k - 1] if k > 0 else 0.0
+cdef void _band_depths(double *p, double *cq, Py_ssize_t n, double mid, double *bands, Py_ssize_t nbands,
+                       bint descending, double *out) noexcept nogil:
+    """USD of the levels from the touch to each band's limit inclusive (``core.training.dataset._depths``), each
+    scan going on from where the last stopped while the limits move outwards (a 400-level side is read once,
+    not once per band): the same first level beyond the limit as a scan from the touch."""
+    cdef Py_ssize_t k = 0, j
+    cdef double limit, last = 0.0
+    for j in range(nbands):
+        limit = mid * (1.0 - bands[j]) if descending else mid * (1.0 + bands[j])
+        if j == 0 or (limit > last if descending else limit < last) or limit != limit:
+            k = 0  # a limit nearer the touch (or NaN): scan from the top again
+        if descending:
+            while k < n and p[k] >= limit:
+                k += 1
+        else:
+            while k < n and p[k] <= limit:
+                k += 1
+        out[j] = cq[k - 1] if k > 0 else 0.0
+        last = limit
 
 
 def band_depths(cnp.ndarray bid_px, cnp.ndarray bid_cq, cnp.ndarray ask_px, cnp.ndarray ask_cq, double mid, tuple bands):
@@ -112,17 +125,19 @@ def band_depths(cnp.ndarray bid_px, cnp.ndarray bid_cq, cnp.ndarray ask_px, cnp.
     cdef double *bq = _data(bid_cq)
     cdef double *ap = _data(ask_px)
     cdef double *aq = _data(ask_cq)
-    cdef Py_ssize_t nb = cnp.PyArray_DIM(bid_px, 0), na = cnp.PyArray_DIM(ask_px, 0)
-    cdef double b
+    cdef Py_ssize_t nb = cnp.PyArray_DIM(bid_px, 0), na = cnp.PyArray_DIM(ask_px, 0), n = len(bands), j
+    cdef double b[MAX_BANDS]
+    cdef double bid_d[MAX_BANDS]
+    cdef double ask_d[MAX_BANDS]
     if cnp.PyArray_DIM(bid_cq, 0) != nb or cnp.PyArray_DIM(ask_cq, 0) != na:
         raise ValueError("price and cumulative arrays differ in length")
-    return (tuple([_depth_within(bp, bq, nb, mid * (1.0 - b), True) for b in bands]),
-            tuple([_depth_within(ap, aq, na, mid * (1.0 + b), False) for b in bands]))
-
-
-cdef enum:
-    MAX_BANDS = 16
-    BOOK_FEATURE_COUNT = 9  # the first entries of ``tick_row``: what depends on the book (the rest comes in ``tail``)
+    if n > MAX_BANDS:
+        raise ValueError("at most 16 bands")
+    for j in range(n):
+        b[j] = bands[j]
+    _band_depths(bp, bq, nb, mid, b, n, True, bid_d)
+    _band_depths(ap, aq, na, mid, b, n, False, ask_d)
+    return tuple([bid_d[j] for j in range(n)]), tuple([ask_d[j] for j in range(n)])
 
 
 cdef inline double _bps(double usd, double notional) noexcept nogil:
@@ -157,12 +172,13 @@ cdef class TickKernel:
     cdef Py_ssize_t nbands, imbalance_band
     cdef double bands[MAX_BANDS]
     cdef double row[BOOK_FEATURE_COUNT]
-    cdef object expected, quantiles, figures_cls, perf_ns
-    cdef tuple empty
+    cdef object expected, quantiles, order_features, figures_cls, perf_ns
+    cdef object tail, tail_vol  # order_features(snap, vol) and the vol it was computed for
 
     def __init__(self, *, double quantity, bint by_quote, bint buy, double rtol, int min_fit_levels, tuple bands,
                  double permanent_share, double maker_rate, double taker_rate, double max_notional, bint models,
-                 expected, quantiles, Py_ssize_t imbalance_band, double max_ratio, figures_cls, perf_ns):
+                 expected, quantiles, order_features, Py_ssize_t imbalance_band, double max_ratio, figures_cls,
+                 perf_ns):
         if len(bands) > MAX_BANDS or not 0 <= imbalance_band < len(bands) or len(bands) < 2:
             raise ValueError("bands: 2 to 16, with the imbalance band among them")
         self.quantity, self.by_quote, self.buy, self.rtol, self.min_fit_levels = quantity, by_quote, buy, rtol, min_fit_levels
@@ -172,8 +188,8 @@ cdef class TickKernel:
         self.permanent_share, self.maker_rate, self.taker_rate = permanent_share, maker_rate, taker_rate
         self.max_notional, self.models, self.expected, self.quantiles = max_notional, models, expected, quantiles
         self.imbalance_band, self.max_ratio, self.side = imbalance_band, max_ratio, 1 if buy else -1
-        self.figures_cls, self.perf_ns = figures_cls, perf_ns
-        self.empty = ()
+        self.figures_cls, self.perf_ns, self.order_features = figures_cls, perf_ns, order_features
+        self.tail = self.tail_vol = None
 
     def last_row(self):
         """The book's features of the last ``figures`` call with models (``tick_row``'s first entries)."""
@@ -199,9 +215,10 @@ cdef class TickKernel:
         self.row[7] = self.side * imb25
         self.row[8] = self.side * imb_top
 
-    def figures(self, snap, tail, long long t0):
-        """The ``CostFigures`` of ``snap`` (``tail``: ``tick_row``'s order and volatility entries, None without
-        models; ``t0``: ``time.perf_counter_ns()`` when pricing began), or None: the Python path prices it."""
+    def figures(self, snap, vol, long long t0):
+        """The ``CostFigures`` of ``snap`` at volatility ``vol`` (``t0``: ``time.perf_counter_ns()`` when pricing
+        began), or None: the Python path prices it. With models, ``order_features(snap, vol)`` gives
+        ``tick_row``'s entries after the book's, asked again whenever ``vol`` is another object (or None)."""
         cdef cnp.ndarray bid_px = snap.bid_px, ask_px = snap.ask_px
         cdef cnp.ndarray px, sz, cb, cq
         cdef double *bp = _data(bid_px)
@@ -238,13 +255,14 @@ cdef class TickKernel:
             bq, aq = snap.bid_cum_quote, snap.ask_cum_quote
             if cnp.PyArray_DIM(bq, 0) != nb or cnp.PyArray_DIM(aq, 0) != na:
                 raise ValueError("price and cumulative arrays differ in length")
-            for k in range(self.nbands):
-                bid_d[k] = _depth_within(bp, _data(bq), nb, mid * (1.0 - self.bands[k]), True)
-                ask_d[k] = _depth_within(ap, _data(aq), na, mid * (1.0 + self.bands[k]), False)
+            _band_depths(bp, _data(bq), nb, mid, self.bands, self.nbands, True, bid_d)
+            _band_depths(ap, _data(aq), na, mid, self.bands, self.nbands, False, ask_d)
             walk_bps = _bps(walk_cost, notional)
             self._features(notional, walk_bps, bid0, ask0, _data(bid_sz)[0], _data(ask_sz)[0], bid_d, ask_d)
+            if vol is None or vol is not self.tail_vol:
+                self.tail, self.tail_vol = self.order_features(snap, vol), vol
             row = [self.row[k] for k in range(BOOK_FEATURE_COUNT)]
-            row.extend(tail)
+            row.extend(self.tail)
             exp = self.expected(row)[0] if self.expected is not None else walk_bps
             if self.quantiles is not None:
                 q1 = self.quantiles(row)[1]

@@ -1,15 +1,17 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled fast path for a GoQuant full snapshot: bytes -> validated book arrays with cumulative depth.
+"""Compiled fast path for a GoQuant full snapshot: bytes -> the validated ``BookSnapshot`` with cumulative depth.
 
 Why: CPython's ``float()`` over 800 level strings plus the numpy calls that validate them cost about four
 times the JSON parse itself; one C pass over the bytes does parse, unit conversion, validation and the
-cumulative sums together.
+cumulative sums together, and the snapshot is built here too (on a 50-level book its ``__init__`` and the
+Python around it cost as much as the parse).
 
-Contract: ``parse_goquant`` returns the same floats as the Python path (``PyOS_string_to_double`` is what
-``float()`` calls) or ``None``. ``None`` means "not the plain, valid case": any JSON it does not fully
-recognise (escapes, non-ASCII, nested values, unquoted levels), any number it does not accept, and any
-book the Python validator would reject or alter (zero sizes, unsorted, crossed, empty). The caller then
-takes the Python path, which gives the exact result or the countable ``ParseError``; so this module never
+Contract: ``GoQuantBooks.snapshot`` returns the snapshot the Python path builds, the same floats
+(``PyOS_string_to_double`` is what ``float()`` calls), or ``None``. ``None`` means "not the plain, valid
+case": any JSON it does not fully recognise (escapes, non-ASCII, nested values, unquoted levels), any number
+it does not accept, and any book the Python validator would reject or alter (zero sizes, unsorted, crossed,
+empty), a symbol of another instrument or a timestamp ``parse_timestamp_ms`` refuses. The caller then takes
+the Python path, which gives the exact result or the countable ``ParseError``; so this module never
 decides an error and never needs its own error messages.
 """
 
@@ -117,6 +119,7 @@ cdef bint _ladder_ok(Side *s, bint descending, int unit, double ct_val) noexcept
 
 
 cdef tuple _cumulative(Side *s):
+    """``(px, sz, cum_base, cum_quote)`` of a side, read-only."""
     return _with_depth(_array(s.px, s.n), _array(s.sz, s.n))
 
 
@@ -220,40 +223,12 @@ cdef inline void _free(Side *s) noexcept nogil:
     free(s.sz)
 
 
-def parse_goquant(bytes raw, int unit=0, double ct_val=1.0):
-    """``raw`` -> ``(bids, asks, timestamp, symbol)`` with each side ``(px, sz, cum_base, cum_quote)``.
-
-    ``unit``: 0 sizes already in base, 1 linear contracts (x ``ct_val``), 2 inverse (x ``ct_val`` / price).
-    ``timestamp`` is epoch ms (int) for the plain ``...T..:..:..(.mmm)Z`` form, else the raw string (or
-    ``None`` when absent); ``symbol`` the raw string or ``None``. Returns ``None`` outside the fast case.
-    """
-    cdef const unsigned char *p = raw
-    cdef Side bids, asks
-    cdef Py_ssize_t span[4]
-    cdef object ts = None, sym = None
-    _clear(&bids)
-    _clear(&asks)
-    try:
-        if _read(p, len(raw), unit, ct_val, &bids, &asks, span) < 0:
-            return None
-        if span[0] >= 0:
-            ts = _iso_ms(p, span[0], span[1])
-            if ts is None:  # another ISO form: the Python parser's call
-                ts = raw[span[0]:span[1]].decode("ascii")
-        if span[2] >= 0:
-            sym = raw[span[2]:span[3]].decode("ascii")
-        return _cumulative(&bids), _cumulative(&asks), ts, sym
-    finally:
-        _free(&bids)
-        _free(&asks)
-
-
 cdef class GoQuantBooks:
     """One instrument's compiled path from message bytes to ``BookSnapshot`` (``core.feed.goquant.native_snapshot``).
 
     The instrument's constants are read once, so each message is one call: parse, validate, the symbol check
     (ASCII text, so ``str.upper`` is ASCII upper-casing), the timestamp (``parse_ts`` for other ISO forms) and
-    the snapshot. None wherever ``parse_goquant`` or ``native_snapshot``'s own checks decline.
+    the snapshot. None outside the fast case (see the module's contract).
     """
 
     cdef int unit

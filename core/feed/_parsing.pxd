@@ -350,8 +350,9 @@ cdef inline tuple _snapshot_slots(type cls):
 
 cdef inline object _snapshot(type cls, tuple slots, object exchange, object symbol, object source, tuple bids,
                              tuple asks, object ts_ms, object recv_ns, object seq):
-    """The ``BookSnapshot`` ``from_validated`` builds from ``(px, sz, cum_base, cum_quote)`` per side, without the
-    generated ``__init__``'s per-field calls: a new instance, each slot set once (tests hold the two equal)."""
+    """A ``BookSnapshot`` of ``(px, sz, cum_base, cum_quote)`` per side that the parser validated and summed as
+    ``BookSnapshot.build`` would, without the generated ``__init__``'s per-field calls: a new instance, each slot
+    set once by its descriptor (tests hold it equal to ``build``'s, bit for bit)."""
     cdef object snap = cls.__new__(cls)
     _set_slot(slots[0], snap, exchange)
     _set_slot(slots[1], snap, symbol)

@@ -45,13 +45,15 @@ class FeedState(str, enum.Enum):
 class Ring:
     """Fixed-capacity float64 ring buffer (one or more columns). Not thread-safe by itself."""
 
+    __slots__ = ("_buf", "_capacity", "_mem", "_n", "_pack", "_row_bytes")
+
     def __init__(self, capacity: int, columns: int = 1) -> None:
         self._buf = np.full((capacity, columns), np.nan)
         self._capacity = capacity
         self._n = 0  # total appended
         # a row is written as packed doubles into the array's memory: one C call per append on the feed
         # thread, where numpy's row assignment costs about a microsecond
-        self._mem = memoryview(self._buf).cast("B")
+        self._mem = memoryview(self._buf.data).cast("B")
         self._pack = struct.Struct(f"={columns}d").pack_into
         self._row_bytes = 8 * columns
 

@@ -146,27 +146,6 @@ class BookSnapshot:
             ask_cum_quote=_readonly(np.cumsum(ask_px * ask_sz)),
         )
 
-    @classmethod
-    def from_validated(
-        cls,
-        *,
-        exchange: str,
-        symbol: str,
-        source: str,
-        bids: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-        asks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-        exchange_ts_ms: int,
-        recv_ns: int,
-        seq: int,
-    ) -> BookSnapshot:
-        """Wrap ``(px, sz, cum_base, cum_quote)`` per side that the compiled parser already validated,
-        summed exactly as ``build`` would and made read-only (tests hold the two equal bit for bit)."""
-        bp, bs, bcb, bcq = bids
-        ap, az, acb, acq = asks
-        return cls(
-            exchange, symbol, source, bp, bs, ap, az, int(exchange_ts_ms), int(recv_ns), int(seq), bcb, bcq, acb, acq
-        )
-
     @property
     def key(self) -> tuple[str, str]:
         return (self.exchange, self.symbol)

@@ -31,6 +31,7 @@ from core.market.book import BookSnapshot
 _kernel = load("core.costs._walk")  # compiled walk, depth line and banded depth; None: estimate() does it
 
 _BANDS = tuple(b / 1e4 for b in DEPTH_BANDS_BPS)
+_perf_ns = time.perf_counter_ns
 
 
 class CostFigures(NamedTuple):
@@ -125,8 +126,6 @@ class TickPricer:
             else:  # a model the compiled path does not know: let estimate() call it
                 compiled = False
         self.compiled = compiled
-        self._tail: list[float] = []
-        self._tail_vol: Volatility | None = None
         self._tick = (
             _kernel.TickKernel(
                 quantity=order.quantity,
@@ -142,6 +141,7 @@ class TickPricer:
                 models=self._slip is not None,
                 expected=self._expected,
                 quantiles=self._quantiles,
+                order_features=self._order_features,
                 imbalance_band=DEPTH_BANDS_BPS.index(IMBALANCE_BAND_BPS),
                 max_ratio=MAX_RATIO,
                 figures_cls=CostFigures,
@@ -165,29 +165,23 @@ class TickPricer:
 
     def figures(self, snap: BookSnapshot, volatility: Volatility | None = None) -> CostFigures:
         """The numbers of ``estimate(snap)``; raises ``OrderError`` exactly where ``estimate`` does."""
-        t0 = time.perf_counter_ns()
-        if self.compiled:
-            out = self._compiled(snap, volatility, t0)
+        t0 = _perf_ns()
+        tick = self._tick
+        if tick is not None and self.compiled:  # one call; it asks ``_order_features`` when the volatility changed
+            out = tick.figures(snap, volatility, t0)
             if out is not None:
                 return out
         e = self.estimate(snap, volatility)
-        return CostFigures.of(e, snap, (time.perf_counter_ns() - t0) / 1e3)
+        return CostFigures.of(e, snap, (_perf_ns() - t0) / 1e3)
 
-    def _compiled(self, snap: BookSnapshot, vol: Volatility | None, t0: int) -> CostFigures | None:
-        tail = None
-        if self._slip is not None:
-            if vol is None:
-                vol = default_volatility(mid=snap.mid)
-            if vol is not self._tail_vol:  # the tracker hands the same Volatility for a second
-                self._tail, self._tail_vol = self._order_features(snap, vol), vol
-            tail = self._tail
-        return self._tick.figures(snap, tail, t0)  # type: ignore[union-attr]
-
-    def _order_features(self, snap: BookSnapshot, vol: Volatility) -> list[float]:
+    def _order_features(self, snap: BookSnapshot, vol: Volatility | None) -> list[float]:
         """``tick_row``'s entries that do not depend on the book (volatility, latency, the venue's imputed flow);
-        the kernel computes the first ``BOOK_FEATURES`` (the book's) itself."""
+        the kernel computes the first ``BOOK_FEATURES`` (the book's) itself and keeps these while ``vol`` stays
+        the same object (the tracker hands the same ``Volatility`` for a second)."""
         slip = self._slip
         assert slip is not None
+        if vol is None:
+            vol = default_volatility(mid=snap.mid)
         nothing = (0.0,) * len(_BANDS)
         row = slip.tick_row(
             snap,
