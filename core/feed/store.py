@@ -266,7 +266,7 @@ class BookStore:
         if ring is None:
             ring = self._mids[key] = Ring(self._mid_capacity, 3)
             self._epoch[key] = 0
-        elif len(ring) and t < self._mid_last_t.get(key, t):
+        elif ring._n and t < self._mid_last_t.get(key, t):  # not empty (``len`` without a Python call)
             self._epoch[key] = ring.total
             self._restarts.setdefault(key, deque(maxlen=MAX_RESTARTS)).append(recv_s)
         self._mid_last_t[key] = t

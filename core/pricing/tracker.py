@@ -185,12 +185,17 @@ class CostTracker:
         t0 = _perf_ns()
         now = self._clock()
         stale = False
+        vols = self._vol
         for t in tracks:
             if now - t.last_asked > self.idle_s:
                 stale = True
                 continue
             try:
-                f = t.pricer.figures(snap, self._volatility(snap, t.volatility_override, t.vol_key, now))
+                hit = vols.get(t.vol_key)  # within the second: the cached volatility, without a call
+                vol = hit[1] if hit is not None and now - hit[0] < VOL_REFRESH_S else None
+                if vol is None:
+                    vol = self._volatility(snap, t.volatility_override, t.vol_key, now)
+                f = t.pricer.figures(snap, vol)
             except (SimulatorError, ValueError) as exc:  # an order this book cannot price: say so, keep going
                 t.error = str(exc)
                 continue
