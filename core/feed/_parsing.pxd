@@ -138,40 +138,41 @@ cdef inline int _fast_decimal(const unsigned char *p, Py_ssize_t a, Py_ssize_t b
     return 0
 
 
+cdef inline Py_ssize_t _mantissa_digits(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, unsigned long long *m,
+                                        int *digits) noexcept nogil:
+    """The digits at ``i`` appended to ``m`` (``digits`` counts the significant ones, as ``_fast_decimal``):
+    the index after them, or -1 beyond 19 significant digits."""
+    while i < end and 48 <= p[i] <= 57:
+        if m[0] != 0 or p[i] != 48:
+            digits[0] += 1
+            if digits[0] > 19:
+                return -1
+        m[0] = m[0] * 10 + (p[i] - 48)
+        i += 1
+    return i
+
+
 cdef inline int _plain_decimal(const unsigned char *p, Py_ssize_t *pi, Py_ssize_t end, double *out) noexcept nogil:
     """The common case of ``_quoted_number`` in one pass: ``"-?digits(.digits)?"`` whose value ``_fast_decimal``
     gives exactly (at most 19 significant digits, a mantissa up to 2**53, up to 22 decimals, at most ``MAX_NUM``
     characters). The same value ``_fast_decimal`` computes, by the same operations; -1 for anything else."""
-    cdef Py_ssize_t i = pi[0] + 1, d
+    cdef Py_ssize_t i = pi[0] + 1, j
     cdef unsigned long long m = 0
     cdef int digits = 0, frac = 0
     cdef bint neg = False
     if i < end and p[i] == 45:
         neg = True
         i += 1
-    d = i
-    while i < end and 48 <= p[i] <= 57:
-        if m != 0 or p[i] != 48:
-            digits += 1
-        m = m * 10 + (p[i] - 48)
-        i += 1
-        if digits > 19:
-            return -1
-    if i == d:
+    j = _mantissa_digits(p, i, end, &m, &digits)
+    if j <= i:  # no digits, or too many
         return -1
+    i = j
     if i < end and p[i] == 46:
-        i += 1
-        d = i
-        while i < end and 48 <= p[i] <= 57:
-            if m != 0 or p[i] != 48:
-                digits += 1
-            m = m * 10 + (p[i] - 48)
-            frac += 1
-            i += 1
-            if digits > 19:
-                return -1
-        if i == d:
+        j = _mantissa_digits(p, i + 1, end, &m, &digits)
+        if j <= i + 1:
             return -1
+        frac = <int> (j - i - 1)
+        i = j
     if i >= end or p[i] != 34 or i - pi[0] - 1 > MAX_NUM or m > 9007199254740992ULL or frac > 22:
         return -1
     if frac > 0:
