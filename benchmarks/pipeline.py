@@ -149,11 +149,7 @@ def time_each(fn: Callable[[bytes], object], msgs: Iterable[bytes]) -> np.ndarra
 
 def bench_case(case: str, models: Models | None = None, *, compiled: bool = True) -> dict:
     """One case; ``compiled=False`` measures the pure-Python path (no kernel) in the same run, as a baseline."""
-    if case == "okx_update":
-        msgs, is_update = okx_messages()
-    else:
-        msgs = goquant_messages(50 if case == "goquant50" else 400)
-        is_update = [True] * len(msgs)
+    msgs, is_update = case_messages(case)
     with contextlib.nullcontext() if compiled else python_path():
         pipe = make_pipeline(case, models, compiled=compiled)
         for m in msgs[:300]:  # warm-up (allocators, caches, the volatility history)
@@ -189,33 +185,67 @@ def bench_case(case: str, models: Models | None = None, *, compiled: bool = True
     }
 
 
-def bench_stages(models: Models | None = None) -> dict:
-    """Where the goquant400 time goes: parse, book build, publish, estimate (medians, µs)."""
-    msgs = goquant_messages(400, 2000)
-    pipe = make_pipeline("goquant400", models)
+def case_messages(case: str) -> tuple[list[bytes], list[bool]]:
+    """The messages of a case and which of them are timed (OKX: the updates, not the snapshots)."""
+    if case == "okx_update":
+        return okx_messages()
+    msgs = goquant_messages(50 if case == "goquant50" else 400)
+    return msgs, [True] * len(msgs)
+
+
+def bench_stages(models: Models | None = None, case: str = "goquant400") -> dict:
+    """Where one case's time goes (medians, µs): parse, book build, publish, pricing the tracked order, next to
+    ``orjson.loads`` of the same message in the same loop (``*_ratio``: the stage over that parse), and the
+    explained estimate a page builds once per refresh for comparison."""
+    msgs, timed = case_messages(case)
+    if case != "okx_update":
+        msgs, timed = msgs[:2000], timed[:2000]
+    pipe = make_pipeline(case, models)
     for m in msgs[:200]:
         pipe(m)
-    parse, book, est, fig = [], [], [], []
+    loads, parse, book, est, fig = [], [], [], [], []
     vol = pipe.vol
-    for m in msgs:
-        snap = pipe.adapter.on_message(m, time.time_ns())
-        parse.append(pipe.adapter.last_parse_ns / 1e3)
-        book.append(pipe.adapter.last_book_ns / 1e3)
-        pipe.store.publish(snap, parse_ns=pipe.adapter.last_parse_ns, book_ns=pipe.adapter.last_book_ns)
-        pipe.tracker(pipe.adapter, snap)
-        fig.append(pipe.tracker.figures(pipe.track)[-1].latency_us)
-        t0 = time.perf_counter_ns()
-        estimate(snap, pipe.order, fee_tier=pipe.tier, volatility=vol, models=pipe.models)
-        est.append((time.perf_counter_ns() - t0) / 1e3)
+    pc = time.perf_counter_ns
+    gc.collect()
+    gc.disable()
+    try:
+        for m, t in zip(msgs, timed, strict=True):
+            t0 = pc()
+            orjson.loads(m)
+            loads_ns = pc() - t0
+            snap = pipe.adapter.on_message(m, time.time_ns())
+            pipe.store.publish(snap, parse_ns=pipe.adapter.last_parse_ns, book_ns=pipe.adapter.last_book_ns)
+            pipe.tracker(pipe.adapter, snap)
+            if not t:
+                continue
+            loads.append(loads_ns / 1e3)
+            parse.append(pipe.adapter.last_parse_ns / 1e3)
+            book.append(pipe.adapter.last_book_ns / 1e3)
+            fig.append(pipe.tracker.figures(pipe.track)[-1].latency_us)
+            if len(est) < 500:
+                t0 = pc()
+                estimate(snap, pipe.order, fee_tier=pipe.tier, volatility=vol, models=pipe.models)
+                est.append((pc() - t0) / 1e3)
+    finally:
+        gc.enable()
     timings = pipe.store.tick_timings()
-    return {
-        "parse_p50_us": round(float(np.median(parse)), 2),
-        "book_p50_us": round(float(np.median(book)), 2),
-        "publish_p50_us": round(float(np.median(timings["publish_us"])) if timings["publish_us"].size else 0.0, 2),
-        "tick_cost_p50_us": round(float(np.median(timings["tick_cost_us"])), 2),
-        "figures_latency_us_p50": round(float(np.median(fig)), 2),
-        "explained_estimate_p50_us": round(float(np.median(est)), 2),
-    }
+    n = len(loads)  # the store keeps every tick's timings; the timed ones are among the last
+    publish = timings["publish_us"][-len(timed) :][np.asarray(timed)][-n:]
+    tick_cost = timings["tick_cost_us"][-len(timed) :][np.asarray(timed)][-n:]
+    p50_loads = float(np.median(loads))
+    out = {"orjson_loads_p50_us": round(p50_loads, 2)}
+    for name, values in (
+        ("parse", parse),
+        ("book", book),
+        ("publish", publish),
+        ("tick_cost", tick_cost),
+    ):
+        p50 = float(np.median(values)) if len(values) else 0.0
+        out[f"{name}_p50_us"] = round(p50, 2)
+        out[f"{name}_ratio"] = round(p50 / p50_loads, 2)
+    out["figures_latency_us_p50"] = round(float(np.median(fig)), 2)
+    out["explained_estimate_p50_us"] = round(float(np.median(est)), 2)
+    return out
 
 
 def bench_throughput(seconds: float = 5.0, models: Models | None = None) -> dict:

@@ -1,15 +1,17 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled fast path for a GoQuant full snapshot: bytes -> validated book arrays with cumulative depth.
+"""Compiled fast path for a GoQuant full snapshot: bytes -> the validated ``BookSnapshot`` with cumulative depth.
 
 Why: CPython's ``float()`` over 800 level strings plus the numpy calls that validate them cost about four
 times the JSON parse itself; one C pass over the bytes does parse, unit conversion, validation and the
-cumulative sums together.
+cumulative sums together, and the snapshot is built here too (on a 50-level book its ``__init__`` and the
+Python around it cost as much as the parse).
 
-Contract: ``parse_goquant`` returns the same floats as the Python path (``PyOS_string_to_double`` is what
-``float()`` calls) or ``None``. ``None`` means "not the plain, valid case": any JSON it does not fully
-recognise (escapes, non-ASCII, nested values, unquoted levels), any number it does not accept, and any
-book the Python validator would reject or alter (zero sizes, unsorted, crossed, empty). The caller then
-takes the Python path, which gives the exact result or the countable ``ParseError``; so this module never
+Contract: ``GoQuantBooks.snapshot`` returns the snapshot the Python path builds, the same floats
+(``PyOS_string_to_double`` is what ``float()`` calls), or ``None``. ``None`` means "not the plain, valid
+case": any JSON it does not fully recognise (escapes, non-ASCII, nested values, unquoted levels), any number
+it does not accept, and any book the Python validator would reject or alter (zero sizes, unsorted, crossed,
+empty), a symbol of another instrument or a timestamp ``parse_timestamp_ms`` refuses. The caller then takes
+the Python path, which gives the exact result or the countable ``ParseError``; so this module never
 decides an error and never needs its own error messages.
 """
 
@@ -18,9 +20,14 @@ from libc.math cimport isfinite
 
 cimport numpy as cnp
 
-from core.feed._parsing cimport _array, _key, _key_is, _next_member, _open_object, _plain_scalar, _quoted_number, _with_depth, _ws
+from core.feed._parsing cimport (_array, _key, _key_is, _next_member, _open_object, _plain_scalar, _quoted_number,
+                                 _snapshot, _snapshot_slots, _with_depth, _ws)
+
+from core.market.book import BookSnapshot
 
 cnp.import_array()
+
+cdef tuple _SLOTS = _snapshot_slots(BookSnapshot)
 
 
 cdef struct Side:
@@ -112,6 +119,7 @@ cdef bint _ladder_ok(Side *s, bint descending, int unit, double ct_val) noexcept
 
 
 cdef tuple _cumulative(Side *s):
+    """``(px, sz, cum_base, cum_quote)`` of a side, read-only."""
     return _with_depth(_array(s.px, s.n), _array(s.sz, s.n))
 
 
@@ -161,63 +169,118 @@ cdef object _iso_ms(const unsigned char *p, Py_ssize_t a, Py_ssize_t b):
     return ((_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + frac
 
 
-def parse_goquant(bytes raw, int unit=0, double ct_val=1.0):
-    """``raw`` -> ``(bids, asks, timestamp, symbol)`` with each side ``(px, sz, cum_base, cum_quote)``.
-
-    ``unit``: 0 sizes already in base, 1 linear contracts (x ``ct_val``), 2 inverse (x ``ct_val`` / price).
-    ``timestamp`` is epoch ms (int) for the plain ``...T..:..:..(.mmm)Z`` form, else the raw string (or
-    ``None`` when absent); ``symbol`` the raw string or ``None``. Returns ``None`` outside the fast case.
-    """
-    cdef const unsigned char *p = raw
-    cdef Py_ssize_t end = len(raw), i, ka, kb, sa, sb, j
-    cdef Side bids, asks
-    cdef object ts = None, sym = None
-    cdef bint ok = False, more
-    bids.px = bids.sz = asks.px = asks.sz = NULL
-    bids.n = bids.cap = asks.n = asks.cap = 0
-    bids.seen = asks.seen = False
-    try:
-        i = _open_object(p, _ws(p, 0, end), end, &more)
+cdef int _read(const unsigned char *p, Py_ssize_t end, int unit, double ct_val, Side *bids, Side *asks,
+               Py_ssize_t *span) except -2:
+    """One message into ``bids``/``asks``, validated as ``_ladder_ok`` and not crossed: 0, or -1 outside the fast
+    case. ``span[0:2]`` is the timestamp's text and ``span[2:4]`` the symbol's (-1: absent)."""
+    cdef Py_ssize_t i, ka, kb, sa, sb, j
+    cdef int k
+    cdef bint more
+    span[0] = span[1] = span[2] = span[3] = -1
+    i = _open_object(p, _ws(p, 0, end), end, &more)
+    if i < 0:
+        return -1
+    while more:
+        i = _key(p, i, end, &ka, &kb)
         if i < 0:
-            return None
-        while more:
-            i = _key(p, i, end, &ka, &kb)
-            if i < 0:
-                return None
-            if _key_is(p, ka, kb, b"asks"):
-                if _levels(p, &i, end, &asks) < 0:
-                    return None
-            elif _key_is(p, ka, kb, b"bids"):
-                if _levels(p, &i, end, &bids) < 0:
-                    return None
-            else:
-                j = _plain_scalar(p, i, end, &sa, &sb)  # a number overflowing to inf: malformed_json there
-                if j < 0:
-                    return None
-                if _key_is(p, ka, kb, b"timestamp"):
-                    ts = False if sa < 0 else _iso_ms(p, sa, sb)
-                    if ts is None:  # another ISO form: the Python parser's call
-                        ts = raw[sa:sb].decode("ascii")
-                elif _key_is(p, ka, kb, b"symbol"):
-                    sym = raw[sa:sb].decode("ascii") if sa >= 0 else False
-                i = j
-            i = _next_member(p, i, end, &more)
-            if i < 0:
-                return None
-        if _ws(p, i, end) != end or not (bids.seen and asks.seen):
-            return None
-        if ts is False or sym is False:  # a non-string timestamp or symbol: let the Python path judge it
-            return None
-        if not (_ladder_ok(&bids, True, unit, ct_val) and _ladder_ok(&asks, False, unit, ct_val)):
-            return None
-        if not (bids.px[0] < asks.px[0]):
-            return None
-        return _cumulative(&bids), _cumulative(&asks), ts, sym
-    finally:
-        free(bids.px)
-        free(bids.sz)
-        free(asks.px)
-        free(asks.sz)
+            return -1
+        if _key_is(p, ka, kb, b"asks"):
+            if _levels(p, &i, end, asks) < 0:
+                return -1
+        elif _key_is(p, ka, kb, b"bids"):
+            if _levels(p, &i, end, bids) < 0:
+                return -1
+        else:
+            j = _plain_scalar(p, i, end, &sa, &sb)  # a number overflowing to inf: malformed_json there
+            if j < 0:
+                return -1
+            if _key_is(p, ka, kb, b"timestamp") or _key_is(p, ka, kb, b"symbol"):
+                if sa < 0:  # a non-string timestamp or symbol: let the Python path judge it
+                    return -1
+                k = 0 if p[ka] == 116 else 2
+                span[k], span[k + 1] = sa, sb
+            i = j
+        i = _next_member(p, i, end, &more)
+        if i < 0:
+            return -1
+    if _ws(p, i, end) != end or not (bids.seen and asks.seen):
+        return -1
+    if not (_ladder_ok(bids, True, unit, ct_val) and _ladder_ok(asks, False, unit, ct_val)):
+        return -1
+    if not (bids.px[0] < asks.px[0]):
+        return -1
+    return 0
 
 
-# --------------------------------------------------------------------------------------------------
+cdef inline void _clear(Side *s) noexcept nogil:
+    s.px = s.sz = NULL
+    s.n = s.cap = 0
+    s.seen = False
+
+
+cdef inline void _free(Side *s) noexcept nogil:
+    free(s.px)
+    free(s.sz)
+
+
+cdef class GoQuantBooks:
+    """One instrument's compiled path from message bytes to ``BookSnapshot`` (``core.feed.goquant.native_snapshot``).
+
+    The instrument's constants are read once, so each message is one call: parse, validate, the symbol check
+    (ASCII text, so ``str.upper`` is ASCII upper-casing), the timestamp (``parse_ts`` for other ISO forms) and
+    the snapshot. None outside the fast case (see the module's contract).
+    """
+
+    cdef int unit
+    cdef double ct_val
+    cdef bytes want_symbol
+    cdef object exchange, symbol, source, parse_ts, parse_error
+    cdef type cls
+    cdef tuple slots
+
+    def __init__(self, int unit, double ct_val, str exchange, str symbol, str source, parse_ts, parse_error):
+        self.unit, self.ct_val = unit, ct_val
+        self.exchange, self.symbol, self.source = exchange, symbol, source
+        self.want_symbol = symbol.encode()
+        self.parse_ts, self.parse_error = parse_ts, parse_error
+        self.cls, self.slots = BookSnapshot, _SLOTS
+
+    cdef bint _symbol_ok(self, const unsigned char *p, Py_ssize_t a, Py_ssize_t b):
+        cdef const unsigned char *w = self.want_symbol
+        cdef Py_ssize_t k
+        cdef unsigned char c
+        if b - a != len(self.want_symbol):
+            return False
+        for k in range(b - a):
+            c = p[a + k]
+            if 97 <= c <= 122:
+                c -= 32
+            if c != w[k]:
+                return False
+        return True
+
+    def snapshot(self, bytes raw, recv_ns, seq):
+        """The snapshot of ``raw`` (received at ``recv_ns``, numbered ``seq``), or None: the Python path decides."""
+        cdef const unsigned char *p = raw
+        cdef Side bids, asks
+        cdef Py_ssize_t span[4]
+        cdef object ts = 0
+        _clear(&bids)
+        _clear(&asks)
+        try:
+            if _read(p, len(raw), self.unit, self.ct_val, &bids, &asks, span) < 0:
+                return None
+            if span[2] >= 0 and not self._symbol_ok(p, span[2], span[3]):
+                return None  # the Python path raises wrong_instrument
+            if span[0] >= 0:
+                ts = _iso_ms(p, span[0], span[1])
+                if ts is None:
+                    try:
+                        ts = self.parse_ts(raw[span[0]:span[1]].decode("ascii"))
+                    except self.parse_error:
+                        return None
+            return _snapshot(self.cls, self.slots, self.exchange, self.symbol, self.source, _cumulative(&bids),
+                             _cumulative(&asks), ts, recv_ns, seq)
+        finally:
+            _free(&bids)
+            _free(&asks)

@@ -21,11 +21,16 @@ from libc.math cimport isfinite
 
 cimport numpy as cnp
 
-from core.feed._parsing cimport _array, _key, _key_is, _next_member, _open_object, _plain_scalar, _quoted_number, _with_depth, _ws
+from core.feed._parsing cimport (_array, _key, _key_is, _next_member, _open_object, _plain_scalar, _quoted_number,
+                                 _snapshot, _snapshot_slots, _with_depth, _ws)
 
 import zlib
 
+from core.market.book import BookSnapshot
+
 cnp.import_array()
+
+cdef tuple _SLOTS = _snapshot_slots(BookSnapshot)
 
 cdef int _reserve(void **buf, Py_ssize_t *cap, Py_ssize_t n, size_t item) except -1:
     """Room for item ``n`` in ``*buf`` (capacity ``*cap`` items, doubled from 64 when full)."""
@@ -546,13 +551,21 @@ cdef class Ladders:
     cdef Side bids
     cdef Side asks
     cdef object parse
+    # the snapshot ``book`` builds: depth, checksum levels, size unit, and the instrument's names
+    cdef Py_ssize_t depth, checksum_levels
+    cdef int unit
+    cdef double ct_val
+    cdef object exchange, symbol, source
 
     def __cinit__(self):
         self.bids.sign = 1.0
         self.asks.sign = -1.0
 
-    def __init__(self, parse):
+    def __init__(self, parse, Py_ssize_t depth=400, Py_ssize_t checksum_levels=25, int unit=0, double ct_val=1.0,
+                 str exchange="", str symbol="", str source=""):
         self.parse = parse
+        self.depth, self.checksum_levels, self.unit, self.ct_val = depth, checksum_levels, unit, ct_val
+        self.exchange, self.symbol, self.source = exchange, symbol, source
 
     def __dealloc__(self):
         _free_side(&self.bids)
@@ -585,6 +598,15 @@ cdef class Ladders:
         for k in range(scanned.asks.n):
             v = &scanned.asks.v[k]
             _set(&self.asks, v.px, v.sz, p + v.pa, v.pl, p + v.sa, v.sl)
+
+    def book(self, checksum, ts_ms, recv_ns, seq):
+        """The ``BookSnapshot`` of the top ``depth`` levels (received at ``recv_ns``, numbered ``seq``), or None
+        where a check of ``snapshot`` fails (the Python path then names it)."""
+        out = self.snapshot(self.depth, checksum, self.checksum_levels, self.unit, self.ct_val)
+        if out is None:
+            return None
+        return _snapshot(BookSnapshot, _SLOTS, self.exchange, self.symbol, self.source, out[0], out[1], ts_ms,
+                         recv_ns, seq)
 
     def snapshot(self, Py_ssize_t depth, checksum, Py_ssize_t checksum_levels, int unit, double ct_val):
         """``((px, sz, cum_base, cum_quote) bids, (…) asks)`` over the top ``depth``, or None where a check fails.

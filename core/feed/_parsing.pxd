@@ -1,6 +1,6 @@
 # cython: language_level=3
 """What the compiled feed parsers share (``_goquant.pyx``, ``_okx.pyx``): JSON text scanning, the exact
-decimal conversion ``float()`` does, and the read-only depth arrays a snapshot holds.
+decimal conversion ``float()`` does, the read-only depth arrays a snapshot holds, and the snapshot itself.
 
 Every helper answers "the plain case" or "not the fast case" (-1); none decides an error, so each parser
 can leave anything unusual to its Python twin.
@@ -23,6 +23,20 @@ cdef extern from *:
                                          1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     """
     const double TCS_POW10[23]
+
+cdef extern from *:
+    """
+    /* a slot's own setter (its member descriptor), which a frozen dataclass's __setattr__ does not block */
+    static int tcs_set_slot(PyObject *descr, PyObject *obj, PyObject *val) {
+        descrsetfunc set = Py_TYPE(descr)->tp_descr_set;
+        if (set == NULL) {
+            PyErr_SetString(PyExc_TypeError, "a BookSnapshot field is not a slot");
+            return -1;
+        }
+        return set(descr, obj, val);
+    }
+    """
+    int _set_slot "tcs_set_slot"(object descr, object obj, object val) except -1
 
 cdef enum:
     MAX_NUM = 63
@@ -124,6 +138,53 @@ cdef inline int _fast_decimal(const unsigned char *p, Py_ssize_t a, Py_ssize_t b
     return 0
 
 
+cdef inline Py_ssize_t _mantissa_digits(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, unsigned long long *m,
+                                        int *digits) noexcept nogil:
+    """The digits at ``i`` appended to ``m`` (``digits`` counts the significant ones, as ``_fast_decimal``):
+    the index after them, or -1 beyond 19 significant digits."""
+    while i < end and 48 <= p[i] <= 57:
+        if m[0] != 0 or p[i] != 48:
+            digits[0] += 1
+            if digits[0] > 19:
+                return -1
+        m[0] = m[0] * 10 + (p[i] - 48)
+        i += 1
+    return i
+
+
+cdef inline int _plain_decimal(const unsigned char *p, Py_ssize_t *pi, Py_ssize_t end, double *out) noexcept nogil:
+    """The common case of ``_quoted_number`` in one pass: ``"-?digits(.digits)?"`` whose value ``_fast_decimal``
+    gives exactly (at most 19 significant digits, a mantissa up to 2**53, up to 22 decimals, at most ``MAX_NUM``
+    characters). The same value ``_fast_decimal`` computes, by the same operations; -1 for anything else."""
+    cdef Py_ssize_t i = pi[0] + 1, j
+    cdef unsigned long long m = 0
+    cdef int digits = 0, frac = 0
+    cdef bint neg = False
+    if i < end and p[i] == 45:
+        neg = True
+        i += 1
+    j = _mantissa_digits(p, i, end, &m, &digits)
+    if j <= i:  # no digits, or too many
+        return -1
+    i = j
+    if i < end and p[i] == 46:
+        j = _mantissa_digits(p, i + 1, end, &m, &digits)
+        if j <= i + 1:
+            return -1
+        frac = <int> (j - i - 1)
+        i = j
+    if i >= end or p[i] != 34 or i - pi[0] - 1 > MAX_NUM or m > 9007199254740992ULL or frac > 22:
+        return -1
+    if frac > 0:
+        out[0] = <double> m / TCS_POW10[frac]
+    else:
+        out[0] = <double> m * TCS_POW10[0]
+    if neg:
+        out[0] = -out[0]
+    pi[0] = i + 1
+    return 0
+
+
 cdef inline int _quoted_number(const unsigned char *p, Py_ssize_t *pi, Py_ssize_t end, double *out) except -2:
     """Parse ``"number"`` at ``*pi``; 0 on success (``*pi`` past the closing quote), -1 if not the fast case."""
     cdef Py_ssize_t i = pi[0], close, n
@@ -131,6 +192,8 @@ cdef inline int _quoted_number(const unsigned char *p, Py_ssize_t *pi, Py_ssize_
     cdef char *endp
     if i >= end or p[i] != 34:
         return -1
+    if _plain_decimal(p, pi, end, out) == 0:
+        return 0
     close = _string_end(p, i + 1, end)
     n = close - i - 1
     if close < 0 or n <= 0 or n > MAX_NUM or not _is_number(p, i + 1, close):
@@ -273,3 +336,37 @@ cdef inline tuple _with_depth(cnp.ndarray px, cnp.ndarray sz):
     cnp.PyArray_CLEARFLAGS(cb, cnp.NPY_ARRAY_WRITEABLE)
     cnp.PyArray_CLEARFLAGS(cq, cnp.NPY_ARRAY_WRITEABLE)
     return px, sz, cb, cq
+
+
+cdef inline tuple _snapshot_slots(type cls):
+    """``cls``'s slot descriptors in the order ``_snapshot`` fills them; ImportError (so the Python path runs)
+    when the snapshot's fields are no longer these or it gained a ``__post_init__``."""
+    import dataclasses
+    names = ("exchange", "symbol", "source", "bid_px", "bid_sz", "ask_px", "ask_sz", "exchange_ts_ms", "recv_ns",
+             "seq", "bid_cum_base", "bid_cum_quote", "ask_cum_base", "ask_cum_quote")
+    if tuple([f.name for f in dataclasses.fields(cls)]) != names or hasattr(cls, "__post_init__"):
+        raise ImportError(f"{cls.__name__} no longer has the fields the compiled parsers fill")
+    return tuple([cls.__dict__[name] for name in names])
+
+
+cdef inline object _snapshot(type cls, tuple slots, object exchange, object symbol, object source, tuple bids,
+                             tuple asks, object ts_ms, object recv_ns, object seq):
+    """A ``BookSnapshot`` of ``(px, sz, cum_base, cum_quote)`` per side that the parser validated and summed as
+    ``BookSnapshot.build`` would, without the generated ``__init__``'s per-field calls: a new instance, each slot
+    set once by its descriptor (tests hold it equal to ``build``'s, bit for bit)."""
+    cdef object snap = cls.__new__(cls)
+    _set_slot(slots[0], snap, exchange)
+    _set_slot(slots[1], snap, symbol)
+    _set_slot(slots[2], snap, source)
+    _set_slot(slots[3], snap, bids[0])
+    _set_slot(slots[4], snap, bids[1])
+    _set_slot(slots[5], snap, asks[0])
+    _set_slot(slots[6], snap, asks[1])
+    _set_slot(slots[7], snap, int(ts_ms))
+    _set_slot(slots[8], snap, int(recv_ns))
+    _set_slot(slots[9], snap, int(seq))
+    _set_slot(slots[10], snap, bids[2])
+    _set_slot(slots[11], snap, bids[3])
+    _set_slot(slots[12], snap, asks[2])
+    _set_slot(slots[13], snap, asks[3])
+    return snap

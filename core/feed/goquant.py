@@ -22,10 +22,10 @@ from core.market.venues import venue
 URL_TEMPLATE = venue("goquant").ws_url  # declared in the venue registry
 
 _compiled = load("core.feed._goquant")  # the compiled twin; absent, the Python path does it all
-_native_parse: Any = _compiled.parse_goquant if _compiled is not None else None
 
-#: True when GoQuant messages take the compiled path (TCS_NATIVE=0 turns every compiled path off)
-NATIVE = _native_parse is not None
+#: True when GoQuant messages take the compiled path (TCS_NATIVE=0 turns every compiled path off); read by each
+#: new adapter (and on every message), so a benchmark or test can switch to the Python path
+NATIVE = _compiled is not None
 
 
 def parse_message(raw: bytes | str) -> dict:
@@ -80,34 +80,30 @@ def _unit_code(instrument: Instrument) -> int:
     return 2 if instrument.ct_type == "inverse" else 1
 
 
+def native_books(instrument: Instrument, source: str) -> Any | None:
+    """The compiled path for one instrument and source (``core.feed._goquant.GoQuantBooks``: the instrument's
+    constants read once, then one call a message), or None when the kernel is off."""
+    if not NATIVE:
+        return None
+    return _compiled.GoQuantBooks(  # type: ignore[union-attr]
+        _unit_code(instrument),
+        float(instrument.ct_val),
+        instrument.exchange,
+        instrument.symbol,
+        source,
+        parse_timestamp_ms,
+        ParseError,
+    )
+
+
 def native_snapshot(raw: bytes, *, instrument: Instrument, source: str, recv_ns: int, seq: int) -> BookSnapshot | None:
     """The compiled path: the same snapshot as ``snapshot_from_doc(parse_message(raw))`` or None.
 
     None means the message is not the plain valid case (or the kernel is off); the Python path then gives
     the exact result or the countable error, so both paths always agree.
     """
-    if not NATIVE:
-        return None
-    out = _native_parse(raw, _unit_code(instrument), float(instrument.ct_val))
-    if out is None:
-        return None
-    bids, asks, ts, sym = out
-    if sym is not None and sym.upper() != instrument.symbol:
-        return None  # the Python path raises wrong_instrument
-    try:
-        ts_ms = ts if isinstance(ts, int) else parse_timestamp_ms(ts) if ts is not None else 0
-    except ParseError:
-        return None
-    return BookSnapshot.from_validated(
-        exchange=instrument.exchange,
-        symbol=instrument.symbol,
-        source=source,
-        bids=bids,
-        asks=asks,
-        exchange_ts_ms=ts_ms,
-        recv_ns=recv_ns,
-        seq=seq,
-    )
+    books = native_books(instrument, source)
+    return books.snapshot(raw, recv_ns, seq) if books is not None else None
 
 
 def parse_snapshot(raw: bytes | str, *, instrument: Instrument, source: str = "file", seq: int = 0) -> BookSnapshot:
@@ -130,13 +126,13 @@ class GoQuantAdapter(Adapter):
         self.source = source
         self._count = 0
         self._last_raw: bytes | None = None
+        self._native = native_books(instrument, source)
 
     def on_message(self, raw: bytes | str, recv_ns: int) -> BookSnapshot | None:
         raw = raw if isinstance(raw, bytes) else raw.encode()
         t0 = time.perf_counter_ns()
-        snap = native_snapshot(
-            raw, instrument=self.instrument, source=self.source, recv_ns=recv_ns, seq=self._count + 1
-        )
+        native = self._native
+        snap = native.snapshot(raw, recv_ns, self._count + 1) if native is not None and NATIVE else None
         if snap is not None:  # one compiled pass did parse and book together: it is all counted as parse
             self.last_parse_ns, self.last_book_ns = time.perf_counter_ns() - t0, 0
             self._count += 1

@@ -209,7 +209,19 @@ class OkxAdapter(Adapter):
 
     # ---- messages ------------------------------------------------------------------------------
     def _new_book(self) -> Any:
-        return OkxBook() if self._scanner is None else _compiled.Ladders(OkxBook._parse)  # type: ignore[union-attr]
+        if self._scanner is None:
+            return OkxBook()
+        inst = self.instrument
+        return _compiled.Ladders(  # type: ignore[union-attr]
+            OkxBook._parse,
+            self.depth,
+            CHECKSUM_LEVELS,
+            self._unit,
+            self._ct_val,
+            inst.exchange,
+            inst.symbol,
+            self.source,
+        )
 
     def on_message(self, raw: bytes | str, recv_ns: int) -> BookSnapshot | None:
         if raw == "pong" or raw == b"pong":
@@ -304,22 +316,12 @@ class OkxAdapter(Adapter):
     def _checked_snapshot(self, ts_ms: int, recv_ns: int, seq: int, checksum: int) -> BookSnapshot:
         """Checksum (when non-zero), emptiness and crossing checks, then the frozen snapshot."""
         book = self.book
-        if not isinstance(book, OkxBook):  # compiled: every check and the arrays in one call
-            out = book.snapshot(self.depth, checksum, CHECKSUM_LEVELS, self._unit, self._ct_val)
-            if out is not None:
+        if not isinstance(book, OkxBook):  # compiled: every check, the arrays and the snapshot in one call
+            snap = book.book(checksum, ts_ms, recv_ns, seq)
+            if snap is not None:
                 if checksum != 0:
                     self.checksums_verified += 1
-                inst = self.instrument
-                return BookSnapshot.from_validated(
-                    exchange=inst.exchange,
-                    symbol=inst.symbol,
-                    source=self.source,
-                    bids=out[0],
-                    asks=out[1],
-                    exchange_ts_ms=ts_ms,
-                    recv_ns=recv_ns,
-                    seq=seq,
-                )
+                return snap
             book = OkxBook.from_levels(*book.levels())  # a check fails: the Python path names it
         bid_keys, ask_keys = book.top_prices(self.depth)
         if checksum != 0:

@@ -146,46 +146,25 @@ class BookSnapshot:
             ask_cum_quote=_readonly(np.cumsum(ask_px * ask_sz)),
         )
 
-    @classmethod
-    def from_validated(
-        cls,
-        *,
-        exchange: str,
-        symbol: str,
-        source: str,
-        bids: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-        asks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-        exchange_ts_ms: int,
-        recv_ns: int,
-        seq: int,
-    ) -> BookSnapshot:
-        """Wrap ``(px, sz, cum_base, cum_quote)`` per side that the compiled parser already validated,
-        summed exactly as ``build`` would and made read-only (tests hold the two equal bit for bit)."""
-        bp, bs, bcb, bcq = bids
-        ap, az, acb, acq = asks
-        return cls(
-            exchange, symbol, source, bp, bs, ap, az, int(exchange_ts_ms), int(recv_ns), int(seq), bcb, bcq, acb, acq
-        )
-
     @property
     def key(self) -> tuple[str, str]:
         return (self.exchange, self.symbol)
 
     @property
     def best_bid(self) -> float:
-        return float(self.bid_px[0])
+        return self.bid_px.item(0)  # a Python float, without numpy's scalar in between
 
     @property
     def best_ask(self) -> float:
-        return float(self.ask_px[0])
+        return self.ask_px.item(0)
 
     @property
     def mid(self) -> float:
-        return 0.5 * (float(self.bid_px[0]) + float(self.ask_px[0]))
+        return 0.5 * (self.bid_px.item(0) + self.ask_px.item(0))
 
     @property
     def spread(self) -> float:
-        return float(self.ask_px[0]) - float(self.bid_px[0])
+        return self.ask_px.item(0) - self.bid_px.item(0)
 
     @property
     def spread_bps(self) -> float:

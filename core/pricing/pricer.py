@@ -1,13 +1,14 @@
 """Per-tick cost numbers for fixed order inputs: what the feed thread computes on every book.
 
 ``core.costs.estimate.estimate`` builds the full, explained estimate (methods, notes, the walk's fills, the
-Almgren–Chriss calibration) that a page renders once per refresh. Every tick needs only the numbers, so a
-``TickPricer`` prepares the inputs once (order, fee tier, models compiled to ``core.learned._nets.DenseNet``)
-and ``figures`` redoes only the book-dependent work in compiled code: the walk, the depth line, banded depth
-and the models' forward pass. Both add the parts up with the same ``core.costs.composition.compose``, so the
-figures equal ``estimate``'s to 1e-12 (tests check it on real and generated books); any case
-the compiled path does not cover (limit orders, an order beyond the visible book, custom models, a missing
-kernel) takes ``estimate`` itself, so the numbers never depend on which path ran.
+Almgren–Chriss calibration) that a page renders once per refresh; its ``core.costs.composition.compose`` is the
+one composition of the costs. Every tick needs only the numbers, so a ``TickPricer`` prepares the inputs once
+(order, fee tier, models compiled to ``core.learned._nets.DenseNet``, the features that do not depend on the
+book) and ``figures`` is one call into ``core.costs._walk.TickKernel``: the walk, the depth line, banded depth,
+the book's features, the models' forward pass and the composition, each the compiled twin of its Python part,
+so the figures equal ``estimate``'s to 1e-12 (tests check it on real and generated books). Any case the
+compiled path does not cover (limit orders, an order beyond the visible book, custom models, a missing kernel)
+takes ``estimate`` itself, so the numbers never depend on which path ran.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import time
 from typing import NamedTuple
 
 from core.compiled import load
-from core.costs.composition import bps, compose, predicted_cost
 from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import FeeTier
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, MIN_FIT_LEVELS, settings_error
@@ -24,13 +24,14 @@ from core.costs.models import Models
 from core.costs.order import MAX_NOTIONAL_USD, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, default_volatility
 from core.costs.walk import BOUNDARY_RTOL
-from core.learned.features import DEPTH_BANDS_BPS
+from core.learned.features import DEPTH_BANDS_BPS, IMBALANCE_BAND_BPS, MAX_RATIO
 from core.learned.models import SlippageModelImpl
 from core.market.book import BookSnapshot
 
 _kernel = load("core.costs._walk")  # compiled walk, depth line and banded depth; None: estimate() does it
 
 _BANDS = tuple(b / 1e4 for b in DEPTH_BANDS_BPS)
+_perf_ns = time.perf_counter_ns
 
 
 class CostFigures(NamedTuple):
@@ -125,6 +126,30 @@ class TickPricer:
             else:  # a model the compiled path does not know: let estimate() call it
                 compiled = False
         self.compiled = compiled
+        self._tick = (
+            _kernel.TickKernel(
+                quantity=order.quantity,
+                by_quote=order.unit is SizeUnit.QUOTE,
+                buy=order.side is Side.BUY,
+                rtol=BOUNDARY_RTOL,
+                min_fit_levels=MIN_FIT_LEVELS,
+                bands=_BANDS,
+                permanent_share=permanent_share,
+                maker_rate=fee_tier.maker_rate,
+                taker_rate=fee_tier.taker_rate,
+                max_notional=MAX_NOTIONAL_USD,
+                models=self._slip is not None,
+                expected=self._expected,
+                quantiles=self._quantiles,
+                order_features=self._order_features,
+                imbalance_band=DEPTH_BANDS_BPS.index(IMBALANCE_BAND_BPS),
+                max_ratio=MAX_RATIO,
+                figures_cls=CostFigures,
+                perf_ns=time.perf_counter_ns,
+            )
+            if compiled and _kernel is not None
+            else None
+        )
 
     def estimate(self, snap: BookSnapshot, volatility: Volatility | None = None) -> CostEstimate:
         """The full, explained estimate (what a page renders)."""
@@ -140,93 +165,34 @@ class TickPricer:
 
     def figures(self, snap: BookSnapshot, volatility: Volatility | None = None) -> CostFigures:
         """The numbers of ``estimate(snap)``; raises ``OrderError`` exactly where ``estimate`` does."""
-        t0 = time.perf_counter_ns()
-        if self.compiled:
-            out = self._compiled(snap, volatility, t0)
+        t0 = _perf_ns()
+        tick = self._tick
+        if tick is not None and self.compiled:  # one call; it asks ``_order_features`` when the volatility changed
+            out = tick.figures(snap, volatility, t0)
             if out is not None:
                 return out
         e = self.estimate(snap, volatility)
-        return CostFigures.of(e, snap, (time.perf_counter_ns() - t0) / 1e3)
+        return CostFigures.of(e, snap, (_perf_ns() - t0) / 1e3)
 
-    def _compiled(self, snap: BookSnapshot, vol: Volatility | None, t0: int) -> CostFigures | None:
-        o = self.order
-        bid0, ask0 = float(snap.bid_px[0]), float(snap.ask_px[0])
-        mid = 0.5 * (bid0 + ask0)
-        by_quote = o.unit is SizeUnit.QUOTE
-        if not by_quote and o.quantity * mid > MAX_NOTIONAL_USD:
-            return None  # estimate() raises the plain message
-        buy = o.side is Side.BUY
-        if buy:
-            px, sz, cb, cq = snap.ask_px, snap.ask_sz, snap.ask_cum_base, snap.ask_cum_quote
-        else:
-            px, sz, cb, cq = snap.bid_px, snap.bid_sz, snap.bid_cum_base, snap.bid_cum_quote
-        kernel = _kernel
-        if kernel is None:
-            return None
-        r = kernel.walk_fill(px, sz, cb, cq, o.quantity, by_quote, buy, mid, BOUNDARY_RTOL, MIN_FIT_LEVELS)
-        if r is None:
-            return None  # beyond the visible book: estimate() extrapolates and says so
-        levels, base, notional, half, depth, rho = r
-        walk_cost = half + depth
-        total = walk_cost
-        p90_total: float | None = None
+    def _order_features(self, snap: BookSnapshot, vol: Volatility | None) -> list[float]:
+        """``tick_row``'s entries that do not depend on the book (volatility, latency, the venue's imputed flow);
+        the kernel computes the first ``BOOK_FEATURES`` (the book's) itself and keeps these while ``vol`` stays
+        the same object (the tracker hands the same ``Volatility`` for a second)."""
         slip = self._slip
-        if slip is not None:
-            if vol is None:
-                vol = default_volatility(mid=mid)
-            walk_bps = bps(walk_cost, notional)
-            bands = kernel.band_depths(snap.bid_px, snap.bid_cum_quote, snap.ask_px, snap.ask_cum_quote, mid, _BANDS)
-            row = slip.tick_row(
-                snap,
-                bands,
-                side=1 if buy else -1,
-                notional_usd=notional,
-                walk_bps=walk_bps,
-                vol_per_sqrt_s=vol.sigma_per_sqrt_s,
-                latency_ms=o.latency_ms,
-            )
-            exp = self._expected(row)[0] if self._expected is not None else walk_bps
-            p90 = max(self._quantiles(row)[1], exp) if self._quantiles is not None else None
-            predicted = predicted_cost(exp, p90, notional)
-            if predicted is not None:
-                total, p90_total = predicted
-        parts = compose(
-            total=total,
-            p90_total=p90_total,
-            walked=total,
-            half_spread=half,
-            base=base,
-            epsilon=0.5 * (ask0 - bid0),
-            rho=rho,
-            permanent_share=self.permanent_share,
-            notional=notional,
-            maker_usd=0.0,
-            fee_tier=self.fee_tier,
+        assert slip is not None
+        if vol is None:
+            vol = default_volatility(mid=snap.mid)
+        nothing = (0.0,) * len(_BANDS)
+        row = slip.tick_row(
+            snap,
+            (nothing, nothing),
+            side=1 if self.order.side is Side.BUY else -1,
+            notional_usd=1.0,
+            walk_bps=0.0,
+            vol_per_sqrt_s=vol.sigma_per_sqrt_s,
+            latency_ms=self.order.latency_ms,
         )
-        return CostFigures(
-            snap.seq,
-            snap.exchange_ts_ms,
-            snap.recv_ns,
-            mid,
-            notional / base,
-            base,
-            notional,
-            levels,
-            walk_cost,
-            parts.slippage_usd,
-            parts.slippage_bps,
-            parts.slippage_p90_usd,
-            parts.fee_usd,
-            parts.fee_bps,
-            parts.impact_usd,
-            parts.impact_bps,
-            parts.net_cost_usd,
-            parts.net_cost_bps,
-            0.0,
-            parts.ac_immediate_usd,
-            (time.perf_counter_ns() - t0) / 1e3,
-            True,
-        )
+        return row[_kernel.BOOK_FEATURES :]  # type: ignore[union-attr]
 
 
 #: True when the compiled walk (core/costs/_walk.pyx) is built and on: the Latency page says which path runs

@@ -33,6 +33,7 @@ DEFAULT_CAPACITY = 600  # figures kept per track (a minute at 10 msg/s)
 DEFAULT_MAX_TRACKS = 32
 DEFAULT_IDLE_S = 30.0
 VOL_REFRESH_S = 1.0
+_perf_ns = time.perf_counter_ns
 
 #: (exchange, symbol) -> (exchange times in s, mids): the price history volatility is estimated from
 Mids = Callable[[str, str], tuple[np.ndarray, np.ndarray]]
@@ -57,6 +58,10 @@ class Track:
     error: str | None = None
     last_asked: float = 0.0
     owners: set = field(default_factory=set)  # sessions whose current inputs these are
+    vol_key: tuple = field(init=False)  # its entry in the tracker's volatility cache
+
+    def __post_init__(self) -> None:
+        self.vol_key = CostTracker._vol_key(self.volatility_override, self.exchange, self.symbol)
 
 
 class CostTracker:
@@ -160,10 +165,11 @@ class CostTracker:
     # ---- feed side ------------------------------------------------------------------------------
     def volatility(self, snap: BookSnapshot, override: float | None) -> Volatility:
         """Realised (or overridden) volatility for ``snap``'s instrument, recomputed at most once a second."""
-        key = self._vol_key(override, snap.exchange, snap.symbol)
-        now = self._clock()
-        with self._vol_lock:
-            hit = self._vol.get(key)
+        return self._volatility(snap, override, self._vol_key(override, snap.exchange, snap.symbol), self._clock())
+
+    def _volatility(self, snap: BookSnapshot, override: float | None, key: tuple, now: float) -> Volatility:
+        # only this (the feed) thread writes entries; pages only swap in a pruned dict, so a read needs no lock
+        hit = self._vol.get(key)
         if hit is not None and now - hit[0] < VOL_REFRESH_S:
             return hit[1]
         t, m = self._mids(snap.exchange, snap.symbol)
@@ -176,15 +182,20 @@ class CostTracker:
         tracks = self._by_instrument.get((snap.exchange, snap.symbol), ())
         if not tracks:
             return
-        t0 = time.perf_counter_ns()
+        t0 = _perf_ns()
         now = self._clock()
         stale = False
+        vols = self._vol
         for t in tracks:
             if now - t.last_asked > self.idle_s:
                 stale = True
                 continue
             try:
-                f = t.pricer.figures(snap, self.volatility(snap, t.volatility_override))
+                hit = vols.get(t.vol_key)  # within the second: the cached volatility, without a call
+                vol = hit[1] if hit is not None and now - hit[0] < VOL_REFRESH_S else None
+                if vol is None:
+                    vol = self._volatility(snap, t.volatility_override, t.vol_key, now)
+                f = t.pricer.figures(snap, vol)
             except (SimulatorError, ValueError) as exc:  # an order this book cannot price: say so, keep going
                 t.error = str(exc)
                 continue
@@ -195,7 +206,7 @@ class CostTracker:
             with self._lock:
                 t.figures.append(f)
             t.error = None
-        self._record_tick_cost((time.perf_counter_ns() - t0) / 1e3, len(tracks))
+        self._record_tick_cost((_perf_ns() - t0) / 1e3, len(tracks))
         if stale:
             with self._lock:
                 self._prune(now)

@@ -88,3 +88,21 @@ def test_figures_equal_the_estimate_on_generated_books(compiled, data, with_mode
     assert fig.compiled == (compiled and KERNEL_BUILT and pricer.compiled and inside)
     if compiled and KERNEL_BUILT:
         assert pricer.compiled  # market orders with the shipped models or none always qualify
+
+
+@pytest.mark.skipif(not KERNEL_BUILT, reason="core.costs._walk is not built")
+@PROFILE
+@given(BOOKS, st.lists(st.floats(0.0, 0.05), min_size=1, max_size=8))
+def test_banded_depth_is_the_feature_builders_in_any_band_order(snap, bands):
+    # the kernel scans on from the last band while the limits move outwards, and from the touch otherwise
+    import numpy as np
+
+    from core.costs._walk import band_depths
+    from core.learned.features import _depths
+
+    limits = np.asarray(bands)
+    want = (
+        _depths(snap.bid_px, snap.bid_cum_quote, snap.mid * (1.0 - limits), descending=True),
+        _depths(snap.ask_px, snap.ask_cum_quote, snap.mid * (1.0 + limits), descending=False),
+    )
+    assert band_depths(snap.bid_px, snap.bid_cum_quote, snap.ask_px, snap.ask_cum_quote, snap.mid, tuple(bands)) == want

@@ -183,6 +183,50 @@ def test_every_decimal_string_converts_exactly_like_float(values):
 
 
 @pytest.mark.parametrize(
+    "number",
+    [
+        "9007199254740992",  # 2**53: the largest mantissa the one-pass conversion takes
+        "9007199254740993",  # beyond: float() rounds it
+        "0.9007199254740993",
+        "1234567890123456789",  # 19 significant digits
+        "12345678901234567890",  # 20
+        "0000000000000000000001.5",  # leading zeros do not count as digits
+        "1." + "0" * 22,  # 22 decimals: one exact division
+        "1." + "0" * 23,  # 23: CPython's conversion
+        "0." + "0" * 21 + "1",
+        "0." + "0" * 22 + "1",
+        "1" + "0" * 62,  # 63 characters: the longest number the parser reads
+        "1" + "0" * 63,  # 64: left to the Python path
+        "0.1",
+        "5e-324",
+        "9.999e299",
+    ],
+)
+def test_decimals_at_the_one_pass_limits_convert_like_float(number):
+    raw = orjson.dumps({"bids": [[number, "1"]], "asks": [["1e300", "1"]]})
+    got = agree(raw)
+    if len(number) <= 63:
+        assert got is not None and got.bid_px.tolist() == [float(number)]
+
+
+@pytest.mark.parametrize("symbol", ["BTCUSDT", "btcusdt", "BtcUsdt", "BTCUSDX", "BTCUSD", "BTCUSDTT", ""])
+def test_the_symbol_check_is_the_python_paths(symbol):
+    raw = orjson.dumps(dict(SAMPLE, symbol=symbol))
+    assert (agree(raw) is not None) is (symbol.upper() == "BTCUSDT")
+
+
+def test_a_compiled_snapshot_is_an_ordinary_frozen_snapshot():
+    raw = orjson.dumps(dict(SAMPLE, symbol="BTCUSDT"))
+    fast = native_snapshot(raw, instrument=FUT, source="t", recv_ns=7, seq=3)
+    assert type(fast) is BookSnapshot
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.seq = 4  # type: ignore[misc]
+    moved = dataclasses.replace(fast, seq=4)
+    assert_same(dataclasses.replace(moved, seq=3), python_path(raw, FUT))
+    assert "BookSnapshot(exchange='binance-futures'" in repr(fast)
+
+
+@pytest.mark.parametrize(
     "ts",
     [
         "2024-08-08T23:54:21.734Z",

@@ -133,6 +133,52 @@ def test_tick_row_is_the_models_feature_row():
         assert row == slip.features(mi).tolist()
 
 
+def test_the_kernels_book_features_and_the_order_features_make_tick_row():
+    from core.costs._walk import band_depths, walk_fill
+    from core.costs.composition import bps
+    from core.costs.impact import MIN_FIT_LEVELS
+    from core.costs.walk import BOUNDARY_RTOL
+    from core.pricing.pricer import _BANDS
+
+    slip = LOADED.models.slippage
+    for (inst, snap), side, size in itertools.product(BOOKS, ("buy", "sell"), (10.0, 50_000.0)):
+        order = Order(side, size, latency_ms=500.0)
+        vol = from_annual(0.4, mid=snap.mid, source=VolSource.DATA)
+        pricer = TickPricer(order, fee_tier=get_tier(inst.exchange, inst.kind), models=SHIPPED)
+        assert pricer.figures(snap, vol).compiled
+        buy = side == "buy"
+        arrays = (
+            (snap.ask_px, snap.ask_sz, snap.ask_cum_base, snap.ask_cum_quote)
+            if buy
+            else (snap.bid_px, snap.bid_sz, snap.bid_cum_base, snap.bid_cum_quote)
+        )
+        _, _, notional, half, depth, _ = walk_fill(*arrays, size, True, buy, snap.mid, BOUNDARY_RTOL, MIN_FIT_LEVELS)
+        bands = band_depths(snap.bid_px, snap.bid_cum_quote, snap.ask_px, snap.ask_cum_quote, snap.mid, _BANDS)
+        row = slip.tick_row(
+            snap,
+            bands,
+            side=1 if buy else -1,
+            notional_usd=notional,
+            walk_bps=bps(half + depth, notional),
+            vol_per_sqrt_s=vol.sigma_per_sqrt_s,
+            latency_ms=500.0,
+        )
+        assert pricer._tick.last_row() + pricer._order_features(snap, vol) == row  # bit for bit
+
+
+def test_a_new_volatility_reaches_the_per_tick_features():
+    inst, snap = BOOKS[0]
+    pricer = TickPricer(
+        Order("buy", 50_000.0, latency_ms=100.0), fee_tier=get_tier(inst.exchange, inst.kind), models=SHIPPED
+    )
+    for annual in (0.2, 0.9, 0.2):  # a new Volatility object each time, as the tracker's once-a-second refresh
+        vol = from_annual(annual, mid=snap.mid, source=VolSource.DATA)
+        f = pricer.figures(snap, vol)
+        assert_figures_equal(f, CostFigures.of(pricer.estimate(snap, vol), snap, 0.0))
+    f = pricer.figures(snap, None)  # no volatility: the default one, on both paths
+    assert_figures_equal(f, CostFigures.of(pricer.estimate(snap, None), snap, 0.0))
+
+
 def random_net(rng: np.random.Generator, kind: str, n_in: int, hidden: tuple[int, ...], heads: int) -> NumpyNet:
     layers, width = [], n_in
     for h in hidden:
