@@ -271,6 +271,7 @@ def report(r: dict, prev: dict | None) -> str:
         f"| tick to screen, 5 sessions (p50 / p90) | {fmt(r.get('tick_to_screen_5s_p50_ms'))} / {fmt(r.get('tick_to_screen_5s_p90_ms'))} ms |",
         f"| feed connections with 5 sessions open | {fmt(r.get('tick_to_screen_5s_feed_connections'))} |",
         f"| startup: process start to first rendered figure | {fmt(r['startup_s'])} s |",
+        f"| of which: process start to the server answering | {fmt(r.get('startup_server_s'))} s |",
         "",
         *browser_lines(r),
     ]
