@@ -164,6 +164,7 @@ def bench_startup() -> dict:
     app = App()
     t0 = time.time()
     app.start()
+    server = time.time() - t0  # the server answers its health check: Python, Streamlit and its server are up
     try:
         with sync_playwright() as p:
             browser = launch(p)
@@ -174,7 +175,7 @@ def bench_startup() -> dict:
             browser.close()
     finally:
         app.stop()
-    return {"startup_s": round(startup, 2)}
+    return {"startup_s": round(startup, 2), "startup_server_s": round(server, 2)}
 
 
 def bench_tick_to_screen(sessions: int, seconds: float = 20.0, refresh_s: float = 1.0) -> dict:
@@ -239,3 +240,257 @@ def bench_ui_refresh(runs: int = 30) -> dict:
         "ui_refresh_p99_ms": round(float(np.percentile(frag, 99)), 2) if frag.size else None,
         "ui_full_rerun_p50_ms": round(float(np.median(times)), 2),
     }
+
+
+# ---- browser cost: main-thread busy share per page and refresh rate, input-to-effect latency -------------
+
+#: the pages with a refresh-rate control, as the sidebar names them, and the heading each shows when loaded
+BUSY_PAGES = ("Simulator", "Market", "Venues", "Execution")
+BUSY_RATES_S = (0.25, 1.0, 2.0)
+BUSY_TARGET_SHARE = 0.25  # issue 15: at most 25 % of the main thread in long tasks, Simulator at 1 s
+INPUT_TARGET_S = 0.5  # issue 15: no input takes longer than this to show its effect at the default refresh
+DEFAULT_RATE_S = 1.0
+
+# Long tasks (> 50 ms on the main thread) as the browser reports them, from the moment this runs.
+LONGTASK_JS = """
+() => {
+  window.__long = [];
+  window.__longObserver?.disconnect();
+  window.__longObserver = new PerformanceObserver(l => {
+    for (const e of l.getEntries()) window.__long.push([e.startTime, e.duration]);
+  });
+  window.__longObserver.observe({type: 'longtask'});
+  return performance.now();
+}
+"""
+
+# Milliseconds in long tasks between two performance.now() readings (a task straddling an end is clipped).
+LONGTASK_SUM_JS = """
+([t0, t1]) => window.__long.reduce(
+  (sum, [s, d]) => sum + Math.max(0, Math.min(s + d, t1) - Math.max(s, t0)), 0)
+"""
+
+# Arms a one-shot probe: the time of the next pointerdown or Enter (the input) and of the first animation
+# frame after a caption in the main column matches ``pattern`` (its effect on screen); with ``lo``/``hi`` the
+# pattern's first group, a number, must also lie in [lo, hi].
+EFFECT_JS = """
+([pattern, lo, hi]) => {
+  const re = new RegExp(pattern);
+  const probe = window.__probe = {t0: null, t1: null};
+  const fits = m => m && (lo === null || ((v => v >= lo && v <= hi)(parseFloat(m[1].replace(/,/g, '')))));
+  const seen = () => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stCaptionContainer"]')]
+    .some(c => fits(re.exec(c.innerText)));
+  const input = e => {
+    if (probe.t0 === null && (e.type === 'pointerdown' || e.key === 'Enter')) probe.t0 = performance.now();
+  };
+  document.addEventListener('pointerdown', input, true);
+  document.addEventListener('keydown', input, true);
+  const obs = new MutationObserver(() => {
+    if (probe.t0 === null || probe.t1 !== null || !seen()) return;
+    obs.disconnect();
+    requestAnimationFrame(() => { probe.t1 = performance.now(); });
+  });
+  obs.observe(document.body, {subtree: true, childList: true, characterData: true});
+  return seen();
+}
+"""
+
+#: the Simulator's fill sentence (a caption under the cards) for a market order of each side, and a limit order
+FILL_SENTENCE = {
+    "buy": r"^Buy .* at average",
+    "sell": r"^Sell .* at average",
+    "limit": r"^Limit (buy|sell) ",
+}
+
+
+def _rate_label(rate_s: float) -> str:
+    return f"{rate_s:g} s"
+
+
+def open_page(page, app: App, name: str) -> None:
+    """Load the app (the Simulator is the default page) and go to ``name`` through the sidebar."""
+    page.goto(app.url)
+    page.locator("h1", has_text="Simulator").wait_for(timeout=90_000)
+    if name != "Simulator":
+        page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
+        page.locator("h1", has_text=name).wait_for(timeout=60_000)
+
+
+def set_refresh(page, rate_s: float) -> None:
+    """Pick the rate in the page's "Refresh every" control (a segmented control: its options are radios)."""
+    page.get_by_role("radio", name=_rate_label(rate_s), exact=True).first.click(timeout=30_000)
+
+
+def task_counters(page) -> tuple:
+    """Two DevTools sessions on ``page``: Chrome's ``TaskDuration`` (main-thread task time) in wall time and in
+    the thread's CPU time (``threadTicks``: what the page itself cost, whatever else runs on the machine)."""
+    wall, cpu = page.context.new_cdp_session(page), page.context.new_cdp_session(page)
+    wall.send("Performance.enable", {"timeDomain": "timeTicks"})
+    cpu.send("Performance.enable", {"timeDomain": "threadTicks"})
+    return wall, cpu
+
+
+def _task_s(cdp) -> float:
+    return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
+
+
+def busy_share(page, counters: tuple, seconds: float) -> dict:
+    """Over ``seconds`` of wall time: the share the page's main thread spent in long tasks (the
+    ``longtask`` entries, > 50 ms each), in any task (wall time) and in any task on the CPU (thread time)."""
+    wall, cpu = counters
+    t0 = page.evaluate(LONGTASK_JS)
+    c0, u0, w0 = _task_s(wall), _task_s(cpu), time.perf_counter()
+    page.wait_for_timeout(seconds * 1000)
+    t1 = page.evaluate("performance.now()")
+    c1, u1, w1 = _task_s(wall), _task_s(cpu), time.perf_counter()
+    long_ms = page.evaluate(LONGTASK_SUM_JS, [t0, t1])
+    return {
+        "longtask_share": round(long_ms / (t1 - t0), 3),
+        "task_share": round((c1 - c0) / (w1 - w0), 3),
+        "task_cpu_share": round((u1 - u0) / (w1 - w0), 3),
+        "longtasks": page.evaluate("window.__long.length"),
+    }
+
+
+def bench_browser_busy(seconds: float = 20.0, settle_s: float = 3.0, pages=BUSY_PAGES, rates=BUSY_RATES_S) -> dict:
+    """Per page and refresh rate: the main-thread busy share of one headless Chromium session over ``seconds``
+    (after ``settle_s`` at that rate). Replay source, one session, 1400x1000 viewport."""
+    from playwright.sync_api import sync_playwright
+
+    app = App().start()
+    out: dict[str, dict[str, dict]] = {}
+    try:
+        with sync_playwright() as p:
+            browser = launch(p)
+            for name in pages:
+                page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                open_page(page, app, name)
+                page.locator(".js-plotly-plot, [data-testid='stDataFrame']").first.wait_for(
+                    state="attached", timeout=60_000
+                )
+                counters = task_counters(page)
+                for rate in rates:
+                    set_refresh(page, rate)
+                    page.wait_for_timeout(settle_s * 1000)
+                    out.setdefault(name, {})[_rate_label(rate)] = busy_share(page, counters, seconds)
+                    print(f"  busy {name} @ {_rate_label(rate)}: {out[name][_rate_label(rate)]}", flush=True)
+                page.context.close()
+            browser.close()
+    finally:
+        app.stop()
+    sim = out.get("Simulator", {}).get(_rate_label(DEFAULT_RATE_S), {})
+    return {
+        "browser_busy": out,
+        "browser_busy_window_s": seconds,
+        "browser_busy_sim_1s_longtask_share": sim.get("longtask_share"),
+    }
+
+
+def _effect_time(page, pattern: str, act, within=(None, None), timeout_s: float = 20.0) -> float | None:
+    """Seconds from the input ``act`` performs to the first frame showing a caption matching ``pattern``."""
+    page.evaluate(EFFECT_JS, [pattern, *within])
+    act()
+    try:
+        page.wait_for_function("window.__probe.t1 !== null && window.__probe.t0 !== null", timeout=timeout_s * 1000)
+    except Exception:
+        return None
+    probe = page.evaluate("window.__probe")
+    return (probe["t1"] - probe["t0"]) / 1000
+
+
+def bench_input_latency(tries: int = 10, pause_s: float = 1.3) -> dict:
+    """Input to effect on the Simulator at the default refresh (1 s): the Buy/Sell switch, a size typed (Enter),
+    the order type; ``tries`` of each, alternating, ``pause_s`` apart (so an input lands anywhere in a refresh)."""
+    from playwright.sync_api import sync_playwright
+
+    app = App().start()
+    times: dict[str, list[float]] = {"side": [], "size": [], "order_type": []}
+    missing = dict.fromkeys(times, 0)
+    try:
+        with sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            open_page(page, app, "Simulator")
+            page.locator(".js-plotly-plot").nth(2).wait_for(state="attached", timeout=60_000)
+            page.wait_for_timeout(3000)
+            main = page.locator('[data-testid="stMain"]')
+            qty = page.get_by_role("textbox", name="Quantity (USD)")
+            limit_ok = main.get_by_role("radio", name="Limit").is_enabled()
+
+            def click(label: str):  # a segmented control's option is a radio button
+                return lambda: main.get_by_role("radio", name=label, exact=True).first.click()
+
+            def radio(label: str):
+                return lambda: main.locator('[data-testid="stRadio"] label', has_text=label).first.click()
+
+            def typed(text: str):
+                def act() -> None:
+                    qty.fill(text)
+                    qty.press("Enter")
+
+                return act
+
+            plan = []
+            for i in range(tries):
+                side = "sell" if i % 2 == 0 else "buy"
+                plan.append(("side", FILL_SENTENCE[side], click(side.capitalize()), (None, None)))
+            # the fill sentence names the filled USD: $1,000 or $100 rounded down to the lot (0.001 BTC, about $60,
+            # on the default replay), so "$500 to $1,100" and "$1 to $200" tell the two sizes apart
+            sizes = (("1000", (500.0, 1100.0)), ("100", (1.0, 200.0)))
+            for i in range(tries):
+                text, within = sizes[i % 2]
+                plan.append(("size", r"\(\$([0-9,.]+)\) at average", typed(text), within))
+            if limit_ok:
+                for i in range(tries):
+                    limit = i % 2 == 0
+                    pattern = FILL_SENTENCE["limit"] if limit else r"^(Buy|Sell) .* at average"
+                    plan.append(("order_type", pattern, radio("Limit" if limit else "Market"), (None, None)))
+            for what, pattern, act, within in plan:
+                t = _effect_time(page, pattern, act, within)
+                if t is None:
+                    missing[what] += 1
+                else:
+                    times[what].append(t)
+                page.wait_for_timeout(pause_s * 1000)
+            browser.close()
+    finally:
+        app.stop()
+    out: dict = {}
+    for what, ts in times.items():
+        a = np.asarray(ts)
+        out[what] = {
+            "median_s": round(float(np.median(a)), 3) if a.size else None,
+            "max_s": round(float(a.max()), 3) if a.size else None,
+            "tries": len(ts),
+            "missed": missing[what],
+        }
+    worst = [v["max_s"] for v in out.values() if v["max_s"] is not None]
+    return {"input_to_effect": out, "input_to_effect_max_s": max(worst) if worst else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.browser [startup|busy|input] ...``: one browser figure alone, printed as JSON."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.browser")
+    ap.add_argument("what", choices=("startup", "busy", "input"))
+    ap.add_argument("--seconds", type=float, default=20.0, help="busy: the window per page and rate")
+    ap.add_argument("--pages", nargs="*", default=list(BUSY_PAGES))
+    ap.add_argument("--rates", nargs="*", type=float, default=list(BUSY_RATES_S))
+    ap.add_argument("--tries", type=int, default=10, help="input: tries per input")
+    ap.add_argument("--repeat", type=int, default=1, help="startup: runs (the median is reported too)")
+    args = ap.parse_args(argv)
+    if args.what == "startup":
+        runs = [bench_startup() for _ in range(args.repeat)]
+        r: dict = {"runs": runs, "median_s": float(np.median([x["startup_s"] for x in runs]))}
+    elif args.what == "busy":
+        r = bench_browser_busy(args.seconds, pages=tuple(args.pages), rates=tuple(args.rates))
+    else:
+        r = bench_input_latency(args.tries)
+    print(json.dumps(r, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

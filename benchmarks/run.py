@@ -40,6 +40,17 @@ def targets(r: dict) -> list[tuple[str, str, object, bool | None]]:
         ("tensorflow calls on the tick path", "== 0", g("tf_calls_on_tick_path")),
         ("tick_to_screen_1s_p50_ms (refresh 1 s)", "<= 1500", g("tick_to_screen_1s_p50_ms")),
         ("tick_to_screen_5s_p50_ms (refresh 1 s)", "<= 1500", g("tick_to_screen_5s_p50_ms")),
+        ("startup_s: process start to first figure (issue 15)", "<= 3", g("startup_s")),
+        (
+            "Simulator main thread in long tasks at 1 s (issue 15)",
+            f"<= {browser.BUSY_TARGET_SHARE}",
+            g("browser_busy_sim_1s_longtask_share"),
+        ),
+        (
+            "slowest input to its effect, 1 s refresh, s (issue 15)",
+            f"<= {browser.INPUT_TARGET_S}",
+            g("input_to_effect_max_s"),
+        ),
     ]
     out = []
     for name, target, val in rows:
@@ -102,6 +113,10 @@ def run(quick: bool = False) -> dict:
         print(f"  tick_to_screen {n} session(s): {r.get(f'tick_to_screen_{n}s_p50_ms')} ms", flush=True)
     r.update(browser.bench_startup())
     print(f"  startup {r['startup_s']} s", flush=True)
+    print("browser cost ...", flush=True)
+    r.update(browser.bench_browser_busy(8.0 if quick else 20.0))
+    r.update(browser.bench_input_latency(4 if quick else 10))
+    print(f"  slowest input to effect {r['input_to_effect_max_s']} s", flush=True)
     r["bench_runtime_s"] = round(time.time() - t_all, 1)
     return r
 
@@ -125,6 +140,8 @@ def changes(prev: dict, cur: dict) -> list[str]:
         ("rss_growth_mb",),
         ("startup_s",),
         ("tick_to_screen_1s_p50_ms",),
+        ("browser_busy_sim_1s_longtask_share",),
+        ("input_to_effect_max_s",),
     ]
     out = []
     for k in keys:
@@ -135,6 +152,50 @@ def changes(prev: dict, cur: dict) -> list[str]:
         if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a:
             out.append(f"| {'.'.join(k)} | {fmt(a)} | {fmt(b)} | {b / a:.2f}x |")
     return out
+
+
+def browser_lines(r: dict) -> list[str]:
+    """The browser's cost: main-thread busy share per page and refresh rate, and input-to-effect times."""
+    busy, inputs = r.get("browser_busy"), r.get("input_to_effect")
+    if not busy and not inputs:
+        return []
+    lines = [
+        "## Browser cost (one headless Chromium session, replay source)",
+        "",
+        "Share of wall time the page's main thread spent in long tasks (> 50 ms, `PerformanceObserver` "
+        "'longtask'), in any task (Chrome's `TaskDuration`, wall time) and in any task on the CPU (the same "
+        f"counter in thread time), over {r.get('browser_busy_window_s', 0):g} s per page and refresh rate "
+        "(`benchmarks/browser.py`, `bench_browser_busy`). Target: long tasks <= "
+        f"{browser.BUSY_TARGET_SHARE:.0%} on the Simulator at 1 s.",
+        "",
+        "| page | refresh | long tasks | all tasks (wall) | all tasks (CPU) |",
+        "|---|---|---|---|---|",
+    ]
+
+    def share(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.0%}"
+
+    for page, rates in (busy or {}).items():
+        for rate, v in rates.items():
+            lines.append(
+                f"| {page} | {rate} | {share(v.get('longtask_share'))} | {share(v.get('task_share'))} | "
+                f"{share(v.get('task_cpu_share'))} |"
+            )
+    if inputs:
+        lines += [
+            "",
+            "Input to effect on the Simulator at the default 1 s refresh: from the click (or Enter) to the first "
+            "frame showing the changed fill sentence (`bench_input_latency`). Target: every try <= "
+            f"{browser.INPUT_TARGET_S} s.",
+            "",
+            "| input | median s | max s | tries | missed (no effect in 20 s) |",
+            "|---|---|---|---|---|",
+        ]
+        for what, v in inputs.items():
+            lines.append(
+                f"| {what} | {fmt(v['median_s'])} | {fmt(v['max_s'])} | {fmt(v['tries'])} | {fmt(v['missed'])} |"
+            )
+    return [*lines, ""]
 
 
 def report(r: dict, prev: dict | None) -> str:
@@ -151,7 +212,7 @@ def report(r: dict, prev: dict | None) -> str:
         + f". Run {m['date_utc']}, "
         f"{r['bench_runtime_s']} s in all.",
         "",
-        "## Targets (issue 6)",
+        "## Targets (issues 6 and 15)",
         "",
         "| figure | target | measured | met |",
         "|---|---|---|---|",
@@ -210,7 +271,9 @@ def report(r: dict, prev: dict | None) -> str:
         f"| tick to screen, 5 sessions (p50 / p90) | {fmt(r.get('tick_to_screen_5s_p50_ms'))} / {fmt(r.get('tick_to_screen_5s_p90_ms'))} ms |",
         f"| feed connections with 5 sessions open | {fmt(r.get('tick_to_screen_5s_feed_connections'))} |",
         f"| startup: process start to first rendered figure | {fmt(r['startup_s'])} s |",
+        f"| of which: process start to the server answering | {fmt(r.get('startup_server_s'))} s |",
         "",
+        *browser_lines(r),
     ]
     inf = r.get("inference")
     lines += ["## Model inference (one row)", ""]

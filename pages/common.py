@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.runtime import Runtime, from_environment
 from core.views.market import MarketSummary, summarize
 
+#: on a timed refresh a live chart is rebuilt at most this often; a full run (after any input) rebuilds it at once
+CHART_PERIOD_S = 2.0
 REFRESH_OPTIONS = {"0.25 s": 0.25, "0.5 s": 0.5, "1 s": 1.0, "2 s": 2.0, "5 s": 5.0, "Paused": None}
 # Streamlit colour badges render with the app's own font (emoji need a system emoji font)
 STATE_BADGE = {
@@ -40,6 +44,30 @@ def refresh_control(key: str) -> float | None:
         help="How often this view re-reads the latest order book. Pause to freeze the numbers.",
     )
     return REFRESH_OPTIONS.get(choice or "1 s")
+
+
+def timed_refresh() -> bool:
+    """Whether this run is a fragment's rerun (a timed refresh), not a full run of the page after an input."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
+def live_chart(slot: Any, key: str, build: Callable[[], Any], *, config: dict | None = None) -> None:
+    """Draw the plotly figure ``build()`` makes into ``slot``, rebuilt on a timed refresh only every
+    ``CHART_PERIOD_S``; in between the last figure is sent again, unchanged.
+
+    Why: Streamlit gives a plotly chart a new identity whenever its figure changes, and the browser then
+    discards the chart and draws a new one from scratch (Plotly's newPlot), which at a 1 s refresh kept its
+    main thread busy most of the time. An unchanged figure keeps its identity, so the browser keeps the chart
+    it drew. A full run (any input changed, a page switch) always rebuilds, so an input shows at once."""
+    ss = st.session_state
+    name = f"live_chart_{key}"
+    cached = ss.get(name)
+    now = time.monotonic()
+    if cached is None or not timed_refresh() or now - cached[0] >= CHART_PERIOD_S:
+        cached = (now, build())
+        ss[name] = cached
+    slot.plotly_chart(cached[1], key=key, config=config)
 
 
 def current_summary(rt: Runtime, snap: Any = None) -> MarketSummary:

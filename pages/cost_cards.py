@@ -7,6 +7,7 @@ import streamlit as st
 from core.views import preview
 from core.views import simulator as sim
 from core.views.charts import breakdown_figure, curve_figure, depth_figure, ticks_figure
+from pages.common import CHART_PERIOD_S, live_chart
 
 PLOTLY = {"displaylogo": False}
 
@@ -34,8 +35,8 @@ def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, 
     with st.expander("How each number was computed"):
         st.dataframe(view.methods, hide_index=True, width="stretch", key="sim_methods")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(breakdown_figure(view), key="sim_breakdown_chart", config=PLOTLY)
-    c2.plotly_chart(depth_figure(view, inst.base, inst.quote), key="sim_depth_chart", config=PLOTLY)
+    live_chart(c1, "sim_breakdown_chart", lambda: breakdown_figure(view), config=PLOTLY)
+    live_chart(c2, "sim_depth_chart", lambda: depth_figure(view, inst.base, inst.quote), config=PLOTLY)
     if paused and (view.ticks is None or view.ticks.empty):
         st.info(
             "Refresh is paused: this order is charted on every new book while the page refreshes. Pick a refresh "
@@ -43,7 +44,8 @@ def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, 
             icon=":material/pause_circle:",
         )
     else:
-        st.plotly_chart(ticks_figure(view), key="sim_ticks_chart", config=PLOTLY)
-    st.plotly_chart(curve_figure(view), key="sim_curve_chart", config=PLOTLY)
+        live_chart(st, "sim_ticks_chart", lambda: ticks_figure(view), config=PLOTLY)
+    live_chart(st, "sim_curve_chart", lambda: curve_figure(view), config=PLOTLY)
+    st.caption(f"The charts redraw every {CHART_PERIOD_S:g} s at most; the figures above, on every refresh.")
     with st.expander("Cost breakdown table"):
         st.dataframe(preview.breakdown_rows(view), hide_index=True, width="stretch", key="sim_breakdown_table")

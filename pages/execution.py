@@ -28,7 +28,7 @@ from core.views.execution import (
     urgency_details,
 )
 from core.views.formatting import bps, usd
-from pages.common import current_summary, get_runtime, refresh_control, status_line
+from pages.common import current_summary, get_runtime, live_chart, refresh_control, status_line
 from pages.order_form import raw_inputs
 
 URGENCY_HELP = "How soon the order should be done. " + "; ".join(
@@ -96,8 +96,8 @@ def render(plan: ExecutionPlan) -> None:
     for note in plan.notes:
         st.warning(note, icon=":material/warning:")
     left, right = st.columns(2)
-    left.plotly_chart(holdings_figure(plan), key="exec_holdings")
-    right.plotly_chart(frontier_figure(plan), key="exec_frontier")
+    live_chart(left, "exec_holdings", lambda: holdings_figure(plan))
+    live_chart(right, "exec_frontier", lambda: frontier_figure(plan))
     st.subheader("Trade list")
     st.dataframe(plan.trades, hide_index=True, key="exec_trades", column_config=trade_columns(plan))
     st.subheader("Calibrated parameters")

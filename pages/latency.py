@@ -5,7 +5,7 @@ import time
 import streamlit as st
 
 from core.views.latency import LatencyView, histogram_figure, latency_view, path_note, rate_figure
-from pages.common import current_summary, get_runtime, refresh_control, status_line
+from pages.common import current_summary, get_runtime, live_chart, refresh_control, status_line
 
 _PCT_HELP = "{} of the samples in the store's ring (last 10,000 ticks), in the row's unit."
 COLUMNS = {
@@ -24,19 +24,22 @@ def render(view: LatencyView) -> None:
     """Draw one view: table, three histograms, message rate (a plain function of the view)."""
     st.dataframe(view.table, hide_index=True, column_config=COLUMNS, key="latency_table")
     per_tick = [view.measure(k) for k in ("parse_us", "book_us", "tick_cost_us")]
-    st.plotly_chart(
-        histogram_figure(per_tick, title="Per-tick processing time: parse, book update, pricing (µs)"),
-        key="latency_processing",
+    live_chart(
+        st,
+        "latency_processing",
+        lambda: histogram_figure(per_tick, title="Per-tick processing time: parse, book update, pricing (µs)"),
     )
     left, right = st.columns(2)
     delay = view.measure("feed_delay_ms")
-    left.plotly_chart(histogram_figure([delay], title=f"{delay.name} (ms)"), key="latency_delay")
+    live_chart(left, "latency_delay", lambda: histogram_figure([delay], title=f"{delay.name} (ms)"))
     left.caption(view.delay_note)
-    right.plotly_chart(
-        histogram_figure([view.measure("refresh_ms")], title="Page refresh time (ms)"), key="latency_refresh_hist"
+    live_chart(
+        right,
+        "latency_refresh_hist",
+        lambda: histogram_figure([view.measure("refresh_ms")], title="Page refresh time (ms)"),
     )
     right.caption("Server side, per live-view rerun of a page (Market, Simulator, Latency, Execution).")
-    st.plotly_chart(rate_figure(view), key="latency_rate")
+    live_chart(st, "latency_rate", lambda: rate_figure(view))
 
 
 def latency_page() -> None:

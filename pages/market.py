@@ -7,7 +7,7 @@ import streamlit as st
 from core.views.charts import mid_figure
 from core.views.documents import doc_link
 from core.views.market import book_time, restart_note, top_levels
-from pages.common import current_summary, get_runtime, refresh_control, status_line
+from pages.common import current_summary, get_runtime, live_chart, refresh_control, status_line
 
 DOC = doc_link()
 
@@ -63,8 +63,12 @@ def market_page() -> None:
         with st.container():
             if note:
                 st.info(note, icon=":material/replay:")
-        times, mids = rt.mid_chart(snap.exchange, snap.symbol)
-        st.plotly_chart(mid_figure(times, mids, restarts, q), key="market_mid_chart", config={"displaylogo": False})
+        live_chart(
+            st,
+            "market_mid_chart",
+            lambda: mid_figure(*rt.mid_chart(snap.exchange, snap.symbol), restarts, q),
+            config={"displaylogo": False},
+        )
         rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
     live_view()
