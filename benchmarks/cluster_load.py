@@ -435,6 +435,7 @@ def run_load(
             "seconds": seconds,
             "concurrency": concurrency,
             "open_deadline_s": open_deadline_s,
+            "collect_s": 120.0,  # reading every session back after the window, in parallel
         }
         got = asyncio.run(_load(cluster, stream, key, args))
     finally:
