@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "cluster.json"
 COOKIE = "TCS_REPLICA"
 STALL_S = 5.0  # a session that shows no new book for this long (refresh every 1 s) has stopped updating
-MACHINE = "a shared 2-core box (other jobs running)"
+MACHINE = "a 2-core box (the CPU row says what else ran)"
 
 
 class StreamLog:

@@ -224,7 +224,7 @@ def report(r: dict, prev: dict | None) -> str:
         "## Per-tick pipeline (bytes in -> book published -> the tracked order priced)",
         "",
         "The feed thread's own path (`GoQuantAdapter.on_message`, `BookStore.publish`, `CostTracker`) pricing the "
-        "Simulator's defaults: a $100 market buy, 100 ms latency, the shipped models for the p90 band. "
+        "Simulator's old defaults: a $100 market buy, 100 ms latency, the shipped models for the p90 band. "
         "`goquant400_rules_only` is the same path without the models; the `_python` rows are the same path "
         "with the compiled kernel switched off (the pure-Python parser and `core.costs.estimate.estimate` on every "
         "tick), measured in the same run as the baseline.",

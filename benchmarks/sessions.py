@@ -61,7 +61,7 @@ MISS_INTERVALS = 2.0  # a session misses a refresh when no fragment run finished
 FEED_SHARE = 0.95  # the feed keeps up while it takes at least this share of the offered books per second
 TIMINGS_ENV = "TCS_SESSIONS_TIMINGS"
 PROFILE_ENV = "TCS_SESSIONS_PROFILE"
-MACHINE = "a shared 2-core box (other helpers' jobs running)"
+MACHINE = "a 2-core box"
 
 
 # ---- the protocol client -------------------------------------------------------------------------------------
