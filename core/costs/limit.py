@@ -23,7 +23,7 @@ from core.costs.order import AtExpiry, Order, Side, SizeUnit
 from core.costs.walk import Walk, walk_book
 from core.errors import OrderError
 from core.market.book import BookSnapshot
-from core.market.instruments import passive_ticks, price_tick
+from core.market.instruments import offset_ticks, passive_ticks, price_tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,7 @@ def resting_price(snapshot: BookSnapshot, order: Order) -> tuple[float, str]:
         raise OrderError(
             f"A limit offset of {order.offset_bps:g} bps puts the price at or below zero; use a smaller offset."
         )
-    behind = abs(ticks - int(round(touch / tick)))  # noqa: RUF046
+    behind = abs(offset_ticks(touch, tick, order.offset_bps))
     touch_name = "best bid" if buy else "best ask"
     if behind == 0:
         return price, f"at the {touch_name}"

@@ -210,5 +210,10 @@ def passive_ticks(touch: float, tick: float, offset_bps: float, *, buy: bool) ->
     above the ask for a sell), the offset rounded to the nearest tick: an exchange takes no price off its tick.
     One rule for the cost engine, the maker model's features and the validator's simulated orders."""
     touch_t = int(round(touch / tick))  # noqa: RUF046 (the tick arithmetic the models were trained with)
-    step = int(round(offset_bps / 1e4 * touch / tick))  # noqa: RUF046
+    step = offset_ticks(touch, tick, offset_bps)
     return touch_t - step if buy else touch_t + step
+
+
+def offset_ticks(touch: float, tick: float, offset_bps: float) -> int:
+    """How many whole ticks ``offset_bps`` behind ``touch`` is (the rounding ``passive_ticks`` places by)."""
+    return int(round(offset_bps / 1e4 * touch / tick))  # noqa: RUF046
