@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,23 +167,20 @@ class Session:
         return dict(await self.page.evaluate("({...window.__ws, now: Date.now()})"))
 
 
-async def open_sessions(
-    pw, url: str, n: int, *, per_browser: int = 10, concurrency: int = 4, deadline_s: float = 300.0
-) -> tuple[list, list[Session]]:
-    """``n`` sessions in ``ceil(n / per_browser)`` Chromium processes, at most ``concurrency`` opening at once,
-    all within ``deadline_s``: a session not on the Market page by then is left out and says why."""
-    browsers = [await launch(pw) for _ in range(-(-n // per_browser))]
-    sessions = [Session(i, await browsers[i // per_browser].new_context()) for i in range(n)]
+async def _open_within(
+    sessions: Sequence[Any], open_one: Callable[[Any], Awaitable[None]], concurrency: int, deadline_s: float, what: str
+) -> None:
+    """Opens every session, at most ``concurrency`` at once, all within ``deadline_s``: a session not open by
+    then (its ``open_s`` still None) is left out, with the reason in its ``errors``, never hidden."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(s: Session) -> None:
+    async def one(s: Any) -> None:
         async with gate:
             try:
-                await s.open(url, timeout_s=deadline_s)
-                opened = sum(x.open_s is not None for x in sessions)
-                print(f"session {s.index} on the Market page after {s.open_s} s ({opened} of {n})", flush=True)
-            except Exception as exc:  # a timeout or a closed page: reported with the session, never hidden
-                s.errors.append(f"open failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+                await open_one(s)
+            except Exception as exc:  # a timeout, a closed page, a refused socket
+                first = (str(exc).splitlines() or [""])[0][:160]
+                s.errors.append(f"open failed: {type(exc).__name__}: {first}")
 
     tasks = [asyncio.create_task(one(s)) for s in sessions]
     _, pending = await asyncio.wait(tasks, timeout=deadline_s)
@@ -190,8 +188,24 @@ async def open_sessions(
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     for s in sessions:
-        if s.open_s is None and not s.errors:
-            s.errors.append(f"open failed: not on the Market page within {deadline_s:.0f} s")
+        if s.open_s is None and not any(e.startswith("open failed") for e in s.errors):
+            s.errors.append(f"open failed: not {what} within {deadline_s:.0f} s")
+
+
+async def open_sessions(
+    pw, url: str, n: int, *, per_browser: int = 10, concurrency: int = 4, deadline_s: float = 300.0
+) -> tuple[list, list[Session]]:
+    """``n`` sessions in ``ceil(n / per_browser)`` Chromium processes, at most ``concurrency`` opening at once,
+    all within ``deadline_s``: a session not on the Market page by then is left out and says why."""
+    browsers = [await launch(pw) for _ in range(-(-n // per_browser))]
+    sessions = [Session(i, await browsers[i // per_browser].new_context()) for i in range(n)]
+
+    async def open_one(s: Session) -> None:
+        await s.open(url, timeout_s=deadline_s)
+        opened = sum(x.open_s is not None for x in sessions)
+        print(f"session {s.index} on the Market page after {s.open_s} s ({opened} of {n})", flush=True)
+
+    await _open_within(sessions, open_one, concurrency, deadline_s, "on the Market page")
     return browsers, sessions
 
 
@@ -277,26 +291,12 @@ async def open_protocol_sessions(
     """``n`` protocol sessions through haproxy, page by turn from ``pages``, at most ``concurrency`` opening at
     once, all within ``deadline_s``: a session not open by then is left out and says why."""
     sessions = [StickySession(url, PAGES[pages[i % len(pages)]], index=first_index + i) for i in range(n)]
-    gate = asyncio.Semaphore(concurrency)
 
-    async def one(s: StickySession) -> None:
-        async with gate:
-            try:
-                await s.open(timeout_s=deadline_s)
-                print(f"protocol session {s.index} ({s.page or 'simulator'}) open on {s.cookie} after {s.open_s} s")
-            except Exception as exc:  # a timeout or a refused socket: reported with the session, never hidden
-                s.errors.append(
-                    f"open failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
-                )
+    async def open_one(s: StickySession) -> None:
+        await s.open(timeout_s=deadline_s)
+        print(f"protocol session {s.index} ({s.page or 'simulator'}) open on {s.cookie} after {s.open_s} s")
 
-    tasks = [asyncio.create_task(one(s)) for s in sessions]
-    _, pending = await asyncio.wait(tasks, timeout=deadline_s)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    for s in sessions:
-        if s.open_s is None and not any(e.startswith("open failed") for e in s.errors):
-            s.errors.append(f"open failed: not open within {deadline_s:.0f} s")
+    await _open_within(sessions, open_one, concurrency, deadline_s, "open")
     return sessions
 
 
@@ -861,11 +861,12 @@ def _load_table(r: dict) -> list[str]:
     return [
         "| check | result |",
         "|---|---|",
-        f"| sessions on the Market page (opened {r.get('open_concurrency', 1)} at a time) | "
+        f"| sessions open on their page (opened {r.get('open_concurrency', 1)} at a time) | "
         f"{r.get('sessions_opened', r['sessions'])} of {r['sessions']} in {r.get('open_wall_s', 'n/a')} s |",
-        f"| every session kept updating (a new book on screen in each quarter of the window) | "
+        f"| every session kept updating (in each quarter of the window: a browser a new book on screen, a "
+        f"protocol session a redraw of the live view) | "
         f"{'yes' if r['every_session_updating'] else 'NO'} |",
-        f"| longest gap between new books on screen, any session (refresh every 1 s; {STALL_S:g} s or less is "
+        f"| longest gap between renders, any session (refresh every 1 s; {STALL_S:g} s or less is "
         f"{'met' if r.get('every_gap_under_stall_s') else 'NOT met'}) | {r['longest_gap_s_max']} s |",
         f"| renders per session, by replica (browser: new books on screen; protocol: live-view redraws) | "
         f"{r['renders_per_session_by_replica']} |",

@@ -20,23 +20,16 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks.cluster_load import StickySession, _page_get, open_protocol_sessions
-from core.cluster import Cluster, ClusterError, program
+from core.cluster import Cluster
+from tests.loopback.test_cluster import installed
 
 DEADLINE_S = 120.0  # a shared 2-core machine: a first page run through the proxy can take many seconds
 SESSIONS = 4
 REDRAWS = 3
 
 
-def _installed(name: str) -> bool:
-    try:
-        program(name)
-    except ClusterError:
-        return False
-    return True
-
-
 pytestmark = pytest.mark.skipif(
-    not (_installed("haproxy") and _installed("redis-server")),
+    not (installed("haproxy") and installed("redis-server")),
     reason="haproxy or redis-server is not installed (`make test` installs both from Debian)",
 )
 
