@@ -103,13 +103,17 @@ load: dev-deps browser redis
 soak: dev-deps browser
 	$(PY) -m benchmarks.reliability soak --minutes $${SOAK_MINUTES:-30}
 
-# The cluster (core/cluster.py) under headless Chromium sessions through haproxy (benchmarks/cluster_load.py):
-# figures to benchmarks/cluster.json, docs/RELIABILITY.md and docs/PERFORMANCE.md. SESSIONS and DURATION
-# (seconds for the load, minutes for the soak) shorten a run on a small machine.
+# The cluster (core/cluster.py) under sessions through haproxy (benchmarks/cluster_load.py): by default
+# BROWSERS (3) headless Chromium sessions and the rest Streamlit-protocol sessions (benchmarks/sessions.py,
+# haproxy's cookie kept), on the Market and Simulator pages. Figures to benchmarks/cluster.json,
+# docs/RELIABILITY.md and docs/PERFORMANCE.md. SESSIONS and DURATION (seconds for the load, minutes for the
+# soak) shorten a run on a small machine.
 SESSIONS ?=
 DURATION ?=
+BROWSERS ?=
 load-cluster: dev-deps browser redis haproxy
-	$(PY) -m benchmarks.cluster_load load --replicas 3 --sessions $(or $(SESSIONS),30) --duration $(or $(DURATION),60)
+	$(PY) -m benchmarks.cluster_load load --replicas 3 --sessions $(or $(SESSIONS),30) --duration $(or $(DURATION),60) \
+		--client protocol --browsers $(or $(BROWSERS),3)
 
 soak-cluster: dev-deps browser redis haproxy
 	$(PY) -m benchmarks.cluster_load soak --sessions $(or $(SESSIONS),3) --duration $(or $(DURATION),30)

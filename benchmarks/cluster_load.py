@@ -1,15 +1,23 @@
-"""`make load-cluster` and `make soak-cluster`: the several-process deployment (core/cluster.py) under browsers.
+"""`make load-cluster` and `make soak-cluster`: the several-process deployment (core/cluster.py) under load.
 
 load: redis-server, one ingest, REPLICAS app replicas and haproxy (cookie stickiness) on loopback; SESSIONS
-      headless Chromium sessions (Playwright contexts, 10 per browser process) open the Market page through
-      haproxy, a few at a time in parallel (async Playwright) within a deadline, and stay for DURATION
-      seconds. Per session: every change of the "Book time" metric on screen (a render of a new
-      book), the replica that served it (haproxy's X-Served-By on every answer, and the stickiness cookie at
-      the start and the end). Against the ingest's own publish time of each book (read from the Redis stream
-      by this process): tick-to-screen (publish -> on screen) and the rendered book age (the age of the book
-      on screen, sampled every 100 ms of the window). The ingest's book rate against what the replay offers.
-      For a session that stops: its websocket's frames in and out, each replica's fragment runs and live
-      script threads; for the box: its load average and every part's CPU (other jobs included).
+      sessions through haproxy for DURATION seconds, opened a few at a time within a deadline. By default
+      (``--client protocol``) all but ``--browsers`` (3) are protocol sessions (``StickySession``: Streamlit's
+      websocket protocol from benchmarks/sessions.py, one cheap client per session, which on a 2-core box
+      leaves the CPU to the cluster; 30 Chromium tabs took 142 % of its 200 %): the page's HTML first, then
+      the websocket with haproxy's cookie, on the Market and Simulator pages by turn; the rest are headless
+      Chromium on the Market page (Playwright contexts, 10 per browser process). ``--client browser``:
+      every session Chromium. Per session: renders received (a protocol session: the live view's fragment
+      runs; a browser: every change of the "Book time" metric on screen) against the reruns asked (the 1 s
+      timers), the replica that served it (the cookie, and haproxy's X-Served-By on the HTML, on the
+      websocket upgrade and on a request with the cookie after the window; the replicas' own active session
+      counts against the cookies), errors. Against the ingest's own publish time of each book (read from the
+      Redis stream by this process): tick-to-screen (publish -> on screen) and the rendered book age (the
+      age of the book on screen, sampled every 100 ms of the window); on the Simulator page, whose live view
+      shows no book time, from the status line's tick age. The ingest's book rate against what the replay
+      offers; per replica Streamlit's active sessions every 5 s against the websockets open to it (a session
+      dropped with its socket open, the send-queue overflow of ``overflow``, shows as fewer); for the box:
+      its load average and every part's CPU (other jobs included).
 soak: the cluster with a few sessions for DURATION minutes, Redis killed and restarted twice: the book time
       on screen never goes backwards except where the replay loops, and each replica's and the ingest's
       resident memory and thread count stay flat (thread names are recorded, so a change names its thread).
@@ -32,14 +40,18 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
 import redis
 
 from benchmarks.browser import OBSERVER_JS, launch
+from benchmarks.sessions import PAGES, ProtocolSession
 from core.cluster import Cluster
 from core.feed.bus import lease_key, status_key, stream_key
 from core.feed.recording import iso_ms
@@ -155,23 +167,20 @@ class Session:
         return dict(await self.page.evaluate("({...window.__ws, now: Date.now()})"))
 
 
-async def open_sessions(
-    pw, url: str, n: int, *, per_browser: int = 10, concurrency: int = 4, deadline_s: float = 300.0
-) -> tuple[list, list[Session]]:
-    """``n`` sessions in ``ceil(n / per_browser)`` Chromium processes, at most ``concurrency`` opening at once,
-    all within ``deadline_s``: a session not on the Market page by then is left out and says why."""
-    browsers = [await launch(pw) for _ in range(-(-n // per_browser))]
-    sessions = [Session(i, await browsers[i // per_browser].new_context()) for i in range(n)]
+async def _open_within(
+    sessions: Sequence[Any], open_one: Callable[[Any], Awaitable[None]], concurrency: int, deadline_s: float, what: str
+) -> None:
+    """Opens every session, at most ``concurrency`` at once, all within ``deadline_s``: a session not open by
+    then (its ``open_s`` still None) is left out, with the reason in its ``errors``, never hidden."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(s: Session) -> None:
+    async def one(s: Any) -> None:
         async with gate:
             try:
-                await s.open(url, timeout_s=deadline_s)
-                opened = sum(x.open_s is not None for x in sessions)
-                print(f"session {s.index} on the Market page after {s.open_s} s ({opened} of {n})", flush=True)
-            except Exception as exc:  # a timeout or a closed page: reported with the session, never hidden
-                s.errors.append(f"open failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+                await open_one(s)
+            except Exception as exc:  # a timeout, a closed page, a refused socket
+                first = (str(exc).splitlines() or [""])[0][:160]
+                s.errors.append(f"open failed: {type(exc).__name__}: {first}")
 
     tasks = [asyncio.create_task(one(s)) for s in sessions]
     _, pending = await asyncio.wait(tasks, timeout=deadline_s)
@@ -179,9 +188,116 @@ async def open_sessions(
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     for s in sessions:
-        if s.open_s is None and not s.errors:
-            s.errors.append(f"open failed: not on the Market page within {deadline_s:.0f} s")
+        if s.open_s is None and not any(e.startswith("open failed") for e in s.errors):
+            s.errors.append(f"open failed: not {what} within {deadline_s:.0f} s")
+
+
+async def open_sessions(
+    pw, url: str, n: int, *, per_browser: int = 10, concurrency: int = 4, deadline_s: float = 300.0
+) -> tuple[list, list[Session]]:
+    """``n`` sessions in ``ceil(n / per_browser)`` Chromium processes, at most ``concurrency`` opening at once,
+    all within ``deadline_s``: a session not on the Market page by then is left out and says why."""
+    browsers = [await launch(pw) for _ in range(-(-n // per_browser))]
+    sessions = [Session(i, await browsers[i // per_browser].new_context()) for i in range(n)]
+
+    async def open_one(s: Session) -> None:
+        await s.open(url, timeout_s=deadline_s)
+        opened = sum(x.open_s is not None for x in sessions)
+        print(f"session {s.index} on the Market page after {s.open_s} s ({opened} of {n})", flush=True)
+
+    await _open_within(sessions, open_one, concurrency, deadline_s, "on the Market page")
     return browsers, sessions
+
+
+def _page_get(url: str, cookie: str | None = None) -> tuple[str | None, str | None]:
+    """A page's HTML through haproxy, as a browser's first request (and, with ``cookie``, a later one): the
+    replica that answered (``X-Served-By``) and the stickiness cookie the answer set, if any."""
+    req = urllib.request.Request(url, headers={"Cookie": f"{COOKIE}={cookie}"} if cookie else {})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        served = resp.headers.get("X-Served-By")
+        set_cookies = resp.headers.get_all("Set-Cookie") or []
+    mine = [m.group(1) for c in set_cookies if (m := re.match(rf"{COOKIE}=([^;]+)", c))]
+    return served, (mine[0] if mine else None)
+
+
+_TICK_AGE = re.compile(r"last tick (\d+(?:\.\d+)?) s ago")
+
+
+@dataclass
+class StickySession(ProtocolSession):
+    """A protocol session (``benchmarks/sessions.py``: Streamlit's websocket protocol, no browser) through
+    haproxy, keeping haproxy's cookie as a browser does: the page's HTML first (haproxy picks a replica and
+    sets ``TCS_REPLICA``), then the websocket with that cookie. What the server sends is read as a browser
+    would show it: the Market page's "Book time (UTC)" metric and the status line's "last tick X s ago" (both
+    pages), each with its arrival time on this machine's clock."""
+
+    index: int = 0
+    cookie: str | None = None
+    served_by: list[str | None] = field(default_factory=list)  # the HTML answer, the websocket upgrade, the last
+    open_s: float | None = None
+    book_times: list[tuple[str, float]] = field(default_factory=list)  # (Book time text, arrival ms epoch)
+    tick_ages: list[tuple[float, float]] = field(default_factory=list)  # (tick age shown s, arrival ms epoch)
+    _shown: dict[str, tuple[str, str]] = field(default_factory=dict)  # cached message hash -> what it showed
+
+    async def open(self, timeout_s: float = 120.0) -> StickySession:
+        import websockets
+
+        t = time.monotonic()
+        served, self.cookie = await asyncio.to_thread(_page_get, f"{self.base_url.rstrip('/')}/{self.page}")
+        self.served_by.append(served)
+        self._ws = await websockets.connect(
+            self.ws_url,
+            subprotocols=["streamlit"],  # type: ignore[list-item]
+            max_size=None,
+            compression=None,
+            additional_headers={"Cookie": f"{COOKIE}={self.cookie}"} if self.cookie else None,
+            open_timeout=timeout_s,
+        )
+        self.served_by.append(self._ws.response.headers.get("X-Served-By") if self._ws.response else None)
+        self._reader = asyncio.create_task(self._read())
+        await self._send_rerun(page_name=self.page)
+        await asyncio.wait_for(self.first_run.wait(), timeout_s)
+        self.open_s = round(time.monotonic() - t, 1)
+        return self
+
+    def _handle(self, msg: Any) -> None:
+        super()._handle(msg)
+        kind = msg.WhichOneof("type")
+        shown: tuple[str, str] | None = None
+        if kind == "ref_hash":
+            shown = self._shown.get(msg.ref_hash)
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            el = msg.delta.new_element
+            what = el.WhichOneof("type")
+            if what == "metric" and el.metric.label.startswith("Book time"):
+                shown = ("book_time", el.metric.body)
+            elif what == "markdown" and (m := _TICK_AGE.search(el.markdown.body)):
+                shown = ("tick_age", m.group(1))
+            if shown and msg.metadata.cacheable and msg.hash:
+                self._shown[msg.hash] = shown
+        if shown is None:
+            return
+        now_ms = time.time() * 1000
+        if shown[0] == "book_time":
+            if not self.book_times or self.book_times[-1][0] != shown[1]:  # a new book on screen
+                self.book_times.append((shown[1], now_ms))
+        else:
+            self.tick_ages.append((float(shown[1]), now_ms))
+
+
+async def open_protocol_sessions(
+    url: str, n: int, pages: list[str], *, first_index: int = 0, concurrency: int = 6, deadline_s: float = 240.0
+) -> list[StickySession]:
+    """``n`` protocol sessions through haproxy, page by turn from ``pages``, at most ``concurrency`` opening at
+    once, all within ``deadline_s``: a session not open by then is left out and says why."""
+    sessions = [StickySession(url, PAGES[pages[i % len(pages)]], index=first_index + i) for i in range(n)]
+
+    async def open_one(s: StickySession) -> None:
+        await s.open(timeout_s=deadline_s)
+        print(f"protocol session {s.index} ({s.page or 'simulator'}) open on {s.cookie} after {s.open_s} s")
+
+    await _open_within(sessions, open_one, concurrency, deadline_s, "open")
+    return sessions
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -329,17 +445,16 @@ async def _watch(cluster: Cluster, samples: list[dict], stop: asyncio.Event, eve
 
 def _session_row(s: Session, ticks: list[tuple[str, float]], ws0: dict, ws1: dict, t0: float, t1: float) -> dict:
     """One session's renders in the window, by quarter of the window, and its websocket's traffic."""
-    times = [ms for _, ms in ticks]
-    gaps = np.diff([t0 * 1000, *times, t1 * 1000]) / 1000
-    edges = np.linspace(t0 * 1000, t1 * 1000, 5)
-    quarters = np.histogram(times, bins=edges)[0].tolist() if times else [0, 0, 0, 0]
+    quarters, gap = _quarters([ms / 1000 for _, ms in ticks], t0, t1)
     return {
         "session": s.index,
+        "client": "browser",
+        "page": "market",
         "replica": s.cookie_start,
         "open_s": s.open_s,
-        "renders": len(ticks),
+        "renders": len(ticks),  # new books on screen (the Book time metric changed)
         "renders_by_quarter": quarters,
-        "longest_gap_s": round(float(gaps.max()), 2),
+        "longest_gap_s": gap,
         "served_by": sorted(s.served_by),
         "ws_frames_received": ws1.get("recv", 0) - ws0.get("recv", 0),
         "ws_frames_sent": ws1.get("sent", 0) - ws0.get("sent", 0),
@@ -350,33 +465,107 @@ def _session_row(s: Session, ticks: list[tuple[str, float]], ws0: dict, ws1: dic
     }
 
 
-async def _load(cluster: Cluster, stream: StreamLog, key: tuple[str, str], args: dict) -> dict:
-    from playwright.async_api import async_playwright
+def _quarters(times: list[float], t0: float, t1: float) -> tuple[list[int], float]:
+    """Renders in each quarter of the window [t0, t1] and the longest time without one (edges count), in s."""
+    gaps = np.diff([t0, *times, t1])
+    quarters = np.histogram(times, bins=np.linspace(t0, t1, 5))[0].tolist() if times else [0, 0, 0, 0]
+    return quarters, round(float(gaps.max()), 2)
 
+
+def _protocol_row(s: StickySession, asked: int, mono: tuple[float, float], last_served: str | None) -> dict:
+    """One protocol session in the window: fragment runs it received (each a redraw of the live view) against
+    the reruns its 1 s timer asked for, and every replica that answered it (HTML, websocket upgrade, and a
+    request with its cookie after the window)."""
+    runs = [t for t in s.fragment_runs if mono[0] <= t <= mono[1]]
+    quarters, gap = _quarters(runs, *mono)
+    served = [*s.served_by, last_served]
+    return {
+        "session": s.index,
+        "client": "protocol",
+        "page": s.page or "simulator",
+        "replica": s.cookie,
+        "open_s": s.open_s,
+        "renders": len(runs),
+        "renders_asked": asked,
+        "renders_by_quarter": quarters,
+        "longest_gap_s": gap,
+        "served_by": sorted({x or "none" for x in served}),
+        "cookie_kept": s.cookie is not None and all(x == s.cookie for x in served),
+        "errors": s.errors[:5],
+    }
+
+
+def _shown_ages(shown: list[tuple[float, float]], t0_ms: float, t1_ms: float) -> list[float]:
+    """The age of what is on screen every 100 ms of the window, from (arrival ms, the book's origin ms) pairs
+    in arrival order: the origin is the ingest's publish time, or the arrival minus the tick age shown."""
+    ages, i, current = [], 0, None
+    for grid in np.arange(t0_ms, t1_ms, 100.0):
+        while i < len(shown) and shown[i][0] <= grid:
+            current = shown[i][1]
+            i += 1
+        if current is not None:
+            ages.append(grid - current)
+    return ages
+
+
+def _dropped_sessions(expected: dict[str, int], samples: list[dict]) -> dict[str, list]:
+    """Per replica, every watch sample where Streamlit served fewer sessions than this run holds open websockets
+    to it: a session the server dropped (its send queue overflowed, ``cluster_load overflow``) while the socket
+    stayed open. Empty lists: no session was dropped."""
+    out: dict[str, list] = {r: [] for r in expected}
+    for x in samples:
+        for r, want in expected.items():
+            got = (x["replicas"].get(r) or {}).get("active_sessions")
+            if got is not None and got < want:
+                out[r].append([x["t_s"], got, want])
+    return out
+
+
+async def _load(cluster: Cluster, stream: StreamLog, key: tuple[str, str], args: dict) -> dict:
     client = redis.Redis.from_url(cluster.bus_url, password=cluster.redis_password, socket_timeout=2)
     pids = {name: proc.pid for name, proc in cluster.procs}
     meter = CpuMeter(pids)
-    async with async_playwright() as p:
+    async with contextlib.AsyncExitStack() as stack:
         t_open = time.time()
         load_open0 = os.getloadavg()[0]
-        browsers, sessions = await open_sessions(
-            p, cluster.url, args["sessions"], concurrency=args["concurrency"], deadline_s=args["open_deadline_s"]
+        browsers: list = []
+        sessions: list[Session] = []
+        if args["browsers"]:
+            from playwright.async_api import async_playwright
+
+            pw = await stack.enter_async_context(async_playwright())
+            browsers, sessions = await open_sessions(
+                pw, cluster.url, args["browsers"], concurrency=args["concurrency"], deadline_s=args["open_deadline_s"]
+            )
+        protocol = await open_protocol_sessions(
+            cluster.url,
+            args["sessions"] - args["browsers"],
+            args["pages"],
+            first_index=args["browsers"],
+            concurrency=args["concurrency"],
+            deadline_s=args["open_deadline_s"],
         )
+        stack.push_async_callback(lambda: asyncio.gather(*(s.close() for s in protocol), return_exceptions=True))
         open_wall = time.time() - t_open
         live = [s for s in sessions if s.open_s is not None]
+        plive = [s for s in protocol if s.open_s is not None]
         ws0 = {s.index: await s.websocket() for s in live}
         runs0 = await asyncio.to_thread(_replica_metrics, cluster)
         samples: list[dict] = []
         stop = asyncio.Event()
         watcher = asyncio.create_task(_watch(cluster, samples, stop))
-        cpu0, m0, published0, t0 = meter.read(), _ingest_messages(client, key), stream.count, time.time()
-        print(f"{len(live)} sessions open; measuring for {args['seconds']:g} s", flush=True)
+        cpu0, m0, published0 = meter.read(), _ingest_messages(client, key), stream.count
+        t0, mono0 = time.time(), time.monotonic()
+        asked0 = {s.index: s.reruns_sent for s in plive}  # at the window's start, as the runs counted against it
+        print(f"{len(live)} browser and {len(plive)} protocol sessions open; measuring for {args['seconds']:g} s")
         await asyncio.sleep(args["seconds"])
-        cpu1, m1, published1, t1 = meter.read(), _ingest_messages(client, key), stream.count, time.time()
+        t1, mono1 = time.time(), time.monotonic()
+        asked1 = {s.index: s.reruns_sent for s in plive}
+        cpu1, m1, published1 = meter.read(), _ingest_messages(client, key), stream.count
         stop.set()
         await watcher
         runs1 = await asyncio.to_thread(_replica_metrics, cluster)
-        abnormal = _haproxy_abnormal(cluster.logs / "haproxy.log")  # before the browsers close their sockets
+        abnormal = _haproxy_abnormal(cluster.logs / "haproxy.log")  # before the sessions close their sockets
 
         async def collect(s: Session) -> dict | None:
             try:
@@ -386,18 +575,41 @@ async def _load(cluster: Cluster, stream: StreamLog, key: tuple[str, str], args:
             except Exception as exc:  # a page that no longer answers: said, not hidden
                 s.errors.append(f"not read after the window: {type(exc).__name__}")
                 return None
-            row["_ticks"] = ticks
+            row["_shown"] = [(ms, stream.publish_ms(text, ms)) for text, ms in ticks]
             return row
 
-        got_rows = await asyncio.wait_for(asyncio.gather(*(collect(s) for s in live)), args["collect_s"])
+        async def collect_protocol(s: StickySession) -> dict:
+            try:  # a later request with the cookie, as the browser's next one: still the same replica?
+                last, _ = await asyncio.to_thread(_page_get, f"{cluster.url.rstrip('/')}/{s.page}", s.cookie)
+            except OSError as exc:
+                s.errors.append(f"request with the cookie after the window: {type(exc).__name__}")
+                last = None
+            row = _protocol_row(s, asked1[s.index] - asked0[s.index], (mono0, mono1), last)
+            if s.page == PAGES["market"]:  # the Book time shown -> the ingest's publish time of that book
+                row["age_basis"] = "publish"
+                row["_shown"] = [(ms, stream.publish_ms(text, ms)) for text, ms in s.book_times]
+                row["new_books"] = sum(t0 * 1000 <= ms <= t1 * 1000 for _, ms in s.book_times)
+            else:  # the status line's tick age (from the replica's receipt, 0.1 s steps)
+                row["age_basis"] = "tick age shown"
+                row["_shown"] = [(ms, ms - age * 1000) for age, ms in s.tick_ages]
+            return row
+
+        got_rows = await asyncio.wait_for(
+            asyncio.gather(*(collect(s) for s in live), *(collect_protocol(s) for s in plive)), args["collect_s"]
+        )
         rows = [r for r in got_rows if r is not None]
         stats = _proc_stats(pids)
         for b in browsers:
             await b.close()
     window = t1 - t0
+    expected: dict[str, int] = {r.name: 0 for r in cluster.replicas}
+    for r in rows:
+        if r["replica"] in expected:
+            expected[r["replica"]] += 1
     return {
         "rows": rows,
-        "failed": [{"session": s.index, "errors": s.errors[:3]} for s in sessions if s.open_s is None],
+        "failed": [{"session": s.index, "errors": s.errors[:3]} for s in sessions if s.open_s is None]
+        + [{"session": s.index, "errors": s.errors[:3]} for s in protocol if s.open_s is None],
         "open_wall_s": round(open_wall, 1),
         "load1_at_open_start": load_open0,
         "window": (t0, t1),
@@ -408,6 +620,12 @@ async def _load(cluster: Cluster, stream: StreamLog, key: tuple[str, str], args:
             r: runs1[r].get("fragment_runs", 0) - runs0.get(r, {}).get("fragment_runs", 0) for r in runs1
         },
         "replica_sessions_start_end": {r: [runs0.get(r), runs1[r]] for r in runs1},
+        "sessions_per_replica_by_cookie": expected,
+        "server_disconnects_in_window": {
+            r: (runs1[r].get("session_disconnects") or 0) - (runs0.get(r, {}).get("session_disconnects") or 0)
+            for r in runs1
+        },
+        "sessions_dropped_by_server": _dropped_sessions(expected, samples),
         "samples": samples,
         "processes_end": stats,
         "haproxy_abnormal": abnormal,
@@ -422,7 +640,12 @@ def run_load(
     speed: float = 5.0,
     concurrency: int = 4,
     open_deadline_s: float = 240.0,
+    browsers: int | None = None,
+    pages: tuple[str, ...] = ("market", "simulator"),
 ) -> dict:
+    """``browsers`` of the ``sessions`` are headless Chromium (Market page), the rest protocol sessions on
+    ``pages`` by turn; ``browsers=None`` makes every session a browser (the earlier benchmark)."""
+    n_browsers = sessions if browsers is None else min(browsers, sessions)
     rec = default_recording()
     key = (rec.exchange, rec.symbol)
     logs = Path(tempfile.mkdtemp(prefix="tcs-load-cluster-"))
@@ -432,6 +655,8 @@ def run_load(
     try:
         args = {
             "sessions": sessions,
+            "browsers": n_browsers,
+            "pages": list(pages),
             "seconds": seconds,
             "concurrency": concurrency,
             "open_deadline_s": open_deadline_s,
@@ -445,18 +670,22 @@ def run_load(
     rows = got["rows"]
     delays: list[float] = []
     ages: list[float] = []
+    ages_by_page: dict[str, list[float]] = {}
+    fresh_by_page: dict[str, list[float]] = {}
     for row in rows:
-        ticks = row.pop("_ticks")
-        pubs = [stream.publish_ms(text, ms) for text, ms in ticks]
-        delays += [ms - pub for (_, ms), pub in zip(ticks, pubs, strict=True) if pub is not None]
-        shown = [(ms, pub) for (_, ms), pub in zip(ticks, pubs, strict=True) if pub is not None]
-        i, current = 0, None
-        for grid in np.arange(t0 * 1000, t1 * 1000, 100.0):  # the age of what is on screen, every 100 ms
-            while i < len(shown) and shown[i][0] <= grid:
-                current = shown[i][1]
-                i += 1
-            if current is not None:
-                ages.append(grid - current)
+        shown = row.pop("_shown")
+        if row.get("age_basis", "publish") == "publish":
+            delays += [ms - pub for ms, pub in shown if pub is not None and t0 * 1000 <= ms <= t1 * 1000]
+        mine = _shown_ages([(ms, o) for ms, o in shown if o is not None], t0 * 1000, t1 * 1000)
+        row["book_age_ms"] = {"p50": _pct(mine, 50), "p99": _pct(mine, 99)}
+        if row.get("client") == "protocol":
+            # the book's age when it reached the session (tick-to-screen; for the tick age, as shown)
+            fresh = [ms - o for ms, o in shown if o is not None and t0 * 1000 <= ms <= t1 * 1000]
+            row["book_age_at_arrival_ms"] = {"p50": _pct(fresh, 50), "p99": _pct(fresh, 99)}
+            ages_by_page.setdefault(f"{row['page']} ({row['age_basis']})", []).extend(mine)
+            fresh_by_page.setdefault(f"{row['page']} ({row['age_basis']})", []).extend(fresh)
+        else:
+            ages += mine
     by_replica: dict[str, list[int]] = {}
     for r in rows:
         by_replica.setdefault(r["replica"] or "?", []).append(r["renders"])
@@ -465,6 +694,9 @@ def run_load(
     return {
         "machine": MACHINE,
         "sessions": sessions,
+        "browser_sessions": n_browsers,
+        "protocol_sessions": sessions - n_browsers,
+        "protocol_pages": list(pages),
         "sessions_opened": len(rows),
         "open_failures": got["failed"],
         "open_wall_s": got["open_wall_s"],
@@ -481,9 +713,18 @@ def run_load(
         "no_session_changed_replica": all(r["cookie_kept"] and r["served_by"] == [r["replica"]] for r in rows),
         "renders_per_session_by_replica": by_replica,
         "fragment_runs_by_replica_in_window": got["fragment_runs_in_window"],
+        "sessions_per_replica_by_cookie": got["sessions_per_replica_by_cookie"],
+        "server_disconnects_in_window": got["server_disconnects_in_window"],
+        "sessions_dropped_by_server": got["sessions_dropped_by_server"],
         "longest_gap_s_max": max((r["longest_gap_s"] for r in rows), default=None),
         "tick_to_screen_ms": {"p50": _pct(delays, 50), "p99": _pct(delays, 99), "n": len(delays)},
         "rendered_book_age_ms": {"p50": _pct(ages, 50), "p99": _pct(ages, 99), "n": len(ages)},
+        "protocol_book_age_ms": {
+            k: {"p50": _pct(v, 50), "p99": _pct(v, 99), "n": len(v)} for k, v in sorted(ages_by_page.items())
+        },
+        "protocol_book_age_at_arrival_ms": {
+            k: {"p50": _pct(v, 50), "p99": _pct(v, 99), "n": len(v)} for k, v in sorted(fresh_by_page.items())
+        },
         "offered_books_per_s": _offered_per_s(speed),
         "ingest_books_per_s": got["ingest_books_per_s"],
         "published_books_per_s": got["published_books_per_s"],
@@ -620,18 +861,39 @@ def _load_table(r: dict) -> list[str]:
     return [
         "| check | result |",
         "|---|---|",
-        f"| sessions on the Market page (opened {r.get('open_concurrency', 1)} at a time) | "
+        f"| sessions open on their page (opened {r.get('open_concurrency', 1)} at a time) | "
         f"{r.get('sessions_opened', r['sessions'])} of {r['sessions']} in {r.get('open_wall_s', 'n/a')} s |",
-        f"| every session kept updating (a new book on screen in each quarter of the window) | "
+        f"| every session kept updating (in each quarter of the window: a browser a new book on screen, a "
+        f"protocol session a redraw of the live view) | "
         f"{'yes' if r['every_session_updating'] else 'NO'} |",
-        f"| longest gap between new books on screen, any session (refresh every 1 s; {STALL_S:g} s or less is "
+        f"| longest gap between renders, any session (refresh every 1 s; {STALL_S:g} s or less is "
         f"{'met' if r.get('every_gap_under_stall_s') else 'NOT met'}) | {r['longest_gap_s_max']} s |",
-        f"| renders per session, by replica | {r['renders_per_session_by_replica']} |",
+        f"| renders per session, by replica (browser: new books on screen; protocol: live-view redraws) | "
+        f"{r['renders_per_session_by_replica']} |",
         f"| fragment runs per replica in the window (server side) | {r.get('fragment_runs_by_replica_in_window', 'n/a')} |",
         f"| no session changed replica (cookie at start = at end = every X-Served-By) | "
         f"{'yes' if r['no_session_changed_replica'] else 'NO'} |",
-        f"| tick-to-screen (ingest publish -> on screen) p50 / p99 | {t2s['p50']} / {t2s['p99']} ms ({t2s['n']} renders) |",
-        f"| rendered book age (sampled every 100 ms) p50 / p99 | {age['p50']} / {age['p99']} ms |",
+        f"| tick-to-screen (ingest publish -> on screen; Market sessions) p50 / p99 | {t2s['p50']} / {t2s['p99']} ms "
+        f"({t2s['n']} renders) |",
+        f"| rendered book age, browsers (sampled every 100 ms) p50 / p99 | {age['p50']} / {age['p99']} ms |",
+        *(
+            f"| protocol sessions, {page}: book age on screen (every 100 ms) p50 / p99; at arrival p50 / p99 | "
+            f"{a['p50']} / {a['p99']} ms; {(r.get('protocol_book_age_at_arrival_ms') or {}).get(page, {}).get('p50')} / "
+            f"{(r.get('protocol_book_age_at_arrival_ms') or {}).get(page, {}).get('p99')} ms |"
+            for page, a in (r.get("protocol_book_age_ms") or {}).items()
+        ),
+        *(
+            [
+                f"| sessions per replica by cookie vs Streamlit's active sessions at the end | "
+                f"{r['sessions_per_replica_by_cookie']} vs "
+                f"{ {k: v[1].get('active_sessions') for k, v in r['replica_sessions_start_end'].items()} } |",
+                f"| sessions the server dropped with the socket open (active < open, any 5 s sample); server "
+                f"disconnects in the window | {_dropped_text(r['sessions_dropped_by_server'])}; "
+                f"{r['server_disconnects_in_window']} |",
+            ]
+            if "sessions_dropped_by_server" in r
+            else []
+        ),
         f"| ingest books/s vs offered by the replay | {r['ingest_books_per_s']} vs {r['offered_books_per_s']} "
         f"(entries this benchmark's own stream reader saw: {r['published_books_per_s']}/s) |",
         f"| the box while it ran: 1-min load average at the start of opening, mean / max in the window | "
@@ -648,6 +910,36 @@ def _load_table(r: dict) -> list[str]:
         + " |",
         f"| page errors | {r['page_errors']} |",
     ]
+
+
+def _dropped_text(dropped: dict[str, list]) -> str:
+    bad = {k: v for k, v in dropped.items() if v}
+    return "none" if not bad else "; ".join(f"{k}: {len(v)} samples, first {v[0]}" for k, v in bad.items())
+
+
+def _sessions_table(r: dict) -> list[str]:
+    """One row per session: client, page, replica, renders received vs asked, book age, longest gap, errors."""
+    rows = r.get("sessions_detail") or []
+    if not rows or "client" not in rows[0]:
+        return []
+    out = [
+        "",
+        "Per session (asked: reruns the session's 1 s timers sent in the window, one per live fragment; a browser "
+        "session's renders are new books on screen):",
+        "",
+        "| session | client | page | replica (cookie = every answer) | renders / asked | by quarter | "
+        "longest gap | book age p50 / p99 | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for x in rows:
+        age = x.get("book_age_ms") or {}
+        out.append(
+            f"| {x['session']} | {x['client']} | {x['page']} | {x['replica']} "
+            f"({'kept' if x['cookie_kept'] and x['served_by'] == [x['replica']] else 'CHANGED ' + str(x['served_by'])}) "
+            f"| {x['renders']} / {x.get('renders_asked', 'n/a')} | {x['renders_by_quarter']} | {x['longest_gap_s']} s "
+            f"| {age.get('p50')} / {age.get('p99')} ms | {len(x['errors'])} |"
+        )
+    return out
 
 
 def _soak_table(r: dict) -> list[str]:
@@ -670,6 +962,16 @@ def _soak_table(r: dict) -> list[str]:
     ]
 
 
+def _clients(r: dict) -> str:
+    if "protocol_sessions" not in r or not r["protocol_sessions"]:
+        return f"{r['sessions']} headless Chromium sessions"
+    return (
+        f"{r['sessions']} sessions, {r['protocol_sessions']} protocol sessions (`benchmarks/sessions.py`, Streamlit's "
+        f"websocket protocol, haproxy's cookie kept; pages by turn: {', '.join(r['protocol_pages'])}) and "
+        f"{r['browser_sessions']} headless Chromium sessions (Market page)"
+    )
+
+
 def reliability_lines() -> list[str]:
     """The cluster sections of docs/RELIABILITY.md (benchmarks.reliability.write_report appends them)."""
     data = json.loads(OUT.read_text()) if OUT.exists() else {}
@@ -677,7 +979,7 @@ def reliability_lines() -> list[str]:
     if "load" in data:
         r = data["load"]
         lines += [
-            f"Run {r['run_at']} on {r['machine']}: {r['sessions']} headless Chromium sessions through haproxy to "
+            f"Run {r['run_at']} on {r['machine']}: {_clients(r)} through haproxy to "
             f"{r['replicas']} replicas for {r['seconds']:g} s, one ingest replaying at {r['replay_speed']:g}x"
             + (
                 " (**a smaller run than the 30 sessions the target names; to be rerun**)."
@@ -686,6 +988,7 @@ def reliability_lines() -> list[str]:
             ),
             "",
             *_load_table(r),
+            *_sessions_table(r),
         ]
     else:
         lines.append("Not run yet.")
@@ -716,7 +1019,7 @@ def performance_lines() -> list[str]:
     r = data["load"]
     return [
         *lines,
-        f"Measured in one run ({r['run_at']}, {r['machine']}; {r['sessions']} sessions, {r['replicas']} replicas, "
+        f"Measured in one run ({r['run_at']}, {r['machine']}; {_clients(r)}, {r['replicas']} replicas, "
         f"{r['seconds']:g} s{', a smaller run than the 30-session target' if r['sessions'] < 30 else ''}); "
         "details in docs/RELIABILITY.md section 5, and what the figures mean on a machine other jobs load (the "
         "notes after its section 6: there, the latencies measure processes waiting for a CPU).",
@@ -837,6 +1140,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed", type=float, default=5.0, help="replay pace of the ingest")
     ap.add_argument("--concurrency", type=int, default=6, help="load: sessions opening at once")
     ap.add_argument("--open-deadline", type=float, default=240.0, help="load: seconds to open every session")
+    ap.add_argument(
+        "--client",
+        choices=["protocol", "browser"],
+        default="protocol",
+        help="load: protocol sessions (benchmarks/sessions.py, with --browsers Chromium ones alongside) or every "
+        "session a headless Chromium",
+    )
+    ap.add_argument(
+        "--save-as", default="load", help="load: the section of benchmarks/cluster.json (the docs show `load`)"
+    )
+    ap.add_argument("--browsers", type=int, default=3, help="load, --client protocol: how many sessions are Chromium")
+    ap.add_argument(
+        "--pages", default="market,simulator", help="load: the protocol sessions' pages, by turn (market,simulator)"
+    )
     args = ap.parse_args(argv)
     if args.what == "report":
         write_reports()
@@ -854,6 +1171,8 @@ def main(argv: list[str] | None = None) -> int:
             speed=args.speed,
             concurrency=args.concurrency,
             open_deadline_s=args.open_deadline,
+            browsers=args.browsers if args.client == "protocol" else None,
+            pages=tuple(x.strip() for x in args.pages.split(",") if x.strip()),
         )
         ok = r["every_session_updating"] and r["no_session_changed_replica"] and r["page_errors"] == 0
     else:
@@ -862,7 +1181,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         flat = all(g["rss_growth_pct"] < 5 for g in r["processes"].values())
         ok = r["shown_backwards"] == 0 and r["sessions_kept_their_replica"] and flat
-    write(args.what, r)
+    write(args.save_as if args.what == "load" else args.what, r)
     print(
         json.dumps({k: v for k, v in r.items() if k not in ("samples", "sessions_detail", "watch_samples")}, indent=2)
     )

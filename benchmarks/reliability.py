@@ -389,6 +389,28 @@ def _extra_threads(r: dict) -> str:
     )
 
 
+def _threads_kept(r: dict) -> str:
+    """The Python threads (by name) at the end that were not there after warm-up, each with when it first
+    appeared, and those gone: a leak keeps adding names; a lazily grown pool adds a few and stops."""
+    samples = r.get("samples") or []
+    after = [x for x in samples if x.get("thread_names") is not None]
+    warm = next((x for x in after if x["t_s"] >= 180), after[0] if after else None)  # run_soak's 3-min warm-up
+    if warm is None:
+        return "not recorded in this run"
+    first, last = Counter(warm["thread_names"]), Counter(after[-1]["thread_names"])
+    added = sorted((last - first).elements())
+    gone = sorted((first - last).elements())
+
+    def seen(name: str) -> str:
+        t = next((x["t_s"] for x in after if name in x["thread_names"]), None)
+        return f"{name} (from {t:.0f} s)" if t is not None else name
+
+    return (
+        f"added: {', '.join(seen(n) for n in added) or 'none'}; gone: {', '.join(gone) or 'none'} "
+        f"({warm['t_s']:.0f} s -> {after[-1]['t_s']:.0f} s)"
+    )
+
+
 def _fmt_soak(r: dict) -> list[str]:
     return [
         f"Run {r['run_at']}: {r['minutes']:g} minutes of replay at {r['replay_speed']:g}x through the full "
@@ -402,14 +424,19 @@ def _fmt_soak(r: dict) -> list[str]:
         + (
             "(constant)"
             if len(r["thread_counts_after_warmup"]) == 1
-            else "(no growth: the extra one is Streamlit's short-lived per-rerun script thread caught by a sample)"
+            else "(no growth: the late maximum is not above the early one; the count moves with Streamlit's "
+            "per-rerun script thread, caught or missed by a sample)"
             if r.get("threads_no_growth")
             else f"(NOT MET: {_extra_threads(r)})"
         )
         + " | no growth |",
+        f"| Python threads at the end that were not there after warm-up (names) | {_threads_kept(r)} | |",
         f"| reconnects reported vs server connections - 1 | {r['reconnects_reported']} vs "
         f"{r['feed_connections'] - 1} ({'accounted' if r['reconnects_accounted'] else 'NOT accounted'}) | equal |",
         f"| page errors | {len(r['page_errors'])} | 0 |",
+        "",
+        "The soak's checks are growth, not speed: it may run beside other work (`nice`), and the notes after "
+        "section 6 say where the last run did and which pool the thread that came belongs to.",
     ] + (
         []
         if r.get("threads_no_growth", True)
