@@ -372,34 +372,21 @@ def ticks_spec(view: sc.SimulatorView, window: int = 300) -> dict:
     restarted = list(t["received_utc"][breaks])
     t = with_gaps(t.reset_index(drop=True), "received_utc", breaks)
     x = _utc(t["received_utc"])
+    lines = [("net cost", "net_cost_bps", "#1f6feb", 2), ("slippage", "slippage_bps", "#e8590c", 1)]
+    lines.append(("impact", "impact_bps", "#868e96", 1))
     data = [
         {
             "type": "scatter",
             "x": x,
-            "y": t["net_cost_bps"].to_numpy(),
-            "name": "net cost",
+            "y": t[column].to_numpy(),
+            "name": name,
             "mode": "lines",
-            "line": {"color": "#1f6feb", "width": 2},
-            "customdata": t[["net_cost_usd", "mid"]].to_numpy(),
-            "hovertemplate": "%{y:.3f} bps ($%{customdata[0]:,.4f})<br>mid %{customdata[1]:,.2f}<extra></extra>",
-        },
-        {
-            "type": "scatter",
-            "x": x,
-            "y": t["slippage_bps"].to_numpy(),
-            "name": "slippage",
-            "mode": "lines",
-            "line": {"color": "#e8590c", "width": 1},
-        },
-        {
-            "type": "scatter",
-            "x": x,
-            "y": t["impact_bps"].to_numpy(),
-            "name": "impact",
-            "mode": "lines",
-            "line": {"color": "#868e96", "width": 1},
-        },
+            "line": {"color": color, "width": width},
+        }
+        for name, column, color, width in lines
     ]
+    data[0]["customdata"] = t[["net_cost_usd", "mid"]].to_numpy()
+    data[0]["hovertemplate"] = "%{y:.3f} bps ($%{customdata[0]:,.4f})<br>mid %{customdata[1]:,.2f}<extra></extra>"
     return _add_restarts({"data": data, "layout": layout}, restarted)
 
 
