@@ -61,6 +61,7 @@ MISS_INTERVALS = 2.0  # a session misses a refresh when no fragment run finished
 FEED_SHARE = 0.95  # the feed keeps up while it takes at least this share of the offered books per second
 TIMINGS_ENV = "TCS_SESSIONS_TIMINGS"
 PROFILE_ENV = "TCS_SESSIONS_PROFILE"
+CPROFILE_ENV = "TCS_SESSIONS_CPROFILE"  # a path: fragment runs under cProfile, summed, written there (pstats)
 MACHINE = "a 2-core box"
 
 
@@ -251,17 +252,36 @@ def serve(argv: Sequence[str]) -> None:
     out = Path(os.environ[TIMINGS_ENV])
     prof_path = os.environ.get(PROFILE_ENV)
     lock = threading.Lock()
-    runs: list[tuple[float, float, float, int]] = []  # (end wall time s, thread CPU ms, wall ms, fragment 0/1)
+    # (end wall time s, thread CPU ms, wall ms, fragment 0/1, the fragments run: their ids, comma-separated)
+    runs: list[tuple[float, float, float, int, str]] = []
     original = script_runner.ScriptRunner._run_script
+    cprof_path = os.environ.get(CPROFILE_ENV)
+    cstats: list[Any] = []  # one pstats.Stats summing every fragment run's profile
 
     def timed(self: Any, rerun_data: Any) -> None:
         c0, w0 = time.thread_time(), time.perf_counter()
+        prof = None
+        if cprof_path and rerun_data.fragment_id_queue:
+            import cProfile
+
+            prof = cProfile.Profile(time.thread_time)  # this thread's CPU, not time spent waiting for the GIL
+            prof.enable()
         try:
             original(self, rerun_data)
         finally:
+            if prof is not None:
+                import pstats
+
+                prof.disable()
+                with lock:
+                    if cstats:
+                        cstats[0].add(prof)
+                    else:
+                        cstats.append(pstats.Stats(prof))
             cpu_ms, wall_ms = (time.thread_time() - c0) * 1e3, (time.perf_counter() - w0) * 1e3
             with lock:
-                runs.append((time.time(), cpu_ms, wall_ms, int(bool(rerun_data.fragment_id_queue))))
+                frags = ",".join(rerun_data.fragment_id_queue)
+                runs.append((time.time(), cpu_ms, wall_ms, int(bool(frags)), frags))
 
     script_runner.ScriptRunner._run_script = timed  # type: ignore[method-assign]
     sampler = StackSampler() if prof_path else None
@@ -282,6 +302,9 @@ def serve(argv: Sequence[str]) -> None:
             os.replace(tmp, out)
             if sampler is not None and prof_path:
                 Path(prof_path).write_text(json.dumps(sampler.result()))
+            if cprof_path and cstats:
+                with lock:
+                    cstats[0].dump_stats(cprof_path)
 
     threading.Thread(target=dump, name="tcs-sessions-timings", daemon=True).start()
     if sampler is not None:
@@ -586,6 +609,7 @@ class Window:
             "fragment_runs": len(frag),
             "runs_per_s": round(len(runs) / secs, 2),
             "fragment_cpu_ms": [round(r[1], 3) for r in frag],
+            "fragment_ids": [r[4] if len(r) > 4 else "" for r in frag],
             "fragment_wall_ms": [round(r[2], 3) for r in frag],
             "thread_cpu_percent": threads,  # live threads only: script threads end with their run
         }
@@ -596,10 +620,18 @@ def _pct(values: Sequence[float], q: float) -> float | None:
 
 
 def _summary(w: dict) -> dict:
-    cpu, wall = w.pop("fragment_cpu_ms"), w.pop("fragment_wall_ms")
+    cpu, wall, ids = w.pop("fragment_cpu_ms"), w.pop("fragment_wall_ms"), w.pop("fragment_ids")
+    by: dict[str, list[float]] = {}
+    for c, i in zip(cpu, ids, strict=True):  # the same fragment has the same id in every session of a page
+        by.setdefault(i[:12], []).append(c)
     return {
         **w,
         "run_cpu_ms": {"p50": _pct(cpu, 50), "p99": _pct(cpu, 99), "n": len(cpu)},
+        # per fragment (a page may have several timed fragments: the Simulator's live view and sidebar status)
+        "run_cpu_ms_by_fragment": {
+            i: {"p50": _pct(v, 50), "p99": _pct(v, 99), "n": len(v)}
+            for i, v in sorted(by.items(), key=lambda kv: -float(np.median(kv[1])))
+        },
         "run_wall_ms": {"p50": _pct(wall, 50), "p99": _pct(wall, 99)},
     }
 
@@ -816,11 +848,17 @@ def compare(*, page: str = "market", seconds: float = 30.0, speed: float = 10.0)
 
 
 # ---- where a refresh's CPU goes ---------------------------------------------------------------------------------
-def profile(*, page: str, sessions: int = 5, seconds: float = 20.0, speed: float = 10.0, top: int = 30) -> dict:
+def profile(
+    *, page: str, sessions: int = 5, seconds: float = 20.0, speed: float = 10.0, top: int = 30, cprofile: bool = False
+) -> dict:
     """Where the script threads spend a refresh: stack samples of ``sessions`` protocol sessions for
-    ``seconds`` (embedded mode), counted only after every session's first full run."""
-    prof = Path(tempfile.mkdtemp(prefix="tcs-sessions-prof-")) / "samples.json"
-    with Embedded(speed, profile=prof) as dep:
+    ``seconds`` (embedded mode), counted only after every session's first full run. The samples are wall time
+    (a thread waiting for the interpreter lock counts where it waits); ``cprofile`` adds cProfile of every
+    fragment run on the thread's CPU clock (exact attribution, at cProfile's per-call overhead)."""
+    tmp = Path(tempfile.mkdtemp(prefix="tcs-sessions-prof-"))
+    prof = tmp / "samples.json"
+    env = {CPROFILE_ENV: str(tmp / "fragments.prof")} if cprofile else None
+    with Embedded(speed, profile=prof, app_env=env) as dep:
         time.sleep(3.0)
 
         async def go() -> tuple[dict, dict, int]:
@@ -845,7 +883,7 @@ def profile(*, page: str, sessions: int = 5, seconds: float = 20.0, speed: float
         rows = sorted(((k, v) for k, v in counts.items() if v > 0), key=lambda kv: -kv[1])[:top]
         return [{"function": k, "share_pct": round(v / max(1, n) * 100, 1)} for k, v in rows]
 
-    return {
+    out = {
         "page": page,
         "sessions": sessions,
         "seconds": seconds,
@@ -854,6 +892,28 @@ def profile(*, page: str, sessions: int = 5, seconds: float = 20.0, speed: float
         "inclusive": table("inclusive"),
         "own": table("own"),
     }
+    if cprofile:
+        out["cprofile"] = _cprofile_table(tmp / "fragments.prof", top)
+    return out
+
+
+def _cprofile_table(path: Path, top: int) -> dict:
+    """Per fragment run (every run since the app started, first runs included): CPU ms by function,
+    cumulative and own, from the summed cProfile."""
+    import pstats
+
+    st = pstats.Stats(str(path))
+    stats: dict = st.stats  # type: ignore[attr-defined]
+    runs = max(1, max((cc for (f, _, name), (cc, *_rest) in stats.items() if name == "_run_script"), default=1))
+
+    def rows(index: int) -> list[dict]:
+        best = sorted(stats.items(), key=lambda kv: -kv[1][index])[:top]
+        return [
+            {"function": f"{_short(f)}:{line}({name})", "ms_per_run": round(v[index] / runs * 1e3, 3)}
+            for (f, line, name), v in best
+        ]
+
+    return {"fragment_runs": runs, "cumulative": rows(3), "own": rows(2)}
 
 
 def _short(path: str) -> str:
@@ -924,6 +984,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=float, default=15.0, help="seconds measured per step")
     ap.add_argument("--sessions", type=int, default=5, help="profile: sessions")
     ap.add_argument("--seconds", type=float, default=20.0, help="compare and profile: seconds")
+    ap.add_argument("--cprofile", action="store_true", help="profile: cProfile the fragment runs too")
     ap.add_argument("--out", type=Path, default=None, help="write the result as JSON here too")
     ap.add_argument("--app-env", action="append", default=[], help="NAME=VALUE for the app (measure), repeatable")
     ap.add_argument("--save", action="store_true", help="measure, compare: into benchmarks/reliability.json")
@@ -939,7 +1000,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "compare":
         result = compare(page=(args.page or ["market"])[0], seconds=args.seconds)
     else:
-        result = profile(page=(args.page or ["simulator"])[0], sessions=args.sessions, seconds=args.seconds)
+        result = profile(
+            page=(args.page or ["simulator"])[0], sessions=args.sessions, seconds=args.seconds, cprofile=args.cprofile
+        )
     if args.save and args.what != "profile":
         from benchmarks.reliability import write, write_report
 

@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.runtime import Runtime, from_environment
+from core.views.charts import Prebuilt, SharedCharts, prebuilt
 from core.views.market import MarketSummary, summarize
 
 #: on a timed refresh a live chart is rebuilt at most this often; a full run (after any input) rebuilds it at once
@@ -34,6 +35,12 @@ def get_runtime() -> Runtime:
     return from_environment()
 
 
+@st.cache_resource
+def shared_charts() -> SharedCharts:
+    """Charts shared by the sessions of this process that show the same order (``core.views.charts``)."""
+    return SharedCharts(CHART_PERIOD_S)
+
+
 def refresh_control(key: str) -> float | None:
     """Refresh-rate picker; returns seconds between reruns, or None when paused."""
     choice = st.segmented_control(
@@ -53,19 +60,21 @@ def timed_refresh() -> bool:
 
 
 def live_chart(slot: Any, key: str, build: Callable[[], Any], *, config: dict | None = None) -> None:
-    """Draw the plotly figure ``build()`` makes into ``slot``, rebuilt on a timed refresh only every
-    ``CHART_PERIOD_S``; in between the last figure is sent again, unchanged.
+    """Draw the plotly figure (or spec dict) ``build()`` makes into ``slot``, rebuilt on a timed refresh only
+    every ``CHART_PERIOD_S``; in between the last figure is sent again, unchanged.
 
     Why: Streamlit gives a plotly chart a new identity whenever its figure changes, and the browser then
     discards the chart and draws a new one from scratch (Plotly's newPlot), which at a 1 s refresh kept its
     main thread busy most of the time. An unchanged figure keeps its identity, so the browser keeps the chart
-    it drew. A full run (any input changed, a page switch) always rebuilds, so an input shows at once."""
+    it drew. A full run (any input changed, a page switch) always rebuilds, so an input shows at once. The
+    figure is kept as its finished dict (``Prebuilt``), so sending it again costs no validation or copy."""
     ss = st.session_state
     name = f"live_chart_{key}"
     cached = ss.get(name)
     now = time.monotonic()
     if cached is None or not timed_refresh() or now - cached[0] >= CHART_PERIOD_S:
-        cached = (now, build())
+        fig = build()
+        cached = (now, fig if isinstance(fig, Prebuilt) else prebuilt(fig if isinstance(fig, dict) else fig.to_dict()))
         ss[name] = cached
     slot.plotly_chart(cached[1], key=key, config=config)
 

@@ -1,13 +1,13 @@
 """The Simulator's results, drawn from a ``core.views.simulator.SimulatorView`` and ``core.views.preview``:
 the cost cards first, then the order's own figures, the venue's rules, the app's processing time in a strip
-of its own, and the charts."""
+of its own, and the charts (built by the caller, shared with the sessions showing the same order)."""
 
 import streamlit as st
 
 from core.views import preview
 from core.views import simulator as sim
-from core.views.charts import breakdown_figure, curve_figure, depth_figure, ticks_figure
-from pages.common import CHART_PERIOD_S, live_chart
+from core.views.formatting import markdown_table
+from pages.common import CHART_PERIOD_S
 
 PLOTLY = {"displaylogo": False}
 
@@ -18,8 +18,9 @@ def cards(row: tuple[preview.Card, ...]) -> None:
         col.metric(c.label, c.value, c.delta, "off", delta_arrow="off", delta_description=c.note, help=c.help)
 
 
-def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, paused: bool, notices) -> None:
-    """Draw the view; messages go into ``notices`` (a fixed-height container), so nothing below moves."""
+def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, paused: bool, notices, charts) -> None:
+    """Draw the view; messages go into ``notices`` (a fixed-height container), so nothing below moves.
+    ``charts``: ``core.views.charts.simulator_figures`` (of this view or, on a timed refresh, a recent one)."""
     e = view.estimate
     if e is None:
         notices.error(view.error or "This order cannot be priced on the current book.", icon=":material/error:")
@@ -35,8 +36,8 @@ def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, 
     with st.expander("How each number was computed"):
         st.dataframe(view.methods, hide_index=True, width="stretch", key="sim_methods")
     c1, c2 = st.columns(2)
-    live_chart(c1, "sim_breakdown_chart", lambda: breakdown_figure(view), config=PLOTLY)
-    live_chart(c2, "sim_depth_chart", lambda: depth_figure(view, inst.base, inst.quote), config=PLOTLY)
+    c1.plotly_chart(charts["breakdown"], key="sim_breakdown_chart", config=PLOTLY)
+    c2.plotly_chart(charts["depth"], key="sim_depth_chart", config=PLOTLY)
     if paused and (view.ticks is None or view.ticks.empty):
         st.info(
             "Refresh is paused: this order is charted on every new book while the page refreshes. Pick a refresh "
@@ -44,8 +45,8 @@ def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, 
             icon=":material/pause_circle:",
         )
     else:
-        live_chart(st, "sim_ticks_chart", lambda: ticks_figure(view), config=PLOTLY)
-    live_chart(st, "sim_curve_chart", lambda: curve_figure(view), config=PLOTLY)
+        st.plotly_chart(charts["ticks"], key="sim_ticks_chart", config=PLOTLY)
+    st.plotly_chart(charts["curve"], key="sim_curve_chart", config=PLOTLY)
     st.caption(f"The charts redraw every {CHART_PERIOD_S:g} s at most; the figures above, on every refresh.")
     with st.expander("Cost breakdown table"):
-        st.dataframe(preview.breakdown_rows(view), hide_index=True, width="stretch", key="sim_breakdown_table")
+        st.markdown(markdown_table(preview.breakdown_rows(view)))

@@ -151,3 +151,23 @@ def raw_inputs() -> vi.RawInputs:
         volatility_pct=ss.get("sim_vol_pct"),
         latency_ms=ss.get("sim_latency_ms"),
     )
+
+
+def show_message(slot, errors: dict, field: str) -> None:
+    if field in errors:
+        slot.error(errors[field], icon=":material/error:")
+
+
+def sized(scenario: vi.Scenario, rt, exchange: str, symbol: str, snap) -> vi.Scenario:
+    """The scenario with the venue's minimum and lot applied at the mid of the book seen when it was entered
+    (kept until an input changes, as an exchange converts a USD size once, on submission)."""
+    ss = st.session_state
+    key = (scenario, exchange, symbol)
+    cached = ss.get("sim_sized")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    if snap is None:
+        return scenario
+    result = vi.size_order(scenario, rt.instrument(exchange, symbol), snap.mid)
+    ss["sim_sized"] = (key, result)
+    return result

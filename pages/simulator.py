@@ -14,12 +14,13 @@ import streamlit as st
 
 from core.views import inputs as vi
 from core.views import simulator as sim
+from core.views.charts import simulator_figures
 from core.views.preview import QUESTION
-from pages.common import current_summary, get_runtime, refresh_control, status_line
+from pages.common import current_summary, get_runtime, refresh_control, shared_charts, status_line, timed_refresh
 from pages.compare_panel import compare_panel, live_figures
 from pages.cost_cards import render
 from pages.cost_form import cost_inputs
-from pages.order_form import order_inputs, raw_inputs
+from pages.order_form import order_inputs, raw_inputs, show_message, sized
 from pages.source_picker import follow_feed, needs_full_run, source_inputs
 
 #: the status line and notices live in a box of this height, so the cards below never move when a message
@@ -41,26 +42,6 @@ DEFAULTS = {
     "sim_feed_error": "",
     "sim_last_good": None,  # the last valid Scenario (venue rules applied), priced while an input is being fixed
 }
-
-
-def _message(slot, errors: dict, field: str) -> None:
-    if field in errors:
-        slot.error(errors[field], icon=":material/error:")
-
-
-def sized(scenario: vi.Scenario, rt, exchange: str, symbol: str, snap) -> vi.Scenario:
-    """The scenario with the venue's minimum and lot applied at the mid of the book seen when it was entered
-    (kept until an input changes, as an exchange converts a USD size once, on submission)."""
-    ss = st.session_state
-    key = (scenario, exchange, symbol)
-    cached = ss.get("sim_sized")
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    if snap is None:
-        return scenario
-    result = vi.size_order(scenario, rt.instrument(exchange, symbol), snap.mid)
-    ss["sim_sized"] = (key, result)
-    return result
 
 
 def live_view(rt, paused: bool) -> None:
@@ -105,10 +86,16 @@ def live_view(rt, paused: bool) -> None:
             return
     # the feed thread prices this order on every book from now on (shared with sessions of the same inputs)
     session = ss.setdefault("sim_session_id", uuid.uuid4().hex)  # new inputs release this session's old track
-    view = sim.live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session)
+    # the charts: on a timed refresh those any session showing this order built within CHART_PERIOD_S
+    shared, key = shared_charts(), sim.track_key(priced, exchange, symbol, rt.models().models)
+    charts = shared.fresh(key, time.monotonic()) if timed_refresh() else None
+    view = sim.live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=charts is None)
+    if charts is None and view.estimate is not None:
+        charts = shared.put(key, simulator_figures(view, inst.base, inst.quote), time.monotonic())
     age = snap.age_s(time.time_ns())
     live_figures(rt, view, notices)
-    render(view, inst, priced.sizing, stale=summary.stale or elsewhere, age_s=age, paused=paused, notices=notices)
+    stale = summary.stale or elsewhere
+    render(view, inst, priced.sizing, stale=stale, age_s=age, paused=paused, notices=notices, charts=charts)
     rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
 
@@ -148,7 +135,7 @@ def simulator_page() -> None:
     st.session_state["sim_instrument"] = (exchange, symbol)
     shown = sized(scenario, rt, exchange, symbol, snap)  # the venue's rules, to say next to the size box
     for field, slot in slots.items():
-        _message(slot, shown.errors, field)
+        show_message(slot, shown.errors, field)
         if field in shown.notes and field not in shown.errors:
             slot.caption(shown.notes[field])
     if shown.sizing is not None and shown.sizing.rounded and vi.QUANTITY not in shown.errors:

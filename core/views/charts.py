@@ -2,22 +2,87 @@
 
 A replay starts over at the end of its recording; the time-series charts then break their line (a gap, never a
 straight line across it) and draw a vertical "replay restarted" marker, so a loop is never taken for a move.
+
+Each chart is a plain plotly spec (``*_spec``: a dict of traces and layout) and a ``go.Figure`` of it
+(``*_figure``: validated by plotly, for tests and callers that want the object). A page sends the spec as a
+``Prebuilt`` figure: plotly's per-property validation of a built figure costs tens of milliseconds a chart,
+more than everything else a Simulator refresh does, and ``go.Figure(spec)`` in the tests checks the same spec.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
+from _plotly_utils.utils import convert_to_base64  # type: ignore[import-untyped]
 
 from core.costs.order import SizeUnit
 from core.views import simulator as sc
 from core.views.formatting import bps, usd, usd_short
 
+MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+_TEMPLATES: dict[str, dict] = {}
 
-def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
+
+class Prebuilt(go.Figure):
+    """A finished figure dict that ``st.plotly_chart`` takes as a figure: it sends ``to_dict()`` as it is, so
+    the chart goes out without plotly validating it again or deep-copying it on every refresh. Make the dict
+    with ``finish`` (template and typed arrays as ``go.Figure(spec).to_dict()`` has them)."""
+
+    def __init__(self, spec: dict) -> None:  # go.Figure.__init__ (the validation) is skipped on purpose
+        self._spec = spec
+
+    def to_dict(self) -> dict:
+        return self._spec
+
+
+def _template() -> dict:
+    """The default template's dict, as ``go.Figure`` adds it (Streamlit sets its own default when imported)."""
+    name = str(pio.templates.default)
+    if name not in _TEMPLATES:
+        _TEMPLATES[name] = go.Figure().to_dict()["layout"].get("template", {})
+    return _TEMPLATES[name]
+
+
+def finish(spec: dict) -> dict:
+    """``spec`` as ``go.Figure(spec).to_dict()`` gives it: numeric arrays as base64 typed arrays and the default
+    template added (in place: pass a spec just built; the template dict is shared and never changed)."""
+    convert_to_base64(spec)
+    spec["layout"].setdefault("template", _template())
+    return spec
+
+
+def prebuilt(spec: dict) -> Prebuilt:
+    return Prebuilt(finish(spec))
+
+
+def _layout(title: str, height: int, **more: Any) -> dict:
+    return {"title": {"text": title}, "height": height, "margin": dict(MARGIN), **more}
+
+
+def _axis_title(text: str, **more: Any) -> dict:
+    return {"title": {"text": text}, **more}
+
+
+def _legend_line(name: str, line: dict) -> dict:
+    """A legend entry for a shape (shapes have none of their own)."""
+    return {
+        "type": "scatter",
+        "x": [None],
+        "y": [None],
+        "mode": "lines",
+        "name": name,
+        "line": line,
+        "hoverinfo": "skip",
+    }
+
+
+def breakdown_spec(view: sc.SimulatorView) -> dict:
     """Waterfall: the temporary part and the market impact make up slippage (a subtotal), then fees (and a limit
     order's expected adverse selection and opportunity cost) make the net cost. Impact is never added twice."""
     t, e = view.breakdown, view.estimate
@@ -38,127 +103,138 @@ def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
     rows.append(("Net cost", e.net_cost_usd, "total", how.get("Net cost", "")))
     names, amounts, measures, methods = zip(*rows, strict=True)
     in_bps = [a / n * 1e4 if n > 0 else 0.0 for a in amounts]
-    fig = go.Figure(
-        go.Waterfall(
-            x=list(names),
-            y=in_bps,
-            measure=list(measures),
-            text=[f"{usd(u)}<br>{bps(b)}" for u, b in zip(amounts, in_bps, strict=True)],
-            textposition="outside",
-            hovertext=list(methods),
-            connector={"line": {"color": "#c4c9d4"}},
-            increasing={"marker": {"color": "#e8590c"}},
-            decreasing={"marker": {"color": "#2f9e44"}},
-            totals={"marker": {"color": "#1f6feb"}},
-        )
-    )
-    fig.update_layout(
-        title="Cost breakdown",
-        yaxis_title="bps of notional",
-        height=340,
-        showlegend=False,
-        margin=dict(l=10, r=10, t=40, b=10),
-    )
-    fig.update_yaxes(rangemode="tozero")
-    return fig
+    trace = {
+        "type": "waterfall",
+        "x": list(names),
+        "y": in_bps,
+        "measure": list(measures),
+        "text": [f"{usd(u)}<br>{bps(b)}" for u, b in zip(amounts, in_bps, strict=True)],
+        "textposition": "outside",
+        "hovertext": list(methods),
+        "connector": {"line": {"color": "#c4c9d4"}},
+        "increasing": {"marker": {"color": "#e8590c"}},
+        "decreasing": {"marker": {"color": "#2f9e44"}},
+        "totals": {"marker": {"color": "#1f6feb"}},
+    }
+    layout = _layout("Cost breakdown", 340, showlegend=False, yaxis=_axis_title("bps of notional", rangemode="tozero"))
+    return {"data": [trace], "layout": layout}
 
 
-def depth_figure(view: sc.SimulatorView, base: str, quote: str) -> go.Figure:
+def breakdown_figure(view: sc.SimulatorView) -> go.Figure:
+    return go.Figure(breakdown_spec(view))
+
+
+def depth_spec(view: sc.SimulatorView, base: str, quote: str) -> dict:
+    """Cumulative depth per side with the order's fill range, its average price and the mid marked."""
     d = view.depth
     assert d is not None  # drawn only for a priced view
-    fig = go.Figure()
+    data: list[dict] = []
     for frame, name, color in ((d.bids, "Bids", "#2f9e44"), (d.asks, "Asks", "#e03131")):
-        fig.add_trace(
-            go.Scatter(
-                x=frame["price"],
-                y=frame["cum_usd"],
-                name=name,
-                mode="lines",
-                line={"shape": "hv", "color": color},
-                fill="tozeroy",
-                customdata=frame["cum_base"],
-                hovertemplate=f"%{{x:,.2f}} {quote}<br>%{{y:$,.0f}} cumulative<br>%{{customdata:.4f}} {base}"
+        data.append(
+            {
+                "type": "scatter",
+                "x": frame["price"].to_numpy(),
+                "y": frame["cum_usd"].to_numpy(),
+                "name": name,
+                "mode": "lines",
+                "line": {"shape": "hv", "color": color},
+                "fill": "tozeroy",
+                "customdata": frame["cum_base"].to_numpy(),
+                "hovertemplate": f"%{{x:,.2f}} {quote}<br>%{{y:$,.0f}} cumulative<br>%{{customdata:.4f}} {base}"
                 f"<extra>{name}</extra>",
-            )
+            }
         )
-    lo, hi = sorted((d.fill_from, d.fill_to))
-    fig.add_vrect(x0=lo, x1=hi, fillcolor="#ffd43b", opacity=0.4, line_width=1, line_color="#f59f00", layer="below")
-    fig.add_vline(x=d.avg_price, line_dash="dash", line_color="#1b1f24")
-    fig.add_vline(x=d.mid, line_dash="dot", line_color="#868e96")
-    # legend entries for the shapes (shapes have none of their own)
+    lo, hi = sorted((float(d.fill_from), float(d.fill_to)))
+    span = {"xref": "x", "y0": 0, "y1": 1, "yref": "y domain"}  # what add_vrect / add_vline draw
+    shapes = [
+        {"type": "rect", "x0": lo, "x1": hi, **span, "fillcolor": "#ffd43b", "opacity": 0.4, "layer": "below"},
+        {"type": "line", "x0": float(d.avg_price), "x1": float(d.avg_price), **span},
+        {"type": "line", "x0": float(d.mid), "x1": float(d.mid), **span},
+    ]
+    shapes[0]["line"] = {"width": 1, "color": "#f59f00"}
+    shapes[1]["line"] = {"dash": "dash", "color": "#1b1f24"}
+    shapes[2]["line"] = {"dash": "dot", "color": "#868e96"}
     fill = f"fill range {lo:,.2f}–{hi:,.2f}" + (" (beyond visible depth)" if d.beyond_visible else "")
     for name, line in (
         (fill, {"color": "#ffd43b", "width": 10}),
         (f"average price {d.avg_price:,.2f}", {"color": "#1b1f24", "dash": "dash"}),
         (f"mid {d.mid:,.2f}", {"color": "#868e96", "dash": "dot"}),
     ):
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, line=line, hoverinfo="skip"))
-    fig.update_layout(
-        title="Order book depth and this order's fill",
-        height=340,
+        data.append(_legend_line(name, line))
+    layout = _layout(
+        "Order book depth and this order's fill",
+        340,
         hovermode="closest",
-        xaxis_title=f"Price ({quote} per {base})",
-        yaxis_title="Cumulative depth (USD)",
-        legend=dict(orientation="h", y=-0.25),
-        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=_axis_title(f"Price ({quote} per {base})", range=[float(x) for x in d.x_range], tickformat=",.2~f"),
+        yaxis=_axis_title("Cumulative depth (USD)"),
+        legend={"orientation": "h", "y": -0.25},
+        shapes=shapes,
     )
-    fig.update_xaxes(range=list(d.x_range), tickformat=",.2~f")
-    return fig
+    return {"data": data, "layout": layout}
+
+
+def depth_figure(view: sc.SimulatorView, base: str, quote: str) -> go.Figure:
+    return go.Figure(depth_spec(view, base, quote))
+
+
+def curve_spec(view: sc.SimulatorView) -> dict:
+    """Net cost against order size on this book (log sizes), the extrapolated part dashed, this order marked."""
+    c, e = view.curve, view.estimate
+    assert c is not None and e is not None  # drawn only for a priced view
+    inside = ~c["beyond_visible"].to_numpy(dtype=bool)
+    size, net = c["size_usd"].to_numpy(), c["net_bps"].to_numpy()
+    hover = "%{x:$,.0f}: %{y:.2f} bps<extra></extra>"
+    data = [
+        {
+            "type": "scatter",
+            "x": size,
+            "y": net,
+            "mode": "lines",
+            "name": "beyond visible depth (extrapolated)",
+            "line": {"color": "#adb5bd", "dash": "dash"},
+            "hovertemplate": hover,
+        },
+        {
+            "type": "scatter",
+            "x": size[inside],
+            "y": net[inside],
+            "mode": "lines+markers",
+            "name": "net cost",
+            "line": {"color": "#1f6feb"},
+            "marker": {"size": 4},
+            "hovertemplate": hover,
+        },
+        {
+            "type": "scatter",
+            "x": [e.size if e.size_unit is SizeUnit.QUOTE else e.filled_usd],  # the axis is USD
+            "y": [e.net_cost_bps],
+            "mode": "markers",
+            "name": "this order",
+            "marker": {"size": 12, "color": "#e8590c", "symbol": "diamond"},
+            "hovertemplate": "this order %{x:$,.2f}: %{y:.2f} bps<extra></extra>",
+        },
+    ]
+    ticks = [10.0**k for k in range(1, 8)]
+    layout = _layout(
+        "Net cost versus order size on the current book",
+        320,
+        xaxis=_axis_title(
+            "Order size (USD, log scale)", type="log", tickvals=ticks, ticktext=[usd_short(t) for t in ticks]
+        ),
+        yaxis=_axis_title("Net cost (bps of notional)"),
+        legend={"orientation": "h", "y": -0.3},
+    )
+    return {"data": data, "layout": layout}
 
 
 def curve_figure(view: sc.SimulatorView) -> go.Figure:
-    c, e = view.curve, view.estimate
-    assert c is not None and e is not None  # drawn only for a priced view
-    inside = c[~c["beyond_visible"]]
-    fig = go.Figure()
-    hover = "%{x:$,.0f}: %{y:.2f} bps<extra></extra>"
-    fig.add_trace(
-        go.Scatter(
-            x=c["size_usd"],
-            y=c["net_bps"],
-            mode="lines",
-            name="beyond visible depth (extrapolated)",
-            line={"color": "#adb5bd", "dash": "dash"},
-            hovertemplate=hover,
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=inside["size_usd"],
-            y=inside["net_bps"],
-            mode="lines+markers",
-            name="net cost",
-            line={"color": "#1f6feb"},
-            marker={"size": 4},
-            hovertemplate=hover,
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=[e.size if e.size_unit is SizeUnit.QUOTE else e.filled_usd],  # the axis is USD
-            y=[e.net_cost_bps],
-            mode="markers",
-            name="this order",
-            marker={"size": 12, "color": "#e8590c", "symbol": "diamond"},
-            hovertemplate="this order %{x:$,.2f}: %{y:.2f} bps<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        title="Net cost versus order size on the current book",
-        height=320,
-        xaxis_title="Order size (USD, log scale)",
-        yaxis_title="Net cost (bps of notional)",
-        legend=dict(orientation="h", y=-0.3),
-        margin=dict(l=10, r=10, t=40, b=10),
-    )
-    ticks = [10.0**k for k in range(1, 8)]
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[usd_short(t) for t in ticks])
-    return fig
+    return go.Figure(curve_spec(view))
 
 
 # ---- replay restarts ----------------------------------------------------------------------------------
 
 RESTART_LABEL = "replay restarted"
+RESTART_COLOR = "#7048e8"
 
 
 def steps_back(times: pd.Series | np.ndarray) -> np.ndarray:
@@ -182,23 +258,55 @@ def with_gaps(frame: pd.DataFrame, x: str, breaks: np.ndarray) -> pd.DataFrame:
     return ordered.sort_values(["_i", "_k"], kind="stable").drop(columns=["_i", "_k"]).reset_index(drop=True)
 
 
-def mark_restarts(fig: go.Figure, times: Sequence) -> None:
-    """A dotted vertical line and a label at each restart time (on the figure's x axis)."""
-    for t in times:
-        fig.add_shape(
-            type="line", x0=t, x1=t, yref="paper", y0=0, y1=1, line={"color": "#7048e8", "dash": "dot", "width": 1}
-        )
-        fig.add_annotation(
-            x=t, yref="paper", y=1, text=RESTART_LABEL, showarrow=False, yanchor="bottom", font={"color": "#7048e8"}
-        )
-    if len(times):  # one legend entry for all of them
-        line = {"color": "#7048e8", "dash": "dot"}
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=RESTART_LABEL, line=line, hoverinfo="skip"))
+def restart_marks(times: Sequence) -> tuple[list[dict], list[dict], list[dict]]:
+    """A dotted vertical line and a label at each restart time (on the figure's x axis), and one legend entry
+    for all of them: (shapes, annotations, traces) to add to a spec."""
+    shapes = [
+        {
+            "type": "line",
+            "x0": t,
+            "x1": t,
+            "yref": "paper",
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": RESTART_COLOR, "dash": "dot", "width": 1},
+        }
+        for t in times
+    ]
+    notes = [
+        {
+            "x": t,
+            "yref": "paper",
+            "y": 1,
+            "text": RESTART_LABEL,
+            "showarrow": False,
+            "yanchor": "bottom",
+            "font": {"color": RESTART_COLOR},
+        }
+        for t in times
+    ]
+    legend = [_legend_line(RESTART_LABEL, {"color": RESTART_COLOR, "dash": "dot"})] if len(times) else []
+    return shapes, notes, legend
 
 
-def mid_figure(
+def _add_restarts(spec: dict, times: Sequence) -> dict:
+    shapes, notes, legend = restart_marks(times)
+    if shapes:
+        spec["layout"]["shapes"] = shapes
+        spec["layout"]["annotations"] = notes
+    spec["data"] += legend
+    return spec
+
+
+def _utc(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """UTC instants as plotly's validation stores them (naive datetime64, sent as ISO strings)."""
+    t = pd.DatetimeIndex(times)
+    return (t.tz_convert(None) if t.tz is not None else t).to_numpy()
+
+
+def mid_spec(
     times_s: np.ndarray, mids: np.ndarray, restarts_s: Sequence[float], quote: str, *, max_points: int = 3000
-) -> go.Figure:
+) -> dict:
     """The mid price on receive time (the last ``max_points`` books), broken and marked where the replay started
     over (``restarts_s``: receive times of the first book after each restart, ``core.runtime.Runtime.restarts``)."""
     times_s, mids = np.asarray(times_s)[-max_points:], np.asarray(mids)[-max_points:]
@@ -207,77 +315,121 @@ def mid_figure(
     marks = pd.to_datetime(np.asarray([r for r in restarts_s if len(t) and r >= times_s[0]]), unit="s", utc=True)
     breaks = frame["time"].isin(marks).to_numpy() & (np.arange(len(frame)) > 0)
     frame = with_gaps(frame, "time", breaks)
-    fig = go.Figure()
-    fig.add_scatter(
-        x=frame["time"],
-        y=frame["mid"],
-        name="mid",
-        mode="lines",
-        line={"color": "#1f6feb", "width": 1.5},
-        hovertemplate=f"%{{y:,.2f}} {quote}<extra></extra>",
+    trace = {
+        "type": "scatter",
+        "x": _utc(frame["time"]),
+        "y": frame["mid"].to_numpy(),
+        "name": "mid",
+        "mode": "lines",
+        "line": {"color": "#1f6feb", "width": 1.5},
+        "hovertemplate": f"%{{y:,.2f}} {quote}<extra></extra>",
+    }
+    layout = _layout(
+        "Mid price",
+        280,
+        yaxis=_axis_title(f"mid ({quote})", tickformat=",.2f"),
+        xaxis=_axis_title("time received (UTC, this machine's clock)"),
+        legend={"orientation": "h", "y": -0.3},
     )
-    mark_restarts(fig, list(marks))
-    fig.update_layout(
-        title="Mid price",
-        yaxis_title=f"mid ({quote})",
-        xaxis_title="time received (UTC, this machine's clock)",
-        height=280,
-        margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", y=-0.3),
-    )
-    fig.update_yaxes(tickformat=",.2f")
-    return fig
+    return _add_restarts({"data": [trace], "layout": layout}, list(marks))
+
+
+def mid_figure(
+    times_s: np.ndarray, mids: np.ndarray, restarts_s: Sequence[float], quote: str, *, max_points: int = 3000
+) -> go.Figure:
+    return go.Figure(mid_spec(times_s, mids, restarts_s, quote, max_points=max_points))
 
 
 # ---- the live view ------------------------------------------------------------------------------------
 
 
-def ticks_figure(view: sc.SimulatorView, window: int = 300) -> go.Figure:
+def ticks_spec(view: sc.SimulatorView, window: int = 300) -> dict:
     """Net cost of this order on each of the last ``window`` books, with its slippage and impact parts.
 
     On receive time, which only moves forward; where the exchange time steps back (the replay started over)
     the lines break and a marker says so."""
     t = view.ticks.tail(window) if view.ticks is not None else None
-    fig = go.Figure()
-    if t is not None and len(t):
-        breaks = steps_back(t["time_utc"])
-        restarted = list(t["received_utc"][breaks])
-        t = with_gaps(t.reset_index(drop=True), "received_utc", breaks)
-        fig.add_scatter(
-            x=t["received_utc"],
-            y=t["net_cost_bps"],
-            name="net cost",
-            mode="lines",
-            line={"color": "#1f6feb", "width": 2},
-            customdata=t[["net_cost_usd", "mid"]],
-            hovertemplate="%{y:.3f} bps ($%{customdata[0]:,.4f})<br>mid %{customdata[1]:,.2f}<extra></extra>",
-        )
-        fig.add_scatter(
-            x=t["received_utc"],
-            y=t["slippage_bps"],
-            name="slippage",
-            mode="lines",
-            line={"color": "#e8590c", "width": 1},
-        )
-        fig.add_scatter(
-            x=t["received_utc"], y=t["impact_bps"], name="impact", mode="lines", line={"color": "#868e96", "width": 1}
-        )
-        mark_restarts(fig, restarted)
-    else:
-        fig.add_annotation(
-            text="Collecting ticks: this order is priced on each new book from now on.",
-            showarrow=False,
-            xref="paper",
-            yref="paper",
-            x=0.5,
-            y=0.5,
-        )
-    fig.update_layout(
-        title=f"This order on every book (last {min(len(view.ticks), window) if view.ticks is not None else 0} ticks)",
-        yaxis_title="bps of notional",
-        xaxis_title="time received (UTC, this machine's clock)",
-        height=300,
-        margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", y=-0.3),
+    layout = _layout(
+        f"This order on every book (last {min(len(view.ticks), window) if view.ticks is not None else 0} ticks)",
+        300,
+        yaxis=_axis_title("bps of notional"),
+        xaxis=_axis_title("time received (UTC, this machine's clock)"),
+        legend={"orientation": "h", "y": -0.3},
     )
-    return fig
+    if t is None or not len(t):
+        layout["annotations"] = [
+            {
+                "text": "Collecting ticks: this order is priced on each new book from now on.",
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+            }
+        ]
+        return {"data": [], "layout": layout}
+    breaks = steps_back(t["time_utc"])
+    restarted = list(t["received_utc"][breaks])
+    t = with_gaps(t.reset_index(drop=True), "received_utc", breaks)
+    x = _utc(t["received_utc"])
+    lines = [("net cost", "net_cost_bps", "#1f6feb", 2), ("slippage", "slippage_bps", "#e8590c", 1)]
+    lines.append(("impact", "impact_bps", "#868e96", 1))
+    data = [
+        {
+            "type": "scatter",
+            "x": x,
+            "y": t[column].to_numpy(),
+            "name": name,
+            "mode": "lines",
+            "line": {"color": color, "width": width},
+        }
+        for name, column, color, width in lines
+    ]
+    data[0]["customdata"] = t[["net_cost_usd", "mid"]].to_numpy()
+    data[0]["hovertemplate"] = "%{y:.3f} bps ($%{customdata[0]:,.4f})<br>mid %{customdata[1]:,.2f}<extra></extra>"
+    return _add_restarts({"data": data, "layout": layout}, restarted)
+
+
+def ticks_figure(view: sc.SimulatorView, window: int = 300) -> go.Figure:
+    return go.Figure(ticks_spec(view, window))
+
+
+# ---- one set of charts for every session showing the same order ---------------------------------------------
+
+
+def simulator_figures(view: sc.SimulatorView, base: str, quote: str) -> dict[str, Prebuilt]:
+    """The Simulator's four charts of a priced view (with its curve), ready to send."""
+    return {
+        "breakdown": prebuilt(breakdown_spec(view)),
+        "depth": prebuilt(depth_spec(view, base, quote)),
+        "ticks": prebuilt(ticks_spec(view)),
+        "curve": prebuilt(curve_spec(view)),
+    }
+
+
+class SharedCharts:
+    """Charts shared by every session of the process that shows the same thing (``key``: the order and the
+    instrument). On a timed refresh a session takes the charts another session built less than ``period_s``
+    ago, so thirty visitors with the default order cost one build per period instead of thirty; a full run
+    (an input changed) builds them afresh and shares those. Holds at most ``max_keys`` keys (least recently
+    built dropped). Thread-safe: sessions run on their own threads."""
+
+    def __init__(self, period_s: float, max_keys: int = 64) -> None:
+        self.period_s = period_s
+        self.max_keys = max_keys
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def fresh(self, key: Hashable, now_s: float) -> Any | None:
+        """The charts built for ``key`` less than ``period_s`` ago, else None (build them, then ``put``)."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry[1] if entry is not None and now_s - entry[0] < self.period_s else None
+
+    def put(self, key: Hashable, charts: Any, now_s: float) -> Any:
+        with self._lock:
+            self._entries.pop(key, None)  # re-inserted last: the dict's order is the build order
+            self._entries[key] = (now_s, charts)
+            while len(self._entries) > self.max_keys:
+                del self._entries[next(iter(self._entries))]
+        return charts

@@ -6,6 +6,7 @@ Units follow ``docs/METHODOLOGY.md`` section 1: USD (USDT counted 1:1), bps of t
 from __future__ import annotations
 
 import math
+from typing import Any
 
 #: amounts below these print as zero: float residue (e.g. 1e-20 USD of impact), not money
 ZERO_USD = 1e-8
@@ -118,3 +119,23 @@ def base_amount(x: float, ccy: str) -> str:
     if not math.isfinite(x):
         return f"n/a {ccy}"
     return f"{significant(x)} {ccy}"
+
+
+MARKDOWN_SPECIAL = frozenset("\\`*_{}[]<>()#+-!|$~:")
+
+
+def markdown_table(frame: Any) -> str:
+    """A small text table (a DataFrame of strings and numbers) as a Markdown table: one text element to send
+    on each refresh, where a DataFrame is converted to Arrow every time (a millisecond or more)."""
+
+    def cell(v: object) -> str:
+        text = str(v).replace("\n", " ")
+        indent = len(text) - len(text.lstrip(" "))
+        # every Markdown (and Streamlit: $ math, :colour[...]) special character taken literally
+        body = "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text.strip())
+        return "&nbsp;" * indent + body
+
+    head = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False, name=None)]
+    return "\n".join([head, rule, *rows])

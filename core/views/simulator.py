@@ -376,6 +376,7 @@ def compute_view(
     timings: Mapping[str, np.ndarray] | None = None,
     curve_sizes_usd: Sequence[float] | np.ndarray = CURVE_SIZES_USD,
     ticks: Sequence[CostFigures] | None = None,
+    curve: bool = True,
 ) -> SimulatorView:
     """Price ``scenario`` on ``snapshot``; a book the order cannot be priced on gives ``error``, not an exception.
 
@@ -383,6 +384,8 @@ def compute_view(
     learned-model slots (the order carries the latency assumption they read); ``fallbacks`` why any model
     is not used; ``timings`` the store's ``tick_timings()``; ``ticks`` this order's per-tick figures from
     the feed thread (``core.pricing.tracker``), which give the internal latency and the tick-by-tick chart.
+    ``curve=False`` leaves out the cost-versus-size curve (31 estimates; only its chart shows it, and a
+    timed refresh that reuses the charts does not need it).
     """
     times, mids = mid_history if mid_history is not None else (np.empty(0), np.empty(0))
     vol = realised_vol(times, mids, override_annual=scenario.volatility_override, mid=snapshot.mid)
@@ -433,7 +436,9 @@ def compute_view(
         error=None,
         depth_warning=warning,
         depth=depth_chart(snapshot, e),
-        curve=cost_curve(snapshot, order, fee_tier=tier, volatility=vol, models=models, sizes_usd=curve_sizes_usd),
+        curve=cost_curve(snapshot, order, fee_tier=tier, volatility=vol, models=models, sizes_usd=curve_sizes_usd)
+        if curve
+        else None,
         breakdown=breakdown_table(e),
         latency=latency,
         methods=method_rows(e, fallbacks),
@@ -455,22 +460,29 @@ def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
     """Per-tick figures as columns with units in their names (exchange and receive time, costs in bps and USD).
 
     Receive time only moves forward; exchange time steps back where a replay started over (the chart breaks
-    its line there, ``core.views.charts.ticks_figure``)."""
+    its line there, ``core.views.charts.ticks_figure``). Built column by column from the tuples (a refresh
+    builds it for up to a track's 600 figures; a DataFrame of the tuples took milliseconds)."""
     if not ticks:
         return None
-    df = pd.DataFrame(ticks, columns=CostFigures._fields)
-    ts = df["exchange_ts_ms"].where(df["exchange_ts_ms"] > 0, df["recv_ns"] // 1_000_000)
+    cols = dict(zip(CostFigures._fields, zip(*ticks, strict=True), strict=True))
+    recv_ns = np.fromiter(cols["recv_ns"], dtype=np.int64, count=len(ticks))
+    exch_ms = np.fromiter(cols["exchange_ts_ms"], dtype=np.int64, count=len(ticks))
+    ts_ms = np.where(exch_ms > 0, exch_ms, recv_ns // 1_000_000)
+
+    def floats(name: str) -> np.ndarray:
+        return np.fromiter(cols[name], dtype=np.float64, count=len(ticks))
+
     return pd.DataFrame(
         {
-            "time_utc": pd.to_datetime(ts, unit="ms", utc=True),
-            "received_utc": pd.to_datetime(df["recv_ns"] // 1000, unit="us", utc=True),
-            "mid": df["mid"],
-            "net_cost_bps": df["net_cost_bps"],
-            "slippage_bps": df["slippage_bps"],
-            "fee_bps": df["fee_bps"],
-            "impact_bps": df["impact_bps"],
-            "net_cost_usd": df["net_cost_usd"],
-            "latency_us": df["latency_us"],
+            "time_utc": pd.to_datetime(ts_ms, unit="ms", utc=True),
+            "received_utc": pd.to_datetime(recv_ns // 1000, unit="us", utc=True),
+            "mid": floats("mid"),
+            "net_cost_bps": floats("net_cost_bps"),
+            "slippage_bps": floats("slippage_bps"),
+            "fee_bps": floats("fee_bps"),
+            "impact_bps": floats("impact_bps"),
+            "net_cost_usd": floats("net_cost_usd"),
+            "latency_us": floats("latency_us"),
         }
     )
 
@@ -481,7 +493,14 @@ def feed_volatility(mid_history: tuple[np.ndarray, np.ndarray], mid: float | Non
 
 
 def live_view(
-    rt: Runtime, snapshot: BookSnapshot, scenario: Scenario, *, exchange: str, symbol: str, owner: Hashable
+    rt: Runtime,
+    snapshot: BookSnapshot,
+    scenario: Scenario,
+    *,
+    exchange: str,
+    symbol: str,
+    owner: Hashable,
+    curve: bool = True,
 ) -> SimulatorView:
     """``compute_view`` on the runtime's data; from now on the feed thread prices this order on every book.
 
@@ -505,6 +524,7 @@ def live_view(
         fallbacks=loaded.fallbacks,
         timings=rt.tick_timings(),
         ticks=rt.figures(track),
+        curve=curve,
     )
     if view.estimate is not None:
         rt.record_cost_latency(view.estimate.latency_us)

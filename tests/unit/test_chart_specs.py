@@ -1,0 +1,90 @@
+"""The Simulator's charts as plain specs: what the page sends (``Prebuilt``) is exactly what plotly makes of the
+same spec after validating it, the shared charts expire and stay bounded, and small text tables escape Markdown."""
+
+import json
+from dataclasses import replace
+
+import pandas as pd
+import plotly.io as pio
+from plotly.tools import return_figure_from_figure_or_data
+
+from core.feed.goquant import parse_snapshot
+from core.feed.store import BookStore
+from core.market.instruments import get_instrument
+from core.pricing.tracker import CostTracker
+from core.views import charts as ch
+from core.views import inputs as vi
+from core.views import simulator as sc
+from core.views.formatting import markdown_table
+
+INST = get_instrument("binance-futures", "BTCUSDT")
+
+
+def _view(recorded_messages, **raw):
+    scenario = vi.parse_inputs(
+        replace(vi.RawInputs(), **raw), exchange=INST.exchange, market=INST.kind, limit_available=False
+    )
+    store = BookStore()
+    tracker = CostTracker(mids=store.mids, record_tick_cost=store.record_tick_cost)
+    track = tracker.track(
+        sc.track_key(scenario, INST.exchange, INST.symbol, None),
+        lambda: sc.pricer_for(scenario, None),
+        exchange=INST.exchange,
+        symbol=INST.symbol,
+    )
+    for i, raw_msg in enumerate(recorded_messages[:60]):
+        snap = parse_snapshot(raw_msg, instrument=INST)
+        if i >= 30:  # a replay that started over: exchange time steps back here
+            snap = replace(snap, exchange_ts_ms=snap.exchange_ts_ms - 60_000)
+        store.publish(snap)
+        tracker(None, snap)
+    return sc.compute_view(
+        snap, scenario, ticks=tracker.figures(track), mid_history=store.mids(INST.exchange, INST.symbol)
+    )
+
+
+def sent(fig) -> dict:
+    """The spec as ``st.plotly_chart`` serialises a figure."""
+    return json.loads(pio.to_json(return_figure_from_figure_or_data(fig, validate_figure=True), validate=False))
+
+
+def test_prebuilt_charts_send_what_plotly_validates(recorded_messages):
+    for raw in ({"quantity_usd": 250_000.0}, {"quantity_usd": 5e7, "side": "sell"}):
+        view = _view(recorded_messages, **raw)
+        figures = ch.simulator_figures(view, INST.base, INST.quote)
+        validated = {
+            "breakdown": ch.breakdown_figure(view),
+            "depth": ch.depth_figure(view, INST.base, INST.quote),
+            "ticks": ch.ticks_figure(view),
+            "curve": ch.curve_figure(view),
+        }
+        for name, fig in validated.items():
+            assert sent(figures[name]) == sent(fig), name
+    ticks = sent(figures["ticks"])
+    assert any(a.get("text") == ch.RESTART_LABEL for a in ticks["layout"]["annotations"])  # the restart drawn
+    assert isinstance(ticks["data"][0]["y"], dict) and "bdata" in ticks["data"][0]["y"]  # typed arrays, as plotly
+
+
+def test_prebuilt_is_sent_as_it_is():
+    spec = ch.finish({"data": [{"type": "scatter", "x": [1, 2], "y": [3, 4]}], "layout": {"height": 300}})
+    assert return_figure_from_figure_or_data(ch.Prebuilt(spec), validate_figure=True) is spec
+    assert spec["layout"]["template"]  # the default template, as go.Figure adds it
+
+
+def test_shared_charts_expire_and_stay_bounded():
+    shared = ch.SharedCharts(period_s=2.0, max_keys=2)
+    assert shared.fresh("a", 0.0) is None
+    shared.put("a", {"n": 1}, 10.0)
+    assert shared.fresh("a", 11.9) == {"n": 1} and shared.fresh("a", 12.0) is None
+    shared.put("b", {"n": 2}, 11.0)
+    shared.put("c", {"n": 3}, 11.0)  # a third key drops the oldest built
+    assert shared.fresh("a", 11.0) is None and shared.fresh("b", 11.5) == {"n": 2}
+
+
+def test_markdown_table_takes_text_literally():
+    frame = pd.DataFrame({"component": ["  of which impact", "Net cost"], "USD": ["$5.13", "-$0.50"]})
+    text = markdown_table(frame)
+    lines = text.splitlines()
+    assert lines[0] == "| component | USD |" and lines[1] == "|---|---|" and len(lines) == 4
+    assert "&nbsp;&nbsp;of which impact" in lines[2] and "\\$5.13" in lines[2]  # no $...$ maths
+    assert "\\-\\$0.50" in lines[3]
