@@ -3,7 +3,19 @@
 import streamlit as st
 
 
+def _skip_repl_probe() -> None:
+    """Streamlit asks once per process, on the first element any session draws, whether it runs inside a Python
+    REPL (to print a hint), by ``inspect.stack()``, which resolves the source file of every loaded module: about
+    0.25 s of the first page view of a fresh process. Under ``streamlit run`` (a runtime exists) it never is a
+    REPL, so mark the question answered. Internal to Streamlit 1.67: without that flag nothing changes."""
+    import streamlit.delta_generator as dg  # internal; absent in other versions
+
+    if st.runtime.exists() and not getattr(dg, "_use_warning_has_been_displayed", True):
+        dg._use_warning_has_been_displayed = True
+
+
 def run() -> None:
+    _skip_repl_probe()
     st.set_page_config(page_title="Trade Cost Simulator", page_icon="📈", layout="wide")
     pages = [
         st.Page("pages/simulator.py", title="Simulator", icon=":material/calculate:", default=True),

@@ -35,20 +35,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse, urlunparse
 
 import numpy as np
 import orjson
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from core.errors import InputError, ParseError, SourceUnavailable
 from core.feed.client import Backoff, Feed
 from core.feed.replay import ReplayInfo, bundled_recordings
 from core.feed.store import BookStore, FeedState, FeedStatus
 from core.market.book import BookSnapshot
+
+if TYPE_CHECKING:  # redis is imported where a bus is used: the embedded app (no bus) never pays for it
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,10 @@ def connect(url: str, settings: BusSettings, password: str | None = None) -> red
     ``password`` (``bus_password``, read once when a publisher or reader is built) is used when the URL
     carries none.
     """
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     return redis.Redis.from_url(
         url,
         password=urlparse(url).password or password,
@@ -174,6 +178,8 @@ def connect(url: str, settings: BusSettings, password: str | None = None) -> red
 
 def plain_error(exc: redis.RedisError, url: str) -> str:
     """What went wrong with the bus, in words for the status line and logs (never the password)."""
+    import redis
+
     where = f"Redis at {urlparse(url).hostname}:{urlparse(url).port or 6379}"
     text = str(exc).lower()
     if isinstance(exc, redis.AuthenticationError) or "noauth" in text or "wrongpass" in text:
@@ -295,6 +301,8 @@ class BusPublisher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        import redis
+
         self._redis: redis.Redis | None = None
         self._holders: dict[Instrument, str] = {}  # who held each instrument's lease at our last try
         self._hold = redis.Redis().register_script(_HOLD_LUA)  # a script object; the client is given per call
@@ -323,6 +331,8 @@ class BusPublisher:
         by another run (an ingest that just died lets its lapse within ``lease_ttl_s``). Raises
         ``SourceUnavailable`` in words when another ingest still publishes one, releasing what it took. An
         unreachable Redis is not a refusal: the publisher takes free leases once Redis answers."""
+        import redis
+
         wanted = tuple(dict.fromkeys(wanted))
         deadline = time.monotonic() + wait_s
         told = False
@@ -355,6 +365,8 @@ class BusPublisher:
         return dict(self._holders)
 
     def close(self, timeout_s: float = 5.0) -> None:
+        import redis
+
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -395,6 +407,8 @@ class BusPublisher:
             self._holders[inst] = run
 
     def _loop(self) -> None:
+        import redis
+
         s = self.settings
         backoff = Backoff(s.backoff_initial_s, 2.0, s.backoff_max_s)
         last_beat = 0.0
@@ -416,12 +430,16 @@ class BusPublisher:
         self._drop_connection()
 
     def _drop_connection(self) -> None:
+        import redis
+
         if self._redis is not None:
             with contextlib.suppress(redis.RedisError):
                 self._redis.close()
             self._redis = None
 
     def _flush(self, r: redis.Redis) -> None:
+        import redis
+
         with self._lock:
             pending, self._pending = self._pending, {}
         if not pending:
@@ -555,6 +573,8 @@ class BusReader:
 
     # ---- reader thread -----------------------------------------------------------------------------
     def _loop(self) -> None:
+        import redis
+
         s = self.settings
         backoff = Backoff(s.backoff_initial_s, 2.0, s.backoff_max_s)
         r: redis.Redis | None = None

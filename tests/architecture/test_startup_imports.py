@@ -1,0 +1,51 @@
+"""The first page view of the embedded app imports no Redis client and no TensorFlow; a bus replica does import
+Redis, where it is used.
+
+Startup (issue 15) pays for every module the first page's path imports. A fresh interpreter imports what the
+Simulator page imports, builds the app's runtime from the environment (the bundled replay, no ``TCS_BUS``),
+waits for its first book and reports what ``sys.modules`` holds; then it builds a Redis client the way a bus
+replica does, which must bring ``redis`` in (so the first answer is not just a missing package).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = r"""
+import json, sys, time
+import core.views.simulator, core.views.preview, core.views.compare, core.views.inputs  # the Simulator's imports
+from core.runtime import from_environment
+
+rt = from_environment()
+try:
+    end = time.monotonic() + 60
+    while rt.latest() is None and time.monotonic() < end:
+        time.sleep(0.02)
+    booked = rt.latest() is not None
+    embedded = sorted({m.split(".")[0] for m in sys.modules} & {"redis", "tensorflow", "keras"})
+    group_started = rt.group is not None and rt.group.started
+finally:
+    rt.close()
+
+from core.feed.bus import BusSettings, connect
+connect("redis://127.0.0.1:1/0", BusSettings()).close()  # a client object; nothing is contacted
+print(json.dumps({"booked": booked, "embedded": embedded, "group_started": group_started,
+                  "replica_has_redis": "redis" in sys.modules}))
+"""
+
+
+def test_first_page_path_imports_no_redis_or_tensorflow():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TCS_")} | {"TCS_SOURCE": "replay"}
+    r = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["booked"], "the embedded runtime never delivered a book"
+    assert report["embedded"] == [], f"the embedded app's first page path imported {report['embedded']}"
+    assert report["group_started"] is False, "the other venues' replays started before anyone asked for them"
+    assert report["replica_has_redis"], "building a bus client did not import redis"
