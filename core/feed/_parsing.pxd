@@ -138,6 +138,26 @@ cdef inline int _fast_decimal(const unsigned char *p, Py_ssize_t a, Py_ssize_t b
     return 0
 
 
+cdef inline Py_ssize_t _digits(const unsigned char *p, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """The index after the run of ASCII digits at ``i`` (``i`` itself when there is none)."""
+    while i < end and <unsigned char> (p[i] - 48) < 10:
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t _digit_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t end,
+                                    unsigned long long *m) noexcept nogil:
+    """``_digits``, appending each digit to ``m`` (exact for up to 19 digits in all; beyond, ``m`` wraps)."""
+    cdef unsigned char d
+    while i < end:
+        d = <unsigned char> (p[i] - 48)
+        if d >= 10:
+            break
+        m[0] = m[0] * 10 + d
+        i += 1
+    return i
+
+
 cdef inline Py_ssize_t _mantissa_digits(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, unsigned long long *m,
                                         int *digits) noexcept nogil:
     """The digits at ``i`` appended to ``m`` (``digits`` counts the significant ones, as ``_fast_decimal``):
@@ -156,24 +176,32 @@ cdef inline int _plain_decimal(const unsigned char *p, Py_ssize_t *pi, Py_ssize_
     """The common case of ``_quoted_number`` in one pass: ``"-?digits(.digits)?"`` whose value ``_fast_decimal``
     gives exactly (at most 19 significant digits, a mantissa up to 2**53, up to 22 decimals, at most ``MAX_NUM``
     characters). The same value ``_fast_decimal`` computes, by the same operations; -1 for anything else."""
-    cdef Py_ssize_t i = pi[0] + 1, j
+    cdef Py_ssize_t i = pi[0] + 1, a, j
     cdef unsigned long long m = 0
     cdef int digits = 0, frac = 0
     cdef bint neg = False
     if i < end and p[i] == 45:
         neg = True
         i += 1
-    j = _mantissa_digits(p, i, end, &m, &digits)
-    if j <= i:  # no digits, or too many
+    a = i
+    j = _digit_value(p, i, end, &m)
+    if j == i:
         return -1
     i = j
     if i < end and p[i] == 46:
-        j = _mantissa_digits(p, i + 1, end, &m, &digits)
-        if j <= i + 1:
+        j = _digit_value(p, i + 1, end, &m)
+        if j == i + 1:
             return -1
         frac = <int> (j - i - 1)
         i = j
-    if i >= end or p[i] != 34 or i - pi[0] - 1 > MAX_NUM or m > 9007199254740992ULL or frac > 22:
+    if i >= end or p[i] != 34 or i - pi[0] - 1 > MAX_NUM or frac > 22:
+        return -1
+    if i - a - (frac > 0) > 19:  # more than 19 digits: only the significant ones count, as in _fast_decimal
+        m = 0
+        j = _mantissa_digits(p, a, end, &m, &digits)
+        if j < 0 or (frac > 0 and _mantissa_digits(p, j + 1, end, &m, &digits) < 0):
+            return -1
+    if m > 9007199254740992ULL:
         return -1
     if frac > 0:
         out[0] = <double> m / TCS_POW10[frac]
@@ -331,7 +359,12 @@ cdef inline tuple _with_depth(cnp.ndarray px, cnp.ndarray sz):
         accq = accq + p[k] * s[k]
         b[k] = accb
         q[k] = accq
-    cnp.PyArray_CLEARFLAGS(px, cnp.NPY_ARRAY_WRITEABLE)  # snapshots are read-only
+    return _frozen(px, sz, cb, cq)
+
+
+cdef inline tuple _frozen(cnp.ndarray px, cnp.ndarray sz, cnp.ndarray cb, cnp.ndarray cq):
+    """``(px, sz, cum_base, cum_quote)``, each made read-only (snapshots are)."""
+    cnp.PyArray_CLEARFLAGS(px, cnp.NPY_ARRAY_WRITEABLE)
     cnp.PyArray_CLEARFLAGS(sz, cnp.NPY_ARRAY_WRITEABLE)
     cnp.PyArray_CLEARFLAGS(cb, cnp.NPY_ARRAY_WRITEABLE)
     cnp.PyArray_CLEARFLAGS(cq, cnp.NPY_ARRAY_WRITEABLE)
