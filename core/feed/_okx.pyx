@@ -22,8 +22,8 @@ from libc.math cimport isfinite
 
 cimport numpy as cnp
 
-from core.feed._parsing cimport (_array, _frozen, _key, _key_is, _next_member, _open_object, _plain_scalar,
-                                 _quoted_number, _snapshot, _snapshot_slots, _ws)
+from core.feed._parsing cimport (_array, _digit_value, _frozen, _item, _key_is, _level_pair, _member, _plain_scalar,
+                                 _snapshot, _snapshot_slots, _ws)
 
 import zlib
 
@@ -82,39 +82,31 @@ cdef struct PendSide:
 cdef Py_ssize_t _int_literal(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, long long *out) noexcept nogil:
     """A JSON integer (no fraction or exponent, at most 18 digits) at ``i``: end index, or -1."""
     cdef Py_ssize_t j = i, d
-    cdef long long v = 0
+    cdef unsigned long long v = 0
     cdef bint neg = False
     if j < end and p[j] == 45:
         neg = True
         j += 1
     d = j
-    while j < end and 48 <= p[j] <= 57:
-        if j - d >= MAX_INT_DIGITS:
-            return -1
-        v = v * 10 + (p[j] - 48)
-        j += 1
-    if j == d or (p[d] == 48 and j > d + 1):
-        return -1  # no digits, or a leading zero (not JSON)
+    j = _digit_value(p, d, end, &v)
+    if j == d or j - d > MAX_INT_DIGITS or (p[d] == 48 and j > d + 1):
+        return -1  # no digits, too many, or a leading zero (not JSON)
     if j < end and (p[j] == 46 or p[j] == 101 or p[j] == 69):
         return -1  # int() of a float truncates: the Python path's call
-    out[0] = -v if neg else v
+    out[0] = -<long long> v if neg else <long long> v
     return j
 
 
 cdef Py_ssize_t _digit_string(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, long long *out) noexcept nogil:
     """``"digits"`` (1 to 18 ASCII digits, as OKX sends ``ts``) at ``i``: end index, or -1."""
-    cdef Py_ssize_t j = i + 1
-    cdef long long v = 0
+    cdef Py_ssize_t j
+    cdef unsigned long long v = 0
     if i >= end or p[i] != 34:
         return -1
-    while j < end and 48 <= p[j] <= 57:
-        if j - i > MAX_INT_DIGITS:
-            return -1
-        v = v * 10 + (p[j] - 48)
-        j += 1
-    if j == i + 1 or j >= end or p[j] != 34:
+    j = _digit_value(p, i + 1, end, &v)
+    if j == i + 1 or j - i - 1 > MAX_INT_DIGITS or j >= end or p[j] != 34:
         return -1
-    out[0] = v
+    out[0] = <long long> v
     return j + 1
 
 
@@ -130,32 +122,18 @@ cdef int _push(PendSide *s, double px, double sz, Py_ssize_t pa, Py_ssize_t pl, 
 cdef Py_ssize_t _levels(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, PendSide *s) except -2:
     """``[["px","sz",…], …]`` at ``i``, every level valid by ``OkxBook._parse``'s rules: end index, or -1."""
     cdef double px, sz
-    cdef Py_ssize_t pa, sa, ja, jb, j
-    if s.seen or i >= end or p[i] != 91:
+    cdef Py_ssize_t ja, jb
+    cdef Py_ssize_t span[4]
+    cdef bint first = True
+    if s.seen:
         return -1
     s.seen = True
-    i = _ws(p, i + 1, end)
-    if i < end and p[i] == 93:
-        return i + 1
-    while True:
-        if i >= end or p[i] != 91:
-            return -1
-        i = _ws(p, i + 1, end)
-        pa = i + 1
-        if _quoted_number(p, &i, end, &px) < 0:
-            return -1
-        j = i - 1  # the price's closing quote
-        i = _ws(p, i, end)
-        if i >= end or p[i] != 44:
-            return -1
-        i = _ws(p, i + 1, end)
-        sa = i + 1
-        if _quoted_number(p, &i, end, &sz) < 0:
+    while _item(p, &i, end, &first):
+        if _level_pair(p, &i, end, &px, &sz, span) < 0:
             return -1
         if not (isfinite(px) and isfinite(sz)) or px <= 0 or sz < 0:
             return -1  # the Python path raises CorruptUpdate naming this level
-        _push(s, px, sz, pa, j - pa, sa, i - 1 - sa)
-        i = _ws(p, i, end)
+        _push(s, px, sz, span[0], span[1] - span[0], span[2], span[3] - span[2])
         while i < end and p[i] == 44:  # OKX's deprecated "0" and the order count: read, not used
             i = _plain_scalar(p, _ws(p, i + 1, end), end, &ja, &jb)
             if i < 0:
@@ -163,13 +141,8 @@ cdef Py_ssize_t _levels(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, Pe
             i = _ws(p, i, end)
         if i >= end or p[i] != 93:
             return -1
-        i = _ws(p, i + 1, end)
-        if i < end and p[i] == 44:
-            i = _ws(p, i + 1, end)
-            continue
-        if i < end and p[i] == 93:
-            return i + 1
-        return -1
+        i += 1
+    return i
 
 
 cdef class UpdateScanner:
@@ -217,16 +190,10 @@ cdef class UpdateScanner:
         return self._message(p, end)
 
     cdef object _message(self, const unsigned char *p, Py_ssize_t end):
-        cdef Py_ssize_t i, ka, kb, sa, sb
+        cdef Py_ssize_t i = _ws(p, 0, end), ka, kb, sa, sb
         cdef int action = -1  # 0 update, 1 snapshot
-        cdef bint seen_arg = False, seen_action = False, seen_data = False, match = False, more
-        i = _open_object(p, _ws(p, 0, end), end, &more)
-        if i < 0:
-            return None
-        while more:
-            i = _key(p, i, end, &ka, &kb)
-            if i < 0:
-                return None
+        cdef bint seen_arg = False, seen_action = False, seen_data = False, match = False, first = True
+        while _member(p, &i, end, &first, &ka, &kb):
             if _key_is(p, ka, kb, b"arg"):
                 if seen_arg:
                     return None
@@ -252,12 +219,7 @@ cdef class UpdateScanner:
                 return None  # subscribe acks, notices, errors: the Python path
             else:
                 i = _plain_scalar(p, i, end, &sa, &sb)
-            if i < 0:
-                return None
-            i = _next_member(p, i, end, &more)
-            if i < 0:
-                return None
-        if _ws(p, i, end) != end:
+        if i < 0 or _ws(p, i, end) != end:
             return None
         if not match:
             return ()  # another channel or instrument (or no arg): the Python path ignores it too
@@ -268,14 +230,8 @@ cdef class UpdateScanner:
     cdef Py_ssize_t _arg(self, const unsigned char *p, Py_ssize_t i, Py_ssize_t end, bint *match) except -2:
         """``{"channel": …, "instId": …}``: sets ``match`` when both are this scanner's; end index or -1."""
         cdef Py_ssize_t ka, kb, sa, sb
-        cdef bint channel = False, inst = False, seen_channel = False, seen_inst = False, more
-        i = _open_object(p, i, end, &more)
-        if i < 0:
-            return -1
-        while more:
-            i = _key(p, i, end, &ka, &kb)
-            if i < 0:
-                return -1
+        cdef bint channel = False, inst = False, seen_channel = False, seen_inst = False, first = True
+        while _member(p, &i, end, &first, &ka, &kb):
             i = _plain_scalar(p, i, end, &sa, &sb)
             if i < 0:
                 return -1
@@ -289,9 +245,6 @@ cdef class UpdateScanner:
                     return -1
                 seen_inst = True
                 inst = sa >= 0 and _key_is(p, sa, sb, self.inst_id)
-            i = _next_member(p, i, end, &more)
-            if i < 0:
-                return -1
         match[0] = channel and inst
         return i
 
@@ -310,14 +263,8 @@ cdef class UpdateScanner:
 
     cdef Py_ssize_t _fields(self, const unsigned char *p, Py_ssize_t i, Py_ssize_t end) except -2:
         cdef Py_ssize_t ka, kb, sa, sb
-        cdef bint seen_ts = False, seen_ck = False, seen_prev = False, more
-        i = _open_object(p, i, end, &more)
-        if i < 0:
-            return -1
-        while more:
-            i = _key(p, i, end, &ka, &kb)
-            if i < 0:
-                return -1
+        cdef bint seen_ts = False, seen_ck = False, seen_prev = False, first = True
+        while _member(p, &i, end, &first, &ka, &kb):
             if _key_is(p, ka, kb, b"asks"):
                 i = _levels(p, i, end, &self.asks)
             elif _key_is(p, ka, kb, b"bids"):
@@ -347,11 +294,6 @@ cdef class UpdateScanner:
                 i = _int_literal(p, i, end, &self.prev)
             else:
                 i = _plain_scalar(p, i, end, &sa, &sb)
-            if i < 0:
-                return -1
-            i = _next_member(p, i, end, &more)
-            if i < 0:
-                return -1
         return i
 
 
