@@ -20,8 +20,8 @@ from libc.math cimport isfinite
 
 cimport numpy as cnp
 
-from core.feed._parsing cimport (_array, _key, _key_is, _next_member, _open_object, _plain_scalar, _quoted_number,
-                                 _snapshot, _snapshot_slots, _with_depth, _ws)
+from core.feed._parsing cimport (_array, _item, _key_is, _level_pair, _member, _plain_scalar, _snapshot,
+                                 _snapshot_slots, _with_depth, _ws)
 
 from core.market.book import BookSnapshot
 
@@ -55,42 +55,23 @@ cdef int _grow(Side *s) except -1:
 cdef int _levels(const unsigned char *p, Py_ssize_t *pi, Py_ssize_t end, Side *s) except -2:
     """``[["px","sz"], ...]`` at ``*pi`` into ``s``; 0 on success, -1 if not the fast case."""
     cdef Py_ssize_t i = pi[0]
+    cdef Py_ssize_t span[4]
     cdef double px, sz
-    if s.seen or i >= end or p[i] != 91:
+    cdef bint first = True
+    if s.seen:
         return -1
     s.seen = True
-    i = _ws(p, i + 1, end)
-    if i < end and p[i] == 93:
-        pi[0] = i + 1
-        return 0
-    while True:
-        if i >= end or p[i] != 91:
-            return -1
-        i = _ws(p, i + 1, end)
-        if _quoted_number(p, &i, end, &px) < 0:
-            return -1
-        i = _ws(p, i, end)
-        if i >= end or p[i] != 44:
-            return -1
-        i = _ws(p, i + 1, end)
-        if _quoted_number(p, &i, end, &sz) < 0:
-            return -1
-        i = _ws(p, i, end)
-        if i >= end or p[i] != 93:
+    while _item(p, &i, end, &first):
+        if _level_pair(p, &i, end, &px, &sz, span) < 0 or i >= end or p[i] != 93:
             return -1
         if s.n == s.cap:
             _grow(s)
         s.px[s.n] = px
         s.sz[s.n] = sz
         s.n += 1
-        i = _ws(p, i + 1, end)
-        if i < end and p[i] == 44:
-            i = _ws(p, i + 1, end)
-            continue
-        if i < end and p[i] == 93:
-            pi[0] = i + 1
-            return 0
-        return -1
+        i += 1
+    pi[0] = i
+    return 0 if i >= 0 else -1
 
 
 cdef bint _ladder_ok(Side *s, bint descending, int unit, double ct_val) noexcept nogil:
@@ -173,17 +154,11 @@ cdef int _read(const unsigned char *p, Py_ssize_t end, int unit, double ct_val, 
                Py_ssize_t *span) except -2:
     """One message into ``bids``/``asks``, validated as ``_ladder_ok`` and not crossed: 0, or -1 outside the fast
     case. ``span[0:2]`` is the timestamp's text and ``span[2:4]`` the symbol's (-1: absent)."""
-    cdef Py_ssize_t i, ka, kb, sa, sb, j
+    cdef Py_ssize_t i = _ws(p, 0, end), ka, kb, sa, sb, j
     cdef int k
-    cdef bint more
+    cdef bint first = True
     span[0] = span[1] = span[2] = span[3] = -1
-    i = _open_object(p, _ws(p, 0, end), end, &more)
-    if i < 0:
-        return -1
-    while more:
-        i = _key(p, i, end, &ka, &kb)
-        if i < 0:
-            return -1
+    while _member(p, &i, end, &first, &ka, &kb):
         if _key_is(p, ka, kb, b"asks"):
             if _levels(p, &i, end, asks) < 0:
                 return -1
@@ -200,10 +175,7 @@ cdef int _read(const unsigned char *p, Py_ssize_t end, int unit, double ct_val, 
                 k = 0 if p[ka] == 116 else 2
                 span[k], span[k + 1] = sa, sb
             i = j
-        i = _next_member(p, i, end, &more)
-        if i < 0:
-            return -1
-    if _ws(p, i, end) != end or not (bids.seen and asks.seen):
+    if i < 0 or _ws(p, i, end) != end or not (bids.seen and asks.seen):
         return -1
     if not (_ladder_ok(bids, True, unit, ct_val) and _ladder_ok(asks, False, unit, ct_val)):
         return -1

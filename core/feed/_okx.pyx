@@ -4,8 +4,9 @@
 Why: the Python path parses each update with orjson, applies it to two dicts, re-sorts about 400 prices a side
 and joins 100 strings for the CRC32 on every message, about 36x the JSON parse alone. Here one pass over the
 bytes parses and validates the changed levels (the same ``float()`` values as ``_goquant.pyx``), each side is a
-sorted C array updated in place (binary search; insert, replace, or delete on size 0), and the checksum text,
-the base-unit sizes and the cumulative depth are read off the top.
+sorted C array (a side that arrives sorted, as OKX sends it, is merged in one pass that copies the untouched runs
+whole; anything else is set level by level: binary search, insert, replace, or delete on size 0), and the
+checksum text, the base-unit sizes and the cumulative depth (one pass a side) are read off the top.
 
 Contract (as ``_goquant.pyx``): this module never decides an error. ``UpdateScanner.scan`` returns None for
 anything but the plain, valid message, and ``Ladders.snapshot`` returns None wherever a check of the Python path
@@ -21,8 +22,8 @@ from libc.math cimport isfinite
 
 cimport numpy as cnp
 
-from core.feed._parsing cimport (_array, _key, _key_is, _next_member, _open_object, _plain_scalar, _quoted_number,
-                                 _snapshot, _snapshot_slots, _with_depth, _ws)
+from core.feed._parsing cimport (_array, _digit_value, _frozen, _item, _key_is, _level_pair, _member, _plain_scalar,
+                                 _snapshot, _snapshot_slots, _ws)
 
 import zlib
 
@@ -33,12 +34,14 @@ cnp.import_array()
 cdef tuple _SLOTS = _snapshot_slots(BookSnapshot)
 
 cdef int _reserve(void **buf, Py_ssize_t *cap, Py_ssize_t n, size_t item) except -1:
-    """Room for item ``n`` in ``*buf`` (capacity ``*cap`` items, doubled from 64 when full)."""
+    """Room for item ``n`` in ``*buf`` (capacity ``*cap`` items, doubled from 64 until it fits)."""
     cdef Py_ssize_t c
     cdef void *b
     if n < cap[0]:
         return 0
     c = 64 if cap[0] == 0 else 2 * cap[0]
+    while c <= n:
+        c *= 2
     b = realloc(buf[0], c * item)
     if b == NULL:
         raise MemoryError()
@@ -79,39 +82,31 @@ cdef struct PendSide:
 cdef Py_ssize_t _int_literal(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, long long *out) noexcept nogil:
     """A JSON integer (no fraction or exponent, at most 18 digits) at ``i``: end index, or -1."""
     cdef Py_ssize_t j = i, d
-    cdef long long v = 0
+    cdef unsigned long long v = 0
     cdef bint neg = False
     if j < end and p[j] == 45:
         neg = True
         j += 1
     d = j
-    while j < end and 48 <= p[j] <= 57:
-        if j - d >= MAX_INT_DIGITS:
-            return -1
-        v = v * 10 + (p[j] - 48)
-        j += 1
-    if j == d or (p[d] == 48 and j > d + 1):
-        return -1  # no digits, or a leading zero (not JSON)
+    j = _digit_value(p, d, end, &v)
+    if j == d or j - d > MAX_INT_DIGITS or (p[d] == 48 and j > d + 1):
+        return -1  # no digits, too many, or a leading zero (not JSON)
     if j < end and (p[j] == 46 or p[j] == 101 or p[j] == 69):
         return -1  # int() of a float truncates: the Python path's call
-    out[0] = -v if neg else v
+    out[0] = -<long long> v if neg else <long long> v
     return j
 
 
 cdef Py_ssize_t _digit_string(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, long long *out) noexcept nogil:
     """``"digits"`` (1 to 18 ASCII digits, as OKX sends ``ts``) at ``i``: end index, or -1."""
-    cdef Py_ssize_t j = i + 1
-    cdef long long v = 0
+    cdef Py_ssize_t j
+    cdef unsigned long long v = 0
     if i >= end or p[i] != 34:
         return -1
-    while j < end and 48 <= p[j] <= 57:
-        if j - i > MAX_INT_DIGITS:
-            return -1
-        v = v * 10 + (p[j] - 48)
-        j += 1
-    if j == i + 1 or j >= end or p[j] != 34:
+    j = _digit_value(p, i + 1, end, &v)
+    if j == i + 1 or j - i - 1 > MAX_INT_DIGITS or j >= end or p[j] != 34:
         return -1
-    out[0] = v
+    out[0] = <long long> v
     return j + 1
 
 
@@ -127,32 +122,18 @@ cdef int _push(PendSide *s, double px, double sz, Py_ssize_t pa, Py_ssize_t pl, 
 cdef Py_ssize_t _levels(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, PendSide *s) except -2:
     """``[["px","sz",…], …]`` at ``i``, every level valid by ``OkxBook._parse``'s rules: end index, or -1."""
     cdef double px, sz
-    cdef Py_ssize_t pa, sa, ja, jb, j
-    if s.seen or i >= end or p[i] != 91:
+    cdef Py_ssize_t ja, jb
+    cdef Py_ssize_t span[4]
+    cdef bint first = True
+    if s.seen:
         return -1
     s.seen = True
-    i = _ws(p, i + 1, end)
-    if i < end and p[i] == 93:
-        return i + 1
-    while True:
-        if i >= end or p[i] != 91:
-            return -1
-        i = _ws(p, i + 1, end)
-        pa = i + 1
-        if _quoted_number(p, &i, end, &px) < 0:
-            return -1
-        j = i - 1  # the price's closing quote
-        i = _ws(p, i, end)
-        if i >= end or p[i] != 44:
-            return -1
-        i = _ws(p, i + 1, end)
-        sa = i + 1
-        if _quoted_number(p, &i, end, &sz) < 0:
+    while _item(p, &i, end, &first):
+        if _level_pair(p, &i, end, &px, &sz, span) < 0:
             return -1
         if not (isfinite(px) and isfinite(sz)) or px <= 0 or sz < 0:
             return -1  # the Python path raises CorruptUpdate naming this level
-        _push(s, px, sz, pa, j - pa, sa, i - 1 - sa)
-        i = _ws(p, i, end)
+        _push(s, px, sz, span[0], span[1] - span[0], span[2], span[3] - span[2])
         while i < end and p[i] == 44:  # OKX's deprecated "0" and the order count: read, not used
             i = _plain_scalar(p, _ws(p, i + 1, end), end, &ja, &jb)
             if i < 0:
@@ -160,13 +141,8 @@ cdef Py_ssize_t _levels(const unsigned char *p, Py_ssize_t i, Py_ssize_t end, Pe
             i = _ws(p, i, end)
         if i >= end or p[i] != 93:
             return -1
-        i = _ws(p, i + 1, end)
-        if i < end and p[i] == 44:
-            i = _ws(p, i + 1, end)
-            continue
-        if i < end and p[i] == 93:
-            return i + 1
-        return -1
+        i += 1
+    return i
 
 
 cdef class UpdateScanner:
@@ -214,16 +190,10 @@ cdef class UpdateScanner:
         return self._message(p, end)
 
     cdef object _message(self, const unsigned char *p, Py_ssize_t end):
-        cdef Py_ssize_t i, ka, kb, sa, sb
+        cdef Py_ssize_t i = _ws(p, 0, end), ka, kb, sa, sb
         cdef int action = -1  # 0 update, 1 snapshot
-        cdef bint seen_arg = False, seen_action = False, seen_data = False, match = False, more
-        i = _open_object(p, _ws(p, 0, end), end, &more)
-        if i < 0:
-            return None
-        while more:
-            i = _key(p, i, end, &ka, &kb)
-            if i < 0:
-                return None
+        cdef bint seen_arg = False, seen_action = False, seen_data = False, match = False, first = True
+        while _member(p, &i, end, &first, &ka, &kb):
             if _key_is(p, ka, kb, b"arg"):
                 if seen_arg:
                     return None
@@ -249,12 +219,7 @@ cdef class UpdateScanner:
                 return None  # subscribe acks, notices, errors: the Python path
             else:
                 i = _plain_scalar(p, i, end, &sa, &sb)
-            if i < 0:
-                return None
-            i = _next_member(p, i, end, &more)
-            if i < 0:
-                return None
-        if _ws(p, i, end) != end:
+        if i < 0 or _ws(p, i, end) != end:
             return None
         if not match:
             return ()  # another channel or instrument (or no arg): the Python path ignores it too
@@ -265,14 +230,8 @@ cdef class UpdateScanner:
     cdef Py_ssize_t _arg(self, const unsigned char *p, Py_ssize_t i, Py_ssize_t end, bint *match) except -2:
         """``{"channel": …, "instId": …}``: sets ``match`` when both are this scanner's; end index or -1."""
         cdef Py_ssize_t ka, kb, sa, sb
-        cdef bint channel = False, inst = False, seen_channel = False, seen_inst = False, more
-        i = _open_object(p, i, end, &more)
-        if i < 0:
-            return -1
-        while more:
-            i = _key(p, i, end, &ka, &kb)
-            if i < 0:
-                return -1
+        cdef bint channel = False, inst = False, seen_channel = False, seen_inst = False, first = True
+        while _member(p, &i, end, &first, &ka, &kb):
             i = _plain_scalar(p, i, end, &sa, &sb)
             if i < 0:
                 return -1
@@ -286,9 +245,6 @@ cdef class UpdateScanner:
                     return -1
                 seen_inst = True
                 inst = sa >= 0 and _key_is(p, sa, sb, self.inst_id)
-            i = _next_member(p, i, end, &more)
-            if i < 0:
-                return -1
         match[0] = channel and inst
         return i
 
@@ -307,14 +263,8 @@ cdef class UpdateScanner:
 
     cdef Py_ssize_t _fields(self, const unsigned char *p, Py_ssize_t i, Py_ssize_t end) except -2:
         cdef Py_ssize_t ka, kb, sa, sb
-        cdef bint seen_ts = False, seen_ck = False, seen_prev = False, more
-        i = _open_object(p, i, end, &more)
-        if i < 0:
-            return -1
-        while more:
-            i = _key(p, i, end, &ka, &kb)
-            if i < 0:
-                return -1
+        cdef bint seen_ts = False, seen_ck = False, seen_prev = False, first = True
+        while _member(p, &i, end, &first, &ka, &kb):
             if _key_is(p, ka, kb, b"asks"):
                 i = _levels(p, i, end, &self.asks)
             elif _key_is(p, ka, kb, b"bids"):
@@ -344,11 +294,6 @@ cdef class UpdateScanner:
                 i = _int_literal(p, i, end, &self.prev)
             else:
                 i = _plain_scalar(p, i, end, &sa, &sb)
-            if i < 0:
-                return -1
-            i = _next_member(p, i, end, &more)
-            if i < 0:
-                return -1
         return i
 
 
@@ -371,6 +316,8 @@ cdef struct Side:
     Lvl *lv  # sorted by sign * px ascending: the best level is the last (most updates touch the top)
     Py_ssize_t n
     Py_ssize_t cap
+    Lvl *spare  # the buffer ``_merge`` writes the next ladder into (then swapped with ``lv``)
+    Py_ssize_t spare_cap
     Txt *pool
     Py_ssize_t pool_n
     Py_ssize_t pool_cap
@@ -456,6 +403,72 @@ cdef int _set(Side *s, double px, double sz, const char *ps, Py_ssize_t pl, cons
     return _text_set(&s.pool[s.lv[i].txt], ps, pl, ss, sl)
 
 
+cdef int _merge(Side *s, Pend *v, Py_ssize_t m, bint reverse, const char *p) except -1:
+    """``_set`` of the ``m`` levels in ``v``, whose keys (``sign * px``) strictly increase when read forward, or
+    backward with ``reverse`` (OKX sends each side best first): one pass over the ladder into the spare buffer,
+    copying the untouched runs whole, where ``_set`` would search and shift once per level. Distinct prices in
+    key order: applying them in any order gives this ladder."""
+    cdef Py_ssize_t j = 0, j0, o = 0, k, n = s.n
+    cdef Lvl *old
+    cdef Lvl *out
+    cdef Pend *u
+    cdef double key, sign = s.sign
+    cdef bint found
+    _reserve(<void **> &s.spare, &s.spare_cap, n + m, sizeof(Lvl))
+    old, out = s.lv, s.spare
+    for k in range(m):
+        u = &v[m - 1 - k] if reverse else &v[k]
+        key = sign * u.px
+        j0 = j
+        while j < n and sign * old[j].px < key:
+            j += 1
+        if j > j0:
+            memcpy(&out[o], &old[j0], (j - j0) * sizeof(Lvl))
+            o += j - j0
+        found = j < n and old[j].px == u.px
+        if u.sz == 0.0:
+            if found:
+                _release(s, old[j].txt)
+                j += 1
+            continue
+        if found:
+            out[o] = old[j]
+            j += 1
+        else:
+            out[o].px = u.px
+            out[o].txt = _slot(s)
+        out[o].sz = u.sz
+        _text_set(&s.pool[out[o].txt], p + u.pa, u.pl, p + u.sa, u.sl)
+        o += 1
+    if j < n:
+        memcpy(&out[o], &old[j], (n - j) * sizeof(Lvl))
+        o += n - j
+    s.lv, s.spare = out, old
+    k = s.cap
+    s.cap, s.spare_cap = s.spare_cap, k
+    s.n = o
+    return 0
+
+
+cdef int _apply_pending(Side *s, PendSide *ps, const char *p) except -1:
+    """The levels one scan validated for this side, in message order: merged in one pass when their prices
+    are distinct and sorted (as OKX sends them), else one ``_set`` each, as ``OkxBook.apply`` does."""
+    cdef Pend *v = ps.v
+    cdef Py_ssize_t m = ps.n, k
+    cdef bint up = True, down = True
+    cdef double sign = s.sign
+    for k in range(1, m):
+        if not (sign * v[k - 1].px < sign * v[k].px):
+            up = False
+        if not (sign * v[k - 1].px > sign * v[k].px):
+            down = False
+    if m > 1 and (up or down):
+        return _merge(s, v, m, down, p)
+    for k in range(m):
+        _set(s, v[k].px, v[k].sz, p + v[k].pa, v[k].pl, p + v[k].sa, v[k].sl)
+    return 0
+
+
 cdef void _free_side(Side *s) noexcept nogil:
     cdef Py_ssize_t k
     for k in range(s.pool_n):
@@ -464,6 +477,7 @@ cdef void _free_side(Side *s) noexcept nogil:
     free(s.pool)
     free(s.free_slots)
     free(s.lv)
+    free(s.spare)
 
 
 cdef Py_ssize_t _checksum_part(Side *s, Py_ssize_t k, char *out) noexcept nogil:
@@ -505,25 +519,40 @@ cdef bytes _checksum_text(Side *b, Py_ssize_t nb, Side *a, Py_ssize_t na, Py_ssi
 
 
 cdef object _side_arrays(Side *s, Py_ssize_t m, int unit, double ct_val):
-    """The top ``m`` levels best first with sizes in base units, or None where a size is not positive finite."""
-    cdef cnp.ndarray px = _array(NULL, m), sz = _array(NULL, m)
+    """The top ``m`` levels best first with sizes in base units and their running sums (``_with_depth``'s
+    arrays and order of additions, in the same pass), or None where a size is not positive finite."""
+    cdef cnp.ndarray px = _array(NULL, m), sz = _array(NULL, m), cb = _array(NULL, m), cq = _array(NULL, m)
     cdef double *pp = <double *> cnp.PyArray_DATA(px)
     cdef double *sp = <double *> cnp.PyArray_DATA(sz)
+    cdef double *bp = <double *> cnp.PyArray_DATA(cb)
+    cdef double *qp = <double *> cnp.PyArray_DATA(cq)
     cdef Py_ssize_t k
-    cdef Lvl *lv
-    cdef double x
+    cdef Lvl *lv = &s.lv[s.n - 1]
+    cdef double x, accb = 0.0, accq = 0.0
+    if unit == 0:  # base units: every kept size is already positive and finite (size 0 deletes)
+        for k in range(m):
+            pp[k] = lv.px
+            sp[k] = lv.sz
+            accb = accb + lv.sz
+            accq = accq + lv.px * lv.sz
+            bp[k] = accb
+            qp[k] = accq
+            lv -= 1
+        return _frozen(px, sz, cb, cq)
     for k in range(m):
-        lv = &s.lv[s.n - 1 - k]
-        x = lv.sz
-        if unit == 1:
-            x = x * ct_val
-        elif unit == 2:
-            x = x * ct_val / lv.px
+        x = lv.sz * ct_val
+        if unit == 2:
+            x = x / lv.px
         if not (isfinite(x) and x > 0):
             return None  # the Python validator drops or rejects it: its call
         pp[k] = lv.px
         sp[k] = x
-    return _with_depth(px, sz)
+        accb = accb + x
+        accq = accq + lv.px * x
+        bp[k] = accb
+        qp[k] = accq
+        lv -= 1
+    return _frozen(px, sz, cb, cq)
 
 
 cdef list _raw_levels(Side *s, Py_ssize_t m, bint full):
@@ -590,19 +619,22 @@ cdef class Ladders:
     def apply_scanned(self, UpdateScanner scanned):
         """The levels ``scanned`` validated in its last ``scan`` (bids, then asks, each in message order)."""
         cdef const char *p = <const char *> scanned.p
-        cdef Pend *v
-        cdef Py_ssize_t k
-        for k in range(scanned.bids.n):
-            v = &scanned.bids.v[k]
-            _set(&self.bids, v.px, v.sz, p + v.pa, v.pl, p + v.sa, v.sl)
-        for k in range(scanned.asks.n):
-            v = &scanned.asks.v[k]
-            _set(&self.asks, v.px, v.sz, p + v.pa, v.pl, p + v.sa, v.sl)
+        _apply_pending(&self.bids, &scanned.bids, p)
+        _apply_pending(&self.asks, &scanned.asks, p)
+
+    def update(self, UpdateScanner scanned, checksum, ts_ms, recv_ns, seq):
+        """``apply_scanned`` then ``book``: one call a message on the compiled path (None: a check failed)."""
+        _apply_pending(&self.bids, &scanned.bids, <const char *> scanned.p)
+        _apply_pending(&self.asks, &scanned.asks, <const char *> scanned.p)
+        return self._book(checksum, ts_ms, recv_ns, seq)
 
     def book(self, checksum, ts_ms, recv_ns, seq):
         """The ``BookSnapshot`` of the top ``depth`` levels (received at ``recv_ns``, numbered ``seq``), or None
         where a check of ``snapshot`` fails (the Python path then names it)."""
-        out = self.snapshot(self.depth, checksum, self.checksum_levels, self.unit, self.ct_val)
+        return self._book(checksum, ts_ms, recv_ns, seq)
+
+    cdef object _book(self, checksum, ts_ms, recv_ns, seq):
+        out = self._arrays(self.depth, checksum, self.checksum_levels, self.unit, self.ct_val)
         if out is None:
             return None
         return _snapshot(BookSnapshot, _SLOTS, self.exchange, self.symbol, self.source, out[0], out[1], ts_ms,
@@ -614,6 +646,10 @@ cdef class Ladders:
         ``checksum`` (when non-zero) is compared with the CRC32 of the top ``checksum_levels``; ``unit``: 0 sizes
         in base, 1 linear contracts (x ``ct_val``), 2 inverse (x ``ct_val`` / price).
         """
+        return self._arrays(depth, checksum, checksum_levels, unit, ct_val)
+
+    cdef object _arrays(self, Py_ssize_t depth, object checksum, Py_ssize_t checksum_levels, int unit,
+                        double ct_val):
         cdef Py_ssize_t nb = min(depth, self.bids.n), na = min(depth, self.asks.n)
         cdef long long crc
         if checksum != 0:

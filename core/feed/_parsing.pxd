@@ -61,32 +61,45 @@ cdef inline Py_ssize_t _string_end(const unsigned char *p, Py_ssize_t i, Py_ssiz
     return -1
 
 
+cdef inline Py_ssize_t _digit_run(const unsigned char *p, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """The index after the run of ASCII digits at ``i`` (``i`` itself when there is none)."""
+    while i < end and <unsigned char> (p[i] - 48) < 10:
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t _digit_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t end,
+                                    unsigned long long *m) noexcept nogil:
+    """``_digit_run``, appending each digit to ``m`` (exact for up to 19 digits in all; beyond, ``m`` wraps)."""
+    cdef unsigned char d
+    while i < end:
+        d = <unsigned char> (p[i] - 48)
+        if d >= 10:
+            break
+        m[0] = m[0] * 10 + d
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t _some_digits(const unsigned char *p, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """The index after one or more ASCII digits at ``i``, or -1 where there is none."""
+    cdef Py_ssize_t j = _digit_run(p, i, end)
+    return j if j > i else -1
+
+
 cdef inline bint _is_number(const unsigned char *p, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     """``-?digits(.digits)?([eE][+-]?digits)?``: the subset whose ``float()`` is unambiguous."""
-    cdef Py_ssize_t i = a, d
+    cdef Py_ssize_t i = a
     if i < b and p[i] == 45:
         i += 1
-    d = i
-    while i < b and 48 <= p[i] <= 57:
-        i += 1
-    if i == d:
-        return False
-    if i < b and p[i] == 46:
-        i += 1
-        d = i
-        while i < b and 48 <= p[i] <= 57:
-            i += 1
-        if i == d:
-            return False
-    if i < b and (p[i] == 101 or p[i] == 69):
+    i = _some_digits(p, i, b)
+    if 0 <= i < b and p[i] == 46:
+        i = _some_digits(p, i + 1, b)
+    if 0 <= i < b and (p[i] == 101 or p[i] == 69):
         i += 1
         if i < b and (p[i] == 43 or p[i] == 45):
             i += 1
-        d = i
-        while i < b and 48 <= p[i] <= 57:
-            i += 1
-        if i == d:
-            return False
+        i = _some_digits(p, i, b)
     return i == b
 
 
@@ -156,24 +169,32 @@ cdef inline int _plain_decimal(const unsigned char *p, Py_ssize_t *pi, Py_ssize_
     """The common case of ``_quoted_number`` in one pass: ``"-?digits(.digits)?"`` whose value ``_fast_decimal``
     gives exactly (at most 19 significant digits, a mantissa up to 2**53, up to 22 decimals, at most ``MAX_NUM``
     characters). The same value ``_fast_decimal`` computes, by the same operations; -1 for anything else."""
-    cdef Py_ssize_t i = pi[0] + 1, j
+    cdef Py_ssize_t i = pi[0] + 1, a, j
     cdef unsigned long long m = 0
     cdef int digits = 0, frac = 0
     cdef bint neg = False
     if i < end and p[i] == 45:
         neg = True
         i += 1
-    j = _mantissa_digits(p, i, end, &m, &digits)
-    if j <= i:  # no digits, or too many
+    a = i
+    j = _digit_value(p, i, end, &m)
+    if j == i:
         return -1
     i = j
     if i < end and p[i] == 46:
-        j = _mantissa_digits(p, i + 1, end, &m, &digits)
-        if j <= i + 1:
+        j = _digit_value(p, i + 1, end, &m)
+        if j == i + 1:
             return -1
         frac = <int> (j - i - 1)
         i = j
-    if i >= end or p[i] != 34 or i - pi[0] - 1 > MAX_NUM or m > 9007199254740992ULL or frac > 22:
+    if i >= end or p[i] != 34 or i - pi[0] - 1 > MAX_NUM or frac > 22:
+        return -1
+    if i - a - (frac > 0) > 19:  # more than 19 digits: only the significant ones count, as in _fast_decimal
+        m = 0
+        j = _mantissa_digits(p, a, end, &m, &digits)
+        if j < 0 or (frac > 0 and _mantissa_digits(p, j + 1, end, &m, &digits) < 0):
+            return -1
+    if m > 9007199254740992ULL:
         return -1
     if frac > 0:
         out[0] = <double> m / TCS_POW10[frac]
@@ -294,6 +315,79 @@ cdef inline Py_ssize_t _next_member(const unsigned char *p, Py_ssize_t i, Py_ssi
     return -1
 
 
+cdef inline bint _member(const unsigned char *p, Py_ssize_t *pi, Py_ssize_t end, bint *first, Py_ssize_t *ka,
+                        Py_ssize_t *kb) noexcept nogil:
+    """Walks an object: ``*pi`` at its ``{`` (``first``) or just after a member's value. True with ``*pi`` at the
+    next member's value (its key's span in ``ka``/``kb``); False at the end: ``*pi`` past the ``}``, or -1 where
+    the text is not the plain case."""
+    cdef Py_ssize_t i = pi[0]
+    cdef bint more = False
+    if i >= 0 and first[0]:
+        first[0] = False
+        i = _open_object(p, i, end, &more)
+    elif i >= 0:
+        i = _next_member(p, i, end, &more)
+    if i >= 0 and more:
+        i = _key(p, i, end, ka, kb)
+    pi[0] = i
+    return i >= 0 and more
+
+
+cdef inline bint _item(const unsigned char *p, Py_ssize_t *pi, Py_ssize_t end, bint *first) noexcept nogil:
+    """Walks an array: ``*pi`` at its ``[`` (``first``) or just after an item. True with ``*pi`` at the next item;
+    False at the end: ``*pi`` past the ``]``, or -1 where the text is not JSON."""
+    cdef Py_ssize_t i = pi[0]
+    if i < 0:
+        return False
+    if first[0]:
+        first[0] = False
+        if i >= end or p[i] != 91:
+            pi[0] = -1
+            return False
+        i = _ws(p, i + 1, end)
+        if i < end and p[i] == 93:
+            pi[0] = i + 1
+            return False
+        pi[0] = i
+        return True
+    i = _ws(p, i, end)
+    if i < end and p[i] == 44:
+        pi[0] = _ws(p, i + 1, end)
+        return True
+    pi[0] = i + 1 if i < end and p[i] == 93 else -1
+    return False
+
+
+cdef inline int _spanned_number(const unsigned char *p, Py_ssize_t *pi, Py_ssize_t end, double *out,
+                                Py_ssize_t *span) except -2:
+    """``_quoted_number`` at ``*pi``, with its text's start and end (the closing quote) in ``span[0:2]``."""
+    span[0] = pi[0] + 1
+    if _quoted_number(p, pi, end, out) < 0:
+        return -1
+    span[1] = pi[0] - 1
+    return 0
+
+
+cdef inline int _level_pair(const unsigned char *p, Py_ssize_t *pi, Py_ssize_t end, double *px, double *sz,
+                            Py_ssize_t *span) except -2:
+    """``["px", "sz"`` at ``*pi`` (a level's ``[``): both ``_quoted_number``s, their texts' spans in ``span``
+    (price start and end, size start and end), ``*pi`` at what follows the size; 0, or -1 if not the fast case."""
+    cdef Py_ssize_t i = pi[0]
+    if i >= end or p[i] != 91:
+        return -1
+    i = _ws(p, i + 1, end)
+    if _spanned_number(p, &i, end, px, span) < 0:
+        return -1
+    i = _ws(p, i, end)
+    if i >= end or p[i] != 44:
+        return -1
+    i = _ws(p, i + 1, end)
+    if _spanned_number(p, &i, end, sz, span + 2) < 0:
+        return -1
+    pi[0] = _ws(p, i, end)
+    return 0
+
+
 cdef inline bint _key_is(const unsigned char *p, Py_ssize_t a, Py_ssize_t b, bytes name):
     cdef Py_ssize_t n = len(name)
     cdef const unsigned char *q = name
@@ -331,7 +425,12 @@ cdef inline tuple _with_depth(cnp.ndarray px, cnp.ndarray sz):
         accq = accq + p[k] * s[k]
         b[k] = accb
         q[k] = accq
-    cnp.PyArray_CLEARFLAGS(px, cnp.NPY_ARRAY_WRITEABLE)  # snapshots are read-only
+    return _frozen(px, sz, cb, cq)
+
+
+cdef inline tuple _frozen(cnp.ndarray px, cnp.ndarray sz, cnp.ndarray cb, cnp.ndarray cq):
+    """``(px, sz, cum_base, cum_quote)``, each made read-only (snapshots are)."""
+    cnp.PyArray_CLEARFLAGS(px, cnp.NPY_ARRAY_WRITEABLE)
     cnp.PyArray_CLEARFLAGS(sz, cnp.NPY_ARRAY_WRITEABLE)
     cnp.PyArray_CLEARFLAGS(cb, cnp.NPY_ARRAY_WRITEABLE)
     cnp.PyArray_CLEARFLAGS(cq, cnp.NPY_ARRAY_WRITEABLE)

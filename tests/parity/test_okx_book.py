@@ -357,3 +357,128 @@ def test_compiled_off_by_environment_gives_the_same_books():
     a = OkxAdapter(SPOT, "ws://t")
     assert (a._scanner is not None) is okx.NATIVE
     assert digest == hashlib.sha256(repr([outcome(a, raw.encode()) for _, raw in okx_frames()]).encode()).hexdigest()
+
+
+# ---- OKX-shaped streams on deep books (the compiled path merges a sorted side in one pass) --------------------
+
+
+def tick_text(tick: int) -> str:
+    """Bids use ticks below 3000, asks above: distinct ticks give distinct texts and prices."""
+    return f"{100 + 0.01 * tick:.2f}"
+
+
+def side_of(book: object, name: str) -> dict[int, str]:
+    """``{tick: size text}`` of one side of an adapter's book (the Python book is the truth)."""
+    if book is None:
+        return {}
+    levels = book_levels(book)[0 if name == "bids" else 1]  # type: ignore[index]
+    return {round((px - 100) / 0.01): sz_s for px, _, sz_s, _ in levels}
+
+
+def books_message(inst: Instrument, bids: list, asks: list, action: str, checksum: int, seq: int) -> bytes:
+    d = {"asks": asks, "bids": bids, "ts": str(1652459225464 + seq), "checksum": checksum}
+    d.update(seqId=seq, prevSeqId=-1 if action == "snapshot" else seq - 1)
+    return orjson.dumps({"arg": {"channel": "books", "instId": inst.symbol}, "action": action, "data": [d]})
+
+
+def send(py: OkxAdapter, fast: OkxAdapter, bids: list, asks: list, action: str, seq: int, checksum: str) -> tuple:
+    """One message on both paths (``checksum``: true, zero or wrong); the outcome, and whether it was clean."""
+    ck = true_checksum(py, bids, asks, action == "snapshot")
+    raw = books_message(py.instrument, bids, asks, action, {"true": ck, "zero": 0}.get(checksum, ck ^ 0x5A5A), seq)
+    got, _ = agree(py, fast, raw)
+    if got is not None and len(got) > 2 and checksum != "wrong":
+        assert took_compiled_path(fast, raw, ck if checksum == "true" else 0)
+    return got
+
+
+def best_first(levels: dict[int, str], name: str) -> list[list[str]]:
+    return [[tick_text(t), levels[t], "0", "1"] for t in sorted(levels, reverse=name == "bids")]
+
+
+def test_inserts_deletes_and_resizes_at_every_position_agree():
+    py, fast = pair(SPOT)
+    bids = {t: "1.5" for t in range(1000, 1100, 2)}  # 50 levels a side, even ticks
+    asks = {t: "2.5" for t in range(4000, 4100, 2)}
+    seq = 1
+    got = send(py, fast, best_first(bids, "bids"), best_first(asks, "asks"), "snapshot", seq, "true")
+    assert got is not None and len(got) > 2
+    for k, gap in enumerate(range(-1, 101, 2)):  # every odd tick: each gap, below the worst and above the best
+        seq += 1
+        new_b = {1000 + gap: f"0.{k + 1}", 1098: f"{k}.25"}  # an insert and a resize of the best: two levels
+        new_a = {4100 - gap: f"0.{k + 1}", 4000: f"{k}.75"}
+        got = send(py, fast, best_first(new_b, "bids"), best_first(new_a, "asks"), "update", seq, "true")
+        assert got is not None and len(got) > 2
+    for k, t in enumerate(range(1000, 1098, 2)):  # delete each original level but the best, with a resize
+        seq += 1
+        new_b = {t: "0", 1098: f"{k}.5"}
+        new_a = {5098 - t: "0", 4000: f"{k}.5"}  # the mirror position on the ask side
+        got = send(py, fast, best_first(new_b, "bids"), best_first(new_a, "asks"), "update", seq, "true")
+        assert got is not None and len(got) > 2
+    assert len(side_of(py.book, "bids")) == len(side_of(py.book, "asks")) == 52  # 51 inserts + the best
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), inst=st.sampled_from([SPOT, SWAP, INVERSE]), depth=st.sampled_from([400, 400, 25, 4]))
+def test_generated_okx_shaped_streams_on_deep_books_agree(data, inst, depth):
+    """Snapshots of up to 400 levels a side, then updates as OKX sends them (each side best first, distinct
+    prices): deletes, inserts anywhere (beyond the worst, inside, above the best), size changes, deletes of
+    unknown prices; sometimes worst first, shuffled or with a repeated price (one level at a time), and faults:
+    a crossing level, an invalid size (the whole message refused), a wrong checksum (resync), a zero one."""
+    rnd = data.draw(st.randoms(use_true_random=False), label="rnd")
+    py, fast = pair(inst, depth)
+    seq, kinds = 0, []
+    for _ in range(data.draw(st.integers(3, 25), label="messages")):
+        seq += 1
+        book = {name: side_of(py.book, name) for name in ("bids", "asks")}
+        if py.book is None:
+            n = rnd.choice([1, 2, 30, 399, 400])
+            bids = best_first(
+                {t: f"{rnd.randint(1, 99)}.{rnd.randint(0, 9)}" for t in rnd.sample(range(0, 2990), n)}, "bids"
+            )
+            asks = best_first(
+                {t: f"{rnd.randint(1, 99)}.{rnd.randint(0, 9)}" for t in rnd.sample(range(3010, 6000), n)}, "asks"
+            )
+            got = send(py, fast, bids, asks, "snapshot", seq, rnd.choice(["true", "true", "zero", "wrong"]))
+            kinds.append("snapshot" if got is not None and len(got) > 2 else str(got and got[0]))
+            continue
+        sides = {}
+        for name, lo, hi in (("bids", 0, 2990), ("asks", 3010, 6000)):
+            have = book[name]
+            change: dict[int, str] = {}
+            for _ in range(rnd.randint(0, 40)):
+                op = rnd.choice(["delete", "insert", "insert", "resize", "unknown"])
+                if op in ("delete", "resize") and have:
+                    change[rnd.choice(list(have))] = (
+                        "0" if op == "delete" else f"{rnd.randint(1, 500)}.{rnd.randint(0, 99)}"
+                    )
+                elif op == "insert":
+                    change[rnd.randint(lo, hi)] = f"0.{rnd.randint(1, 99999):05d}"
+                else:
+                    change[rnd.randint(lo, hi)] = "0"
+            levels = best_first(change, name)
+            order = rnd.choice(["best"] * 6 + ["worst", "shuffled", "repeat"])
+            if order == "worst":
+                levels.reverse()
+            elif order == "shuffled":
+                rnd.shuffle(levels)
+            elif order == "repeat" and levels:
+                levels.insert(rnd.randrange(len(levels) + 1), [levels[0][0], "7.5", "0", "1"])
+            sides[name] = levels
+        fault = rnd.choice(["none"] * 7 + ["cross", "invalid", "wrong", "zero"])
+        if fault == "cross":  # a bid at or above the best ask (or an ask at or below the best bid)
+            name, other = rnd.choice([("bids", "asks"), ("asks", "bids")])
+            edge = min(book["asks"]) if other == "asks" else max(book["bids"])
+            sides[name].insert(0, [tick_text(edge + rnd.randint(0, 3) * (1 if name == "bids" else -1)), "1.5"])
+        elif fault == "invalid":
+            name = rnd.choice(["bids", "asks"])
+            bad = [
+                tick_text(rnd.randint(0, 2990) if name == "bids" else rnd.randint(3010, 6000)),
+                rnd.choice(["nan", "-1", "inf"]),
+            ]
+            sides[name].insert(rnd.randrange(len(sides[name]) + 1), bad)
+        checksum = fault if fault in ("wrong", "zero") else "true"
+        got = send(py, fast, sides["bids"], sides["asks"], "update", seq, checksum)
+        kinds.append("book" if got is not None and len(got) > 2 else "none" if got is None else got[0])
+    for k in sorted(set(kinds)):
+        event(k)
