@@ -19,20 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.browser import CHROMIUM
+from benchmarks.browser import CHROMIUM_ARGS as ARGS
 from core.views.market import EXCHANGE_LABELS
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "artifacts" / "screenshots"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # page path -> (title, has a plotly chart that must render)
 PAGES = {
     "market": ("Market", False),
