@@ -31,7 +31,7 @@ def targets(r: dict) -> list[tuple[str, str, object, bool | None]]:
         return v
 
     rows = [
-        ("goquant50 ratio_p50", "<= 3", g("goquant50", "ratio_p50")),
+        ("goquant50 ratio_p50 (issue 15)", "<= 1.5", g("goquant50", "ratio_p50")),
         ("goquant400 ratio_p50", "<= 3", g("goquant400", "ratio_p50")),
         ("goquant400 pipeline_p99_us", "<= 1000", g("goquant400", "pipeline_p99_us")),
         ("okx_update ratio_p50 (issue 15)", "<= 3", g("okx_update", "ratio_p50")),

@@ -20,7 +20,8 @@ def cards(row: tuple[preview.Card, ...]) -> None:
 
 def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, paused: bool, notices, charts) -> None:
     """Draw the view; messages go into ``notices`` (a fixed-height container), so nothing below moves.
-    ``charts``: ``core.views.charts.simulator_figures`` (of this view or, on a timed refresh, a recent one)."""
+    ``charts``: called when the charts are drawn, after the cards; gives ``core.views.charts.simulator_figures``
+    (of this view or, on a timed refresh, a recent one)."""
     e = view.estimate
     if e is None:
         notices.error(view.error or "This order cannot be priced on the current book.", icon=":material/error:")
@@ -35,6 +36,7 @@ def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, 
     st.caption(f":material/memory: {preview.system_strip(view.latency)}")
     with st.expander("How each number was computed"):
         st.dataframe(view.methods, hide_index=True, width="stretch", key="sim_methods")
+    charts = charts()
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts["breakdown"], key="sim_breakdown_chart", config=PLOTLY)
     c2.plotly_chart(charts["depth"], key="sim_depth_chart", config=PLOTLY)

@@ -88,10 +88,15 @@ def live_view(rt, paused: bool) -> None:
     session = ss.setdefault("sim_session_id", uuid.uuid4().hex)  # new inputs release this session's old track
     # the charts: on a timed refresh those any session showing this order built within CHART_PERIOD_S
     shared, key = shared_charts(), sim.track_key(priced, exchange, symbol, rt.models().models)
-    charts = shared.fresh(key, time.monotonic()) if timed_refresh() else None
-    view = sim.live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=charts is None)
-    if charts is None and view.estimate is not None:
-        charts = shared.put(key, simulator_figures(view, inst.base, inst.quote), time.monotonic())
+    recent = shared.fresh(key, time.monotonic()) if timed_refresh() else None
+    view = sim.live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=False)
+
+    def charts() -> dict:  # built when drawn, after the cards: the curve's 31 estimates do not delay them
+        if recent is not None:
+            return recent
+        full = sim.with_curve(rt, snap, priced, view)
+        return shared.put(key, simulator_figures(full, inst.base, inst.quote), time.monotonic())
+
     age = snap.age_s(time.time_ns())
     live_figures(rt, view, notices)
     stale = summary.stale or elsewhere

@@ -446,6 +446,17 @@ def compute_view(
     )
 
 
+def with_curve(rt: Runtime, snapshot: BookSnapshot, scenario: Scenario, view: SimulatorView) -> SimulatorView:
+    """``view`` with its cost-versus-size curve (31 estimates), priced as ``compute_view`` would: a page draws
+    the figures a trader watches first and the curve's chart after them, so an input shows its effect sooner."""
+    if view.estimate is None or view.curve is not None or scenario.order is None or scenario.fee_tier is None:
+        return view
+    curve = cost_curve(
+        snapshot, scenario.order, fee_tier=scenario.fee_tier, volatility=view.volatility, models=rt.models().models
+    )
+    return replace(view, curve=curve)
+
+
 def track_key(scenario: Scenario, exchange: str, symbol: str, models: Models | None) -> tuple:
     """What makes two sessions' per-tick pricing identical (they then share one track)."""
     return (exchange, symbol, scenario.order, scenario.fee_tier, scenario.volatility_override, id(models))
