@@ -10,7 +10,11 @@ number of epochs and the decision to use the model or fall back to its baseline 
 validation blocks. The chosen configuration is then refitted on every training row and scored on each
 held-out recording against the same baselines, with block-bootstrap intervals
 (``core.validation.bootstrap``). The recording of another day (``HELD_OUT_DAY``) is the out-of-sample test;
-the other assets and venues, recorded the same evening as the training days, are out-of-market checks.
+the other assets and venues, recorded the same evening as the training days, are out-of-market checks for the
+models and calibration data for the two corrections fitted after training (``CALIBRATION``): the p90's conformal
+widening (``core.training.conformal``, on every same-day recording's real taker orders) and the maker model's
+recalibration by size (``core.training.recalibration``, on every same-day recording's validation blocks). The
+held-out day is used by neither.
 
 Writes ``<role>.keras``, ``<role>.npz`` (the weights served) and ``<role>.json`` (the model card) per role,
 and ``docs/MODELS.md`` (``core.training.report``). A model that does not beat its baselines on validation is
@@ -184,12 +188,19 @@ def default_held_out() -> list[Path]:
     return [r.path for r in recs if r.path.name not in TRAINING_RECORDINGS]
 
 
+#: what calibrates the corrections fitted after training: every recording of a training day's date (other
+#: assets and venues included), never another day
+CALIBRATION = "every recording of the training days' date"
+
+
 @dataclass(frozen=True)
 class Datasets:
-    """Rows of the training days (split into fitting and validation blocks) and of each held-out recording."""
+    """Rows of the training days (split into fitting and validation blocks) and of each held-out recording;
+    ``calibration_maker``: the maker rows of every same-day recording, split into blocks the same way."""
 
     slippage: Split
     maker: Split | None
+    calibration_maker: Split | None
     held_slippage: dict[str, pd.DataFrame]
     held_maker: dict[str, pd.DataFrame]
     files: list[dict[str, Any]]
@@ -209,6 +220,8 @@ def build_datasets(sources: Sequence[Path], settings: Settings, held_out: Sequen
     m_windows: dict[str, tuple[float, float]] = {}
     held_s: dict[str, pd.DataFrame] = {}
     held_m: dict[str, pd.DataFrame] = {}
+    calib_m: list[pd.DataFrame] = []
+    c_windows: dict[str, tuple[float, float]] = {}
     files = []
     train_dates = set()
     for k, (rec, use) in enumerate([(Path(r), "train") for r in sources] + [(Path(r), "held_out") for r in held_out]):
@@ -221,6 +234,9 @@ def build_datasets(sources: Sequence[Path], settings: Settings, held_out: Sequen
         if m.trades is not None and len(m.trades):
             m_rows = maker_rows(m, n_times=settings.maker_times, per_time=settings.maker_per_time, seed=seed + 500)
         date = iso_ms(m.start_ms)[:10]
+        if m_rows is not None and (use == "train" or date in train_dates):  # sources come first: dates known
+            calib_m.append(m_rows)
+            c_windows[m.name] = maker_window(m)
         if use == "train":
             train_dates.add(date)
             slip.append(s_rows)
@@ -255,7 +271,15 @@ def build_datasets(sources: Sequence[Path], settings: Settings, held_out: Sequen
             f["use"] = "held_out_day" if f["date"] not in train_dates else "held_out_market_same_day"
     s_split = block_split(pd.concat(slip, ignore_index=True), s_windows)
     m_split = block_split(pd.concat(mk, ignore_index=True), m_windows) if mk else None
-    return Datasets(slippage=s_split, maker=m_split, held_slippage=held_s, held_maker=held_m, files=files)
+    c_split = block_split(pd.concat(calib_m, ignore_index=True), c_windows) if calib_m else None
+    return Datasets(
+        slippage=s_split,
+        maker=m_split,
+        calibration_maker=c_split,
+        held_slippage=held_s,
+        held_maker=held_m,
+        files=files,
+    )
 
 
 def impute_values(train: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -625,10 +649,12 @@ def run_role(
     *,
     seed: int,
     taker_tapes: Sequence[tuple[Path, Path]] = (),
+    calibration: Split | None = None,
 ) -> RoleResult:
     """Candidates on fitting/validation blocks, choice and verdict on validation, refit, a correction fitted
-    inside the training days (the p90's conformal widening on their real taker orders ``taker_tapes``; the
-    maker model's recalibration by size on the validation blocks), held-out report."""
+    on the training days' date (the p90's conformal widening on the real taker orders ``taker_tapes``; the
+    maker model's recalibration by size on the validation blocks of ``calibration``, default ``split``),
+    held-out report."""
     names = list(ROLE_INPUTS[role])
     kind = KINDS[role]
     st = structure(role)
@@ -667,12 +693,13 @@ def run_role(
         blocks = {n: [(float(a), float(b)) for a, b in v["validation_blocks"]] for n, v in split.bounds.items()}
         net, correction["conformal"] = calibrate(net, scores, blocks)
     if role == "maker_taker":
-        served_val = _imputed(val, names, impute)[names].to_numpy()
-        served_fit = _imputed(fit, names, impute)[names].to_numpy()
+        cal = calibration if calibration is not None else split
+        served_val = _imputed(cal.test, names, impute)[names].to_numpy()
+        served_fit = _imputed(cal.train, names, impute)[names].to_numpy()
         rc, losses = choose_recalibration(
             net,
-            (served_val, y_val),
-            (served_fit, y_fit),
+            (served_val, _target(role, cal.test)),
+            (served_fit, _target(role, cal.train)),
             size_col=names.index("log10_size_usd"),
             group_col=names.index("is_spot"),
         )
@@ -682,10 +709,13 @@ def run_role(
             "method": (
                 "per market kind, the logit z of the refitted model mapped to a(u) + b z, a linear in u = log10 size "
                 "between knots a decade apart and never rising with size, b > 0 (so the share still falls with "
-                "size), fitted by cross-entropy on the validation-block rows "
-                "with the trade features imputed as served; the ridge towards (0, 1) chosen by the log-loss on the "
-                "fitting-block rows"
+                "size), fitted by cross-entropy on the validation-block rows of every same-day recording (the "
+                "training recordings and the other assets and venues of that date) with the trade features imputed "
+                "as served; the ridge towards (0, 1) chosen by the log-loss on the fitting-block rows of the same "
+                "recordings"
             ),
+            "recordings": sorted(cal.bounds),
+            "rows": {"validation_blocks": len(cal.test), "fitting_blocks": len(cal.train)},
             "knots_log10_usd": rc.knots.tolist() if rc is not None else None,
             "coef": {"derivative": rc.coef[0].tolist(), "spot": rc.coef[1].tolist()} if rc is not None else None,
             "fitting_rows_log_loss_by_ridge": losses,
@@ -868,9 +898,9 @@ def train_all(
     vers = versions()
     date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cards = {}
-    tapes = [(ROOT / f["recording"], ROOT / f["trades"]) for f in data.files if f["use"] == "train" and f["trades"]]
+    tapes = [(ROOT / f["recording"], ROOT / f["trades"]) for f in calibration_files(data.files)]
     for role, split, held in roles:
-        res = run_role(role, split, held, seed=settings.seed, taker_tapes=tapes)
+        res = run_role(role, split, held, seed=settings.seed, taker_tapes=tapes, calibration=data.calibration_maker)
         card = {
             **res.card,
             "data": data.files,
@@ -909,6 +939,14 @@ def train_all(
         docs.parent.mkdir(parents=True, exist_ok=True)
         docs.write_text(render_docs(cards), encoding="utf-8")
     return cards
+
+
+def calibration_files(files: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recordings (with trades) of the training days' date: what the corrections are fitted on."""
+    dates = {f["date"] for f in files if f["use"] == "train"}
+    out = [f for f in files if f["date"] in dates and f["trades"]]
+    assert not any(Path(f["recording"]).name in HELD_OUT_DAY for f in out), "the held-out day calibrates nothing"
+    return out
 
 
 def _finite(v: Any) -> Any:

@@ -541,14 +541,16 @@ def markdown(doc: dict[str, Any]) -> str:
         "resampling single orders would make the intervals too narrow.",
         "",
         "In-sample caveat: the shipped models were trained, and chosen on validation blocks, on the two "
-        "2024-08-08 BTCUSDT recordings (binance-futures and binance spot; see `docs/MODELS.md`). The p90 band was "
-        "then widened per market kind and size bucket so that the real taker orders of those same two recordings "
-        "are covered 90% of the time (split conformal, `core.training.conformal`), and the maker model "
-        "recalibrated by size on their validation blocks: on those two recordings the coverage and fill "
-        "calibration here are in sample (the coverage is about 90% by construction). The other recordings "
-        "(another day, ETHUSDT, COIN-M) are entirely out of sample; the 2024-07-18 BTCUSDT perpetual is the "
-        "held-out day. The expected cost is the book walk itself wherever the expected-value model "
-        "declined (its card says why), so its bias is the book walk's.",
+        "2024-08-08 BTCUSDT recordings (binance-futures and binance spot; see `docs/MODELS.md`). The two "
+        "corrections fitted after training use every 2024-08-08 recording (those two, ETHUSDT perpetual and spot, "
+        "COIN-M BTCUSD_PERP): the p90 band is widened per market kind and size bucket so that their real taker "
+        "orders are covered 90% of the time (split conformal, `core.training.conformal`, its normaliser chosen by "
+        "cross-validation across those recordings), and the maker model is recalibrated by size on their "
+        "validation blocks. On the 2024-08-08 recordings the coverage and fill calibration here are therefore in "
+        "sample (the band's pooled coverage is about 90% by construction; per recording it need not be). The "
+        "2024-07-18 BTCUSDT perpetual is the held-out day: used for nothing, neither fitting nor choosing. The "
+        "expected cost is the book walk itself wherever the expected-value model declined (its card says why), "
+        "so its bias is the book walk's.",
         "",
         "## Not validated yet",
         "",
