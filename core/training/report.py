@@ -221,7 +221,10 @@ def _normaliser_choice(k: dict[str, Any]) -> list[str]:
     if not ch:
         return []
     cands = ch["candidates"]
-    best = min((e["worst_deviation"] for e in cands if e["worst_deviation"] is not None), default=math.inf)
+    best = min(
+        (e["worst_deviation"] for e in cands if e["worst_deviation"] is not None and e.get("eligible", True)),
+        default=math.inf,
+    )
     folds = list(dict.fromkeys(c["fold"] for c in cands[0]["cells"]))
     rows = []
     for e in cands:
@@ -237,16 +240,17 @@ def _normaliser_choice(k: dict[str, Any]) -> list[str]:
         )
     return [
         f"Which unit the miss is measured in was chosen by cross-validation inside the calibration recordings: "
-        f"{ch['what']}. The held-out day played no part. Per candidate, the worst and mean |coverage - 90%| over "
-        "the judged cells, and the lowest cell coverage in each fold:",
+        f"{ch['what']}. The held-out day played no part. Per candidate, the worst and mean distance of the "
+        "coverage from 90% over the judged cells, and the lowest cell coverage in each fold:",
         "",
-        _table(["normaliser", "worst |dev|", "mean |dev|", *[f"without {f}" for f in folds]], rows),
+        _table(["normaliser", "worst distance", "mean distance", *[f"without {f}" for f in folds]], rows),
         "",
         "The calibration recordings span little volatility (the same evening); the volatility-tercile folds are "
         "what tests a day of another volatility. "
         + (
-            f"No candidate brings every cross-validated cell within 5 points of 90% (the best worst cell is "
-            f"{_pct(best)} away): the worst cells are where one recording differs from the others.",
+            f"No eligible candidate brings every cross-validated cell within 5 points of 90% (the best worst cell "
+            f"is {_pct(best)} away): the worst cells are where one recording differs from the others, and the "
+            "candidates differ from each other by less than the recordings do.",
             f"The chosen normaliser keeps every cross-validated cell within {_pct(best)} of 90%.",
         )[best <= 0.05],
         "",
