@@ -32,7 +32,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +52,7 @@ from core.learned.features import (
     input_features,
     structure,
 )
+from core.learned.imputation import FlowImputation, instrument_key
 from core.learned.models import KINDS, QUANTILES, display_name
 from core.learned.nets import NumpyNet
 from core.paths import DATA_DIR, ROOT
@@ -205,6 +206,11 @@ class Datasets:
     held_maker: dict[str, pd.DataFrame]
     files: list[dict[str, Any]]
 
+    @property
+    def instruments(self) -> dict[str, tuple[str, str, bool]]:
+        """Recording file name -> (exchange, symbol, is spot)."""
+        return {Path(f["recording"]).name: (f["exchange"], f["symbol"], f["market"] == "spot") for f in self.files}
+
 
 def _rel(p: Path) -> str:
     try:
@@ -291,8 +297,77 @@ def impute_values(train: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
-def _imputed(x: pd.DataFrame, names: Sequence[str], impute: dict[str, dict[str, float]]) -> pd.DataFrame:
-    """``x`` with the trade features (and what is derived from them) as a live feed without trades gets."""
+def _per_time(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (recording, decision time): the flow is the same for every order placed at that instant."""
+    d = rows.drop_duplicates(["recording", "t_ms"])
+    return pd.DataFrame({"trades_per_s": d["trades_per_s"], "usd_per_s": d["btc_per_s"] * d["mid"]})
+
+
+def flow_imputation(
+    calibration: pd.DataFrame, train: pd.DataFrame, instruments: dict[str, tuple[str, str, bool]], date: str
+) -> dict[str, Any]:
+    """The maker card's ``serving.flow_imputation`` (``core.learned.imputation``): per instrument, the median
+    over the decision times of its same-day recording of the 10 s trade flow (trades/s, USD/s = base/s x mid);
+    per market kind, the same medians over the training rows (the fallback for an instrument not measured)."""
+    assert not set(calibration["recording"]) & set(HELD_OUT_DAY), "the held-out day calibrates nothing"
+    by_inst: dict[str, dict[str, Any]] = {}
+    for rec, part in calibration.groupby("recording", sort=True):
+        ex, sym, _ = instruments[str(rec)]
+        t = _per_time(part)
+        by_inst[instrument_key(ex, sym)] = {
+            "trades_per_s": float(t["trades_per_s"].median()),
+            "usd_per_s": float(t["usd_per_s"].median()),
+            "times": len(t),
+            "recording": str(rec),
+        }
+    by_kind: dict[str, dict[str, Any]] = {}
+    for kind, flag in (("spot", 1.0), ("derivative", 0.0)):
+        part = train[train["is_spot"] == flag]
+        if len(part):
+            t = _per_time(part)
+            by_kind[kind] = {
+                "trades_per_s": float(t["trades_per_s"].median()),
+                "usd_per_s": float(t["usd_per_s"].median()),
+                "times": len(t),
+                "recordings": sorted(part["recording"].unique().tolist()),
+            }
+    return {
+        "date": date,
+        "by_instrument": by_inst,
+        "by_kind": by_kind,
+        "method": (
+            "median over the decision times of each instrument's recording of the training date of the trade flow "
+            "over the previous 10 s (trades per second; USD per second = base units per second x mid); served "
+            "converted to base units with the current mid; an instrument not measured gets the median of the "
+            "training rows of its market kind (spot or derivative), and its method note says so"
+        ),
+    }
+
+
+def _imputed_maker(
+    x: pd.DataFrame, flows: FlowImputation, instruments: dict[str, tuple[str, str, bool]]
+) -> pd.DataFrame:
+    """Maker rows with the flow features as serving imputes them for each row's instrument."""
+    df = x.copy()
+    for rec, idx in df.groupby("recording", sort=False).groups.items():
+        ex, sym, spot = instruments[str(rec)]
+        row, _ = flows.lookup(ex, sym, spot=spot)
+        tps, usd = row["trades_per_s"], row["usd_per_s"]
+        d = df.loc[idx]
+        base = usd / d["mid"]
+        df.loc[idx, "trades_per_s"] = tps
+        df.loc[idx, "btc_per_s"] = base
+        df.loc[idx, "log10_trades_per_s"] = math.log10(1.0 + tps)
+        df.loc[idx, "log10_btc_per_s"] = np.log10(1.0 + base)
+        # log10((1 + USD traded in the horizon) / (size + queue USD)), as core.learned.features.maker_vector
+        order_usd = 10.0 ** d["log10_size_usd"] + (10.0 ** d["log10_queue_usd"] - 1.0)
+        df.loc[idx, "log10_flow_over_order"] = np.log10((1.0 + base * d["mid"] * d["horizon_s"]) / order_usd)
+    return df
+
+
+def _imputed(x: pd.DataFrame, impute: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Slippage rows with the trade features (and their logs) as a live feed without trades gets: the medians
+    of the training rows per market kind, in base units (the maker rows: ``_imputed_maker``)."""
     df = x.copy()
     for kind, flag in (("spot", 1.0), ("derivative", 0.0)):
         rows = df["is_spot"] == flag
@@ -301,12 +376,6 @@ def _imputed(x: pd.DataFrame, names: Sequence[str], impute: dict[str, dict[str, 
         df.loc[rows, "btc_per_s"] = btc
         df.loc[rows, "log10_trades_per_s"] = math.log10(1.0 + tps)
         df.loc[rows, "log10_btc_per_s"] = math.log10(1.0 + btc)
-        if "log10_flow_over_order" in df:
-            # maker rows: log10((1 + USD traded in the horizon) / (size + queue USD)), with the imputed flow
-            d = df.loc[rows]
-            flow_usd = btc * d["mid"] * d["horizon_s"]
-            order_usd = 10.0 ** d["log10_size_usd"] + (10.0 ** d["log10_queue_usd"] - 1.0)
-            df.loc[rows, "log10_flow_over_order"] = np.log10((1.0 + flow_usd) / order_usd)
     return df
 
 
@@ -475,8 +544,11 @@ def bucket_name(i: int) -> str:
     return f"{f(SIZE_EDGES_USD[i])}-{f(SIZE_EDGES_USD[i + 1])}"
 
 
-def evaluate(role: str, net: Any, train: pd.DataFrame, df: pd.DataFrame, impute: dict[str, Any]) -> dict[str, Any]:
-    """One held-out recording: the model and the baselines (fitted on every training row), with intervals."""
+def evaluate(
+    role: str, net: Any, train: pd.DataFrame, df: pd.DataFrame, serve: Callable[[pd.DataFrame], pd.DataFrame]
+) -> dict[str, Any]:
+    """One held-out recording: the model and the baselines (fitted on every training row), with intervals;
+    ``serve`` sets the trade features of the rows as a live feed without trades gets them."""
     names = list(ROLE_INPUTS[role])
     y = _target(role, df)
     pred = net.forward(df[names].to_numpy())
@@ -495,7 +567,7 @@ def evaluate(role: str, net: Any, train: pd.DataFrame, df: pd.DataFrame, impute:
             "model_minus_baseline": float(np.mean(loss - bl)),
             "model_minus_baseline_ci": _ci(rs, loss - bl),
         }
-    served = net.forward(_imputed(df, names, impute)[names].to_numpy())
+    served = net.forward(serve(df)[names].to_numpy())
     out["served_with_trade_features_imputed"] = _score(role, y, served, df)
     if role == "maker_taker":
         # the by-size table shows what the app serves: a live feed has no trades, so their features are imputed
@@ -650,11 +722,13 @@ def run_role(
     seed: int,
     taker_tapes: Sequence[tuple[Path, Path]] = (),
     calibration: Split | None = None,
+    instruments: dict[str, tuple[str, str, bool]] | None = None,
 ) -> RoleResult:
     """Candidates on fitting/validation blocks, choice and verdict on validation, refit, a correction fitted
     on the training days' date (the p90's conformal widening on the real taker orders ``taker_tapes``; the
-    maker model's recalibration by size on the validation blocks of ``calibration``, default ``split``),
-    held-out report."""
+    maker model's recalibration by size on the validation blocks of ``calibration``, default ``split``, with
+    the flow imputed per instrument of ``instruments``: recording -> (exchange, symbol, is spot)), held-out
+    report."""
     names = list(ROLE_INPUTS[role])
     kind = KINDS[role]
     st = structure(role)
@@ -692,10 +766,21 @@ def run_role(
         scores = score_taker_orders(taker_tapes, net, impute)
         blocks = {n: [(float(a), float(b)) for a, b in v["validation_blocks"]] for n, v in split.bounds.items()}
         net, correction["conformal"] = calibrate(net, scores, blocks)
+    cal = calibration if calibration is not None else split
+    inst = instruments or {}
+    flow_card: dict[str, Any] = {}
+    flows = None
     if role == "maker_taker":
-        cal = calibration if calibration is not None else split
-        served_val = _imputed(cal.test, names, impute)[names].to_numpy()
-        served_fit = _imputed(cal.train, names, impute)[names].to_numpy()
+        date = iso_ms(int(train["t_ms"].min()))[:10]
+        flow_card = flow_imputation(pd.concat([cal.train, cal.test], ignore_index=True), train, inst, date)
+        flows = FlowImputation.from_card({"serving": {"flow_imputation": flow_card}})
+
+    def serve(df: pd.DataFrame) -> pd.DataFrame:
+        return _imputed_maker(df, flows, inst) if flows is not None else _imputed(df, impute)
+
+    if role == "maker_taker":
+        served_val = serve(cal.test)[names].to_numpy()
+        served_fit = serve(cal.train)[names].to_numpy()
         rc, losses = choose_recalibration(
             net,
             (served_val, _target(role, cal.test)),
@@ -710,8 +795,8 @@ def run_role(
                 "per market kind, the logit z of the refitted model mapped to a(u) + b z, a linear in u = log10 size "
                 "between knots a decade apart and never rising with size, b > 0 (so the share still falls with "
                 "size), fitted by cross-entropy on the validation-block rows of every same-day recording (the "
-                "training recordings and the other assets and venues of that date) with the trade features imputed "
-                "as served; the ridge towards (0, 1) chosen by the log-loss on the fitting-block rows of the same "
+                "training recordings and the other assets and venues of that date) with the trade flow imputed "
+                "as served (per instrument, serving.flow_imputation); the ridge towards (0, 1) chosen by the log-loss on the fitting-block rows of the same "
                 "recordings"
             ),
             "recordings": sorted(cal.bounds),
@@ -722,7 +807,7 @@ def run_role(
             "ridge": chosen_ridge,  # "none": no ridge beat the model as it is, so it is served unchanged
         }
     fit_s = time.perf_counter() - t0
-    held_eval = {name: evaluate(role, net, train, df, impute) for name, df in held.items()}
+    held_eval = {name: evaluate(role, net, train, df, serve) for name, df in held.items()}
     day = next((n for n in HELD_OUT_DAY if n in held_eval), next(iter(held_eval), None))
     main = held_eval[day] if day else {"model": chosen["validation"], "baselines": base_val}
     extra: dict[str, Any] = {}
@@ -771,10 +856,20 @@ def run_role(
             "impute": impute,
             "imputed_features": list(TRADE_FEATURES),
             "note": (
-                "A live feed carries no trades: trades_per_s and btc_per_s are set to these training "
-                "medians; vol_bps is the app's own volatility (core.costs.volatility.realised_vol, x 1e4), "
-                "the estimator the training rows used."
+                (
+                    "A live feed carries no trades: trades_per_s and the base volume per second are imputed per "
+                    "instrument from flow_imputation (the instrument's median trades/s and USD/s on the training "
+                    "date's tape, USD converted to base units with the current mid; an instrument without a "
+                    "recorded tape gets its market kind's median, and the app's method note says so; impute, the "
+                    "base-unit medians per kind, is not used by this model)"
+                    if role == "maker_taker"
+                    else "A live feed carries no trades: trades_per_s and btc_per_s are set to these training "
+                    "medians per market kind (base units, measured on BTCUSDT)"
+                )
+                + "; vol_bps is the app's own volatility (core.costs.volatility.realised_vol, x 1e4), the "
+                "estimator the training rows used."
             ),
+            **({"flow_imputation": flow_card} if flow_card else {}),
             **(
                 {
                     "offset_bps_range": [min(OFFSETS_BPS), max(OFFSETS_BPS)],
@@ -900,7 +995,15 @@ def train_all(
     cards = {}
     tapes = [(ROOT / f["recording"], ROOT / f["trades"]) for f in calibration_files(data.files)]
     for role, split, held in roles:
-        res = run_role(role, split, held, seed=settings.seed, taker_tapes=tapes, calibration=data.calibration_maker)
+        res = run_role(
+            role,
+            split,
+            held,
+            seed=settings.seed,
+            taker_tapes=tapes,
+            calibration=data.calibration_maker,
+            instruments=data.instruments,
+        )
         card = {
             **res.card,
             "data": data.files,
