@@ -5,7 +5,8 @@ P(any fill) for a small order, about the traded volume over the size for a large
 derivative) the fitted logit ``z`` is mapped to ``a(u) + b z``, ``a`` linear in ``u = log10 size`` between knots a
 decade apart and never rising with size, ``b > 0`` (``core.learned.nets.Recalibration``), so the maker share still
 falls with size; fitted by cross-entropy on the fill fraction
-of the validation-block rows with the trade features as serving imputes them (a live feed has no trades). A
+of the validation-block rows with the trade flow as serving imputes it (a live feed has no trades): per
+instrument, its median USD flow on the training date's tape converted at the mid (``core.learned.imputation``). A
 small ridge pulls ``(a, b)`` to ``(0, 1)``, the model unchanged, where a knot has few rows.
 
 The rows are those of every recording of the training days' date (``core.training.train.CALIBRATION``): the two

@@ -344,7 +344,7 @@ def flow_imputation(
     }
 
 
-def _imputed_maker(
+def imputed_maker(
     x: pd.DataFrame, flows: FlowImputation, instruments: dict[str, tuple[str, str, bool]]
 ) -> pd.DataFrame:
     """Maker rows with the flow features as serving imputes them for each row's instrument."""
@@ -367,7 +367,7 @@ def _imputed_maker(
 
 def _imputed(x: pd.DataFrame, impute: dict[str, dict[str, float]]) -> pd.DataFrame:
     """Slippage rows with the trade features (and their logs) as a live feed without trades gets: the medians
-    of the training rows per market kind, in base units (the maker rows: ``_imputed_maker``)."""
+    of the training rows per market kind, in base units (the maker rows: ``imputed_maker``)."""
     df = x.copy()
     for kind, flag in (("spot", 1.0), ("derivative", 0.0)):
         rows = df["is_spot"] == flag
@@ -776,7 +776,7 @@ def run_role(
         flows = FlowImputation.from_card({"serving": {"flow_imputation": flow_card}})
 
     def serve(df: pd.DataFrame) -> pd.DataFrame:
-        return _imputed_maker(df, flows, inst) if flows is not None else _imputed(df, impute)
+        return imputed_maker(df, flows, inst) if flows is not None else _imputed(df, impute)
 
     if role == "maker_taker":
         served_val = serve(cal.test)[names].to_numpy()

@@ -19,7 +19,7 @@ from core.costs.fees import get_tier
 from core.errors import InputError
 from core.feed.recording import iso_ms, parse_timestamp_ms
 from core.feed.replay import bundled_recordings
-from core.learned.models import LoadedModels, load_models
+from core.learned.models import LoadedModels, MakerTakerModelImpl, load_models
 from core.paths import DATA_DIR, ROOT
 from core.validation.books import Books, load_books
 from core.validation.bootstrap import BlockBootstrap, Resampler
@@ -326,7 +326,10 @@ def validate_recording(
     else:
         grid = limits or LimitGrid()
         sim = simulate_limits(books, tape, grid=grid, fee_tier=tier, models=loaded.models)
-        out["limit_orders"] = {"maker_model": loaded.models.maker_taker.name, **limit_figures(sim, spec, grid)}
+        mk = loaded.models.maker_taker
+        first = books.snapshots([0])[0]
+        flow = mk.imputed_flow(first).source if isinstance(mk, MakerTakerModelImpl) else None
+        out["limit_orders"] = {"maker_model": mk.name, "maker_flow": flow, **limit_figures(sim, spec, grid)}
     out["impact"] = impact_figures(books, tape, orders, lag_ms=delay.lag_ms, spec=spec)
     out["models"] = {"slippage_fallbacks": {k: v for k, v in loaded.fallbacks.items() if k.startswith("slippage")}}
     out["bootstrap"] = spec.to_dict(rs.n_seconds)
@@ -420,7 +423,9 @@ def _limit_section(lo: dict[str, Any]) -> list[str]:
         f"{', '.join(f'{x:g}' for x in g['offsets_bps'])} bps; horizons {', '.join(f'{x:g}' for x in g['horizons_s'])} s; "
         f"both sides, every {g['step_s']:g} s after a {g['warmup_s']:g} s warm-up; skipped: "
         f"{', '.join(f'{k} {v}' for k, v in lo['skipped'].items())}). Predicted: the app's maker fraction "
-        f"({lo['maker_model']}); realised: the size-aware fill on the tape.",
+        f"({lo['maker_model']}"
+        + (f"; {lo['maker_flow']}" if lo.get("maker_flow") else "")
+        + "); realised: the size-aware fill on the tape.",
         "",
     ]
     if lo.get("note"):
