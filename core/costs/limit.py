@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.costs.models import LimitRisk, LimitRiskModel, MakerTakerModel, ModelInput
+from core.costs.models import FlowSourceModel, LimitRisk, LimitRiskModel, MakerTakerModel, ModelInput
 from core.costs.order import AtExpiry, Order, Side, SizeUnit
 from core.costs.walk import Walk, walk_book
 from core.errors import OrderError
@@ -118,7 +118,9 @@ def limit_execution(
     f = float(model.maker_fraction(mi))
     if not (math.isfinite(f) and 0.0 <= f <= 1.0):
         raise OrderError(f"The maker/taker model returned {f!r}, outside [0, 1].")
-    methods["maker_fraction"] = f"model: {model.name}"
+    methods["maker_fraction"] = f"model: {model.name}" + (
+        f"; {model.flow_source(mi)}" if isinstance(model, FlowSourceModel) else ""
+    )
     buy = order.side is Side.BUY
     price, where = resting_price(snapshot, order)
     mid = snapshot.mid

@@ -72,6 +72,13 @@ class LimitRiskModel(Protocol):
     def limit_risk(self, x: ModelInput) -> LimitRisk | None: ...
 
 
+@runtime_checkable
+class FlowSourceModel(Protocol):
+    """A maker/taker model whose trade-flow inputs are imputed (a live feed has no trades) says from what."""
+
+    def flow_source(self, x: ModelInput) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Models:
     """The learned-model slots; ``None`` keeps the rule-based method for that number."""

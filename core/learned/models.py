@@ -51,6 +51,7 @@ from core.learned.features import (
     maker_vector,
     slippage_vector,
 )
+from core.learned.imputation import FlowImputation, ImputedFlow
 from core.learned.nets import NumpyNet
 from core.market.instruments import Instrument, get_instrument
 from core.paths import MODELS_DIR
@@ -223,8 +224,22 @@ class MakerTakerModelImpl:
 
     name: str
     net: NumpyNet
-    impute: dict[str, dict[str, float]]
+    impute: dict[str, dict[str, float]]  # per market kind, base units: only for a card without ``flows``
     cards: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    flows: FlowImputation | None = None  # per instrument, USD terms (``core.learned.imputation``)
+
+    def imputed_flow(self, snapshot: Any) -> ImputedFlow:
+        """The trade flow a live feed without trades gets for this instrument (``core.learned.imputation``)."""
+        spot = _is_spot(snapshot.exchange, snapshot.symbol)
+        if self.flows is not None:
+            return self.flows.flow(snapshot.exchange, snapshot.symbol, spot=spot, mid=float(snapshot.mid))
+        imp = self.impute["spot" if spot else "derivative"]
+        kind = "spot" if spot else "derivative"
+        return ImputedFlow(imp["trades_per_s"], imp["btc_per_s"], f"trade flow imputed with the training {kind} median")
+
+    def flow_source(self, x: ModelInput) -> str:
+        """Where the order's imputed trade flow comes from, for the method note."""
+        return self.imputed_flow(x.snapshot).source
 
     def features_for(
         self,
@@ -239,12 +254,11 @@ class MakerTakerModelImpl:
     ) -> np.ndarray:
         """Lower-level entry: a book and order parameters -> the model-input row (``MAKER_INPUTS``)."""
         spot = _is_spot(snapshot.exchange, snapshot.symbol)
-        imp = self.impute["spot" if spot else "derivative"]
-        flow = FlowFeatures(
-            vol_bps=vol_bps,
-            trades_per_s=trades.trades_per_s if trades else imp["trades_per_s"],
-            btc_per_s=trades.btc_per_s if trades else imp["btc_per_s"],
-        )
+        if trades is None:
+            imp = self.imputed_flow(snapshot)
+            flow = FlowFeatures(vol_bps=vol_bps, trades_per_s=imp.trades_per_s, btc_per_s=imp.base_per_s)
+        else:
+            flow = FlowFeatures(vol_bps=vol_bps, trades_per_s=trades.trades_per_s, btc_per_s=trades.btc_per_s)
         s = _side_sign(side)
         off = _clip(float(offset_bps), min(OFFSETS_BPS), max(OFFSETS_BPS))
         hor = _clip(float(horizon_s), min(HORIZONS_S), max(HORIZONS_S))
@@ -417,6 +431,7 @@ def load_models(models_dir: str | Path = MODELS_DIR, *, latency_ms: float = 0.0)
             net=nets["maker_taker"],
             impute={"spot": _impute_for(c, True), "derivative": _impute_for(c, False)},
             cards={"maker_taker": c},
+            flows=FlowImputation.from_card(c),
         )
     return LoadedModels(
         # the protocols declare ``name`` as a plain attribute; these frozen dataclasses expose it read-only

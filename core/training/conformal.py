@@ -3,18 +3,29 @@
 The quantile model learns from simulated orders walked on the recorded books (``core.training.dataset``). Real
 taker orders pay more than that in the tail: the book they met had moved since the last book the feed showed,
 other orders took the same levels in the same millisecond. So after training, every public taker order on the
-training days' tapes is priced as ``core.validation.market_orders`` prices it (the book it met, the app's
-volatility, that book's age as latency) and scored ``s = (realised - p90) / max(vol_bps, 0.1)``: the miss in
-units of the mid's volatility (bps per sqrt(s)), since a book that moved moves with the volatility. Per market kind
-(spot, derivative) and size bucket (the validator's) the band moves up by the split-conformal 90% quantile of
-``s`` (the ``ceil((n + 1) 0.9)``-th smallest, never below 0: the correction only widens) times the order's
-volatility, inside the net (``core.learned.nets.BandShift``), so the Simulator, the per-tick path and the
-validator serve the same band. The correction keeps the band's dependence on latency and volatility and adds one
-on size. A bucket with fewer than ``MIN_CELL`` orders takes the pooled figure of itself and the smaller buckets.
+calibration recordings is priced as ``core.validation.market_orders`` prices it (the book it met, the app's
+volatility, that book's age as latency) and scored ``s = (realised - p90) / d``: the miss in units of a
+normaliser ``d = max(column, floor)`` of the model's inputs. Per market kind (spot, derivative) and size bucket
+(the validator's) the band moves up by the split-conformal 90% quantile of ``s`` (the ``ceil((n + 1) 0.9)``-th
+smallest, never below 0: the correction only widens) times the order's ``d``, inside the net
+(``core.learned.nets.BandShift``), so the Simulator, the per-tick path and the validator serve the same band. A
+bucket with fewer than ``MIN_CELL`` orders takes the pooled figure of itself and the smaller buckets.
 
-The quantile model never saw a real order's cost, so the training days' orders are a fair calibration set;
-``check`` recomputes the table from orders outside the validation blocks and reports the coverage inside them,
-an out-of-block check inside the training days. The held-out day is never used.
+The calibration recordings are every recording of the training days' date (2024-08-08: BTCUSDT perpetual and
+spot, which trained the model, and ETHUSDT perpetual and spot and the COIN-M inverse perpetual, which it never
+saw). The quantile model never saw a real order's cost, so they are a fair calibration set; the held-out day is
+never used, to fit or to choose.
+
+The normaliser is chosen from the eligible ``NORMALISERS`` by cross-validation inside the calibration set
+(``cross_validate``): leave one recording out (another asset or venue), and leave one volatility tercile out (the
+failure this guards against: a day whose volatility is far from the calibration days', with misses that do not
+scale with it). The choice is the normaliser whose worst cell (recording or tercile x market kind x size bucket
+with at least ``MIN_JUDGED`` orders) is closest to 90%, the mean deviation breaking ties. Units that grow with
+the order's size or latency (the walk cost, the latency move) are scored but not eligible: the calibration
+orders stop near $1M and 150 ms, the app prices $10M and 1 s, and their fitted bands were 12-15 units wide
+(``Normaliser.eligible``). The evidence (every candidate's cells) is on the model card and in
+``docs/MODELS.md``. ``check`` recomputes the table from orders outside the
+validation blocks and reports the coverage inside them, an out-of-block check inside the calibration days.
 """
 
 from __future__ import annotations
@@ -42,13 +53,53 @@ from core.validation.tape import Tape, group_orders
 
 LEVEL = 0.9
 MIN_CELL = 50  # orders; a thinner bucket pools with the smaller buckets of its market kind
+MIN_JUDGED = 100  # orders; a cross-validation cell with fewer is reported, not judged (as the validator's buckets)
 EDGES_LOG10_USD = np.log10([lo for _, lo, _ in SIZE_BUCKETS[1:]])
 _NAMES = list(ROLE_INPUTS["slippage_quantiles"])
 
 
 @dataclass(frozen=True)
+class Normaliser:
+    """The unit of the conformal score: ``max(column, floor)`` of the quantile model's inputs (bps)."""
+
+    column: str
+    floor: float
+    #: False for a unit that grows with what the trader chooses, past what the calibration orders span: their
+    #: sizes stop near $1M and their latencies (the book's age) near 150 ms, while the app prices $10M orders
+    #: and 1 s latencies, so such a unit would widen those bands by a factor no calibration order checked.
+    #: (The volatility and the spread also reach values no calibration order had, but only on another market
+    #: day, which is what the volatility-tercile folds test.) Scored and reported, never chosen.
+    eligible: bool = True
+
+    @property
+    def name(self) -> str:
+        return f"max({self.column}, {self.floor:g})"
+
+    def of(self, x: np.ndarray) -> np.ndarray:
+        return np.fmax(x[:, _NAMES.index(self.column)], self.floor)
+
+
+#: the candidates, compared by ``cross_validate``: the volatility (the first fit's choice, floored at
+#: VOL_FLOOR_BPS), hybrids that floor it near and above every calibration order's volatility (1 and 4 bps per
+#: sqrt(s): nearly absolute bps), the latency move the model scales its band by, the spread (about a tick or
+#: two), and the order's book-walk cost floored at a few ticks of BTC (0.03 bps) or more. The latency move and
+#: the walk are not eligible (they grow with the latency and the size the trader picks; fitted, the band was
+#: 12 latency moves wide for perpetual orders of $1M and more, 15 walks wide on spot).
+NORMALISERS: tuple[Normaliser, ...] = (
+    Normaliser("vol_bps", VOL_FLOOR_BPS),
+    Normaliser("vol_bps", 1.0),
+    Normaliser("vol_bps", 4.0),
+    Normaliser("latency_move_bps", 0.03, eligible=False),
+    Normaliser("spread_bps", 0.03),
+    Normaliser("walk_bps", 0.03, eligible=False),
+    Normaliser("walk_bps", 0.1, eligible=False),
+    Normaliser("walk_bps", 0.3, eligible=False),
+)
+
+
+@dataclass(frozen=True)
 class TakerScores:
-    """One row per real taker order of the training days, priced by the uncorrected quantile model."""
+    """One row per real taker order of the calibration recordings, priced by the uncorrected quantile model."""
 
     recording: np.ndarray
     ts_ms: np.ndarray
@@ -60,9 +111,8 @@ class TakerScores:
     def vol_bps(self) -> np.ndarray:
         return self.x[:, _NAMES.index("vol_bps")]
 
-    @property
-    def score(self) -> np.ndarray:
-        return (self.realised_bps - self.p90_bps) / np.maximum(self.vol_bps, VOL_FLOOR_BPS)
+    def score(self, norm: Normaliser) -> np.ndarray:
+        return (self.realised_bps - self.p90_bps) / norm.of(self.x)
 
     @property
     def group(self) -> np.ndarray:
@@ -125,12 +175,12 @@ def conformal_quantile(scores: np.ndarray, level: float = LEVEL) -> float:
     return max(float(s[k]), 0.0) if s.size else 0.0
 
 
-def fit_table(t: TakerScores) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def fit_table(t: TakerScores, norm: Normaliser) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """(2, buckets) table of score quantiles and one row per cell saying what it was made of."""
     n_buckets = len(SIZE_BUCKETS)
     table = np.zeros((2, n_buckets))
     cells = []
-    score, group, bucket = t.score, t.group, t.bucket
+    score, group, bucket = t.score(norm), t.group, t.bucket
     for g in (0, 1):
         for k in range(n_buckets):
             own = (group == g) & (bucket == k)
@@ -146,27 +196,32 @@ def fit_table(t: TakerScores) -> tuple[np.ndarray, list[dict[str, Any]]]:
                     "bucket": SIZE_BUCKETS[k][0],
                     "n": int(own.sum()),
                     "pooled_from": SIZE_BUCKETS[lo][0] if lo < k else None,
-                    "shift_vol_units": float(table[g, k]),
+                    "shift_units": float(table[g, k]),
                 }
             )
     return table, cells
 
 
-def band_shift(table: np.ndarray) -> BandShift:
+def band_shift(table: np.ndarray, norm: Normaliser) -> BandShift:
     return BandShift(
         edges=EDGES_LOG10_USD.astype(np.float64),
         table=table,
         size_col=_NAMES.index("log10_size_usd"),
         group_col=_NAMES.index("is_spot"),
-        scale_col=_NAMES.index("vol_bps"),
-        floor=VOL_FLOOR_BPS,
+        scale_col=_NAMES.index(norm.column),
+        floor=norm.floor,
     )
+
+
+def covered(t: TakerScores, table: np.ndarray, norm: Normaliser) -> np.ndarray:
+    """Which of ``t``'s orders are at or below the p90 widened by ``table`` in units of ``norm``."""
+    return t.realised_bps <= t.p90_bps + table[t.group, t.bucket] * norm.of(t.x) + 1e-6
 
 
 def coverage(t: TakerScores, net: NumpyNet) -> list[dict[str, Any]]:
     """Share of ``t``'s orders at or below ``net``'s p90, per market kind and size bucket (and all)."""
-    covered = t.realised_bps <= net.forward(t.x)[:, 1] + 1e-6 if len(t.ts_ms) else np.empty(0, bool)
-    out = [{"market": "all", "bucket": "all sizes", "n": int(covered.size), "coverage": _mean(covered)}]
+    hit = t.realised_bps <= net.forward(t.x)[:, 1] + 1e-6 if len(t.ts_ms) else np.empty(0, bool)
+    out = [{"market": "all", "bucket": "all sizes", "n": int(hit.size), "coverage": _mean(hit)}]
     for g in (0, 1):
         for k, (name, _, _) in enumerate(SIZE_BUCKETS):
             m = (t.group == g) & (t.bucket == k)
@@ -176,10 +231,72 @@ def coverage(t: TakerScores, net: NumpyNet) -> list[dict[str, Any]]:
                         "market": "spot" if g else "derivative",
                         "bucket": name,
                         "n": int(m.sum()),
-                        "coverage": _mean(covered[m]),
+                        "coverage": _mean(hit[m]),
                     }
                 )
     return out
+
+
+def folds(t: TakerScores) -> list[tuple[str, np.ndarray]]:
+    """The cross-validation folds (name, held-out mask): each recording, then each volatility tercile."""
+    out = [(f"recording {r}", t.recording == r) for r in np.unique(t.recording)]
+    if len(t.ts_ms) >= 3:
+        cut = np.quantile(t.vol_bps, [1 / 3, 2 / 3])
+        tercile = np.digitize(t.vol_bps, cut)
+        names = ("low", "middle", "high")
+        for i in range(3):
+            m = tercile == i
+            lo, hi = float(t.vol_bps[m].min()), float(t.vol_bps[m].max())
+            out.append((f"volatility {names[i]} tercile ({lo:.2f}-{hi:.2f} bps per sqrt(s))", m))
+    return out
+
+
+def cross_validate(t: TakerScores, norm: Normaliser) -> dict[str, Any]:
+    """Coverage of each fold's orders by the table fitted on the others, per market kind x size bucket; the
+    worst and mean |coverage - 90%| over the cells with at least ``MIN_JUDGED`` orders."""
+    cells: list[dict[str, Any]] = []
+    for fold, held in folds(t):
+        table, _ = fit_table(t.subset(~held), norm)
+        part = t.subset(held)
+        hit = covered(part, table, norm)
+        for g in (0, 1):
+            for k, (name, _, _) in enumerate(SIZE_BUCKETS):
+                m = (part.group == g) & (part.bucket == k)
+                if m.any():
+                    cells.append(
+                        {
+                            "fold": fold,
+                            "market": "spot" if g else "derivative",
+                            "bucket": name,
+                            "n": int(m.sum()),
+                            "coverage": float(hit[m].mean()),
+                        }
+                    )
+    dev = np.array([abs(c["coverage"] - LEVEL) for c in cells if c["n"] >= MIN_JUDGED])
+    return {
+        "normaliser": norm.name,
+        "worst_deviation": float(dev.max()) if dev.size else None,
+        "mean_deviation": float(dev.mean()) if dev.size else None,
+        "cells": cells,
+    }
+
+
+def choose_normaliser(
+    t: TakerScores, candidates: Sequence[Normaliser] = NORMALISERS
+) -> tuple[Normaliser, list[dict[str, Any]]]:
+    """The eligible candidate whose cross-validated worst cell is closest to 90% (then the lowest mean deviation);
+    every candidate's evidence, the ineligible ones' too."""
+    evidence = [cross_validate(t, n) | {"eligible": n.eligible} for n in candidates]
+
+    def key(i: int) -> tuple[float, float]:
+        e = evidence[i]
+        return (
+            math.inf if e["worst_deviation"] is None else e["worst_deviation"],
+            math.inf if e["mean_deviation"] is None else e["mean_deviation"],
+        )
+
+    best = min((i for i, n in enumerate(candidates) if n.eligible), key=key)
+    return candidates[best], evidence
 
 
 def _mean(v: np.ndarray) -> float | None:
@@ -195,21 +312,38 @@ def in_blocks(t: TakerScores, blocks: dict[str, list[tuple[float, float]]]) -> n
 
 
 def calibrate(
-    net: NumpyNet, t: TakerScores, blocks: dict[str, list[tuple[float, float]]]
+    net: NumpyNet,
+    t: TakerScores,
+    blocks: dict[str, list[tuple[float, float]]],
+    candidates: Sequence[Normaliser] = NORMALISERS,
 ) -> tuple[NumpyNet, dict[str, Any]]:
-    """``net`` with its band shift fitted on every taker order of ``t``, and the card's account of it."""
-    table, cells = fit_table(t)
-    out = replace(net, band_shift=band_shift(table))
+    """``net`` with its band shift fitted on every taker order of ``t`` in the normaliser chosen among
+    ``candidates`` by cross-validation, and the card's account of both."""
+    norm, evidence = choose_normaliser(t, candidates)
+    table, cells = fit_table(t, norm)
+    out = replace(net, band_shift=band_shift(table, norm))
     val = in_blocks(t, blocks)
-    check_table, _ = fit_table(t.subset(~val))
-    checked = replace(net, band_shift=band_shift(check_table))
+    check_table, _ = fit_table(t.subset(~val), norm)
+    checked = replace(net, band_shift=band_shift(check_table, norm))
     return out, {
         "method": (
-            "split conformal per market kind and size bucket on every real taker order of the training days, "
-            "priced as core.validation prices them: the p90 moves up by the "
-            f"ceil((n + 1) x {LEVEL:g})-th smallest (realised - p90) / max(vol_bps, {VOL_FLOOR_BPS:g}) times "
-            f"the order's vol_bps (never down); a bucket under {MIN_CELL} orders pools with the smaller ones"
+            "split conformal per market kind and size bucket on every real taker order of the calibration "
+            "recordings, priced as core.validation prices them: the p90 moves up by the "
+            f"ceil((n + 1) x {LEVEL:g})-th smallest (realised - p90) / {norm.name} times the order's {norm.name} "
+            f"(never down); a bucket under {MIN_CELL} orders pools with the smaller ones"
         ),
+        "normaliser": {"column": norm.column, "floor": norm.floor, "name": norm.name},
+        "choice": {
+            "what": (
+                "each candidate normaliser's table refitted without one fold and scored on it: leave one recording "
+                "out, and leave one volatility tercile out; chosen among the eligible ones (a unit that grows with the "
+                "size or the latency the trader picks, the walk or the latency move, is not: the calibration orders "
+                "stop near $1M and 150 ms, so it would widen the band of a $10M or 1 s order by a factor no "
+                "calibration order checked): the smallest worst |coverage - 90%| over the "
+                f"cells (fold x market kind x size bucket) with at least {MIN_JUDGED} orders, then the smallest mean"
+            ),
+            "candidates": evidence,
+        },
         "orders": len(t.ts_ms),
         "by_recording": {str(r): int((t.recording == r).sum()) for r in np.unique(t.recording)},
         "table": cells,
@@ -219,7 +353,7 @@ def calibrate(
         "check": {
             "what": (
                 "the table refitted on the orders outside the validation blocks, scored on the orders inside them "
-                "(an out-of-block check inside the training days)"
+                "(an out-of-block check inside the calibration recordings)"
             ),
             "fitted_on": int((~val).sum()),
             "before": coverage(t.subset(val), net),

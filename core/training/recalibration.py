@@ -1,12 +1,19 @@
-"""The maker/taker model recalibrated by order size and market kind, on the validation blocks of the training days.
+"""The maker/taker model recalibrated by order size and market kind, on the validation blocks of the training date.
 
 A logistic model linear in its inputs cannot follow how the size-aware fill fraction falls with size: near
 P(any fill) for a small order, about the traded volume over the size for a large one. Per market kind (spot,
 derivative) the fitted logit ``z`` is mapped to ``a(u) + b z``, ``a`` linear in ``u = log10 size`` between knots a
 decade apart and never rising with size, ``b > 0`` (``core.learned.nets.Recalibration``), so the maker share still
 falls with size; fitted by cross-entropy on the fill fraction
-of the validation-block rows with the trade features as serving imputes them (a live feed has no trades). A
+of the validation-block rows with the trade flow as serving imputes it (a live feed has no trades): per
+instrument, its median USD flow on the training date's tape converted at the mid (``core.learned.imputation``). A
 small ridge pulls ``(a, b)`` to ``(0, 1)``, the model unchanged, where a knot has few rows.
+
+The rows are those of every recording of the training days' date (``core.training.train.CALIBRATION``): the two
+BTCUSDT recordings the model was trained on and the other assets and venues of that evening (ETHUSDT perpetual
+and spot, the COIN-M inverse perpetual), which the model never saw. A recalibration fitted on the training
+assets alone left a $5M order on ETHUSDT spot and COIN-M at several times its size-aware fill; the held-out day
+(another date) is used by neither the fit nor the choice of the ridge.
 """
 
 from __future__ import annotations

@@ -10,7 +10,11 @@ number of epochs and the decision to use the model or fall back to its baseline 
 validation blocks. The chosen configuration is then refitted on every training row and scored on each
 held-out recording against the same baselines, with block-bootstrap intervals
 (``core.validation.bootstrap``). The recording of another day (``HELD_OUT_DAY``) is the out-of-sample test;
-the other assets and venues, recorded the same evening as the training days, are out-of-market checks.
+the other assets and venues, recorded the same evening as the training days, are out-of-market checks for the
+models and calibration data for the two corrections fitted after training (``CALIBRATION``): the p90's conformal
+widening (``core.training.conformal``, on every same-day recording's real taker orders) and the maker model's
+recalibration by size (``core.training.recalibration``, on every same-day recording's validation blocks). The
+held-out day is used by neither.
 
 Writes ``<role>.keras``, ``<role>.npz`` (the weights served) and ``<role>.json`` (the model card) per role,
 and ``docs/MODELS.md`` (``core.training.report``). A model that does not beat its baselines on validation is
@@ -28,7 +32,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +52,7 @@ from core.learned.features import (
     input_features,
     structure,
 )
+from core.learned.imputation import FlowImputation, instrument_key
 from core.learned.models import KINDS, QUANTILES, display_name
 from core.learned.nets import NumpyNet
 from core.paths import DATA_DIR, ROOT
@@ -184,15 +189,27 @@ def default_held_out() -> list[Path]:
     return [r.path for r in recs if r.path.name not in TRAINING_RECORDINGS]
 
 
+#: what calibrates the corrections fitted after training: every recording of a training day's date (other
+#: assets and venues included), never another day
+CALIBRATION = "every recording of the training days' date"
+
+
 @dataclass(frozen=True)
 class Datasets:
-    """Rows of the training days (split into fitting and validation blocks) and of each held-out recording."""
+    """Rows of the training days (split into fitting and validation blocks) and of each held-out recording;
+    ``calibration_maker``: the maker rows of every same-day recording, split into blocks the same way."""
 
     slippage: Split
     maker: Split | None
+    calibration_maker: Split | None
     held_slippage: dict[str, pd.DataFrame]
     held_maker: dict[str, pd.DataFrame]
     files: list[dict[str, Any]]
+
+    @property
+    def instruments(self) -> dict[str, tuple[str, str, bool]]:
+        """Recording file name -> (exchange, symbol, is spot)."""
+        return {Path(f["recording"]).name: (f["exchange"], f["symbol"], f["market"] == "spot") for f in self.files}
 
 
 def _rel(p: Path) -> str:
@@ -209,6 +226,8 @@ def build_datasets(sources: Sequence[Path], settings: Settings, held_out: Sequen
     m_windows: dict[str, tuple[float, float]] = {}
     held_s: dict[str, pd.DataFrame] = {}
     held_m: dict[str, pd.DataFrame] = {}
+    calib_m: list[pd.DataFrame] = []
+    c_windows: dict[str, tuple[float, float]] = {}
     files = []
     train_dates = set()
     for k, (rec, use) in enumerate([(Path(r), "train") for r in sources] + [(Path(r), "held_out") for r in held_out]):
@@ -221,6 +240,9 @@ def build_datasets(sources: Sequence[Path], settings: Settings, held_out: Sequen
         if m.trades is not None and len(m.trades):
             m_rows = maker_rows(m, n_times=settings.maker_times, per_time=settings.maker_per_time, seed=seed + 500)
         date = iso_ms(m.start_ms)[:10]
+        if m_rows is not None and (use == "train" or date in train_dates):  # sources come first: dates known
+            calib_m.append(m_rows)
+            c_windows[m.name] = maker_window(m)
         if use == "train":
             train_dates.add(date)
             slip.append(s_rows)
@@ -255,7 +277,15 @@ def build_datasets(sources: Sequence[Path], settings: Settings, held_out: Sequen
             f["use"] = "held_out_day" if f["date"] not in train_dates else "held_out_market_same_day"
     s_split = block_split(pd.concat(slip, ignore_index=True), s_windows)
     m_split = block_split(pd.concat(mk, ignore_index=True), m_windows) if mk else None
-    return Datasets(slippage=s_split, maker=m_split, held_slippage=held_s, held_maker=held_m, files=files)
+    c_split = block_split(pd.concat(calib_m, ignore_index=True), c_windows) if calib_m else None
+    return Datasets(
+        slippage=s_split,
+        maker=m_split,
+        calibration_maker=c_split,
+        held_slippage=held_s,
+        held_maker=held_m,
+        files=files,
+    )
 
 
 def impute_values(train: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -267,8 +297,77 @@ def impute_values(train: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
-def _imputed(x: pd.DataFrame, names: Sequence[str], impute: dict[str, dict[str, float]]) -> pd.DataFrame:
-    """``x`` with the trade features (and what is derived from them) as a live feed without trades gets."""
+def _per_time(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (recording, decision time): the flow is the same for every order placed at that instant."""
+    d = rows.drop_duplicates(["recording", "t_ms"])
+    return pd.DataFrame({"trades_per_s": d["trades_per_s"], "usd_per_s": d["btc_per_s"] * d["mid"]})
+
+
+def flow_imputation(
+    calibration: pd.DataFrame, train: pd.DataFrame, instruments: dict[str, tuple[str, str, bool]], date: str
+) -> dict[str, Any]:
+    """The maker card's ``serving.flow_imputation`` (``core.learned.imputation``): per instrument, the median
+    over the decision times of its same-day recording of the 10 s trade flow (trades/s, USD/s = base/s x mid);
+    per market kind, the same medians over the training rows (the fallback for an instrument not measured)."""
+    assert not set(calibration["recording"]) & set(HELD_OUT_DAY), "the held-out day calibrates nothing"
+    by_inst: dict[str, dict[str, Any]] = {}
+    for rec, part in calibration.groupby("recording", sort=True):
+        ex, sym, _ = instruments[str(rec)]
+        t = _per_time(part)
+        by_inst[instrument_key(ex, sym)] = {
+            "trades_per_s": float(t["trades_per_s"].median()),
+            "usd_per_s": float(t["usd_per_s"].median()),
+            "times": len(t),
+            "recording": str(rec),
+        }
+    by_kind: dict[str, dict[str, Any]] = {}
+    for kind, flag in (("spot", 1.0), ("derivative", 0.0)):
+        part = train[train["is_spot"] == flag]
+        if len(part):
+            t = _per_time(part)
+            by_kind[kind] = {
+                "trades_per_s": float(t["trades_per_s"].median()),
+                "usd_per_s": float(t["usd_per_s"].median()),
+                "times": len(t),
+                "recordings": sorted(part["recording"].unique().tolist()),
+            }
+    return {
+        "date": date,
+        "by_instrument": by_inst,
+        "by_kind": by_kind,
+        "method": (
+            "median over the decision times of each instrument's recording of the training date of the trade flow "
+            "over the previous 10 s (trades per second; USD per second = base units per second x mid); served "
+            "converted to base units with the current mid; an instrument not measured gets the median of the "
+            "training rows of its market kind (spot or derivative), and its method note says so"
+        ),
+    }
+
+
+def imputed_maker(
+    x: pd.DataFrame, flows: FlowImputation, instruments: dict[str, tuple[str, str, bool]]
+) -> pd.DataFrame:
+    """Maker rows with the flow features as serving imputes them for each row's instrument."""
+    df = x.copy()
+    for rec, idx in df.groupby("recording", sort=False).groups.items():
+        ex, sym, spot = instruments[str(rec)]
+        row, _ = flows.lookup(ex, sym, spot=spot)
+        tps, usd = row["trades_per_s"], row["usd_per_s"]
+        d = df.loc[idx]
+        base = usd / d["mid"]
+        df.loc[idx, "trades_per_s"] = tps
+        df.loc[idx, "btc_per_s"] = base
+        df.loc[idx, "log10_trades_per_s"] = math.log10(1.0 + tps)
+        df.loc[idx, "log10_btc_per_s"] = np.log10(1.0 + base)
+        # log10((1 + USD traded in the horizon) / (size + queue USD)), as core.learned.features.maker_vector
+        order_usd = 10.0 ** d["log10_size_usd"] + (10.0 ** d["log10_queue_usd"] - 1.0)
+        df.loc[idx, "log10_flow_over_order"] = np.log10((1.0 + base * d["mid"] * d["horizon_s"]) / order_usd)
+    return df
+
+
+def _imputed(x: pd.DataFrame, impute: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Slippage rows with the trade features (and their logs) as a live feed without trades gets: the medians
+    of the training rows per market kind, in base units (the maker rows: ``imputed_maker``)."""
     df = x.copy()
     for kind, flag in (("spot", 1.0), ("derivative", 0.0)):
         rows = df["is_spot"] == flag
@@ -277,12 +376,6 @@ def _imputed(x: pd.DataFrame, names: Sequence[str], impute: dict[str, dict[str, 
         df.loc[rows, "btc_per_s"] = btc
         df.loc[rows, "log10_trades_per_s"] = math.log10(1.0 + tps)
         df.loc[rows, "log10_btc_per_s"] = math.log10(1.0 + btc)
-        if "log10_flow_over_order" in df:
-            # maker rows: log10((1 + USD traded in the horizon) / (size + queue USD)), with the imputed flow
-            d = df.loc[rows]
-            flow_usd = btc * d["mid"] * d["horizon_s"]
-            order_usd = 10.0 ** d["log10_size_usd"] + (10.0 ** d["log10_queue_usd"] - 1.0)
-            df.loc[rows, "log10_flow_over_order"] = np.log10((1.0 + flow_usd) / order_usd)
     return df
 
 
@@ -451,8 +544,11 @@ def bucket_name(i: int) -> str:
     return f"{f(SIZE_EDGES_USD[i])}-{f(SIZE_EDGES_USD[i + 1])}"
 
 
-def evaluate(role: str, net: Any, train: pd.DataFrame, df: pd.DataFrame, impute: dict[str, Any]) -> dict[str, Any]:
-    """One held-out recording: the model and the baselines (fitted on every training row), with intervals."""
+def evaluate(
+    role: str, net: Any, train: pd.DataFrame, df: pd.DataFrame, serve: Callable[[pd.DataFrame], pd.DataFrame]
+) -> dict[str, Any]:
+    """One held-out recording: the model and the baselines (fitted on every training row), with intervals;
+    ``serve`` sets the trade features of the rows as a live feed without trades gets them."""
     names = list(ROLE_INPUTS[role])
     y = _target(role, df)
     pred = net.forward(df[names].to_numpy())
@@ -471,7 +567,7 @@ def evaluate(role: str, net: Any, train: pd.DataFrame, df: pd.DataFrame, impute:
             "model_minus_baseline": float(np.mean(loss - bl)),
             "model_minus_baseline_ci": _ci(rs, loss - bl),
         }
-    served = net.forward(_imputed(df, names, impute)[names].to_numpy())
+    served = net.forward(serve(df)[names].to_numpy())
     out["served_with_trade_features_imputed"] = _score(role, y, served, df)
     if role == "maker_taker":
         # the by-size table shows what the app serves: a live feed has no trades, so their features are imputed
@@ -625,10 +721,14 @@ def run_role(
     *,
     seed: int,
     taker_tapes: Sequence[tuple[Path, Path]] = (),
+    calibration: Split | None = None,
+    instruments: dict[str, tuple[str, str, bool]] | None = None,
 ) -> RoleResult:
     """Candidates on fitting/validation blocks, choice and verdict on validation, refit, a correction fitted
-    inside the training days (the p90's conformal widening on their real taker orders ``taker_tapes``; the
-    maker model's recalibration by size on the validation blocks), held-out report."""
+    on the training days' date (the p90's conformal widening on the real taker orders ``taker_tapes``; the
+    maker model's recalibration by size on the validation blocks of ``calibration``, default ``split``, with
+    the flow imputed per instrument of ``instruments``: recording -> (exchange, symbol, is spot)), held-out
+    report."""
     names = list(ROLE_INPUTS[role])
     kind = KINDS[role]
     st = structure(role)
@@ -666,13 +766,25 @@ def run_role(
         scores = score_taker_orders(taker_tapes, net, impute)
         blocks = {n: [(float(a), float(b)) for a, b in v["validation_blocks"]] for n, v in split.bounds.items()}
         net, correction["conformal"] = calibrate(net, scores, blocks)
+    cal = calibration if calibration is not None else split
+    inst = instruments or {}
+    flow_card: dict[str, Any] = {}
+    flows = None
     if role == "maker_taker":
-        served_val = _imputed(val, names, impute)[names].to_numpy()
-        served_fit = _imputed(fit, names, impute)[names].to_numpy()
+        date = iso_ms(int(train["t_ms"].min()))[:10]
+        flow_card = flow_imputation(pd.concat([cal.train, cal.test], ignore_index=True), train, inst, date)
+        flows = FlowImputation.from_card({"serving": {"flow_imputation": flow_card}})
+
+    def serve(df: pd.DataFrame) -> pd.DataFrame:
+        return imputed_maker(df, flows, inst) if flows is not None else _imputed(df, impute)
+
+    if role == "maker_taker":
+        served_val = serve(cal.test)[names].to_numpy()
+        served_fit = serve(cal.train)[names].to_numpy()
         rc, losses = choose_recalibration(
             net,
-            (served_val, y_val),
-            (served_fit, y_fit),
+            (served_val, _target(role, cal.test)),
+            (served_fit, _target(role, cal.train)),
             size_col=names.index("log10_size_usd"),
             group_col=names.index("is_spot"),
         )
@@ -682,17 +794,20 @@ def run_role(
             "method": (
                 "per market kind, the logit z of the refitted model mapped to a(u) + b z, a linear in u = log10 size "
                 "between knots a decade apart and never rising with size, b > 0 (so the share still falls with "
-                "size), fitted by cross-entropy on the validation-block rows "
-                "with the trade features imputed as served; the ridge towards (0, 1) chosen by the log-loss on the "
-                "fitting-block rows"
+                "size), fitted by cross-entropy on the validation-block rows of every same-day recording (the "
+                "training recordings and the other assets and venues of that date) with the trade flow imputed "
+                "as served (per instrument, serving.flow_imputation); the ridge towards (0, 1) chosen by the log-loss on the fitting-block rows of the same "
+                "recordings"
             ),
+            "recordings": sorted(cal.bounds),
+            "rows": {"validation_blocks": len(cal.test), "fitting_blocks": len(cal.train)},
             "knots_log10_usd": rc.knots.tolist() if rc is not None else None,
             "coef": {"derivative": rc.coef[0].tolist(), "spot": rc.coef[1].tolist()} if rc is not None else None,
             "fitting_rows_log_loss_by_ridge": losses,
             "ridge": chosen_ridge,  # "none": no ridge beat the model as it is, so it is served unchanged
         }
     fit_s = time.perf_counter() - t0
-    held_eval = {name: evaluate(role, net, train, df, impute) for name, df in held.items()}
+    held_eval = {name: evaluate(role, net, train, df, serve) for name, df in held.items()}
     day = next((n for n in HELD_OUT_DAY if n in held_eval), next(iter(held_eval), None))
     main = held_eval[day] if day else {"model": chosen["validation"], "baselines": base_val}
     extra: dict[str, Any] = {}
@@ -741,10 +856,20 @@ def run_role(
             "impute": impute,
             "imputed_features": list(TRADE_FEATURES),
             "note": (
-                "A live feed carries no trades: trades_per_s and btc_per_s are set to these training "
-                "medians; vol_bps is the app's own volatility (core.costs.volatility.realised_vol, x 1e4), "
-                "the estimator the training rows used."
+                (
+                    "A live feed carries no trades: trades_per_s and the base volume per second are imputed per "
+                    "instrument from flow_imputation (the instrument's median trades/s and USD/s on the training "
+                    "date's tape, USD converted to base units with the current mid; an instrument without a "
+                    "recorded tape gets its market kind's median, and the app's method note says so; impute, the "
+                    "base-unit medians per kind, is not used by this model)"
+                    if role == "maker_taker"
+                    else "A live feed carries no trades: trades_per_s and btc_per_s are set to these training "
+                    "medians per market kind (base units, measured on BTCUSDT)"
+                )
+                + "; vol_bps is the app's own volatility (core.costs.volatility.realised_vol, x 1e4), the "
+                "estimator the training rows used."
             ),
+            **({"flow_imputation": flow_card} if flow_card else {}),
             **(
                 {
                     "offset_bps_range": [min(OFFSETS_BPS), max(OFFSETS_BPS)],
@@ -868,9 +993,17 @@ def train_all(
     vers = versions()
     date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cards = {}
-    tapes = [(ROOT / f["recording"], ROOT / f["trades"]) for f in data.files if f["use"] == "train" and f["trades"]]
+    tapes = [(ROOT / f["recording"], ROOT / f["trades"]) for f in calibration_files(data.files)]
     for role, split, held in roles:
-        res = run_role(role, split, held, seed=settings.seed, taker_tapes=tapes)
+        res = run_role(
+            role,
+            split,
+            held,
+            seed=settings.seed,
+            taker_tapes=tapes,
+            calibration=data.calibration_maker,
+            instruments=data.instruments,
+        )
         card = {
             **res.card,
             "data": data.files,
@@ -909,6 +1042,14 @@ def train_all(
         docs.parent.mkdir(parents=True, exist_ok=True)
         docs.write_text(render_docs(cards), encoding="utf-8")
     return cards
+
+
+def calibration_files(files: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recordings (with trades) of the training days' date: what the corrections are fitted on."""
+    dates = {f["date"] for f in files if f["use"] == "train"}
+    out = [f for f in files if f["date"] in dates and f["trades"]]
+    assert not any(Path(f["recording"]).name in HELD_OUT_DAY for f in out), "the held-out day calibrates nothing"
+    return out
 
 
 def _finite(v: Any) -> Any:

@@ -19,7 +19,7 @@ from core.costs.fees import get_tier
 from core.errors import InputError
 from core.feed.recording import iso_ms, parse_timestamp_ms
 from core.feed.replay import bundled_recordings
-from core.learned.models import LoadedModels, load_models
+from core.learned.models import LoadedModels, MakerTakerModelImpl, load_models
 from core.paths import DATA_DIR, ROOT
 from core.validation.books import Books, load_books
 from core.validation.bootstrap import BlockBootstrap, Resampler
@@ -326,7 +326,10 @@ def validate_recording(
     else:
         grid = limits or LimitGrid()
         sim = simulate_limits(books, tape, grid=grid, fee_tier=tier, models=loaded.models)
-        out["limit_orders"] = {"maker_model": loaded.models.maker_taker.name, **limit_figures(sim, spec, grid)}
+        mk = loaded.models.maker_taker
+        first = books.snapshots([0])[0]
+        flow = mk.imputed_flow(first).source if isinstance(mk, MakerTakerModelImpl) else None
+        out["limit_orders"] = {"maker_model": mk.name, "maker_flow": flow, **limit_figures(sim, spec, grid)}
     out["impact"] = impact_figures(books, tape, orders, lag_ms=delay.lag_ms, spec=spec)
     out["models"] = {"slippage_fallbacks": {k: v for k, v in loaded.fallbacks.items() if k.startswith("slippage")}}
     out["bootstrap"] = spec.to_dict(rs.n_seconds)
@@ -420,7 +423,9 @@ def _limit_section(lo: dict[str, Any]) -> list[str]:
         f"{', '.join(f'{x:g}' for x in g['offsets_bps'])} bps; horizons {', '.join(f'{x:g}' for x in g['horizons_s'])} s; "
         f"both sides, every {g['step_s']:g} s after a {g['warmup_s']:g} s warm-up; skipped: "
         f"{', '.join(f'{k} {v}' for k, v in lo['skipped'].items())}). Predicted: the app's maker fraction "
-        f"({lo['maker_model']}); realised: the size-aware fill on the tape.",
+        f"({lo['maker_model']}"
+        + (f"; {lo['maker_flow']}" if lo.get("maker_flow") else "")
+        + "); realised: the size-aware fill on the tape.",
         "",
     ]
     if lo.get("note"):
@@ -541,14 +546,16 @@ def markdown(doc: dict[str, Any]) -> str:
         "resampling single orders would make the intervals too narrow.",
         "",
         "In-sample caveat: the shipped models were trained, and chosen on validation blocks, on the two "
-        "2024-08-08 BTCUSDT recordings (binance-futures and binance spot; see `docs/MODELS.md`). The p90 band was "
-        "then widened per market kind and size bucket so that the real taker orders of those same two recordings "
-        "are covered 90% of the time (split conformal, `core.training.conformal`), and the maker model "
-        "recalibrated by size on their validation blocks: on those two recordings the coverage and fill "
-        "calibration here are in sample (the coverage is about 90% by construction). The other recordings "
-        "(another day, ETHUSDT, COIN-M) are entirely out of sample; the 2024-07-18 BTCUSDT perpetual is the "
-        "held-out day. The expected cost is the book walk itself wherever the expected-value model "
-        "declined (its card says why), so its bias is the book walk's.",
+        "2024-08-08 BTCUSDT recordings (binance-futures and binance spot; see `docs/MODELS.md`). The two "
+        "corrections fitted after training use every 2024-08-08 recording (those two, ETHUSDT perpetual and spot, "
+        "COIN-M BTCUSD_PERP): the p90 band is widened per market kind and size bucket so that their real taker "
+        "orders are covered 90% of the time (split conformal, `core.training.conformal`, its normaliser chosen by "
+        "cross-validation across those recordings), and the maker model is recalibrated by size on their "
+        "validation blocks. On the 2024-08-08 recordings the coverage and fill calibration here are therefore in "
+        "sample (the band's pooled coverage is about 90% by construction; per recording it need not be). The "
+        "2024-07-18 BTCUSDT perpetual is the held-out day: used for nothing, neither fitting nor choosing. The "
+        "expected cost is the book walk itself wherever the expected-value model declined (its card says why), "
+        "so its bias is the book walk's.",
         "",
         "## Not validated yet",
         "",

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from core.learned.nets import BandShift, DenseWeights, NumpyNet, Recalibration, hat_weights
-from core.training.conformal import EDGES_LOG10_USD, MIN_CELL, TakerScores, conformal_quantile, fit_table
+from core.training.conformal import (
+    EDGES_LOG10_USD,
+    MIN_CELL,
+    Normaliser,
+    TakerScores,
+    calibrate,
+    choose_normaliser,
+    conformal_quantile,
+    fit_table,
+)
 from core.training.recalibration import KNOTS_LOG10_USD, fit_group, fit_recalibration, pre_activation
 
 pytestmark = pytest.mark.unit
@@ -17,7 +26,8 @@ pytestmark = pytest.mark.unit
 from core.learned.features import ROLE_INPUTS  # noqa: E402
 
 Q_NAMES = list(ROLE_INPUTS["slippage_quantiles"])
-SIZE, SPOT, VOL = (Q_NAMES.index(c) for c in ("log10_size_usd", "is_spot", "vol_bps"))
+SIZE, SPOT, VOL, WALK = (Q_NAMES.index(c) for c in ("log10_size_usd", "is_spot", "vol_bps", "walk_bps"))
+BY_VOL, BY_WALK = Normaliser("vol_bps", 0.1), Normaliser("walk_bps", 0.03)
 
 
 def quantile_net(rng: np.random.Generator, shift: BandShift | None = None) -> NumpyNet:
@@ -82,7 +92,7 @@ def test_fit_table_covers_each_cell_and_pools_thin_buckets_with_smaller_ones():
     x[:, SIZE] = np.where(rng.random(n) < 0.01, 6.5, rng.uniform(1.0, 5.0, n))  # few orders of $1M and more
     realised = rng.exponential(1.0, n) * (1 + x[:, SPOT])
     t = TakerScores(np.full(n, "r"), np.arange(n), x, np.zeros(n), realised)
-    table, cells = fit_table(t)
+    table, cells = fit_table(t, BY_VOL)
     assert (table >= 0).all()
     shifted_p90 = table[t.group, t.bucket] * np.maximum(t.vol_bps, 0.1)
     covered = realised <= shifted_p90 + 1e-12
@@ -93,6 +103,48 @@ def test_fit_table_covers_each_cell_and_pools_thin_buckets_with_smaller_ones():
                 assert 0.9 <= covered[m].mean() <= 0.9 + 2.0 / m.sum(), (g, k)
     big = [c for c in cells if c["bucket"] == ">=$1M"]
     assert all(c["n"] < MIN_CELL and c["pooled_from"] is not None for c in big)
+
+
+def recordings_of_different_volatility(rng: np.random.Generator, misses_scale_with: str) -> TakerScores:
+    """Three recordings, volatility 0.5, 1 and 2 bps per sqrt(s); the walk independent of it; the model's p90 at 0
+    and the misses exponential in units of the volatility or of the walk."""
+    parts = []
+    for r, vol in enumerate((0.5, 1.0, 2.0)):
+        n = 3000
+        x = rows(rng, n)
+        x[:, SPOT] = 0.0  # one market kind: a fold never leaves a kind without orders
+        x[:, SIZE] = rng.uniform(2.0, 5.0, n)
+        x[:, VOL] = vol * rng.uniform(0.9, 1.1, n)
+        x[:, WALK] = rng.uniform(0.05, 1.0, n)
+        unit = x[:, VOL] if misses_scale_with == "vol_bps" else x[:, WALK]
+        realised = unit * rng.exponential(1.0, n)
+        parts.append(TakerScores(np.full(n, f"rec{r}"), np.arange(n) * 100, x, np.zeros(n), realised))
+    return TakerScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in parts[0].__dataclass_fields__))
+
+
+@pytest.mark.parametrize("unit", ["vol_bps", "walk_bps"])
+def test_cross_validation_chooses_the_unit_the_misses_scale_in(unit):
+    """Across recordings of different volatility, only the right unit carries the table from some recordings (and
+    volatility terciles) to the others: the choice finds it, and the served band uses it."""
+    t = recordings_of_different_volatility(np.random.default_rng(8), unit)
+    chosen, evidence = choose_normaliser(t, (BY_VOL, BY_WALK))
+    assert chosen.column == unit
+    worst = {e["normaliser"]: e["worst_deviation"] for e in evidence}
+    right, wrong = (BY_VOL, BY_WALK) if unit == "vol_bps" else (BY_WALK, BY_VOL)
+    assert worst[right.name] < 0.05 < worst[wrong.name]
+    net, card = calibrate(quantile_net(np.random.default_rng(9)), t, {}, (BY_VOL, BY_WALK))
+    assert net.band_shift is not None and Q_NAMES[net.band_shift.scale_col] == unit
+    assert card["normaliser"]["column"] == unit and net.band_shift.floor == card["normaliser"]["floor"]
+
+
+def test_an_ineligible_unit_is_scored_but_never_chosen():
+    t = recordings_of_different_volatility(np.random.default_rng(10), "walk_bps")
+    walk_only_scored = Normaliser("walk_bps", 0.03, eligible=False)
+    chosen, evidence = choose_normaliser(t, (BY_VOL, walk_only_scored))
+    assert chosen == BY_VOL
+    worst = {e["normaliser"]: e["worst_deviation"] for e in evidence}
+    assert worst[walk_only_scored.name] < worst[BY_VOL.name]  # it would have won
+    assert [e["eligible"] for e in evidence] == [True, False]
 
 
 def test_hat_weights_interpolate_and_clamp():

@@ -161,6 +161,17 @@ def test_cards_split_by_day_never_trains_or_chooses_on_the_held_out_day(shipped)
         assert card["held_out_day"] in HELD_OUT_DAY
         assert card["samples"]["test"] == card["held_out"][card["held_out_day"]]["n"]
         assert card["samples"]["train"] == card["samples"]["fit"] + card["samples"]["validation"]
+        # the corrections fitted after training (and the choice of the band's unit) saw only the training date
+        corr = card["correction"]
+        used = set(corr.get("conformal", {}).get("by_recording", {}))
+        used |= set(corr.get("recalibration", {}).get("recordings", []))
+        used |= {
+            c["fold"].removeprefix("recording ")
+            for e in corr.get("conformal", {}).get("choice", {}).get("candidates", [])
+            for c in e["cells"]
+            if c["fold"].startswith("recording ")
+        }
+        assert not used & set(HELD_OUT_DAY) and all(by_name[n]["date"] in train_dates for n in used)
 
 
 def test_python_m_core_train_defaults_to_the_shipped_models_recordings(shipped):
@@ -365,7 +376,10 @@ def test_shipped_corrections_are_the_ones_their_cards_describe():
     for cell in conf["table"]:
         g = 1 if cell["market"] == "spot" else 0
         k = [c["bucket"] for c in conf["table"] if c["market"] == cell["market"]].index(cell["bucket"])
-        assert shift.table[g, k] == pytest.approx(cell["shift_vol_units"], abs=1e-12)
+        assert shift.table[g, k] == pytest.approx(cell["shift_units"], abs=1e-12)
+    # the unit the card says was chosen by cross-validation is the one served
+    assert ROLE_INPUTS["slippage_quantiles"][shift.scale_col] == conf["normaliser"]["column"]
+    assert shift.floor == conf["normaliser"]["floor"]
     after = {(r["market"], r["bucket"]): r for r in conf["coverage_after"]}
     assert after[("all", "all sizes")]["coverage"] >= 0.9
     assert all(r["coverage"] >= 0.88 for r in conf["coverage_after"] if r["n"] >= 100)
