@@ -147,8 +147,12 @@ def go_to(page, name: str) -> None:
     replay, on one core) that took longer than the click's 30 s, and the click failed although it had landed.
     The caller waits for the new page's own content instead, with its own bound. Why not a deep link
     (``/market``): Streamlit then probes ``/market/_stcore/*`` first, which logs 404s in the console, and the
-    load run counts console errors."""
-    page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click(no_wait_after=True, timeout=60_000)
+    load run counts console errors. Why a dispatched click: a real click waits for the renderer to take the
+    input, and in ``make load`` (every session's renderer pinned to one core) that wait itself ran out at 60 s
+    with the link visible and stable; the dispatched event reaches the link's handler as the user's click does."""
+    link = page.locator('[data-testid="stSidebarNav"] a', has_text=name).first
+    link.wait_for(state="visible", timeout=60_000)
+    link.dispatch_event("click", timeout=60_000)
 
 
 def open_market(page, app: App) -> None:

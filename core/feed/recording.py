@@ -96,8 +96,22 @@ class RecordingWriter:
         self.close()
 
 
+class TimeSpan:
+    """First and last exchange time of anything holding its books' ``ts_ms`` (ms since epoch, ascending)."""
+
+    ts_ms: np.ndarray
+
+    @property
+    def start_ms(self) -> int:
+        return int(self.ts_ms[0])
+
+    @property
+    def end_ms(self) -> int:
+        return int(self.ts_ms[-1])
+
+
 @dataclass(frozen=True)
-class Recording:
+class Recording(TimeSpan):
     """A recording ready to replay: the file's (compressed) bytes and each message's exchange time.
 
     Messages are decompressed while streaming, so a 110 MB recording costs ~2 MB of memory, not 110.
@@ -108,14 +122,6 @@ class Recording:
     ts_ms: np.ndarray  # exchange timestamp per message, ms since epoch
     exchange: str
     symbol: str
-
-    @property
-    def start_ms(self) -> int:
-        return int(self.ts_ms[0])
-
-    @property
-    def end_ms(self) -> int:
-        return int(self.ts_ms[-1])
 
     @property
     def duration_s(self) -> float:

@@ -48,7 +48,7 @@ from core.costs.volatility import realised_vol
 from core.costs.walk import walk_book
 from core.errors import OrderError, SimulatorError
 from core.feed.goquant import parse_snapshot
-from core.feed.recording import iter_lines
+from core.feed.recording import TimeSpan, iter_lines
 from core.feed.replay import bundled_recordings
 from core.learned.features import (
     HORIZONS_S,
@@ -105,7 +105,7 @@ def _pad(rows: list[np.ndarray], width: int, fill: float, dtype: type) -> np.nda
 
 
 @dataclass(frozen=True)
-class MarketData:
+class MarketData(TimeSpan):
     """A recording held as padded level arrays (rows = books in time order) plus optional trades."""
 
     name: str  # file name, for the cards
@@ -162,14 +162,6 @@ class MarketData:
             ask_n=np.asarray([s.ask_px.size for s in snaps], dtype=np.int64),
             trades=trades,
         )
-
-    @property
-    def start_ms(self) -> int:
-        return int(self.ts_ms[0])
-
-    @property
-    def end_ms(self) -> int:
-        return int(self.ts_ms[-1])
 
     def index_at(self, t_ms: float) -> int:
         """The book in force at ``t_ms``: the last one stamped at or before it."""
@@ -327,6 +319,16 @@ def _log_uniform(rng: np.random.Generator, n: int, hi: float = MAX_USD) -> np.nd
     return np.exp(rng.uniform(math.log(MIN_USD), math.log(hi), size=n))
 
 
+#: every training row's identity: where and when it was drawn, its size and side
+ROW_KEYS = ("recording", "t_ms", "span_ms", "size_usd", "side_sign")
+
+
+def _frame(meta: list, extra: tuple[str, ...], rows: list, names) -> pd.DataFrame:
+    """Rows' identity and labels (``meta``: ``ROW_KEYS`` then ``extra``) beside their model inputs ``names``."""
+    info = pd.DataFrame(meta, columns=[*ROW_KEYS, *extra])
+    return pd.concat([info, pd.DataFrame(np.vstack(rows), columns=list(names))], axis=1)
+
+
 def slippage_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.DataFrame:
     """``n_times`` decision times x ``per_time`` random (size, side, latency) orders; see module doc."""
     rng = np.random.default_rng(seed)
@@ -359,21 +361,7 @@ def slippage_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> p
                 )
             )
             meta.append((m.name, int(t), float(lat), float(size), int(side), w.cost_bps, label, w.beyond_visible))
-    df = pd.DataFrame(np.vstack(rows), columns=list(SLIPPAGE_NAMES))
-    info = pd.DataFrame(
-        meta,
-        columns=[
-            "recording",
-            "t_ms",
-            "span_ms",
-            "size_usd",
-            "side_sign",
-            "baseline_walk_bps",
-            "label_bps",
-            "beyond_visible",
-        ],
-    )
-    return pd.concat([info, df], axis=1)
+    return _frame(meta, ("baseline_walk_bps", "label_bps", "beyond_visible"), rows, SLIPPAGE_NAMES)
 
 
 def maker_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.DataFrame:
@@ -428,15 +416,9 @@ def maker_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.D
                     bf.mid,
                 )
             )
-    df = pd.DataFrame(np.vstack(rows), columns=list(MAKER_NAMES))
-    info = pd.DataFrame(
+    return _frame(
         meta,
-        columns=[
-            "recording",
-            "t_ms",
-            "span_ms",
-            "size_usd",
-            "side_sign",
+        (
             "offset",
             "horizon",
             "fill_fraction",
@@ -446,9 +428,10 @@ def maker_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.D
             "adverse_selection_bps",
             "opportunity_bps",
             "mid",
-        ],
+        ),
+        rows,
+        MAKER_NAMES,
     )
-    return pd.concat([info, df], axis=1)
 
 
 @dataclass(frozen=True)
