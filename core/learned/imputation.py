@@ -53,14 +53,28 @@ class FlowImputation:
             by_instrument=num(d.get("by_instrument", {})), by_kind=num(d.get("by_kind", {})), date=d.get("date", "")
         )
 
+    def _row(self, exchange: str, symbol: str, *, spot: bool) -> tuple[dict[str, float], bool]:
+        """(the instrument's measured medians, else its kind's; whether they are the instrument's own)."""
+        row = self.by_instrument.get(instrument_key(exchange, symbol))
+        if row is not None:
+            return row, True
+        kind = "spot" if spot else "derivative"
+        return self.by_kind.get(kind) or next(
+            iter(self.by_kind.values()), {"trades_per_s": 0.0, "usd_per_s": 0.0}
+        ), False
+
+    def rates(self, exchange: str, symbol: str, *, spot: bool, mid: float) -> tuple[float, float]:
+        """(trades per second, base units per second) for the model row: no words, so the tick path builds none."""
+        row, _ = self._row(exchange, symbol, spot=spot)
+        return row["trades_per_s"], (row["usd_per_s"] / mid if mid > 0 else 0.0)
+
     def lookup(self, exchange: str, symbol: str, *, spot: bool) -> tuple[dict[str, float], str]:
         """(the instrument's measured medians, else its kind's, in trades/s and USD/s; where they come from)."""
-        row = self.by_instrument.get(instrument_key(exchange, symbol))
+        row, own = self._row(exchange, symbol, spot=spot)
         on = f" on the {self.date} tape" if self.date else ""
-        if row is not None:
+        if own:
             return row, f"trade flow imputed with the median of {symbol} on {exchange}{on}"
         kind = "spot" if spot else "derivative"
-        row = self.by_kind.get(kind) or next(iter(self.by_kind.values()), {"trades_per_s": 0.0, "usd_per_s": 0.0})
         return row, (
             f"no recorded trades for {symbol} on {exchange}: trade flow imputed with the median of the training "
             f"{kind} market{on} (an assumption)"
@@ -69,6 +83,6 @@ class FlowImputation:
     def flow(self, exchange: str, symbol: str, *, spot: bool, mid: float) -> ImputedFlow:
         """``lookup`` in base units: USD per second / mid (for an inverse contract too: the tape's sizes are base
         units, so its USD flow is base x price)."""
-        row, source = self.lookup(exchange, symbol, spot=spot)
-        base = row["usd_per_s"] / mid if mid > 0 else 0.0
-        return ImputedFlow(trades_per_s=row["trades_per_s"], base_per_s=base, source=source)
+        _, source = self.lookup(exchange, symbol, spot=spot)
+        trades_per_s, base_per_s = self.rates(exchange, symbol, spot=spot, mid=mid)
+        return ImputedFlow(trades_per_s=trades_per_s, base_per_s=base_per_s, source=source)

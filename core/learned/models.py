@@ -254,7 +254,10 @@ class MakerTakerModelImpl:
     ) -> np.ndarray:
         """Lower-level entry: a book and order parameters -> the model-input row (``MAKER_INPUTS``)."""
         spot = _is_spot(snapshot.exchange, snapshot.symbol)
-        if trades is None:
+        if trades is None and self.flows is not None:  # the numbers only: the note's words are built on demand
+            tps, base = self.flows.rates(snapshot.exchange, snapshot.symbol, spot=spot, mid=float(snapshot.mid))
+            flow = FlowFeatures(vol_bps=vol_bps, trades_per_s=tps, btc_per_s=base)
+        elif trades is None:
             imp = self.imputed_flow(snapshot)
             flow = FlowFeatures(vol_bps=vol_bps, trades_per_s=imp.trades_per_s, btc_per_s=imp.base_per_s)
         else:

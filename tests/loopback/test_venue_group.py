@@ -108,7 +108,15 @@ def test_on_a_bus_replica_the_venues_are_the_ingests_instruments(monkeypatch):
         rt = from_environment()
         assert rt.group is None
         assert wait_for(lambda: venues_view(rt, VenueOrder()).best.startswith("Cheapest"), 30)
-        view = venues_view(rt, VenueOrder(size=10_000.0))
+        # both venues fresh in one view (a replica's book goes stale after 1.5 s; COIN-M publishes less often)
+        seen: list = []
+
+        def both_fresh() -> bool:
+            seen.append(venues_view(rt, VenueOrder(size=10_000.0)))
+            return all(c.standing is Standing.FRESH for c in seen[-1].rows)
+
+        assert wait_for(both_fresh, 30)
+        view = seen[-1]
         assert "ingest service" in view.source
         # both fresh; COIN-M's entry taker fee is 5 bps against spot's 10 bps, and both spreads are a tick
         assert [(c.instrument.exchange, c.standing) for c in view.rows] == [
