@@ -37,7 +37,8 @@ cdef class DenseNet:
     Built from the net's arrays: normalisation, then layers (the heads concatenated as the last layer,
     one activation code per output column), then the optional scale and offset vectors, the optional band
     shift on the second output (``core.learned.nets.BandShift``) and the quantiles' cumulative sum; or, with a
-    recalibration (``core.learned.nets.Recalibration``), the single head's pre-activation recalibrated by size.
+    recalibration (``core.learned.nets.Recalibration``), the single head's pre-activation recalibrated by size
+    (on the scale the recalibration names).
     """
 
     cdef double[:] mean, scale
@@ -47,11 +48,12 @@ cdef class DenseNet:
     cdef Py_ssize_t n_in, width
     cdef double[:] shift_edges
     cdef double[:, :] shift_table
-    cdef Py_ssize_t shift_size_col, shift_group_col, shift_scale_col, recal_size_col
+    cdef Py_ssize_t shift_size_col, shift_group_col, shift_scale_col, recal_u_col
     cdef double shift_floor
     cdef double[:] recal_knots
     cdef double[:, :, :] recal_coef
     cdef Py_ssize_t recal_group_col
+    cdef double recal_sign
 
     def __init__(self, mean, scale, layers, scale_w=None, offset_w=None, bint cumulative=False, shift=None, recal=None):
         import numpy as np
@@ -101,25 +103,25 @@ cdef class DenseNet:
                     raise ValueError("shift columns must index the inputs")
         self.has_recal = recal is not None
         if self.has_recal:
-            knots, coef, size_col, group_col = recal
+            knots, coef, u_col, group_col, sign = recal
             self.recal_knots = np.array(knots, dtype=np.float64, order="C").ravel()
             self.recal_coef = np.array(coef, dtype=np.float64, order="C")
-            self.recal_size_col, self.recal_group_col = size_col, group_col
+            self.recal_u_col, self.recal_group_col, self.recal_sign = u_col, group_col, sign
             if width != 1 or self.acts[len(self.acts) - 1][0] != SIGMOID or self.has_scale or self.has_offset:
                 raise ValueError("a recalibration needs one sigmoid output and no scale or offset")
             k = self.recal_knots.shape[0]
             c = self.recal_coef
             if k < 2 or c.shape[0] != 2 or c.shape[1] != k or c.shape[2] != 2:
                 raise ValueError("a recalibration needs at least two knots and (2, knots, 2) coefficients")
-            for col in (size_col, group_col):
+            for col in (u_col, group_col):
                 if not 0 <= col < self.n_in:
                     raise ValueError("the recalibration's columns must index the inputs")
 
     cdef double _recalibrated(self, double z, double *raw) noexcept:
-        """``core.learned.nets.Recalibration``: (a, b) interpolated on the knots in log10 size, per group."""
+        """``core.learned.nets.Recalibration``: (a, b) interpolated on the knots in u = sign x raw[u_col], per group."""
         cdef Py_ssize_t k = self.recal_knots.shape[0], j = 0
         cdef int g = 1 if raw[self.recal_group_col] > 0.5 else 0
-        cdef double u = raw[self.recal_size_col], t, a, bb
+        cdef double u = self.recal_sign * raw[self.recal_u_col], t, a, bb
         if u < self.recal_knots[0]:
             u = self.recal_knots[0]
         if u > self.recal_knots[k - 1]:

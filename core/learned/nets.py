@@ -80,23 +80,32 @@ class BandShift:
 
 @dataclass(frozen=True, slots=True)
 class Recalibration:
-    """A probability net recalibrated by size and market kind after training: ``sigmoid(a + b z)``, ``z`` the
-    head's pre-activation, with ``(a, b)`` interpolated linearly in ``u = raw[size_col]`` (log10 USD) between
+    """A probability net recalibrated by order size and market kind after training: ``sigmoid(a + b z)``, ``z``
+    the head's pre-activation, with ``(a, b)`` interpolated linearly in ``u = u_sign x raw[u_col]`` between
     ``knots`` (held constant outside them) from ``coef[group]``, ``group`` 1 where ``raw[group_col] > 0.5``.
-    Smooth in size, so the maker share cannot jump at a bucket edge. ``core.training.recalibration`` fits
-    ``coef`` on the validation blocks of the training days."""
 
-    knots: np.ndarray  # (K,) ascending, log10 USD
+    ``u`` is the order's size on one of two scales, both rising with size: log10 USD (``u_sign`` 1 on
+    ``log10_size_usd``), or log10 of the order and the queue ahead over the USD the instrument trades while it
+    rests (``u_sign`` -1 on ``log10_flow_over_order``), so one correction transfers between a busy and a thin
+    instrument. Smooth in size, so the maker share cannot jump at a bucket edge. ``core.training.recalibration``
+    fits ``coef`` and chooses the scale on the training days' date."""
+
+    knots: np.ndarray  # (K,) ascending, in units of u
     coef: np.ndarray  # (2, K, 2): group, knot, (a, b)
-    size_col: int
+    u_col: int
     group_col: int
+    u_sign: float = 1.0
+
+    def u(self, raw: np.ndarray) -> np.ndarray:
+        """The size scale the knots are on, per row."""
+        return self.u_sign * raw[:, self.u_col]
 
     def weights(self, u: np.ndarray) -> np.ndarray:
         """(n, K) hat-function weights of ``u`` on the knots (rows sum to 1)."""
         return hat_weights(self.knots, u)
 
     def __call__(self, z: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        w = self.weights(raw[:, self.size_col])
+        w = self.weights(self.u(raw))
         g = (raw[:, self.group_col] > 0.5).astype(np.intp)
         c = self.coef[g]  # (n, K, 2)
         a = np.einsum("nk,nk->n", w, c[:, :, 0])
@@ -193,7 +202,7 @@ class NumpyNet:
             offset_w=self.offset_w,
             cumulative=self.kind == "quantiles",
             shift=None if bs is None else (bs.edges, bs.table, bs.size_col, bs.group_col, bs.scale_col, bs.floor),
-            recal=None if rc is None else (rc.knots, rc.coef, rc.size_col, rc.group_col),
+            recal=None if rc is None else (rc.knots, rc.coef, rc.u_col, rc.group_col, rc.u_sign),
         )
 
     def save_npz(self, path: str | Path) -> None:
@@ -213,7 +222,8 @@ class NumpyNet:
         if self.recalibration is not None:
             rc = self.recalibration
             arrays |= {"recal_knots": rc.knots, "recal_coef": rc.coef}
-            arrays["recal_cols"] = np.array([rc.size_col, rc.group_col], dtype=np.int64)
+            arrays["recal_cols"] = np.array([rc.u_col, rc.group_col], dtype=np.int64)
+            arrays["recal_sign"] = np.array(rc.u_sign)
         with open(path, "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -252,12 +262,13 @@ class NumpyNet:
             )
         recal = None
         if "recal_coef" in d:
-            size_col, group_col = (int(c) for c in d["recal_cols"])
+            u_col, group_col = (int(c) for c in d["recal_cols"])
             recal = Recalibration(
                 knots=d["recal_knots"].astype(np.float64),
                 coef=d["recal_coef"].astype(np.float64),
-                size_col=size_col,
+                u_col=u_col,
                 group_col=group_col,
+                u_sign=float(d["recal_sign"]) if "recal_sign" in d else 1.0,  # files before the flow scale
             )
         return cls(
             kind=str(d["kind"]),

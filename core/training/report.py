@@ -261,22 +261,45 @@ def _recalibration(c: dict[str, Any]) -> list[str]:
     r = c.get("correction", {}).get("recalibration")
     if not r:
         return []
-    losses = r["fitting_rows_log_loss_by_ridge"]
+    cv = r["leave_one_recording_out"]
+    scales = [k for k in cv if k != "none"]
+    recs = list(cv["none"]["by_recording"])
+    rows = [
+        [
+            "no recalibration" if k == "none" else f"{k} ({cv[k]['what']}), ridge {cv[k]['ridge']}",
+            _f(cv[k]["log_loss"]),
+            _f(cv[k]["gap"]),
+            *[f"{_f(cv[k]['by_recording'][n]['log_loss'])} / {_f(cv[k]['by_recording'][n]['gap'])}" for n in recs],
+        ]
+        for k in ("none", *scales)
+    ]
+    chosen = (
+        "none: no recalibration beat the model as it is, so it is served unchanged"
+        if r["scale"] == "none"
+        else f"{r['scale']} ({r['u']}), ridge {r['ridge']}"
+    )
     return [
         "#### Recalibrated by size (validation blocks of every same-day recording)",
         "",
         f"A model linear in its inputs cannot follow how the size-aware fill falls with size, so the refitted "
         f"model is recalibrated: {r['method']} (`core.training.recalibration`; served inside the weights as "
-        f"`core.learned.nets.Recalibration`, compiled twin in `core.learned._nets`). Ridge chosen: {r['ridge']}"
-        + (" (no ridge beat the model as it is: served unchanged). " if r["ridge"] == "none" else ". ")
+        f"`core.learned.nets.Recalibration`, compiled twin in `core.learned._nets`). Chosen: {chosen}. "
         + f"Fitted on {r['rows']['validation_blocks']:,} validation-block rows of "
         + ", ".join(f"`{n}`" for n in r["recordings"])
         + " (the held-out day is not among them; the other same-day recordings' figures below are therefore in "
-        "sample for the recalibration, not for the model). "
-        + f"Log-loss on the {r['rows']['fitting_blocks']:,} fitting-block rows (which the recalibration does not "
-        "see; served inputs): "
-        + ", ".join(f"{k if k == 'none' else 'ridge ' + k}: {_f(v)}" for k, v in losses.items())
-        + ".",
+        "sample for the recalibration, not for the model).",
+        "",
+        f"Choice rule: {r['choice_rule']}",
+        "",
+        "Leave-one-recording-out on the training date (mean over the recordings; per recording: log-loss / "
+        "calibration gap of the recording left out, with the recalibration fitted on the others):",
+        "",
+        _table(["recalibration", "log-loss", "calibration gap", *[f"`{n}`" for n in recs]], rows),
+        "",
+        "Why a flow-relative scale was tried: on log10 size, one correction per market kind pools the BTCUSDT "
+        "perpetual (about 200k USD/s of trades) with the ETHUSDT and COIN-M perpetuals (3 to 16 times less flow, "
+        "table below), whose large orders fill far less, so the previous version under-predicted BTCUSDT's "
+        "large orders and over-predicted the thin instruments'.",
         "",
     ]
 

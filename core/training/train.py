@@ -75,7 +75,7 @@ from core.training.dataset import (
     slippage_window,
 )
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
-from core.training.recalibration import choose_recalibration
+from core.training.recalibration import SCALES, CalibrationRows, choose_recalibration
 from core.training.report import render_docs
 from core.validation.bootstrap import BlockBootstrap, Resampler
 
@@ -779,32 +779,37 @@ def run_role(
         return imputed_maker(df, flows, inst) if flows is not None else _imputed(df, impute)
 
     if role == "maker_taker":
-        served_val = serve(cal.test)[names].to_numpy()
-        served_fit = serve(cal.train)[names].to_numpy()
-        rc, losses = choose_recalibration(
-            net,
-            (served_val, _target(role, cal.test)),
-            (served_fit, _target(role, cal.train)),
-            size_col=names.index("log10_size_usd"),
-            group_col=names.index("is_spot"),
+        served = pd.concat([serve(cal.train), serve(cal.test)], ignore_index=True)
+        rows = CalibrationRows(
+            x=served[names].to_numpy(),
+            y=np.concatenate([_target(role, cal.train), _target(role, cal.test)]),
+            recording=served["recording"].astype(str).to_numpy(),
+            validation=np.arange(len(served)) >= len(cal.train),
         )
+        rc, evidence = choose_recalibration(net, rows, names)
         net = replace(net, recalibration=rc)
-        chosen_ridge = min(losses, key=lambda k: losses[k])
+        chosen_scale = next((s for s in SCALES if s.name == evidence["chosen"]), None)
         correction["recalibration"] = {
             "method": (
-                "per market kind, the logit z of the refitted model mapped to a(u) + b z, a linear in u = log10 size "
+                "per market kind, the logit z of the refitted model mapped to a(u) + b z, a linear in a size scale u "
                 "between knots a decade apart and never rising with size, b > 0 (so the share still falls with "
                 "size), fitted by cross-entropy on the validation-block rows of every same-day recording (the "
                 "training recordings and the other assets and venues of that date) with the trade flow imputed "
-                "as served (per instrument, serving.flow_imputation); the ridge towards (0, 1) chosen by the log-loss on the fitting-block rows of the same "
-                "recordings"
+                "as served (per instrument, serving.flow_imputation); the size scale (log10 USD, or the order "
+                "against the instrument's flow while it rests) and the ridge towards (0, 1) chosen by "
+                "leave-one-recording-out over the same recordings"
             ),
             "recordings": sorted(cal.bounds),
             "rows": {"validation_blocks": len(cal.test), "fitting_blocks": len(cal.train)},
-            "knots_log10_usd": rc.knots.tolist() if rc is not None else None,
+            "scale": evidence["chosen"],  # "none": no recalibration beat the model as it is, so it is served unchanged
+            "u": chosen_scale.what if chosen_scale else None,
+            "u_column": chosen_scale.column if chosen_scale else None,
+            "u_sign": chosen_scale.sign if chosen_scale else None,
+            "knots": rc.knots.tolist() if rc is not None else None,
             "coef": {"derivative": rc.coef[0].tolist(), "spot": rc.coef[1].tolist()} if rc is not None else None,
-            "fitting_rows_log_loss_by_ridge": losses,
-            "ridge": chosen_ridge,  # "none": no ridge beat the model as it is, so it is served unchanged
+            "ridge": evidence[evidence["chosen"]]["ridge"] if chosen_scale else "none",
+            "choice_rule": evidence["rule"],
+            "leave_one_recording_out": {k: v for k, v in evidence.items() if k not in ("rule", "chosen")},
         }
     fit_s = time.perf_counter() - t0
     held_eval = {name: evaluate(role, net, train, df, serve) for name, df in held.items()}

@@ -234,15 +234,23 @@ def test_compiled_corrections_equal_numpy(hidden):
     knots = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
     p = replace(
         random_net(rng, "probability", n_in, hidden, 1),
-        recalibration=Recalibration(knots=knots, coef=rng.normal(size=(2, 7, 2)), size_col=0, group_col=1),
+        recalibration=Recalibration(knots=knots, coef=rng.normal(size=(2, 7, 2)), u_col=0, group_col=1),
     )
-    for net in (q, p):
+    flow_knots = np.arange(-6.0, 4.0)  # the flow-relative scale: u = -raw[3] (log10_flow_over_order)
+    f = replace(
+        random_net(rng, "probability", n_in, hidden, 1),
+        recalibration=Recalibration(
+            knots=flow_knots, coef=rng.normal(size=(2, flow_knots.size, 2)), u_col=3, group_col=1, u_sign=-1.0
+        ),
+    )
+    for net in (q, p, f):
         dense = net.compiled()
         for i in range(300):
             row = rng.normal(scale=3.0, size=n_in)
             row[0] = rng.uniform(0.0, 8.0) if i % 10 else float(rng.integers(3, 7))  # sizes on the edges too
             row[1] = float(rng.integers(0, 2))
             row[2] = rng.uniform(-0.5, 3.0)  # volatility below the floor too
+            row[3] = rng.uniform(-8.0, 5.0) if i % 10 else -float(rng.integers(-6, 4))  # flow knots and beyond
             assert np.allclose(dense(row.tolist()), np.atleast_1d(net.forward(row)[0]), rtol=1e-12, atol=1e-12)
 
 

@@ -18,7 +18,15 @@ from core.training.conformal import (
     conformal_quantile,
     fit_table,
 )
-from core.training.recalibration import KNOTS_LOG10_USD, fit_group, fit_recalibration, pre_activation
+from core.training.recalibration import (
+    KNOTS_LOG10_ORDER_OVER_FLOW,
+    KNOTS_LOG10_USD,
+    CalibrationRows,
+    choose_recalibration,
+    fit_group,
+    fit_recalibration,
+    pre_activation,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -196,12 +204,12 @@ def test_identity_recalibration_leaves_the_model_unchanged_and_a_fit_lowers_its_
     x[:, 1] = rng.integers(0, 2, 5000)  # is_spot
     knots = np.asarray(KNOTS_LOG10_USD)
     ident = np.stack([np.column_stack([np.zeros(knots.size), np.ones(knots.size)])] * 2)
-    same = replace(net, recalibration=Recalibration(knots=knots, coef=ident, size_col=0, group_col=1))
+    same = replace(net, recalibration=Recalibration(knots=knots, coef=ident, u_col=0, group_col=1))
     assert np.allclose(same.forward(x), net.forward(x), rtol=0, atol=1e-14)
     # the truth: large orders fill far less often than the model says
     z = pre_activation(net, x)
     y = (rng.random(5000) < 1.0 / (1.0 + np.exp(-(z - (x[:, 0] - 1.0))))).astype(float)
-    rc = fit_recalibration(net, x, y, size_col=0, group_col=1)
+    rc = fit_recalibration(net, x, y, u_col=0, group_col=1)
     fixed = replace(net, recalibration=rc)
 
     def loss(p: np.ndarray) -> float:
@@ -213,18 +221,122 @@ def test_identity_recalibration_leaves_the_model_unchanged_and_a_fit_lowers_its_
     assert abs(fixed.forward(x)[big].mean() - y[big].mean()) < abs(net.forward(x)[big].mean() - y[big].mean())
 
 
+M_NAMES = ["log10_size_usd", "log10_flow_over_order", "offset_bps", "is_spot"]
+
+
+def flow_rows(rng: np.random.Generator, n: int, usd_per_s: float) -> np.ndarray:
+    """Maker-like rows of one instrument: size log-uniform $10-$10M, a 10 s rest, a $20k queue, its flow."""
+    x = np.zeros((n, len(M_NAMES)))
+    size = 10.0 ** rng.uniform(1.0, 7.0, n)
+    x[:, 0] = np.log10(size)
+    x[:, 1] = np.log10((1.0 + usd_per_s * 10.0) / (size + 2e4))
+    x[:, 2] = rng.choice([0.0, 1.0, 2.0], n)
+    return x
+
+
+def test_on_the_flow_scale_the_same_order_gets_less_on_a_thin_instrument():
+    """The flow-relative scale: a $1M order is more of a thin tape's flow than of a busy one's, so a falling
+    a(u) gives it the lower share there, on a net that itself ignores the flow (its weight on it is 0)."""
+    net = NumpyNet(
+        kind="probability",
+        mean=np.zeros(4),
+        scale=np.ones(4),
+        hidden=(),
+        heads=(DenseWeights(np.array([[-0.3], [0.0], [-0.4], [0.0]]), np.array([1.0]), "sigmoid"),),
+    )
+    knots = np.asarray(KNOTS_LOG10_ORDER_OVER_FLOW)
+    coef = np.stack([np.column_stack([np.linspace(1.0, -3.0, knots.size), np.ones(knots.size)])] * 2)
+    fixed = replace(net, recalibration=Recalibration(knots=knots, coef=coef, u_col=1, group_col=3, u_sign=-1.0))
+    for size in (1e4, 1e5, 1e6, 5e6):
+        b, t = np.zeros((1, 4)), np.zeros((1, 4))
+        b[0, 0] = t[0, 0] = np.log10(size)
+        b[0, 1] = np.log10((1.0 + 200_000.0 * 10.0) / (size + 2e4))
+        t[0, 1] = np.log10((1.0 + 12_000.0 * 10.0) / (size + 2e4))
+        assert net.forward(b)[0] == net.forward(t)[0]  # the net alone cannot tell them apart
+        assert fixed.forward(t)[0] < fixed.forward(b)[0]
+    # and the share still falls with size on either instrument
+    sizes = np.log10(np.geomspace(10.0, 1e7, 25))
+    for f in (200_000.0, 12_000.0):
+        x = np.zeros((sizes.size, 4))
+        x[:, 0] = sizes
+        x[:, 1] = np.log10((1.0 + f * 10.0) / (10.0**sizes + 2e4))
+        assert (np.diff(fixed.forward(x)) <= 1e-15).all()
+
+
+def test_leave_one_recording_out_picks_the_flow_scale_when_fills_follow_the_flow():
+    """Three instruments whose fills fall once the order is large against their flow, a net blind to it: the rule
+    (core.training.recalibration.CHOICE_RULE) picks the flow-relative scale, and says why."""
+    rng = np.random.default_rng(8)
+    net = NumpyNet(
+        kind="probability",
+        mean=np.zeros(4),
+        scale=np.ones(4),
+        hidden=(),
+        heads=(DenseWeights(np.array([[-0.2], [0.0], [-0.4], [0.0]]), np.array([0.5]), "sigmoid"),),
+    )
+    xs, recs = [], []
+    for name, flow in (("busy", 200_000.0), ("mid", 50_000.0), ("thin", 12_000.0)):
+        x = flow_rows(rng, 6000, flow)
+        xs.append(x)
+        recs += [name] * len(x)
+    x = np.vstack(xs)
+    # the net's share until the order and queue exceed a tenth of the flow while resting, then falling (as
+    # the size-aware fill: about the traded volume over the size for a large order)
+    truth = 1.0 / (1.0 + np.exp(-(pre_activation(net, x) - 2.5 * np.maximum(0.0, 1.0 - x[:, 1]))))
+    y = np.clip(truth + rng.normal(0.0, 0.05, truth.size), 0.0, 1.0)
+    cal = CalibrationRows(x=x, y=y, recording=np.array(recs), validation=rng.random(truth.size) < 0.3)
+    rc, ev = choose_recalibration(net, cal, M_NAMES)
+    assert ev["chosen"] == "order_over_flow" and rc is not None and rc.u_sign == -1.0 and rc.u_col == 1
+    for key in ("log_loss", "gap"):
+        assert ev["order_over_flow"][key] < ev["size"][key] < ev["none"][key]
+    assert set(ev["none"]["by_recording"]) == {"busy", "mid", "thin"}
+
+
+def test_leave_one_recording_out_keeps_the_size_scale_when_the_flow_does_not_matter():
+    """Fills that depend on the USD size alone (the same on every instrument): the flow scale has no edge, and
+    the rule keeps the current scale unless the flow one wins on both scores."""
+    rng = np.random.default_rng(9)
+    net = maker_net(rng, 4)
+    xs, recs = [], []
+    for name, flow in (("busy", 200_000.0), ("mid", 50_000.0), ("thin", 12_000.0)):
+        x = flow_rows(rng, 6000, flow)
+        xs.append(x)
+        recs += [name] * len(x)
+    x = np.vstack(xs)
+    truth = 1.0 / (1.0 + np.exp(-(pre_activation(net, x) - 0.8 * (x[:, 0] - 4.0))))
+    y = (rng.random(truth.size) < truth).astype(float)
+    cal = CalibrationRows(x=x, y=y, recording=np.array(recs), validation=rng.random(truth.size) < 0.3)
+    rc, ev = choose_recalibration(net, cal, M_NAMES)
+    assert rc is not None and ev["size"]["log_loss"] < ev["none"]["log_loss"]
+    flow_wins = all(ev["order_over_flow"][k] < ev["size"][k] for k in ("log_loss", "gap"))
+    assert ev["chosen"] == ("order_over_flow" if flow_wins else "size")
+    assert ev["chosen"] == "size"
+
+
 def test_corrections_survive_the_npz_round_trip(tmp_path):
     rng = np.random.default_rng(5)
     q = quantile_net(rng, shift(rng.uniform(0, 1, size=(2, EDGES_LOG10_USD.size + 1))))
     knots = np.asarray(KNOTS_LOG10_USD)
     m = replace(
         maker_net(rng, 4),
-        recalibration=Recalibration(knots=knots, coef=rng.normal(size=(2, knots.size, 2)), size_col=0, group_col=3),
+        recalibration=Recalibration(knots=knots, coef=rng.normal(size=(2, knots.size, 2)), u_col=0, group_col=3),
     )
-    for net, x in ((q, rows(rng, 50)), (m, rng.normal(size=(50, 4)))):
+    flow_knots = np.asarray(KNOTS_LOG10_ORDER_OVER_FLOW)
+    f = replace(
+        m,
+        recalibration=Recalibration(
+            knots=flow_knots, coef=rng.normal(size=(2, flow_knots.size, 2)), u_col=1, group_col=3, u_sign=-1.0
+        ),
+    )
+    for net, x in ((q, rows(rng, 50)), (m, rng.normal(size=(50, 4))), (f, rng.normal(scale=3.0, size=(50, 4)))):
         net.save_npz(tmp_path / "n.npz")
         back = NumpyNet.load_npz(tmp_path / "n.npz")
         assert np.array_equal(back.forward(x), net.forward(x))
+    # a file written before the flow scale (no recal_sign) is read on the log10-size scale
+    with np.load(tmp_path / "n.npz") as z:
+        old = {k: z[k] for k in z.files if k != "recal_sign"}
+    np.savez(tmp_path / "old.npz", **old)
+    assert NumpyNet.load_npz(tmp_path / "old.npz").recalibration.u_sign == 1.0
 
 
 def test_a_correction_on_the_wrong_kind_of_net_is_refused():
@@ -235,5 +347,5 @@ def test_a_correction_on_the_wrong_kind_of_net_is_refused():
     with pytest.raises(ValueError):
         replace(
             quantile_net(rng),
-            recalibration=Recalibration(knots=knots, coef=np.zeros((2, 7, 2)), size_col=0, group_col=1),
+            recalibration=Recalibration(knots=knots, coef=np.zeros((2, 7, 2)), u_col=0, group_col=1),
         )
