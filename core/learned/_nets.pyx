@@ -3,7 +3,7 @@
 tests hold it equal to the numpy pass to 1e-12. Loaded through ``core.compiled``.
 """
 
-from libc.math cimport log1p, exp, tanh
+from libc.math cimport log1p, exp, tanh, pow, log10, fmax
 from libc.stdlib cimport malloc, free
 
 
@@ -12,6 +12,8 @@ cdef enum Act:
     RELU = 1
     SOFTPLUS = 2
     SIGMOID = 3
+
+cdef double MIN_FLOW_USD_PER_S = 1.0  # core.learned.nets.MIN_FLOW_USD_PER_S
 
 ACT_CODES = {"linear": LINEAR, "relu": RELU, "softplus": SOFTPLUS, "sigmoid": SIGMOID}
 
@@ -54,6 +56,8 @@ cdef class DenseNet:
     cdef double[:, :, :] recal_coef
     cdef Py_ssize_t recal_group_col
     cdef double recal_sign
+    cdef bint recal_flow
+    cdef Py_ssize_t recal_q_col, recal_h_col, recal_f_col
 
     def __init__(self, mean, scale, layers, scale_w=None, offset_w=None, bint cumulative=False, shift=None, recal=None):
         import numpy as np
@@ -103,7 +107,7 @@ cdef class DenseNet:
                     raise ValueError("shift columns must index the inputs")
         self.has_recal = recal is not None
         if self.has_recal:
-            knots, coef, u_col, group_col, sign = recal
+            knots, coef, u_col, group_col, sign, flow_cols = recal
             self.recal_knots = np.array(knots, dtype=np.float64, order="C").ravel()
             self.recal_coef = np.array(coef, dtype=np.float64, order="C")
             self.recal_u_col, self.recal_group_col, self.recal_sign = u_col, group_col, sign
@@ -113,7 +117,12 @@ cdef class DenseNet:
             c = self.recal_coef
             if k < 2 or c.shape[0] != 2 or c.shape[1] != k or c.shape[2] != 2:
                 raise ValueError("a recalibration needs at least two knots and (2, knots, 2) coefficients")
-            for col in (u_col, group_col):
+            self.recal_flow = len(flow_cols) > 0
+            if self.recal_flow:
+                if len(flow_cols) != 3:
+                    raise ValueError("the flow scale needs the queue, horizon and flow-over-order columns")
+                self.recal_q_col, self.recal_h_col, self.recal_f_col = flow_cols
+            for col in (u_col, group_col, *flow_cols):
                 if not 0 <= col < self.n_in:
                     raise ValueError("the recalibration's columns must index the inputs")
 
@@ -121,7 +130,11 @@ cdef class DenseNet:
         """``core.learned.nets.Recalibration``: (a, b) interpolated on the knots in u = sign x raw[u_col], per group."""
         cdef Py_ssize_t k = self.recal_knots.shape[0], j = 0
         cdef int g = 1 if raw[self.recal_group_col] > 0.5 else 0
-        cdef double u = self.recal_sign * raw[self.recal_u_col], t, a, bb
+        cdef double u = self.recal_sign * raw[self.recal_u_col], t, a, bb, order, flow
+        if self.recal_flow:  # core.learned.nets.flow_usd_per_s
+            order = pow(10.0, raw[self.recal_u_col]) + pow(10.0, raw[self.recal_q_col]) - 1.0
+            flow = (pow(10.0, raw[self.recal_f_col]) * order - 1.0) / pow(10.0, raw[self.recal_h_col])
+            u = raw[self.recal_u_col] - log10(fmax(flow, MIN_FLOW_USD_PER_S))
         if u < self.recal_knots[0]:
             u = self.recal_knots[0]
         if u > self.recal_knots[k - 1]:

@@ -84,20 +84,26 @@ class Recalibration:
     the head's pre-activation, with ``(a, b)`` interpolated linearly in ``u = u_sign x raw[u_col]`` between
     ``knots`` (held constant outside them) from ``coef[group]``, ``group`` 1 where ``raw[group_col] > 0.5``.
 
-    ``u`` is the order's size on one of two scales, both rising with size: log10 USD (``u_sign`` 1 on
-    ``log10_size_usd``), or log10 of the order and the queue ahead over the USD the instrument trades while it
-    rests (``u_sign`` -1 on ``log10_flow_over_order``), so one correction transfers between a busy and a thin
-    instrument. Smooth in size, so the maker share cannot jump at a bucket edge. ``core.training.recalibration``
-    fits ``coef`` and chooses the scale on the training days' date."""
+    ``u`` is the order's size on one of three scales, all rising with size: log10 USD (``u_sign`` 1 on
+    ``log10_size_usd``); log10 of the order and the queue ahead over the USD the instrument trades while it rests
+    (``u_sign`` -1 on ``log10_flow_over_order``); or, with ``flow_cols`` (the columns ``log10_queue_usd``,
+    ``log10_horizon_s``, ``log10_flow_over_order``), log10 of the seconds of the instrument's trade flow the
+    order represents, ``raw[u_col] - log10(F)`` with the USD per second ``F`` recovered from those columns
+    (``flow_usd_per_s``). The last two let one correction transfer between a busy and a thin instrument.
+    Smooth in size, so the maker share cannot jump at a bucket edge. ``core.training.recalibration`` fits ``coef`` and chooses the scale on the training days' date."""
 
     knots: np.ndarray  # (K,) ascending, in units of u
     coef: np.ndarray  # (2, K, 2): group, knot, (a, b)
     u_col: int
     group_col: int
     u_sign: float = 1.0
+    flow_cols: tuple[int, ...] = ()  # (log10_queue_usd, log10_horizon_s, log10_flow_over_order), or none
 
     def u(self, raw: np.ndarray) -> np.ndarray:
         """The size scale the knots are on, per row."""
+        if self.flow_cols:
+            q, h, f = self.flow_cols
+            return raw[:, self.u_col] - np.log10(flow_usd_per_s(raw[:, self.u_col], raw[:, q], raw[:, h], raw[:, f]))
         return self.u_sign * raw[:, self.u_col]
 
     def weights(self, u: np.ndarray) -> np.ndarray:
@@ -111,6 +117,19 @@ class Recalibration:
         a = np.einsum("nk,nk->n", w, c[:, :, 0])
         b = np.einsum("nk,nk->n", w, c[:, :, 1])
         return _sigmoid(a + b * z)
+
+
+MIN_FLOW_USD_PER_S = 1.0  # the floor of the recovered flow, so a tape with no trades still has a finite scale
+
+
+def flow_usd_per_s(
+    log10_size: np.ndarray, log10_queue: np.ndarray, log10_horizon: np.ndarray, log10_flow_over_order: np.ndarray
+) -> np.ndarray:
+    """The USD per second the row's flow inputs were built from (``core.learned.features.maker_vector``:
+    ``flow_over_order = (1 + F x horizon) / (size + queue)``, ``queue = 10^log10_queue - 1``), floored."""
+    order = 10.0**log10_size + 10.0**log10_queue - 1.0
+    f = (10.0**log10_flow_over_order * order - 1.0) / 10.0**log10_horizon
+    return np.fmax(f, MIN_FLOW_USD_PER_S)
 
 
 def hat_weights(knots: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -202,7 +221,7 @@ class NumpyNet:
             offset_w=self.offset_w,
             cumulative=self.kind == "quantiles",
             shift=None if bs is None else (bs.edges, bs.table, bs.size_col, bs.group_col, bs.scale_col, bs.floor),
-            recal=None if rc is None else (rc.knots, rc.coef, rc.u_col, rc.group_col, rc.u_sign),
+            recal=None if rc is None else (rc.knots, rc.coef, rc.u_col, rc.group_col, rc.u_sign, rc.flow_cols),
         )
 
     def save_npz(self, path: str | Path) -> None:
@@ -224,6 +243,7 @@ class NumpyNet:
             arrays |= {"recal_knots": rc.knots, "recal_coef": rc.coef}
             arrays["recal_cols"] = np.array([rc.u_col, rc.group_col], dtype=np.int64)
             arrays["recal_sign"] = np.array(rc.u_sign)
+            arrays["recal_flow_cols"] = np.array(rc.flow_cols, dtype=np.int64)
         with open(path, "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -268,7 +288,8 @@ class NumpyNet:
                 coef=d["recal_coef"].astype(np.float64),
                 u_col=u_col,
                 group_col=group_col,
-                u_sign=float(d["recal_sign"]) if "recal_sign" in d else 1.0,  # files before the flow scale
+                u_sign=float(d["recal_sign"]) if "recal_sign" in d else 1.0,  # files before the flow scales
+                flow_cols=tuple(int(c) for c in d.get("recal_flow_cols", ())),
             )
         return cls(
             kind=str(d["kind"]),

@@ -9,8 +9,9 @@ serving imputes it (a live feed has no trades): per instrument, its median USD f
 converted at the mid (``core.learned.imputation``). A small ridge pulls ``(a, b)`` to ``(0, 1)``, the model
 unchanged, where a knot has few rows.
 
-Two size scales (``SCALES``): log10 USD, and log10 of the order and the queue ahead over the USD the instrument
-trades while the order rests. On the first, one correction per market kind pools a busy instrument (BTCUSDT
+Three size scales (``SCALES``): log10 USD; log10 of the order and the queue ahead over the USD the instrument
+trades while the order rests; log10 of the seconds of the instrument's flow the order represents (size over USD
+per second). On the first, one correction per market kind pools a busy instrument (BTCUSDT
 perpetual, ~200k USD/s) with thin ones (COIN-M, ~13k USD/s), whose large orders fill far less: the busy one is
 under-predicted, the thin ones over-predicted. On the second, a $1M order is "a few seconds of flow" on one and
 "a minute" on the other, so the same correction can serve both. ``choose_recalibration`` picks the scale and
@@ -25,7 +26,7 @@ neither the fit nor the choice of the scale and the ridge.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -42,6 +43,9 @@ RIDGE = 1e-3  # per row, towards (a, b) = (0, 1)
 #: ridges compared by leave-one-recording-out; the card records the choice
 RIDGE_CHOICES: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1)
 NEWTON_STEPS = 50
+#: knots in log10 seconds of the instrument's flow (size / USD per second), a decade apart: from $10 on BTCUSDT
+#: (~1e-4 s) to $10M on a thin tape (~1e3 s)
+KNOTS_LOG10_FLOW_SECONDS: tuple[float, ...] = (-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 #: size buckets (log10 USD edges) of the per-bucket calibration gap, as the model card's maker tables
 GAP_EDGES_LOG10_USD: tuple[float, ...] = (3.0, 4.0, 5.0, 6.0)
 
@@ -55,6 +59,7 @@ class Scale:
     sign: float
     knots: tuple[float, ...]
     what: str
+    seconds: bool = False  # u = column - log10(the row's USD flow per second): core.learned.nets.flow_usd_per_s
 
 
 SCALES: tuple[Scale, ...] = (
@@ -67,18 +72,29 @@ SCALES: tuple[Scale, ...] = (
         "u = log10((size + queue ahead, USD) / (1 + USD the instrument trades while the order rests)), "
         "the instrument's imputed flow",
     ),
+    Scale(
+        "seconds_of_flow",
+        "log10_size_usd",
+        1.0,
+        KNOTS_LOG10_FLOW_SECONDS,
+        "u = log10(size USD / the instrument's imputed USD traded per second): the seconds of its trade flow the "
+        "order represents",
+        seconds=True,
+    ),
 )
+#: the columns the seconds-of-flow scale recovers the USD per second from
+FLOW_COLUMNS = ("log10_queue_usd", "log10_horizon_s", "log10_flow_over_order")
 CURRENT = "size"  # the scale served before the flow-relative one was proposed: kept unless the rule says otherwise
 CHOICE_RULE = (
     "leave one recording out: for each of the training date's recordings, the recalibration is fitted on the "
     "validation-block rows of the others and scored on every row of the one left out (log-loss, and the "
     "per-bucket calibration gap: the mean over the size buckets $10-$1k, $1k-$10k, $10k-$100k, $100k-$1M and "
     "$1M-$10M of |mean predicted - mean realised share|); each score is the mean over the recordings. Per "
-    "scale, the ridge with the lowest mean log-loss. The flow-relative scale replaces the log10-size scale "
-    "only if it has both the lower mean log-loss and the lower mean calibration gap; the chosen one is served "
-    "only if its mean log-loss is below the model's without any recalibration. It is then refitted on the "
-    "validation-block rows of every recording of that date. Written down before the held-out day's figures "
-    "of this version were looked at."
+    "scale, the ridge with the lowest mean log-loss. A flow-relative scale replaces the log10-size scale only "
+    "if it has both the lower mean log-loss and the lower mean calibration gap (of those that do, the lowest "
+    "log-loss); the chosen one is served only if its mean log-loss is below the model's without any "
+    "recalibration. It is then refitted on the validation-block rows of every recording of that date. Written "
+    "down before the held-out day's figures of this version were looked at."
 )
 
 
@@ -137,12 +153,16 @@ def fit_recalibration(
     u_sign: float = 1.0,
     knots: tuple[float, ...] = KNOTS_LOG10_USD,
     ridge: float = RIDGE,
+    flow_cols: tuple[int, ...] = (),
 ) -> Recalibration:
     """The recalibration of ``net`` on rows ``x`` (its inputs, as served) with fill fractions ``y``, on the size
-    scale ``u = u_sign x x[:, u_col]``."""
+    scale of ``core.learned.nets.Recalibration`` with ``u_col``, ``u_sign`` and ``flow_cols``."""
     k = np.asarray(knots, dtype=np.float64)
     z = pre_activation(net, x)
-    u, g = u_sign * x[:, u_col], x[:, group_col] > 0.5
+    shape = Recalibration(
+        knots=k, coef=np.zeros((2, k.size, 2)), u_col=u_col, group_col=group_col, u_sign=u_sign, flow_cols=flow_cols
+    )
+    u, g = shape.u(x), x[:, group_col] > 0.5
     coef = np.empty((2, k.size, 2))
     for group in (0, 1):
         rows = g == bool(group)
@@ -151,7 +171,7 @@ def fit_recalibration(
             if rows.any()
             else np.column_stack([np.zeros(k.size), np.ones(k.size)])
         )
-    return Recalibration(knots=k, coef=coef, u_col=u_col, group_col=group_col, u_sign=u_sign)
+    return replace(shape, coef=coef)
 
 
 def cross_entropy(y: np.ndarray, p: np.ndarray) -> float:
@@ -208,8 +228,11 @@ def choose_recalibration(
     best: dict[str, float] = {}
     for sc in SCALES:
         col = names.index(sc.column)
+        fcols = tuple(names.index(c) for c in FLOW_COLUMNS) if sc.seconds else ()
 
-        def pred(left_out: np.ndarray, ridge: float, sc: Scale = sc, col: int = col) -> np.ndarray:
+        def pred(
+            left_out: np.ndarray, ridge: float, sc: Scale = sc, col: int = col, fcols: tuple[int, ...] = fcols
+        ) -> np.ndarray:
             fit = rows.validation & ~left_out
             rc = fit_recalibration(
                 net,
@@ -220,6 +243,7 @@ def choose_recalibration(
                 u_sign=sc.sign,
                 knots=sc.knots,
                 ridge=ridge,
+                flow_cols=fcols,
             )
             return rc(z[left_out], rows.x[left_out])
 
@@ -227,9 +251,12 @@ def choose_recalibration(
         ridge = min(by_ridge, key=lambda k: by_ridge[k]["log_loss"])
         best[sc.name] = float(ridge)
         evidence[sc.name] = {"what": sc.what, "ridge": ridge, "by_ridge": by_ridge, **by_ridge[ridge]}
-    new = next(s.name for s in SCALES if s.name != CURRENT)
-    wins = all(evidence[new][k] < evidence[CURRENT][k] for k in ("log_loss", "gap"))
-    name = new if wins else CURRENT
+    wins = [
+        s.name
+        for s in SCALES
+        if s.name != CURRENT and all(evidence[s.name][k] < evidence[CURRENT][k] for k in ("log_loss", "gap"))
+    ]
+    name = min(wins, key=lambda n: evidence[n]["log_loss"]) if wins else CURRENT
     use = evidence[name]["log_loss"] < evidence["none"]["log_loss"]
     evidence["chosen"] = name if use else "none"
     evidence["rule"] = CHOICE_RULE
@@ -246,5 +273,6 @@ def choose_recalibration(
         u_sign=sc.sign,
         knots=sc.knots,
         ridge=best[name],
+        flow_cols=tuple(names.index(c) for c in FLOW_COLUMNS) if sc.seconds else (),
     )
     return rc, evidence

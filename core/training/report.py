@@ -298,10 +298,36 @@ def _recalibration(c: dict[str, Any]) -> list[str]:
         "",
         "Why a flow-relative scale was tried: on log10 size, one correction per market kind pools the BTCUSDT "
         "perpetual (about 200k USD/s of trades) with the ETHUSDT and COIN-M perpetuals (3 to 16 times less flow, "
-        "table below), whose large orders fill far less, so the previous version under-predicted BTCUSDT's "
-        "large orders and over-predicted the thin instruments'.",
+        "table below), whose large orders fill far less; the previous version (log10 size only) over-predicted "
+        "the thin instruments' $1M-$10M orders on 2024-08-08 and under-predicted the held-out day's $100k-$10M "
+        "BTCUSDT orders (figures seen before this change). " + (_scale_verdict(r, cv) if len(cv) > 2 else ""),
         "",
     ]
+
+
+def _names(ns: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in ns) or "none"
+
+
+def _scale_verdict(r: dict[str, Any], cv: dict[str, Any]) -> str:
+    """What the leave-one-recording-out evidence says about the scales, recording by recording."""
+    ll = {k: {n: v["log_loss"] for n, v in cv[k]["by_recording"].items()} for k in cv}
+    flows = [k for k in cv if k not in ("none", "size")]
+    better = {k: [n for n in ll["size"] if ll[k][n] < ll["size"][n]] for k in flows}
+    neither = [n for n in ll["size"] if min(ll[k][n] for k in ("size", *flows)) > ll["none"][n]]
+    head = (
+        f"On the training date the {r['scale']} scale beat log10 size on both scores (and had the lowest log-loss "
+        "of those that did), so it is served. "
+        if r["scale"] not in ("size", "none")
+        else "On the training date no flow-relative scale beat log10 size on both scores, so the rule keeps log10 "
+        "size. "
+    )
+    return (
+        head
+        + "Recordings left out where a flow-relative scale has a lower log-loss than log10 size: "
+        + "; ".join(f"{k}: {_names(v)}" for k, v in better.items())
+        + f". Where no recalibration beats the model without one: {_names(neither)}."
+    )
 
 
 def _flow_imputation(c: dict[str, Any]) -> list[str]:

@@ -75,7 +75,7 @@ from core.training.dataset import (
     slippage_window,
 )
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
-from core.training.recalibration import SCALES, CalibrationRows, choose_recalibration
+from core.training.recalibration import FLOW_COLUMNS, SCALES, CalibrationRows, choose_recalibration
 from core.training.report import render_docs
 from core.validation.bootstrap import BlockBootstrap, Resampler
 
@@ -795,8 +795,9 @@ def run_role(
                 "between knots a decade apart and never rising with size, b > 0 (so the share still falls with "
                 "size), fitted by cross-entropy on the validation-block rows of every same-day recording (the "
                 "training recordings and the other assets and venues of that date) with the trade flow imputed "
-                "as served (per instrument, serving.flow_imputation); the size scale (log10 USD, or the order "
-                "against the instrument's flow while it rests) and the ridge towards (0, 1) chosen by "
+                "as served (per instrument, serving.flow_imputation); the size scale (log10 USD, the order and "
+                "queue against the instrument's flow while it rests, or the seconds of the instrument's flow the "
+                "order represents) and the ridge towards (0, 1) chosen by "
                 "leave-one-recording-out over the same recordings"
             ),
             "recordings": sorted(cal.bounds),
@@ -805,6 +806,7 @@ def run_role(
             "u": chosen_scale.what if chosen_scale else None,
             "u_column": chosen_scale.column if chosen_scale else None,
             "u_sign": chosen_scale.sign if chosen_scale else None,
+            "flow_columns": list(FLOW_COLUMNS) if chosen_scale and chosen_scale.seconds else [],
             "knots": rc.knots.tolist() if rc is not None else None,
             "coef": {"derivative": rc.coef[0].tolist(), "spot": rc.coef[1].tolist()} if rc is not None else None,
             "ridge": evidence[evidence["chosen"]]["ridge"] if chosen_scale else "none",

@@ -243,7 +243,14 @@ def test_compiled_corrections_equal_numpy(hidden):
             knots=flow_knots, coef=rng.normal(size=(2, flow_knots.size, 2)), u_col=3, group_col=1, u_sign=-1.0
         ),
     )
-    for net in (q, p, f):
+    sk = np.arange(-4.0, 4.0)  # the seconds-of-flow scale: size over the USD per second recovered from 3 columns
+    sec = replace(
+        random_net(rng, "probability", n_in, hidden, 1),
+        recalibration=Recalibration(
+            knots=sk, coef=rng.normal(size=(2, sk.size, 2)), u_col=0, group_col=1, flow_cols=(4, 5, 3)
+        ),
+    )
+    for net in (q, p, f, sec):
         dense = net.compiled()
         for i in range(300):
             row = rng.normal(scale=3.0, size=n_in)
@@ -251,6 +258,8 @@ def test_compiled_corrections_equal_numpy(hidden):
             row[1] = float(rng.integers(0, 2))
             row[2] = rng.uniform(-0.5, 3.0)  # volatility below the floor too
             row[3] = rng.uniform(-8.0, 5.0) if i % 10 else -float(rng.integers(-6, 4))  # flow knots and beyond
+            row[4] = rng.uniform(0.0, 7.0)  # log10 queue USD
+            row[5] = rng.uniform(0.0, 1.8)  # log10 horizon s (a flow below the floor too, when row[3] is low)
             assert np.allclose(dense(row.tolist()), np.atleast_1d(net.forward(row)[0]), rtol=1e-12, atol=1e-12)
 
 

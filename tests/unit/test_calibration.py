@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.learned.nets import BandShift, DenseWeights, NumpyNet, Recalibration, hat_weights
+from core.learned.nets import BandShift, DenseWeights, NumpyNet, Recalibration, flow_usd_per_s, hat_weights
 from core.training.conformal import (
     EDGES_LOG10_USD,
     MIN_CELL,
@@ -19,6 +19,7 @@ from core.training.conformal import (
     fit_table,
 )
 from core.training.recalibration import (
+    KNOTS_LOG10_FLOW_SECONDS,
     KNOTS_LOG10_ORDER_OVER_FLOW,
     KNOTS_LOG10_USD,
     CalibrationRows,
@@ -221,7 +222,7 @@ def test_identity_recalibration_leaves_the_model_unchanged_and_a_fit_lowers_its_
     assert abs(fixed.forward(x)[big].mean() - y[big].mean()) < abs(net.forward(x)[big].mean() - y[big].mean())
 
 
-M_NAMES = ["log10_size_usd", "log10_flow_over_order", "offset_bps", "is_spot"]
+M_NAMES = ["log10_size_usd", "log10_flow_over_order", "offset_bps", "is_spot", "log10_queue_usd", "log10_horizon_s"]
 
 
 def flow_rows(rng: np.random.Generator, n: int, usd_per_s: float) -> np.ndarray:
@@ -231,7 +232,23 @@ def flow_rows(rng: np.random.Generator, n: int, usd_per_s: float) -> np.ndarray:
     x[:, 0] = np.log10(size)
     x[:, 1] = np.log10((1.0 + usd_per_s * 10.0) / (size + 2e4))
     x[:, 2] = rng.choice([0.0, 1.0, 2.0], n)
+    x[:, 4] = np.log10(1.0 + 2e4)
+    x[:, 5] = 1.0
     return x
+
+
+def test_the_seconds_of_flow_scale_recovers_the_flow_the_row_was_built_with():
+    """u = log10(size / USD per second), the USD per second recovered from the row's own flow inputs
+    (core.learned.nets.flow_usd_per_s), as core.learned.features.maker_vector built them."""
+    rng = np.random.default_rng(2)
+    for f in (200_000.0, 12_000.0, 50.0):
+        x = flow_rows(rng, 200, f)
+        got = flow_usd_per_s(x[:, 0], x[:, 4], x[:, 5], x[:, 1])
+        np.testing.assert_allclose(got, f, rtol=1e-9)
+    knots = np.asarray(KNOTS_LOG10_FLOW_SECONDS)
+    rc = Recalibration(knots=knots, coef=np.zeros((2, knots.size, 2)), u_col=0, group_col=3, flow_cols=(4, 5, 1))
+    x = flow_rows(rng, 50, 12_000.0)
+    np.testing.assert_allclose(rc.u(x), x[:, 0] - np.log10(12_000.0), atol=1e-9)
 
 
 def test_on_the_flow_scale_the_same_order_gets_less_on_a_thin_instrument():
@@ -269,10 +286,10 @@ def test_leave_one_recording_out_picks_the_flow_scale_when_fills_follow_the_flow
     rng = np.random.default_rng(8)
     net = NumpyNet(
         kind="probability",
-        mean=np.zeros(4),
-        scale=np.ones(4),
+        mean=np.zeros(6),
+        scale=np.ones(6),
         hidden=(),
-        heads=(DenseWeights(np.array([[-0.2], [0.0], [-0.4], [0.0]]), np.array([0.5]), "sigmoid"),),
+        heads=(DenseWeights(np.array([[-0.2], [0.0], [-0.4], [0.0], [0.0], [0.0]]), np.array([0.5]), "sigmoid"),),
     )
     xs, recs = [], []
     for name, flow in (("busy", 200_000.0), ("mid", 50_000.0), ("thin", 12_000.0)):
@@ -286,9 +303,13 @@ def test_leave_one_recording_out_picks_the_flow_scale_when_fills_follow_the_flow
     y = np.clip(truth + rng.normal(0.0, 0.05, truth.size), 0.0, 1.0)
     cal = CalibrationRows(x=x, y=y, recording=np.array(recs), validation=rng.random(truth.size) < 0.3)
     rc, ev = choose_recalibration(net, cal, M_NAMES)
-    assert ev["chosen"] == "order_over_flow" and rc is not None and rc.u_sign == -1.0 and rc.u_col == 1
     for key in ("log_loss", "gap"):
         assert ev["order_over_flow"][key] < ev["size"][key] < ev["none"][key]
+    assert ev["chosen"] in ("order_over_flow", "seconds_of_flow") and rc is not None
+    wins = [
+        k for k in ("order_over_flow", "seconds_of_flow") if all(ev[k][m] < ev["size"][m] for m in ("log_loss", "gap"))
+    ]
+    assert ev["chosen"] == min(wins, key=lambda k: ev[k]["log_loss"])
     assert set(ev["none"]["by_recording"]) == {"busy", "mid", "thin"}
 
 
@@ -296,7 +317,7 @@ def test_leave_one_recording_out_keeps_the_size_scale_when_the_flow_does_not_mat
     """Fills that depend on the USD size alone (the same on every instrument): the flow scale has no edge, and
     the rule keeps the current scale unless the flow one wins on both scores."""
     rng = np.random.default_rng(9)
-    net = maker_net(rng, 4)
+    net = maker_net(rng, 6)
     xs, recs = [], []
     for name, flow in (("busy", 200_000.0), ("mid", 50_000.0), ("thin", 12_000.0)):
         x = flow_rows(rng, 6000, flow)
@@ -308,9 +329,10 @@ def test_leave_one_recording_out_keeps_the_size_scale_when_the_flow_does_not_mat
     cal = CalibrationRows(x=x, y=y, recording=np.array(recs), validation=rng.random(truth.size) < 0.3)
     rc, ev = choose_recalibration(net, cal, M_NAMES)
     assert rc is not None and ev["size"]["log_loss"] < ev["none"]["log_loss"]
-    flow_wins = all(ev["order_over_flow"][k] < ev["size"][k] for k in ("log_loss", "gap"))
-    assert ev["chosen"] == ("order_over_flow" if flow_wins else "size")
     assert ev["chosen"] == "size"
+    assert not any(
+        all(ev[k][m] < ev["size"][m] for m in ("log_loss", "gap")) for k in ("order_over_flow", "seconds_of_flow")
+    )
 
 
 def test_corrections_survive_the_npz_round_trip(tmp_path):
@@ -328,7 +350,19 @@ def test_corrections_survive_the_npz_round_trip(tmp_path):
             knots=flow_knots, coef=rng.normal(size=(2, flow_knots.size, 2)), u_col=1, group_col=3, u_sign=-1.0
         ),
     )
-    for net, x in ((q, rows(rng, 50)), (m, rng.normal(size=(50, 4))), (f, rng.normal(scale=3.0, size=(50, 4)))):
+    sk = np.asarray(KNOTS_LOG10_FLOW_SECONDS)
+    sec = replace(
+        m,
+        recalibration=Recalibration(
+            knots=sk, coef=rng.normal(size=(2, sk.size, 2)), u_col=0, group_col=3, flow_cols=(2, 1, 0)
+        ),
+    )
+    for net, x in (
+        (q, rows(rng, 50)),
+        (m, rng.normal(size=(50, 4))),
+        (f, rng.normal(scale=3.0, size=(50, 4))),
+        (sec, rng.normal(scale=2.0, size=(50, 4))),
+    ):
         net.save_npz(tmp_path / "n.npz")
         back = NumpyNet.load_npz(tmp_path / "n.npz")
         assert np.array_equal(back.forward(x), net.forward(x))
