@@ -150,3 +150,33 @@ def test_recalibration_rows_are_the_rows_serving_builds():
             vol_bps=r.vol_bps,
         )
         np.testing.assert_allclose(got, served.iloc[i][list(MAKER_INPUTS)].to_numpy(np.float64), rtol=1e-9, atol=1e-9)
+
+
+def test_the_shipped_maker_model_gives_a_thin_instrument_a_lower_share_for_the_same_order():
+    """The same book and order, the flow of a busy instrument (2024-08-08 BTCUSDT perpetual) vs a thin one
+    (COIN-M): the shipped model, recalibration included, gives the thin one the lower share at every size from
+    $100k, and its compiled twin the same number."""
+    lm = load_models()
+    mk = lm.models.maker_taker
+    assert mk is not None and mk.flows is not None
+    snap = book("binance-futures", "BTCUSDT", 60_000.0)
+    busy = mk.flows.rates("binance-futures", "BTCUSDT", spot=False, mid=60_000.0)
+    thin = mk.flows.rates("binance-coinm", "BTCUSD_PERP", spot=False, mid=60_000.0)
+    assert thin[1] < busy[1]
+    dense = mk.net.compiled()
+    for size in (1e5, 1e6, 5e6):
+        share = {}
+        for name, (tps, base) in (("busy", busy), ("thin", thin)):
+            row = mk.features_for(
+                snap,
+                side="buy",
+                size_usd=size,
+                offset_bps=0.0,
+                horizon_s=30.0,
+                vol_bps=1.0,
+                trades=FlowFeatures(vol_bps=1.0, trades_per_s=tps, btc_per_s=base),
+            )
+            share[name] = float(mk.net.forward(row)[0])
+            if dense is not None:
+                assert dense(row.tolist())[0] == pytest.approx(share[name], abs=1e-12)
+        assert share["thin"] < share["busy"], size
