@@ -237,6 +237,12 @@ def flow_rows(rng: np.random.Generator, n: int, usd_per_s: float) -> np.ndarray:
     return x
 
 
+def three_instruments(rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """6000 rows each of a busy, a middling and a thin instrument (USD per second), and their names."""
+    flows = (("busy", 200_000.0), ("mid", 50_000.0), ("thin", 12_000.0))
+    return np.vstack([flow_rows(rng, 6000, f) for _, f in flows]), [n for n, _ in flows for _ in range(6000)]
+
+
 def test_the_seconds_of_flow_scale_recovers_the_flow_the_row_was_built_with():
     """u = log10(size / USD per second), the USD per second recovered from the row's own flow inputs
     (core.learned.nets.flow_usd_per_s), as core.learned.features.maker_vector built them."""
@@ -291,12 +297,7 @@ def test_leave_one_recording_out_picks_the_flow_scale_when_fills_follow_the_flow
         hidden=(),
         heads=(DenseWeights(np.array([[-0.2], [0.0], [-0.4], [0.0], [0.0], [0.0]]), np.array([0.5]), "sigmoid"),),
     )
-    xs, recs = [], []
-    for name, flow in (("busy", 200_000.0), ("mid", 50_000.0), ("thin", 12_000.0)):
-        x = flow_rows(rng, 6000, flow)
-        xs.append(x)
-        recs += [name] * len(x)
-    x = np.vstack(xs)
+    x, recs = three_instruments(rng)
     # the net's share until the order and queue exceed a tenth of the flow while resting, then falling (as
     # the size-aware fill: about the traded volume over the size for a large order)
     truth = 1.0 / (1.0 + np.exp(-(pre_activation(net, x) - 2.5 * np.maximum(0.0, 1.0 - x[:, 1]))))
@@ -318,12 +319,7 @@ def test_leave_one_recording_out_keeps_the_size_scale_when_the_flow_does_not_mat
     the rule keeps the current scale unless the flow one wins on both scores."""
     rng = np.random.default_rng(9)
     net = maker_net(rng, 6)
-    xs, recs = [], []
-    for name, flow in (("busy", 200_000.0), ("mid", 50_000.0), ("thin", 12_000.0)):
-        x = flow_rows(rng, 6000, flow)
-        xs.append(x)
-        recs += [name] * len(x)
-    x = np.vstack(xs)
+    x, recs = three_instruments(rng)
     truth = 1.0 / (1.0 + np.exp(-(pre_activation(net, x) - 0.8 * (x[:, 0] - 4.0))))
     y = (rng.random(truth.size) < truth).astype(float)
     cal = CalibrationRows(x=x, y=y, recording=np.array(recs), validation=rng.random(truth.size) < 0.3)
