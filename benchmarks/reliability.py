@@ -1,9 +1,11 @@
 """`make load` and `make soak`: bounded, loopback-only runs whose figures go to docs/RELIABILITY.md.
 
-load: 10 browser sessions (Playwright contexts, headless Chromium) on one app process for 60 s with the
-      replay at 10x: no page errors, every session keeps updating, per-tick p99 within 2x of idle, one
-      feed connection in total. Then sessions per app process (benchmarks/sessions.py: protocol sessions,
-      no browser) with the feed embedded and on a bus replica, Simulator and Market.
+load: 10 sessions on the Market page of one app process for 60 s with the replay at 10x: 3 headless Chromium
+      tabs opened on the page's URL one at a time and 7 protocol sessions (what a tab asks of the server; the
+      load generator's one core does not hold 10 tabs). No page errors, every session keeps updating, per-tick
+      p99 within 2x of one session's, one feed connection in total; every step bounded, a failed one reported.
+      Then sessions per app process (benchmarks/sessions.py: protocol sessions, no browser) with the feed
+      embedded and on a bus replica, Simulator and Market.
 soak: 30 minutes of replay at 20x through the full pipeline with one session open: resident memory flat
       after warm-up (< 5 % growth), thread count constant, every reconnect accounted for.
 """
