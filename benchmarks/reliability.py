@@ -270,7 +270,8 @@ def run_load(
     core 0 and the load generator (browsers, protocol sessions, replay server, this process) on core 1, as
     visitors' browsers would run on their own machines, not the server's.
 
-    Why not 10 browsers: one Market tab takes about 20 % of a core once open (Chromium 22 % with one tab, 39 % with two, 2026-11-30) and most of a core for
+    Why not 10 browsers: one Market tab takes about 20 % of a core once open (Chromium 16-22 % with one tab,
+    39 % with two, 56 % with three, 2026-11-30) and most of a core for
     the 5-10 s it loads Streamlit's front end (2026-11-30, idle box), so ten on the generator's one core ask for
     more than it has; the last tabs then took over 60 s to show the page and the run ended with nothing. Every
     step is bounded and a failed one is reported in ``steps`` while the run goes on."""
@@ -578,7 +579,7 @@ def _fmt_load(r: dict) -> list[str]:
     failed = r.get("failed_steps") or []
     idle, load = r.get("ticks_per_s_idle"), r.get("ticks_per_s_load")
     lines = [
-        f"Run {r['run_at']}: {r['sessions']} sessions on the {r['page']} page of one app process for "
+        f"Run {r['run_at']}: {r['sessions']} sessions on the {r['page'].title()} page of one app process for "
         f"{r['seconds']:.0f} s after {r['idle_s']:.0f} s with one session: {r['browser_sessions']} headless Chromium "
         f"tabs (opened at {r['opened_at']}) and {r['protocol_sessions']} protocol sessions "
         "(`benchmarks/sessions.py`: Streamlit's websocket protocol, asking what a tab asks, each new Book time counted "
@@ -588,7 +589,8 @@ def _fmt_load(r: dict) -> list[str]:
         "Why not 10 Chromium tabs: on the load generator's one core a Market tab takes about 20 % of the "
         "core once open and most of it for the 5-10 s it loads Streamlit's front end, so ten tabs ask for more than "
         "the core has; the run that tried (2026-11-30) waited over 60 s for the page in a late tab and ended without "
-        "figures. The protocol sessions put the same work on the server as the tabs they stand in for.",
+        "figures. The protocol sessions ask the server for what a tab asks (the page, the websocket, each "
+        "fragment's 1 s rerun) and read every message as it comes.",
         "",
     ]
     if failed:
@@ -616,7 +618,8 @@ def _fmt_load(r: dict) -> list[str]:
         f"| books the app processed per second, one session -> all (offered {r['replay_offered_per_s']}) | "
         f"{_num(idle, '')} -> {_num(load, '')} | |",
         f"| CPU in the window, % of one core (app; Chromium; this benchmark with the replay server and protocol "
-        f"sessions; other jobs) | {cpu.get('app', 'n/a')}; {cpu.get('chromium', 'n/a')}; {cpu.get('benchmark', 'n/a')}; "
+        f"sessions; other jobs) | {cpu.get('app', 'n/a')}; {cpu.get('chromium', 'n/a')}; "
+        f"{cpu.get('benchmark', 'n/a')}; "
         f"{cpu.get('other_jobs', 'n/a')} | |",
         f"| feed connections in total | {r.get('feed_connections', 'n/a')} | 1 |",
         f"| feed status at the end | {r.get('feed_status', 'n/a')} | live, no parse errors |",
@@ -725,16 +728,19 @@ def write_report() -> None:
         "",
     ]
     lines += _fmt_load(data["load"]) if "load" in data else ["Not run yet."]
-    if "load_unpinned" in data:
-        u = data["load_unpinned"]
+    u = data.get("load_unpinned")
+    if u and "browser_sessions" in u:
+        lines += ["", "The same load without pinning (`--unpinned`, app and load generator on every core):", ""]
+        lines += _fmt_load(u)
+    elif u:  # the 2026-11-25 run, 10 Chromium tabs
         lines += [
             "",
             f"The same run without pinning ({u['run_at']}, `make load` with `--unpinned`): p99 "
             f"{u['tick_p99_idle_us']:,.0f} -> {u['tick_p99_load_us']:,.0f} µs ({u['p99_ratio_load_over_idle']}x, "
             "over the 2x target), with no page errors, every session updating and one feed connection. "
-            "Ten Chromium renderers (that run's form of the load) then take the app's cores, so the feed thread's wall-clock tick time "
-            "includes waiting for a CPU. On a real deployment the browsers run on the visitors' machines, "
-            "which is what the pinned run reproduces: app on one core, load generator on the other.",
+            "Ten Chromium renderers (that run's form of the load) then take the app's cores, so the feed thread's "
+            "wall-clock tick time includes waiting for a CPU. On a real deployment the browsers run on the visitors' "
+            "machines, which is what the pinned run reproduces: app on one core, load generator on the other.",
         ]
     from benchmarks.sessions import report_lines as sessions_lines
 
