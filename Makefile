@@ -95,8 +95,8 @@ clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis artifacts build core/*/_*.c core/*/_*.so $(KERNEL_STAMP)
 
 # Reliability runs (bounded, loopback only): figures go to benchmarks/reliability.json; see docs/RELIABILITY.md.
-# `load` (about 9 min): 10 Chromium sessions on one app process, then sessions per app process with protocol
-# sessions (benchmarks/sessions.py), feed embedded and on a Redis-fed replica.
+# `load` (about 11 min): 10 sessions on one app process (3 Chromium tabs, 7 protocol sessions), then sessions per
+# app process with protocol sessions (benchmarks/sessions.py), feed embedded and on a Redis-fed replica.
 load: dev-deps browser redis
 	$(PY) -m benchmarks.reliability load --seconds 60 --sessions 10
 

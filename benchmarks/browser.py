@@ -146,8 +146,8 @@ def go_to(page, name: str) -> None:
     has run the new page. On a busy app (``make load``: the first page run of a fresh process beside a 10x
     replay, on one core) that took longer than the click's 30 s, and the click failed although it had landed.
     The caller waits for the new page's own content instead, with its own bound. Why not a deep link
-    (``/market``): Streamlit then probes ``/market/_stcore/*`` first, which logs 404s in the console, and the
-    load run counts console errors. Why a dispatched click: a real click waits for the renderer to take the
+    (``/market``): Streamlit then probes ``/market/_stcore/*`` first, which logs 404s in the console; ``make load``
+    (``benchmarks/reliability.py``) does open the deep link, one tab at a time, and counts those 404s apart. Why a dispatched click: a real click waits for the renderer to take the
     input, and in ``make load`` (every session's renderer pinned to one core) that wait itself ran out at 60 s
     with the link visible and stable; the dispatched event reaches the link's handler as the user's click does."""
     link = page.locator('[data-testid="stSidebarNav"] a', has_text=name).first
