@@ -198,7 +198,7 @@ def _conformal(c: dict[str, Any]) -> list[str]:
         "market",
         "size",
         "orders",
-        f"shift (x {k['normaliser']['name']})",
+        f"shift (x {k['normaliser'].get('unit', k['normaliser']['name'])})",
         "coverage before",
         "after",
         "validation-block orders",
@@ -231,7 +231,7 @@ def _normaliser_choice(k: dict[str, Any]) -> list[str]:
         worst = {}
         for f in folds:
             cells = [c for c in e["cells"] if c["fold"] == f and c["n"] >= 100]
-            worst[f] = min(cells, key=lambda c: c["coverage"]) if cells else None
+            worst[f] = max(cells, key=lambda c: abs(c["coverage"] - 0.9)) if cells else None
         chosen = " (chosen)" if e["normaliser"] == k["normaliser"]["name"] else ""
         chosen += "" if e.get("eligible", True) else " (not eligible: grows with size or latency)"
         rows.append(
@@ -239,9 +239,10 @@ def _normaliser_choice(k: dict[str, Any]) -> list[str]:
             + [_pct(w["coverage"]) if (w := worst[f]) else "n/a" for f in folds]
         )
     return [
-        f"Which unit the miss is measured in was chosen by cross-validation inside the calibration recordings: "
+        f"Which unit the miss is measured in, and whether the band may also narrow (two-sided) or only widen "
+        f"(clipped), were chosen together by cross-validation inside the calibration recordings: "
         f"{ch['what']}. The held-out day played no part. Per candidate, the worst and mean distance of the "
-        "coverage from 90% over the judged cells, and the lowest cell coverage in each fold:",
+        "coverage from 90% over the judged cells, and in each fold the coverage of the cell farthest from 90%:",
         "",
         _table(["normaliser", "worst distance", "mean distance", *[f"without {f}" for f in folds]], rows),
         "",
