@@ -148,7 +148,11 @@ class TakerScores:
 
     def subset(self, mask: np.ndarray) -> TakerScores:
         return TakerScores(
-            *(getattr(self, f)[mask] for f in ("recording", "ts_ms", "x", "p90_bps", "realised_bps")),
+            recording=self.recording[mask],
+            ts_ms=self.ts_ms[mask],
+            x=self.x[mask],
+            p90_bps=self.p90_bps[mask],
+            realised_bps=self.realised_bps[mask],
             p50_bps=None if self.p50_bps is None else self.p50_bps[mask],
         )
 
