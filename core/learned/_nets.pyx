@@ -38,9 +38,9 @@ cdef class DenseNet:
 
     Built from the net's arrays: normalisation, then layers (the heads concatenated as the last layer,
     one activation code per output column), then the optional scale and offset vectors, the optional band
-    shift on the second output (``core.learned.nets.BandShift``) and the quantiles' cumulative sum; or, with a
-    recalibration (``core.learned.nets.Recalibration``), the single head's pre-activation recalibrated by size
-    (on the scale the recalibration names).
+    shift on the second output (``core.learned.nets.BandShift``, the increment kept at or above 0) and the
+    quantiles' cumulative sum; or, with a recalibration (``core.learned.nets.Recalibration``), the single
+    head's pre-activation recalibrated by size (on the scale the recalibration names).
     """
 
     cdef double[:] mean, scale
@@ -202,6 +202,8 @@ cdef class DenseNet:
                 h[1] += self.shift_table[1 if raw[self.shift_group_col] > 0.5 else 0, k] * (
                     v if v > self.shift_floor else self.shift_floor
                 )
+                if h[1] < 0.0:  # a two-sided shift never takes the p90 below the p50
+                    h[1] = 0.0
             if self.cumulative:
                 for j in range(1, n_out):
                     h[j] += h[j - 1]

@@ -60,7 +60,9 @@ class BandShift:
     """A quantile net's p90 widened after training (split-conformal, per size bucket and market kind).
 
     ``shift = table[group, bucket] x max(raw[scale_col], floor)`` bps is added to the p90 increment, so p90
-    and p95 move up together and never cross p50 (the table is >= 0). ``bucket`` counts the ``edges``
+    and p95 move together. A clipped table is >= 0 (the band only widens); a two-sided one may be negative (it
+    narrows), and ``NumpyNet.forward`` keeps the increment at or above 0, so the p90 never falls below the p50 and
+    the p95 never below the p90. ``bucket`` counts the ``edges``
     at or below ``raw[size_col]`` (lower bound inclusive); ``group`` is 1 where ``raw[group_col] > 0.5``.
     ``core.training.conformal`` fits the table on real taker orders of the training days.
     """
@@ -195,7 +197,7 @@ class NumpyNet:
         if self.offset_w is not None:
             out[:, 0] += raw @ self.offset_w
         if self.band_shift is not None:
-            out[:, 1] += self.band_shift(raw)
+            out[:, 1] = np.maximum(out[:, 1] + self.band_shift(raw), 0.0)  # a two-sided shift: p90 >= p50
         if self.kind == "quantiles":
             return np.cumsum(out, axis=1)
         return out[:, 0]

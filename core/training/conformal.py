@@ -6,21 +6,26 @@ other orders took the same levels in the same millisecond. So after training, ev
 calibration recordings is priced as ``core.validation.market_orders`` prices it (the book it met, the app's
 volatility, that book's age as latency) and scored ``s = (realised - p90) / d``: the miss in units of a
 normaliser ``d = max(column, floor)`` of the model's inputs. Per market kind (spot, derivative) and size bucket
-(the validator's) the band moves up by the split-conformal 90% quantile of ``s`` (the ``ceil((n + 1) 0.9)``-th
-smallest, never below 0: the correction only widens) times the order's ``d``, inside the net
-(``core.learned.nets.BandShift``), so the Simulator, the per-tick path and the validator serve the same band. A
-bucket with fewer than ``MIN_CELL`` orders takes the pooled figure of itself and the smaller buckets.
+(the validator's) the band moves by the split-conformal 90% quantile of ``s`` (the ``ceil((n + 1) 0.9)``-th
+smallest) times the order's ``d``, inside the net (``core.learned.nets.BandShift``), so the Simulator, the
+per-tick path and the validator serve the same band. Clipped, the quantile is floored at 0 (the correction only
+widens); two-sided, it is not (where the model's band is already too wide for real orders, it narrows), with a
+guard: the p90 never falls below the p50 (the served net keeps the p90 increment at or above 0; the app also
+clips the band to the expected cost). A bucket with fewer than ``MIN_CELL`` orders takes the pooled figure of
+itself and the smaller buckets.
 
 The calibration recordings are every recording of the training days' date (2024-08-08: BTCUSDT perpetual and
 spot, which trained the model, and ETHUSDT perpetual and spot and the COIN-M inverse perpetual, which it never
 saw). The quantile model never saw a real order's cost, so they are a fair calibration set; the held-out day is
 never used, to fit or to choose.
 
-The normaliser is chosen from the eligible ``NORMALISERS`` by cross-validation inside the calibration set
+The normaliser, and clipped or two-sided, are chosen together from the eligible ``NORMALISERS`` by cross-validation inside the calibration set
 (``cross_validate``): leave one recording out (another asset or venue), and leave one volatility tercile out (the
 failure this guards against: a day whose volatility is far from the calibration days', with misses that do not
 scale with it). The choice is the normaliser whose worst cell (recording or tercile x market kind x size bucket
-with at least ``MIN_JUDGED`` orders) is closest to 90%, the mean deviation breaking ties. Units that grow with
+with at least ``MIN_JUDGED`` orders) is closest to 90%, the mean deviation breaking ties, and on a tie of both the
+clipped variant (the incumbent, which cannot narrow the band) wins: ``CHOICE_RULE``, written down before the
+two-sided variant was scored on any data. Units that grow with
 the order's size or latency (the walk cost, the latency move) are scored but not eligible: the calibration
 orders stop near $1M and 150 ms, the app prices $10M and 1 s, and their fitted bands were 12-15 units wide
 (``Normaliser.eligible``). The evidence (every candidate's cells) is on the model card and in
@@ -70,10 +75,16 @@ class Normaliser:
     #: (The volatility and the spread also reach values no calibration order had, but only on another market
     #: day, which is what the volatility-tercile folds test.) Scored and reported, never chosen.
     eligible: bool = True
+    #: False: the band only widens (the score's quantile floored at 0); True: it moves down as well as up
+    two_sided: bool = False
+
+    @property
+    def unit(self) -> str:
+        return f"max({self.column}, {self.floor:g})"
 
     @property
     def name(self) -> str:
-        return f"max({self.column}, {self.floor:g})"
+        return self.unit + (", two-sided" if self.two_sided else "")
 
     def of(self, x: np.ndarray) -> np.ndarray:
         return np.fmax(x[:, _NAMES.index(self.column)], self.floor)
@@ -84,8 +95,9 @@ class Normaliser:
 #: sqrt(s): nearly absolute bps), the latency move the model scales its band by, the spread (about a tick or
 #: two), and the order's book-walk cost floored at a few ticks of BTC (0.03 bps) or more. The latency move and
 #: the walk are not eligible (they grow with the latency and the size the trader picks; fitted, the band was
-#: 12 latency moves wide for perpetual orders of $1M and more, 15 walks wide on spot).
-NORMALISERS: tuple[Normaliser, ...] = (
+#: 12 latency moves wide for perpetual orders of $1M and more, 15 walks wide on spot). Each eligible unit comes
+#: clipped (only widens) and two-sided (may narrow, never below the p50), compared on the same folds and cells.
+_CLIPPED: tuple[Normaliser, ...] = (
     Normaliser("vol_bps", VOL_FLOOR_BPS),
     Normaliser("vol_bps", 1.0),
     Normaliser("vol_bps", 4.0),
@@ -94,6 +106,17 @@ NORMALISERS: tuple[Normaliser, ...] = (
     Normaliser("walk_bps", 0.03, eligible=False),
     Normaliser("walk_bps", 0.1, eligible=False),
     Normaliser("walk_bps", 0.3, eligible=False),
+)
+NORMALISERS: tuple[Normaliser, ...] = _CLIPPED + tuple(replace(n, two_sided=True) for n in _CLIPPED if n.eligible)
+
+#: how ``choose_normaliser`` decides, fixed before the two-sided variant was scored on any recording
+CHOICE_RULE = (
+    "each candidate (a normaliser, clipped or two-sided) refitted without one fold and scored on it: leave one "
+    "recording out, and leave one volatility tercile out; chosen among the eligible ones (a unit that grows with the "
+    "size or the latency the trader picks, the walk or the latency move, is not: the calibration orders stop near "
+    "$1M and 150 ms, so it would widen the band of a $10M or 1 s order by a factor no calibration order checked): "
+    "the smallest worst |coverage - 90%| over the cells (fold x market kind x size bucket) with at least "
+    f"{MIN_JUDGED} orders, then the smallest mean, then clipped before two-sided (the incumbent wins a tie)"
 )
 
 
@@ -106,6 +129,7 @@ class TakerScores:
     x: np.ndarray  # the quantile model's input rows
     p90_bps: np.ndarray  # the model's p90 before any correction
     realised_bps: np.ndarray
+    p50_bps: np.ndarray | None = None  # the model's p50: the floor of a two-sided band (None: no floor)
 
     @property
     def vol_bps(self) -> np.ndarray:
@@ -123,7 +147,14 @@ class TakerScores:
         return np.searchsorted(EDGES_LOG10_USD, self.x[:, _NAMES.index("log10_size_usd")], side="right")
 
     def subset(self, mask: np.ndarray) -> TakerScores:
-        return TakerScores(*(getattr(self, f)[mask] for f in ("recording", "ts_ms", "x", "p90_bps", "realised_bps")))
+        return TakerScores(
+            recording=self.recording[mask],
+            ts_ms=self.ts_ms[mask],
+            x=self.x[mask],
+            p90_bps=self.p90_bps[mask],
+            realised_bps=self.realised_bps[mask],
+            p50_bps=None if self.p50_bps is None else self.p50_bps[mask],
+        )
 
 
 def score_taker_orders(
@@ -159,20 +190,25 @@ def score_taker_orders(
             names.append(rec.name)
             stamps.append(int(orders.ts_ms[i]))
     x_all = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(_NAMES))
+    q = net.forward(x_all) if len(rows) else np.empty((0, 3))
     return TakerScores(
         recording=np.asarray(names),
         ts_ms=np.asarray(stamps, dtype=np.int64),
         x=x_all,
-        p90_bps=net.forward(x_all)[:, 1] if len(rows) else np.empty(0),
+        p90_bps=q[:, 1],
         realised_bps=np.asarray(realised, dtype=np.float64),
+        p50_bps=q[:, 0],
     )
 
 
-def conformal_quantile(scores: np.ndarray, level: float = LEVEL) -> float:
-    """The ``ceil((n + 1) level)``-th smallest score (the largest when that exceeds n), never below 0."""
+def conformal_quantile(scores: np.ndarray, level: float = LEVEL, two_sided: bool = False) -> float:
+    """The ``ceil((n + 1) level)``-th smallest score (the largest when that exceeds n); never below 0 unless
+    ``two_sided``; 0 for no scores."""
     s = np.sort(scores)
-    k = min(math.ceil((s.size + 1) * level), s.size) - 1
-    return max(float(s[k]), 0.0) if s.size else 0.0
+    if not s.size:
+        return 0.0
+    q = float(s[min(math.ceil((s.size + 1) * level), s.size) - 1])
+    return q if two_sided else max(q, 0.0)
 
 
 def fit_table(t: TakerScores, norm: Normaliser) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -189,7 +225,7 @@ def fit_table(t: TakerScores, norm: Normaliser) -> tuple[np.ndarray, list[dict[s
             while int(pool.sum()) < MIN_CELL and lo > 0:
                 lo -= 1
                 pool = (group == g) & (bucket >= lo) & (bucket <= k)
-            table[g, k] = conformal_quantile(score[pool]) if pool.any() else 0.0
+            table[g, k] = conformal_quantile(score[pool], two_sided=norm.two_sided)
             cells.append(
                 {
                     "market": "spot" if g else "derivative",
@@ -213,9 +249,15 @@ def band_shift(table: np.ndarray, norm: Normaliser) -> BandShift:
     )
 
 
+def shifted_p90(t: TakerScores, table: np.ndarray, norm: Normaliser) -> np.ndarray:
+    """``t``'s p90 moved by ``table`` in units of ``norm``, never below the p50 (as ``NumpyNet.forward`` serves it)."""
+    p90 = t.p90_bps + table[t.group, t.bucket] * norm.of(t.x)
+    return p90 if t.p50_bps is None else np.maximum(p90, t.p50_bps)
+
+
 def covered(t: TakerScores, table: np.ndarray, norm: Normaliser) -> np.ndarray:
-    """Which of ``t``'s orders are at or below the p90 widened by ``table`` in units of ``norm``."""
-    return t.realised_bps <= t.p90_bps + table[t.group, t.bucket] * norm.of(t.x) + 1e-6
+    """Which of ``t``'s orders are at or below the p90 moved by ``table`` in units of ``norm``."""
+    return t.realised_bps <= shifted_p90(t, table, norm) + 1e-6
 
 
 def coverage(t: TakerScores, net: NumpyNet) -> list[dict[str, Any]]:
@@ -284,15 +326,16 @@ def cross_validate(t: TakerScores, norm: Normaliser) -> dict[str, Any]:
 def choose_normaliser(
     t: TakerScores, candidates: Sequence[Normaliser] = NORMALISERS
 ) -> tuple[Normaliser, list[dict[str, Any]]]:
-    """The eligible candidate whose cross-validated worst cell is closest to 90% (then the lowest mean deviation);
-    every candidate's evidence, the ineligible ones' too."""
+    """The eligible candidate whose cross-validated worst cell is closest to 90% (then the lowest mean deviation,
+    then clipped before two-sided: ``CHOICE_RULE``); every candidate's evidence, the ineligible ones' too."""
     evidence = [cross_validate(t, n) | {"eligible": n.eligible} for n in candidates]
 
-    def key(i: int) -> tuple[float, float]:
+    def key(i: int) -> tuple[float, float, bool]:
         e = evidence[i]
         return (
             math.inf if e["worst_deviation"] is None else e["worst_deviation"],
             math.inf if e["mean_deviation"] is None else e["mean_deviation"],
+            candidates[i].two_sided,
         )
 
     best = min((i for i, n in enumerate(candidates) if n.eligible), key=key)
@@ -325,25 +368,24 @@ def calibrate(
     val = in_blocks(t, blocks)
     check_table, _ = fit_table(t.subset(~val), norm)
     checked = replace(net, band_shift=band_shift(check_table, norm))
+    direction = (
+        "(up or down, two-sided, never below the p50)" if norm.two_sided else "(never down: a negative quantile is 0)"
+    )
     return out, {
         "method": (
             "split conformal per market kind and size bucket on every real taker order of the calibration "
-            "recordings, priced as core.validation prices them: the p90 moves up by the "
-            f"ceil((n + 1) x {LEVEL:g})-th smallest (realised - p90) / {norm.name} times the order's {norm.name} "
-            f"(never down); a bucket under {MIN_CELL} orders pools with the smaller ones"
+            "recordings, priced as core.validation prices them: the p90 moves by the "
+            f"ceil((n + 1) x {LEVEL:g})-th smallest (realised - p90) / {norm.unit} times the order's {norm.unit} "
+            f"{direction}; a bucket under {MIN_CELL} orders pools with the smaller ones"
         ),
-        "normaliser": {"column": norm.column, "floor": norm.floor, "name": norm.name},
-        "choice": {
-            "what": (
-                "each candidate normaliser's table refitted without one fold and scored on it: leave one recording "
-                "out, and leave one volatility tercile out; chosen among the eligible ones (a unit that grows with the "
-                "size or the latency the trader picks, the walk or the latency move, is not: the calibration orders "
-                "stop near $1M and 150 ms, so it would widen the band of a $10M or 1 s order by a factor no "
-                "calibration order checked): the smallest worst |coverage - 90%| over the "
-                f"cells (fold x market kind x size bucket) with at least {MIN_JUDGED} orders, then the smallest mean"
-            ),
-            "candidates": evidence,
+        "normaliser": {
+            "column": norm.column,
+            "floor": norm.floor,
+            "name": norm.name,
+            "unit": norm.unit,
+            "two_sided": norm.two_sided,
         },
+        "choice": {"what": CHOICE_RULE, "candidates": evidence},
         "orders": len(t.ts_ms),
         "by_recording": {str(r): int((t.recording == r).sum()) for r in np.unique(t.recording)},
         "table": cells,

@@ -37,6 +37,8 @@ from core.learned.features import ROLE_INPUTS  # noqa: E402
 Q_NAMES = list(ROLE_INPUTS["slippage_quantiles"])
 SIZE, SPOT, VOL, WALK = (Q_NAMES.index(c) for c in ("log10_size_usd", "is_spot", "vol_bps", "walk_bps"))
 BY_VOL, BY_WALK = Normaliser("vol_bps", 0.1), Normaliser("walk_bps", 0.03)
+BY_VOL_TWO_SIDED = replace(BY_VOL, two_sided=True)
+SCORE_FIELDS = ("recording", "ts_ms", "x", "p90_bps", "realised_bps")
 
 
 def quantile_net(rng: np.random.Generator, shift: BandShift | None = None) -> NumpyNet:
@@ -50,7 +52,7 @@ def quantile_net(rng: np.random.Generator, shift: BandShift | None = None) -> Nu
             DenseWeights(rng.normal(size=(n, 1)), rng.normal(size=1), a) for a in ("linear", "softplus", "softplus")
         ),
         offset_w=rng.normal(size=n),
-        scale_w=np.abs(rng.normal(size=n)),
+        scale_w=np.where(np.arange(n) == VOL, rng.uniform(0.5, 2.0), 0.0),  # >= 0 like latency_move_bps: no crossing
         band_shift=shift,
     )
 
@@ -67,12 +69,14 @@ def shift(table: np.ndarray) -> BandShift:
     return BandShift(edges=EDGES_LOG10_USD, table=table, size_col=SIZE, group_col=SPOT, scale_col=VOL, floor=0.1)
 
 
-def test_conformal_quantile_is_the_finite_sample_rank_and_never_negative():
+def test_conformal_quantile_is_the_finite_sample_rank_and_never_negative_unless_two_sided():
     s = np.arange(1.0, 10.0)  # n = 9: the ceil(10 x 0.9) = 9th smallest
     assert conformal_quantile(s) == 9.0
     assert conformal_quantile(np.arange(1.0, 20.0)) == 18.0  # n = 19: the 18th
-    assert conformal_quantile(-s) == 0.0  # the correction only widens
-    assert conformal_quantile(np.empty(0)) == 0.0
+    assert conformal_quantile(-s) == 0.0  # clipped: the correction only widens
+    assert conformal_quantile(-s, two_sided=True) == -1.0  # two-sided: the 9th smallest of -9..-1
+    assert conformal_quantile(s, two_sided=True) == 9.0
+    assert conformal_quantile(np.empty(0)) == 0.0 and conformal_quantile(np.empty(0), two_sided=True) == 0.0
 
 
 def test_band_shift_widens_p90_and_p95_by_the_table_times_the_volatility():
@@ -128,7 +132,7 @@ def recordings_of_different_volatility(rng: np.random.Generator, misses_scale_wi
         unit = x[:, VOL] if misses_scale_with == "vol_bps" else x[:, WALK]
         realised = unit * rng.exponential(1.0, n)
         parts.append(TakerScores(np.full(n, f"rec{r}"), np.arange(n) * 100, x, np.zeros(n), realised))
-    return TakerScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in parts[0].__dataclass_fields__))
+    return TakerScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in SCORE_FIELDS))
 
 
 @pytest.mark.parametrize("unit", ["vol_bps", "walk_bps"])
@@ -154,6 +158,75 @@ def test_an_ineligible_unit_is_scored_but_never_chosen():
     worst = {e["normaliser"]: e["worst_deviation"] for e in evidence}
     assert worst[walk_only_scored.name] < worst[BY_VOL.name]  # it would have won
     assert [e["eligible"] for e in evidence] == [True, False]
+
+
+def too_wide_bands(rng: np.random.Generator, n_recordings: int = 3, n: int = 3000) -> tuple[NumpyNet, TakerScores]:
+    """Orders priced by ``quantile_net`` whose band (p90 - p50) is wider than the realised costs need: each
+    realised cost lies between the p50 and 60% of the way to the p90, so every order is covered and the 90%
+    quantile of the score is negative. The p90 head ignores the volatility, so the band is proportional to it
+    (the net's scale) and the score in volatility units is alike across volatility terciles."""
+    net = quantile_net(rng)
+    p90_head = net.heads[1]
+    w = p90_head.w.copy()
+    w[VOL] = 0.0
+    net = replace(net, heads=(net.heads[0], replace(p90_head, w=w), net.heads[2]))
+    parts = []
+    for r in range(n_recordings):
+        x = rows(rng, n)
+        x[:, SPOT] = 0.0
+        x[:, SIZE] = rng.uniform(2.0, 5.0, n)
+        x[:, VOL] = rng.uniform(0.5, 2.0, n)
+        q = net.forward(x)
+        realised = q[:, 0] + (q[:, 1] - q[:, 0]) * rng.uniform(0.0, 0.6, n)
+        parts.append(TakerScores(np.full(n, f"rec{r}"), np.arange(n) * 100, x, q[:, 1], realised, p50_bps=q[:, 0]))
+    fields = (*SCORE_FIELDS, "p50_bps")
+    return net, TakerScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+
+
+def test_a_two_sided_table_narrows_a_too_wide_band_and_never_below_the_p50():
+    """When real orders say the model's band is too wide, the two-sided table is negative (clipped: 0), the
+    cross-validation prefers it (the clipped band over-covers every cell), and the served p90 comes down, but
+    never below the p50 (in numpy and in the compiled twin)."""
+    net, t = too_wide_bands(np.random.default_rng(21))
+    assert (t.realised_bps <= t.p90_bps).all()  # the uncorrected band covers every order
+    clipped, _ = fit_table(t, BY_VOL)
+    two_sided, _ = fit_table(t, BY_VOL_TWO_SIDED)
+    assert (clipped[0, 1:4] == 0.0).all()
+    assert (two_sided[0, 1:4] < 0.0).all()  # the buckets with orders ($100-$100k): the band moves down
+
+    chosen, evidence = choose_normaliser(t, (BY_VOL, BY_VOL_TWO_SIDED))
+    assert chosen == BY_VOL_TWO_SIDED
+    worst = {e["normaliser"]: e["worst_deviation"] for e in evidence}
+    assert worst[BY_VOL_TWO_SIDED.name] < 0.03 < worst[BY_VOL.name]
+
+    served, card = calibrate(net, t, {}, (BY_VOL, BY_VOL_TWO_SIDED))
+    assert card["normaliser"]["two_sided"] and "two-sided" in card["method"]
+    assert served.band_shift is not None and (served.band_shift.table[0, 1:4] < 0).all()
+    plain, moved = net.forward(t.x), served.forward(t.x)
+    shift_bps = served.band_shift(t.x)
+    assert (moved[:, 1] <= plain[:, 1] + 1e-12).all() and (moved[:, 1] < plain[:, 1] - 1e-9).mean() > 0.9
+    assert (moved[:, 1] >= moved[:, 0] - 1e-12).all() and (moved[:, 2] >= moved[:, 1] - 1e-12).all()
+    guarded = plain[:, 1] + shift_bps < plain[:, 0]
+    assert guarded.any()  # the guard binds where the shift is wider than the model's own band
+    assert np.allclose(moved[guarded, 1], moved[guarded, 0], rtol=0, atol=1e-12)
+    assert np.allclose(moved[~guarded, 1], plain[~guarded, 1] + shift_bps[~guarded], rtol=0, atol=1e-12)
+    after = (t.realised_bps <= moved[:, 1] + 1e-6).mean()
+    assert 0.9 <= after < 0.95  # in sample: 90%, a little more where the guard lifts the p90 to the p50
+    dense = served.compiled()
+    if dense is None:
+        pytest.skip("the compiled twin is not built (setup.py build_ext --inplace)")
+    got = np.array([dense(row.tolist()) for row in t.x[:500]])
+    assert np.allclose(got, moved[:500], rtol=1e-12, atol=1e-12)
+
+
+def test_when_no_quantile_is_negative_two_sided_ties_and_clipped_is_kept():
+    """Misses that always need a wider band give the two variants the same table and cells: the rule keeps the
+    clipped incumbent on the tie."""
+    t = recordings_of_different_volatility(np.random.default_rng(22), "vol_bps")
+    chosen, evidence = choose_normaliser(t, (BY_VOL_TWO_SIDED, BY_VOL))
+    assert chosen == BY_VOL
+    assert evidence[0]["cells"] == evidence[1]["cells"]
+    assert np.array_equal(fit_table(t, BY_VOL)[0], fit_table(t, BY_VOL_TWO_SIDED)[0])
 
 
 def test_hat_weights_interpolate_and_clamp():
