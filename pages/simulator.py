@@ -121,7 +121,7 @@ def simulator_page() -> None:
         interval = refresh_control("sim_refresh")
     with market_box:
         st.header("Market")
-        exchange, symbol = source_inputs(rt, interval)
+        exchange, symbol = source_inputs(rt)
     inst = rt.instrument(exchange, symbol)
     snap = rt.latest(exchange, symbol)
     with st.container(border=True):

@@ -1,0 +1,61 @@
+"""Built once, shown to every session: what many sessions of one process would otherwise each build.
+
+A chart that redraws at most every ``period_s`` looks the same to every session showing the same thing (the
+Simulator's four charts of one order, the Market page's mid-price chart of one instrument), so one session
+builds it and the others take that build until it is ``period_s`` old. Without a guard, every session whose
+refresh lands while the first builder is still at work finds the entry expired and builds it too (under
+load that took the Simulator's builds to about three times the one per period they should be); here the
+first session to find it expired claims the build, and until its result arrives the others keep showing
+the previous one, which is at most ``period_s`` plus one build old. A claim that never ends in ``put`` (the
+run stopped) lapses after ``period_s``. Thread-safe: sessions run on threads of their own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+from typing import Any
+
+
+class SharedBuilds:
+    """Values per key (the order and instrument a chart shows), built by one session at a time."""
+
+    def __init__(self, period_s: float, max_keys: int = 64) -> None:
+        self.period_s = period_s
+        self.max_keys = max_keys
+        self._entries: dict[Hashable, tuple[float, Any]] = {}  # key -> (built at s, value); oldest build first
+        self._claims: dict[Hashable, float] = {}  # key -> when a session claimed its next build (monotonic s)
+        self._lock = threading.Lock()
+
+    def fresh_entry(self, key: Hashable, now_s: float) -> tuple[float, Any] | None:
+        """(built at, value) of the build for ``key`` to show now, or None: then the caller builds it and
+        calls ``put``. None means the build is under ``period_s`` old, or another session is building the
+        next one (claimed under ``period_s`` ago) and this one is its predecessor."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now_s - entry[0] < self.period_s:
+                return entry
+            claimed = self._claims.get(key)
+            if entry is not None and claimed is not None and now_s - claimed < self.period_s:
+                return entry  # being rebuilt by another session: the previous build meanwhile
+            self._claims[key] = now_s
+            return None
+
+    def fresh(self, key: Hashable, now_s: float) -> Any | None:
+        """The value of ``fresh_entry``, or None (build it, then ``put``)."""
+        entry = self.fresh_entry(key, now_s)
+        return None if entry is None else entry[1]
+
+    def put(self, key: Hashable, value: Any, now_s: float) -> Any:
+        """Share ``value`` built at ``now_s`` for ``key`` (and end this key's claim); returns ``value``."""
+        with self._lock:
+            self._claims.pop(key, None)
+            old = self._entries.pop(key, None)  # re-inserted last: the dict's order is the build order
+            if old is None or old[0] <= now_s:  # a slower build that started earlier never replaces a newer one
+                old = (now_s, value)
+            self._entries[key] = old
+            while len(self._entries) > self.max_keys:
+                dropped = next(iter(self._entries))
+                del self._entries[dropped]
+                self._claims.pop(dropped, None)
+        return value
