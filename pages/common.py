@@ -13,7 +13,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from core.runtime import Runtime, from_environment
 from core.views.charts import Prebuilt, prebuilt
 from core.views.market import MarketSummary, summarize
-from core.views.shared import SharedBuilds
+from core.views.shared import SharedBuilds, SharedViews
 
 #: on a timed refresh a live chart is rebuilt at most this often; a full run (after any input) rebuilds it at once
 CHART_PERIOD_S = 2.0
@@ -41,6 +41,13 @@ def shared_charts() -> SharedBuilds:
     """The Simulator's charts, shared by the sessions of this process that show the same order
     (``core.views.shared``: one session builds them per period, the others take that build)."""
     return SharedBuilds(CHART_PERIOD_S)
+
+
+@st.cache_resource
+def shared_views() -> SharedViews:
+    """The Simulator's live view of one order on one book, computed once for the sessions showing it
+    (``core.views.shared``)."""
+    return SharedViews()
 
 
 @st.cache_resource

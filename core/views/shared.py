@@ -16,6 +16,11 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
+from core.market.book import BookSnapshot
+from core.runtime import Runtime
+from core.views import simulator as sim
+from core.views.inputs import Scenario
+
 
 class SharedBuilds:
     """Values per key (the order and instrument a chart shows), built by one session at a time."""
@@ -59,3 +64,73 @@ class SharedBuilds:
                 del self._entries[dropped]
                 self._claims.pop(dropped, None)
         return value
+
+
+#: sessions refreshing within this long of each other read the same book (``SharedViews.book``); a tenth of the
+#: default 1 s refresh, below the status line's 0.1 s resolution of a book's age. An assumption, not a fit.
+BOOK_WINDOW_S = 0.1
+
+
+class SharedViews:
+    """The Simulator's live view of one order on one book, computed once for every session showing that order.
+
+    Thirty sessions refreshing once a second each priced the same order on a book of their own (the feed
+    publishes about 190 books a second at the benchmark's 10x replay), so no two ever shared one. Here the
+    first session to refresh reads the newest book and every session refreshing within ``window_s`` after it
+    takes that same book (at most ``window_s`` older than the newest; every age the page shows is that book's
+    own, so it says so); the view of (order, book) is then computed once and shared. The view is a frozen
+    dataclass of values nobody changes. Each session still asks the tracker for its order's track, so the
+    feed thread keeps pricing it for every session that shows it."""
+
+    def __init__(self, window_s: float = BOOK_WINDOW_S, max_views: int = 64) -> None:
+        self.window_s = window_s
+        self.max_views = max_views
+        self._books: dict[tuple[str, str], tuple[float, BookSnapshot]] = {}  # (exchange, symbol) -> (read at s, book)
+        self._views: dict[Hashable, sim.SimulatorView] = {}  # (order key, book) -> view; oldest first
+        self._lock = threading.Lock()
+
+    def book(self, rt: Runtime, exchange: str, symbol: str, now_s: float) -> BookSnapshot | None:
+        """The newest book of (exchange, symbol), as read by the first session within the last ``window_s``."""
+        with self._lock:
+            entry = self._books.get((exchange, symbol))
+        if entry is not None and now_s - entry[0] < self.window_s:
+            return entry[1]
+        snap = rt.latest(exchange, symbol)
+        if snap is not None:
+            with self._lock:
+                self._books[(exchange, symbol)] = (now_s, snap)
+        return snap
+
+    def live_view(
+        self,
+        rt: Runtime,
+        snapshot: BookSnapshot,
+        scenario: Scenario,
+        *,
+        exchange: str,
+        symbol: str,
+        owner: Hashable,
+        curve: bool = True,
+    ) -> sim.SimulatorView:
+        """``core.views.simulator.live_view``, computed once per (order, book) for all sessions."""
+        models = rt.models().models
+        order_key = sim.track_key(scenario, exchange, symbol, models)
+        key = (order_key, snapshot.exchange, snapshot.symbol, snapshot.recv_ns, curve)
+        with self._lock:
+            view = self._views.get(key)
+        if view is not None:
+            rt.track(  # this session shows the order too: its track stays priced on every book (and is its own)
+                order_key,
+                lambda: sim.pricer_for(scenario, models),
+                exchange=exchange,
+                symbol=symbol,
+                volatility_override=scenario.volatility_override,
+                owner=owner,
+            )
+            return view
+        view = sim.live_view(rt, snapshot, scenario, exchange=exchange, symbol=symbol, owner=owner, curve=curve)
+        with self._lock:
+            self._views[key] = view
+            while len(self._views) > self.max_views:
+                del self._views[next(iter(self._views))]
+        return view
