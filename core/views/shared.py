@@ -13,7 +13,7 @@ run stopped) lapses after ``period_s``. Thread-safe: sessions run on threads of 
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from core.market.book import BookSnapshot
@@ -87,6 +87,7 @@ class SharedViews:
         self.max_views = max_views
         self._books: dict[tuple[str, str], tuple[float, BookSnapshot]] = {}  # (exchange, symbol) -> (read at s, book)
         self._views: dict[Hashable, sim.SimulatorView] = {}  # (order key, book) -> view; oldest first
+        self._derived: dict[tuple[int, str], tuple[sim.SimulatorView, Any]] = {}  # (id(view), name) -> (view, value)
         self._lock = threading.Lock()
 
     def book(self, rt: Runtime, exchange: str, symbol: str, now_s: float) -> BookSnapshot | None:
@@ -134,3 +135,19 @@ class SharedViews:
             while len(self._views) > self.max_views:
                 del self._views[next(iter(self._views))]
         return view
+
+    def derived(self, view: sim.SimulatorView, name: str, build: Callable[[], Any]) -> Any:
+        """``build()``, a text or table made from ``view`` alone (``name`` says which), made once per shared view:
+        the sessions that share a view also share what is made from it. The entry holds the view, so its id
+        names it for as long as the entry lives."""
+        key = (id(view), name)
+        with self._lock:
+            entry = self._derived.get(key)
+        if entry is not None and entry[0] is view:
+            return entry[1]
+        value = build()
+        with self._lock:
+            self._derived[key] = (view, value)
+            while len(self._derived) > 4 * self.max_views:
+                del self._derived[next(iter(self._derived))]
+        return value

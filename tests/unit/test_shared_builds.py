@@ -65,3 +65,18 @@ def test_many_threads_at_once_claim_one_build():
     for t in threads:
         t.join()
     assert len(claims) == 1
+
+
+def test_what_is_made_from_a_shared_view_is_made_once_per_view():
+    from core.views.shared import SharedViews
+
+    shared, made = SharedViews(), []
+
+    class View:  # a stand-in for a frozen SimulatorView: derived() only keys on its identity
+        pass
+
+    one, two = View(), View()
+    for _ in range(3):
+        assert shared.derived(one, "text", lambda: made.append(1) or "one") == "one"
+    assert shared.derived(two, "text", lambda: made.append(2) or "two") == "two"  # another view: made again
+    assert shared.derived(one, "other", lambda: "x") == "x" and made == [1, 2]
