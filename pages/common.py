@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.runtime import Runtime, from_environment
-from core.views.charts import Prebuilt, SharedCharts, prebuilt
+from core.views.charts import Prebuilt, prebuilt
 from core.views.market import MarketSummary, summarize
+from core.views.shared import SharedBuilds, SharedViews
 
 #: on a timed refresh a live chart is rebuilt at most this often; a full run (after any input) rebuilds it at once
 CHART_PERIOD_S = 2.0
@@ -36,9 +37,23 @@ def get_runtime() -> Runtime:
 
 
 @st.cache_resource
-def shared_charts() -> SharedCharts:
-    """Charts shared by the sessions of this process that show the same order (``core.views.charts``)."""
-    return SharedCharts(CHART_PERIOD_S)
+def shared_charts() -> SharedBuilds:
+    """The Simulator's charts, shared by the sessions of this process that show the same order
+    (``core.views.shared``: one session builds them per period, the others take that build)."""
+    return SharedBuilds(CHART_PERIOD_S)
+
+
+@st.cache_resource
+def shared_views() -> SharedViews:
+    """The Simulator's live view of one order on one book, computed once for the sessions showing it
+    (``core.views.shared``)."""
+    return SharedViews()
+
+
+@st.cache_resource
+def shared_live_charts() -> SharedBuilds:
+    """``live_chart`` figures shared by the sessions of this process that show the same data (its ``shared`` key)."""
+    return SharedBuilds(CHART_PERIOD_S)
 
 
 def refresh_control(key: str) -> float | None:
@@ -59,7 +74,9 @@ def timed_refresh() -> bool:
     return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
-def live_chart(slot: Any, key: str, build: Callable[[], Any], *, config: dict | None = None) -> None:
+def live_chart(
+    slot: Any, key: str, build: Callable[[], Any], *, config: dict | None = None, shared: Hashable | None = None
+) -> None:
     """Draw the plotly figure (or spec dict) ``build()`` makes into ``slot``, rebuilt on a timed refresh only
     every ``CHART_PERIOD_S``; in between the last figure is sent again, unchanged.
 
@@ -67,14 +84,27 @@ def live_chart(slot: Any, key: str, build: Callable[[], Any], *, config: dict | 
     discards the chart and draws a new one from scratch (Plotly's newPlot), which at a 1 s refresh kept its
     main thread busy most of the time. An unchanged figure keeps its identity, so the browser keeps the chart
     it drew. A full run (any input changed, a page switch) always rebuilds, so an input shows at once. The
-    figure is kept as its finished dict (``Prebuilt``), so sending it again costs no validation or copy."""
+    figure is kept as its finished dict (``Prebuilt``), so sending it again costs no validation or copy.
+    ``shared``: what the figure shows besides the live data (instrument, quote, ...); sessions passing the
+    same ``key`` and ``shared`` take one build per period on timed refreshes (``core.views.shared``)."""
     ss = st.session_state
     name = f"live_chart_{key}"
     cached = ss.get(name)
     now = time.monotonic()
-    if cached is None or not timed_refresh() or now - cached[0] >= CHART_PERIOD_S:
-        fig = build()
-        cached = (now, fig if isinstance(fig, Prebuilt) else prebuilt(fig if isinstance(fig, dict) else fig.to_dict()))
+    timed = timed_refresh()
+    if cached is None or not timed or now - cached[0] >= CHART_PERIOD_S:
+        builds, shared_key = shared_live_charts(), (key, shared)
+        entry = builds.fresh_entry(shared_key, now) if shared is not None and timed else None
+        if entry is None:
+            fig = build()
+            cached = (
+                now,
+                fig if isinstance(fig, Prebuilt) else prebuilt(fig if isinstance(fig, dict) else fig.to_dict()),
+            )
+            if shared is not None:
+                builds.put(shared_key, cached[1], now)
+        else:
+            cached = entry  # built by a session showing the same data, at most a period (and one build) ago
         ss[name] = cached
     slot.plotly_chart(cached[1], key=key, config=config)
 

@@ -10,14 +10,19 @@ import streamlit as st
 
 from core.views import compare as cmp
 from core.views.inputs import RawInputs, parse_inputs, size_order
+from pages.common import shared_views
 
 SIDES = {"as A": None, "buy": "buy", "sell": "sell"}
 
 
 def live_figures(rt, view, notices) -> None:
     """In the live view: the headline's median and range over the last ~30 s, and a note after a replay restart."""
-    recent, note = cmp.live_lines(
-        view, rt.restarts(view.exchange, view.symbol), now_s=time.time(), replay=rt.replay is not None
+    recent, note = shared_views().derived(  # once per view shared by the sessions refreshing with this one
+        view,
+        "live_lines",
+        lambda: cmp.live_lines(
+            view, rt.restarts(view.exchange, view.symbol), now_s=time.time(), replay=rt.replay is not None
+        ),
     )
     st.caption(recent)
     if note:

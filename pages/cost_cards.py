@@ -7,7 +7,7 @@ import streamlit as st
 from core.views import preview
 from core.views import simulator as sim
 from core.views.formatting import markdown_table
-from pages.common import CHART_PERIOD_S
+from pages.common import CHART_PERIOD_S, shared_views
 
 PLOTLY = {"displaylogo": False}
 
@@ -51,4 +51,4 @@ def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, 
     st.plotly_chart(charts["curve"], key="sim_curve_chart", config=PLOTLY)
     st.caption(f"The charts redraw every {CHART_PERIOD_S:g} s at most; the figures above, on every refresh.")
     with st.expander("Cost breakdown table"):
-        st.markdown(markdown_table(preview.breakdown_rows(view)))
+        st.markdown(shared_views().derived(view, "breakdown", lambda: markdown_table(preview.breakdown_rows(view))))

@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from core.views.charts import mid_figure
+from core.views.charts import mid_spec
 from core.views.documents import doc_link
 from core.views.market import book_time, restart_note, top_levels
 from pages.common import current_summary, get_runtime, live_chart, refresh_control, status_line
@@ -66,8 +66,9 @@ def market_page() -> None:
         live_chart(
             st,
             "market_mid_chart",
-            lambda: mid_figure(*rt.mid_chart(snap.exchange, snap.symbol), restarts, q),
+            lambda: mid_spec(*rt.mid_chart(snap.exchange, snap.symbol), restarts, q),
             config={"displaylogo": False},
+            shared=(snap.exchange, snap.symbol, tuple(restarts), q),
         )
         rt.record_refresh((time.perf_counter() - t0) * 1e3)
 

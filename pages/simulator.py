@@ -16,7 +16,15 @@ from core.views import inputs as vi
 from core.views import simulator as sim
 from core.views.charts import simulator_figures
 from core.views.preview import QUESTION
-from pages.common import current_summary, get_runtime, refresh_control, shared_charts, status_line, timed_refresh
+from pages.common import (
+    current_summary,
+    get_runtime,
+    refresh_control,
+    shared_charts,
+    shared_views,
+    status_line,
+    timed_refresh,
+)
 from pages.compare_panel import compare_panel, live_figures
 from pages.cost_cards import render
 from pages.cost_form import cost_inputs
@@ -54,7 +62,8 @@ def live_view(rt, paused: bool) -> None:
         st.rerun(scope="app")
     exchange, symbol = ss["sim_instrument"]
     inst = rt.instrument(exchange, symbol)
-    snap = rt.latest(exchange, symbol)  # one snapshot for everything this refresh shows
+    # one snapshot for everything this refresh shows: the one sessions refreshing within 0.1 s share
+    snap = shared_views().book(rt, exchange, symbol, time.monotonic())
     summary = current_summary(rt, snap)
     # The status line and every message share one fixed-height box: the cards and charts below keep their
     # place, so they update in place instead of being redrawn (no jump, no flicker).
@@ -89,7 +98,7 @@ def live_view(rt, paused: bool) -> None:
     # the charts: on a timed refresh those any session showing this order built within CHART_PERIOD_S
     shared, key = shared_charts(), sim.track_key(priced, exchange, symbol, rt.models().models)
     recent = shared.fresh(key, time.monotonic()) if timed_refresh() else None
-    view = sim.live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=False)
+    view = shared_views().live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=False)
 
     def charts() -> dict:  # built when drawn, after the cards: the curve's 31 estimates do not delay them
         if recent is not None:
@@ -121,7 +130,7 @@ def simulator_page() -> None:
         interval = refresh_control("sim_refresh")
     with market_box:
         st.header("Market")
-        exchange, symbol = source_inputs(rt, interval)
+        exchange, symbol = source_inputs(rt)
     inst = rt.instrument(exchange, symbol)
     snap = rt.latest(exchange, symbol)
     with st.container(border=True):

@@ -10,8 +10,6 @@ real change always comes from the widgets on screen, the current generation, wha
 fragment) delivers it.
 """
 
-import math
-
 import streamlit as st
 
 from core.errors import SimulatorError
@@ -19,7 +17,6 @@ from core.runtime import Runtime
 from core.views import source_choice as choice
 from core.views.market import EXCHANGE_LABELS
 from core.views.simulator import preferred_symbol
-from pages.common import STATE_BADGE
 
 FIELDS = ("source", "exchange", "symbol")
 
@@ -81,18 +78,10 @@ def needs_full_run(rt: Runtime) -> bool:
     return ss.get("sim_feed_gen") != ss.get("sim_drawn_gen") or choice.running(rt) != ss.get("sim_feed_shown")
 
 
-def source_status(rt: Runtime, interval: float | None) -> None:
-    @st.fragment(run_every=interval)
-    def status() -> None:
-        s = rt.status()
-        age = "no data yet" if math.isinf(s.last_message_age_s) else f"last message {s.last_message_age_s:.1f} s ago"
-        st.caption(f":{STATE_BADGE.get(s.state.value, 'gray')}-badge[{s.state.value}] · {age}")
-
-    status()
-
-
-def source_inputs(rt: Runtime, interval: float | None) -> tuple[str, str]:
-    """The source, exchange and instrument widgets; returns the (exchange, symbol) they show."""
+def source_inputs(rt: Runtime) -> tuple[str, str]:
+    """The source, exchange and instrument widgets; returns the (exchange, symbol) they show. The feed's state
+    is not repeated here: the status line above the results (in the live view) shows it on every refresh,
+    where a timed fragment of its own in the sidebar cost every session a second script run a second."""
     ss = st.session_state
     generation = ss["sim_feed_gen"]
     ss["sim_drawn_gen"] = generation
@@ -109,7 +98,6 @@ def source_inputs(rt: Runtime, interval: float | None) -> tuple[str, str]:
         help="Replay streams a bundled real recording over a local WebSocket; the live sources connect "
         "to GoQuant or OKX. One feed serves every session of this app.",
     )
-    source_status(rt, interval)
     if locked:
         st.caption("The operator fixed the data source of this deployment.")
     elif choice.custom_url_allowed(rt):

@@ -11,8 +11,7 @@ more than everything else a Simulator refresh does, and ``go.Figure(spec)`` in t
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -394,7 +393,7 @@ def ticks_figure(view: sc.SimulatorView, window: int = 300) -> go.Figure:
     return go.Figure(ticks_spec(view, window))
 
 
-# ---- one set of charts for every session showing the same order ---------------------------------------------
+# ---- one set of charts for every session showing the same order (shared by core.views.shared) ----------------
 
 
 def simulator_figures(view: sc.SimulatorView, base: str, quote: str) -> dict[str, Prebuilt]:
@@ -405,31 +404,3 @@ def simulator_figures(view: sc.SimulatorView, base: str, quote: str) -> dict[str
         "ticks": prebuilt(ticks_spec(view)),
         "curve": prebuilt(curve_spec(view)),
     }
-
-
-class SharedCharts:
-    """Charts shared by every session of the process that shows the same thing (``key``: the order and the
-    instrument). On a timed refresh a session takes the charts another session built less than ``period_s``
-    ago, so thirty visitors with the default order cost one build per period instead of thirty; a full run
-    (an input changed) builds them afresh and shares those. Holds at most ``max_keys`` keys (least recently
-    built dropped). Thread-safe: sessions run on their own threads."""
-
-    def __init__(self, period_s: float, max_keys: int = 64) -> None:
-        self.period_s = period_s
-        self.max_keys = max_keys
-        self._entries: dict[Hashable, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def fresh(self, key: Hashable, now_s: float) -> Any | None:
-        """The charts built for ``key`` less than ``period_s`` ago, else None (build them, then ``put``)."""
-        with self._lock:
-            entry = self._entries.get(key)
-        return entry[1] if entry is not None and now_s - entry[0] < self.period_s else None
-
-    def put(self, key: Hashable, charts: Any, now_s: float) -> Any:
-        with self._lock:
-            self._entries.pop(key, None)  # re-inserted last: the dict's order is the build order
-            self._entries[key] = (now_s, charts)
-            while len(self._entries) > self.max_keys:
-                del self._entries[next(iter(self._entries))]
-        return charts

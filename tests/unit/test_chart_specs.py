@@ -71,16 +71,6 @@ def test_prebuilt_is_sent_as_it_is():
     assert spec["layout"]["template"]  # the default template, as go.Figure adds it
 
 
-def test_shared_charts_expire_and_stay_bounded():
-    shared = ch.SharedCharts(period_s=2.0, max_keys=2)
-    assert shared.fresh("a", 0.0) is None
-    shared.put("a", {"n": 1}, 10.0)
-    assert shared.fresh("a", 11.9) == {"n": 1} and shared.fresh("a", 12.0) is None
-    shared.put("b", {"n": 2}, 11.0)
-    shared.put("c", {"n": 3}, 11.0)  # a third key drops the oldest built
-    assert shared.fresh("a", 11.0) is None and shared.fresh("b", 11.5) == {"n": 2}
-
-
 def test_markdown_table_takes_text_literally():
     frame = pd.DataFrame({"component": ["  of which impact", "Net cost"], "USD": ["$5.13", "-$0.50"]})
     text = markdown_table(frame)
