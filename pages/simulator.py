@@ -92,7 +92,7 @@ def live_view(rt, refresh_s: float | None) -> None:
     shown: ShownCharts | None = ss.get("sim_charts_shown")
     now, timed = time.monotonic(), timed_refresh()
     held = hold_charts(shown, key, now_s=now, timed=timed, refresh_s=refresh_s)
-    recent = shared.fresh(key, now) if timed or (shown is not None and shown.key == key) else None
+    recent = shared.fresh(key, now) if timed else None
     view = sim.live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=False)
 
     def charts() -> dict:  # built when drawn, after the cards: the curve's 31 estimates do not delay them

@@ -30,6 +30,9 @@ MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 #: an input's run keeps the charts on screen when the page refreshes at least this often (the next refresh
 #: redraws them); slower, or paused, the input's run redraws them itself
 HOLD_MAX_REFRESH_S = 2.0
+#: ... and when the charts were sent within a refresh and this many seconds (the page is on screen; a visit
+#: after longer draws the new order's charts at once)
+HOLD_SLACK_S = 5.0
 _TEMPLATES: dict[str, dict] = {}
 
 
@@ -461,7 +464,7 @@ def hold_charts(
     few milliseconds as the cards, so the frame that shows the new cards waited for four redraws (0.4-0.55 s
     from the click instead of 0.2 s, benchmarks/ANALYSIS.md). Unchanged figures keep their identity and cost the
     browser nothing. Held at most once in a row (a second input before the refresh redraws), only while the page
-    is on screen and refreshing (sent within a refresh and a second) at ``HOLD_MAX_REFRESH_S`` or faster."""
+    refreshes at ``HOLD_MAX_REFRESH_S`` or faster and sent charts within a refresh and ``HOLD_SLACK_S``."""
     if timed or shown is None or shown.held or shown.key == key or refresh_s is None:
         return False
-    return refresh_s <= HOLD_MAX_REFRESH_S and now_s - shown.sent_s <= refresh_s + 1.0
+    return refresh_s <= HOLD_MAX_REFRESH_S and now_s - shown.sent_s <= refresh_s + HOLD_SLACK_S
