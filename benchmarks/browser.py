@@ -329,12 +329,15 @@ LONGTASK_SUM_JS = """
 EFFECT_JS = """
 ([pattern, lo, hi]) => {
   const re = new RegExp(pattern);
-  const probe = window.__probe = {t0: null, t1: null};
+  const probe = window.__probe = {t0: null, t1: null, e0: null};
   const fits = m => m && (lo === null || ((v => v >= lo && v <= hi)(parseFloat(m[1].replace(/,/g, '')))));
   const seen = () => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stCaptionContainer"]')]
     .some(c => fits(re.exec(c.innerText)));
   const input = e => {
-    if (probe.t0 === null && (e.type === 'pointerdown' || e.key === 'Enter')) probe.t0 = performance.now();
+    if (probe.t0 === null && (e.type === 'pointerdown' || e.key === 'Enter')) {
+      probe.t0 = performance.now();
+      probe.e0 = e.timeStamp;  // when the browser took the input, before a busy main thread dispatched it
+    }
   };
   document.addEventListener('pointerdown', input, true);
   document.addEventListener('keydown', input, true);
@@ -439,8 +442,12 @@ def bench_browser_busy(seconds: float = 20.0, settle_s: float = 3.0, pages=BUSY_
     }
 
 
-def _effect_time(page, pattern: str, act, within=(None, None), timeout_s: float = 20.0) -> float | None:
-    """Seconds from the input ``act`` performs to the first frame showing a caption matching ``pattern``."""
+def _effect_time(
+    page, pattern: str, act, within=(None, None), timeout_s: float = 20.0
+) -> tuple[float, float, float] | None:
+    """Seconds from the input ``act`` performs to the first frame showing a caption matching ``pattern``: from
+    the input's handler, and from the event's own time stamp (adds the wait for a busy main thread); and the
+    milliseconds of long tasks in between (``LONGTASK_JS`` must be running)."""
     page.evaluate(EFFECT_JS, [pattern, *within])
     act()
     try:
@@ -448,16 +455,23 @@ def _effect_time(page, pattern: str, act, within=(None, None), timeout_s: float 
     except Exception:
         return None
     probe = page.evaluate("window.__probe")
-    return (probe["t1"] - probe["t0"]) / 1000
+    long_ms = page.evaluate(LONGTASK_SUM_JS, [probe["e0"], probe["t1"]])
+    return (probe["t1"] - probe["t0"]) / 1000, (probe["t1"] - probe["e0"]) / 1000, float(long_ms)
 
 
 def bench_input_latency(tries: int = 10, pause_s: float = 1.3) -> dict:
     """Input to effect on the Simulator at the default refresh (1 s): the Buy/Sell switch, a size typed (Enter),
-    the order type; ``tries`` of each, alternating, ``pause_s`` apart (so an input lands anywhere in a refresh)."""
+    the order type; ``tries`` of each, alternating, ``pause_s`` apart (so an input lands anywhere in a refresh).
+
+    Timed from the input's handler in the page to the first animation frame after the new fill sentence is in
+    the document; ``max_from_event_s`` times the slowest from the event's time stamp instead (the handler runs
+    late when the main thread is busy as the input arrives). ``longtask_ms_median`` and ``slowest_longtask_ms``:
+    the browser's long tasks (> 50 ms) between the input and its effect, in the median try and in the slowest
+    (most of the slowest one's time in long tasks: the browser was busy; little: the server or the CPU)."""
     from playwright.sync_api import sync_playwright
 
     app = App().start()
-    times: dict[str, list[float]] = {"side": [], "size": [], "order_type": []}
+    times: dict[str, list[tuple[float, float, float]]] = {"side": [], "size": [], "order_type": []}
     missing = dict.fromkeys(times, 0)
     try:
         with sync_playwright() as p:
@@ -466,6 +480,7 @@ def bench_input_latency(tries: int = 10, pause_s: float = 1.3) -> dict:
             open_page(page, app, "Simulator")
             page.locator(".js-plotly-plot").nth(2).wait_for(state="attached", timeout=60_000)
             page.wait_for_timeout(3000)
+            page.evaluate(LONGTASK_JS)
             main = page.locator('[data-testid="stMain"]')
             qty = page.get_by_role("textbox", name="Quantity (USD)")
             limit_ok = main.get_by_role("radio", name="Limit").is_enabled()
@@ -510,10 +525,14 @@ def bench_input_latency(tries: int = 10, pause_s: float = 1.3) -> dict:
         app.stop()
     out: dict = {}
     for what, ts in times.items():
-        a = np.asarray(ts)
+        cols = np.asarray(ts, dtype=np.float64).reshape(-1, 3)  # handler, event, long-task ms
+        a, e, lt = cols[:, 0], cols[:, 1], cols[:, 2]
         out[what] = {
             "median_s": round(float(np.median(a)), 3) if a.size else None,
             "max_s": round(float(a.max()), 3) if a.size else None,
+            "max_from_event_s": round(float(e.max()), 3) if e.size else None,
+            "longtask_ms_median": round(float(np.median(lt))) if lt.size else None,
+            "slowest_longtask_ms": round(float(lt[int(np.argmax(a))])) if a.size else None,
             "tries": len(ts),
             "missed": missing[what],
         }

@@ -18,10 +18,12 @@ def cards(row: tuple[preview.Card, ...]) -> None:
         col.metric(c.label, c.value, c.delta, "off", delta_arrow="off", delta_description=c.note, help=c.help)
 
 
-def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, paused: bool, notices, charts) -> None:
+def render(
+    view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, paused: bool, notices, charts, held: bool
+) -> None:
     """Draw the view; messages go into ``notices`` (a fixed-height container), so nothing below moves.
     ``charts``: called when the charts are drawn, after the cards; gives ``core.views.charts.simulator_figures``
-    (of this view or, on a timed refresh, a recent one)."""
+    (of this view, a recent one, or with ``held`` the previous order's, kept until the next refresh)."""
     e = view.estimate
     if e is None:
         notices.error(view.error or "This order cannot be priced on the current book.", icon=":material/error:")
@@ -37,6 +39,12 @@ def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, 
     with st.expander("How each number was computed"):
         st.dataframe(view.methods, hide_index=True, width="stretch", key="sim_methods")
     charts = charts()
+    if held:  # the same slot always holds a caption: the charts below keep their place and their identity
+        st.caption(
+            ":material/hourglass_top: The charts below still show the previous order; the next refresh redraws them."
+        )
+    else:
+        st.caption(f"The charts redraw every {CHART_PERIOD_S:g} s at most; the figures above, on every refresh.")
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts["breakdown"], key="sim_breakdown_chart", config=PLOTLY)
     c2.plotly_chart(charts["depth"], key="sim_depth_chart", config=PLOTLY)
@@ -49,6 +57,5 @@ def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, 
     else:
         st.plotly_chart(charts["ticks"], key="sim_ticks_chart", config=PLOTLY)
     st.plotly_chart(charts["curve"], key="sim_curve_chart", config=PLOTLY)
-    st.caption(f"The charts redraw every {CHART_PERIOD_S:g} s at most; the figures above, on every refresh.")
     with st.expander("Cost breakdown table"):
         st.markdown(shared_views().derived(view, "breakdown", lambda: markdown_table(preview.breakdown_rows(view))))

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.views import inputs as vi
 from core.views import simulator as sim
-from core.views.charts import simulator_figures
+from core.views.charts import ShownCharts, hold_charts, simulator_figures
 from core.views.preview import QUESTION
 from pages.common import (
     current_summary,
@@ -52,7 +52,7 @@ DEFAULTS = {
 }
 
 
-def live_view(rt, paused: bool) -> None:
+def live_view(rt, refresh_s: float | None) -> None:
     t0 = time.perf_counter()
     ss = st.session_state
     if needs_full_run(rt) and time.monotonic() - ss.get("sim_followed_at", 0.0) > 1.0:
@@ -95,21 +95,31 @@ def live_view(rt, paused: bool) -> None:
             return
     # the feed thread prices this order on every book from now on (shared with sessions of the same inputs)
     session = ss.setdefault("sim_session_id", uuid.uuid4().hex)  # new inputs release this session's old track
-    # the charts: on a timed refresh those any session showing this order built within CHART_PERIOD_S
+    # the charts: those any session showing this order built within CHART_PERIOD_S; on an input's run, those on
+    # screen, unchanged, when the next timed refresh comes soon (core.views.charts.hold_charts says why)
     shared, key = shared_charts(), sim.track_key(priced, exchange, symbol, rt.models().models)
-    recent = shared.fresh(key, time.monotonic()) if timed_refresh() else None
+    shown: ShownCharts | None = ss.get("sim_charts_shown")
+    now, timed = time.monotonic(), timed_refresh()
+    held = hold_charts(shown, key, now_s=now, timed=timed, refresh_s=refresh_s)
+    recent = shared.fresh(key, now) if timed else None
     view = shared_views().live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=False)
 
     def charts() -> dict:  # built when drawn, after the cards: the curve's 31 estimates do not delay them
-        if recent is not None:
-            return recent
-        full = sim.with_curve(rt, snap, priced, view)
-        return shared.put(key, simulator_figures(full, inst.base, inst.quote), time.monotonic())
+        if held and shown is not None:
+            figures, of = shown.charts, shown.key
+        else:
+            figures, of = recent, key
+            if figures is None:
+                full = sim.with_curve(rt, snap, priced, view)
+                figures = shared.put(key, simulator_figures(full, inst.base, inst.quote), time.monotonic())
+        ss["sim_charts_shown"] = ShownCharts(of, figures, time.monotonic(), held)
+        return figures
 
     age = snap.age_s(time.time_ns())
     live_figures(rt, view, notices)
     stale = summary.stale or elsewhere
-    render(view, inst, priced.sizing, stale=stale, age_s=age, paused=paused, notices=notices, charts=charts)
+    paused = refresh_s is None
+    render(view, inst, priced.sizing, stale=stale, age_s=age, paused=paused, notices=notices, charts=charts, held=held)
     rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
 
@@ -157,7 +167,7 @@ def simulator_page() -> None:
 
     @st.fragment(run_every=interval)
     def live() -> None:
-        live_view(rt, paused=interval is None)
+        live_view(rt, interval)
 
     live()
     compare_panel(rt, exchange, symbol, raw_inputs(), market=sim.market_kind(inst), loaded=loaded)

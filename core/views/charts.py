@@ -11,7 +11,8 @@ more than everything else a Simulator refresh does, and ``go.Figure(spec)`` in t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,12 @@ from core.views import simulator as sc
 from core.views.formatting import bps, usd, usd_short
 
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+#: an input's run keeps the charts on screen when the page refreshes at least this often (the next refresh
+#: redraws them); slower, or paused, the input's run redraws them itself
+HOLD_MAX_REFRESH_S = 2.0
+#: ... and when the charts were sent within a refresh and this many seconds (the page is on screen; a visit
+#: after longer draws the new order's charts at once)
+HOLD_SLACK_S = 5.0
 _TEMPLATES: dict[str, dict] = {}
 
 
@@ -404,3 +411,31 @@ def simulator_figures(view: sc.SimulatorView, base: str, quote: str) -> dict[str
         "ticks": prebuilt(ticks_spec(view)),
         "curve": prebuilt(curve_spec(view)),
     }
+
+
+@dataclass(frozen=True)
+class ShownCharts:
+    """The charts a session sent last: for which order (``key``), when, and whether they were held (an earlier
+    order's charts kept through an input's run, see ``hold_charts``)."""
+
+    key: Hashable
+    charts: Any
+    sent_s: float  # monotonic time of the run that sent them last
+    held: bool = False
+
+
+def hold_charts(
+    shown: ShownCharts | None, key: Hashable, *, now_s: float, timed: bool, refresh_s: float | None
+) -> bool:
+    """Whether an input's run (a full run, ``timed`` False) sends the charts on screen again, unchanged, and leaves
+    the new order's charts to the next timed refresh.
+
+    Why: a changed plotly chart is drawn afresh in the browser (Streamlit gives it a new identity, Plotly's
+    newPlot), about 60 ms a chart on the benchmark machine. The new charts reached the browser within the same
+    few milliseconds as the cards, so the frame that shows the new cards waited for four redraws (0.4-0.55 s
+    from the click instead of 0.2 s, benchmarks/ANALYSIS.md). Unchanged figures keep their identity and cost the
+    browser nothing. Held at most once in a row (a second input before the refresh redraws), only while the page
+    refreshes at ``HOLD_MAX_REFRESH_S`` or faster and sent charts within a refresh and ``HOLD_SLACK_S``."""
+    if timed or shown is None or shown.held or shown.key == key or refresh_s is None:
+        return False
+    return refresh_s <= HOLD_MAX_REFRESH_S and now_s - shown.sent_s <= refresh_s + HOLD_SLACK_S

@@ -6,6 +6,7 @@ The feed is the app's one cached feed (``pages.common.get_runtime().feed``); tes
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -173,6 +174,26 @@ def test_quantity_and_side_change_the_outputs(at):
     assert not at.exception
     assert any(c.value.startswith("Sell ") and " BTC ($" in c.value for c in at.caption)
     assert at.text_input(key="sim_qty_usd").value == "1,000,000"  # inputs never reset on a rerun
+
+
+def test_an_input_keeps_the_charts_until_the_next_run_redraws_them(at):
+    """An input's run sends the charts on screen unchanged and says so (the browser keeps them, rather than
+    redrawing four before the new cards show, core.views.charts.hold_charts); the next run draws the new order's."""
+    held = "The charts below still show the previous order"
+    before = [c.proto.spec for c in at.get("plotly_chart")]
+    assert len(before) == 4 and not any(held in c.value for c in at.caption)
+    at.segmented_control(key="sim_side").set_value("sell").run()
+    assert not at.exception
+    assert any(c.value.startswith("Sell ") and " at average" in c.value for c in at.caption)  # the new order
+    assert [c.proto.spec for c in at.get("plotly_chart")] == before
+    assert any(held in c.value for c in at.caption)
+    at.run()  # as the next timed refresh does (AppTest never fires run_every)
+    after = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert not any(held in c.value for c in at.caption)
+    depth = next(s for s in after if s["layout"]["title"]["text"].startswith("Order book depth"))
+    fill = depth["layout"]["shapes"][0]  # the fill range: a sell's reaches down from the best bid, below the mid
+    mid = depth["layout"]["shapes"][2]["x0"]
+    assert max(fill["x0"], fill["x1"]) < mid, (fill, mid)
 
 
 def test_below_the_venue_minimum_is_refused_with_the_minimum_and_not_priced(at):

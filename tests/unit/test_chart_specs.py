@@ -3,6 +3,7 @@ same spec after validating it, the shared charts expire and stay bounded, and sm
 
 import json
 from dataclasses import replace
+from functools import partial
 
 import pandas as pd
 import plotly.io as pio
@@ -69,6 +70,19 @@ def test_prebuilt_is_sent_as_it_is():
     spec = ch.finish({"data": [{"type": "scatter", "x": [1, 2], "y": [3, 4]}], "layout": {"height": 300}})
     assert return_figure_from_figure_or_data(ch.Prebuilt(spec), validate_figure=True) is spec
     assert spec["layout"]["template"]  # the default template, as go.Figure adds it
+
+
+def test_an_input_holds_the_charts_on_screen_once_while_a_refresh_comes_soon():
+    shown = ch.ShownCharts("buy", {"n": 1}, sent_s=100.0)
+    hold = partial(ch.hold_charts, now_s=101.0, timed=False, refresh_s=1.0)
+    assert hold(shown, "sell")  # an input's run: the buy order's charts stay until the next refresh
+    assert not hold(shown, "buy")  # the same order: nothing to hold (a full run draws it afresh)
+    assert not hold(None, "sell")  # nothing on screen yet
+    assert not hold(replace(shown, held=True), "sell")  # held already: a second input draws the new charts
+    assert not hold(shown, "sell", timed=True)  # a timed refresh draws them
+    assert not hold(shown, "sell", refresh_s=None)  # paused: no refresh would ever draw them
+    assert not hold(shown, "sell", refresh_s=5.0)  # too long to wait for
+    assert not hold(shown, "sell", now_s=100.0 + 1.0 + ch.HOLD_SLACK_S + 0.1)  # the page was left meanwhile
 
 
 def test_markdown_table_takes_text_literally():
