@@ -14,9 +14,15 @@ def _skip_repl_probe() -> None:
         dg._use_warning_has_been_displayed = True
 
 
+#: a Material icon, not the 📈 emoji: Streamlit checks an emoji favicon against its emoji catalogue, whose import
+#: and lookup took about 0.1 s of the first page view of a fresh process (the first thing the script does); a
+#: Material name is checked against the icon names the sidebar's page icons load anyway
+FAVICON = ":material/trending_up:"
+
+
 def run() -> None:
     _skip_repl_probe()
-    st.set_page_config(page_title="Trade Cost Simulator", page_icon="📈", layout="wide")
+    st.set_page_config(page_title="Trade Cost Simulator", page_icon=FAVICON, layout="wide")
     pages = [
         st.Page("pages/simulator.py", title="Simulator", icon=":material/calculate:", default=True),
         st.Page("pages/market.py", title="Market", icon=":material/monitoring:"),

@@ -318,6 +318,18 @@ def _load_models() -> Any:
         )
 
 
+#: the OKX instrument refresh (two HTTPS requests and their JSON; the bundled rows serve meanwhile) starts this long
+#: after the runtime, so its TLS set-up and parsing do not compete with the first page view for the interpreter
+INSTRUMENTS_REFRESH_DELAY_S = 10.0
+
+
+def _refresh_instruments_later(table: InstrumentTable) -> threading.Timer:
+    timer = threading.Timer(INSTRUMENTS_REFRESH_DELAY_S, table.refresh_in_background)
+    timer.name, timer.daemon = "tcs-instruments-refresh-timer", True
+    timer.start()
+    return timer
+
+
 def from_environment() -> Runtime:
     """The app's runtime: the operator's policy and source (env, then secrets, then the replay default).
 
@@ -329,7 +341,7 @@ def from_environment() -> Runtime:
         return _from_bus(os.environ["TCS_BUS"])
     store = BookStore()
     rt = Runtime(Feed(store, policy=load_policy()), group=_replay_group(store))
-    rt.feed.table.refresh_in_background()
+    _refresh_instruments_later(rt.feed.table)
     try:
         rt.start(load_config())
     except Exception as exc:  # any bad operator setting: run the replay and say why
@@ -358,7 +370,7 @@ def _from_bus(url: str) -> Runtime:
     policy = replace(load_policy(), allow_source_switch=False, allow_custom_url=False)
     reader = BusReader(url, store, bus_instruments(), settings=BusSettings.from_env())
     rt = Runtime(Feed(store, policy=policy), bus=reader)
-    rt.feed.table.refresh_in_background()
+    _refresh_instruments_later(rt.feed.table)
     reader.start()
     rt._exporter = export_if_configured(store)
     return rt
