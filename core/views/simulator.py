@@ -468,7 +468,9 @@ def pricer_for(scenario: Scenario, models: Models | None) -> TickPricer:
 
 
 def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
-    """Per-tick figures as columns with units in their names (exchange and receive time, costs in bps and USD).
+    """Per-tick figures as columns with units in their names (exchange and receive time, costs in bps and USD):
+    the columns the tick chart (``core.views.charts.ticks_spec``) and the 30 s range (``core.views.compare``)
+    read, no more (the fee and latency columns went: nothing read them, and every view builds this table).
 
     Receive time only moves forward; exchange time steps back where a replay started over (the chart breaks
     its line there, ``core.views.charts.ticks_figure``). Built column by column from the tuples (a refresh
@@ -490,10 +492,8 @@ def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
             "mid": floats("mid"),
             "net_cost_bps": floats("net_cost_bps"),
             "slippage_bps": floats("slippage_bps"),
-            "fee_bps": floats("fee_bps"),
             "impact_bps": floats("impact_bps"),
             "net_cost_usd": floats("net_cost_usd"),
-            "latency_us": floats("latency_us"),
         }
     )
 
