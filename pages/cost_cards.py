@@ -6,12 +6,13 @@ import streamlit as st
 
 from core.views import preview
 from core.views import simulator as sim
-from core.views.formatting import markdown_table
+from core.views.formatting import markdown_rows, markdown_table
 from pages.common import CHART_PERIOD_S, shared_views
 
 PLOTLY = {"displaylogo": False}
 #: the sentences under the cards share one caption, a line each (a Markdown line break)
 CAPTION_BREAK = "  \n"
+TABLES = "Cost breakdown and how each number was computed"
 
 
 def render(
@@ -34,7 +35,7 @@ def render(
 
     Every timed refresh sends each element again, and each costs the server a wake-up of its event loop (the
     Simulator's limit per process, benchmarks/ANALYSIS.md), so the cards are one block, the sentences one
-    caption and the tables Markdown made once per shared view."""
+    caption and the two tables one Markdown text made once per shared view."""
     e = view.estimate
     if e is None:
         notices.error(view.error or "This order cannot be priced on the current book.", icon=":material/error:")
@@ -51,15 +52,20 @@ def render(
         f":material/memory: {preview.system_strip(view.latency)}",
     )
     st.caption(CAPTION_BREAK.join(sentences))
-    views = shared_views()
-    with st.expander("How each number was computed"):
-        st.markdown(views.derived(view, "methods", lambda: markdown_table(view.methods)))
+    with st.expander(TABLES):  # both tables in one: two elements a refresh, not four
+        st.markdown(shared_views().derived(view, "tables", lambda: tables(view)))
     if deferred:
         st.caption(":material/hourglass_top: The charts arrive with the next refresh, in a second or so.")
     else:
         _charts(view, charts(), paused=paused, held=held)
-    with st.expander("Cost breakdown table"):
-        st.markdown(views.derived(view, "breakdown", lambda: markdown_table(preview.breakdown_rows(view))))
+
+
+def tables(view: sim.SimulatorView) -> str:
+    """The cost breakdown and the methods behind each number, as Markdown (made once per shared view)."""
+    return (
+        f"**Cost breakdown**\n\n{markdown_rows(preview.BREAKDOWN_SHOWN, preview.breakdown_cells(view))}\n\n"
+        f"**How each number was computed**\n\n{markdown_table(view.methods)}"
+    )
 
 
 def _charts(view: sim.SimulatorView, charts: dict, *, paused: bool, held: bool) -> None:

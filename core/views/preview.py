@@ -22,7 +22,7 @@ from core.market.instruments import Instrument
 from core.views.documents import doc_link
 from core.views.formatting import bps, bps_pct, microseconds, percent, price, size_amount, usd, usd_brief
 from core.views.inputs import OrderSize
-from core.views.simulator import LatencyStats, SimulatorView
+from core.views.simulator import LatencyStats, SimulatorView, breakdown_lines
 
 #: what the page answers, in one sentence (shown under the title)
 QUESTION = (
@@ -225,17 +225,19 @@ def system_strip(lat: LatencyStats | None) -> str:
     )
 
 
+BREAKDOWN_SHOWN = ("component", "USD", "bps", "%", "method")
+
+
+def breakdown_cells(view: SimulatorView) -> list[tuple[str, str, str, str, str]]:
+    """The cost breakdown table as the page shows it (``BREAKDOWN_SHOWN``): each amount sized for reading (USD,
+    bps and %); plain tuples, made once per shared view."""
+    if view.estimate is None:
+        return []
+    return [(c, usd(u), bps(b), percent(b / 100), how) for c, u, b, how in breakdown_lines(view.estimate)]
+
+
 def breakdown_rows(view: SimulatorView) -> pd.DataFrame | None:
-    """The cost breakdown table as the page shows it: each amount sized for reading (USD, bps and %)."""
-    b = view.breakdown
-    if b is None:
+    """``breakdown_cells`` as a DataFrame, or None for a view that was not priced."""
+    if view.breakdown is None:
         return None
-    return pd.DataFrame(
-        {
-            "component": b["component"],
-            "USD": [usd(x) for x in b["USD"]],
-            "bps": [bps(x) for x in b["bps"]],
-            "%": [percent(x / 100) for x in b["bps"]],
-            "method": b["method"],
-        }
-    )
+    return pd.DataFrame(breakdown_cells(view), columns=list(BREAKDOWN_SHOWN))

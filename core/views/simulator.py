@@ -278,11 +278,20 @@ def cost_curve(
     return pd.DataFrame(rows, columns=columns)
 
 
+BREAKDOWN_COLUMNS = ("component", "USD", "bps", "method")
+
+
 def breakdown_table(e: CostEstimate) -> pd.DataFrame:
     """One row per cost component and their sum: USD, bps of the executed notional, and the method.
 
     Market impact is a row of its own but is part of slippage: net cost adds slippage and fees (and, for a limit
     order, its expected adverse selection and opportunity cost), never impact a second time."""
+    return pd.DataFrame(breakdown_lines(e), columns=list(BREAKDOWN_COLUMNS))
+
+
+def breakdown_lines(e: CostEstimate) -> list[tuple[str, float, float, str]]:
+    """``breakdown_table``'s rows as tuples (``BREAKDOWN_COLUMNS``): what the page's text table is made from,
+    without building DataFrames of text on a refresh."""
     m = e.methods
     rows = [
         ("Expected slippage (vs arrival mid)", e.slippage_usd, e.slippage_bps, m.get("slippage", "")),
@@ -308,7 +317,7 @@ def breakdown_table(e: CostEstimate) -> pd.DataFrame:
         ]
         net_how = "slippage + fees + adverse selection + opportunity cost (impact is inside slippage)"
     rows.append(("Net cost", e.net_cost_usd, e.net_cost_bps, net_how))
-    return pd.DataFrame(rows, columns=["component", "USD", "bps", "method"])
+    return rows
 
 
 def internal_latency(

@@ -17,6 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.feed.config import SourcePolicy
+from pages.cost_cards import TABLES
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 SOURCE_WIDGETS = ("Data source", "Exchange", "Instrument")  # keyed per feed generation (pages/source_picker.py)
@@ -123,9 +124,10 @@ def status_text(at: AppTest) -> str:
 
 
 def methods_table(at: AppTest) -> dict[str, str]:
-    """The 'How each number was computed' table (Markdown, ``core.views.formatting.markdown_table``): number ->
-    method."""
-    table = next(e for e in at.expander if e.label == "How each number was computed").markdown[0].value
+    """The 'How each number was computed' table (Markdown, ``core.views.formatting.markdown_rows``, in the
+    tables' expander after the cost breakdown): number -> method."""
+    text = next(e for e in at.expander if e.label == TABLES).markdown[0].value
+    table = text.split("**How each number was computed**\n\n")[1]
     rows = [
         [re.sub(r"\\(.)", r"\1", cell).replace("&nbsp;", " ").strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
         for line in table.splitlines()
@@ -191,6 +193,9 @@ def test_runs_on_the_replay_with_every_widget_and_metric(at):
     assert not any("BTC at mid" in c.value for c in at.sidebar.caption)  # no live figure left in the sidebar
     methods = methods_table(at)
     assert "Expected slippage" in methods
+    tables = next(e for e in at.expander if e.label == TABLES).markdown[0].value
+    assert tables.startswith("**Cost breakdown**\n\n| component | USD | bps | % | method |")
+    assert re.search(r"\n\| Net cost \| \\\$[\d,.]+ \| [\d.]+ bps \| [\d.]+ % \| slippage \\\+ fees", tables), tables
 
 
 def test_replay_advances_between_runs(at):
