@@ -77,15 +77,17 @@ class Card:
 #: hover or tap (focus), as a Streamlit metric's tooltip does
 CARD_CSS = """
 .sim-cards{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:.75rem;margin-bottom:.75rem}
-@media (max-width:640px){.sim-cards{grid-template-columns:repeat(2,minmax(0,1fr))}}
-.sim-card{border:1px solid rgba(128,128,128,.3);border-radius:.5rem;padding:.6rem .9rem;min-width:0}
+.sim-card{position:relative;border:1px solid rgba(128,128,128,.3);border-radius:.5rem;padding:.6rem .9rem;min-width:0}
 .sim-card-head{display:flex;align-items:flex-start;gap:.3rem;font-size:.875rem;line-height:1.3}
-.sim-tip{position:relative;flex:none;cursor:help;width:1rem;height:1rem;border:1px solid rgba(128,128,128,.7);
-border-radius:50%;font-size:.7rem;line-height:.9rem;text-align:center;opacity:.75;outline:none}
-.sim-tip-text{display:none;position:absolute;z-index:1000;top:1.3rem;left:-.5rem;width:18rem;max-width:70vw;
+.sim-tip{flex:none;cursor:help;width:1rem;height:1rem;border:1px solid rgba(128,128,128,.7);border-radius:50%;
+font-size:.7rem;line-height:.9rem;text-align:center;color:rgba(128,128,128,1);outline:none}
+.sim-tip-text{display:none;position:absolute;z-index:1000;top:2rem;left:.5rem;width:18rem;max-width:70vw;
 padding:.5rem .7rem;border-radius:.4rem;background:#31333f;color:#fafafa;font-size:.8rem;line-height:1.4;
 text-align:left;white-space:normal;box-shadow:0 2px 8px rgba(0,0,0,.25)}
-.sim-card:nth-child(4n) .sim-tip-text,.sim-card:nth-child(4n-1) .sim-tip-text{left:auto;right:-.5rem}
+.sim-card:nth-child(4n) .sim-tip-text,.sim-card:nth-child(4n-1) .sim-tip-text{left:auto;right:.5rem}
+@media (max-width:640px){.sim-cards{grid-template-columns:repeat(2,minmax(0,1fr))}
+.sim-card:nth-child(n) .sim-tip-text{left:.5rem;right:auto}
+.sim-card:nth-child(2n) .sim-tip-text{left:auto;right:.5rem}}
 .sim-tip-text a{color:#8ec5ff}
 .sim-tip:hover .sim-tip-text,.sim-tip:focus .sim-tip-text,.sim-tip:focus-within .sim-tip-text{display:block}
 .sim-card-value{font-size:1.75rem;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
