@@ -15,9 +15,23 @@ CAPTION_BREAK = "  \n"
 TABLES = "Cost breakdown and how each number was computed"
 
 
-def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, notices) -> None:
-    """Draw the view's figures; messages go into ``notices`` (a fixed-height container), so nothing below moves.
-    The charts are drawn by ``render_charts`` in a fragment of their own (``pages/simulator.py``).
+def render(
+    view: sim.SimulatorView,
+    inst,
+    sizing,
+    *,
+    stale: bool,
+    age_s: float,
+    paused: bool,
+    notices,
+    charts,
+    held: bool,
+    deferred: bool = False,
+) -> None:
+    """Draw the view; messages go into ``notices`` (a fixed-height container), so nothing below moves.
+    ``charts``: called when the charts are drawn, after the cards; gives ``core.views.charts.simulator_figures``
+    (of this view, a recent one, or with ``held`` the previous order's, kept until the next refresh).
+    ``deferred``: a session's first run draws no chart (the next refresh does, ``pages/simulator.py`` says why).
 
     Every timed refresh sends each element again, and each costs the server a wake-up of its event loop (the
     Simulator's limit per process, benchmarks/ANALYSIS.md), so the cards are one block, the sentences one
@@ -40,33 +54,10 @@ def render(view: sim.SimulatorView, inst, sizing, *, stale: bool, age_s: float, 
     st.caption(CAPTION_BREAK.join(sentences))
     with st.expander(TABLES):  # both tables in one: two elements a refresh, not four
         st.markdown(shared_views().derived(view, "tables", lambda: tables(view)))
-
-
-def render_charts(view: sim.SimulatorView, charts: dict | None, *, paused: bool, held: bool) -> None:
-    """The four charts (``core.views.charts.simulator_figures``: of this view, a recent one, or with ``held``
-    the previous order's, kept until the next refresh); None: a session's first run, the next run draws them."""
-    # the same slot always holds a caption: the charts below keep their place and their identity
-    if charts is None:
-        st.caption(":material/hourglass_top: The charts arrive with the next refresh, in a few seconds.")
-        return
-    if held:
-        st.caption(
-            ":material/hourglass_top: The charts below still show the previous order; the next refresh redraws them."
-        )
+    if deferred:
+        st.caption(":material/hourglass_top: The charts arrive with the next refresh, in a second or so.")
     else:
-        st.caption(f"The charts redraw every {CHART_PERIOD_S:g} s at most; the figures above, on every refresh.")
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(charts["breakdown"], key="sim_breakdown_chart", config=PLOTLY)
-    c2.plotly_chart(charts["depth"], key="sim_depth_chart", config=PLOTLY)
-    if paused and (view.ticks is None or view.ticks.empty):
-        st.info(
-            "Refresh is paused: this order is charted on every new book while the page refreshes. Pick a refresh "
-            "rate at the bottom of the sidebar to resume.",
-            icon=":material/pause_circle:",
-        )
-    else:
-        st.plotly_chart(charts["ticks"], key="sim_ticks_chart", config=PLOTLY)
-    st.plotly_chart(charts["curve"], key="sim_curve_chart", config=PLOTLY)
+        _charts(view, charts(), paused=paused, held=held)
 
 
 def tables(view: sim.SimulatorView) -> str:

@@ -1,17 +1,14 @@
 """Simulator: describe an order in the ticket above the results; see what it would cost on the live book.
 
-The inputs live outside the fragments (so they never reset or flicker on refresh) and reach them through
-session state; the live fragment reads the latest book, applies the venue's size rules, calls
-``core.views.simulator.live_view`` and renders the figures on every refresh; a second fragment draws the
-charts of the view it priced last every ``CHART_PERIOD_S`` (the charts change no more often). The order ticket is in the main column (reachable on a phone
+The inputs live outside the fragment (so they never reset or flicker on refresh) and reach it through
+session state; the fragment reads the latest book, applies the venue's size rules, calls
+``core.views.simulator.live_view`` and renders. The order ticket is in the main column (reachable on a phone
 without the sidebar covering the results); the sidebar holds the market, the cost settings and, at its
 bottom, the refresh rate.
 """
 
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
 import streamlit as st
 
@@ -20,7 +17,6 @@ from core.views import simulator as sim
 from core.views.charts import ShownCharts, hold_charts, simulator_figures
 from core.views.preview import CARD_STYLE, QUESTION
 from pages.common import (
-    CHART_PERIOD_S,
     current_summary,
     get_runtime,
     refresh_control,
@@ -30,7 +26,7 @@ from pages.common import (
     timed_refresh,
 )
 from pages.compare_panel import compare_panel, live_figures
-from pages.cost_cards import render, render_charts
+from pages.cost_cards import render
 from pages.cost_form import cost_inputs
 from pages.order_form import order_inputs, raw_inputs, show_message, sized
 from pages.source_picker import follow_feed, needs_full_run, source_inputs
@@ -56,10 +52,9 @@ DEFAULTS = {
 }
 
 
-def live_view(rt) -> None:
+def live_view(rt, refresh_s: float | None) -> None:
     t0 = time.perf_counter()
     ss = st.session_state
-    ss["sim_priced_view"] = None  # until this run prices a view: the charts fragment then draws none
     if needs_full_run(rt) and time.monotonic() - ss.get("sim_followed_at", 0.0) > 1.0:
         # The shared feed was switched (another session, the Data page, or this session's own widget in a
         # fragment run): rerun the whole page so the sidebar shows, and the view prices, what the feed streams.
@@ -100,57 +95,48 @@ def live_view(rt) -> None:
             return
     # the feed thread prices this order on every book from now on (shared with sessions of the same inputs)
     session = ss.setdefault("sim_session_id", uuid.uuid4().hex)  # new inputs release this session's old track
-    view = shared_views().live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=False)
-    ss["sim_priced_view"] = PricedView(view, snap, priced, exchange, symbol)  # what the charts fragment draws
-    age = snap.age_s(time.time_ns())
-    live_figures(rt, view, notices)
-    stale = summary.stale or elsewhere
-    render(view, inst, priced.sizing, stale=stale, age_s=age, notices=notices)
-    rt.record_refresh((time.perf_counter() - t0) * 1e3)
-
-
-@dataclass(frozen=True)
-class PricedView:
-    """The view the cards showed last, with the book and order it priced: the charts fragment draws from it."""
-
-    view: sim.SimulatorView
-    snap: Any
-    priced: vi.Scenario
-    exchange: str
-    symbol: str
-
-
-def charts_view(rt, refresh_s: float | None) -> None:
-    """The charts of the view the cards showed last, in a fragment of their own that runs every
-    ``CHART_PERIOD_S`` (or at the page's slower refresh): they change at most that often, and every element a
-    refresh sends costs the server (benchmarks/ANALYSIS.md), so the cards' refresh no longer sends them again.
-    The charts are those any session showing this order built within ``CHART_PERIOD_S``; on an input's run,
-    those on screen, unchanged, when the next refresh comes soon (``core.views.charts.hold_charts`` says why)."""
-    ss = st.session_state
-    last: PricedView | None = ss.get("sim_priced_view")
-    if last is None or last.view.estimate is None:
-        return
-    inst = rt.instrument(last.exchange, last.symbol)
-    shared, key = shared_charts(), sim.track_key(last.priced, last.exchange, last.symbol, rt.models().models)
+    # the charts: those any session showing this order built within CHART_PERIOD_S; on an input's run, those on
+    # screen, unchanged, when the next timed refresh comes soon (core.views.charts.hold_charts says why)
+    shared, key = shared_charts(), sim.track_key(priced, exchange, symbol, rt.models().models)
     shown: ShownCharts | None = ss.get("sim_charts_shown")
     now, timed = time.monotonic(), timed_refresh()
     held = hold_charts(shown, key, now_s=now, timed=timed, refresh_s=refresh_s)
     # A session's first run draws the cards and leaves the charts to the next refresh: the browser shows a run's
     # elements once every element's code has loaded, and Plotly's is the largest by far (4.7 MB), so with the
     # charts in it the first cost figure waited for Plotly to load
-    if shown is None and refresh_s is not None and not ss.get("sim_charts_deferred"):
-        ss["sim_charts_deferred"] = True
-        render_charts(last.view, None, paused=False, held=False)
-        return
-    if held and shown is not None:
-        figures, of = shown.charts, shown.key
-    else:
-        figures, of = (shared.fresh(key, now) if timed else None), key
-        if figures is None:  # built here, after the cards were sent: the curve's 31 estimates do not delay them
-            full = sim.with_curve(rt, last.snap, last.priced, last.view)
-            figures = shared.put(key, simulator_figures(full, inst.base, inst.quote), time.monotonic())
-    ss["sim_charts_shown"] = ShownCharts(of, figures, time.monotonic(), held)
-    render_charts(last.view, figures, paused=refresh_s is None, held=held)
+    deferred = shown is None and refresh_s is not None and not ss.get("sim_charts_deferred")
+    ss["sim_charts_deferred"] = True
+    recent = shared.fresh(key, now) if timed else None
+    view = shared_views().live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=False)
+
+    def charts() -> dict:  # built when drawn, after the cards: the curve's 31 estimates do not delay them
+        if held and shown is not None:
+            figures, of = shown.charts, shown.key
+        else:
+            figures, of = recent, key
+            if figures is None:
+                full = sim.with_curve(rt, snap, priced, view)
+                figures = shared.put(key, simulator_figures(full, inst.base, inst.quote), time.monotonic())
+        ss["sim_charts_shown"] = ShownCharts(of, figures, time.monotonic(), held)
+        return figures
+
+    age = snap.age_s(time.time_ns())
+    live_figures(rt, view, notices)
+    stale = summary.stale or elsewhere
+    paused = refresh_s is None
+    render(
+        view,
+        inst,
+        priced.sizing,
+        stale=stale,
+        age_s=age,
+        paused=paused,
+        notices=notices,
+        charts=charts,
+        held=held,
+        deferred=deferred,
+    )
+    rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
 
 def simulator_page() -> None:
@@ -198,16 +184,9 @@ def simulator_page() -> None:
 
     @st.fragment(run_every=interval)
     def live() -> None:
-        live_view(rt)
+        live_view(rt, interval)
 
     live()
-    chart_interval = max(interval, CHART_PERIOD_S) if interval is not None else None
-
-    @st.fragment(run_every=chart_interval)
-    def live_charts() -> None:
-        charts_view(rt, chart_interval)
-
-    live_charts()
     compare_panel(rt, exchange, symbol, raw_inputs(), market=sim.market_kind(inst), loaded=loaded)
 
 
