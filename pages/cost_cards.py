@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.views import preview
 from core.views import simulator as sim
-from core.views.formatting import markdown_rows, markdown_table
+from core.views.formatting import markdown_rows
 from pages.common import CHART_PERIOD_S, shared_views
 
 PLOTLY = {"displaylogo": False}
@@ -64,7 +64,7 @@ def tables(view: sim.SimulatorView) -> str:
     """The cost breakdown and the methods behind each number, as Markdown (made once per shared view)."""
     return (
         f"**Cost breakdown**\n\n{markdown_rows(preview.BREAKDOWN_SHOWN, preview.breakdown_cells(view))}\n\n"
-        f"**How each number was computed**\n\n{markdown_table(view.methods)}"
+        f"**How each number was computed**\n\n{markdown_rows(sim.METHOD_COLUMNS, view.methods)}"
     )
 
 

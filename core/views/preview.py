@@ -22,7 +22,7 @@ from core.market.instruments import Instrument
 from core.views.documents import doc_link
 from core.views.formatting import bps, bps_pct, microseconds, percent, price, size_amount, usd, usd_brief
 from core.views.inputs import OrderSize
-from core.views.simulator import LatencyStats, SimulatorView, breakdown_lines
+from core.views.simulator import LatencyStats, SimulatorView
 
 #: what the page answers, in one sentence (shown under the title)
 QUESTION = (
@@ -233,9 +233,7 @@ BREAKDOWN_SHOWN = ("component", "USD", "bps", "%", "method")
 def breakdown_cells(view: SimulatorView) -> list[tuple[str, str, str, str, str]]:
     """The cost breakdown table as the page shows it (``BREAKDOWN_SHOWN``): each amount sized for reading (USD,
     bps and %); plain tuples, made once per shared view."""
-    if view.estimate is None:
-        return []
-    return [(c, usd(u), bps(b), percent(b / 100), how) for c, u, b, how in breakdown_lines(view.estimate)]
+    return [(c, usd(u), bps(b), percent(b / 100), how) for c, u, b, how in view.breakdown or ()]
 
 
 def breakdown_rows(view: SimulatorView) -> pd.DataFrame | None:

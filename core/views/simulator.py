@@ -175,9 +175,9 @@ class SimulatorView:
     volatility: Volatility
     depth: DepthChart | None
     curve: pd.DataFrame | None
-    breakdown: pd.DataFrame | None
+    breakdown: tuple[BreakdownRow, ...] | None  # breakdown_lines: component, USD, bps, method
     latency: LatencyStats | None
-    methods: pd.DataFrame  # number, method (with fallback reasons for the learned models)
+    methods: tuple[tuple[str, str], ...]  # (number, method), then why a learned model is not used (method_rows)
     ticks: pd.DataFrame | None = None  # this order priced on every recent book (core.pricing.tracker), oldest first
 
 
@@ -279,19 +279,17 @@ def cost_curve(
 
 
 BREAKDOWN_COLUMNS = ("component", "USD", "bps", "method")
+#: one row of the cost breakdown (``BREAKDOWN_COLUMNS``)
+BreakdownRow = tuple[str, float, float, str]
 
 
-def breakdown_table(e: CostEstimate) -> pd.DataFrame:
-    """One row per cost component and their sum: USD, bps of the executed notional, and the method.
+def breakdown_lines(e: CostEstimate) -> tuple[BreakdownRow, ...]:
+    """One row per cost component and their sum (``BREAKDOWN_COLUMNS``): USD, bps of the executed notional, and
+    the method. Plain tuples, not a DataFrame: every view makes them, and text columns made pandas build Arrow
+    string arrays on each refresh.
 
     Market impact is a row of its own but is part of slippage: net cost adds slippage and fees (and, for a limit
     order, its expected adverse selection and opportunity cost), never impact a second time."""
-    return pd.DataFrame(breakdown_lines(e), columns=list(BREAKDOWN_COLUMNS))
-
-
-def breakdown_lines(e: CostEstimate) -> list[tuple[str, float, float, str]]:
-    """``breakdown_table``'s rows as tuples (``BREAKDOWN_COLUMNS``): what the page's text table is made from,
-    without building DataFrames of text on a refresh."""
     m = e.methods
     rows = [
         ("Expected slippage (vs arrival mid)", e.slippage_usd, e.slippage_bps, m.get("slippage", "")),
@@ -317,7 +315,7 @@ def breakdown_lines(e: CostEstimate) -> list[tuple[str, float, float, str]]:
         ]
         net_how = "slippage + fees + adverse selection + opportunity cost (impact is inside slippage)"
     rows.append(("Net cost", e.net_cost_usd, e.net_cost_bps, net_how))
-    return rows
+    return tuple(rows)
 
 
 def internal_latency(
@@ -362,8 +360,12 @@ def internal_latency(
     )
 
 
-def method_rows(e: CostEstimate | None, fallbacks: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Which method produced each number, then why any learned model is not in use."""
+METHOD_COLUMNS = ("number", "method")
+
+
+def method_rows(e: CostEstimate | None, fallbacks: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """Which method produced each number, then why any learned model is not in use (``METHOD_COLUMNS``); plain
+    tuples, as ``breakdown_lines`` says why."""
     rows = []
     if e is not None:
         for k, label in METHOD_LABELS.items():
@@ -372,7 +374,7 @@ def method_rows(e: CostEstimate | None, fallbacks: Mapping[str, str] | None = No
         rows.extend(("Note", n) for n in e.notes)
     for role, why in (fallbacks or {}).items():
         rows.append((MODEL_ROLE_LABELS.get(role, role), why))  # already a sentence saying it is not used, and why
-    return pd.DataFrame(rows, columns=["number", "method"])
+    return tuple(rows)
 
 
 def compute_view(
@@ -448,7 +450,7 @@ def compute_view(
         curve=cost_curve(snapshot, order, fee_tier=tier, volatility=vol, models=models, sizes_usd=curve_sizes_usd)
         if curve
         else None,
-        breakdown=breakdown_table(e),
+        breakdown=breakdown_lines(e),
         latency=latency,
         methods=method_rows(e, fallbacks),
         ticks=tick_table(ticks),
