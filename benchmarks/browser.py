@@ -174,13 +174,13 @@ def launch(playwright, *, cpus: str | None = None):
     return playwright.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
 
 
-# Records, in the page, when the first cost figure (a metric value with text) is in the document and when the
+# Records, in the page, when the first cost figure (a card's value with text) is in the document and when the
 # next animation frame after it begins (the frame that paints it), as Date.now() (the same wall clock as
 # time.time() on this machine). Installed before the page loads, so nothing is missed.
 FIRST_FIGURE_JS = """
 window.__first = {};
 new MutationObserver((_, obs) => {
-  const v = document.querySelector('[data-testid="stMetricValue"]');
+  const v = document.querySelector('.sim-card-value');  // core.views.preview.cards_html
   if (!v || !v.innerText.trim()) return;
   obs.disconnect();
   window.__first.in_dom = Date.now();
@@ -215,7 +215,7 @@ def bench_startup() -> dict:
             app.start()
             server = time.time() - t0  # the server answers its health check: Python, Streamlit and its server are up
             page.goto(app.url)
-            page.wait_for_selector('[data-testid="stMetricValue"]', timeout=90_000)
+            page.wait_for_selector(".sim-card-value", timeout=90_000)
             seen = time.time() - t0
             page.wait_for_function("window.__first.frame !== undefined", timeout=30_000)
             first = page.evaluate("window.__first")

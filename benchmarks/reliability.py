@@ -426,7 +426,7 @@ def run_soak(minutes: float = 30.0, speed: float = 20.0, sample_s: float = 10.0,
             page = browser.new_context().new_page()
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"{app.url}/")
-            page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
+            page.wait_for_selector(".sim-card-value", timeout=60_000)  # the Simulator's first cost card
             t0 = time.time()
             while time.time() - t0 < minutes * 60:
                 time.sleep(sample_s)

@@ -15,7 +15,7 @@ import streamlit as st
 from core.views import inputs as vi
 from core.views import simulator as sim
 from core.views.charts import ShownCharts, hold_charts, simulator_figures
-from core.views.preview import QUESTION
+from core.views.preview import CARD_STYLE, QUESTION
 from pages.common import (
     current_summary,
     get_runtime,
@@ -101,6 +101,11 @@ def live_view(rt, refresh_s: float | None) -> None:
     shown: ShownCharts | None = ss.get("sim_charts_shown")
     now, timed = time.monotonic(), timed_refresh()
     held = hold_charts(shown, key, now_s=now, timed=timed, refresh_s=refresh_s)
+    # A session's first run draws the cards and leaves the charts to the next refresh: the browser shows a run's
+    # elements once every element's code has loaded, and Plotly's is the largest by far (4.7 MB), so with the
+    # charts in it the first cost figure waited for Plotly to load
+    deferred = shown is None and refresh_s is not None and not ss.get("sim_charts_deferred")
+    ss["sim_charts_deferred"] = True
     recent = shared.fresh(key, now) if timed else None
     view = shared_views().live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=False)
 
@@ -119,7 +124,18 @@ def live_view(rt, refresh_s: float | None) -> None:
     live_figures(rt, view, notices)
     stale = summary.stale or elsewhere
     paused = refresh_s is None
-    render(view, inst, priced.sizing, stale=stale, age_s=age, paused=paused, notices=notices, charts=charts, held=held)
+    render(
+        view,
+        inst,
+        priced.sizing,
+        stale=stale,
+        age_s=age,
+        paused=paused,
+        notices=notices,
+        charts=charts,
+        held=held,
+        deferred=deferred,
+    )
     rt.record_refresh((time.perf_counter() - t0) * 1e3)
 
 
@@ -132,6 +148,7 @@ def simulator_page() -> None:
     loaded = rt.models()
     st.title("Simulator")
     st.markdown(QUESTION)
+    st.html(CARD_STYLE)  # the cost cards' look, once a run of the page (it takes no space; refreshes reuse it)
     slots: dict = {}
     with st.sidebar:  # drawn top to bottom: market, costs, then the refresh rate (needed first, drawn last)
         market_box, costs_box, refresh_box = st.container(), st.container(), st.container()

@@ -93,7 +93,7 @@ def breakdown_spec(view: sc.SimulatorView) -> dict:
     order's expected adverse selection and opportunity cost) make the net cost. Impact is never added twice."""
     t, e = view.breakdown, view.estimate
     assert t is not None and e is not None  # drawn only for a priced view
-    how = dict(zip(t["component"], t["method"], strict=False))
+    how = {component: method for component, _, _, method in t}
     n = e.filled_usd
     rows = [
         ("Temporary<br>(reverts)", e.slippage_usd - e.impact_usd, "relative", "slippage minus market impact"),

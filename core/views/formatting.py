@@ -6,6 +6,7 @@ Units follow ``docs/METHODOLOGY.md`` section 1: USD (USDT counted 1:1), bps of t
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 #: amounts below these print as zero: float residue (e.g. 1e-20 USD of impact), not money
@@ -122,20 +123,25 @@ def base_amount(x: float, ccy: str) -> str:
 
 
 MARKDOWN_SPECIAL = frozenset("\\`*_{}[]<>()#+-!|$~:")
+_MARKDOWN_ESCAPE = str.maketrans({ch: "\\" + ch for ch in MARKDOWN_SPECIAL})
+
+
+def _markdown_cell(v: object) -> str:
+    text = str(v).replace("\n", " ")
+    indent = len(text) - len(text.lstrip(" "))
+    # every Markdown (and Streamlit: $ math, :colour[...]) special character taken literally
+    return "&nbsp;" * indent + text.strip().translate(_MARKDOWN_ESCAPE)
+
+
+def markdown_rows(columns: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
+    """A small text table as a Markdown table: one text element to send on each refresh, where a DataFrame is
+    converted to Arrow every time (a millisecond or more). Leading spaces kept (as ``&nbsp;``)."""
+    head = "| " + " | ".join(_markdown_cell(c) for c in columns) + " |"
+    rule = "|" + "---|" * len(columns)
+    body = ["| " + " | ".join(_markdown_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join([head, rule, *body])
 
 
 def markdown_table(frame: Any) -> str:
-    """A small text table (a DataFrame of strings and numbers) as a Markdown table: one text element to send
-    on each refresh, where a DataFrame is converted to Arrow every time (a millisecond or more)."""
-
-    def cell(v: object) -> str:
-        text = str(v).replace("\n", " ")
-        indent = len(text) - len(text.lstrip(" "))
-        # every Markdown (and Streamlit: $ math, :colour[...]) special character taken literally
-        body = "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text.strip())
-        return "&nbsp;" * indent + body
-
-    head = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False, name=None)]
-    return "\n".join([head, rule, *rows])
+    """``markdown_rows`` of a DataFrame (its columns and rows)."""
+    return markdown_rows(list(frame.columns), frame.itertuples(index=False, name=None))

@@ -8,7 +8,10 @@ own. Tooltips say what a number means and where it comes from; the formulas are 
 
 from __future__ import annotations
 
+import html
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -67,6 +70,57 @@ class Card:
     @property
     def help(self) -> str:
         return HELP[self.label]
+
+
+#: the cards' look, sent once with the page (``CARD_STYLE``), not with every refresh: a grid of bordered cards, four
+#: to a row (two on a phone), grey second figures, and a "?" beside each label that shows the card's definition on
+#: hover or tap (focus), as a Streamlit metric's tooltip does
+CARD_CSS = """
+.sim-cards{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:.75rem;margin-bottom:.75rem}
+.sim-card{position:relative;border:1px solid rgba(128,128,128,.3);border-radius:.5rem;padding:.6rem .9rem;min-width:0}
+.sim-card-head{display:flex;align-items:flex-start;gap:.3rem;font-size:.875rem;line-height:1.3}
+.sim-tip{flex:none;cursor:help;width:1rem;height:1rem;border:1px solid rgba(128,128,128,.7);border-radius:50%;
+font-size:.7rem;line-height:.9rem;text-align:center;color:rgba(128,128,128,1);outline:none}
+.sim-tip-text{display:none;position:absolute;z-index:1000;top:2rem;left:.5rem;width:18rem;max-width:70vw;
+padding:.5rem .7rem;border-radius:.4rem;background:#31333f;color:#fafafa;font-size:.8rem;line-height:1.4;
+text-align:left;white-space:normal;box-shadow:0 2px 8px rgba(0,0,0,.25)}
+.sim-card:nth-child(4n) .sim-tip-text,.sim-card:nth-child(4n-1) .sim-tip-text{left:auto;right:.5rem}
+@media (max-width:640px){.sim-cards{grid-template-columns:repeat(2,minmax(0,1fr))}
+.sim-card:nth-child(n) .sim-tip-text{left:.5rem;right:auto}
+.sim-card:nth-child(2n) .sim-tip-text{left:auto;right:.5rem}}
+.sim-tip-text a{color:#8ec5ff}
+.sim-tip:hover .sim-tip-text,.sim-tip:focus .sim-tip-text,.sim-tip:focus-within .sim-tip-text{display:block}
+.sim-card-value{font-size:1.75rem;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.sim-card-delta,.sim-card-note{font-size:.875rem;opacity:.65}
+.sim-card-note{font-size:.8rem}
+"""
+CARD_STYLE = f"<style>{' '.join(CARD_CSS.split())}</style>"
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+
+
+def _help_html(text: str) -> str:
+    """A tooltip's words as HTML: escaped, its Markdown links (``doc_link``) as links that stay in the app."""
+    return _LINK.sub(r'<a href="\2" target="_self">\1</a>', html.escape(text))
+
+
+def _card_html(c: Card) -> str:
+    e = html.escape
+    note = f'<div class="sim-card-note">{e(c.note)}</div>' if c.note else ""
+    return (
+        f'<div class="sim-card" data-label="{e(c.label)}"><div class="sim-card-head">'
+        f'<span class="sim-card-label">{e(c.label)}</span>'
+        f'<span class="sim-tip" tabindex="0" role="note" aria-label="What {e(c.label)} means">?'
+        f'<span class="sim-tip-text">{_help_html(c.help)}</span></span></div>'
+        f'<div class="sim-card-value">{e(c.value)}</div><div class="sim-card-delta">{e(c.delta) or "&nbsp;"}</div>'
+        f"{note}</div>"
+    )
+
+
+def cards_html(rows: Sequence[Sequence[Card]]) -> str:
+    """Rows of cards as one HTML block (one element a refresh, where a row of metrics was nine: its columns and
+    a metric in each). One line with no blank line, so Markdown keeps it a single HTML block and parses none of
+    it ($ is money here, not maths); every text escaped. The page sends ``CARD_STYLE`` once beside it."""
+    return "".join(f'<div class="sim-cards">{"".join(_card_html(c) for c in row)}</div>' for row in rows)
 
 
 def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
@@ -173,17 +227,17 @@ def system_strip(lat: LatencyStats | None) -> str:
     )
 
 
+BREAKDOWN_SHOWN = ("component", "USD", "bps", "%", "method")
+
+
+def breakdown_cells(view: SimulatorView) -> list[tuple[str, str, str, str, str]]:
+    """The cost breakdown table as the page shows it (``BREAKDOWN_SHOWN``): each amount sized for reading (USD,
+    bps and %); plain tuples, made once per shared view."""
+    return [(c, usd(u), bps(b), percent(b / 100), how) for c, u, b, how in view.breakdown or ()]
+
+
 def breakdown_rows(view: SimulatorView) -> pd.DataFrame | None:
-    """The cost breakdown table as the page shows it: each amount sized for reading (USD, bps and %)."""
-    b = view.breakdown
-    if b is None:
+    """``breakdown_cells`` as a DataFrame, or None for a view that was not priced."""
+    if view.breakdown is None:
         return None
-    return pd.DataFrame(
-        {
-            "component": b["component"],
-            "USD": [usd(x) for x in b["USD"]],
-            "bps": [bps(x) for x in b["bps"]],
-            "%": [percent(x / 100) for x in b["bps"]],
-            "method": b["method"],
-        }
-    )
+    return pd.DataFrame(breakdown_cells(view), columns=list(BREAKDOWN_SHOWN))

@@ -175,9 +175,9 @@ class SimulatorView:
     volatility: Volatility
     depth: DepthChart | None
     curve: pd.DataFrame | None
-    breakdown: pd.DataFrame | None
+    breakdown: tuple[BreakdownRow, ...] | None  # breakdown_lines: component, USD, bps, method
     latency: LatencyStats | None
-    methods: pd.DataFrame  # number, method (with fallback reasons for the learned models)
+    methods: tuple[tuple[str, str], ...]  # (number, method), then why a learned model is not used (method_rows)
     ticks: pd.DataFrame | None = None  # this order priced on every recent book (core.pricing.tracker), oldest first
 
 
@@ -278,8 +278,15 @@ def cost_curve(
     return pd.DataFrame(rows, columns=columns)
 
 
-def breakdown_table(e: CostEstimate) -> pd.DataFrame:
-    """One row per cost component and their sum: USD, bps of the executed notional, and the method.
+BREAKDOWN_COLUMNS = ("component", "USD", "bps", "method")
+#: one row of the cost breakdown (``BREAKDOWN_COLUMNS``)
+BreakdownRow = tuple[str, float, float, str]
+
+
+def breakdown_lines(e: CostEstimate) -> tuple[BreakdownRow, ...]:
+    """One row per cost component and their sum (``BREAKDOWN_COLUMNS``): USD, bps of the executed notional, and
+    the method. Plain tuples, not a DataFrame: every view makes them, and text columns made pandas build Arrow
+    string arrays on each refresh.
 
     Market impact is a row of its own but is part of slippage: net cost adds slippage and fees (and, for a limit
     order, its expected adverse selection and opportunity cost), never impact a second time."""
@@ -308,7 +315,7 @@ def breakdown_table(e: CostEstimate) -> pd.DataFrame:
         ]
         net_how = "slippage + fees + adverse selection + opportunity cost (impact is inside slippage)"
     rows.append(("Net cost", e.net_cost_usd, e.net_cost_bps, net_how))
-    return pd.DataFrame(rows, columns=["component", "USD", "bps", "method"])
+    return tuple(rows)
 
 
 def internal_latency(
@@ -353,8 +360,12 @@ def internal_latency(
     )
 
 
-def method_rows(e: CostEstimate | None, fallbacks: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Which method produced each number, then why any learned model is not in use."""
+METHOD_COLUMNS = ("number", "method")
+
+
+def method_rows(e: CostEstimate | None, fallbacks: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """Which method produced each number, then why any learned model is not in use (``METHOD_COLUMNS``); plain
+    tuples, as ``breakdown_lines`` says why."""
     rows = []
     if e is not None:
         for k, label in METHOD_LABELS.items():
@@ -363,7 +374,7 @@ def method_rows(e: CostEstimate | None, fallbacks: Mapping[str, str] | None = No
         rows.extend(("Note", n) for n in e.notes)
     for role, why in (fallbacks or {}).items():
         rows.append((MODEL_ROLE_LABELS.get(role, role), why))  # already a sentence saying it is not used, and why
-    return pd.DataFrame(rows, columns=["number", "method"])
+    return tuple(rows)
 
 
 def compute_view(
@@ -439,7 +450,7 @@ def compute_view(
         curve=cost_curve(snapshot, order, fee_tier=tier, volatility=vol, models=models, sizes_usd=curve_sizes_usd)
         if curve
         else None,
-        breakdown=breakdown_table(e),
+        breakdown=breakdown_lines(e),
         latency=latency,
         methods=method_rows(e, fallbacks),
         ticks=tick_table(ticks),
@@ -468,7 +479,9 @@ def pricer_for(scenario: Scenario, models: Models | None) -> TickPricer:
 
 
 def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
-    """Per-tick figures as columns with units in their names (exchange and receive time, costs in bps and USD).
+    """Per-tick figures as columns with units in their names (exchange and receive time, costs in bps and USD):
+    the columns the tick chart (``core.views.charts.ticks_spec``) and the 30 s range (``core.views.compare``)
+    read, no more (the fee and latency columns went: nothing read them, and every view builds this table).
 
     Receive time only moves forward; exchange time steps back where a replay started over (the chart breaks
     its line there, ``core.views.charts.ticks_figure``). Built column by column from the tuples (a refresh
@@ -490,10 +503,8 @@ def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
             "mid": floats("mid"),
             "net_cost_bps": floats("net_cost_bps"),
             "slippage_bps": floats("slippage_bps"),
-            "fee_bps": floats("fee_bps"),
             "impact_bps": floats("impact_bps"),
             "net_cost_usd": floats("net_cost_usd"),
-            "latency_us": floats("latency_us"),
         }
     )
 

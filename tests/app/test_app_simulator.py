@@ -6,15 +6,18 @@ The feed is the app's one cached feed (``pages.common.get_runtime().feed``); tes
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.feed.config import SourcePolicy
+from pages.cost_cards import TABLES
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 SOURCE_WIDGETS = ("Data source", "Exchange", "Instrument")  # keyed per feed generation (pages/source_picker.py)
@@ -37,15 +40,48 @@ def started() -> AppTest:
     at.run()
     assert not at.exception
     deadline = time.monotonic() + 30
-    while len(at.metric) < len(METRICS) and time.monotonic() < deadline:  # the first book within a second or so
+    while len(cards(at)) < len(METRICS) and time.monotonic() < deadline:  # the first book within a second or so
         time.sleep(0.3)
         at.run()
+    assert not at.exception
+    at.run()  # as the first timed refresh does: a session's first run leaves the charts to the next one
     assert not at.exception
     return at
 
 
+CARD = re.compile(
+    r'<div class="sim-card" data-label="(?P<label>[^"]*)">.*?<span class="sim-tip-text">(?P<help>.*?)</span></span>'
+    r'</div><div class="sim-card-value">(?P<value>.*?)</div><div class="sim-card-delta">(?P<delta>.*?)</div>'
+)
+
+
+@dataclass(frozen=True)
+class ShownCard:
+    """One cost or order card as the page sends it (``core.views.preview.cards_html``), its text unescaped."""
+
+    label: str
+    value: str
+    delta: str
+    help: str
+
+
+def cards(at: AppTest) -> list[ShownCard]:
+    """The Simulator's cards, read from the one HTML block that holds them."""
+    out = []
+    for md in at.markdown:
+        for m in CARD.finditer(md.value if 'class="sim-cards"' in md.value else ""):
+            delta = "" if m["delta"] == "&nbsp;" else html.unescape(m["delta"])
+            out.append(ShownCard(html.unescape(m["label"]), html.unescape(m["value"]), delta, html.unescape(m["help"])))
+    return out
+
+
 def metrics(at: AppTest) -> dict[str, tuple[str, str]]:
-    return {m.label: (m.value, m.proto.delta) for m in at.metric}
+    return {c.label: (c.value, c.delta) for c in cards(at)}
+
+
+def captions(at: AppTest) -> list[str]:
+    """Every caption's lines (the sentences under the cards share one caption, a line each)."""
+    return [line for c in at.caption for line in c.value.split("  \n")]
 
 
 def source_box(at: AppTest, label: str):
@@ -87,9 +123,17 @@ def status_text(at: AppTest) -> str:
     return next((m.value for m in at.markdown if "-badge[" in m.value and " · " in m.value), "")
 
 
-def methods_table(at: AppTest):
-    """The 'How each number was computed' table: number -> method."""
-    return next(d.value for d in at.dataframe if list(d.value.columns) == ["number", "method"])
+def methods_table(at: AppTest) -> dict[str, str]:
+    """The 'How each number was computed' table (Markdown, ``core.views.formatting.markdown_rows``, in the
+    tables' expander after the cost breakdown): number -> method."""
+    text = next(e for e in at.expander if e.label == TABLES).markdown[0].value
+    table = text.split("**How each number was computed**\n\n")[1]
+    rows = [
+        [re.sub(r"\\(.)", r"\1", cell).replace("&nbsp;", " ").strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        for line in table.splitlines()
+    ]
+    assert rows[0] == ["number", "method"], rows[0]
+    return dict(rows[2:])
 
 
 def widget(at: AppTest, key: str):
@@ -140,15 +184,18 @@ def test_runs_on_the_replay_with_every_widget_and_metric(at):
     assert m["Maker / taker"] == ("0% / 100%", "market")
     assert m["Expected fees"][1] == "5.00 bps · 0.0500 %"  # Binance USD-M VIP0 taker
     assert re.fullmatch(r"0\.1[56]\d BTC", m["Order size"][0])  # $10,000 at ~$62k rounded down to 0.001 BTC lots
-    assert all(mt.help and "γ" not in mt.help for mt in at.metric)  # each number has its tooltip, in words
+    assert all(c.help and "γ" not in c.help for c in cards(at))  # each number has its tooltip, in words
     status = next(md.value for md in at.markdown if "REPLAY" in md.value)
     assert "recorded 2024-08-08" in status
-    assert any(c.value.startswith("Venue rules for BTCUSDT: minimum 0.001 BTC (≈ $") for c in at.caption)
+    assert any(line.startswith("Venue rules for BTCUSDT: minimum 0.001 BTC (≈ $") for line in captions(at))
     assert any(c.value == f"→ rounded down to {m['Order size'][0]}, the venue's lot (0.001 BTC)" for c in at.caption)
     assert ticks_seen(at) >= 0  # the app's own processing time, in its strip, not among the cost cards
     assert not any("BTC at mid" in c.value for c in at.sidebar.caption)  # no live figure left in the sidebar
     methods = methods_table(at)
-    assert "Expected slippage" in set(methods["number"])
+    assert "Expected slippage" in methods
+    tables = next(e for e in at.expander if e.label == TABLES).markdown[0].value
+    assert tables.startswith("**Cost breakdown**\n\n| component | USD | bps | % | method |")
+    assert re.search(r"\n\| Net cost \| \\\$[\d,.]+ \| [\d.]+ bps \| [\d.]+ % \| slippage \\\+ fees", tables), tables
 
 
 def test_replay_advances_between_runs(at):
@@ -300,8 +347,7 @@ def test_limit_order_when_the_maker_taker_model_is_loaded(at):
     assert not at.exception
     value, delta = metrics(at)["Maker / taker"]
     assert delta == "limit" and value.endswith("%")
-    methods = methods_table(at)
-    assert dict(zip(methods["number"], methods["method"], strict=False))["Maker/taker proportion"].startswith("model: ")
+    assert methods_table(at)["Maker/taker proportion"].startswith("model: ")
     limit = next(c.value for c in at.caption if c.value.startswith("Limit buy $") and " resting at " in c.value)
     px = float(
         re.search(r" resting at ([0-9,.]+) USDT \(on the venue's 0.1 USDT tick\)", limit).group(1).replace(",", "")
@@ -374,7 +420,7 @@ def test_follows_a_switch_made_elsewhere(at):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             at.run()
-            if "Binance spot BTCUSDT" in status_text(at) and at.metric:
+            if "Binance spot BTCUSDT" in status_text(at) and cards(at):
                 break
             time.sleep(0.3)
         assert not at.exception

@@ -38,7 +38,8 @@ def test_docs_page_renders_the_chosen_document():
 
 
 def test_simulator_tooltips_link_to_the_docs_page():
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    helps = [m.help or "" for m in at.metric]
-    assert all("/docs?doc=guide" in h for h in helps), helps[:3]  # every card's tooltip links to the guide
+    from tests.app.test_app_simulator import METRICS, cards, started
+
+    helps = [c.help for c in cards(started())]
+    assert len(helps) == len(METRICS)  # every card has its tooltip...
+    assert all('<a href="/docs?doc=guide" target="_self">Guide</a>' in h for h in helps), helps[:3]  # ...linking

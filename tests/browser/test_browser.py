@@ -102,14 +102,19 @@ def app_url():
         log.close()
 
 
+#: the Simulator's Net cost card (its cards are one HTML block, ``core.views.preview.cards_html``)
+NET_CARD = '.sim-card[data-label="Net cost"]'
+
+
 def _metrics(page) -> dict[str, str]:
+    """The Simulator's cards as shown: label -> value, and label + " delta" -> the grey figure under it."""
     out = {}
-    for m in page.locator('[data-testid="stMetric"]').all():
-        label = m.locator('[data-testid="stMetricLabel"]').inner_text().strip()
-        out[label] = m.locator('[data-testid="stMetricValue"]').inner_text().strip()
-        delta = m.locator('[data-testid="stMetricDelta"]')
-        if delta.count():
-            out[label + " delta"] = delta.first.inner_text().strip()
+    for m in page.locator(".sim-card").all():
+        label = m.locator(".sim-card-label").inner_text().strip()
+        out[label] = m.locator(".sim-card-value").inner_text().strip()
+        delta = m.locator(".sim-card-delta").inner_text().strip()
+        if delta:
+            out[label + " delta"] = delta
     return out
 
 
@@ -184,7 +189,7 @@ def test_app_in_a_real_browser(app_url):
 
             # 1. The simulator is the default page and its numbers arrive
             page.locator("h1", has_text="Simulator").wait_for(timeout=90_000)
-            page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=90_000)
+            page.locator(NET_CARD).wait_for(timeout=90_000)
             page.locator(".js-plotly-plot").nth(2).wait_for(
                 state="attached", timeout=60_000
             )  # Plotly hides while drawing
@@ -228,9 +233,7 @@ def test_app_in_a_real_browser(app_url):
             page.locator(
                 '[data-testid="stMain"] [data-testid="stAlert"]', has_text="An order input needs fixing"
             ).wait_for(timeout=15_000)
-            page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(
-                timeout=15_000
-            )  # last valid numbers stay
+            page.locator(NET_CARD).wait_for(timeout=15_000)  # last valid numbers stay
             assert page.locator('[data-testid="stException"]').count() == 0
             page.screenshot(path=str(SHOTS / "simulator_bad_quantity.png"), full_page=True)
             qty.fill("100")
@@ -239,7 +242,7 @@ def test_app_in_a_real_browser(app_url):
             # 5. The feed is one per process: a second session switching the recording is followed by the first
             other = browser.new_page(viewport={"width": 1500, "height": 1200})
             other.goto(app_url, wait_until="domcontentloaded")
-            other.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=90_000)
+            other.locator(NET_CARD).wait_for(timeout=90_000)
             spot = EXCHANGE_LABELS["binance"]
             _select(other, "Exchange", spot)
             page.locator('[data-testid="stMarkdown"]', has_text=f"{spot} BTCUSDT").first.wait_for(timeout=20_000)
@@ -267,7 +270,7 @@ def test_app_in_a_real_browser(app_url):
 
             # back to the simulator: the inputs kept their values across the page switches
             page.locator('[data-testid="stSidebarNav"] a').first.click()
-            page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=20_000)
+            page.locator(NET_CARD).wait_for(timeout=20_000)
             assert page.get_by_role("textbox", name="Quantity (USD)").input_value() == "100"
         except Exception:
             page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
@@ -294,7 +297,7 @@ def test_simulator_at_desktop_and_phone_width(app_url, width):
             )
             page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
             page.goto(app_url, wait_until="domcontentloaded")
-            page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=90_000)
+            page.locator(NET_CARD).wait_for(timeout=90_000)
             # attached, not "visible": Plotly hides a chart while it redraws, which on a loaded machine is most
             # of each refresh
             page.locator(".js-plotly-plot").nth(3).wait_for(state="attached", timeout=60_000)
@@ -305,8 +308,14 @@ def test_simulator_at_desktop_and_phone_width(app_url, width):
             assert page.get_by_text("What would this order cost if you sent it now?").is_visible()
             qty = page.get_by_role("textbox", name="Quantity (USD)")
             assert qty.is_visible()  # in the main column: reachable without opening the sidebar
-            net = page.locator('[data-testid="stMetric"]', has_text="Net cost").first
+            net = page.locator(NET_CARD).first
             assert not _covered_by_sidebar(page, net) and not _covered_by_sidebar(page, qty)
+            tip = net.locator(".sim-tip-text")  # the card's definition, on hover (or a tap: focus) of its "?"
+            assert not tip.is_visible()
+            net.locator(".sim-tip").hover()
+            tip.wait_for(state="visible", timeout=5_000)
+            assert "Everything this order is expected to cost" in tip.inner_text()
+            assert tip.locator("a", has_text="Guide").get_attribute("href") == "/docs?doc=guide"
             page.screenshot(path=str(SHOTS / f"sim_{width}.png"), full_page=True)
             qty.fill("50")
             qty.press("Enter")

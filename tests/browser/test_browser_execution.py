@@ -32,7 +32,7 @@ def test_execution_page_plans_the_simulators_order_with_fees(app_url):  # noqa: 
             page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
             page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
             page.goto(app_url, wait_until="domcontentloaded")
-            page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=90_000)  # a busy machine
+            page.locator('.sim-card[data-label="Net cost"]').wait_for(timeout=90_000)  # a busy machine
             # the order is set on the Simulator, as a user does
             page.locator('[data-testid="stMain"] button', has_text="Sell").first.click(timeout=60_000)
             qty = page.get_by_role("textbox", name="Quantity (USD)")

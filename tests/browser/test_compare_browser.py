@@ -33,7 +33,7 @@ def test_compare_on_a_pinned_book_and_a_marked_replay_restart(app_url, tmp_path,
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         try:
             page.goto(app_url, wait_until="domcontentloaded")
-            page.locator('[data-testid="stMetric"]', has_text="Net cost").wait_for(timeout=30_000)
+            page.locator('.sim-card[data-label="Net cost"]').wait_for(timeout=30_000)
             page.locator('[data-testid="stCaptionContainer"]', has_text="median").first.wait_for(timeout=20_000)
             qty = page.get_by_role("textbox", name="Quantity (USD)")
             qty.fill("1000000")

@@ -7,6 +7,7 @@ Binance COIN-M BTCUSD_PERP contracts of 100 USD, min 1, lot 1; OKX BTC-USDT-SWAP
 
 from __future__ import annotations
 
+import html
 from dataclasses import replace
 
 import pytest
@@ -151,6 +152,33 @@ def test_every_cost_card_shows_usd_bps_and_percent():
     assert order["Order size"].value == "10 contracts"  # 10,000 USD / mid 100,000 / 0.01 BTC a contract
     assert order["Worst fill price"].value == fmt.price(view.depth.fill_to, 1)
     assert order["Average fill price"].delta.endswith("bps from mid")
+
+
+def test_the_cards_are_one_html_block_with_every_figure_its_units_and_definition():
+    book = worked_book(exchange_ts_ms=1_746_355_153_000, recv_ns=1_746_355_153_000_000_000)
+    scenario = vi.size_order(
+        vi.parse_inputs(
+            replace(vi.RawInputs(), quantity_usd=10_000.0), exchange="okx", market="swap", limit_available=False
+        ),
+        OKX,
+        book.mid,
+    )
+    view = sc.compute_view(book, scenario)
+    rows = (preview.cost_cards(view.estimate), preview.order_cards(view, scenario.sizing, OKX))
+    block = preview.cards_html(rows)
+    assert "\n" not in block and block.count('<div class="sim-cards">') == 2  # one Markdown HTML block, two rows
+    for c in (*rows[0], *rows[1]):
+        shown = f'<div class="sim-card-value">{html.escape(c.value)}</div><div class="sim-card-delta">'
+        assert f'data-label="{html.escape(c.label)}"' in block and shown in block, c
+        assert html.escape(c.delta) in block and (c.note is None or html.escape(c.note) in block)
+    assert block.count('<a href="/docs?doc=guide" target="_self">Guide</a>') == 8  # each definition links the guide
+    assert "[Guide]" not in block  # no Markdown left inside HTML (it would show as brackets)
+
+
+def test_card_text_is_escaped():
+    block = preview.cards_html([(preview.Card("Net cost", "<b>$1</b>", "1 bps & more", "a<note>"),)])
+    assert "<b>" not in block and "&lt;b&gt;$1&lt;/b&gt;" in block and "1 bps &amp; more" in block
+    assert "a&lt;note&gt;" in block
 
 
 def test_breakdown_table_amounts_are_sized_for_reading():

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core.costs.impact import load_impact
@@ -204,7 +205,7 @@ def test_10k_buy_matches_the_worked_example(book):
     assert e.net_cost_usd == pytest.approx(5.4099590, abs=1e-7) and e.net_cost_bps == pytest.approx(5.4099590, abs=1e-7)
     assert v.volatility.source is VolSource.DEFAULT  # no mid history
 
-    t = v.breakdown
+    t = pd.DataFrame(v.breakdown, columns=list(sc.BREAKDOWN_COLUMNS))
     assert list(t["component"]) == [
         "Expected slippage (vs arrival mid)",
         "  of which market impact (permanent)",
@@ -224,7 +225,7 @@ def test_10k_buy_matches_the_worked_example(book):
     assert d.bids["cum_usd"].tolist() == pytest.approx([4999.95, 9999.85, 29997.85])
     assert d.asks["cum_base"].tolist() == pytest.approx([0.03, 0.07, 0.27])
 
-    m = dict(zip(v.methods["number"], v.methods["method"], strict=False))
+    m = dict(v.methods)
     assert m["Expected slippage"] == "book walk"
     assert m["Maker/taker proportion"] == "market order: 100% taker"
 
@@ -346,7 +347,7 @@ def test_models_get_the_latency_and_are_named_in_methods(book):
     assert e.slippage_usd == pytest.approx(1.0, abs=1e-12)
     assert e.slippage_p90_usd == pytest.approx(2.0, abs=1e-12)
     assert 0 < e.impact_usd < e.slippage_usd and e.net_cost_usd == e.slippage_usd + e.fee_usd
-    m = dict(zip(v.methods["number"], v.methods["method"], strict=False))
+    m = dict(v.methods)
     assert m["Expected slippage"] == "model: stub model"
     assert m["Maker/taker model"] == "No trained maker_taker model; limit orders cannot be priced."
 
@@ -438,7 +439,7 @@ def test_limit_order_marks_its_price_and_splits_maker_and_rest(book):
     # the footprint runs from the resting price to where the crossed $7 500 ends on the asks (level 3)
     assert d.fill_from == pytest.approx(limit_px) and d.fill_to == 100_010.0
     assert cross.depth_warning is None
-    m = dict(zip(cross.methods["number"], cross.methods["method"], strict=False))
+    m = dict(cross.methods)
     assert m["Maker/taker proportion"] == "model: stub maker/taker"
 
     cancel = sc.compute_view(
