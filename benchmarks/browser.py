@@ -5,6 +5,7 @@ server-side time of a live fragment rerun. Real Streamlit server, real headless 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -84,9 +85,11 @@ class ThreadedReplay:
 class App:
     """``streamlit run app.py`` on a free port with the given environment."""
 
-    def __init__(self, env: dict[str, str] | None = None, *, cpus: str | None = None) -> None:
-        """``cpus`` pins the app to those cores (``taskset -c``), away from a load generator."""
+    def __init__(self, env: dict[str, str] | None = None, *, cpus: str | None = None, tree: Path = ROOT) -> None:
+        """``cpus`` pins the app to those cores (``taskset -c``), away from a load generator; ``tree`` is the
+        checkout whose app runs (another one's, to compare two trees with one harness)."""
         self.cpus = cpus
+        self.tree = tree
         self.port = free_port()
         self.env = {**os.environ, "TCS_SOURCE": "replay", **(env or {})}
         self.proc: subprocess.Popen | None = None
@@ -114,7 +117,7 @@ class App:
                 "--browser.gatherUsageStats",
                 "false",
             ],
-            cwd=ROOT,
+            cwd=self.tree,
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -189,7 +192,7 @@ new MutationObserver((_, obs) => {
 """
 
 
-def bench_startup() -> dict:
+def bench_startup(tree: Path = ROOT) -> dict:
     """Process start to the first cost figure on screen (the default Simulator page), with the browser already
     running, as a visitor's is.
 
@@ -209,7 +212,7 @@ def bench_startup() -> dict:
         page.add_init_script(FIRST_FIGURE_JS)
         page.goto("about:blank")
         launch_s = time.time() - t_launch
-        app = App()
+        app = App(tree=tree)
         t0 = time.time()
         try:
             app.start()
@@ -229,6 +232,44 @@ def bench_startup() -> dict:
         "startup_seen_by_playwright_s": round(seen, 2),
         "startup_browser_launch_s": round(launch_s, 2),
     }
+
+
+# In a fresh interpreter: the Simulator's imports, then the app's runtime (the embedded default: the bundled
+# replay on the venues' clock) until its first book is in the store; seconds, printed as JSON.
+FIRST_BOOK_PROBE = r"""
+import json, time
+t0 = time.perf_counter()
+import core.views.simulator, core.views.preview, core.views.compare, core.views.inputs
+from core.runtime import from_environment
+t1 = time.perf_counter()
+rt = from_environment()
+t2 = time.perf_counter()
+end = time.monotonic() + 60
+while rt.latest() is None and time.monotonic() < end:
+    time.sleep(0.002)
+t3 = time.perf_counter()
+rt.close()
+print(json.dumps({"imports_s": t1 - t0, "runtime_s": t2 - t1, "first_book_s": t3 - t1,
+                  "booked": rt.latest() is not None}))
+"""
+
+
+def bench_first_book(repeat: int = 5, tree: Path = ROOT) -> dict:
+    """Runtime creation (``core.runtime.from_environment``) to the first book in the store, in fresh processes
+    (startup, issue 15: what the first page view waits for on the server besides its imports)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TCS_")} | {"TCS_SOURCE": "replay"}
+    runs = []
+    for _ in range(repeat):
+        r = subprocess.run(
+            [sys.executable, "-c", FIRST_BOOK_PROBE], cwd=tree, env=env, capture_output=True, text=True, timeout=120
+        )
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr[-2000:])
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    out: dict = {"runs": [{k: round(v, 3) if isinstance(v, float) else v for k, v in x.items()} for x in runs]}
+    for key in ("imports_s", "runtime_s", "first_book_s"):
+        out[f"median_{key}"] = round(float(np.median([x[key] for x in runs])), 3)
+    return out
 
 
 def bench_tick_to_screen(sessions: int, seconds: float = 20.0, refresh_s: float = 1.0) -> dict:
@@ -540,22 +581,52 @@ def bench_input_latency(tries: int = 10, pause_s: float = 1.3) -> dict:
     return {"input_to_effect": out, "input_to_effect_max_s": max(worst) if worst else None}
 
 
+def compare_trees(what: str, base: Path, tree: Path, repeat: int) -> dict:
+    """``repeat`` runs of each checkout's app, alternating (base first, then the other way round), so both see the
+    same machine load; the medians and their ratio (tree / base)."""
+    key = "startup_s" if what == "startup" else "first_book_s"
+    runs: dict[str, list] = {"base": [], "tree": []}
+    for i in range(repeat):
+        for name in ("base", "tree") if i % 2 == 0 else ("tree", "base"):
+            path = base if name == "base" else tree
+            runs[name].append(bench_startup(path) if what == "startup" else bench_first_book(1, path)["runs"][0])
+    med = {name: float(np.median([x[key] for x in xs])) for name, xs in runs.items()}
+    return {
+        "what": what,
+        "base": str(base),
+        "tree": str(tree),
+        "runs": runs,
+        f"median_{key}": med,
+        "ratio_tree_to_base": round(med["tree"] / med["base"], 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.browser [startup|busy|input] ...``: one browser figure alone, printed as JSON."""
+    """``python -m benchmarks.browser [startup|first-book|busy|input] ...``: one browser figure alone, printed as JSON."""
     import argparse
-    import json
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.browser")
-    ap.add_argument("what", choices=("startup", "busy", "input"))
+    ap.add_argument("what", choices=("startup", "first-book", "busy", "input"))
     ap.add_argument("--seconds", type=float, default=20.0, help="busy: the window per page and rate")
     ap.add_argument("--pages", nargs="*", default=list(BUSY_PAGES))
     ap.add_argument("--rates", nargs="*", type=float, default=list(BUSY_RATES_S))
     ap.add_argument("--tries", type=int, default=10, help="input: tries per input")
-    ap.add_argument("--repeat", type=int, default=1, help="startup: runs (the median is reported too)")
+    ap.add_argument("--repeat", type=int, default=1, help="startup, first-book: runs (the median is reported too)")
+    ap.add_argument("--tree", type=Path, default=ROOT, help="startup, first-book: the checkout whose app is measured")
+    ap.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        help="startup, first-book: alternate runs with this checkout's app, both reported",
+    )
     args = ap.parse_args(argv)
-    if args.what == "startup":
-        runs = [bench_startup() for _ in range(args.repeat)]
-        r: dict = {"runs": runs, "median_s": float(np.median([x["startup_s"] for x in runs]))}
+    if args.what in ("startup", "first-book") and args.base is not None:
+        r = compare_trees(args.what, args.base, args.tree, max(args.repeat, 1))
+    elif args.what == "startup":
+        runs = [bench_startup(args.tree) for _ in range(args.repeat)]
+        r = {"runs": runs, "median_s": float(np.median([x["startup_s"] for x in runs]))}
+    elif args.what == "first-book":
+        r = bench_first_book(max(args.repeat, 1), args.tree)
     elif args.what == "busy":
         r = bench_browser_busy(args.seconds, pages=tuple(args.pages), rates=tuple(args.rates))
     else:

@@ -31,9 +31,9 @@ from core.feed.adapter import Adapter
 from core.feed.config import FeedConfig, Source, SourcePolicy
 from core.feed.goquant import GoQuantAdapter
 from core.feed.okx import OkxAdapter
-from core.feed.recording import Recording, load_recording
+from core.feed.recording import Recording
 from core.feed.replay import PROTOCOL as REPLAY_PROTOCOL
-from core.feed.replay import ReplayInfo, ReplayServer, default_recording
+from core.feed.replay import ReplayInfo, ReplayServer, default_recording, open_replay
 from core.feed.store import BookStore, FeedState
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument, InstrumentTable, instruments
@@ -226,7 +226,7 @@ class Feed:
         key = (str(Path(path).resolve()), 0.0)
         rec = self._recordings.get(key)
         if rec is None:
-            rec = await asyncio.to_thread(load_recording, path)
+            rec = await asyncio.to_thread(open_replay, path)  # a bundled one: its first line only
             self._recordings = {key: rec}  # keep only the current one in memory
         return rec
 

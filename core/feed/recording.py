@@ -10,8 +10,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -110,18 +111,46 @@ class TimeSpan:
         return int(self.ts_ms[-1])
 
 
-@dataclass(frozen=True)
-class Recording(TimeSpan):
-    """A recording ready to replay: the file's (compressed) bytes and each message's exchange time.
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """A recording ready to replay: the file's (compressed) bytes, its instrument, message count and time range.
 
     Messages are decompressed while streaming, so a 110 MB recording costs ~2 MB of memory, not 110.
+    ``load_recording`` reads every message up front; ``open_recording`` (the bundled recordings, whose count and
+    range the manifest states) reads the first line only and builds the per-message index (``ts_ms``) on first
+    use, so a replay starts without inflating the whole file.
     """
 
     path: Path
     blob: bytes  # the file as stored (gzip or plain JSON lines)
-    ts_ms: np.ndarray  # exchange timestamp per message, ms since epoch
     exchange: str
     symbol: str
+    start_ms: int  # exchange time of the first message, ms since epoch
+    end_ms: int  # of the last message
+    count: int  # messages
+    _ts: list[np.ndarray] = field(default_factory=list, repr=False)  # the index once built (one array)
+
+    @property
+    def ts_ms(self) -> np.ndarray:
+        """Exchange timestamp per message, ms since epoch (indexed on first use when opened lazily)."""
+        if not self._ts:
+            with _INDEX_LOCK:
+                if not self._ts:
+                    ts, _, _ = _scan(self.path, self.blob, max_messages=MAX_RECORDING_MESSAGES)
+                    got = (ts.size, int(ts[0]), int(ts[-1]))
+                    if got != (self.count, self.start_ms, self.end_ms):
+                        raise ParseError(
+                            "recording_mismatch",
+                            f"{self.path.name} holds {got[0]} messages from {got[1]} to {got[2]} ms, "
+                            f"not {self.count} from {self.start_ms} to {self.end_ms}",
+                        )
+                    self._ts.append(ts)
+        return self._ts[0]
+
+    @property
+    def indexed(self) -> bool:
+        """Whether ``ts_ms`` is built (``load_recording``: always; ``open_recording``: once something asked)."""
+        return bool(self._ts)
 
     @property
     def duration_s(self) -> float:
@@ -132,21 +161,28 @@ class Recording(TimeSpan):
         return iso_ms(self.start_ms)[:10]
 
     def __len__(self) -> int:
-        return int(self.ts_ms.size)
+        return self.count
 
     def iter_messages(self) -> Iterator[bytes]:
         """The messages in order, decompressed on the fly."""
-        fh = gzip.GzipFile(fileobj=io.BytesIO(self.blob)) if self.blob[:2] == GZIP_MAGIC else io.BytesIO(self.blob)
-        with fh:
-            for line in fh:
-                line = line.strip()
-                if line:
-                    yield line
+        return _iter_blob(self.blob)
+
+    def iter_timed(self) -> Iterator[tuple[int, bytes]]:
+        """(exchange time ms, message) in order: from the index once it is built, else from each line as it
+        streams (a replay never waits for the index; the prefix read costs about a microsecond a line)."""
+        if self._ts:
+            yield from zip(self._ts[0].tolist(), self.iter_messages(), strict=False)
+            return
+        for i, line in enumerate(self.iter_messages()):
+            yield _line_timestamp(line, f"line {i + 1} of {self.path.name}")[0], line
 
     @property
     def messages(self) -> tuple[bytes, ...]:
         """Every message in memory at once (tests and small files only)."""
         return tuple(self.iter_messages())
+
+
+_INDEX_LOCK = threading.Lock()  # one lazy index build at a time (a replay thread and a page may both ask)
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -183,23 +219,25 @@ def _line_timestamp(line: bytes, where: str) -> tuple[int, dict | None]:
     return parse_timestamp_ms(doc["timestamp"]), doc
 
 
-def load_recording(
-    path: str | Path, *, max_messages: int = MAX_RECORDING_MESSAGES, max_bytes: int = MAX_RECORDING_BYTES
-) -> Recording:
-    """Read a recording as data (orjson only, never eval/pickle); every line must carry a timestamp.
+def _iter_blob(blob: bytes) -> Iterator[bytes]:
+    """The non-empty lines of a recording's stored bytes (gzip or plain), decompressed on the fly."""
+    fh = gzip.GzipFile(fileobj=io.BytesIO(blob)) if blob[:2] == GZIP_MAGIC else io.BytesIO(blob)
+    with fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                yield line
 
-    Refuses files whose uncompressed size exceeds ``max_bytes`` or that hold more than ``max_messages``.
-    """
-    path = Path(path)
-    blob = path.read_bytes()
-    if len(blob) > max_bytes:
-        raise ParseError("recording_too_large", f"{path.name} exceeds {max_bytes} bytes")
+
+def _scan(
+    path: Path, blob: bytes, *, max_messages: int = MAX_RECORDING_MESSAGES, max_bytes: int = MAX_RECORDING_BYTES
+) -> tuple[np.ndarray, str, str]:
+    """Every message's timestamp and the first message's (exchange, symbol); see ``load_recording``."""
     ts: list[int] = []
     exchange = symbol = ""
     total = 0
-    rec = Recording(path=path, blob=blob, ts_ms=np.empty(0, dtype=np.int64), exchange="", symbol="")
     try:
-        for i, line in enumerate(rec.iter_messages()):
+        for i, line in enumerate(_iter_blob(blob)):
             total += len(line)
             if total > max_bytes:
                 raise ParseError("recording_too_large", f"{path.name} exceeds {max_bytes} bytes uncompressed")
@@ -208,11 +246,60 @@ def load_recording(
             t, doc = _line_timestamp(line, f"line {i + 1} of {path.name}")
             ts.append(t)
             if not exchange:
-                doc = doc if doc is not None else orjson.loads(line)
-                exchange = str(doc.get("exchange", "")).lower()
-                symbol = str(doc.get("symbol", "")).upper()
+                exchange, symbol = _instrument(line, doc)
     except (OSError, EOFError, UnicodeDecodeError) as exc:  # truncated or not gzip at all
         raise ParseError("unreadable_recording", f"{path.name}: {exc}") from None
     if not ts:
         raise ParseError("empty_recording", str(path))
-    return Recording(path=path, blob=blob, ts_ms=np.asarray(ts, dtype=np.int64), exchange=exchange, symbol=symbol)
+    return np.asarray(ts, dtype=np.int64), exchange, symbol
+
+
+def _instrument(line: bytes, doc: dict | None) -> tuple[str, str]:
+    doc = doc if doc is not None else orjson.loads(line)
+    return str(doc.get("exchange", "")).lower(), str(doc.get("symbol", "")).upper()
+
+
+def _read_blob(path: Path, max_bytes: int) -> bytes:
+    blob = path.read_bytes()
+    if len(blob) > max_bytes:
+        raise ParseError("recording_too_large", f"{path.name} exceeds {max_bytes} bytes")
+    return blob
+
+
+def load_recording(
+    path: str | Path, *, max_messages: int = MAX_RECORDING_MESSAGES, max_bytes: int = MAX_RECORDING_BYTES
+) -> Recording:
+    """Read a recording as data (orjson only, never eval/pickle); every line must carry a timestamp.
+
+    Refuses files whose uncompressed size exceeds ``max_bytes`` or that hold more than ``max_messages``.
+    """
+    path = Path(path)
+    blob = _read_blob(path, max_bytes)
+    ts, exchange, symbol = _scan(path, blob, max_messages=max_messages, max_bytes=max_bytes)
+    return Recording(path, blob, exchange, symbol, int(ts[0]), int(ts[-1]), int(ts.size), [ts])
+
+
+def open_recording(
+    path: str | Path, *, messages: int, start_ms: int, end_ms: int, max_bytes: int = MAX_RECORDING_BYTES
+) -> Recording:
+    """A recording whose message count and time range are known beforehand (a bundled one: the manifest states
+    them, and tests check them against the files), read up to its first line only.
+
+    Why: indexing the 2 MB default recording inflates 110 MB of JSON (about 0.3 s on the first page view of the
+    app), while a replay plays in real time from its first messages. The first line must carry ``start_ms``
+    (else ``ParseError``: the summary is not this file's); ``ts_ms`` is built, and checked against the count
+    and range, on first use.
+    """
+    path = Path(path)
+    blob = _read_blob(path, max_bytes)
+    try:
+        first = next(_iter_blob(blob), None)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ParseError("unreadable_recording", f"{path.name}: {exc}") from None
+    if first is None:
+        raise ParseError("empty_recording", str(path))
+    t, doc = _line_timestamp(first, f"line 1 of {path.name}")
+    if t != start_ms or messages < 1 or end_ms < start_ms:
+        raise ParseError("recording_mismatch", f"{path.name} starts at {t} ms; expected {messages} from {start_ms} ms")
+    exchange, symbol = _instrument(first, doc)
+    return Recording(path, blob, exchange, symbol, start_ms, end_ms, messages)

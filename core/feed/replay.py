@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import contextlib
-import itertools
 import json
 import logging
 import math
@@ -27,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from core.errors import InputError
-from core.feed.recording import Recording, load_recording, parse_timestamp_ms
+from core.feed.recording import Recording, load_recording, open_recording, parse_timestamp_ms
 from core.market.venues import Protocol
 from core.paths import DATA_DIR
 
@@ -164,6 +162,18 @@ def default_recording() -> RecordingInfo:
     return next((r for r in recs if r.default), recs[0])
 
 
+def open_replay(path: str | Path, manifest: Path = MANIFEST) -> Recording:
+    """The recording at ``path``, ready to replay: a bundled one (listed in the manifest with its count and range)
+    read up to its first line, its index built only if asked (``open_recording``); any other file read and
+    checked in full (``load_recording``: uploads, captures, a ``--data`` path)."""
+    want = Path(path).resolve()
+    for r in bundled_recordings(manifest):
+        if r.messages and r.start and r.end and r.path.resolve() == want:
+            start, end = parse_timestamp_ms(r.start), parse_timestamp_ms(r.end)
+            return open_recording(want, messages=r.messages, start_ms=start, end_ms=end)
+    return load_recording(path)
+
+
 class ReplayServer:
     """Streams one recording to every client, paced by the original timestamps divided by ``speed``.
 
@@ -241,14 +251,14 @@ class ReplayServer:
         try:
             while True:
                 t0 = loop.time()
-                base = int(rec.ts_ms[0])
-                for msg, ts in zip(rec.iter_messages(), rec.ts_ms, strict=False):
+                base = rec.start_ms
+                for ts, msg in rec.iter_timed():
                     if self.speed > 0:
-                        due = t0 + (int(ts) - base) / 1000.0 / self.speed
+                        due = t0 + (ts - base) / 1000.0 / self.speed
                         delay = due - loop.time()
                         if delay > 0:
                             await asyncio.sleep(delay)
-                    await self._send(ws, msg, int(ts))
+                    await self._send(ws, msg, ts)
                 if not self.loop:
                     break
                 await asyncio.sleep(0.1 / max(self.speed, 1.0))
@@ -259,19 +269,33 @@ class ReplayServer:
 
     async def _on_clock(self, ws: ServerConnection, clock: ReplayClock) -> None:
         """Serve the window on the shared clock: first the book of the current recorded instant (the newest
-        message at or before it: each message is a full book), then each later one when the clock reaches it."""
-        ts_list = self.recording.ts_ms.tolist()
-        last = bisect.bisect_right(ts_list, clock.end_ms) - 1
+        message at or before it: each message is a full book; the first message when none is), at once, then
+        each later one when the clock reaches it. Read as it streams: the messages before the instant are
+        skipped (no index needed, so a replay starts without reading its whole recording first)."""
         while True:
             now = time.monotonic()
-            cycle = clock.cycle(now)
-            first = max(bisect.bisect_right(ts_list, clock.recorded_ms(now)) - 1, 0)
-            messages = itertools.islice(self.recording.iter_messages(), first, last + 1)
-            for i, msg in enumerate(messages, start=first):
-                delay = clock.due_s(cycle, ts_list[i]) - time.monotonic()
-                if i > first and delay > 0:
+            cycle, at = clock.cycle(now), clock.recorded_ms(now)
+            held: tuple[int, bytes] | None = None  # the newest message at or before the instant, not sent yet
+            started = False  # the instant's book has been sent
+            for ts, msg in self.recording.iter_timed():
+                if ts > clock.end_ms:
+                    break
+                if not started:
+                    if ts <= at:
+                        held = (ts, msg)
+                        continue
+                    started = True
+                    if held is None:  # the window's first message is after the instant: it is the first book
+                        await self._send(ws, msg, ts)
+                        continue
+                    await self._send(ws, held[1], held[0])
+                    held = None
+                delay = clock.due_s(cycle, ts) - time.monotonic()
+                if delay > 0:
                     await asyncio.sleep(delay)
-                await self._send(ws, msg, ts_list[i])
+                await self._send(ws, msg, ts)
+            if held is not None:  # no message of the window is after the instant: its book is the last one
+                await self._send(ws, held[1], held[0])
             await asyncio.sleep(max(clock.due_s(cycle + 1, clock.start_ms) - time.monotonic(), 0.0) + 0.001)
             self.loops += 1
 
@@ -284,7 +308,7 @@ class ReplayServer:
 
 
 async def _serve_forever(args: argparse.Namespace) -> None:
-    rec = load_recording(args.data)
+    rec = open_replay(args.data)
     async with ReplayServer(rec, port=args.port, speed=args.speed, loop=args.loop) as server:
         print(f"replaying {rec.path.name}: {len(rec)} messages, {rec.duration_s:.1f} s recorded on {rec.date}")
         print(
