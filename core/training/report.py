@@ -354,6 +354,54 @@ def _recalibration(c: dict[str, Any]) -> list[str]:
         "scales and the knots were fixed before this version's held-out figures were looked at, once; nothing "
         "was changed after.",
         "",
+        *_instrument_shift(r),
+    ]
+
+
+def _instrument_shift(r: dict[str, Any]) -> list[str]:
+    """The per-instrument logit shift: its rule, the time-block cross-validation and what is served."""
+    ev = r.get("instrument_shift")
+    if not ev or "mean" not in ev:
+        return []
+    recs = ev["by_recording"]
+    buckets = list(next(iter(recs.values()))["without"]["signed_by_bucket"])
+    rows = []
+    for n, v in recs.items():
+        for arm, label in (("without", "pooled"), ("with", "pooled + shift")):
+            rows.append(
+                [
+                    f"`{n}`",
+                    label,
+                    v["blocks"],
+                    _f(v[arm]["log_loss"]),
+                    _f(v[arm]["gap"]),
+                    *[f"{100 * v[arm]['signed_by_bucket'].get(b, float('nan')):+.1f}" for b in buckets],
+                ]
+            )
+    m = ev["mean"]
+    served = ev.get("shifts") or {}
+    verdict = (
+        "Both means are lower with the shift, so it is served: "
+        + ", ".join(f"`{k}` {v:+.3f}" for k, v in served.items())
+        + " (logit units; an instrument not listed gets the pooled recalibration)."
+        if ev["chosen"]
+        else "The shift does not lower both means, so none is served (the pooled recalibration for every instrument)."
+    )
+    return [
+        "#### Per-instrument shift (time-block cross-validation on the training date)",
+        "",
+        f"Choice rule: {ev['rule']}",
+        "",
+        "Cross-validated by 60 s blocks (`core.training.recalibration.choose_instrument_shifts`); per recording: "
+        "blocks, log-loss, calibration gap, and mean predicted - mean realised share (points) per size bucket:",
+        "",
+        _table(["recording", "recalibration", "blocks", "log-loss", "calibration gap", *buckets], rows),
+        "",
+        f"Mean over the recordings: log-loss {_f(m['without']['log_loss'])} pooled vs {_f(m['with']['log_loss'])} "
+        f"with the shift; calibration gap {_f(m['without']['gap'])} vs {_f(m['with']['gap'])}. {verdict} "
+        "On the training recordings (the BTCUSDT pair) the rows outside the validation blocks also fitted the "
+        "model itself, so their shift is measured where the model is in sample.",
+        "",
     ]
 
 

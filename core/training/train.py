@@ -75,7 +75,13 @@ from core.training.dataset import (
     slippage_window,
 )
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
-from core.training.recalibration import FLOW_COLUMNS, SCALES, CalibrationRows, choose_recalibration
+from core.training.recalibration import (
+    FLOW_COLUMNS,
+    SCALES,
+    CalibrationRows,
+    choose_instrument_shifts,
+    choose_recalibration,
+)
 from core.training.report import render_docs
 from core.validation.bootstrap import BlockBootstrap, Resampler
 
@@ -787,6 +793,14 @@ def run_role(
             validation=np.arange(len(served)) >= len(cal.train),
         )
         rc, evidence = choose_recalibration(net, rows, names)
+        keys = {r: instrument_key(ex, sym) for r, (ex, sym, _) in inst.items()}
+        t_ms = served["t_ms"].to_numpy(np.float64)
+        ridge = float(evidence[evidence["chosen"]]["ridge"]) if rc is not None else 0.0
+        shifts, shift_ev = choose_instrument_shifts(
+            net, rc, rows, names, keys, t_ms, served["span_ms"].to_numpy(np.float64), ridge
+        )
+        if rc is not None and shifts:
+            rc = replace(rc, shifts=tuple(sorted(shifts.items())))
         net = replace(net, recalibration=rc)
         chosen_scale = next((s for s in SCALES if s.name == evidence["chosen"]), None)
         correction["recalibration"] = {
@@ -812,9 +826,14 @@ def run_role(
             "ridge": evidence[evidence["chosen"]]["ridge"] if chosen_scale else "none",
             "choice_rule": evidence["rule"],
             "leave_one_recording_out": {k: v for k, v in evidence.items() if k not in ("rule", "chosen")},
+            "instrument_shift": shift_ev,
         }
     fit_s = time.perf_counter() - t0
-    held_eval = {name: evaluate(role, net, train, df, serve) for name, df in held.items()}
+
+    def net_for(name: str) -> NumpyNet:  # the maker net as served for the recording's instrument
+        return net.for_instrument(instrument_key(*inst[name][:2])) if name in inst else net
+
+    held_eval = {name: evaluate(role, net_for(name), train, df, serve) for name, df in held.items()}
     day = next((n for n in HELD_OUT_DAY if n in held_eval), next(iter(held_eval), None))
     main = held_eval[day] if day else {"model": chosen["validation"], "baselines": base_val}
     extra: dict[str, Any] = {}
