@@ -283,6 +283,7 @@ def choose_recalibration(
 
 #: ridge of an instrument's logit shift towards 0 (per row), fixed before any run: the served scale's ridge
 SHIFT_RIDGE = 0.003
+SHIFT_MARGIN = 0.01  # the relative log-loss gain the shifts must bring
 SHIFT_BLOCK_S = 60.0  # the time blocks of the cross-validation, as the validation blocks
 SHIFT_RULE = (
     "per-instrument logit shift, decided by time-block cross-validation on the training date: each same-day "
@@ -291,7 +292,9 @@ SHIFT_RULE = (
     "window does not reach into the block, on top of the recalibration fitted on the other recordings' "
     "validation blocks (as in leave-one-recording-out), and scored on the block. Per recording, the log-loss and "
     "the calibration gap of its cross-validated predictions; each score is the mean over the recordings, against "
-    "the same recalibration without a shift. The shifts are served only if both means are lower; each "
+    "the same recalibration without a shift. The shifts are served only if both means are lower, the log-loss "
+    "by at least 1% (as the MLP must beat the linear model; without it, instruments that do not differ got "
+    "shifts of noise on hand-made data); each "
     "instrument's shift is then refitted on every row of its recording on top of the served recalibration, and "
     "an instrument without a recording of that date gets none (the pooled recalibration). Written down before "
     "these cross-validated figures and this version's held-out figures were looked at."
@@ -401,7 +404,10 @@ def choose_instrument_shifts(
         arm: {k: float(np.mean([v[arm][k] for v in by_rec.values()])) for k in ("log_loss", "gap")}
         for arm in ("without", "with")
     }
-    use = all(mean["with"][k] < mean["without"][k] for k in ("log_loss", "gap"))
+    use = (
+        mean["with"]["gap"] < mean["without"]["gap"]
+        and mean["with"]["log_loss"] < (1.0 - SHIFT_MARGIN) * mean["without"]["log_loss"]
+    )
     evidence: dict[str, Any] = {"rule": SHIFT_RULE, "chosen": use, "mean": mean, "by_recording": by_rec}
     if not use:
         return {}, evidence

@@ -381,11 +381,11 @@ def _instrument_shift(r: dict[str, Any]) -> list[str]:
     m = ev["mean"]
     served = ev.get("shifts") or {}
     verdict = (
-        "Both means are lower with the shift, so it is served: "
+        "The rule's conditions hold, so the shifts are served: "
         + ", ".join(f"`{k}` {v:+.3f}" for k, v in served.items())
         + " (logit units; an instrument not listed gets the pooled recalibration)."
         if ev["chosen"]
-        else "The shift does not lower both means, so none is served (the pooled recalibration for every instrument)."
+        else "The rule's conditions do not hold, so no shift is served (the pooled recalibration for every instrument)."
     )
     return [
         "#### Per-instrument shift (time-block cross-validation on the training date)",
