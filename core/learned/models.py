@@ -240,14 +240,16 @@ class MakerTakerModelImpl:
         return ImputedFlow(imp["trades_per_s"], imp["btc_per_s"], f"trade flow imputed with the training {kind} median")
 
     def flow_source(self, x: ModelInput) -> str:
-        """Where the order's imputed trade flow (and its instrument's calibration) come from, for the method note."""
+        """Where the order's imputed trade flow (and its instrument's calibration) come from, and how the share did on
+        the held-out day (the card's ``caveat``), for the method note."""
         rc = self.net.recalibration
         key = instrument_key(x.snapshot.exchange, x.snapshot.symbol)
         shift = dict(rc.shifts).get(key) if rc is not None and rc.shifts else None
         calib = (
             "" if shift is None else f"; recalibrated for {key} on its training-date tape (logit shift {shift:+.2f})"
         )
-        return self.imputed_flow(x.snapshot).source + calib
+        caveat = self.cards.get("maker_taker", {}).get("caveat")  # the held-out day's misses, said plainly
+        return self.imputed_flow(x.snapshot).source + calib + (f"; {caveat}" if caveat else "")
 
     def net_for(self, snapshot: Any) -> NumpyNet:
         """The net as served for the book's instrument (its recalibration's shift, if it has one)."""

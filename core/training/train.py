@@ -74,6 +74,7 @@ from core.training.dataset import (
     slippage_rows,
     slippage_window,
 )
+from core.training.held_out import covariate_shift, label_by_recording, maker_caveat
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
 from core.training.recalibration import (
     FLOW_COLUMNS,
@@ -912,6 +913,15 @@ def run_role(
             for f in ("vol_bps", "trades_per_s")
         },
     }
+    if role == "maker_taker":
+        shift_in = covariate_shift(serve(train), {n: serve(d) for n, d in held.items()}, names)
+        card["covariate_shift"] = shift_in
+        buckets = [bucket_name(i) for i in range(len(SIZE_EDGES_USD) - 1)]
+        card["label_by_recording"] = label_by_recording(pd.concat([cal.train, cal.test]), SIZE_EDGES_USD, buckets)
+        if day:
+            card["caveat"] = maker_caveat(
+                f"{day}, never used to fit or choose", held_eval[day]["by_size"], shift_in[day]
+            )
     return RoleResult(role=role, model=model, arch=arch, card=card, net=net)
 
 
