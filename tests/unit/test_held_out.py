@@ -35,14 +35,21 @@ def test_label_by_recording_buckets_fills_by_size():
 
 def test_maker_caveat_names_only_the_buckets_outside_the_interval_with_points():
     by_size = [
-        {"bucket": "$10k-$100k", "predicted": 0.30, "realised": 0.32, "realised_ci": [0.28, 0.36]},
+        {"bucket": "$10k-$100k", "predicted": 0.30, "realised": 0.3199, "realised_ci": [0.28, 0.36]},
         {"bucket": "$100k-$1M", "predicted": 0.198, "realised": 0.255, "realised_ci": [0.208, 0.298]},
         {"bucket": "$1M-$10M", "predicted": 0.30, "realised": 0.15, "realised_ci": [0.11, 0.18]},
     ]
     shift = {"vol_bps": {"outside": 1.0, "median": 0.35, "train_median": 1.0}, "size": {"outside": 0.0}}
     text = maker_caveat("day X", by_size, shift)
-    assert "under-predicted by 5.7 points at $100k-$1M (predicted 0.198, realised 0.255 [0.208, 0.298])" in text
-    assert "over-predicted by 15.0 points at $1M-$10M" in text and "$10k-$100k" not in text
+    assert (
+        "under-predicted by 5.7 points at $100k-$1M (predicted 0.198, realised 0.255 [0.208, 0.298], outside its 95% "
+        "interval)" in text
+    )
+    assert "over-predicted by 15.0 points at $1M-$10M" in text and "$10k-$100k" not in text  # 2 points, inside
+    near = {"bucket": "$1k-$10k", "predicted": 0.273, "realised": 0.301, "realised_ci": [0.258, 0.345]}
+    assert "under-predicted by 2.8 points at $1k-$10k (predicted 0.273, realised 0.301 [0.258, 0.345])" in (
+        maker_caveat("day X", [near])
+    )
     assert "100% of orders had vol_bps outside the training range" in text
     ok = maker_caveat("day X", by_size[:1], {"size": {"outside": 0.01, "median": 1, "train_median": 1}})
-    assert "within the realised 95% interval in every size bucket" in ok and "outside" not in ok
+    assert "within 2 points and the realised 95% interval in every size bucket" in ok and "outside" not in ok
