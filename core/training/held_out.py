@@ -64,7 +64,9 @@ def maker_caveat(day: str, by_size: Sequence[dict[str, Any]], shift: dict[str, A
 
     def outside(r: dict[str, Any]) -> bool:
         ci = r.get("realised_ci")
-        return bool(ci) and not (ci[0] <= r["predicted"] <= ci[1])
+        if not ci:
+            return False
+        return not (ci[0] <= r["predicted"] <= ci[1])
 
     misses = [r for r in by_size if outside(r) or 100 * abs(r["realised"] - r["predicted"]) >= MISS_POINTS]
     if not misses:
