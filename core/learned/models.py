@@ -51,7 +51,7 @@ from core.learned.features import (
     maker_vector,
     slippage_vector,
 )
-from core.learned.imputation import FlowImputation, ImputedFlow
+from core.learned.imputation import FlowImputation, ImputedFlow, instrument_key
 from core.learned.nets import NumpyNet
 from core.market.instruments import Instrument, get_instrument
 from core.paths import MODELS_DIR
@@ -227,6 +227,8 @@ class MakerTakerModelImpl:
     impute: dict[str, dict[str, float]]  # per market kind, base units: only for a card without ``flows``
     cards: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     flows: FlowImputation | None = None  # per instrument, USD terms (``core.learned.imputation``)
+    #: the net per instrument key (``NumpyNet.for_instrument``), filled on first use
+    by_instrument: dict[str, NumpyNet] = field(default_factory=dict, repr=False, compare=False)
 
     def imputed_flow(self, snapshot: Any) -> ImputedFlow:
         """The trade flow a live feed without trades gets for this instrument (``core.learned.imputation``)."""
@@ -238,8 +240,24 @@ class MakerTakerModelImpl:
         return ImputedFlow(imp["trades_per_s"], imp["btc_per_s"], f"trade flow imputed with the training {kind} median")
 
     def flow_source(self, x: ModelInput) -> str:
-        """Where the order's imputed trade flow comes from, for the method note."""
-        return self.imputed_flow(x.snapshot).source
+        """Where the order's imputed trade flow (and its instrument's calibration) come from, and how the share did on
+        the held-out day (the card's ``caveat``), for the method note."""
+        rc = self.net.recalibration
+        key = instrument_key(x.snapshot.exchange, x.snapshot.symbol)
+        shift = dict(rc.shifts).get(key) if rc is not None and rc.shifts else None
+        calib = (
+            "" if shift is None else f"; recalibrated for {key} on its training-date tape (logit shift {shift:+.2f})"
+        )
+        caveat = self.cards.get("maker_taker", {}).get("caveat")  # the held-out day's misses, said plainly
+        return self.imputed_flow(x.snapshot).source + calib + (f"; {caveat}" if caveat else "")
+
+    def net_for(self, snapshot: Any) -> NumpyNet:
+        """The net as served for the book's instrument (its recalibration's shift, if it has one)."""
+        key = instrument_key(snapshot.exchange, snapshot.symbol)
+        net = self.by_instrument.get(key)
+        if net is None:
+            net = self.by_instrument[key] = self.net.for_instrument(key)
+        return net
 
     def features_for(
         self,
@@ -291,7 +309,7 @@ class MakerTakerModelImpl:
         )
 
     def maker_fraction(self, x: ModelInput) -> float:
-        return _clip(float(self.net.forward(self.features(x))[0]), 0.0, 1.0)
+        return _clip(float(self.net_for(x.snapshot).forward(self.features(x))[0]), 0.0, 1.0)
 
     def limit_risk(self, x: ModelInput) -> LimitRisk | None:
         """Adverse selection and opportunity cost at the order's horizon, from the card's tape estimates

@@ -10,7 +10,7 @@ path. Nothing here imports TensorFlow or Keras.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,17 @@ class Recalibration:
     group_col: int
     u_sign: float = 1.0
     flow_cols: tuple[int, ...] = ()  # (log10_queue_usd, log10_horizon_s, log10_flow_over_order), or none
+    #: per instrument (``core.learned.imputation.instrument_key``), a logit shift added to ``a`` at every knot;
+    #: ``__call__`` ignores them (the pooled correction): ``for_instrument`` folds one into ``coef``
+    shifts: tuple[tuple[str, float], ...] = ()
+
+    def for_instrument(self, key: str) -> Recalibration:
+        """This recalibration for one instrument: its logit shift folded into ``a`` (the level at every knot, so
+        the share still never rises with size), or the pooled one for an instrument without a shift."""
+        c = dict(self.shifts).get(key, 0.0)
+        coef = self.coef.copy()
+        coef[:, :, 0] += c
+        return replace(self, coef=coef, shifts=())
 
     def u(self, raw: np.ndarray) -> np.ndarray:
         """The size scale the knots are on, per row."""
@@ -178,6 +189,11 @@ class NumpyNet:
         if self.band_shift is not None and self.kind != "quantiles":
             raise ValueError("a band shift needs a quantile net")
 
+    def for_instrument(self, key: str) -> NumpyNet:
+        """The net as served for one instrument (``Recalibration.for_instrument``); itself without shifts."""
+        rc = self.recalibration
+        return self if rc is None or not rc.shifts else replace(self, recalibration=rc.for_instrument(key))
+
     @property
     def n_features(self) -> int:
         return int(self.mean.size)
@@ -204,7 +220,8 @@ class NumpyNet:
 
     def compiled(self) -> Any | None:
         """The same forward pass for one row as compiled code (``core.learned._nets.DenseNet``), or None
-        when it is not built or switched off. Tests hold it equal to ``forward`` to 1e-12."""
+        when it is not built or switched off. Tests hold it equal to ``forward`` to 1e-12. A recalibration's
+        per-instrument shifts are not in it: compile ``for_instrument(key)`` for one instrument."""
         nets = load("core.learned._nets")
         if nets is None:
             return None
@@ -246,6 +263,9 @@ class NumpyNet:
             arrays["recal_cols"] = np.array([rc.u_col, rc.group_col], dtype=np.int64)
             arrays["recal_sign"] = np.array(rc.u_sign)
             arrays["recal_flow_cols"] = np.array(rc.flow_cols, dtype=np.int64)
+            if rc.shifts:
+                arrays["recal_shift_keys"] = np.array([k for k, _ in rc.shifts], dtype=np.str_)
+                arrays["recal_shift_values"] = np.array([v for _, v in rc.shifts], dtype=np.float64)
         with open(path, "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -292,6 +312,10 @@ class NumpyNet:
                 group_col=group_col,
                 u_sign=float(d["recal_sign"]) if "recal_sign" in d else 1.0,  # files before the flow scales
                 flow_cols=tuple(int(c) for c in d.get("recal_flow_cols", ())),
+                shifts=tuple(
+                    (str(k), float(v))
+                    for k, v in zip(d.get("recal_shift_keys", ()), d.get("recal_shift_values", ()), strict=True)
+                ),
             )
         return cls(
             kind=str(d["kind"]),

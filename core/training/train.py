@@ -74,8 +74,15 @@ from core.training.dataset import (
     slippage_rows,
     slippage_window,
 )
+from core.training.held_out import covariate_shift, label_by_recording, maker_caveat
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
-from core.training.recalibration import FLOW_COLUMNS, SCALES, CalibrationRows, choose_recalibration
+from core.training.recalibration import (
+    FLOW_COLUMNS,
+    SCALES,
+    CalibrationRows,
+    choose_instrument_shifts,
+    choose_recalibration,
+)
 from core.training.report import render_docs
 from core.validation.bootstrap import BlockBootstrap, Resampler
 
@@ -787,6 +794,14 @@ def run_role(
             validation=np.arange(len(served)) >= len(cal.train),
         )
         rc, evidence = choose_recalibration(net, rows, names)
+        keys = {r: instrument_key(ex, sym) for r, (ex, sym, _) in inst.items()}
+        t_ms = served["t_ms"].to_numpy(np.float64)
+        ridge = float(evidence[evidence["chosen"]]["ridge"]) if rc is not None else 0.0
+        shifts, shift_ev = choose_instrument_shifts(
+            net, rc, rows, names, keys, t_ms, served["span_ms"].to_numpy(np.float64), ridge
+        )
+        if rc is not None and shifts:
+            rc = replace(rc, shifts=tuple(sorted(shifts.items())))
         net = replace(net, recalibration=rc)
         chosen_scale = next((s for s in SCALES if s.name == evidence["chosen"]), None)
         correction["recalibration"] = {
@@ -812,9 +827,14 @@ def run_role(
             "ridge": evidence[evidence["chosen"]]["ridge"] if chosen_scale else "none",
             "choice_rule": evidence["rule"],
             "leave_one_recording_out": {k: v for k, v in evidence.items() if k not in ("rule", "chosen")},
+            "instrument_shift": shift_ev,
         }
     fit_s = time.perf_counter() - t0
-    held_eval = {name: evaluate(role, net, train, df, serve) for name, df in held.items()}
+
+    def net_for(name: str) -> NumpyNet:  # the maker net as served for the recording's instrument
+        return net.for_instrument(instrument_key(*inst[name][:2])) if name in inst else net
+
+    held_eval = {name: evaluate(role, net_for(name), train, df, serve) for name, df in held.items()}
     day = next((n for n in HELD_OUT_DAY if n in held_eval), next(iter(held_eval), None))
     main = held_eval[day] if day else {"model": chosen["validation"], "baselines": base_val}
     extra: dict[str, Any] = {}
@@ -893,6 +913,15 @@ def run_role(
             for f in ("vol_bps", "trades_per_s")
         },
     }
+    if role == "maker_taker":
+        shift_in = covariate_shift(serve(train), {n: serve(d) for n, d in held.items()}, names)
+        card["covariate_shift"] = shift_in
+        buckets = [bucket_name(i) for i in range(len(SIZE_EDGES_USD) - 1)]
+        card["label_by_recording"] = label_by_recording(pd.concat([cal.train, cal.test]), SIZE_EDGES_USD, buckets)
+        if day:
+            card["caveat"] = maker_caveat(
+                f"{day}, never used to fit or choose", held_eval[day]["by_size"], shift_in[day]
+            )
     return RoleResult(role=role, model=model, arch=arch, card=card, net=net)
 
 

@@ -152,7 +152,9 @@ def card_view(role: str, card: Mapping[str, Any] | None, *, in_use: bool, fallba
     card = card or {}
     title = TITLES.get(role, role)
     if in_use:
-        status = f"In use: {card.get('reason', 'the card says use = true')}."
+        status = f"In use: {card.get('reason', 'the card says use = true')}." + (
+            f" {card['caveat']}" if card.get("caveat") else ""
+        )
     else:
         why = (
             fallback_reason

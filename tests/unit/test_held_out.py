@@ -1,0 +1,55 @@
+"""The held-out day said plainly (core.training.held_out): the inputs' shift and the maker caveat, hand-made."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.training.held_out import covariate_shift, label_by_recording, maker_caveat
+
+pytestmark = pytest.mark.unit
+
+
+def test_covariate_shift_finds_the_input_that_left_the_training_range():
+    rng = np.random.default_rng(1)
+    train = pd.DataFrame({"vol_bps": rng.uniform(0.8, 1.2, 1000), "size": rng.uniform(1, 7, 1000)})
+    quiet = pd.DataFrame({"vol_bps": rng.uniform(0.1, 0.6, 500), "size": rng.uniform(1, 7, 500)})
+    got = covariate_shift(train, {"quiet": quiet}, ["vol_bps", "size"])["quiet"]
+    assert got["vol_bps"]["outside"] == 1.0 and got["size"]["outside"] < 0.05
+    assert got["vol_bps"]["median"] < got["vol_bps"]["train_p1_p99"][0]
+
+
+def test_label_by_recording_buckets_fills_by_size():
+    rows = pd.DataFrame(
+        {
+            "recording": ["a"] * 4 + ["b"] * 2,
+            "size_usd": [50.0, 5e4, 5e4, 5e6, 50.0, 5e6],
+            "fill_fraction": [1.0, 0.5, 0.0, 0.1, 0.0, 0.0],
+        }
+    )
+    got = label_by_recording(rows, (10.0, 1e3, 1e4, 1e5, 1e6, 1e7), ["s", "m1", "m2", "l1", "l2"])
+    assert got["a"]["m2"] == {"n": 2, "fill": 0.25, "any": 0.5}
+    assert got["a"]["l2"]["fill"] == 0.1 and got["b"]["l2"]["any"] == 0.0 and "m2" not in got["b"]
+
+
+def test_maker_caveat_names_only_the_buckets_outside_the_interval_with_points():
+    by_size = [
+        {"bucket": "$10k-$100k", "predicted": 0.30, "realised": 0.3199, "realised_ci": [0.28, 0.36]},
+        {"bucket": "$100k-$1M", "predicted": 0.198, "realised": 0.255, "realised_ci": [0.208, 0.298]},
+        {"bucket": "$1M-$10M", "predicted": 0.30, "realised": 0.15, "realised_ci": [0.11, 0.18]},
+    ]
+    shift = {"vol_bps": {"outside": 1.0, "median": 0.35, "train_median": 1.0}, "size": {"outside": 0.0}}
+    text = maker_caveat("day X", by_size, shift)
+    assert (
+        "under-predicted by 5.7 points at $100k-$1M (predicted 0.198, realised 0.255 [0.208, 0.298], outside its 95% "
+        "interval)" in text
+    )
+    assert "over-predicted by 15.0 points at $1M-$10M" in text and "$10k-$100k" not in text  # 2 points, inside
+    near = {"bucket": "$1k-$10k", "predicted": 0.273, "realised": 0.301, "realised_ci": [0.258, 0.345]}
+    assert "under-predicted by 2.8 points at $1k-$10k (predicted 0.273, realised 0.301 [0.258, 0.345])" in (
+        maker_caveat("day X", [near])
+    )
+    assert "100% of orders had vol_bps outside the training range" in text
+    ok = maker_caveat("day X", by_size[:1], {"size": {"outside": 0.01, "median": 1, "train_median": 1}})
+    assert "within 2 points and the realised 95% interval in every size bucket" in ok and "outside" not in ok
