@@ -157,7 +157,9 @@ def simulator_page() -> None:
     follow_feed(rt)
     loaded = rt.models()
     st.title("Simulator")
-    st.markdown(QUESTION)
+    # HTML allowed in a sentence without any: the browser then loads Markdown's HTML support (its rehype-raw chunk,
+    # 189 kB) now, while this run goes on, not after the cost cards (HTML) arrive at its end (issue 15, startup)
+    st.markdown(QUESTION, unsafe_allow_html=True)
     st.html(CARD_STYLE)  # the cost cards' look, once a run of the page (it takes no space; refreshes reuse it)
     slots: dict = {}
     with st.sidebar:  # drawn top to bottom: market, costs, then the refresh rate (needed first, drawn last)
