@@ -180,16 +180,19 @@ def launch(playwright, *, cpus: str | None = None):
 # Records, in the page, when the first cost figure (a card's value with text) is in the document and when the
 # next animation frame after it begins (the frame that paints it), as Date.now() (the same wall clock as
 # time.time() on this machine). Installed before the page loads, so nothing is missed.
+# The first cost card's value: core.views.preview.cards_html since branch s8-sim; an st.metric before it, so a
+# --base checkout from before that merge (e.g. 123eb34) is timed at the same figure.
+FIRST_FIGURE = '.sim-card-value, [data-testid="stMetricValue"]'
 FIRST_FIGURE_JS = """
 window.__first = {};
 new MutationObserver((_, obs) => {
-  const v = document.querySelector('.sim-card-value');  // core.views.preview.cards_html
+  const v = document.querySelector(FIRST_FIGURE);
   if (!v || !v.innerText.trim()) return;
   obs.disconnect();
   window.__first.in_dom = Date.now();
   requestAnimationFrame(() => { window.__first.frame = Date.now(); });
 }).observe(document, {subtree: true, childList: true, characterData: true});
-"""
+""".replace("FIRST_FIGURE", repr(FIRST_FIGURE))
 
 
 def bench_startup(tree: Path = ROOT) -> dict:
@@ -218,7 +221,7 @@ def bench_startup(tree: Path = ROOT) -> dict:
             app.start()
             server = time.time() - t0  # the server answers its health check: Python, Streamlit and its server are up
             page.goto(app.url)
-            page.wait_for_selector(".sim-card-value", timeout=90_000)
+            page.wait_for_selector(FIRST_FIGURE, timeout=90_000)
             seen = time.time() - t0
             page.wait_for_function("window.__first.frame !== undefined", timeout=30_000)
             first = page.evaluate("window.__first")

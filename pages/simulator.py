@@ -34,6 +34,10 @@ from pages.source_picker import follow_feed, needs_full_run, source_inputs
 #: the status line and notices live in a box of this height, so the cards below never move when a message
 #: comes or goes (a longer message scrolls inside the box)
 NOTICES_HEIGHT_PX = 104
+#: a session's first run waits this long at most for the first book of a feed that has just started (the replay's
+#: first book comes 0.02-0.1 s after the runtime): with none, the cost cards would wait for the next refresh, a
+#: second later (issue 15, startup). Later runs never wait.
+FIRST_BOOK_WAIT_S = 1.0
 
 DEFAULTS = {
     "sim_side": "buy",
@@ -64,6 +68,12 @@ def live_view(rt, refresh_s: float | None) -> None:
     inst = rt.instrument(exchange, symbol)
     # one snapshot for everything this refresh shows: the one sessions refreshing within 0.1 s share
     snap = shared_views().book(rt, exchange, symbol, time.monotonic())
+    if snap is None and not ss.get("sim_waited_first_book"):
+        ss["sim_waited_first_book"] = True
+        end = time.monotonic() + FIRST_BOOK_WAIT_S
+        while snap is None and time.monotonic() < end:  # bounded; the sleep lets the feed thread run
+            time.sleep(0.01)
+            snap = shared_views().book(rt, exchange, symbol, time.monotonic())
     summary = current_summary(rt, snap)
     # The status line and every message share one fixed-height box: the cards and charts below keep their
     # place, so they update in place instead of being redrawn (no jump, no flicker).
@@ -147,7 +157,9 @@ def simulator_page() -> None:
     follow_feed(rt)
     loaded = rt.models()
     st.title("Simulator")
-    st.markdown(QUESTION)
+    # HTML allowed in a sentence without any: the browser then loads Markdown's HTML support (its rehype-raw chunk,
+    # 189 kB) now, while this run goes on, not after the cost cards (HTML) arrive at its end (issue 15, startup)
+    st.markdown(QUESTION, unsafe_allow_html=True)
     st.html(CARD_STYLE)  # the cost cards' look, once a run of the page (it takes no space; refreshes reuse it)
     slots: dict = {}
     with st.sidebar:  # drawn top to bottom: market, costs, then the refresh rate (needed first, drawn last)

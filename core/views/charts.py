@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 from _plotly_utils.utils import convert_to_base64  # type: ignore[import-untyped]
@@ -24,6 +23,9 @@ from _plotly_utils.utils import convert_to_base64  # type: ignore[import-untyped
 from core.costs.order import SizeUnit
 from core.views import simulator as sc
 from core.views.formatting import bps, usd, usd_short
+
+if TYPE_CHECKING:  # imported where a chart is built: the Simulator's first view builds none (issue 15, startup)
+    import pandas as pd
 
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 #: an input's run keeps the charts on screen when the page refreshes at least this often (the next refresh
@@ -139,13 +141,13 @@ def depth_spec(view: sc.SimulatorView, base: str, quote: str) -> dict:
         data.append(
             {
                 "type": "scatter",
-                "x": frame["price"].to_numpy(),
-                "y": frame["cum_usd"].to_numpy(),
+                "x": np.asarray(frame["price"]),
+                "y": np.asarray(frame["cum_usd"]),
                 "name": name,
                 "mode": "lines",
                 "line": {"shape": "hv", "color": color},
                 "fill": "tozeroy",
-                "customdata": frame["cum_base"].to_numpy(),
+                "customdata": np.asarray(frame["cum_base"]),
                 "hovertemplate": f"%{{x:,.2f}} {quote}<br>%{{y:$,.0f}} cumulative<br>%{{customdata:.4f}} {base}"
                 f"<extra>{name}</extra>",
             }
@@ -245,6 +247,8 @@ RESTART_COLOR = "#7048e8"
 
 def steps_back(times: pd.Series | np.ndarray) -> np.ndarray:
     """True at each row whose (exchange) time is earlier than the row before: a replay started over there."""
+    import pandas as pd
+
     t = np.asarray(pd.Series(times).astype("int64") if isinstance(times, pd.Series) else times, dtype=np.float64)
     out = np.zeros(t.size, dtype=bool)
     if t.size > 1:
@@ -256,6 +260,8 @@ def with_gaps(frame: pd.DataFrame, x: str, breaks: np.ndarray) -> pd.DataFrame:
     """``frame`` with a row of missing values (at the next row's ``x``) before each break: the line stops there."""
     if not breaks.any():
         return frame
+    import pandas as pd
+
     gap = frame[breaks].copy()
     for c in gap.columns:
         if c != x:  # NaN keeps a numeric column numeric (sent as a typed array); plotly draws no line through it
@@ -306,6 +312,8 @@ def _add_restarts(spec: dict, times: Sequence) -> dict:
 
 def _utc(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """UTC instants as plotly's validation stores them (naive datetime64, sent as ISO strings)."""
+    import pandas as pd
+
     t = pd.DatetimeIndex(times)
     return (t.tz_convert(None) if t.tz is not None else t).to_numpy()
 
@@ -315,6 +323,8 @@ def mid_spec(
 ) -> dict:
     """The mid price on receive time (the last ``max_points`` books), broken and marked where the replay started
     over (``restarts_s``: receive times of the first book after each restart, ``core.runtime.Runtime.restarts``)."""
+    import pandas as pd
+
     times_s, mids = np.asarray(times_s)[-max_points:], np.asarray(mids)[-max_points:]
     t = pd.to_datetime(np.asarray(times_s, dtype=np.float64), unit="s", utc=True)
     frame = pd.DataFrame({"time": t, "mid": np.asarray(mids, dtype=np.float64)})

@@ -22,10 +22,9 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from core.costs.estimate import CostEstimate, estimate
 from core.costs.models import Models
@@ -37,6 +36,9 @@ from core.market.book import BookSnapshot
 from core.views.formatting import bps, usd
 from core.views.inputs import RawInputs, Scenario
 from core.views.market import book_time, restart_note
+
+if TYPE_CHECKING:  # imported where a table is built: the Simulator's first view builds none (issue 15, startup)
+    import pandas as pd
 
 MAX_SCENARIOS = 4
 LABELS = tuple("ABCD")[:MAX_SCENARIOS]
@@ -215,6 +217,8 @@ def compare(
     pinned: PinnedBook, scenarios: Sequence[tuple[str, Scenario]], *, models: Models | None = None
 ) -> Comparison:
     """Price every (label, scenario) on the pinned book; the first is the reference the others are compared to."""
+    import pandas as pd
+
     priced = tuple(price_on(pinned, label, s, models) for label, s in scenarios[:MAX_SCENARIOS])
     labels = [p.label for p in priced]
     rows = [_input_rows(p) for p in priced]
@@ -289,6 +293,8 @@ def recent_range(
     ``window_s`` of receive time; None when there are none yet."""
     if ticks is None or not len(ticks):
         return None
+    import pandas as pd
+
     t = ticks["received_utc"]
     recent = ticks[t >= t.iloc[-1] - pd.Timedelta(seconds=window_s)]
     cost = recent["net_cost_usd"].to_numpy(dtype=np.float64)

@@ -10,9 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from core.feed.bus import BusInstrument
 from core.feed.recording import iso_ms
@@ -20,6 +18,9 @@ from core.feed.replay import ReplayInfo
 from core.feed.store import FeedState, FeedStatus
 from core.market import venues
 from core.market.book import BookSnapshot
+
+if TYPE_CHECKING:  # imported where the table is built: the Simulator imports this module, its first view builds none
+    import pandas as pd
 
 #: exchange id -> what pages call it (from the venue registry)
 EXCHANGE_LABELS = {v.id: v.label for v in venues.VENUES if v.kind is venues.VenueKind.EXCHANGE}
@@ -182,6 +183,8 @@ def ingest_summary(doc: Mapping[str, Any] | None, bus: Sequence[BusInstrument]) 
 
 def top_levels(snap: BookSnapshot, n: int = 10) -> pd.DataFrame:
     """Top ``n`` levels per side, side by side: bid size/price | ask price/size (base units, quote)."""
+    import pandas as pd
+
     nb, na = min(n, snap.bid_px.size), min(n, snap.ask_px.size)
     rows = max(nb, na)
 

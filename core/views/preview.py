@@ -13,8 +13,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.costs.estimate import CostEstimate
 from core.costs.order import Side
@@ -23,6 +22,9 @@ from core.views.documents import doc_link
 from core.views.formatting import bps, bps_pct, microseconds, percent, price, size_amount, usd, usd_brief
 from core.views.inputs import OrderSize
 from core.views.simulator import LatencyStats, SimulatorView
+
+if TYPE_CHECKING:  # imported where a table is built: the Simulator's first view builds none (issue 15, startup)
+    import pandas as pd
 
 #: what the page answers, in one sentence (shown under the title)
 QUESTION = (
@@ -240,4 +242,6 @@ def breakdown_rows(view: SimulatorView) -> pd.DataFrame | None:
     """``breakdown_cells`` as a DataFrame, or None for a view that was not priced."""
     if view.breakdown is None:
         return None
+    import pandas as pd
+
     return pd.DataFrame(breakdown_cells(view), columns=list(BREAKDOWN_SHOWN))

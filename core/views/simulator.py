@@ -17,10 +17,9 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from core.costs.composition import bps
 from core.costs.estimate import CostEstimate, estimate
@@ -39,6 +38,9 @@ from core.pricing.pricer import CostFigures, TickPricer
 from core.runtime import Runtime
 from core.views.formatting import usd
 from core.views.inputs import Scenario
+
+if TYPE_CHECKING:  # imported where a table is built: the Simulator's first view builds none (issue 15, startup)
+    import pandas as pd
 
 #: the cost-versus-size curve: $10 to $10M, log-spaced
 CURVE_SIZES_USD = np.geomspace(10.0, 1e7, 31)
@@ -138,8 +140,11 @@ def market_kind(instrument: Instrument) -> str:
 class DepthChart:
     """Cumulative depth per side (USD and base units by price) and the order's footprint on it."""
 
-    bids: pd.DataFrame  # price, cum_usd, cum_base; best first (descending price), levels in the window
-    asks: pd.DataFrame  # price, cum_usd, cum_base; best first (ascending price), levels in the window
+    # columns price, cum_usd, cum_base as arrays, best first (bids descending, asks ascending), levels in the
+    # window: only the depth chart reads them, and a DataFrame each would cost every view (and its first, the
+    # import of pandas)
+    bids: Mapping[str, np.ndarray]
+    asks: Mapping[str, np.ndarray]
     mid: float
     side: Side
     fill_from: float  # the touch on the order's side
@@ -227,20 +232,16 @@ def depth_chart(snapshot: BookSnapshot, e: CostEstimate) -> DepthChart:
     nb = min(int(np.searchsorted(-snapshot.bid_px, -lo, side="right")) + 1, snapshot.bid_px.size)
     na = min(int(np.searchsorted(snapshot.ask_px, hi, side="right")) + 1, snapshot.ask_px.size)
     return DepthChart(
-        bids=pd.DataFrame(
-            {
-                "price": snapshot.bid_px[:nb],
-                "cum_usd": snapshot.bid_cum_quote[:nb],
-                "cum_base": snapshot.bid_cum_base[:nb],
-            }
-        ),
-        asks=pd.DataFrame(
-            {
-                "price": snapshot.ask_px[:na],
-                "cum_usd": snapshot.ask_cum_quote[:na],
-                "cum_base": snapshot.ask_cum_base[:na],
-            }
-        ),
+        bids={
+            "price": snapshot.bid_px[:nb],
+            "cum_usd": snapshot.bid_cum_quote[:nb],
+            "cum_base": snapshot.bid_cum_base[:nb],
+        },
+        asks={
+            "price": snapshot.ask_px[:na],
+            "cum_usd": snapshot.ask_cum_quote[:na],
+            "cum_base": snapshot.ask_cum_base[:na],
+        },
         mid=mid,
         side=e.side,
         fill_from=fill_from,
@@ -261,6 +262,8 @@ def cost_curve(
     sizes_usd: Sequence[float] | np.ndarray = CURVE_SIZES_USD,
 ) -> pd.DataFrame:
     """Net cost (and its parts) in bps for each order size on this book; NaN where a size cannot be priced."""
+    import pandas as pd  # only the curve's chart reads it (see the imports)
+
     rows = []
     for s in sizes_usd:
         try:
@@ -488,6 +491,8 @@ def tick_table(ticks: Sequence[CostFigures] | None) -> pd.DataFrame | None:
     builds it for up to a track's 600 figures; a DataFrame of the tuples took milliseconds)."""
     if not ticks:
         return None
+    import pandas as pd  # see the imports: a first view has no ticks yet
+
     cols = dict(zip(CostFigures._fields, zip(*ticks, strict=True), strict=True))
     recv_ns = np.fromiter(cols["recv_ns"], dtype=np.int64, count=len(ticks))
     exch_ms = np.fromiter(cols["exchange_ts_ms"], dtype=np.int64, count=len(ticks))

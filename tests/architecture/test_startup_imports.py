@@ -1,5 +1,6 @@
 """The first page view of the embedded app imports no Redis client and no TensorFlow; a bus replica does import
-Redis, where it is used.
+Redis, where it is used. The Simulator's first run (the cost cards, no chart yet) imports no pandas or pyarrow;
+its next run, which draws the charts, does.
 
 Startup (issue 15) pays for every module the first page's path imports. A fresh interpreter imports what the
 Simulator page imports, builds the app's runtime from the environment (the bundled replay, no ``TCS_BUS``),
@@ -49,3 +50,48 @@ def test_first_page_path_imports_no_redis_or_tensorflow():
     assert report["embedded"] == [], f"the embedded app's first page path imported {report['embedded']}"
     assert report["group_started"] is False, "the other venues' replays started before anyone asked for them"
     assert report["replica_has_redis"], "building a bus client did not import redis"
+
+
+# In a fresh interpreter: the app's runtime (as the first page view builds it) with its first book in, then the app's
+# first run under AppTest (the Simulator, the default page), then its second (a session's first timed refresh).
+FIRST_RUN_PROBE = r"""
+import json, sys, time
+from pages.common import get_runtime
+rt = get_runtime()
+end = time.monotonic() + 60
+while rt.latest() is None and time.monotonic() < end:
+    time.sleep(0.02)
+from streamlit.testing.v1 import AppTest
+heavy = lambda: sorted({m.split(".")[0] for m in sys.modules} & {"pandas", "pyarrow"})
+at = AppTest.from_file(sys.argv[1], default_timeout=60)
+report = {"imported_before": heavy()}
+at.run()
+report |= {"errors": [str(e.value) for e in at.exception], "cards": sum('class="sim-card-value"' in m.value for m in at.markdown),
+           "first_run": heavy()}
+at.run()
+report |= {"charts": len(at.get("plotly_chart")), "second_run": heavy()}
+rt.close()
+print(json.dumps(report))
+"""
+
+
+def test_simulator_first_run_imports_no_pandas():
+    """Importing pandas (and pyarrow with it) took 0.4-0.5 s of the first page view before its first element
+    (docs/PERFORMANCE.md, startup); the first run draws the cost cards without a table or chart, so it needs none."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TCS_")} | {"TCS_SOURCE": "replay"}
+    env["PYTHONPATH"] = str(ROOT)
+    r = subprocess.run(
+        [sys.executable, "-c", FIRST_RUN_PROBE, str(ROOT / "app.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["errors"] == []
+    assert report["imported_before"] == [], "building the runtime imported pandas"
+    assert report["cards"] == 1, "the first run drew no cost cards (no book yet?)"
+    assert report["first_run"] == [], f"the Simulator's first run imported {report['first_run']}"
+    assert report["charts"] == 4 and report["second_run"] == ["pandas", "pyarrow"], report  # the charts do need it
