@@ -120,6 +120,27 @@ CHOICE_RULE = (
 )
 
 
+#: the least calibration orders an instrument needs in a size bucket for a cell of its own; with fewer, its orders
+#: in that bucket take the pooled (market kind x size bucket) cell. An assumption, not fitted: the same floor as
+#: ``MIN_CELL`` (a split-conformal 90% quantile of 50 scores covers a new order with probability Beta(46, 5):
+#: mean 90.2%, standard deviation about 4 points).
+MIN_INSTRUMENT_CELL = MIN_CELL
+
+#: whether the served table has per-instrument cells, decided after ``CHOICE_RULE`` chose the normaliser, on
+#: 2024-08-08 alone; written before any per-instrument table was fitted or scored on any recording
+CELLS_RULE = (
+    "the normaliser chosen by the rule above, fitted two ways on the same folds: pooled (market kind x size "
+    "bucket, as before) and per instrument (an instrument's own size-bucket cell where it has at least "
+    f"{MIN_INSTRUMENT_CELL} calibration orders there, else the pooled cell; an instrument is an (exchange, symbol) "
+    "row of the instrument table, and the served band looks it up there, so an instrument with no cell of its own "
+    "gets the pooled band); judged on the cells of the rule above (fold x market kind x size bucket) and on "
+    "instrument cells (per fold family, leave-one-recording-out and volatility terciles, every order scored by the "
+    "table fitted without its fold, per instrument x size bucket), each with at least "
+    f"{MIN_JUDGED} orders: per-instrument cells are served only if their worst |coverage - 90%| is smaller than "
+    "the pooled table's, or equal with a smaller mean; on a tie of both the pooled table (the incumbent) is kept"
+)
+
+
 @dataclass(frozen=True)
 class TakerScores:
     """One row per real taker order of the calibration recordings, priced by the uncorrected quantile model."""
