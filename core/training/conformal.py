@@ -31,6 +31,13 @@ orders stop near $1M and 150 ms, the app prices $10M and 1 s, and their fitted b
 (``Normaliser.eligible``). The evidence (every candidate's cells) is on the model card and in
 ``docs/MODELS.md``. ``check`` recomputes the table from orders outside the
 validation blocks and reports the coverage inside them, an out-of-block check inside the calibration days.
+
+Instruments that need very different corrections share a pooled cell (on 2024-08-08 the perpetuals' $100k-$1M cell
+pooled COIN-M and ETHUSDT orders needing 26-95 spread units with BTCUSDT's needing about 6), so the chosen
+normaliser is also fitted with per-instrument cells (``fit_instrument_table``: an instrument's own cell where it
+has ``MIN_INSTRUMENT_CELL`` orders, else the pooled one), served only where ``CELLS_RULE`` (written before any such
+table was scored) prefers it on the same folds. The instrument is not a model input: the band looks it up through
+the instrument table (``core.learned.models.band_instrument``).
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from core.costs.volatility import realised_vol
 from core.costs.walk import walk_book
 from core.errors import OrderError
 from core.learned.features import ROLE_INPUTS, VOL_FLOOR_BPS
-from core.learned.models import SlippageModelImpl
+from core.learned.models import SlippageModelImpl, band_instrument
 from core.learned.nets import BandShift, NumpyNet
 from core.validation.books import load_books
 from core.validation.delay import measure_delay
@@ -151,6 +158,9 @@ class TakerScores:
     p90_bps: np.ndarray  # the model's p90 before any correction
     realised_bps: np.ndarray
     p50_bps: np.ndarray | None = None  # the model's p50: the floor of a two-sided band (None: no floor)
+    #: each order's instrument, its ``core.learned.models.band_instrument`` key ("" where the instrument table does not list it); None:
+    #: unknown, so no per-instrument cells
+    instrument: np.ndarray | None = None
 
     @property
     def vol_bps(self) -> np.ndarray:
@@ -167,6 +177,16 @@ class TakerScores:
     def bucket(self) -> np.ndarray:
         return np.searchsorted(EDGES_LOG10_USD, self.x[:, _NAMES.index("log10_size_usd")], side="right")
 
+    def rows(self, instruments: Sequence[str] = ()) -> np.ndarray:
+        """Each order's row of a table whose rows after the two pooled ones are ``instruments``' (as
+        ``BandShift.rows``): its instrument's, else its market kind's."""
+        g = self.group
+        if not instruments or self.instrument is None:
+            return g
+        at = {k: 2 + i for i, k in enumerate(instruments)}
+        own = np.fromiter((at.get(str(k), -1) for k in self.instrument), dtype=np.intp, count=g.size)
+        return np.where(own >= 0, own, g)
+
     def subset(self, mask: np.ndarray) -> TakerScores:
         return TakerScores(
             recording=self.recording[mask],
@@ -175,6 +195,7 @@ class TakerScores:
             p90_bps=self.p90_bps[mask],
             realised_bps=self.realised_bps[mask],
             p50_bps=None if self.p50_bps is None else self.p50_bps[mask],
+            instrument=None if self.instrument is None else self.instrument[mask],
         )
 
 
@@ -183,7 +204,7 @@ def score_taker_orders(
 ) -> TakerScores:
     """Every taker order of each (recording, trades) priced as the validator prices it, by ``net``."""
     slip = SlippageModelImpl(name="calibration", expected=None, quantiles=net, impute=impute)
-    names, stamps, rows, realised = [], [], [], []
+    names, stamps, rows, realised, keys = [], [], [], [], []
     for rec, trades in recordings:
         books = load_books(rec)
         orders = group_orders(Tape.from_parquet(trades))
@@ -210,6 +231,7 @@ def score_taker_orders(
             realised.append(realised_cost_bps(side, qty, float(orders.notional[i]), snap.mid))
             names.append(rec.name)
             stamps.append(int(orders.ts_ms[i]))
+            keys.append(band_instrument(snap.exchange, snap.symbol) or "")
     x_all = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(_NAMES))
     q = net.forward(x_all) if len(rows) else np.empty((0, 3))
     return TakerScores(
@@ -219,6 +241,7 @@ def score_taker_orders(
         p90_bps=q[:, 1],
         realised_bps=np.asarray(realised, dtype=np.float64),
         p50_bps=q[:, 0],
+        instrument=np.asarray(keys, dtype=np.str_),
     )
 
 
@@ -259,7 +282,46 @@ def fit_table(t: TakerScores, norm: Normaliser) -> tuple[np.ndarray, list[dict[s
     return table, cells
 
 
-def band_shift(table: np.ndarray, norm: Normaliser) -> BandShift:
+def fit_instrument_table(
+    t: TakerScores, norm: Normaliser, pooled: np.ndarray | None = None
+) -> tuple[np.ndarray, tuple[str, ...], list[dict[str, Any]]]:
+    """``pooled`` (``fit_table``'s, fitted here when None) with one row per instrument of ``t`` that has a cell of
+    its own below it: an (instrument, size bucket) with at least ``MIN_INSTRUMENT_CELL`` orders takes their
+    score quantile, a thinner one the pooled cell of its market kind. Returns (table, the rows' instrument keys,
+    one row per instrument x bucket saying what it was made of)."""
+    if pooled is None:
+        pooled, _ = fit_table(t, norm)
+    if t.instrument is None:
+        return pooled, (), []
+    score, bucket = t.score(norm), t.bucket
+    extra, kept, cells = [], [], []
+    for key in sorted({str(k) for k in t.instrument if k}):
+        mine = t.instrument == key
+        g = int(t.group[mine][0])
+        row = pooled[g].copy()
+        own = np.zeros(row.size, dtype=bool)
+        for k, (name, _, _) in enumerate(SIZE_BUCKETS):
+            m = mine & (bucket == k)
+            own[k] = int(m.sum()) >= MIN_INSTRUMENT_CELL
+            if own[k]:
+                row[k] = conformal_quantile(score[m], two_sided=norm.two_sided)
+            cells.append(
+                {
+                    "instrument": key,
+                    "market": "spot" if g else "derivative",
+                    "bucket": name,
+                    "n": int(m.sum()),
+                    "own": bool(own[k]),
+                    "shift_units": float(row[k]),
+                }
+            )
+        if own.any():
+            extra.append(row)
+            kept.append(key)
+    return np.vstack([pooled, *extra]), tuple(kept), cells
+
+
+def band_shift(table: np.ndarray, norm: Normaliser, instruments: Sequence[str] = ()) -> BandShift:
     return BandShift(
         edges=EDGES_LOG10_USD.astype(np.float64),
         table=table,
@@ -267,23 +329,26 @@ def band_shift(table: np.ndarray, norm: Normaliser) -> BandShift:
         group_col=_NAMES.index("is_spot"),
         scale_col=_NAMES.index(norm.column),
         floor=norm.floor,
+        instruments=tuple(instruments),
     )
 
 
-def shifted_p90(t: TakerScores, table: np.ndarray, norm: Normaliser) -> np.ndarray:
-    """``t``'s p90 moved by ``table`` in units of ``norm``, never below the p50 (as ``NumpyNet.forward`` serves it)."""
-    p90 = t.p90_bps + table[t.group, t.bucket] * norm.of(t.x)
+def shifted_p90(t: TakerScores, table: np.ndarray, norm: Normaliser, instruments: Sequence[str] = ()) -> np.ndarray:
+    """``t``'s p90 moved by ``table`` (rows after the pooled two: ``instruments``') in units of ``norm``, never below
+    the p50 (as ``NumpyNet.forward`` serves it)."""
+    p90 = t.p90_bps + table[t.rows(instruments), t.bucket] * norm.of(t.x)
     return p90 if t.p50_bps is None else np.maximum(p90, t.p50_bps)
 
 
-def covered(t: TakerScores, table: np.ndarray, norm: Normaliser) -> np.ndarray:
+def covered(t: TakerScores, table: np.ndarray, norm: Normaliser, instruments: Sequence[str] = ()) -> np.ndarray:
     """Which of ``t``'s orders are at or below the p90 moved by ``table`` in units of ``norm``."""
-    return t.realised_bps <= shifted_p90(t, table, norm) + 1e-6
+    return t.realised_bps <= shifted_p90(t, table, norm, instruments) + 1e-6
 
 
 def coverage(t: TakerScores, net: NumpyNet) -> list[dict[str, Any]]:
     """Share of ``t``'s orders at or below ``net``'s p90, per market kind and size bucket (and all)."""
-    hit = t.realised_bps <= net.forward(t.x)[:, 1] + 1e-6 if len(t.ts_ms) else np.empty(0, bool)
+    keys = None if t.instrument is None else [str(k) for k in t.instrument]
+    hit = t.realised_bps <= net.forward(t.x, keys)[:, 1] + 1e-6 if len(t.ts_ms) else np.empty(0, bool)
     out = [{"market": "all", "bucket": "all sizes", "n": int(hit.size), "coverage": _mean(hit)}]
     for g in (0, 1):
         for k, (name, _, _) in enumerate(SIZE_BUCKETS):
@@ -296,6 +361,23 @@ def coverage(t: TakerScores, net: NumpyNet) -> list[dict[str, Any]]:
                         "n": int(m.sum()),
                         "coverage": _mean(hit[m]),
                     }
+                )
+    return out
+
+
+def coverage_by_instrument(t: TakerScores, net: NumpyNet) -> list[dict[str, Any]]:
+    """Share of ``t``'s orders at or below ``net``'s p90 (each with its instrument's band), per instrument x size
+    bucket."""
+    if t.instrument is None or not len(t.ts_ms):
+        return []
+    hit = t.realised_bps <= net.forward(t.x, [str(k) for k in t.instrument])[:, 1] + 1e-6
+    out = []
+    for key in sorted({str(k) for k in t.instrument}):
+        for k, (name, _, _) in enumerate(SIZE_BUCKETS):
+            m = (t.instrument == key) & (t.bucket == k)
+            if m.any():
+                out.append(
+                    {"instrument": key or "unlisted", "bucket": name, "n": int(m.sum()), "coverage": _mean(hit[m])}
                 )
     return out
 
@@ -314,14 +396,22 @@ def folds(t: TakerScores) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def cross_validate(t: TakerScores, norm: Normaliser) -> dict[str, Any]:
-    """Coverage of each fold's orders by the table fitted on the others, per market kind x size bucket; the
-    worst and mean |coverage - 90%| over the cells with at least ``MIN_JUDGED`` orders."""
+def cross_validate(t: TakerScores, norm: Normaliser, per_instrument: bool = False) -> dict[str, Any]:
+    """Coverage of each fold's orders by the table (pooled, or ``per_instrument``) fitted on the others, per
+    market kind x size bucket; the worst and mean |coverage - 90%| over the cells with at least ``MIN_JUDGED``
+    orders (``CHOICE_RULE``). Also, per fold family (each order scored by the table fitted without its fold),
+    per instrument x size bucket, and the worst and mean over both kinds of judged cells (``CELLS_RULE``)."""
     cells: list[dict[str, Any]] = []
+    out_of_fold: dict[str, np.ndarray] = {}
     for fold, held in folds(t):
-        table, _ = fit_table(t.subset(~held), norm)
+        fit = t.subset(~held)
+        table, _ = fit_table(fit, norm)
+        instruments: tuple[str, ...] = ()
+        if per_instrument:
+            table, instruments, _ = fit_instrument_table(fit, norm, table)
         part = t.subset(held)
-        hit = covered(part, table, norm)
+        hit = covered(part, table, norm, instruments)
+        out_of_fold.setdefault(fold.split(" ")[0], np.zeros(len(t.ts_ms), dtype=bool))[held] = hit
         for g in (0, 1):
             for k, (name, _, _) in enumerate(SIZE_BUCKETS):
                 m = (part.group == g) & (part.bucket == k)
@@ -335,13 +425,56 @@ def cross_validate(t: TakerScores, norm: Normaliser) -> dict[str, Any]:
                             "coverage": float(hit[m].mean()),
                         }
                     )
+    inst_cells = _instrument_cells(t, out_of_fold)
     dev = np.array([abs(c["coverage"] - LEVEL) for c in cells if c["n"] >= MIN_JUDGED])
+    both = np.array([abs(c["coverage"] - LEVEL) for c in cells + inst_cells if c["n"] >= MIN_JUDGED])
     return {
         "normaliser": norm.name,
+        "per_instrument": per_instrument,
         "worst_deviation": float(dev.max()) if dev.size else None,
         "mean_deviation": float(dev.mean()) if dev.size else None,
         "cells": cells,
+        "instrument_cells": inst_cells,
+        "cells_worst_deviation": float(both.max()) if both.size else None,
+        "cells_mean_deviation": float(both.mean()) if both.size else None,
     }
+
+
+def _instrument_cells(t: TakerScores, out_of_fold: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Out-of-fold coverage per fold family x instrument x size bucket (none without the orders' instruments)."""
+    if t.instrument is None:
+        return []
+    cells = []
+    for family, hit in out_of_fold.items():
+        for key in sorted({str(k) for k in t.instrument if k}):
+            for k, (name, _, _) in enumerate(SIZE_BUCKETS):
+                m = (t.instrument == key) & (t.bucket == k)
+                if m.any():
+                    cells.append(
+                        {
+                            "family": family,
+                            "instrument": key,
+                            "bucket": name,
+                            "n": int(m.sum()),
+                            "coverage": float(hit[m].mean()),
+                        }
+                    )
+    return cells
+
+
+def choose_cells(t: TakerScores, norm: Normaliser) -> tuple[bool, dict[str, Any]]:
+    """``CELLS_RULE``: whether ``norm``'s table gets per-instrument cells (False on a tie, or without the orders'
+    instruments), and the evidence of both variants."""
+    pooled = cross_validate(t, norm)
+    if t.instrument is None or not any(str(k) for k in t.instrument):
+        return False, {"pooled": pooled}
+    own = cross_validate(t, norm, per_instrument=True)
+
+    def key(e: dict[str, Any]) -> tuple[float, float]:
+        w, m = e["cells_worst_deviation"], e["cells_mean_deviation"]
+        return (math.inf if w is None else w, math.inf if m is None else m)
+
+    return key(own) < key(pooled), {"pooled": pooled, "per_instrument": own}
 
 
 def choose_normaliser(
@@ -382,13 +515,22 @@ def calibrate(
     candidates: Sequence[Normaliser] = NORMALISERS,
 ) -> tuple[NumpyNet, dict[str, Any]]:
     """``net`` with its band shift fitted on every taker order of ``t`` in the normaliser chosen among
-    ``candidates`` by cross-validation, and the card's account of both."""
+    ``candidates`` by cross-validation (``CHOICE_RULE``), with per-instrument cells where ``CELLS_RULE`` chose
+    them, and the card's account of both."""
     norm, evidence = choose_normaliser(t, candidates)
+    per_instrument, cells_evidence = choose_cells(t, norm)
     table, cells = fit_table(t, norm)
-    out = replace(net, band_shift=band_shift(table, norm))
+    own_table, own_keys, own_cells = fit_instrument_table(t, norm, table)
+    instruments: tuple[str, ...] = ()
+    if per_instrument:
+        table, instruments = own_table, own_keys
+    out = replace(net, band_shift=band_shift(table, norm, instruments))
     val = in_blocks(t, blocks)
     check_table, _ = fit_table(t.subset(~val), norm)
-    checked = replace(net, band_shift=band_shift(check_table, norm))
+    check_keys: tuple[str, ...] = ()
+    if per_instrument:
+        check_table, check_keys, _ = fit_instrument_table(t.subset(~val), norm, check_table)
+    checked = replace(net, band_shift=band_shift(check_table, norm, check_keys))
     direction = (
         "(up or down, two-sided, never below the p50)" if norm.two_sided else "(never down: a negative quantile is 0)"
     )
@@ -398,6 +540,12 @@ def calibrate(
             "recordings, priced as core.validation prices them: the p90 moves by the "
             f"ceil((n + 1) x {LEVEL:g})-th smallest (realised - p90) / {norm.unit} times the order's {norm.unit} "
             f"{direction}; a bucket under {MIN_CELL} orders pools with the smaller ones"
+            + (
+                f"; an instrument with at least {MIN_INSTRUMENT_CELL} orders in a bucket has a cell of its own there "
+                "(the served band looks the instrument up in the instrument table; any other order takes the pooled cell)"
+                if per_instrument
+                else ""
+            )
         ),
         "normaliser": {
             "column": norm.column,
@@ -407,12 +555,22 @@ def calibrate(
             "two_sided": norm.two_sided,
         },
         "choice": {"what": CHOICE_RULE, "candidates": evidence},
+        "cells": {
+            "what": CELLS_RULE,
+            "min_instrument_cell": MIN_INSTRUMENT_CELL,
+            "chosen": "per instrument" if per_instrument else "pooled",
+            "served_instruments": list(instruments),
+            "candidates": cells_evidence,
+            # the per-instrument table fitted on every order: served only when chosen
+            "instrument_table": own_cells,
+        },
         "orders": len(t.ts_ms),
         "by_recording": {str(r): int((t.recording == r).sum()) for r in np.unique(t.recording)},
         "table": cells,
         "edges_log10_usd": EDGES_LOG10_USD.tolist(),
         "coverage_before": coverage(t, net),
         "coverage_after": coverage(t, out),
+        "coverage_by_instrument": {"before": coverage_by_instrument(t, net), "after": coverage_by_instrument(t, out)},
         "check": {
             "what": (
                 "the table refitted on the orders outside the validation blocks, scored on the orders inside them "

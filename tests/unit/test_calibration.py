@@ -11,11 +11,15 @@ from core.learned.nets import BandShift, DenseWeights, NumpyNet, Recalibration, 
 from core.training.conformal import (
     EDGES_LOG10_USD,
     MIN_CELL,
+    MIN_INSTRUMENT_CELL,
     Normaliser,
     TakerScores,
     calibrate,
+    choose_cells,
     choose_normaliser,
     conformal_quantile,
+    covered,
+    fit_instrument_table,
     fit_table,
 )
 from core.training.recalibration import (
@@ -227,6 +231,101 @@ def test_when_no_quantile_is_negative_two_sided_ties_and_clipped_is_kept():
     assert chosen == BY_VOL
     assert evidence[0]["cells"] == evidence[1]["cells"]
     assert np.array_equal(fit_table(t, BY_VOL)[0], fit_table(t, BY_VOL_TWO_SIDED)[0])
+
+
+PERP, INVERSE, THIN = "binance-futures:BTCUSDT", "binance-coinm:BTCUSD_PERP", "binance-futures:ETHUSDT"
+
+
+def two_instruments(rng: np.random.Generator, n_a: int, n_b: int, b_scale: float, n_thin: int = 0) -> TakerScores:
+    """Perpetual orders of $10k-$100k (one size bucket) of two instruments, each its own recording: misses
+    exponential in volatility units, ``PERP``'s of mean 1, ``INVERSE``'s of mean ``b_scale``; ``THIN``: a few
+    more orders like ``INVERSE``'s. The model's p90 at 0; volatility independent of the instrument."""
+    parts = []
+    for key, n, scale in ((PERP, n_a, 1.0), (INVERSE, n_b, b_scale), (THIN, n_thin, b_scale)):
+        if not n:
+            continue
+        x = rows(rng, n)
+        x[:, SPOT] = 0.0
+        x[:, SIZE] = rng.uniform(4.05, 4.95, n)
+        x[:, VOL] = rng.uniform(0.5, 2.0, n)
+        realised = x[:, VOL] * scale * rng.exponential(1.0, n)
+        parts.append(
+            TakerScores(np.full(n, key), np.arange(n) * 100, x, np.zeros(n), realised, instrument=np.full(n, key))
+        )
+    fields = (*SCORE_FIELDS, "instrument")
+    return TakerScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+
+
+def test_an_instrument_with_too_few_orders_in_a_bucket_takes_the_pooled_cell():
+    """A hand-made table: ``PERP`` has enough orders for a cell of its own, ``THIN`` (fewer than
+    ``MIN_INSTRUMENT_CELL``) falls back to the pooled cell, and the served band (numpy and compiled) applies each."""
+    rng = np.random.default_rng(31)
+    n_thin = MIN_INSTRUMENT_CELL - 1
+    t = two_instruments(rng, 400, 300, 10.0, n_thin=n_thin)
+    k = int(np.searchsorted(EDGES_LOG10_USD, 4.5, side="right"))  # the $10k-$100k bucket
+    pooled, _ = fit_table(t, BY_VOL)
+    table, keys, cells = fit_instrument_table(t, BY_VOL)
+    assert keys == (INVERSE, PERP)  # THIN has no cell of its own: no row
+    assert np.array_equal(table[:2], pooled)
+    own = t.score(BY_VOL)
+    assert table[2 + keys.index(PERP), k] == conformal_quantile(own[t.instrument == PERP])
+    assert table[2 + keys.index(INVERSE), k] == conformal_quantile(own[t.instrument == INVERSE])
+    assert table[2 + keys.index(PERP), k] < pooled[0, k] < table[2 + keys.index(INVERSE), k]
+    thin = next(c for c in cells if c["instrument"] == THIN and c["bucket"] == "$10k-100k")
+    assert thin["n"] == n_thin and not thin["own"] and thin["shift_units"] == pooled[0, k]
+    assert (t.rows(keys)[t.instrument == THIN] == 0).all()  # the pooled derivative row
+    # every instrument with its own cell is covered 90% there (in sample); the pooled table over- and under-covers
+    hit_own, hit_pooled = covered(t, table, BY_VOL, keys), covered(t, pooled, BY_VOL)
+    for key in (PERP, INVERSE):
+        m = t.instrument == key
+        assert 0.9 <= hit_own[m].mean() <= 0.9 + 2.0 / m.sum(), key
+    assert hit_pooled[t.instrument == PERP].mean() > 0.97 and hit_pooled[t.instrument == INVERSE].mean() < 0.85
+
+    served = replace(quantile_net(rng), band_shift=shift(pooled))
+    served = replace(served, band_shift=replace(served.band_shift, table=table, instruments=keys))
+    for key in (PERP, INVERSE, THIN, None):
+        m = t.instrument == key if key else t.instrument == THIN
+        plain = replace(served, band_shift=None).forward(t.x[m])
+        moved = served.forward(t.x[m], key)
+        row = 2 + keys.index(key) if key in keys else 0
+        want = plain[:, 1] + table[row, k] * np.maximum(t.vol_bps[m], 0.1)
+        assert np.allclose(moved[:, 1], np.maximum(want, plain[:, 0]), rtol=0, atol=1e-12), key
+        dense = served.compiled(key)
+        if dense is None:
+            pytest.skip("the compiled twin is not built (setup.py build_ext --inplace)")
+        got = np.array([dense(r.tolist()) for r in t.x[m][:50]])
+        assert np.allclose(got, moved[:50], rtol=1e-12, atol=1e-12), key
+
+
+def test_per_instrument_cells_are_chosen_when_instruments_need_different_corrections(tmp_path):
+    """Two instruments whose misses differ tenfold: the pooled table over-covers one and under-covers the other in
+    the volatility-tercile folds, so ``CELLS_RULE`` chooses per-instrument cells, the served net carries them (and
+    keeps them through its .npz), and the card says so."""
+    t = two_instruments(np.random.default_rng(32), 1500, 1500, 10.0)
+    per_instrument, ev = choose_cells(t, BY_VOL)
+    assert per_instrument
+    assert ev["per_instrument"]["cells_mean_deviation"] < ev["pooled"]["cells_mean_deviation"]
+    inst = {(c["family"], c["instrument"]): c["coverage"] for c in ev["pooled"]["instrument_cells"]}
+    assert inst[("volatility", PERP)] > 0.97 and inst[("volatility", INVERSE)] < 0.85
+    net, card = calibrate(quantile_net(np.random.default_rng(33)), t, {}, (BY_VOL,))
+    assert card["cells"]["chosen"] == "per instrument" and card["cells"]["served_instruments"] == [INVERSE, PERP]
+    assert net.band_shift is not None and net.band_shift.instruments == (INVERSE, PERP)
+    net.save_npz(tmp_path / "q.npz")
+    again = NumpyNet.load_npz(tmp_path / "q.npz")
+    assert again.band_shift is not None and again.band_shift.instruments == (INVERSE, PERP)
+    assert np.array_equal(again.forward(t.x, list(t.instrument)), net.forward(t.x, list(t.instrument)))
+
+
+def test_one_instrument_ties_and_the_pooled_table_is_kept():
+    """With one instrument the per-instrument table is the pooled one, so the two tie and the incumbent is kept:
+    nothing per instrument is served."""
+    t = two_instruments(np.random.default_rng(34), 3000, 0, 1.0)
+    per_instrument, ev = choose_cells(t, BY_VOL)
+    assert not per_instrument
+    assert ev["per_instrument"]["cells"] == ev["pooled"]["cells"]
+    net, card = calibrate(quantile_net(np.random.default_rng(35)), t, {}, (BY_VOL,))
+    assert card["cells"]["chosen"] == "pooled" and card["cells"]["served_instruments"] == []
+    assert net.band_shift is not None and net.band_shift.instruments == ()
 
 
 def test_hat_weights_interpolate_and_clamp():

@@ -377,6 +377,15 @@ def test_shipped_corrections_are_the_ones_their_cards_describe():
         g = 1 if cell["market"] == "spot" else 0
         k = [c["bucket"] for c in conf["table"] if c["market"] == cell["market"]].index(cell["bucket"])
         assert shift.table[g, k] == pytest.approx(cell["shift_units"], abs=1e-12)
+    # per-instrument rows: served exactly when the card says the rule chose them, with the card's values
+    cells = conf.get("cells", {})
+    assert list(shift.instruments) == cells.get("served_instruments", [])
+    assert bool(shift.instruments) == (cells.get("chosen") == "per instrument")
+    names = [c["bucket"] for c in conf["table"] if c["market"] == "derivative"]
+    for c in cells.get("instrument_table", []):
+        if c["instrument"] in shift.instruments:
+            row = 2 + shift.instruments.index(c["instrument"])
+            assert shift.table[row, names.index(c["bucket"])] == pytest.approx(c["shift_units"], abs=1e-12)
     # the unit the card says was chosen by cross-validation is the one served
     assert ROLE_INPUTS["slippage_quantiles"][shift.scale_col] == conf["normaliser"]["column"]
     assert shift.floor == conf["normaliser"]["floor"]
