@@ -98,9 +98,9 @@ cdef class DenseNet:
             self.shift_edges = np.array(edges, dtype=np.float64, order="C").ravel()
             self.shift_table = np.array(table, dtype=np.float64, order="C")
             if self.shift_table.shape[0] < 2 or self.shift_table.shape[1] != self.shift_edges.shape[0] + 1:
-                raise ValueError("the shift table needs 2 pooled rows (and one per instrument), one column per size bucket")
+                raise ValueError("the shift table needs 2 pooled rows (and 1 per instrument), 1 column per size bucket")
             if not -1 <= row < self.shift_table.shape[0] or 0 <= row < 2:
-                raise ValueError("the shift row is an instrument's (2 or more) or -1 (the pooled row of the market kind)")
+                raise ValueError("the shift row is an instrument's (2 or more) or -1 (the market kind's pooled row)")
             self.shift_row = row
             if width < 2:
                 raise ValueError("a band shift needs at least two outputs")

@@ -83,11 +83,13 @@ class BandShift:
             raise ValueError("a band shift's table needs two pooled rows, one per instrument, one column per bucket")
 
     def row_of(self, instrument: str | None) -> int:
-        """The table row of ``instrument`` (an ``core.learned.models.band_instrument`` key), or -1: the pooled row of its market kind."""
+        """The table row of ``instrument`` (a ``core.learned.models.band_instrument`` key), or -1: the pooled row of
+        its market kind."""
         return 2 + self.instruments.index(instrument) if instrument in self.instruments else -1
 
     def rows(self, raw: np.ndarray, instrument: str | Sequence[str | None] | None = None) -> np.ndarray:
-        """The table row of each row of ``raw``: its instrument's (one key for all rows, or one per row), else pooled."""
+        """The table row of each row of ``raw``: its instrument's (one key for all rows, or one per row), else the
+        pooled row of its market kind."""
         g = (raw[:, self.group_col] > 0.5).astype(np.intp)
         if instrument is None or not self.instruments:
             return g
@@ -99,9 +101,8 @@ class BandShift:
 
     def __call__(self, raw: np.ndarray, instrument: str | Sequence[str | None] | None = None) -> np.ndarray:
         k = np.searchsorted(self.edges, raw[:, self.size_col], side="right")
-        return self.table[self.rows(raw, instrument), k] * np.fmax(
-            raw[:, self.scale_col], self.floor
-        )  # fmax: as the compiled twin
+        scale = np.fmax(raw[:, self.scale_col], self.floor)  # fmax: as the compiled twin
+        return self.table[self.rows(raw, instrument), k] * scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +209,8 @@ class NumpyNet:
 
     def forward(self, x: np.ndarray, instrument: str | Sequence[str | None] | None = None) -> np.ndarray:
         """Rows of features -> (n,) for one head, (n, q) for quantiles. A 1-D row gives a 1-row answer.
-        ``instrument``: the rows' ``core.learned.models.band_instrument`` key (one for all, or one per row), which picks a band shift's
-        per-instrument cells; None (or a key without cells): the pooled cells."""
+        ``instrument``: the rows' ``core.learned.models.band_instrument`` key (one for all, or one per row), which
+        picks a band shift's per-instrument cells; None (or a key without cells): the pooled cells."""
         raw = np.atleast_2d(np.asarray(x, dtype=np.float64))
         h = (raw - self.mean) / self.scale
         for layer in self.hidden:

@@ -158,8 +158,8 @@ class TakerScores:
     p90_bps: np.ndarray  # the model's p90 before any correction
     realised_bps: np.ndarray
     p50_bps: np.ndarray | None = None  # the model's p50: the floor of a two-sided band (None: no floor)
-    #: each order's instrument, its ``core.learned.models.band_instrument`` key ("" where the instrument table does not list it); None:
-    #: unknown, so no per-instrument cells
+    #: each order's instrument, its ``core.learned.models.band_instrument`` key ("" where the instrument table does
+    #: not list it); None: unknown, so no per-instrument cells
     instrument: np.ndarray | None = None
 
     @property
@@ -542,7 +542,8 @@ def calibrate(
             f"{direction}; a bucket under {MIN_CELL} orders pools with the smaller ones"
             + (
                 f"; an instrument with at least {MIN_INSTRUMENT_CELL} orders in a bucket has a cell of its own there "
-                "(the served band looks the instrument up in the instrument table; any other order takes the pooled cell)"
+                "(the served band looks the instrument up in the instrument table; any other order takes the "
+                "pooled cell)"
                 if per_instrument
                 else ""
             )
