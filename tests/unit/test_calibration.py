@@ -253,7 +253,7 @@ def two_instruments(rng: np.random.Generator, n_a: int, n_b: int, b_scale: float
             TakerScores(np.full(n, key), np.arange(n) * 100, x, np.zeros(n), realised, instrument=np.full(n, key))
         )
     fields = (*SCORE_FIELDS, "instrument")
-    return TakerScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+    return TakerScores(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
 
 
 def test_an_instrument_with_too_few_orders_in_a_bucket_takes_the_pooled_cell():
