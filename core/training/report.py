@@ -330,6 +330,11 @@ def _cells_choice(k: dict[str, Any]) -> list[str]:
             rows,
         ),
         "",
+        "A left-out recording's instrument has no cell of its own in the table fitted without it, so the "
+        "leave-one-recording-out cells are the same in both variants (the worst cell of both is one of them); the "
+        "variants differ in the volatility-tercile folds. An instrument's thin bucket takes the pooled cell of its "
+        "market kind, which the other instruments' orders dominate, so its coverage there is whatever that cell "
+        "gives (the in-sample table below shows it). "
         "The judged instrument cells (each order scored by the table fitted without its fold, per fold family):",
         "",
         _table(["folds", "instrument", "size", "orders", "pooled", "per instrument"], judged),
