@@ -317,6 +317,33 @@ def _cells_choice(k: dict[str, Any]) -> list[str]:
             "other instrument (every OKX one, for a start) gets the pooled cells."
             if served
             else "the pooled table; the per-instrument table is not served."
+        )
+        + (
+            # a one-off figure of this choice (the 2024-08-08 per-instrument table of max(spread_bps, 0.03), seed 0),
+            # said only while the card is that one: the one look at the held-out day after the choice
+            " The one look at the held-out day after the choice (`docs/VALIDATION.md`, 3,590 taker orders): "
+            "90.9% [88.0%, 93.4%] overall (pooled band before: 93.7% [91.6%, 95.6%]); $100k-$1M 90.3% "
+            "[85.2%, 95.4%] (97.6% [94.7%, 100%]); but $10k-$100k 81.8% [77.2%, 86.4%] (91.7% [88.4%, 94.5%]): "
+            "the BTCUSDT perpetual's own $10k-$100k cell (2.29 spread units from 971 orders of 2024-08-08) is "
+            "too narrow on the other day, so the per-instrument cells trade one bucket's over-coverage for "
+            "another's under-coverage; not tuned further on that day."
+            if served
+            and k["normaliser"]["name"] == "max(spread_bps, 0.03)"
+            and cc["served_instruments"]
+            == [
+                "binance-coinm:BTCUSD_PERP",
+                "binance-futures:BTCUSDT",
+                "binance-futures:ETHUSDT",
+                "binance:BTCUSDT",
+                "binance:ETHUSDT",
+            ]
+            and any(
+                c["instrument"] == "binance-futures:BTCUSDT"
+                and c["bucket"] == "$10k-100k"
+                and round(c["shift_units"], 2) == 2.29
+                for c in cc["instrument_table"]
+            )
+            else ""
         ),
         "",
         _table(
