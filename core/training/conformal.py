@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -133,18 +134,55 @@ CHOICE_RULE = (
 #: mean 90.2%, standard deviation about 4 points).
 MIN_INSTRUMENT_CELL = MIN_CELL
 
-#: whether the served table has per-instrument cells, decided after ``CHOICE_RULE`` chose the normaliser, on
-#: 2024-08-08 alone; written before any per-instrument table was fitted or scored on any recording
+#: the shrinkage of an instrument's own cell toward its market kind's pooled cell (``Cells.SHRUNK``): weight
+#: ``n / (n + SHRINK_K)`` on the own quantile, ``n`` the instrument's calibration orders in that bucket (half weight
+#: at 500 orders, 0.91 at 5,000). An assumption, not fitted, and written after the held-out day's coverage of the
+#: pooled and the per-instrument tables had been seen (a forking path, said on the model card).
+SHRINK_K = 500
+
+
+class Cells(Enum):
+    """How the served table's cells are made; in the order ``CELLS_RULE`` prefers them on a full tie (the
+    incumbent first, then the ones never narrower than it, then the ones that may be)."""
+
+    POOLED = "pooled"  # market kind x size bucket: no instrument rows (main's table)
+    AT_LEAST_POOLED = "at least pooled"  # an instrument's own cell or the pooled one, whichever is wider
+    SHRUNK = "shrunk toward pooled"  # own x n / (n + SHRINK_K) + pooled x SHRINK_K / (n + SHRINK_K)
+    MONOTONE = "per instrument, monotone in size"  # own cells, each at least the instrument's smaller buckets'
+    OWN = "per instrument"  # an instrument's own cell where it has MIN_INSTRUMENT_CELL orders (branch s8-p90)
+
+
+#: how the served table's cells are chosen, after ``CHOICE_RULE`` chose the normaliser, on 2024-08-08 alone;
+#: written (with ``SHRINK_K`` and the variants of ``Cells``) before any variant but the first and the last was
+#: fitted or scored on any recording, and after the held-out day's coverage of those two had been seen
 CELLS_RULE = (
-    "the normaliser chosen by the rule above, fitted two ways on the same folds: pooled (market kind x size "
-    "bucket, as before) and per instrument (an instrument's own size-bucket cell where it has at least "
+    "the normaliser chosen by the rule above, fitted five ways on the same folds: pooled (market kind x size "
+    "bucket); per instrument (an instrument's own size-bucket cell where it has at least "
     f"{MIN_INSTRUMENT_CELL} calibration orders there, else the pooled cell; an instrument is an (exchange, symbol) "
-    "row of the instrument table, and the served band looks it up there, so an instrument with no cell of its own "
-    "gets the pooled band); judged on the cells of the rule above (fold x market kind x size bucket) and on "
-    "instrument cells (per fold family, leave-one-recording-out and volatility terciles, every order scored by the "
-    "table fitted without its fold, per instrument x size bucket), each with at least "
-    f"{MIN_JUDGED} orders: per-instrument cells are served only if their worst |coverage - 90%| is smaller than "
-    "the pooled table's, or equal with a smaller mean; on a tie of both the pooled table (the incumbent) is kept"
+    "row of the instrument table, and the served band looks it up there, so an instrument with no row gets the "
+    "pooled band); at least pooled (each own cell raised to the pooled cell where that is wider); shrunk toward "
+    f"pooled (own x n / (n + {SHRINK_K}) + pooled x {SHRINK_K} / (n + {SHRINK_K}), n the instrument's orders in the "
+    "bucket); per instrument, monotone in size (each own cell raised to the largest of the instrument's smaller "
+    "buckets). Judged on the cells of the rule above (fold x market kind x size bucket) and on instrument cells "
+    "(per fold family, leave-one-recording-out and volatility terciles, every order scored by the table fitted "
+    "without its fold, per instrument x size bucket), each with at least "
+    f"{MIN_JUDGED} orders: the smallest worst shortfall below 90% (max(0, 90% - coverage): a band too narrow is the "
+    "worse failure for a trader), then the smallest worst |coverage - 90%|, then the smallest mean |coverage - "
+    "90%|; on a tie of all three the first of pooled, at least pooled, shrunk, monotone, per instrument (the "
+    "incumbent, then the variants never narrower than it)"
+)
+
+
+#: how the held-out day (2024-07-18, never used to fit or choose) is read after the choice, written with
+#: ``CELLS_RULE`` before any new variant was scored: per size bucket of the validator with at least 100 orders
+#: (``core.training.train.MIN_BUCKET_N``), the chosen table transfers if every such bucket's p90 coverage is within
+#: 4 points of 90% (86-94%); it is better than main's pooled table if its worst shortfall below 90% is smaller, then
+#: its worst |coverage - 90%| (the order of ``CELLS_RULE``). Each variant's held-out figures are looked at once,
+#: after the choice; they are reported, never used to choose what is served.
+TRANSFER_RULE = (
+    "on the held-out day, per size bucket with at least 100 orders: transfers if every such bucket is within 4 "
+    "points of 90% (86-94%); better than the pooled table if its worst shortfall below 90% is smaller, then its "
+    "worst |coverage - 90%|; looked at once per variant, after the choice, never used to choose"
 )
 
 
