@@ -321,42 +321,62 @@ def fit_table(t: TakerScores, norm: Normaliser) -> tuple[np.ndarray, list[dict[s
 
 
 def fit_instrument_table(
-    t: TakerScores, norm: Normaliser, pooled: np.ndarray | None = None
+    t: TakerScores, norm: Normaliser, pooled: np.ndarray | None = None, cells: Cells = Cells.OWN
 ) -> tuple[np.ndarray, tuple[str, ...], list[dict[str, Any]]]:
     """``pooled`` (``fit_table``'s, fitted here when None) with one row per instrument of ``t`` that has a cell of
     its own below it: an (instrument, size bucket) with at least ``MIN_INSTRUMENT_CELL`` orders takes their
-    score quantile, a thinner one the pooled cell of its market kind. Returns (table, the rows' instrument keys,
-    one row per instrument x bucket saying what it was made of)."""
+    score quantile (combined with the pooled cell as ``cells`` says), a thinner one the pooled cell of its market
+    kind. Returns (table, the rows' instrument keys, one row per instrument x bucket saying what it was made of);
+    ``Cells.POOLED``: ``pooled`` alone."""
     if pooled is None:
         pooled, _ = fit_table(t, norm)
-    if t.instrument is None:
+    if t.instrument is None or cells is Cells.POOLED:
         return pooled, (), []
     score, bucket = t.score(norm), t.bucket
-    extra, kept, cells = [], [], []
+    extra, kept, made = [], [], []
     for key in sorted({str(k) for k in t.instrument if k}):
         mine = t.instrument == key
         g = int(t.group[mine][0])
-        row = pooled[g].copy()
-        own = np.zeros(row.size, dtype=bool)
+        n = np.array([int((mine & (bucket == k)).sum()) for k in range(len(SIZE_BUCKETS))])
+        own = n >= MIN_INSTRUMENT_CELL
+        quantile = pooled[g].copy()
+        for b in np.flatnonzero(own):
+            quantile[b] = conformal_quantile(score[mine & (bucket == b)], two_sided=norm.two_sided)
+        row = combine_cells(quantile, pooled[g], np.where(own, n, 0), cells)
         for k, (name, _, _) in enumerate(SIZE_BUCKETS):
-            m = mine & (bucket == k)
-            own[k] = int(m.sum()) >= MIN_INSTRUMENT_CELL
-            if own[k]:
-                row[k] = conformal_quantile(score[m], two_sided=norm.two_sided)
-            cells.append(
+            made.append(
                 {
                     "instrument": key,
                     "market": "spot" if g else "derivative",
                     "bucket": name,
-                    "n": int(m.sum()),
+                    "n": int(n[k]),
                     "own": bool(own[k]),
+                    "own_units": float(quantile[k]),
                     "shift_units": float(row[k]),
                 }
             )
         if own.any():
             extra.append(row)
             kept.append(key)
-    return np.vstack([pooled, *extra]), tuple(kept), cells
+    return np.vstack([pooled, *extra]), tuple(kept), made
+
+
+def combine_cells(own: np.ndarray, pooled: np.ndarray, n: np.ndarray, cells: Cells) -> np.ndarray:
+    """One instrument's row of the served table from its own score quantiles ``own`` (per size bucket; where ``n``,
+    its orders there, is 0 the pooled cell is used as is) and its market kind's ``pooled`` row, as ``cells`` says."""
+    has = n > 0
+    if cells is Cells.POOLED:
+        return pooled.copy()
+    if cells is Cells.AT_LEAST_POOLED:
+        return np.where(has, np.maximum(own, pooled), pooled)
+    if cells is Cells.SHRUNK:
+        w = n / (n + SHRINK_K)
+        return np.where(has, w * own + (1.0 - w) * pooled, pooled)
+    row = np.where(has, own, pooled)
+    if cells is Cells.MONOTONE:  # a bigger order's cell at least the largest of the smaller buckets' own cells
+        below = np.maximum.accumulate(np.where(has, own, -np.inf))
+        row = np.where(has, np.maximum(row, below), row)
+    return row
 
 
 def band_shift(table: np.ndarray, norm: Normaliser, instruments: Sequence[str] = ()) -> BandShift:
@@ -434,8 +454,8 @@ def folds(t: TakerScores) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def cross_validate(t: TakerScores, norm: Normaliser, per_instrument: bool = False) -> dict[str, Any]:
-    """Coverage of each fold's orders by the table (pooled, or ``per_instrument``) fitted on the others, per
+def cross_validate(t: TakerScores, norm: Normaliser, cells_of: Cells = Cells.POOLED) -> dict[str, Any]:
+    """Coverage of each fold's orders by the table (its cells made as ``cells_of`` says) fitted on the others, per
     market kind x size bucket; the worst and mean |coverage - 90%| over the cells with at least ``MIN_JUDGED``
     orders (``CHOICE_RULE``). Also, per fold family (each order scored by the table fitted without its fold),
     per instrument x size bucket, and the worst and mean over both kinds of judged cells (``CELLS_RULE``)."""
@@ -444,9 +464,7 @@ def cross_validate(t: TakerScores, norm: Normaliser, per_instrument: bool = Fals
     for fold, held in folds(t):
         fit = t.subset(~held)
         table, _ = fit_table(fit, norm)
-        instruments: tuple[str, ...] = ()
-        if per_instrument:
-            table, instruments, _ = fit_instrument_table(fit, norm, table)
+        table, instruments, _ = fit_instrument_table(fit, norm, table, cells_of)
         part = t.subset(held)
         hit = covered(part, table, norm, instruments)
         out_of_fold.setdefault(fold.split(" ")[0], np.zeros(len(t.ts_ms), dtype=bool))[held] = hit
@@ -465,14 +483,16 @@ def cross_validate(t: TakerScores, norm: Normaliser, per_instrument: bool = Fals
                     )
     inst_cells = _instrument_cells(t, out_of_fold)
     dev = np.array([abs(c["coverage"] - LEVEL) for c in cells if c["n"] >= MIN_JUDGED])
-    both = np.array([abs(c["coverage"] - LEVEL) for c in cells + inst_cells if c["n"] >= MIN_JUDGED])
+    judged = np.array([c["coverage"] for c in cells + inst_cells if c["n"] >= MIN_JUDGED])
+    both = np.abs(judged - LEVEL)
     return {
         "normaliser": norm.name,
-        "per_instrument": per_instrument,
+        "cells_variant": cells_of.value,
         "worst_deviation": float(dev.max()) if dev.size else None,
         "mean_deviation": float(dev.mean()) if dev.size else None,
         "cells": cells,
         "instrument_cells": inst_cells,
+        "cells_worst_shortfall": float(np.fmax(LEVEL - judged, 0.0).max()) if both.size else None,
         "cells_worst_deviation": float(both.max()) if both.size else None,
         "cells_mean_deviation": float(both.mean()) if both.size else None,
     }
@@ -500,19 +520,20 @@ def _instrument_cells(t: TakerScores, out_of_fold: dict[str, np.ndarray]) -> lis
     return cells
 
 
-def choose_cells(t: TakerScores, norm: Normaliser) -> tuple[bool, dict[str, Any]]:
-    """``CELLS_RULE``: whether ``norm``'s table gets per-instrument cells (False on a tie, or without the orders'
-    instruments), and the evidence of both variants."""
-    pooled = cross_validate(t, norm)
+def choose_cells(t: TakerScores, norm: Normaliser) -> tuple[Cells, dict[str, Any]]:
+    """``CELLS_RULE``: how ``norm``'s table's cells are made (pooled without the orders' instruments), and the
+    evidence of every variant, by ``Cells`` value."""
     if t.instrument is None or not any(str(k) for k in t.instrument):
-        return False, {"pooled": pooled}
-    own = cross_validate(t, norm, per_instrument=True)
+        return Cells.POOLED, {Cells.POOLED.value: cross_validate(t, norm)}
+    evidence = {c.value: cross_validate(t, norm, c) for c in Cells}
 
-    def key(e: dict[str, Any]) -> tuple[float, float]:
-        w, m = e["cells_worst_deviation"], e["cells_mean_deviation"]
-        return (math.inf if w is None else w, math.inf if m is None else m)
+    def key(c: Cells) -> tuple[float, float, float, int]:
+        e = evidence[c.value]
+        s, w, m = (e[f] for f in ("cells_worst_shortfall", "cells_worst_deviation", "cells_mean_deviation"))
+        inf = math.inf
+        return (inf if s is None else s, inf if w is None else w, inf if m is None else m, list(Cells).index(c))
 
-    return key(own) < key(pooled), {"pooled": pooled, "per_instrument": own}
+    return min(Cells, key=key), evidence
 
 
 def choose_normaliser(
@@ -556,18 +577,16 @@ def calibrate(
     ``candidates`` by cross-validation (``CHOICE_RULE``), with per-instrument cells where ``CELLS_RULE`` chose
     them, and the card's account of both."""
     norm, evidence = choose_normaliser(t, candidates)
-    per_instrument, cells_evidence = choose_cells(t, norm)
-    table, cells = fit_table(t, norm)
-    own_table, own_keys, own_cells = fit_instrument_table(t, norm, table)
-    instruments: tuple[str, ...] = ()
-    if per_instrument:
-        table, instruments = own_table, own_keys
+    chosen, cells_evidence = choose_cells(t, norm)
+    per_instrument = chosen is not Cells.POOLED
+    pooled, cells = fit_table(t, norm)
+    table, instruments, _ = fit_instrument_table(t, norm, pooled, chosen)
+    # every variant's table fitted on every order (the card shows them; only the chosen one is served)
+    variants = {c.value: fit_instrument_table(t, norm, pooled, c)[2] for c in Cells if c is not Cells.POOLED}
     out = replace(net, band_shift=band_shift(table, norm, instruments))
     val = in_blocks(t, blocks)
-    check_table, _ = fit_table(t.subset(~val), norm)
-    check_keys: tuple[str, ...] = ()
-    if per_instrument:
-        check_table, check_keys, _ = fit_instrument_table(t.subset(~val), norm, check_table)
+    check_pooled, _ = fit_table(t.subset(~val), norm)
+    check_table, check_keys, _ = fit_instrument_table(t.subset(~val), norm, check_pooled, chosen)
     checked = replace(net, band_shift=band_shift(check_table, norm, check_keys))
     direction = (
         "(up or down, two-sided, never below the p50)" if norm.two_sided else "(never down: a negative quantile is 0)"
@@ -579,9 +598,9 @@ def calibrate(
             f"ceil((n + 1) x {LEVEL:g})-th smallest (realised - p90) / {norm.unit} times the order's {norm.unit} "
             f"{direction}; a bucket under {MIN_CELL} orders pools with the smaller ones"
             + (
-                f"; an instrument with at least {MIN_INSTRUMENT_CELL} orders in a bucket has a cell of its own there "
-                "(the served band looks the instrument up in the instrument table; any other order takes the "
-                "pooled cell)"
+                f"; an instrument with at least {MIN_INSTRUMENT_CELL} orders in a bucket has a cell of its own there, "
+                f"made {chosen.value} (the served band looks the instrument up in the instrument table; any other "
+                "order takes the pooled cell)"
                 if per_instrument
                 else ""
             )
@@ -597,11 +616,15 @@ def calibrate(
         "cells": {
             "what": CELLS_RULE,
             "min_instrument_cell": MIN_INSTRUMENT_CELL,
-            "chosen": "per instrument" if per_instrument else "pooled",
+            "shrink_k": SHRINK_K,
+            "chosen": chosen.value,
+            "order": [c.value for c in Cells],
             "served_instruments": list(instruments),
             "candidates": cells_evidence,
-            # the per-instrument table fitted on every order: served only when chosen
-            "instrument_table": own_cells,
+            "transfer_rule": TRANSFER_RULE,
+            # the chosen variant's instrument rows fitted on every order (served), and every variant's (the card's)
+            "instrument_table": variants[(Cells.OWN if chosen is Cells.POOLED else chosen).value],
+            "instrument_tables": variants,
         },
         "orders": len(t.ts_ms),
         "by_recording": {str(r): int((t.recording == r).sum()) for r in np.unique(t.recording)},
