@@ -12,11 +12,14 @@ from core.training.conformal import (
     EDGES_LOG10_USD,
     MIN_CELL,
     MIN_INSTRUMENT_CELL,
+    SHRINK_K,
+    Cells,
     Normaliser,
     TakerScores,
     calibrate,
     choose_cells,
     choose_normaliser,
+    combine_cells,
     conformal_quantile,
     covered,
     fit_instrument_table,
@@ -297,18 +300,22 @@ def test_an_instrument_with_too_few_orders_in_a_bucket_takes_the_pooled_cell():
         assert np.allclose(got, moved[:50], rtol=1e-12, atol=1e-12), key
 
 
-def test_per_instrument_cells_are_chosen_when_instruments_need_different_corrections(tmp_path):
+def test_instrument_cells_are_chosen_when_instruments_need_different_corrections(tmp_path):
     """Two instruments whose misses differ tenfold: the pooled table over-covers one and under-covers the other in
-    the volatility-tercile folds, so ``CELLS_RULE`` chooses per-instrument cells, the served net carries them (and
-    keeps them through its .npz), and the card says so."""
+    the volatility-tercile folds, so ``CELLS_RULE`` chooses a variant with instrument rows (the pooled-floored one
+    keeps the under-coverage of neither, but its over-coverage of ``PERP``), the served net carries them (and keeps
+    them through its .npz), and the card says so."""
     t = two_instruments(np.random.default_rng(32), 1500, 1500, 10.0)
-    per_instrument, ev = choose_cells(t, BY_VOL)
-    assert per_instrument
-    assert ev["per_instrument"]["cells_mean_deviation"] < ev["pooled"]["cells_mean_deviation"]
+    chosen, ev = choose_cells(t, BY_VOL)
+    assert chosen not in (Cells.POOLED, Cells.AT_LEAST_POOLED)
+    assert set(ev) == {c.value for c in Cells}
+    key = ("cells_worst_shortfall", "cells_worst_deviation", "cells_mean_deviation")
+    assert all(tuple(ev[chosen.value][f] for f in key) <= tuple(e[f] for f in key) for e in ev.values())
+    assert ev[chosen.value]["cells_mean_deviation"] < ev["pooled"]["cells_mean_deviation"]
     inst = {(c["family"], c["instrument"]): c["coverage"] for c in ev["pooled"]["instrument_cells"]}
     assert inst[("volatility", PERP)] > 0.97 and inst[("volatility", INVERSE)] < 0.85
     net, card = calibrate(quantile_net(np.random.default_rng(33)), t, {}, (BY_VOL,))
-    assert card["cells"]["chosen"] == "per instrument" and card["cells"]["served_instruments"] == [INVERSE, PERP]
+    assert card["cells"]["chosen"] == chosen.value and card["cells"]["served_instruments"] == [INVERSE, PERP]
     assert net.band_shift is not None and net.band_shift.instruments == (INVERSE, PERP)
     net.save_npz(tmp_path / "q.npz")
     again = NumpyNet.load_npz(tmp_path / "q.npz")
@@ -317,12 +324,12 @@ def test_per_instrument_cells_are_chosen_when_instruments_need_different_correct
 
 
 def test_one_instrument_ties_and_the_pooled_table_is_kept():
-    """With one instrument the per-instrument table is the pooled one, so the two tie and the incumbent is kept:
-    nothing per instrument is served."""
+    """With one instrument every instrument variant's table is the pooled one, so all tie and the incumbent is
+    kept: nothing per instrument is served."""
     t = two_instruments(np.random.default_rng(34), 3000, 0, 1.0)
-    per_instrument, ev = choose_cells(t, BY_VOL)
-    assert not per_instrument
-    assert ev["per_instrument"]["cells"] == ev["pooled"]["cells"]
+    chosen, ev = choose_cells(t, BY_VOL)
+    assert chosen is Cells.POOLED
+    assert all(e["cells"] == ev["pooled"]["cells"] for e in ev.values())
     net, card = calibrate(quantile_net(np.random.default_rng(35)), t, {}, (BY_VOL,))
     assert card["cells"]["chosen"] == "pooled" and card["cells"]["served_instruments"] == []
     assert net.band_shift is not None and net.band_shift.instruments == ()
@@ -551,3 +558,42 @@ def test_a_correction_on_the_wrong_kind_of_net_is_refused():
             quantile_net(rng),
             recalibration=Recalibration(knots=knots, coef=np.zeros((2, 7, 2)), u_col=0, group_col=1),
         )
+
+
+def test_cell_variants_combine_an_instruments_own_cells_with_the_pooled_ones_as_the_rule_says():
+    """Hand-made quantiles: at least pooled is never below the pooled cell, shrunk moves the own cell toward the
+    pooled one by n / (n + SHRINK_K), monotone raises a bucket to the largest own cell of the smaller buckets, and a
+    bucket without own orders keeps the pooled cell in every variant."""
+    own = np.array([1.0, 6.0, 2.0, 5.0, 0.0])
+    pooled = np.array([2.5, 7.0, 9.0, 27.0, 44.0])
+    n = np.array([2000, 2000, 1000, 200, 0])
+    assert np.array_equal(combine_cells(own, pooled, n, Cells.POOLED), pooled)
+    assert np.array_equal(combine_cells(own, pooled, n, Cells.OWN), [1.0, 6.0, 2.0, 5.0, 44.0])
+    assert np.array_equal(combine_cells(own, pooled, n, Cells.AT_LEAST_POOLED), pooled)
+    assert np.array_equal(combine_cells(own, pooled, n, Cells.MONOTONE), [1.0, 6.0, 6.0, 6.0, 44.0])
+    w = n[:4] / (n[:4] + SHRINK_K)
+    shrunk = combine_cells(own, pooled, n, Cells.SHRUNK)
+    assert np.allclose(shrunk[:4], w * own[:4] + (1 - w) * pooled[:4], rtol=0, atol=1e-12) and shrunk[4] == 44.0
+    assert (np.minimum(own, pooled)[:4] <= shrunk[:4]).all() and (shrunk[:4] <= np.maximum(own, pooled)[:4]).all()
+    wide = np.array([30.0, 1.0, 1.0, 1.0, 1.0])  # an own cell wider than the pooled one is kept by at least pooled
+    assert np.array_equal(combine_cells(wide, pooled, n, Cells.AT_LEAST_POOLED), [30.0, 7.0, 9.0, 27.0, 44.0])
+
+
+def test_every_variants_instrument_rows_combine_the_fitted_own_and_pooled_cells():
+    """Two instruments fitted as every variant: instrument rows are the ``combine_cells`` of the own quantiles and
+    the pooled cells, and the pooled rows are the same in every variant."""
+    t = two_instruments(np.random.default_rng(36), 1500, 1500, 10.0)
+    pooled, _ = fit_table(t, BY_VOL)
+    own, keys, _ = fit_instrument_table(t, BY_VOL, pooled, Cells.OWN)
+    for c in Cells:
+        table, k, cells = fit_instrument_table(t, BY_VOL, pooled, c)
+        assert np.array_equal(table[:2], pooled)
+        if c is Cells.POOLED:
+            assert k == () and cells == []
+            continue
+        assert k == keys
+        for i, key in enumerate(k):
+            n = np.array([x["n"] if x["own"] else 0 for x in cells if x["instrument"] == key])
+            g = int(t.group[t.instrument == key][0])
+            assert np.allclose(table[2 + i], combine_cells(own[2 + i], pooled[g], n, c), rtol=0, atol=1e-12)
+            assert [x["shift_units"] for x in cells if x["instrument"] == key] == table[2 + i].tolist()

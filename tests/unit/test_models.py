@@ -382,7 +382,7 @@ def test_shipped_corrections_are_the_ones_their_cards_describe():
     # per-instrument rows: served exactly when the card says the rule chose them, with the card's values
     cells = conf.get("cells", {})
     assert list(shift.instruments) == cells.get("served_instruments", [])
-    assert bool(shift.instruments) == (cells.get("chosen") == "per instrument")
+    assert bool(shift.instruments) == (cells.get("chosen", "pooled") != "pooled")
     names = [c["bucket"] for c in conf["table"] if c["market"] == "derivative"]
     for c in cells.get("instrument_table", []):
         if c["instrument"] in shift.instruments:
@@ -395,8 +395,10 @@ def test_shipped_corrections_are_the_ones_their_cards_describe():
     assert after[("all", "all sizes")]["coverage"] >= 0.9
     if not shift.instruments:  # pooled cells: each is fitted on its own orders, so covers them (in sample)
         assert all(r["coverage"] >= 0.88 for r in conf["coverage_after"] if r["n"] >= 100)
-    else:  # an instrument's own cell is fitted on its orders: at least 90% in sample (the conformal rank)
+    elif cells["chosen"] != "shrunk toward pooled":
+        # an own cell is fitted on its orders and these variants serve it or a wider one: at least 90% in sample
         own = {(c["instrument"], c["bucket"]) for c in cells["instrument_table"] if c["own"]}
+        assert all(c["shift_units"] >= c["own_units"] for c in cells["instrument_table"] if c["own"])
         by_inst = conf["coverage_by_instrument"]["after"]
         assert own and all(r["coverage"] >= 0.9 for r in by_inst if (r["instrument"], r["bucket"]) in own)
     rec = lm.cards["maker_taker"]["correction"]["recalibration"]
