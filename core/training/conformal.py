@@ -34,10 +34,13 @@ validation blocks and reports the coverage inside them, an out-of-block check in
 
 Instruments that need very different corrections share a pooled cell (on 2024-08-08 the perpetuals' $100k-$1M cell
 pooled COIN-M and ETHUSDT orders needing 26-95 spread units with BTCUSDT's needing about 6), so the chosen
-normaliser is also fitted with per-instrument cells (``fit_instrument_table``: an instrument's own cell where it
-has ``MIN_INSTRUMENT_CELL`` orders, else the pooled one), served only where ``CELLS_RULE`` (written before any such
-table was scored) prefers it on the same folds. The instrument is not a model input: the band looks it up through
-the instrument table (``core.learned.models.band_instrument``).
+normaliser is also fitted with instrument rows (``fit_instrument_table``: an instrument's own cell where it has
+``MIN_INSTRUMENT_CELL`` orders, else the pooled one), made one of the ways of ``Cells`` (``combine_cells``: as
+fitted, at least the pooled cell, shrunk toward it by the order count, or monotone in size), chosen among them and
+the pooled table by ``CELLS_RULE`` on the same folds (written before the three combinations were scored, after the
+held-out day had shown the plain per-instrument cells under-covering one bucket: a forking path, said on the card).
+The instrument is not a model input: the band looks it up through the instrument table
+(``core.learned.models.band_instrument``).
 """
 
 from __future__ import annotations
