@@ -367,7 +367,9 @@ def _cells_choice(k: dict[str, Any]) -> list[str]:
         "(6.13), too narrow on the other day. Those figures motivated three more variants, written in "
         "`core.training.conformal.CELLS_RULE` (with `SHRINK_K`, an assumption, and `TRANSFER_RULE`) and committed "
         "before any of them was fitted or scored on any recording: at least pooled, shrunk toward pooled (weight "
-        f"n / (n + {cc.get('shrink_k')}) on the own cell), and per instrument, monotone in size. The rule: "
+        f"n / (n + {cc.get('shrink_k')}) on the own cell), and per instrument, monotone in size. The monotone variant "
+        "answers the very cell that failed on the held-out day, so its figure there is weaker evidence than a fresh "
+        "day's would be. The rule: "
         f"{cc['what']}. The minimum of {cc['min_instrument_cell']} orders for an instrument's own cell is an "
         "assumption, not fitted. The choice was made on the 2024-08-08 cross-validation alone. Chosen: "
         + (
