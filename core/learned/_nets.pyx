@@ -38,7 +38,8 @@ cdef class DenseNet:
 
     Built from the net's arrays: normalisation, then layers (the heads concatenated as the last layer,
     one activation code per output column), then the optional scale and offset vectors, the optional band
-    shift on the second output (``core.learned.nets.BandShift``, the increment kept at or above 0) and the
+    shift on the second output (``core.learned.nets.BandShift``, its row fixed to one instrument's or the
+    pooled row of the market kind, the increment kept at or above 0) and the
     quantiles' cumulative sum; or, with a recalibration (``core.learned.nets.Recalibration``), the single
     head's pre-activation recalibrated by size (on the scale the recalibration names).
     """
@@ -50,7 +51,7 @@ cdef class DenseNet:
     cdef Py_ssize_t n_in, width
     cdef double[:] shift_edges
     cdef double[:, :] shift_table
-    cdef Py_ssize_t shift_size_col, shift_group_col, shift_scale_col, recal_u_col
+    cdef Py_ssize_t shift_size_col, shift_group_col, shift_scale_col, shift_row, recal_u_col
     cdef double shift_floor
     cdef double[:] recal_knots
     cdef double[:, :, :] recal_coef
@@ -93,11 +94,14 @@ cdef class DenseNet:
         self.cumulative = cumulative
         self.has_shift = shift is not None
         if self.has_shift:
-            edges, table, size_col, group_col, scale_col, floor = shift
+            edges, table, size_col, group_col, scale_col, floor, row = shift
             self.shift_edges = np.array(edges, dtype=np.float64, order="C").ravel()
             self.shift_table = np.array(table, dtype=np.float64, order="C")
-            if self.shift_table.shape[0] != 2 or self.shift_table.shape[1] != self.shift_edges.shape[0] + 1:
-                raise ValueError("the shift table needs 2 rows and one column per size bucket")
+            if self.shift_table.shape[0] < 2 or self.shift_table.shape[1] != self.shift_edges.shape[0] + 1:
+                raise ValueError("the shift table needs 2 pooled rows (and 1 per instrument), 1 column per size bucket")
+            if not -1 <= row < self.shift_table.shape[0] or 0 <= row < 2:
+                raise ValueError("the shift row is an instrument's (2 or more) or -1 (the market kind's pooled row)")
+            self.shift_row = row
             if width < 2:
                 raise ValueError("a band shift needs at least two outputs")
             self.shift_size_col, self.shift_group_col, self.shift_scale_col = size_col, group_col, scale_col
@@ -199,7 +203,11 @@ cdef class DenseNet:
                 while k < self.shift_edges.shape[0] and self.shift_edges[k] <= u:
                     k += 1
                 v = raw[self.shift_scale_col]
-                h[1] += self.shift_table[1 if raw[self.shift_group_col] > 0.5 else 0, k] * (
+                if self.shift_row >= 0:  # the instrument's own row (BandShift.row_of)
+                    i = self.shift_row
+                else:
+                    i = 1 if raw[self.shift_group_col] > 0.5 else 0
+                h[1] += self.shift_table[i, k] * (
                     v if v > self.shift_floor else self.shift_floor
                 )
                 if h[1] < 0.0:  # a two-sided shift never takes the p90 below the p50

@@ -100,6 +100,14 @@ def _is_spot(exchange: str, symbol: str) -> bool:
     return inst is not None and inst.kind == "spot"  # unknown: treat as a derivative, like most venues here
 
 
+def band_instrument(exchange: str, symbol: str) -> str | None:
+    """The key (``exchange:symbol``, as the instrument table spells them) that picks a band's per-instrument cells
+    (``core.learned.nets.BandShift``), looked up in the instrument table; None for an instrument it does not list
+    (the pooled cells then)."""
+    inst = _instrument(exchange, symbol)
+    return instrument_key(inst.exchange, inst.symbol) if inst is not None else None
+
+
 def _tick(snapshot: Any) -> float:
     inst = _instrument(snapshot.exchange, snapshot.symbol)
     return inst.tick_size if inst is not None else infer_tick(snapshot)
@@ -195,22 +203,28 @@ class SlippageModelImpl:
             1.0 if spot else 0.0,
         ]
 
-    def predict_row(self, row: np.ndarray, walk_bps: float) -> tuple[float, float | None]:
-        """(expected bps, p90 bps or None) for one feature row."""
+    def predict_row(
+        self, row: np.ndarray, walk_bps: float, instrument: str | None = None
+    ) -> tuple[float, float | None]:
+        """(expected bps, p90 bps or None) for one feature row of ``instrument`` (``band_instrument``)."""
         exp = float(self.expected.forward(row)[0]) if self.expected is not None else walk_bps
         p90 = None
         if self.quantiles is not None:
-            p90 = max(float(self.quantiles.forward(row)[0, 1]), exp)  # a band never below the expectation
+            p90 = max(float(self.quantiles.forward(row, instrument)[0, 1]), exp)  # a band never below the expectation
         return exp, p90
 
     def predict_quantiles(self, x: ModelInput, **kw: Any) -> np.ndarray | None:
         """(p50, p90, p95) in bps, or None without a quantile model."""
         if self.quantiles is None:
             return None
-        return self.quantiles.forward(self.features(x, **kw))[0]
+        snap = x.snapshot
+        return self.quantiles.forward(self.features(x, **kw), band_instrument(snap.exchange, snap.symbol))[0]
 
     def predict(self, x: ModelInput) -> SlippagePrediction:
-        exp, p90 = self.predict_row(self.features(x), float(x.walk.cost_bps))
+        snap = x.snapshot
+        exp, p90 = self.predict_row(
+            self.features(x), float(x.walk.cost_bps), band_instrument(snap.exchange, snap.symbol)
+        )
         return SlippagePrediction(expected_bps=exp, p90_bps=p90)
 
 

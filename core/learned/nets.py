@@ -9,7 +9,7 @@ path. Nothing here imports TensorFlow or Keras.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -57,27 +57,52 @@ class DenseWeights:
 
 @dataclass(frozen=True, slots=True)
 class BandShift:
-    """A quantile net's p90 widened after training (split-conformal, per size bucket and market kind).
+    """A quantile net's p90 widened after training (split-conformal, per size bucket and market kind or instrument).
 
-    ``shift = table[group, bucket] x max(raw[scale_col], floor)`` bps is added to the p90 increment, so p90
+    ``shift = table[row, bucket] x max(raw[scale_col], floor)`` bps is added to the p90 increment, so p90
     and p95 move together. A clipped table is >= 0 (the band only widens); a two-sided one may be negative (it
     narrows), and ``NumpyNet.forward`` keeps the increment at or above 0, so the p90 never falls below the p50 and
     the p95 never below the p90. ``bucket`` counts the ``edges``
-    at or below ``raw[size_col]`` (lower bound inclusive); ``group`` is 1 where ``raw[group_col] > 0.5``.
+    at or below ``raw[size_col]`` (lower bound inclusive). ``row`` is the order's instrument's row
+    (``2 + instruments.index(key)``, ``key`` its ``core.learned.models.band_instrument``) when the table has one,
+    else the pooled row of its market kind: 1 where ``raw[group_col] > 0.5`` (spot), 0 otherwise. The instrument is
+    not a model input, so the caller names it (``NumpyNet.forward``'s ``instrument``).
     ``core.training.conformal`` fits the table on real taker orders of the training days.
     """
 
     edges: np.ndarray  # ascending, on the size column (log10 USD)
-    table: np.ndarray  # (2, len(edges) + 1), units of the scale column (sqrt(s) for vol_bps)
+    table: np.ndarray  # (2 + len(instruments), len(edges) + 1), units of the scale column (sqrt(s) for vol_bps)
     size_col: int
     group_col: int
     scale_col: int
     floor: float
+    instruments: tuple[str, ...] = ()  # the instrument keys of the rows after the two pooled ones
 
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
-        k = np.searchsorted(self.edges, raw[:, self.size_col], side="right")
+    def __post_init__(self) -> None:
+        if self.table.shape != (2 + len(self.instruments), self.edges.size + 1):
+            raise ValueError("a band shift's table needs two pooled rows, one per instrument, one column per bucket")
+
+    def row_of(self, instrument: str | None) -> int:
+        """The table row of ``instrument`` (a ``core.learned.models.band_instrument`` key), or -1: the pooled row of
+        its market kind."""
+        return 2 + self.instruments.index(instrument) if instrument in self.instruments else -1
+
+    def rows(self, raw: np.ndarray, instrument: str | Sequence[str | None] | None = None) -> np.ndarray:
+        """The table row of each row of ``raw``: its instrument's (one key for all rows, or one per row), else the
+        pooled row of its market kind."""
         g = (raw[:, self.group_col] > 0.5).astype(np.intp)
-        return self.table[g, k] * np.fmax(raw[:, self.scale_col], self.floor)  # fmax: as the compiled twin
+        if instrument is None or not self.instruments:
+            return g
+        if isinstance(instrument, str):
+            r = self.row_of(instrument)
+            return g if r < 0 else np.full_like(g, r)
+        own = np.fromiter((self.row_of(k) for k in instrument), dtype=np.intp, count=len(g))
+        return np.where(own >= 0, own, g)
+
+    def __call__(self, raw: np.ndarray, instrument: str | Sequence[str | None] | None = None) -> np.ndarray:
+        k = np.searchsorted(self.edges, raw[:, self.size_col], side="right")
+        scale = np.fmax(raw[:, self.scale_col], self.floor)  # fmax: as the compiled twin
+        return self.table[self.rows(raw, instrument), k] * scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +223,10 @@ class NumpyNet:
     def n_features(self) -> int:
         return int(self.mean.size)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Rows of features -> (n,) for one head, (n, q) for quantiles. A 1-D row gives a 1-row answer."""
+    def forward(self, x: np.ndarray, instrument: str | Sequence[str | None] | None = None) -> np.ndarray:
+        """Rows of features -> (n,) for one head, (n, q) for quantiles. A 1-D row gives a 1-row answer.
+        ``instrument``: the rows' ``core.learned.models.band_instrument`` key (one for all, or one per row), which
+        picks a band shift's per-instrument cells; None (or a key without cells): the pooled cells."""
         raw = np.atleast_2d(np.asarray(x, dtype=np.float64))
         h = (raw - self.mean) / self.scale
         for layer in self.hidden:
@@ -213,15 +240,16 @@ class NumpyNet:
         if self.offset_w is not None:
             out[:, 0] += raw @ self.offset_w
         if self.band_shift is not None:
-            out[:, 1] = np.maximum(out[:, 1] + self.band_shift(raw), 0.0)  # a two-sided shift: p90 >= p50
+            out[:, 1] = np.maximum(out[:, 1] + self.band_shift(raw, instrument), 0.0)  # a two-sided shift: p90 >= p50
         if self.kind == "quantiles":
             return np.cumsum(out, axis=1)
         return out[:, 0]
 
-    def compiled(self) -> Any | None:
+    def compiled(self, instrument: str | None = None) -> Any | None:
         """The same forward pass for one row as compiled code (``core.learned._nets.DenseNet``), or None
-        when it is not built or switched off. Tests hold it equal to ``forward`` to 1e-12. A recalibration's
-        per-instrument shifts are not in it: compile ``for_instrument(key)`` for one instrument."""
+        when it is not built or switched off; the band shift's row is fixed to ``instrument``'s (as ``forward``
+        with that key). Tests hold it equal to ``forward`` to 1e-12. A recalibration's per-instrument logit shifts
+        are not in it: compile ``for_instrument(key)`` for one instrument."""
         nets = load("core.learned._nets")
         if nets is None:
             return None
@@ -239,7 +267,9 @@ class NumpyNet:
             scale_w=self.scale_w,
             offset_w=self.offset_w,
             cumulative=self.kind == "quantiles",
-            shift=None if bs is None else (bs.edges, bs.table, bs.size_col, bs.group_col, bs.scale_col, bs.floor),
+            shift=None
+            if bs is None
+            else (bs.edges, bs.table, bs.size_col, bs.group_col, bs.scale_col, bs.floor, bs.row_of(instrument)),
             recal=None if rc is None else (rc.knots, rc.coef, rc.u_col, rc.group_col, rc.u_sign, rc.flow_cols),
         )
 
@@ -257,6 +287,8 @@ class NumpyNet:
             bs = self.band_shift
             arrays |= {"shift_edges": bs.edges, "shift_table": bs.table, "shift_floor": np.array(bs.floor)}
             arrays["shift_cols"] = np.array([bs.size_col, bs.group_col, bs.scale_col], dtype=np.int64)
+            if bs.instruments:
+                arrays["shift_instruments"] = np.array(bs.instruments, dtype=np.str_)
         if self.recalibration is not None:
             rc = self.recalibration
             arrays |= {"recal_knots": rc.knots, "recal_coef": rc.coef}
@@ -301,6 +333,7 @@ class NumpyNet:
                 group_col=group_col,
                 scale_col=scale_col,
                 floor=float(d["shift_floor"]),
+                instruments=tuple(str(k) for k in d.get("shift_instruments", ())),
             )
         recal = None
         if "recal_coef" in d:

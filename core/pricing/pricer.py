@@ -14,7 +14,7 @@ takes ``estimate`` itself, so the numbers never depend on which path ran.
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from core.compiled import load
 from core.costs.estimate import CostEstimate, estimate
@@ -25,7 +25,7 @@ from core.costs.order import MAX_NOTIONAL_USD, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, default_volatility
 from core.costs.walk import BOUNDARY_RTOL
 from core.learned.features import DEPTH_BANDS_BPS, IMBALANCE_BAND_BPS, MAX_RATIO
-from core.learned.models import SlippageModelImpl
+from core.learned.models import SlippageModelImpl, band_instrument
 from core.market.book import BookSnapshot
 
 _kernel = load("core.costs._walk")  # compiled walk, depth line and banded depth; None: estimate() does it
@@ -126,30 +126,52 @@ class TickPricer:
             else:  # a model the compiled path does not know: let estimate() call it
                 compiled = False
         self.compiled = compiled
-        self._tick = (
-            _kernel.TickKernel(
-                quantity=order.quantity,
-                by_quote=order.unit is SizeUnit.QUOTE,
-                buy=order.side is Side.BUY,
-                rtol=BOUNDARY_RTOL,
-                min_fit_levels=MIN_FIT_LEVELS,
-                bands=_BANDS,
-                permanent_share=permanent_share,
-                maker_rate=fee_tier.maker_rate,
-                taker_rate=fee_tier.taker_rate,
-                max_notional=MAX_NOTIONAL_USD,
-                models=self._slip is not None,
-                expected=self._expected,
-                quantiles=self._quantiles,
-                order_features=self._order_features,
-                imbalance_band=DEPTH_BANDS_BPS.index(IMBALANCE_BAND_BPS),
-                max_ratio=MAX_RATIO,
-                figures_cls=CostFigures,
-                perf_ns=time.perf_counter_ns,
-            )
-            if compiled and _kernel is not None
-            else None
+        self._tick = self._new_kernel(self._quantiles) if compiled and _kernel is not None else None
+        #: kernels whose quantile net's band is an instrument's own (``BandShift.instruments``), by (exchange, symbol)
+        self._ticks: dict[tuple[str, str], Any] = {}
+        q = self._slip.quantiles if self._slip is not None else None
+        self._band_instruments = q.band_shift.instruments if q is not None and q.band_shift is not None else ()
+
+    def _new_kernel(self, quantiles: Any) -> Any:
+        """The compiled per-tick pricer, with ``quantiles`` (a compiled quantile net) as its band."""
+        order, fee_tier = self.order, self.fee_tier
+        assert _kernel is not None
+        return _kernel.TickKernel(
+            quantity=order.quantity,
+            by_quote=order.unit is SizeUnit.QUOTE,
+            buy=order.side is Side.BUY,
+            rtol=BOUNDARY_RTOL,
+            min_fit_levels=MIN_FIT_LEVELS,
+            bands=_BANDS,
+            permanent_share=self.permanent_share,
+            maker_rate=fee_tier.maker_rate,
+            taker_rate=fee_tier.taker_rate,
+            max_notional=MAX_NOTIONAL_USD,
+            models=self._slip is not None,
+            expected=self._expected,
+            quantiles=quantiles,
+            order_features=self._order_features,
+            imbalance_band=DEPTH_BANDS_BPS.index(IMBALANCE_BAND_BPS),
+            max_ratio=MAX_RATIO,
+            figures_cls=CostFigures,
+            perf_ns=time.perf_counter_ns,
         )
+
+    def _kernel_for(self, snap: BookSnapshot) -> Any:
+        """The kernel for ``snap``'s instrument: its own band's where the quantile net has per-instrument cells
+        (built once per instrument), else the one built up front (the pooled band)."""
+        if not self._band_instruments:
+            return self._tick
+        where = (snap.exchange, snap.symbol)
+        tick = self._ticks.get(where)
+        if tick is None:
+            key = band_instrument(*where)
+            slip = self._slip
+            assert slip is not None and slip.quantiles is not None
+            own = key in self._band_instruments
+            tick = self._new_kernel(slip.quantiles.compiled(key)) if own else self._tick
+            self._ticks[where] = tick
+        return tick
 
     def estimate(self, snap: BookSnapshot, volatility: Volatility | None = None) -> CostEstimate:
         """The full, explained estimate (what a page renders)."""
@@ -167,7 +189,8 @@ class TickPricer:
         """The numbers of ``estimate(snap)``; raises ``OrderError`` exactly where ``estimate`` does."""
         t0 = _perf_ns()
         tick = self._tick
-        if tick is not None and self.compiled:  # one call; it asks ``_order_features`` when the volatility changed
+        if tick is not None and self.compiled:
+            tick = self._kernel_for(snap)  # one call; it asks ``_order_features`` when the volatility changed
             out = tick.figures(snap, volatility, t0)
             if out is not None:
                 return out

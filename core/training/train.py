@@ -53,7 +53,7 @@ from core.learned.features import (
     structure,
 )
 from core.learned.imputation import FlowImputation, instrument_key
-from core.learned.models import KINDS, QUANTILES, display_name
+from core.learned.models import KINDS, QUANTILES, band_instrument, display_name
 from core.learned.nets import NumpyNet
 from core.paths import DATA_DIR, ROOT
 from core.training.conformal import calibrate, score_taker_orders
@@ -551,14 +551,29 @@ def bucket_name(i: int) -> str:
     return f"{f(SIZE_EDGES_USD[i])}-{f(SIZE_EDGES_USD[i + 1])}"
 
 
+def band_keys(df: pd.DataFrame, instruments: dict[str, tuple[str, str, bool]]) -> list[str | None] | None:
+    """Each row's instrument as the served band looks it up (``band_instrument``), from its recording."""
+    if not instruments or "recording" not in df:
+        return None
+    keys = {r: band_instrument(*instruments[r][:2]) if r in instruments else None for r in df["recording"].unique()}
+    return [keys[r] for r in df["recording"]]
+
+
 def evaluate(
-    role: str, net: Any, train: pd.DataFrame, df: pd.DataFrame, serve: Callable[[pd.DataFrame], pd.DataFrame]
+    role: str,
+    net: Any,
+    train: pd.DataFrame,
+    df: pd.DataFrame,
+    serve: Callable[[pd.DataFrame], pd.DataFrame],
+    instruments: dict[str, tuple[str, str, bool]] | None = None,
 ) -> dict[str, Any]:
     """One held-out recording: the model and the baselines (fitted on every training row), with intervals;
-    ``serve`` sets the trade features of the rows as a live feed without trades gets them."""
+    ``serve`` sets the trade features of the rows as a live feed without trades gets them; ``instruments``
+    (recording -> exchange, symbol, is spot) picks each row's band as served."""
     names = list(ROLE_INPUTS[role])
     y = _target(role, df)
-    pred = net.forward(df[names].to_numpy())
+    keys = band_keys(df, instruments or {})
+    pred = net.forward(df[names].to_numpy(), keys)
     rs = resampler(df)
     loss = _row_loss(role, y, pred)
     base = baseline_predictions(role, train, df)
@@ -574,7 +589,7 @@ def evaluate(
             "model_minus_baseline": float(np.mean(loss - bl)),
             "model_minus_baseline_ci": _ci(rs, loss - bl),
         }
-    served = net.forward(serve(df)[names].to_numpy())
+    served = net.forward(serve(df)[names].to_numpy(), keys)
     out["served_with_trade_features_imputed"] = _score(role, y, served, df)
     if role == "maker_taker":
         # the by-size table shows what the app serves: a live feed has no trades, so their features are imputed
@@ -653,10 +668,13 @@ def evaluate(
     return out
 
 
-def band_sensitivity(net: Any, df: pd.DataFrame) -> list[dict[str, float]]:
+def band_sensitivity(
+    net: Any, df: pd.DataFrame, instruments: dict[str, tuple[str, str, bool]] | None = None
+) -> list[dict[str, float]]:
     """The p90 increment over the p50 (bps) of one real held-out row set to each size x latency x volatility:
     shows what the band depends on."""
     row0 = df.iloc[[len(df) // 2]]
+    keys = band_keys(row0, instruments or {})
     out = []
     for size in (1e4, 1e6, 5e6):
         for lat in (100.0, 1000.0):
@@ -667,7 +685,7 @@ def band_sensitivity(net: Any, df: pd.DataFrame) -> list[dict[str, float]]:
                 r["vol_bps"] = vol
                 r["sqrt_latency_s"] = math.sqrt(lat / 1000.0)
                 r["latency_move_bps"] = max(vol, 0.1) * math.sqrt(lat / 1000.0)
-                q = net.forward(r[list(ROLE_INPUTS["slippage_quantiles"])].to_numpy())[0]
+                q = net.forward(r[list(ROLE_INPUTS["slippage_quantiles"])].to_numpy(), keys)[0]
                 out.append(
                     {"size_usd": size, "latency_ms": lat, "vol_annual": annual, "p90_minus_p50_bps": float(q[1] - q[0])}
                 )
@@ -834,7 +852,7 @@ def run_role(
     def net_for(name: str) -> NumpyNet:  # the maker net as served for the recording's instrument
         return net.for_instrument(instrument_key(*inst[name][:2])) if name in inst else net
 
-    held_eval = {name: evaluate(role, net_for(name), train, df, serve) for name, df in held.items()}
+    held_eval = {name: evaluate(role, net_for(name), train, df, serve, inst) for name, df in held.items()}
     day = next((n for n in HELD_OUT_DAY if n in held_eval), next(iter(held_eval), None))
     main = held_eval[day] if day else {"model": chosen["validation"], "baselines": base_val}
     extra: dict[str, Any] = {}
@@ -844,7 +862,7 @@ def run_role(
     else:
         extra["by_latency_ms"] = main.get("by_latency_ms", {})
     if role == "slippage_quantiles" and day:
-        extra["band_sensitivity"] = band_sensitivity(net, held[day])
+        extra["band_sensitivity"] = band_sensitivity(net, held[day], inst)
 
     card = {
         "role": role,

@@ -548,12 +548,15 @@ def markdown(doc: dict[str, Any]) -> str:
         "In-sample caveat: the shipped models were trained, and chosen on validation blocks, on the two "
         "2024-08-08 BTCUSDT recordings (binance-futures and binance spot; see `docs/MODELS.md`). The two "
         "corrections fitted after training use every 2024-08-08 recording (those two, ETHUSDT perpetual and spot, "
-        "COIN-M BTCUSD_PERP): the p90 band is widened per market kind and size bucket so that their real taker "
+        "COIN-M BTCUSD_PERP): the p90 band is widened per market kind and size bucket (per instrument where "
+        "`docs/MODELS.md` says the cross-validation chose it) so that their real taker "
         "orders are covered 90% of the time (split conformal, `core.training.conformal`, its normaliser chosen by "
         "cross-validation across those recordings), and the maker model is recalibrated by size on their "
         "validation blocks. On the 2024-08-08 recordings the coverage and fill calibration here are therefore in "
         "sample (the band's pooled coverage is about 90% by construction; per recording it need not be). The "
-        "2024-07-18 BTCUSDT perpetual is the held-out day: used for nothing, neither fitting nor choosing. The "
+        "2024-07-18 BTCUSDT perpetual is the held-out day: used for nothing, neither fitting nor choosing; but "
+        "earlier versions' figures on it were seen, and they motivated the candidates the band was chosen among "
+        "(a forking path, `docs/MODELS.md`). The "
         "expected cost is the book walk itself wherever the expected-value model declined (its card says why), "
         "so its bias is the book walk's.",
         "",

@@ -62,6 +62,20 @@ def test_compiled_figures_equal_the_full_estimate_on_real_books(models, side, si
         assert (f.seq, f.exchange_ts_ms, f.recv_ns) == (snap.seq, snap.exchange_ts_ms, snap.recv_ns)
 
 
+def test_one_pricer_fed_several_instruments_gives_each_its_own_band():
+    """One ``TickPricer`` fed the books of every bundled instrument in turn (the p90 band may have cells per
+    instrument, ``core.learned.nets.BandShift.instruments``): every figure equals ``estimate`` on that book,
+    going back to an instrument seen before included."""
+    order = Order("sell", 200_000.0, unit="quote", latency_ms=250.0)
+    pricer = TickPricer(order, fee_tier=get_tier("binance-futures", "swap"), models=SHIPPED)
+    vol = from_annual(0.35, mid=60_000.0, source=VolSource.DATA)
+    for _, snap in BOOKS[::7] + BOOKS[::11]:
+        f = pricer.figures(snap, vol)
+        assert f.compiled and f.slippage_p90_usd is not None
+        assert_figures_equal(f, CostFigures.of(pricer.estimate(snap, vol), snap, 0.0))
+    assert len({(s.exchange, s.symbol) for _, s in BOOKS}) > 1
+
+
 def test_orders_the_compiled_path_does_not_cover_give_the_estimate_itself():
     inst, snap = BOOKS[0]
     tier = get_tier(inst.exchange, inst.kind)
@@ -163,7 +177,7 @@ def test_the_kernels_book_features_and_the_order_features_make_tick_row():
             vol_per_sqrt_s=vol.sigma_per_sqrt_s,
             latency_ms=500.0,
         )
-        assert pricer._tick.last_row() + pricer._order_features(snap, vol) == row  # bit for bit
+        assert pricer._kernel_for(snap).last_row() + pricer._order_features(snap, vol) == row  # bit for bit
 
 
 def test_a_new_volatility_reaches_the_per_tick_features():
@@ -263,14 +277,59 @@ def test_compiled_corrections_equal_numpy(hidden):
             assert np.allclose(dense(row.tolist()), np.atleast_1d(net.forward(row)[0]), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("hidden", [(), (8,)])
+def test_compiled_per_instrument_band_equals_numpy(hidden):
+    """A band shift with per-instrument rows (core.learned.nets.BandShift.instruments): the compiled twin bound to an
+    instrument equals ``forward`` with that instrument's key, and an instrument without a row (or none) gets the
+    pooled row of its market kind in both."""
+    from core.learned.nets import BandShift
+
+    rng = np.random.default_rng(12)
+    n_in = 9
+    table = rng.uniform(-1.0, 2.0, size=(4, 5))  # two pooled rows, two instruments; negative: the p50 guard too
+    net = replace(
+        random_net(rng, "quantiles", n_in, hidden, 3),
+        band_shift=BandShift(
+            edges=np.array([3.0, 4.0, 5.0, 6.0]),
+            table=table,
+            size_col=0,
+            group_col=1,
+            scale_col=2,
+            floor=0.1,
+            instruments=("binance-futures:BTCUSDT", "binance-coinm:BTCUSD_PERP"),
+        ),
+    )
+    rows = rng.normal(scale=3.0, size=(300, n_in))
+    rows[:, 0] = rng.uniform(0.0, 8.0, size=300)
+    rows[:, 1] = rng.integers(0, 2, size=300)
+    rows[:, 2] = rng.uniform(-0.5, 3.0, size=300)
+    pooled = net.forward(rows)
+    for key in (None, "binance-futures:BTCUSDT", "binance-coinm:BTCUSD_PERP", "okx:BTC-USDT-SWAP"):
+        dense = net.compiled(key)
+        if dense is None:
+            pytest.skip("the compiled twin is not built (setup.py build_ext --inplace)")
+        want = net.forward(rows, key)
+        got = np.array([dense(row.tolist()) for row in rows])
+        assert np.allclose(got, want, rtol=1e-12, atol=1e-12), key
+        own = key is not None and key.startswith("binance")
+        assert own != np.allclose(want, pooled, rtol=0, atol=0), key  # an own row moves the band; others do not
+    per_row = net.forward(rows, ["binance-coinm:BTCUSD_PERP", None] * 150)  # one key per row
+    assert np.allclose(per_row[::2], net.forward(rows[::2], "binance-coinm:BTCUSD_PERP"), rtol=1e-12, atol=1e-12)
+    assert np.array_equal(per_row[1::2], pooled[1::2])
+
+
 def test_shipped_nets_compile_to_the_same_outputs():
     rng = np.random.default_rng(3)
     assert LOADED.nets, "no shipped models loaded"
     for role, net in LOADED.nets.items():
-        dense = net.compiled()
         rows = rng.normal(size=(100, net.n_features)) * net.scale + net.mean
-        for row in rows:
-            assert np.allclose(dense(row.tolist()), np.atleast_1d(net.forward(row)[0]), rtol=1e-12, atol=1e-12), role
+        bs = net.band_shift
+        for key in (None, *(bs.instruments if bs is not None else ())):  # every instrument's band, and the pooled
+            dense = net.compiled(key)
+            for row in rows:
+                want = np.atleast_1d(net.forward(row, key)[0])
+                assert np.allclose(dense(row.tolist()), want, rtol=1e-12, atol=1e-12), (role, key)
+    dense = LOADED.nets["slippage_quantiles"].compiled()
     with pytest.raises(ValueError):
         dense([1.0])
 

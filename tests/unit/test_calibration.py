@@ -11,11 +11,18 @@ from core.learned.nets import BandShift, DenseWeights, NumpyNet, Recalibration, 
 from core.training.conformal import (
     EDGES_LOG10_USD,
     MIN_CELL,
+    MIN_INSTRUMENT_CELL,
+    SHRINK_K,
+    Cells,
     Normaliser,
     TakerScores,
     calibrate,
+    choose_cells,
     choose_normaliser,
+    combine_cells,
     conformal_quantile,
+    covered,
+    fit_instrument_table,
     fit_table,
 )
 from core.training.recalibration import (
@@ -227,6 +234,105 @@ def test_when_no_quantile_is_negative_two_sided_ties_and_clipped_is_kept():
     assert chosen == BY_VOL
     assert evidence[0]["cells"] == evidence[1]["cells"]
     assert np.array_equal(fit_table(t, BY_VOL)[0], fit_table(t, BY_VOL_TWO_SIDED)[0])
+
+
+PERP, INVERSE, THIN = "binance-futures:BTCUSDT", "binance-coinm:BTCUSD_PERP", "binance-futures:ETHUSDT"
+
+
+def two_instruments(rng: np.random.Generator, n_a: int, n_b: int, b_scale: float, n_thin: int = 0) -> TakerScores:
+    """Perpetual orders of $10k-$100k (one size bucket) of two instruments, each its own recording: misses
+    exponential in volatility units, ``PERP``'s of mean 1, ``INVERSE``'s of mean ``b_scale``; ``THIN``: a few
+    more orders like ``INVERSE``'s. The model's p90 at 0; volatility independent of the instrument."""
+    parts = []
+    for key, n, scale in ((PERP, n_a, 1.0), (INVERSE, n_b, b_scale), (THIN, n_thin, b_scale)):
+        if not n:
+            continue
+        x = rows(rng, n)
+        x[:, SPOT] = 0.0
+        x[:, SIZE] = rng.uniform(4.05, 4.95, n)
+        x[:, VOL] = rng.uniform(0.5, 2.0, n)
+        realised = x[:, VOL] * scale * rng.exponential(1.0, n)
+        parts.append(
+            TakerScores(np.full(n, key), np.arange(n) * 100, x, np.zeros(n), realised, instrument=np.full(n, key))
+        )
+    fields = (*SCORE_FIELDS, "instrument")
+    return TakerScores(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
+
+
+def test_an_instrument_with_too_few_orders_in_a_bucket_takes_the_pooled_cell():
+    """A hand-made table: ``PERP`` has enough orders for a cell of its own, ``THIN`` (fewer than
+    ``MIN_INSTRUMENT_CELL``) falls back to the pooled cell, and the served band (numpy and compiled) applies each."""
+    rng = np.random.default_rng(31)
+    n_thin = MIN_INSTRUMENT_CELL - 1
+    t = two_instruments(rng, 400, 300, 10.0, n_thin=n_thin)
+    k = int(np.searchsorted(EDGES_LOG10_USD, 4.5, side="right"))  # the $10k-$100k bucket
+    pooled, _ = fit_table(t, BY_VOL)
+    table, keys, cells = fit_instrument_table(t, BY_VOL)
+    assert keys == (INVERSE, PERP)  # THIN has no cell of its own: no row
+    assert np.array_equal(table[:2], pooled)
+    own = t.score(BY_VOL)
+    assert table[2 + keys.index(PERP), k] == conformal_quantile(own[t.instrument == PERP])
+    assert table[2 + keys.index(INVERSE), k] == conformal_quantile(own[t.instrument == INVERSE])
+    assert table[2 + keys.index(PERP), k] < pooled[0, k] < table[2 + keys.index(INVERSE), k]
+    thin = next(c for c in cells if c["instrument"] == THIN and c["bucket"] == "$10k-100k")
+    assert thin["n"] == n_thin and not thin["own"] and thin["shift_units"] == pooled[0, k]
+    assert (t.rows(keys)[t.instrument == THIN] == 0).all()  # the pooled derivative row
+    # every instrument with its own cell is covered 90% there (in sample); the pooled table over- and under-covers
+    hit_own, hit_pooled = covered(t, table, BY_VOL, keys), covered(t, pooled, BY_VOL)
+    for key in (PERP, INVERSE):
+        m = t.instrument == key
+        assert 0.9 <= hit_own[m].mean() <= 0.9 + 2.0 / m.sum(), key
+    assert hit_pooled[t.instrument == PERP].mean() > 0.97 and hit_pooled[t.instrument == INVERSE].mean() < 0.85
+
+    served = replace(quantile_net(rng), band_shift=shift(pooled))
+    served = replace(served, band_shift=replace(served.band_shift, table=table, instruments=keys))
+    for key in (PERP, INVERSE, THIN, None):
+        m = t.instrument == key if key else t.instrument == THIN
+        plain = replace(served, band_shift=None).forward(t.x[m])
+        moved = served.forward(t.x[m], key)
+        row = 2 + keys.index(key) if key in keys else 0
+        want = plain[:, 1] + table[row, k] * np.maximum(t.vol_bps[m], 0.1)
+        assert np.allclose(moved[:, 1], np.maximum(want, plain[:, 0]), rtol=0, atol=1e-12), key
+        dense = served.compiled(key)
+        if dense is None:
+            pytest.skip("the compiled twin is not built (setup.py build_ext --inplace)")
+        got = np.array([dense(r.tolist()) for r in t.x[m][:50]])
+        assert np.allclose(got, moved[:50], rtol=1e-12, atol=1e-12), key
+
+
+def test_instrument_cells_are_chosen_when_instruments_need_different_corrections(tmp_path):
+    """Two instruments whose misses differ tenfold: the pooled table over-covers one and under-covers the other in
+    the volatility-tercile folds, so ``CELLS_RULE`` chooses a variant with instrument rows (the pooled-floored one
+    keeps the under-coverage of neither, but its over-coverage of ``PERP``), the served net carries them (and keeps
+    them through its .npz), and the card says so."""
+    t = two_instruments(np.random.default_rng(32), 1500, 1500, 10.0)
+    chosen, ev = choose_cells(t, BY_VOL)
+    assert chosen not in (Cells.POOLED, Cells.AT_LEAST_POOLED)
+    assert set(ev) == {c.value for c in Cells}
+    key = ("cells_worst_shortfall", "cells_worst_deviation", "cells_mean_deviation")
+    assert all(tuple(ev[chosen.value][f] for f in key) <= tuple(e[f] for f in key) for e in ev.values())
+    assert ev[chosen.value]["cells_mean_deviation"] < ev["pooled"]["cells_mean_deviation"]
+    inst = {(c["family"], c["instrument"]): c["coverage"] for c in ev["pooled"]["instrument_cells"]}
+    assert inst[("volatility", PERP)] > 0.97 and inst[("volatility", INVERSE)] < 0.85
+    net, card = calibrate(quantile_net(np.random.default_rng(33)), t, {}, (BY_VOL,))
+    assert card["cells"]["chosen"] == chosen.value and card["cells"]["served_instruments"] == [INVERSE, PERP]
+    assert net.band_shift is not None and net.band_shift.instruments == (INVERSE, PERP)
+    net.save_npz(tmp_path / "q.npz")
+    again = NumpyNet.load_npz(tmp_path / "q.npz")
+    assert again.band_shift is not None and again.band_shift.instruments == (INVERSE, PERP)
+    assert np.array_equal(again.forward(t.x, list(t.instrument)), net.forward(t.x, list(t.instrument)))
+
+
+def test_one_instrument_ties_and_the_pooled_table_is_kept():
+    """With one instrument every instrument variant's table is the pooled one, so all tie and the incumbent is
+    kept: nothing per instrument is served."""
+    t = two_instruments(np.random.default_rng(34), 3000, 0, 1.0)
+    chosen, ev = choose_cells(t, BY_VOL)
+    assert chosen is Cells.POOLED
+    assert all(e["cells"] == ev["pooled"]["cells"] for e in ev.values())
+    net, card = calibrate(quantile_net(np.random.default_rng(35)), t, {}, (BY_VOL,))
+    assert card["cells"]["chosen"] == "pooled" and card["cells"]["served_instruments"] == []
+    assert net.band_shift is not None and net.band_shift.instruments == ()
 
 
 def test_hat_weights_interpolate_and_clamp():
@@ -452,3 +558,42 @@ def test_a_correction_on_the_wrong_kind_of_net_is_refused():
             quantile_net(rng),
             recalibration=Recalibration(knots=knots, coef=np.zeros((2, 7, 2)), u_col=0, group_col=1),
         )
+
+
+def test_cell_variants_combine_an_instruments_own_cells_with_the_pooled_ones_as_the_rule_says():
+    """Hand-made quantiles: at least pooled is never below the pooled cell, shrunk moves the own cell toward the
+    pooled one by n / (n + SHRINK_K), monotone raises a bucket to the largest own cell of the smaller buckets, and a
+    bucket without own orders keeps the pooled cell in every variant."""
+    own = np.array([1.0, 6.0, 2.0, 5.0, 0.0])
+    pooled = np.array([2.5, 7.0, 9.0, 27.0, 44.0])
+    n = np.array([2000, 2000, 1000, 200, 0])
+    assert np.array_equal(combine_cells(own, pooled, n, Cells.POOLED), pooled)
+    assert np.array_equal(combine_cells(own, pooled, n, Cells.OWN), [1.0, 6.0, 2.0, 5.0, 44.0])
+    assert np.array_equal(combine_cells(own, pooled, n, Cells.AT_LEAST_POOLED), pooled)
+    assert np.array_equal(combine_cells(own, pooled, n, Cells.MONOTONE), [1.0, 6.0, 6.0, 6.0, 44.0])
+    w = n[:4] / (n[:4] + SHRINK_K)
+    shrunk = combine_cells(own, pooled, n, Cells.SHRUNK)
+    assert np.allclose(shrunk[:4], w * own[:4] + (1 - w) * pooled[:4], rtol=0, atol=1e-12) and shrunk[4] == 44.0
+    assert (np.minimum(own, pooled)[:4] <= shrunk[:4]).all() and (shrunk[:4] <= np.maximum(own, pooled)[:4]).all()
+    wide = np.array([30.0, 1.0, 1.0, 1.0, 1.0])  # an own cell wider than the pooled one is kept by at least pooled
+    assert np.array_equal(combine_cells(wide, pooled, n, Cells.AT_LEAST_POOLED), [30.0, 7.0, 9.0, 27.0, 44.0])
+
+
+def test_every_variants_instrument_rows_combine_the_fitted_own_and_pooled_cells():
+    """Two instruments fitted as every variant: instrument rows are the ``combine_cells`` of the own quantiles and
+    the pooled cells, and the pooled rows are the same in every variant."""
+    t = two_instruments(np.random.default_rng(36), 1500, 1500, 10.0)
+    pooled, _ = fit_table(t, BY_VOL)
+    own, keys, _ = fit_instrument_table(t, BY_VOL, pooled, Cells.OWN)
+    for c in Cells:
+        table, k, cells = fit_instrument_table(t, BY_VOL, pooled, c)
+        assert np.array_equal(table[:2], pooled)
+        if c is Cells.POOLED:
+            assert k == () and cells == []
+            continue
+        assert k == keys
+        for i, key in enumerate(k):
+            n = np.array([x["n"] if x["own"] else 0 for x in cells if x["instrument"] == key])
+            g = int(t.group[t.instrument == key][0])
+            assert np.allclose(table[2 + i], combine_cells(own[2 + i], pooled[g], n, c), rtol=0, atol=1e-12)
+            assert [x["shift_units"] for x in cells if x["instrument"] == key] == table[2 + i].tolist()

@@ -29,7 +29,7 @@ from core.learned.features import (
     FlowFeatures,
     structure,
 )
-from core.learned.models import KINDS, MODELS_DIR, ROLES, load_models
+from core.learned.models import KINDS, MODELS_DIR, ROLES, band_instrument, load_models
 from core.learned.nets import NumpyNet
 from core.training.dataset import find_trades, load_market, maker_rows, slippage_rows
 from core.training.keras_models import FitConfig, load_keras, net_from_keras, train_model
@@ -274,10 +274,12 @@ def test_loaded_models_follow_the_cards_and_implement_the_protocols(real):
     if slip.quantiles is not None:
         assert p.p90_bps >= p.expected_bps
         # at zero latency the model's band is the walk; the widening fitted on real taker orders (the card's
-        # correction, a multiple of the volatility per size bucket) is added at every latency
+        # correction, a multiple of the volatility per size bucket and instrument or market kind) is added at every
+        # latency, with the book's instrument's cells where the band has them
         widen = 0.0
         if slip.quantiles.band_shift is not None:
-            widen = float(slip.quantiles.band_shift(slip.features(mi, latency_ms=0.0)[None, :])[0])
+            key = band_instrument(mi.snapshot.exchange, mi.snapshot.symbol)
+            widen = float(slip.quantiles.band_shift(slip.features(mi, latency_ms=0.0)[None, :], key)[0])
         assert slip.with_latency(0).predict(mi).p90_bps == pytest.approx(mi.walk.cost_bps + widen, abs=1e-12)
     f = mk.maker_fraction(mi)
     assert 0.0 <= f <= 1.0
@@ -377,12 +379,28 @@ def test_shipped_corrections_are_the_ones_their_cards_describe():
         g = 1 if cell["market"] == "spot" else 0
         k = [c["bucket"] for c in conf["table"] if c["market"] == cell["market"]].index(cell["bucket"])
         assert shift.table[g, k] == pytest.approx(cell["shift_units"], abs=1e-12)
+    # per-instrument rows: served exactly when the card says the rule chose them, with the card's values
+    cells = conf.get("cells", {})
+    assert list(shift.instruments) == cells.get("served_instruments", [])
+    assert bool(shift.instruments) == (cells.get("chosen", "pooled") != "pooled")
+    names = [c["bucket"] for c in conf["table"] if c["market"] == "derivative"]
+    for c in cells.get("instrument_table", []):
+        if c["instrument"] in shift.instruments:
+            row = 2 + shift.instruments.index(c["instrument"])
+            assert shift.table[row, names.index(c["bucket"])] == pytest.approx(c["shift_units"], abs=1e-12)
     # the unit the card says was chosen by cross-validation is the one served
     assert ROLE_INPUTS["slippage_quantiles"][shift.scale_col] == conf["normaliser"]["column"]
     assert shift.floor == conf["normaliser"]["floor"]
     after = {(r["market"], r["bucket"]): r for r in conf["coverage_after"]}
     assert after[("all", "all sizes")]["coverage"] >= 0.9
-    assert all(r["coverage"] >= 0.88 for r in conf["coverage_after"] if r["n"] >= 100)
+    if not shift.instruments:  # pooled cells: each is fitted on its own orders, so covers them (in sample)
+        assert all(r["coverage"] >= 0.88 for r in conf["coverage_after"] if r["n"] >= 100)
+    elif cells["chosen"] != "shrunk toward pooled":
+        # an own cell is fitted on its orders and these variants serve it or a wider one: at least 90% in sample
+        own = {(c["instrument"], c["bucket"]) for c in cells["instrument_table"] if c["own"]}
+        assert all(c["shift_units"] >= c["own_units"] for c in cells["instrument_table"] if c["own"])
+        by_inst = conf["coverage_by_instrument"]["after"]
+        assert own and all(r["coverage"] >= 0.9 for r in by_inst if (r["instrument"], r["bucket"]) in own)
     rec = lm.cards["maker_taker"]["correction"]["recalibration"]
     served = NumpyNet.load_npz(MODELS_DIR / "maker_taker.npz").recalibration
     if rec["ridge"] == "none":
