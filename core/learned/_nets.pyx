@@ -41,7 +41,8 @@ cdef class DenseNet:
     shift on the second output (``core.learned.nets.BandShift``, its row fixed to one instrument's or the
     pooled row of the market kind, the increment kept at or above 0) and the
     quantiles' cumulative sum; or, with a recalibration (``core.learned.nets.Recalibration``), the single
-    head's pre-activation recalibrated by size (on the scale the recalibration names).
+    head's pre-activation recalibrated by size (on the scale the recalibration names). With ``clip`` (low, high per
+    input) each input is clipped to its training range before the normalisation; everything else reads it raw.
     """
 
     cdef double[:] mean, scale
@@ -59,8 +60,10 @@ cdef class DenseNet:
     cdef double recal_sign
     cdef bint recal_flow
     cdef Py_ssize_t recal_q_col, recal_h_col, recal_f_col
+    cdef bint has_clip
+    cdef double[:] clip_lo, clip_hi
 
-    def __init__(self, mean, scale, layers, scale_w=None, offset_w=None, bint cumulative=False, shift=None, recal=None):
+    def __init__(self, mean, scale, layers, scale_w=None, offset_w=None, bint cumulative=False, shift=None, recal=None, clip=None):
         import numpy as np
         self.mean = np.array(mean, dtype=np.float64, order="C")
         self.scale = np.array(scale, dtype=np.float64, order="C")
@@ -109,6 +112,12 @@ cdef class DenseNet:
             for col in (size_col, group_col, scale_col):
                 if not 0 <= col < self.n_in:
                     raise ValueError("shift columns must index the inputs")
+        self.has_clip = clip is not None
+        if self.has_clip:
+            self.clip_lo = np.array(clip[0], dtype=np.float64, order="C").ravel()
+            self.clip_hi = np.array(clip[1], dtype=np.float64, order="C").ravel()
+            if self.clip_lo.shape[0] != self.n_in or self.clip_hi.shape[0] != self.n_in:
+                raise ValueError("an input range needs a low and a high bound per input")
         self.has_recal = recal is not None
         if self.has_recal:
             knots, coef, u_col, group_col, sign, flow_cols = recal
@@ -159,7 +168,7 @@ cdef class DenseNet:
         cdef double *h = <double *> malloc(self.width * sizeof(double))
         cdef double *z = <double *> malloc(self.width * sizeof(double))
         cdef double *tmp
-        cdef double acc, sc = 0.0, off = 0.0, u, v
+        cdef double acc, sc = 0.0, off = 0.0, u, v, x
         cdef Py_ssize_t k
         cdef double[:, :] w
         cdef double[:] b
@@ -170,7 +179,13 @@ cdef class DenseNet:
         try:
             for i in range(n):
                 raw[i] = row[i]
-                h[i] = (raw[i] - self.mean[i]) / self.scale[i]
+                x = raw[i]
+                if self.has_clip:  # numpy.minimum(numpy.maximum(x, lo), hi), as NumpyNet.normalised
+                    if x < self.clip_lo[i]:
+                        x = self.clip_lo[i]
+                    if x > self.clip_hi[i]:
+                        x = self.clip_hi[i]
+                h[i] = (x - self.mean[i]) / self.scale[i]
             n_out = n
             for li in range(len(self.ws)):
                 w = self.ws[li]

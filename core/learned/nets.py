@@ -201,8 +201,16 @@ class NumpyNet:
     scale_w: np.ndarray | None = None  # raw inputs @ scale_w multiplies every learned term
     band_shift: BandShift | None = None  # quantiles: the p90 widening fitted after training
     recalibration: Recalibration | None = None  # probability: the recalibration by size fitted after training
+    #: each input clipped to [clip_lo, clip_hi] (its training range) before the normalisation; the recalibration,
+    #: scale and offset read the raw inputs (``core.training.extrapolation``)
+    clip_lo: np.ndarray | None = None
+    clip_hi: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if (self.clip_lo is None) != (self.clip_hi is None) or (
+            self.clip_lo is not None and not (self.clip_lo.shape == self.clip_hi.shape == self.mean.shape)  # type: ignore[union-attr]
+        ):
+            raise ValueError("an input range needs a low and a high bound per input")
         if self.recalibration is not None and not (
             self.kind == "probability"
             and len(self.heads) == 1
@@ -223,12 +231,18 @@ class NumpyNet:
     def n_features(self) -> int:
         return int(self.mean.size)
 
+    def normalised(self, raw: np.ndarray) -> np.ndarray:
+        """The first layer's input: each raw input clipped to the training range (when the net has one), normalised."""
+        if self.clip_lo is not None and self.clip_hi is not None:
+            raw = np.minimum(np.maximum(raw, self.clip_lo), self.clip_hi)  # as the compiled twin
+        return (raw - self.mean) / self.scale
+
     def forward(self, x: np.ndarray, instrument: str | Sequence[str | None] | None = None) -> np.ndarray:
         """Rows of features -> (n,) for one head, (n, q) for quantiles. A 1-D row gives a 1-row answer.
         ``instrument``: the rows' ``core.learned.models.band_instrument`` key (one for all, or one per row), which
         picks a band shift's per-instrument cells; None (or a key without cells): the pooled cells."""
         raw = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        h = (raw - self.mean) / self.scale
+        h = self.normalised(raw)
         for layer in self.hidden:
             h = layer(h)
         if self.recalibration is not None:
@@ -271,6 +285,7 @@ class NumpyNet:
             if bs is None
             else (bs.edges, bs.table, bs.size_col, bs.group_col, bs.scale_col, bs.floor, bs.row_of(instrument)),
             recal=None if rc is None else (rc.knots, rc.coef, rc.u_col, rc.group_col, rc.u_sign, rc.flow_cols),
+            clip=None if self.clip_lo is None else (self.clip_lo, self.clip_hi),
         )
 
     def save_npz(self, path: str | Path) -> None:
@@ -280,7 +295,7 @@ class NumpyNet:
             for i, layer in enumerate(layers):
                 arrays[f"{group}_{i}_w"], arrays[f"{group}_{i}_b"] = layer.w, layer.b
                 arrays[f"{group}_{i}_act"] = np.array(layer.activation)
-        for name in ("offset_w", "scale_w"):
+        for name in ("offset_w", "scale_w", "clip_lo", "clip_hi"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
         if self.band_shift is not None:
@@ -360,4 +375,6 @@ class NumpyNet:
             scale_w=d.get("scale_w"),
             band_shift=shift,
             recalibration=recal,
+            clip_lo=d.get("clip_lo"),
+            clip_hi=d.get("clip_hi"),
         )

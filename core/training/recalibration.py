@@ -100,7 +100,7 @@ CHOICE_RULE = (
 
 def pre_activation(net: NumpyNet, x: np.ndarray) -> np.ndarray:
     """The single head's logit before the sigmoid (the net without any recalibration)."""
-    h = (np.atleast_2d(np.asarray(x, dtype=np.float64)) - net.mean) / net.scale
+    h = net.normalised(np.atleast_2d(np.asarray(x, dtype=np.float64)))
     for layer in net.hidden:
         h = layer(h)
     head = net.heads[0]

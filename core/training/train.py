@@ -74,6 +74,7 @@ from core.training.dataset import (
     slippage_rows,
     slippage_window,
 )
+from core.training.extrapolation import InputRange, clip_evidence
 from core.training.held_out import covariate_shift, label_by_recording, maker_caveat
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
 from core.training.recalibration import (
@@ -761,11 +762,22 @@ def run_role(
     train = pd.concat([fit, val], ignore_index=True)
     y_fit, y_val = _target(role, fit), _target(role, val)
     t0 = time.perf_counter()
+    correction: dict[str, Any] = {}
+    # the maker model's inputs clipped to the training range when CLIP_RULE says so (decided on these rows alone)
+    clip_ev = clip_evidence(train, names) if role == "maker_taker" else None
+    rng = InputRange.of(train[names].to_numpy(np.float64)) if clip_ev is not None and clip_ev["chosen"] else None
+    if clip_ev is not None:
+        correction["input_clipping"] = clip_ev
+
+    def xin(df: pd.DataFrame) -> np.ndarray:  # what the net is fitted and scored on
+        x = df[names].to_numpy(np.float64)
+        return rng.clip(x) if rng is not None else x
+
     cands: dict[str, dict[str, Any]] = {}
     for arch, cfg in (("linear", LINEAR), ("mlp", MLP)):
         curve = {}
-        for e, net in train_checkpoints(kind, fit[names].to_numpy(), y_fit, cfg, seed=seed, epochs=EPOCH_CHOICES, **st):
-            curve[e] = _score(role, y_val, net.forward(val[names].to_numpy()), val)
+        for e, net in train_checkpoints(kind, xin(fit), y_fit, cfg, seed=seed, epochs=EPOCH_CHOICES, **st):
+            curve[e] = _score(role, y_val, net.forward(xin(val)), val)
         best = min(curve, key=lambda e: _key_metric(role, curve[e]))
         cands[arch] = {
             "config": replace(cfg, epochs=best).as_dict(),
@@ -783,10 +795,11 @@ def run_role(
     use, reason = verdict(role, chosen["validation"], base_val)
 
     cfg = replace(MLP if use_mlp else LINEAR, epochs=int(chosen["config"]["epochs"]))
-    model = train_model(kind, train[names].to_numpy(), _target(role, train), cfg, seed=seed, **st)
+    model = train_model(kind, xin(train), _target(role, train), cfg, seed=seed, **st)
     net = net_from_keras(model, kind)
+    if rng is not None:  # serving clips as the fit did
+        net = replace(net, clip_lo=rng.lo, clip_hi=rng.hi)
     impute = impute_values(train)
-    correction: dict[str, Any] = {}
     if role == "slippage_quantiles" and taker_tapes:
         scores = score_taker_orders(taker_tapes, net, impute)
         blocks = {n: [(float(a), float(b)) for a, b in v["validation_blocks"]] for n, v in split.bounds.items()}
