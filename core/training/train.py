@@ -886,7 +886,7 @@ def run_role(
         "reason": reason,
         "display_name": display_name(role, arch, main["model"]),
         "features": [{"name": f.name, "unit": f.unit, "description": f.description} for f in input_features(role)],
-        "structure": _structure_doc(role),
+        "structure": _structure_doc(role, clipped=rng is not None),
         "target": _target_doc(role),
         "samples": {
             "train": len(train),
@@ -956,7 +956,7 @@ def run_role(
     return RoleResult(role=role, model=model, arch=arch, card=card, net=net)
 
 
-def _structure_doc(role: str) -> str:
+def _structure_doc(role: str, clipped: bool = False) -> str:
     if role == "slippage_expected":
         return (
             "cost_bps = walk_bps + latency_move_bps x f(normalised inputs), latency_move_bps = max(vol_bps, 0.1) "
@@ -968,11 +968,17 @@ def _structure_doc(role: str) -> str:
             "m = latency_move_bps = max(vol_bps, 0.1) x sqrt(latency s): the band scales with the volatility and "
             "the latency, and f (inputs: size, depth, book shape, flow, latency) shapes it by size; non-crossing, "
             "all equal to the walk at zero latency before the p90 and p95 are widened on real taker orders "
-            "(below: by a multiple of vol_bps per market kind and size bucket, at every latency)"
+            "(below: by conformal cells per market kind or instrument and size bucket, at every latency)"
         )
     return (
         "P(maker fill) = sigmoid(one Dense unit, or the MLP, on normalised inputs); trained on the size-aware fill "
         "fraction, with the order's size against the queue ahead and the flow expected while it rests as inputs"
+        + (
+            "; each input clipped to its training range (1st-99th percentile of the training rows, an assumption) "
+            "before it is normalised, in training and serving alike (below: CLIP_RULE)"
+            if clipped
+            else ""
+        )
     )
 
 
