@@ -413,9 +413,9 @@ def choose_instrument_shifts(
         return {}, evidence
     lz_all = _logit(rc(z, rows.x))
     served = {}
-    for r in recs:
-        m = rows.recording == r
-        served[instruments.get(r, r)] = fit_shift(lz_all[m], rows.y[m])
+    for key in sorted({instruments.get(r, r) for r in recs}):  # an instrument's recordings fitted together
+        m = np.isin(rows.recording, [r for r in recs if instruments.get(r, r) == key])
+        served[key] = fit_shift(lz_all[m], rows.y[m])
     evidence["shifts"] = served
     return served, evidence
 

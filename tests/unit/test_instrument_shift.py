@@ -105,6 +105,22 @@ def test_an_instrument_the_pooled_correction_under_predicts_gets_a_positive_shif
     )
 
 
+def test_an_instrument_with_two_recordings_gets_one_shift_fitted_on_both():
+    """Two recordings of one instrument (another day): its shift is fitted on the rows of both, not on the last
+    one read, so it lies between the shifts each recording alone would get."""
+    rng = np.random.default_rng(3)
+    cal, t = calibration(rng, {"busy.gz": 1.2, "busy2.gz": 0.4, "thin.gz": -0.3, "other.gz": 0.0})
+    inst = {**INSTRUMENTS, "busy2.gz": "venue:BUSY"}
+    span = np.full(t.size, 30_000.0)
+    shifts, ev = choose_instrument_shifts(net(), pooled(cal), cal, NAMES, inst, t, span, 0.003)
+    assert ev["chosen"] and set(shifts) == {"venue:BUSY", "venue:THIN", "venue:OTHER"}
+    alone, _ = choose_instrument_shifts(
+        net(), pooled(cal), cal, NAMES, {**INSTRUMENTS, "busy2.gz": "venue:B2"}, t, span, 0.003
+    )
+    one, two = alone["venue:BUSY"], alone["venue:B2"]  # busy.gz alone, busy2.gz alone
+    assert min(one, two) < shifts["venue:BUSY"] < max(one, two)
+
+
 @pytest.mark.parametrize("seed", [4, 5, 6])
 def test_no_shift_is_served_when_the_instruments_do_not_differ(seed):
     """Without the 1% margin, seeds 4 and 6 served shifts of noise (|c| < 0.1)."""
