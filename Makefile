@@ -6,7 +6,7 @@ PORT ?= 8501
 REPLICAS ?= 3
 CLUSTER_PORT ?= 8500
 
-.PHONY: run test test-fast lint venv kernel dev-deps browser redis haproxy cluster train validate bench load soak load-cluster soak-cluster clean
+.PHONY: run test test-fast lint venv kernel bytecode dev-deps browser redis haproxy cluster train validate bench load soak load-cluster soak-cluster clean
 
 $(VENV)/.installed: requirements.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,15 @@ $(VENV)/.dev-installed: $(VENV)/.installed $(KERNEL_STAMP) requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed $(KERNEL_STAMP)
+# The project's bytecode, compiled ahead as pip does for installed packages: a process start then reads it instead
+# of compiling about 60 modules from source (0.13 s of the first page view where PYTHONDONTWRITEBYTECODE is set, as on
+# our CI machines; elsewhere Python caches it after the first start). compileall rewrites only what changed.
+bytecode: $(VENV)/.installed
+	@$(PY) -m compileall -q app.py core pages
 
-dev-deps: $(VENV)/.dev-installed
+venv: $(VENV)/.installed $(KERNEL_STAMP) bytecode
+
+dev-deps: $(VENV)/.dev-installed bytecode
 
 # Debian's Chromium drives the browser tests (Playwright's own download does not work offline).
 browser:

@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from pages.startup import DEFAULT_PAGE, lifespan
+
 
 def _skip_repl_probe() -> None:
     """Streamlit asks once per process, on the first element any session draws, whether it runs inside a Python
@@ -23,7 +25,7 @@ def run() -> None:
     _skip_repl_probe()
     st.set_page_config(page_title="Trade Cost Simulator", page_icon=FAVICON, layout="wide")
     pages = [
-        st.Page("pages/simulator.py", title="Simulator", icon=":material/calculate:", default=True),
+        st.Page(DEFAULT_PAGE, title="Simulator", icon=":material/calculate:", default=True),
         st.Page("pages/market.py", title="Market", icon=":material/monitoring:"),
         st.Page("pages/venues.py", title="Venues", icon=":material/compare_arrows:"),
         st.Page("pages/latency.py", title="Latency", icon=":material/speed:"),
@@ -36,5 +38,7 @@ def run() -> None:
     st.navigation(pages).run()
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the script run of each page view
     run()
+elif __name__ == "app":  # `streamlit run app.py` imports this module to serve it: the app with a start-up hook
+    app = st.App("app.py", lifespan=lifespan(FAVICON))

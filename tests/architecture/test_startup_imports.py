@@ -95,3 +95,55 @@ def test_simulator_first_run_imports_no_pandas():
     assert report["cards"] == 1, "the first run drew no cost cards (no book yet?)"
     assert report["first_run"] == [], f"the Simulator's first run imported {report['first_run']}"
     assert report["charts"] == 4 and report["second_run"] == ["pandas", "pyarrow"], report  # the charts do need it
+
+
+# In a fresh interpreter, as `streamlit run app.py` serves the app: import app.py as the module "app" (an st.App with
+# the start-up hook), enter the hook as the server does at start and wait for its warm-up thread.
+WARM_UP_PROBE = r"""
+import asyncio, json, sys, threading
+import streamlit as st
+import app
+from pages import startup
+
+names = startup.page_imports()
+ours = [n for n in names if n.split(".")[0] in ("core", "pages")]
+before = sorted(n for n in ours if n in sys.modules)
+
+async def start():
+    async with startup.lifespan(app.FAVICON)(app.app):
+        pass
+
+asyncio.run(start())
+warm = [t for t in threading.enumerate() if t.name == startup.WARM_UP_THREAD]
+for t in warm:
+    t.join(120)
+feeds_after_warm_up = sum(t.name == "tcs-feed" for t in threading.enumerate())
+from pages.common import get_runtime
+rt = get_runtime()  # the page's call: takes the runtime the warm-up built
+feeds_after_page = sum(t.name == "tcs-feed" for t in threading.enumerate())
+rt.close()
+print(json.dumps({"is_app": isinstance(app.app, st.App), "names": names, "ours": ours, "before": before,
+                  "missing": sorted(n for n in names if n not in sys.modules), "warm_threads": len(warm),
+                  "emojis": "streamlit.emojis" in sys.modules, "interval": sys.getswitchinterval(),
+                  "feeds": [feeds_after_warm_up, feeds_after_page]}))
+"""
+
+
+def test_the_server_start_hook_warms_up_the_default_page():
+    """``streamlit run app.py`` serves ``app.app`` (an ``st.App``); its start-up hook imports the Simulator's modules,
+    builds the one runtime and answers the favicon's emoji check on a thread, while the browser loads Streamlit's
+    front end; the first page view then takes that runtime (one feed, not two) and logs no warning from the
+    warm-up's thread. Python's default switch interval is restored afterwards."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TCS_")} | {"TCS_SOURCE": "replay"}
+    r = subprocess.run(
+        [sys.executable, "-c", WARM_UP_PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["is_app"]
+    assert {"core.views.simulator", "pages.common"} <= set(report["names"])
+    assert report["before"] == [], f"app.py itself imported {report['before']}: the warm-up would do nothing"
+    assert report["missing"] == [] and report["warm_threads"] == 1 and report["emojis"]
+    assert report["feeds"] == [1, 1], "the warm-up built no runtime, or the page built a second one"
+    assert report["interval"] == 0.005
+    assert "tcs-warm-up': missing ScriptRunContext" not in r.stderr
