@@ -5,8 +5,7 @@ and asks for the first run about 1 s later, while the server mostly waits. The f
 0.5 s of that on work no visitor's input changes: importing the default page's modules, building the runtime
 (feed, store, models) and Streamlit's emoji check of the favicon. ``warm_up`` does it on a thread started by the
 app's start-up hook (``app.py``: ``st.App(lifespan=...)``), so the first run finds it done (issue 15, startup).
-Nothing here is needed for correctness: a step that fails is logged and happens again, with its message, in the
-page.
+Nothing here is needed for correctness: a step that fails happens again, with its message, in the page.
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+
+from core.errors import SimulatorError
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the page a first visit opens (``app.py`` routes to it by default); its imports are warmed up
@@ -75,10 +76,12 @@ def warm_up(favicon: str) -> None:
 
 
 def _step(what: str, do) -> None:
+    """A bad setting (``SimulatorError``) or a missing module is logged; the first page view meets it again and
+    shows its plain message. Anything else is a bug and ends the warm-up with its traceback in the server's log."""
     try:
         do()
-    except Exception:
-        _log.warning("warm-up: %s failed; the first page view will do it again", what, exc_info=True)
+    except (SimulatorError, ImportError) as e:
+        _log.warning("warm-up: %s failed (%s); the first page view will do it again", what, e)
 
 
 def _build_runtime() -> None:
