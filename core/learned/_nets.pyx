@@ -47,6 +47,12 @@ cdef class DenseNet:
 
     cdef double[:] mean, scale
     cdef list ws, bs, acts
+    # the layers flattened once (row-major weights, biases and activation codes end to end, with each layer's offsets
+    # and width), so a call reads them without acquiring a buffer per layer (about a sixth of a small book's tick)
+    cdef double[:] w_flat, b_flat
+    cdef int[:] act_flat
+    cdef Py_ssize_t[:] w_at, b_at, n_cols
+    cdef Py_ssize_t n_layers
     cdef double[:] scale_w, offset_w
     cdef bint has_scale, has_offset, cumulative, has_shift, has_recal
     cdef Py_ssize_t n_in, width
@@ -90,6 +96,13 @@ cdef class DenseNet:
             if vec is not None and np.asarray(vec).shape != (self.n_in,):
                 raise ValueError("scale_w and offset_w must have one weight per input")
         self.width = max([self.n_in] + [w.shape[1] for w in self.ws])
+        self.n_layers = len(self.ws)
+        self.w_flat = np.concatenate([w.ravel() for w in self.ws])
+        self.b_flat = np.concatenate(self.bs)
+        self.act_flat = np.concatenate(self.acts).astype(np.intc)
+        self.w_at = np.cumsum([0] + [w.size for w in self.ws[: self.n_layers - 1]]).astype(np.intp)
+        self.b_at = np.cumsum([0] + [b.shape[0] for b in self.bs[: self.n_layers - 1]]).astype(np.intp)
+        self.n_cols = np.array([w.shape[1] for w in self.ws], dtype=np.intp)
         self.has_scale = scale_w is not None
         self.has_offset = offset_w is not None
         self.scale_w = np.array(scale_w if self.has_scale else np.zeros(1), dtype=np.float64, order="C")
@@ -169,10 +182,7 @@ cdef class DenseNet:
         cdef double *z = <double *> malloc(self.width * sizeof(double))
         cdef double *tmp
         cdef double acc, sc = 0.0, off = 0.0, u, v, x
-        cdef Py_ssize_t k
-        cdef double[:, :] w
-        cdef double[:] b
-        cdef int[:] act
+        cdef Py_ssize_t k, wi, bi, nc
         if raw == NULL or h == NULL or z == NULL:
             free(raw); free(h); free(z)
             raise MemoryError()
@@ -187,19 +197,17 @@ cdef class DenseNet:
                         x = self.clip_hi[i]
                 h[i] = (x - self.mean[i]) / self.scale[i]
             n_out = n
-            for li in range(len(self.ws)):
-                w = self.ws[li]
-                b = self.bs[li]
-                act = self.acts[li]
-                for j in range(w.shape[1]):
+            for li in range(self.n_layers):
+                wi, bi, nc = self.w_at[li], self.b_at[li], self.n_cols[li]
+                for j in range(nc):
                     acc = 0.0
                     for i in range(n_out):
-                        acc += h[i] * w[i, j]
-                    if self.has_recal and li == len(self.ws) - 1:
-                        z[j] = self._recalibrated(acc + b[j], raw)
+                        acc += h[i] * self.w_flat[wi + i * nc + j]
+                    if self.has_recal and li == self.n_layers - 1:
+                        z[j] = self._recalibrated(acc + self.b_flat[bi + j], raw)
                     else:
-                        z[j] = _act(act[j], acc + b[j])
-                n_out = w.shape[1]
+                        z[j] = _act(self.act_flat[bi + j], acc + self.b_flat[bi + j])
+                n_out = nc
                 tmp = h
                 h = z
                 z = tmp
