@@ -67,13 +67,11 @@ def live_view(rt, refresh_s: float | None) -> None:
     exchange, symbol = ss["sim_instrument"]
     inst = rt.instrument(exchange, symbol)
     # one snapshot for everything this refresh shows: the one sessions refreshing within 0.1 s share
-    snap = shared_views().book(rt, exchange, symbol, time.monotonic())
-    if snap is None and not ss.get("sim_waited_first_book"):
+    if ss.get("sim_waited_first_book"):
+        snap = shared_views().book(rt, exchange, symbol, time.monotonic())
+    else:  # a session's first run waits (bounded) for a feed that has just started
         ss["sim_waited_first_book"] = True
-        end = time.monotonic() + FIRST_BOOK_WAIT_S
-        while snap is None and time.monotonic() < end:  # bounded; the sleep lets the feed thread run
-            time.sleep(0.01)
-            snap = shared_views().book(rt, exchange, symbol, time.monotonic())
+        snap = shared_views().first_book(rt, exchange, symbol, FIRST_BOOK_WAIT_S)
     summary = current_summary(rt, snap)
     # The status line and every message share one fixed-height box: the cards and charts below keep their
     # place, so they update in place instead of being redrawn (no jump, no flicker).

@@ -13,6 +13,7 @@ run stopped) lapses after ``period_s``. Thread-safe: sessions run on threads of 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -100,6 +101,19 @@ class SharedViews:
         if snap is not None:
             with self._lock:
                 self._books[(exchange, symbol)] = (now_s, snap)
+        return snap
+
+    def first_book(
+        self, rt: Runtime, exchange: str, symbol: str, wait_s: float, poll_s: float = 0.01
+    ) -> BookSnapshot | None:
+        """``book``, waiting up to ``wait_s`` for a feed that has just started to deliver its first one (a session's
+        first run: without it the cost cards would wait for the next refresh); bounded, and the sleep lets the feed
+        thread run."""
+        end = time.monotonic() + wait_s
+        snap = self.book(rt, exchange, symbol, time.monotonic())
+        while snap is None and time.monotonic() < end:
+            time.sleep(poll_s)
+            snap = self.book(rt, exchange, symbol, time.monotonic())
         return snap
 
     def live_view(

@@ -48,3 +48,16 @@ def test_sessions_refreshing_together_share_one_book_and_one_view(feed, slice_fi
     assert {"s0", "s1", "s2", "alone"} <= track.owners  # a shared view still marks each session's track
     other = shared.live_view(rt, first, scenario, exchange=FUT.exchange, symbol=FUT.symbol, owner="s0", curve=False)
     assert other is not views[0] and other.recv_ns == first.recv_ns  # another book: a view of its own
+
+
+def test_a_first_run_waits_for_the_first_book_of_a_feed_just_started(feed, slice_file):
+    """The Simulator's first run asks ``first_book`` right after the feed starts: it gets the first book instead of
+    "waiting for the first order book" until the next refresh; with no book coming it returns None once the bound
+    has passed (an instrument the feed does not stream)."""
+    rt = Runtime(feed)
+    shared = SharedViews(window_s=0.1)
+    assert shared.first_book(rt, FUT.exchange, FUT.symbol, 0.0) is None  # nothing streams yet, no wait asked
+    feed.start(FeedConfig(source=Source.REPLAY, replay_file=str(slice_file), replay_speed=1.0, replay_loop=True))
+    snap = shared.first_book(rt, FUT.exchange, FUT.symbol, 30.0)
+    assert snap is not None and snap.symbol == FUT.symbol
+    assert shared.first_book(rt, "okx", "BTC-USDT", 0.05) is None  # bounded: another instrument never comes
