@@ -9,6 +9,7 @@ The sampled grids (latencies, offsets, horizons) are also the ranges serving cli
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -355,10 +356,10 @@ MAKER_INPUTS: tuple[str, ...] = (
 ROLE_INPUTS = {"slippage_expected": SLIPPAGE_INPUTS, "slippage_quantiles": SLIPPAGE_INPUTS, "maker_taker": MAKER_INPUTS}
 
 
-def input_features(role: str) -> tuple[Feature, ...]:
-    """The model's inputs with units, for its card."""
+def input_features(role: str, names: Sequence[str] | None = None) -> tuple[Feature, ...]:
+    """The model's inputs ``names`` (default ``ROLE_INPUTS[role]``) with units, for its card."""
     table = {f.name: f for f in (MAKER_FEATURES if role == "maker_taker" else SLIPPAGE_FEATURES)}
-    return tuple(table[n] for n in ROLE_INPUTS[role])
+    return tuple(table[n] for n in (names or ROLE_INPUTS[role]))
 
 
 def structure(role: str) -> dict[str, int | None]:
