@@ -292,6 +292,20 @@ def test_loaded_models_follow_the_cards_and_implement_the_protocols(real):
     assert 0.0 <= est.maker_fraction <= 1.0 and "model" in est.methods["maker_fraction"]
 
 
+def maker_row_as_served(mk, m, k, *, recorded_flow: bool = True) -> np.ndarray:
+    """The input row the app builds for the training maker row ``k`` (its order and instant; its recorded flow, or
+    without ``recorded_flow`` the flow imputed as a live feed gets it)."""
+    return mk.features_for(
+        m.snapshot(m.index_at(k.t_ms)),
+        side="buy" if k.side > 0 else "sell",
+        size_usd=k.size_usd,
+        offset_bps=k.offset_bps,
+        horizon_s=k.horizon_s,
+        vol_bps=k.vol_bps,
+        trades=FlowFeatures(k.vol_bps, k.trades_per_s, k.btc_per_s) if recorded_flow else None,
+    )
+
+
 def test_serving_features_equal_training_features(real):
     """The row the app builds for an order equals the row training built for the same order and instant."""
     lm = load_models()
@@ -305,16 +319,7 @@ def test_serving_features_equal_training_features(real):
         want = np.array([getattr(r, n) for n in SLIPPAGE_INPUTS])
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
     k = real[2].iloc[3]
-    mk = lm.models.maker_taker
-    got = mk.features_for(
-        m.snapshot(m.index_at(k.t_ms)),
-        side="buy" if k.side > 0 else "sell",
-        size_usd=k.size_usd,
-        offset_bps=k.offset_bps,
-        horizon_s=k.horizon_s,
-        vol_bps=k.vol_bps,
-        trades=FlowFeatures(k.vol_bps, k.trades_per_s, k.btc_per_s),
-    )
+    got = maker_row_as_served(lm.models.maker_taker, m, k)
     np.testing.assert_allclose(got, k[list(MAKER_INPUTS)].to_numpy(np.float64), rtol=1e-9, atol=1e-9)
     assert set(SLIPPAGE_INPUTS) <= set(SLIPPAGE_NAMES) and set(MAKER_INPUTS) <= set(MAKER_NAMES)
 
@@ -444,15 +449,7 @@ def test_a_card_with_the_chosen_interaction_input_is_served_with_it(tmp_path, re
     assert mk is not None and mk.inputs == (*MAKER_INPUTS, extra.name)
     m, _, k = real
     r = k.iloc[3]
-    args = dict(
-        side="buy" if r.side > 0 else "sell",
-        size_usd=r.size_usd,
-        offset_bps=r.offset_bps,
-        horizon_s=r.horizon_s,
-        vol_bps=r.vol_bps,
-        trades=FlowFeatures(r.vol_bps, r.trades_per_s, r.btc_per_s),
-    )
-    got = mk.features_for(m.snapshot(m.index_at(r.t_ms)), **args)
+    got = maker_row_as_served(mk, m, r)
     np.testing.assert_allclose(got, r[[*MAKER_INPUTS, extra.name]].to_numpy(np.float64), rtol=1e-9, atol=1e-9)
     assert got[-1] == pytest.approx(r.vol_bps * np.log10(r.size_usd))
     # the new column has weight 0 here: the served share is the 11-input model's on the same row
