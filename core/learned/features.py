@@ -9,7 +9,9 @@ The sampled grids (latencies, offsets, horizons) are also the ranges serving cli
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +87,19 @@ SLIPPAGE_FEATURES: tuple[Feature, ...] = (
     _IS_SPOT,
 )
 
+#: candidate inputs of the maker model (``core.training.extrapolation.INTERACTION_RULE``; ``interactions``): served
+#: only when that rule chose one, and then named in the model card's inputs
+MAKER_INTERACTIONS: tuple[Feature, ...] = (
+    Feature("vol_x_log10_size", "bps per sqrt(s) x log10 USD", "vol_bps x log10_size_usd"),
+    Feature("move_x_log10_size", "bps x log10 USD", "move_bps x log10_size_usd"),
+    Feature(
+        "vol_x_flow_excess",
+        "bps per sqrt(s) x log10",
+        "vol_bps x max(log10_flow_over_order, 0): the volatility where the flow while the order rests exceeds it "
+        "and its queue, so whether it fills hinges on the price coming to it",
+    ),
+)
+
 #: every column a maker row carries (``maker_vector`` order)
 MAKER_FEATURES: tuple[Feature, ...] = (
     *_COMMON_HEAD,
@@ -102,6 +117,7 @@ MAKER_FEATURES: tuple[Feature, ...] = (
     Feature("offset_over_move", "ratio", "offset_bps / max(move_bps, 0.1), capped at 100"),
     Feature("log10_flow_over_order", "log10", "log10((1 + USD traded per s x horizon) / (size + queue USD))"),
     _IS_SPOT,
+    *MAKER_INTERACTIONS,
 )
 
 SLIPPAGE_NAMES = tuple(f.name for f in SLIPPAGE_FEATURES)
@@ -247,10 +263,22 @@ def maker_vector(
             *_flow_values(flow),
             move,
             min(offset_bps / max(move, 0.1), 100.0),
-            math.log10((1.0 + flow_usd) / (size_usd + queue_usd)),
+            flow_over := math.log10((1.0 + flow_usd) / (size_usd + queue_usd)),
             1.0 if is_spot else 0.0,
+            *interactions(flow.vol_bps, move, math.log10(size_usd), flow_over),
         ],
         dtype=np.float64,
+    )
+
+
+def interactions(vol_bps: Any, move_bps: Any, log10_size_usd: Any, log10_flow_over_order: Any) -> tuple[Any, ...]:
+    """The ``MAKER_INTERACTIONS`` columns (scalars or arrays), candidate inputs of the maker model
+    (``core.training.extrapolation.INTERACTION_RULE``): a linear logit cannot let volatility matter more for small
+    orders, which fill once the price trades through them, than for large ones, which the traded volume limits."""
+    return (
+        vol_bps * log10_size_usd,
+        move_bps * log10_size_usd,
+        vol_bps * np.maximum(log10_flow_over_order, 0.0),
     )
 
 
@@ -328,10 +356,10 @@ MAKER_INPUTS: tuple[str, ...] = (
 ROLE_INPUTS = {"slippage_expected": SLIPPAGE_INPUTS, "slippage_quantiles": SLIPPAGE_INPUTS, "maker_taker": MAKER_INPUTS}
 
 
-def input_features(role: str) -> tuple[Feature, ...]:
-    """The model's inputs with units, for its card."""
+def input_features(role: str, names: Sequence[str] | None = None) -> tuple[Feature, ...]:
+    """The model's inputs ``names`` (default ``ROLE_INPUTS[role]``) with units, for its card."""
     table = {f.name: f for f in (MAKER_FEATURES if role == "maker_taker" else SLIPPAGE_FEATURES)}
-    return tuple(table[n] for n in ROLE_INPUTS[role])
+    return tuple(table[n] for n in (names or ROLE_INPUTS[role]))
 
 
 def structure(role: str) -> dict[str, int | None]:

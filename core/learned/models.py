@@ -37,6 +37,7 @@ from core.learned.features import (
     IMBALANCE_BAND_BPS,
     LATENCIES_MS,
     MAKER_INPUTS,
+    MAKER_INTERACTIONS,
     MAKER_NAMES,
     MAX_RATIO,
     OFFSETS_BPS,
@@ -63,7 +64,6 @@ KINDS = {"slippage_expected": "regression", "slippage_quantiles": "quantiles", "
 #: the quantiles a ``quantiles`` model predicts, in output order
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95)
 _SLIP_IDX = np.array([SLIPPAGE_NAMES.index(n) for n in SLIPPAGE_INPUTS])
-_MAKER_IDX = np.array([MAKER_NAMES.index(n) for n in MAKER_INPUTS])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -243,6 +243,12 @@ class MakerTakerModelImpl:
     flows: FlowImputation | None = None  # per instrument, USD terms (``core.learned.imputation``)
     #: the net per instrument key (``NumpyNet.for_instrument``), filled on first use
     by_instrument: dict[str, NumpyNet] = field(default_factory=dict, repr=False, compare=False)
+    #: the model's inputs (its card's): ``MAKER_INPUTS``, plus the interaction ``INTERACTION_RULE`` chose if any
+    inputs: tuple[str, ...] = MAKER_INPUTS
+    _idx: np.ndarray = field(init=False, repr=False, compare=False)  # their columns in a ``maker_vector`` row
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_idx", np.array([MAKER_NAMES.index(n) for n in self.inputs]))
 
     def imputed_flow(self, snapshot: Any) -> ImputedFlow:
         """The trade flow a live feed without trades gets for this instrument (``core.learned.imputation``)."""
@@ -284,7 +290,7 @@ class MakerTakerModelImpl:
         vol_bps: float,
         trades: FlowFeatures | None = None,
     ) -> np.ndarray:
-        """Lower-level entry: a book and order parameters -> the model-input row (``MAKER_INPUTS``)."""
+        """Lower-level entry: a book and order parameters -> the model-input row (``inputs``)."""
         spot = _is_spot(snapshot.exchange, snapshot.symbol)
         if trades is None and self.flows is not None:  # the numbers only: the note's words are built on demand
             tps, base = self.flows.rates(snapshot.exchange, snapshot.symbol, spot=spot, mid=float(snapshot.mid))
@@ -308,7 +314,7 @@ class MakerTakerModelImpl:
             queue_usd=lp.queue_base * lp.price,
             is_spot=spot,
         )
-        return row[_MAKER_IDX]
+        return row[self._idx]
 
     def features(self, x: ModelInput, *, trades: FlowFeatures | None = None) -> np.ndarray:
         o = x.order
@@ -382,6 +388,18 @@ class LoadedModels:
 
 
 EXPECTED_FEATURES = ROLE_INPUTS
+
+
+def served_inputs(role: str, card: dict[str, Any]) -> tuple[str, ...] | None:
+    """The inputs the card's model reads, when this code builds them: the role's (``ROLE_INPUTS``), or for the
+    maker model those plus the one interaction ``core.training.extrapolation.INTERACTION_RULE`` chose; else None."""
+    names = tuple(f["name"] for f in card.get("features", []))
+    allowed = [EXPECTED_FEATURES[role]]
+    if role == "maker_taker":
+        allowed += [(*MAKER_INPUTS, f.name) for f in MAKER_INTERACTIONS]
+    return names if names in allowed else None
+
+
 BASELINE_WORDS = {
     "slippage_expected": "the book walk at decision time is used for expected slippage",
     "slippage_quantiles": "no p90 band is shown",
@@ -404,7 +422,8 @@ def _load_role(models_dir: Path, role: str) -> tuple[NumpyNet | None, dict[str, 
         return None, {}, f"The {role} model card could not be read ({type(exc).__name__})"
     if not card.get("use", False):
         return None, card, f"The {role} model is not used: {card.get('reason', 'its card says use = false')}"
-    if tuple(f["name"] for f in card.get("features", [])) != EXPECTED_FEATURES[role]:
+    inputs = served_inputs(role, card)
+    if inputs is None:
         return None, card, f"The {role} model was trained on other features than this code builds; retrain it"
     npz_path = (models_dir / card.get("file", f"{role}.keras")).with_suffix(".npz")
     if not npz_path.exists():
@@ -416,8 +435,8 @@ def _load_role(models_dir: Path, role: str) -> tuple[NumpyNet | None, dict[str, 
     except Exception as exc:  # a corrupt file must not stop the app: fall back, say why
         log.warning("could not load %s", npz_path, exc_info=True)
         return None, card, f"The {role} model file could not be loaded ({type(exc).__name__})"
-    if net.n_features != len(EXPECTED_FEATURES[role]):
-        return None, card, f"The {role} model expects {net.n_features} features, not {len(EXPECTED_FEATURES[role])}"
+    if net.n_features != len(inputs):
+        return None, card, f"The {role} model expects {net.n_features} features, not {len(inputs)}"
     return net, card, ""
 
 
@@ -467,6 +486,7 @@ def load_models(models_dir: str | Path = MODELS_DIR, *, latency_ms: float = 0.0)
             impute={"spot": _impute_for(c, True), "derivative": _impute_for(c, False)},
             cards={"maker_taker": c},
             flows=FlowImputation.from_card(c),
+            inputs=served_inputs("maker_taker", c) or MAKER_INPUTS,
         )
     return LoadedModels(
         # the protocols declare ``name`` as a plain attribute; these frozen dataclasses expose it read-only

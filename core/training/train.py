@@ -74,7 +74,7 @@ from core.training.dataset import (
     slippage_rows,
     slippage_window,
 )
-from core.training.extrapolation import InputRange, clip_evidence
+from core.training.extrapolation import InputRange, clip_evidence, interaction_evidence, with_interactions
 from core.training.held_out import covariate_shift, label_by_recording, maker_caveat
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
 from core.training.recalibration import (
@@ -370,7 +370,7 @@ def imputed_maker(
         # log10((1 + USD traded in the horizon) / (size + queue USD)), as core.learned.features.maker_vector
         order_usd = 10.0 ** d["log10_size_usd"] + (10.0 ** d["log10_queue_usd"] - 1.0)
         df.loc[idx, "log10_flow_over_order"] = np.log10((1.0 + base * d["mid"] * d["horizon_s"]) / order_usd)
-    return df
+    return with_interactions(df)  # vol_x_flow_excess follows the imputed flow
 
 
 def _imputed(x: pd.DataFrame, impute: dict[str, dict[str, float]]) -> pd.DataFrame:
@@ -567,11 +567,13 @@ def evaluate(
     df: pd.DataFrame,
     serve: Callable[[pd.DataFrame], pd.DataFrame],
     instruments: dict[str, tuple[str, str, bool]] | None = None,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """One held-out recording: the model and the baselines (fitted on every training row), with intervals;
     ``serve`` sets the trade features of the rows as a live feed without trades gets them; ``instruments``
-    (recording -> exchange, symbol, is spot) picks each row's band as served."""
-    names = list(ROLE_INPUTS[role])
+    (recording -> exchange, symbol, is spot) picks each row's band as served; ``names``: the model's inputs
+    (default ``ROLE_INPUTS[role]``)."""
+    names = list(names or ROLE_INPUTS[role])
     y = _target(role, df)
     keys = band_keys(df, instruments or {})
     pred = net.forward(df[names].to_numpy(), keys)
@@ -765,9 +767,14 @@ def run_role(
     correction: dict[str, Any] = {}
     # the maker model's inputs clipped to the training range when CLIP_RULE says so (decided on these rows alone)
     clip_ev = clip_evidence(train, names) if role == "maker_taker" else None
-    rng = InputRange.of(train[names].to_numpy(np.float64)) if clip_ev is not None and clip_ev["chosen"] else None
     if clip_ev is not None:
         correction["input_clipping"] = clip_ev
+        # one size x volatility interaction input when INTERACTION_RULE says so (decided on these rows alone)
+        inter_ev = interaction_evidence(fit, val, names, clip=bool(clip_ev["chosen"]))
+        correction["interaction"] = inter_ev
+        if inter_ev["chosen"] is not None:
+            names.append(inter_ev["chosen"])
+    rng = InputRange.of(train[names].to_numpy(np.float64)) if clip_ev is not None and clip_ev["chosen"] else None
 
     def xin(df: pd.DataFrame) -> np.ndarray:  # what the net is fitted and scored on
         x = df[names].to_numpy(np.float64)
@@ -865,7 +872,7 @@ def run_role(
     def net_for(name: str) -> NumpyNet:  # the maker net as served for the recording's instrument
         return net.for_instrument(instrument_key(*inst[name][:2])) if name in inst else net
 
-    held_eval = {name: evaluate(role, net_for(name), train, df, serve, inst) for name, df in held.items()}
+    held_eval = {name: evaluate(role, net_for(name), train, df, serve, inst, names) for name, df in held.items()}
     day = next((n for n in HELD_OUT_DAY if n in held_eval), next(iter(held_eval), None))
     main = held_eval[day] if day else {"model": chosen["validation"], "baselines": base_val}
     extra: dict[str, Any] = {}
@@ -885,7 +892,9 @@ def run_role(
         "use": bool(use),
         "reason": reason,
         "display_name": display_name(role, arch, main["model"]),
-        "features": [{"name": f.name, "unit": f.unit, "description": f.description} for f in input_features(role)],
+        "features": [
+            {"name": f.name, "unit": f.unit, "description": f.description} for f in input_features(role, names)
+        ],
         "structure": _structure_doc(role, clipped=rng is not None),
         "target": _target_doc(role),
         "samples": {

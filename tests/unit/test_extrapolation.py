@@ -1,5 +1,6 @@
-"""CLIP_RULE's pieces on hand-made rows (core.training.extrapolation): the volatility folds and their purge, the
-logistic fit, and the rule choosing clipping only where the truth stops changing outside the fitting range."""
+"""CLIP_RULE's and INTERACTION_RULE's pieces on hand-made rows (core.training.extrapolation): the volatility folds and
+their purge, the logistic fit, the rule choosing clipping only where the truth stops changing outside the fitting
+range, and the rule serving a size x volatility interaction only where the truth has one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.training.extrapolation import InputRange, clip_evidence, fit_logistic, vol_folds
+from core.training.extrapolation import (
+    INTERACTIONS,
+    InputRange,
+    clip_evidence,
+    fit_logistic,
+    interaction_evidence,
+    vol_folds,
+    with_interactions,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -83,3 +92,66 @@ def test_clipping_helps_the_fold_where_the_truth_plateaus_and_the_rule_declines_
     linear = clip_evidence(_rows(np.random.default_rng(2), lambda v: 3.0 * v - 3.0), names)
     assert not linear["chosen"]
     assert linear["worst_gap"]["candidate"] > linear["worst_gap"]["incumbent"]
+
+
+def _interaction_rows(rng: np.random.Generator, small_vol_slope: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows with every input the interaction candidates read, split into fitting and validation blocks (every 4th
+    block validates): volatility lowers the small orders' fill by ``small_vol_slope`` per decade below $10k."""
+    rows = _rows(rng, lambda v: 0.0 * v)
+    n = len(rows)
+    vol, ls = rows["vol_bps"].to_numpy(), rows["log10_size_usd"].to_numpy()
+    h = rng.choice([1.0, 5.0, 10.0, 30.0, 60.0], n)
+    logit = 0.5 - 0.3 * (ls - 4.0) + small_vol_slope * (vol - 1.0) * (4.0 - ls)
+    rows = rows.assign(
+        move_bps=vol * np.sqrt(h),
+        log10_flow_over_order=rng.normal(0.5, 1.5, n),
+        fill_fraction=(rng.uniform(size=n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.float64),
+    )
+    k = ((rows["t_ms"] - 1_000_000.0) // 60_000).astype(int)
+    return rows[k % 4 != 2], rows[k % 4 == 2]
+
+
+def test_interaction_rule_serves_the_interaction_the_truth_has_and_declines_without_one():
+    names = ["log10_size_usd", "vol_bps", "move_bps"]
+    fit, val = _interaction_rows(np.random.default_rng(4), 3.0)
+    ev = interaction_evidence(fit, val, names, clip=False)
+    assert ev["chosen"] == "vol_x_log10_size" and all(ev["tests"]["vol_x_log10_size"].values())
+    gap = {
+        a: next(g["abs_gap"] for g in ev["arms"][a]["low"]["by_size"] if g["bucket"] == "$10-$1k") for a in ev["arms"]
+    }
+    assert gap["vol_x_log10_size"] < gap["incumbent"] - 0.03
+    # no interaction in the truth: nothing to fix in the small bucket, the rule serves none
+    fit, val = _interaction_rows(np.random.default_rng(5), 0.0)
+    none = interaction_evidence(fit, val, names, clip=False)
+    assert none["chosen"] is None and not any(t["small_bucket_fixed"] for t in none["tests"].values())
+    assert set(none["arms"]) == {"incumbent", *INTERACTIONS} and set(none["arms"]["incumbent"]) == {
+        "low",
+        "high",
+        "validation_blocks",
+    }
+
+
+def test_interaction_columns_follow_maker_vector():
+    """with_interactions (training, and the imputed rows) computes the columns as serving's maker_vector does."""
+    from core.learned.features import MAKER_NAMES, BookFeatures, FlowFeatures, maker_vector
+
+    bf = BookFeatures(60000.0, 0.02, (1e5, 1e6, 1e7), (2e5, 2e6, 2e7), 0.1, -0.2)
+    for size, vol, queue in ((50.0, 0.4, 0.0), (3e6, 1.3, 2e5), (1e4, 0.9, 5e4)):
+        row = maker_vector(
+            bf,
+            FlowFeatures(vol, 30.0, 2.0),
+            side=1,
+            size_usd=size,
+            offset_bps=1.0,
+            horizon_s=10.0,
+            queue_usd=queue,
+            is_spot=False,
+        )
+        df = pd.DataFrame([row], columns=list(MAKER_NAMES))
+        got = with_interactions(df.drop(columns=list(INTERACTIONS)))
+        np.testing.assert_allclose(got[list(INTERACTIONS)].to_numpy(), df[list(INTERACTIONS)].to_numpy(), rtol=1e-12)
+        r = df.iloc[0]
+        assert r["vol_x_log10_size"] == pytest.approx(vol * np.log10(size))
+        # volatility acts only where the flow while resting exceeds the order and its queue
+        assert r["vol_x_flow_excess"] == pytest.approx(vol * max(r["log10_flow_over_order"], 0.0))
+        assert (r["vol_x_flow_excess"] == 0.0) == (r["log10_flow_over_order"] <= 0.0)

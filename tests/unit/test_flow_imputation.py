@@ -22,6 +22,7 @@ from core.market.book import BookSnapshot
 from core.paths import DATA_DIR
 from core.training.dataset import find_trades, load_market, maker_rows
 from core.training.train import imputed_maker
+from tests.unit.test_models import maker_row_as_served
 
 
 def book(exchange: str, symbol: str, mid: float) -> BookSnapshot:
@@ -140,15 +141,7 @@ def test_recalibration_rows_are_the_rows_serving_builds():
     rows = maker_rows(m, n_times=6, per_time=4, seed=3)
     served = imputed_maker(rows, mk.flows, {m.name: (m.exchange, m.symbol, m.is_spot)})
     for i in range(0, len(rows), 5):
-        r = rows.iloc[i]
-        got = mk.features_for(
-            m.snapshot(m.index_at(r.t_ms)),
-            side="buy" if r.side > 0 else "sell",
-            size_usd=r.size_usd,
-            offset_bps=r.offset_bps,
-            horizon_s=r.horizon_s,
-            vol_bps=r.vol_bps,
-        )
+        got = maker_row_as_served(mk, m, rows.iloc[i], recorded_flow=False)
         np.testing.assert_allclose(got, served.iloc[i][list(MAKER_INPUTS)].to_numpy(np.float64), rtol=1e-9, atol=1e-9)
 
 

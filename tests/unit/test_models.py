@@ -292,6 +292,20 @@ def test_loaded_models_follow_the_cards_and_implement_the_protocols(real):
     assert 0.0 <= est.maker_fraction <= 1.0 and "model" in est.methods["maker_fraction"]
 
 
+def maker_row_as_served(mk, m, k, *, recorded_flow: bool = True) -> np.ndarray:
+    """The input row the app builds for the training maker row ``k`` (its order and instant; its recorded flow, or
+    without ``recorded_flow`` the flow imputed as a live feed gets it)."""
+    return mk.features_for(
+        m.snapshot(m.index_at(k.t_ms)),
+        side="buy" if k.side > 0 else "sell",
+        size_usd=k.size_usd,
+        offset_bps=k.offset_bps,
+        horizon_s=k.horizon_s,
+        vol_bps=k.vol_bps,
+        trades=FlowFeatures(k.vol_bps, k.trades_per_s, k.btc_per_s) if recorded_flow else None,
+    )
+
+
 def test_serving_features_equal_training_features(real):
     """The row the app builds for an order equals the row training built for the same order and instant."""
     lm = load_models()
@@ -305,16 +319,7 @@ def test_serving_features_equal_training_features(real):
         want = np.array([getattr(r, n) for n in SLIPPAGE_INPUTS])
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
     k = real[2].iloc[3]
-    mk = lm.models.maker_taker
-    got = mk.features_for(
-        m.snapshot(m.index_at(k.t_ms)),
-        side="buy" if k.side > 0 else "sell",
-        size_usd=k.size_usd,
-        offset_bps=k.offset_bps,
-        horizon_s=k.horizon_s,
-        vol_bps=k.vol_bps,
-        trades=FlowFeatures(k.vol_bps, k.trades_per_s, k.btc_per_s),
-    )
+    got = maker_row_as_served(lm.models.maker_taker, m, k)
     np.testing.assert_allclose(got, k[list(MAKER_INPUTS)].to_numpy(np.float64), rtol=1e-9, atol=1e-9)
     assert set(SLIPPAGE_INPUTS) <= set(SLIPPAGE_NAMES) and set(MAKER_INPUTS) <= set(MAKER_NAMES)
 
@@ -410,3 +415,45 @@ def test_shipped_corrections_are_the_ones_their_cards_describe():
         assert np.allclose(served.coef[0], rec["coef"]["derivative"]) and np.allclose(
             served.coef[1], rec["coef"]["spot"]
         )
+
+
+def test_a_card_with_the_chosen_interaction_input_is_served_with_it(tmp_path, real):
+    """A maker card naming MAKER_INPUTS plus the interaction INTERACTION_RULE chose is served with that column
+    (built by maker_vector); any other extra input is refused as a stale model."""
+    from dataclasses import replace
+
+    from core.learned.features import MAKER_INTERACTIONS
+    from core.learned.nets import DenseWeights
+
+    d = copy_models(tmp_path)
+    net = NumpyNet.load_npz(d / "maker_taker.npz")
+    head = net.heads[0]
+    pad = (
+        {"clip_lo": np.append(net.clip_lo, -1e9), "clip_hi": np.append(net.clip_hi, 1e9)}
+        if net.clip_lo is not None
+        else {}
+    )
+    wide = replace(
+        net,
+        mean=np.append(net.mean, 0.0),
+        scale=np.append(net.scale, 1.0),
+        heads=(DenseWeights(np.vstack([head.w, np.zeros((1, head.w.shape[1]))]), head.b, head.activation),),
+        **pad,
+    )
+    wide.save_npz(d / "maker_taker.npz")
+    card = json.loads((d / "maker_taker.json").read_text())
+    extra = MAKER_INTERACTIONS[0]
+    feats = [*card["features"], {"name": extra.name, "unit": extra.unit, "description": extra.description}]
+    edit_card(d, "maker_taker", features=feats)
+    mk = load_models(d).models.maker_taker
+    assert mk is not None and mk.inputs == (*MAKER_INPUTS, extra.name)
+    m, _, k = real
+    r = k.iloc[3]
+    got = maker_row_as_served(mk, m, r)
+    np.testing.assert_allclose(got, r[[*MAKER_INPUTS, extra.name]].to_numpy(np.float64), rtol=1e-9, atol=1e-9)
+    assert got[-1] == pytest.approx(r.vol_bps * np.log10(r.size_usd))
+    # the new column has weight 0 here: the served share is the 11-input model's on the same row
+    assert wide.forward(got)[0] == pytest.approx(net.forward(got[:-1])[0], abs=1e-12)
+    edit_card(d, "maker_taker", features=[*card["features"], {"name": "trades_per_s", "unit": "", "description": ""}])
+    lm = load_models(d)
+    assert lm.models.maker_taker is None and "other features" in lm.fallbacks["maker_taker"]
