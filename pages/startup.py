@@ -99,11 +99,26 @@ def _emoji_check(favicon: str) -> None:
     is_emoji(favicon)
 
 
+def route_through_navigation() -> None:
+    """``app.py`` always routes with ``st.navigation``. Streamlit decides once per process, when the first session
+    starts, whether the app uses the legacy ``pages/`` directory (it exists here), and a deep link as that first
+    request then runs its page in that mode (a file-list menu, no wide layout). ``pages.common`` clears the flag
+    when a page run first imports it; the warm-up imports it before any session exists, so the flag is settled
+    here, at server start, before any session could set it. Internal to Streamlit 1.67: elsewhere nothing changes."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager  # internal; absent in other versions
+    except ImportError:
+        return
+    if getattr(PagesManager, "uses_pages_directory", False) is None:
+        PagesManager.uses_pages_directory = False
+
+
 def lifespan(favicon: str):
-    """The app's start-up hook: start the warm-up on a thread and answer requests at once."""
+    """The app's start-up hook: settle the routing mode, start the warm-up on a thread and answer requests at once."""
 
     @asynccontextmanager
     async def hook(_app: object) -> AsyncIterator[None]:
+        route_through_navigation()
         threading.Thread(target=warm_up, args=(favicon,), name=WARM_UP_THREAD, daemon=True).start()
         yield
 

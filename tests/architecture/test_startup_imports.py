@@ -122,10 +122,13 @@ from pages.common import get_runtime
 rt = get_runtime()  # the page's call: takes the runtime the warm-up built
 feeds_after_page = sum(t.name == "tcs-feed" for t in threading.enumerate())
 rt.close()
+from streamlit.runtime.pages_manager import PagesManager
+PagesManager("app.py")  # a first session (e.g. a deep link), after the warm-up imported pages.common
+pages_directory_mode = PagesManager.uses_pages_directory
 print(json.dumps({"is_app": isinstance(app.app, st.App), "names": names, "ours": ours, "before": before,
                   "missing": sorted(n for n in names if n not in sys.modules), "warm_threads": len(warm),
                   "emojis": "streamlit.emojis" in sys.modules, "interval": sys.getswitchinterval(),
-                  "feeds": [feeds_after_warm_up, feeds_after_page]}))
+                  "feeds": [feeds_after_warm_up, feeds_after_page], "pages_directory_mode": pages_directory_mode}))
 """
 
 
@@ -147,3 +150,5 @@ def test_the_server_start_hook_warms_up_the_default_page():
     assert report["feeds"] == [1, 1], "the warm-up built no runtime, or the page built a second one"
     assert report["interval"] == 0.005
     assert "tcs-warm-up': missing ScriptRunContext" not in r.stderr
+    # pages.common, imported before any session, can no longer leave a first deep link in pages-directory mode
+    assert report["pages_directory_mode"] is False
