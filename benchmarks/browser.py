@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -195,7 +196,7 @@ new MutationObserver((_, obs) => {
 """.replace("FIRST_FIGURE", repr(FIRST_FIGURE))
 
 
-def bench_startup(tree: Path = ROOT) -> dict:
+def bench_startup(tree: Path = ROOT, env: dict[str, str] | None = None) -> dict:
     """Process start to the first cost figure on screen (the default Simulator page), with the browser already
     running, as a visitor's is.
 
@@ -215,7 +216,7 @@ def bench_startup(tree: Path = ROOT) -> dict:
         page.add_init_script(FIRST_FIGURE_JS)
         page.goto("about:blank")
         launch_s = time.time() - t_launch
-        app = App(tree=tree)
+        app = App(env, tree=tree)
         t0 = time.time()
         try:
             app.start()
@@ -590,17 +591,41 @@ def compile_tree(tree: Path) -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", "app.py", "core", "pages"], cwd=tree, check=True)
 
 
-def compare_trees(what: str, base: Path, tree: Path, repeat: int) -> dict:
+#: the server speedups ``requirements.txt`` installs (httptools, uvloop); ``--base-as-before`` hides them from a base
+SPEEDUPS = ("httptools", "uvloop")
+
+
+def as_before(tree: Path) -> dict[str, str]:
+    """A checkout started as before session 10's start-up changes: its compiled bytecode removed (this box sets
+    ``PYTHONDONTWRITEBYTECODE``, so it compiles from source on every start) and ``SPEEDUPS`` unimportable (stub
+    modules first on its path: uvicorn then falls back to h11 and asyncio's loop, as when they are not installed);
+    the environment to start it with."""
+    for d in [*tree.glob("core/**/__pycache__"), tree / "pages" / "__pycache__", tree / "__pycache__"]:
+        shutil.rmtree(d, ignore_errors=True)
+    stubs = Path(tempfile.mkdtemp(prefix="tcs-no-speedups-"))
+    for name in SPEEDUPS:
+        (stubs / f"{name}.py").write_text(
+            f"raise ModuleNotFoundError('{name} hidden by benchmarks.browser --base-as-before')\n"
+        )
+    return {"PYTHONPATH": os.pathsep.join([str(stubs), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+
+def compare_trees(what: str, base: Path, tree: Path, repeat: int, *, base_as_before: bool = False) -> dict:
     """``repeat`` runs of each checkout's app, alternating (base first, then the other way round), so both see the
-    same machine load; the medians and their ratio (tree / base)."""
+    same machine load; the medians and their ratio (tree / base). ``base_as_before``: the base starts as before the
+    start-up changes (``as_before``), so one run measures them all; otherwise both are compiled alike."""
     key = "startup_s" if what == "startup" else "first_book_s"
-    for path in (base, tree):
+    base_env = as_before(base) if base_as_before else None
+    for path in (tree,) if base_as_before else (base, tree):
         compile_tree(path)
     runs: dict[str, list] = {"base": [], "tree": []}
     for i in range(repeat):
         for name in ("base", "tree") if i % 2 == 0 else ("tree", "base"):
-            path = base if name == "base" else tree
-            runs[name].append(bench_startup(path) if what == "startup" else bench_first_book(1, path)["runs"][0])
+            path, env = (base, base_env) if name == "base" else (tree, None)
+            if what == "startup":
+                runs[name].append(bench_startup(path, env))
+            else:
+                runs[name].append(bench_first_book(1, path)["runs"][0])
     med = {name: float(np.median([x[key] for x in xs])) for name, xs in runs.items()}
     return {
         "what": what,
@@ -609,6 +634,7 @@ def compare_trees(what: str, base: Path, tree: Path, repeat: int) -> dict:
         "runs": runs,
         f"median_{key}": med,
         "ratio_tree_to_base": round(med["tree"] / med["base"], 3),
+        "base_as_before": base_as_before,
     }
 
 
@@ -630,9 +656,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="startup, first-book: alternate runs with this checkout's app, both reported",
     )
+    ap.add_argument(
+        "--base-as-before",
+        action="store_true",
+        help="startup: start the --base checkout without compiled bytecode and with httptools/uvloop hidden",
+    )
     args = ap.parse_args(argv)
     if args.what in ("startup", "first-book") and args.base is not None:
-        r = compare_trees(args.what, args.base, args.tree, max(args.repeat, 1))
+        r = compare_trees(args.what, args.base, args.tree, max(args.repeat, 1), base_as_before=args.base_as_before)
     elif args.what == "startup":
         compile_tree(args.tree)
         runs = [bench_startup(args.tree) for _ in range(args.repeat)]
