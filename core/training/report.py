@@ -747,6 +747,14 @@ def _flow_imputation(c: dict[str, Any]) -> list[str]:
     ]
 
 
+def _by_size_gaps(by_size: list[dict[str, Any]]) -> str:
+    """An extrapolation fold's size buckets, predicted vs realised (buckets with too few scored rows marked)."""
+    return "; ".join(
+        f"{g['bucket']} {g['predicted']:.3f} vs {g['realised']:.3f}" + ("" if g["judged"] else " (n<100)")
+        for g in by_size
+    )
+
+
 def _input_clipping(c: dict[str, Any]) -> list[str]:
     """The inputs clipped to the training range: its rule, the extrapolation cross-validation and the verdict."""
     ev = c.get("correction", {}).get("input_clipping")
@@ -764,11 +772,7 @@ def _input_clipping(c: dict[str, Any]) -> list[str]:
                     "raw inputs" if arm == "incumbent" else "clipped to [p1, p99]",
                     _f(a["log_loss"]),
                     _f(a["worst_gap"]),
-                    "; ".join(
-                        f"{g['bucket']} {g['predicted']:.3f} vs {g['realised']:.3f}"
-                        + ("" if g["judged"] else " (n<100)")
-                        for g in a["by_size"]
-                    ),
+                    _by_size_gaps(a["by_size"]),
                 ]
             )
     w = ev["worst_gap"]
@@ -805,10 +809,7 @@ def _interaction(c: dict[str, Any]) -> list[str]:
             arm if arm == "incumbent" else f"+ {arm}",
             where,
             _f(a["log_loss"]),
-            "; ".join(
-                f"{g['bucket']} {g['predicted']:.3f} vs {g['realised']:.3f}" + ("" if g["judged"] else " (n<100)")
-                for g in a["by_size"]
-            ),
+            _by_size_gaps(a["by_size"]),
         ]
         for arm, r in ev["arms"].items()
         for where, a in r.items()
