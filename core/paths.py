@@ -7,6 +7,8 @@ from pathlib import Path
 #: the repository root (holds app.py, data/, models/, docs/)
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
+#: raw upstream captures the shared source set lacks, kept so `python -m core.convert --src` rebuilds every recording
+UPSTREAM_DIR = DATA_DIR / "upstream"
 MODELS_DIR = ROOT / "models"
 DOCS_DIR = ROOT / "docs"
 #: the calibrated market-impact constants and their provenance (written by python -m core.validation.impact)

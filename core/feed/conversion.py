@@ -58,6 +58,7 @@ from core.feed.provenance import (
 from core.feed.recording import MAX_RECORDING_BYTES, goquant_message, iso_ms, sha256_file
 from core.market.instruments import Instrument, get_instrument
 from core.market.venues import label as venue_label
+from core.paths import UPSTREAM_DIR
 
 Market = Literal["usdm", "spot", "cm"]
 Level = tuple[str, str]  # (price, size) exactly as the exchange sent them
@@ -69,6 +70,9 @@ PU_CHAINED = ("usdm", "cm")
 #: COIN-M books change ~70 times a second; writing the last book of every 100 ms (spot's own diff cadence)
 #: keeps a 400-level recording under ``MAX_RECORDING_BYTES`` uncompressed (PROVENANCE.md gives the counts)
 DEFAULT_INTERVAL_MS: dict[str, int] = {"usdm": 0, "spot": 0, "cm": 100}
+#: the 2023-04-04/05 BTCUSDT perpetual changes its book about 31 times a second (16k diffs in 514 s); every book
+#: would exceed MAX_RECORDING_BYTES, so the last of each 50 ms is written (half spot's 100 ms cadence)
+QUIET_DAY_INTERVAL_MS = 50
 
 
 TRADE_SCHEMA = pa.schema(
@@ -98,10 +102,15 @@ class MarketSpec:
     interval_ms: int = 0  # write the last book of each interval of event time (0: every book)
 
 
-def _hft(local: str, blob: str, sha256: str, *, commit: str = "") -> UpstreamFile:
+def _hft(local: str, blob: str, sha256: str, *, commit: str = "", shipped: bool = False) -> UpstreamFile:
     """A file of hftbacktest's ``examples/``, kept under ``hftbacktest-binance/`` with the same sub-path."""
     return UpstreamFile(
-        local=f"hftbacktest-binance/{local}", upstream=f"examples/{local}", blob=blob, sha256=sha256, commit=commit
+        local=f"hftbacktest-binance/{local}",
+        upstream=f"examples/{local}",
+        blob=blob,
+        sha256=sha256,
+        commit=commit,
+        shipped=shipped,
     )
 
 
@@ -216,6 +225,54 @@ MARKETS: tuple[MarketSpec, ...] = (
             ),
         ),
         default=False,
+    ),
+    MarketSpec(
+        market="usdm",
+        exchange="binance-futures",
+        label="Binance USD-M BTCUSDT perpetual, a quiet day",
+        stem="binance-futures_BTCUSDT_20230404",
+        files=(
+            _hft(
+                "usdm/btcusdt_20230404.dat.gz",
+                "4739e769c40ed3e36b8f7fb83c360e13ab368d13",
+                "85c1c350353bc5d73c8d48daf1519d1a7ce8d0bbe703be0b45278171876e110d",
+                commit="b73eae70c674050dca294e1a1f53e4e2d0221ff0",
+                shipped=True,
+            ),
+            _hft(
+                "usdm/btcusdt_20230405.dat.gz",
+                "9699fb4191d2762226ad3c2309c9b2947f0df72d",
+                "f08860355a5924f7220dc26836485ea0f36dc3dabb22948d0d36af00e08e89c0",
+                commit="b73eae70c674050dca294e1a1f53e4e2d0221ff0",
+                shipped=True,
+            ),
+        ),
+        default=False,
+        interval_ms=QUIET_DAY_INTERVAL_MS,
+    ),
+    MarketSpec(
+        market="usdm",
+        exchange="binance-futures",
+        label="Binance USD-M ETHUSDT perpetual, another day",
+        stem="binance-futures_ETHUSDT_20240718",
+        files=(
+            _hft(
+                "usdm/ethusdt_20240718.gz",
+                "1ff3373577987ef4c149ef764f4a9d9624fbbaec",
+                "f2260198a4e9e8015fa9c0867746baec1675670a0c82cb9332beb4bf87696d4c",
+                commit="593ec847cc239bed4d1b0871746f9801ab873ca9",
+                shipped=True,
+            ),
+            _hft(
+                "usdm/ethusdt_20240719.gz",
+                "587579565f00285f821f0a8fd3e7c7b356a61c46",
+                "1412e7aa1091fc74d928b7cda4abf1bc0742cea7d8f770e2c63565b926e8817e",
+                commit="73bfa1728c130d24b491c4680055769f6fa3742b",
+                shipped=True,
+            ),
+        ),
+        default=False,
+        symbol="ETHUSDT",
     ),
 )
 
@@ -672,13 +729,18 @@ def convert_paths(
     )
 
 
+def source_path(src: Path, f: UpstreamFile) -> Path:
+    """Where an upstream file is read: under ``src``, or under ``data/upstream/`` when the repository ships it."""
+    return (UPSTREAM_DIR if f.shipped else src) / f.local
+
+
 def convert_market(spec: MarketSpec, src: Path, out: Path, *, levels: int, dedupe: bool = True) -> RecordingResult:
-    """Rebuild one bundled market from its upstream files under ``src``."""
-    return convert_paths(spec, [src / f.local for f in spec.files], out, levels=levels, dedupe=dedupe)
+    """Rebuild one bundled market from its upstream files under ``src`` (or shipped in ``data/upstream/``)."""
+    return convert_paths(spec, [source_path(src, f) for f in spec.files], out, levels=levels, dedupe=dedupe)
 
 
 def _check_source(src: Path, f: UpstreamFile) -> None:
-    got = sha256_file(src / f.local)
+    got = sha256_file(source_path(src, f))
     if got != f.sha256:
         raise ParseError("source_changed", f"{f.local}: sha256 {got} != expected {f.sha256}")
 

@@ -32,6 +32,8 @@ class UpstreamFile:
     blob: str  # upstream git blob id
     sha256: str
     commit: str = ""  # upstream commit it was taken from, when not the repository's snapshot commit
+    #: kept in this repository under ``data/upstream/`` (``UPSTREAM_DIR``) because the shared source set lacks it
+    shipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ HFTBACKTEST = Upstream(
     commit="5f3ec40b2afb764e0fea112f941ed85523ef4e88",
     commit_note=(
         "snapshot of the mirror used; the BTCUSDT 2024-08-08/09 files were added in "
-        "c4183c646c744222812405fb3618a39ab75a4a8d, 2024-08-09; the 2024-07-18/19 files, removed upstream later, "
-        "come from the commits named in the source table"
+        "c4183c646c744222812405fb3618a39ab75a4a8d, 2024-08-09; the 2023-04-04/05 and 2024-07-18/19 files, removed "
+        "upstream later, come from the commits named in the source table"
     ),
     license='MIT, "Copyright (c) 2022 nkaz001@protonmail.com"',
     license_file="hftbacktest-binance/LICENSE.hftbacktest",
@@ -198,7 +200,7 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
                 ["source", "upstream repository", "original path", "commit", "git blob", "sha256"],
                 *[
                     [
-                        f"`{f.local}`",
+                        f"`{'data/upstream/' if f.shipped else ''}{f.local}`",
                         HFTBACKTEST.url,
                         f"`{f.upstream}`",
                         f"`{f.commit or HFTBACKTEST.commit}`",
@@ -254,10 +256,16 @@ def provenance(results: Sequence[RecordingResult], out: Path, *, levels: int, de
             if dedupe
             else "none; every applied diff gives one message."
         ),
-        "* **Thinning (COIN-M only):** the COIN-M diff stream (`@depth@0ms`) changes the book about 70 times "
-        "a second; only the last book of each 100 ms of event time (`E // 100`) is written, the cadence of "
-        "spot's `@depth@100ms` stream, which keeps the recording under the app's 200 MB uncompressed limit. "
-        "Every diff is still applied and checked; the tables count the books left out.",
+        "* **Thinning (COIN-M and the 2023-04-04 BTCUSDT perpetual):** the COIN-M diff stream (`@depth@0ms`) "
+        "changes the book about 70 times a second; only the last book of each 100 ms of event time (`E // 100`) "
+        "is written, the cadence of spot's `@depth@100ms` stream, which keeps the recording under the app's 200 MB "
+        "uncompressed limit. The 2023-04-04/05 BTCUSDT perpetual (about 31 books a second) keeps the last of "
+        "each 50 ms for the same reason. Every diff is still applied and checked; the tables count the books "
+        "left out.",
+        "* **Shipped raw files:** the 2023-04-04/05 BTCUSDT and 2024-07-18/19 ETHUSDT perpetual captures are not "
+        "in the shared source set; they were taken byte for byte from hftbacktest's git history (the commits "
+        "in the source table; MIT, the same license) and are kept in `data/upstream/hftbacktest-binance/` with "
+        "the license text, so `--src` needs only the shared set and the converter still checks their sha256.",
         "",
     ]
     for r in results:

@@ -101,9 +101,9 @@ def test_models_page_shows_each_card_and_what_is_used():
 def test_data_page_records_and_offers_the_download():
     at = open_page("pages/data.py")
     cat = at.dataframe[0].value
-    entries = catalog()  # the six bundled recordings, pinned in tests/unit/test_catalog.py
-    assert len(entries) == 6 and cat["file"].tolist() == [e.file for e in entries]
-    assert cat["license"].tolist() == ["MIT"] * 6 and cat["messages"].tolist() == [e.messages for e in entries]
+    entries = catalog()  # the eight bundled recordings, pinned in tests/unit/test_catalog.py
+    assert len(entries) == 8 and cat["file"].tolist() == [e.file for e in entries]
+    assert cat["license"].tolist() == ["MIT"] * 8 and cat["messages"].tolist() == [e.messages for e in entries]
     assert cat["messages"].tolist()[:2] == [6537, 6456]
     at.number_input(key="data_seconds").set_value(1.0).run()
     at.button(key="data_record").click().run()

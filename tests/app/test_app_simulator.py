@@ -452,6 +452,8 @@ def play(at: AppTest, feed, rec) -> None:
         "binance-futures_ETHUSDT_20240808.jsonl.gz",
         "binance_ETHUSDT_20240808.jsonl.gz",
         "binance-futures_BTCUSDT_20240718.jsonl.gz",
+        "binance-futures_BTCUSDT_20230404.jsonl.gz",
+        "binance-futures_ETHUSDT_20240718.jsonl.gz",
     ],
 )
 def test_prices_on_every_added_recording(at, file):

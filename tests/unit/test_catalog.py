@@ -29,6 +29,8 @@ def test_bundled_catalog_matches_provenance():
         "binance-futures_ETHUSDT_20240808.jsonl.gz",
         "binance_ETHUSDT_20240808.jsonl.gz",
         "binance-futures_BTCUSDT_20240718.jsonl.gz",
+        "binance-futures_BTCUSDT_20230404.jsonl.gz",
+        "binance-futures_ETHUSDT_20240718.jsonl.gz",
     ]
     fut = entries[0]
     assert fut.default and fut.exchange == "binance-futures" and fut.date == "2024-08-08"
@@ -36,9 +38,10 @@ def test_bundled_catalog_matches_provenance():
     assert fut.duration_s == pytest.approx(344.596) and fut.messages == 6537 and fut.levels == 400
     assert fut.size_bytes == 1_981_143 and fut.license == "MIT" and "hftbacktest" in fut.source
     assert entries[1].duration_s == pytest.approx(650.401)  # 23:54:15.408 to 00:05:05.809
-    assert entries[-1].date == "2024-07-18" and entries[2].exchange == "binance-coinm"
+    assert entries[5].date == "2024-07-18" and entries[2].exchange == "binance-coinm"
+    assert entries[6].date == "2023-04-04" and entries[7].date == "2024-07-18" and entries[7].symbol == "ETHUSDT"
     t = catalog_table(entries)
-    assert len(t) == 6 and t["size (MB)"].iloc[0] == pytest.approx(1.981143) and set(t["license"]) == {"MIT"}
+    assert len(t) == 8 and t["size (MB)"].iloc[0] == pytest.approx(1.981143) and set(t["license"]) == {"MIT"}
 
 
 def test_catalog_of_a_partial_manifest(tmp_path):

@@ -31,6 +31,7 @@ from core.feed.conversion import (
     last_per_interval,
     raw_spec,
     read_binance_trades,
+    source_path,
     write_recording,
 )
 from core.feed.goquant import parse_snapshot
@@ -399,6 +400,8 @@ def test_manifest_lists_every_market_futures_default() -> None:
         ("binance-futures", "ETHUSDT", "2024-08-08"),
         ("binance", "ETHUSDT", "2024-08-08"),
         ("binance-futures", "BTCUSDT", "2024-07-18"),
+        ("binance-futures", "BTCUSDT", "2023-04-04"),
+        ("binance-futures", "ETHUSDT", "2024-07-18"),
     }
     defaults = [r for r in recs if r["default"]]
     assert len(defaults) == 1 and defaults[0]["exchange"] == "binance-futures"
@@ -454,3 +457,22 @@ def test_bundled_okx_licenses_and_provenance() -> None:
     for entry in _manifest():
         for rel in (entry["file"], entry["trades"]):
             assert hashlib.sha256((DATA / rel).read_bytes()).hexdigest() in prov, rel
+
+
+def test_shipped_upstream_files_match_their_records_and_keep_their_license() -> None:
+    """The raw captures the shared set lacks (2023-04-04/05 BTCUSDT, 2024-07-18/19 ETHUSDT) are kept in
+    data/upstream/ byte for byte: ``--src`` rebuilds every recording from them and the shared set."""
+    shipped = [f for m in MARKETS for f in m.files if f.shipped]
+    assert {Path(f.local).name for f in shipped} == {
+        "btcusdt_20230404.dat.gz",
+        "btcusdt_20230405.dat.gz",
+        "ethusdt_20240718.gz",
+        "ethusdt_20240719.gz",
+    }
+    for f in shipped:
+        path = source_path(Path("/nonexistent-src"), f)
+        assert path.is_relative_to(DATA / "upstream") and f.commit
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == f.sha256, f.local
+    assert b"MIT License" in (DATA / "upstream" / "hftbacktest-binance" / "LICENSE.hftbacktest").read_bytes()
+    prov = (DATA / "PROVENANCE.md").read_text(encoding="utf-8")
+    assert all(f"`data/upstream/{f.local}`" in prov and f.sha256 in prov for f in shipped)
