@@ -71,7 +71,7 @@ class FlowImputation:
     def lookup(self, exchange: str, symbol: str, *, spot: bool) -> tuple[dict[str, float], str]:
         """(the instrument's measured medians, else its kind's, in trades/s and USD/s; where they come from)."""
         row, own = self._row(exchange, symbol, spot=spot)
-        on = f" on the {self.date} tape" if self.date else ""
+        on = f" on the {self.date} tape{'s' if ' and ' in self.date else ''}" if self.date else ""
         if own:
             return row, f"trade flow imputed with the median of {symbol} on {exchange}{on}"
         kind = "spot" if spot else "derivative"

@@ -1,11 +1,12 @@
-"""Whether the maker model serves its inputs clipped to the training range: an extrapolation test on the training date.
+"""Whether the maker model serves its inputs clipped to the training range: an extrapolation test on the training days.
 
 The held-out day (2024-07-18) was quieter than the training evening: every one of its orders had ``vol_bps`` below
 the training rows' 1st percentile, so the linear logit extrapolated in volatility (and in ``move_bps`` and
 ``offset_over_move``, built from it). The candidate fits and serves every input clipped to the fitting rows'
 [p1, p99] (``CLIP_QUANTILES``, an assumption): outside the range seen in training the logit stays at its edge.
 
-The choice is made on 2024-08-08 alone (``CLIP_RULE``), by a proxy of a day shift inside that date: the training
+The choice is made on the training days alone (``CLIP_RULE``; 2024-08-08 until the quiet 2023-04-04 evening joined
+them), by a proxy of a day shift: the training
 rows' 60 s blocks are ranked by their median ``vol_bps``; the lowest third is scored by a model fitted on the other
 blocks (purged as ``core.training.dataset.block_split`` purges), and symmetrically the top third. Both arms, the
 incumbent (raw inputs) and the candidate (clipped inputs), are fitted the same way: the logistic regression's
@@ -40,7 +41,7 @@ MIN_BUCKET_ROWS = 100  # a size bucket with fewer scored rows is reported, not j
 NEWTON_STEPS = 50
 RIDGE = 1e-6  # per row, on the standardised weights (not the intercept): only keeps Newton's system regular
 CLIP_RULE = (
-    "inputs clipped to the training range, decided on 2024-08-08 alone by an extrapolation cross-validation: the "
+    "inputs clipped to the training range, decided on the training days alone by an extrapolation cross-validation: the "
     "training rows' 60 s blocks (per recording) are ranked by their median vol_bps; fold 'low' scores the lowest "
     "third of the blocks with a logistic regression fitted on the rest (fitting rows whose label window reaches "
     "into a scored block purged), fold 'high' the top third. Both arms are fitted alike (maximum likelihood, Newton, "
@@ -58,7 +59,7 @@ SMALL_BUCKET = "$10-$1k"  # the bucket the interaction must fix
 SMALL_GAP_MARGIN = 0.03  # its fold-'low' |gap| must fall by at least 3 points
 OTHER_GAP_TOLERANCE = 0.01  # no other judged gap (either fold) may rise by more than 1 point
 INTERACTION_RULE = (
-    "one size x volatility interaction input, decided on 2024-08-08 alone, before any figure of the candidates "
+    "one size x volatility interaction input, decided on the training days alone, before any figure of the candidates "
     "was looked at: the extrapolation cross-validation of CLIP_RULE (folds 'low' and 'high' of the training rows' "
     "60 s blocks ranked by median vol_bps, fitting rows purged as there) and the training split's validation "
     "blocks (scored by a fit on the fitting blocks). Every arm is fitted alike (maximum likelihood, Newton, on the "

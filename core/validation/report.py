@@ -546,17 +546,18 @@ def markdown(doc: dict[str, Any]) -> str:
         "resampling single orders would make the intervals too narrow.",
         "",
         "In-sample caveat: the shipped models were trained, and chosen on validation blocks, on the two "
-        "2024-08-08 BTCUSDT recordings (binance-futures and binance spot; see `docs/MODELS.md`). The two "
-        "corrections fitted after training use every 2024-08-08 recording (those two, ETHUSDT perpetual and spot, "
-        "COIN-M BTCUSD_PERP): the p90 band is widened per market kind and size bucket (per instrument where "
+        "2024-08-08 BTCUSDT recordings (binance-futures and binance spot) and the quiet 2023-04-04/05 BTCUSDT "
+        "perpetual (see `docs/MODELS.md`). The two corrections fitted after training use every recording of "
+        "those dates (those three, ETHUSDT perpetual and spot, COIN-M BTCUSD_PERP of 2024-08-08): the p90 band is "
+        "widened per market kind and size bucket (per instrument where "
         "`docs/MODELS.md` says the cross-validation chose it) so that their real taker "
         "orders are covered 90% of the time (split conformal, `core.training.conformal`, its normaliser chosen by "
         "cross-validation across those recordings), and the maker model is recalibrated by size on their "
-        "validation blocks. On the 2024-08-08 recordings the coverage and fill calibration here are therefore in "
-        "sample (the band's pooled coverage is about 90% by construction; per recording it need not be). The "
-        "2024-07-18 BTCUSDT perpetual is the held-out day: used for nothing, neither fitting nor choosing; but "
-        "earlier versions' figures on it were seen, and they motivated the candidates the band was chosen among "
-        "(a forking path, `docs/MODELS.md`). The "
+        "validation blocks. On the 2024-08-08 and 2023-04-04 recordings the coverage and fill calibration here "
+        "are therefore in sample (the band's pooled coverage is about 90% by construction; per recording it need "
+        "not be). The 2024-07-18/19 BTCUSDT and ETHUSDT perpetuals are the held-out day: used for nothing, neither "
+        "fitting nor choosing; but earlier versions' figures on the BTCUSDT one were seen, and they motivated the "
+        "candidates the band was chosen among and the quiet training day (forking paths, `docs/MODELS.md`). The "
         "expected cost is the book walk itself wherever the expected-value model declined (its card says why), "
         "so its bias is the book walk's.",
         "",

@@ -1,0 +1,45 @@
+"""A training set tried and compared with the served one: its held-out figures, kept beside the shipped cards.
+
+When the training recordings change, the previous set's scores on the same held-out recordings are what the change
+is judged against in ``docs/MODELS.md``. ``python -m core.training.comparison --cards DIR --out FILE`` reads the
+cards a ``python -m core.train --data ... --out DIR`` run wrote and keeps only what the report shows: the maker
+share by size and the p90 coverage of each held-out recording, with the run's training recordings and command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def summarise(cards: Path, label: str, command: str) -> dict[str, Any]:
+    """The maker share by size and the p90 coverage per held-out recording of the cards under ``cards``."""
+    mk = json.loads((cards / "maker_taker.json").read_text(encoding="utf-8"))
+    q = json.loads((cards / "slippage_quantiles.json").read_text(encoding="utf-8"))
+    return {
+        "label": label,
+        "command": command,
+        "training": [d["recording"] for d in mk["data"] if d["use"] == "train"],
+        "trained_at": mk["trained_at"],
+        "maker_by_size": {rec: e["by_size"] for rec, e in mk["held_out"].items() if "by_size" in e},
+        "maker_log_loss": {rec: e["model"]["log_loss"] for rec, e in mk["held_out"].items()},
+        "p90_coverage": {rec: e["p90_coverage"]["all"]["model"] for rec, e in q["held_out"].items()},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.training.comparison", description=__doc__.splitlines()[0])
+    p.add_argument("--cards", type=Path, required=True, help="the --out directory of a python -m core.train run")
+    p.add_argument("--label", required=True, help="what the run's training set was, in words")
+    p.add_argument("--command", required=True, help="the python -m core.train command that wrote the cards")
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args(argv)
+    a.out.write_text(json.dumps(summarise(a.cards, a.label, a.command), indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
