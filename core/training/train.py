@@ -74,6 +74,7 @@ from core.training.dataset import (
     slippage_rows,
     slippage_window,
 )
+from core.training.day_spread import day_spread
 from core.training.extrapolation import InputRange, clip_evidence, interaction_evidence, with_interactions
 from core.training.held_out import covariate_shift, label_by_recording, maker_caveat
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
@@ -782,6 +783,9 @@ def run_role(
         # one size x volatility interaction input when INTERACTION_RULE says so (decided on these rows alone)
         inter_ev = interaction_evidence(fit, val, names, clip=bool(clip_ev["chosen"]))
         correction["interaction"] = inter_ev
+        # the share's day-to-day range, leave one training date out (DAY_SPREAD_RULE; the training days alone)
+        keys_by_rec = {r: instrument_key(ex, sym) for r, (ex, sym, _) in (instruments or {}).items()}
+        correction["day_spread"] = day_spread(train, names, keys_by_rec, clip=bool(clip_ev["chosen"]))
         if inter_ev["chosen"] is not None:
             names.append(inter_ev["chosen"])
     rng = InputRange.of(train[names].to_numpy(np.float64)) if clip_ev is not None and clip_ev["chosen"] else None
@@ -937,7 +941,7 @@ def run_role(
                 (
                     "A live feed carries no trades: trades_per_s and the base volume per second are imputed per "
                     "instrument from flow_imputation (the instrument's median trades/s and USD/s on the training "
-                    "date's tape, USD converted to base units with the current mid; an instrument without a "
+                    "dates' tapes, USD converted to base units with the current mid; an instrument without a "
                     "recorded tape gets its market kind's median, and the app's method note says so; impute, the "
                     "base-unit medians per kind, is not used by this model)"
                     if role == "maker_taker"
@@ -948,6 +952,11 @@ def run_role(
                 "estimator the training rows used."
             ),
             **({"flow_imputation": flow_card} if flow_card else {}),
+            **(
+                {"day_spread": {"by_bucket": correction["day_spread"]["by_bucket"], "edges_usd": list(SIZE_EDGES_USD)}}
+                if correction.get("day_spread")
+                else {}
+            ),
             **(
                 {
                     "offset_bps_range": [min(OFFSETS_BPS), max(OFFSETS_BPS)],
