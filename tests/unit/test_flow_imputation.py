@@ -127,7 +127,9 @@ def test_shipped_card_measures_every_same_day_instrument_and_the_app_says_which_
         fee_tier=get_tier("binance-futures", "swap"),
         models=lm.models,
     )
-    assert "median of ETHUSDT on binance-futures on the 2023-04-04 and 2024-08-08 tapes" in known.methods["maker_fraction"]
+    assert (
+        "median of ETHUSDT on binance-futures on the 2023-04-04 and 2024-08-08 tapes" in known.methods["maker_fraction"]
+    )
     other = estimate(book("okx", "ETH-USDT-SWAP", 2_600.0), order, fee_tier=get_tier("okx", "swap"), models=lm.models)
     assert "no recorded trades for ETH-USDT-SWAP on okx" in other.methods["maker_fraction"]
 
