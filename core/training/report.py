@@ -858,8 +858,37 @@ def _interaction(c: dict[str, Any]) -> list[str]:
     ]
 
 
+def _day_spread(c: dict[str, Any]) -> list[str]:
+    """``core.training.day_spread``: the maker share's day-to-day range, leave one training date out."""
+    ds = c.get("correction", {}).get("day_spread")
+    if not ds:
+        return []
+    rows = [
+        [
+            f"{d} (fitted on {', '.join(f['fitted_on'])}; {f['scored_rows']} rows of {', '.join(f['instruments'])})",
+            *[f"{g['predicted']:.3f} vs {g['realised']:.3f}" for g in f["by_size"]],
+        ]
+        for d, f in ds["folds"].items()
+    ]
+    buckets = list(ds["by_bucket"])
+    rows.append(["**range by the rule (+-)**", *[f"{ds['by_bucket'][b]:.3f}" for b in buckets]])
+    return [
+        "#### The maker share's day-to-day range (leave one training date out)",
+        "",
+        f"Rule (`core.training.day_spread.DAY_SPREAD_RULE`): {ds['rule'].rstrip('.')}.",
+        "",
+        "Predicted vs realised mean share per size bucket on the date left out:",
+        "",
+        _table(["date left out", *buckets], rows),
+        "",
+        f"Not served: {ds['not_served']}" if ds.get("not_served") else "Served under the maker share.",
+        "",
+    ]
+
+
 def _maker_extras(c: dict[str, Any]) -> list[str]:
-    out = _recalibration(c) + _input_clipping(c) + _interaction(c) + _held_out_evidence(c) + _flow_imputation(c)
+    out = _recalibration(c) + _input_clipping(c) + _interaction(c) + _day_spread(c) + _held_out_evidence(c)
+    out += _flow_imputation(c)
     for rec, e in c["held_out"].items():
         tag = " (held-out day)" if _is_held_out_day(c, rec) else ""
         out += [

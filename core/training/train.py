@@ -953,11 +953,6 @@ def run_role(
             ),
             **({"flow_imputation": flow_card} if flow_card else {}),
             **(
-                {"day_spread": {"by_bucket": correction["day_spread"]["by_bucket"], "edges_usd": list(SIZE_EDGES_USD)}}
-                if correction.get("day_spread")
-                else {}
-            ),
-            **(
                 {
                     "offset_bps_range": [min(OFFSETS_BPS), max(OFFSETS_BPS)],
                     "horizon_s_range": [min(HORIZONS_S), max(HORIZONS_S)],
