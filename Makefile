@@ -85,7 +85,8 @@ test-fast: dev-deps
 	$(PY) -m pytest -q -m "unit or parity or architecture"
 
 # Rebuild the shipped models (models/*.keras, .npz, cards) and docs/MODELS.md from data/: trains on the 2024-08-08
-# BTCUSDT pair, reports on every other recording (16 min on the shared 2-core machine under load; rows are most of it).
+# BTCUSDT pair and the 2023-04-04 BTCUSDT perpetual, reports on every other recording (about 2.5 min on a quiet
+# 2-core machine, up to 16 under load; rows are most of it).
 train: dev-deps
 	$(PY) -m core.train --out models/
 
