@@ -15,10 +15,23 @@ from pathlib import Path
 from typing import Any
 
 
-def summarise(cards: Path, label: str, command: str) -> dict[str, Any]:
-    """The maker share by size and the p90 coverage per held-out recording of the cards under ``cards``."""
+def summarise(
+    cards: Path, label: str, command: str, validation: Path | None = None, validation_from: str = ""
+) -> dict[str, Any]:
+    """The maker share by size and the p90 coverage per held-out recording of the cards under ``cards``; with
+    ``validation`` (a ``docs/validation.json`` the same models wrote), the validator's p90 coverage and fill
+    calibration of each recording the cards hold out."""
     mk = json.loads((cards / "maker_taker.json").read_text(encoding="utf-8"))
     q = json.loads((cards / "slippage_quantiles.json").read_text(encoding="utf-8"))
+    held = {Path(d["recording"]).name for d in mk["data"] if d["use"].startswith("held_out")}
+    val: dict[str, Any] = {}
+    if validation is not None:
+        for r in json.loads(validation.read_text(encoding="utf-8"))["recordings"]:
+            if Path(r["recording"]).name in held and "by_size" in r.get("p90_coverage", {}):
+                val[Path(r["recording"]).name] = {
+                    "p90_coverage": {k: r["p90_coverage"][k] for k in ("n", "overall", "overall_ci", "by_size")},
+                    "fill_calibration": r["limit_orders"].get("fill_calibration", []),
+                }
     return {
         "label": label,
         "command": command,
@@ -27,6 +40,8 @@ def summarise(cards: Path, label: str, command: str) -> dict[str, Any]:
         "maker_by_size": {rec: e["by_size"] for rec, e in mk["held_out"].items() if "by_size" in e},
         "maker_log_loss": {rec: e["model"]["log_loss"] for rec, e in mk["held_out"].items()},
         "p90_coverage": {rec: e["p90_coverage"]["all"]["model"] for rec, e in q["held_out"].items()},
+        "validation": val,
+        "validation_from": validation_from or (str(validation) if validation else ""),
     }
 
 
@@ -35,9 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cards", type=Path, required=True, help="the --out directory of a python -m core.train run")
     p.add_argument("--label", required=True, help="what the run's training set was, in words")
     p.add_argument("--command", required=True, help="the python -m core.train command that wrote the cards")
+    p.add_argument("--validation", type=Path, help="the docs/validation.json the same models wrote (optional)")
+    p.add_argument("--validation-from", default="", help="where that validation.json came from, in words")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
-    a.out.write_text(json.dumps(summarise(a.cards, a.label, a.command), indent=2) + "\n", encoding="utf-8")
+    doc = summarise(a.cards, a.label, a.command, a.validation, a.validation_from)
+    a.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

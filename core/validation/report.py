@@ -460,7 +460,40 @@ def _limit_section(lo: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
-def markdown(doc: dict[str, Any]) -> str:
+def _previous_section(prev: dict[str, Any], rec: str) -> list[str]:
+    """The previous training set's validator figures on the same recording (``core.training.comparison``)."""
+    v = prev.get("validation", {}).get(Path(rec).name)
+    if not v:
+        return []
+    cov, fills = v["p90_coverage"], v["fill_calibration"]
+    return [
+        "### The previous training set on the same orders",
+        "",
+        f"Previous set: {prev['label']}. From `models/comparison/previous_training_set.json` "
+        "(`python -m core.training.comparison`; validator "
+        f"figures: {prev.get('validation_from') or 'the docs/validation.json those models wrote'}); "
+        "`docs/MODELS.md` says why the served set changed.",
+        "",
+        "| p90 coverage: orders | n | previous set [95% CI] |",
+        "|---|---:|---|",
+        f"| all sizes | {cov['n']:,} | {_with_ci(cov['overall'], cov['overall_ci'], _pct)} |",
+        *[
+            f"| {r['bucket']} | {r['n']:,} | {_with_ci(r['coverage'], r['coverage_ci'], _pct)} |"
+            for r in cov["by_size"]
+        ],
+        "",
+        "| limit order size | previous set's predicted maker fraction [95% CI] | realised fill [95% CI] |",
+        "|---|---|---|",
+        *[
+            f"| {r['bucket']} | {_with_ci(r['predicted'], r['predicted_ci'], _pct)} | "
+            f"{_with_ci(r['realised'], r['realised_ci'], _pct)} |"
+            for r in fills
+        ],
+        "",
+    ]
+
+
+def markdown(doc: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
     """``docs/VALIDATION.md`` from the JSON document."""
     out = [
         "# Validation: the app's estimates against what really executed",
@@ -527,6 +560,7 @@ def markdown(doc: dict[str, Any]) -> str:
         else:
             out += [cov["note"], ""]
         out += ["### Limit orders (size-aware fill)", "", *_limit_section(r["limit_orders"])]
+        out += _previous_section(previous or {}, r["recording"])
         if "impact" in r:
             out += ["### Market impact (permanent share, refill time)", "", *impact_section(r["impact"])]
         out += [
