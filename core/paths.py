@@ -13,3 +13,5 @@ MODELS_DIR = ROOT / "models"
 DOCS_DIR = ROOT / "docs"
 #: the calibrated market-impact constants and their provenance (written by python -m core.validation.impact)
 IMPACT_FILE = DATA_DIR / "impact.json"
+#: the previous training set's held-out figures, shown beside the served set's (python -m core.training.comparison)
+COMPARISON_FILE = MODELS_DIR / "comparison" / "previous_training_set.json"

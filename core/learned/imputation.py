@@ -35,7 +35,9 @@ class FlowImputation:
 
     by_instrument: dict[str, dict[str, float]] = field(default_factory=dict)
     by_kind: dict[str, dict[str, float]] = field(default_factory=dict)  # "spot"/"derivative"
-    date: str = ""
+    date: str = ""  # the tapes' dates, for a card whose rows do not name their own
+    #: the dates of each row's tapes (instrument keys and kinds), for the method note
+    dates: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_card(cls, card: dict[str, Any]) -> FlowImputation | None:
@@ -49,9 +51,20 @@ class FlowImputation:
                 k: {"trades_per_s": float(v["trades_per_s"]), "usd_per_s": float(v["usd_per_s"])} for k, v in t.items()
             }
 
+        rows = {**d.get("by_instrument", {}), **d.get("by_kind", {})}
         return cls(
-            by_instrument=num(d.get("by_instrument", {})), by_kind=num(d.get("by_kind", {})), date=d.get("date", "")
+            by_instrument=num(d.get("by_instrument", {})),
+            by_kind=num(d.get("by_kind", {})),
+            date=d.get("date", ""),
+            dates={k: tuple(v["dates"]) for k, v in rows.items() if v.get("dates")},
         )
+
+    def _on(self, key: str) -> str:
+        """`` on the 2024-08-08 tape`` / `` on the 2023-04-04 and 2024-08-08 tapes`` for a row, or ''."""
+        ds = self.dates.get(key) or ((self.date,) if self.date else ())
+        if not ds:
+            return ""
+        return f" on the {' and '.join(ds)} tape{'s' if len(ds) > 1 else ''}"
 
     def _row(self, exchange: str, symbol: str, *, spot: bool) -> tuple[dict[str, float], bool]:
         """(the instrument's measured medians, else its kind's; whether they are the instrument's own)."""
@@ -71,13 +84,13 @@ class FlowImputation:
     def lookup(self, exchange: str, symbol: str, *, spot: bool) -> tuple[dict[str, float], str]:
         """(the instrument's measured medians, else its kind's, in trades/s and USD/s; where they come from)."""
         row, own = self._row(exchange, symbol, spot=spot)
-        on = f" on the {self.date} tape{'s' if ' and ' in self.date else ''}" if self.date else ""
-        if own:
-            return row, f"trade flow imputed with the median of {symbol} on {exchange}{on}"
         kind = "spot" if spot else "derivative"
+        if own:
+            on = self._on(instrument_key(exchange, symbol))
+            return row, f"trade flow imputed with the median of {symbol} on {exchange}{on}"
         return row, (
             f"no recorded trades for {symbol} on {exchange}: trade flow imputed with the median of the training "
-            f"{kind} market{on} (an assumption)"
+            f"{kind} market{self._on(kind)} (an assumption)"
         )
 
     def flow(self, exchange: str, symbol: str, *, spot: bool, mid: float) -> ImputedFlow:

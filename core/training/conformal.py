@@ -14,9 +14,9 @@ guard: the p90 never falls below the p50 (the served net keeps the p90 increment
 clips the band to the expected cost). A bucket with fewer than ``MIN_CELL`` orders takes the pooled figure of
 itself and the smaller buckets.
 
-The calibration recordings are every recording of the training days' date (2024-08-08: BTCUSDT perpetual and
+The calibration recordings are every recording of the training days' dates (2024-08-08: BTCUSDT perpetual and
 spot, which trained the model, and ETHUSDT perpetual and spot and the COIN-M inverse perpetual, which it never
-saw). The quantile model never saw a real order's cost, so they are a fair calibration set; the held-out day is
+saw; 2023-04-04: the BTCUSDT perpetual, a training recording). The quantile model never saw a real order's cost, so they are a fair calibration set; the held-out day is
 never used, to fit or to choose.
 
 The normaliser, and clipped or two-sided, are chosen together from the eligible ``NORMALISERS`` by cross-validation inside the calibration set

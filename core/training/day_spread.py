@@ -1,12 +1,12 @@
 """How far the maker share can move from one day to the next: leave one training date out.
 
 Two quiet evenings at a similar volatility filled mid-size resting orders differently (2023-04-04 far less than
-2024-07-18), so the maker share predicted for a new day carries an error no one-day interval shows. The served
-share therefore comes with a day-to-day range per size bucket, measured on the training days alone
-(``DAY_SPREAD_RULE``): a model fitted on the other training dates scores each date in turn, and the largest
-per-bucket shift between predicted and realised share over those folds is the range. With two training dates
-that is a crude measure and an assumption (that a new day shifts no more than the worst seen); the card and the
-app say so. The held-out day only reports whether its realised share falls inside.
+2024-07-18, the held-out day: that look motivated this measure), so the maker share predicted for a new day
+carries an error no one-day interval shows. ``DAY_SPREAD_RULE`` measures a day-to-day range per size bucket on
+the training days alone: a model fitted on the other training dates scores each date in turn, and the largest
+per-bucket shift between predicted and realised share over those folds is the range. With the two training
+dates there are it is not served and the held-out day is not scored against it (``NOT_SERVED`` says why); it
+stays on the maker card and in docs/MODELS.md as evidence.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from core.feed.recording import iso_ms
 from core.training.extrapolation import bucket_gaps, fit_logistic
 from core.training.recalibration import GAP_BUCKETS
 
-#: the smallest range served, points of share (a bucket that happened to agree on both folds still varies)
+#: the smallest range, points of share (a bucket that happened to agree on both folds still varies)
 MIN_SPREAD = 0.01
 DAY_SPREAD_RULE = (
     "the maker share's day-to-day range, measured on the training days alone and written down before any figure "

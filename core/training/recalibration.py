@@ -1,11 +1,11 @@
-"""The maker/taker model recalibrated by order size and market kind, on the validation blocks of the training date.
+"""The maker/taker model recalibrated by order size and market kind, on the validation blocks of the training dates.
 
 A logistic model linear in its inputs cannot follow how the size-aware fill fraction falls with size: near
 P(any fill) for a small order, about the traded volume over the size for a large one. Per market kind (spot,
 derivative) the fitted logit ``z`` is mapped to ``a(u) + b z``, ``a`` linear in a size scale ``u`` between knots a
 decade apart and never rising with size, ``b > 0`` (``core.learned.nets.Recalibration``), so the maker share still
 falls with size; fitted by cross-entropy on the fill fraction of the validation-block rows with the trade flow as
-serving imputes it (a live feed has no trades): per instrument, its median USD flow on the training date's tape
+serving imputes it (a live feed has no trades): per instrument, its median USD flow on the training dates' tapes
 converted at the mid (``core.learned.imputation``). A small ridge pulls ``(a, b)`` to ``(0, 1)``, the model
 unchanged, where a knot has few rows.
 
@@ -15,7 +15,7 @@ per second). On the first, one correction per market kind pools a busy instrumen
 perpetual, ~200k USD/s) with thin ones (COIN-M, ~13k USD/s), whose large orders fill far less: the busy one is
 under-predicted, the thin ones over-predicted. On the second, a $1M order is "a few seconds of flow" on one and
 "a minute" on the other, so the same correction can serve both. ``choose_recalibration`` picks the scale and
-the ridge by leave-one-recording-out over the training date's recordings (``CHOICE_RULE``).
+the ridge by leave-one-recording-out over the training dates' recordings (``CHOICE_RULE``).
 
 The rows are those of every recording of the training days' date (``core.training.train.CALIBRATION``): the two
 BTCUSDT recordings the model was trained on and the other assets and venues of that evening (ETHUSDT perpetual
@@ -86,7 +86,7 @@ SCALES: tuple[Scale, ...] = (
 FLOW_COLUMNS = ("log10_queue_usd", "log10_horizon_s", "log10_flow_over_order")
 CURRENT = "size"  # the scale served before the flow-relative one was proposed: kept unless the rule says otherwise
 CHOICE_RULE = (
-    "leave one recording out: for each of the training date's recordings, the recalibration is fitted on the "
+    "leave one recording out: for each of the training dates' recordings, the recalibration is fitted on the "
     "validation-block rows of the others and scored on every row of the one left out (log-loss, and the "
     "per-bucket calibration gap: the mean over the size buckets $10-$1k, $1k-$10k, $10k-$100k, $100k-$1M and "
     "$1M-$10M of |mean predicted - mean realised share|); each score is the mean over the recordings. Per "
@@ -187,7 +187,7 @@ def calibration_gap(y: np.ndarray, p: np.ndarray, log10_size: np.ndarray) -> flo
 
 @dataclass(frozen=True)
 class CalibrationRows:
-    """The served inputs of every row of the training date's recordings, their fill fractions, the recording
+    """The served inputs of every row of the training dates' recordings, their fill fractions, the recording
     each comes from and whether it lies in a validation block (the rows a recalibration is fitted on)."""
 
     x: np.ndarray
@@ -286,7 +286,7 @@ SHIFT_RIDGE = 0.003
 SHIFT_MARGIN = 0.01  # the relative log-loss gain the shifts must bring
 SHIFT_BLOCK_S = 60.0  # the time blocks of the cross-validation, as the validation blocks
 SHIFT_RULE = (
-    "per-instrument logit shift, decided by time-block cross-validation on the training date: each same-day "
+    "per-instrument logit shift, decided by time-block cross-validation on the training days: each "
     "recording's rows are cut into 60 s blocks; for each block, the shift c of that recording's instrument "
     "(maker share sigmoid(a(u) + b z + c), ridge 0.003 towards 0) is fitted on the recording's rows whose label "
     "window does not reach into the block, on top of the recalibration fitted on the other recordings' "

@@ -55,7 +55,7 @@ from core.learned.features import (
 from core.learned.imputation import FlowImputation, instrument_key
 from core.learned.models import KINDS, QUANTILES, band_instrument, display_name
 from core.learned.nets import NumpyNet
-from core.paths import DATA_DIR, ROOT
+from core.paths import COMPARISON_FILE, DATA_DIR, ROOT
 from core.training.conformal import calibrate, score_taker_orders
 from core.training.dataset import (
     BLOCK_S,
@@ -324,9 +324,12 @@ def flow_imputation(
     calibration: pd.DataFrame, train: pd.DataFrame, instruments: dict[str, tuple[str, str, bool]], date: str
 ) -> dict[str, Any]:
     """The maker card's ``serving.flow_imputation`` (``core.learned.imputation``): per instrument, the median
-    over the decision times of its same-day recording of the 10 s trade flow (trades/s, USD/s = base/s x mid);
-    per market kind, the same medians over the training rows (the fallback for an instrument not measured)."""
+    over the decision times of its recordings of the training dates (pooled) of the 10 s trade flow (trades/s,
+    USD/s = base/s x mid), with the dates of its tapes; per market kind, the same medians over the training rows
+    (the fallback for an instrument not measured)."""
     assert not set(calibration["recording"]) & set(HELD_OUT_DAY), "the held-out day calibrates nothing"
+    starts = pd.concat([calibration, train]).groupby("recording")["t_ms"].min()
+    day_of = {str(r): iso_ms(int(t))[:10] for r, t in starts.items()}  # a recording's date: the day it starts
     by_inst: dict[str, dict[str, Any]] = {}
     recs = sorted(set(calibration["recording"].astype(str)))
     keys = {r: instrument_key(*instruments[r][:2]) for r in recs}
@@ -338,6 +341,7 @@ def flow_imputation(
             "usd_per_s": float(t["usd_per_s"].median()),
             "times": len(t),
             "recording": ", ".join(mine),
+            "dates": sorted({day_of[r] for r in mine}),
         }
     by_kind: dict[str, dict[str, Any]] = {}
     for kind, flag in (("spot", 1.0), ("derivative", 0.0)):
@@ -349,6 +353,7 @@ def flow_imputation(
                 "usd_per_s": float(t["usd_per_s"].median()),
                 "times": len(t),
                 "recordings": sorted(part["recording"].unique().tolist()),
+                "dates": sorted({day_of[str(r)] for r in part["recording"].unique()}),
             }
     return {
         "date": date,
@@ -783,11 +788,11 @@ def run_role(
         # one size x volatility interaction input when INTERACTION_RULE says so (decided on these rows alone)
         inter_ev = interaction_evidence(fit, val, names, clip=bool(clip_ev["chosen"]))
         correction["interaction"] = inter_ev
+        if inter_ev["chosen"] is not None:
+            names.append(inter_ev["chosen"])
         # the share's day-to-day range, leave one training date out (DAY_SPREAD_RULE; the training days alone)
         keys_by_rec = {r: instrument_key(ex, sym) for r, (ex, sym, _) in (instruments or {}).items()}
         correction["day_spread"] = day_spread(train, names, keys_by_rec, clip=bool(clip_ev["chosen"]))
-        if inter_ev["chosen"] is not None:
-            names.append(inter_ev["chosen"])
     rng = InputRange.of(train[names].to_numpy(np.float64)) if clip_ev is not None and clip_ev["chosen"] else None
 
     def xin(df: pd.DataFrame) -> np.ndarray:  # what the net is fitted and scored on
@@ -973,9 +978,10 @@ def run_role(
         card["covariate_shift"] = shift_in
         buckets = [bucket_name(i) for i in range(len(SIZE_EDGES_USD) - 1)]
         card["label_by_recording"] = label_by_recording(pd.concat([cal.train, cal.test]), SIZE_EDGES_USD, buckets)
-        if day:
-            card["caveat"] = maker_caveat(
-                f"{day}, never used to fit or choose", held_eval[day]["by_size"], shift_in[day]
+        if day:  # the headline recording first, then the held-out day's other recordings
+            days = [day, *(n for n in HELD_OUT_DAY if n in held_eval and n != day)]
+            card["caveat"] = " ".join(
+                maker_caveat(f"{n}, never used to fit or choose", held_eval[n]["by_size"], shift_in[n]) for n in days
             )
     return RoleResult(role=role, model=model, arch=arch, card=card, net=net)
 
@@ -1117,7 +1123,8 @@ def train_all(
                 "maker_size_usd_log_uniform": [MIN_USD, MAKER_MAX_USD],
                 "build_seconds": round(data_s, 2),
             },
-            "bootstrap": BOOTSTRAP.to_dict(0) | {"seconds": "per held-out recording (training recordings end to end)"},
+            "bootstrap": BOOTSTRAP.to_dict(BOOTSTRAP.block_s)
+            | {"seconds": "per held-out recording (training recordings end to end)"},
             "trained_at": date,
             "seed": settings.seed,
             "versions": vers,
@@ -1137,14 +1144,18 @@ def train_all(
         )
     if docs is not None:
         docs.parent.mkdir(parents=True, exist_ok=True)
-        docs.write_text(render_docs(cards, previous_training_set()), encoding="utf-8")
+        docs.write_text(render_docs(cards, previous_training_set(sources)), encoding="utf-8")
     return cards
 
 
-def previous_training_set() -> dict[str, Any] | None:
-    """The previous training set's held-out figures (``core.training.comparison``), shown beside the served set's."""
-    p = ROOT / "models" / "comparison" / "previous_training_set.json"
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+def previous_training_set(sources: Sequence[Path] | None = None) -> dict[str, Any] | None:
+    """The previous training set's held-out figures (``core.training.comparison``), shown beside the served set's:
+    only for a run on the default training set (``sources``; None: it), and only if that set differs from it."""
+    names = {Path(s).name for s in sources} if sources is not None else set(TRAINING_RECORDINGS)
+    if names != set(TRAINING_RECORDINGS) or not COMPARISON_FILE.is_file():
+        return None
+    prev = json.loads(COMPARISON_FILE.read_text(encoding="utf-8"))
+    return prev if {Path(t).name for t in prev["training"]} != names else None
 
 
 def calibration_files(files: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

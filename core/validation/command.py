@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.errors import SimulatorError
 from core.learned.models import load_models
-from core.paths import MODELS_DIR
+from core.paths import COMPARISON_FILE
 from core.validation.bootstrap import BlockBootstrap
 from core.validation.report import bundled, document, markdown, validate_recording
 
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json_out.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        prev = MODELS_DIR / "comparison" / "previous_training_set.json"  # shown beside the served set's figures
-        previous = json.loads(prev.read_text(encoding="utf-8")) if prev.is_file() else None
+        # the previous training set's figures, shown beside the served set's
+        previous = json.loads(COMPARISON_FILE.read_text(encoding="utf-8")) if COMPARISON_FILE.is_file() else None
         args.markdown.write_text(markdown(doc, previous), encoding="utf-8")
     return 0

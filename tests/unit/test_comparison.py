@@ -36,3 +36,25 @@ def test_the_validator_report_shows_the_previous_set_under_its_recordings_only()
             cov = prev["validation"][Path(rec).name]["p90_coverage"]
             assert f"| all sizes | {cov['n']:,} | {100 * cov['overall']:.1f}%" in s
     assert "previous training set" not in markdown(doc)
+
+
+def test_models_md_is_the_cards_rendered_with_the_comparison_only_for_the_default_training_set():
+    from core.feed.conversion import MARKETS, QUIET_DAY_INTERVAL_MS
+    from core.paths import DATA_DIR
+    from core.training.report import render_docs
+    from core.training.train import TRAINING_RECORDINGS, previous_training_set
+
+    cards = {
+        r: json.loads((MODELS_DIR / f"{r}.json").read_text(encoding="utf-8"))
+        for r in ("slippage_expected", "slippage_quantiles", "maker_taker")
+    }
+    prev = previous_training_set()
+    assert prev is not None
+    assert (DOCS_DIR / "MODELS.md").read_text(encoding="utf-8") == render_docs(cards, prev)
+    assert "## Training days: a quiet evening added" in render_docs(cards, prev)
+    assert "## Training days" not in render_docs(cards, None)
+    # another run's sources get no comparison: its story would be false for them
+    assert previous_training_set([DATA_DIR / "recordings" / TRAINING_RECORDINGS[0]]) is None
+    assert previous_training_set([DATA_DIR / "recordings" / n for n in TRAINING_RECORDINGS]) == prev
+    quiet = next(m for m in MARKETS if m.stem == "binance-futures_BTCUSDT_20230404")
+    assert quiet.interval_ms == QUIET_DAY_INTERVAL_MS == 50  # every book would exceed the 200 MB limit

@@ -21,7 +21,7 @@ from core.learned.models import load_models
 from core.market.book import BookSnapshot
 from core.paths import DATA_DIR
 from core.training.dataset import find_trades, load_market, maker_rows
-from core.training.train import imputed_maker
+from core.training.train import flow_imputation, imputed_maker
 from tests.unit.test_models import maker_row_as_served
 
 
@@ -127,8 +127,16 @@ def test_shipped_card_measures_every_same_day_instrument_and_the_app_says_which_
         fee_tier=get_tier("binance-futures", "swap"),
         models=lm.models,
     )
+    # each instrument names the dates of its own tapes: ETHUSDT was recorded on 2024-08-08 only
+    assert "median of ETHUSDT on binance-futures on the 2024-08-08 tape;" in known.methods["maker_fraction"]
+    btc = estimate(
+        book("binance-futures", "BTCUSDT", 60_000.0),
+        order,
+        fee_tier=get_tier("binance-futures", "swap"),
+        models=lm.models,
+    )
     assert (
-        "median of ETHUSDT on binance-futures on the 2023-04-04 and 2024-08-08 tapes" in known.methods["maker_fraction"]
+        "median of BTCUSDT on binance-futures on the 2023-04-04 and 2024-08-08 tapes" in btc.methods["maker_fraction"]
     )
     other = estimate(book("okx", "ETH-USDT-SWAP", 2_600.0), order, fee_tier=get_tier("okx", "swap"), models=lm.models)
     assert "no recorded trades for ETH-USDT-SWAP on okx" in other.methods["maker_fraction"]
@@ -177,3 +185,36 @@ def test_the_shipped_maker_model_gives_a_thin_instrument_a_lower_share_for_the_s
             if dense is not None:
                 assert dense(row.tolist())[0] == pytest.approx(share[name], abs=1e-12)
         assert share["thin"] < share["busy"], size
+
+
+def test_an_instruments_recordings_of_several_dates_are_pooled_and_named():
+    """Two tapes of one instrument (two training dates) give one row: the median over both recordings' decision
+    times, with both dates; another instrument keeps its own date."""
+    day = 86_400_000
+
+    def rec(name: str, t0: int, usd: list[float], spot: float = 0.0) -> pd.DataFrame:
+        n = len(usd)
+        return pd.DataFrame(
+            {
+                "recording": name,
+                "t_ms": t0 + np.arange(n) * 1000.0,
+                "trades_per_s": np.arange(n, dtype=float),
+                "btc_per_s": np.asarray(usd) / 50_000.0,
+                "mid": 50_000.0,
+                "is_spot": spot,
+            }
+        )
+
+    a = rec("a.jsonl.gz", 1_680_652_800_000, [1e4, 2e4, 3e4])  # 2023-04-05
+    b = rec("b.jsonl.gz", 1_680_652_800_000 + 500 * day, [4e4, 5e4])  # 2024-08-17
+    c = rec("c.jsonl.gz", 1_680_652_800_000 + 500 * day, [7e3], spot=1.0)
+    inst = {"a.jsonl.gz": ("x", "BTC", False), "b.jsonl.gz": ("x", "BTC", False), "c.jsonl.gz": ("y", "BTC", True)}
+    card = flow_imputation(pd.concat([a, b, c]), pd.concat([a, b, c]), inst, "2023-04-05 and 2024-08-17")
+    row = card["by_instrument"]["x:BTC"]
+    assert row["usd_per_s"] == pytest.approx(3e4) and row["times"] == 5  # the median of all five times
+    assert row["dates"] == ["2023-04-05", "2024-08-17"] and row["recording"] == "a.jsonl.gz, b.jsonl.gz"
+    assert card["by_instrument"]["y:BTC"]["dates"] == ["2024-08-17"]
+    fi = FlowImputation.from_card({"serving": {"flow_imputation": card}})
+    assert fi.lookup("x", "BTC", spot=False)[1].endswith("on the 2023-04-05 and 2024-08-17 tapes")
+    assert fi.lookup("y", "BTC", spot=True)[1].endswith("on the 2024-08-17 tape")
+    assert fi.lookup("z", "ETH", spot=True)[1].endswith("spot market on the 2024-08-17 tape (an assumption)")
