@@ -413,7 +413,9 @@ def choose_instrument_shifts(
         return {}, evidence
     lz_all = _logit(rc(z, rows.x))
     served = {}
-    for key in sorted({instruments.get(r, r) for r in recs}):  # an instrument's recordings fitted together
+    # an instrument's recordings fitted together: one recorded on several dates would get one shift pooled over
+    # them, though the cross-validation above scored each recording on its own blocks (dormant while none is chosen)
+    for key in sorted({instruments.get(r, r) for r in recs}):
         m = np.isin(rows.recording, [r for r in recs if instruments.get(r, r) == key])
         served[key] = fit_shift(lz_all[m], rows.y[m])
     evidence["shifts"] = served

@@ -2,18 +2,18 @@
 
     python -m core.train [--data FILE ...] [--held-out FILE ...] [--out models/] [--seed 0] [--docs docs/MODELS.md]
 
-Out of sample by day. ``--data`` (default: the two 2024-08-08 BTCUSDT recordings, ``TRAINING_RECORDINGS``)
-are the training days; ``--held-out`` (default: every other bundled recording) are only reported, never used
+Out of sample by day. ``--data`` (default: ``TRAINING_RECORDINGS``, the 2024-08-08 BTCUSDT pair and the quiet
+2023-04-04 BTCUSDT perpetual) are the training days; ``--held-out`` (default: every other bundled recording) are only reported, never used
 to choose anything. Inside the training days, blocks of time validate (``core.training.dataset.block_split``):
 per role a linear-family model and a small MLP are fitted on the fitting blocks, and the architecture, the
 number of epochs and the decision to use the model or fall back to its baseline are all made on the
 validation blocks. The chosen configuration is then refitted on every training row and scored on each
 held-out recording against the same baselines, with block-bootstrap intervals
-(``core.validation.bootstrap``). The recording of another day (``HELD_OUT_DAY``) is the out-of-sample test;
-the other assets and venues, recorded the same evening as the training days, are out-of-market checks for the
+(``core.validation.bootstrap``). The recordings of another day (``HELD_OUT_DAY``) are the out-of-sample test;
+the other assets and venues, recorded the same evening as a training recording, are out-of-market checks for the
 models and calibration data for the two corrections fitted after training (``CALIBRATION``): the p90's conformal
-widening (``core.training.conformal``, on every same-day recording's real taker orders) and the maker model's
-recalibration by size (``core.training.recalibration``, on every same-day recording's validation blocks). The
+widening (``core.training.conformal``, on the real taker orders of every recording of a training date) and the
+maker model's recalibration by size (``core.training.recalibration``, on those recordings' validation blocks). The
 held-out day is used by neither.
 
 Writes ``<role>.keras``, ``<role>.npz`` (the weights served) and ``<role>.json`` (the model card) per role,
@@ -214,7 +214,7 @@ CALIBRATION = "every recording of the training days' date"
 @dataclass(frozen=True)
 class Datasets:
     """Rows of the training days (split into fitting and validation blocks) and of each held-out recording;
-    ``calibration_maker``: the maker rows of every same-day recording, split into blocks the same way."""
+    ``calibration_maker``: the maker rows of every recording of a training date, split into blocks the same way."""
 
     slippage: Split
     maker: Split | None
