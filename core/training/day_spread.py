@@ -41,12 +41,13 @@ DAY_SPREAD_RULE = (
 #: the range; a departure from the rule's "served", said here and on the card)
 NOT_SERVED = (
     "with two training dates each fold fits one date alone and extrapolates to the other's volatility (the "
-    "2023-04-04 fit, median vol_bps about 0.4, predicts 1-6% where the 2024-08-08 evening, about 0.9, filled 26-47%), "
-    "so the range measures how a one-evening model extrapolates, not how far the served model, fitted on both, "
-    "misses a new day; a +-25 to 43 point band around every share would say nothing a trader can use. Decided on "
-    "these training-day figures, before any held-out figure of the range was looked at, and departing from the "
-    "rule's 'served'. The range is kept on the card as evidence that one evening's fill rates do not carry to "
-    "another; with three or more training dates the same rule would measure the served model's situation."
+    "2023-04-04 evening's median vol_bps is about 0.4, 2024-08-08's about 0.9; the 2023-only fit's predictions for "
+    "2024-08-08 are in the table), so the range measures how a one-evening model extrapolates, not how far the "
+    "served model, fitted on both, misses a new day; a band of that width around every share would say nothing a "
+    "trader can use. Decided on these training-day figures, before any held-out figure of the range was looked "
+    "at, and departing from the rule's 'served'. The range is kept on the card as evidence that one evening's "
+    "fill rates do not carry to another; with three or more training dates the same rule would measure the "
+    "served model's situation."
 )
 
 

@@ -32,6 +32,7 @@ import os
 import platform
 import sys
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -236,6 +237,13 @@ def _rel(p: Path) -> str:
         return str(p)
 
 
+def recording_seed(seed: int, recording: Path) -> int:
+    """The seed of a recording's rows (its maker rows: + 500): from the file's name, not its place among the
+    inputs, so adding a training recording leaves every other recording's orders as they were (and two training
+    sets are scored on the same held-out orders)."""
+    return seed * 1000 + zlib.crc32(recording.name.encode()) % 499
+
+
 def build_datasets(sources: Sequence[Path], settings: Settings, held_out: Sequence[Path] = ()) -> Datasets:
     """Rows from every recording; training days split into blocks, held-out recordings kept whole."""
     slip, mk = [], []
@@ -247,11 +255,11 @@ def build_datasets(sources: Sequence[Path], settings: Settings, held_out: Sequen
     c_windows: dict[str, tuple[float, float]] = {}
     files = []
     train_dates = set()
-    for k, (rec, use) in enumerate([(Path(r), "train") for r in sources] + [(Path(r), "held_out") for r in held_out]):
+    for rec, use in [(Path(r), "train") for r in sources] + [(Path(r), "held_out") for r in held_out]:
         tr = find_trades(rec)
         t0 = time.perf_counter()
         m = load_market(rec, tr)
-        seed = settings.seed * 1000 + k
+        seed = recording_seed(settings.seed, rec)
         s_rows = slippage_rows(m, n_times=settings.slippage_times, per_time=settings.slippage_per_time, seed=seed)
         m_rows = None
         if m.trades is not None and len(m.trades):
@@ -1201,7 +1209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     settings = Settings(slippage_times=args.slippage_times, maker_times=args.maker_times, seed=args.seed)
     sources = args.data or default_sources()
-    held = args.held_out if args.held_out is not None else [p for p in default_held_out() if p not in sources]
+    names = {Path(p).name for p in sources}  # every other bundled recording, whichever the training set
+    every = [r.path for r in bundled_recordings(DATA_DIR / "recordings.json")]
+    held = args.held_out if args.held_out is not None else [p for p in every if p.name not in names]
     cards = train_all(sources, args.out, settings=settings, docs=None if args.no_docs else args.docs, held_out=held)
     for role, c in cards.items():
         print(f"{role}: {c['architecture']}, use={c['use']}: {c['reason']}")

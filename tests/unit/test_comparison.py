@@ -58,3 +58,18 @@ def test_models_md_is_the_cards_rendered_with_the_comparison_only_for_the_defaul
     assert previous_training_set([DATA_DIR / "recordings" / n for n in TRAINING_RECORDINGS]) == prev
     quiet = next(m for m in MARKETS if m.stem == "binance-futures_BTCUSDT_20230404")
     assert quiet.interval_ms == QUIET_DAY_INTERVAL_MS == 50  # every book would exceed the 200 MB limit
+
+
+def test_a_recordings_draw_does_not_depend_on_the_other_inputs():
+    from core.training.train import recording_seed
+
+    a = Path("data/recordings/binance-futures_BTCUSDT_20240718.jsonl.gz")
+    assert recording_seed(0, a) == recording_seed(0, Path("/elsewhere") / a.name)  # the name, not the place
+    seeds = {
+        recording_seed(0, Path(p))
+        for p in json.loads((MODELS_DIR / "maker_taker.json").read_text())["data"]
+        for p in [p["recording"]]
+    }
+    assert len(seeds) == len(json.loads((MODELS_DIR / "maker_taker.json").read_text())["data"])  # no two alike
+    assert all(0 <= s < 500 for s in seeds)  # maker rows use s + 500: never another recording's slippage seed
+    assert recording_seed(1, a) - recording_seed(0, a) == 1000
