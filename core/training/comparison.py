@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+#: the maker model's strongest simple baseline on its card: the training mean fill of the same offset and horizon
+BASELINE = "mean_by_offset_and_horizon"
+
 
 def summarise(
     cards: Path, label: str, command: str, validation: Path | None = None, validation_from: str = ""
@@ -39,6 +42,9 @@ def summarise(
         "trained_at": mk["trained_at"],
         "maker_by_size": {rec: e["by_size"] for rec, e in mk["held_out"].items() if "by_size" in e},
         "maker_log_loss": {rec: e["model"]["log_loss"] for rec, e in mk["held_out"].items()},
+        "maker_baseline_log_loss": {  # the simple baseline each held-out score is judged against
+            rec: e["baselines"][BASELINE]["log_loss"] for rec, e in mk["held_out"].items() if BASELINE in e["baselines"]
+        },
         "p90_coverage": {rec: e["p90_coverage"]["all"]["model"] for rec, e in q["held_out"].items()},
         "validation": val,
         "validation_from": validation_from or (str(validation) if validation else ""),

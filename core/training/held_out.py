@@ -57,18 +57,20 @@ def label_by_recording(rows: pd.DataFrame, edges_usd: Sequence[float], names: Se
     return out
 
 
+def outside_ci(r: dict[str, Any]) -> bool:
+    """Whether a by-size row's predicted share lies outside its realised 95% interval (False without one)."""
+    ci = r.get("realised_ci")
+    if not ci:
+        return False
+    return not (ci[0] <= r["predicted"] <= ci[1])
+
+
 def maker_caveat(day: str, by_size: Sequence[dict[str, Any]], shift: dict[str, Any] | None = None) -> str:
     """One sentence: the size buckets where the served share misses the realised one on the held-out day ``day`` by
     at least ``MISS_POINTS`` points or lies outside its 95% interval, by how many points, and the input that left
     the training range most (if any)."""
 
-    def outside(r: dict[str, Any]) -> bool:
-        ci = r.get("realised_ci")
-        if not ci:
-            return False
-        return not (ci[0] <= r["predicted"] <= ci[1])
-
-    misses = [r for r in by_size if outside(r) or 100 * abs(r["realised"] - r["predicted"]) >= MISS_POINTS]
+    misses = [r for r in by_size if outside_ci(r) or 100 * abs(r["realised"] - r["predicted"]) >= MISS_POINTS]
     if not misses:
         head = f"On the held-out day ({day}) the maker share is within {MISS_POINTS:g} points and the realised 95% "
         head += "interval in every size bucket"
@@ -77,7 +79,7 @@ def maker_caveat(day: str, by_size: Sequence[dict[str, Any]], shift: dict[str, A
             f"{'under' if r['predicted'] < r['realised'] else 'over'}-predicted by "
             f"{100 * abs(r['realised'] - r['predicted']):.1f} points at {r['bucket']} (predicted {r['predicted']:.3f}, "
             f"realised {r['realised']:.3f} [{r['realised_ci'][0]:.3f}, {r['realised_ci'][1]:.3f}]"
-            + (", outside its 95% interval)" if outside(r) else ")")
+            + (", outside its 95% interval)" if outside_ci(r) else ")")
             for r in misses
         ]
         head = f"On the held-out day ({day}) the maker share was " + "; ".join(parts)

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.training.comparison import BASELINE
+from core.training.held_out import outside_ci
+
 KEY = {"slippage_expected": "mae_bps", "slippage_quantiles": "mean_pinball_bps", "maker_taker": "log_loss"}
 KEY_WORDS = {"slippage_expected": "MAE bps", "slippage_quantiles": "mean pinball bps", "maker_taker": "log-loss"}
 USE = {
@@ -980,7 +983,7 @@ def _role_section(c: dict[str, Any]) -> list[str]:
 def _vs_realised(r: dict[str, Any]) -> str:
     """``predicted vs realised [95% CI]``, marked when the prediction is outside the interval."""
     lo, hi = r["realised_ci"]
-    out = "" if lo <= r["predicted"] <= hi else " (outside)"
+    out = " (outside)" if outside_ci(r) else ""
     return f"{r['predicted']:.3f} vs {r['realised']:.3f} [{lo:.3f}, {hi:.3f}]{out}"
 
 
@@ -1001,7 +1004,8 @@ def _training_set_change(cards: dict[str, dict[str, Any]], prev: dict[str, Any] 
         "Why and when, said plainly: the held-out day's maker share had been over-predicted at $10-$1k for several "
         "sessions, and its volatility lay below every 2024-08-08 row (both seen). The only change is the training "
         "set: the USD-M BTCUSDT perpetual of 2023-04-04/05, a quiet evening (median vol_bps about 0.4, like the "
-        "held-out day's), converted from hftbacktest's git history; CLIP_RULE, INTERACTION_RULE and the "
+        "held-out day's), converted from hftbacktest's git history (with it, an instrument's imputed flow pools "
+        "its tapes of every training date); CLIP_RULE, INTERACTION_RULE and the "
         "recalibration's rules then ran on the training days unchanged. It was decided, and the USD-M ETHUSDT "
         "perpetual of the held-out minutes added as a second held-out recording, before any figure of the new "
         "training set was looked at; its held-out figures below were then looked at once, and the served set "
@@ -1032,6 +1036,25 @@ def _training_set_change(cards: dict[str, dict[str, Any]], prev: dict[str, Any] 
         _table(["recording", "size", "served (with the quiet day)", "previous set"], rows),
         "",
     ]
+    ll = prev.get("maker_log_loss", {})
+    base = prev.get("maker_baseline_log_loss", {})
+    lrows = [
+        [
+            f"`{rec}`",
+            f"{e['model']['log_loss']:.4f} vs {e['baselines'][BASELINE]['log_loss']:.4f}",
+            f"{ll[rec]:.4f} vs {base[rec]:.4f}" if rec in ll and rec in base else "n/a",
+        ]
+        for rec, e in mk["held_out"].items()
+        if _is_held_out_day(mk, rec) and BASELINE in e["baselines"]
+    ]
+    if lrows:
+        out += [
+            "Maker log-loss on the held-out day, each set against its own baseline (the training mean fill of orders "
+            "with the same offset and horizon, blind to size); lower is better:",
+            "",
+            _table(["recording", "served: model vs baseline", "previous set: model vs baseline"], lrows),
+            "",
+        ]
     if q:
         cov = [
             [f"`{rec}`", _pct(q["held_out"][rec]["p90_coverage"]["all"]["model"]), _pct(v)]
@@ -1048,11 +1071,7 @@ def _training_set_change(cards: dict[str, dict[str, Any]], prev: dict[str, Any] 
 
     def misses(by: list[dict[str, Any]]) -> list[str]:
         """The buckets outside the realised interval, with the signed gap in points."""
-        return [
-            f"{r['bucket']} {100 * (r['predicted'] - r['realised']):+.1f}"
-            for r in by
-            if not (r["realised_ci"][0] <= r["predicted"] <= r["realised_ci"][1])
-        ]
+        return [f"{r['bucket']} {100 * (r['predicted'] - r['realised']):+.1f}" for r in by if outside_ci(r)]
 
     def said(recs: list[str], table: dict[str, list[dict[str, Any]]]) -> str:
         got = [f"{rec.split('_')[1]} {m}" if len(recs) > 1 else m for rec in recs for m in misses(table.get(rec, []))]
@@ -1070,6 +1089,14 @@ def _training_set_change(cards: dict[str, dict[str, Any]], prev: dict[str, Any] 
             f", and on {', '.join(f'`{r}`' for r in in_train)}, a day it never saw, {said(in_train, prev['maker_by_size'])}"
             if in_train
             else ""
+        )
+        + "".join(
+            f"; on `{rec}` the served model does not beat its baseline's log-loss ({e['model']['log_loss']:.4f} vs "
+            f"{e['baselines'][BASELINE]['log_loss']:.4f})"
+            for rec, e in mk["held_out"].items()
+            if _is_held_out_day(mk, rec)
+            and BASELINE in e["baselines"]
+            and e["model"]["log_loss"] >= e["baselines"][BASELINE]["log_loss"]
         )
         + ". Two quiet evenings at a similar volatility fill mid-size orders differently (the realised columns "
         "above), so volatility and the imputed flow do not carry the fill rate from one day to another: the "

@@ -3,8 +3,8 @@
     python -m core.train [--data FILE ...] [--held-out FILE ...] [--out models/] [--seed 0] [--docs docs/MODELS.md]
 
 Out of sample by day. ``--data`` (default: ``TRAINING_RECORDINGS``, the 2024-08-08 BTCUSDT pair and the quiet
-2023-04-04 BTCUSDT perpetual) are the training days; ``--held-out`` (default: every other bundled recording) are only reported, never used
-to choose anything. Inside the training days, blocks of time validate (``core.training.dataset.block_split``):
+2023-04-04 BTCUSDT perpetual) are the training days; ``--held-out`` (default: every other bundled recording) are
+only reported, never used to choose anything. Inside the training days, blocks of time validate (``core.training.dataset.block_split``):
 per role a linear-family model and a small MLP are fitted on the fitting blocks, and the architecture, the
 number of epochs and the decision to use the model or fall back to its baseline are all made on the
 validation blocks. The chosen configuration is then refitted on every training row and scored on each
@@ -201,10 +201,10 @@ def default_sources() -> list[Path]:
     return [r.path for r in recs if r.path.name in TRAINING_RECORDINGS]
 
 
-def default_held_out() -> list[Path]:
-    """Every other bundled recording: reported only."""
-    recs = bundled_recordings(DATA_DIR / "recordings.json")
-    return [r.path for r in recs if r.path.name not in TRAINING_RECORDINGS]
+def default_held_out(sources: Sequence[Path] | None = None) -> list[Path]:
+    """Every bundled recording not among ``sources`` (default: ``TRAINING_RECORDINGS``): reported only."""
+    names = {Path(p).name for p in sources} if sources is not None else set(TRAINING_RECORDINGS)
+    return [r.path for r in bundled_recordings(DATA_DIR / "recordings.json") if r.path.name not in names]
 
 
 #: what calibrates the corrections fitted after training: every recording of a training day's date (other
@@ -1209,9 +1209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     settings = Settings(slippage_times=args.slippage_times, maker_times=args.maker_times, seed=args.seed)
     sources = args.data or default_sources()
-    names = {Path(p).name for p in sources}  # every other bundled recording, whichever the training set
-    every = [r.path for r in bundled_recordings(DATA_DIR / "recordings.json")]
-    held = args.held_out if args.held_out is not None else [p for p in every if p.name not in names]
+    held = args.held_out if args.held_out is not None else default_held_out(sources)
     cards = train_all(sources, args.out, settings=settings, docs=None if args.no_docs else args.docs, held_out=held)
     for role, c in cards.items():
         print(f"{role}: {c['architecture']}, use={c['use']}: {c['reason']}")

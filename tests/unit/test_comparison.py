@@ -73,3 +73,21 @@ def test_a_recordings_draw_does_not_depend_on_the_other_inputs():
     assert len(seeds) == len(json.loads((MODELS_DIR / "maker_taker.json").read_text())["data"])  # no two alike
     assert all(0 <= s < 500 for s in seeds)  # maker rows use s + 500: never another recording's slippage seed
     assert recording_seed(1, a) - recording_seed(0, a) == 1000
+
+
+def test_the_comparison_says_where_the_served_maker_model_does_not_beat_its_baseline():
+    from core.training.comparison import BASELINE
+    from core.training.report import render_docs
+    from core.training.train import HELD_OUT_DAY, previous_training_set
+
+    cards = {
+        r: json.loads((MODELS_DIR / f"{r}.json").read_text(encoding="utf-8"))
+        for r in ("slippage_expected", "slippage_quantiles", "maker_taker")
+    }
+    text = render_docs(cards, previous_training_set())
+    for rec in HELD_OUT_DAY:
+        e = cards["maker_taker"]["held_out"][rec]
+        model, base = e["model"]["log_loss"], e["baselines"][BASELINE]["log_loss"]
+        assert f"| `{rec}` | {model:.4f} vs {base:.4f} |" in text
+        said = f"on `{rec}` the served model does not beat its baseline's log-loss ({model:.4f} vs {base:.4f})"
+        assert (said in text) == (model >= base), rec
