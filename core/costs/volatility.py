@@ -19,6 +19,12 @@ Method (also in ``docs/METHODOLOGY.md`` and ``docs/MODELS.md``): a **two-scale r
    scale alone, ``V_K / (K dt)``, whose noise bias is K times smaller than the naive one's. With fewer than
    ``K + 1`` grid points only the fast scale exists and is used.
 6. sigma per sqrt(second) = sqrt(variance per second); annualised x sqrt(365 x 86400) (crypto trades 24/7).
+7. The horizon scale (``horizon_sigma_per_sqrt_s``): the same EWMA of squared overlapping 30 s returns, divided by
+   30 s. A random walk gives the same sigma at every scale; a trending market (returns that continue) gives more
+   at 30 s than at 1-5 s, a mean-reverting one less, so a resting order's chance that the price comes to it within
+   30-60 s is better measured here (the maker model's ``HORIZON_VOL_RULE`` decides whether it is used). At 30 s
+   the noise term ``2 omega^2 / 30 s`` is negligible. Until a 30 s return exists, and for an override or the
+   default, it equals ``sigma_per_sqrt_s`` (a random walk: an assumption).
 
 Until ``min_returns`` returns exist the estimate is not used: the user's override, or else the documented
 default, is reported, and ``source`` says which.
@@ -40,6 +46,7 @@ SQRT_YEAR_S = math.sqrt(SECONDS_PER_YEAR)
 DEFAULT_DT_S = 1.0  # grid step; the spec's floor
 DEFAULT_HALF_LIFE_S = 300.0  # five minutes of grid time
 DEFAULT_SLOW_S = 5.0  # the slow scale of the two-scale estimator
+DEFAULT_HORIZON_S = 30.0  # the horizon scale (module doc, step 7)
 DEFAULT_MIN_RETURNS = 30  # fewer returns than this is not an estimate worth showing
 #: used until enough history exists and no override is given: a middle-of-the-road figure for BTC/ETH
 #: (their one-year realised vol has mostly ranged 30%-80%); shown as "default" so nobody mistakes it.
@@ -70,6 +77,15 @@ class Volatility:
     half_life_s: float
     note: str  # one plain sentence for the UI
     slow_s: float = DEFAULT_SLOW_S  # the two-scale estimator's slow scale (seconds)
+    #: sigma of 30 s returns per sqrt(second) (module doc, step 7); NaN = not measured: ``sigma_at_horizon``
+    #: then falls back to ``sigma_per_sqrt_s``
+    horizon_sigma_per_sqrt_s: float = math.nan
+
+    @property
+    def sigma_at_horizon(self) -> float:
+        """The 30 s-scale sigma where the data measured one, else ``sigma_per_sqrt_s`` (a random walk)."""
+        h = self.horizon_sigma_per_sqrt_s
+        return h if self.source is VolSource.DATA and math.isfinite(h) and h > 0 else self.sigma_per_sqrt_s
 
     @property
     def sigma_quote_per_sqrt_s(self) -> float:
@@ -186,6 +202,22 @@ def variance_per_s(
     return two_scale if two_scale > 0.0 else vk / (k * dt_s)
 
 
+def horizon_variance_per_s(
+    end_times: np.ndarray,
+    returns: np.ndarray,
+    *,
+    dt_s: float = DEFAULT_DT_S,
+    horizon_s: float = DEFAULT_HORIZON_S,
+    half_life_s: float = DEFAULT_HALF_LIFE_S,
+) -> float:
+    """EWMA variance per second of overlapping ``horizon_s`` returns (module doc, step 7); NaN without one."""
+    k = max(1, round(horizon_s / dt_s))
+    if returns.size < k:
+        return math.nan
+    logp = np.concatenate(([0.0], np.cumsum(returns)))
+    return ewma_variance(logp[k:] - logp[:-k], end_times[k - 1 :], half_life_s=half_life_s) / (k * dt_s)
+
+
 def realised_vol(
     times_s: np.ndarray,
     mids: np.ndarray,
@@ -213,9 +245,11 @@ def realised_vol(
         mid = float(good[-1]) if good.size else math.nan
     n = int(r.size)
     data_annual = None
+    horizon_sigma = math.nan
     if n >= 1:
         var = variance_per_s(end_t, r, dt_s=dt_s, slow_s=slow_s, half_life_s=half_life_s)
         data_annual = math.sqrt(var) * SQRT_YEAR_S
+        horizon_sigma = math.sqrt(horizon_variance_per_s(end_t, r, dt_s=dt_s, half_life_s=half_life_s))
     common: dict[str, Any] = {"mid": mid, "n_returns": n, "dt_s": dt_s, "half_life_s": half_life_s, "slow_s": slow_s}
     if override_annual is not None:
         return from_annual(override_annual, source=VolSource.OVERRIDE, data_annual=data_annual, **common)
@@ -230,6 +264,7 @@ def realised_vol(
             source=VolSource.DATA,
             data_annual=data_annual,
             note=note,
+            horizon_sigma_per_sqrt_s=horizon_sigma,
             **common,
         )
     note = (

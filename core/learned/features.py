@@ -100,6 +100,24 @@ MAKER_INTERACTIONS: tuple[Feature, ...] = (
     ),
 )
 
+#: candidate inputs of the maker model (``core.training.horizon_vol.HORIZON_VOL_RULE``; ``horizon_values``): the
+#: mid's move while the order rests measured at the 30 s scale rather than the 1-5 s volatility x sqrt(horizon)
+MAKER_HORIZON_VOL: tuple[Feature, ...] = (
+    Feature(
+        "vol30_bps",
+        "bps per sqrt(s)",
+        "the volatility of 30 s mid returns (core.costs.volatility, Volatility.sigma_at_horizon; vol_bps until "
+        "30 s of history exist)",
+    ),
+    Feature("move30_bps", "bps", "vol30_bps x sqrt(horizon_s): the mid's move while resting, at the 30 s scale"),
+    Feature("offset_over_move30", "ratio", "offset_bps / max(move30_bps, 0.1), capped at 100"),
+    Feature(
+        "log_variance_ratio",
+        "ln ratio",
+        "ln(vol30_bps^2 / vol_bps^2), clipped to +-3: above 0 the market trends (moves continue), below 0 it reverts",
+    ),
+)
+
 #: every column a maker row carries (``maker_vector`` order)
 MAKER_FEATURES: tuple[Feature, ...] = (
     *_COMMON_HEAD,
@@ -118,6 +136,7 @@ MAKER_FEATURES: tuple[Feature, ...] = (
     Feature("log10_flow_over_order", "log10", "log10((1 + USD traded per s x horizon) / (size + queue USD))"),
     _IS_SPOT,
     *MAKER_INTERACTIONS,
+    *MAKER_HORIZON_VOL,
 )
 
 SLIPPAGE_NAMES = tuple(f.name for f in SLIPPAGE_FEATURES)
@@ -177,6 +196,13 @@ class FlowFeatures:
     vol_bps: float  # bps per sqrt(second)
     trades_per_s: float
     btc_per_s: float
+    #: the 30 s-scale volatility, bps per sqrt(second) (``Volatility.sigma_at_horizon``); NaN: not measured, taken
+    #: as ``vol_bps`` (a random walk)
+    vol30_bps: float = math.nan
+
+    @property
+    def vol_at_horizon_bps(self) -> float:
+        return self.vol30_bps if math.isfinite(self.vol30_bps) and self.vol30_bps > 0 else self.vol_bps
 
 
 def _ratio(size: float, depth: float) -> float:
@@ -266,6 +292,7 @@ def maker_vector(
             flow_over := math.log10((1.0 + flow_usd) / (size_usd + queue_usd)),
             1.0 if is_spot else 0.0,
             *interactions(flow.vol_bps, move, math.log10(size_usd), flow_over),
+            *horizon_values(flow.vol_bps, flow.vol_at_horizon_bps, offset_bps, horizon_s),
         ],
         dtype=np.float64,
     )
@@ -279,6 +306,21 @@ def interactions(vol_bps: Any, move_bps: Any, log10_size_usd: Any, log10_flow_ov
         vol_bps * log10_size_usd,
         move_bps * log10_size_usd,
         vol_bps * np.maximum(log10_flow_over_order, 0.0),
+    )
+
+
+MAX_LOG_VARIANCE_RATIO = 3.0
+
+
+def horizon_values(vol_bps: Any, vol30_bps: Any, offset_bps: Any, horizon_s: Any) -> tuple[Any, ...]:
+    """The ``MAKER_HORIZON_VOL`` columns (scalars or arrays)."""
+    move30 = vol30_bps * np.sqrt(horizon_s)
+    ratio = np.log(np.maximum(vol30_bps, 1e-9) ** 2 / np.maximum(vol_bps, 1e-9) ** 2)
+    return (
+        vol30_bps,
+        move30,
+        np.minimum(offset_bps / np.maximum(move30, 0.1), 100.0),
+        np.clip(ratio, -MAX_LOG_VARIANCE_RATIO, MAX_LOG_VARIANCE_RATIO),
     )
 
 

@@ -81,9 +81,10 @@ def _side_sign(side: Side | str) -> int:
 def _flow(x: ModelInput, impute: dict[str, float], trades: FlowFeatures | None) -> FlowFeatures:
     """Volatility from the engine's estimate; trade intensity from the caller or the training median."""
     vol_bps = float(x.volatility.sigma_per_sqrt_s) * 1e4
+    vol30 = float(x.volatility.sigma_at_horizon) * 1e4
     if trades is not None:
-        return FlowFeatures(vol_bps=vol_bps, trades_per_s=trades.trades_per_s, btc_per_s=trades.btc_per_s)
-    return FlowFeatures(vol_bps=vol_bps, trades_per_s=impute["trades_per_s"], btc_per_s=impute["btc_per_s"])
+        return FlowFeatures(vol_bps, trades.trades_per_s, trades.btc_per_s, vol30)
+    return FlowFeatures(vol_bps, impute["trades_per_s"], impute["btc_per_s"], vol30)
 
 
 @functools.lru_cache(maxsize=64)
@@ -289,17 +290,19 @@ class MakerTakerModelImpl:
         horizon_s: float,
         vol_bps: float,
         trades: FlowFeatures | None = None,
+        vol30_bps: float = math.nan,
     ) -> np.ndarray:
-        """Lower-level entry: a book and order parameters -> the model-input row (``inputs``)."""
+        """Lower-level entry: a book and order parameters -> the model-input row (``inputs``); ``vol30_bps`` NaN:
+        the 30 s-scale volatility taken as ``vol_bps``."""
         spot = _is_spot(snapshot.exchange, snapshot.symbol)
         if trades is None and self.flows is not None:  # the numbers only: the note's words are built on demand
             tps, base = self.flows.rates(snapshot.exchange, snapshot.symbol, spot=spot, mid=float(snapshot.mid))
-            flow = FlowFeatures(vol_bps=vol_bps, trades_per_s=tps, btc_per_s=base)
+            flow = FlowFeatures(vol_bps, tps, base, vol30_bps)
         elif trades is None:
             imp = self.imputed_flow(snapshot)
-            flow = FlowFeatures(vol_bps=vol_bps, trades_per_s=imp.trades_per_s, btc_per_s=imp.base_per_s)
+            flow = FlowFeatures(vol_bps, imp.trades_per_s, imp.base_per_s, vol30_bps)
         else:
-            flow = FlowFeatures(vol_bps=vol_bps, trades_per_s=trades.trades_per_s, btc_per_s=trades.btc_per_s)
+            flow = FlowFeatures(vol_bps, trades.trades_per_s, trades.btc_per_s, vol30_bps)
         s = _side_sign(side)
         off = _clip(float(offset_bps), min(OFFSETS_BPS), max(OFFSETS_BPS))
         hor = _clip(float(horizon_s), min(HORIZONS_S), max(HORIZONS_S))
@@ -326,6 +329,7 @@ class MakerTakerModelImpl:
             horizon_s=o.horizon_s,
             vol_bps=float(x.volatility.sigma_per_sqrt_s) * 1e4,
             trades=trades,
+            vol30_bps=float(x.volatility.sigma_at_horizon) * 1e4,
         )
 
     def maker_fraction(self, x: ModelInput) -> float:

@@ -189,14 +189,15 @@ class MarketData(TimeSpan):
     def flow(self, t_ms: float) -> FlowFeatures:
         """The app's volatility from the mids up to t, and trade intensity over (t - 10 s, t]."""
         i = self.index_at(t_ms)
-        vol = realised_vol(self.t_s[: i + 1], self.mids[: i + 1], mid=float(self.mids[i])).sigma_per_sqrt_s * 1e4
+        v = realised_vol(self.t_s[: i + 1], self.mids[: i + 1], mid=float(self.mids[i]))
+        vol, vol30 = v.sigma_per_sqrt_s * 1e4, v.sigma_at_horizon * 1e4
         tps = bps = 0.0
         if self.trades is not None and len(self.trades):
             lo = int(np.searchsorted(self.trades.ts_ms, t_ms - TRADE_WINDOW_S * 1000.0, side="right"))
             hi = int(np.searchsorted(self.trades.ts_ms, t_ms, side="right"))
             tps = (hi - lo) / TRADE_WINDOW_S
             bps = float(self.trades.qty[lo:hi].sum()) / TRADE_WINDOW_S
-        return FlowFeatures(vol_bps=vol, trades_per_s=tps, btc_per_s=bps)
+        return FlowFeatures(vol_bps=vol, trades_per_s=tps, btc_per_s=bps, vol30_bps=vol30)
 
     def mid_at(self, t_ms: float) -> float:
         """The mid in force at ``t_ms``; NaN past the last book (the future is not recorded)."""

@@ -12,13 +12,14 @@ stays on the maker card and in docs/MODELS.md as evidence.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from core.feed.recording import iso_ms
-from core.training.extrapolation import bucket_gaps, fit_logistic
+from core.training.extrapolation import INTERACTIONS, bucket_gaps, fit_logistic, with_interactions
 from core.training.recalibration import GAP_BUCKETS
 
 #: the smallest range, points of share (a bucket that happened to agree on both folds still varies)
@@ -71,41 +72,65 @@ def with_imputed_flow(scored: pd.DataFrame, usd_per_s: float) -> pd.DataFrame:
     return scored.assign(log10_flow_over_order=flow)
 
 
-def day_spread(
+@dataclass(frozen=True)
+class DayFold:
+    """One left-out training date: which rows it scores and what a fit on the other dates predicts for them."""
+
+    date: str
+    fitted_on: list[str]
+    scored: np.ndarray  # row mask
+    predicted: np.ndarray  # for the scored rows, in row order
+    instruments: list[str]
+
+
+def day_folds(
     rows: pd.DataFrame, names: Sequence[str], instruments: dict[str, str], *, clip: bool
-) -> dict[str, Any] | None:
-    """``DAY_SPREAD_RULE`` on the training rows ``rows`` (inputs ``names``; ``instruments``: recording -> instrument
-    key). None with fewer than two training dates."""
+) -> list[DayFold] | None:
+    """``DAY_SPREAD_RULE``'s folds on the training rows ``rows`` (inputs ``names``; ``instruments``: recording ->
+    instrument key): per date, a fit on the other dates scores its rows of the instruments that fit saw, with the
+    flow imputed as served. None with fewer than two scored dates."""
     date = _dates(rows).to_numpy()
     inst = rows["recording"].astype(str).map(instruments).to_numpy()
     y = rows["fill_fraction"].to_numpy(np.float64)
-    folds: dict[str, Any] = {}
+    out = []
     for d in sorted(set(date)):
         fit = date != d
         if not fit.any():
             return None
         model = fit_logistic(rows.loc[fit, list(names)].to_numpy(np.float64), y[fit], clip=clip)
-        parts = []
-        for key in sorted(set(inst[~fit]) & set(inst[fit])):
-            scored = (date == d) & (inst == key)
-            flow = _usd_per_s(rows[fit & (inst == key)])
-            parts.append((scored, with_imputed_flow(rows[scored], flow)))
-        if not parts:
-            continue
         mask = np.zeros(len(rows), dtype=bool)
         p = np.zeros(len(rows))
-        for scored, x in parts:
+        for key in sorted(set(inst[~fit]) & set(inst[fit])):
+            scored = (date == d) & (inst == key)
+            x = with_imputed_flow(rows[scored], _usd_per_s(rows[fit & (inst == key)]))
             mask |= scored
+            if set(names) & set(INTERACTIONS):  # vol_x_flow_excess follows the imputed flow
+                x = with_interactions(x)
             p[scored] = model(x[list(names)].to_numpy(np.float64))
-        gaps = bucket_gaps(y[mask], p[mask], rows.loc[mask, "log10_size_usd"].to_numpy(np.float64))
-        folds[d] = {
-            "fitted_on": sorted(set(date[fit])),
-            "scored_rows": int(mask.sum()),
-            "instruments": sorted({k for k in inst[mask]}),
+        if mask.any():
+            out.append(DayFold(d, sorted(set(date[fit])), mask, p[mask], sorted({k for k in inst[mask]})))
+    return out if len(out) >= 2 else None
+
+
+def day_spread(
+    rows: pd.DataFrame, names: Sequence[str], instruments: dict[str, str], *, clip: bool
+) -> dict[str, Any] | None:
+    """``DAY_SPREAD_RULE`` on the training rows ``rows`` (inputs ``names``; ``instruments``: recording -> instrument
+    key). None with fewer than two training dates."""
+    folds_ = day_folds(rows, names, instruments, clip=clip)
+    if folds_ is None:
+        return None
+    y = rows["fill_fraction"].to_numpy(np.float64)
+    ls = rows["log10_size_usd"].to_numpy(np.float64)
+    folds: dict[str, Any] = {}
+    for f in folds_:
+        gaps = bucket_gaps(y[f.scored], f.predicted, ls[f.scored])
+        folds[f.date] = {
+            "fitted_on": f.fitted_on,
+            "scored_rows": int(f.scored.sum()),
+            "instruments": f.instruments,
             "by_size": [{k: g[k] for k in ("bucket", "n", "predicted", "realised")} for g in gaps],
         }
-    if len(folds) < 2:
-        return None
     spread: dict[str, float] = {}
     for f in folds.values():
         for g in f["by_size"]:

@@ -78,6 +78,7 @@ from core.training.dataset import (
 from core.training.day_spread import day_spread
 from core.training.extrapolation import InputRange, clip_evidence, interaction_evidence, with_interactions
 from core.training.held_out import covariate_shift, label_by_recording, maker_caveat
+from core.training.horizon_vol import horizon_vol_evidence, inputs_of
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
 from core.training.recalibration import (
     FLOW_COLUMNS,
@@ -798,8 +799,13 @@ def run_role(
         correction["interaction"] = inter_ev
         if inter_ev["chosen"] is not None:
             names.append(inter_ev["chosen"])
-        # the share's day-to-day range, leave one training date out (DAY_SPREAD_RULE; the training days alone)
         keys_by_rec = {r: instrument_key(ex, sym) for r, (ex, sym, _) in (instruments or {}).items()}
+        # the move while resting measured at the 30 s scale when HORIZON_VOL_RULE says so (the training days alone)
+        hv_ev = horizon_vol_evidence(fit, val, names, keys_by_rec, clip=bool(clip_ev["chosen"]))
+        if hv_ev is not None:
+            correction["horizon_vol"] = hv_ev
+            names = inputs_of(names, hv_ev["chosen"])
+        # the share's day-to-day range, leave one training date out (DAY_SPREAD_RULE; the training days alone)
         correction["day_spread"] = day_spread(train, names, keys_by_rec, clip=bool(clip_ev["chosen"]))
     rng = InputRange.of(train[names].to_numpy(np.float64)) if clip_ev is not None and clip_ev["chosen"] else None
 

@@ -159,3 +159,39 @@ def test_grid_step_and_half_life_are_validated():
         realised_vol(np.arange(5.0), np.ones(5), dt_s=0.5)
     with pytest.raises(ValueError, match="half-life"):
         realised_vol(np.arange(5.0), np.ones(5), half_life_s=0.0)
+
+
+def _mids(kind: str, n: int = 3000, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """1 s mids of a random walk ('walk'), a walk plus a slowly varying drift (AR(1) 0.97 per s: moves continue,
+    'trend') or a small walk plus a level that reverts (AR(1) 0.9 per s: 'revert')."""
+    rng = np.random.default_rng(seed)
+    e = rng.normal(0.0, 1e-4, n)
+    slow = np.zeros(n)
+    u = rng.normal(0.0, 2e-5 if kind == "trend" else 1.5e-4, n)
+    for i in range(1, n):
+        slow[i] = (0.97 if kind == "trend" else 0.9) * slow[i - 1] + u[i]
+    logp = {"walk": np.cumsum(e), "trend": np.cumsum(e + slow), "revert": np.cumsum(0.5 * e) + slow}[kind]
+    return np.arange(n + 1, dtype=np.float64), 50_000.0 * np.exp(np.concatenate(([0.0], logp)))
+
+
+@pytest.mark.parametrize(("kind", "lo", "hi"), [("walk", 0.85, 1.15), ("trend", 2.5, 4.5), ("revert", 0.3, 0.7)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_horizon_scale_sees_trending_and_reverting_markets(kind, lo, hi, seed):
+    """The 30 s variance over the two-scale 1 s / 5 s one: about 1 for a random walk, well above for a drift that
+    persists for tens of seconds, below for a level that reverts within seconds (the short scales see moves that
+    30 s returns do not)."""
+    t, m = _mids(kind, seed=seed)
+    v = realised_vol(t, m, half_life_s=1e9)  # equal weights: the sampling error of the whole path
+    ratio = (v.sigma_at_horizon / v.sigma_per_sqrt_s) ** 2
+    assert lo < ratio < hi, ratio
+    assert v.sigma_at_horizon == v.horizon_sigma_per_sqrt_s
+
+
+def test_horizon_scale_is_the_random_walk_assumption_without_data():
+    t, m = _mids("trend", n=20)
+    short = realised_vol(t, m, min_returns=10)  # 20 returns: a data estimate, no 30 s return yet
+    assert short.source is VolSource.DATA and math.isnan(short.horizon_sigma_per_sqrt_s)
+    assert short.sigma_at_horizon == short.sigma_per_sqrt_s
+    t, m = _mids("trend")
+    over = realised_vol(t, m, override_annual=0.4)
+    assert over.sigma_at_horizon == over.sigma_per_sqrt_s == pytest.approx(0.4 / SQRT_YEAR_S)
