@@ -18,12 +18,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.costs.models import FlowSourceModel, LimitRisk, LimitRiskModel, MakerTakerModel, ModelInput
+from core.costs.models import FlowSourceModel, LimitRisk, LimitRiskModel, MakerTakerModel, ModelInput, RegimeModel
 from core.costs.order import AtExpiry, Order, Side, SizeUnit
 from core.costs.walk import Walk, walk_book
 from core.errors import OrderError
 from core.market.book import BookSnapshot
 from core.market.instruments import offset_ticks, passive_ticks, price_tick
+
+#: how a limit order's notes begin when the maker model says the market is outside its training conditions
+REGIME_NOTE = "Maker share outside the model's training conditions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,9 @@ def limit_execution(
     methods["maker_fraction"] = f"model: {model.name}" + (
         f"; {model.flow_source(mi)}" if isinstance(model, FlowSourceModel) else ""
     )
+    regime = model.regime(mi.volatility) if isinstance(model, RegimeModel) else ""
+    if regime:
+        notes.append(f"{REGIME_NOTE}: {regime}.")
     buy = order.side is Side.BUY
     price, where = resting_price(snapshot, order)
     mid = snapshot.mid

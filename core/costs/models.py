@@ -79,6 +79,13 @@ class FlowSourceModel(Protocol):
     def flow_source(self, x: ModelInput) -> str: ...
 
 
+@runtime_checkable
+class RegimeModel(Protocol):
+    """A maker/taker model that can say when the market lies outside the conditions it was trained on."""
+
+    def regime(self, vol: Volatility) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Models:
     """The learned-model slots; ``None`` keeps the rule-based method for that number."""

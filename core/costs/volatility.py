@@ -210,8 +210,11 @@ def horizon_variance_per_s(
     horizon_s: float = DEFAULT_HORIZON_S,
     half_life_s: float = DEFAULT_HALF_LIFE_S,
 ) -> float:
-    """EWMA variance per second of overlapping ``horizon_s`` returns (module doc, step 7); NaN without one."""
-    k = max(1, round(horizon_s / dt_s))
+    """EWMA variance per second of overlapping ``horizon_s`` returns (module doc, step 7); NaN without one, and NaN
+    when the grid is too coarse for that scale (fewer than two steps per return: no longer a 30 s figure)."""
+    k = round(horizon_s / dt_s)
+    if k < 2:
+        return math.nan
     if returns.size < k:
         return math.nan
     logp = np.concatenate(([0.0], np.cumsum(returns)))

@@ -118,6 +118,21 @@ MAKER_HORIZON_VOL: tuple[Feature, ...] = (
     ),
 )
 
+#: ``HORIZON_VOL_RULE``'s candidates: name -> (inputs removed, inputs added)
+HORIZON_VOL_SWAPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "move_at_horizon": (("move_bps", "offset_over_move"), ("move30_bps", "offset_over_move30")),
+    "variance_ratio": ((), ("log_variance_ratio",)),
+}
+
+
+def with_swap(names: Sequence[str], swap: str | None) -> list[str]:
+    """The maker model's inputs ``names`` with a ``HORIZON_VOL_SWAPS`` swap applied (None: unchanged)."""
+    if swap is None:
+        return list(names)
+    drop, add = HORIZON_VOL_SWAPS[swap]
+    return [n for n in names if n not in drop] + [a for a in add if a not in names]
+
+
 #: every column a maker row carries (``maker_vector`` order)
 MAKER_FEATURES: tuple[Feature, ...] = (
     *_COMMON_HEAD,
@@ -202,6 +217,7 @@ class FlowFeatures:
 
     @property
     def vol_at_horizon_bps(self) -> float:
+        """``vol30_bps``, or ``vol_bps`` where it was not measured (NaN or 0): a random walk, the same everywhere."""
         return self.vol30_bps if math.isfinite(self.vol30_bps) and self.vol30_bps > 0 else self.vol_bps
 
 

@@ -30,9 +30,11 @@ import numpy as np
 
 from core.costs.models import LimitRisk, ModelInput, Models, SlippagePrediction
 from core.costs.order import Side
+from core.costs.volatility import Volatility, VolSource
 from core.errors import InstrumentError
 from core.learned.features import (
     DEPTH_BANDS_BPS,
+    HORIZON_VOL_SWAPS,
     HORIZONS_S,
     IMBALANCE_BAND_BPS,
     LATENCIES_MS,
@@ -51,6 +53,7 @@ from core.learned.features import (
     limit_price,
     maker_vector,
     slippage_vector,
+    with_swap,
 )
 from core.learned.imputation import FlowImputation, ImputedFlow, instrument_key
 from core.learned.nets import NumpyNet
@@ -61,6 +64,8 @@ log = logging.getLogger(__name__)
 
 ROLES = ("slippage_expected", "slippage_quantiles", "maker_taker")
 KINDS = {"slippage_expected": "regression", "slippage_quantiles": "quantiles", "maker_taker": "probability"}
+#: the maker note's regime warning waits for this many 1 s returns (``MakerTakerModelImpl.regime``; an assumption)
+REGIME_MIN_RETURNS = 300
 #: the quantiles a ``quantiles`` model predicts, in output order
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95)
 _SLIP_IDX = np.array([SLIPPAGE_NAMES.index(n) for n in SLIPPAGE_INPUTS])
@@ -272,6 +277,26 @@ class MakerTakerModelImpl:
         caveat = self.cards.get("maker_taker", {}).get("caveat")  # the held-out day's misses, said plainly
         return self.imputed_flow(x.snapshot).source + calib + (f"; {caveat}" if caveat else "")
 
+    def regime(self, vol: Volatility) -> str:
+        """A plain warning when the market's 30 s over 1-5 s variance lies outside the training days' range (the card's
+        ``serving.variance_ratio_range``): the share is then extrapolated. Empty otherwise, without data, and before
+        ``REGIME_MIN_RETURNS`` returns (on a random walk a younger estimate leaves the range too often: about half
+        the time at 31 s, a tenth at 300 s)."""
+        rng = self.cards.get("maker_taker", {}).get("serving", {}).get("variance_ratio_range")
+        if not rng or vol.source is not VolSource.DATA or not math.isfinite(vol.horizon_sigma_per_sqrt_s):
+            return ""
+        if not vol.sigma_per_sqrt_s > 0 or vol.n_returns < REGIME_MIN_RETURNS:  # no ratio, or too young to judge
+            return ""
+        ratio = (vol.sigma_at_horizon / vol.sigma_per_sqrt_s) ** 2
+        if rng[0] <= ratio <= rng[1]:
+            return ""
+        way = "trending: moves continue" if ratio > rng[1] else "reverting: moves undo themselves"
+        return (
+            f"the mid's 30 s variance is {ratio:.2f}x what its 1-5 s volatility implies for a random walk ({way}; "
+            f"about {math.sqrt(ratio):.2f}x as far per 30 s), outside the training days' {rng[0]:.2f}-{rng[1]:.2f}, "
+            "so this share is extrapolated"
+        )
+
     def net_for(self, snapshot: Any) -> NumpyNet:
         """The net as served for the book's instrument (its recalibration's shift, if it has one)."""
         key = instrument_key(snapshot.exchange, snapshot.symbol)
@@ -396,11 +421,14 @@ EXPECTED_FEATURES = ROLE_INPUTS
 
 def served_inputs(role: str, card: dict[str, Any]) -> tuple[str, ...] | None:
     """The inputs the card's model reads, when this code builds them: the role's (``ROLE_INPUTS``), or for the
-    maker model those plus the one interaction ``core.training.extrapolation.INTERACTION_RULE`` chose; else None."""
+    maker model those plus the one interaction ``core.training.extrapolation.INTERACTION_RULE`` chose and with the
+    swap ``core.training.horizon_vol.HORIZON_VOL_RULE`` chose; else None."""
     names = tuple(f["name"] for f in card.get("features", []))
     allowed = [EXPECTED_FEATURES[role]]
     if role == "maker_taker":
-        allowed += [(*MAKER_INPUTS, f.name) for f in MAKER_INTERACTIONS]
+        bases = [MAKER_INPUTS, *((*MAKER_INPUTS, f.name) for f in MAKER_INTERACTIONS)]
+        allowed += [tuple(with_swap(b, swap)) for b in bases for swap in HORIZON_VOL_SWAPS]
+        allowed += bases[1:]
     return names if names in allowed else None
 
 

@@ -116,7 +116,7 @@ def day_spread(
     rows: pd.DataFrame, names: Sequence[str], instruments: dict[str, str], *, clip: bool
 ) -> dict[str, Any] | None:
     """``DAY_SPREAD_RULE`` on the training rows ``rows`` (inputs ``names``; ``instruments``: recording -> instrument
-    key). None with fewer than two training dates."""
+    key). None with fewer than two scored dates."""
     folds_ = day_folds(rows, names, instruments, clip=clip)
     if folds_ is None:
         return None

@@ -65,10 +65,18 @@ def outside_ci(r: dict[str, Any]) -> bool:
     return not (ci[0] <= r["predicted"] <= ci[1])
 
 
-def maker_caveat(day: str, by_size: Sequence[dict[str, Any]], shift: dict[str, Any] | None = None) -> str:
+def maker_caveat(
+    day: str,
+    by_size: Sequence[dict[str, Any]],
+    shift: dict[str, Any] | None = None,
+    *,
+    ratio: tuple[dict[str, Any] | None, Sequence[float]] | None = None,
+) -> str:
     """One sentence: the size buckets where the served share misses the realised one on the held-out day ``day`` by
-    at least ``MISS_POINTS`` points or lies outside its 95% interval, by how many points, and the input that left
-    the training range most (if any)."""
+    at least ``MISS_POINTS`` points or lies outside its 95% interval, by how many points, the input that left
+    the training range most (if any), and ``ratio`` (the day's variance-ratio summary and the training range,
+    ``core.training.horizon_vol.variance_ratio_summary``) when at least ``OUTSIDE_SHARE`` of its rows lie outside
+    that range."""
 
     misses = [r for r in by_size if outside_ci(r) or 100 * abs(r["realised"] - r["predicted"]) >= MISS_POINTS]
     if not misses:
@@ -90,5 +98,17 @@ def maker_caveat(day: str, by_size: Sequence[dict[str, Any]], shift: dict[str, A
             head += (
                 f"; that day {s['outside']:.0%} of orders had {worst} outside the training range (median "
                 f"{s['median']:.3g} vs {s['train_median']:.3g}), where the model extrapolates"
+            )
+    r, (lo, hi) = ratio if ratio is not None else (None, (0.0, 0.0))
+    if r is not None:
+        sides = [
+            f"{r[k]:.0%} of orders {k} the training days' {lo:.2f}-{hi:.2f}"
+            for k in ("above", "below")
+            if r[k] >= OUTSIDE_SHARE
+        ]
+        if sides:
+            head += (
+                f"; its variance ratio (30 s over 1-5 s variance; above 1 moves continue, below 1 they revert) had "
+                f"{' and '.join(sides)} (median {r['median']:.2f})"
             )
     return head + "."

@@ -4,8 +4,10 @@ The maker model's ``move_bps`` is the 1 s / 5 s volatility x sqrt(horizon): righ
 moves continue (trending) travels further in 30-60 s than that, one whose moves revert less far, and a resting order
 fills when the price comes to it. Diagnosis, said plainly (session 12): the held-out day's realised fills by offset
 were looked at; at 5 bps behind the touch its BTCUSDT orders filled 8-11% of the time against 0-0.5% on the
-2023-04-04 training evening at a similar ``vol_bps``, and its mids' variance ratio (30-60 s returns against 1 s)
-was about 2.8 where the training recordings' lie between 0.5 and 1.4. That look suggested the candidates below;
+2023-04-04 training evening at a similar ``vol_bps``, and a quick diagnostic (the whole recording's mean squared
+60 s return over 60 x its mean squared 1 s return, on a 1 s grid) read about 2.8 there against 0.5-1.4 on the
+training recordings. The app's own estimator (``vol30_bps`` over ``vol_bps``, EWMA, at each decision time) gives
+smaller, noisier figures; the maker card's ``variance_ratio`` has them. That look suggested the candidates below;
 the choice between them and the incumbent is made on the training days alone (``HORIZON_VOL_RULE``), and the
 held-out day, which suggested them, is weaker evidence for whichever is chosen (docs/MODELS.md says so).
 """
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.learned.features import MAKER_HORIZON_VOL
+from core.learned.features import HORIZON_VOL_SWAPS, MAKER_HORIZON_VOL, with_swap
 from core.training.day_spread import day_folds
 from core.training.extrapolation import MIN_BUCKET_ROWS, bucket_gaps, fit_logistic
 from core.training.recalibration import cross_entropy
@@ -27,11 +29,7 @@ GAP_MARGIN = 0.01  # the worst per-bucket |gap| over the date folds must fall by
 FOLD_TOLERANCE = 0.01  # and no single fold's worst gap may rise by more than 1 point
 LOSS_TOLERANCE = 0.005  # no fold's (nor the validation blocks') log-loss may rise by more than 0.5% (relative)
 
-#: candidate -> (inputs removed, inputs added)
-CANDIDATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "move_at_horizon": (("move_bps", "offset_over_move"), ("move30_bps", "offset_over_move30")),
-    "variance_ratio": ((), ("log_variance_ratio",)),
-}
+CANDIDATES = HORIZON_VOL_SWAPS  # candidate -> (inputs removed, inputs added)
 
 HORIZON_VOL_RULE = (
     "whether the maker model measures the mid's move while an order rests at the 30 s scale, decided on the "
@@ -48,16 +46,14 @@ HORIZON_VOL_RULE = (
     "more than 1 point above the incumbent's in that fold; (2) neither date fold's log-loss nor the validation "
     "blocks' is more than 0.5% above the incumbent's. Of the candidates that pass, the one with the smallest worst "
     "gap is served (fitted, chosen and recalibrated as usual); if none passes the model is served as before. The "
-    "held-out day chooses nothing (it suggested the candidates: module doc of core.training.horizon_vol)."
+    "held-out day chooses nothing (it suggested the candidates: module doc of core.training.horizon_vol). The "
+    "interaction candidates of INTERACTION_RULE keep the short-scale move_bps (none of them is served)."
 )
 
 
 def inputs_of(names: Sequence[str], candidate: str | None) -> list[str]:
     """The maker model's inputs ``names`` with ``candidate``'s swap applied (None: unchanged)."""
-    if candidate is None:
-        return list(names)
-    drop, add = CANDIDATES[candidate]
-    return [n for n in names if n not in drop] + [a for a in add if a not in names]
+    return with_swap(names, candidate)
 
 
 def _judged_worst(gaps: list[dict[str, Any]]) -> float:
@@ -133,4 +129,41 @@ def horizon_vol_evidence(
         "chosen": min(passing, key=lambda c: arms[c]["worst_gap"]) if passing else None,
         "tests": tests,
         "arms": arms,
+    }
+
+
+RATIO_QUANTILES = (0.01, 0.99)  # the training range of the variance ratio the app compares the market with
+
+
+def ratio_range(train: pd.DataFrame) -> tuple[float, float]:
+    """The training maker rows' [p1, p99] of the variance ratio (exp of ``log_variance_ratio``)."""
+    lo, hi = np.quantile(np.exp(train["log_variance_ratio"].to_numpy(np.float64)), RATIO_QUANTILES)
+    return float(lo), float(hi)
+
+
+def variance_ratio_summary(train: pd.DataFrame, held: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The 30 s over the 1-5 s variance (exp of ``log_variance_ratio``) of the maker rows: the training rows'
+    [p1, p99] (served: ``core.learned.models`` says when the market is outside it) and, per recording, the median
+    and the share of rows above and below that range. Describes the data; chooses nothing."""
+    lo, hi = ratio_range(train)
+
+    def one(v: np.ndarray, use: str) -> dict[str, Any]:
+        return {
+            "use": use,
+            "median": float(np.median(v)),
+            "above": float(np.mean(v > hi)),
+            "below": float(np.mean(v < lo)),
+            "n": int(v.size),
+        }
+
+    by = {
+        str(r): one(np.exp(d["log_variance_ratio"].to_numpy(np.float64)), "training")
+        for r, d in train.groupby("recording")
+    }
+    by |= {n: one(np.exp(d["log_variance_ratio"].to_numpy(np.float64)), "held out") for n, d in held.items() if len(d)}
+    return {
+        "what": "variance ratio, (vol30_bps / vol_bps)^2 at each maker row's decision time: how far the mid moves over "
+        "30 s against what its 1-5 s volatility implies for a random walk (1); above 1 moves continue (trending)",
+        "train_p1_p99": [lo, hi],
+        "by_recording": by,
     }

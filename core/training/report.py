@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core.training.comparison import BASELINE
 from core.training.held_out import outside_ci
 
@@ -896,8 +898,132 @@ def _day_spread(c: dict[str, Any]) -> list[str]:
     ]
 
 
+def _horizon_vol(c: dict[str, Any]) -> list[str]:
+    """``core.training.horizon_vol``: the move while resting at the 30 s scale, its rule, folds and verdict, and the
+    variance ratio of every recording against the training range the app warns outside."""
+    ev = c.get("correction", {}).get("horizon_vol")
+    if not ev or "arms" not in ev:
+        return []
+    rows = [
+        [
+            arm,
+            f"{d} (fitted on {', '.join(f['fitted_on'])}; {f['scored_rows']} rows)",
+            _f(f["log_loss"]),
+            _f(f["worst_gap"]),
+            "; ".join(f"{g['bucket']} {g['predicted']:.3f} vs {g['realised']:.3f}" for g in f["by_size"]),
+        ]
+        for arm, a in ev["arms"].items()
+        for d, f in a["folds"].items()
+    ]
+    rows += [
+        [arm, "validation blocks (fit on the fitting blocks)", _f(a["validation_blocks_log_loss"]), "", ""]
+        for arm, a in ev["arms"].items()
+    ]
+    tests = [
+        [name, *("yes" if t[k] else "no" for k in ("day_gap_smaller", "log_loss_within_tolerance"))]
+        for name, t in ev["tests"].items()
+    ]
+    verdict = (
+        f"`{ev['chosen']}` passes (the smallest worst gap of those that do), so the served model's inputs are "
+        "swapped accordingly (named in its card's features)."
+        if ev["chosen"]
+        else "No candidate passes, so the model keeps the 1-5 s volatility x sqrt(horizon) (its inputs as before)."
+    )
+    out = [
+        "#### The mid's move while resting, at the 30 s scale (leave one training date out)",
+        "",
+        f"Choice rule (`core.training.horizon_vol.HORIZON_VOL_RULE`): {ev['rule']}",
+        "",
+        "Candidates' columns: " + "; ".join(f"`{k}` = {v}" for k, v in ev["candidates"].items()) + ".",
+        "",
+        _table(["arm", "scored on", "log-loss", "worst judged gap", "predicted vs realised by size"], rows),
+        "",
+        _table(
+            ["candidate", "worst day gap >= 1 point smaller (no fold > 1 point worse)", "log-loss within 0.5%"], tests
+        ),
+        "",
+        f"{verdict} Suggested by a look at the held-out day (module doc of `core.training.horizon_vol`), so that day is "
+        "weaker evidence for this choice whichever way it went.",
+        "",
+    ]
+    vr = c.get("variance_ratio")
+    if vr:
+        lo, hi = vr["train_p1_p99"]
+        out += [
+            f"The {vr['what']}; the app warns in the maker share's note when the market's ratio lies "
+            f"outside the training rows' [p1, p99] = {lo:.2f}-{hi:.2f} (`core.learned.models.MakerTakerModelImpl.regime`):",
+            "",
+            _table(
+                ["recording", "use", "rows", "median ratio", "above the training range", "below it"],
+                [
+                    [f"`{r}`", v["use"], v["n"], f"{v['median']:.2f}", _pct(v["above"]), _pct(v["below"])]
+                    for r, v in vr["by_recording"].items()
+                ],
+            ),
+            "",
+        ]
+    regime_rows = [
+        [
+            f"`{rec}`",
+            regime,
+            g["bucket"],
+            g["n"],
+            f"{g['predicted']:.3f} vs " + _ci(g["realised"], g["realised_ci"], lambda v: f"{v:.3f}"),
+        ]
+        for rec, h in c.get("held_out", {}).items()
+        for regime, gs in h.get("by_regime", {}).items()
+        if len(h.get("by_regime", {})) > 1
+        for g in gs
+    ]
+    if regime_rows:
+        out += [
+            "On the held-out recordings where the warning fires for some orders and not others, the served share "
+            "(flow imputed) by size against the realised, split by the warning (inside / above / below the "
+            "training range; buckets of 20 orders or more; reported, chooses nothing):",
+            "",
+            _table(["recording", "variance ratio", "size", "orders", "predicted vs realised [95% CI]"], regime_rows),
+            "",
+        ]
+        # mean |gap| over the size buckets both sides have ('below' is too rare on these recordings to compare)
+        gaps = {}
+        for rec, h in c.get("held_out", {}).items():
+            by = {r: {g["bucket"]: g for g in gs} for r, gs in h.get("by_regime", {}).items()}
+            shared = sorted(set(by.get("inside", {})) & set(by.get("above", {})))
+            if shared:
+                gaps[rec] = {
+                    r: 100 * float(np.mean([abs(by[r][b]["predicted"] - by[r][b]["realised"]) for b in shared]))
+                    for r in ("inside", "above")
+                }
+        if gaps:
+            said = "; ".join(
+                f"`{rec}` {g['inside']:.1f} points where it does not fire, {g['above']:.1f} where it fires"
+                for rec, g in gaps.items()
+            )
+            worse = {g["above"] > g["inside"] for g in gaps.values()}
+            verdict = (
+                "the misses are larger where it fires on every such recording"
+                if worse == {True}
+                else "the warning does not separate the misses (on some recordings they are larger where it is silent)"
+            )
+            out += [
+                f"Mean |predicted - realised| over the size buckets: {said}: {verdict}. It says the market is outside "
+                "the training range, not that the share is right when it is silent. The warning's measure and "
+                "threshold were designed after the held-out day (2024-07-18) had been looked at, so its split there "
+                "is not out-of-sample evidence for the warning.",
+                "",
+            ]
+    return out
+
+
 def _maker_extras(c: dict[str, Any]) -> list[str]:
-    out = _recalibration(c) + _input_clipping(c) + _interaction(c) + _day_spread(c) + _held_out_evidence(c)
+    out = (
+        _recalibration(c)
+        + _input_clipping(c)
+        + _interaction(c)
+        + _horizon_vol(c)
+        + _day_spread(c)
+        + _held_out_evidence(c)
+    )
     out += _flow_imputation(c)
     for rec, e in c["held_out"].items():
         tag = " (held-out day)" if _is_held_out_day(c, rec) else ""
@@ -1120,7 +1246,7 @@ def render_docs(cards: dict[str, dict[str, Any]], comparison: dict[str, Any] | N
         "Generated by `python -m core.train` from the model cards (`models/*.json`); edit "
         "`core/training/report.py`, not this file. Code: `core/training/dataset.py` (rows and labels), "
         "`core/learned/features.py` (the features, shared by training and serving), `core/training/keras_models.py` "
-        "(Keras models), `core/training/train.py` (split, choice, evaluation), `core/training/conformal.py` (the p90 widened on real taker orders), `core/training/recalibration.py` (the maker model recalibrated by size), `core/training/held_out.py` (what the maker card says plainly about the held-out day), `core/training/extrapolation.py` (whether the maker model's inputs are clipped to the training range, and whether it gets a size x volatility interaction input), `core/training/report.py` (this "
+        "(Keras models), `core/training/train.py` (split, choice, evaluation), `core/training/conformal.py` (the p90 widened on real taker orders), `core/training/recalibration.py` (the maker model recalibrated by size), `core/training/held_out.py` (what the maker card says plainly about the held-out day), `core/training/extrapolation.py` (whether the maker model's inputs are clipped to the training range, and whether it gets a size x volatility interaction input), `core/training/horizon_vol.py` (whether the maker model measures the move while resting at the 30 s scale; the variance ratio the app warns outside), `core/training/report.py` (this "
         "document), `core/learned/nets.py` (numpy and compiled inference), `core/learned/models.py` (serving), "
         "`core/costs/limit.py` (the price of a limit order), `core/costs/volatility.py` (the volatility).",
         "",
@@ -1212,7 +1338,12 @@ def render_docs(cards: dict[str, dict[str, Any]], comparison: dict[str, Any] | N
         "the squared return at both scales, so the difference removes it; the naive 1 s estimate keeps it (it "
         "read about 15-25% high on the bundled BTCUSDT perpetual). A non-positive two-scale figure (short quiet "
         "histories) falls back to the 5 s scale alone. `tests/unit/test_volatility.py` checks on a noisy "
-        "simulated random walk that it recovers the true sigma where the naive estimate is biased up.",
+        "simulated random walk that it recovers the true sigma where the naive estimate is biased up. The same "
+        "function also measures the 30 s scale, `vol30_bps` (the EWMA of squared overlapping 30 s returns per "
+        "second; the short-scale figure until 30 s of history exist, and under an override or the default: a random "
+        "walk, an assumption): its square over `vol_bps`'s is the variance ratio, above 1 when moves continue "
+        "(trending), below when they revert. The maker model's inputs use it only if `HORIZON_VOL_RULE` chose it "
+        "(its section below); the app's maker note uses it to warn when the market lies outside the training range.",
         "",
         "## Labels",
         "",

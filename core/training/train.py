@@ -78,7 +78,7 @@ from core.training.dataset import (
 from core.training.day_spread import day_spread
 from core.training.extrapolation import InputRange, clip_evidence, interaction_evidence, with_interactions
 from core.training.held_out import covariate_shift, label_by_recording, maker_caveat
-from core.training.horizon_vol import horizon_vol_evidence, inputs_of
+from core.training.horizon_vol import horizon_vol_evidence, inputs_of, ratio_range, variance_ratio_summary
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
 from core.training.recalibration import (
     FLOW_COLUMNS,
@@ -638,6 +638,24 @@ def evaluate(
                         "realised_ci": _ci(rs, y, g),
                     }
                 )
+        # the same buckets split by whether the app's trending warning fires (core.learned.models ... .regime):
+        # describes the held-out rows, chooses nothing
+        lo, hi = ratio_range(train)
+        vr = np.exp(df["log_variance_ratio"].to_numpy(np.float64))
+        out["by_regime"] = {}
+        for regime, g_r in (("inside", (vr >= lo) & (vr <= hi)), ("above", vr > hi), ("below", vr < lo)):
+            if g_r.sum() >= 20:
+                out["by_regime"][regime] = [
+                    {
+                        "bucket": bucket_name(i),
+                        "n": int(g.sum()),
+                        "predicted": float(pred[g].mean()),
+                        "realised": float(y[g].mean()),
+                        "realised_ci": _ci(rs, y, g),
+                    }
+                    for i in range(len(SIZE_EDGES_USD) - 1)
+                    if (g := g_r & (b == i)).sum() >= 20
+                ]
         out["by_horizon_s"] = {
             f"{h:g}": {"n": int(g.sum()), "mean_observed": float(y[g].mean()), "mean_predicted": float(pred[g].mean())}
             for h in HORIZONS_S
@@ -990,12 +1008,21 @@ def run_role(
     if role == "maker_taker":
         shift_in = covariate_shift(serve(train), {n: serve(d) for n, d in held.items()}, names)
         card["covariate_shift"] = shift_in
+        ratio = variance_ratio_summary(train, held)
+        card["variance_ratio"] = ratio
+        card["serving"]["variance_ratio_range"] = ratio["train_p1_p99"]
         buckets = [bucket_name(i) for i in range(len(SIZE_EDGES_USD) - 1)]
         card["label_by_recording"] = label_by_recording(pd.concat([cal.train, cal.test]), SIZE_EDGES_USD, buckets)
         if day:  # the headline recording first, then the held-out day's other recordings
             days = [day, *(n for n in HELD_OUT_DAY if n in held_eval and n != day)]
             card["caveat"] = " ".join(
-                maker_caveat(f"{n}, never used to fit or choose", held_eval[n]["by_size"], shift_in[n]) for n in days
+                maker_caveat(
+                    f"{n}, never used to fit or choose",
+                    held_eval[n]["by_size"],
+                    shift_in[n],
+                    ratio=(ratio["by_recording"].get(n), ratio["train_p1_p99"]),
+                )
+                for n in days
             )
     return RoleResult(role=role, model=model, arch=arch, card=card, net=net)
 

@@ -29,12 +29,13 @@ away from it, ``side x (mid(t + H + k) - mid(t + H)) / mid(t + H)``, from its ex
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.costs.estimate import estimate
 from core.costs.fees import FeeTier
+from core.costs.limit import REGIME_NOTE
 from core.costs.models import Models
 from core.costs.order import AtExpiry, Order, OrderType, Side
 from core.costs.volatility import Volatility, realised_vol
@@ -143,6 +144,8 @@ class SimulatedLimits:
     markouts: np.ndarray  # (rows, len(grid.markouts_s)) bps, NaN past the last book
     rest_move: np.ndarray  # bps, the move against the order while it rested (module doc)
     skipped: dict[str, int]
+    #: the app's notes said the market lay outside the maker model's training conditions (``core.costs.limit``)
+    warned: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def filled(self) -> np.ndarray:
@@ -171,7 +174,7 @@ def simulate_limits(books: Books, tape: Tape, *, grid: LimitGrid, fee_tier: FeeT
     idx = books.index_at(times)
     snaps = books.snapshots(idx)
     t_s, mids = books.ts_ms / 1000.0, books.mid
-    rows: list[tuple[int, int, float, float, float, float, float, list[float], float]] = []
+    rows: list[tuple[int, int, float, float, float, float, float, list[float], float, bool]] = []
     skipped = {"price_beyond_recorded_levels": 0, "unpriceable": 0}
 
     def mid_at(t_ms: float) -> float:
@@ -219,8 +222,11 @@ def simulate_limits(books: Books, tape: Tape, *, grid: LimitGrid, fee_tier: FeeT
                         m0, did = mid_at(ref), fill.fill_ms is not None
                         marks = [markout_bps(side, did, m0, mid_at(ref + k * 1000.0)) for k in grid.markouts_s]
                         moved = markout_bps(side, did, snap.mid, m0)
-                        rows.append((int(t), side, size, off, hor, e.maker_fraction, fill.fraction, marks, moved))
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+                        warned = any(n.startswith(REGIME_NOTE) for n in e.notes)
+                        rows.append(
+                            (int(t), side, size, off, hor, e.maker_fraction, fill.fraction, marks, moved, warned)
+                        )
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 10
     return SimulatedLimits(
         placed_ms=np.asarray(cols[0], dtype=np.int64),
         side=np.asarray(cols[1], dtype=np.int64),
@@ -232,4 +238,5 @@ def simulate_limits(books: Books, tape: Tape, *, grid: LimitGrid, fee_tier: FeeT
         markouts=np.asarray(cols[7], dtype=np.float64).reshape(len(rows), len(grid.markouts_s)),
         rest_move=np.asarray(cols[8], dtype=np.float64),
         skipped=skipped,
+        warned=np.asarray(cols[9], dtype=bool),
     )

@@ -103,6 +103,8 @@ NOT_VALIDATED = (
     "Orders larger than the public ones on the tape: the size buckets show how few large orders there are.",
 )
 
+MIN_WARNING_ROWS = 100  # the fill calibration is split by the app's regime warning where a side has this many per size
+
 
 def rel(path: Path) -> str:
     p = path.resolve()
@@ -182,6 +184,16 @@ def limit_figures(sim: SimulatedLimits, spec: BlockBootstrap, grid: LimitGrid) -
     out["fill_calibration"] = [
         {"bucket": size_label(size), "size_usd": size, **calibration(sim.size_usd == size)} for size in grid.sizes_usd
     ]
+    if sim.warned.size == len(sim):  # the app's warning that the market is outside the maker model's training
+        out["warned_share"] = _num(sim.warned.mean())
+        out["fill_calibration_by_warning"] = {
+            name: [
+                {"bucket": size_label(size), "size_usd": size, **calibration(m & (sim.size_usd == size))}
+                for size in grid.sizes_usd
+            ]
+            for name, m in (("warned", sim.warned), ("silent", ~sim.warned))
+            if all((m & (sim.size_usd == size)).sum() >= MIN_WARNING_ROWS for size in grid.sizes_usd)
+        }
     out["by_horizon"] = [
         {"bucket": size_label(size), "horizon_s": h, **calibration((sim.size_usd == size) & (sim.horizon_s == h))}
         for size in grid.sizes_usd
@@ -440,6 +452,22 @@ def _limit_section(lo: dict[str, Any]) -> list[str]:
             f"{_with_ci(row['realised'], row['realised_ci'], _pct)} | {_pct(row['any_fill_share'])} | "
             f"{_pct(row['full_fill_share'])} |"
         )
+    by_warning = lo.get("fill_calibration_by_warning") or {}
+    if len(by_warning) == 2:
+        out += [
+            "",
+            f"Split by the app's warning that the market lies outside the maker model's training conditions (its "
+            f"30 s over 1-5 s variance outside the training range; `core.learned.models`), given for "
+            f"{_pct(lo['warned_share'])} of these orders:",
+            "",
+            "| size | warned n | warned: predicted vs realised [95% CI] | silent n | silent: predicted vs realised [95% CI] |",
+            "|---|---:|---|---:|---|",
+        ]
+        for w, q in zip(by_warning["warned"], by_warning["silent"], strict=True):
+            out.append(
+                f"| {w['bucket']} | {w['n']:,} | {_pct(w['predicted'])} vs {_with_ci(w['realised'], w['realised_ci'], _pct)} | "
+                f"{q['n']:,} | {_pct(q['predicted'])} vs {_with_ci(q['realised'], q['realised_ci'], _pct)} |"
+            )
     out += [
         "",
         "Markouts (bps, positive = the mid moved against the trader; filled: from the last fill, unfilled: from "

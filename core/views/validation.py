@@ -215,6 +215,14 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
             )
     markouts = pd.DataFrame(marks, columns=["orders", "after_s", "n", "mean_bps", "lo", "hi"])
     limit_note = str(lo_.get("note") or (f"Maker model: {lo_['maker_model']}." if lo_.get("maker_model") else ""))
+    warned = _num(lo_.get("warned_share"))
+    if warned > 0 and not lo_.get("note"):  # NaN (not measured) and 0 say nothing
+        split = len(lo_.get("fill_calibration_by_warning") or {}) == 2
+        limit_note += (
+            f" The app warned that the market lay outside the maker model's training conditions for {warned:.0%} of "
+            "these orders"
+            + (" (docs/VALIDATION.md splits the calibration by it)." if split else " (too few to calibrate apart).")
+        )
 
     b = rec.get("bootstrap", {})
     bootstrap = (

@@ -53,3 +53,20 @@ def test_maker_caveat_names_only_the_buckets_outside_the_interval_with_points():
     assert "100% of orders had vol_bps outside the training range" in text
     ok = maker_caveat("day X", by_size[:1], {"size": {"outside": 0.01, "median": 1, "train_median": 1}})
     assert "within 2 points and the realised 95% interval in every size bucket" in ok and "outside" not in ok
+
+
+def test_maker_caveat_names_a_day_whose_variance_ratio_left_the_training_range():
+    by_size = [{"bucket": "$100k-$1M", "predicted": 0.17, "realised": 0.25, "realised_ci": [0.2, 0.29]}]
+    trending = {"median": 2.81, "above": 0.62, "below": 0.0, "n": 100, "use": "held out"}
+    text = maker_caveat("day X", by_size, ratio=(trending, (0.4, 1.9)))
+    assert (
+        "its variance ratio (30 s over 1-5 s variance; above 1 moves continue, below 1 they revert) had 62% of orders "
+        "above the training days' 0.40-1.90 (median 2.81)" in text
+    )
+    low_median = {"median": 0.81, "above": 0.33, "below": 0.0, "n": 100, "use": "held out"}  # a tail above only
+    assert "had 33% of orders above the training days' 0.40-1.90 (median 0.81)" in maker_caveat(
+        "day X", by_size, ratio=(low_median, (0.4, 1.9))
+    )
+    inside = {"median": 1.0, "above": 0.02, "below": 0.01, "n": 100, "use": "held out"}
+    assert "variance ratio" not in maker_caveat("day X", by_size, ratio=(inside, (0.4, 1.9)))
+    assert "variance ratio" not in maker_caveat("day X", by_size, ratio=(None, (0.4, 1.9)))

@@ -88,3 +88,36 @@ def test_one_date_decides_nothing_and_the_swap_keeps_order():
         "offset_over_move30",
     ]
     assert inputs_of(NAMES, "variance_ratio") == [*NAMES, "log_variance_ratio"]
+
+
+def test_variance_ratio_summary_describes_each_recording_against_the_training_range():
+    from core.training.horizon_vol import ratio_range, variance_ratio_summary
+
+    train = pd.concat([rows(0, 1.0, law="short"), rows(1, 0.8, law="short", seed=1)], ignore_index=True)
+    held = rows(2, 2.5, law="short", seed=2).assign(recording="held")
+    lo, hi = ratio_range(train)
+    assert lo < 0.8 < 1.0 < hi  # the two training days' ratios (with noise) sit inside their own p1-p99
+    out = variance_ratio_summary(train, {"held": held, "empty": held.iloc[:0]})
+    assert out["train_p1_p99"] == [lo, hi] and set(out["by_recording"]) == {"rec0", "rec1", "held"}
+    h = out["by_recording"]["held"]
+    assert h["use"] == "held out" and h["median"] > hi and h["above"] > 0.5 and h["below"] == 0.0
+    assert out["by_recording"]["rec0"]["above"] + out["by_recording"]["rec0"]["below"] < 0.05
+
+
+def test_the_report_section_survives_a_regime_without_buckets_and_compares_shared_buckets():
+    from core.training.report import _horizon_vol
+
+    df = pd.concat([rows(0, 2.5, law="horizon"), rows(1, 0.5, law="horizon", seed=1)], ignore_index=True)
+    ev = horizon_vol_evidence(*split(df), NAMES, INSTRUMENTS, clip=False)
+    g = {"bucket": "$10-$1k", "n": 30, "predicted": 0.3, "realised": 0.2, "realised_ci": [0.1, 0.3]}
+    card = {
+        "correction": {"horizon_vol": ev},
+        "held_out": {
+            "a": {"by_regime": {"inside": [g], "above": []}},  # 20+ rows above, none in a 20-row bucket
+            "b": {"by_regime": {"inside": [g], "above": [{**g, "realised": 0.25}, {**g, "bucket": "$1M-$10M"}]}},
+        },
+    }
+    text = "\n".join(_horizon_vol(card))
+    assert "`a`" not in text.split("Mean |predicted - realised|")[1]
+    assert "`b` 10.0 points where it does not fire, 5.0 where it fires" in text  # the shared $10-$1k bucket only
+    assert "not out-of-sample evidence for the warning" in text

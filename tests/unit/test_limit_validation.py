@@ -4,6 +4,7 @@ the markout sign by hand, and the ``limit_orders`` figures on a short real slice
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -132,3 +133,41 @@ def test_limit_orders_json_on_a_real_slice():
     json.dumps(doc)  # JSON-ready, no numpy scalars
     assert "### Limit orders (size-aware fill)" in markdown(doc)
     assert np.isfinite(small["predicted"])
+
+
+def test_fill_calibration_is_split_by_the_apps_regime_warning():
+    """Orders the app warned about (market outside the maker model's training conditions) are calibrated apart from
+    the others, per size, and the Markdown shows both sides."""
+    from core.validation.limit_orders import SimulatedLimits
+    from core.validation.report import MIN_WARNING_ROWS, _limit_section, limit_figures
+
+    rng = np.random.default_rng(0)
+    n = 8 * MIN_WARNING_ROWS  # 2 sizes x 2 sides of the warning, 2x the minimum each
+    size = np.repeat([1e4, 5e6], n // 2)
+    warned = np.tile([True, False], n // 2)
+    realised = np.where(warned, 0.6, 0.2) * (rng.random(n) < 0.9)
+    sim = SimulatedLimits(
+        placed_ms=np.arange(n, dtype=np.int64) * 1000,
+        side=np.ones(n, dtype=np.int64),
+        size_usd=size,
+        offset_bps=np.zeros(n),
+        horizon_s=np.full(n, 10.0),
+        predicted=np.full(n, 0.3),
+        realised=realised,
+        markouts=np.zeros((n, 3)),
+        rest_move=np.zeros(n),
+        skipped={},
+        warned=warned,
+    )
+    grid = LimitGrid(sizes_usd=(1e4, 5e6), offsets_bps=(0.0,), horizons_s=(10.0,), markouts_s=(1.0, 10.0, 60.0))
+    lo = limit_figures(sim, BlockBootstrap(replicates=50), grid)
+    assert lo["warned_share"] == pytest.approx(0.5)
+    by = lo["fill_calibration_by_warning"]
+    assert [r["n"] for r in by["warned"]] == [r["n"] for r in by["silent"]] == [n // 4, n // 4]
+    assert all(w["realised"] > s["realised"] + 0.3 for w, s in zip(by["warned"], by["silent"], strict=True))
+    text = "\n".join(_limit_section({**lo, "maker_model": "m"}))
+    assert "Split by the app's warning" in text and "| $5M |" in text
+    few = limit_figures(replace(sim, warned=np.arange(n) < 2 * MIN_WARNING_ROWS), BlockBootstrap(replicates=50), grid)
+    assert list(few["fill_calibration_by_warning"]) == [
+        "silent"
+    ]  # all in the $10k bucket, none at $5M: not a calibration by size

@@ -7,6 +7,7 @@ import json
 import random
 import shutil
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from core.learned.features import (
     FlowFeatures,
     structure,
 )
-from core.learned.models import KINDS, MODELS_DIR, ROLES, band_instrument, load_models
+from core.learned.models import KINDS, MODELS_DIR, REGIME_MIN_RETURNS, ROLES, band_instrument, load_models
 from core.learned.nets import NumpyNet
 from core.training.dataset import find_trades, load_market, maker_rows, slippage_rows
 from core.training.keras_models import FitConfig, load_keras, net_from_keras, train_model
@@ -303,6 +304,7 @@ def maker_row_as_served(mk, m, k, *, recorded_flow: bool = True) -> np.ndarray:
         horizon_s=k.horizon_s,
         vol_bps=k.vol_bps,
         trades=FlowFeatures(k.vol_bps, k.trades_per_s, k.btc_per_s) if recorded_flow else None,
+        vol30_bps=k.vol30_bps,
     )
 
 
@@ -420,7 +422,6 @@ def test_shipped_corrections_are_the_ones_their_cards_describe():
 def test_a_card_with_the_chosen_interaction_input_is_served_with_it(tmp_path, real):
     """A maker card naming MAKER_INPUTS plus the interaction INTERACTION_RULE chose is served with that column
     (built by maker_vector); any other extra input is refused as a stale model."""
-    from dataclasses import replace
 
     from core.learned.features import MAKER_INTERACTIONS
     from core.learned.nets import DenseWeights
@@ -457,3 +458,98 @@ def test_a_card_with_the_chosen_interaction_input_is_served_with_it(tmp_path, re
     edit_card(d, "maker_taker", features=[*card["features"], {"name": "trades_per_s", "unit": "", "description": ""}])
     lm = load_models(d)
     assert lm.models.maker_taker is None and "other features" in lm.fallbacks["maker_taker"]
+
+
+def test_a_model_served_with_the_30s_scale_inputs_builds_the_training_row(tmp_path, real):
+    """HORIZON_VOL_RULE's 'move_at_horizon' swap served: the card names move30_bps and offset_over_move30 in place of
+    move_bps and offset_over_move (same number of inputs, so the weights load); the row the app builds from the
+    volatility's 30 s scale equals the training row, and the share differs from the random-walk row's."""
+    from core.learned.features import MAKER_FEATURES, with_swap
+
+    d = copy_models(tmp_path)
+    card = json.loads((d / "maker_taker.json").read_text())
+    table = {f.name: f for f in MAKER_FEATURES}
+    names = with_swap([f["name"] for f in card["features"]], "move_at_horizon")  # as training orders them
+    feats = [{"name": n, "unit": table[n].unit, "description": table[n].description} for n in names]
+    edit_card(d, "maker_taker", features=feats)
+    mk = load_models(d).models.maker_taker
+    assert mk is not None and "move30_bps" in mk.inputs and "move_bps" not in mk.inputs
+    m, _, k = real
+    r = k.iloc[5]
+    assert abs(r.vol30_bps - r.vol_bps) > 1e-6  # the recording's 30 s scale differs from its short one
+    got = maker_row_as_served(mk, m, r)
+    np.testing.assert_allclose(got, r[names].to_numpy(np.float64), rtol=1e-9, atol=1e-9)
+    assert got[names.index("move30_bps")] == pytest.approx(r.vol30_bps * np.sqrt(r.horizon_s))
+    as_walk = r.copy()
+    as_walk["vol30_bps"] = r.vol_bps  # what an override or a short history serves: a random walk
+    walk = maker_row_as_served(mk, m, as_walk)
+    assert mk.net.forward(got)[0] != pytest.approx(mk.net.forward(walk)[0], abs=1e-9)
+
+
+def _trend_parts(n: int = 1200) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """1 s grid times, random-walk shocks and a drift that persists for tens of seconds (a trending mid)."""
+    gen = np.random.default_rng(3)
+    e = gen.normal(0.0, 1e-4, n)
+    drift = np.zeros(n)
+    for i in range(1, n):
+        drift[i] = 0.98 * drift[i - 1] + gen.normal(0.0, 3e-5)
+    return n, np.arange(n + 1, dtype=np.float64), e, drift
+
+
+def test_the_maker_note_warns_when_the_market_trends_outside_the_training_range(real):
+    """The card's variance-ratio range: a trending mid history (moves continue for tens of seconds) is named in the
+    maker share's note as extrapolated; a random walk, an override and a short history are not."""
+    from core.costs.volatility import realised_vol
+
+    mk = load_models().models.maker_taker
+    rng_ = json.loads((MODELS_DIR / "maker_taker.json").read_text())["serving"]["variance_ratio_range"]
+    assert rng_[0] < 1.0 < rng_[1]
+    n, t, e, drift = _trend_parts()
+    trend = realised_vol(t, 5e4 * np.exp(np.concatenate(([0.0], np.cumsum(e + drift)))))
+    ratio = (trend.sigma_at_horizon / trend.sigma_per_sqrt_s) ** 2
+    assert ratio > rng_[1]
+    assert "trending" in mk.regime(trend) and f"30 s variance is {ratio:.2f}x" in mk.regime(trend)
+    assert f"about {np.sqrt(ratio):.2f}x as far per 30 s" in mk.regime(trend)
+    young = realised_vol(t[:200], 5e4 * np.exp(np.concatenate(([0.0], np.cumsum(e + drift))))[:200])
+    assert young.n_returns < REGIME_MIN_RETURNS and mk.regime(young) == ""  # too young to judge
+    walk = realised_vol(t, 5e4 * np.exp(np.concatenate(([0.0], np.cumsum(e)))))
+    assert rng_[0] <= (walk.sigma_at_horizon / walk.sigma_per_sqrt_s) ** 2 <= rng_[1] and mk.regime(walk) == ""
+    assert (
+        mk.regime(realised_vol(t, 5e4 * np.exp(np.concatenate(([0.0], np.cumsum(e + drift)))), override_annual=0.5))
+        == ""
+    )
+    assert mk.regime(realised_vol(t, np.full(n + 1, 5e4))) == ""  # a mid that never moved: no ratio, no warning
+    mi = snapshot_input(real, Order(side="buy", quantity=25_000.0, order_type="limit", offset_bps=1, horizon_s=10))
+    assert "extrapolated" not in mk.flow_source(replace(mi, volatility=trend))  # said once, in the notes
+
+
+def test_a_limit_order_in_a_trending_market_says_so_in_its_notes(real):
+    """The engine's notes carry the maker model's regime warning (plain words), and only when it applies."""
+    from core.costs.volatility import realised_vol
+
+    lm = load_models()
+    _, t, e, drift = _trend_parts()
+    trend = realised_vol(t, 5e4 * np.exp(np.concatenate(([0.0], np.cumsum(e + drift)))))
+    walk = realised_vol(t, 5e4 * np.exp(np.concatenate(([0.0], np.cumsum(e)))))
+    mi = snapshot_input(real, Order(side="buy", quantity=25_000.0, order_type="limit", offset_bps=1, horizon_s=10))
+    tier = get_tier("binance-futures", "swap")
+    hot = estimate(mi.snapshot, mi.order, fee_tier=tier, volatility=trend, models=lm.models)
+    calm = estimate(mi.snapshot, mi.order, fee_tier=tier, volatility=walk, models=lm.models)
+    assert any(
+        s.startswith("Maker share outside the model's training conditions: the mid's 30 s variance") for s in hot.notes
+    )
+    assert not any("training conditions" in s for s in calm.notes)
+
+
+def test_served_inputs_accept_the_rules_choices_and_nothing_else():
+    from core.learned.features import HORIZON_VOL_SWAPS, MAKER_INTERACTIONS, with_swap
+    from core.learned.models import served_inputs
+
+    def card(names):
+        return {"features": [{"name": n} for n in names]}
+
+    inter = (*MAKER_INPUTS, MAKER_INTERACTIONS[0].name)
+    for names in (MAKER_INPUTS, inter, *(with_swap(b, s) for b in (MAKER_INPUTS, inter) for s in HORIZON_VOL_SWAPS)):
+        assert served_inputs("maker_taker", card(names)) == tuple(names)
+    assert served_inputs("maker_taker", card([*MAKER_INPUTS, "log_variance_ratio", "move30_bps"])) is None
+    assert served_inputs("maker_taker", card(list(reversed(MAKER_INPUTS)))) is None  # the order is the weights'

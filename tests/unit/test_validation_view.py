@@ -92,6 +92,18 @@ def test_sample_limit_orders_and_no_band():
     assert v.fill["predicted"][0] == 0.6 and v.limit_note == "Maker model: logistic."
     assert list(v.markouts["orders"]) == ["filled"] and vv.markout_figure(v) is not None
     assert v.not_validated == ["fees"]
+    split = {"warned": limit["fill_calibration"], "silent": limit["fill_calibration"]}
+    warned = vv.validation_view(
+        {"recordings": [rec(limit_orders={**limit, "warned_share": 0.66, "fill_calibration_by_warning": split})]}, 0
+    )
+    assert warned.limit_note == (
+        "Maker model: logistic. The app warned that the market lay outside the maker model's training conditions "
+        "for 66% of these orders (docs/VALIDATION.md splits the calibration by it)."
+    )
+    few = vv.validation_view({"recordings": [rec(limit_orders={**limit, "warned_share": 0.02})]}, 0)
+    assert few.limit_note.endswith("for 2% of these orders (too few to calibrate apart).")
+    never = vv.validation_view({"recordings": [rec(limit_orders={**limit, "warned_share": 0.0})]}, 0)
+    assert never.limit_note == "Maker model: logistic."
 
 
 def test_bad_files_and_indexes_give_plain_messages(tmp_path):
