@@ -27,7 +27,7 @@ from core.costs.fees import get_tier, override
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S
 from core.costs.models import Models
 from core.costs.order import Order, SizeUnit
-from core.costs.volatility import VolSource, default_volatility, from_annual
+from core.costs.volatility import VolSource, default_volatility, from_annual, scale_note
 from core.errors import InstrumentError, OrderError, ParseError, SimulatorError
 from core.feed.goquant import parse_snapshot
 from core.market.instruments import get_instrument
@@ -170,7 +170,10 @@ def format_table(e: CostEstimate) -> str:
                 else ""
             ),
         ),
-        ("volatility", f"{e.volatility_annual:.1%} a year ({e.volatility_source.value})"),
+        (
+            "volatility",
+            f"{e.volatility_annual:.1%} a year ({e.volatility_source.value}{scale_note(e.volatility_annual, e.volatility_30s_annual)})",
+        ),
         (
             "Almgren-Chriss eps / eta / gamma",
             f"{e.calibration.epsilon:.6g} / {e.calibration.eta:.6g} / {e.calibration.gamma:.6g}",

@@ -38,7 +38,7 @@ from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, Calibra
 from core.costs.limit import limit_execution
 from core.costs.models import ModelInput, Models
 from core.costs.order import MAX_NOTIONAL_USD, AtExpiry, Order, OrderType, Side, SizeUnit
-from core.costs.volatility import Volatility, VolSource, default_volatility
+from core.costs.volatility import SQRT_YEAR_S, Volatility, VolSource, default_volatility
 from core.costs.walk import Walk, walk_book
 from core.errors import OrderError
 from core.market.book import BookSnapshot
@@ -133,6 +133,9 @@ class CostEstimate:
     maker_filled_usd: float = 0.0  # limit orders: expected notional filled as maker
     crossed_usd: float = 0.0  # limit orders: notional crossed as taker at the horizon
     at_expiry: AtExpiry | None = None
+    #: the volatility of 30 s mid returns, annualised, where the data measured one (``Volatility.sigma_at_horizon``);
+    #: above ``volatility_annual`` moves continue (trending), below they revert; None under an override or default
+    volatility_30s_annual: float | None = None
     methods: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     walk: Walk | None = field(repr=False, default=None, metadata=_json(_no_json))
@@ -337,6 +340,11 @@ def estimate(
         volatility_per_sqrt_s=vol.sigma_per_sqrt_s,
         volatility_annual=vol.annual,
         volatility_source=vol.source,
+        volatility_30s_annual=(
+            vol.sigma_at_horizon * SQRT_YEAR_S
+            if vol.source is VolSource.DATA and math.isfinite(vol.horizon_sigma_per_sqrt_s)
+            else None
+        ),
         calibration=cal,
         ac_immediate_usd=parts.ac_immediate_usd,
         latency_us=latency_us,

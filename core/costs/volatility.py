@@ -93,6 +93,15 @@ class Volatility:
         return self.mid * self.sigma_per_sqrt_s
 
 
+def scale_note(annual: float, annual_30s: float | None) -> str:
+    """ "; X at the 30 s scale, variance ratio R: moves continuing/reverting" beside the 1-5 s figure, where the data
+    measured it: a trader sees whether moves have been continuing, which is what a resting order's fill hangs on."""
+    if annual_30s is None or not annual > 0 or not math.isfinite(annual_30s):
+        return ""
+    ratio = (annual_30s / annual) ** 2
+    return f"; {annual_30s:.1%} at the 30 s scale, variance ratio {ratio:.2f}: moves {'continuing' if ratio > 1.0 else 'reverting'}"
+
+
 def validate_annual_vol(value: float) -> float:
     """An annualised volatility typed by a user, as a fraction; ``OrderError`` with a plain message if bad."""
     try:

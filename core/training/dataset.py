@@ -415,6 +415,7 @@ def maker_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.D
                     adverse,
                     opportunity,
                     bf.mid,
+                    (float(t) - float(m.ts_ms[0])) / 1000.0,
                 )
             )
     return _frame(
@@ -429,6 +430,7 @@ def maker_rows(m: MarketData, *, n_times: int, per_time: int, seed: int) -> pd.D
             "adverse_selection_bps",
             "opportunity_bps",
             "mid",
+            "history_s",
         ),
         rows,
         MAKER_NAMES,

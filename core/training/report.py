@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from core.learned.models import REGIME_MIN_RETURNS
 from core.training.comparison import BASELINE
 from core.training.held_out import outside_ci
 
@@ -978,8 +979,10 @@ def _horizon_vol(c: dict[str, Any]) -> list[str]:
     if regime_rows:
         out += [
             "On the held-out recordings where the warning fires for some orders and not others, the served share "
-            "(flow imputed) by size against the realised, split by the warning (inside / above / below the "
-            "training range; buckets of 20 orders or more; reported, chooses nothing):",
+            "(flow imputed) by size against the realised, split by the warning ('above' / 'below': outside the "
+            f"training range after at least {REGIME_MIN_RETURNS} s of history, as the app warns; 'inside': every "
+            "other order; "
+            "buckets of 20 orders or more; reported, chooses nothing):",
             "",
             _table(["recording", "variance ratio", "size", "orders", "predicted vs realised [95% CI]"], regime_rows),
             "",

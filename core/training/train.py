@@ -54,7 +54,7 @@ from core.learned.features import (
     structure,
 )
 from core.learned.imputation import FlowImputation, instrument_key
-from core.learned.models import KINDS, QUANTILES, band_instrument, display_name
+from core.learned.models import KINDS, QUANTILES, REGIME_MIN_RETURNS, band_instrument, display_name
 from core.learned.nets import NumpyNet
 from core.paths import COMPARISON_FILE, DATA_DIR, ROOT
 from core.training.conformal import calibrate, score_taker_orders
@@ -638,12 +638,14 @@ def evaluate(
                         "realised_ci": _ci(rs, y, g),
                     }
                 )
-        # the same buckets split by whether the app's trending warning fires (core.learned.models ... .regime):
-        # describes the held-out rows, chooses nothing
+        # the same buckets split by whether the app's trending warning fires (core.learned.models ... .regime: the
+        # ratio outside the training range, after REGIME_MIN_RETURNS s of history); describes, chooses nothing
         lo, hi = ratio_range(train)
         vr = np.exp(df["log_variance_ratio"].to_numpy(np.float64))
+        old_enough = df["history_s"].to_numpy(np.float64) >= REGIME_MIN_RETURNS
         out["by_regime"] = {}
-        for regime, g_r in (("inside", (vr >= lo) & (vr <= hi)), ("above", vr > hi), ("below", vr < lo)):
+        above, below = old_enough & (vr > hi), old_enough & (vr < lo)
+        for regime, g_r in (("inside", ~above & ~below), ("above", above), ("below", below)):
             if g_r.sum() >= 20:
                 out["by_regime"][regime] = [
                     {

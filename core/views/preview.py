@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from core.costs.estimate import CostEstimate
 from core.costs.order import Side
+from core.costs.volatility import scale_note
 from core.market.instruments import Instrument
 from core.views.documents import doc_link
 from core.views.formatting import bps, bps_pct, microseconds, percent, price, size_amount, usd, usd_brief
@@ -213,7 +214,7 @@ def fill_sentence(e: CostEstimate, instrument: Instrument) -> str:
         )
     return (
         f"{what}; mid {price(e.mid, d)}, spread {bps(e.spread_bps)}; volatility {e.volatility_annual:.1%} a year "
-        f"({e.volatility_source.value})"
+        f"({e.volatility_source.value}{scale_note(e.volatility_annual, e.volatility_30s_annual)})"
     )
 
 

@@ -15,7 +15,7 @@ from core.costs.fees import get_tier
 from core.costs.impact import ASSUMED_PERMANENT_SHARE, ASSUMED_REFILL_S, load_impact
 from core.costs.models import MakerTakerModel, ModelInput, Models, SlippageModel, SlippagePrediction
 from core.costs.order import Order, OrderType, Side, SizeUnit
-from core.costs.volatility import VolSource, from_annual, realised_vol
+from core.costs.volatility import SQRT_YEAR_S, VolSource, from_annual, realised_vol
 from core.errors import OrderError
 from core.feed.goquant import parse_snapshot
 from core.market.book import BookSnapshot
@@ -84,6 +84,7 @@ def test_worked_example_buy_10000_usd_lv1():
     assert e.net_cost_bps == pytest.approx(e.slippage_bps + e.fee_bps, rel=1e-14)
     assert e.maker_fraction == 0.0 and e.slippage_p90_usd is None
     assert e.volatility_source is VolSource.DEFAULT and e.volatility_annual == 0.5
+    assert e.volatility_30s_annual is None  # the default measures no scale
     assert e.ac_immediate_usd == pytest.approx(1.0 * float(base) + float(base) ** 2 / (2 * rho), rel=1e-12)
     assert not e.notes[1:]
     assert 0 < e.latency_us < 1e6
@@ -377,6 +378,7 @@ JSON_KEYS = [
     "maker_filled_usd",
     "crossed_usd",
     "at_expiry",
+    "volatility_30s_annual",
     "methods",
     "notes",
 ]
@@ -417,3 +419,27 @@ def test_to_dict_keys_and_values_are_pinned():
     assert limit.to_dict()["at_expiry"] == "cancel" and limit.to_dict()["limit_price"] == limit.limit_price
     base = estimate(worked_snapshot(), Order("buy", 0.1, unit="base"), fee_tier=LV1)
     assert base.to_dict()["size_unit"] == "base"
+
+
+def test_the_30s_scale_volatility_is_reported_from_data_only():
+    """A measured history gives both scales (here a trending one: the 30 s figure above the 1-5 s one); an override
+    says nothing about the 30 s scale."""
+
+    gen = np.random.default_rng(4)
+    drift = np.zeros(600)
+    for i in range(1, 600):
+        drift[i] = 0.98 * drift[i - 1] + gen.normal(0.0, 3e-5)
+    mids = 5e4 * np.exp(np.concatenate(([0.0], np.cumsum(gen.normal(0.0, 1e-4, 600) + drift))))
+    t = np.arange(601, dtype=np.float64)
+    vol = realised_vol(t, mids)
+    e = estimate(worked_snapshot(), Order("buy", 10_000, unit="usd"), fee_tier=LV1, volatility=vol)
+    assert e.volatility_30s_annual == pytest.approx(vol.sigma_at_horizon * SQRT_YEAR_S)
+    assert e.volatility_30s_annual > e.volatility_annual
+    assert e.to_dict()["volatility_30s_annual"] == e.volatility_30s_annual
+    over = estimate(
+        worked_snapshot(),
+        Order("buy", 10_000, unit="usd"),
+        fee_tier=LV1,
+        volatility=realised_vol(t, mids, override_annual=0.5),
+    )
+    assert over.volatility_30s_annual is None

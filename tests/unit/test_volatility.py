@@ -195,3 +195,11 @@ def test_horizon_scale_is_the_random_walk_assumption_without_data():
     t, m = _mids("trend")
     over = realised_vol(t, m, override_annual=0.4)
     assert over.sigma_at_horizon == over.sigma_per_sqrt_s == pytest.approx(0.4 / SQRT_YEAR_S)
+
+
+def test_the_30s_scale_note_says_which_way_moves_go_and_nothing_without_it():
+    from core.costs.volatility import scale_note
+
+    assert scale_note(0.5, None) == "" and scale_note(0.0, 0.4) == "" and scale_note(0.5, math.nan) == ""
+    assert scale_note(0.4, 0.6) == "; 60.0% at the 30 s scale, variance ratio 2.25: moves continuing"
+    assert scale_note(0.5, 0.4) == "; 40.0% at the 30 s scale, variance ratio 0.64: moves reverting"
