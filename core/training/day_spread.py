@@ -20,7 +20,7 @@ import pandas as pd
 
 from core.feed.recording import iso_ms
 from core.training.extrapolation import INTERACTIONS, bucket_gaps, fit_logistic, with_interactions
-from core.training.recalibration import GAP_BUCKETS
+from core.training.recalibration import GAP_BUCKETS, cross_entropy
 
 #: the smallest range, points of share (a bucket that happened to agree on both folds still varies)
 MIN_SPREAD = 0.01
@@ -112,6 +112,25 @@ def day_folds(
     return out if len(out) >= 2 else None
 
 
+def fold_figures(rows: pd.DataFrame, folds: Sequence[DayFold]) -> dict[str, Any]:
+    """Per left-out date: what it was fitted on, the rows scored, their log-loss, and predicted vs realised share
+    per size bucket with the worst judged gap (``HORIZON_VOL_RULE`` compares arms on them)."""
+    y = rows["fill_fraction"].to_numpy(np.float64)
+    ls = rows["log10_size_usd"].to_numpy(np.float64)
+    out: dict[str, Any] = {}
+    for f in folds:
+        gaps = bucket_gaps(y[f.scored], f.predicted, ls[f.scored])
+        out[f.date] = {
+            "fitted_on": f.fitted_on,
+            "scored_rows": int(f.scored.sum()),
+            "instruments": f.instruments,
+            "log_loss": cross_entropy(y[f.scored], f.predicted),
+            "worst_gap": max((g["abs_gap"] for g in gaps if g["judged"]), default=0.0),
+            "by_size": [{k: g[k] for k in ("bucket", "n", "predicted", "realised", "abs_gap")} for g in gaps],
+        }
+    return out
+
+
 def day_spread(
     rows: pd.DataFrame, names: Sequence[str], instruments: dict[str, str], *, clip: bool
 ) -> dict[str, Any] | None:
@@ -120,17 +139,7 @@ def day_spread(
     folds_ = day_folds(rows, names, instruments, clip=clip)
     if folds_ is None:
         return None
-    y = rows["fill_fraction"].to_numpy(np.float64)
-    ls = rows["log10_size_usd"].to_numpy(np.float64)
-    folds: dict[str, Any] = {}
-    for f in folds_:
-        gaps = bucket_gaps(y[f.scored], f.predicted, ls[f.scored])
-        folds[f.date] = {
-            "fitted_on": f.fitted_on,
-            "scored_rows": int(f.scored.sum()),
-            "instruments": f.instruments,
-            "by_size": [{k: g[k] for k in ("bucket", "n", "predicted", "realised")} for g in gaps],
-        }
+    folds = fold_figures(rows, folds_)
     spread: dict[str, float] = {}
     for f in folds.values():
         for g in f["by_size"]:

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from core.learned.features import HORIZON_VOL_SWAPS, MAKER_HORIZON_VOL, with_swap
-from core.training.day_spread import day_folds
-from core.training.extrapolation import MIN_BUCKET_ROWS, bucket_gaps, fit_logistic
+from core.training.day_spread import day_folds, fold_figures
+from core.training.extrapolation import fit_logistic
 from core.training.recalibration import cross_entropy
 
 GAP_MARGIN = 0.01  # the worst per-bucket |gap| over the date folds must fall by at least 1 point
@@ -56,10 +56,6 @@ def inputs_of(names: Sequence[str], candidate: str | None) -> list[str]:
     return with_swap(names, candidate)
 
 
-def _judged_worst(gaps: list[dict[str, Any]]) -> float:
-    return max((g["abs_gap"] for g in gaps if g["n"] >= MIN_BUCKET_ROWS), default=0.0)
-
-
 def _arm(
     train: pd.DataFrame,
     fit: pd.DataFrame,
@@ -72,18 +68,7 @@ def _arm(
     folds_ = day_folds(train, names, instruments, clip=clip)
     if folds_ is None:
         return None
-    y = train["fill_fraction"].to_numpy(np.float64)
-    ls = train["log10_size_usd"].to_numpy(np.float64)
-    folds: dict[str, Any] = {}
-    for f in folds_:
-        gaps = bucket_gaps(y[f.scored], f.predicted, ls[f.scored])
-        folds[f.date] = {
-            "fitted_on": f.fitted_on,
-            "scored_rows": int(f.scored.sum()),
-            "log_loss": cross_entropy(y[f.scored], f.predicted),
-            "worst_gap": _judged_worst(gaps),
-            "by_size": [{k: g[k] for k in ("bucket", "n", "predicted", "realised", "abs_gap")} for g in gaps],
-        }
+    folds = fold_figures(train, folds_)
     model = fit_logistic(fit[list(names)].to_numpy(np.float64), fit["fill_fraction"].to_numpy(np.float64), clip=clip)
     val_loss = cross_entropy(val["fill_fraction"].to_numpy(np.float64), model(val[list(names)].to_numpy(np.float64)))
     return {
