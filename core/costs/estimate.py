@@ -133,8 +133,8 @@ class CostEstimate:
     maker_filled_usd: float = 0.0  # limit orders: expected notional filled as maker
     crossed_usd: float = 0.0  # limit orders: notional crossed as taker at the horizon
     at_expiry: AtExpiry | None = None
-    #: the volatility of 30 s mid returns, annualised, where the data measured one (``Volatility.sigma_at_horizon``);
-    #: above ``volatility_annual`` moves continue (trending), below they revert; None under an override or default
+    #: the volatility of 30 s mid returns, annualised, where the data measured one from enough history
+    #: (``Volatility.horizon_settled``); above ``volatility_annual`` moves continue (trending), below they revert
     volatility_30s_annual: float | None = None
     methods: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -340,11 +340,7 @@ def estimate(
         volatility_per_sqrt_s=vol.sigma_per_sqrt_s,
         volatility_annual=vol.annual,
         volatility_source=vol.source,
-        volatility_30s_annual=(
-            vol.sigma_at_horizon * SQRT_YEAR_S
-            if vol.source is VolSource.DATA and math.isfinite(vol.horizon_sigma_per_sqrt_s)
-            else None
-        ),
+        volatility_30s_annual=vol.sigma_at_horizon * SQRT_YEAR_S if vol.horizon_settled else None,
         calibration=cal,
         ac_immediate_usd=parts.ac_immediate_usd,
         latency_us=latency_us,

@@ -47,6 +47,10 @@ DEFAULT_DT_S = 1.0  # grid step; the spec's floor
 DEFAULT_HALF_LIFE_S = 300.0  # five minutes of grid time
 DEFAULT_SLOW_S = 5.0  # the slow scale of the two-scale estimator
 DEFAULT_HORIZON_S = 30.0  # the horizon scale (module doc, step 7)
+#: the 30 s scale is reported (and the maker model's regime warning given) only after this many 1 s returns: on a
+#: random walk a younger ratio of the two scales strays far from 1 (an assumption; tests/unit/test_volatility.py
+#: measures how often: about 4 in 10 histories of 40 s leave 0.17-1.41, 1 in 10 of 300 s)
+HORIZON_MIN_RETURNS = 300
 DEFAULT_MIN_RETURNS = 30  # fewer returns than this is not an estimate worth showing
 #: used until enough history exists and no override is given: a middle-of-the-road figure for BTC/ETH
 #: (their one-year realised vol has mostly ranged 30%-80%); shown as "default" so nobody mistakes it.
@@ -80,6 +84,12 @@ class Volatility:
     #: sigma of 30 s returns per sqrt(second) (module doc, step 7); NaN = not measured: ``sigma_at_horizon``
     #: then falls back to ``sigma_per_sqrt_s``
     horizon_sigma_per_sqrt_s: float = math.nan
+
+    @property
+    def horizon_settled(self) -> bool:
+        """Whether the 30 s scale was measured from enough history to be shown (``HORIZON_MIN_RETURNS``)."""
+        h = self.horizon_sigma_per_sqrt_s
+        return self.source is VolSource.DATA and math.isfinite(h) and h > 0 and self.n_returns >= HORIZON_MIN_RETURNS
 
     @property
     def sigma_at_horizon(self) -> float:

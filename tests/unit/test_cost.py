@@ -443,3 +443,7 @@ def test_the_30s_scale_volatility_is_reported_from_data_only():
         volatility=realised_vol(t, mids, override_annual=0.5),
     )
     assert over.volatility_30s_annual is None
+    young = realised_vol(t[:200], mids[:200])  # measured, but 199 returns: too young to show
+    assert math.isfinite(young.horizon_sigma_per_sqrt_s) and not young.horizon_settled
+    yest = estimate(worked_snapshot(), Order("buy", 10_000, unit="usd"), fee_tier=LV1, volatility=young)
+    assert yest.volatility_30s_annual is None
