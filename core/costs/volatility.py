@@ -199,6 +199,12 @@ def ewma_variance(returns: np.ndarray, end_times: np.ndarray, *, half_life_s: fl
     return float(np.dot(w, returns * returns) / w.sum())
 
 
+def _k_step_variance(end_times: np.ndarray, returns: np.ndarray, k: int, half_life_s: float) -> float:
+    """EWMA of squared overlapping ``k``-step returns, one ending at every grid point from the ``k``-th."""
+    logp = np.concatenate(([0.0], np.cumsum(returns)))
+    return ewma_variance(logp[k:] - logp[:-k], end_times[k - 1 :], half_life_s=half_life_s)
+
+
 def variance_per_s(
     end_times: np.ndarray,
     returns: np.ndarray,
@@ -215,8 +221,7 @@ def variance_per_s(
     k = max(2, round(slow_s / dt_s))
     if n < k:
         return v1 / dt_s
-    logp = np.concatenate(([0.0], np.cumsum(returns)))
-    vk = ewma_variance(logp[k:] - logp[:-k], end_times[k - 1 :], half_life_s=half_life_s)
+    vk = _k_step_variance(end_times, returns, k, half_life_s)
     two_scale = (vk - v1) / ((k - 1) * dt_s)
     return two_scale if two_scale > 0.0 else vk / (k * dt_s)
 
@@ -236,8 +241,7 @@ def horizon_variance_per_s(
         return math.nan
     if returns.size < k:
         return math.nan
-    logp = np.concatenate(([0.0], np.cumsum(returns)))
-    return ewma_variance(logp[k:] - logp[:-k], end_times[k - 1 :], half_life_s=half_life_s) / (k * dt_s)
+    return _k_step_variance(end_times, returns, k, half_life_s) / (k * dt_s)
 
 
 def realised_vol(
