@@ -30,7 +30,7 @@ import numpy as np
 
 from core.costs.models import LimitRisk, ModelInput, Models, SlippagePrediction
 from core.costs.order import Side
-from core.costs.volatility import HORIZON_MIN_RETURNS, Volatility
+from core.costs.volatility import Volatility
 from core.errors import InstrumentError
 from core.learned.features import (
     DEPTH_BANDS_BPS,
@@ -64,8 +64,6 @@ log = logging.getLogger(__name__)
 
 ROLES = ("slippage_expected", "slippage_quantiles", "maker_taker")
 KINDS = {"slippage_expected": "regression", "slippage_quantiles": "quantiles", "maker_taker": "probability"}
-#: the maker note's regime warning waits for this many 1 s returns (``MakerTakerModelImpl.regime``; an assumption)
-REGIME_MIN_RETURNS = HORIZON_MIN_RETURNS
 #: the quantiles a ``quantiles`` model predicts, in output order
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95)
 _SLIP_IDX = np.array([SLIPPAGE_NAMES.index(n) for n in SLIPPAGE_INPUTS])
@@ -280,7 +278,7 @@ class MakerTakerModelImpl:
     def regime(self, vol: Volatility) -> str:
         """A plain warning when the market's 30 s over 1-5 s variance lies outside the training days' range (the card's
         ``serving.variance_ratio_range``): the share is then extrapolated. Empty otherwise, without data, and before
-        ``REGIME_MIN_RETURNS`` returns (on a random walk a younger estimate leaves the range too often: about half
+        ``HORIZON_MIN_RETURNS`` returns (on a random walk a younger estimate leaves the range too often: about half
         the time at 31 s, a tenth at 300 s)."""
         rng = self.cards.get("maker_taker", {}).get("serving", {}).get("variance_ratio_range")
         if not rng or not vol.horizon_settled or not vol.sigma_per_sqrt_s > 0:  # no ratio, or too young to judge

@@ -29,8 +29,6 @@ GAP_MARGIN = 0.01  # the worst per-bucket |gap| over the date folds must fall by
 FOLD_TOLERANCE = 0.01  # and no single fold's worst gap may rise by more than 1 point
 LOSS_TOLERANCE = 0.005  # no fold's (nor the validation blocks') log-loss may rise by more than 0.5% (relative)
 
-CANDIDATES = HORIZON_VOL_SWAPS  # candidate -> (inputs removed, inputs added)
-
 HORIZON_VOL_RULE = (
     "whether the maker model measures the mid's move while an order rests at the 30 s scale, decided on the "
     "training days alone and written down before any figure of the candidates was looked at: leave one training "
@@ -49,11 +47,6 @@ HORIZON_VOL_RULE = (
     "held-out day chooses nothing (it suggested the candidates: module doc of core.training.horizon_vol). The "
     "interaction candidates of INTERACTION_RULE keep the short-scale move_bps (none of them is served)."
 )
-
-
-def inputs_of(names: Sequence[str], candidate: str | None) -> list[str]:
-    """The maker model's inputs ``names`` with ``candidate``'s swap applied (None: unchanged)."""
-    return with_swap(names, candidate)
 
 
 def _arm(
@@ -95,17 +88,17 @@ def horizon_vol_evidence(
 ) -> dict[str, Any] | None:
     """``HORIZON_VOL_RULE`` on the training rows (fitting blocks ``fit``, validation blocks ``val``; inputs
     ``names``; ``instruments``: recording -> instrument key): every arm's figures, the tests each candidate passed
-    and ``chosen`` (a ``CANDIDATES`` key, or None). None with fewer than two training dates."""
+    and ``chosen`` (a ``HORIZON_VOL_SWAPS`` key, or None). None with fewer than two training dates."""
     train = pd.concat([fit, val], ignore_index=True)
     inc = _arm(train, fit, val, names, instruments, clip)
     if inc is None:
         return None
     arms: dict[str, Any] = {"incumbent": inc}
-    for c in CANDIDATES:
-        arm = _arm(train, fit, val, inputs_of(names, c), instruments, clip)
+    for c in HORIZON_VOL_SWAPS:
+        arm = _arm(train, fit, val, with_swap(names, c), instruments, clip)
         if arm is not None:
             arms[c] = arm
-    tests = {c: _tests(inc, arms[c]) for c in CANDIDATES if c in arms}
+    tests = {c: _tests(inc, arms[c]) for c in HORIZON_VOL_SWAPS if c in arms}
     passing = [c for c, t in tests.items() if all(t.values())]
     return {
         "rule": HORIZON_VOL_RULE,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from core.learned.models import REGIME_MIN_RETURNS
+from core.costs.volatility import HORIZON_MIN_RETURNS
 from core.training.comparison import BASELINE
 from core.training.held_out import outside_ci
 
@@ -980,7 +980,7 @@ def _horizon_vol(c: dict[str, Any]) -> list[str]:
         out += [
             "On the held-out recordings where the warning fires for some orders and not others, the served share "
             "(flow imputed) by size against the realised, split by the warning ('above' / 'below': outside the "
-            f"training range after at least {REGIME_MIN_RETURNS} s of history, as the app warns; 'inside': every "
+            f"training range after at least {HORIZON_MIN_RETURNS} s of history, as the app warns; 'inside': every "
             "other order; "
             "buckets of 20 orders or more; reported, chooses nothing):",
             "",

@@ -42,6 +42,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from core.costs.volatility import HORIZON_MIN_RETURNS
 from core.feed.recording import iso_ms, sha256_file
 from core.feed.replay import bundled_recordings
 from core.learned.features import (
@@ -52,9 +53,10 @@ from core.learned.features import (
     TRADE_FEATURES,
     input_features,
     structure,
+    with_swap,
 )
 from core.learned.imputation import FlowImputation, instrument_key
-from core.learned.models import KINDS, QUANTILES, REGIME_MIN_RETURNS, band_instrument, display_name
+from core.learned.models import KINDS, QUANTILES, band_instrument, display_name
 from core.learned.nets import NumpyNet
 from core.paths import COMPARISON_FILE, DATA_DIR, ROOT
 from core.training.conformal import calibrate, score_taker_orders
@@ -78,7 +80,7 @@ from core.training.dataset import (
 from core.training.day_spread import day_spread
 from core.training.extrapolation import InputRange, clip_evidence, interaction_evidence, with_interactions
 from core.training.held_out import covariate_shift, label_by_recording, maker_caveat
-from core.training.horizon_vol import horizon_vol_evidence, inputs_of, ratio_range, variance_ratio_summary
+from core.training.horizon_vol import horizon_vol_evidence, ratio_range, variance_ratio_summary
 from core.training.keras_models import FitConfig, net_from_keras, train_checkpoints, train_model
 from core.training.recalibration import (
     FLOW_COLUMNS,
@@ -639,10 +641,10 @@ def evaluate(
                     }
                 )
         # the same buckets split by whether the app's trending warning fires (core.learned.models ... .regime: the
-        # ratio outside the training range, after REGIME_MIN_RETURNS s of history); describes, chooses nothing
+        # ratio outside the training range, after HORIZON_MIN_RETURNS s of history); describes, chooses nothing
         lo, hi = ratio_range(train)
         vr = np.exp(df["log_variance_ratio"].to_numpy(np.float64))
-        old_enough = df["history_s"].to_numpy(np.float64) >= REGIME_MIN_RETURNS
+        old_enough = df["history_s"].to_numpy(np.float64) >= HORIZON_MIN_RETURNS
         out["by_regime"] = {}
         above, below = old_enough & (vr > hi), old_enough & (vr < lo)
         for regime, g_r in (("inside", ~above & ~below), ("above", above), ("below", below)):
@@ -824,7 +826,7 @@ def run_role(
         hv_ev = horizon_vol_evidence(fit, val, names, keys_by_rec, clip=bool(clip_ev["chosen"]))
         if hv_ev is not None:
             correction["horizon_vol"] = hv_ev
-            names = inputs_of(names, hv_ev["chosen"])
+            names = with_swap(names, hv_ev["chosen"])
         # the share's day-to-day range, leave one training date out (DAY_SPREAD_RULE; the training days alone)
         correction["day_spread"] = day_spread(train, names, keys_by_rec, clip=bool(clip_ev["chosen"]))
     rng = InputRange.of(train[names].to_numpy(np.float64)) if clip_ev is not None and clip_ev["chosen"] else None

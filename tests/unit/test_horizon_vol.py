@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.learned.features import horizon_values
+from core.learned.features import HORIZON_VOL_SWAPS, horizon_values, with_swap
 from core.training.day_spread import with_imputed_flow
-from core.training.horizon_vol import CANDIDATES, horizon_vol_evidence, inputs_of
+from core.training.horizon_vol import horizon_vol_evidence
 
 DAY_MS = 86_400_000
 NAMES = ["offset_bps", "log10_horizon_s", "vol_bps", "move_bps", "offset_over_move"]
@@ -60,7 +60,7 @@ def test_a_trending_and_a_reverting_day_choose_the_horizon_scale():
     scores the other: the short-scale inputs miss by far more than 1 point in some bucket, the candidates do not."""
     df = pd.concat([rows(0, 2.5, law="horizon"), rows(1, 0.5, law="horizon", seed=1)], ignore_index=True)
     ev = horizon_vol_evidence(*split(df), NAMES, INSTRUMENTS, clip=False)
-    assert ev is not None and ev["chosen"] in CANDIDATES
+    assert ev is not None and ev["chosen"] in HORIZON_VOL_SWAPS
     inc, best = ev["arms"]["incumbent"], ev["arms"][ev["chosen"]]
     assert inc["worst_gap"] > 0.05 and best["worst_gap"] < inc["worst_gap"] - 0.01
     assert set(inc["folds"]) == {"2023-11-14", "2023-11-15"}
@@ -79,15 +79,15 @@ def test_a_random_walk_law_keeps_the_incumbent():
 def test_one_date_decides_nothing_and_the_swap_keeps_order():
     one = rows(0, 2.5, law="horizon")
     assert horizon_vol_evidence(*split(one), NAMES, {"rec0": "x:BTC"}, clip=False) is None
-    assert inputs_of(NAMES, None) == NAMES
-    assert inputs_of(NAMES, "move_at_horizon") == [
+    assert with_swap(NAMES, None) == NAMES
+    assert with_swap(NAMES, "move_at_horizon") == [
         "offset_bps",
         "log10_horizon_s",
         "vol_bps",
         "move30_bps",
         "offset_over_move30",
     ]
-    assert inputs_of(NAMES, "variance_ratio") == [*NAMES, "log_variance_ratio"]
+    assert with_swap(NAMES, "variance_ratio") == [*NAMES, "log_variance_ratio"]
 
 
 def test_variance_ratio_summary_describes_each_recording_against_the_training_range():

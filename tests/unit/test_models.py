@@ -17,7 +17,7 @@ from core.costs.estimate import estimate
 from core.costs.fees import get_tier
 from core.costs.models import MakerTakerModel, ModelInput, Models, SlippageModel
 from core.costs.order import Order
-from core.costs.volatility import SQRT_YEAR_S, from_annual
+from core.costs.volatility import HORIZON_MIN_RETURNS, SQRT_YEAR_S, from_annual
 from core.costs.walk import walk_book
 from core.feed.recording import sha256_file
 from core.feed.replay import default_recording
@@ -30,7 +30,7 @@ from core.learned.features import (
     FlowFeatures,
     structure,
 )
-from core.learned.models import KINDS, MODELS_DIR, REGIME_MIN_RETURNS, ROLES, band_instrument, load_models
+from core.learned.models import KINDS, MODELS_DIR, ROLES, band_instrument, load_models
 from core.learned.nets import NumpyNet
 from core.training.dataset import find_trades, load_market, maker_rows, slippage_rows
 from core.training.keras_models import FitConfig, load_keras, net_from_keras, train_model
@@ -511,7 +511,7 @@ def test_the_maker_note_warns_when_the_market_trends_outside_the_training_range(
     assert "trending" in mk.regime(trend) and f"30 s variance is {ratio:.2f}x" in mk.regime(trend)
     assert f"about {np.sqrt(ratio):.2f}x as far per 30 s" in mk.regime(trend)
     young = realised_vol(t[:200], 5e4 * np.exp(np.concatenate(([0.0], np.cumsum(e + drift))))[:200])
-    assert young.n_returns < REGIME_MIN_RETURNS and mk.regime(young) == ""  # too young to judge
+    assert young.n_returns < HORIZON_MIN_RETURNS and mk.regime(young) == ""  # too young to judge
     walk = realised_vol(t, 5e4 * np.exp(np.concatenate(([0.0], np.cumsum(e)))))
     assert rng_[0] <= (walk.sigma_at_horizon / walk.sigma_per_sqrt_s) ** 2 <= rng_[1] and mk.regime(walk) == ""
     assert (
