@@ -34,6 +34,7 @@ def summarise(
                 val[Path(r["recording"]).name] = {
                     "p90_coverage": {k: r["p90_coverage"][k] for k in ("n", "overall", "overall_ci", "by_size")},
                     "fill_calibration": r["limit_orders"].get("fill_calibration", []),
+                    "bootstrap": r["limit_orders"].get("bootstrap", r.get("bootstrap", {})),
                 }
     return {
         "label": label,

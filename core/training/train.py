@@ -540,8 +540,9 @@ def verdict(role: str, metrics: dict[str, Any], base: dict[str, dict[str, Any]])
     )
 
 
-def resampler(df: pd.DataFrame) -> Resampler:
-    """Block bootstrap over the seconds of ``df``'s recordings (laid end to end when there are several)."""
+def resampler(df: pd.DataFrame, residuals: Sequence[np.ndarray] = (), *, window_s: float = 0.0) -> Resampler:
+    """Block bootstrap over the seconds of ``df``'s recordings (laid end to end when there are several), its block
+    set by ``BLOCK_RULE`` from ``residuals`` (per row) and the rows' outcome window ``window_s``."""
     second = np.zeros(len(df), dtype=np.int64)
     offset = 0
     for _, idx in df.groupby("recording", sort=True).indices.items():
@@ -549,7 +550,8 @@ def resampler(df: pd.DataFrame) -> Resampler:
         s = (t - t.min()) // 1000
         second[idx] = s + offset
         offset += int(s.max()) + 1
-    return Resampler.of(BOOTSTRAP, second, max(offset, 1))
+    n = max(offset, 1)
+    return Resampler.of(BOOTSTRAP.for_family(second, residuals, n, window_s=window_s), second, n)
 
 
 def _ci(rs: Resampler, values: np.ndarray, mask: np.ndarray | None = None) -> list[float] | None:
@@ -604,10 +606,16 @@ def evaluate(
     y = _target(role, df)
     keys = band_keys(df, instruments or {})
     pred = net.forward(df[names].to_numpy(), keys)
-    rs = resampler(df)
     loss = _row_loss(role, y, pred)
+    served = net.forward(serve(df)[names].to_numpy(), keys)
+    # BLOCK_RULE: a maker row's fill is measured over its horizon, a slippage row's cost over its latency
+    if role == "maker_taker":
+        rs = resampler(df, [y - served], window_s=float(df["horizon"].max()))
+    else:
+        rs = resampler(df, [loss], window_s=float(df["latency_ms"].max()) / 1000.0)
     base = baseline_predictions(role, train, df)
     out: dict[str, Any] = {"n": len(df), "seconds": rs.n_seconds, "model": _score(role, y, pred, df)}
+    out["bootstrap"] = rs.spec.to_dict(rs.n_seconds)
     out["model"][KEY_METRIC[role] + "_ci"] = _ci(rs, loss)
     out["baselines"] = {}
     for name, (bp, what) in base.items():
@@ -619,7 +627,6 @@ def evaluate(
             "model_minus_baseline": float(np.mean(loss - bl)),
             "model_minus_baseline_ci": _ci(rs, loss - bl),
         }
-    served = net.forward(serve(df)[names].to_numpy(), keys)
     out["served_with_trade_features_imputed"] = _score(role, y, served, df)
     if role == "maker_taker":
         # the by-size table shows what the app serves: a live feed has no trades, so their features are imputed
@@ -747,9 +754,10 @@ def limit_costs(train: pd.DataFrame, held: dict[str, pd.DataFrame]) -> dict[str,
     (block-bootstrap intervals), and the same figures realised on each held-out recording."""
 
     def table(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
-        rs = resampler(df)
         f = df["fill_fraction"].to_numpy(np.float64)
         adv = df["adverse_selection_bps"].to_numpy(np.float64)
+        # BLOCK_RULE, as the validator's markouts: the horizon plus the markout; the markout's residuals
+        rs = resampler(df, [np.where(f > 0, adv, np.nan)], window_s=float(df["horizon"].max()) + MARKOUT_S)
         opp = df["opportunity_bps"].to_numpy(np.float64)
         hor = df["horizon"].to_numpy(np.float64)
         out = {}
@@ -1169,7 +1177,11 @@ def train_all(
                 "build_seconds": round(data_s, 2),
             },
             "bootstrap": BOOTSTRAP.to_dict(BOOTSTRAP.block_s)
-            | {"seconds": "per held-out recording (training recordings end to end)"},
+            | {
+                "seconds": "per held-out recording (training recordings end to end)",
+                "block": "at least block_s; lengthened per held-out recording by core.validation.bootstrap.BLOCK_RULE "
+                "(each held-out evaluation's bootstrap says its block)",
+            },
             "trained_at": date,
             "seed": settings.seed,
             "versions": vers,

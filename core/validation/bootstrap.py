@@ -14,7 +14,8 @@ How long the blocks are is ``BLOCK_RULE`` (below), per family of figures.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -44,17 +45,62 @@ BLOCK_RULE = (
 MIN_BLOCK_S = 10
 
 
+def politis_white_s(second: np.ndarray, values: np.ndarray, n_seconds: int) -> float:
+    """The Politis-White optimal circular-bootstrap block (seconds, not rounded) of ``values`` centred on their
+    mean and summed per second (``BLOCK_RULE``); 0 where it is undefined (fewer than two finite values, a
+    constant series). Non-finite values are left out."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    if int(ok.sum()) < 2 or n_seconds < 3:
+        return 0.0
+    from arch.bootstrap import optimal_block_length  # the validation and training stack only, not serving
+
+    e = np.where(ok, v - v[ok].mean(), 0.0)
+    series = np.bincount(np.asarray(second, dtype=np.int64), weights=e, minlength=n_seconds).astype(np.float64)
+    if not np.any(series):
+        return 0.0
+    with np.errstate(all="ignore"):
+        b = float(optimal_block_length(series)["circular"].iloc[0])
+    return b if math.isfinite(b) and b > 0 else 0.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class BlockBootstrap:
-    """How the intervals are made; written into the JSON with the figures."""
+    """How the intervals are made; written into the JSON with the figures.
 
-    block_s: int = 10
+    ``automatic`` (the default): ``block_s`` is the minimum, and ``for_family`` lengthens it by ``BLOCK_RULE``
+    for one family of figures; off, ``block_s`` is used as given (``--fixed-block``)."""
+
+    block_s: int = MIN_BLOCK_S
     replicates: int = 1000
     seed: int = 12
     level: float = 0.95
+    automatic: bool = True
+    #: set by ``for_family``: the minimum it started from, the family's outcome window, the Politis-White block
+    minimum_s: int | None = None
+    window_s: float = 0.0
+    politis_white_s: float = 0.0
+
+    def for_family(
+        self, second: np.ndarray, residuals: Sequence[np.ndarray], n_seconds: int, *, window_s: float
+    ) -> BlockBootstrap:
+        """The spec for one family of figures: the block lengthened by ``BLOCK_RULE`` (unchanged when not
+        ``automatic``). ``residuals``: the family's per-row series, aligned with ``second``."""
+        if not self.automatic:
+            return self
+        pw = max((politis_white_s(second, r, n_seconds) for r in residuals), default=0.0)
+        block = max(self.block_s, math.ceil(window_s), math.ceil(pw))
+        return replace(
+            self,
+            block_s=block,
+            automatic=False,
+            minimum_s=self.block_s,
+            window_s=float(window_s),
+            politis_white_s=round(pw, 2),
+        )
 
     def to_dict(self, n_seconds: int) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "method": "circular moving-block bootstrap over seconds of the recording (blocks of time, not rows)",
             "block_s": min(self.block_s, n_seconds),
             "replicates": self.replicates,
@@ -64,6 +110,13 @@ class BlockBootstrap:
             "interval": "percentile",
             "min_n_for_interval": MIN_INTERVAL_N,
         }
+        if self.minimum_s is not None:
+            out["block_rule"] = {
+                "minimum_s": self.minimum_s,
+                "window_s": self.window_s,
+                "politis_white_s": self.politis_white_s,
+            }
+        return out
 
     def starts(self, n_seconds: int) -> np.ndarray:
         """(replicates, blocks) first second of each drawn block."""

@@ -24,7 +24,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--trades", type=Path, help="its trades (.parquet); required with --recording")
     p.add_argument("--json", type=Path, dest="json_out", help="write the figures here (JSON)")
     p.add_argument("--markdown", type=Path, help="write the report here (Markdown)")
-    p.add_argument("--block-s", type=int, default=BlockBootstrap().block_s, help="bootstrap block, seconds")
+    p.add_argument(
+        "--block-s",
+        type=int,
+        default=BlockBootstrap().block_s,
+        help="the shortest bootstrap block, seconds (BLOCK_RULE lengthens it per family of figures)",
+    )
+    p.add_argument("--fixed-block", action="store_true", help="use --block-s for every family, without BLOCK_RULE")
     p.add_argument("--replicates", type=int, default=BlockBootstrap().replicates, help="bootstrap replicates")
     p.add_argument("--seed", type=int, default=BlockBootstrap().seed, help="bootstrap seed")
     return p
@@ -42,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not pairs:
         print("No recording with trades found.", file=sys.stderr)
         return 2
-    spec = BlockBootstrap(block_s=args.block_s, replicates=args.replicates, seed=args.seed)
+    spec = BlockBootstrap(
+        block_s=args.block_s, replicates=args.replicates, seed=args.seed, automatic=not args.fixed_block
+    )
     loaded = load_models()
     results = []
     for rec, tr in pairs:

@@ -101,9 +101,22 @@ class ImpactSample:
     def __len__(self) -> int:
         return int(self.ts_ms.size)
 
+    def _seconds(self) -> tuple[np.ndarray, int]:
+        if not len(self):
+            return np.zeros(0, dtype=np.int64), 1
+        second = self.ts_ms // 1000 - int(self.ts_ms.min()) // 1000
+        return second, int(second.max()) + 1
+
+    def block(self, spec: BlockBootstrap) -> BlockBootstrap:
+        """``spec`` for this sample by ``BLOCK_RULE``: at least the longest markout horizon, and the Politis-White
+        block of the mid markouts at that horizon."""
+        second, n = self._seconds()
+        longest = self.markout_usd[:, -1] if len(self) else np.zeros(0)
+        return spec.for_family(second, [longest], n, window_s=max(self.horizons_s))
+
     def resampler(self, spec: BlockBootstrap) -> Resampler:
-        second = self.ts_ms // 1000 - int(self.ts_ms.min()) // 1000 if len(self) else np.zeros(0, dtype=np.int64)
-        return Resampler.of(spec, second, int(second.max()) + 1 if len(self) else 1)
+        second, n = self._seconds()
+        return Resampler.of(self.block(spec), second, n)
 
 
 def depth_within(px: np.ndarray, sz: np.ndarray, mid: float, distance: float) -> float:
@@ -424,6 +437,7 @@ def impact_figures(
         refilled_share=constants.refilled_share,
     )
     out["sqrt_law"] = sqrt_law(books, tape, constants)
+    out["bootstrap"] = s.block(spec).to_dict(s.resampler(spec).n_seconds)
     return out
 
 
@@ -572,7 +586,7 @@ def calibrate_impact(
         "created": dt.date.today().isoformat(),
         "method": METHOD.format(h=PERMANENT_HORIZON_S, hs=", ".join(f"{h:g}" for h in HORIZONS_S)),
         "code": "core/validation/impact.py (python -m core.validation.impact)",
-        "bootstrap": spec.to_dict(tr.resampler(spec).n_seconds),
+        "bootstrap": tr.block(spec).to_dict(tr.resampler(spec).n_seconds),
         "training_fit": fitted,
         "baseline": {
             "permanent_share": ASSUMED_PERMANENT_SHARE,

@@ -225,8 +225,19 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
         )
 
     b = rec.get("bootstrap", {})
+    blocks = [
+        f"{what} {fam['block_s']} s"
+        for what, fam in (
+            ("taker orders", b),
+            ("resting orders' fills", lo_.get("bootstrap")),
+            ("their markouts", lo_.get("bootstrap_markouts")),
+            ("impact", rec.get("impact", {}).get("bootstrap")),
+        )
+        if isinstance(fam, dict) and "block_s" in fam
+    ]
     bootstrap = (
-        f"Intervals: {b.get('method', 'block bootstrap')}, {b.get('block_s', '?')} s blocks, "
+        f"Intervals: {b.get('method', 'block bootstrap')}; blocks: {', '.join(blocks) or '?'} (long enough for the "
+        "window each outcome is measured over and for how long its errors stay correlated: docs/VALIDATION.md); "
         f"{b.get('replicates', '?')} replicates, {float(b.get('level', 0.95)):.0%} level, over "
         f"{b.get('seconds', '?')} s."
     )

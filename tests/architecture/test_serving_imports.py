@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAINING_ONLY = {"tensorflow", "tensorflow-cpu", "keras"}
+TRAINING_ONLY = {"tensorflow", "tensorflow-cpu", "keras", "arch"}  # arch: the bootstrap of train/validate
 
 PROBE = r"""
 import ast, contextlib, importlib, io, json, sys, tempfile
@@ -74,7 +74,7 @@ print(json.dumps({
     "models": sorted(loaded.nets),
     "rc": rc,
     "priced": json.loads(out.getvalue()),
-    "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")),
+    "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "arch", "statsmodels")),
 }))
 """
 

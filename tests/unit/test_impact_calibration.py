@@ -92,6 +92,8 @@ def test_stored_constants_carry_their_provenance_and_out_of_sample_score():
     assert stored["fitted_on"] == [STEM]
     assert all((DATA_DIR.parent / p).exists() for pair in stored["data"] for p in pair)
     assert stored["created"] and "bootstrap" in stored["method"] and stored["bootstrap"]["replicates"] >= 200
+    assert stored["bootstrap"]["block_rule"]["window_s"] == 30.0  # BLOCK_RULE: the longest markout horizon
+    assert stored["bootstrap"]["block_s"] >= min(30, stored["bootstrap"]["seconds"])
     for key in ("permanent_share", "refill_s"):
         lo, hi = stored[f"{key}_ci"]
         assert lo <= stored[key] <= hi

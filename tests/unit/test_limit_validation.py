@@ -4,6 +4,7 @@ the markout sign by hand, and the ``limit_orders`` figures on a short real slice
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -129,9 +130,16 @@ def test_limit_orders_json_on_a_real_slice():
         for m in lo["markouts"][part]:
             assert {"after_s", "n", "mean_bps", "mean_bps_ci"} <= m.keys()
         assert {"n", "mean_bps", "mean_bps_ci"} <= lo["markouts"]["rest_move"][part].keys()
+    # BLOCK_RULE: a fill spans its horizon, a markout the horizon and the markout (never beyond the recording)
+    fills, marks = lo["bootstrap"], lo["bootstrap_markouts"]
+    assert fills["block_rule"]["window_s"] == 10.0 and marks["block_rule"]["window_s"] == 70.0
+    assert fills["block_s"] == min(fills["seconds"], max(10, math.ceil(fills["block_rule"]["politis_white_s"])))
+    assert marks["block_s"] == min(marks["seconds"], max(70, math.ceil(marks["block_rule"]["politis_white_s"])))
     doc = document([r], "python -m core.validate")
     json.dumps(doc)  # JSON-ready, no numpy scalars
-    assert "### Limit orders (size-aware fill)" in markdown(doc)
+    text = markdown(doc)
+    assert "### Limit orders (size-aware fill)" in text
+    assert f"resting orders' fills {fills['block_s']} s (outcome window 10 s" in text and "BLOCK_RULE" in text
     assert np.isfinite(small["predicted"])
 
 

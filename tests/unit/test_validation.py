@@ -11,7 +11,7 @@ import pytest
 from core.market.book import BookSnapshot
 from core.paths import DATA_DIR
 from core.validation.books import load_books
-from core.validation.bootstrap import MIN_INTERVAL_N, BlockBootstrap, Resampler
+from core.validation.bootstrap import MIN_BLOCK_S, MIN_INTERVAL_N, BlockBootstrap, Resampler, politis_white_s
 from core.validation.command import main
 from core.validation.delay import measure_delay
 from core.validation.market_orders import SIZE_BUCKETS, explains, realised_cost_bps
@@ -140,6 +140,61 @@ def test_bootstrap_replicates_are_means_over_the_drawn_seconds():
     assert values.size < MIN_INTERVAL_N
 
 
+def test_politis_white_block_grows_with_how_long_errors_stay_correlated():
+    rng = np.random.default_rng(5)
+    n = 600
+    second = np.arange(n)
+    noise = rng.normal(size=n)
+    c = np.r_[0.0, np.cumsum(rng.normal(size=n + 60))]
+    windowed = (c[60:] - c[:-60])[:n] / 60  # each second's outcome spans the next 60 s: neighbours share most of it
+    assert politis_white_s(second, noise, n) < 5
+    assert politis_white_s(second, windowed, n) > 25
+    assert politis_white_s(second, np.ones(n), n) == 0.0  # a constant: nothing to resample
+    assert politis_white_s(second[:1], noise[:1], n) == 0.0
+    with_gaps = np.where(np.arange(n) % 7 == 0, np.nan, windowed)  # non-finite rows are left out
+    assert politis_white_s(second, with_gaps, n) > 25
+
+
+def test_block_rule_takes_the_longest_of_minimum_window_and_politis_white():
+    rng = np.random.default_rng(6)
+    n = 600
+    second = np.arange(0, n, 5)
+    noise = rng.normal(size=second.size)
+    base = BlockBootstrap(replicates=20)
+    assert base.block_s == MIN_BLOCK_S == 10
+    assert base.for_family(second, [noise], n, window_s=0.0).block_s == MIN_BLOCK_S
+    fills = base.for_family(second, [noise], n, window_s=60.0)
+    assert fills.block_s == 60 and fills.to_dict(n)["block_rule"]["window_s"] == 60.0
+    c = np.r_[0.0, np.cumsum(rng.normal(size=n + 120))]
+    slow = (c[second + 120] - c[second]) / 120
+    long = base.for_family(second, [noise, slow], n, window_s=0.0)  # the longer of the residuals' blocks
+    pw = long.to_dict(n)["block_rule"]["politis_white_s"]
+    assert long.block_s == math.ceil(pw) > 30
+    assert long.to_dict(30)["block_s"] == 30  # never longer than the recording
+    fixed = BlockBootstrap(block_s=7, automatic=False)
+    assert fixed.for_family(second, [slow], n, window_s=60.0) is fixed and "block_rule" not in fixed.to_dict(n)
+
+
+def test_block_rule_widens_intervals_where_outcome_windows_overlap():
+    """Rows every 5 s whose outcomes average the next 60 s (a resting order's fill): the fixed 10 s block covers
+    the true mean (0) far less often than its nominal 95%; the rule's block (the 60 s window) much more often."""
+    rng = np.random.default_rng(7)
+    n, second, sims = 600, np.arange(0, 600, 5), 40
+    covered = {"fixed": 0, "rule": 0}
+    for k in range(sims):
+        c = np.r_[0.0, np.cumsum(rng.normal(size=n + 60))]
+        y = (c[second + 60] - c[second]) / 60 + 0.05 * rng.normal(size=second.size)
+        for name, spec in (
+            ("fixed", BlockBootstrap(replicates=300, seed=k, automatic=False)),
+            ("rule", BlockBootstrap(replicates=300, seed=k).for_family(second, [y], n, window_s=60.0)),
+        ):
+            ci = Resampler.of(spec, second, n).interval(y)
+            assert ci is not None
+            covered[name] += ci[0] <= 0.0 <= ci[1]
+    assert covered["fixed"] / sims < 0.65  # 52% of these 40 runs (docs/VALIDATION.md, "Not validated yet")
+    assert covered["rule"] / sims >= covered["fixed"] / sims + 0.2  # 80%
+
+
 # ---- a short real slice end to end -----------------------------------------------------------------------
 
 
@@ -172,7 +227,10 @@ def test_json_keys_on_a_real_slice(result: dict):
     for row in cov["by_size"]:
         assert {"bucket", "n", "coverage"} <= row.keys()
     bs = result["bootstrap"]
-    assert bs["block_s"] == 10 and bs["replicates"] == 400 and bs["seed"] == 12
+    assert bs["replicates"] == 400 and bs["seed"] == 12
+    rule = bs["block_rule"]  # taker orders: no outcome window beyond the minimum; the errors' own block
+    assert rule["minimum_s"] == 10 and rule["window_s"] == 0.0
+    assert bs["block_s"] == min(bs["seconds"], max(10, math.ceil(rule["politis_white_s"])))
     assert "held_out" in cov and result["book_delay"]["lag_ms"] >= 0
     json.dumps(document([result], "python -m core.validate"))  # JSON-ready, no numpy scalars
 
