@@ -44,12 +44,7 @@ def validation_page() -> None:
     fig = vv.coverage_figure(view)
     if fig is not None:
         st.plotly_chart(fig, key="val_coverage_chart")
-    st.dataframe(
-        view.coverage,
-        hide_index=True,
-        key="val_coverage",
-        column_config={"coverage": PCT, "lo": PCT, "hi": PCT},
-    )
+    st.dataframe(view.coverage_table, hide_index=True, key="val_coverage")
 
     st.subheader("Limit orders: fill calibration and markouts")
     st.markdown(f"{vv.MEANINGS['fill']}  \n{vv.MEANINGS['markouts']}")

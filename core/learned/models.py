@@ -539,5 +539,8 @@ def display_name(role: str, arch: str, metrics: dict[str, Any]) -> str:
     if role == "slippage_expected":
         return f"{what} (held-out MAE {metrics['mae_bps']:.3g} bps)"
     if role == "slippage_quantiles":
-        return f"{what} (held-out p90 coverage {metrics['coverage'][1]:.0%})"
+        real = metrics.get("taker_p90_coverage")  # the served band on the held-out day's real taker orders
+        if real is not None:
+            return f"{what} (p90 covered {real:.0%} of the held-out day's real taker orders)"
+        return f"{what} (held-out p90 coverage {metrics['coverage'][1]:.0%} of its simulated orders)"
     return f"{what} (held-out log-loss {metrics['log_loss']:.3g})"

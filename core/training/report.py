@@ -1071,6 +1071,31 @@ def _maker_extras(c: dict[str, Any]) -> list[str]:
     return out
 
 
+def _taker_coverage(c: dict[str, Any]) -> list[str]:
+    """The served band on the held-out day's real taker orders: what the model's label quotes."""
+    cov = c["metrics"].get("held_out_taker_coverage") or {}
+    if not cov:
+        return []
+    rows = []
+    for rec, r in cov.items():
+        rows.append([f"`{rec}`", "all sizes", f"{r['n']:,}", _ci(r["coverage"], r["coverage_ci"], _pct)])
+        rows += [
+            [f"`{rec}`", b["bucket"], f"{b['n']:,}", _ci(b["coverage"], b["coverage_ci"], _pct)] for b in r["by_size"]
+        ]
+    blocks = ", ".join(f"`{rec}` {r['bootstrap']['block_s']} s" for rec, r in cov.items())
+    return [
+        "The band as served (the model's p90 widened by the split-conformal table below) on every real taker order "
+        "of the held-out day, priced as `core.validation` prices it (the book the order met, its age as latency); "
+        "before the app clips the band to the expected cost, which can only cover more (`docs/VALIDATION.md` "
+        "scores the band as shown). The label above quotes the first recording's overall figure; the figures on "
+        "the model's own held-out grid (simulated orders, zero-latency ones included) are in the table above. "
+        f"Nominal 90%; 95% block-bootstrap intervals (BLOCK_RULE blocks: {blocks}):",
+        "",
+        _table(["recording", "orders", "n", "p90 coverage [95% CI]"], rows),
+        "",
+    ]
+
+
 def _role_section(c: dict[str, Any]) -> list[str]:
     role = c["role"]
     out = [f"### `{role}`: {c['display_name']}", ""]
@@ -1080,6 +1105,7 @@ def _role_section(c: dict[str, Any]) -> list[str]:
     out += ["Held out (never used to choose), with block-bootstrap 95% intervals:", ""]
     out += _held_table(c)
     if role == "slippage_quantiles":
+        out += _taker_coverage(c)
         out += _quantile_extras(c)
         out += _conformal(c)
     if role == "maker_taker":

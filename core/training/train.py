@@ -59,7 +59,7 @@ from core.learned.imputation import FlowImputation, instrument_key
 from core.learned.models import KINDS, QUANTILES, band_instrument, display_name
 from core.learned.nets import NumpyNet
 from core.paths import COMPARISON_FILE, DATA_DIR, ROOT
-from core.training.conformal import calibrate, score_taker_orders
+from core.training.conformal import calibrate, held_out_coverage, score_taker_orders
 from core.training.dataset import (
     BLOCK_S,
     MAKER_MAX_USD,
@@ -804,6 +804,7 @@ def run_role(
     *,
     seed: int,
     taker_tapes: Sequence[tuple[Path, Path]] = (),
+    held_tapes: Sequence[tuple[Path, Path]] = (),
     calibration: Split | None = None,
     instruments: dict[str, tuple[str, str, bool]] | None = None,
 ) -> RoleResult:
@@ -947,6 +948,12 @@ def run_role(
         extra["by_latency_ms"] = main.get("by_latency_ms", {})
     if role == "slippage_quantiles" and day:
         extra["band_sensitivity"] = band_sensitivity(net, held[day], inst)
+    if role == "slippage_quantiles" and held_tapes:
+        # the served band on the held-out day's real taker orders: the figure its label quotes
+        taker = held_out_coverage(score_taker_orders(held_tapes, net, impute), net, BOOTSTRAP)
+        extra["held_out_taker_coverage"] = taker
+        if day in taker:
+            main = {**main, "model": {**main["model"], "taker_p90_coverage": taker[day]["coverage"]}}
 
     card = {
         "role": role,
@@ -1150,6 +1157,11 @@ def train_all(
     date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cards = {}
     tapes = [(ROOT / f["recording"], ROOT / f["trades"]) for f in calibration_files(data.files)]
+    held_tapes = [
+        (ROOT / f["recording"], ROOT / f["trades"])
+        for f in data.files
+        if Path(f["recording"]).name in HELD_OUT_DAY and f.get("trades")
+    ]
     for role, split, held in roles:
         res = run_role(
             role,
@@ -1157,6 +1169,7 @@ def train_all(
             held,
             seed=settings.seed,
             taker_tapes=tapes,
+            held_tapes=held_tapes,
             calibration=data.calibration_maker,
             instruments=data.instruments,
         )

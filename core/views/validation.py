@@ -103,6 +103,22 @@ class ValidationView:
     limit_note: str
     bootstrap: str
     not_validated: list[str] = field(default_factory=list)
+    min_interval_n: int | None = None  # the validator gives no interval below this many orders (its JSON says)
+
+    @property
+    def coverage_table(self) -> pd.DataFrame:
+        """The coverage by size as a reader sees it: one column with the figure and its interval, and a plain word
+        where a bucket has too few orders for one (instead of empty numeric cells)."""
+        rows = []
+        for r in self.coverage.to_dict("records"):
+            lo, hi, cov = _num(r["lo"]), _num(r["hi"]), _num(r["coverage"])
+            ci = [lo, hi] if not math.isnan(lo) else None
+            shown = with_interval(cov, ci, pct=True)
+            if ci is None and not math.isnan(cov):
+                few = f"under {self.min_interval_n} orders" if self.min_interval_n else "too few orders"
+                shown += f" (no interval: {few})"
+            rows.append({"size (USD)": r["size"], "orders": r["n"], "p90 coverage [95% interval]": shown})
+        return pd.DataFrame(rows, columns=["size (USD)", "orders", "p90 coverage [95% interval]"])
 
 
 def _error_row(name: str, fig: dict[str, Any]) -> dict[str, Any]:
@@ -137,10 +153,14 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
     rec = recs[index]
     mo = rec.get("market_orders", {})
     delay = rec.get("book_delay", {})
+    skipped = {k: v for k, v in (mo.get("skipped") or {}).items() if isinstance(v, int) and v > 0}
+    not_priced = (
+        "; not priced: " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in skipped.items()) if skipped else ""
+    )
     summary = (
-        f"{rec.get('taker_orders', 0):,} public taker orders ({rec.get('tape_trades', 0):,} trades) priced on "
-        f"{rec.get('books', 0):,} books, each from the last book before it (book-to-trade lag "
-        f"{delay.get('lag_ms', '?')} ms)."
+        f"{rec.get('taker_orders', 0):,} public taker orders ({rec.get('tape_trades', 0):,} trades), "
+        f"{mo.get('all', {}).get('n', 0):,} priced on {rec.get('books', 0):,} books, each from the last book before "
+        f"it (book-to-trade lag {delay.get('lag_ms', '?')} ms){not_priced}."
     )
     errors = pd.DataFrame([_error_row(k, mo[k]) for k in ("all", "clean") if k in mo])
     by_size = pd.DataFrame([_error_row(r.get("bucket", "?"), r) for r in mo.get("all", {}).get("by_size", [])])
@@ -256,6 +276,7 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
         limit_note=limit_note,
         bootstrap=bootstrap,
         not_validated=[str(x) for x in doc.get("not_validated", [])],
+        min_interval_n=b.get("min_n_for_interval") if isinstance(b.get("min_n_for_interval"), int) else None,
     )
 
 

@@ -27,10 +27,17 @@ def test_validation_page_renders_every_recording_with_coverage_by_size():
         at.selectbox(key="val_recording").set_value(i).run()
         assert not at.exception, rec["recording"]
         assert not at.error
-        cov = table(at, ["size", "n", "coverage", "lo", "hi"])
+        cov = table(at, ["size (USD)", "orders", "p90 coverage [95% interval]"])
         expected = [r["bucket"] for r in rec["p90_coverage"].get("by_size", [])]
-        assert list(cov["size"]) == expected and len(expected) >= 3, rec["recording"]
-        assert list(cov["n"]) == [r["n"] for r in rec["p90_coverage"]["by_size"]]
+        assert list(cov["size (USD)"]) == expected and len(expected) >= 3, rec["recording"]
+        assert list(cov["orders"]) == [r["n"] for r in rec["p90_coverage"]["by_size"]]
+        for shown, r in zip(cov["p90 coverage [95% interval]"], rec["p90_coverage"]["by_size"], strict=True):
+            if r["coverage"] is None:
+                assert shown == "—"
+            elif r["coverage_ci"]:
+                assert shown.startswith(f"{r['coverage'] * 100:.1f} % [")  # the interval, never an empty cell
+            else:
+                assert shown.endswith("(no interval: under 20 orders)"), shown
         errs = table(at, ["orders", "n", "bias", "MAE", "mean estimate (bps)", "mean realised (bps)"]).set_index(
             "orders"
         )

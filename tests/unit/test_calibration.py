@@ -24,6 +24,7 @@ from core.training.conformal import (
     covered,
     fit_instrument_table,
     fit_table,
+    held_out_coverage,
 )
 from core.training.recalibration import (
     KNOTS_LOG10_FLOW_SECONDS,
@@ -597,3 +598,38 @@ def test_every_variants_instrument_rows_combine_the_fitted_own_and_pooled_cells(
             g = int(t.group[t.instrument == key][0])
             assert np.allclose(table[2 + i], combine_cells(own[2 + i], pooled[g], n, c), rtol=0, atol=1e-12)
             assert [x["shift_units"] for x in cells if x["instrument"] == key] == table[2 + i].tolist()
+
+
+def test_held_out_coverage_scores_the_served_band_per_recording_and_size_with_rule_blocks():
+    """The figure the quantile model's label quotes: the share of real orders at or below the served p90."""
+    from core.learned.models import display_name
+    from core.validation.bootstrap import BlockBootstrap
+
+    rng = np.random.default_rng(9)
+    net = quantile_net(rng)
+    parts = []
+    for r in range(2):
+        n = 1500
+        x = rows(rng, n)
+        p90 = net.forward(x)[:, 1]
+        # recording 0: 80% of orders at or below the p90; recording 1: 95%
+        below = rng.random(n) < (0.8, 0.95)[r]
+        realised = np.where(below, p90 - rng.uniform(0.0, 1.0, n), p90 + rng.uniform(0.1, 1.0, n))
+        parts.append(TakerScores(np.full(n, f"rec{r}"), np.arange(n) * 300, x, p90, realised))
+    t = TakerScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in SCORE_FIELDS))
+    cov = held_out_coverage(t, net, BlockBootstrap(replicates=100))
+    assert set(cov) == {"rec0", "rec1"}
+    for rec, want in (("rec0", 0.8), ("rec1", 0.95)):
+        r = cov[rec]
+        hit = (t.realised_bps <= net.forward(t.x)[:, 1] + 1e-6)[t.recording == rec]
+        assert r["n"] == 1500 and r["coverage"] == pytest.approx(hit.mean()) and abs(r["coverage"] - want) < 0.03
+        lo, hi = r["coverage_ci"]
+        assert lo <= r["coverage"] <= hi
+        assert sum(b["n"] for b in r["by_size"]) == 1500
+        assert r["bootstrap"]["block_rule"]["window_s"] == 0.0 and r["bootstrap"]["block_s"] >= 10
+    assert held_out_coverage(t.subset(np.zeros(len(t.ts_ms), dtype=bool)), net, BlockBootstrap()) == {}
+    # the label quotes the served band on real orders where the card has it, else says the grid is simulated
+    real = display_name("slippage_quantiles", "linear", {"coverage": [0.5, 0.97, 0.98], "taker_p90_coverage": 0.8})
+    assert real == "linear quantile regression (p90 covered 80% of the held-out day's real taker orders)"
+    grid = display_name("slippage_quantiles", "linear", {"coverage": [0.5, 0.97, 0.98]})
+    assert grid.endswith("(held-out p90 coverage 97% of its simulated orders)")

@@ -57,6 +57,21 @@ def test_a_file_without_sample_or_limit_orders_still_renders():
     assert vv.coverage_figure(v) is not None
 
 
+def test_the_summary_counts_the_unpriced_orders_and_a_thin_bucket_says_why_it_has_no_interval():
+    r = rec()
+    r["market_orders"]["all"]["n"] = 17
+    r["market_orders"]["skipped"] = {"no_book_yet": 1, "after_last_book": 2, "unpriceable": 0}
+    r["p90_coverage"]["by_size"].append({"bucket": ">=$1M", "n": 5, "coverage": 0.6, "coverage_ci": None})
+    r["bootstrap"] = {"min_n_for_interval": 20}
+    v = vv.validation_view({"recordings": [r]}, 0)
+    assert v.summary.startswith("20 public taker orders (30 trades), 17 priced on 10 books")
+    assert v.summary.endswith("; not priced: 1 no book yet, 2 after last book.")
+    shown = v.coverage_table.set_index("size (USD)")["p90 coverage [95% interval]"]
+    assert shown["<$1k"] == "80.0 % [70.0, 90.0]"
+    assert shown[">=$1M"] == "60.0 % (no interval: under 20 orders)"
+    assert "not priced" not in vv.validation_view({"recordings": [rec()]}, 0).summary
+
+
 def test_sample_limit_orders_and_no_band():
     sample = {
         "how": "all",
