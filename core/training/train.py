@@ -90,7 +90,7 @@ from core.training.recalibration import (
     choose_recalibration,
 )
 from core.training.report import render_docs
-from core.validation.bootstrap import BlockBootstrap, Resampler
+from core.validation.bootstrap import MIN_BLOCK_S, BlockBootstrap, Resampler
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ P90_COVERAGE_RANGE = (0.85, 0.95)  # a p90 outside this on validation is not a p
 #: order-size buckets (USD) of the held-out reports
 SIZE_EDGES_USD = (10.0, 1e3, 1e4, 1e5, 1e6, 1e7)
 MIN_BUCKET_N = 100  # a size bucket with fewer held-out orders is reported but not judged
-BOOTSTRAP = BlockBootstrap(block_s=10, replicates=500, seed=12)
+BOOTSTRAP = BlockBootstrap(block_s=MIN_BLOCK_S, replicates=500, seed=12)
 
 
 @dataclass(frozen=True)
@@ -753,11 +753,14 @@ def limit_costs(train: pd.DataFrame, held: dict[str, pd.DataFrame]) -> dict[str,
     """Adverse selection and opportunity cost of resting orders, per horizon, from the training days' tape
     (block-bootstrap intervals), and the same figures realised on each held-out recording."""
 
-    def table(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    blocks: dict[str, Any] = {}
+
+    def table(df: pd.DataFrame, name: str) -> dict[str, dict[str, Any]]:
         f = df["fill_fraction"].to_numpy(np.float64)
         adv = df["adverse_selection_bps"].to_numpy(np.float64)
         # BLOCK_RULE, as the validator's markouts: the horizon plus the markout; the markout's residuals
         rs = resampler(df, [np.where(f > 0, adv, np.nan)], window_s=float(df["horizon"].max()) + MARKOUT_S)
+        blocks[name] = rs.spec.to_dict(rs.n_seconds)
         opp = df["opportunity_bps"].to_numpy(np.float64)
         hor = df["horizon"].to_numpy(np.float64)
         out = {}
@@ -783,8 +786,11 @@ def limit_costs(train: pd.DataFrame, held: dict[str, pd.DataFrame]) -> dict[str,
             f"part from placement to {MARKOUT_S:g} s after its last fill, weighted by the filled fraction. "
             "Opportunity: the move away from the order from placement to expiry, weighted by the unfilled fraction."
         ),
-        "by_horizon_s": table(train),
-        "held_out": {name: table(df) for name, df in held.items()},
+        "by_horizon_s": table(train, "training"),
+        "held_out": {name: table(df, name) for name, df in held.items()},
+        # BLOCK_RULE as for the validator's markouts (window: horizon + markout; residual: the markout), applied to
+        # this table in session 13 after the rule's text was committed; the rule's text does not name it
+        "bootstrap": blocks,
     }
 
 

@@ -8,7 +8,13 @@ second enters the replicate once per draw. Every figure here is a ratio of sums 
 replicate is ``W @ sum_per_second / W @ count_per_second`` with ``W`` the replicates' second multiplicities.
 The interval is the percentile interval of the replicates. Seeded: the same inputs give the same intervals.
 
-How long the blocks are is ``BLOCK_RULE`` (below), per family of figures.
+How long the blocks are is ``BLOCK_RULE`` (below), per family of figures. Said plainly, its limits: arch caps the
+Politis-White block at ``ceil(min(3 sqrt(T), T / 3))`` seconds (47-77 s on recordings of 4-11 minutes), so for
+resting orders' fills (60 s) and markouts (120 s) the block is in practice the outcome window; the residual series
+are proxies for the figures bootstrapped (fills: realised minus predicted, while the intervals are on each; impact:
+markouts in USD, while psi is a ratio; taker orders: error and coverage, not the absolute error); and with 3 to 11
+blocks per recording the percentile intervals still cover less than their nominal level (a simulation in
+``tests/unit/test_validation.py``): read them as a lower bound on the uncertainty.
 """
 
 from __future__ import annotations
@@ -43,25 +49,39 @@ BLOCK_RULE = (
     "shorter than the 60 s window of a resting order's fill)."
 )
 MIN_BLOCK_S = 10
+#: seconds below which no Politis-White block is estimated (arch's autocorrelation search needs at least 8 values)
+MIN_PW_SECONDS = 8
 
 
 def politis_white_s(second: np.ndarray, values: np.ndarray, n_seconds: int) -> float:
     """The Politis-White optimal circular-bootstrap block (seconds, not rounded) of ``values`` centred on their
     mean and summed per second (``BLOCK_RULE``); 0 where it is undefined (fewer than two finite values, a
-    constant series). Non-finite values are left out."""
+    constant series, under ``MIN_PW_SECONDS`` seconds). Non-finite values are left out."""
     v = np.asarray(values, dtype=np.float64)
     ok = np.isfinite(v)
-    if int(ok.sum()) < 2 or n_seconds < 3:
+    if int(ok.sum()) < 2 or n_seconds < MIN_PW_SECONDS or float(np.ptp(v[ok])) == 0.0:
         return 0.0
     from arch.bootstrap import optimal_block_length  # the validation and training stack only, not serving
 
     e = np.where(ok, v - v[ok].mean(), 0.0)
     series = np.bincount(np.asarray(second, dtype=np.int64), weights=e, minlength=n_seconds).astype(np.float64)
-    if not np.any(series):
-        return 0.0
     with np.errstate(all="ignore"):
         b = float(optimal_block_length(series)["circular"].iloc[0])
     return b if math.isfinite(b) and b > 0 else 0.0
+
+
+def politis_white_cap_s(n_seconds: int) -> int:
+    """arch's ceiling on the Politis-White block over ``n_seconds``: ``ceil(min(3 sqrt(T), T / 3))``."""
+    return math.ceil(min(3.0 * math.sqrt(n_seconds), n_seconds / 3.0))
+
+
+def _arch_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("arch")
+    except PackageNotFoundError:
+        return "not installed"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,13 +99,18 @@ class BlockBootstrap:
     #: set by ``for_family``: the minimum it started from, the family's outcome window, the Politis-White block
     minimum_s: int | None = None
     window_s: float = 0.0
-    politis_white_s: float = 0.0
+    pw_block_s: float = 0.0
+    pw_cap_s: int = 0
 
     def for_family(
         self, second: np.ndarray, residuals: Sequence[np.ndarray], n_seconds: int, *, window_s: float
     ) -> BlockBootstrap:
         """The spec for one family of figures: the block lengthened by ``BLOCK_RULE`` (unchanged when not
-        ``automatic``). ``residuals``: the family's per-row series, aligned with ``second``."""
+        ``automatic``; a family's spec is derived again from its minimum). ``residuals``: the family's per-row
+        series, aligned with ``second``."""
+        if self.minimum_s is not None:
+            base = replace(self, block_s=self.minimum_s, automatic=True, minimum_s=None, window_s=0.0, pw_block_s=0.0)
+            return base.for_family(second, residuals, n_seconds, window_s=window_s)
         if not self.automatic:
             return self
         pw = max((politis_white_s(second, r, n_seconds) for r in residuals), default=0.0)
@@ -96,7 +121,8 @@ class BlockBootstrap:
             automatic=False,
             minimum_s=self.block_s,
             window_s=float(window_s),
-            politis_white_s=round(pw, 2),
+            pw_block_s=round(pw, 2),
+            pw_cap_s=politis_white_cap_s(n_seconds),
         )
 
     def to_dict(self, n_seconds: int) -> dict[str, object]:
@@ -114,7 +140,9 @@ class BlockBootstrap:
             out["block_rule"] = {
                 "minimum_s": self.minimum_s,
                 "window_s": self.window_s,
-                "politis_white_s": self.politis_white_s,
+                "politis_white_s": self.pw_block_s,
+                "politis_white_cap_s": self.pw_cap_s,  # arch never proposes a longer block than this
+                "arch": _arch_version(),
             }
         return out
 

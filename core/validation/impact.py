@@ -107,6 +107,10 @@ class ImpactSample:
         second = self.ts_ms // 1000 - int(self.ts_ms.min()) // 1000
         return second, int(second.max()) + 1
 
+    @property
+    def n_seconds(self) -> int:
+        return self._seconds()[1]
+
     def block(self, spec: BlockBootstrap) -> BlockBootstrap:
         """``spec`` for this sample by ``BLOCK_RULE``: at least the longest markout horizon, and the Politis-White
         block of the mid markouts at that horizon."""
@@ -437,7 +441,7 @@ def impact_figures(
         refilled_share=constants.refilled_share,
     )
     out["sqrt_law"] = sqrt_law(books, tape, constants)
-    out["bootstrap"] = s.block(spec).to_dict(s.resampler(spec).n_seconds)
+    out["bootstrap"] = s.block(spec).to_dict(s.n_seconds)
     return out
 
 
@@ -586,7 +590,7 @@ def calibrate_impact(
         "created": dt.date.today().isoformat(),
         "method": METHOD.format(h=PERMANENT_HORIZON_S, hs=", ".join(f"{h:g}" for h in HORIZONS_S)),
         "code": "core/validation/impact.py (python -m core.validation.impact)",
-        "bootstrap": tr.block(spec).to_dict(tr.resampler(spec).n_seconds),
+        "bootstrap": tr.block(spec).to_dict(tr.n_seconds),
         "training_fit": fitted,
         "baseline": {
             "permanent_share": ASSUMED_PERMANENT_SHARE,

@@ -255,9 +255,14 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
         )
         if isinstance(fam, dict) and "block_s" in fam
     ]
+    rule = (
+        "at least the time each outcome is measured over, by the validator's block rule (docs/VALIDATION.md); with "
+        "so few blocks per recording, read the intervals as a lower bound on the uncertainty"
+        if b.get("block_rule")
+        else "one fixed block for every figure"
+    )
     bootstrap = (
-        f"Intervals: {b.get('method', 'block bootstrap')}; blocks: {', '.join(blocks) or '?'} (long enough for the "
-        "window each outcome is measured over and for how long its errors stay correlated: docs/VALIDATION.md); "
+        f"Intervals: {b.get('method', 'block bootstrap')}; blocks: {', '.join(blocks) or '?'} ({rule}); "
         f"{b.get('replicates', '?')} replicates, {float(b.get('level', 0.95)):.0%} level, over "
         f"{b.get('seconds', '?')} s."
     )

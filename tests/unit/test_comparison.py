@@ -91,3 +91,47 @@ def test_the_comparison_says_where_the_served_maker_model_does_not_beat_its_base
         assert f"| `{rec}` | {model:.4f} vs {base:.4f} |" in text
         said = f"on `{rec}` the served model does not beat its baseline's log-loss ({model:.4f} vs {base:.4f})"
         assert (said in text) == (model >= base), rec
+
+
+def test_the_previous_sets_interval_note_follows_how_its_intervals_were_made():
+    from core.validation.report import _previous_section
+
+    fills = [{"bucket": "$10k", "predicted": 0.3, "predicted_ci": [0.2, 0.4], "realised": 0.4, "realised_ci": None}]
+    cov = {"n": 10, "overall": 0.9, "overall_ci": None, "by_size": []}
+
+    def prev(bootstrap: dict) -> dict:
+        return {
+            "label": "p",
+            "validation": {"r.jsonl.gz": {"p90_coverage": cov, "fill_calibration": fills, **bootstrap}},
+        }
+
+    fixed = "\n".join(_previous_section(prev({"bootstrap": {"block_s": 20}}), "data/recordings/r.jsonl.gz"))
+    assert "one fixed 20 s block for every figure, before `BLOCK_RULE`" in fixed
+    ruled = {"bootstrap": {"block_s": 60, "block_rule": {"window_s": 60.0}}}
+    assert "fixed" not in "\n".join(_previous_section(prev(ruled), "data/recordings/r.jsonl.gz"))
+
+
+def test_the_training_bootstrap_follows_the_block_rule_and_says_which_held_out_buckets_lie_outside():
+    import numpy as np
+    import pandas as pd
+
+    from core.training.report import _outside_now
+    from core.training.train import resampler
+
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"recording": np.repeat(["a", "b"], 300), "t_ms": np.tile(np.arange(300) * 2000, 2)})
+    rs = resampler(df, [rng.normal(size=600)], window_s=60.0)
+    assert rs.spec.block_s >= 60 and rs.spec.to_dict(rs.n_seconds)["block_rule"]["window_s"] == 60.0
+    assert rs.n_seconds == 2 * 599  # the recordings end to end
+    by = [
+        {"bucket": "$10-$1k", "predicted": 0.2, "realised": 0.3, "realised_ci": [0.25, 0.35]},
+        {"bucket": "$1k-$10k", "predicted": 0.3, "realised": 0.3, "realised_ci": [0.25, 0.35]},
+    ]
+    cards = {
+        "maker_taker": {
+            "held_out_day": ["d.jsonl.gz"],
+            "data": [{"recording": "data/recordings/d.jsonl.gz", "use": "held_out_day"}],
+            "held_out": {"d.jsonl.gz": {"by_size": by}},
+        }
+    }
+    assert _outside_now(cards) == "1 of 2 does"

@@ -87,6 +87,14 @@ def test_calibration_on_a_slice_writes_what_the_stored_file_holds(slice_):
     assert doc["baseline"] == {"permanent_share": 0.5, "refill_s": 10.0, "what": "the old fixed assumption"}
 
 
+def test_impact_intervals_use_blocks_of_at_least_the_longest_markout_horizon(slice_):
+    s = slice_[2]
+    fam = s.block(SPEC)
+    assert fam.to_dict(s.n_seconds)["block_rule"]["window_s"] == max(s.horizons_s) == 30.0
+    assert fam.block_s >= 30 and s.resampler(SPEC).spec == fam  # the fit's replicates use that block
+    assert s.resampler(SPEC).weights.shape == (SPEC.replicates, s.n_seconds)
+
+
 def test_stored_constants_carry_their_provenance_and_out_of_sample_score():
     stored = json.loads(IMPACT_FILE.read_text(encoding="utf-8"))
     assert stored["fitted_on"] == [STEM]

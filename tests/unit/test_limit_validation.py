@@ -179,3 +179,47 @@ def test_fill_calibration_is_split_by_the_apps_regime_warning():
     assert list(few["fill_calibration_by_warning"]) == [
         "silent"
     ]  # all in the $10k bucket, none at $5M: not a calibration by size
+
+
+def test_limit_intervals_are_drawn_with_the_blocks_the_json_reports():
+    """Fills with the longest horizon as window, markouts with horizon + markout: the intervals in the JSON are the
+    ones a resampler with exactly the reported blocks gives (not the base spec's)."""
+    from core.validation.bootstrap import Resampler
+    from core.validation.limit_orders import SimulatedLimits
+    from core.validation.report import limit_figures
+
+    rng = np.random.default_rng(3)
+    n = 720  # one order every 2 s for 24 min
+    c = np.r_[0.0, np.cumsum(rng.normal(size=n + 60))]
+    drift = (c[np.arange(n) + 60] - c[np.arange(n)]) / 60  # neighbours share a 60 s window, as a resting fill does
+    sim = SimulatedLimits(
+        placed_ms=np.arange(n, dtype=np.int64) * 2000,
+        side=np.ones(n, dtype=np.int64),
+        size_usd=np.full(n, 1e4),
+        offset_bps=np.zeros(n),
+        horizon_s=np.full(n, 60.0),
+        predicted=np.full(n, 0.4),
+        realised=np.clip(0.4 + 0.3 * drift, 0.0, 1.0),
+        markouts=np.column_stack([drift, drift, drift]),
+        rest_move=np.zeros(n),
+        skipped={},
+    )
+    grid = LimitGrid(sizes_usd=(1e4,), offsets_bps=(0.0,), horizons_s=(30.0, 60.0), markouts_s=(1.0, 10.0, 60.0))
+    base = BlockBootstrap(replicates=80, seed=5)
+    lo = limit_figures(sim, base, grid)
+    fills, marks = lo["bootstrap"], lo["bootstrap_markouts"]
+    assert fills["block_rule"]["window_s"] == 60.0 and fills["block_s"] >= 60
+    assert marks["block_rule"]["window_s"] == 120.0 and marks["block_s"] >= 120
+    second = sim.placed_ms // 1000
+    every = np.ones(n, dtype=bool)
+    for block, values, got in (
+        (fills["block_s"], sim.realised, lo["fill_calibration"][0]["realised_ci"]),
+        (marks["block_s"], sim.markouts[:, 2], lo["markouts"]["filled"][2]["mean_bps_ci"]),
+    ):
+        spec = BlockBootstrap(block_s=block, replicates=80, seed=5, automatic=False)
+        want = Resampler.of(spec, second, int(second.max()) + 1).interval(values, every)
+        assert got == pytest.approx(want, abs=1e-6)  # the JSON rounds to 6 decimals
+    fixed = limit_figures(sim, BlockBootstrap(replicates=80, seed=5, automatic=False), grid)
+    lo_w = lo["fill_calibration"][0]["realised_ci"]
+    fx_w = fixed["fill_calibration"][0]["realised_ci"]
+    assert lo_w[1] - lo_w[0] > fx_w[1] - fx_w[0]  # the shared windows make the 10 s block too narrow

@@ -155,6 +155,33 @@ def test_politis_white_block_grows_with_how_long_errors_stay_correlated():
     assert politis_white_s(second, with_gaps, n) > 25
 
 
+def test_politis_white_centres_each_row_so_uneven_counts_alone_set_no_block():
+    """Rows per second follow a slow intensity, values are independent: the ratio-of-sums mean needs no long block,
+    though the raw per-second sums (which follow the counts) would ask for one."""
+    rng = np.random.default_rng(11)
+    n = 600
+    counts = rng.poisson(3.0 * (1.0 + np.sin(np.arange(n) / 40.0)) + 0.5)
+    second = np.repeat(np.arange(n), counts)
+    values = 1.0 + rng.normal(size=second.size)  # a mean far from 0: uncentred sums would track the counts
+    assert politis_white_s(second, values, n) < 5
+    raw = np.bincount(second, weights=values, minlength=n)
+    assert politis_white_s(np.arange(n), raw, n) > 20  # what centring avoids
+    assert politis_white_s(second, np.full(second.size, 0.3), n) == 0.0  # a constant at uneven counts: no block
+    for m in range(3, 9):  # too short for an estimate: no block, no error (arch needs 8 values)
+        assert politis_white_s(np.arange(m), rng.normal(size=m), m) == 0.0 or m >= 8
+
+
+def test_a_spec_derived_for_one_family_is_derived_again_for_another():
+    rng = np.random.default_rng(12)
+    second = np.arange(0, 600, 5)
+    noise = rng.normal(size=second.size)
+    fills = BlockBootstrap(replicates=20).for_family(second, [noise], 600, window_s=60.0)
+    taker = fills.for_family(second, [noise], 600, window_s=0.0)
+    assert fills.block_s == 60 and taker.block_s == MIN_BLOCK_S and taker.minimum_s == MIN_BLOCK_S
+    rule = fills.to_dict(600)["block_rule"]
+    assert rule["politis_white_cap_s"] == math.ceil(min(3 * math.sqrt(600), 200)) and rule["arch"]
+
+
 def test_block_rule_takes_the_longest_of_minimum_window_and_politis_white():
     rng = np.random.default_rng(6)
     n = 600
