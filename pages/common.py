@@ -21,6 +21,7 @@ REFRESH_OPTIONS = {"0.25 s": 0.25, "0.5 s": 0.5, "1 s": 1.0, "2 s": 2.0, "5 s": 
 # Streamlit colour badges render with the app's own font (emoji need a system emoji font)
 STATE_BADGE = {
     "live": "green",
+    "streaming": "blue",  # a replay's books arriving: green is for live market data
     "stale": "orange",
     "connecting": "blue",
     "reconnecting": "orange",
@@ -129,7 +130,7 @@ def status_line(s: MarketSummary) -> None:
     badge = f":{s.badge.colour}-badge[{s.badge.value}]"  # LIVE only while fresh live books arrive
     age = "no tick yet" if math.isinf(s.tick_age_s) else f"last tick {s.tick_age_s:.1f} s ago"
     st.markdown(
-        f"{badge} **{s.source_detail}** · :{STATE_BADGE.get(s.state.value, 'gray')}-badge[{s.state.value}] · {age} · "
+        f"{badge} **{s.source_detail}** · :{STATE_BADGE.get(s.state_text, 'gray')}-badge[{s.state_text}] · {age} · "
         f"{s.msgs_per_s:.1f} msg/s"
     )
     if s.ingest is not None:  # a bus replica: what the ingest service reports, every instrument's age

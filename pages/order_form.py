@@ -104,7 +104,8 @@ def order_inputs(rt: Runtime, loaded, exchange: str, symbol: str, slots: dict) -
                 format="%.2f",
                 persist_state=PERSIST,
                 help="How far behind the best price the order rests: 0 = join the best bid (buy) or best ask "
-                "(sell); 1 bps = 0.01 %.",
+                "(sell); 1 bps = 0.01 %. Beyond the few bps its fill model learned from real trades, the app says so "
+                "and prices nothing.",
             )
             slots[vi.OFFSET] = st.empty()
         with horizon_col:

@@ -18,7 +18,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.costs.models import FlowSourceModel, LimitRisk, LimitRiskModel, MakerTakerModel, ModelInput, RegimeModel
+from core.costs.models import (
+    FlowSourceModel,
+    LimitRisk,
+    LimitRiskModel,
+    MakerTakerModel,
+    ModelInput,
+    RegimeModel,
+    TrainedRangeModel,
+)
 from core.costs.order import AtExpiry, Order, Side, SizeUnit
 from core.costs.walk import Walk, walk_book
 from core.errors import OrderError
@@ -118,6 +126,22 @@ def limit_execution(
 
     Appends what it assumed to ``notes`` and ``methods``.
     """
+    if isinstance(model, TrainedRangeModel):
+        (_, off_hi), (hor_lo, hor_hi) = model.trained_range()
+        if order.offset_bps > off_hi + 1e-9:
+            raise OrderError(
+                f"This order rests {order.offset_bps:g} bps behind the best price; the app prices limit orders up to "
+                f"{off_hi:g} bps behind it, the range its fill model learned from real trades. Further away an order "
+                "rarely fills and the model has no data, so it would show a fill (and a price gain) that is not "
+                f"there. Enter an offset of at most {off_hi:g} bps."
+            )
+        if not hor_lo <= order.horizon_s <= hor_hi:
+            near = hor_hi if order.horizon_s > hor_hi else hor_lo
+            notes.append(
+                f"The maker share and the limit-order costs are those of a {near:g} s rest, the "
+                f"{'longest' if near == hor_hi else 'shortest'} the fill model learned; this order rests "
+                f"{order.horizon_s:g} s, so it would likely fill {'more' if near == hor_hi else 'less'} than shown."
+            )
     f = float(model.maker_fraction(mi))
     if not (math.isfinite(f) and 0.0 <= f <= 1.0):
         raise OrderError(f"The maker/taker model returned {f!r}, outside [0, 1].")

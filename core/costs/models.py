@@ -86,6 +86,14 @@ class RegimeModel(Protocol):
     def regime(self, vol: Volatility) -> str: ...
 
 
+@runtime_checkable
+class TrainedRangeModel(Protocol):
+    """A maker/taker model that knows the limit offsets and horizons it learned fill rates on: beyond the offsets
+    it has no estimate (the app refuses the order), beyond the horizons it serves the nearest (the app says so)."""
+
+    def trained_range(self) -> tuple[tuple[float, float], tuple[float, float]]: ...  # (offset bps), (horizon s)
+
+
 @dataclass(frozen=True, slots=True)
 class Models:
     """The learned-model slots; ``None`` keeps the rule-based method for that number."""

@@ -104,12 +104,17 @@ class Volatility:
 
 
 def scale_note(annual: float, annual_30s: float | None) -> str:
-    """ "; X at the 30 s scale, variance ratio R: moves continuing/reverting" beside the 1-5 s figure, where the data
-    measured it: a trader sees whether moves have been continuing, which is what a resting order's fill hangs on."""
+    """ "; X at the 30 s scale, variance ratio R (1 for a random walk; ...)" beside the 1-5 s figure, where the data
+    measured it: a trader sees whether moves have been continuing, which is what a resting order's fill hangs on.
+    No verdict word: five minutes of a random walk leave the ratio anywhere in about 0.2-1.4 (a test measures it),
+    so 0.97 is not 'reverting'; the maker model's warning says when the ratio leaves its training range."""
     if annual_30s is None or not annual > 0 or not math.isfinite(annual_30s):
         return ""
     ratio = (annual_30s / annual) ** 2
-    return f"; {annual_30s:.1%} at the 30 s scale, variance ratio {ratio:.2f}: moves {'continuing' if ratio > 1.0 else 'reverting'}"
+    return (
+        f"; {annual_30s:.1%} at the 30 s scale, variance ratio {ratio:.2f} (1 for a random walk; above 1 moves have "
+        "been continuing, below 1 reverting)"
+    )
 
 
 def validate_annual_vol(value: float) -> float:

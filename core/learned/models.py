@@ -356,6 +356,10 @@ class MakerTakerModelImpl:
     def maker_fraction(self, x: ModelInput) -> float:
         return _clip(float(self.net_for(x.snapshot).forward(self.features(x))[0]), 0.0, 1.0)
 
+    def trained_range(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The offsets (bps) and horizons (s) the fill rates were learned on; ``features_for`` clips to them."""
+        return (min(OFFSETS_BPS), max(OFFSETS_BPS)), (min(HORIZONS_S), max(HORIZONS_S))
+
     def limit_risk(self, x: ModelInput) -> LimitRisk | None:
         """Adverse selection and opportunity cost at the order's horizon, from the card's tape estimates
         (per trained horizon, linear in between, clipped to 1-60 s); None when the card has none."""

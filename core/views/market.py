@@ -89,6 +89,14 @@ class MarketSummary:
     ingest: IngestSummary | None = None  # set on a bus replica
     badge: SourceBadge = SourceBadge.CONNECTING
 
+    @property
+    def state_text(self) -> str:
+        """The connection state in words: a replay whose books are arriving is 'streaming', never 'live' (the
+        first badge already says REPLAY; 'live' beside it read as live market data)."""
+        if self.state is FeedState.LIVE and self.badge is SourceBadge.REPLAY:
+            return "streaming"
+        return self.state.value
+
 
 NO_INGEST = "NO INGEST"  # a bus replica that reads no status document from the ingest service
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.costs.estimate import CostEstimate
-from core.costs.order import Side
+from core.costs.order import AtExpiry, Side
 from core.costs.volatility import scale_note
 from core.market.instruments import Instrument
 from core.views.documents import doc_link
@@ -58,6 +58,9 @@ HELP = {
     "Maker / taker": "Share of the order expected to fill as maker (resting in the book) and as taker (crossing "
     "the spread). A market order is all taker; for a limit order a model trained on real trades gives the share. "
     f"See the {DOCS}.",
+    "Maker / cancelled": "Share of the order expected to fill as maker (resting in the book) within its horizon, and "
+    "the share cancelled at expiry: it never trades, so it pays nothing and buys nothing. A model trained on real "
+    f"trades gives the share. See the {DOCS}.",
 }
 
 
@@ -181,8 +184,17 @@ def order_cards(view: SimulatorView, sizing: OrderSize | None, instrument: Instr
             _from_mid(worst, e) if filled else "",
             f"{q}, estimated" if e.beyond_visible else q,
         ),
-        Card("Maker / taker", f"{e.maker_fraction:.0%} / {1 - e.maker_fraction:.0%}", e.order_type.value),
+        _maker_card(e),
     )
+
+
+def _maker_card(e: CostEstimate) -> Card:
+    """Maker / taker; for a limit order whose rest is cancelled the rest is not taker: it never trades."""
+    if e.at_expiry is AtExpiry.CANCEL:
+        return Card(
+            "Maker / cancelled", f"{e.maker_fraction:.0%} / {1 - e.maker_fraction:.0%}", "limit, rest cancelled"
+        )
+    return Card("Maker / taker", f"{e.maker_fraction:.0%} / {1 - e.maker_fraction:.0%}", e.order_type.value)
 
 
 def rules_sentence(sizing: OrderSize | None, instrument: Instrument) -> str:

@@ -236,9 +236,14 @@ def verdict(rows: Sequence[VenueCost], order: Order, asset: str) -> tuple[str, s
     side = "buy" if order.side is Side.BUY else "sell"
     best, worst = pool[0], pool[-1]
     caveat = "" if fresh else " (every book is stale: these are the last books received)"
+    # venues within half a cent of the best are a tie: naming one 'cheapest' would pick by table order
+    tied = [c for c in pool[1:] if abs(c.net_cost_usd - best.net_cost_usd) < 0.005]
     best_text = (
         f"Cheapest venue for a {size} market {side}: {_name(best)}, net cost {usd(best.net_cost_usd)} "
         f"({bps(best.net_cost_bps)}){caveat}."
+        if not tied
+        else f"Cheapest venues for a {size} market {side}, tied at net cost {usd(best.net_cost_usd)} "
+        f"({bps(best.net_cost_bps)}): {', '.join(_name(c) for c in (best, *tied))}{caveat}."
     )
     if len(pool) < 2:
         return best_text + " No other venue could be compared.", ""

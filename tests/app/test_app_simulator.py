@@ -356,6 +356,15 @@ def test_limit_order_when_the_maker_taker_model_is_loaded(at):
     at.radio(key="sim_at_expiry").set_value("cancel").run()
     assert not at.exception
     assert any("the rest cancelled at expiry" in c.value for c in at.caption)
+    got = metrics(at)
+    assert (
+        "Maker / taker" not in got and got["Maker / cancelled"][1] == "limit, rest cancelled"
+    )  # the rest never trades
+    for far in (5.5, 1000.0):  # beyond the offsets the fill model learned: a plain message, no price gain shown
+        at.number_input(key="sim_offset_bps").set_value(far).run()
+        assert not at.exception
+        shown = " ".join(str(x.value) for x in (*at.error, *at.warning, *at.caption, *at.markdown))
+        assert "Enter an offset of at most 5 bps" in shown, shown[:500]
     assert any(c.value.startswith("The unfilled rest is cancelled") for c in at.caption)
 
 

@@ -29,7 +29,11 @@ def test_venues_page_ranks_the_order_on_every_bundled_venue():
     assert list(table["rank"]) == [1, 2, 3], table
     assert table["net cost (USD)"].is_monotonic_increasing, table
     assert table.loc[table["venue"] == "Binance COIN-M", "size on venue"].item() == "100 contracts of 100 USD"
-    assert at.success[0].value.startswith("Cheapest venue for a $10,000.00 market buy: Binance ")
+    costs = table["net cost (USD)"].tolist()
+    if costs[1] - costs[0] < 0.005:  # a tie to the cent (on these books USD-M and COIN-M cost the same): both named
+        assert at.success[0].value.startswith("Cheapest venues for a $10,000.00 market buy, tied at net cost $")
+    else:
+        assert at.success[0].value.startswith("Cheapest venue for a $10,000.00 market buy: Binance ")
     assert "it saves $" in at.info[0].value
     assert any("REPLAY: every venue recorded 2024-08-08" in c.value for c in at.caption)
 

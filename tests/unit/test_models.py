@@ -19,6 +19,7 @@ from core.costs.models import MakerTakerModel, ModelInput, Models, SlippageModel
 from core.costs.order import Order
 from core.costs.volatility import HORIZON_MIN_RETURNS, SQRT_YEAR_S, from_annual
 from core.costs.walk import walk_book
+from core.errors import OrderError
 from core.feed.recording import sha256_file
 from core.feed.replay import default_recording
 from core.learned.features import (
@@ -291,6 +292,37 @@ def test_loaded_models_follow_the_cards_and_implement_the_protocols(real):
     # the engine accepts them
     est = estimate(mi.snapshot, mi.order, fee_tier=get_tier("binance-futures", "swap"), models=lm.models)
     assert 0.0 <= est.maker_fraction <= 1.0 and "model" in est.methods["maker_fraction"]
+
+
+def test_a_limit_order_beyond_the_learned_offsets_is_refused_and_a_long_rest_is_said(real):
+    """The model clips its inputs to the offsets it learned (0-5 bps): pricing a far order at its real price with the
+    share of a 5 bps one showed a price gain that is not there (a bid 10% under the market 'filling' 56%)."""
+    lm = load_models()
+    mk = lm.models.maker_taker
+    (_, off_hi), (_, hor_hi) = mk.trained_range()
+    assert off_hi == 5.0 and hor_hi == 60.0
+    tier = get_tier("binance-futures", "swap")
+    snap = snapshot_input(real, Order(side="buy", quantity=1.0)).snapshot
+    for off in (off_hi + 0.5, 1000.0):
+        with pytest.raises(OrderError, match=f"at most {off_hi:g} bps"):
+            estimate(
+                snap,
+                Order("buy", 10_000.0, order_type="limit", offset_bps=off, horizon_s=60),
+                fee_tier=tier,
+                models=lm.models,
+            )
+    edge = estimate(
+        snap,
+        Order("buy", 10_000.0, order_type="limit", offset_bps=off_hi, horizon_s=60),
+        fee_tier=tier,
+        models=lm.models,
+    )
+    assert 0.0 <= edge.maker_fraction <= 1.0
+    long = estimate(
+        snap, Order("buy", 10_000.0, order_type="limit", offset_bps=1.0, horizon_s=600), fee_tier=tier, models=lm.models
+    )
+    assert any("those of a 60 s rest, the longest the fill model learned" in n for n in long.notes)
+    assert not any("the fill model learned" in n for n in edge.notes)
 
 
 def maker_row_as_served(mk, m, k, *, recorded_flow: bool = True) -> np.ndarray:

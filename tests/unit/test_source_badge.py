@@ -20,3 +20,21 @@ from core.views.market import SourceBadge, source_badge
 def test_badge(replay, has_book, stale, state, badge):
     assert source_badge(replay, has_book, stale, state) is badge
     assert badge.colour != "green" or badge is SourceBadge.LIVE
+
+
+@pytest.mark.parametrize(
+    "badge,state,text",
+    [
+        (SourceBadge.REPLAY, FeedState.LIVE, "streaming"),  # a replay is never called live
+        (SourceBadge.REPLAY, FeedState.STALE, "stale"),
+        (SourceBadge.LIVE, FeedState.LIVE, "live"),
+    ],
+)
+def test_the_connection_state_of_a_replay_is_never_called_live(badge, state, text):
+    import math
+
+    from core.views.market import MarketSummary
+
+    nan = math.nan
+    s = MarketSummary("", "", state, False, 0.0, 0.0, nan, nan, nan, nan, nan, (0, 0), "", badge=badge)
+    assert s.state_text == text

@@ -167,3 +167,21 @@ def test_the_default_ingest_plays_the_same_minutes_on_one_clock_over_their_commo
     assert clock.recorded_ms(clock.epoch_s + 10.0) == clock.start_ms + 10_000
     assert clock.recorded_ms(clock.epoch_s + clock.period_s + 1.0) == pytest.approx(clock.start_ms + 1_000)
     assert all(c.replay_clock is None for c in default_configs(replay_speed=0))  # unpaced: no clock
+
+
+def test_venues_that_cost_the_same_are_called_a_tie_not_one_cheapest():
+    """USD-M at the COIN-M fee and COIN-M on the same book: the same cost to the cent, so neither is 'cheapest'."""
+    same = VenueBooks(
+        (
+            VenueBook(USDM, book(USDM, 49_995.0, 50_005.0, 1.0), age_s=0.1),
+            VenueBook(COINM, book(COINM, 49_995.0, 50_005.0, 200.0), age_s=0.1),
+            VenueBook(SPOT, book(SPOT, 49_998.0, 50_002.0, 1.0), age_s=0.1),
+        ),
+        source="replay",
+        stale_after_s=3.0,
+    )
+    tiers = {**TIERS, fee_group(USDM): TIERS[fee_group(COINM)]}
+    view = compare(same, VenueOrder(size=10_000.0), tiers=tiers)
+    assert view.best.startswith("Cheapest venues for a $10,000.00 market buy, tied at net cost $3.00 (3.00 bps): ")
+    assert "Binance COIN-M BTCUSD_PERP" in view.best and "Binance USD-M BTCUSDT" in view.best
+    assert "Binance spot" not in view.best

@@ -201,8 +201,9 @@ def test_the_30s_scale_note_says_which_way_moves_go_and_nothing_without_it():
     from core.costs.volatility import scale_note
 
     assert scale_note(0.5, None) == "" and scale_note(0.0, 0.4) == "" and scale_note(0.5, math.nan) == ""
-    assert scale_note(0.4, 0.6) == "; 60.0% at the 30 s scale, variance ratio 2.25: moves continuing"
-    assert scale_note(0.5, 0.4) == "; 40.0% at the 30 s scale, variance ratio 0.64: moves reverting"
+    tail = " (1 for a random walk; above 1 moves have been continuing, below 1 reverting)"
+    assert scale_note(0.4, 0.6) == "; 60.0% at the 30 s scale, variance ratio 2.25" + tail
+    assert scale_note(0.5, 0.4) == "; 40.0% at the 30 s scale, variance ratio 0.64" + tail
 
 
 def test_a_young_ratio_of_the_two_scales_strays_on_a_random_walk():
