@@ -1,7 +1,7 @@
 """The Simulator's freeze-and-compare panel, and the live view's noise line (``core.views.compare`` does the work).
 
 Pinning keeps one book (and the mid history of its volatility) in this session's state; scenario A is the
-order in the sidebar and B, C, D change some of its inputs; all are priced on exactly the pinned book.
+order in the ticket above and B, C, D change some of its inputs; all are priced on exactly the pinned book.
 """
 
 import time
@@ -73,7 +73,7 @@ def compare_panel(rt, exchange: str, symbol: str, raw_a: RawInputs, *, market: s
     if pinned is None:
         st.caption(
             "Every figure above is repriced on the newest book, which moves from second to second. Pin the current "
-            "book to price the sidebar's order (A) beside variations of it (B, C, D) on exactly that book, so a "
+            "book to price the order above (A) beside variations of it (B, C, D) on exactly that book, so a "
             "difference comes from the inputs alone."
         )
         st.button(
@@ -111,7 +111,7 @@ def compare_panel(rt, exchange: str, symbol: str, raw_a: RawInputs, *, market: s
         for label, raw in raws
     ]
     with cols[0]:
-        st.markdown("**A**: the order in the sidebar")
+        st.markdown("**A**: the order in the ticket above")
         st.caption(f"{raw_a.side or ''} {raw_a.order_type} order as entered above; change it there.")
     result = cmp.compare(pinned, scenarios, models=loaded.models)
     st.caption(cmp.what_moves(loaded.models))

@@ -89,9 +89,8 @@ def live_view(rt, refresh_s: float | None) -> None:
             icon=":material/sync_problem:",
         )
     scenario = sized(ss["sim_scenario"], rt, exchange, symbol, snap)
-    if scenario.ok:
-        ss["sim_last_good"] = scenario
-    priced = scenario if scenario.ok else ss["sim_last_good"]
+    last_good = ss["sim_last_good"]
+    priced = scenario if scenario.ok else last_good
     if not scenario.ok:
         first = scenario.errors.get(vi.QUANTITY) if scenario.sizing is not None else None
         notices.error(
@@ -116,6 +115,10 @@ def live_view(rt, refresh_s: float | None) -> None:
     ss["sim_charts_deferred"] = True
     recent = shared.fresh(key, now) if timed else None
     view = shared_views().live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=False)
+    if scenario.ok and view.error is None:  # only an order the engine priced is kept to show while one is fixed
+        ss["sim_last_good"] = scenario
+    elif not scenario.ok and view.error is not None and last_good is not None:
+        ss["sim_last_good"] = None  # the kept order no longer prices on this book: show no stale message with it
 
     def charts() -> dict:  # built when drawn, after the cards: the curve's 31 estimates do not delay them
         if held and shown is not None:

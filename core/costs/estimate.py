@@ -241,7 +241,8 @@ def estimate(
             if p90_total is not None:
                 methods["slippage_p90"] = (
                     f"quantile model at {order.latency_ms:g} ms latency, widened to cover 9 in 10 real taker orders "
-                    "of its training date (per instrument and size where it had enough; see Models)"
+                    "of its training date (per instrument and size where it had enough); on a day it never saw, the "
+                    "share covered is the one its label quotes (by size: see Validation)"
                 )
         else:  # a broken prediction must not reach the user: fall back, and say so
             total = walk.cost

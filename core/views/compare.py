@@ -48,7 +48,7 @@ RECENT_WINDOW_S = 30.0
 #: the outputs compared, in display order: (row label, how to read it from a ``CostEstimate``, unit)
 OUTPUTS: tuple[tuple[str, str, str], ...] = (
     ("Expected cost (net)", "net_cost_usd", "USD"),
-    ("Expected cost (net), bps", "net_cost_bps", "bps"),
+    ("Expected cost (net)", "net_cost_bps", "bps"),
     ("Expected slippage", "slippage_usd", "USD"),
     ("Slippage p90", "slippage_p90_usd", "USD"),
     ("Fees", "fee_usd", "USD"),
@@ -198,7 +198,9 @@ def _move(name: str, unit: str, a: float, b: float) -> str:
     if math.isclose(a, b, rel_tol=0.0, abs_tol=1e-12):
         return f"{name} unchanged ({_fmt(a, unit)})"
     sign = "+" if b > a else "-"
-    return f"{name} {_fmt(a, unit)} → {_fmt(b, unit)} ({sign}{_fmt(abs(b - a), unit)})"
+    # a change of a share is in percentage points: 87.1% -> 69.3% is -17.8 points, not -17.8%
+    step = f"{abs(b - a) * 100:.1f} points" if unit == "%" else _fmt(abs(b - a), unit)
+    return f"{name} {_fmt(a, unit)} → {_fmt(b, unit)} ({sign}{step})"
 
 
 def _fmt(x: float, unit: str) -> str:
@@ -232,10 +234,13 @@ def compare(
     inputs.index.name = "input"
     out: dict[str, list[float]] = {}
     ref = priced[0].estimate if priced else None
+    shown = [(100.0 if unit == "%" else 1.0) for _, _, unit in OUTPUTS]  # a share in % (its change in points)
     for p in priced:
-        out[p.label] = [_value(p.estimate, attr) for _, attr, _ in OUTPUTS]
+        out[p.label] = [_value(p.estimate, attr) * k for (_, attr, _), k in zip(OUTPUTS, shown, strict=True)]
         if p is not priced[0]:
-            out[f"{p.label} − {labels[0]}"] = [_value(p.estimate, a) - _value(ref, a) for _, a, _ in OUTPUTS]
+            out[f"{p.label} − {labels[0]}"] = [
+                (_value(p.estimate, a) - _value(ref, a)) * k for (_, a, _), k in zip(OUTPUTS, shown, strict=True)
+            ]
     outputs = pd.DataFrame(out, index=[f"{name} ({unit})" for name, _, unit in OUTPUTS])
     outputs.index.name = "output"
     moves = []

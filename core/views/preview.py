@@ -47,8 +47,9 @@ HELP = {
     "after the order: estimated from how prices moved after real orders of this size. It is already inside the "
     f"slippage figure, so it is not added again. See the {DOCS}.",
     "Net cost": "Everything this order is expected to cost: slippage plus fees (plus, for a limit order, the "
-    "expected cost of being filled just before the price moves against you). The percentage is of the amount "
-    f"traded. See the {DOCS}.",
+    "expected cost of being filled just before the price moves against you, and of the price moving away from the "
+    "part not filled: the breakdown chart shows both). The percentage is of the amount traded. See the "
+    f"{DOCS}.",
     "Order size": "The size the venue would accept: your entry converted to the venue's unit and rounded down to "
     f"its lot (the smallest size step), with what it is worth at the current prices. See the {DOCS}.",
     "Average fill price": "The volume-weighted price of all the fills, and how far it is from the mid price. "

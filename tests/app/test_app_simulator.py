@@ -269,6 +269,23 @@ def test_a_size_in_btc_off_the_lot_is_rounded_down_and_shown(at):
     assert messages_after(at, "sim_qty_base")[0][1].startswith("The order size is not a number; enter an amount in BTC")
 
 
+def test_an_order_the_engine_cannot_price_is_not_kept_as_the_last_valid_one(at):
+    """1,000,000 BTC parses but is more than the simulator prices; a typo after it must show the order before it, not
+    the unpriceable one with its stale message."""
+    at.segmented_control(key="sim_size_unit").set_value("base").run()
+    at.text_input(key="sim_qty_base").set_value("0.012").run()
+    assert metrics(at)["Order size"][0] == "0.012 BTC"
+    at.text_input(key="sim_qty_base").set_value("1000000").run()
+    assert not at.exception
+    shown = " ".join(str(e.value) for e in at.error)
+    assert "more than the $1,000,000,000" in shown, shown[:300]
+    at.text_input(key="sim_qty_base").set_value("abc").run()
+    assert not at.exception
+    shown = " ".join(str(e.value) for e in at.error)
+    assert "more than the $1,000,000,000" not in shown, shown[:300]  # no stale message from the unpriced order
+    assert metrics(at)["Order size"][0] == "0.012 BTC"  # the last order the engine priced
+
+
 def test_paused_refresh_says_so_instead_of_an_empty_tick_chart(at):
     at.segmented_control(key="sim_refresh").set_value("Paused").run()
     at.text_input(key="sim_qty_usd").set_value("2000").run()  # a new order: its per-tick track starts empty

@@ -94,3 +94,19 @@ def test_recent_range_is_the_median_and_range_of_the_last_30_seconds():
     text = cmp.recent_text(r)
     assert "median $25.00" in text and "range $10.00 to $50.00" in text and "4 books" in text
     assert cmp.recent_range(None, 1.0) is None and "Collecting" in cmp.recent_text(None)
+
+
+def test_a_share_is_shown_in_percent_and_its_change_in_points(pinned, loaded):
+    if loaded.models.maker_taker is None:
+        pytest.skip("no maker/taker model shipped")
+    a = replace(vi.RawInputs(), order_type="limit", quantity_usd=10_000.0, offset_bps=0.0, horizon_s=60.0)
+    r = cmp.compare(
+        pinned,
+        [("A", scenario(a, loaded)), ("B", scenario(cmp.variant(a, quantity_usd=5_000_000.0), loaded))],
+        models=loaded.models,
+    )
+    fa, fb = (p.estimate.maker_fraction for p in r.priced)
+    assert r.outputs.at["Maker share (%)", "A"] == pytest.approx(100 * fa)
+    assert r.outputs.at["Maker share (%)", "B − A"] == pytest.approx(100 * (fb - fa))
+    assert f"maker share {fa:.1%} → {fb:.1%} (-{100 * (fa - fb):.1f} points)" in r.moves[0]
+    assert "Expected cost (net) (bps)" in r.outputs.index and "Expected cost (net), bps (bps)" not in r.outputs.index
