@@ -158,8 +158,21 @@ def format_table(e: CostEstimate) -> str:
             f"{e.slippage_usd:,.4f} USD ({e.slippage_bps:.3f} bps)"
             + (f", p90 {e.slippage_p90_usd:,.4f} USD at {e.latency_ms:g} ms" if e.slippage_p90_usd is not None else ""),
         ),
+        *(
+            [("  of which maker part", f"{e.maker_part_usd:,.4f} USD at the limit price, included above")]
+            if e.limit_price is not None
+            else []
+        ),
         ("  of which market impact (permanent)", f"{e.impact_usd:,.4f} USD ({e.impact_bps:.3f} bps), included above"),
         ("fees", f"{e.fee_usd:,.4f} USD ({e.fee_bps:.3f} bps) - {e.fee_tier}"),
+        *(
+            [
+                ("adverse selection (limit)", f"{e.adverse_selection_usd:,.4f} USD, expected markout when filled"),
+                ("opportunity cost (limit)", f"{e.opportunity_usd:,.4f} USD, expected move before the rest crosses"),
+            ]
+            if e.limit_price is not None
+            else []
+        ),
         ("NET COST", f"{e.net_cost_usd:,.4f} USD ({e.net_cost_bps:.3f} bps)"),
         (
             "maker fraction",

@@ -122,6 +122,26 @@ def current_summary(rt: Runtime, snap: Any = None) -> MarketSummary:
     )
 
 
+class NoticeBox:
+    """A fixed-height box of messages (the cards below it never move) that scrolls when they overflow: errors and
+    warnings go to a slot above the status line, so the message that stops or qualifies the order is the one in
+    view, never scrolled below the status line and a replay note."""
+
+    def __init__(self, height_px: int) -> None:
+        self.box = st.container(height=height_px, border=False)
+        with self.box:
+            self.urgent = st.container()  # created first: the top of the box
+
+    def error(self, text: str, **kw: Any) -> None:
+        self.urgent.error(text, **kw)
+
+    def warning(self, text: str, **kw: Any) -> None:
+        self.urgent.warning(text, **kw)
+
+    def info(self, text: str, **kw: Any) -> None:
+        self.box.info(text, **kw)
+
+
 def status_line(s: MarketSummary) -> None:
     """One line: REPLAY/LIVE badge, connection state, tick age, message rate; a warning when stale."""
     error = get_runtime().config_error

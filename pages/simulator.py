@@ -17,6 +17,7 @@ from core.views import simulator as sim
 from core.views.charts import ShownCharts, hold_charts, simulator_figures
 from core.views.preview import CARD_STYLE, QUESTION
 from pages.common import (
+    NoticeBox,
     current_summary,
     get_runtime,
     refresh_control,
@@ -32,7 +33,7 @@ from pages.order_form import order_inputs, raw_inputs, show_message, sized
 from pages.source_picker import follow_feed, needs_full_run, source_inputs
 
 #: the status line and notices live in a box of this height, so the cards below never move when a message
-#: comes or goes (a longer message scrolls inside the box)
+#: comes or goes (a longer message scrolls inside the box; errors and warnings come first, ``NoticeBox``)
 NOTICES_HEIGHT_PX = 104
 #: a session's first run waits this long at most for the first book of a feed that has just started (the replay's
 #: first book comes 0.02-0.1 s after the runtime): with none, the cost cards would wait for the next refresh, a
@@ -75,8 +76,8 @@ def live_view(rt, refresh_s: float | None) -> None:
     summary = current_summary(rt, snap)
     # The status line and every message share one fixed-height box: the cards and charts below keep their
     # place, so they update in place instead of being redrawn (no jump, no flicker).
-    notices = st.container(height=NOTICES_HEIGHT_PX, border=False)
-    with notices:
+    notices = NoticeBox(NOTICES_HEIGHT_PX)
+    with notices.box:
         status_line(summary)
     if snap is None:
         notices.info(f"Waiting for the first {symbol} order book…", icon=":material/hourglass_top:")

@@ -78,7 +78,8 @@ def _json(how: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class CostEstimate:
     """Every output for one (book, order). USD amounts are positive when they cost the trader; bps are of
-    ``filled_usd``; ``net_cost_usd == slippage_usd + fee_usd + impact_usd`` exactly.
+    ``filled_usd``; ``net_cost_usd == slippage_usd + fee_usd + adverse_selection_usd + opportunity_usd``
+    exactly (the last two are 0 for a market order; impact is inside slippage, never added).
 
     The field order is the key order of ``to_dict`` (the CLI's ``--json`` output)."""
 
@@ -139,6 +140,12 @@ class CostEstimate:
     methods: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     walk: Walk | None = field(repr=False, default=None, metadata=_json(_no_json))
+
+    @property
+    def maker_part_usd(self) -> float:
+        """Limit orders: the part of slippage filled as maker at the limit price (negative: a gain, the spread
+        and the offset earned); the rest of slippage is the crossed rest's book walk. 0 for a market order."""
+        return self.slippage_usd - self.walk_slippage_usd if self.order_type is OrderType.LIMIT else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready flat mapping (the CLI's ``--json`` output), one key per field in field order except

@@ -91,15 +91,42 @@ def _legend_line(name: str, line: dict) -> dict:
 
 
 def breakdown_spec(view: sc.SimulatorView) -> dict:
-    """Waterfall: the temporary part and the market impact make up slippage (a subtotal), then fees (and a limit
-    order's expected adverse selection and opportunity cost) make the net cost. Impact is never added twice."""
+    """Waterfall: the temporary part and the market impact make up a market order's slippage (a subtotal), a limit
+    order's its maker part and crossed rest; then fees (and a limit order's expected adverse selection and
+    opportunity cost) make the net cost. Impact is never added twice."""
     t, e = view.breakdown, view.estimate
     assert t is not None and e is not None  # drawn only for a priced view
     how = {component: method for component, _, _, method in t}
     n = e.filled_usd
-    rows = [
-        ("Temporary<br>(reverts)", e.slippage_usd - e.impact_usd, "relative", "slippage minus market impact"),
-        ("Market impact<br>(permanent)", e.impact_usd, "relative", how.get("  of which market impact (permanent)", "")),
+    if e.limit_price is None:
+        rows = [
+            ("Temporary<br>(reverts)", e.slippage_usd - e.impact_usd, "relative", "slippage minus market impact"),
+            (
+                "Market impact<br>(permanent)",
+                e.impact_usd,
+                "relative",
+                how.get("  of which market impact (permanent)", ""),
+            ),
+        ]
+    else:  # a limit order's slippage: the maker part (a gain) and the crossed rest (its impact inside it)
+        rows = [
+            (
+                "Maker part<br>(limit price)",
+                e.maker_part_usd,
+                "relative",
+                how.get("  of which maker part (at the limit price)", ""),
+            )
+        ]
+        if e.crossed_usd > 0:
+            rows.append(
+                (
+                    "Crossed rest<br>(book walk)",
+                    e.walk_slippage_usd,
+                    "relative",
+                    f"{how.get('  of which crossed rest (book walk)', '')}; market impact {usd(e.impact_usd)} inside it",
+                )
+            )
+    rows += [
         ("Slippage<br>(vs arrival mid)", e.slippage_usd, "total", how.get("Expected slippage (vs arrival mid)", "")),
         ("Fees", e.fee_usd, "relative", how.get("Fees", "")),
     ]
@@ -369,7 +396,7 @@ def ticks_spec(view: sc.SimulatorView, window: int = 300) -> dict:
         f"This order on every book (last {min(len(view.ticks), window) if view.ticks is not None else 0} ticks)",
         300,
         yaxis=_axis_title("bps of notional"),
-        xaxis=_axis_title("time received (UTC, this machine's clock)"),
+        xaxis=_axis_title("time received (UTC, this machine's clock; hover a point for the book's own time)"),
         legend={"orientation": "h", "y": -0.3},
     )
     if t is None or not len(t):
@@ -401,8 +428,15 @@ def ticks_spec(view: sc.SimulatorView, window: int = 300) -> dict:
         }
         for name, column, color, width in lines
     ]
-    data[0]["customdata"] = t[["net_cost_usd", "mid"]].to_numpy()
-    data[0]["hovertemplate"] = "%{y:.3f} bps ($%{customdata[0]:,.4f})<br>mid %{customdata[1]:,.2f}<extra></extra>"
+    import pandas as pd  # see the imports
+
+    # the book's own (exchange) time in the hover: a replay's books are from the recording's day, not from now
+    stamped = pd.to_datetime(t["time_utc"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3].fillna("")
+    data[0]["customdata"] = np.column_stack([t["net_cost_usd"].to_numpy(), t["mid"].to_numpy(), stamped.to_numpy()])
+    data[0]["hovertemplate"] = (
+        "%{y:.3f} bps ($%{customdata[0]:,.4f})<br>mid %{customdata[1]:,.2f}<br>book time %{customdata[2]} UTC "
+        "(exchange)<extra></extra>"
+    )
     return _add_restarts({"data": data, "layout": layout}, restarted)
 
 

@@ -254,7 +254,7 @@ def parse_inputs(
     if order_type == "limit" and expiry is AtExpiry.CANCEL:
         notes[AT_EXPIRY] = "The unfilled rest is cancelled: it costs nothing, and it is not bought or sold either."
 
-    tier = _fee_tier(raw, exchange=exchange, market=market, errors=errors)
+    tier = _fee_tier(raw, exchange=exchange, market=market, errors=errors, notes=notes)
 
     vol = None
     if raw.override_volatility:
@@ -465,7 +465,9 @@ def size_order(scenario: Scenario, instrument: Instrument, mid: float) -> Scenar
     return replace(scenario, order=sized, sizing=sizing)
 
 
-def _fee_tier(raw: RawInputs, *, exchange: str, market: str, errors: dict[str, str]) -> FeeTier | None:
+def _fee_tier(
+    raw: RawInputs, *, exchange: str, market: str, errors: dict[str, str], notes: dict[str, str]
+) -> FeeTier | None:
     choices = fee_choices(exchange, market)
     choice = next((c for c in choices if c.key == raw.fee_key), choices[0] if choices else None)
     chosen = choice.priced(raw.bnb_discount) if choice is not None else None
@@ -482,6 +484,21 @@ def _fee_tier(raw: RawInputs, *, exchange: str, market: str, errors: dict[str, s
         errors[TAKER_RATE] = err_t
     if maker is None or taker is None:
         return None
+    # accepted, but said: a typed sign is easy to get wrong, and a rebate changes which side of the net cost it is on
+    if taker < 0:
+        notes[TAKER_RATE] = (
+            f"A negative taker rate is a rebate for taking liquidity: the venue pays you {-taker * 1e4:g} bps of "
+            "what crosses the spread. No listed tier pays one; check the sign."
+        )
+    if maker < 0:
+        notes[MAKER_RATE] = (
+            f"A rebate: the venue pays you {-maker * 1e4:g} bps of what fills as maker (shown as a negative fee)."
+        )
+    if maker > taker:
+        notes.setdefault(
+            MAKER_RATE,
+            "The maker rate is above the taker rate; venues charge resting orders less. Check the two boxes.",
+        )
     if chosen is None:
         return custom_tier(exchange=exchange, market=market, maker_rate=maker, taker_rate=taker)
     if math.isclose(maker, chosen.maker_rate, abs_tol=1e-12) and math.isclose(taker, chosen.taker_rate, abs_tol=1e-12):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.costs.estimate import CostEstimate
-from core.costs.order import AtExpiry, Side
+from core.costs.order import AtExpiry, OrderType, Side
 from core.costs.volatility import scale_note
 from core.market.instruments import Instrument
 from core.views.documents import doc_link
@@ -46,6 +46,11 @@ HELP = {
     "Market impact (in slippage)": "The part of the slippage that moves the market against you and stays moved "
     "after the order: estimated from how prices moved after real orders of this size. It is already inside the "
     f"slippage figure, so it is not added again. See the {DOCS}.",
+    "Adverse selection + opportunity": "What a resting order is expected to lose to the market's moves, beyond "
+    "its price: when it fills, the price tends to keep moving through it (adverse selection: the fills come just "
+    "before the move against you); the part not filled sees the price move away before the rest crosses at the "
+    "horizon (opportunity cost). Both are averages measured on the recorded trades of the training days for this "
+    f"horizon; the methods table names the source. Added to the net cost. See the {DOCS}.",
     "Net cost": "Everything this order is expected to cost: slippage plus fees (plus, for a limit order, the "
     "expected cost of being filled just before the price moves against you, and of the price moving away from the "
     "part not filled: the breakdown chart shows both). The percentage is of the amount traded. See the "
@@ -131,13 +136,41 @@ def cards_html(rows: Sequence[Sequence[Card]]) -> str:
 
 
 def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
-    """The four cost cards, each in USD with its bps and % of the amount traded."""
-    p90 = f"p90 {usd(e.slippage_p90_usd)}" if e.slippage_p90_usd is not None else None
+    """The four cost cards, each in USD with its bps and % of the amount traded. The row adds up on its face:
+    a market order's net cost is slippage + fees (impact is a card of its own, inside slippage); a limit order's
+    is slippage + fees + its third card, the expected adverse selection and opportunity cost, while its impact
+    (of the crossed rest only) goes in the slippage card's note beside the maker and crossed parts, since beside a
+    negative slippage (the maker part earns the spread) a card "impact, inside slippage" would read as more than
+    the whole."""
+    net = Card("Net cost", usd_brief(e.net_cost_usd), bps_pct(e.net_cost_bps), f"of {usd(e.filled_usd)}")
+    fees = Card("Expected fees", usd_brief(e.fee_usd), bps_pct(e.fee_bps))
+    if e.order_type is not OrderType.LIMIT:
+        p90 = f"p90 {usd(e.slippage_p90_usd)}" if e.slippage_p90_usd is not None else None
+        return (
+            Card("Expected slippage", usd_brief(e.slippage_usd), bps_pct(e.slippage_bps), p90),
+            fees,
+            Card("Market impact (in slippage)", usd_brief(e.impact_usd), bps_pct(e.impact_bps)),
+            net,
+        )
+    parts = f"maker part {usd_brief(e.maker_part_usd)}"
+    if e.crossed_usd > 0:
+        parts += f" + crossed rest {usd_brief(e.walk_slippage_usd)} (impact {usd_brief(e.impact_usd)} in it)"
+    risk = e.adverse_selection_usd + e.opportunity_usd
     return (
-        Card("Expected slippage", usd_brief(e.slippage_usd), bps_pct(e.slippage_bps), p90),
-        Card("Expected fees", usd_brief(e.fee_usd), bps_pct(e.fee_bps)),
-        Card("Market impact (in slippage)", usd_brief(e.impact_usd), bps_pct(e.impact_bps)),
-        Card("Net cost", usd_brief(e.net_cost_usd), bps_pct(e.net_cost_bps), f"of {usd(e.filled_usd)}"),
+        Card("Expected slippage", usd_brief(e.slippage_usd), bps_pct(e.slippage_bps), parts),
+        fees,
+        Card(
+            "Adverse selection + opportunity",
+            usd_brief(risk),
+            bps_pct(risk / e.filled_usd * 1e4 if e.filled_usd > 0 else 0.0),
+            f"when filled {usd_brief(e.adverse_selection_usd)} + "
+            + (
+                "cancelled rest: none"
+                if e.at_expiry is AtExpiry.CANCEL
+                else f"rest crossed {usd_brief(e.opportunity_usd)}"
+            ),
+        ),
+        net,
     )
 
 

@@ -294,14 +294,32 @@ def breakdown_lines(e: CostEstimate) -> tuple[BreakdownRow, ...]:
     Market impact is a row of its own but is part of slippage: net cost adds slippage and fees (and, for a limit
     order, its expected adverse selection and opportunity cost), never impact a second time."""
     m = e.methods
-    rows = [
-        ("Expected slippage (vs arrival mid)", e.slippage_usd, e.slippage_bps, m.get("slippage", "")),
-        ("  of which market impact (permanent)", e.impact_usd, e.impact_bps, m.get("impact", "")),
-        ("Fees", e.fee_usd, e.fee_bps, m.get("fees", "")),
-    ]
+    n = e.filled_usd
+    rows = [("Expected slippage (vs arrival mid)", e.slippage_usd, e.slippage_bps, m.get("slippage", ""))]
+    if e.order_type is OrderType.LIMIT:  # the maker part and the crossed rest make up slippage; impact is the rest's
+        rows.append(
+            (
+                "  of which maker part (at the limit price)",
+                e.maker_part_usd,
+                bps(e.maker_part_usd, n),
+                "the share filled as maker, at the limit price vs the arrival mid (negative: a gain)",
+            )
+        )
+        if e.crossed_usd > 0:
+            rows += [
+                (
+                    "  of which crossed rest (book walk)",
+                    e.walk_slippage_usd,
+                    bps(e.walk_slippage_usd, n),
+                    "the rest crossed as taker at the horizon, walked on this book",
+                ),
+                ("    of it market impact (permanent)", e.impact_usd, e.impact_bps, m.get("impact", "")),
+            ]
+    else:
+        rows.append(("  of which market impact (permanent)", e.impact_usd, e.impact_bps, m.get("impact", "")))
+    rows.append(("Fees", e.fee_usd, e.fee_bps, m.get("fees", "")))
     net_how = "slippage + fees (impact is inside slippage)"
     if e.order_type is OrderType.LIMIT:
-        n = e.filled_usd
         rows += [
             (
                 "Adverse selection (limit)",

@@ -79,6 +79,13 @@ def metrics(at: AppTest) -> dict[str, tuple[str, str]]:
     return {c.label: (c.value, c.delta) for c in cards(at)}
 
 
+def usd_value(text: str) -> float:
+    """A card's amount as a number: '$1,234.56' or '-$0.50' ('< $0.01' counts as 0)."""
+    if text.startswith(("< $", "> -$")):
+        return 0.0
+    return float(text.replace("$", "").replace(",", ""))
+
+
 def captions(at: AppTest) -> list[str]:
     """Every caption's lines (the sentences under the cards share one caption, a line each)."""
     return [line for c in at.caption for line in c.value.split("  \n")]
@@ -286,6 +293,18 @@ def test_an_order_the_engine_cannot_price_is_not_kept_as_the_last_valid_one(at):
     assert metrics(at)["Order size"][0] == "0.012 BTC"  # the last order the engine priced
 
 
+def test_an_error_is_at_the_top_of_the_message_box_not_scrolled_below_it(at):
+    """The box of messages has a fixed height and scrolls; an error must be the first thing in it, above the status
+    line and any replay note (a trader's walkthrough found one scrolled out of view)."""
+    at.text_input(key="sim_qty_usd").set_value("abc").run()
+    at.text_input(key="sim_qty_usd").set_value("abc").run()  # a second run, as a timed refresh: the box is redrawn
+    assert not at.exception
+    rows = sidebar_flat(at, "main")
+    error = next(i for i, (kind, _, v) in enumerate(rows) if kind == "Error" and v.startswith("An order input needs"))
+    status = next(i for i, (kind, _, v) in enumerate(rows) if kind == "Markdown" and "-badge[" in v and " · " in v)
+    assert error < status, rows[: status + 2]
+
+
 def test_paused_refresh_says_so_instead_of_an_empty_tick_chart(at):
     at.segmented_control(key="sim_refresh").set_value("Paused").run()
     at.text_input(key="sim_qty_usd").set_value("2000").run()  # a new order: its per-tick track starts empty
@@ -364,6 +383,11 @@ def test_limit_order_when_the_maker_taker_model_is_loaded(at):
     assert not at.exception
     value, delta = metrics(at)["Maker / taker"]
     assert delta == "limit" and value.endswith("%")
+    # the cost cards add up on their face: slippage + fees + adverse selection & opportunity = net cost
+    shown = [c.label for c in cards(at)][:4]
+    assert shown == ["Expected slippage", "Expected fees", "Adverse selection + opportunity", "Net cost"], shown
+    amounts = [usd_value(metrics(at)[label][0]) for label in shown]
+    assert abs(sum(amounts[:3]) - amounts[3]) <= 0.015 + 1e-9 * abs(amounts[3]), amounts  # each rounded to the cent
     assert methods_table(at)["Maker/taker proportion"].startswith("model: ")
     limit = next(c.value for c in at.caption if c.value.startswith("Limit buy $") and " resting at " in c.value)
     px = float(

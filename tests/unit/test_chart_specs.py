@@ -64,6 +64,11 @@ def test_prebuilt_charts_send_what_plotly_validates(recorded_messages):
     ticks = sent(figures["ticks"])
     assert any(a.get("text") == ch.RESTART_LABEL for a in ticks["layout"]["annotations"])  # the restart drawn
     assert isinstance(ticks["data"][0]["y"], dict) and "bdata" in ticks["data"][0]["y"]  # typed arrays, as plotly
+    # the x axis is this machine's receive time; the hover gives each book's own (exchange) time, as recorded
+    assert "book time %{customdata[2]} UTC (exchange)" in ticks["data"][0]["hovertemplate"]
+    stamps = [row[2] for row in ticks["data"][0]["customdata"] if row[2]]
+    book_ms = view.ticks["time_utc"].iloc[-1]
+    assert stamps[-1] == book_ms.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], stamps[-3:]
 
 
 def test_prebuilt_is_sent_as_it_is():

@@ -331,3 +331,74 @@ def test_unknown_instrument_rests_on_the_smallest_step_seen_in_its_book():
     order = Order("buy", 50, order_type="limit", offset_bps=10, horizon_s=10, at_expiry="cancel")
     e = estimate(snap, order, fee_tier=TIER, models=MODELS)
     assert e.limit_price == pytest.approx(99.85, abs=1e-9)  # 9.995 cents behind -> 2 steps of 0.05
+
+
+@pytest.mark.parametrize("at_expiry", ["cross", "cancel"])
+def test_a_limit_orders_cards_and_breakdown_add_up_on_their_face(at_expiry):
+    """The walkthrough's complaint: a limit order's cost cards did not add up (adverse selection and opportunity
+    were only in the chart), and 'impact (in slippage)' exceeded a negative slippage. The row is now slippage +
+    fees + adverse selection & opportunity = net, and impact sits with the crossed rest it belongs to."""
+    from core.costs.order import OrderType
+    from core.views import formatting as fmt
+    from core.views import preview
+    from core.views import simulator as sc
+
+    o = Order("buy", 1000, order_type="limit", offset_bps=10, horizon_s=30, at_expiry=at_expiry)
+    e = estimate(book(), o, fee_tier=TIER, models=Models(maker_taker=RiskyMaker()))
+    assert e.order_type is OrderType.LIMIT and e.maker_part_usd == pytest.approx(MAKER_COST, rel=1e-9)
+    crossed = CROSS_COST if at_expiry == "cross" else 0.0
+    assert e.maker_part_usd + e.walk_slippage_usd == pytest.approx(e.slippage_usd, rel=1e-12)
+    assert e.walk_slippage_usd == pytest.approx(crossed, rel=1e-9)
+
+    cards = {c.label: c for c in preview.cost_cards(e)}
+    assert list(cards) == ["Expected slippage", "Expected fees", "Adverse selection + opportunity", "Net cost"]
+    risk = e.adverse_selection_usd + e.opportunity_usd
+    assert risk == pytest.approx(250 * 2e-4 + (750 * 5e-4 if at_expiry == "cross" else 0.0), rel=1e-9)
+    assert cards["Adverse selection + opportunity"].value == fmt.usd_brief(risk)
+    assert e.net_cost_usd == pytest.approx(e.slippage_usd + e.fee_usd + risk, rel=1e-12)
+    note = cards["Expected slippage"].note or ""
+    assert note.startswith(f"maker part {fmt.usd_brief(MAKER_COST)}")
+    if at_expiry == "cross":
+        assert f"crossed rest {fmt.usd_brief(CROSS_COST)} (impact {fmt.usd_brief(e.impact_usd)} in it)" in note
+        assert "rest crossed" in (cards["Adverse selection + opportunity"].note or "")
+    else:
+        assert "crossed" not in note and "cancelled rest: none" in (cards["Adverse selection + opportunity"].note or "")
+    assert all(c.help for c in cards.values())  # every card has its definition
+
+    rows = {r[0]: r[1] for r in sc.breakdown_lines(e)}
+    parts = rows["  of which maker part (at the limit price)"] + rows.get("  of which crossed rest (book walk)", 0.0)
+    assert parts == pytest.approx(rows["Expected slippage (vs arrival mid)"], rel=1e-12)
+    total = sum(
+        rows[k]
+        for k in ("Expected slippage (vs arrival mid)", "Fees", "Adverse selection (limit)", "Opportunity cost (limit)")
+    )
+    assert total == pytest.approx(rows["Net cost"], rel=1e-12)
+    assert ("    of it market impact (permanent)" in rows) is (at_expiry == "cross")
+    assert "  of which market impact (permanent)" not in rows  # a market order's row, not a limit order's
+
+
+@pytest.mark.parametrize("at_expiry", ["cross", "cancel"])
+def test_a_limit_orders_waterfall_adds_its_parts_to_each_total(at_expiry):
+    """The breakdown chart: the maker part and the crossed rest reach slippage, then fees, adverse selection and
+    opportunity reach the net cost; each 'total' bar equals the sum of the bars before it."""
+    from core.costs.volatility import default_volatility
+    from core.views import charts as ch
+    from core.views import simulator as sc
+
+    snap = book()
+    o = Order("buy", 1000, order_type="limit", offset_bps=10, horizon_s=30, at_expiry=at_expiry)
+    e = estimate(snap, o, fee_tier=TIER, models=Models(maker_taker=RiskyMaker()))
+    view = sc.SimulatorView(
+        "okx", "BTC-USDT", 0, snap.mid, e, None, None, default_volatility(mid=snap.mid), None, None,
+        sc.breakdown_lines(e), None, (),
+    )  # fmt: skip
+    trace = ch.breakdown_spec(view)["data"][0]
+    names = [n.replace("<br>", " ") for n in trace["x"]]
+    assert names[0].startswith("Maker part") and ("Crossed rest (book walk)" in names) is (at_expiry == "cross")
+    running = 0.0
+    for y, measure in zip(trace["y"], trace["measure"], strict=True):
+        if measure == "total":
+            assert y == pytest.approx(running, rel=1e-9, abs=1e-12)
+        else:
+            running += y
+    assert trace["y"][-1] == pytest.approx(e.net_cost_bps, rel=1e-12)

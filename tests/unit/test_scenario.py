@@ -163,8 +163,25 @@ def test_fee_override_in_bps_with_a_rebate():
     s = parse(override_fees=True, maker_bps=-1.0, taker_bps=4.0)
     assert s.ok and s.fee_tier.overridden and s.fee_tier.label == "OKX Lv1 (override)"
     assert s.fee_tier.maker_rate == pytest.approx(-0.0001) and s.fee_tier.taker_rate == pytest.approx(0.0004)
+    assert s.notes[vi.MAKER_RATE].startswith("A rebate: the venue pays you 1 bps") and vi.TAKER_RATE not in s.notes
     same = parse(override_fees=True, maker_bps=2.0, taker_bps=5.0)
     assert not same.fee_tier.overridden  # the tier's own rates typed back in: still the published tier
+    assert vi.MAKER_RATE not in same.notes and vi.TAKER_RATE not in same.notes
+
+
+@pytest.mark.parametrize(
+    "maker,taker,field,says",
+    [
+        (2.0, -1.0, vi.TAKER_RATE, "A negative taker rate is a rebate for taking liquidity"),
+        (6.0, 5.0, vi.MAKER_RATE, "The maker rate is above the taker rate"),
+    ],
+)
+def test_an_odd_fee_override_is_priced_and_said(maker, taker, field, says):
+    """A negative taker rate or a maker rate above the taker rate is legal arithmetic but most likely a typo: the order
+    is priced with it (the trader may mean it) and a note says so next to the box."""
+    s = parse(override_fees=True, maker_bps=maker, taker_bps=taker)
+    assert s.ok and s.fee_tier.taker_rate == pytest.approx(taker / 1e4)
+    assert s.notes[field].startswith(says), s.notes
 
 
 def test_fee_choices_offer_every_table_primary_first():
