@@ -9,7 +9,7 @@ import time
 import streamlit as st
 
 from core.views import compare as cmp
-from core.views.inputs import RawInputs, parse_inputs, size_order
+from core.views.inputs import RawInputs, model_ranges, parse_inputs, size_order
 from pages.common import shared_views
 
 SIDES = {"as A": None, "buy": "buy", "sell": "sell"}
@@ -103,7 +103,14 @@ def compare_panel(rt, exchange: str, symbol: str, raw_a: RawInputs, *, market: s
         (
             label,
             size_order(
-                parse_inputs(raw, exchange=exchange, market=market, limit_available=limit_ok, instrument=inst),
+                parse_inputs(
+                    raw,
+                    exchange=exchange,
+                    market=market,
+                    limit_available=limit_ok,
+                    instrument=inst,
+                    ranges=model_ranges(loaded.models),
+                ),
                 inst,
                 mid,
             ),
@@ -121,9 +128,4 @@ def compare_panel(rt, exchange: str, symbol: str, raw_a: RawInputs, *, market: s
     for line in result.moves:
         st.markdown(f"- {line}")
     st.dataframe(result.inputs, width="stretch", key="cmp_inputs")
-    st.dataframe(
-        result.outputs,
-        width="stretch",
-        key="cmp_outputs",
-        column_config={c: st.column_config.NumberColumn(c, format="%.6g") for c in result.outputs.columns},
-    )
+    st.dataframe(cmp.outputs_shown(result, inst.price_decimals), width="stretch", key="cmp_outputs")

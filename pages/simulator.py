@@ -30,7 +30,7 @@ from pages.compare_panel import compare_panel, live_figures
 from pages.cost_cards import render
 from pages.cost_form import cost_inputs
 from pages.order_form import order_inputs, raw_inputs, show_message, sized
-from pages.source_picker import follow_feed, needs_full_run, source_inputs
+from pages.source_picker import follow_feed, needs_full_run, source_inputs, switched_elsewhere
 
 #: the status line and notices live in a box of this height, so the cards below never move when a message
 #: comes or goes (a longer message scrolls inside the box; errors and warnings come first, ``NoticeBox``)
@@ -82,6 +82,9 @@ def live_view(rt, refresh_s: float | None) -> None:
     if snap is None:
         notices.info(f"Waiting for the first {symbol} order book…", icon=":material/hourglass_top:")
         return
+    switched = switched_elsewhere()
+    if switched:
+        notices.warning(switched, icon=":material/sync_problem:")
     status = rt.status()
     elsewhere = (status.exchange, status.symbol) != (exchange, symbol)
     if elsewhere:
@@ -92,15 +95,11 @@ def live_view(rt, refresh_s: float | None) -> None:
     scenario = sized(ss["sim_scenario"], rt, exchange, symbol, snap)
     last_good = ss["sim_last_good"]
     priced = scenario if scenario.ok else last_good
-    if not scenario.ok:
-        first = scenario.errors.get(vi.QUANTITY) if scenario.sizing is not None else None
-        notices.error(
-            (first.rstrip(".") if first else "An order input needs fixing (see the message under it)")
-            + ("; showing the last valid order meanwhile." if priced else "."),
-            icon=":material/error:",
-        )
-        if priced is None:
-            return
+    first = scenario.errors.get(vi.QUANTITY) if scenario.sizing is not None else None
+    fix = first.rstrip(".") if first else "An order input needs fixing (see the message under it)"
+    if priced is None:
+        notices.error(fix + ".", icon=":material/error:")
+        return
     # the feed thread prices this order on every book from now on (shared with sessions of the same inputs)
     session = ss.setdefault("sim_session_id", uuid.uuid4().hex)  # new inputs release this session's old track
     # the charts: those any session showing this order built within CHART_PERIOD_S; on an input's run, those on
@@ -118,8 +117,12 @@ def live_view(rt, refresh_s: float | None) -> None:
     view = shared_views().live_view(rt, snap, priced, exchange=exchange, symbol=symbol, owner=session, curve=False)
     if scenario.ok and view.error is None:  # only an order the engine priced is kept to show while one is fixed
         ss["sim_last_good"] = scenario
-    elif not scenario.ok and view.error is not None and last_good is not None:
-        ss["sim_last_good"] = None  # the kept order no longer prices on this book: show no stale message with it
+    elif not scenario.ok:  # said once the kept order is priced: it may no longer price on this book
+        if view.error is not None:
+            ss["sim_last_good"] = None  # then only the input's own message, not the kept order's stale one
+            notices.error(fix + ".", icon=":material/error:")
+            return
+        notices.error(fix + "; showing the last valid order meanwhile.", icon=":material/error:")
 
     def charts() -> dict:  # built when drawn, after the cards: the curve's 31 estimates do not delay them
         if held and shown is not None:
@@ -185,6 +188,7 @@ def simulator_page() -> None:
         market=sim.market_kind(inst),
         limit_available=loaded.models.maker_taker is not None,
         instrument=inst,
+        ranges=vi.model_ranges(loaded.models),
     )
     st.session_state["sim_scenario"] = scenario
     st.session_state["sim_instrument"] = (exchange, symbol)

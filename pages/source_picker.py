@@ -10,6 +10,8 @@ real change always comes from the widgets on screen, the current generation, wha
 fragment) delivers it.
 """
 
+import time
+
 import streamlit as st
 
 from core.errors import SimulatorError
@@ -68,7 +70,18 @@ def follow_feed(rt: Runtime) -> None:
     ss = st.session_state
     running = choice.running(rt)
     if ss.get("sim_feed_shown") != running or "sim_feed_gen" not in ss:
+        before = ss.get("sim_feed_shown")
+        if before is not None and before != running:  # changed elsewhere: this session's own change is shown at once
+            ss["sim_feed_switched"] = (choice.switched_note(before, running), time.monotonic())
         _shown(running)
+
+
+def switched_elsewhere() -> str | None:
+    """The note for a switch of the shared feed made in another session, for ``SWITCH_NOTICE_S`` after it."""
+    seen = st.session_state.get("sim_feed_switched")
+    if seen is None or time.monotonic() - seen[1] > choice.SWITCH_NOTICE_S:
+        return None
+    return seen[0]
 
 
 def needs_full_run(rt: Runtime) -> bool:
@@ -136,6 +149,7 @@ def source_inputs(rt: Runtime) -> tuple[str, str]:
         args=(rt, generation),
         disabled=locked,
         format_func=labels.__getitem__,
-        help="Replay offers the bundled recordings' instruments; choosing one switches the recording.",
+        help="Replay offers the bundled recordings' instruments; choosing one switches the recording. One feed "
+        "serves every visitor of this app: a choice here switches it for everyone, and their pages say so.",
     )
     return ss[keys["exchange"]], ss[keys["symbol"]]

@@ -37,7 +37,7 @@ from core.costs.fees import FeeTier, fee_method
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, Calibration, calibrate, impact_source
 from core.costs.limit import limit_execution
 from core.costs.models import ModelInput, Models
-from core.costs.order import MAX_NOTIONAL_USD, AtExpiry, Order, OrderType, Side, SizeUnit
+from core.costs.order import ENGINE_MAX_NOTIONAL_USD, MAX_NOTIONAL_USD, AtExpiry, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import SQRT_YEAR_S, Volatility, VolSource, default_volatility
 from core.costs.walk import Walk, walk_book
 from core.errors import OrderError
@@ -181,10 +181,10 @@ def estimate(
     notes: list[str] = []
     methods: dict[str, str] = {}
 
-    if order.unit is SizeUnit.BASE and order.quantity * mid > MAX_NOTIONAL_USD:
+    if order.unit is SizeUnit.BASE and order.quantity * mid > ENGINE_MAX_NOTIONAL_USD:
         raise OrderError(
-            f"{order.quantity:g} base units is about ${order.quantity * mid:,.0f}, more than the "
-            f"${MAX_NOTIONAL_USD:,.0f} this simulator prices; check the size."
+            f"This size ({order.quantity:g} in the instrument's base currency) is about ${order.quantity * mid:,.0f} "
+            f"at the current price, more than the ${MAX_NOTIONAL_USD:,.0f} this simulator prices; check the size."
         )
     if order.order_type is OrderType.LIMIT and models.maker_taker is None:
         raise OrderError(

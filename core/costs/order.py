@@ -14,6 +14,11 @@ from core.errors import OrderError
 
 #: orders above this notional (USD) are rejected as a typo rather than priced
 MAX_NOTIONAL_USD = 1e9
+#: the engine's cap on a size in base units, priced at each new mid: an order entered within ``MAX_NOTIONAL_USD``
+#: (checked once, on what was typed, as an exchange checks on submission) keeps being priced while the price moves
+#: (a walkthrough found a $999,999,999 order vanishing when the mid ticked up). Twice the entry cap: a price
+#: doubling during a session is not a case to guard against, a size typed 10x too large is.
+ENGINE_MAX_NOTIONAL_USD = 2 * MAX_NOTIONAL_USD
 #: longest assumed delay between deciding and reaching the book, milliseconds
 MAX_LATENCY_MS = 60_000.0
 

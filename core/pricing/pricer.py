@@ -21,7 +21,7 @@ from core.costs.estimate import CostEstimate, estimate
 from core.costs.fees import FeeTier
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, MIN_FIT_LEVELS, settings_error
 from core.costs.models import Models
-from core.costs.order import MAX_NOTIONAL_USD, Order, OrderType, Side, SizeUnit
+from core.costs.order import ENGINE_MAX_NOTIONAL_USD, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, default_volatility
 from core.costs.walk import BOUNDARY_RTOL
 from core.learned.features import DEPTH_BANDS_BPS, IMBALANCE_BAND_BPS, MAX_RATIO
@@ -146,7 +146,7 @@ class TickPricer:
             permanent_share=self.permanent_share,
             maker_rate=fee_tier.maker_rate,
             taker_rate=fee_tier.taker_rate,
-            max_notional=MAX_NOTIONAL_USD,
+            max_notional=ENGINE_MAX_NOTIONAL_USD,
             models=self._slip is not None,
             expected=self._expected,
             quantiles=quantiles,

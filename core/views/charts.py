@@ -217,7 +217,9 @@ def curve_spec(view: sc.SimulatorView) -> dict:
     c, e = view.curve, view.estimate
     assert c is not None and e is not None  # drawn only for a priced view
     inside = ~c["beyond_visible"].to_numpy(dtype=bool)
-    size, net = c["size_usd"].to_numpy(), c["net_bps"].to_numpy()
+    # to 1e-4 bps: a flat curve (a mostly cancelled limit order costs the same bps at any size) must draw flat, not
+    # as floating-point noise on an axis reading -1.1600530743189246
+    size, net = c["size_usd"].to_numpy(), np.round(c["net_bps"].to_numpy(), 4)
     hover = "%{x:$,.0f}: %{y:.2f} bps<extra></extra>"
     data = [
         {
@@ -242,7 +244,7 @@ def curve_spec(view: sc.SimulatorView) -> dict:
         {
             "type": "scatter",
             "x": [e.size if e.size_unit is SizeUnit.QUOTE else e.filled_usd],  # the axis is USD
-            "y": [e.net_cost_bps],
+            "y": [round(e.net_cost_bps, 4)],
             "mode": "markers",
             "name": "this order",
             "marker": {"size": 12, "color": "#e8590c", "symbol": "diamond"},

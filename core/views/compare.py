@@ -33,7 +33,7 @@ from core.costs.volatility import Volatility, VolSource, realised_vol
 from core.errors import SimulatorError
 from core.market import venues
 from core.market.book import BookSnapshot
-from core.views.formatting import bps, usd
+from core.views.formatting import bps, price, usd
 from core.views.inputs import RawInputs, Scenario
 from core.views.market import book_time, restart_note
 
@@ -195,12 +195,47 @@ def _move(name: str, unit: str, a: float, b: float) -> str:
         return f"{name} n/a in both"
     if math.isnan(a) or math.isnan(b):
         return f"{name} {_fmt(a, unit)} → {_fmt(b, unit)}"
-    if math.isclose(a, b, rel_tol=0.0, abs_tol=1e-12):
+    if _same(a, b):
         return f"{name} unchanged ({_fmt(a, unit)})"
     sign = "+" if b > a else "-"
     # a change of a share is in percentage points: 87.1% -> 69.3% is -17.8 points, not -17.8%
     step = f"{abs(b - a) * 100:.1f} points" if unit == "%" else _fmt(abs(b - a), unit)
     return f"{name} {_fmt(a, unit)} → {_fmt(b, unit)} ({sign}{step})"
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal up to floating-point noise (the same book priced twice can differ in the 15th digit)."""
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def outputs_shown(c: Comparison, price_decimals: int) -> pd.DataFrame:
+    """The outputs table as text, each cell in its unit (USD with its sign, bps, %, prices on the venue's tick),
+    a change in points for a share, "n/a" where a scenario was not priced or a figure does not apply (a limit
+    order has no p90), and 0 for a change that is floating-point noise (``1.33e-15``)."""
+    import pandas as pd
+
+    units = [unit for _, _, unit in OUTPUTS]
+    ref = c.outputs.iloc[:, 0].to_numpy()
+    cols: dict[str, list[str]] = {}
+    for col in c.outputs.columns:
+        diff = " − " in str(col)
+        cells = []
+        for x, a, unit in zip(c.outputs[col].to_numpy(), ref, units, strict=True):
+            if math.isnan(x):
+                cells.append("n/a")
+            elif diff and _same(x + a, a):
+                cells.append("0" if unit != "%" else "0.0 points")
+            elif unit == "%":
+                cells.append(f"{x:+.1f} points" if diff else f"{x:.1f} %")
+            elif unit == "quote":
+                cells.append(("+" if diff and x > 0 else "") + price(x, price_decimals))
+            else:
+                text = _fmt(x, unit)
+                cells.append(f"+{text}" if diff and x > 0 else text)
+        cols[str(col)] = cells
+    out = pd.DataFrame(cols, index=c.outputs.index)
+    out.index.name = c.outputs.index.name
+    return out
 
 
 def _fmt(x: float, unit: str) -> str:

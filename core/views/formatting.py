@@ -84,6 +84,15 @@ def price(px: float, decimals: int = 2) -> str:
     return f"{px:,.{decimals}f}" if math.isfinite(px) else "n/a"
 
 
+def mid_price(px: float, decimals: int = 2) -> str:
+    """A mid price: halfway between two ticks it keeps the half tick (``61,815.85`` on a 0.1 tick), so the
+    distances from it shown beside it (``0.0081 bps from mid``) agree with what is written."""
+    if not math.isfinite(px):
+        return "n/a"
+    on_tick = math.isclose(px, round(px, decimals), rel_tol=0.0, abs_tol=10.0 ** -(decimals + 3))
+    return price(px, decimals if on_tick else decimals + 1)
+
+
 def size_amount(x: float, unit: str) -> str:
     """An order size in its unit: ``0.012 BTC``, ``3 contracts``, ``1 contract``, ``$100.00``."""
     if unit == "USD":

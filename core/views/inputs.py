@@ -18,12 +18,13 @@ from enum import Enum
 from typing import Any
 
 from core.costs.fees import MAX_ABS_RATE, FeeTier, custom_tier, override
+from core.costs.models import Models
 from core.costs.order import MAX_LATENCY_MS, MAX_NOTIONAL_USD, AtExpiry, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import MAX_ANNUAL_VOL
 from core.errors import SimulatorError
 from core.market.instruments import Instrument
 from core.views.fee_choice import fee_choices
-from core.views.formatting import price, significant, size_amount, usd
+from core.views.formatting import mid_price, significant, size_amount, usd
 
 # Field names: the page puts each message next to the widget of the same field.
 QUANTITY = "quantity"
@@ -207,6 +208,30 @@ def check_volatility_pct(value: Any) -> tuple[float | None, str | None]:
     return v / 100.0, None
 
 
+@dataclass(frozen=True)
+class ModelRanges:
+    """What the loaded models learned, said at the fields: a limit offset beyond ``offset_max_bps`` is refused
+    under its box (the engine refuses it too), a horizon or a latency outside what they learned gets a note
+    there (the engine serves the nearest learned one), rather than only in the collapsed notes."""
+
+    offset_max_bps: float | None = None
+    horizon_s: tuple[float, float] | None = None
+    latency_max_ms: float | None = None
+
+
+def model_ranges(models: Models) -> ModelRanges:
+    """The ranges of ``models`` (any model that does not say its range leaves that field unchecked)."""
+    mt = models.maker_taker
+    trained = getattr(mt, "trained_range", None)
+    (_, off_hi), horizon = trained() if trained is not None else ((None, None), None)
+    latency = None
+    if models.slippage is not None:  # the book walk takes no latency; the learned models clip it to their grid
+        from core.learned.features import LATENCIES_MS
+
+        latency = max(LATENCIES_MS)
+    return ModelRanges(offset_max_bps=off_hi, horizon_s=horizon, latency_max_ms=latency)
+
+
 def parse_inputs(
     raw: RawInputs,
     *,
@@ -214,6 +239,7 @@ def parse_inputs(
     market: str,
     limit_available: bool,
     instrument: Instrument | None = None,
+    ranges: ModelRanges | None = None,
 ) -> Scenario:
     """Validate every field; each bad field gets its own message, keyed by field name.
 
@@ -247,6 +273,18 @@ def parse_inputs(
         )
         if err:
             errors[HORIZON] = err
+        r = ranges or ModelRanges()
+        if offset is not None and r.offset_max_bps is not None and offset > r.offset_max_bps + 1e-9:
+            errors[OFFSET] = (
+                f"Enter an offset of at most {r.offset_max_bps:g} bps: the fill model learned fill rates up to "
+                f"{r.offset_max_bps:g} bps behind the best price. Further away it has no data, and would show a fill "
+                "(and a price gain) that is not there."
+            )
+        if horizon is not None and r.horizon_s is not None and not r.horizon_s[0] <= horizon <= r.horizon_s[1]:
+            near = min(max(horizon, r.horizon_s[0]), r.horizon_s[1])
+            notes[HORIZON] = (
+                f"Priced as a {near:g} s rest: the fill model learned rests of {r.horizon_s[0]:g}-{r.horizon_s[1]:g} s."
+            )
     try:
         expiry = AtExpiry.parse(raw.at_expiry or "cross")
     except SimulatorError:
@@ -265,6 +303,12 @@ def parse_inputs(
     latency, err = _check_range(raw.latency_ms, what="latency", unit="ms", lo=0.0, hi=MAX_LATENCY_MS)
     if err:
         errors[LATENCY] = err
+    lat_max = (ranges or ModelRanges()).latency_max_ms
+    if latency is not None and lat_max is not None and latency > lat_max and order_type == "market":
+        notes[LATENCY] = (
+            f"The slippage model learned delays of 0-{lat_max:g} ms: a longer one is priced as {lat_max:g} ms (its "
+            "p90 band stops growing there)."
+        )
 
     order = None
     if qty is not None and not any(f in errors for f in (SIDE, ORDER_TYPE, QUANTITY, OFFSET, HORIZON)):
@@ -419,7 +463,7 @@ def size_order(scenario: Scenario, instrument: Instrument, mid: float) -> Scenar
     converted = (
         ""
         if unit.value == ("contracts" if instrument.sized_in_contracts else "base")
-        else (f"{entered} = {size_amount(raw_size, venue_unit)} at mid {price(mid, instrument.price_decimals)}")
+        else (f"{entered} = {size_amount(raw_size, venue_unit)} at mid {mid_price(mid, instrument.price_decimals)}")
     )
     min_usd = _usd_of(instrument.min_size, instrument, mid)
     each = (
@@ -452,6 +496,14 @@ def size_order(scenario: Scenario, instrument: Instrument, mid: float) -> Scenar
     if below:
         why = f"{below}: {entered} is {size_amount(raw_size, venue_unit)}" if converted else below
         return replace(scenario, order=None, sizing=sizing, errors={**scenario.errors, QUANTITY: why + "."})
+    if (
+        sizing.notional_usd > MAX_NOTIONAL_USD
+    ):  # checked once, on what was entered (the engine allows the price to move)
+        why = (
+            f"{entered} is about {usd(sizing.notional_usd)} at mid {mid_price(mid, instrument.price_decimals)}, more than "
+            f"the {usd(MAX_NOTIONAL_USD)} this simulator prices; check the number of zeros."
+        )
+        return replace(scenario, order=None, sizing=sizing, errors={**scenario.errors, QUANTITY: why})
     if instrument.sized_in_contracts and instrument.ct_type == "inverse":
         amount, size_unit = size * instrument.ct_val, SizeUnit.QUOTE  # contracts of ct_val USD: exact
     elif order.order_type is OrderType.LIMIT:

@@ -20,7 +20,7 @@ from core.costs.order import AtExpiry, OrderType, Side
 from core.costs.volatility import scale_note
 from core.market.instruments import Instrument
 from core.views.documents import doc_link
-from core.views.formatting import bps, bps_pct, microseconds, percent, price, size_amount, usd, usd_brief
+from core.views.formatting import bps, bps_pct, microseconds, mid_price, percent, price, size_amount, usd, usd_brief
 from core.views.inputs import OrderSize
 from core.views.simulator import LatencyStats, SimulatorView
 
@@ -142,7 +142,9 @@ def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
     (of the crossed rest only) goes in the slippage card's note beside the maker and crossed parts, since beside a
     negative slippage (the maker part earns the spread) a card "impact, inside slippage" would read as more than
     the whole."""
-    net = Card("Net cost", usd_brief(e.net_cost_usd), bps_pct(e.net_cost_bps), f"of {usd(e.filled_usd)}")
+    cancelled = e.at_expiry is AtExpiry.CANCEL
+    of = f"of {usd(e.filled_usd)}" + (" expected to fill; the rest is not traded" if cancelled else "")
+    net = Card("Net cost", usd_brief(e.net_cost_usd), bps_pct(e.net_cost_bps), of)
     fees = Card("Expected fees", usd_brief(e.fee_usd), bps_pct(e.fee_bps))
     if e.order_type is not OrderType.LIMIT:
         p90 = f"p90 {usd(e.slippage_p90_usd)}" if e.slippage_p90_usd is not None else None
@@ -192,12 +194,15 @@ def order_cards(view: SimulatorView, sizing: OrderSize | None, instrument: Instr
     e = view.estimate
     assert e is not None  # drawn only for a priced view
     d, q = instrument.price_decimals, instrument.quote
-    if sizing is not None:
+    cancelled = e.at_expiry is AtExpiry.CANCEL and e.filled_usd < e.size * (1 - 1e-9)
+    if sizing is not None:  # the whole order's worth; a cancelled rest's order fills only part of it, said below
         size = Card(
             "Order size",
             size_amount(sizing.venue_size, sizing.venue_unit),
-            usd(e.filled_usd),
-            "rounded to the lot" if sizing.rounded else None,
+            usd(sizing.notional_usd if cancelled else e.filled_usd),
+            f"expected to fill {usd(e.filled_usd)}"
+            if cancelled
+            else ("rounded to the lot" if sizing.rounded else None),
         )
     else:
         size = Card("Order size", size_amount(e.filled_base, instrument.base), usd(e.filled_usd))
@@ -259,7 +264,7 @@ def fill_sentence(e: CostEstimate, instrument: Instrument) -> str:
             f"average {price(e.avg_price, d)} {q} over {e.levels_used} level(s)"
         )
     return (
-        f"{what}; mid {price(e.mid, d)}, spread {bps(e.spread_bps)}; volatility {e.volatility_annual:.1%} a year "
+        f"{what}; mid {mid_price(e.mid, d)}, spread {bps(e.spread_bps)}; volatility {e.volatility_annual:.1%} a year "
         f"({e.volatility_source.value}{scale_note(e.volatility_annual, e.volatility_30s_annual)})"
     )
 

@@ -11,6 +11,7 @@ from core.errors import SimulatorError, SourceUnavailable
 from core.feed.config import FeedConfig, Source
 from core.feed.replay import bundled_recordings
 from core.runtime import Runtime
+from core.views.market import EXCHANGE_LABELS
 from core.views.simulator import feed_config_for, preferred_symbol, source_instruments
 
 #: the selectbox values of the data sources, in the order offered
@@ -26,6 +27,23 @@ def running(rt: Runtime) -> tuple[str, str, str]:
     """(source, exchange, symbol) the shared feed streams now."""
     status = rt.status()
     return ((rt.config.source if rt.config else Source.REPLAY).value, status.exchange, status.symbol)
+
+
+#: how long after another session switched the shared feed this session's Simulator says so (seconds)
+SWITCH_NOTICE_S = 60.0
+
+
+def switched_note(before: tuple[str, str, str], now: tuple[str, str, str]) -> str:
+    """What a session is told when the shared feed was switched elsewhere (another visitor, or the Data page): one
+    feed serves every session, so its order is now priced on another instrument, and it should not learn that
+    from a changed number alone."""
+    was = f"{before[2]} on {EXCHANGE_LABELS.get(before[1], before[1])}"
+    is_ = f"{now[2]} on {EXCHANGE_LABELS.get(now[1], now[1])} ({source_label(now[0]).lower()})"
+    return (
+        f"The shared feed was switched from {was} to {is_} in another session or on the Data page: one feed serves "
+        "every visitor of this app, so your order is now priced on it. Pick your instrument again in the sidebar "
+        "to switch back (for everyone)."
+    )
 
 
 def offered(rt: Runtime, source: str) -> dict[str, list[str]]:

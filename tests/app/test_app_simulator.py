@@ -406,6 +406,12 @@ def test_limit_order_when_the_maker_taker_model_is_loaded(at):
         assert not at.exception
         shown = " ".join(str(x.value) for x in (*at.error, *at.warning, *at.caption, *at.markdown))
         assert "Enter an offset of at most 5 bps" in shown, shown[:500]
+        under = messages_after(at, "sim_offset_bps")  # under the offset box itself, not only in the message box
+        assert any(k == "Error" and v.startswith("Enter an offset of at most 5 bps") for k, v in under), under
+    at.number_input(key="sim_offset_bps").set_value(1.0).run()
+    at.number_input(key="sim_horizon_s").set_value(600.0).run()  # beyond the learned rests: said under the box
+    assert not at.exception
+    assert any(c.value.startswith("Priced as a 60 s rest: the fill model learned rests of") for c in at.caption)
     assert any(c.value.startswith("The unfilled rest is cancelled") for c in at.caption)
 
 
@@ -477,6 +483,9 @@ def test_follows_a_switch_made_elsewhere(at):
         assert source_box(at, "Exchange").value == "binance"
         assert not any("now streams" in w.value for w in at.main.warning)
         assert "Net cost" in metrics(at)
+        # and says so: the order is now priced on another instrument, which a changed number alone would not tell
+        said = [w.value for w in at.main.warning if w.value.startswith("The shared feed was switched from ")]
+        assert said and "to BTCUSDT on Binance spot (replay" in said[0], [w.value for w in at.main.warning]
     finally:
         feed.start(config)
 

@@ -10,6 +10,7 @@ from core.feed.goquant import parse_snapshot
 from core.learned.models import load_models
 from core.market.instruments import get_instrument
 from core.views import compare as cmp
+from core.views import formatting as fmt
 from core.views import inputs as vi
 
 INST = get_instrument("binance-futures", "BTCUSDT")
@@ -54,6 +55,9 @@ def test_only_volatility_differs_so_the_expected_cost_is_identical_and_the_p90_i
     assert r.inputs.at["Latency (ms)", "differs from A"] == "C"
     assert r.inputs.at["Size (USD)", "differs from A"] == ""
     assert r.outputs.at["Expected cost (net) (USD)", "B − A"] == 0.0
+    assert cmp.outputs_shown(r, 1).at["Expected cost (net) (USD)", "B − A"] == "0"
+    noisy = replace(r, outputs=r.outputs.assign(**{"B − A": r.outputs["B − A"] + 1.3e-15}))
+    assert cmp.outputs_shown(noisy, 1).at["Expected cost (net) (USD)", "B − A"] == "0"  # noise, not a change
     assert r.outputs.at["Slippage p90 (USD)", "B − A"] == pytest.approx(eb.slippage_p90_usd - ea.slippage_p90_usd)
     assert "differs from A in volatility" in r.moves[0] and "expected cost (net) unchanged" in r.moves[0]
     assert "slippage p90 unchanged" not in r.moves[0]
@@ -75,6 +79,15 @@ def test_a_different_size_moves_the_expected_cost_and_a_bad_variant_is_a_plain_m
     assert r.outputs.at["Expected cost (net) (USD)", "B − A"] > 0
     assert r.priced[2].estimate is None and "negative" in r.priced[2].error
     assert np.isnan(r.outputs.at["Expected cost (net) (USD)", "C"]) and "not compared" in r.moves[1]
+    # as the page shows it: text in each row's unit, prices on the tick, n/a where not priced, no raw floats
+    shown = cmp.outputs_shown(r, 1)
+    ea, eb = r.priced[0].estimate, r.priced[1].estimate
+    assert shown.at["Expected cost (net) (USD)", "A"] == fmt.usd(ea.net_cost_usd)
+    assert shown.at["Expected cost (net) (USD)", "B − A"] == "+" + fmt.usd(eb.net_cost_usd - ea.net_cost_usd)
+    assert shown.at["Average fill price (quote)", "A"] == fmt.price(ea.avg_price, 1)
+    assert shown.at["Maker share (%)", "A"] == "0.0 %" and shown.at["Maker share (%)", "B − A"] == "0.0 points"
+    assert shown.at["Expected cost (net) (USD)", "C"] == "n/a"
+    assert not any("e-" in v or v in ("nan", "None") for v in shown.to_numpy().ravel())
 
 
 def test_the_pinned_book_does_not_change_when_the_feed_moves_on(pinned):

@@ -220,8 +220,11 @@ def test_order_coerces_strings_and_is_frozen():
 
 
 def test_base_order_above_notional_cap_is_refused():
+    """The engine refuses a base size above ENGINE_MAX_NOTIONAL_USD ($2e9) at the current mid; between the entry cap
+    ($1e9, checked on what was typed) and it, an order entered before the price moved still prices."""
     with pytest.raises(OrderError, match="more than"):
-        estimate(worked_snapshot(), Order("buy", 20_000, unit="base"), fee_tier=LV1)  # ~$2e9
+        estimate(worked_snapshot(), Order("buy", 25_000, unit="base"), fee_tier=LV1)  # ~$2.5e9
+    assert estimate(worked_snapshot(), Order("buy", 15_000, unit="base"), fee_tier=LV1).filled_base == 15_000
 
 
 class FakeSlippage:

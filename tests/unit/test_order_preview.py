@@ -208,3 +208,35 @@ def test_percent_never_rounds_a_cost_to_zero(x, text):
 @pytest.mark.parametrize("x,text", [(0.012, "0.012"), (1e-5, "0.00001"), (16.226, "16.226"), (1250.0, "1,250")])
 def test_significant_never_uses_scientific_notation(x, text):
     assert fmt.significant(x) == text
+
+
+def test_a_size_in_btc_above_the_cap_is_refused_at_the_field_and_a_moved_price_still_prices():
+    """The cap is checked once, on what was entered (as an exchange checks on submission): 20,000 BTC at 61,800 is
+    $1.236B, refused under the size box; an order entered within the cap keeps being priced while the mid moves
+    (the engine allows ENGINE_MAX_NOTIONAL_USD), where a walkthrough saw a $999,999,999 order vanish on a tick."""
+    from core.costs.estimate import estimate
+    from core.costs.fees import custom_tier
+    from core.costs.order import ENGINE_MAX_NOTIONAL_USD, MAX_NOTIONAL_USD, Order
+    from core.errors import OrderError
+
+    s = sized(PERP, size_unit="base", quantity_base="20000")
+    assert not s.ok and s.order is None
+    assert s.errors[vi.QUANTITY] == (
+        "20,000 BTC is about $1,236,000,000.00 at mid 61,800.0, more than the $1,000,000,000.00 this simulator "
+        "prices; check the number of zeros."
+    )
+    ok = sized(PERP, quantity_usd=999_999_999.0)
+    assert ok.ok and ok.order.quantity * MID <= MAX_NOTIONAL_USD
+    book = worked_book(exchange_ts_ms=1, recv_ns=1)  # mid 100,000: the price has moved up 62% since entry
+    tier = custom_tier(exchange="binance-futures", market="swap", maker_rate=0.0002, taker_rate=0.0005)
+    moved = estimate(book, ok.order, fee_tier=tier)
+    assert moved.filled_usd > MAX_NOTIONAL_USD  # priced, not refused
+    with pytest.raises(OrderError, match=r"more than the \$1,000,000,000 this simulator prices"):
+        estimate(book, Order("buy", ENGINE_MAX_NOTIONAL_USD / book.mid * 1.01, unit=SizeUnit.BASE), fee_tier=tier)
+
+
+def test_a_mid_between_two_ticks_keeps_its_half_tick():
+    """A walkthrough: 'average 61,815.9; mid 61,815.9' beside '0.0081 bps from mid' (the mid was 61,815.85)."""
+    assert fmt.mid_price(61_815.85, 1) == "61,815.85"
+    assert fmt.mid_price(61_815.9, 1) == "61,815.9"
+    assert fmt.mid_price(100_000.0, 1) == "100,000.0" and fmt.mid_price(float("nan"), 1) == "n/a"

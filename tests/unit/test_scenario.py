@@ -134,6 +134,32 @@ def test_each_bad_input_gets_its_own_plain_message(field, changes, message):
     assert s.errors == {field: message}  # that field only, in words; never an exception
 
 
+def test_what_the_models_learned_is_said_at_the_fields():
+    """A walkthrough: a 10 bps offset was refused only in the message box (cut off there), a 600 s horizon and a
+    5,000 ms latency were priced as 60 s and 1,000 ms with the note only in the collapsed notes. With the loaded
+    models' ranges each is said under its own box."""
+    from core.learned.models import load_models
+
+    ranges = vi.model_ranges(load_models().models)
+    assert ranges.offset_max_bps == 5.0 and ranges.horizon_s == (1.0, 60.0) and ranges.latency_max_ms == 1000.0
+
+    def check(**raw) -> vi.Scenario:
+        return vi.parse_inputs(
+            replace(vi.RawInputs(), **raw), exchange=EX, market=MKT, limit_available=True, ranges=ranges
+        )
+
+    far = check(order_type="limit", offset_bps=10.0, horizon_s=30.0)
+    assert not far.ok and far.errors[vi.OFFSET].startswith("Enter an offset of at most 5 bps: the fill model learned")
+    assert check(order_type="limit", offset_bps=5.0, horizon_s=30.0).ok
+    long = check(order_type="limit", offset_bps=1.0, horizon_s=600.0)
+    assert long.ok and long.notes[vi.HORIZON] == "Priced as a 60 s rest: the fill model learned rests of 1-60 s."
+    assert vi.HORIZON not in check(order_type="limit", offset_bps=1.0, horizon_s=60.0).notes
+    slow = check(latency_ms=5000.0)
+    assert slow.ok and slow.notes[vi.LATENCY].startswith("The slippage model learned delays of 0-1000 ms")
+    assert vi.LATENCY not in check(latency_ms=1000.0).notes
+    assert parse(order_type="market", latency_ms=5000.0).notes.get(vi.LATENCY) is None  # no ranges: no claim
+
+
 def test_limit_fields_are_checked_when_limit_orders_are_available():
     s = vi.parse_inputs(
         replace(vi.RawInputs(), order_type="limit", offset_bps=-1.0, horizon_s=0.0),
@@ -476,3 +502,27 @@ def test_limit_order_marks_its_price_and_splits_maker_and_rest(book):
         limit_available=True,
     )
     assert sc.compute_view(book, big, models=models).depth_warning is None  # a cancelled rest never walks
+
+
+def test_a_cancelled_rests_cards_say_the_whole_order_and_what_fills(book):
+    """A walkthrough: 'Order size 0.162 BTC / $688.24' (the whole order in BTC over the filled 7% in USD) made a far,
+    mostly cancelled bid read as a small profitable order. The size card gives the whole order's worth and what is
+    expected to fill; the net cost says its bps are of the filled part and the rest is not traded."""
+    from core.views import preview
+
+    inst = instruments().get(EX, "BTC-USDT-SWAP")
+    raw = replace(
+        vi.RawInputs(), order_type="limit", quantity_usd=10_000.0, offset_bps=1.0, horizon_s=30.0, at_expiry="cancel"
+    )
+    scenario = vi.size_order(
+        vi.parse_inputs(raw, exchange=EX, market=MKT, limit_available=True, instrument=inst), inst, book.mid
+    )
+    view = sc.compute_view(book, scenario, models=Models(maker_taker=StubMakerTaker()))
+    e = view.estimate
+    assert e.filled_usd == pytest.approx(0.25 * scenario.sizing.notional_usd)
+    size = next(c for c in preview.order_cards(view, scenario.sizing, inst) if c.label == "Order size")
+    assert (
+        size.delta == fmt.usd(scenario.sizing.notional_usd) and size.note == f"expected to fill {fmt.usd(e.filled_usd)}"
+    )
+    net = next(c for c in preview.cost_cards(e) if c.label == "Net cost")
+    assert net.note == f"of {fmt.usd(e.filled_usd)} expected to fill; the rest is not traded"
