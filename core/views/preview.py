@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.costs.estimate import CostEstimate
+from core.costs.impact import load_impact
 from core.costs.order import AtExpiry, OrderType, Side
 from core.costs.volatility import scale_note
 from core.market.instruments import Instrument
@@ -45,7 +46,9 @@ HELP = {
     f"See the {DOCS}.",
     "Market impact (in slippage)": "The part of the slippage that moves the market against you and stays moved "
     "after the order: estimated from how prices moved after real orders of this size. It is already inside the "
-    f"slippage figure, so it is not added again. See the {DOCS}.",
+    f"slippage figure, so it is not added again. Its note gives the share of the walk past the best price that is "
+    "counted as permanent, measured after real orders, with its 95% interval: a wide interval means the split "
+    f"between lasting and passing cost is uncertain, not the slippage itself. See the {DOCS}.",
     "Adverse selection + opportunity": "What a resting order is expected to lose to the market's moves, beyond "
     "its price: when it fills, the price tends to keep moving through it (adverse selection: the fills come just "
     "before the move against you); the part not filled sees the price move away before the rest crosses at the "
@@ -151,7 +154,7 @@ def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
         return (
             Card("Expected slippage", usd_brief(e.slippage_usd), bps_pct(e.slippage_bps), p90),
             fees,
-            Card("Market impact (in slippage)", usd_brief(e.impact_usd), bps_pct(e.impact_bps)),
+            Card("Market impact (in slippage)", usd_brief(e.impact_usd), bps_pct(e.impact_bps), impact_note(e)),
             net,
         )
     parts = f"maker part {usd_brief(e.maker_part_usd)}"
@@ -174,6 +177,18 @@ def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
         ),
         net,
     )
+
+
+def impact_note(e: CostEstimate) -> str | None:
+    """The permanent share behind the impact with its interval, where it is the calibrated one: a trader should see
+    that the share of the walk called permanent is measured loosely (its 95% interval is wide), not only the
+    figure."""
+    c = load_impact()
+    share = e.calibration.permanent_share
+    if e.impact_usd <= 0 or share != c.permanent_share or c.permanent_share_ci is None:
+        return None
+    lo, hi = c.permanent_share_ci
+    return f"share ψ {share:.2f}, 95% CI {lo:.2f} to {hi:.2f}"
 
 
 def worst_price(view: SimulatorView) -> float:

@@ -195,7 +195,8 @@ def depth_warning(snapshot: BookSnapshot, side: Side | str, quantity_usd: float)
     which = "asks" if buy else "bids"
     return (
         f"Beyond visible depth: the visible {which} hold {usd(visible)}; the other {usd(quantity_usd - visible)} "
-        "is priced by extending the book at its average depth slope, a conservative estimate."
+        "is priced by extending the book at its average depth slope: a rough estimate, high if deeper books get "
+        "denser, and it can jump from one book to the next as large orders enter or leave the visible levels."
     )
 
 

@@ -146,6 +146,10 @@ def test_every_cost_card_shows_usd_bps_and_percent():
     for c in cards:
         assert c.value.startswith(("$", "< $")) and " bps · " in c.delta and c.delta.endswith(" %"), c
         assert "γ" not in c.help and "X²" not in c.help and "/docs?doc=guide" in c.help
+    from core.costs.impact import load_impact
+
+    lo, hi = load_impact().permanent_share_ci
+    assert cards[2].note == f"share ψ {load_impact().permanent_share:.2f}, 95% CI {lo:.2f} to {hi:.2f}"
     net = cards[3]
     assert net.delta == f"{fmt.bps(e.net_cost_bps)} · {fmt.percent(e.net_cost_bps / 100)}"
     order = {c.label: c for c in preview.order_cards(view, vi.size_order(scenario, OKX, book.mid).sizing, OKX)}

@@ -287,7 +287,8 @@ def test_beyond_visible_depth_is_a_warning_not_an_error(book):
     assert v.error is None and v.estimate.beyond_visible
     assert v.depth_warning == (
         "Beyond visible depth: the visible asks hold $27,002.11; the other $22,997.89 is priced by extending the "
-        "book at its average depth slope, a conservative estimate."
+        "book at its average depth slope: a rough estimate, high if deeper books get denser, and it can jump from one "
+        "book to the next as large orders enter or leave the visible levels."
     )
     assert v.estimate.avg_price == pytest.approx(100_010.78, abs=0.01)
     # the fill range reaches the extrapolated marginal price: 100 010 + (10 / 0.27) x extrapolated base
