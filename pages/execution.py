@@ -88,7 +88,7 @@ def execution_page() -> None:
         urgency=urgency,
         tick_interval_s=inst.tick_interval_s,
         mid=book.mid if (book := rt.latest(inst.exchange, inst.symbol)) is not None else math.nan,
-        instrument=inst,
+        instrument=rt.instrument(inst.exchange, inst.symbol),
     )
     slot = {"side": cols[0], "notional": cols[1], "horizon": cols[2], "slices": cols[3], "urgency": cols[4]}
     for name, message in check.errors.items():

@@ -145,6 +145,9 @@ class PlanInputs:
     fee_tier: FeeTier
     refill_s: float = DEFAULT_REFILL_S
     permanent_share: float = DEFAULT_PERMANENT_SHARE
+    #: the size in base units as the venue takes it (rounded down to its lot, as on the Simulator); None: the
+    #: notional is walked as USD and the base size is whatever it buys
+    base_qty: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +323,10 @@ def plan_execution(
 ) -> ExecutionPlan:
     """Calibrate on ``snapshot`` and build the plan. Raises ``OrderError`` (plain message) if it cannot."""
     mid = snapshot.mid
-    walk = walk_book(snapshot, inputs.side, inputs.notional_usd, unit=SizeUnit.QUOTE)
+    if inputs.base_qty is not None:  # the venue's size, on its lot: the Simulator's order, slice for slice
+        walk = walk_book(snapshot, inputs.side, inputs.base_qty, unit=SizeUnit.BASE)
+    else:
+        walk = walk_book(snapshot, inputs.side, inputs.notional_usd, unit=SizeUnit.QUOTE)
     notes = []
     if walk.beyond_visible:
         notes.append(

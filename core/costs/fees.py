@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.errors import InputError, OrderError
+from core.market import venues
 from core.paths import DATA_DIR
 
 FEES_PATH = DATA_DIR / "fees.json"
@@ -44,8 +45,9 @@ class FeeTier:
 
     @property
     def label(self) -> str:
-        """Short name for the UI: ``"OKX Lv1"``, ``"BINANCE VIP0 + BNB -25%"`` or ``"OKX Lv1 (override)"``."""
-        name = f"{self.exchange.upper()} {self.tier}"
+        """Short name for the UI, with the venue as pages name it: ``"OKX Lv1"``, ``"Binance spot VIP0 + BNB -25%"``
+        or ``"OKX Lv1 (override)"`` (not the venue's id: a walkthrough read "BINANCE-FUTURES VIP0" as internal)."""
+        name = f"{venues.label(self.exchange)} {self.tier}"
         if self.bnb_applied:
             name += f" + BNB -{self.bnb_discount:.0%}"
         return name + " (override)" if self.overridden else name

@@ -40,7 +40,7 @@ from core.market.book import BookSnapshot
 from core.market.instruments import Instrument
 from core.runtime import Runtime
 from core.views import inputs as vi
-from core.views.formatting import bps, rate, usd
+from core.views.formatting import bps, rate, size_amount, usd
 from core.views.market import EXCHANGE_LABELS
 from core.views.simulator import market_kind
 
@@ -174,6 +174,8 @@ def check_inputs(
         limit_available=False,
         instrument=instrument,
     )
+    if instrument is not None and math.isfinite(mid) and mid > 0:  # the venue's minimum and lot, as the Simulator
+        scenario = vi.size_order(scenario, instrument, mid)
     whose = "The Simulator's order: " if use_simulator else ""
     errors: dict[str, str] = {}
     for name, key in (("side", vi.SIDE), ("notional", vi.QUANTITY)):
@@ -217,9 +219,14 @@ def check_inputs(
         fee_tier=scenario.fee_tier,
         refill_s=refill_s,
         permanent_share=permanent_share,
+        base_qty=scenario.sizing.base if scenario.sizing is not None else None,
+    )
+    z = scenario.sizing
+    size = (
+        f"{size_amount(z.venue_size, z.venue_unit)} ({usd(order.quantity)})" if z is not None else usd(order.quantity)
     )
     text = (
-        f"{order.side.value.capitalize()} {usd(order.quantity)} of {symbol} on {EXCHANGE_LABELS.get(exchange, exchange)}"
+        f"{order.side.value.capitalize()} {size} of {symbol} on {EXCHANGE_LABELS.get(exchange, exchange)}"
         f"{' (the Simulator’s order)' if use_simulator else ''}; every slice is a market order, so it pays the "
         f"{scenario.fee_tier.label} taker fee, {rate(scenario.fee_tier.taker_rate)}."
     )

@@ -14,7 +14,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.costs.fees import get_tier
-from core.views.formatting import usd
 from core.views.simulator import market_kind
 from pages.common import get_runtime
 from tests.app.test_app_pages import APP, errors, metrics, open_page
@@ -38,7 +37,9 @@ def test_the_page_plans_the_simulators_order_in_ten_slices_with_fees():
     assert at.select_slider(key="exec_urgency").value == "balanced"
     assert not errors(at) and not at.exception
     # the Simulator's defaults ($10,000 buy) on the feed's instrument, with its entry fee tier as taker
-    assert any(c.value.startswith("Buy $10,000.00 of ") and "taker fee" in c.value for c in at.caption)
+    side, base, notional = planned(at)  # on the venue's lot, as the Simulator sizes it (not 0.162028 BTC)
+    assert side == "Buy" and 9_900.0 < notional <= 10_000.0  # one lot (0.001 BTC) is about $60
+    assert abs(base * 1000 - round(base * 1000)) < 1e-9  # Binance USD-M BTCUSDT's lot is 0.001 BTC
     assert any("1 to " in c.value and "for example 1, 2, 10, 60, 600" in c.value for c in at.caption)
     t = costs(at)
     assert list(t.index) == [
@@ -73,16 +74,30 @@ def test_the_page_takes_the_simulators_order_or_a_typed_one():
     at.switch_page("pages/execution.py").run()
     at = open_page_again(at)
     assert not at.exception
-    assert any(c.value.startswith("Sell $250,000.00 of ") and "the Simulator’s order" in c.value for c in at.caption)
+    side, _, notional = planned(at)
+    assert side == "Sell" and 249_000.0 < notional <= 250_000.0
+    assert any(c.value.startswith("Sell ") and "the Simulator’s order" in c.value for c in at.caption)
     exchange, symbol = at.session_state["sim_instrument"]
     market = market_kind(get_runtime().instrument(exchange, symbol))
-    fee = usd(get_tier(exchange, market).taker_rate * 250_000.0)  # the Simulator's entry tier, as taker
-    assert costs(at)["fees (USD)"].tolist() == [fee] * 3
+    fees = costs(at)["fees (USD)"].tolist()
+    assert fees[0] == fees[1] == fees[2]  # the Simulator's entry tier, as taker, on the same walked notional
+    fee = float(fees[0].replace("$", "").replace(",", ""))
+    assert abs(fee - get_tier(exchange, market).taker_rate * notional) < 0.002 * fee
     at.toggle(key="exec_use_sim").set_value(False).run()
     assert at.number_input(key="exec_notional").value == 1_000_000
     at.segmented_control(key="exec_side").set_value("buy").run()
-    assert any(c.value.startswith("Buy $1,000,000.00 of ") for c in at.caption)
+    side, _, notional = planned(at)  # a typed order is also put on the venue's lot
+    assert side == "Buy" and 999_900.0 < notional <= 1_000_000.0
     assert not any("Simulator’s order" in c.value for c in at.caption)
+
+
+def planned(at: AppTest) -> tuple[str, float, float]:
+    """(side, base size, USD) of the order the page plans, from its sentence: 'Buy 0.162 BTC ($9,951.10) of ...'."""
+    for c in at.caption:
+        m = re.match(r"^(Buy|Sell) ([\d.,]+) BTC \(\$([\d,]+\.\d\d)\) of ", c.value)
+        if m:
+            return m[1], float(m[2].replace(",", "")), float(m[3].replace(",", ""))
+    raise AssertionError([c.value for c in at.caption])
 
 
 def open_page_again(at: AppTest) -> AppTest:

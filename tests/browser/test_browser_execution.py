@@ -43,7 +43,10 @@ def test_execution_page_plans_the_simulators_order_with_fees(app_url):  # noqa: 
 
             _open_execution(page)
             page.locator('[data-testid="stMetric"]', has_text=SCHEDULE).wait_for(timeout=30_000)
-            page.get_by_text("Sell $250,000.00 of", exact=False).first.wait_for(timeout=10_000)
+            # the Simulator's $250,000 sell, on the venue's lot: "Sell 4.045 BTC ($249,9xx.xx) of BTCUSDT ..."
+            page.get_by_text(re.compile(r"Sell [\d.,]+ BTC \(\$2(49|50),\d{3}\.\d\d\) of")).first.wait_for(
+                timeout=10_000
+            )
             assert page.get_by_role("spinbutton", name="Slices").input_value() == "10"
             assert page.get_by_role("spinbutton", name="Horizon (s)").input_value() == "600"
             metric = page.locator('[data-testid="stMetric"]', has_text=SCHEDULE)

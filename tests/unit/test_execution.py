@@ -318,3 +318,32 @@ def test_figures_mark_the_schedule_twap_and_one_market_order():
     assert fr.data[1].y[0] == pytest.approx(plan.schedule.expected_cost)
     h = holdings_figure(plan)
     assert h.data[1].y[0] == pytest.approx(plan.base_qty) and h.data[1].y[-1] == 0
+
+
+def test_the_plan_works_the_venues_size_on_its_lot_as_the_simulator_does():
+    """A walkthrough: the Execution page planned 0.162028 BTC where the Simulator priced 0.162 (the venue's lot is
+    0.001 BTC). With the instrument and a mid, the order is sized as the Simulator sizes it, and the plan walks that
+    base size; under the venue's minimum it is refused with the venue's message."""
+    from core.costs.execution import plan_execution
+    from core.market.instruments import instruments
+    from tests.worked import worked_book
+
+    inst = instruments().get("binance-futures", "BTCUSDT")
+    common = dict(
+        exchange="binance-futures", symbol="BTCUSDT", market="swap", horizon_s=600, slices=10, instrument=inst
+    )
+    book = worked_book(exchange_ts_ms=1, recv_ns=1)  # mid 100,000
+    c = check_inputs(
+        simulator=vi.RawInputs(side="buy", quantity_usd=10_000.0), urgency="balanced", mid=book.mid, **common
+    )
+    assert c.ok and c.inputs.base_qty == pytest.approx(0.1) and "Buy 0.1 BTC ($10,000.00) of BTCUSDT" in c.order_text
+    odd = check_inputs(
+        simulator=vi.RawInputs(side="buy", quantity_usd=10_050.0), urgency="balanced", mid=book.mid, **common
+    )
+    assert odd.inputs.base_qty == pytest.approx(0.1)  # 0.1005 BTC rounded down to the 0.001 BTC lot
+    plan = plan_execution(book, (np.array([0.0]), np.array([book.mid])), odd.inputs)
+    assert plan.base_qty == pytest.approx(0.1, rel=1e-12)
+    small = check_inputs(
+        simulator=vi.RawInputs(side="buy", quantity_usd=50.0), urgency="balanced", mid=book.mid, **common
+    )
+    assert not small.ok and small.errors["notional"].startswith("The Simulator's order: Below the venue minimum")

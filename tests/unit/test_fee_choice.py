@@ -35,7 +35,7 @@ def test_bnb_choice_prices_the_discounted_tier():
 def test_parse_inputs_applies_bnb_only_where_offered():
     s = parse("binance-futures", "swap", bnb_discount=True)
     assert s.ok and s.fee_tier.taker_rate == pytest.approx(0.00045) and s.fee_tier.maker_rate == pytest.approx(0.00018)
-    assert s.fee_tier.label == "BINANCE-FUTURES VIP0 + BNB -10%"
+    assert s.fee_tier.label == "Binance USD-M VIP0 + BNB -10%"
     plain = parse("binance-futures", "swap")
     assert plain.fee_tier.taker_rate == 0.0005 and not plain.fee_tier.bnb_applied
     okx = parse("okx", "swap", bnb_discount=True)  # not offered: the published rate, no error

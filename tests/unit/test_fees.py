@@ -132,7 +132,7 @@ def test_bnb_discount_arithmetic_by_hand():
     # Binance spot VIP0: 0.100 % each side; 25 % off -> 0.075 % = 7.5 bps
     v0 = get_tier("binance", "spot", "VIP0", bnb=True)
     assert (v0.maker_bps, v0.taker_bps) == pytest.approx((7.5, 7.5), abs=1e-12)
-    assert v0.bnb_applied and v0.label == "BINANCE VIP0 + BNB -25%"
+    assert v0.bnb_applied and v0.label == "Binance spot VIP0 + BNB -25%"
     # a $10,000 market buy: 10,000 x 0.00075 = $7.50 instead of $10.00
     assert expected_fee(10_000, 0.0, v0.maker_rate, v0.taker_rate) == pytest.approx(7.5, rel=1e-12)
     # Binance spot VIP3: 0.042 / 0.060 % -> 0.0315 / 0.045 %
