@@ -22,7 +22,15 @@ def validation_page() -> None:
         st.error(str(exc), icon=":material/error:")
         return
     labels = vv.recording_labels(doc)
-    index = st.selectbox("Recording", range(len(labels)), format_func=lambda i: labels[i], key="val_recording", index=0)
+    index = st.selectbox(
+        "Recording",
+        range(len(labels)),
+        format_func=lambda i: labels[i],
+        key="val_recording",
+        index=vv.first_held_out(doc),
+        help="Each recording says how the models used it: the held-out day was used for nothing, so its figures "
+        "are the out-of-sample test; a training day's are in sample.",
+    )
     view = vv.validation_view(doc, index)
     st.caption(view.summary)
 

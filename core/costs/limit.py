@@ -72,7 +72,11 @@ def limit_risk_costs(
     adverse = maker_usd * risk.adverse_selection_bps / 1e4
     opportunity = crossed_usd * risk.opportunity_bps / 1e4
     methods["adverse_selection"] = f"expected markout of the filled part, {risk.source}"
-    methods["opportunity"] = f"expected move away before the rest crosses, {risk.source}"
+    methods["opportunity"] = (
+        f"expected move away before the rest crosses, {risk.source}"
+        if crossed_usd > 0 or rest_usd <= 0
+        else f"none charged: the cancelled rest does not trade (the move it misses is in the notes), {risk.source}"
+    )
     notes.append(
         f"Adverse selection: fills come as the price moves through the order; the mid is expected to move "
         f"{risk.adverse_selection_bps:+.2f} bps against the filled part{_ci(risk.adverse_selection_ci)}: "

@@ -28,12 +28,12 @@ import numpy as np
 
 from core.costs.estimate import CostEstimate, estimate
 from core.costs.models import Models
-from core.costs.order import OrderType
+from core.costs.order import OrderType, SizeUnit
 from core.costs.volatility import Volatility, VolSource, realised_vol
 from core.errors import SimulatorError
 from core.market import venues
 from core.market.book import BookSnapshot
-from core.views.formatting import bps, price, usd
+from core.views.formatting import bps, price, size_amount, usd
 from core.views.inputs import RawInputs, Scenario
 from core.views.market import book_time, restart_note
 
@@ -158,7 +158,13 @@ def _input_rows(p: Priced) -> dict[str, str]:
     rows = {
         "Side": o.side.value,
         "Order type": o.order_type.value,
-        "Size (USD)": usd(o.quantity),
+        # as the venue takes it, with its worth at the pinned mid (a market order is sized in the coin after the
+        # venue's lot: its quantity is not USD)
+        "Size": (
+            f"{size_amount(s.sizing.venue_size, s.sizing.venue_unit)} ({usd(s.sizing.notional_usd)})"
+            if s.sizing is not None
+            else (usd(o.quantity) if o.unit is SizeUnit.QUOTE else f"{o.quantity:g} (base units)")
+        ),
     }
     if o.order_type is OrderType.LIMIT:
         rows["Limit offset (bps)"] = f"{o.offset_bps:g}"

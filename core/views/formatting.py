@@ -22,10 +22,10 @@ def usd(x: float | None) -> str:
     if a < ZERO_USD:
         return "$0.00"
     sign = "-" if x < 0 else ""
-    if a >= 1:
-        body = f"{a:,.2f}"
-    else:  # three significant digits, never scientific notation: $0.0501, $0.0000809
-        body = f"{a:.{max(2, 2 - math.floor(math.log10(a)))}f}"
+    places = 2 if a >= 1 else max(2, 2 - math.floor(math.log10(a)))  # below $1: three significant digits
+    if places > 2 and round(a, places) >= 1:  # 0.99999 rounds to a dollar: $1.00, not $1.000
+        places = 2
+    body = f"{a:,.{places}f}"  # never scientific notation: $0.0501, $0.0000809
     return f"{sign}${body}"
 
 

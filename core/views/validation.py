@@ -8,6 +8,7 @@ note; it never raises. Intervals are the block-bootstrap ones the validator wrot
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.errors import InputError
-from core.paths import ROOT
+from core.paths import MODELS_DIR, ROOT
 from core.views.market import EXCHANGE_LABELS
 
 VALIDATION_JSON = ROOT / "docs" / "validation.json"
@@ -53,16 +54,48 @@ def load_report(path: Path = VALIDATION_JSON) -> dict[str, Any]:
     return doc
 
 
-def recording_label(rec: dict[str, Any]) -> str:
-    """``Binance USDⓈ-M futures BTCUSDT · 2024-08-08 23:54–00:00 UTC``."""
+#: what each use of a recording in the models' training means for its figures here (the maker card's ``data``)
+ROLE_TEXT = {
+    "held_out_day": "held-out day: used for nothing, out of sample",
+    "held_out_market_same_day": "training evening, another asset or venue: in sample for the p90 band and maker correction",
+    "train": "training day: in sample",
+}
+
+
+@functools.cache
+def recording_roles(card: Path = MODELS_DIR / "maker_taker.json") -> dict[str, str]:
+    """Recording file name -> its use in training (``train``, ``held_out_market_same_day``, ``held_out_day``), from
+    the shipped maker card; empty when there is none (the labels then name no role)."""
+    try:
+        data = json.loads(card.read_text()).get("data") or []
+    except (OSError, ValueError):
+        return {}
+    return {Path(str(d.get("recording", ""))).name: str(d.get("use", "")) for d in data if isinstance(d, dict)}
+
+
+def recording_label(rec: dict[str, Any], role: str | None = None) -> str:
+    """``Binance USD-M BTCUSDT · 2024-07-18 23:57–00:05 UTC · held-out day: used for nothing, out of sample``: a
+    trader picking a recording should know whether its figures are out of sample."""
     venue = EXCHANGE_LABELS.get(rec.get("exchange", ""), rec.get("exchange", "?"))
     span = rec.get("span_utc") or []
     when = f" · {span[0][:10]} {span[0][11:16]}–{span[1][11:16]} UTC" if len(span) == 2 else ""
-    return f"{venue} {rec.get('symbol', '?')}{when}"
+    return f"{venue} {rec.get('symbol', '?')}{when}" + (f" · {ROLE_TEXT[role]}" if role in ROLE_TEXT else "")
 
 
-def recording_labels(doc: dict[str, Any]) -> list[str]:
-    return [recording_label(r) for r in doc.get("recordings", [])]
+def _role(rec: dict[str, Any], roles: dict[str, str]) -> str | None:
+    return roles.get(Path(str(rec.get("recording", ""))).name)
+
+
+def recording_labels(doc: dict[str, Any], roles: dict[str, str] | None = None) -> list[str]:
+    roles = recording_roles() if roles is None else roles
+    return [recording_label(r, _role(r, roles)) for r in doc.get("recordings", [])]
+
+
+def first_held_out(doc: dict[str, Any], roles: dict[str, str] | None = None) -> int:
+    """The recording the page opens on: the first of the held-out day (the out-of-sample test), else the first."""
+    roles = recording_roles() if roles is None else roles
+    recs = doc.get("recordings", [])
+    return next((i for i, r in enumerate(recs) if _role(r, roles) == "held_out_day"), 0)
 
 
 def _num(x: Any) -> float:

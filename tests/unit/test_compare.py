@@ -53,7 +53,7 @@ def test_only_volatility_differs_so_the_expected_cost_is_identical_and_the_p90_i
     # the tables say which inputs differ and by how much each output moved
     assert r.inputs.at["Volatility", "differs from A"] == "B, C"
     assert r.inputs.at["Latency (ms)", "differs from A"] == "C"
-    assert r.inputs.at["Size (USD)", "differs from A"] == ""
+    assert r.inputs.at["Size", "differs from A"] == ""
     assert r.outputs.at["Expected cost (net) (USD)", "B − A"] == 0.0
     assert cmp.outputs_shown(r, 1).at["Expected cost (net) (USD)", "B − A"] == "0"
     noisy = replace(r, outputs=r.outputs.assign(**{"B − A": r.outputs["B − A"] + 1.3e-15}))
@@ -123,3 +123,19 @@ def test_a_share_is_shown_in_percent_and_its_change_in_points(pinned, loaded):
     assert r.outputs.at["Maker share (%)", "B − A"] == pytest.approx(100 * (fb - fa))
     assert f"maker share {fa:.1%} → {fb:.1%} (-{100 * (fa - fb):.1f} points)" in r.moves[0]
     assert "Expected cost (net) (bps)" in r.outputs.index and "Expected cost (net), bps (bps)" not in r.outputs.index
+
+
+def test_the_inputs_table_gives_the_size_as_the_venue_takes_it_and_its_worth(pinned, loaded):
+    """A walkthrough: 'Size (USD) $0.161 | $16.18' for $10,000 and $1,000,000 orders, the coin amount printed as
+    dollars (a market order is sized in the coin after the venue's lot)."""
+    mid = pinned.snapshot.mid
+    a = replace(vi.RawInputs(), quantity_usd=10_000.0)
+    sized = [
+        (lab, vi.size_order(scenario(raw, loaded), INST, mid))
+        for lab, raw in (("A", a), ("B", cmp.variant(a, quantity_usd=1e6)))
+    ]
+    r = cmp.compare(pinned, sized, models=loaded.models)
+    for lab, s in sized:
+        shown = r.inputs.at["Size", lab]
+        assert shown == f"{fmt.size_amount(s.sizing.venue_size, 'BTC')} ({fmt.usd(s.sizing.notional_usd)})", shown
+        assert 0.99 * (1e4 if lab == "A" else 1e6) < s.sizing.notional_usd <= (1e4 if lab == "A" else 1e6)

@@ -47,6 +47,28 @@ def test_label_and_intervals():
     assert vv.with_interval(None, None) == "—" and vv.with_interval(0.5, None, pct=True) == "50.0 %"
 
 
+def test_each_recording_says_how_the_models_used_it_and_the_page_opens_on_the_held_out_day():
+    """A walkthrough read the first recording (COIN-M, the same evening as training) as the test of the maker
+    model; the labels now say which recording is out of sample, and the page opens on the held-out day."""
+    roles = vv.recording_roles()  # from the shipped maker card
+    assert roles["binance-futures_BTCUSDT_20240718.jsonl.gz"] == "held_out_day"
+    assert roles["binance-futures_BTCUSDT_20240808.jsonl.gz"] == "train"
+    assert roles["binance-coinm_BTCUSD_PERP_20240808.jsonl.gz"] == "held_out_market_same_day"
+    doc = {
+        "recordings": [
+            rec(recording="data/recordings/binance-coinm_BTCUSD_PERP_20240808.jsonl.gz"),
+            rec(recording="data/recordings/binance-futures_BTCUSDT_20240718.jsonl.gz"),
+        ]
+    }
+    labels = vv.recording_labels(doc)
+    assert labels[0].endswith(
+        "· training evening, another asset or venue: in sample for the p90 band and maker correction"
+    )
+    assert labels[1].endswith("· held-out day: used for nothing, out of sample")
+    assert vv.first_held_out(doc) == 1 and vv.first_held_out({"recordings": [rec()]}, {}) == 0
+    assert vv.recording_labels({"recordings": [rec()]}, {}) == [vv.recording_label(rec())]  # no card: no role
+
+
 def test_a_file_without_sample_or_limit_orders_still_renders():
     v = vv.validation_view({"recordings": [rec()]}, 0)
     assert v.errors.set_index("orders").loc["all", "bias"] == "-0.250 bps [-0.400, -0.100]"
