@@ -125,6 +125,17 @@ def significant(x: float, digits: int = 6) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def lot_amount(x: float, unit: str, lot: float) -> str:
+    """A size on a venue's lot, with every digit the lot allows: ``16,215.221 BTC`` (where six significant digits
+    read ``16,215.2`` and hid the rounding to 0.001), ``0.162 BTC``, ``3 contracts``."""
+    if not (math.isfinite(x) and lot > 0) or unit == "USD":
+        return size_amount(x, unit)
+    places = max(0, -math.floor(math.log10(lot) + 1e-9))
+    digits = max(6, (math.floor(math.log10(abs(x))) + 1 if x else 1) + places)
+    text = significant(x, digits)
+    return f"{text} contract{'' if x == 1 else 's'}" if unit == "contracts" else f"{text} {unit}"
+
+
 def base_amount(x: float, ccy: str) -> str:
     if not math.isfinite(x):
         return f"n/a {ccy}"

@@ -24,7 +24,7 @@ from core.costs.volatility import MAX_ANNUAL_VOL
 from core.errors import SimulatorError
 from core.market.instruments import Instrument
 from core.views.fee_choice import fee_choices
-from core.views.formatting import mid_price, significant, size_amount, usd
+from core.views.formatting import lot_amount, mid_price, significant, size_amount, usd
 
 # Field names: the page puts each message next to the widget of the same field.
 QUANTITY = "quantity"
@@ -477,7 +477,7 @@ def size_order(scenario: Scenario, instrument: Instrument, mid: float) -> Scenar
     rounded = ""
     if not below and not math.isclose(size, raw_size, rel_tol=1e-9, abs_tol=instrument.lot_size * 1e-6):
         rounded = (
-            f"rounded down to {size_amount(size, venue_unit)}, the venue's lot "
+            f"rounded down to {lot_amount(size, venue_unit, instrument.lot_size)}, the venue's lot "
             f"({size_amount(instrument.lot_size, venue_unit)})"
         )
     base = float(instrument.to_base(mid, size))

@@ -21,7 +21,18 @@ from core.costs.order import AtExpiry, OrderType, Side
 from core.costs.volatility import scale_note
 from core.market.instruments import Instrument
 from core.views.documents import doc_link
-from core.views.formatting import bps, bps_pct, microseconds, mid_price, percent, price, size_amount, usd, usd_brief
+from core.views.formatting import (
+    bps,
+    bps_pct,
+    lot_amount,
+    microseconds,
+    mid_price,
+    percent,
+    price,
+    size_amount,
+    usd,
+    usd_brief,
+)
 from core.views.inputs import OrderSize
 from core.views.simulator import LatencyStats, SimulatorView
 
@@ -213,7 +224,7 @@ def order_cards(view: SimulatorView, sizing: OrderSize | None, instrument: Instr
     if sizing is not None:  # the whole order's worth; a cancelled rest's order fills only part of it, said below
         size = Card(
             "Order size",
-            size_amount(sizing.venue_size, sizing.venue_unit),
+            lot_amount(sizing.venue_size, sizing.venue_unit, instrument.lot_size),
             usd(sizing.notional_usd if cancelled else e.filled_usd),
             f"expected to fill {usd(e.filled_usd)}"
             if cancelled

@@ -244,3 +244,12 @@ def test_a_mid_between_two_ticks_keeps_its_half_tick():
     assert fmt.mid_price(61_815.85, 1) == "61,815.85"
     assert fmt.mid_price(61_815.9, 1) == "61,815.9"
     assert fmt.mid_price(100_000.0, 1) == "100,000.0" and fmt.mid_price(float("nan"), 1) == "n/a"
+
+
+def test_a_size_rounded_to_the_lot_shows_every_digit_the_lot_allows():
+    """A walkthrough: '$999,999,999.00 = 16,215.2 BTC ... rounded down to 16,215.2 BTC' (the size was 16,215.221 BTC;
+    six significant digits hid the rounding to the 0.001 BTC lot)."""
+    assert fmt.lot_amount(16_215.221, "BTC", 0.001) == "16,215.221 BTC"
+    assert fmt.lot_amount(0.162, "BTC", 0.001) == "0.162 BTC" and fmt.lot_amount(3.0, "contracts", 1.0) == "3 contracts"
+    s = sized(PERP, quantity_usd=999_999_999.0)
+    assert s.sizing.rounded.startswith("rounded down to 16,181.229 BTC"), s.sizing.rounded  # 16,181.2298 at 61,800
