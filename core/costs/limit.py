@@ -95,6 +95,32 @@ def limit_risk_costs(
     return adverse, opportunity
 
 
+def offset_refusal(offset_bps: float, max_bps: float) -> str | None:
+    """Why a limit offset beyond the ones the fill model learned is refused (None within them). One text for the
+    engine and the order ticket (``core.views.inputs.parse_inputs`` says it under the offset box)."""
+    if offset_bps <= max_bps + 1e-9:
+        return None
+    return (
+        f"Enter an offset of at most {max_bps:g} bps: the fill model learned fill rates up to {max_bps:g} bps behind "
+        f"the best price, and this order rests {offset_bps:g} bps behind it. Further away an order rarely fills and "
+        "the model has no data, so it would show a fill (and a price gain) that is not there."
+    )
+
+
+def horizon_note(horizon_s: float, lo_s: float, hi_s: float) -> str | None:
+    """What a rest outside the horizons the fill model learned is priced as (None within them): the nearest one."""
+    if lo_s <= horizon_s <= hi_s:
+        return None
+    longer = horizon_s > hi_s
+    near = hi_s if longer else lo_s
+    return (
+        f"Priced as a {near:g} s rest: the fill model learned rests of {lo_s:g}-{hi_s:g} s, so the maker share and "
+        f"the limit-order costs are those of a {near:g} s rest, the {'longest' if longer else 'shortest'} the fill "
+        f"model learned; this order rests {horizon_s:g} s, so it would likely fill {'more' if longer else 'less'} "
+        "than shown."
+    )
+
+
 def resting_price(snapshot: BookSnapshot, order: Order) -> tuple[float, str]:
     """The limit price on the venue's tick (as the maker model and the validator place it) and where it rests,
     in words: an order ticket shows the price the exchange would accept, not the raw offset."""
@@ -132,20 +158,12 @@ def limit_execution(
     """
     if isinstance(model, TrainedRangeModel):
         (_, off_hi), (hor_lo, hor_hi) = model.trained_range()
-        if order.offset_bps > off_hi + 1e-9:
-            raise OrderError(
-                f"This order rests {order.offset_bps:g} bps behind the best price; the app prices limit orders up to "
-                f"{off_hi:g} bps behind it, the range its fill model learned from real trades. Further away an order "
-                "rarely fills and the model has no data, so it would show a fill (and a price gain) that is not "
-                f"there. Enter an offset of at most {off_hi:g} bps."
-            )
-        if not hor_lo <= order.horizon_s <= hor_hi:
-            near = hor_hi if order.horizon_s > hor_hi else hor_lo
-            notes.append(
-                f"The maker share and the limit-order costs are those of a {near:g} s rest, the "
-                f"{'longest' if near == hor_hi else 'shortest'} the fill model learned; this order rests "
-                f"{order.horizon_s:g} s, so it would likely fill {'more' if near == hor_hi else 'less'} than shown."
-            )
+        refusal = offset_refusal(order.offset_bps, off_hi)
+        if refusal:
+            raise OrderError(refusal)
+        note = horizon_note(order.horizon_s, hor_lo, hor_hi)
+        if note:
+            notes.append(note)
     f = float(model.maker_fraction(mi))
     if not (math.isfinite(f) and 0.0 <= f <= 1.0):
         raise OrderError(f"The maker/taker model returned {f!r}, outside [0, 1].")

@@ -18,7 +18,8 @@ from enum import Enum
 from typing import Any
 
 from core.costs.fees import MAX_ABS_RATE, FeeTier, custom_tier, override
-from core.costs.models import Models
+from core.costs.limit import horizon_note, offset_refusal
+from core.costs.models import Models, TrainedRangeModel
 from core.costs.order import MAX_LATENCY_MS, MAX_NOTIONAL_USD, AtExpiry, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import MAX_ANNUAL_VOL
 from core.errors import SimulatorError
@@ -222,8 +223,7 @@ class ModelRanges:
 def model_ranges(models: Models) -> ModelRanges:
     """The ranges of ``models`` (any model that does not say its range leaves that field unchecked)."""
     mt = models.maker_taker
-    trained = getattr(mt, "trained_range", None)
-    (_, off_hi), horizon = trained() if trained is not None else ((None, None), None)
+    (_, off_hi), horizon = mt.trained_range() if isinstance(mt, TrainedRangeModel) else ((None, None), None)
     latency = None
     if models.slippage is not None:  # the book walk takes no latency; the learned models clip it to their grid
         from core.learned.features import LATENCIES_MS
@@ -273,18 +273,15 @@ def parse_inputs(
         )
         if err:
             errors[HORIZON] = err
-        r = ranges or ModelRanges()
-        if offset is not None and r.offset_max_bps is not None and offset > r.offset_max_bps + 1e-9:
-            errors[OFFSET] = (
-                f"Enter an offset of at most {r.offset_max_bps:g} bps: the fill model learned fill rates up to "
-                f"{r.offset_max_bps:g} bps behind the best price. Further away it has no data, and would show a fill "
-                "(and a price gain) that is not there."
-            )
-        if horizon is not None and r.horizon_s is not None and not r.horizon_s[0] <= horizon <= r.horizon_s[1]:
-            near = min(max(horizon, r.horizon_s[0]), r.horizon_s[1])
-            notes[HORIZON] = (
-                f"Priced as a {near:g} s rest: the fill model learned rests of {r.horizon_s[0]:g}-{r.horizon_s[1]:g} s."
-            )
+        r = ranges or ModelRanges()  # the engine's own texts (core.costs.limit), said at the fields
+        refusal = (
+            offset_refusal(offset, r.offset_max_bps) if offset is not None and r.offset_max_bps is not None else None
+        )
+        if refusal:
+            errors[OFFSET] = refusal
+        note = horizon_note(horizon, *r.horizon_s) if horizon is not None and r.horizon_s is not None else None
+        if note:
+            notes[HORIZON] = note
     try:
         expiry = AtExpiry.parse(raw.at_expiry or "cross")
     except SimulatorError:
@@ -496,9 +493,7 @@ def size_order(scenario: Scenario, instrument: Instrument, mid: float) -> Scenar
     if below:
         why = f"{below}: {entered} is {size_amount(raw_size, venue_unit)}" if converted else below
         return replace(scenario, order=None, sizing=sizing, errors={**scenario.errors, QUANTITY: why + "."})
-    if (
-        sizing.notional_usd > MAX_NOTIONAL_USD
-    ):  # checked once, on what was entered (the engine allows the price to move)
+    if sizing.notional_usd > MAX_NOTIONAL_USD:  # checked once, on what was entered (the engine lets the price move)
         why = (
             f"{entered} is about {usd(sizing.notional_usd)} at mid {mid_price(mid, instrument.price_decimals)}, more than "
             f"the {usd(MAX_NOTIONAL_USD)} this simulator prices; check the number of zeros."

@@ -152,7 +152,10 @@ def test_what_the_models_learned_is_said_at_the_fields():
     assert not far.ok and far.errors[vi.OFFSET].startswith("Enter an offset of at most 5 bps: the fill model learned")
     assert check(order_type="limit", offset_bps=5.0, horizon_s=30.0).ok
     long = check(order_type="limit", offset_bps=1.0, horizon_s=600.0)
-    assert long.ok and long.notes[vi.HORIZON] == "Priced as a 60 s rest: the fill model learned rests of 1-60 s."
+    assert long.ok and long.notes[vi.HORIZON].startswith(
+        "Priced as a 60 s rest: the fill model learned rests of 1-60 s"
+    )
+    assert "this order rests 600 s, so it would likely fill more than shown" in long.notes[vi.HORIZON]
     assert vi.HORIZON not in check(order_type="limit", offset_bps=1.0, horizon_s=60.0).notes
     slow = check(latency_ms=5000.0)
     assert slow.ok and slow.notes[vi.LATENCY].startswith("The slippage model learned delays of 0-1000 ms")
