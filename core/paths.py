@@ -15,3 +15,5 @@ DOCS_DIR = ROOT / "docs"
 IMPACT_FILE = DATA_DIR / "impact.json"
 #: the previous training set's held-out figures, shown beside the served set's (python -m core.training.comparison)
 COMPARISON_FILE = MODELS_DIR / "comparison" / "previous_training_set.json"
+#: the online calibration's steps, chosen on the training days (python -m core.training.online)
+ONLINE_FILE = MODELS_DIR / "online.json"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.errors import SimulatorError
 from core.learned.models import load_models
+from core.learned.online import load_steps
 from core.paths import COMPARISON_FILE
 from core.validation.bootstrap import BlockBootstrap
 from core.validation.report import bundled, document, markdown, validate_recording
@@ -52,10 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         block_s=args.block_s, replicates=args.replicates, seed=args.seed, automatic=not args.fixed_block
     )
     loaded = load_models()
+    online = load_steps()
     results = []
     for rec, tr in pairs:
         try:
-            r = validate_recording(rec, tr, bootstrap=spec, loaded=loaded)
+            r = validate_recording(rec, tr, bootstrap=spec, loaded=loaded, online=online)
         except (OSError, SimulatorError) as exc:
             print(f"{rec}: {exc}", file=sys.stderr)
             return 1
@@ -65,8 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{r['recording']}: {a['n']} orders, bias {a['bias_bps']:+.3f} bps {a['bias_bps_ci']}, "
             f"MAE {a['mae_bps']:.3f} bps {a['mae_bps_ci']}, p90 coverage {cov.get('overall')} {cov.get('overall_ci')}"
         )
+        if "online" in cov:
+            print(
+                f"  online p90 coverage {cov['online']['overall']} by size {[b['coverage'] for b in cov['online']['by_size']]}"
+            )
         for row in r.get("limit_orders", {}).get("fill_calibration", []):
             print(f"  limit {row['bucket']}: predicted maker {row['predicted']} vs realised fill {row['realised']}")
+        for row in r.get("limit_orders", {}).get("fill_calibration_online", {}).get("by_size", []):
+            print(f"  limit {row['bucket']}: online maker {row['predicted']} vs realised fill {row['realised']}")
     command = "python -m core.validate " + " ".join(argv if argv is not None else sys.argv[1:])
     doc = document(results, command.strip())
     if args.json_out:

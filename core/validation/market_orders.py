@@ -23,7 +23,7 @@ between the book and the trade (or hidden beyond the recorded levels): they are 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from core.costs.models import Models
 from core.costs.order import Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, realised_vol
 from core.errors import OrderError
+from core.learned.online import replay_band
 from core.market.book import BookSnapshot
 from core.validation.books import Books
 from core.validation.tape import TakerOrders
@@ -64,6 +65,14 @@ class ScoredOrders:
     clean: np.ndarray  # bool, see module doc
     skipped: dict[str, int]  # orders not priced, by reason
     p90_method: str | None  # how the app made its p90 (None: it shows none)
+    spread_bps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # of the book each order met
+
+    def online_p90_bps(self, step: float) -> np.ndarray:
+        """The p90 each order would have been shown with the online calibration (``core.learned.online``) fed the
+        earlier orders of this tape; never below the expectation (the app clips the band there)."""
+        return replay_band(
+            self.ts_ms, self.notional, self.p90_bps, self.estimate_bps, self.spread_bps, self.realised_bps, step
+        )
 
     @property
     def error_bps(self) -> np.ndarray:
@@ -113,7 +122,7 @@ def score_orders(books: Books, orders: TakerOrders, *, lag_ms: int, fee_tier: Fe
     snaps = books.snapshots(idx[use])
     t_s, mids = books.ts_ms / 1000.0, books.mid
     vols: dict[int, Volatility] = {}
-    rows: list[tuple[int, int, float, float, float, float, bool]] = []
+    rows: list[tuple[int, int, float, float, float, float, bool, float]] = []
     p90_method: str | None = None
     ages: list[float] = []
     unpriceable = 0
@@ -140,9 +149,9 @@ def score_orders(books: Books, orders: TakerOrders, *, lag_ms: int, fee_tier: Fe
         prices, taken = orders.fills(int(i))
         clean = (not e.beyond_visible) and explains(snap, side, prices, taken)
         realised = realised_cost_bps(side, qty, notional, snap.mid)
-        rows.append((int(orders.ts_ms[i]), side, notional, total, p90, realised, clean))
+        rows.append((int(orders.ts_ms[i]), side, notional, total, p90, realised, clean, snap.spread_bps))
     skipped["unpriceable"] = unpriceable
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 8
     return ScoredOrders(
         ts_ms=np.asarray(cols[0], dtype=np.int64),
         side=np.asarray(cols[1], dtype=np.int64),
@@ -151,6 +160,7 @@ def score_orders(books: Books, orders: TakerOrders, *, lag_ms: int, fee_tier: Fe
         p90_bps=np.asarray(cols[4], dtype=np.float64),
         realised_bps=np.asarray(cols[5], dtype=np.float64),
         clean=np.asarray(cols[6], dtype=bool),
+        spread_bps=np.asarray(cols[7], dtype=np.float64),
         skipped=skipped,
         p90_method=(
             f"{p90_method.split(' at ')[0]} at each order's book age as latency (median {np.median(ages):.0f} ms)"

@@ -20,13 +20,14 @@ from core.errors import InputError
 from core.feed.recording import iso_ms, parse_timestamp_ms
 from core.feed.replay import bundled_recordings
 from core.learned.models import LoadedModels, MakerTakerModelImpl, load_models
+from core.learned.online import OnlineSteps, replay_share
 from core.paths import DATA_DIR, ROOT
 from core.validation.books import Books, load_books
 from core.validation.bootstrap import BLOCK_RULE, BlockBootstrap, Resampler
 from core.validation.delay import measure_delay
 from core.validation.impact import impact_figures, impact_section
 from core.validation.limit_orders import LimitGrid, SimulatedLimits, simulate_limits, size_label
-from core.validation.market_orders import SIZE_BUCKETS, ScoredOrders, score_orders
+from core.validation.market_orders import COVER_TOL_BPS, SIZE_BUCKETS, ScoredOrders, score_orders
 from core.validation.tape import Tape, group_orders
 
 DEFINITIONS = {
@@ -147,18 +148,29 @@ def error_figures(s: ScoredOrders, rs: Resampler, mask: np.ndarray) -> dict[str,
     return out
 
 
-def coverage_figures(s: ScoredOrders, rs: Resampler, mask: np.ndarray) -> dict[str, Any]:
-    covered, bucket = s.covered.astype(np.float64), s.bucket()
+def coverage_figures(
+    s: ScoredOrders, rs: Resampler, mask: np.ndarray, p90_bps: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Coverage over ``mask``, overall and by size, of the band shown (``p90_bps``; default the static one)."""
+    band = s.p90_bps if p90_bps is None else p90_bps
+    covered, bucket = (s.realised_bps <= band + COVER_TOL_BPS).astype(np.float64), s.bucket()
+    width = band - s.estimate_bps
 
     def one(m: np.ndarray) -> dict[str, Any]:
         n = int(m.sum())
-        return {"n": n, "coverage": _num(covered[m].mean()) if n else None, "coverage_ci": _ci(rs.interval(covered, m))}
+        return {
+            "n": n,
+            "coverage": _num(covered[m].mean()) if n else None,
+            "coverage_ci": _ci(rs.interval(covered, m)),
+            "mean_band_above_estimate_bps": _num(width[m].mean()) if n else None,
+        }
 
     head = one(mask)
     return {
         "n": head["n"],
         "overall": head["coverage"],
         "overall_ci": head["coverage_ci"],
+        "mean_band_above_estimate_bps": head["mean_band_above_estimate_bps"],
         "by_size": [{"bucket": b, **one(mask & (bucket == k))} for k, (b, _, _) in enumerate(SIZE_BUCKETS)],
     }
 
@@ -171,8 +183,11 @@ def _block_text(b: dict[str, Any]) -> str:
     return f"{b['block_s']} s (outcome window {rule['window_s']:g} s, Politis-White {rule['politis_white_s']:g} s)"
 
 
-def limit_figures(sim: SimulatedLimits, spec: BlockBootstrap, grid: LimitGrid) -> dict[str, Any]:
-    """``fill_calibration`` by size and the markouts of filled and unfilled orders, with intervals."""
+def limit_figures(
+    sim: SimulatedLimits, spec: BlockBootstrap, grid: LimitGrid, online: OnlineSteps | None = None
+) -> dict[str, Any]:
+    """``fill_calibration`` by size and the markouts of filled and unfilled orders, with intervals; with ``online``,
+    also the fill calibration of the maker share as the online calibration would have shown it."""
     out: dict[str, Any] = {"grid": grid.to_dict(), "n": len(sim), "skipped": sim.skipped}
     if len(sim) == 0:
         out.update(fill_calibration=[], markouts={"filled": [], "unfilled": []})
@@ -188,12 +203,12 @@ def limit_figures(sim: SimulatedLimits, spec: BlockBootstrap, grid: LimitGrid) -
     rs, rs_marks = Resampler.of(fills, second, n_seconds), Resampler.of(marks, second, n_seconds)
     filled = sim.filled.astype(np.float64)
 
-    def calibration(m: np.ndarray) -> dict[str, Any]:
+    def calibration(m: np.ndarray, predicted: np.ndarray = sim.predicted) -> dict[str, Any]:
         n = int(m.sum())
         return {
             "n": n,
-            "predicted": _num(sim.predicted[m].mean()) if n else None,
-            "predicted_ci": _ci(rs.interval(sim.predicted, m)),
+            "predicted": _num(predicted[m].mean()) if n else None,
+            "predicted_ci": _ci(rs.interval(predicted, m)),
             "realised": _num(sim.realised[m].mean()) if n else None,
             "realised_ci": _ci(rs.interval(sim.realised, m)),
             "any_fill_share": _num(filled[m].mean()) if n else None,
@@ -212,6 +227,16 @@ def limit_figures(sim: SimulatedLimits, spec: BlockBootstrap, grid: LimitGrid) -
             ]
             for name, m in (("warned", sim.warned), ("silent", ~sim.warned))
             if all((m & (sim.size_usd == size)).sum() >= MIN_WARNING_ROWS for size in grid.sizes_usd)
+        }
+    if online is not None:
+        shown = replay_share(sim.placed_ms, sim.horizon_s, sim.size_usd, sim.predicted, sim.realised, online.share_step)
+        out["fill_calibration_online"] = {
+            "step": online.share_step,
+            "method": online.describe,
+            "by_size": [
+                {"bucket": size_label(size), "size_usd": size, **calibration(sim.size_usd == size, shown)}
+                for size in grid.sizes_usd
+            ],
         }
     out["by_horizon"] = [
         {"bucket": size_label(size), "horizon_s": h, **calibration((sim.size_usd == size) & (sim.horizon_s == h))}
@@ -301,8 +326,10 @@ def validate_recording(
     loaded: LoadedModels | None = None,
     max_lines: int | None = None,
     limits: LimitGrid | None = None,
+    online: OnlineSteps | None = None,
 ) -> dict[str, Any]:
-    """Every figure for one recording (see the module doc); ``max_lines`` reads only the first books."""
+    """Every figure for one recording (see the module doc); ``max_lines`` reads only the first books; ``online``:
+    also score the online calibration with these steps (``core.learned.online``)."""
     spec = bootstrap or BlockBootstrap()
     loaded = loaded or load_models()
     books: Books = load_books(recording, max_lines=max_lines)
@@ -356,6 +383,17 @@ def validate_recording(
             late = scored.ts_ms >= start
             cov["held_out"] = {"from_utc": iso_ms(start), **coverage_figures(scored, rs, late)}
             cov["held_out"].pop("by_size")
+        if online is not None:
+            band = scored.online_p90_bps(online.band_step)
+            cov["online"] = {
+                "step": online.band_step,
+                "method": online.describe,
+                **coverage_figures(scored, rs, every, band),
+            }
+            if start is not None and not trained_on(loaded, Path(recording)):
+                late = scored.ts_ms >= start
+                cov["online"]["held_out"] = {"from_utc": iso_ms(start), **coverage_figures(scored, rs, late, band)}
+                cov["online"]["held_out"].pop("by_size")
     out["p90_coverage"] = cov
     if loaded.models.maker_taker is None:
         out["limit_orders"] = {"note": "No maker/taker model is loaded: the app prices no limit order."}
@@ -365,7 +403,11 @@ def validate_recording(
         mk = loaded.models.maker_taker
         first = books.snapshots([0])[0]
         flow = mk.imputed_flow(first).source if isinstance(mk, MakerTakerModelImpl) else None
-        out["limit_orders"] = {"maker_model": mk.name, "maker_flow": flow, **limit_figures(sim, spec, grid)}
+        out["limit_orders"] = {
+            "maker_model": mk.name,
+            "maker_flow": flow,
+            **limit_figures(sim, spec, grid, online),
+        }
     out["impact"] = impact_figures(books, tape, orders, lag_ms=delay.lag_ms, spec=spec)
     out["models"] = {"slippage_fallbacks": {k: v for k, v in loaded.fallbacks.items() if k.startswith("slippage")}}
     out["bootstrap"] = taker.to_dict(n_seconds)

@@ -22,6 +22,7 @@ INTERNAL = {
     ("core/feed/client.py", "ValueError"): "an oversized REST body, caught by the bootstrap and counted by type",
     ("core/learned/nets.py", "ValueError"): "a model file the project ships with an unknown layer: a build error",
     ("core/learned/models.py", "ValueError"): "a model file the project ships with an unknown kind: a build error",
+    ("core/learned/online.py", "ValueError"): "a negative step from the project's own card: a build error",
 }
 
 

@@ -1,0 +1,227 @@
+"""Online calibration: the p90 band and the maker share corrected, as they go, by what really executed.
+
+Why: a model fitted on some evenings misses another evening's level (``docs/VALIDATION.md``, the held-out day:
+its $10k-$100k taker orders paid more than the band said, its resting orders filled more than the maker model
+said), and no static correction fitted on the training days can know the next day's level. Every real outcome
+that arrives says which way the figure errs, so each size bucket keeps a shift that moves with each outcome:
+
+- p90 band, online quantile tracking (the proportional term of conformal PID control: Angelopoulos, Barber and
+  Bates 2023; adaptive conformal inference, Gibbs and Candès 2021): per size bucket, after each real taker
+  order ``shift += step x (missed - (1 - level))``, in units of ``max(spread_bps, UNIT_FLOOR_BPS)`` (the unit
+  the static band's split-conformal shift is fitted in). Over a long run the share of misses tends to
+  ``1 - level`` whatever the starting band, because every miss raises the shift by ``step x level`` and every
+  cover lowers it by ``step x (1 - level)``.
+- maker share, online logistic recalibration of the intercept: per size bucket, once a resting order's horizon
+  has ended, ``shift += step x (realised fill - shown share)`` in logits (the gradient of the log-loss in the
+  intercept), and the share shown is ``sigmoid(logit(model share) + shift)``.
+
+Both are causal: an outcome moves a shift only once it is known (a taker order when it prints, a resting order
+when its horizon ends), so a figure shown at time t uses only what executed before t. They start at 0 (the
+static models as trained) whenever a source starts. The steps were chosen by ``core.training.online``'s rule on
+the training days alone (``models/online.json``); a step of 0 is the static model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.paths import ONLINE_FILE
+
+#: size buckets of the trackers by order notional (USD, lower bound inclusive): <$1k, $1k-10k, ..., >=$1M,
+#: the buckets of the static band's table and of the validator
+SIZE_EDGES_USD: tuple[float, ...] = (1e3, 1e4, 1e5, 1e6)
+BUCKET_LABELS: tuple[str, ...] = ("<$1k", "$1k-10k", "$10k-100k", "$100k-1M", ">=$1M")
+LEVEL = 0.9
+#: the band tracker's unit is max(spread_bps, this) bps (a tick or two of BTC; the static band's floor)
+UNIT_FLOOR_BPS = 0.03
+#: shares are kept this far from 0 and 1 before taking the logit (a finite logit for a share of exactly 0 or 1)
+SHARE_EPS = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineSteps:
+    """The steps ``core.training.online`` chose (``models/online.json``), and where they came from."""
+
+    band_step: float  # spread units per real taker order
+    share_step: float  # logits per resting order's outcome
+    source: str
+
+    @property
+    def describe(self) -> str:
+        return (
+            f"online calibration: p90 band step {self.band_step:g} x max(spread, {UNIT_FLOOR_BPS:g} bps) per real taker "
+            f"order, maker share step {self.share_step:g} logit per resting order's outcome ({self.source})"
+        )
+
+
+def load_steps(path: str | Path = ONLINE_FILE) -> OnlineSteps | None:
+    """The chosen steps, or None without a card (the static models alone)."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    card = json.loads(p.read_text(encoding="utf-8"))
+    return OnlineSteps(
+        band_step=float(card["band"]["step"]),
+        share_step=float(card["share"]["step"]),
+        source=f"chosen by {card.get('command', 'python -m core.training.online')} on the training days' dates",
+    )
+
+
+def size_bucket(notional_usd: float) -> int:
+    """Index into ``BUCKET_LABELS`` of an order of ``notional_usd``."""
+    return int(np.searchsorted(SIZE_EDGES_USD, notional_usd, side="right"))
+
+
+def band_unit_bps(spread_bps: float) -> float:
+    return max(float(spread_bps), UNIT_FLOOR_BPS)
+
+
+def logit(p: float) -> float:
+    q = min(max(p, SHARE_EPS), 1.0 - SHARE_EPS)
+    return math.log(q / (1.0 - q))
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerState:
+    """What a tracker has learnt so far (crosses threads: the feed thread updates, pages read)."""
+
+    step: float
+    shifts: tuple[float, ...]  # per size bucket (band: spread units; share: logits)
+    outcomes: tuple[int, ...]  # outcomes seen per size bucket
+    misses: tuple[float, ...]  # band: orders above the band shown; share: sum of realised fills
+    shown: tuple[float, ...]  # band: 0; share: sum of the shares shown for those outcomes
+
+    def describe(self, bucket: int) -> str:
+        return f"{self.outcomes[bucket]} outcomes in {BUCKET_LABELS[bucket]}, shift {self.shifts[bucket]:+.3f}"
+
+
+class _Tracker:
+    """Per-size-bucket shifts behind a lock; ``state()`` hands out a frozen copy."""
+
+    def __init__(self, step: float) -> None:
+        if not step >= 0.0:
+            raise ValueError("an online step must be 0 or more")
+        self.step = float(step)
+        n = len(BUCKET_LABELS)
+        self._lock = threading.Lock()
+        self._shift = [0.0] * n
+        self._n = [0] * n
+        self._a = [0.0] * n
+        self._b = [0.0] * n
+
+    def shift(self, bucket: int) -> float:
+        with self._lock:
+            return self._shift[bucket]
+
+    def state(self) -> TrackerState:
+        with self._lock:
+            return TrackerState(self.step, tuple(self._shift), tuple(self._n), tuple(self._a), tuple(self._b))
+
+    def reset(self) -> None:
+        with self._lock:
+            n = len(BUCKET_LABELS)
+            self._shift, self._n, self._a, self._b = [0.0] * n, [0] * n, [0.0] * n, [0.0] * n
+
+
+class BandTracker(_Tracker):
+    """The p90 band's online shift per size bucket (module doc)."""
+
+    def __init__(self, step: float, level: float = LEVEL) -> None:
+        super().__init__(step)
+        self.level = level
+
+    def band_bps(self, p90_bps: float, spread_bps: float, bucket: int, floor_bps: float) -> float:
+        """The band shown: the static p90 moved by the bucket's shift, never below ``floor_bps`` (the expectation)."""
+        return max(p90_bps + self.shift(bucket) * band_unit_bps(spread_bps), floor_bps)
+
+    def observe(self, bucket: int, missed: bool) -> None:
+        """One real taker order of ``bucket`` paid more than the band shown for it (``missed``) or not."""
+        with self._lock:
+            self._shift[bucket] += self.step * (float(missed) - (1.0 - self.level))
+            self._n[bucket] += 1
+            self._a[bucket] += float(missed)
+
+
+class ShareTracker(_Tracker):
+    """The maker share's online logit shift per size bucket (module doc)."""
+
+    def share(self, model_share: float, bucket: int) -> float:
+        s = self.shift(bucket)
+        return model_share if s == 0.0 else sigmoid(logit(model_share) + s)
+
+    def observe(self, bucket: int, realised: float, shown: float) -> None:
+        """A resting order of ``bucket`` shown ``shown`` filled ``realised`` (fractions) by the end of its rest."""
+        with self._lock:
+            self._shift[bucket] += self.step * (float(realised) - float(shown))
+            self._n[bucket] += 1
+            self._a[bucket] += float(realised)
+            self._b[bucket] += float(shown)
+
+
+def replay_band(
+    ts_ms: np.ndarray,
+    notional_usd: np.ndarray,
+    p90_bps: np.ndarray,
+    floor_bps: np.ndarray,
+    spread_bps: np.ndarray,
+    realised_bps: np.ndarray,
+    step: float,
+    *,
+    level: float = LEVEL,
+    tol_bps: float = 1e-6,
+) -> np.ndarray:
+    """The band each order (in time order) would have been shown with a ``BandTracker`` fed every earlier order.
+
+    Orders stamped the same millisecond are shown their band before any of them updates the tracker (causal)."""
+    tracker = BandTracker(step, level)
+    shown = np.full(ts_ms.size, np.nan)
+    i = 0
+    while i < ts_ms.size:
+        j = i
+        while j < ts_ms.size and ts_ms[j] == ts_ms[i]:
+            j += 1
+        for k in range(i, j):
+            if np.isfinite(p90_bps[k]):
+                shown[k] = tracker.band_bps(
+                    float(p90_bps[k]), float(spread_bps[k]), size_bucket(notional_usd[k]), float(floor_bps[k])
+                )
+        for k in range(i, j):
+            if np.isfinite(shown[k]):
+                tracker.observe(size_bucket(notional_usd[k]), bool(realised_bps[k] > shown[k] + tol_bps))
+        i = j
+    return shown
+
+
+def replay_share(
+    placed_ms: np.ndarray,
+    horizon_s: np.ndarray,
+    size_usd: np.ndarray,
+    predicted: np.ndarray,
+    realised: np.ndarray,
+    step: float,
+) -> np.ndarray:
+    """The maker share each resting order would have been shown with a ``ShareTracker`` fed every order whose rest
+    ended at or before its placement (orders in placement order)."""
+    tracker = ShareTracker(step)
+    shown = np.empty(placed_ms.size)
+    ends = placed_ms + np.round(horizon_s * 1000.0).astype(np.int64)
+    by_end = np.argsort(ends, kind="stable")
+    nxt = 0
+    for i in range(placed_ms.size):
+        while nxt < by_end.size and ends[by_end[nxt]] <= placed_ms[i]:
+            k = int(by_end[nxt])
+            if k < i:  # placed earlier (always, as its rest has ended)
+                tracker.observe(size_bucket(size_usd[k]), float(realised[k]), float(shown[k]))
+            nxt += 1
+        shown[i] = tracker.share(float(predicted[i]), size_bucket(size_usd[i]))
+    return shown

@@ -1,0 +1,144 @@
+"""The online calibration (core.learned.online): the trackers' arithmetic, causality and long-run calibration."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from core.learned.online import (
+    BandTracker,
+    ShareTracker,
+    band_unit_bps,
+    load_steps,
+    replay_band,
+    replay_share,
+    size_bucket,
+)
+from core.paths import ONLINE_FILE
+
+
+def test_size_buckets_are_the_validators():
+    assert [size_bucket(v) for v in (10, 999.99, 1e3, 5e4, 1e5, 1e6, 5e6)] == [0, 0, 1, 2, 3, 4, 4]
+
+
+def test_a_miss_raises_the_band_and_a_cover_lowers_it_by_the_level():
+    t = BandTracker(step=2.0)
+    t.observe(2, missed=True)
+    assert t.shift(2) == pytest.approx(2.0 * 0.9)
+    t.observe(2, missed=False)
+    assert t.shift(2) == pytest.approx(2.0 * 0.9 - 2.0 * 0.1)
+    assert t.shift(1) == 0.0  # other buckets untouched
+    # the band is the static p90 moved by shift x max(spread, floor), never below the expectation
+    assert t.band_bps(1.0, 0.01, 2, floor_bps=0.0) == pytest.approx(1.0 + 1.6 * band_unit_bps(0.01))
+    assert band_unit_bps(0.01) == 0.03
+    t2 = BandTracker(step=10.0)
+    for _ in range(20):
+        t2.observe(0, missed=False)
+    assert t2.band_bps(0.5, 0.02, 0, floor_bps=0.4) == 0.4
+    state = t.state()
+    assert state.outcomes[2] == 2 and state.misses[2] == 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.step = 3.0  # type: ignore[misc]
+
+
+def test_a_negative_step_is_refused():
+    with pytest.raises(ValueError):
+        BandTracker(step=-1.0)
+
+
+def _stream(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ts = np.cumsum(rng.integers(0, 3, n)).astype(np.int64)  # some orders share a millisecond
+    return {
+        "ts_ms": ts,
+        "notional_usd": np.full(n, 5e4),
+        "p90_bps": np.zeros(n),  # a static band far too low: realised costs are N(1, 1)
+        "floor_bps": np.full(n, -np.inf),
+        "spread_bps": np.full(n, 0.1),
+        "realised_bps": rng.normal(1.0, 1.0, n),
+    }
+
+
+def test_the_band_is_causal():
+    s = _stream(400)
+    shown = replay_band(**s, step=3.0)
+    k = 200
+    later = dict(s, realised_bps=s["realised_bps"].copy())
+    later["realised_bps"][k:] += 50.0  # what happens at and after order k
+    shown2 = replay_band(**later, step=3.0)
+    same_ms = s["ts_ms"] == s["ts_ms"][k]
+    first = int(np.flatnonzero(same_ms)[0])
+    np.testing.assert_array_equal(shown[: first + int(same_ms.sum())], shown2[: first + int(same_ms.sum())])
+    assert not np.array_equal(shown[first + int(same_ms.sum()) :], shown2[first + int(same_ms.sum()) :])
+
+
+def test_the_band_tends_to_its_level_from_a_wrong_start():
+    s = _stream(6000, seed=3)
+    static_cover = float((s["realised_bps"] <= s["p90_bps"]).mean())
+    assert static_cover < 0.3
+    shown = replay_band(**s, step=3.0)
+    late = slice(3000, None)
+    cover = float((s["realised_bps"][late] <= shown[late] + 1e-6).mean())
+    assert abs(cover - 0.9) < 0.03
+    assert replay_band(**s, step=0.0).tolist() == s["p90_bps"].tolist()  # step 0: the static band
+
+
+def test_the_share_is_causal_and_learns_the_days_fill_rate():
+    rng = np.random.default_rng(1)
+    n_t, per = 400, 6
+    placed = np.repeat(np.arange(n_t) * 5000, per).astype(np.int64)
+    horizon = np.tile([10.0, 30.0, 60.0], n_t * per // 3)
+    size = np.full(placed.size, 1e5)
+    predicted = np.full(placed.size, 0.2)
+    realised = (rng.random(placed.size) < 0.45).astype(np.float64)
+    shown = replay_share(placed, horizon, size, predicted, realised, 0.03)
+    # nothing has matured during the first 10 s: the model's share as is
+    assert (shown[placed < 10_000] == 0.2).all()
+    assert abs(shown[placed.size // 2 :].mean() - 0.45) < 0.03
+    # an outcome moves only shares shown after its rest ended
+    k = placed.size // 2
+    flipped = realised.copy()
+    flipped[k] = 1.0 - flipped[k]
+    shown2 = replay_share(placed, horizon, size, predicted, flipped, 0.03)
+    end_k = placed[k] + horizon[k] * 1000
+    np.testing.assert_array_equal(shown[placed < end_k], shown2[placed < end_k])
+    assert not np.array_equal(shown[placed >= end_k], shown2[placed >= end_k])
+
+
+def test_share_tracker_moves_the_logit_by_the_residual():
+    t = ShareTracker(step=0.5)
+    assert t.share(0.3, 2) == 0.3
+    t.observe(2, realised=1.0, shown=0.3)
+    z = np.log(0.3 / 0.7) + 0.5 * 0.7
+    assert t.share(0.3, 2) == pytest.approx(1 / (1 + np.exp(-z)))
+    assert t.share(0.3, 3) == 0.3
+
+
+def test_the_shipped_steps_load_and_say_where_they_came_from(tmp_path):
+    steps = load_steps()
+    card = json.loads(ONLINE_FILE.read_text(encoding="utf-8"))
+    assert steps is not None and steps.band_step == card["band"]["step"] and steps.share_step == card["share"]["step"]
+    assert "training days" in steps.source
+    # the card keeps every candidate's evidence, the chosen step among them
+    assert steps.band_step in [c["step"] for c in card["band"]["candidates"]]
+    assert steps.share_step in [c["step"] for c in card["share"]["candidates"]]
+    assert load_steps(tmp_path / "none.json") is None
+
+
+def test_the_rule_takes_the_lowest_loss_among_steps_within_tolerance():
+    from core.training.online import TOLERANCE, _best
+
+    cand = [
+        {"step": 0.0, "worst": 0.14, "loss": 0.10},
+        {"step": 1.0, "worst": 0.04, "loss": 0.13},
+        {"step": 3.0, "worst": 0.01, "loss": 0.16},
+    ]
+    assert TOLERANCE == 0.05
+    assert _best(cand, "worst", "loss")["step"] == 1.0  # the narrowest band among those that cover
+    # none within tolerance: the smallest worst cell, the smaller step on a tie
+    far = [dict(c, worst=w) for c, w in zip(cand, (0.34, 0.24, 0.21), strict=True)]
+    far.append({"step": 5.0, "worst": 0.21, "loss": 0.0})
+    assert _best(far, "worst", "loss")["step"] == 3.0
