@@ -10,7 +10,8 @@ that arrives says which way the figure errs, so each size bucket keeps a shift t
   order ``shift += step x (missed - (1 - level))``, in units of ``max(spread_bps, UNIT_FLOOR_BPS)`` (the unit
   the static band's split-conformal shift is fitted in). Over a long run the share of misses tends to
   ``1 - level`` whatever the starting band, because every miss raises the shift by ``step x level`` and every
-  cover lowers it by ``step x (1 - level)``.
+  cover lowers it by ``step x (1 - level)``; except that a cover of a band already at the expectation leaves it
+  (anti-windup: the band cannot go lower, so the shift must not run away below it).
 - maker share, online logistic recalibration of the intercept: per size bucket, once a resting order's horizon
   has ended, ``shift += step x (realised fill - shown share)`` in logits (the gradient of the log-loss in the
   intercept), and the share shown is ``sigmoid(logit(model share) + shift)``.
@@ -55,7 +56,7 @@ class OnlineSteps:
     @property
     def describe(self) -> str:
         return (
-            f"online calibration: p90 band step {self.band_step:g} x max(spread, {UNIT_FLOOR_BPS:g} bps) per real taker "
+            f"p90 band step {self.band_step:g} x max(spread, {UNIT_FLOOR_BPS:g} bps) per real taker "
             f"order, maker share step {self.share_step:g} logit per resting order's outcome ({self.source})"
         )
 
@@ -144,10 +145,15 @@ class BandTracker(_Tracker):
         """The band shown: the static p90 moved by the bucket's shift, never below ``floor_bps`` (the expectation)."""
         return max(p90_bps + self.shift(bucket) * band_unit_bps(spread_bps), floor_bps)
 
-    def observe(self, bucket: int, missed: bool) -> None:
-        """One real taker order of ``bucket`` paid more than the band shown for it (``missed``) or not."""
+    def observe(self, bucket: int, missed: bool, *, at_floor: bool = False) -> None:
+        """One real taker order of ``bucket`` paid more than the band shown for it (``missed``) or not.
+
+        ``at_floor``: the band shown was the expectation (the shift could not lower it). A cover then leaves the
+        shift where it is (anti-windup): otherwise a run of small orders that all pay their expectation would drive
+        the shift down without end, and the band would take as long to come back when they stop doing so."""
         with self._lock:
-            self._shift[bucket] += self.step * (float(missed) - (1.0 - self.level))
+            if not (at_floor and not missed):
+                self._shift[bucket] += self.step * (float(missed) - (1.0 - self.level))
             self._n[bucket] += 1
             self._a[bucket] += float(missed)
 
@@ -197,7 +203,11 @@ def replay_band(
                 )
         for k in range(i, j):
             if np.isfinite(shown[k]):
-                tracker.observe(size_bucket(notional_usd[k]), bool(realised_bps[k] > shown[k] + tol_bps))
+                tracker.observe(
+                    size_bucket(notional_usd[k]),
+                    bool(realised_bps[k] > shown[k] + tol_bps),
+                    at_floor=bool(shown[k] <= floor_bps[k]),
+                )
         i = j
     return shown
 

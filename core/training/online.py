@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from core.costs.fees import get_tier
-from core.learned.models import LoadedModels, SlippageModelImpl, load_models
+from core.learned.models import ROLES, LoadedModels, SlippageModelImpl, load_models
 from core.learned.online import BUCKET_LABELS, LEVEL, UNIT_FLOOR_BPS, replay_band, replay_share, size_bucket
-from core.paths import ONLINE_FILE
+from core.paths import DOCS_DIR, ONLINE_FILE
 from core.training.conformal import (
     _NAMES,
     MIN_JUDGED,
@@ -33,6 +33,8 @@ from core.training.conformal import (
     score_taker_orders,
     shifted_p90,
 )
+from core.training.report import render_docs
+from core.training.train import previous_training_set
 from core.validation.books import load_books
 from core.validation.limit_orders import LimitGrid, SimulatedLimits, simulate_limits, size_label
 from core.validation.report import bundled, rel
@@ -213,6 +215,7 @@ def choose(loaded: LoadedModels, pairs: Sequence[tuple[Path, Path]], grid: Limit
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.training.online", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ONLINE_FILE, help="where the card goes (default: models/online.json)")
+    p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/MODELS.md")
     args = p.parse_args(argv)
     loaded = load_models()
     if "slippage_quantiles" not in loaded.nets or loaded.models.maker_taker is None:
@@ -224,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     card = choose(loaded, pairs)
     args.out.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    if not args.no_docs:  # docs/MODELS.md is written from every card, this one included
+        cards = {r: c for r, c in loaded.cards.items() if r in ROLES}
+        (DOCS_DIR / "MODELS.md").write_text(render_docs(cards, previous_training_set(), card), encoding="utf-8")
     print(f"band step {card['band']['step']} spread units, share step {card['share']['step']} logits -> {args.out}")
     for c in card["band"]["candidates"]:
         print(f"  band step {c['step']}: worst {c['worst_deviation']:.4f} mean {c['mean_deviation']:.4f}")

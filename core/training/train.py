@@ -58,7 +58,7 @@ from core.learned.features import (
 from core.learned.imputation import FlowImputation, instrument_key
 from core.learned.models import KINDS, QUANTILES, band_instrument, display_name
 from core.learned.nets import NumpyNet
-from core.paths import COMPARISON_FILE, DATA_DIR, ROOT
+from core.paths import COMPARISON_FILE, DATA_DIR, ONLINE_FILE, ROOT
 from core.training.conformal import calibrate, held_out_coverage, score_taker_orders
 from core.training.dataset import (
     BLOCK_S,
@@ -1220,7 +1220,8 @@ def train_all(
         )
     if docs is not None:
         docs.parent.mkdir(parents=True, exist_ok=True)
-        docs.write_text(render_docs(cards, previous_training_set(sources)), encoding="utf-8")
+        online = json.loads(ONLINE_FILE.read_text(encoding="utf-8")) if ONLINE_FILE.is_file() else None
+        docs.write_text(render_docs(cards, previous_training_set(sources), online), encoding="utf-8")
     return cards
 
 

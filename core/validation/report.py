@@ -54,6 +54,11 @@ DEFINITIONS = {
     ),
     "p90": "slippage_p90 of the estimate: the app's p90 of the total immediate cost, where it shows one",
     "coverage": "share of orders whose realised_bps is at or below the p90 (up to 1e-6 bps of rounding)",
+    "mean_band_above_estimate_bps": "mean of (p90 - estimate_bps): how wide the band shown is above the expectation",
+    "online": (
+        "the same orders scored with the p90 the online calibration (core.learned.online, steps in models/online.json) "
+        "would have shown: the static p90 moved per size bucket by every earlier order's miss or cover on this tape"
+    ),
     "p90_is_expectation_share": (
         "share of orders whose shown p90 equals the expected cost: the quantile model's p90 fell below the "
         "expectation and the app clips the band to it"
@@ -70,6 +75,11 @@ LIMIT_DEFINITIONS = {
     "predicted": (
         "the app's maker_fraction from core.costs.estimate.estimate (the Simulator page's call) with the shipped "
         "maker/taker model, on the book in force at the decision time"
+    ),
+    "fill_calibration_online": (
+        "the same orders with the maker share the online calibration (core.learned.online) would have shown: the "
+        "model's share moved per size bucket, in logits, by the outcome of every earlier order of this grid whose "
+        "rest had ended"
     ),
     "realised": (
         "size-aware fill from the trade tape: trades after placement and within the horizon whose aggressor "
@@ -109,6 +119,11 @@ NOT_VALIDATED = (
     "uncertainty.",
 )
 
+ONLINE_NOTE = (
+    "each figure uses only the outcomes of this tape that were known before it (a taker order once it printed, a "
+    "resting order once its rest ended), starting from the static models at the recording's first book, as the app "
+    "would starting its source then (core.learned.online)."
+)
 MIN_WARNING_ROWS = 100  # the fill calibration is split by the app's regime warning where a side has this many per size
 
 
@@ -477,18 +492,33 @@ def _error_table(fig: dict[str, Any]) -> list[str]:
 
 
 def _coverage_table(cov: dict[str, Any]) -> list[str]:
-    lines = ["| orders | n | p90 coverage [95% CI] |", "|---|---:|---|"]
-    lines.append(f"| all sizes | {cov['n']:,} | {_with_ci(cov['overall'], cov['overall_ci'], _pct)} |")
-    for row in cov["by_size"]:
-        lines.append(f"| {row['bucket']} | {row['n']:,} | {_with_ci(row['coverage'], row['coverage_ci'], _pct)} |")
+    on = cov.get("online")
+    head = "| orders | n | p90 coverage [95% CI] | band above the estimate (bps) |"
+    rule = "|---|---:|---|---:|"
+    if on:
+        head += " online calibration: p90 coverage [95% CI] | its band above the estimate (bps) |"
+        rule += "---|---:|"
+    lines = [head, rule]
+
+    def row(name: str, n: int, fig: dict[str, Any], key: str, online: dict[str, Any] | None) -> str:
+        cov_key, ci_key = ("overall", "overall_ci") if key == "all" else ("coverage", "coverage_ci")
+        line = f"| {name} | {n:,} | {_with_ci(fig[cov_key], fig[ci_key], _pct)} | {_f(fig.get('mean_band_above_estimate_bps'))} |"
+        if online is not None:
+            line += f" {_with_ci(online[cov_key], online[ci_key], _pct)} | {_f(online.get('mean_band_above_estimate_bps'))} |"
+        return line
+
+    lines.append(row("all sizes", cov["n"], cov, "all", on))
+    for k, r in enumerate(cov["by_size"]):
+        lines.append(row(r["bucket"], r["n"], r, "size", on["by_size"][k] if on else None))
     held = cov.get("held_out", {})
     if "n" in held:
         lines.append(
-            f"| held out (from {held['from_utc']}) | {held['n']:,} | "
-            f"{_with_ci(held['overall'], held['overall_ci'], _pct)} |"
+            row(f"held out (from {held['from_utc']})", held["n"], held, "all", on.get("held_out") if on else None)
         )
     elif "note" in held:
         lines += ["", f"Out of sample: {held['note']}."]
+    if on:
+        lines += ["", f"Online calibration: {on['method']}; {ONLINE_NOTE}"]
     return lines
 
 
@@ -508,16 +538,21 @@ def _limit_section(lo: dict[str, Any]) -> list[str]:
     ]
     if lo.get("note"):
         return [*out, lo["note"], ""]
+    on = lo.get("fill_calibration_online")
     out += [
-        "| size | n | predicted maker fraction [95% CI] | realised fill [95% CI] | any fill | full fill |",
-        "|---|---:|---|---|---:|---:|",
+        "| size | n | predicted maker fraction [95% CI] | realised fill [95% CI] | any fill | full fill |"
+        + (" online calibration: maker fraction [95% CI] |" if on else ""),
+        "|---|---:|---|---|---:|---:|" + ("---|" if on else ""),
     ]
-    for row in lo["fill_calibration"]:
+    for k, row in enumerate(lo["fill_calibration"]):
         out.append(
             f"| {row['bucket']} | {row['n']:,} | {_with_ci(row['predicted'], row['predicted_ci'], _pct)} | "
             f"{_with_ci(row['realised'], row['realised_ci'], _pct)} | {_pct(row['any_fill_share'])} | "
             f"{_pct(row['full_fill_share'])} |"
+            + (f" {_with_ci(on['by_size'][k]['predicted'], on['by_size'][k]['predicted_ci'], _pct)} |" if on else "")
         )
+    if on:
+        out += ["", f"Online calibration: {on['method']}; {ONLINE_NOTE}"]
     by_warning = lo.get("fill_calibration_by_warning") or {}
     if len(by_warning) == 2:
         out += [
@@ -625,7 +660,12 @@ def markdown(doc: dict[str, Any], previous: dict[str, Any] | None = None) -> str
             f"{mo['clean']['n']:,} clean orders bias {_with_ci(mo['clean']['bias_bps'], mo['clean']['bias_bps_ci'], _f)}"
             f" bps, MAE {_with_ci(mo['clean']['mae_bps'], mo['clean']['mae_bps_ci'], _u)} bps"
             + (
-                f"; p90 coverage {_with_ci(cov['overall'], cov['overall_ci'], _pct)}."
+                f"; p90 coverage {_with_ci(cov['overall'], cov['overall_ci'], _pct)}"
+                + (
+                    f" (with the online calibration {_with_ci(cov['online']['overall'], cov['online']['overall_ci'], _pct)})."
+                    if "online" in cov
+                    else "."
+                )
                 if cov["shown"]
                 else "; no p90 band is shown, so there is no coverage to measure."
             ),

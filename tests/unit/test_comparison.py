@@ -50,7 +50,12 @@ def test_models_md_is_the_cards_rendered_with_the_comparison_only_for_the_defaul
     }
     prev = previous_training_set()
     assert prev is not None
-    assert (DOCS_DIR / "MODELS.md").read_text(encoding="utf-8") == render_docs(cards, prev)
+    from core.paths import ONLINE_FILE
+
+    online = json.loads(ONLINE_FILE.read_text(encoding="utf-8"))
+    assert (DOCS_DIR / "MODELS.md").read_text(encoding="utf-8") == render_docs(cards, prev, online)
+    assert "## Online calibration" in render_docs(cards, prev, online)
+    assert "## Online calibration" not in render_docs(cards, prev)
     assert "## Training days: a quiet evening added" in render_docs(cards, prev)
     assert "## Training days" not in render_docs(cards, None)
     # another run's sources get no comparison: its story would be false for them

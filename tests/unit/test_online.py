@@ -142,3 +142,44 @@ def test_the_rule_takes_the_lowest_loss_among_steps_within_tolerance():
     far = [dict(c, worst=w) for c, w in zip(cand, (0.34, 0.24, 0.21), strict=True)]
     far.append({"step": 5.0, "worst": 0.21, "loss": 0.0})
     assert _best(far, "worst", "loss")["step"] == 3.0
+
+
+def test_covers_at_the_expectation_do_not_wind_the_band_down():
+    t = BandTracker(step=3.0)
+    for _ in range(1000):  # small orders that all pay their expectation: the band sits on it
+        t.observe(0, missed=False, at_floor=True)
+    assert t.shift(0) == 0.0
+    t.observe(0, missed=True, at_floor=True)
+    assert t.shift(0) == pytest.approx(2.7)  # one miss lifts it at once
+
+
+def test_the_validator_scores_the_online_calibration_on_a_real_slice():
+    from core.learned.online import OnlineSteps
+    from core.validation.bootstrap import BlockBootstrap
+    from core.validation.limit_orders import LimitGrid
+    from core.validation.report import validate_recording
+    from tests.unit.test_limit_validation import REC, TRADES
+
+    grid = LimitGrid(sizes_usd=(1e4, 5e6), offsets_bps=(0.0,), horizons_s=(10.0,), step_s=10.0, warmup_s=5.0)
+
+    def run(band: float, share: float) -> dict:
+        steps = OnlineSteps(band_step=band, share_step=share, source="test")
+        return validate_recording(
+            REC, TRADES, bootstrap=BlockBootstrap(replicates=50), max_lines=1500, limits=grid, online=steps
+        )
+
+    still, moving = run(0.0, 0.0), run(3.0, 0.3)
+    # step 0 is the static models exactly
+    cov = still["p90_coverage"]
+    assert cov["online"]["overall"] == cov["overall"]
+    assert [r["coverage"] for r in cov["online"]["by_size"]] == [r["coverage"] for r in cov["by_size"]]
+    lo = still["limit_orders"]
+    assert [r["predicted"] for r in lo["fill_calibration_online"]["by_size"]] == [
+        r["predicted"] for r in lo["fill_calibration"]
+    ]
+    # a step moves them, and the realised side never changes
+    on = moving["p90_coverage"]["online"]
+    assert on["step"] == 3.0 and on["mean_band_above_estimate_bps"] != cov["mean_band_above_estimate_bps"]
+    mo = moving["limit_orders"]["fill_calibration_online"]["by_size"]
+    assert [r["realised"] for r in mo] == [r["realised"] for r in lo["fill_calibration"]]
+    assert [r["predicted"] for r in mo] != [r["predicted"] for r in lo["fill_calibration"]]
