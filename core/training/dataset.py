@@ -11,7 +11,7 @@ Two tables, one row per simulated order, features known at the decision time ``t
 - **Maker rows.** A passive limit order of ``size_usd`` (log-uniform $10 to $10M) placed at ``t``
   ``offset_bps`` behind the touch (buy: below the best bid, sell: above the best ask, rounded to the tick),
   resting for ``horizon_s``. Label: the fraction of it filled as maker within the horizon, from the recorded
-  trades with the validator's size-aware queue (``core.validation.limit_orders.resting_fill``, imported, one
+  trades with the validator's size-aware queue (``core.learned.fill.resting_fill``, imported, one
   implementation): the displayed size at its price is ahead of it, trades at its price eat that queue first,
   trades through its price fill it directly, and it never fills more than the volume that traded. Each row
   also carries what the tape did next (``markout_bps``, the validator's sign convention): the mid move
@@ -50,6 +50,7 @@ from core.errors import OrderError, SimulatorError
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import TimeSpan, iter_lines
 from core.feed.replay import bundled_recordings
+from core.feed.tape import Tape
 from core.learned.features import (
     HORIZONS_S,
     LATENCIES_MS,
@@ -63,11 +64,11 @@ from core.learned.features import (
     maker_vector,
     slippage_vector,
 )
+from core.learned.fill import resting_fill
 from core.market.book import BookSnapshot
 from core.market.instruments import get_instrument
 from core.paths import DATA_DIR
-from core.validation.limit_orders import markout_bps, resting_fill
-from core.validation.tape import Tape
+from core.validation.limit_orders import markout_bps
 
 MIN_USD, MAX_USD = 10.0, 5e6  # market-order notional range, sampled log-uniformly
 MAKER_MAX_USD = 1e7  # limit orders up to $10M, so the size-aware label covers the largest orders the app prices
@@ -214,7 +215,7 @@ class MarketData(TimeSpan):
 
     def maker_fill(self, t_ms: float, side: int, size_usd: float, offset_bps: float, horizon_s: float) -> MakerFill:
         """A passive order placed at t (no latency) resting until t + H, filled on the recorded tape by the
-        validator's size-aware rule (``core.validation.limit_orders.resting_fill``): the visible size at its
+        validator's size-aware rule (``core.learned.fill.resting_fill``): the visible size at its
         price when placed is ahead of it; trades at its price eat that queue first; trades through its price
         fill it directly; it never fills more than traded. Fills at the limit price are maker fills."""
         tr = self.trades

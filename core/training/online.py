@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.costs.fees import get_tier
+from core.feed.tape import Tape
 from core.learned.models import ROLES, LoadedModels, SlippageModelImpl, load_models
 from core.learned.online import BUCKET_LABELS, LEVEL, UNIT_FLOOR_BPS, replay_band, replay_share, size_bucket
 from core.paths import DOCS_DIR, ONLINE_FILE
@@ -38,7 +39,6 @@ from core.training.train import previous_training_set
 from core.validation.books import load_books
 from core.validation.limit_orders import LimitGrid, SimulatedLimits, simulate_limits, size_label
 from core.validation.report import bundled, rel
-from core.validation.tape import Tape
 
 #: the candidate steps, written with the rule before any of them was scored on any recording
 BAND_STEPS: tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # spread units per taker order

@@ -1530,7 +1530,7 @@ def render_docs(
         f"${ds['maker_size_usd_log_uniform'][1]:,.0f}, side at random, offset "
         f"{', '.join(f'{v:g}' for v in ds['offsets_bps'])} bps behind the touch, resting "
         f"{', '.join(f'{v:g}' for v in ds['horizons_s'])} s. The label is the fraction filled as maker, from "
-        "`core.validation.limit_orders.resting_fill`, the validator's own function (imported, not copied): the "
+        "`core.learned.fill.resting_fill`, the validator's own function (imported, not copied): the "
         "displayed size at the order's price when placed is ahead of it; later trades at that price whose aggressor "
         "hits its side eat that queue first, then fill the order; trades through its price fill it directly; it "
         "never fills more than the volume that traded. Cancellations ahead are not credited (fewer fills), hidden "

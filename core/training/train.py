@@ -1084,7 +1084,7 @@ def _target_doc(role: str) -> dict[str, Any]:
             "name": "fill_fraction",
             "unit": "fraction 0..1",
             "description": "share of a passive limit order filled as maker within its horizon, size-aware: queue "
-            "ahead first, never more than traded at or through its price (core.validation.limit_orders.resting_fill)",
+            "ahead first, never more than traded at or through its price (core.learned.fill.resting_fill)",
         }
     doc: dict[str, Any] = {
         "name": "label_bps",

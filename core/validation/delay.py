@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.feed.tape import TakerOrders
 from core.validation.books import Books
-from core.validation.tape import TakerOrders
 
 #: the search for the last pre-trade book starts this long before the trade and stops this long after it
 BEFORE_MS, AFTER_MS = 500, 1000

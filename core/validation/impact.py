@@ -3,7 +3,7 @@
 The cost engine's impact model (``core.costs.impact``) has two constants: the **permanent share** ψ (the share
 of the walk's price move that persists: ``impact_usd = ½ γ X² = ψ x depth cost`` for an order fitted on its own
 walk) and the **refill time** τ_r (how long consumed depth takes to come back; it sets η = τ_r / 2ρ). Both are
-estimated here from the taker orders of a recording (``core.validation.tape``) that walked past their first
+estimated here from the taker orders of a recording (``core.feed.tape``) that walked past their first
 price (the only orders the model gives any impact):
 
 - **markout** at horizon h: ``½ x side x (mid(t + h) - m0) x X``, USD, with m0 the arrival mid (the last book at or
@@ -57,12 +57,12 @@ from core.costs.volatility import realised_vol
 from core.errors import InputError
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import iso_ms, iter_lines
+from core.feed.tape import TakerOrders, Tape, group_orders
 from core.paths import DATA_DIR, IMPACT_FILE, ROOT
 from core.validation.books import Books, load_books
 from core.validation.bootstrap import MIN_INTERVAL_N, BlockBootstrap, Resampler
 from core.validation.delay import measure_delay
 from core.validation.market_orders import SIZE_BUCKETS
-from core.validation.tape import TakerOrders, Tape, group_orders
 
 #: markout and refill horizons, seconds after the taker order
 HORIZONS_S: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 5.0, 10.0, 30.0)

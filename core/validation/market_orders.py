@@ -1,6 +1,6 @@
 """Public taker orders priced by the app and scored against their real fills.
 
-Each taker order (``core.validation.tape``) is priced on the book it met (``core.validation.delay``) by
+Each taker order (``core.feed.tape``) is priced on the book it met (``core.validation.delay``) by
 ``core.costs.estimate.estimate``, the function behind the Simulator page, with the shipped models, the
 volatility the page would show (``core.costs.volatility.realised_vol`` over the mids so far), a market order
 of the order's base quantity, and as latency the age of that book when the order traded (the exchange time
@@ -33,10 +33,10 @@ from core.costs.models import Models
 from core.costs.order import Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, realised_vol
 from core.errors import OrderError
+from core.feed.tape import TakerOrders
 from core.learned.online import replay_band
 from core.market.book import BookSnapshot
 from core.validation.books import Books
-from core.validation.tape import TakerOrders
 
 #: size buckets by executed notional (quote currency), lower bound inclusive
 SIZE_BUCKETS: tuple[tuple[str, float, float], ...] = (

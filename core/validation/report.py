@@ -19,6 +19,7 @@ from core.costs.fees import get_tier
 from core.errors import InputError
 from core.feed.recording import iso_ms, parse_timestamp_ms
 from core.feed.replay import bundled_recordings
+from core.feed.tape import Tape, group_orders
 from core.learned.models import LoadedModels, MakerTakerModelImpl, load_models
 from core.learned.online import OnlineSteps, replay_share
 from core.paths import DATA_DIR, ROOT
@@ -28,7 +29,6 @@ from core.validation.delay import measure_delay
 from core.validation.impact import impact_figures, impact_section
 from core.validation.limit_orders import LimitGrid, SimulatedLimits, simulate_limits, size_label
 from core.validation.market_orders import COVER_TOL_BPS, SIZE_BUCKETS, ScoredOrders, score_orders
-from core.validation.tape import Tape, group_orders
 
 DEFINITIONS = {
     "taker_order": "trades with the same timestamp (ms) and aggressor side, grouped into one order (its VWAP)",

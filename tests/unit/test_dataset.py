@@ -15,6 +15,7 @@ from core.costs.walk import walk_book
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import iter_lines, parse_timestamp_ms
 from core.feed.replay import default_recording
+from core.feed.tape import Tape
 from core.learned.features import (
     LATENCIES_MS,
     MAKER_NAMES,
@@ -40,7 +41,6 @@ from core.training.dataset import (
     slippage_rows,
     slippage_window,
 )
-from core.validation.tape import Tape
 
 
 def book(bids, asks, ts_ms=0):

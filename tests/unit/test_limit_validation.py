@@ -10,11 +10,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from core.feed.tape import Tape
+from core.learned.fill import resting_fill
 from core.paths import DATA_DIR
 from core.validation.bootstrap import BlockBootstrap
-from core.validation.limit_orders import LimitGrid, markout_bps, resting_fill, size_label
+from core.validation.limit_orders import LimitGrid, markout_bps, size_label
 from core.validation.report import document, markdown, validate_recording
-from core.validation.tape import Tape
 
 REC = DATA_DIR / "recordings" / "binance-futures_BTCUSDT_20240808.jsonl.gz"
 TRADES = DATA_DIR / "trades" / "binance-futures_BTCUSDT_20240808.parquet"

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from core.feed.tape import Tape, group_orders
 from core.market.book import BookSnapshot
 from core.paths import DATA_DIR
 from core.validation.books import load_books
@@ -16,7 +17,6 @@ from core.validation.command import main
 from core.validation.delay import measure_delay
 from core.validation.market_orders import SIZE_BUCKETS, explains, realised_cost_bps
 from core.validation.report import bundled, document, markdown, validate_recording
-from core.validation.tape import Tape, group_orders
 
 REC = DATA_DIR / "recordings" / "binance-futures_BTCUSDT_20240808.jsonl.gz"
 TRADES = DATA_DIR / "trades" / "binance-futures_BTCUSDT_20240808.parquet"
