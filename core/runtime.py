@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,13 +42,15 @@ from core.errors import InstrumentError, SimulatorError, SourceNotAllowed, Sourc
 from core.feed.bus import BusInstrument, BusReader, BusSettings, bus_instruments
 from core.feed.capture import Capture, capture_file_name
 from core.feed.client import Feed, Listener
-from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
+from core.feed.config import FeedConfig, Source, SourcePolicy, load_config, load_policy
 from core.feed.group import ReplayGroup
 from core.feed.metrics import MetricsExporter, export_if_configured
 from core.feed.replay import ReplayClock, ReplayInfo, bundled_recordings, default_recording, same_minutes
 from core.feed.store import BookStore, FeedStatus
+from core.learned.online import load_steps
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument, InstrumentTable
+from core.pricing.calibration import CalibrationStatus, OnlineCalibration
 from core.pricing.pricer import CostFigures
 from core.pricing.tracker import CostTracker, Track
 
@@ -120,6 +123,7 @@ class Runtime:
         self._config_error = ""
         self._models: Any = None
         self._models_lock = threading.Lock()
+        self._calibration: OnlineCalibration | None = None
         self._exporter: MetricsExporter | None = None
 
     # ---- source --------------------------------------------------------------------------------
@@ -153,6 +157,9 @@ class Runtime:
             raise
         except (OSError, TimeoutError, ValueError) as exc:  # unreachable, timed out, a bad setting: in words
             raise SourceUnavailable(str(exc) or type(exc).__name__) from exc
+        else:
+            if self._calibration is not None:  # the new source's tape (or none): the trackers start over
+                self._calibration.follow(*tape_of(self.feed.config))
         finally:
             if self.group is not None:  # whatever runs now: the group leaves the main feed's instrument to it
                 status = self.feed.store.status()
@@ -165,6 +172,8 @@ class Runtime:
         if self.bus is not None:
             self.bus.stop()
         self.feed.shutdown()
+        if self._calibration is not None:
+            self._calibration.close()
 
     @property
     def instruments(self) -> InstrumentTable:
@@ -270,11 +279,36 @@ class Runtime:
         return self.tracker.figures(track)
 
     def models(self) -> Any:
-        """The learned models, loaded once per process (``LoadedModels`` or ``ModelsUnavailable``)."""
+        """The learned models, loaded once per process (``LoadedModels`` or ``ModelsUnavailable``); where the online
+        calibration runs (``core.pricing.calibration``), they carry its trackers."""
         with self._models_lock:
             if self._models is None:
-                self._models = _load_models()
+                loaded = _load_models()
+                self._calibration = self._start_calibration(loaded)
+                self._models = (
+                    replace(loaded, models=self._calibration.wrap(loaded.models))
+                    if self._calibration is not None
+                    else loaded
+                )
             return self._models
+
+    def calibration(self) -> CalibrationStatus | None:
+        """What the online calibration has done (None: it does not run in this process)."""
+        self.models()
+        return self._calibration.status() if self._calibration is not None else None
+
+    def _start_calibration(self, loaded: Any) -> OnlineCalibration | None:
+        """The online calibration on this process's own feed (not on a bus replica: its books come without the
+        recording's tape), when models and the chosen steps (models/online.json) are there."""
+        if self.bus is not None or isinstance(loaded, ModelsUnavailable):
+            return None
+        steps = load_steps()
+        if steps is None:
+            return None
+        cal = OnlineCalibration(loaded.models, steps, load_delay_s=CALIBRATION_LOAD_DELAY_S)
+        self.feed.add_listener(cal)
+        cal.follow(*tape_of(self.feed.config))
+        return cal
 
     # ---- listeners (captures) ------------------------------------------------------------------
     def add_listener(self, fn: Listener) -> None:
@@ -304,6 +338,26 @@ class Runtime:
         status = self.feed.store.status()
         name = capture_file_name(status.exchange, status.symbol, time.time())
         return Capture(self.feed, seconds, file_name=name).start()
+
+
+#: the online calibration reads its tape this long after the source starts (pandas and the Parquet read stay out of
+#: the first page view, as the instrument refresh below)
+CALIBRATION_LOAD_DELAY_S = 10.0
+
+
+def tape_of(config: FeedConfig | None) -> tuple[Path | None, tuple[str, str] | None]:
+    """The trades file and instrument of a replayed bundled recording that has one; (None, None) for any other source
+    (a live feed, a visitor's recording: books alone)."""
+    if config is None or config.source is not Source.REPLAY:
+        return None, None
+    try:
+        path = Path(config.replay_file).resolve() if config.replay_file else default_recording().path.resolve()
+        for r in bundled_recordings():
+            if r.path.resolve() == path and r.trades is not None and r.trades.is_file():
+                return r.trades, (r.exchange, r.symbol)
+    except (OSError, ValueError, SimulatorError):
+        log.warning("online calibration: the replay's tape could not be found", exc_info=True)
+    return None, None
 
 
 def _load_models() -> Any:

@@ -36,7 +36,7 @@ from core.costs.composition import bps, compose, predicted_cost
 from core.costs.fees import FeeTier, fee_method
 from core.costs.impact import DEFAULT_PERMANENT_SHARE, DEFAULT_REFILL_S, Calibration, calibrate, impact_source
 from core.costs.limit import limit_execution
-from core.costs.models import ModelInput, Models
+from core.costs.models import ModelInput, Models, OnlineNoteModel
 from core.costs.order import ENGINE_MAX_NOTIONAL_USD, MAX_NOTIONAL_USD, AtExpiry, Order, OrderType, Side, SizeUnit
 from core.costs.volatility import SQRT_YEAR_S, Volatility, VolSource, default_volatility
 from core.costs.walk import Walk, walk_book
@@ -251,6 +251,9 @@ def estimate(
                     "of its training date (per instrument and size where it had enough); on a day it never saw, the "
                     "share covered is the one its label quotes (by size: see Validation)"
                 )
+                note = models.slippage.online_note(mi) if isinstance(models.slippage, OnlineNoteModel) else ""
+                if note:
+                    methods["slippage_p90"] += "; " + note
         else:  # a broken prediction must not reach the user: fall back, and say so
             total = walk.cost
             methods["slippage"] = "book walk (the slippage model returned no finite value)"

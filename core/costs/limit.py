@@ -24,6 +24,7 @@ from core.costs.models import (
     LimitRiskModel,
     MakerTakerModel,
     ModelInput,
+    OnlineNoteModel,
     RegimeModel,
     TrainedRangeModel,
 )
@@ -167,8 +168,11 @@ def limit_execution(
     f = float(model.maker_fraction(mi))
     if not (math.isfinite(f) and 0.0 <= f <= 1.0):
         raise OrderError(f"The maker/taker model returned {f!r}, outside [0, 1].")
-    methods["maker_fraction"] = f"model: {model.name}" + (
-        f"; {model.flow_source(mi)}" if isinstance(model, FlowSourceModel) else ""
+    online = model.online_note(mi) if isinstance(model, OnlineNoteModel) else ""
+    methods["maker_fraction"] = (
+        f"model: {model.name}"
+        + (f"; {model.flow_source(mi)}" if isinstance(model, FlowSourceModel) else "")
+        + (f"; {online}" if online else "")
     )
     regime = model.regime(mi.volatility) if isinstance(model, RegimeModel) else ""
     if regime:

@@ -80,6 +80,14 @@ class FlowSourceModel(Protocol):
 
 
 @runtime_checkable
+class OnlineNoteModel(Protocol):
+    """A model corrected online by real outcomes (``core.learned.online``) says by how many, for the method note
+    (empty while nothing has corrected it)."""
+
+    def online_note(self, x: ModelInput) -> str: ...
+
+
+@runtime_checkable
 class RegimeModel(Protocol):
     """A maker/taker model that can say when the market lies outside the conditions it was trained on."""
 

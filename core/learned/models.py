@@ -57,6 +57,7 @@ from core.learned.features import (
 )
 from core.learned.imputation import FlowImputation, ImputedFlow, instrument_key
 from core.learned.nets import NumpyNet
+from core.learned.online import BandTracker, ShareTracker, bucket_of_log10, size_bucket
 from core.market.instruments import Instrument, get_instrument
 from core.paths import MODELS_DIR
 
@@ -67,6 +68,7 @@ KINDS = {"slippage_expected": "regression", "slippage_quantiles": "quantiles", "
 #: the quantiles a ``quantiles`` model predicts, in output order
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95)
 _SLIP_IDX = np.array([SLIPPAGE_NAMES.index(n) for n in SLIPPAGE_INPUTS])
+_SIZE_COL, _SPREAD_COL = SLIPPAGE_INPUTS.index("log10_size_usd"), SLIPPAGE_INPUTS.index("spread_bps")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,6 +140,8 @@ class SlippageModelImpl:
     impute: dict[str, dict[str, float]]  # "spot"/"derivative" -> trade-feature medians of the training data
     latency_ms: float = 0.0
     cards: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    #: the online calibration's band tracker (``core.learned.online``); None: the static band
+    band: BandTracker | None = field(default=None, repr=False, compare=False)
 
     def with_latency(self, latency_ms: float) -> SlippageModelImpl:
         return replace(self, latency_ms=float(latency_ms))
@@ -217,6 +221,17 @@ class SlippageModelImpl:
             p90 = max(float(self.quantiles.forward(row, instrument)[0, 1]), exp)  # a band never below the expectation
         return exp, p90
 
+    def online_p90(self, p90_bps: float, expected_bps: float, log10_size_usd: float, spread_bps: float) -> float:
+        """The static p90 moved by the online band tracker's shift for the order's size bucket (the per-tick path
+        applies it to the compiled figures through this same method)."""
+        assert self.band is not None
+        return self.band.band_bps(p90_bps, spread_bps, bucket_of_log10(log10_size_usd), expected_bps)
+
+    def online_note(self, x: ModelInput) -> str:
+        if self.band is None or self.quantiles is None or not self.band.applies(x.snapshot.exchange, x.snapshot.symbol):
+            return ""
+        return self.band.state().band_note(size_bucket(x.notional_usd))
+
     def predict_quantiles(self, x: ModelInput, **kw: Any) -> np.ndarray | None:
         """(p50, p90, p95) in bps, or None without a quantile model."""
         if self.quantiles is None:
@@ -226,9 +241,10 @@ class SlippageModelImpl:
 
     def predict(self, x: ModelInput) -> SlippagePrediction:
         snap = x.snapshot
-        exp, p90 = self.predict_row(
-            self.features(x), float(x.walk.cost_bps), band_instrument(snap.exchange, snap.symbol)
-        )
+        row = self.features(x)
+        exp, p90 = self.predict_row(row, float(x.walk.cost_bps), band_instrument(snap.exchange, snap.symbol))
+        if p90 is not None and self.band is not None and self.band.applies(snap.exchange, snap.symbol):
+            p90 = self.online_p90(p90, exp, float(row[_SIZE_COL]), float(row[_SPREAD_COL]))
         return SlippagePrediction(expected_bps=exp, p90_bps=p90)
 
 
@@ -249,6 +265,8 @@ class MakerTakerModelImpl:
     by_instrument: dict[str, NumpyNet] = field(default_factory=dict, repr=False, compare=False)
     #: the model's inputs (its card's): ``MAKER_INPUTS``, plus the interaction ``INTERACTION_RULE`` chose if any
     inputs: tuple[str, ...] = MAKER_INPUTS
+    #: the online calibration's share tracker (``core.learned.online``); None: the model's share as trained
+    share: ShareTracker | None = field(default=None, repr=False, compare=False)
     _idx: np.ndarray = field(init=False, repr=False, compare=False)  # their columns in a ``maker_vector`` row
 
     def __post_init__(self) -> None:
@@ -354,7 +372,15 @@ class MakerTakerModelImpl:
         )
 
     def maker_fraction(self, x: ModelInput) -> float:
-        return _clip(float(self.net_for(x.snapshot).forward(self.features(x))[0]), 0.0, 1.0)
+        p = _clip(float(self.net_for(x.snapshot).forward(self.features(x))[0]), 0.0, 1.0)
+        if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):
+            return p
+        return self.share.share(p, size_bucket(x.notional_usd))
+
+    def online_note(self, x: ModelInput) -> str:
+        if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):
+            return ""
+        return self.share.state().share_note(size_bucket(x.notional_usd))
 
     def trained_range(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """The offsets (bps) and horizons (s) the fill rates were learned on; ``features_for`` clips to them."""

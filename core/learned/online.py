@@ -74,9 +74,16 @@ def load_steps(path: str | Path = ONLINE_FILE) -> OnlineSteps | None:
     )
 
 
+_EDGES_LOG10 = np.log10(SIZE_EDGES_USD)
+
+
 def size_bucket(notional_usd: float) -> int:
-    """Index into ``BUCKET_LABELS`` of an order of ``notional_usd``."""
-    return int(np.searchsorted(SIZE_EDGES_USD, notional_usd, side="right"))
+    """Index into ``BUCKET_LABELS`` of an order of ``notional_usd`` (on log10 USD, as the models' size input)."""
+    return bucket_of_log10(math.log10(max(float(notional_usd), 1e-9)))
+
+
+def bucket_of_log10(log10_usd: float) -> int:
+    return int(np.searchsorted(_EDGES_LOG10, log10_usd, side="right"))
 
 
 def band_unit_bps(spread_bps: float) -> float:
@@ -102,8 +109,26 @@ class TrackerState:
     misses: tuple[float, ...]  # band: orders above the band shown; share: sum of realised fills
     shown: tuple[float, ...]  # band: 0; share: sum of the shares shown for those outcomes
 
-    def describe(self, bucket: int) -> str:
-        return f"{self.outcomes[bucket]} outcomes in {BUCKET_LABELS[bucket]}, shift {self.shifts[bucket]:+.3f}"
+    def band_note(self, bucket: int) -> str:
+        """What the band tracker has done for orders of ``bucket`` (empty before any outcome)."""
+        n = self.outcomes[bucket]
+        if not n:
+            return ""
+        return (
+            f"moved online by {n:,} real taker orders of {BUCKET_LABELS[bucket]} on this tape so far ({self.misses[bucket] / n:.0%} "
+            f"paid more than the band shown them; shift {self.shifts[bucket]:+.2f} x max(spread, {UNIT_FLOOR_BPS:g} bps))"
+        )
+
+    def share_note(self, bucket: int) -> str:
+        """What the share tracker has done for orders of ``bucket`` (empty before any outcome)."""
+        n = self.outcomes[bucket]
+        if not n:
+            return ""
+        return (
+            f"moved online by {n:,} simulated resting orders of {BUCKET_LABELS[bucket]} whose rest ended on this tape "
+            f"(they filled {self.misses[bucket] / n:.0%} where {self.shown[bucket] / n:.0%} was shown; logit shift "
+            f"{self.shifts[bucket]:+.2f})"
+        )
 
 
 class _Tracker:
@@ -115,10 +140,15 @@ class _Tracker:
         self.step = float(step)
         n = len(BUCKET_LABELS)
         self._lock = threading.Lock()
+        #: the (exchange, symbol) whose outcomes move the shifts: only its orders are corrected (None: every order)
+        self.applies_to: tuple[str, str] | None = None
         self._shift = [0.0] * n
         self._n = [0] * n
         self._a = [0.0] * n
         self._b = [0.0] * n
+
+    def applies(self, exchange: str, symbol: str) -> bool:
+        return self.applies_to is None or self.applies_to == (exchange, symbol)
 
     def shift(self, bucket: int) -> float:
         with self._lock:

@@ -13,6 +13,7 @@ takes ``estimate`` itself, so the numbers never depend on which path ran.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, NamedTuple
 
@@ -26,6 +27,7 @@ from core.costs.volatility import Volatility, default_volatility
 from core.costs.walk import BOUNDARY_RTOL
 from core.learned.features import DEPTH_BANDS_BPS, IMBALANCE_BAND_BPS, MAX_RATIO
 from core.learned.models import SlippageModelImpl, band_instrument
+from core.learned.online import bucket_of_log10
 from core.market.book import BookSnapshot
 
 _kernel = load("core.costs._walk")  # compiled walk, depth line and banded depth; None: estimate() does it
@@ -193,9 +195,24 @@ class TickPricer:
             tick = self._kernel_for(snap)  # one call; it asks ``_order_features`` when the volatility changed
             out = tick.figures(snap, volatility, t0)
             if out is not None:
-                return out
+                return self._online(out, snap)
         e = self.estimate(snap, volatility)
         return CostFigures.of(e, snap, (_perf_ns() - t0) / 1e3)
+
+    def _online(self, out: CostFigures, snap: BookSnapshot) -> CostFigures:
+        """The compiled figures with the online band tracker's shift applied to the p90 (as ``predict_row`` applies
+        it on the Python path; ``core.learned.online``); unchanged while the shift is 0."""
+        slip = self._slip
+        if slip is None or slip.band is None or out.slippage_p90_usd is None or not out.filled_usd > 0:
+            return out
+        if not slip.band.applies(snap.exchange, snap.symbol):
+            return out
+        log10_size = math.log10(max(out.filled_usd, 1e-9))
+        if slip.band.shift(bucket_of_log10(log10_size)) == 0.0:
+            return out
+        notional = out.filled_usd
+        p90 = slip.online_p90(out.slippage_p90_usd / notional * 1e4, out.slippage_bps, log10_size, snap.spread_bps)
+        return out._replace(slippage_p90_usd=p90 * notional / 1e4)
 
     def _order_features(self, snap: BookSnapshot, vol: Volatility | None) -> list[float]:
         """``tick_row``'s entries that do not depend on the book (volatility, latency, the venue's imputed flow);

@@ -59,14 +59,14 @@ from core.costs.order import Order, Side, SizeUnit
 from core.costs.volatility import realised_vol
 from core.costs.walk import walk_book
 from core.errors import OrderError
-from core.feed.tape import Tape, group_orders
 from core.learned.features import ROLE_INPUTS, VOL_FLOOR_BPS
 from core.learned.models import SlippageModelImpl, band_instrument
 from core.learned.nets import BandShift, NumpyNet
+from core.market.tape import Tape, group_orders, realised_cost_bps
 from core.validation.books import load_books
 from core.validation.bootstrap import BlockBootstrap, Resampler
 from core.validation.delay import measure_delay
-from core.validation.market_orders import SIZE_BUCKETS, realised_cost_bps
+from core.validation.market_orders import SIZE_BUCKETS
 
 LEVEL = 0.9
 MIN_CELL = 50  # orders; a thinner bucket pools with the smaller buckets of its market kind

@@ -50,7 +50,6 @@ from core.errors import OrderError, SimulatorError
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import TimeSpan, iter_lines
 from core.feed.replay import bundled_recordings
-from core.feed.tape import Tape
 from core.learned.features import (
     HORIZONS_S,
     LATENCIES_MS,
@@ -67,6 +66,7 @@ from core.learned.features import (
 from core.learned.fill import resting_fill
 from core.market.book import BookSnapshot
 from core.market.instruments import get_instrument
+from core.market.tape import Tape
 from core.paths import DATA_DIR
 from core.validation.limit_orders import markout_bps
 

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from core.costs.fees import get_tier
-from core.feed.tape import Tape
 from core.learned.models import ROLES, LoadedModels, SlippageModelImpl, load_models
 from core.learned.online import BUCKET_LABELS, LEVEL, UNIT_FLOOR_BPS, replay_band, replay_share, size_bucket
+from core.market.tape import Tape
 from core.paths import DOCS_DIR, ONLINE_FILE
 from core.training.conformal import (
     _NAMES,

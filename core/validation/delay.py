@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.feed.tape import TakerOrders
+from core.market.tape import TakerOrders
 from core.validation.books import Books
 
 #: the search for the last pre-trade book starts this long before the trade and stops this long after it

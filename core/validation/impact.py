@@ -3,7 +3,7 @@
 The cost engine's impact model (``core.costs.impact``) has two constants: the **permanent share** ψ (the share
 of the walk's price move that persists: ``impact_usd = ½ γ X² = ψ x depth cost`` for an order fitted on its own
 walk) and the **refill time** τ_r (how long consumed depth takes to come back; it sets η = τ_r / 2ρ). Both are
-estimated here from the taker orders of a recording (``core.feed.tape``) that walked past their first
+estimated here from the taker orders of a recording (``core.market.tape``) that walked past their first
 price (the only orders the model gives any impact):
 
 - **markout** at horizon h: ``½ x side x (mid(t + h) - m0) x X``, USD, with m0 the arrival mid (the last book at or
@@ -57,7 +57,7 @@ from core.costs.volatility import realised_vol
 from core.errors import InputError
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import iso_ms, iter_lines
-from core.feed.tape import TakerOrders, Tape, group_orders
+from core.market.tape import TakerOrders, Tape, group_orders
 from core.paths import DATA_DIR, IMPACT_FILE, ROOT
 from core.validation.books import Books, load_books
 from core.validation.bootstrap import MIN_INTERVAL_N, BlockBootstrap, Resampler

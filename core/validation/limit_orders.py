@@ -40,9 +40,9 @@ from core.costs.models import Models
 from core.costs.order import AtExpiry, Order, OrderType, Side
 from core.costs.volatility import Volatility, realised_vol
 from core.errors import OrderError
-from core.feed.tape import Tape
 from core.learned.features import limit_price
 from core.learned.fill import resting_fill
+from core.market.tape import Tape
 from core.validation.books import Books
 
 

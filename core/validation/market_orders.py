@@ -1,6 +1,6 @@
 """Public taker orders priced by the app and scored against their real fills.
 
-Each taker order (``core.feed.tape``) is priced on the book it met (``core.validation.delay``) by
+Each taker order (``core.market.tape``) is priced on the book it met (``core.validation.delay``) by
 ``core.costs.estimate.estimate``, the function behind the Simulator page, with the shipped models, the
 volatility the page would show (``core.costs.volatility.realised_vol`` over the mids so far), a market order
 of the order's base quantity, and as latency the age of that book when the order traded (the exchange time
@@ -33,9 +33,8 @@ from core.costs.models import Models
 from core.costs.order import Order, OrderType, Side, SizeUnit
 from core.costs.volatility import Volatility, realised_vol
 from core.errors import OrderError
-from core.feed.tape import TakerOrders
-from core.learned.online import replay_band
 from core.market.book import BookSnapshot
+from core.market.tape import TakerOrders, realised_cost_bps
 from core.validation.books import Books
 
 #: size buckets by executed notional (quote currency), lower bound inclusive
@@ -67,13 +66,6 @@ class ScoredOrders:
     p90_method: str | None  # how the app made its p90 (None: it shows none)
     spread_bps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # of the book each order met
 
-    def online_p90_bps(self, step: float) -> np.ndarray:
-        """The p90 each order would have been shown with the online calibration (``core.learned.online``) fed the
-        earlier orders of this tape; never below the expectation (the app clips the band there)."""
-        return replay_band(
-            self.ts_ms, self.notional, self.p90_bps, self.estimate_bps, self.spread_bps, self.realised_bps, step
-        )
-
     @property
     def error_bps(self) -> np.ndarray:
         return self.estimate_bps - self.realised_bps
@@ -95,11 +87,6 @@ class ScoredOrders:
 
     def __len__(self) -> int:
         return int(self.ts_ms.size)
-
-
-def realised_cost_bps(side: int, qty: float, notional: float, mid: float) -> float:
-    """Cost of fills (``qty`` base for ``notional`` quote) versus ``mid``, bps of the notional."""
-    return side * (notional - qty * mid) / notional * 1e4
 
 
 def explains(snap: BookSnapshot, side: int, prices: np.ndarray, qty: np.ndarray) -> bool:

@@ -19,9 +19,9 @@ from core.costs.fees import get_tier
 from core.errors import InputError
 from core.feed.recording import iso_ms, parse_timestamp_ms
 from core.feed.replay import bundled_recordings
-from core.feed.tape import Tape, group_orders
 from core.learned.models import LoadedModels, MakerTakerModelImpl, load_models
-from core.learned.online import OnlineSteps, replay_share
+from core.learned.online import OnlineSteps
+from core.market.tape import Tape, group_orders
 from core.paths import DATA_DIR, ROOT
 from core.validation.books import Books, load_books
 from core.validation.bootstrap import BLOCK_RULE, BlockBootstrap, Resampler
@@ -29,6 +29,7 @@ from core.validation.delay import measure_delay
 from core.validation.impact import impact_figures, impact_section
 from core.validation.limit_orders import LimitGrid, SimulatedLimits, simulate_limits, size_label
 from core.validation.market_orders import COVER_TOL_BPS, SIZE_BUCKETS, ScoredOrders, score_orders
+from core.validation.online import OnlineRun, run_online
 
 DEFINITIONS = {
     "taker_order": "trades with the same timestamp (ms) and aggressor side, grouped into one order (its VWAP)",
@@ -120,9 +121,10 @@ NOT_VALIDATED = (
 )
 
 ONLINE_NOTE = (
-    "each figure uses only the outcomes of this tape that were known before it (a taker order once it printed, a "
-    "resting order once its rest ended), starting from the static models at the recording's first book, as the app "
-    "would starting its source then (core.learned.online)."
+    "the app's own calibration (core.pricing.calibration) was fed this recording's books and tape from its first "
+    "book, as the app feeds it while the replay plays; each order is shown the static figure moved by its size "
+    "bucket's shift as it stood before the order (only outcomes known by then: a taker order once it printed, a "
+    "resting order of the app's grid once its rest ended)."
 )
 MIN_WARNING_ROWS = 100  # the fill calibration is split by the app's regime warning where a side has this many per size
 
@@ -199,7 +201,7 @@ def _block_text(b: dict[str, Any]) -> str:
 
 
 def limit_figures(
-    sim: SimulatedLimits, spec: BlockBootstrap, grid: LimitGrid, online: OnlineSteps | None = None
+    sim: SimulatedLimits, spec: BlockBootstrap, grid: LimitGrid, online: OnlineRun | None = None
 ) -> dict[str, Any]:
     """``fill_calibration`` by size and the markouts of filled and unfilled orders, with intervals; with ``online``,
     also the fill calibration of the maker share as the online calibration would have shown it."""
@@ -244,10 +246,11 @@ def limit_figures(
             if all((m & (sim.size_usd == size)).sum() >= MIN_WARNING_ROWS for size in grid.sizes_usd)
         }
     if online is not None:
-        shown = replay_share(sim.placed_ms, sim.horizon_s, sim.size_usd, sim.predicted, sim.realised, online.share_step)
+        shown = online.share(sim.placed_ms, sim.size_usd, sim.predicted)
         out["fill_calibration_online"] = {
-            "step": online.share_step,
-            "method": online.describe,
+            "step": online.steps.share_step,
+            "method": online.steps.describe,
+            "outcomes": online.resting_orders,
             "by_size": [
                 {"bucket": size_label(size), "size_usd": size, **calibration(sim.size_usd == size, shown)}
                 for size in grid.sizes_usd
@@ -354,6 +357,8 @@ def validate_recording(
     inst = books.instrument
     tier = get_tier(inst.exchange, inst.kind)
     scored = score_orders(books, orders, lag_ms=delay.lag_ms, fee_tier=tier, models=loaded.models)
+    # the app's own online calibration over the whole recording (core.pricing.calibration), when asked for
+    run = run_online(books, Path(trades), loaded.models, online) if online is not None else None
     if len(scored) == 0:
         raise InputError(f"{Path(recording).name}: no taker order falls inside the recorded books.")
     t0 = int(scored.ts_ms.min()) // 1000
@@ -398,11 +403,12 @@ def validate_recording(
             late = scored.ts_ms >= start
             cov["held_out"] = {"from_utc": iso_ms(start), **coverage_figures(scored, rs, late)}
             cov["held_out"].pop("by_size")
-        if online is not None:
-            band = scored.online_p90_bps(online.band_step)
+        if run is not None:
+            band = run.band_bps(scored.ts_ms, scored.notional, scored.p90_bps, scored.estimate_bps, scored.spread_bps)
             cov["online"] = {
-                "step": online.band_step,
-                "method": online.describe,
+                "step": run.steps.band_step,
+                "method": run.steps.describe,
+                "outcomes": run.taker_orders,
                 **coverage_figures(scored, rs, every, band),
             }
             if start is not None and not trained_on(loaded, Path(recording)):
@@ -421,7 +427,7 @@ def validate_recording(
         out["limit_orders"] = {
             "maker_model": mk.name,
             "maker_flow": flow,
-            **limit_figures(sim, spec, grid, online),
+            **limit_figures(sim, spec, grid, run),
         }
     out["impact"] = impact_figures(books, tape, orders, lag_ms=delay.lag_ms, spec=spec)
     out["models"] = {"slippage_fallbacks": {k: v for k, v in loaded.fallbacks.items() if k.startswith("slippage")}}

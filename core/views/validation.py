@@ -143,6 +143,7 @@ class ValidationView:
         """The coverage by size as a reader sees it: one column with the figure and its interval, and a plain word
         where a bucket has too few orders for one (instead of empty numeric cells)."""
         rows = []
+        has_online = bool(self.coverage["online"].notna().any())
         for r in self.coverage.to_dict("records"):
             lo, hi, cov = _num(r["lo"]), _num(r["hi"]), _num(r["coverage"])
             ci = [lo, hi] if not math.isnan(lo) else None
@@ -150,8 +151,16 @@ class ValidationView:
             if ci is None and not math.isnan(cov):
                 few = f"under {self.min_interval_n} orders" if self.min_interval_n else "too few orders"
                 shown += f" (no interval: {few})"
-            rows.append({"size (USD)": r["size"], "orders": r["n"], "p90 coverage [95% interval]": shown})
-        return pd.DataFrame(rows, columns=["size (USD)", "orders", "p90 coverage [95% interval]"])
+            row = {"size (USD)": r["size"], "orders": r["n"], "p90 coverage [95% interval]": shown}
+            if has_online:
+                on, olo, ohi = _num(r["online"]), _num(r["online_lo"]), _num(r["online_hi"])
+                row[ONLINE_COLUMN] = with_interval(on, [olo, ohi] if not math.isnan(olo) else None, pct=True)
+            rows.append(row)
+        cols = ["size (USD)", "orders", "p90 coverage [95% interval]"] + ([ONLINE_COLUMN] if has_online else [])
+        return pd.DataFrame(rows, columns=cols)
+
+
+ONLINE_COLUMN = "with the online calibration [95% interval]"
 
 
 def _error_row(name: str, fig: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +228,8 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
         share = _num(cov.get("p90_is_expectation_share"))
         if not math.isnan(share):
             notes.append(f"For {share:.0%} of orders the p90 shown equals the expected cost (no band above it).")
+    online = cov.get("online") or {}
+    on_rows = online.get("by_size") or [{} for _ in cov.get("by_size", [])]
     coverage = pd.DataFrame(
         [
             {
@@ -227,11 +238,22 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
                 "coverage": _num(r.get("coverage")),
                 "lo": _ci(r.get("coverage_ci"))[0],
                 "hi": _ci(r.get("coverage_ci"))[1],
+                "online": _num(o.get("coverage")),
+                "online_lo": _ci(o.get("coverage_ci"))[0],
+                "online_hi": _ci(o.get("coverage_ci"))[1],
             }
-            for r in cov.get("by_size", [])
+            for r, o in zip(cov.get("by_size", []), on_rows, strict=False)
         ],
-        columns=["size", "n", "coverage", "lo", "hi"],
+        columns=["size", "n", "coverage", "lo", "hi", "online", "online_lo", "online_hi"],
     )
+    if online:
+        notes.append(
+            f"With the online calibration the app runs on a replay with trades: "
+            f"{with_interval(online.get('overall'), online.get('overall_ci'), pct=True)} of the same orders, each band "
+            "moved by the earlier orders' misses and covers on this tape (its band is wider on average: "
+            f"{_num(online.get('mean_band_above_estimate_bps')):+.3f} bps above the estimate against "
+            f"{_num(cov.get('mean_band_above_estimate_bps')):+.3f})."
+        )
 
     scatter, scatter_note = _scatter(mo.get("sample"))
 
@@ -252,6 +274,8 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
         ],
         columns=["size", "n", "predicted", "predicted_lo", "predicted_hi", "realised", "realised_lo", "realised_hi"],
     )
+    fill_online = (lo_.get("fill_calibration_online") or {}).get("by_size") or []
+    fill["online"] = [_num(r.get("predicted")) for r in fill_online] if len(fill_online) == len(fill) else math.nan
     marks = []
     for kind in ("filled", "unfilled"):
         for r in lo_.get("markouts", {}).get(kind, []):
@@ -372,9 +396,21 @@ def coverage_figure(view: ValidationView) -> go.Figure | None:
             error_y=_error_bars(c["coverage"], c["lo"], c["hi"]),
             text=[f"{v:.0%}<br>n={n:,}" for v, n in zip(c["coverage"], c["n"], strict=False)],
             marker_color="#1f6feb",
-            name="coverage",
+            name="static models",
         )
     )
+    if c["online"].notna().any():
+        fig.add_trace(
+            go.Bar(
+                x=c["size"],
+                y=c["online"],
+                error_y=_error_bars(c["online"], c["online_lo"], c["online_hi"]),
+                text=[f"{v:.0%}" for v in c["online"]],
+                marker_color="#e8590c",
+                name="with the online calibration",
+            )
+        )
+        fig.update_layout(barmode="group")
     fig.add_hline(y=NOMINAL_COVERAGE, line_dash="dash", annotation_text="nominal 90 %")
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     return _layout(fig, "p90 coverage by order size", "executed notional", "share covered")
@@ -396,6 +432,8 @@ def fill_figure(view: ValidationView) -> go.Figure | None:
                 error_y=_error_bars(f[col], f[f"{col}_lo"], f[f"{col}_hi"]),
             )
         )
+    if "online" in f and f["online"].notna().any():
+        fig.add_trace(go.Bar(x=f["size"], y=f["online"], name="predicted, online calibration", marker_color="#e8590c"))
     fig.update_layout(barmode="group")
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     return _layout(fig, "Limit orders: predicted vs realised fill", "order size", "share of the order filled")

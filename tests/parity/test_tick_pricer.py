@@ -76,6 +76,36 @@ def test_one_pricer_fed_several_instruments_gives_each_its_own_band():
     assert len({(s.exchange, s.symbol) for _, s in BOOKS}) > 1
 
 
+def test_the_online_band_shift_is_the_same_on_both_paths():
+    """With the online calibration's band tracker moved (``core.learned.online``), the compiled figures' p90 equals
+    ``estimate``'s, and it differs from the static one where the shift moved it."""
+    from core.learned.online import BandTracker, size_bucket
+
+    band = BandTracker(step=3.0)
+    for bucket, misses in ((0, 3), (2, 5), (3, 0), (4, 1)):
+        for _ in range(misses):
+            band.observe(bucket, missed=True)
+        for _ in range(12):
+            band.observe(bucket, missed=False)
+    assert band.shift(3) < 0 < band.shift(2)
+    online = Models(slippage=replace(LOADED.models.slippage, band=band), maker_taker=None)
+    vol = from_annual(0.35, mid=60_000.0, source=VolSource.DATA)
+    moved = 0
+    for (inst, snap), (side, size, unit) in itertools.product(BOOKS[::5], ORDERS):
+        order = Order(side, size, unit=unit, latency_ms=250.0)
+        pricer = TickPricer(order, fee_tier=get_tier(inst.exchange, inst.kind), models=online)
+        f = pricer.figures(snap, vol)
+        assert f.compiled
+        assert_figures_equal(f, CostFigures.of(pricer.estimate(snap, vol), snap, 0.0))
+        static = TickPricer(order, fee_tier=get_tier(inst.exchange, inst.kind), models=SHIPPED).figures(snap, vol)
+        assert f.slippage_p90_usd is not None and static.slippage_p90_usd is not None
+        assert f.slippage_p90_usd >= f.slippage_usd - 1e-9  # never below the expectation
+        if band.shift(size_bucket(f.filled_usd)) > 0:
+            assert f.slippage_p90_usd > static.slippage_p90_usd
+            moved += 1
+    assert moved > 0
+
+
 def test_orders_the_compiled_path_does_not_cover_give_the_estimate_itself():
     inst, snap = BOOKS[0]
     tier = get_tier(inst.exchange, inst.kind)

@@ -15,7 +15,6 @@ from core.costs.walk import walk_book
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import iter_lines, parse_timestamp_ms
 from core.feed.replay import default_recording
-from core.feed.tape import Tape
 from core.learned.features import (
     LATENCIES_MS,
     MAKER_NAMES,
@@ -27,6 +26,7 @@ from core.learned.features import (
 )
 from core.market.book import BookSnapshot
 from core.market.instruments import get_instrument
+from core.market.tape import Tape
 from core.training.dataset import (
     BLOCK_S,
     MARKOUT_S,

@@ -136,7 +136,7 @@ def test_sqrt_law_formula():
 
 
 def test_the_markdown_section_reports_intervals_and_the_cross_check(slice_):
-    from core.feed.tape import group_orders
+    from core.market.tape import group_orders
     from core.validation.delay import measure_delay
     from core.validation.impact import impact_figures
 

@@ -10,8 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.feed.tape import Tape
 from core.learned.fill import resting_fill
+from core.market.tape import Tape
 from core.paths import DATA_DIR
 from core.validation.bootstrap import BlockBootstrap
 from core.validation.limit_orders import LimitGrid, markout_bps, size_label

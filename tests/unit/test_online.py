@@ -183,3 +183,20 @@ def test_the_validator_scores_the_online_calibration_on_a_real_slice():
     mo = moving["limit_orders"]["fill_calibration_online"]["by_size"]
     assert [r["realised"] for r in mo] == [r["realised"] for r in lo["fill_calibration"]]
     assert [r["predicted"] for r in mo] != [r["predicted"] for r in lo["fill_calibration"]]
+
+
+def test_the_validator_reads_the_shift_as_it_stood_before_each_order():
+    from core.learned.online import OnlineSteps
+    from core.validation.online import OnlineRun
+
+    hist = (np.array([100, 200]), np.array([2, 2]), np.array([1.0, 2.0]))
+    run = OnlineRun(OnlineSteps(3.0, 0.03, "test"), hist, hist, taker_orders=2, resting_orders=2)
+    ts = np.array([50, 100, 150, 250, 250])
+    notional = np.array([5e4, 5e4, 5e4, 5e4, 500.0])  # the last one is in another bucket
+    p90 = np.full(5, 1.0)
+    band = run.band_bps(ts, notional, p90, np.zeros(5), np.full(5, 0.1))
+    np.testing.assert_allclose(
+        band, [1.0, 1.0, 1.1, 1.2, 1.0]
+    )  # strictly before: the outcome at 100 is not known at 100
+    share = run.share(ts, notional, np.full(5, 0.5))
+    np.testing.assert_allclose(share, [0.5, 0.5, 1 / (1 + np.exp(-1.0)), 1 / (1 + np.exp(-2.0)), 0.5])

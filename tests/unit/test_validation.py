@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from core.feed.tape import Tape, group_orders
 from core.market.book import BookSnapshot
+from core.market.tape import Tape, group_orders
 from core.paths import DATA_DIR
 from core.validation.books import load_books
 from core.validation.bootstrap import MIN_BLOCK_S, MIN_INTERVAL_N, BlockBootstrap, Resampler, politis_white_s

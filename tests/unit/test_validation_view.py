@@ -190,3 +190,20 @@ def test_scatter_sample_is_bounded_and_keeps_the_largest_orders():
     assert set(np.round(largest, 2)) <= set(out["size_usd"])
     small = scatter_sample(scored(40), limit=300)
     assert small["n"] == 40 and small["estimate_bps"][0] == round(float(scored(40).estimate_bps[0]), 4)
+
+
+def test_the_shipped_file_shows_the_online_calibration_beside_the_static_models():
+    doc = vv.load_report()
+    labels = [r["recording"] for r in doc["recordings"]]
+    i = next(k for k, name in enumerate(labels) if name.endswith("binance-futures_BTCUSDT_20240718.jsonl.gz"))
+    v = vv.validation_view(doc, i)
+    table = v.coverage_table
+    assert vv.ONLINE_COLUMN in table.columns and table[vv.ONLINE_COLUMN].str.contains("%").all()
+    assert any("online calibration" in n for n in v.coverage_notes)
+    assert v.fill["online"].notna().all()
+    cov, fill = vv.coverage_figure(v), vv.fill_figure(v)
+    assert cov is not None and [t.name for t in cov.data] == ["static models", "with the online calibration"]
+    assert fill is not None and len(fill.data) == 3
+    # a file without the online figures keeps the static table alone
+    plain = vv.validation_view({"recordings": [rec()]}, 0)
+    assert vv.ONLINE_COLUMN not in plain.coverage_table.columns

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -28,6 +27,8 @@ class Tape:
     @classmethod
     def from_parquet(cls, path: str | Path) -> Tape:
         """A trades file of ``data/trades`` (``buyer_is_maker`` true: the aggressor sold)."""
+        import pandas as pd  # here, not at import: the app's first page view must not pay for pandas (issue 15)
+
         df = pd.read_parquet(path, columns=["ts_ms", "price", "qty", "buyer_is_maker"])
         return cls.from_columns(df["ts_ms"], df["price"], df["qty"], df["buyer_is_maker"])
 
@@ -109,3 +110,8 @@ def group_orders(tape: Tape) -> TakerOrders:
         trade_price=px,
         trade_qty=q,
     )
+
+
+def realised_cost_bps(side: int, qty: float, notional: float, mid: float) -> float:
+    """Cost of fills (``qty`` base for ``notional`` quote) versus ``mid``, bps of the notional."""
+    return side * (notional - qty * mid) / notional * 1e4

@@ -1,0 +1,408 @@
+"""The app checking its own estimates against what executes on the tape, as it plays, and correcting them.
+
+On a source with a trade tape (the replay of a bundled recording with trades) every public taker order is priced
+the moment it prints, with the static models on the last book before it (as ``core.validation`` prices it), and
+its real cost says whether the band shown for it held; every 5 s the validator's grid of resting limit orders is
+placed on the book, and when each one's rest ends the size-aware fill on the tape (``core.learned.fill``) says
+how much of it filled. Each outcome moves the trackers of ``core.learned.online``, which the served models carry,
+so the Simulator's p90 band and maker share follow what this tape's orders really paid and got. A source of books
+alone (the GoQuant endpoint, OKX books, a visitor's recording) has no tape: the trackers stay at 0, the static
+models. The work runs on its own thread, fed frozen book snapshots through a bounded queue, so a slow step never
+holds up the feed; a full queue drops books (counted), and the calibration then learns from fewer outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+from core.costs.estimate import estimate
+from core.costs.fees import get_tier
+from core.costs.models import Models
+from core.costs.order import AtExpiry, Order, OrderType, Side, SizeUnit
+from core.costs.volatility import Volatility, realised_vol
+from core.errors import OrderError, SimulatorError
+from core.learned.features import limit_price
+from core.learned.fill import resting_fill
+from core.learned.models import MakerTakerModelImpl, SlippageModelImpl
+from core.learned.online import BandTracker, OnlineSteps, ShareTracker, TrackerState, size_bucket
+from core.market.book import BookSnapshot
+from core.market.instruments import get_instrument
+from core.market.tape import TakerOrders, Tape, group_orders, realised_cost_bps
+
+log = logging.getLogger(__name__)
+
+#: the resting orders placed on the book every ``GRID_STEP_S`` (the validator's grid, core.validation.LimitGrid,
+#: which the share tracker's step was chosen on)
+GRID_SIZES_USD = (1e4, 1e5, 1e6, 5e6)
+GRID_OFFSETS_BPS = (0.0, 1.0, 5.0)
+GRID_HORIZONS_S = (10.0, 30.0, 60.0)
+GRID_STEP_S = 5.0
+#: books kept to price a taker order on the last one before it; mids kept for the volatility (its EWMA half-life
+#: is 300 s, so older mids weigh little)
+BOOKS_KEPT = 256
+MIDS_KEPT_S = 1800.0
+QUEUE_MAX = 2048
+#: a book this much older than the previous one means the replay started its recording again
+REWIND_MS = 1000
+
+
+class CalibrationState(Enum):
+    OFF = "off"  # no trade tape for this source: the static models
+    WAITING = "waiting"  # the tape is read shortly (``load_delay_s`` after the source started)
+    LEARNING = "learning"  # following a tape
+
+
+@dataclass(frozen=True)
+class CalibrationStatus:
+    """What the online calibration has done (crosses threads)."""
+
+    state: CalibrationState
+    tape: str  # the tape followed ("" when off)
+    instrument: tuple[str, str] | None
+    taker_orders: int  # real taker orders scored
+    resting_orders: int  # simulated resting orders whose rest ended
+    pending: int  # resting orders still resting
+    skipped: dict[str, int] = field(default_factory=dict)
+    band: TrackerState | None = None
+    share: TrackerState | None = None
+
+
+@dataclass
+class _Resting:
+    end_ms: int
+    placed_ms: int
+    side: int
+    size_base: float
+    limit_px: float
+    queue_base: float
+    shown: float
+    bucket: int
+
+
+class OnlineCalibration:
+    """Feeds the trackers from a book stream and a trade tape (module doc). Call it with each book (a feed
+    listener); ``follow`` names the tape of the source that runs."""
+
+    def __init__(
+        self, models: Models, steps: OnlineSteps, *, load_delay_s: float = 0.0, keep_history: bool = False
+    ) -> None:
+        slip, maker = models.slippage, models.maker_taker
+        self.steps = steps
+        self.band = BandTracker(steps.band_step)
+        self.share = ShareTracker(steps.share_step)
+        # the static models price the outcomes; the served ones carry the trackers
+        self._static = Models(
+            slippage=replace(slip, band=None) if isinstance(slip, SlippageModelImpl) else slip,
+            maker_taker=replace(maker, share=None) if isinstance(maker, MakerTakerModelImpl) else maker,
+        )
+        self._queue: queue.Queue[BookSnapshot | None] = queue.Queue(QUEUE_MAX)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        #: seconds between ``follow`` and reading its tape (the runtime waits, so the first page view does not
+        #: pay for pandas and the Parquet read; tests read at once)
+        self.load_delay_s = load_delay_s
+        self._target: tuple[Path | None, tuple[str, str] | None] = (None, None)
+        self._pending: tuple[Path | None, tuple[str, str] | None] | None = None
+        self._load_at = 0.0
+        #: every shift after each outcome, (book time ms, bucket, shift), per tracker: the validator reads what the
+        #: app showed at any moment from it (``keep_history``; off in the app, where it would grow without end)
+        self.keep_history = keep_history
+        self._history: dict[str, list[tuple[int, int, float]]] = {"band": [], "share": []}
+        self._reset(None, "", None)
+
+    # ---- served models ------------------------------------------------------------------------
+    def wrap(self, models: Models) -> Models:
+        """``models`` carrying this calibration's trackers (the static ones where a slot is not ours)."""
+        slip, maker = models.slippage, models.maker_taker
+        return Models(
+            slippage=replace(slip, band=self.band) if isinstance(slip, SlippageModelImpl) else slip,
+            maker_taker=replace(maker, share=self.share) if isinstance(maker, MakerTakerModelImpl) else maker,
+        )
+
+    # ---- source ---------------------------------------------------------------------------------
+    def follow(self, tape: Path | None, instrument: tuple[str, str] | None) -> None:
+        """Start over on ``tape`` (the trades of the recording that now plays, for ``instrument``; None: a source
+        without trades, the static models). The trackers go back to 0 at once; the tape is read ``load_delay_s``
+        later, on the calibration thread (or by the first book after that), so a page view never waits for it."""
+        target = (tape, instrument)
+        if target == self._target:
+            return  # the same source again (a start that changed nothing): keep what was learnt
+        self._target = target
+        with self._lock:
+            self._reset(None, "", None)
+            self._pending = target if tape is not None else None
+            self._load_at = time.monotonic() + self.load_delay_s
+        if tape is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="online-calibration", daemon=True)
+            self._thread.start()
+
+    def _load_pending(self) -> None:
+        """Read the pending tape (with the lock held)."""
+        assert self._pending is not None
+        path, instrument = self._pending
+        self._pending = None
+        assert path is not None
+        try:
+            tape = Tape.from_parquet(path)
+        except (OSError, ValueError, SimulatorError) as exc:
+            log.warning("online calibration: tape %s not read (%s); the static models are used", path, exc)
+            return
+        self._reset(tape, path.name, instrument)
+
+    def _reset(self, tape: Tape | None, name: str, instrument: tuple[str, str] | None) -> None:
+        self.band.reset()
+        self.share.reset()
+        self.band.applies_to = self.share.applies_to = instrument if tape is not None else None
+        self._tape = tape
+        self._name = name
+        self._instrument = instrument if tape is not None else None
+        self._orders: TakerOrders | None = group_orders(tape) if tape is not None else None
+        if tape is not None:
+            order = np.argsort(tape.ts_ms, kind="stable")
+            self._trades = (tape.ts_ms[order], tape.price[order], tape.qty[order], tape.side[order])
+        self._next_order = 0
+        self._books: deque[BookSnapshot] = deque(maxlen=BOOKS_KEPT)
+        self._mids: deque[tuple[float, float]] = deque()
+        self._vol: tuple[int, Volatility] | None = None
+        self._resting: list[_Resting] = []
+        self._next_grid_ms = -1
+        self._scored = self._matured = 0
+        self._tick = 0.0
+        self._skipped = {"books_dropped": 0, "no_book_yet": 0, "unpriceable": 0, "other_instrument": 0}
+
+    def history(self, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(book time ms, bucket, shift after) of every outcome the ``kind`` tracker ("band" or "share") took."""
+        with self._lock:
+            rows = list(self._history[kind])
+        cols = list(zip(*rows, strict=True)) if rows else [(), (), ()]
+        return (
+            np.asarray(cols[0], dtype=np.int64),
+            np.asarray(cols[1], dtype=np.int64),
+            np.asarray(cols[2], dtype=np.float64),
+        )
+
+    def status(self) -> CalibrationStatus:
+        with self._lock:
+            return CalibrationStatus(
+                state=(
+                    CalibrationState.LEARNING
+                    if self._tape is not None
+                    else CalibrationState.WAITING
+                    if self._pending is not None
+                    else CalibrationState.OFF
+                ),
+                tape=self._name,
+                instrument=self._instrument,
+                taker_orders=self._scored,
+                resting_orders=self._matured,
+                pending=len(self._resting),
+                skipped=dict(self._skipped),
+                band=self.band.state(),
+                share=self.share.state(),
+            )
+
+    # ---- the book stream ------------------------------------------------------------------------
+    def __call__(self, adapter: object, snap: BookSnapshot) -> None:
+        """A feed listener (``adapter`` unused): hand the book to the calibration thread (never blocks the feed)."""
+        if self._tape is None and self._pending is None:
+            return
+        try:
+            self._queue.put_nowait(snap)
+        except queue.Full:
+            with self._lock:
+                self._skipped["books_dropped"] += 1
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait until every book handed over so far has been processed (tests, CLIs)."""
+        done = threading.Event()
+        self._queue.put(_Marker(done))  # type: ignore[arg-type]
+        done.wait(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            snap = self._queue.get()
+            if snap is None:
+                return
+            if isinstance(snap, _Marker):
+                snap.done.set()
+                continue
+            try:
+                with self._lock:
+                    self.on_book(snap)
+            except Exception:  # a bug here must not stop the calibration thread; the feed never sees it
+                log.exception("online calibration: a book was not processed")
+
+    def on_book(self, snap: BookSnapshot) -> None:
+        """Everything this book makes known, in exchange time: the taker orders printed up to it, the resting orders
+        whose rest ended by it, and the next grid of resting orders (call with the lock held, or single-threaded)."""
+        if self._pending is not None and time.monotonic() >= self._load_at:
+            self._load_pending()
+        if self._tape is None or self._orders is None:
+            return
+        if self._instrument is not None and (snap.exchange, snap.symbol) != self._instrument:
+            self._skipped["other_instrument"] += 1
+            return
+        t = int(snap.exchange_ts_ms)
+        if not self._books or t < self._books[-1].exchange_ts_ms - REWIND_MS:
+            # the first book (the replay may start mid-recording, on the venues' shared clock) or the replay looped:
+            # the tape's cursor starts at this book; earlier orders had no book here
+            self._rewind(t)
+        self._books.append(snap)
+        self._mids.append((t / 1000.0, snap.mid))
+        while self._mids and self._mids[0][0] < t / 1000.0 - MIDS_KEPT_S:
+            self._mids.popleft()
+        self._score_taker_orders(t)
+        self._score_resting(t)
+        if t >= self._next_grid_ms:
+            self._place_grid(snap)
+            self._next_grid_ms = t + int(GRID_STEP_S * 1000)
+
+    def _rewind(self, t: int) -> None:
+        assert self._orders is not None
+        self._books.clear()
+        self._mids.clear()
+        self._vol = None
+        self._resting = []
+        self._next_grid_ms = -1
+        self._next_order = int(np.searchsorted(self._orders.ts_ms, t, side="right"))
+
+    def _volatility(self, snap: BookSnapshot) -> Volatility:
+        if self._vol is None or self._vol[0] != snap.exchange_ts_ms:
+            upto = [(s, m) for s, m in self._mids if s <= snap.exchange_ts_ms / 1000.0]
+            ts = np.fromiter((s for s, _ in upto), dtype=np.float64, count=len(upto))
+            mids = np.fromiter((m for _, m in upto), dtype=np.float64, count=len(upto))
+            self._vol = (snap.exchange_ts_ms, realised_vol(ts, mids, mid=snap.mid))
+        return self._vol[1]
+
+    def _book_before(self, ts_ms: int) -> BookSnapshot | None:
+        for snap in reversed(self._books):
+            if snap.exchange_ts_ms <= ts_ms:
+                return snap
+        return None
+
+    def _score_taker_orders(self, t: int) -> None:
+        """Each public taker order printed at or before ``t``: the band the app would have shown, then its outcome."""
+        o = self._orders
+        assert o is not None
+        while self._next_order < len(o) and o.ts_ms[self._next_order] <= t:
+            i = self._next_order
+            self._next_order += 1
+            book = self._book_before(int(o.ts_ms[i]))
+            if book is None:
+                self._skipped["no_book_yet"] += 1
+                continue
+            side, qty, notional = int(o.side[i]), float(o.qty[i]), float(o.notional[i])
+            age_ms = max(float(o.ts_ms[i] - book.exchange_ts_ms), 0.0)
+            try:
+                order = Order(
+                    side=Side.BUY if side > 0 else Side.SELL, quantity=qty, unit=SizeUnit.BASE, latency_ms=age_ms
+                )
+                e = estimate(
+                    book,
+                    order,
+                    fee_tier=get_tier(book.exchange, get_instrument(book.exchange, book.symbol).kind),
+                    volatility=self._volatility(book),
+                    models=self._static,
+                )
+            except OrderError:
+                self._skipped["unpriceable"] += 1
+                continue
+            if e.slippage_p90_usd is None or not e.filled_usd > 0:
+                continue
+            exp = e.slippage_usd / e.filled_usd * 1e4
+            bucket = size_bucket(notional)
+            shown = self.band.band_bps(e.slippage_p90_usd / e.filled_usd * 1e4, book.spread_bps, bucket, exp)
+            realised = realised_cost_bps(side, qty, notional, book.mid)
+            self.band.observe(bucket, realised > shown + 1e-6, at_floor=shown <= exp)
+            self._scored += 1
+            if self.keep_history:
+                self._history["band"].append((t, bucket, self.band.shift(bucket)))
+
+    def _score_resting(self, t: int) -> None:
+        """Each resting order whose rest ended at or before ``t``: its size-aware fill on the tape."""
+        ts, px, qty, agg = self._trades
+        keep: list[_Resting] = []
+        for r in self._resting:
+            if r.end_ms > t:
+                keep.append(r)
+                continue
+            fill = resting_fill(
+                ts,
+                px,
+                qty,
+                agg,
+                side=r.side,
+                limit_px=r.limit_px,
+                tick=self._tick,
+                placed_ms=r.placed_ms,
+                horizon_ms=r.end_ms - r.placed_ms,
+                queue_ahead=r.queue_base,
+                size=r.size_base,
+            )
+            self.share.observe(r.bucket, fill.fraction, r.shown)
+            self._matured += 1
+            if self.keep_history:
+                self._history["share"].append((t, r.bucket, self.share.shift(r.bucket)))
+        self._resting = keep
+
+    def _place_grid(self, snap: BookSnapshot) -> None:
+        """The validator's grid of resting orders on this book, each with the share the app would have shown."""
+        if self._static.maker_taker is None:
+            return
+        inst = get_instrument(snap.exchange, snap.symbol)
+        self._tick = inst.tick_size
+        tier = get_tier(snap.exchange, inst.kind)
+        vol = self._volatility(snap)
+        t = int(snap.exchange_ts_ms)
+        for side in (1, -1):
+            for off in GRID_OFFSETS_BPS:
+                lp = limit_price(snap, side, off, inst.tick_size)
+                if not lp.visible:
+                    continue
+                for hor in GRID_HORIZONS_S:
+                    for size in GRID_SIZES_USD:
+                        order = Order(
+                            side=Side.BUY if side > 0 else Side.SELL,
+                            quantity=size,
+                            order_type=OrderType.LIMIT,
+                            offset_bps=off,
+                            horizon_s=hor,
+                            at_expiry=AtExpiry.CANCEL,
+                        )
+                        try:
+                            e = estimate(snap, order, fee_tier=tier, volatility=vol, models=self._static)
+                        except OrderError:
+                            continue
+                        bucket = size_bucket(size)
+                        self._resting.append(
+                            _Resting(
+                                end_ms=t + round(hor * 1000),
+                                placed_ms=t,
+                                side=side,
+                                size_base=size / lp.price,
+                                limit_px=lp.price,
+                                queue_base=lp.queue_base,
+                                shown=self.share.share(e.maker_fraction, bucket),
+                                bucket=bucket,
+                            )
+                        )
+
+
+@dataclass
+class _Marker:
+    done: threading.Event

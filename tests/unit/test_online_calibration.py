@@ -1,0 +1,153 @@
+"""The app's own online calibration (core.pricing.calibration) on real recorded books and trades."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.costs.estimate import estimate
+from core.costs.fees import get_tier
+from core.costs.order import AtExpiry, Order, OrderType
+from core.feed.goquant import parse_snapshot
+from core.feed.recording import load_recording
+from core.learned.models import load_models
+from core.learned.online import BUCKET_LABELS, OnlineSteps
+from core.market.instruments import get_instrument
+from core.paths import DATA_DIR
+from core.pricing.calibration import CalibrationState, OnlineCalibration
+
+REC = DATA_DIR / "recordings" / "binance-futures_BTCUSDT_20240718.jsonl.gz"
+TRADES = DATA_DIR / "trades" / "binance-futures_BTCUSDT_20240718.parquet"
+INST = get_instrument("binance-futures", "BTCUSDT")
+LOADED = load_models()
+STEPS = OnlineSteps(band_step=3.0, share_step=0.03, source="test")
+
+
+def books(n: int, start: int = 0):
+    msgs = itertools.islice(load_recording(REC).iter_messages(), start, start + n)
+    return [parse_snapshot(m, instrument=INST, seq=i) for i, m in enumerate(msgs)]
+
+
+BOOKS = books(2600)  # about 140 s of the held-out evening
+
+
+def run(snaps, steps: OnlineSteps = STEPS) -> OnlineCalibration:
+    cal = OnlineCalibration(LOADED.models, steps)
+    cal.follow(TRADES, ("binance-futures", "BTCUSDT"))
+    for s in snaps:
+        cal.on_book(s)  # single-threaded: the thread does exactly this per book
+    return cal
+
+
+@pytest.fixture(scope="module")
+def learnt() -> OnlineCalibration:
+    return run(BOOKS)
+
+
+def test_it_scores_the_tapes_taker_orders_and_resting_orders(learnt):
+    st = learnt.status()
+    assert st.state is CalibrationState.LEARNING and st.tape == TRADES.name
+    assert st.taker_orders > 300 and st.resting_orders > 300 and st.pending > 0
+    assert st.band is not None and st.share is not None
+    assert sum(st.band.outcomes) == st.taker_orders
+    assert sum(st.share.outcomes) == st.resting_orders
+    # every outcome moved its bucket: a bucket with outcomes has a shift unless exactly balanced
+    assert any(s != 0.0 for s in st.band.shifts) and any(s != 0.0 for s in st.share.shifts)
+    # the share tracker moved toward what the tape filled: its sign is the sign of (filled - shown)
+    for k in range(len(BUCKET_LABELS)):
+        if st.share.outcomes[k] >= 50:
+            gap = st.share.misses[k] - st.share.shown[k]
+            assert np.sign(st.share.shifts[k]) == np.sign(gap)
+
+
+def test_the_same_books_give_the_same_state(learnt):
+    again = run(BOOKS)
+    assert again.status().band == learnt.status().band and again.status().share == learnt.status().share
+
+
+def test_step_zero_is_the_static_models():
+    cal = run(BOOKS[:1200], OnlineSteps(band_step=0.0, share_step=0.0, source="test"))
+    st = cal.status()
+    assert st.taker_orders > 0 and all(s == 0.0 for s in st.band.shifts + st.share.shifts)
+
+
+def test_the_served_models_carry_the_shifts_and_say_so(learnt):
+    served = learnt.wrap(LOADED.models)
+    snap = BOOKS[-1]
+    tier = get_tier("binance-futures", INST.kind)
+    limit = Order("buy", 1e5, order_type=OrderType.LIMIT, offset_bps=0.0, horizon_s=30.0, at_expiry=AtExpiry.CANCEL)
+    static_e = estimate(snap, limit, fee_tier=tier, models=LOADED.models)
+    online_e = estimate(snap, limit, fee_tier=tier, models=served)
+    assert online_e.maker_fraction != static_e.maker_fraction
+    assert "moved online by" in online_e.methods["maker_fraction"]
+    assert "moved online" not in static_e.methods["maker_fraction"]
+    market = Order("buy", 5e4, unit="quote", latency_ms=100.0)
+    st = learnt.status().band
+    assert st is not None and st.shifts[2] != 0.0
+    m_static = estimate(snap, market, fee_tier=tier, models=LOADED.models)
+    m_online = estimate(snap, market, fee_tier=tier, models=served)
+    assert m_online.slippage_usd == m_static.slippage_usd  # the expectation is untouched
+    assert m_online.slippage_p90_usd != m_static.slippage_p90_usd
+    assert "moved online by" in m_online.methods["slippage_p90"]
+    # another instrument's orders keep the static figures
+    eth = get_instrument("binance-futures", "ETHUSDT")
+    other = replace(snap, symbol="ETHUSDT")
+    e1 = estimate(other, limit, fee_tier=get_tier("binance-futures", eth.kind), models=served)
+    e0 = estimate(other, limit, fee_tier=get_tier("binance-futures", eth.kind), models=LOADED.models)
+    assert e1.maker_fraction == e0.maker_fraction and "moved online" not in e1.methods["maker_fraction"]
+
+
+def test_books_of_another_instrument_and_a_rewind_are_handled():
+    cal = run(BOOKS[:1500])
+    n = cal.status().taker_orders
+    cal.on_book(replace(BOOKS[100], symbol="ETHUSDT"))
+    assert cal.status().skipped["other_instrument"] == 1 and cal.status().taker_orders == n
+    for s in BOOKS[:1500]:  # the replay looped: the tape starts over with the books
+        cal.on_book(s)
+    st = cal.status()
+    assert n < st.taker_orders <= 2 * n + 5
+
+
+def test_a_source_without_trades_is_the_static_models():
+    cal = OnlineCalibration(LOADED.models, STEPS)
+    cal.follow(None, None)
+    for s in BOOKS[:300]:
+        cal(None, s)  # the listener does nothing without a tape
+    st = cal.status()
+    assert st.state is CalibrationState.OFF and st.taker_orders == 0
+    served = cal.wrap(LOADED.models)
+    limit = Order("sell", 1e4, order_type=OrderType.LIMIT, offset_bps=1.0, horizon_s=10.0, at_expiry=AtExpiry.CANCEL)
+    tier = get_tier("binance-futures", INST.kind)
+    a = estimate(BOOKS[299], limit, fee_tier=tier, models=served)
+    b = estimate(BOOKS[299], limit, fee_tier=tier, models=LOADED.models)
+    assert a.maker_fraction == b.maker_fraction
+
+
+def test_the_thread_processes_what_the_listener_hands_over():
+    cal = OnlineCalibration(LOADED.models, STEPS)
+    cal.follow(TRADES, ("binance-futures", "BTCUSDT"))
+    for s in BOOKS[:800]:
+        cal(None, s)
+    cal.drain()
+    threaded = cal.status()
+    cal.close()
+    single = run(BOOKS[:800]).status()
+    assert threaded.taker_orders == single.taker_orders > 0
+    assert threaded.band == single.band
+
+
+def test_the_tape_is_read_only_after_the_delay_and_a_late_start_begins_at_its_book():
+    cal = OnlineCalibration(LOADED.models, STEPS, load_delay_s=3600.0)
+    cal.follow(TRADES, ("binance-futures", "BTCUSDT"))
+    assert cal.status().state is CalibrationState.WAITING
+    for s in BOOKS[:50]:
+        cal.on_book(s)
+    assert cal.status().state is CalibrationState.WAITING and cal.status().taker_orders == 0
+    cal.load_delay_s, cal._load_at = 0.0, 0.0
+    for s in BOOKS[1000:1400]:  # the source started mid-recording: nothing before its first book is scored
+        cal.on_book(s)
+    st = cal.status()
+    assert st.state is CalibrationState.LEARNING and st.taker_orders > 0 and st.skipped["no_book_yet"] == 0
