@@ -158,8 +158,10 @@ class Runtime:
         except (OSError, TimeoutError, ValueError) as exc:  # unreachable, timed out, a bad setting: in words
             raise SourceUnavailable(str(exc) or type(exc).__name__) from exc
         else:
-            if self._calibration is not None:  # the new source's tape (or none): the trackers start over
-                self._calibration.follow(*tape_of(self.feed.config))
+            with self._models_lock:  # not between _start_calibration reading the config and storing the calibration
+                cal = self._calibration
+            if cal is not None:  # the new source's tape (or none): the trackers start over
+                cal.follow(*tape_of(self.feed.config))
         finally:
             if self.group is not None:  # whatever runs now: the group leaves the main feed's instrument to it
                 status = self.feed.store.status()
@@ -302,7 +304,11 @@ class Runtime:
         recording's tape), when models and the chosen steps (models/online.json) are there."""
         if self.bus is not None or isinstance(loaded, ModelsUnavailable):
             return None
-        steps = load_steps()
+        try:
+            steps = load_steps()
+        except (OSError, ValueError, KeyError, TypeError):  # a broken card must not take the pages down
+            log.warning("online calibration: models/online.json not read; the static models are used", exc_info=True)
+            return None
         if steps is None:
             return None
         cal = OnlineCalibration(loaded.models, steps, load_delay_s=CALIBRATION_LOAD_DELAY_S)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.views.models import CardView, card_figure, card_views
+from core.views.models import CardView, card_figure, card_views, online_view
 from pages.common import get_runtime
 
 NUMBER = st.column_config.NumberColumn(format="%.4f")
@@ -51,10 +51,21 @@ def models_page() -> None:
         "Learned models trained on the bundled recordings (docs/MODELS.md). A model is used only where its "
         "card shows it beats the rule-based baseline on held-out data; otherwise the app keeps the baseline."
     )
-    views = card_views(get_runtime().models())
+    rt = get_runtime()
+    views = card_views(rt.models())
     for view in views:
         render(view)
         st.divider()
+    st.subheader("Corrected online by what executes")
+
+    @st.fragment(run_every=2.0)
+    def online() -> None:
+        view = online_view(rt.calibration())
+        (st.info if view.learning else st.caption)(view.headline)
+        if view.learning:
+            st.dataframe(view.table, hide_index=True, key="models_online")
+
+    online()
 
 
 models_page()

@@ -18,7 +18,7 @@ that arrives says which way the figure errs, so each size bucket keeps a shift t
 
 Both are causal: an outcome moves a shift only once it is known (a taker order when it prints, a resting order
 when its horizon ends), so a figure shown at time t uses only what executed before t. They start at 0 (the
-static models as trained) whenever a source starts. The steps were chosen by ``core.training.online``'s rule on
+static models as trained) whenever a source starts and whenever a replay begins its recording again. The steps were chosen by ``core.training.online``'s rule on
 the training days alone (``models/online.json``); a step of 0 is the static model.
 """
 
@@ -251,14 +251,14 @@ def replay_share(
     step: float,
 ) -> np.ndarray:
     """The maker share each resting order would have been shown with a ``ShareTracker`` fed every order whose rest
-    ended at or before its placement (orders in placement order)."""
+    ended before its placement (orders in placement order), as the app counts them."""
     tracker = ShareTracker(step)
     shown = np.empty(placed_ms.size)
     ends = placed_ms + np.round(horizon_s * 1000.0).astype(np.int64)
     by_end = np.argsort(ends, kind="stable")
     nxt = 0
     for i in range(placed_ms.size):
-        while nxt < by_end.size and ends[by_end[nxt]] <= placed_ms[i]:
+        while nxt < by_end.size and ends[by_end[nxt]] < placed_ms[i]:
             k = int(by_end[nxt])
             if k < i:  # placed earlier (always, as its rest has ended)
                 tracker.observe(size_bucket(size_usd[k]), float(realised[k]), float(shown[k]))

@@ -53,6 +53,9 @@ MIDS_KEPT_S = 1800.0
 QUEUE_MAX = 2048
 #: a book this much older than the previous one means the replay started its recording again
 REWIND_MS = 1000
+#: a taker order whose last book is older than this met a book the feed never delivered (a reconnect, dropped
+#: books): it is skipped (counted), not priced on a stale book
+STALE_BOOK_MS = 5000
 
 
 class CalibrationState(Enum):
@@ -104,9 +107,13 @@ class OnlineCalibration:
             slippage=replace(slip, band=None) if isinstance(slip, SlippageModelImpl) else slip,
             maker_taker=replace(maker, share=None) if isinstance(maker, MakerTakerModelImpl) else maker,
         )
-        self._queue: queue.Queue[BookSnapshot | None] = queue.Queue(QUEUE_MAX)
+        #: (generation, book): a book queued before the latest ``follow`` is of the old source and is skipped
+        self._queue: queue.Queue[tuple[int, BookSnapshot] | _Marker | None] = queue.Queue(QUEUE_MAX)
         self._lock = threading.Lock()
+        self._thread_lock = threading.Lock()  # starting the thread, counting drops: never held for long
         self._thread: threading.Thread | None = None
+        self._generation = 0
+        self._dropped = 0
         #: seconds between ``follow`` and reading its tape (the runtime waits, so the first page view does not
         #: pay for pandas and the Parquet read; tests read at once)
         self.load_delay_s = load_delay_s
@@ -131,19 +138,18 @@ class OnlineCalibration:
     # ---- source ---------------------------------------------------------------------------------
     def follow(self, tape: Path | None, instrument: tuple[str, str] | None) -> None:
         """Start over on ``tape`` (the trades of the recording that now plays, for ``instrument``; None: a source
-        without trades, the static models). The trackers go back to 0 at once; the tape is read ``load_delay_s``
-        later, on the calibration thread (or by the first book after that), so a page view never waits for it."""
+        without trades, the static models). The trackers go back to 0 at once; the tape is read by the first book
+        that arrives ``load_delay_s`` after this call, so a page view never waits for it. The same source again
+        (a start that changed nothing) keeps what was learnt, unless its tape could not be read."""
         target = (tape, instrument)
-        if target == self._target:
-            return  # the same source again (a start that changed nothing): keep what was learnt
-        self._target = target
         with self._lock:
+            if target == self._target and (tape is None or self._tape is not None or self._pending is not None):
+                return
+            self._target = target
+            self._generation += 1
             self._reset(None, "", None)
             self._pending = target if tape is not None else None
             self._load_at = time.monotonic() + self.load_delay_s
-        if tape is not None and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="online-calibration", daemon=True)
-            self._thread.start()
 
     def _load_pending(self) -> None:
         """Read the pending tape (with the lock held)."""
@@ -177,7 +183,8 @@ class OnlineCalibration:
         self._next_grid_ms = -1
         self._scored = self._matured = 0
         self._tick = 0.0
-        self._skipped = {"books_dropped": 0, "no_book_yet": 0, "unpriceable": 0, "other_instrument": 0}
+        self._skipped = {"no_book_yet": 0, "stale_book": 0, "unpriceable": 0, "other_instrument": 0}
+        self._history = {"band": [], "share": []}
 
     def history(self, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(book time ms, bucket, shift after) of every outcome the ``kind`` tracker ("band" or "share") took."""
@@ -205,45 +212,56 @@ class OnlineCalibration:
                 taker_orders=self._scored,
                 resting_orders=self._matured,
                 pending=len(self._resting),
-                skipped=dict(self._skipped),
+                skipped={**self._skipped, "books_dropped": self._dropped},
                 band=self.band.state(),
                 share=self.share.state(),
             )
 
     # ---- the book stream ------------------------------------------------------------------------
     def __call__(self, adapter: object, snap: BookSnapshot) -> None:
-        """A feed listener (``adapter`` unused): hand the book to the calibration thread (never blocks the feed)."""
+        """A feed listener (``adapter`` unused): hand the book to the calibration thread. Never blocks the feed: a
+        full queue drops the book (counted), and the thread's lock is never taken here."""
         if self._tape is None and self._pending is None:
             return
+        if self._thread is None:
+            with self._thread_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="online-calibration", daemon=True)
+                    self._thread.start()
         try:
-            self._queue.put_nowait(snap)
+            self._queue.put_nowait((self._generation, snap))
         except queue.Full:
-            with self._lock:
-                self._skipped["books_dropped"] += 1
+            with self._thread_lock:
+                self._dropped += 1
 
     def close(self) -> None:
-        if self._thread is not None:
+        with self._thread_lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
             self._queue.put(None)
-            self._thread.join(timeout=5.0)
-            self._thread = None
+            thread.join(timeout=5.0)
 
     def drain(self, timeout_s: float = 10.0) -> None:
         """Wait until every book handed over so far has been processed (tests, CLIs)."""
+        if self._thread is None:
+            return
         done = threading.Event()
-        self._queue.put(_Marker(done))  # type: ignore[arg-type]
+        self._queue.put(_Marker(done))
         done.wait(timeout_s)
 
     def _run(self) -> None:
         while True:
-            snap = self._queue.get()
-            if snap is None:
+            item = self._queue.get()
+            if item is None:
                 return
-            if isinstance(snap, _Marker):
-                snap.done.set()
+            if isinstance(item, _Marker):
+                item.done.set()
                 continue
+            generation, snap = item
             try:
                 with self._lock:
-                    self.on_book(snap)
+                    if generation == self._generation:  # else a book of the source before the last follow
+                        self.on_book(snap)
             except Exception:  # a bug here must not stop the calibration thread; the feed never sees it
                 log.exception("online calibration: a book was not processed")
 
@@ -258,10 +276,10 @@ class OnlineCalibration:
             self._skipped["other_instrument"] += 1
             return
         t = int(snap.exchange_ts_ms)
-        if not self._books or t < self._books[-1].exchange_ts_ms - REWIND_MS:
-            # the first book (the replay may start mid-recording, on the venues' shared clock) or the replay looped:
-            # the tape's cursor starts at this book; earlier orders had no book here
-            self._rewind(t)
+        if not self._books:  # the first book (the replay may start mid-recording, on the venues' shared clock)
+            self._rewind(t, restart=False)
+        elif t < self._books[-1].exchange_ts_ms - REWIND_MS:  # the replay looped: learn this pass afresh
+            self._rewind(t, restart=True)
         self._books.append(snap)
         self._mids.append((t / 1000.0, snap.mid))
         while self._mids and self._mids[0][0] < t / 1000.0 - MIDS_KEPT_S:
@@ -272,14 +290,21 @@ class OnlineCalibration:
             self._place_grid(snap)
             self._next_grid_ms = t + int(GRID_STEP_S * 1000)
 
-    def _rewind(self, t: int) -> None:
+    def _rewind(self, t: int, *, restart: bool) -> None:
+        """The tape's cursor at book time ``t`` (earlier orders had no book here). ``restart``: the replay began its
+        recording again, so the trackers start over too; kept, they would show at recorded time t what the last pass
+        learnt from later in the recording."""
         assert self._orders is not None
+        if restart:
+            self.band.reset()
+            self.share.reset()
+            self._scored = self._matured = 0
         self._books.clear()
         self._mids.clear()
         self._vol = None
         self._resting = []
         self._next_grid_ms = -1
-        self._next_order = int(np.searchsorted(self._orders.ts_ms, t, side="right"))
+        self._next_order = int(np.searchsorted(self._orders.ts_ms, t, side="left"))
 
     def _volatility(self, snap: BookSnapshot) -> Volatility:
         if self._vol is None or self._vol[0] != snap.exchange_ts_ms:
@@ -296,49 +321,63 @@ class OnlineCalibration:
         return None
 
     def _score_taker_orders(self, t: int) -> None:
-        """Each public taker order printed at or before ``t``: the band the app would have shown, then its outcome."""
+        """Each public taker order printed before book time ``t``: the band the app showed for it (the orders of one
+        millisecond all before any of their outcomes counts), then its outcome."""
         o = self._orders
         assert o is not None
-        while self._next_order < len(o) and o.ts_ms[self._next_order] <= t:
-            i = self._next_order
-            self._next_order += 1
-            book = self._book_before(int(o.ts_ms[i]))
-            if book is None:
-                self._skipped["no_book_yet"] += 1
-                continue
-            side, qty, notional = int(o.side[i]), float(o.qty[i]), float(o.notional[i])
-            age_ms = max(float(o.ts_ms[i] - book.exchange_ts_ms), 0.0)
-            try:
-                order = Order(
-                    side=Side.BUY if side > 0 else Side.SELL, quantity=qty, unit=SizeUnit.BASE, latency_ms=age_ms
-                )
-                e = estimate(
-                    book,
-                    order,
-                    fee_tier=get_tier(book.exchange, get_instrument(book.exchange, book.symbol).kind),
-                    volatility=self._volatility(book),
-                    models=self._static,
-                )
-            except OrderError:
-                self._skipped["unpriceable"] += 1
-                continue
-            if e.slippage_p90_usd is None or not e.filled_usd > 0:
-                continue
-            exp = e.slippage_usd / e.filled_usd * 1e4
-            bucket = size_bucket(notional)
-            shown = self.band.band_bps(e.slippage_p90_usd / e.filled_usd * 1e4, book.spread_bps, bucket, exp)
-            realised = realised_cost_bps(side, qty, notional, book.mid)
-            self.band.observe(bucket, realised > shown + 1e-6, at_floor=shown <= exp)
-            self._scored += 1
-            if self.keep_history:
-                self._history["band"].append((t, bucket, self.band.shift(bucket)))
+        while self._next_order < len(o) and o.ts_ms[self._next_order] < t:
+            ms = int(o.ts_ms[self._next_order])
+            seen: list[tuple[int, bool, bool]] = []
+            while self._next_order < len(o) and o.ts_ms[self._next_order] == ms:
+                i = self._next_order
+                self._next_order += 1
+                scored = self._taker_outcome(o, i)
+                if scored is not None:
+                    seen.append(scored)
+            for bucket, missed, at_floor in seen:
+                self.band.observe(bucket, missed, at_floor=at_floor)
+                self._scored += 1
+                if self.keep_history:
+                    self._history["band"].append((t, bucket, self.band.shift(bucket)))
+
+    def _taker_outcome(self, o: TakerOrders, i: int) -> tuple[int, bool, bool] | None:
+        """(size bucket, paid more than the band shown, the band was the expectation) of taker order ``i``; None
+        where it cannot be scored (counted)."""
+        book = self._book_before(int(o.ts_ms[i]))
+        if book is None:
+            self._skipped["no_book_yet"] += 1
+            return None
+        if o.ts_ms[i] - book.exchange_ts_ms > STALE_BOOK_MS:  # a gap in the books: the order met a book not seen
+            self._skipped["stale_book"] += 1
+            return None
+        side, qty, notional = int(o.side[i]), float(o.qty[i]), float(o.notional[i])
+        age_ms = max(float(o.ts_ms[i] - book.exchange_ts_ms), 0.0)
+        try:
+            order = Order(side=Side.BUY if side > 0 else Side.SELL, quantity=qty, unit=SizeUnit.BASE, latency_ms=age_ms)
+            e = estimate(
+                book,
+                order,
+                fee_tier=get_tier(book.exchange, get_instrument(book.exchange, book.symbol).kind),
+                volatility=self._volatility(book),
+                models=self._static,
+            )
+        except OrderError:
+            self._skipped["unpriceable"] += 1
+            return None
+        if e.slippage_p90_usd is None or not e.filled_usd > 0:
+            return None
+        exp = e.slippage_usd / e.filled_usd * 1e4
+        bucket = size_bucket(notional)
+        shown = self.band.band_bps(e.slippage_p90_usd / e.filled_usd * 1e4, book.spread_bps, bucket, exp)
+        realised = realised_cost_bps(side, qty, notional, book.mid)
+        return bucket, realised > shown + 1e-6, shown <= exp
 
     def _score_resting(self, t: int) -> None:
-        """Each resting order whose rest ended at or before ``t``: its size-aware fill on the tape."""
+        """Each resting order whose rest ended before book time ``t``: its size-aware fill on the tape."""
         ts, px, qty, agg = self._trades
         keep: list[_Resting] = []
         for r in self._resting:
-            if r.end_ms > t:
+            if r.end_ms >= t:
                 keep.append(r)
                 continue
             fill = resting_fill(

@@ -200,8 +200,9 @@ class TickPricer:
         return CostFigures.of(e, snap, (_perf_ns() - t0) / 1e3)
 
     def _online(self, out: CostFigures, snap: BookSnapshot) -> CostFigures:
-        """The compiled figures with the online band tracker's shift applied to the p90 (as ``predict_row`` applies
-        it on the Python path; ``core.learned.online``); unchanged while the shift is 0."""
+        """The compiled figures with the online band tracker's shift applied to the p90 (as
+        ``SlippageModelImpl.predict`` applies it on the Python path; ``core.learned.online``); unchanged while the
+        shift is 0."""
         slip = self._slip
         if slip is None or slip.band is None or out.slippage_p90_usd is None or not out.filled_usd > 0:
             return out

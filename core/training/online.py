@@ -94,8 +94,11 @@ def _best(cand: list[dict[str, Any]], worst: str, loss: str) -> dict[str, Any]:
     return min(cand, key=lambda c: (c[worst], c["step"]))
 
 
-def band_evidence(t: TakerScores, norm: Normaliser, cells_of: Cells, steps: Sequence[float]) -> dict[str, Any]:
-    """Leave-one-recording-out coverage of each step's online band (``ONLINE_RULE``)."""
+def band_evidence(
+    t: TakerScores, norm: Normaliser, cells_of: Cells, steps: Sequence[float], expected: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Leave-one-recording-out coverage of each step's online band (``ONLINE_RULE``); ``expected``: the served
+    expected cost per order (None: the book walk, as served while the expected-value model is declined)."""
     spread = t.x[:, _NAMES.index("spread_bps")]
     notional = 10.0 ** t.x[:, _NAMES.index("log10_size_usd")]
     cand: list[dict[str, Any]] = []
@@ -109,8 +112,11 @@ def band_evidence(t: TakerScores, norm: Normaliser, cells_of: Cells, steps: Sequ
             table, keys, _ = fit_instrument_table(fit, norm, pooled, cells_of)
             part = t.subset(held)
             order = np.argsort(part.ts_ms, kind="stable")
-            p90 = shifted_p90(part, table, norm, keys)[order]
-            floor = (part.p50_bps if part.p50_bps is not None else np.full(p90.size, -np.inf))[order]
+            # as served: the static p90 at least the expectation (the book walk, the expected-value model being
+            # declined), and the expectation as the moved band's floor
+            walk = part.x[:, _NAMES.index("walk_bps")][order]
+            floor = walk if expected is None else expected[held][order]
+            p90 = np.fmax(shifted_p90(part, table, norm, keys)[order], floor)
             shown = replay_band(
                 part.ts_ms[order],
                 notional[held][order],
@@ -187,7 +193,10 @@ def choose(loaded: LoadedModels, pairs: Sequence[tuple[Path, Path]], grid: Limit
     slip = loaded.models.slippage
     assert isinstance(slip, SlippageModelImpl)
     scores = score_taker_orders(pairs, net, slip.impute)
-    band = band_evidence(scores, norm, cells_of, BAND_STEPS)
+    expected = None
+    if slip.expected is not None:  # the served expectation, where the expected-value model is used
+        expected = np.array([slip.predict_row(row, float(row[_NAMES.index("walk_bps")]))[0] for row in scores.x])
+    band = band_evidence(scores, norm, cells_of, BAND_STEPS, expected)
     sims: dict[str, SimulatedLimits] = {}
     for rec, trades in pairs:
         books = load_books(rec)
@@ -204,6 +213,7 @@ def choose(loaded: LoadedModels, pairs: Sequence[tuple[Path, Path]], grid: Limit
         "what": ONLINE_RULE,
         "level": LEVEL,
         "min_judged": MIN_JUDGED,
+        "tolerance": TOLERANCE,
         "recordings": [rel(r) for r, _ in pairs],
         "band": {**band, "static_normaliser": norm.name, "static_cells": cells_of.value},
         "share": {**share, "grid": grid.to_dict()},

@@ -1332,6 +1332,14 @@ def _online(k: dict[str, Any]) -> list[str]:
         ]
         for c in share["candidates"]
     ]
+    tol = float(k.get("tolerance", 0.05))
+
+    def how(cands: list[dict[str, Any]], worst: str, loss: str) -> str:
+        ok = [c for c in cands if c[worst] <= tol]
+        if ok:
+            return f"the lowest {loss} among the {len(ok)} steps whose worst cell is within {tol:.0%} (points)"
+        return f"no step's worst cell is within {tol:.0%} (points), so the rule's fallback: the smallest worst cell"
+
     chosen_band = next(c for c in band["candidates"] if c["step"] == band["step"])
     static_band = next(c for c in band["candidates"] if c["step"] == 0.0)
     cells = [
@@ -1352,14 +1360,18 @@ def _online(k: dict[str, Any]) -> list[str]:
         "online quantile tracking, the proportional term of conformal PID control, Angelopoulos, Barber and Bates "
         "2023), and the maker share a logit shift moved by each resting order's outcome once its rest has ended "
         "(step x (realised fill - share shown)). Both are causal: a figure at time t uses only outcomes known "
-        "before t, starting from the static models when the source starts. A cover of a band already at the "
-        "expectation leaves the shift (anti-windup).",
+        "before t (a taker order is scored at the first book after it prints, a resting order at the first book "
+        "after its rest ends), starting from the static models when the source starts and again whenever the "
+        "replay begins its recording again. A cover of a band already at the expectation leaves the shift "
+        "(anti-windup). An order whose last book is more than 5 s old (a gap in the feed) is skipped, not scored on "
+        "a stale book.",
         "",
         "Rule (`core.training.online.ONLINE_RULE`): " + k["what"],
         "",
         f"Data: {names} (the training days' dates; the held-out day chooses nothing). Chosen: band step "
-        f"**{band['step']:g}** x {band['unit']} per taker order; maker share step **{share['step']:g}** logit per "
-        "resting order's outcome.",
+        f"**{band['step']:g}** x {band['unit']} per taker order ({how(band['candidates'], 'worst_deviation', 'pinball loss')}); "
+        f"maker share step **{share['step']:g}** logit per resting order's outcome "
+        f"({how(share['candidates'], 'worst_gap', 'log-loss')}).",
         "",
         "p90 band, leave one recording out (the static band refitted without the recording, the recording's orders "
         "replayed in time order):",
@@ -1383,7 +1395,9 @@ def _online(k: dict[str, Any]) -> list[str]:
         "the method was motivated by the held-out day's misses of the static models (seen); the rule and the card "
         "were committed before the held-out day was scored with it; after that first look (a simulation of the "
         "trackers), the anti-windup was added (a long run of small orders paying their expectation drove the shift "
-        "down without end) and the choice rerun on the training days (the same steps); then the app's own "
+        "down without end) and the choice rerun on the training days (the same steps); a review then found the "
+        "rule's replay floored the band at the quantile model's p50 where the app floors it at the expectation: "
+        "fixed, rerun on the training days, the same steps (by the fallback branch, as listed above); then the app's own "
         "calibration (`core/pricing/calibration.py`) was built and the validator now feeds it the recording, so "
         "the held-out figures of `docs/VALIDATION.md` are the app's, looked at a second time. Nothing was chosen on "
         "them; the $1M bucket's remaining gap (it shares its shift with $5M orders) is left as measured, since "

@@ -19,6 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.learned.models import ROLES
+from core.learned.online import BUCKET_LABELS, UNIT_FLOOR_BPS
+from core.pricing.calibration import CalibrationState, CalibrationStatus
 
 TITLES = {
     "slippage_expected": "Expected slippage",
@@ -278,3 +280,83 @@ def card_figure(view: CardView) -> go.Figure | None:
         return None
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+# ---- the online calibration (core.pricing.calibration) ----------------------------------------------------------
+
+ONLINE_COLUMNS = [
+    "size (USD)",
+    "real taker orders",
+    "paid more than the band",
+    "band shift (x spread)",
+    "resting orders ended",
+    "filled",
+    "maker share shown",
+    "maker share shift (logit)",
+]
+
+
+@dataclass(frozen=True)
+class OnlineView:
+    """What the online calibration has done so far, ready to render."""
+
+    headline: str
+    learning: bool
+    table: pd.DataFrame  # ONLINE_COLUMNS, one row per size bucket (empty when it does not learn)
+
+
+def online_view(status: CalibrationStatus | None) -> OnlineView:
+    """The Models page's account of the online calibration from its status (None: it does not run here)."""
+    empty = pd.DataFrame(columns=ONLINE_COLUMNS)
+    if status is None:
+        return OnlineView(
+            "The online calibration does not run in this app process (a replica of an ingest service, or no chosen "
+            "steps in models/online.json): the models are used as trained.",
+            False,
+            empty,
+        )
+    if status.state is CalibrationState.OFF:
+        return OnlineView(
+            "This source has no trade tape, so nothing checks the estimates against real orders as it plays: the "
+            "models are used as trained. (It runs on the replay of a bundled recording with its trades.)",
+            False,
+            empty,
+        )
+    if status.state is CalibrationState.WAITING:
+        return OnlineView(
+            "The replay's trade tape is read a few seconds after the source starts; until then the models are used "
+            "as trained.",
+            False,
+            empty,
+        )
+    band, share = status.band, status.share
+    assert band is not None and share is not None
+    inst = " ".join(status.instrument) if status.instrument else "this instrument"
+    rows = []
+    for k, label in enumerate(BUCKET_LABELS):
+        n, m = band.outcomes[k], share.outcomes[k]
+        rows.append(
+            {
+                "size (USD)": label,
+                "real taker orders": n,
+                "paid more than the band": f"{band.misses[k] / n:.0%}" if n else "—",
+                "band shift (x spread)": f"{band.shifts[k]:+.2f}",
+                "resting orders ended": m,
+                "filled": f"{share.misses[k] / m:.0%}" if m else "—",
+                "maker share shown": f"{share.shown[k] / m:.0%}" if m else "—",
+                "maker share shift (logit)": f"{share.shifts[k]:+.3f}",
+            }
+        )
+    dropped = status.skipped.get("books_dropped", 0)
+    return OnlineView(
+        f"Checking the estimates of {inst} against its trade tape ({status.tape}) as the replay plays: "
+        f"{status.taker_orders:,} real taker orders and {status.resting_orders:,} simulated resting orders scored so "
+        f"far ({status.pending:,} still resting). After each, its size bucket's p90 band moved by "
+        f"{band.step:g} x max(spread, {UNIT_FLOOR_BPS:g} bps) x (0.9 after a miss, -0.1 after a cover) and its maker "
+        f"share by {share.step:g} x (filled - shown) in logits; steps chosen on the training days "
+        "(models/online.json, docs/MODELS.md). The Simulator's p90 and maker share for this instrument carry these "
+        "shifts; the target is 10% of orders above the band."
+        + (f" {dropped:,} books were skipped while the calibration was busy." if dropped else ""),
+        True,
+        pd.DataFrame(rows, columns=ONLINE_COLUMNS),
+    )

@@ -79,7 +79,11 @@ def test_models_page_shows_each_card_and_what_is_used():
         "Expected slippage",
         "Slippage quantiles (p50 / p90 / p95)",
         "Maker/taker proportion",
+        "Corrected online by what executes",
     ]
+    # the online calibration says what it is doing on the bundled replay (its tape is read shortly after start)
+    said = [c.value for c in at.caption] + [i.value for i in at.info]
+    assert any(t.startswith(("The replay's trade tape is read", "Checking the estimates of")) for t in said), said
     statuses = [s.value for s in at.success] + [w.value for w in at.warning]
     assert len(statuses) == 3 and all(s.startswith(("In use:", "Fallback:")) for s in statuses)
     from core.learned.models import MODELS_DIR, read_card

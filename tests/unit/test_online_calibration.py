@@ -105,10 +105,17 @@ def test_books_of_another_instrument_and_a_rewind_are_handled():
     n = cal.status().taker_orders
     cal.on_book(replace(BOOKS[100], symbol="ETHUSDT"))
     assert cal.status().skipped["other_instrument"] == 1 and cal.status().taker_orders == n
-    for s in BOOKS[:1500]:  # the replay looped: the tape starts over with the books
+    first = cal.status()
+    for s in BOOKS[:1500]:  # the replay looped: the tape and the trackers start over with the books
         cal.on_book(s)
     st = cal.status()
-    assert n < st.taker_orders <= 2 * n + 5
+    assert st.taker_orders == n and st.band == first.band and st.share == first.share
+
+
+def test_a_gap_in_the_books_skips_the_orders_it_hid():
+    cal = run(BOOKS[:500] + BOOKS[1500:1800])  # about a minute of books missing (a reconnect)
+    st = cal.status()
+    assert st.skipped["stale_book"] > 10 and st.taker_orders > 0
 
 
 def test_a_source_without_trades_is_the_static_models():
@@ -151,3 +158,21 @@ def test_the_tape_is_read_only_after_the_delay_and_a_late_start_begins_at_its_bo
         cal.on_book(s)
     st = cal.status()
     assert st.state is CalibrationState.LEARNING and st.taker_orders > 0 and st.skipped["no_book_yet"] == 0
+
+
+def test_the_models_page_view_says_what_the_calibration_does(learnt):
+    from core.views.models import ONLINE_COLUMNS, online_view
+
+    v = online_view(learnt.status())
+    assert v.learning and list(v.table.columns) == ONLINE_COLUMNS and len(v.table) == len(BUCKET_LABELS)
+    st = learnt.status()
+    assert f"{st.taker_orders:,} real taker orders" in v.headline and TRADES.name in v.headline
+    row = v.table.iloc[2]  # $10k-100k
+    assert row["real taker orders"] == st.band.outcomes[2]
+    assert row["band shift (x spread)"] == f"{st.band.shifts[2]:+.2f}"
+    off = OnlineCalibration(LOADED.models, STEPS)
+    assert not online_view(off.status()).learning and "no trade tape" in online_view(off.status()).headline
+    waiting = OnlineCalibration(LOADED.models, STEPS, load_delay_s=3600.0)
+    waiting.follow(TRADES, ("binance-futures", "BTCUSDT"))
+    assert "read a few seconds after" in online_view(waiting.status()).headline
+    assert "does not run" in online_view(None).headline and online_view(None).table.empty
