@@ -16,10 +16,11 @@ def bench_calibration(n_books: int = 3000) -> dict:
     from core.feed.goquant import parse_snapshot
     from core.feed.recording import load_recording
     from core.feed.replay import default_recording
+    from core.learned.fill import GRID_STEP_S
     from core.learned.models import load_models
     from core.learned.online import load_steps
     from core.market.instruments import get_instrument
-    from core.pricing.calibration import GRID_STEP_S, OnlineCalibration
+    from core.pricing.calibration import OnlineCalibration
 
     rec = default_recording()
     steps = load_steps()

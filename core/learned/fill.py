@@ -1,6 +1,6 @@
 """The size-aware fill of a resting limit order on a trade tape.
 
-One function for three users: the maker model's label (``core.training.dataset``), the validator's resting
+One function for three users (and the grid of resting orders two of them place): the maker model's label (``core.training.dataset``), the validator's resting
 orders (``core.validation.limit_orders``, whose module doc states the rules) and the online calibration, which
 scores the app's own maker share against the tape as it plays (``core.pricing.calibration``).
 """
@@ -10,6 +10,61 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from core.costs.order import AtExpiry, Order, OrderType, Side
+from core.learned.features import LimitPrice, limit_price
+from core.market.book import BookSnapshot
+
+#: the grid of resting orders the validator scores and the online calibration places on the book: every size x
+#: offset x horizon, both sides, every ``GRID_STEP_S`` (the share tracker's step was chosen on this grid)
+GRID_SIZES_USD: tuple[float, ...] = (1e4, 1e5, 1e6, 5e6)
+GRID_OFFSETS_BPS: tuple[float, ...] = (0.0, 1.0, 5.0)
+GRID_HORIZONS_S: tuple[float, ...] = (10.0, 30.0, 60.0)
+GRID_STEP_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class GridOrder:
+    """One resting order of the grid on one book: where it rests and the order the cost engine prices."""
+
+    side: int  # +1 buy, -1 sell
+    offset_bps: float
+    horizon_s: float
+    size_usd: float
+    price: LimitPrice
+    order: Order
+
+
+def grid_orders(
+    snap: BookSnapshot,
+    tick: float,
+    *,
+    sizes_usd: tuple[float, ...] = GRID_SIZES_USD,
+    offsets_bps: tuple[float, ...] = GRID_OFFSETS_BPS,
+    horizons_s: tuple[float, ...] = GRID_HORIZONS_S,
+) -> tuple[list[GridOrder], int]:
+    """The grid's orders on ``snap`` (both sides, cancelled at expiry) and how many were left out because their
+    price lies beyond the book's recorded levels (the queue ahead is unknown there)."""
+    out: list[GridOrder] = []
+    hidden = 0
+    for side in (1, -1):
+        for off in offsets_bps:
+            lp = limit_price(snap, side, off, tick)
+            if not lp.visible:
+                hidden += len(sizes_usd) * len(horizons_s)
+                continue
+            for hor in horizons_s:
+                for size in sizes_usd:
+                    order = Order(
+                        side=Side.BUY if side > 0 else Side.SELL,
+                        quantity=size,
+                        order_type=OrderType.LIMIT,
+                        offset_bps=off,
+                        horizon_s=hor,
+                        at_expiry=AtExpiry.CANCEL,
+                    )
+                    out.append(GridOrder(side, off, hor, size, lp, order))
+    return out, hidden
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,11 +27,10 @@ import numpy as np
 from core.costs.estimate import estimate
 from core.costs.fees import get_tier
 from core.costs.models import Models
-from core.costs.order import AtExpiry, Order, OrderType, Side, SizeUnit
+from core.costs.order import Order, Side, SizeUnit
 from core.costs.volatility import Volatility, realised_vol
 from core.errors import OrderError, SimulatorError
-from core.learned.features import limit_price
-from core.learned.fill import resting_fill
+from core.learned.fill import GRID_STEP_S, grid_orders, resting_fill
 from core.learned.models import MakerTakerModelImpl, SlippageModelImpl
 from core.learned.online import BandTracker, OnlineSteps, ShareTracker, TrackerState, size_bucket
 from core.market.book import BookSnapshot
@@ -40,12 +39,6 @@ from core.market.tape import TakerOrders, Tape, group_orders, realised_cost_bps
 
 log = logging.getLogger(__name__)
 
-#: the resting orders placed on the book every ``GRID_STEP_S`` (the validator's grid, core.validation.LimitGrid,
-#: which the share tracker's step was chosen on)
-GRID_SIZES_USD = (1e4, 1e5, 1e6, 5e6)
-GRID_OFFSETS_BPS = (0.0, 1.0, 5.0)
-GRID_HORIZONS_S = (10.0, 30.0, 60.0)
-GRID_STEP_S = 5.0
 #: books kept to price a taker order on the last one before it; mids kept for the volatility (its EWMA half-life
 #: is 300 s, so older mids weigh little)
 BOOKS_KEPT = 256
@@ -408,38 +401,25 @@ class OnlineCalibration:
         tier = get_tier(snap.exchange, inst.kind)
         vol = self._volatility(snap)
         t = int(snap.exchange_ts_ms)
-        for side in (1, -1):
-            for off in GRID_OFFSETS_BPS:
-                lp = limit_price(snap, side, off, inst.tick_size)
-                if not lp.visible:
-                    continue
-                for hor in GRID_HORIZONS_S:
-                    for size in GRID_SIZES_USD:
-                        order = Order(
-                            side=Side.BUY if side > 0 else Side.SELL,
-                            quantity=size,
-                            order_type=OrderType.LIMIT,
-                            offset_bps=off,
-                            horizon_s=hor,
-                            at_expiry=AtExpiry.CANCEL,
-                        )
-                        try:
-                            e = estimate(snap, order, fee_tier=tier, volatility=vol, models=self._static)
-                        except OrderError:
-                            continue
-                        bucket = size_bucket(size)
-                        self._resting.append(
-                            _Resting(
-                                end_ms=t + round(hor * 1000),
-                                placed_ms=t,
-                                side=side,
-                                size_base=size / lp.price,
-                                limit_px=lp.price,
-                                queue_base=lp.queue_base,
-                                shown=self.share.share(e.maker_fraction, bucket),
-                                bucket=bucket,
-                            )
-                        )
+        orders, _ = grid_orders(snap, inst.tick_size)
+        for g in orders:
+            try:
+                e = estimate(snap, g.order, fee_tier=tier, volatility=vol, models=self._static)
+            except OrderError:
+                continue
+            bucket = size_bucket(g.size_usd)
+            self._resting.append(
+                _Resting(
+                    end_ms=t + round(g.horizon_s * 1000),
+                    placed_ms=t,
+                    side=g.side,
+                    size_base=g.size_usd / g.price.price,
+                    limit_px=g.price.price,
+                    queue_base=g.price.queue_base,
+                    shown=self.share.share(e.maker_fraction, bucket),
+                    bucket=bucket,
+                )
+            )
 
 
 @dataclass

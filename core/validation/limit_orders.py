@@ -37,11 +37,16 @@ from core.costs.estimate import estimate
 from core.costs.fees import FeeTier
 from core.costs.limit import REGIME_NOTE
 from core.costs.models import Models
-from core.costs.order import AtExpiry, Order, OrderType, Side
 from core.costs.volatility import Volatility, realised_vol
 from core.errors import OrderError
-from core.learned.features import limit_price
-from core.learned.fill import resting_fill
+from core.learned.fill import (
+    GRID_HORIZONS_S,
+    GRID_OFFSETS_BPS,
+    GRID_SIZES_USD,
+    GRID_STEP_S,
+    grid_orders,
+    resting_fill,
+)
 from core.market.tape import Tape
 from core.validation.books import Books
 
@@ -50,11 +55,11 @@ from core.validation.books import Books
 class LimitGrid:
     """Which resting orders are simulated: every size x offset x horizon, both sides, every ``step_s``."""
 
-    sizes_usd: tuple[float, ...] = (1e4, 1e5, 1e6, 5e6)
-    offsets_bps: tuple[float, ...] = (0.0, 1.0, 5.0)
-    horizons_s: tuple[float, ...] = (10.0, 30.0, 60.0)
+    sizes_usd: tuple[float, ...] = GRID_SIZES_USD
+    offsets_bps: tuple[float, ...] = GRID_OFFSETS_BPS
+    horizons_s: tuple[float, ...] = GRID_HORIZONS_S
     markouts_s: tuple[float, ...] = (1.0, 10.0, 60.0)
-    step_s: float = 5.0
+    step_s: float = GRID_STEP_S
     warmup_s: float = 30.0  # the first decision time is this long after the first book (volatility history)
 
     def to_dict(self) -> dict[str, object]:
@@ -137,49 +142,49 @@ def simulate_limits(books: Books, tape: Tape, *, grid: LimitGrid, fee_tier: FeeT
     for t, b in zip(times, idx, strict=True):
         snap = snaps[int(b)]
         vol: Volatility = realised_vol(t_s[: b + 1], mids[: b + 1], mid=snap.mid)
-        for side in (1, -1):
-            for off in grid.offsets_bps:
-                lp = limit_price(snap, side, off, tick)
-                if not lp.visible:
-                    n = len(grid.sizes_usd) * len(grid.horizons_s)
-                    skipped["price_beyond_recorded_levels"] += n
-                    continue
-                for hor in grid.horizons_s:
-                    for size in grid.sizes_usd:
-                        try:
-                            o = Order(
-                                side=Side.BUY if side > 0 else Side.SELL,
-                                quantity=size,
-                                order_type=OrderType.LIMIT,
-                                offset_bps=off,
-                                horizon_s=hor,
-                                at_expiry=AtExpiry.CANCEL,
-                            )
-                            e = estimate(snap, o, fee_tier=fee_tier, volatility=vol, models=models)
-                        except OrderError:
-                            skipped["unpriceable"] += 1
-                            continue
-                        fill = resting_fill(
-                            ts,
-                            px,
-                            qty,
-                            agg,
-                            side=side,
-                            limit_px=lp.price,
-                            tick=tick,
-                            placed_ms=int(t),
-                            horizon_ms=round(hor * 1000),
-                            queue_ahead=lp.queue_base,
-                            size=size / lp.price,
-                        )
-                        ref = float(fill.fill_ms) if fill.fill_ms is not None else float(t) + hor * 1000.0
-                        m0, did = mid_at(ref), fill.fill_ms is not None
-                        marks = [markout_bps(side, did, m0, mid_at(ref + k * 1000.0)) for k in grid.markouts_s]
-                        moved = markout_bps(side, did, snap.mid, m0)
-                        warned = any(n.startswith(REGIME_NOTE) for n in e.notes)
-                        rows.append(
-                            (int(t), side, size, off, hor, e.maker_fraction, fill.fraction, marks, moved, warned)
-                        )
+        orders, hidden = grid_orders(
+            snap, tick, sizes_usd=grid.sizes_usd, offsets_bps=grid.offsets_bps, horizons_s=grid.horizons_s
+        )
+        skipped["price_beyond_recorded_levels"] += hidden
+        for g in orders:
+            side, lp = g.side, g.price
+            try:
+                e = estimate(snap, g.order, fee_tier=fee_tier, volatility=vol, models=models)
+            except OrderError:
+                skipped["unpriceable"] += 1
+                continue
+            fill = resting_fill(
+                ts,
+                px,
+                qty,
+                agg,
+                side=side,
+                limit_px=lp.price,
+                tick=tick,
+                placed_ms=int(t),
+                horizon_ms=round(g.horizon_s * 1000),
+                queue_ahead=lp.queue_base,
+                size=g.size_usd / lp.price,
+            )
+            ref = float(fill.fill_ms) if fill.fill_ms is not None else float(t) + g.horizon_s * 1000.0
+            m0, did = mid_at(ref), fill.fill_ms is not None
+            marks = [markout_bps(side, did, m0, mid_at(ref + k * 1000.0)) for k in grid.markouts_s]
+            moved = markout_bps(side, did, snap.mid, m0)
+            warned = any(n.startswith(REGIME_NOTE) for n in e.notes)
+            rows.append(
+                (
+                    int(t),
+                    side,
+                    g.size_usd,
+                    g.offset_bps,
+                    g.horizon_s,
+                    e.maker_fraction,
+                    fill.fraction,
+                    marks,
+                    moved,
+                    warned,
+                )
+            )
     cols = list(zip(*rows, strict=True)) if rows else [()] * 10
     return SimulatedLimits(
         placed_ms=np.asarray(cols[0], dtype=np.int64),
