@@ -64,6 +64,7 @@ def models_page() -> None:
         (st.info if view.learning else st.caption)(view.headline)
         if view.learning:
             st.dataframe(view.table, hide_index=True, key="models_online")
+            st.caption(view.units)
 
     online()
 

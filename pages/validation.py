@@ -62,7 +62,8 @@ def validation_page() -> None:
         if fig is not None:
             st.plotly_chart(fig, key=key)
     with st.expander("Fill calibration and markout tables"):
-        st.dataframe(view.fill, hide_index=True, key="val_fill", column_config={c: PCT for c in view.fill.columns[2:]})
+        fill = view.fill_table
+        st.dataframe(fill, hide_index=True, key="val_fill", column_config={c: PCT for c in fill.columns[2:]})
         st.dataframe(view.markouts, hide_index=True, key="val_markouts", column_config={"mean_bps": BPS})
 
     st.caption(view.bootstrap)

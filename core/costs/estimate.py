@@ -110,6 +110,7 @@ class CostEstimate:
     slippage_usd: float  # whole expected immediate cost vs the arrival mid (what the fills show)
     slippage_bps: float
     slippage_p90_usd: float | None  # 90th percentile of it (models only)
+    slippage_p90_online_usd: float  # the part of the p90 the online calibration added (0 without it)
     fee_usd: float
     fee_bps: float
     impact_usd: float  # the part of slippage the order causes: permanent 0.5 gamma X^2, at most beyond the touch
@@ -234,6 +235,7 @@ def estimate(
     x = walk.filled_base if (limit is None or limit.cross is not None) else 0.0
 
     p90_total: float | None = None
+    p90_online = 0.0
     if limit is not None:
         total = limit.maker_cost + (limit.cross.cost if limit.cross is not None else 0.0)
         methods["slippage"] = "maker part at the limit price vs mid" + (
@@ -244,6 +246,8 @@ def estimate(
         predicted = predicted_cost(pred.expected_bps, pred.p90_bps, notional)
         if predicted is not None:
             total, p90_total = predicted
+            if p90_total is not None:
+                p90_online = pred.p90_online_bps * notional / 1e4
             methods["slippage"] = f"model: {models.slippage.name}"
             if p90_total is not None:
                 methods["slippage_p90"] = (
@@ -336,6 +340,7 @@ def estimate(
         slippage_usd=parts.slippage_usd,
         slippage_bps=parts.slippage_bps,
         slippage_p90_usd=parts.slippage_p90_usd,
+        slippage_p90_online_usd=p90_online,
         fee_usd=parts.fee_usd,
         fee_bps=parts.fee_bps,
         impact_usd=parts.impact_usd,

@@ -169,10 +169,9 @@ def limit_execution(
     if not (math.isfinite(f) and 0.0 <= f <= 1.0):
         raise OrderError(f"The maker/taker model returned {f!r}, outside [0, 1].")
     online = model.online_note(mi) if isinstance(model, OnlineNoteModel) else ""
+    flow = model.flow_source(mi).rstrip(".") if isinstance(model, FlowSourceModel) else ""
     methods["maker_fraction"] = (
-        f"model: {model.name}"
-        + (f"; {model.flow_source(mi)}" if isinstance(model, FlowSourceModel) else "")
-        + (f"; {online}" if online else "")
+        f"model: {model.name}" + (f"; {online}" if online else "") + (f"; {flow}" if flow else "")
     )
     regime = model.regime(mi.volatility) if isinstance(model, RegimeModel) else ""
     if regime:

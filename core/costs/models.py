@@ -33,6 +33,8 @@ class SlippagePrediction:
 
     expected_bps: float
     p90_bps: float | None = None
+    #: the part of ``p90_bps`` the online calibration added (``core.learned.online``; negative: it narrowed the band)
+    p90_online_bps: float = 0.0
 
 
 @runtime_checkable

@@ -243,9 +243,12 @@ class SlippageModelImpl:
         snap = x.snapshot
         row = self.features(x)
         exp, p90 = self.predict_row(row, float(x.walk.cost_bps), band_instrument(snap.exchange, snap.symbol))
+        online = 0.0
         if p90 is not None and self.band is not None and self.band.applies(snap.exchange, snap.symbol):
+            static = p90
             p90 = self.online_p90(p90, exp, float(row[_SIZE_COL]), float(row[_SPREAD_COL]))
-        return SlippagePrediction(expected_bps=exp, p90_bps=p90)
+            online = p90 - static
+        return SlippagePrediction(expected_bps=exp, p90_bps=p90, p90_online_bps=online)
 
 
 @dataclass(frozen=True)

@@ -114,9 +114,11 @@ class TrackerState:
         n = self.outcomes[bucket]
         if not n:
             return ""
+        way = "raised" if self.shifts[bucket] > 0 else "lowered" if self.shifts[bucket] < 0 else "left"
         return (
-            f"moved online by {n:,} real taker orders of {BUCKET_LABELS[bucket]} on this tape so far ({self.misses[bucket] / n:.0%} "
-            f"paid more than the band shown them; shift {self.shifts[bucket]:+.2f} x max(spread, {UNIT_FLOOR_BPS:g} bps))"
+            f"corrected online: of {n:,} real taker orders of {BUCKET_LABELS[bucket]} on this tape so far, "
+            f"{self.misses[bucket] / n:.0%} paid more than the band shown them (target 10%), so the band is {way} "
+            f"by {abs(self.shifts[bucket]):.2f} x max(spread, {UNIT_FLOOR_BPS:g} bps)"
         )
 
     def share_note(self, bucket: int) -> str:
@@ -124,9 +126,11 @@ class TrackerState:
         n = self.outcomes[bucket]
         if not n:
             return ""
+        way = "raised" if self.shifts[bucket] > 0 else "lowered" if self.shifts[bucket] < 0 else "left as they are"
         return (
-            f"moved online by {n:,} simulated resting orders of {BUCKET_LABELS[bucket]} whose rest ended on this tape "
-            f"(they filled {self.misses[bucket] / n:.0%} where {self.shown[bucket] / n:.0%} was shown; logit shift "
+            f"corrected online: the app's {n:,} test limit orders of {BUCKET_LABELS[bucket]} whose rest ended on this "
+            f"tape filled {self.misses[bucket] / n:.0%} where the model said {self.shown[bucket] / n:.0%} (averaged "
+            f"over 0-5 bps offsets and 10-60 s rests), so maker shares of this size are {way} (logit "
             f"{self.shifts[bucket]:+.2f})"
         )
 

@@ -68,6 +68,7 @@ class CalibrationStatus:
     resting_orders: int  # simulated resting orders whose rest ended
     pending: int  # resting orders still resting
     skipped: dict[str, int] = field(default_factory=dict)
+    since_s: float = 0.0  # wall-clock time (epoch s) the trackers last started over (a source, a replay's new pass)
     band: TrackerState | None = None
     share: TrackerState | None = None
 
@@ -175,6 +176,7 @@ class OnlineCalibration:
         self._resting: list[_Resting] = []
         self._next_grid_ms = -1
         self._scored = self._matured = 0
+        self._since = time.time()
         self._tick = 0.0
         self._skipped = {"no_book_yet": 0, "stale_book": 0, "unpriceable": 0, "other_instrument": 0}
         self._history = {"band": [], "share": []}
@@ -206,6 +208,7 @@ class OnlineCalibration:
                 resting_orders=self._matured,
                 pending=len(self._resting),
                 skipped={**self._skipped, "books_dropped": self._dropped},
+                since_s=self._since,
                 band=self.band.state(),
                 share=self.share.state(),
             )
@@ -292,6 +295,7 @@ class OnlineCalibration:
             self.band.reset()
             self.share.reset()
             self._scored = self._matured = 0
+            self._since = time.time()
         self._books.clear()
         self._mids.clear()
         self._vol = None

@@ -11,6 +11,7 @@ never raises.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +19,9 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.learned.fill import GRID_SIZES_USD
 from core.learned.models import ROLES
-from core.learned.online import BUCKET_LABELS, UNIT_FLOOR_BPS
+from core.learned.online import BUCKET_LABELS, size_bucket
 from core.pricing.calibration import CalibrationState, CalibrationStatus
 
 TITLES = {
@@ -288,12 +290,21 @@ ONLINE_COLUMNS = [
     "size (USD)",
     "real taker orders",
     "paid more than the band",
-    "band shift (x spread)",
-    "resting orders ended",
+    "band shift (units)",
+    "test limit orders ended",
     "filled",
-    "maker share shown",
-    "maker share shift (logit)",
+    "model said",
+    "maker shift (logit)",
 ]
+#: below this many outcomes a bucket's shares are not shown as percentages (one order is 5 points or more)
+MIN_SHOWN = 20
+ONLINE_UNITS = (
+    "A band unit is max(spread, 0.03 bps) of the order's book: on the bundled BTCUSDT perpetual (spread about "
+    "0.02 bps) 0.03 bps, so a shift of +10 units adds 0.3 bps to the p90. A bucket can show fewer than 10% of orders "
+    "above its band and still a raised band: a cover of a band already at the expected cost does not lower it. A maker "
+    "shift of +1 logit turns a 30% share into 54%. The app's test limit orders are $10k, $100k, $1M and $5M (0, 1 and "
+    "5 bps behind the touch, resting 10, 30 and 60 s), so orders under $10k get no maker correction."
+)
 
 
 @dataclass(frozen=True)
@@ -303,6 +314,13 @@ class OnlineView:
     headline: str
     learning: bool
     table: pd.DataFrame  # ONLINE_COLUMNS, one row per size bucket (empty when it does not learn)
+    units: str = ONLINE_UNITS
+
+
+def _share(num: float, n: int, untested: str = "—") -> str:
+    if n == 0:
+        return untested
+    return f"{num / n:.0%}" if n >= MIN_SHOWN else f"— ({n} so far)"
 
 
 def online_view(status: CalibrationStatus | None) -> OnlineView:
@@ -332,30 +350,34 @@ def online_view(status: CalibrationStatus | None) -> OnlineView:
     band, share = status.band, status.share
     assert band is not None and share is not None
     inst = " ".join(status.instrument) if status.instrument else "this instrument"
+    tested = {size_bucket(v) for v in GRID_SIZES_USD}
     rows = []
     for k, label in enumerate(BUCKET_LABELS):
         n, m = band.outcomes[k], share.outcomes[k]
+        untested = "not tested" if k not in tested else "—"
         rows.append(
             {
                 "size (USD)": label,
                 "real taker orders": n,
-                "paid more than the band": f"{band.misses[k] / n:.0%}" if n else "—",
-                "band shift (x spread)": f"{band.shifts[k]:+.2f}",
-                "resting orders ended": m,
-                "filled": f"{share.misses[k] / m:.0%}" if m else "—",
-                "maker share shown": f"{share.shown[k] / m:.0%}" if m else "—",
-                "maker share shift (logit)": f"{share.shifts[k]:+.3f}",
+                "paid more than the band": _share(band.misses[k], n),
+                "band shift (units)": f"{band.shifts[k]:+.2f}",
+                "test limit orders ended": m,
+                "filled": _share(share.misses[k], m, untested),
+                "model said": _share(share.shown[k], m, untested),
+                "maker shift (logit)": f"{share.shifts[k]:+.3f}" if k in tested else "not tested",
             }
         )
     dropped = status.skipped.get("books_dropped", 0)
+    since = time.strftime("%H:%M:%S UTC", time.gmtime(status.since_s))
     return OnlineView(
-        f"Checking the estimates of {inst} against its trade tape ({status.tape}) as the replay plays: "
-        f"{status.taker_orders:,} real taker orders and {status.resting_orders:,} simulated resting orders scored so "
-        f"far ({status.pending:,} still resting). After each, its size bucket's p90 band moved by "
-        f"{band.step:g} x max(spread, {UNIT_FLOOR_BPS:g} bps) x (0.9 after a miss, -0.1 after a cover) and its maker "
-        f"share by {share.step:g} x (filled - shown) in logits; steps chosen on the training days "
-        "(models/online.json, docs/MODELS.md). The Simulator's p90 and maker share for this instrument carry these "
-        "shifts; the target is 10% of orders above the band."
+        f"Checking the estimates of {inst} against its trade tape ({status.tape}) as the replay plays, since {since} "
+        "(the corrections start over with each new source and each time the replay begins its recording again): "
+        f"{status.taker_orders:,} real taker orders and {status.resting_orders:,} of the app's test limit orders "
+        f"scored so far ({status.pending:,} still resting). After each real order whose cost was above the p90 band "
+        "shown for its size, that size's band is raised a little, and lowered a little after each order below it, "
+        "aiming at 10% above; after each test limit order's rest, that size's maker share moves toward what filled. "
+        "The Simulator's p90 and maker share for this instrument carry these corrections, and say so. Steps chosen "
+        "on the training days (models/online.json, docs/MODELS.md)."
         + (f" {dropped:,} books were skipped while the calibration was busy." if dropped else ""),
         True,
         pd.DataFrame(rows, columns=ONLINE_COLUMNS),

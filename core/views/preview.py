@@ -162,6 +162,11 @@ def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
     fees = Card("Expected fees", usd_brief(e.fee_usd), bps_pct(e.fee_bps))
     if e.order_type is not OrderType.LIMIT:
         p90 = f"p90 {usd(e.slippage_p90_usd)}" if e.slippage_p90_usd is not None else None
+        if p90 is not None and e.slippage_p90_usd is not None and e.slippage_p90_online_usd != 0.0:
+            # say which part the tape's recent orders moved
+            model = e.slippage_p90_usd - e.slippage_p90_online_usd
+            sign = "+" if e.slippage_p90_online_usd > 0 else "−"
+            p90 += f" (model {usd(model)} {sign} {usd(abs(e.slippage_p90_online_usd))} from this tape's recent orders)"
         return (
             Card("Expected slippage", usd_brief(e.slippage_usd), bps_pct(e.slippage_bps), p90),
             fees,

@@ -139,6 +139,16 @@ class ValidationView:
     min_interval_n: int | None = None  # the validator gives no interval below this many orders (its JSON says)
 
     @property
+    def fill_table(self) -> pd.DataFrame:
+        """The fill calibration with plain column names (the online column only where the file has it)."""
+        f = (
+            self.fill
+            if "online" in self.fill and self.fill["online"].notna().any()
+            else self.fill.drop(columns=["online"], errors="ignore")
+        )
+        return f.rename(columns=FILL_NAMES)
+
+    @property
     def coverage_table(self) -> pd.DataFrame:
         """The coverage by size as a reader sees it: one column with the figure and its interval, and a plain word
         where a bucket has too few orders for one (instead of empty numeric cells)."""
@@ -161,6 +171,19 @@ class ValidationView:
 
 
 ONLINE_COLUMN = "with the online calibration [95% interval]"
+
+
+FILL_NAMES = {
+    "size": "size (USD)",
+    "n": "orders",
+    "predicted": "predicted (app)",
+    "predicted_lo": "predicted, 95% low",
+    "predicted_hi": "predicted, 95% high",
+    "realised": "realised (tape)",
+    "realised_lo": "realised, 95% low",
+    "realised_hi": "realised, 95% high",
+    "online": "predicted with the online calibration",
+}
 
 
 def _error_row(name: str, fig: dict[str, Any]) -> dict[str, Any]:
@@ -357,6 +380,12 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     return fig
 
 
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """The legend under the plot, so it never covers the tallest bars."""
+    fig.update_layout(legend=dict(orientation="h", x=0.0, y=-0.22), height=400, margin=dict(l=10, r=10, t=40, b=60))
+    return fig
+
+
 def scatter_figure(view: ValidationView) -> go.Figure | None:
     """Predicted against realised cost per order (bps), the line y = x where they agree."""
     d = view.scatter
@@ -411,9 +440,11 @@ def coverage_figure(view: ValidationView) -> go.Figure | None:
             )
         )
         fig.update_layout(barmode="group")
-    fig.add_hline(y=NOMINAL_COVERAGE, line_dash="dash", annotation_text="nominal 90 %")
+    fig.add_hline(
+        y=NOMINAL_COVERAGE, line_dash="dash", annotation_text="nominal 90 %", annotation_position="bottom left"
+    )
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
-    return _layout(fig, "p90 coverage by order size", "executed notional", "share covered")
+    return _legend_below(_layout(fig, "p90 coverage by order size", "executed notional", "share covered"))
 
 
 def fill_figure(view: ValidationView) -> go.Figure | None:
@@ -436,7 +467,9 @@ def fill_figure(view: ValidationView) -> go.Figure | None:
         fig.add_trace(go.Bar(x=f["size"], y=f["online"], name="predicted, online calibration", marker_color="#e8590c"))
     fig.update_layout(barmode="group")
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
-    return _layout(fig, "Limit orders: predicted vs realised fill", "order size", "share of the order filled")
+    return _legend_below(
+        _layout(fig, "Limit orders: predicted vs realised fill", "order size", "share of the order filled")
+    )
 
 
 def markout_figure(view: ValidationView) -> go.Figure | None:

@@ -351,6 +351,7 @@ JSON_KEYS = [
     "slippage_usd",
     "slippage_bps",
     "slippage_p90_usd",
+    "slippage_p90_online_usd",
     "fee_usd",
     "fee_bps",
     "impact_usd",

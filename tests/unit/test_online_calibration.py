@@ -82,8 +82,8 @@ def test_the_served_models_carry_the_shifts_and_say_so(learnt):
     static_e = estimate(snap, limit, fee_tier=tier, models=LOADED.models)
     online_e = estimate(snap, limit, fee_tier=tier, models=served)
     assert online_e.maker_fraction != static_e.maker_fraction
-    assert "moved online by" in online_e.methods["maker_fraction"]
-    assert "moved online" not in static_e.methods["maker_fraction"]
+    assert "corrected online:" in online_e.methods["maker_fraction"]
+    assert "corrected online" not in static_e.methods["maker_fraction"]
     market = Order("buy", 5e4, unit="quote", latency_ms=100.0)
     st = learnt.status().band
     assert st is not None and st.shifts[2] != 0.0
@@ -91,13 +91,21 @@ def test_the_served_models_carry_the_shifts_and_say_so(learnt):
     m_online = estimate(snap, market, fee_tier=tier, models=served)
     assert m_online.slippage_usd == m_static.slippage_usd  # the expectation is untouched
     assert m_online.slippage_p90_usd != m_static.slippage_p90_usd
-    assert "moved online by" in m_online.methods["slippage_p90"]
+    # the card says which part of the p90 the tape's orders moved
+    assert m_online.slippage_p90_online_usd == pytest.approx(m_online.slippage_p90_usd - m_static.slippage_p90_usd)
+    assert m_static.slippage_p90_online_usd == 0.0
+    from core.views.preview import cost_cards
+
+    note = next(c.note for c in cost_cards(m_online) if c.label == "Expected slippage")
+    assert note is not None and "from this tape's recent orders" in note and note.startswith("p90 ")
+    assert "recent orders" not in (next(c.note for c in cost_cards(m_static) if c.label == "Expected slippage") or "")
+    assert "corrected online:" in m_online.methods["slippage_p90"]
     # another instrument's orders keep the static figures
     eth = get_instrument("binance-futures", "ETHUSDT")
     other = replace(snap, symbol="ETHUSDT")
     e1 = estimate(other, limit, fee_tier=get_tier("binance-futures", eth.kind), models=served)
     e0 = estimate(other, limit, fee_tier=get_tier("binance-futures", eth.kind), models=LOADED.models)
-    assert e1.maker_fraction == e0.maker_fraction and "moved online" not in e1.methods["maker_fraction"]
+    assert e1.maker_fraction == e0.maker_fraction and "corrected online" not in e1.methods["maker_fraction"]
 
 
 def test_books_of_another_instrument_and_a_rewind_are_handled():
@@ -169,7 +177,9 @@ def test_the_models_page_view_says_what_the_calibration_does(learnt):
     assert f"{st.taker_orders:,} real taker orders" in v.headline and TRADES.name in v.headline
     row = v.table.iloc[2]  # $10k-100k
     assert row["real taker orders"] == st.band.outcomes[2]
-    assert row["band shift (x spread)"] == f"{st.band.shifts[2]:+.2f}"
+    assert row["band shift (units)"] == f"{st.band.shifts[2]:+.2f}"
+    assert v.table.iloc[0]["maker shift (logit)"] == "not tested"  # no test limit order under $10k
+    assert "since" in v.headline and "start over" in v.headline
     off = OnlineCalibration(LOADED.models, STEPS)
     assert not online_view(off.status()).learning and "no trade tape" in online_view(off.status()).headline
     waiting = OnlineCalibration(LOADED.models, STEPS, load_delay_s=3600.0)
