@@ -33,7 +33,7 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,12 +47,13 @@ from core.feed.group import ReplayGroup
 from core.feed.metrics import MetricsExporter, export_if_configured
 from core.feed.replay import ReplayClock, ReplayInfo, bundled_recordings, default_recording, same_minutes
 from core.feed.store import BookStore, FeedStatus
-from core.learned.online import load_steps
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument, InstrumentTable
-from core.pricing.calibration import CalibrationStatus, OnlineCalibration
 from core.pricing.pricer import CostFigures
 from core.pricing.tracker import CostTracker, Track
+
+if TYPE_CHECKING:  # imported where the calibration starts (with the models, after the first page view's imports)
+    from core.pricing.calibration import CalibrationStatus, OnlineCalibration
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +305,9 @@ class Runtime:
         recording's tape), when models and the chosen steps (models/online.json) are there."""
         if self.bus is not None or isinstance(loaded, ModelsUnavailable):
             return None
+        from core.learned.online import load_steps
+        from core.pricing.calibration import OnlineCalibration
+
         try:
             steps = load_steps()
         except (OSError, ValueError, KeyError, TypeError):  # a broken card must not take the pages down
