@@ -27,7 +27,7 @@ def _softplus(z: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, z)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow for large |z|
 
 
@@ -39,7 +39,7 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear": _identity,
     "relu": _relu,
     "softplus": _softplus,
-    "sigmoid": _sigmoid,
+    "sigmoid": sigmoid,
 }
 
 
@@ -154,7 +154,7 @@ class Recalibration:
         c = self.coef[g]  # (n, K, 2)
         a = np.einsum("nk,nk->n", w, c[:, :, 0])
         b = np.einsum("nk,nk->n", w, c[:, :, 1])
-        return _sigmoid(a + b * z)
+        return sigmoid(a + b * z)
 
 
 MIN_FLOW_USD_PER_S = 1.0  # the floor of the recovered flow, so a tape with no trades still has a finite scale

@@ -24,14 +24,17 @@ the training days alone (``models/online.json``); a step of 0 is the static mode
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from core.learned.nets import sigmoid
 from core.paths import ONLINE_FILE
 
 #: size buckets of the trackers by order notional (USD, lower bound inclusive): <$1k, $1k-10k, ..., >=$1M,
@@ -74,7 +77,7 @@ def load_steps(path: str | Path = ONLINE_FILE) -> OnlineSteps | None:
     )
 
 
-_EDGES_LOG10 = np.log10(SIZE_EDGES_USD)
+_EDGES_LOG10 = [math.log10(v) for v in SIZE_EDGES_USD]
 
 
 def size_bucket(notional_usd: float) -> int:
@@ -83,20 +86,23 @@ def size_bucket(notional_usd: float) -> int:
 
 
 def bucket_of_log10(log10_usd: float) -> int:
-    return int(np.searchsorted(_EDGES_LOG10, log10_usd, side="right"))
+    return bisect.bisect_right(_EDGES_LOG10, log10_usd)  # on every tick a correction applies: no numpy call
 
 
 def band_unit_bps(spread_bps: float) -> float:
     return max(float(spread_bps), UNIT_FLOOR_BPS)
 
 
-def logit(p: float) -> float:
-    q = min(max(p, SHARE_EPS), 1.0 - SHARE_EPS)
-    return math.log(q / (1.0 - q))
+def moved_band(p90_bps: Any, shift: Any, spread_bps: Any, floor_bps: Any) -> Any:
+    """The band shown (floats or arrays): the static p90 moved by ``shift`` units of max(spread, floor unit), never
+    below ``floor_bps`` (the expectation). The app's trackers and the validator's replay of them both use it."""
+    return np.fmax(p90_bps + shift * np.fmax(spread_bps, UNIT_FLOOR_BPS), floor_bps)
 
 
-def sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+def moved_share(model_share: Any, shift: Any) -> Any:
+    """The maker share shown (floats or arrays): the model's, its logit moved by ``shift`` (unchanged at 0)."""
+    p = np.clip(model_share, SHARE_EPS, 1.0 - SHARE_EPS)
+    return np.where(np.asarray(shift) == 0.0, model_share, sigmoid(np.log(p / (1.0 - p)) + shift))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,7 @@ class TrackerState:
         way = "raised" if self.shifts[bucket] > 0 else "lowered" if self.shifts[bucket] < 0 else "left"
         return (
             f"corrected online: of {n:,} real taker orders of {BUCKET_LABELS[bucket]} on this tape so far, "
-            f"{self.misses[bucket] / n:.0%} paid more than the band shown them (target 10%), so the band is {way} "
+            f"{self.misses[bucket] / n:.0%} paid more than the band shown them (target {1 - LEVEL:.0%}), so the band is {way} "
             f"by {abs(self.shifts[bucket]):.2f} x max(spread, {UNIT_FLOOR_BPS:g} bps)"
         )
 
@@ -177,7 +183,7 @@ class BandTracker(_Tracker):
 
     def band_bps(self, p90_bps: float, spread_bps: float, bucket: int, floor_bps: float) -> float:
         """The band shown: the static p90 moved by the bucket's shift, never below ``floor_bps`` (the expectation)."""
-        return max(p90_bps + self.shift(bucket) * band_unit_bps(spread_bps), floor_bps)
+        return float(moved_band(p90_bps, self.shift(bucket), spread_bps, floor_bps))
 
     def observe(self, bucket: int, missed: bool, *, at_floor: bool = False) -> None:
         """One real taker order of ``bucket`` paid more than the band shown for it (``missed``) or not.
@@ -196,8 +202,7 @@ class ShareTracker(_Tracker):
     """The maker share's online logit shift per size bucket (module doc)."""
 
     def share(self, model_share: float, bucket: int) -> float:
-        s = self.shift(bucket)
-        return model_share if s == 0.0 else sigmoid(logit(model_share) + s)
+        return float(moved_share(model_share, self.shift(bucket)))
 
     def observe(self, bucket: int, realised: float, shown: float) -> None:
         """A resting order of ``bucket`` shown ``shown`` filled ``realised`` (fractions) by the end of its rest."""

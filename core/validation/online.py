@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.costs.models import Models
-from core.learned.online import UNIT_FLOOR_BPS, OnlineSteps, size_bucket
+from core.learned.online import OnlineSteps, moved_band, moved_share, size_bucket
 from core.pricing.calibration import OnlineCalibration
 from core.validation.books import Books
 
@@ -47,16 +47,13 @@ class OnlineRun:
     ) -> np.ndarray:
         """The p90 each order was shown: the static p90 moved by its bucket's shift, never below the estimate."""
         buckets = np.array([size_bucket(v) for v in notional], dtype=np.int64)
-        moved = p90 + self._at(self.band_hist, buckets, ts_ms) * np.fmax(spread, UNIT_FLOOR_BPS)
-        return np.where(np.isfinite(p90), np.fmax(moved, estimate), np.nan)
+        moved = moved_band(p90, self._at(self.band_hist, buckets, ts_ms), spread, estimate)
+        return np.where(np.isfinite(p90), moved, np.nan)
 
     def share(self, placed_ms: np.ndarray, size_usd: np.ndarray, predicted: np.ndarray) -> np.ndarray:
         """The maker share each resting order was shown: the model's, its logit moved by its bucket's shift."""
         buckets = np.array([size_bucket(v) for v in size_usd], dtype=np.int64)
-        s = self._at(self.share_hist, buckets, placed_ms)
-        p = np.clip(predicted, 1e-6, 1 - 1e-6)
-        z = np.log(p / (1 - p)) + s
-        return np.where(s == 0.0, predicted, 1.0 / (1.0 + np.exp(-z)))
+        return moved_share(predicted, self._at(self.share_hist, buckets, placed_ms))
 
 
 def run_online(books: Books, trades: Path, models: Models, steps: OnlineSteps) -> OnlineRun:
