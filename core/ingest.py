@@ -8,6 +8,9 @@ needed).
 Live sources obey the deployment's allowlist (``TCS_ALLOWED_HOSTS``), like the app: every feed is checked
 before any starts, and one refused host stops the ingest with a plain message (exit status 2). What the
 ingest subscribes to is set here, by the operator, and nowhere else: app replicas cannot change it.
+Where a feed replays a bundled recording with its trade tape, the ingest also runs the online calibration on it
+(``core.pricing.calibration``) and publishes its trackers with the instrument's status, so every replica shows the
+same corrected p90 band and maker share as one app process would.
 One ingest publishes an instrument at a time: it takes the instrument's lease in Redis before starting (and
 renews it with every write, ``core.feed.bus``); a second ingest for the same instrument waits ``--lease-wait``
 seconds for it, then refuses in words. A stopped ingest frees its leases; a dead one's lapse within
@@ -32,11 +35,12 @@ import orjson
 from core.errors import SimulatorError
 from core.feed.bus import DEFAULT_URL, BusPublisher, BusSettings, redacted
 from core.feed.client import Feed, FeedSettings
-from core.feed.config import FeedConfig, Source, SourcePolicy, load_policy
+from core.feed.config import FeedConfig, Source, SourcePolicy, load_policy, tape_of
 from core.feed.recording import iter_lines
 from core.feed.replay import RecordingInfo, ReplayClock, bundled_recordings, default_recording, same_minutes
 from core.feed.store import BookStore
 from core.market.instruments import instruments
+from core.pricing.calibration import OnlineCalibration
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +101,10 @@ class Ingest:
         feed_settings: FeedSettings | None = None,
         policy: SourcePolicy | None = None,
         run: str = "",
+        calibrate: bool = True,
     ) -> None:
+        """``calibrate``: run the online calibration on each replay with a bundled trade tape and publish its
+        trackers with the instrument's status, for every replica to apply (``core.pricing.calibration``)."""
         if not configs:
             raise SimulatorError("the ingest needs at least one feed")
         self.configs = [c.resolved() for c in configs]
@@ -111,6 +118,8 @@ class Ingest:
             Feed(BookStore(), settings=feed_settings or FeedSettings(), table=table, policy=policy)
             for _ in self.configs
         ]
+        self.calibrate = calibrate
+        self.calibrations: list[OnlineCalibration | None] = [None] * len(self.feeds)
 
     @property
     def run(self) -> str:
@@ -126,8 +135,10 @@ class Ingest:
             raise SimulatorError(f"{names}: one feed per instrument (two would interleave on one stream)")
         self.publisher.claim(instruments, wait_s=lease_wait_s, on_wait=on_wait)
         self.publisher.start()
-        for feed, config in zip(self.feeds, self.configs, strict=True):
-            self.publisher.attach(feed)
+        if self.calibrate:
+            self.calibrations = _calibrations(self.feeds, self.configs)
+        for feed, config, cal in zip(self.feeds, self.configs, self.calibrations, strict=True):
+            self.publisher.attach(feed, calibration=cal.bus_document if cal is not None else None)
             feed.start(config)
         return self
 
@@ -135,6 +146,37 @@ class Ingest:
         for feed in self.feeds:
             feed.shutdown()
         self.publisher.close()
+        for cal in self.calibrations:
+            if cal is not None:
+                cal.close()
+
+
+def _calibrations(feeds: Sequence[Feed], configs: Sequence[FeedConfig]) -> list[OnlineCalibration | None]:
+    """The online calibration of each feed that replays a bundled recording with its tape (None for the others, and
+    for all when the models or the chosen steps cannot be read: the replicas then show the static models)."""
+    tapes = [tape_of(c) for c in configs]
+    if not any(path for path, _ in tapes):
+        return [None] * len(feeds)
+    try:
+        from core.learned.models import load_models
+        from core.learned.online import load_steps
+
+        steps, loaded = load_steps(), load_models()
+    except Exception:  # a broken model package must not stop the books
+        log.warning("online calibration not started: the models or models/online.json not read", exc_info=True)
+        return [None] * len(feeds)
+    if steps is None:
+        return [None] * len(feeds)
+    out: list[OnlineCalibration | None] = []
+    for feed, (path, instrument) in zip(feeds, tapes, strict=True):
+        if path is None:
+            out.append(None)
+            continue
+        cal = OnlineCalibration(loaded.models, steps)
+        feed.add_listener(cal)
+        cal.follow(path, instrument)
+        out.append(cal)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

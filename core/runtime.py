@@ -32,7 +32,6 @@ import threading
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,7 +41,7 @@ from core.errors import InstrumentError, SimulatorError, SourceNotAllowed, Sourc
 from core.feed.bus import BusInstrument, BusReader, BusSettings, bus_instruments
 from core.feed.capture import Capture, capture_file_name
 from core.feed.client import Feed, Listener
-from core.feed.config import FeedConfig, Source, SourcePolicy, load_config, load_policy
+from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy, tape_of
 from core.feed.group import ReplayGroup
 from core.feed.metrics import MetricsExporter, export_if_configured
 from core.feed.replay import ReplayClock, ReplayInfo, bundled_recordings, default_recording, same_minutes
@@ -53,7 +52,7 @@ from core.pricing.pricer import CostFigures
 from core.pricing.tracker import CostTracker, Track
 
 if TYPE_CHECKING:  # imported where the calibration starts (with the models, after the first page view's imports)
-    from core.pricing.calibration import CalibrationStatus, OnlineCalibration
+    from core.pricing.calibration import BusCalibration, CalibrationStatus, OnlineCalibration
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +123,7 @@ class Runtime:
         self._config_error = ""
         self._models: Any = None
         self._models_lock = threading.Lock()
-        self._calibration: OnlineCalibration | None = None
+        self._calibration: OnlineCalibration | BusCalibration | None = None
         self._exporter: MetricsExporter | None = None
 
     # ---- source --------------------------------------------------------------------------------
@@ -162,6 +161,9 @@ class Runtime:
             with self._models_lock:  # not between _start_calibration reading the config and storing the calibration
                 cal = self._calibration
             if cal is not None:  # the new source's tape (or none): the trackers start over
+                from core.pricing.calibration import OnlineCalibration  # loaded already, with the calibration
+
+                assert isinstance(cal, OnlineCalibration)  # a bus replica has no source of its own to start
                 cal.follow(*tape_of(self.feed.config))
         finally:
             if self.group is not None:  # whatever runs now: the group leaves the main feed's instrument to it
@@ -300,13 +302,13 @@ class Runtime:
         self.models()
         return self._calibration.status() if self._calibration is not None else None
 
-    def _start_calibration(self, loaded: Any) -> OnlineCalibration | None:
-        """The online calibration on this process's own feed (not on a bus replica: its books come without the
-        recording's tape), when models and the chosen steps (models/online.json) are there."""
-        if self.bus is not None or isinstance(loaded, ModelsUnavailable):
+    def _start_calibration(self, loaded: Any) -> OnlineCalibration | BusCalibration | None:
+        """The online calibration on this process's own feed, or on a bus replica the ingest's (which runs it on
+        the tape and publishes its trackers), when models and the chosen steps (models/online.json) are there."""
+        if isinstance(loaded, ModelsUnavailable):
             return None
         from core.learned.online import load_steps
-        from core.pricing.calibration import OnlineCalibration
+        from core.pricing.calibration import BusCalibration, OnlineCalibration
 
         try:
             steps = load_steps()
@@ -315,6 +317,10 @@ class Runtime:
             return None
         if steps is None:
             return None
+        if self.bus is not None:  # the status line's instrument, as this process's own feed would calibrate
+            remote = BusCalibration(steps, self.bus.instruments[0])
+            self.bus.add_status_listener(remote.on_status)
+            return remote
         cal = OnlineCalibration(loaded.models, steps, load_delay_s=CALIBRATION_LOAD_DELAY_S)
         self.feed.add_listener(cal)
         cal.follow(*tape_of(self.feed.config))
@@ -353,21 +359,6 @@ class Runtime:
 #: the online calibration reads its tape this long after the source starts (pandas and the Parquet read stay out of
 #: the first page view, as the instrument refresh below)
 CALIBRATION_LOAD_DELAY_S = 10.0
-
-
-def tape_of(config: FeedConfig | None) -> tuple[Path | None, tuple[str, str] | None]:
-    """The trades file and instrument of a replayed bundled recording that has one; (None, None) for any other source
-    (a live feed, a visitor's recording: books alone)."""
-    if config is None or config.source is not Source.REPLAY:
-        return None, None
-    try:
-        path = Path(config.replay_file).resolve() if config.replay_file else default_recording().path.resolve()
-        for r in bundled_recordings():
-            if r.path.resolve() == path and r.trades is not None and r.trades.is_file():
-                return r.trades, (r.exchange, r.symbol)
-    except (OSError, ValueError, SimulatorError):
-        log.warning("online calibration: the replay's tape could not be found", exc_info=True)
-    return None, None
 
 
 def _load_models() -> Any:

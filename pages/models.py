@@ -63,7 +63,10 @@ def models_page() -> None:
         view = online_view(rt.calibration())
         (st.info if view.learning else st.caption)(view.headline)
         if view.learning:
-            st.dataframe(view.table, hide_index=True, key="models_online")
+            st.markdown("**p90 band, by what real taker orders paid**")
+            st.dataframe(view.band_table, hide_index=True, key="models_online_band")
+            st.markdown("**Maker share, by what the app's test limit orders filled on the tape**")
+            st.dataframe(view.maker_table, hide_index=True, key="models_online_maker")
             st.caption(view.units)
 
     online()

@@ -4,7 +4,9 @@ Layout in Redis (one stream and one status key per instrument):
 
 - ``book:{exchange}:{symbol}`` — a stream bounded with ``XADD … MAXLEN ~ N``; each entry is one book.
 - ``feed:{exchange}:{symbol}`` — the ingest feed's status as JSON (state, counters, parse-error reasons,
-  run id, heartbeat time), rewritten at least once a second with an expiry, so a dead ingest disappears.
+  run id, heartbeat time), rewritten at least once a second with an expiry, so a dead ingest disappears. Where the
+  ingest runs the online calibration on the instrument's tape, its trackers ride along (``calibration``), so every
+  replica shows the same corrected figures (``core.pricing.calibration.BusCalibration``).
 
 An entry carries the ingest ``run`` id (new on every ingest start), a ``seq`` number (per instrument and
 run, increasing), the publish time ``pub_ns`` and the book in its *validated* form: the four float64 arrays
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 
 Instrument = tuple[str, str]  # (exchange, symbol)
 BookListener = Callable[[Any, BookSnapshot], None]
+#: called with (instrument, the ingest's status document or None) after each read of the status keys
+StatusListener = Callable[[Instrument, dict[str, Any] | None], None]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _F8 = np.dtype("<f8")
@@ -254,11 +258,19 @@ def decode_entry(fields: Mapping[bytes, bytes], *, max_levels: int = BusSettings
 
 
 def status_document(
-    status: FeedStatus, *, run: str, heartbeat_ns: int, replay: ReplayInfo | None = None, msgs_per_s: float = 0.0
+    status: FeedStatus,
+    *,
+    run: str,
+    heartbeat_ns: int,
+    replay: ReplayInfo | None = None,
+    msgs_per_s: float = 0.0,
+    calibration: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """The ingest feed's status as the JSON the status key holds (with the replay's date and speed, if one)."""
+    """The ingest feed's status as the JSON the status key holds (with the replay's date and speed, if one, and the
+    online calibration's state, if it runs one)."""
     return orjson.dumps(
         {
+            "calibration": calibration,
             "replay": {"file": replay.file, "date": replay.date, "speed": replay.speed} if replay else None,
             "msgs_per_s": msgs_per_s,
             "run": run,
@@ -295,6 +307,7 @@ class BusPublisher:
         self.published = 0  # entries written (tests and logs)
         self.refused = 0  # books not written because another run held the instrument's lease
         self._feeds: list[Feed] = []
+        self._calibrations: dict[int, Callable[[], Mapping[str, Any]]] = {}
         self._seq: dict[Instrument, int] = {}
         self._pending: dict[Instrument, tuple[int, BookSnapshot]] = {}
         self._lock = threading.Lock()
@@ -308,8 +321,12 @@ class BusPublisher:
         self._hold = redis.Redis().register_script(_HOLD_LUA)  # a script object; the client is given per call
         self._release = redis.Redis().register_script(_RELEASE_LUA)
 
-    def attach(self, feed: Feed) -> None:
+    def attach(self, feed: Feed, *, calibration: Callable[[], Mapping[str, Any]] | None = None) -> None:
+        """Publish ``feed``'s books and status; ``calibration`` gives the state of the online calibration run on its
+        tape, for the status document (the feed layer does not know what it is)."""
         self._feeds.append(feed)
+        if calibration is not None:
+            self._calibrations[id(feed)] = calibration
         feed.add_listener(self)
 
     def __call__(self, adapter: Any, snap: BookSnapshot) -> None:
@@ -473,7 +490,15 @@ class BusPublisher:
             if held.get((st.exchange, st.symbol)) != self.run:
                 continue  # not started yet, or another run publishes it: its status is that run's to write
             rate = feed.store.messages_per_second()
-            doc = status_document(st, run=self.run, heartbeat_ns=now, replay=feed.replay, msgs_per_s=rate)
+            cal = self._calibrations.get(id(feed))
+            doc = status_document(
+                st,
+                run=self.run,
+                heartbeat_ns=now,
+                replay=feed.replay,
+                msgs_per_s=rate,
+                calibration=cal() if cal is not None else None,
+            )
             pipe.set(status_key(st.exchange, st.symbol), doc, px=int(self.settings.status_ttl_s * 1000))
         pipe.execute()
 
@@ -518,6 +543,7 @@ class BusReader:
         self._password = bus_password(url)
         self.skipped_old = 0  # entries not newer than the last of their run (not errors)
         self._listeners: list[BookListener] = []
+        self._status_listeners: list[StatusListener] = []
         self._last_id: dict[Instrument, bytes] = {}
         self._last: dict[Instrument, tuple[str, int]] = {}  # (run, seq) of the last accepted entry
         self._accepted_at: dict[Instrument, float] = {}  # monotonic time the last book was accepted
@@ -531,6 +557,11 @@ class BusReader:
 
     def remove_listener(self, fn: BookListener) -> None:
         self._listeners = [f for f in self._listeners if f is not fn]
+
+    def add_status_listener(self, fn: StatusListener) -> None:
+        """``fn(instrument, document or None)`` after each read of the ingest's status keys (on the reader thread:
+        keep it short). A listener that raises is logged and counted (``bad_status``), and the reader goes on."""
+        self._status_listeners = [*self._status_listeners, fn]
 
     @property
     def running(self) -> bool:
@@ -669,14 +700,22 @@ class BusReader:
         for inst, doc in zip(self.instruments, docs, strict=True):
             if doc is None:
                 self._ingest.pop(inst, None)
-                continue
-            try:
-                parsed = orjson.loads(doc)
-            except orjson.JSONDecodeError:
-                self.store.count_parse_error("bad_status", status_key(*inst))
-                continue
-            if isinstance(parsed, dict):
+            else:
+                try:
+                    parsed = orjson.loads(doc)
+                except orjson.JSONDecodeError:
+                    self.store.count_parse_error("bad_status", status_key(*inst))
+                    continue
+                if not isinstance(parsed, dict):
+                    self.store.count_parse_error("bad_status", status_key(*inst))
+                    continue
                 self._ingest[inst] = parsed
+            for fn in self._status_listeners:
+                try:
+                    fn(inst, self._ingest.get(inst))
+                except Exception:  # a listener's bug must not stop the books
+                    log.exception("bus reader: a status listener failed")
+                    self.store.count_parse_error("bad_status", f"{status_key(*inst)}: listener failed")
 
     def _check_age(self) -> None:
         """Freshness by age (a frozen Redis raises nothing): LIVE -> STALE once the book is too old."""

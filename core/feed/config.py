@@ -11,6 +11,7 @@ Visitors cannot type a URL unless the operator sets ``TCS_ALLOW_CUSTOM_URL=1`` /
 from __future__ import annotations
 
 import enum
+import logging
 import math
 import os
 import tomllib
@@ -19,10 +20,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from core.errors import InputError, SourceNotAllowed
-from core.feed.replay import ReplayClock
+from core.errors import InputError, SimulatorError, SourceNotAllowed
+from core.feed.replay import ReplayClock, bundled_recordings, default_recording
 from core.market.venues import Protocol, Venue, default_hosts, live_venues, venue
 from core.paths import ROOT
+
+log = logging.getLogger(__name__)
 
 SECRETS = ROOT / ".streamlit" / "secrets.toml"
 
@@ -168,3 +171,18 @@ def load_config(env: Mapping[str, str] | None = None, secrets_path: Path = SECRE
         replay_file=pick("TCS_REPLAY_FILE", "replay_file"),
         replay_speed=float(pick("TCS_REPLAY_SPEED", "replay_speed", "1.0")),
     )
+
+
+def tape_of(config: FeedConfig | None) -> tuple[Path | None, tuple[str, str] | None]:
+    """The trades file and instrument of a replayed bundled recording that has one (what the online calibration
+    follows); (None, None) for any other source (a live feed, a visitor's recording: books alone)."""
+    if config is None or config.source is not Source.REPLAY:
+        return None, None
+    try:
+        path = Path(config.replay_file).resolve() if config.replay_file else default_recording().path.resolve()
+        for r in bundled_recordings():
+            if r.path.resolve() == path and r.trades is not None and r.trades.is_file():
+                return r.trades, (r.exchange, r.symbol)
+    except (OSError, ValueError, SimulatorError):
+        log.warning("online calibration: the replay's tape could not be found", exc_info=True)
+    return None, None

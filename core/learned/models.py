@@ -57,7 +57,7 @@ from core.learned.features import (
 )
 from core.learned.imputation import FlowImputation, ImputedFlow, instrument_key
 from core.learned.nets import NumpyNet
-from core.learned.online import BandTracker, ShareTracker, bucket_of_log10, size_bucket
+from core.learned.online import BandTracker, ShareTracker
 from core.market.instruments import Instrument, get_instrument
 from core.paths import MODELS_DIR
 
@@ -225,12 +225,12 @@ class SlippageModelImpl:
         """The static p90 moved by the online band tracker's shift for the order's size bucket (the per-tick path
         applies it to the compiled figures through this same method)."""
         assert self.band is not None
-        return self.band.band_bps(p90_bps, spread_bps, bucket_of_log10(log10_size_usd), expected_bps)
+        return self.band.band_bps(p90_bps, spread_bps, self.band.buckets.of_log10(log10_size_usd), expected_bps)
 
     def online_note(self, x: ModelInput) -> str:
         if self.band is None or self.quantiles is None or not self.band.applies(x.snapshot.exchange, x.snapshot.symbol):
             return ""
-        return self.band.state().band_note(size_bucket(x.notional_usd))
+        return self.band.state().band_note(self.band.buckets.of(x.notional_usd))
 
     def predict_quantiles(self, x: ModelInput, **kw: Any) -> np.ndarray | None:
         """(p50, p90, p95) in bps, or None without a quantile model."""
@@ -378,12 +378,12 @@ class MakerTakerModelImpl:
         p = _clip(float(self.net_for(x.snapshot).forward(self.features(x))[0]), 0.0, 1.0)
         if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):
             return p
-        return self.share.share(p, size_bucket(x.notional_usd))
+        return self.share.share(p, self.share.buckets.of(x.notional_usd))
 
     def online_note(self, x: ModelInput) -> str:
         if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):
             return ""
-        return self.share.state().share_note(size_bucket(x.notional_usd))
+        return self.share.state().share_note(self.share.buckets.of(x.notional_usd))
 
     def trained_range(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """The offsets (bps) and horizons (s) the fill rates were learned on; ``features_for`` clips to them."""

@@ -28,24 +28,77 @@ import bisect
 import json
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.errors import ParseError
 from core.learned.nets import sigmoid
 from core.paths import ONLINE_FILE
 
-#: size buckets of the trackers by order notional (USD, lower bound inclusive): <$1k, $1k-10k, ..., >=$1M,
-#: the buckets of the static band's table and of the validator
-SIZE_EDGES_USD: tuple[float, ...] = (1e3, 1e4, 1e5, 1e6)
-BUCKET_LABELS: tuple[str, ...] = ("<$1k", "$1k-10k", "$10k-100k", "$100k-1M", ">=$1M")
 LEVEL = 0.9
 #: the band tracker's unit is max(spread_bps, this) bps (a tick or two of BTC; the static band's floor)
 UNIT_FLOOR_BPS = 0.03
 #: shares are kept this far from 0 and 1 before taking the logit (a finite logit for a share of exactly 0 or 1)
 SHARE_EPS = 1e-6
+
+
+def _usd(v: float) -> str:
+    for div, unit in ((1e6, "M"), (1e3, "k")):
+        if v >= div:
+            x = v / div
+            return f"${x:.0f}{unit}" if x >= 10 else f"${x:.2g}{unit}"
+    return f"${v:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class SizeBuckets:
+    """The size buckets a tracker keeps one shift for, by order notional (USD, lower bound inclusive).
+
+    Why a choice: orders of different sizes can err in opposite directions (on the training days resting orders of
+    $1M filled more than the maker model said and those of $5M less); one shift for both helps neither, so the
+    bucket set is chosen with the step (``core.training.online``)."""
+
+    name: str
+    edges_usd: tuple[float, ...]
+    _log10: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_log10", tuple(math.log10(v) for v in self.edges_usd))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        e = self.edges_usd
+        mid = [f"{_usd(a)}-{_usd(b)[1:]}" for a, b in pairwise(e)]
+        return (f"<{_usd(e[0])}", *mid, f">={_usd(e[-1])}")
+
+    def __len__(self) -> int:
+        return len(self.edges_usd) + 1
+
+    def of(self, notional_usd: float) -> int:
+        """Index into ``labels`` of an order of ``notional_usd`` (on log10 USD, as the models' size input)."""
+        return self.of_log10(math.log10(max(float(notional_usd), 1e-9)))
+
+    def of_log10(self, log10_usd: float) -> int:
+        return bisect.bisect_right(self._log10, log10_usd)  # on every tick a correction applies: no numpy call
+
+
+#: one shift per decade of notional: <$1k, $1k-10k, ..., >=$1M (the buckets of the static band's table and of the
+#: validator)
+DECADES = SizeBuckets("decades", (1e3, 1e4, 1e5, 1e6))
+#: one shift per half decade: <$1k, $1k-3.2k, $3.2k-10k, ..., >=$3.2M
+HALF_DECADES = SizeBuckets("half decades", tuple(10.0 ** (k / 2) for k in range(6, 14)))
+BUCKET_SETS: dict[str, SizeBuckets] = {b.name: b for b in (DECADES, HALF_DECADES)}
+#: the validator's (and the static band's) buckets, by which the training rule judges every candidate
+BUCKET_LABELS = DECADES.labels
+
+
+def size_bucket(notional_usd: float) -> int:
+    """The validator's size bucket (``DECADES``) of an order of ``notional_usd``."""
+    return DECADES.of(notional_usd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +108,15 @@ class OnlineSteps:
     band_step: float  # spread units per real taker order
     share_step: float  # logits per resting order's outcome
     source: str
+    band_buckets: SizeBuckets = DECADES
+    share_buckets: SizeBuckets = DECADES
 
     @property
     def describe(self) -> str:
         return (
-            f"p90 band step {self.band_step:g} x max(spread, {UNIT_FLOOR_BPS:g} bps) per real taker "
-            f"order, maker share step {self.share_step:g} logit per resting order's outcome ({self.source})"
+            f"p90 band step {self.band_step:g} x max(spread, {UNIT_FLOOR_BPS:g} bps) per real taker order, size "
+            f"buckets by {self.band_buckets.name}; maker share step {self.share_step:g} logit per resting order's "
+            f"outcome, size buckets by {self.share_buckets.name} ({self.source})"
         )
 
 
@@ -74,19 +130,9 @@ def load_steps(path: str | Path = ONLINE_FILE) -> OnlineSteps | None:
         band_step=float(card["band"]["step"]),
         share_step=float(card["share"]["step"]),
         source=f"chosen by {card.get('command', 'python -m core.training.online')} on the training days' dates",
+        band_buckets=BUCKET_SETS[card["band"].get("buckets", DECADES.name)],
+        share_buckets=BUCKET_SETS[card["share"].get("buckets", DECADES.name)],
     )
-
-
-_EDGES_LOG10 = [math.log10(v) for v in SIZE_EDGES_USD]
-
-
-def size_bucket(notional_usd: float) -> int:
-    """Index into ``BUCKET_LABELS`` of an order of ``notional_usd`` (on log10 USD, as the models' size input)."""
-    return bucket_of_log10(math.log10(max(float(notional_usd), 1e-9)))
-
-
-def bucket_of_log10(log10_usd: float) -> int:
-    return bisect.bisect_right(_EDGES_LOG10, log10_usd)  # on every tick a correction applies: no numpy call
 
 
 def band_unit_bps(spread_bps: float) -> float:
@@ -110,10 +156,57 @@ class TrackerState:
     """What a tracker has learnt so far (crosses threads: the feed thread updates, pages read)."""
 
     step: float
+    buckets: SizeBuckets
     shifts: tuple[float, ...]  # per size bucket (band: spread units; share: logits)
     outcomes: tuple[int, ...]  # outcomes seen per size bucket
     misses: tuple[float, ...]  # band: orders above the band shown; share: sum of realised fills
     shown: tuple[float, ...]  # band: 0; share: sum of the shares shown for those outcomes
+
+    def to_doc(self) -> dict[str, Any]:
+        """As JSON for the bus (the ingest publishes its trackers; replicas load them)."""
+        return {
+            "step": self.step,
+            "buckets": self.buckets.name,
+            "shifts": list(self.shifts),
+            "outcomes": list(self.outcomes),
+            "misses": list(self.misses),
+            "shown": list(self.shown),
+        }
+
+    @staticmethod
+    def from_doc(doc: Any) -> TrackerState:
+        """A state read from the bus; ``ParseError`` for anything that is not one (unknown buckets, wrong lengths,
+        a value that is not a finite number), so a malformed document is counted and skipped, never applied."""
+        if not isinstance(doc, dict) or doc.get("buckets") not in BUCKET_SETS:
+            raise ParseError("bad_calibration", "not a tracker state, or size buckets this version does not know")
+        buckets = BUCKET_SETS[doc["buckets"]]
+
+        def numbers(key: str) -> tuple[float, ...]:
+            v = doc.get(key)
+            if not isinstance(v, list) or len(v) != len(buckets):
+                raise ParseError("bad_calibration", f"{key}: not one number per size bucket")
+            try:
+                out = tuple(float(x) for x in v)
+            except (TypeError, ValueError) as exc:
+                raise ParseError("bad_calibration", f"{key}: not numbers") from exc
+            if not all(math.isfinite(x) for x in out):
+                raise ParseError("bad_calibration", f"{key}: not finite")
+            return out
+
+        outcomes = numbers("outcomes")
+        if any(x < 0 or x != int(x) for x in outcomes):
+            raise ParseError("bad_calibration", "outcomes: not counts")
+        step = doc.get("step")
+        if not isinstance(step, int | float) or not step >= 0.0:
+            raise ParseError("bad_calibration", "step: not a number of 0 or more")
+        return TrackerState(
+            float(step),
+            buckets,
+            numbers("shifts"),
+            tuple(int(x) for x in outcomes),
+            numbers("misses"),
+            numbers("shown"),
+        )
 
     def band_note(self, bucket: int) -> str:
         """What the band tracker has done for orders of ``bucket`` (empty before any outcome)."""
@@ -122,7 +215,7 @@ class TrackerState:
             return ""
         way = "raised" if self.shifts[bucket] > 0 else "lowered" if self.shifts[bucket] < 0 else "left"
         return (
-            f"corrected online: of {n:,} real taker orders of {BUCKET_LABELS[bucket]} on this tape so far, "
+            f"corrected online: of {n:,} real taker orders of {self.buckets.labels[bucket]} on this tape so far, "
             f"{self.misses[bucket] / n:.0%} paid more than the band shown them (target {1 - LEVEL:.0%}), so the band is {way} "
             f"by {abs(self.shifts[bucket]):.2f} x max(spread, {UNIT_FLOOR_BPS:g} bps)"
         )
@@ -134,7 +227,7 @@ class TrackerState:
             return ""
         way = "raised" if self.shifts[bucket] > 0 else "lowered" if self.shifts[bucket] < 0 else "left as they are"
         return (
-            f"corrected online: the app's {n:,} test limit orders of {BUCKET_LABELS[bucket]} whose rest ended on this "
+            f"corrected online: the app's {n:,} test limit orders of {self.buckets.labels[bucket]} whose rest ended on this "
             f"tape filled {self.misses[bucket] / n:.0%} where the model said {self.shown[bucket] / n:.0%} (averaged "
             f"over 0-5 bps offsets and 10-60 s rests), so maker shares of this size are {way} (logit "
             f"{self.shifts[bucket]:+.2f})"
@@ -144,11 +237,12 @@ class TrackerState:
 class _Tracker:
     """Per-size-bucket shifts behind a lock; ``state()`` hands out a frozen copy."""
 
-    def __init__(self, step: float) -> None:
+    def __init__(self, step: float, buckets: SizeBuckets = DECADES) -> None:
         if not step >= 0.0:
             raise ValueError("an online step must be 0 or more")
         self.step = float(step)
-        n = len(BUCKET_LABELS)
+        self.buckets = buckets
+        n = len(buckets)
         self._lock = threading.Lock()
         #: the (exchange, symbol) whose outcomes move the shifts: only its orders are corrected (None: every order)
         self.applies_to: tuple[str, str] | None = None
@@ -166,19 +260,32 @@ class _Tracker:
 
     def state(self) -> TrackerState:
         with self._lock:
-            return TrackerState(self.step, tuple(self._shift), tuple(self._n), tuple(self._a), tuple(self._b))
+            return TrackerState(
+                self.step, self.buckets, tuple(self._shift), tuple(self._n), tuple(self._a), tuple(self._b)
+            )
+
+    def load(self, state: TrackerState) -> None:
+        """Take ``state`` as this tracker's (a bus replica following its ingest's trackers); refuses another bucket
+        set, whose shifts would land on the wrong sizes."""
+        if state.buckets != self.buckets or len(state.shifts) != len(self.buckets):
+            raise ParseError(
+                "bad_calibration", f"size buckets by {state.buckets.name}, where this tracker has {self.buckets.name}"
+            )
+        with self._lock:
+            self._shift, self._n = list(state.shifts), list(state.outcomes)
+            self._a, self._b = list(state.misses), list(state.shown)
 
     def reset(self) -> None:
         with self._lock:
-            n = len(BUCKET_LABELS)
+            n = len(self.buckets)
             self._shift, self._n, self._a, self._b = [0.0] * n, [0] * n, [0.0] * n, [0.0] * n
 
 
 class BandTracker(_Tracker):
     """The p90 band's online shift per size bucket (module doc)."""
 
-    def __init__(self, step: float, level: float = LEVEL) -> None:
-        super().__init__(step)
+    def __init__(self, step: float, level: float = LEVEL, buckets: SizeBuckets = DECADES) -> None:
+        super().__init__(step, buckets)
         self.level = level
 
     def band_bps(self, p90_bps: float, spread_bps: float, bucket: int, floor_bps: float) -> float:
@@ -224,11 +331,13 @@ def replay_band(
     *,
     level: float = LEVEL,
     tol_bps: float = 1e-6,
+    buckets: SizeBuckets = DECADES,
 ) -> np.ndarray:
     """The band each order (in time order) would have been shown with a ``BandTracker`` fed every earlier order.
 
     Orders stamped the same millisecond are shown their band before any of them updates the tracker (causal)."""
-    tracker = BandTracker(step, level)
+    tracker = BandTracker(step, level, buckets)
+    bucket = [buckets.of(v) for v in notional_usd]
     shown = np.full(ts_ms.size, np.nan)
     i = 0
     while i < ts_ms.size:
@@ -237,13 +346,11 @@ def replay_band(
             j += 1
         for k in range(i, j):
             if np.isfinite(p90_bps[k]):
-                shown[k] = tracker.band_bps(
-                    float(p90_bps[k]), float(spread_bps[k]), size_bucket(notional_usd[k]), float(floor_bps[k])
-                )
+                shown[k] = tracker.band_bps(float(p90_bps[k]), float(spread_bps[k]), bucket[k], float(floor_bps[k]))
         for k in range(i, j):
             if np.isfinite(shown[k]):
                 tracker.observe(
-                    size_bucket(notional_usd[k]),
+                    bucket[k],
                     bool(realised_bps[k] > shown[k] + tol_bps),
                     at_floor=bool(shown[k] <= floor_bps[k]),
                 )
@@ -258,10 +365,12 @@ def replay_share(
     predicted: np.ndarray,
     realised: np.ndarray,
     step: float,
+    buckets: SizeBuckets = DECADES,
 ) -> np.ndarray:
     """The maker share each resting order would have been shown with a ``ShareTracker`` fed every order whose rest
     ended before its placement (orders in placement order), as the app counts them."""
-    tracker = ShareTracker(step)
+    tracker = ShareTracker(step, buckets)
+    bucket = [buckets.of(v) for v in size_usd]
     shown = np.empty(placed_ms.size)
     ends = placed_ms + np.round(horizon_s * 1000.0).astype(np.int64)
     by_end = np.argsort(ends, kind="stable")
@@ -270,7 +379,7 @@ def replay_share(
         while nxt < by_end.size and ends[by_end[nxt]] < placed_ms[i]:
             k = int(by_end[nxt])
             if k < i:  # placed earlier (always, as its rest has ended)
-                tracker.observe(size_bucket(size_usd[k]), float(realised[k]), float(shown[k]))
+                tracker.observe(bucket[k], float(realised[k]), float(shown[k]))
             nxt += 1
-        shown[i] = tracker.share(float(predicted[i]), size_bucket(size_usd[i]))
+        shown[i] = tracker.share(float(predicted[i]), bucket[i])
     return shown

@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +30,10 @@ from core.costs.fees import get_tier
 from core.costs.models import Models
 from core.costs.order import Order, Side, SizeUnit
 from core.costs.volatility import Volatility, realised_vol
-from core.errors import OrderError, SimulatorError
+from core.errors import OrderError, ParseError, SimulatorError
 from core.learned.fill import GRID_STEP_S, grid_orders, resting_fill
 from core.learned.models import MakerTakerModelImpl, SlippageModelImpl
-from core.learned.online import BandTracker, OnlineSteps, ShareTracker, TrackerState, size_bucket
+from core.learned.online import BandTracker, OnlineSteps, ShareTracker, TrackerState
 from core.market.book import BookSnapshot
 from core.market.instruments import get_instrument
 from core.market.tape import TakerOrders, Tape, group_orders, realised_cost_bps
@@ -71,6 +72,51 @@ class CalibrationStatus:
     since_s: float = 0.0  # wall-clock time (epoch s) the trackers last started over (a source, a replay's new pass)
     band: TrackerState | None = None
     share: TrackerState | None = None
+    #: a bus replica's view of its ingest's calibration (``BusCalibration``), and the ingest run it follows
+    from_bus: bool = False
+    ingest_run: str = ""
+
+    def to_doc(self) -> dict[str, Any]:
+        """As JSON for the bus: the ingest adds it to the instrument's status document."""
+        return {
+            "state": self.state.value,
+            "tape": self.tape,
+            "instrument": list(self.instrument) if self.instrument else None,
+            "taker_orders": self.taker_orders,
+            "resting_orders": self.resting_orders,
+            "pending": self.pending,
+            "skipped": dict(self.skipped),
+            "since_s": self.since_s,
+            "band": self.band.to_doc() if self.band is not None else None,
+            "share": self.share.to_doc() if self.share is not None else None,
+        }
+
+    @staticmethod
+    def from_doc(doc: Any, *, run: str) -> CalibrationStatus:
+        """The status an ingest run published; ``ParseError`` for a document that is not one (counted, skipped)."""
+        try:
+            inst = doc["instrument"]
+            if inst is not None and not (isinstance(inst, list) and len(inst) == 2):
+                raise ParseError("bad_calibration", "instrument: not [exchange, symbol]")
+            skipped = doc.get("skipped") or {}
+            if not isinstance(skipped, dict):
+                raise ParseError("bad_calibration", "skipped: not counts")
+            return CalibrationStatus(
+                state=CalibrationState(doc["state"]),
+                tape=str(doc["tape"]),
+                instrument=(str(inst[0]), str(inst[1])) if inst else None,
+                taker_orders=int(doc["taker_orders"]),
+                resting_orders=int(doc["resting_orders"]),
+                pending=int(doc["pending"]),
+                skipped={str(k): int(v) for k, v in skipped.items()},
+                since_s=float(doc["since_s"]),
+                band=TrackerState.from_doc(doc["band"]) if doc.get("band") is not None else None,
+                share=TrackerState.from_doc(doc["share"]) if doc.get("share") is not None else None,
+                from_bus=True,
+                ingest_run=run,
+            )
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise ParseError("bad_calibration", f"not a calibration status ({type(exc).__name__}: {exc})") from exc
 
 
 @dataclass
@@ -94,8 +140,8 @@ class OnlineCalibration:
     ) -> None:
         slip, maker = models.slippage, models.maker_taker
         self.steps = steps
-        self.band = BandTracker(steps.band_step)
-        self.share = ShareTracker(steps.share_step)
+        self.band = BandTracker(steps.band_step, buckets=steps.band_buckets)
+        self.share = ShareTracker(steps.share_step, steps.share_buckets)
         # the static models price the outcomes; the served ones carry the trackers
         self._static = Models(
             slippage=replace(slip, band=None) if isinstance(slip, SlippageModelImpl) else slip,
@@ -118,16 +164,13 @@ class OnlineCalibration:
         #: app showed at any moment from it (``keep_history``; off in the app, where it would grow without end)
         self.keep_history = keep_history
         self._history: dict[str, list[tuple[int, int, float]]] = {"band": [], "share": []}
+        self._last_status: CalibrationStatus | None = None
         self._reset(None, "", None)
 
     # ---- served models ------------------------------------------------------------------------
     def wrap(self, models: Models) -> Models:
         """``models`` carrying this calibration's trackers (the static ones where a slot is not ours)."""
-        slip, maker = models.slippage, models.maker_taker
-        return Models(
-            slippage=replace(slip, band=self.band) if isinstance(slip, SlippageModelImpl) else slip,
-            maker_taker=replace(maker, share=self.share) if isinstance(maker, MakerTakerModelImpl) else maker,
-        )
+        return carrying(models, self.band, self.share)
 
     # ---- source ---------------------------------------------------------------------------------
     def follow(self, tape: Path | None, instrument: tuple[str, str] | None) -> None:
@@ -192,26 +235,43 @@ class OnlineCalibration:
             np.asarray(cols[2], dtype=np.float64),
         )
 
-    def status(self) -> CalibrationStatus:
-        with self._lock:
-            return CalibrationStatus(
-                state=(
-                    CalibrationState.LEARNING
-                    if self._tape is not None
-                    else CalibrationState.WAITING
-                    if self._pending is not None
-                    else CalibrationState.OFF
-                ),
-                tape=self._name,
-                instrument=self._instrument,
-                taker_orders=self._scored,
-                resting_orders=self._matured,
-                pending=len(self._resting),
-                skipped={**self._skipped, "books_dropped": self._dropped},
-                since_s=self._since,
-                band=self.band.state(),
-                share=self.share.state(),
-            )
+    def status(self, *, wait: bool = True) -> CalibrationStatus:
+        """What it has done; ``wait=False`` (the bus publisher's heartbeat, which must not wait out a tape read or a
+        grid of resting orders) gives the last status computed when the calibration thread holds the lock."""
+        if not self._lock.acquire(blocking=wait):
+            last = self._last_status
+            if last is not None:
+                return last
+            self._lock.acquire()
+        try:
+            self._last_status = self._status()
+            return self._last_status
+        finally:
+            self._lock.release()
+
+    def bus_document(self) -> dict[str, Any]:
+        """The status as the ingest publishes it on the bus (never waits for the calibration thread)."""
+        return self.status(wait=False).to_doc()
+
+    def _status(self) -> CalibrationStatus:
+        return CalibrationStatus(
+            state=(
+                CalibrationState.LEARNING
+                if self._tape is not None
+                else CalibrationState.WAITING
+                if self._pending is not None
+                else CalibrationState.OFF
+            ),
+            tape=self._name,
+            instrument=self._instrument,
+            taker_orders=self._scored,
+            resting_orders=self._matured,
+            pending=len(self._resting),
+            skipped={**self._skipped, "books_dropped": self._dropped},
+            since_s=self._since,
+            band=self.band.state(),
+            share=self.share.state(),
+        )
 
     # ---- the book stream ------------------------------------------------------------------------
     def __call__(self, adapter: object, snap: BookSnapshot) -> None:
@@ -364,7 +424,7 @@ class OnlineCalibration:
         if e.slippage_p90_usd is None or not e.filled_usd > 0:
             return None
         exp = e.slippage_usd / e.filled_usd * 1e4
-        bucket = size_bucket(notional)
+        bucket = self.band.buckets.of(notional)
         shown = self.band.band_bps(e.slippage_p90_usd / e.filled_usd * 1e4, book.spread_bps, bucket, exp)
         realised = realised_cost_bps(side, qty, notional, book.mid)
         return bucket, realised > shown + 1e-6, shown <= exp
@@ -411,7 +471,7 @@ class OnlineCalibration:
                 e = estimate(snap, g.order, fee_tier=tier, volatility=vol, models=self._static)
             except OrderError:
                 continue
-            bucket = size_bucket(g.size_usd)
+            bucket = self.share.buckets.of(g.size_usd)
             self._resting.append(
                 _Resting(
                     end_ms=t + round(g.horizon_s * 1000),
@@ -429,3 +489,72 @@ class OnlineCalibration:
 @dataclass
 class _Marker:
     done: threading.Event
+
+
+def carrying(models: Models, band: BandTracker, share: ShareTracker) -> Models:
+    """``models`` whose learned slippage and maker models carry ``band`` and ``share`` (others as they are)."""
+    slip, maker = models.slippage, models.maker_taker
+    return Models(
+        slippage=replace(slip, band=band) if isinstance(slip, SlippageModelImpl) else slip,
+        maker_taker=replace(maker, share=share) if isinstance(maker, MakerTakerModelImpl) else maker,
+    )
+
+
+class BusCalibration:
+    """A bus replica's online calibration: the ingest runs it on its feed and tape and publishes its trackers with
+    the instrument's status (every heartbeat); the replica loads them into trackers its served models carry, so
+    every replica shows the same corrected p90 and maker share as the ingest, within a heartbeat. It learns
+    nothing itself (its books come without the tape). A document that is not a calibration status is counted
+    (``bad_documents``) and skipped, the last good trackers kept; so are they when the ingest goes away."""
+
+    def __init__(self, steps: OnlineSteps, instrument: tuple[str, str]) -> None:
+        self.instrument = instrument
+        self.band = BandTracker(steps.band_step, buckets=steps.band_buckets)
+        self.share = ShareTracker(steps.share_step, steps.share_buckets)
+        self._lock = threading.Lock()
+        self._status: CalibrationStatus | None = None
+        self.bad_documents = 0
+
+    def wrap(self, models: Models) -> Models:
+        return carrying(models, self.band, self.share)
+
+    def on_status(self, instrument: tuple[str, str], doc: dict | None) -> None:
+        """A bus status listener: the ingest's status document of ``instrument`` (None: expired or not seen)."""
+        if instrument != self.instrument or doc is None:
+            return
+        cal = doc.get("calibration")
+        try:
+            if cal is None:  # the ingest runs no calibration for it (a source without a tape)
+                run = str(doc.get("run", ""))
+                st = CalibrationStatus(CalibrationState.OFF, "", None, 0, 0, 0, from_bus=True, ingest_run=run)
+            else:
+                st = CalibrationStatus.from_doc(cal, run=str(doc.get("run", "")))
+            band = st.band if st.band is not None else BandTracker(0.0, buckets=self.band.buckets).state()
+            share = st.share if st.share is not None else ShareTracker(0.0, self.share.buckets).state()
+            if band.buckets != self.band.buckets or share.buckets != self.share.buckets:  # both or neither
+                raise ParseError("bad_calibration", "size buckets other than this app's models/online.json")
+            self.band.load(band)
+            self.share.load(share)
+        except (ParseError, ValueError, TypeError) as exc:
+            with self._lock:
+                self.bad_documents += 1
+                first = self.bad_documents == 1
+            if first:  # once, never per heartbeat
+                log.warning("online calibration from the bus: a status document skipped (%s)", exc)
+            return
+        self.band.applies_to = self.share.applies_to = st.instrument
+        with self._lock:
+            self._status = st
+
+    def status(self) -> CalibrationStatus:
+        """The ingest's calibration as last read (OFF before any), with the documents skipped."""
+        with self._lock:
+            st, bad = self._status, self.bad_documents
+        if st is None:
+            st = CalibrationStatus(
+                CalibrationState.OFF, "", None, 0, 0, 0, band=self.band.state(), share=self.share.state(), from_bus=True
+            )
+        return replace(st, skipped={**st.skipped, "bad_bus_documents": bad})
+
+    def close(self) -> None:
+        """Nothing runs here (the bus reader calls ``on_status``)."""

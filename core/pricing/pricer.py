@@ -27,7 +27,6 @@ from core.costs.volatility import Volatility, default_volatility
 from core.costs.walk import BOUNDARY_RTOL
 from core.learned.features import DEPTH_BANDS_BPS, IMBALANCE_BAND_BPS, MAX_RATIO
 from core.learned.models import SlippageModelImpl, band_instrument
-from core.learned.online import bucket_of_log10
 from core.market.book import BookSnapshot
 
 _kernel = load("core.costs._walk")  # compiled walk, depth line and banded depth; None: estimate() does it
@@ -209,7 +208,7 @@ class TickPricer:
         if not slip.band.applies(snap.exchange, snap.symbol):
             return out
         log10_size = math.log10(max(out.filled_usd, 1e-9))
-        if slip.band.shift(bucket_of_log10(log10_size)) == 0.0:
+        if slip.band.shift(slip.band.buckets.of_log10(log10_size)) == 0.0:
             return out
         notional = out.filled_usd
         p90 = slip.online_p90(out.slippage_p90_usd / notional * 1e4, out.slippage_bps, log10_size, snap.spread_bps)

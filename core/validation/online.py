@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.costs.models import Models
-from core.learned.online import OnlineSteps, moved_band, moved_share, size_bucket
+from core.learned.online import OnlineSteps, moved_band, moved_share
 from core.pricing.calibration import OnlineCalibration
 from core.validation.books import Books
 
@@ -46,13 +46,13 @@ class OnlineRun:
         self, ts_ms: np.ndarray, notional: np.ndarray, p90: np.ndarray, estimate: np.ndarray, spread: np.ndarray
     ) -> np.ndarray:
         """The p90 each order was shown: the static p90 moved by its bucket's shift, never below the estimate."""
-        buckets = np.array([size_bucket(v) for v in notional], dtype=np.int64)
+        buckets = np.array([self.steps.band_buckets.of(v) for v in notional], dtype=np.int64)
         moved = moved_band(p90, self._at(self.band_hist, buckets, ts_ms), spread, estimate)
         return np.where(np.isfinite(p90), moved, np.nan)
 
     def share(self, placed_ms: np.ndarray, size_usd: np.ndarray, predicted: np.ndarray) -> np.ndarray:
         """The maker share each resting order was shown: the model's, its logit moved by its bucket's shift."""
-        buckets = np.array([size_bucket(v) for v in size_usd], dtype=np.int64)
+        buckets = np.array([self.steps.share_buckets.of(v) for v in size_usd], dtype=np.int64)
         return moved_share(predicted, self._at(self.share_hist, buckets, placed_ms))
 
 

@@ -21,7 +21,6 @@ import plotly.graph_objects as go
 
 from core.learned.fill import GRID_SIZES_USD
 from core.learned.models import ROLES
-from core.learned.online import BUCKET_LABELS, size_bucket
 from core.pricing.calibration import CalibrationState, CalibrationStatus
 
 TITLES = {
@@ -286,16 +285,8 @@ def card_figure(view: CardView) -> go.Figure | None:
 
 # ---- the online calibration (core.pricing.calibration) ----------------------------------------------------------
 
-ONLINE_COLUMNS = [
-    "size (USD)",
-    "real taker orders",
-    "paid more than the band",
-    "band shift (units)",
-    "test limit orders ended",
-    "filled",
-    "model said",
-    "maker shift (logit)",
-]
+BAND_COLUMNS = ["size (USD)", "real taker orders", "paid more than the band", "band shift (units)"]
+MAKER_COLUMNS = ["size (USD)", "test limit orders ended", "filled", "model said", "maker shift (logit)"]
 #: below this many outcomes a bucket's shares are not shown as percentages (one order is 5 points or more)
 MIN_SHOWN = 20
 ONLINE_UNITS = (
@@ -303,7 +294,7 @@ ONLINE_UNITS = (
     "0.02 bps) 0.03 bps, so a shift of +10 units adds 0.3 bps to the p90. A bucket can show fewer than 10% of orders "
     "above its band and still a raised band: a cover of a band already at the expected cost does not lower it. A maker "
     "shift of +1 logit turns a 30% share into 54%. The app's test limit orders are $10k, $100k, $1M and $5M (0, 1 and "
-    "5 bps behind the touch, resting 10, 30 and 60 s), so orders under $10k get no maker correction."
+    "5 bps behind the touch, resting 10, 30 and 60 s): orders of a size none of them falls in get no maker correction."
 )
 
 
@@ -313,7 +304,8 @@ class OnlineView:
 
     headline: str
     learning: bool
-    table: pd.DataFrame  # ONLINE_COLUMNS, one row per size bucket (empty when it does not learn)
+    band_table: pd.DataFrame  # BAND_COLUMNS, one row per size bucket of the band (empty when it does not learn)
+    maker_table: pd.DataFrame  # MAKER_COLUMNS, one row per size bucket a test limit order falls in
     units: str = ONLINE_UNITS
 
 
@@ -325,60 +317,81 @@ def _share(num: float, n: int, untested: str = "—") -> str:
 
 def online_view(status: CalibrationStatus | None) -> OnlineView:
     """The Models page's account of the online calibration from its status (None: it does not run here)."""
-    empty = pd.DataFrame(columns=ONLINE_COLUMNS)
+    empty = (pd.DataFrame(columns=BAND_COLUMNS), pd.DataFrame(columns=MAKER_COLUMNS))
     if status is None:
         return OnlineView(
-            "The online calibration does not run in this app process (a replica of an ingest service, or no chosen "
-            "steps in models/online.json): the models are used as trained.",
+            "The online calibration does not run in this app process (no chosen steps in models/online.json, or the "
+            "learned models are not loaded): the models are used as trained.",
             False,
-            empty,
+            *empty,
+        )
+    bad = status.skipped.get("bad_bus_documents", 0)
+    skipped_docs = f" {bad:,} of its status documents could not be read and were skipped." if bad else ""
+    if status.from_bus and status.state is not CalibrationState.LEARNING:
+        return OnlineView(
+            "This app shows the books of its ingest service, which runs no online calibration for this instrument "
+            "yet (its source has no trade tape, its tape is still to be read, or its status has not reached this "
+            "app): the models are used as trained." + skipped_docs,
+            False,
+            *empty,
         )
     if status.state is CalibrationState.OFF:
         return OnlineView(
             "This source has no trade tape, so nothing checks the estimates against real orders as it plays: the "
             "models are used as trained. (It runs on the replay of a bundled recording with its trades.)",
             False,
-            empty,
+            *empty,
         )
     if status.state is CalibrationState.WAITING:
         return OnlineView(
             "The replay's trade tape is read a few seconds after the source starts; until then the models are used "
             "as trained.",
             False,
-            empty,
+            *empty,
         )
     band, share = status.band, status.share
     assert band is not None and share is not None
     inst = " ".join(status.instrument) if status.instrument else "this instrument"
-    tested = {size_bucket(v) for v in GRID_SIZES_USD}
-    rows = []
-    for k, label in enumerate(BUCKET_LABELS):
-        n, m = band.outcomes[k], share.outcomes[k]
-        untested = "not tested" if k not in tested else "—"
-        rows.append(
-            {
-                "size (USD)": label,
-                "real taker orders": n,
-                "paid more than the band": _share(band.misses[k], n),
-                "band shift (units)": f"{band.shifts[k]:+.2f}",
-                "test limit orders ended": m,
-                "filled": _share(share.misses[k], m, untested),
-                "model said": _share(share.shown[k], m, untested),
-                "maker shift (logit)": f"{share.shifts[k]:+.3f}" if k in tested else "not tested",
-            }
-        )
+    band_rows = [
+        {
+            "size (USD)": label,
+            "real taker orders": band.outcomes[k],
+            "paid more than the band": _share(band.misses[k], band.outcomes[k]),
+            "band shift (units)": f"{band.shifts[k]:+.2f}",
+        }
+        for k, label in enumerate(band.buckets.labels)
+    ]
+    tested = sorted({share.buckets.of(v) for v in GRID_SIZES_USD})
+    maker_rows = [
+        {
+            "size (USD)": share.buckets.labels[k],
+            "test limit orders ended": share.outcomes[k],
+            "filled": _share(share.misses[k], share.outcomes[k]),
+            "model said": _share(share.shown[k], share.outcomes[k]),
+            "maker shift (logit)": f"{share.shifts[k]:+.3f}",
+        }
+        for k in tested
+    ]
     dropped = status.skipped.get("books_dropped", 0)
     since = time.strftime("%H:%M:%S UTC", time.gmtime(status.since_s))
+    who = (
+        f"The ingest service (run {status.ingest_run}) checks the estimates of {inst} against its trade tape "
+        f"({status.tape}) as its replay plays, and this app applies the corrections it publishes with its status "
+        f"(read every heartbeat), since {since} "
+        if status.from_bus
+        else f"Checking the estimates of {inst} against its trade tape ({status.tape}) as the replay plays, since {since} "
+    )
     return OnlineView(
-        f"Checking the estimates of {inst} against its trade tape ({status.tape}) as the replay plays, since {since} "
-        "(the corrections start over with each new source and each time the replay begins its recording again): "
+        who + "(the corrections start over with each new source and each time the replay begins its recording again): "
         f"{status.taker_orders:,} real taker orders and {status.resting_orders:,} of the app's test limit orders "
         f"scored so far ({status.pending:,} still resting). After each real order whose cost was above the p90 band "
         "shown for its size, that size's band is raised a little, and lowered a little after each order below it, "
         "aiming at 10% above; after each test limit order's rest, that size's maker share moves toward what filled. "
         "The Simulator's p90 and maker share for this instrument carry these corrections, and say so. Steps chosen "
         "on the training days (models/online.json, docs/MODELS.md)."
-        + (f" {dropped:,} books were skipped while the calibration was busy." if dropped else ""),
+        + (f" {dropped:,} books were skipped while the calibration was busy." if dropped else "")
+        + skipped_docs,
         True,
-        pd.DataFrame(rows, columns=ONLINE_COLUMNS),
+        pd.DataFrame(band_rows, columns=BAND_COLUMNS),
+        pd.DataFrame(maker_rows, columns=MAKER_COLUMNS),
     )

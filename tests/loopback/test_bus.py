@@ -437,6 +437,59 @@ def test_an_app_runtime_with_tcs_bus_runs_no_feed_and_prices_every_book_from_the
         rt.bus.stop()
 
 
+def test_every_replica_applies_the_corrections_its_ingest_learns_from_the_tape(redis_server, monkeypatch):
+    """The ingest replays a bundled recording with its trade tape and runs the online calibration on it; a replica
+    (from the environment, as the app starts) loads the trackers the ingest publishes with its status, so its
+    served models carry the ingest's corrections; a malformed document is counted and the last good ones kept."""
+    import orjson
+
+    from core.feed.bus import status_key
+    from core.learned.online import TrackerState
+    from core.pricing.calibration import CalibrationState
+    from core.runtime import from_environment
+
+    monkeypatch.setenv("TCS_BUS", redis_server.url)
+    monkeypatch.setenv("TCS_BUS_INSTRUMENTS", "binance-futures:BTCUSDT")
+    config = FeedConfig(source=Source.REPLAY, replay_speed=10.0)  # the default recording, which has its tape
+    ingest = Ingest([config], bus_url=redis_server.url, settings=SETTINGS, feed_settings=FAST).start()
+    rt = from_environment()
+    client = redis_server.client()
+    try:
+        assert ingest.calibrations[0] is not None
+        assert rt.calibration() is not None and rt.calibration().from_bus
+
+        def learning() -> bool:
+            st = rt.calibration()
+            return st.state is CalibrationState.LEARNING and st.taker_orders > 0 and st.resting_orders > 0
+
+        assert wait_for(learning, 60), f"the replica never saw the ingest learn: {rt.calibration()}"
+        assert rt.calibration().ingest_run == ingest.run
+        served = rt.models().models
+        band, share = served.slippage.band, served.maker_taker.share
+
+        def same_as_published() -> bool:  # the replica has read the newest status document the ingest wrote
+            doc = orjson.loads(client.get(status_key(*KEY)))["calibration"]
+            return (
+                band.state() == TrackerState.from_doc(doc["band"])
+                and share.state() == TrackerState.from_doc(doc["share"])
+                and rt.calibration().taker_orders == doc["taker_orders"]
+            )
+
+        assert wait_for(same_as_published, 20), "the replica's trackers never matched the ingest's document"
+        assert any(band.state().shifts) and any(share.state().shifts)
+        ingest.stop()
+        kept = band.state(), share.state()
+        good = orjson.loads(client.get(status_key(*KEY)) or b"{}")
+        bad = {**good, "run": ingest.run, "calibration": {**(good.get("calibration") or {}), "band": {"buckets": 7}}}
+        client.set(status_key(*KEY), orjson.dumps(bad))
+        assert wait_for(lambda: rt.calibration().skipped["bad_bus_documents"] > 0, 10)
+        assert (band.state(), share.state()) == kept
+    finally:
+        ingest.stop()
+        client.close()
+        rt.close()
+
+
 # ---- security: a Redis with requirepass, the ingest's allowlist, what a visitor may change -------------------
 def test_a_reader_without_the_password_says_so_plainly_and_shows_stale_with_it_it_works(
     secured_redis, readers, ingests, slice_file, monkeypatch

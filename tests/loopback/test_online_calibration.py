@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
-from core.feed.config import FeedConfig, Source
+from core.feed.config import FeedConfig, Source, tape_of
 from core.feed.replay import bundled_recordings
 from core.pricing.calibration import CalibrationState
-from core.runtime import Runtime, tape_of
+from core.runtime import Runtime
 
 DEADLINE_S = 60.0
 

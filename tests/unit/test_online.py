@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 from core.learned.online import (
+    BUCKET_LABELS,
+    DECADES,
+    HALF_DECADES,
     BandTracker,
     ShareTracker,
     band_unit_bps,
@@ -22,6 +25,23 @@ from core.paths import ONLINE_FILE
 
 def test_size_buckets_are_the_validators():
     assert [size_bucket(v) for v in (10, 999.99, 1e3, 5e4, 1e5, 1e6, 5e6)] == [0, 0, 1, 2, 3, 4, 4]
+    assert DECADES.labels == BUCKET_LABELS == ("<$1k", "$1k-10k", "$10k-100k", "$100k-1M", ">=$1M")
+
+
+def test_half_decades_part_the_sizes_the_decades_share():
+    h = HALF_DECADES
+    assert len(h) == 9 and h.labels[0] == "<$1k" and h.labels[-1] == ">=$3.2M"
+    assert h.labels[6] == "$316k-1M" and h.labels[7] == "$1M-3.2M"
+    # the test limit orders' sizes each get their own shift; $1M and $5M share one under decades
+    assert [h.of(v) for v in (1e4, 1e5, 1e6, 5e6)] == [3, 5, 7, 8]
+    assert DECADES.of(1e6) == DECADES.of(5e6)
+    # lower bounds inclusive, as the decades; the log10 path (the per-tick one) agrees
+    for v in (999.0, 1e3, 3162.0, 3163.0, 1e6, 3.17e6, 1e9):
+        assert h.of(v) == h.of_log10(np.log10(v)) == sum(v >= e for e in h.edges_usd)
+    t = ShareTracker(0.5, HALF_DECADES)
+    t.observe(h.of(1e6), realised=1.0, shown=0.3)
+    assert t.share(0.3, h.of(1e6)) > 0.3 and t.share(0.3, h.of(5e6)) == 0.3
+    assert t.state().buckets is HALF_DECADES and len(t.state().shifts) == 9
 
 
 def test_a_miss_raises_the_band_and_a_cover_lowers_it_by_the_level():
@@ -125,6 +145,11 @@ def test_the_shipped_steps_load_and_say_where_they_came_from(tmp_path):
     # the card keeps every candidate's evidence, the chosen step among them
     assert steps.band_step in [c["step"] for c in card["band"]["candidates"]]
     assert steps.share_step in [c["step"] for c in card["share"]["candidates"]]
+    # and the size buckets chosen with them (decades on a card written before they were a choice)
+    assert steps.band_buckets.name == card["band"].get("buckets", "decades")
+    assert steps.share_buckets.name == card["share"].get("buckets", "decades")
+    chosen = [c for c in card["share"]["candidates"] if c["step"] == steps.share_step]
+    assert any(c.get("buckets", "decades") == steps.share_buckets.name for c in chosen)
     assert load_steps(tmp_path / "none.json") is None
 
 
@@ -200,3 +225,33 @@ def test_the_validator_reads_the_shift_as_it_stood_before_each_order():
     )  # strictly before: the outcome at 100 is not known at 100
     share = run.share(ts, notional, np.full(5, 0.5))
     np.testing.assert_allclose(share, [0.5, 0.5, 1 / (1 + np.exp(-1.0)), 1 / (1 + np.exp(-2.0)), 0.5])
+
+
+def test_a_tracker_state_crosses_the_bus_and_a_wrong_one_is_refused():
+    import orjson
+
+    from core.errors import ParseError
+    from core.learned.online import TrackerState
+
+    t = ShareTracker(0.1, HALF_DECADES)
+    t.observe(7, realised=1.0, shown=0.2)
+    st = t.state()
+    back = TrackerState.from_doc(orjson.loads(orjson.dumps(st.to_doc())))
+    assert back == st
+    other = ShareTracker(0.1, HALF_DECADES)
+    other.load(back)
+    assert other.share(0.2, 7) == t.share(0.2, 7) != 0.2
+    with pytest.raises(ParseError):
+        ShareTracker(0.1).load(back)  # decades: the shifts would land on the wrong sizes
+    doc = st.to_doc()
+    for bad in (
+        None,
+        {**doc, "buckets": "weeks"},
+        {**doc, "shifts": doc["shifts"][:-1]},
+        {**doc, "shifts": [float("nan")] * 9},
+        {**doc, "outcomes": [0.5] * 9},
+        {**doc, "step": -1},
+        {**doc, "misses": "many"},
+    ):
+        with pytest.raises(ParseError):
+            TrackerState.from_doc(bad)

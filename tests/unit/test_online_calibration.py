@@ -14,7 +14,7 @@ from core.costs.order import AtExpiry, Order, OrderType
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import load_recording
 from core.learned.models import load_models
-from core.learned.online import BUCKET_LABELS, OnlineSteps
+from core.learned.online import OnlineSteps
 from core.market.instruments import get_instrument
 from core.paths import DATA_DIR
 from core.pricing.calibration import CalibrationState, OnlineCalibration
@@ -57,7 +57,7 @@ def test_it_scores_the_tapes_taker_orders_and_resting_orders(learnt):
     # every outcome moved its bucket: a bucket with outcomes has a shift unless exactly balanced
     assert any(s != 0.0 for s in st.band.shifts) and any(s != 0.0 for s in st.share.shifts)
     # the share tracker moved toward what the tape filled: its sign is the sign of (filled - shown)
-    for k in range(len(BUCKET_LABELS)):
+    for k in range(len(st.share.buckets)):
         if st.share.outcomes[k] >= 50:
             gap = st.share.misses[k] - st.share.shown[k]
             assert np.sign(st.share.shifts[k]) == np.sign(gap)
@@ -169,20 +169,103 @@ def test_the_tape_is_read_only_after_the_delay_and_a_late_start_begins_at_its_bo
 
 
 def test_the_models_page_view_says_what_the_calibration_does(learnt):
-    from core.views.models import ONLINE_COLUMNS, online_view
+    from core.views.models import BAND_COLUMNS, MAKER_COLUMNS, online_view
 
     v = online_view(learnt.status())
-    assert v.learning and list(v.table.columns) == ONLINE_COLUMNS and len(v.table) == len(BUCKET_LABELS)
     st = learnt.status()
+    assert v.learning and list(v.band_table.columns) == BAND_COLUMNS and len(v.band_table) == len(st.band.buckets)
     assert f"{st.taker_orders:,} real taker orders" in v.headline and TRADES.name in v.headline
-    row = v.table.iloc[2]  # $10k-100k
-    assert row["real taker orders"] == st.band.outcomes[2]
+    row = v.band_table.iloc[2]  # $10k-100k
+    assert row["size (USD)"] == "$10k-100k" and row["real taker orders"] == st.band.outcomes[2]
     assert row["band shift (units)"] == f"{st.band.shifts[2]:+.2f}"
-    assert v.table.iloc[0]["maker shift (logit)"] == "not tested"  # no test limit order under $10k
+    # the maker table has a row for each size a test limit order has ($10k, $100k, $1M, $5M: decades here)
+    assert list(v.maker_table.columns) == MAKER_COLUMNS
+    assert list(v.maker_table["size (USD)"]) == ["$10k-100k", "$100k-1M", ">=$1M"]
+    k = st.share.buckets.of(1e6)
+    assert v.maker_table.iloc[-1]["test limit orders ended"] == st.share.outcomes[k] > 0
     assert "since" in v.headline and "start over" in v.headline
     off = OnlineCalibration(LOADED.models, STEPS)
     assert not online_view(off.status()).learning and "no trade tape" in online_view(off.status()).headline
     waiting = OnlineCalibration(LOADED.models, STEPS, load_delay_s=3600.0)
     waiting.follow(TRADES, ("binance-futures", "BTCUSDT"))
     assert "read a few seconds after" in online_view(waiting.status()).headline
-    assert "does not run" in online_view(None).headline and online_view(None).table.empty
+    assert "does not run" in online_view(None).headline and online_view(None).band_table.empty
+
+
+# ---- a bus replica following its ingest's calibration (core.pricing.calibration.BusCalibration) -----------------
+
+
+def test_the_status_crosses_the_bus_as_json_unchanged(learnt):
+    import orjson
+
+    from core.pricing.calibration import CalibrationStatus
+
+    st = learnt.status()
+    back = CalibrationStatus.from_doc(orjson.loads(orjson.dumps(st.to_doc())), run="r1")
+    assert back.from_bus and back.ingest_run == "r1"
+    assert replace(back, from_bus=False, ingest_run="") == st
+
+
+def _ingest_doc(status, run: str = "r1") -> dict:
+    return {"run": run, "state": "live", "calibration": status.to_doc()}
+
+
+def test_a_replica_serves_the_ingests_corrections_and_skips_a_malformed_document(learnt):
+    from core.pricing.calibration import BusCalibration
+
+    key = ("binance-futures", "BTCUSDT")
+    remote = BusCalibration(STEPS, key)
+    served = remote.wrap(LOADED.models)
+    assert remote.status().from_bus and remote.status().state is CalibrationState.OFF
+    remote.on_status(key, _ingest_doc(learnt.status()))
+    st = remote.status()
+    assert st.state is CalibrationState.LEARNING and st.ingest_run == "r1" and st.taker_orders > 0
+    assert st.band == learnt.band.state() and st.share == learnt.share.state()
+    # the served models give the same figures as the models the ingest's calibration carries
+    limit = Order("buy", 2e6, unit="quote", order_type=OrderType.LIMIT, offset_bps=0.0, horizon_s=30.0)
+    tier = get_tier("binance-futures", INST.kind)
+    mine = estimate(BOOKS[-1], limit, fee_tier=tier, models=served)
+    theirs = estimate(BOOKS[-1], limit, fee_tier=tier, models=learnt.wrap(LOADED.models))
+    static = estimate(BOOKS[-1], limit, fee_tier=tier, models=LOADED.models)
+    assert mine.maker_fraction == theirs.maker_fraction != static.maker_fraction
+    market = Order("buy", 5e4, unit="quote", latency_ms=50.0)
+    assert (
+        estimate(BOOKS[-1], market, fee_tier=tier, models=served).slippage_p90_usd
+        == estimate(BOOKS[-1], market, fee_tier=tier, models=learnt.wrap(LOADED.models)).slippage_p90_usd
+    )
+    # a malformed document is counted and skipped: the last good corrections stay
+    for bad in (
+        {"run": "r1", "calibration": {"state": "learning"}},
+        {"run": "r1", "calibration": {**learnt.status().to_doc(), "band": {"buckets": "weeks"}}},
+        {
+            "run": "r1",
+            "calibration": {**learnt.status().to_doc(), "share": {**learnt.share.state().to_doc(), "shifts": [1.0]}},
+        },
+        {"run": "r1", "calibration": {**learnt.status().to_doc(), "state": "dancing"}},
+    ):
+        remote.on_status(key, bad)
+    assert remote.status().skipped["bad_bus_documents"] == 4
+    assert remote.band.state() == learnt.band.state() and remote.share.state() == learnt.share.state()
+    # another instrument's status, or none (the ingest gone), changes nothing
+    remote.on_status(("okx", "BTC-USDT-SWAP"), {"run": "x", "calibration": None})
+    remote.on_status(key, None)
+    assert remote.status().state is CalibrationState.LEARNING
+    # an ingest whose source has no tape: the static models again
+    remote.on_status(key, {"run": "r2", "calibration": None})
+    assert remote.status().state is CalibrationState.OFF and not any(remote.share.state().shifts)
+    assert estimate(BOOKS[-1], limit, fee_tier=tier, models=served).maker_fraction == static.maker_fraction
+
+
+def test_the_models_page_says_a_replica_applies_its_ingests_corrections(learnt):
+    from core.pricing.calibration import BusCalibration
+    from core.views.models import online_view
+
+    key = ("binance-futures", "BTCUSDT")
+    remote = BusCalibration(STEPS, key)
+    v = online_view(remote.status())
+    assert not v.learning and "ingest service" in v.headline
+    remote.on_status(key, _ingest_doc(learnt.status(), run="abc123"))
+    remote.on_status(key, {"run": "abc123", "calibration": {"state": 1}})
+    v = online_view(remote.status())
+    assert v.learning and "ingest service (run abc123)" in v.headline and "1 of its status documents" in v.headline
+    assert list(v.band_table["real taker orders"]) == list(learnt.band.state().outcomes)
