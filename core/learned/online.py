@@ -28,6 +28,7 @@ import bisect
 import json
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -149,6 +150,39 @@ def moved_share(model_share: Any, shift: Any) -> Any:
     """The maker share shown (floats or arrays): the model's, its logit moved by ``shift`` (unchanged at 0)."""
     p = np.clip(model_share, SHARE_EPS, 1.0 - SHARE_EPS)
     return np.where(np.asarray(shift) == 0.0, model_share, sigmoid(np.log(p / (1.0 - p)) + shift))
+
+
+#: the model share at which ``minute_changes`` measures how much a shift moves what is shown (a mid-size order's)
+REFERENCE_SHARE = 0.25
+#: the first minutes of a run are the shift leaving 0; ``minute_changes`` measures after them
+SETTLE_MS = 120_000
+
+
+def minute_changes(times_ms: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """How a share tracker moves what a trader sees: the change in points, from one minute to the next, of a model
+    share of ``REFERENCE_SHARE`` moved by the shift in force (``shifts`` at ``times_ms``), from ``SETTLE_MS`` after
+    the first time on."""
+    if times_ms.size == 0:
+        return np.zeros(0)
+    order = np.argsort(times_ms, kind="stable")
+    times_ms, shifts = times_ms[order], shifts[order]
+    marks = np.arange(times_ms[0] + SETTLE_MS, times_ms[-1] + 1, 60_000)
+    at = np.searchsorted(times_ms, marks, side="right") - 1
+    shown = moved_share(np.full(marks.size, REFERENCE_SHARE), np.where(at >= 0, shifts[np.maximum(at, 0)], 0.0))
+    return np.diff(shown) * 100.0
+
+
+def moves_summary(changes: Sequence[np.ndarray]) -> dict[str, float] | None:
+    """Of several runs' ``minute_changes``: the median and p90 of the size of a minute's change (points), and how
+    much of it goes back and forth (points per minute: sum |change| - |net change|, over every minute). A share
+    that climbs to the day's level moves without going back and forth; one that chases the last seconds' fills
+    swings, however well it averages (``core.training.online``)."""
+    runs = [c for c in changes if c.size]
+    if not runs:
+        return None
+    size = np.abs(np.concatenate(runs))
+    swing = sum(float(np.abs(c).sum() - abs(c.sum())) for c in runs) / size.size
+    return {"median": float(np.median(size)), "p90": float(np.quantile(size, 0.9)), "back_and_forth": swing}
 
 
 @dataclass(frozen=True, slots=True)

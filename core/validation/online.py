@@ -50,6 +50,11 @@ class OnlineRun:
         moved = moved_band(p90, self._at(self.band_hist, buckets, ts_ms), spread, estimate)
         return np.where(np.isfinite(p90), moved, np.nan)
 
+    def share_shift(self, placed_ms: np.ndarray, size_usd: np.ndarray) -> np.ndarray:
+        """The maker share's shift (logits) in force when each resting order was placed."""
+        buckets = np.array([self.steps.share_buckets.of(v) for v in size_usd], dtype=np.int64)
+        return self._at(self.share_hist, buckets, placed_ms)
+
     def share(self, placed_ms: np.ndarray, size_usd: np.ndarray, predicted: np.ndarray) -> np.ndarray:
         """The maker share each resting order was shown: the model's, its logit moved by its bucket's shift."""
         buckets = np.array([self.steps.share_buckets.of(v) for v in size_usd], dtype=np.int64)

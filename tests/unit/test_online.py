@@ -255,3 +255,33 @@ def test_a_tracker_state_crosses_the_bus_and_a_wrong_one_is_refused():
     ):
         with pytest.raises(ParseError):
             TrackerState.from_doc(bad)
+
+
+def test_minute_changes_measure_what_a_trader_sees_move_and_how_much_goes_back_and_forth():
+    from core.learned.online import REFERENCE_SHARE, SETTLE_MS, minute_changes, moves_summary
+
+    t = np.arange(0, 10 * 60_000, 1000)
+    assert not minute_changes(t, np.full(t.size, 0.7)).any()  # a steady shift moves nothing
+    jump = np.where(t >= SETTLE_MS + 3 * 60_000 - 500, 1.0, 0.0)  # +1 logit once, in the fourth minute after settling
+    up = minute_changes(t[::-1], jump[::-1])  # any order in, time order used
+    z = np.log(REFERENCE_SHARE / (1 - REFERENCE_SHARE)) + 1.0
+    assert np.count_nonzero(up) == 1 and up.max() == pytest.approx(100 * (1 / (1 + np.exp(-z)) - 0.25))
+    assert minute_changes(np.zeros(0, dtype=np.int64), np.zeros(0)).size == 0
+    # a climb goes nowhere back; a swing up and down again does
+    climb = moves_summary([up])
+    assert climb is not None and climb["back_and_forth"] == 0.0 and climb["median"] == 0.0
+    swing = np.where((t >= SETTLE_MS + 60_000) & (t < SETTLE_MS + 2 * 60_000), 1.0, 0.0)
+    both = moves_summary([minute_changes(t, swing)])
+    assert both is not None and both["back_and_forth"] > 0 and both["p90"] == pytest.approx(up.max())
+    assert moves_summary([np.zeros(0)]) is None
+
+
+def test_the_shipped_share_step_is_no_worse_than_the_static_model_by_the_log_loss():
+    card = json.loads(ONLINE_FILE.read_text(encoding="utf-8"))["share"]
+    static = next(c for c in card["candidates"] if c["step"] == 0.0)
+    chosen = next(c for c in card["candidates"] if c["step"] == card["step"] and c["buckets"] == card["buckets"])
+    assert chosen["log_loss"] <= static["log_loss"]
+    # the guard's reason is on the card: what each candidate moves a 25% share per minute
+    assert all(c["minute_moves_points"] is not None for c in card["candidates"] if c["step"] > 0)
+    fastest = max(card["candidates"], key=lambda c: c["step"])
+    assert fastest["minute_moves_points"]["back_and_forth"] > chosen["minute_moves_points"]["back_and_forth"]
