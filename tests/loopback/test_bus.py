@@ -462,7 +462,9 @@ def test_every_replica_applies_the_corrections_its_ingest_learns_from_the_tape(r
             st = rt.calibration()
             return st.state is CalibrationState.LEARNING and st.taker_orders > 0 and st.resting_orders > 0
 
-        assert wait_for(learning, 60), f"the replica never saw the ingest learn: {rt.calibration()}"
+        # generous: the ingest loads the models and the tape, and prices a grid of 72 resting orders every 5 s of the
+        # recording, on a 2-core machine that may be running other tests' processes
+        assert wait_for(learning, 180), f"the replica never saw the ingest learn: {rt.calibration()}"
         assert rt.calibration().ingest_run == ingest.run
         served = rt.models().models
         band, share = served.slippage.band, served.maker_taker.share
