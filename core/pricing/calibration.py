@@ -50,6 +50,8 @@ REWIND_MS = 1000
 #: a taker order whose last book is older than this met a book the feed never delivered (a reconnect, dropped
 #: books): it is skipped (counted), not priced on a stale book
 STALE_BOOK_MS = 5000
+#: the calibration thread refreshes the status snapshot the bus publishes this often while it works
+SNAPSHOT_EVERY_S = 0.1
 
 
 class CalibrationState(Enum):
@@ -164,8 +166,11 @@ class OnlineCalibration:
         #: app showed at any moment from it (``keep_history``; off in the app, where it would grow without end)
         self.keep_history = keep_history
         self._history: dict[str, list[tuple[int, int, float]]] = {"band": [], "share": []}
-        self._last_status: CalibrationStatus | None = None
         self._reset(None, "", None)
+        #: the status as the calibration thread last left it (at most ``SNAPSHOT_EVERY_S`` old while it works, and
+        #: current once its queue is empty): what ``status(wait=False)`` gives when the thread holds the lock
+        self._last_status = self._status()
+        self._snapshot_at = 0.0
 
     # ---- served models ------------------------------------------------------------------------
     def wrap(self, models: Models) -> Models:
@@ -185,6 +190,7 @@ class OnlineCalibration:
             self._target = target
             self._generation += 1
             self._reset(None, "", None)
+            self._last_status = self._status()
             self._pending = target if tape is not None else None
             self._load_at = time.monotonic() + self.load_delay_s
 
@@ -237,12 +243,10 @@ class OnlineCalibration:
 
     def status(self, *, wait: bool = True) -> CalibrationStatus:
         """What it has done; ``wait=False`` (the bus publisher's heartbeat, which must not wait out a tape read or a
-        grid of resting orders) gives the last status computed when the calibration thread holds the lock."""
+        grid of resting orders) gives, when the calibration thread holds the lock, the snapshot that thread keeps
+        (a busy thread holds it nearly all the time, so a snapshot taken only here would go stale)."""
         if not self._lock.acquire(blocking=wait):
-            last = self._last_status
-            if last is not None:
-                return last
-            self._lock.acquire()
+            return self._last_status
         try:
             self._last_status = self._status()
             return self._last_status
@@ -311,6 +315,8 @@ class OnlineCalibration:
             if item is None:
                 return
             if isinstance(item, _Marker):
+                with self._lock:
+                    self._last_status, self._snapshot_at = self._status(), time.monotonic()
                 item.done.set()
                 continue
             generation, snap = item
@@ -318,6 +324,9 @@ class OnlineCalibration:
                 with self._lock:
                     if generation == self._generation:  # else a book of the source before the last follow
                         self.on_book(snap)
+                    now = time.monotonic()
+                    if now >= self._snapshot_at + SNAPSHOT_EVERY_S or self._queue.empty():
+                        self._last_status, self._snapshot_at = self._status(), now
             except Exception:  # a bug here must not stop the calibration thread; the feed never sees it
                 log.exception("online calibration: a book was not processed")
 

@@ -269,3 +269,32 @@ def test_the_models_page_says_a_replica_applies_its_ingests_corrections(learnt):
     v = online_view(remote.status())
     assert v.learning and "ingest service (run abc123)" in v.headline and "1 of its status documents" in v.headline
     assert list(v.band_table["real taker orders"]) == list(learnt.band.state().outcomes)
+
+
+def test_the_bus_heartbeat_never_waits_for_the_calibration_thread():
+    cal = run(BOOKS[:400])
+    before = cal.status()
+    with cal._lock:  # the calibration thread busy (a tape read, a grid of resting orders)
+        assert cal.status(wait=False) == before  # the last status computed, at once
+        assert cal.bus_document() == before.to_doc()
+    fresh = OnlineCalibration(LOADED.models, STEPS)
+    with fresh._lock:
+        assert fresh.status(wait=False).state is CalibrationState.OFF  # one is there from the start
+
+
+def test_the_thread_keeps_the_status_the_bus_publishes_current():
+    """A busy calibration thread holds its lock nearly all the time, so the heartbeat's status must come from a
+    snapshot the thread itself keeps (make test once saw a replica stuck at the first grid's status for 180 s)."""
+    cal = OnlineCalibration(LOADED.models, STEPS)
+    cal.follow(TRADES, ("binance-futures", "BTCUSDT"))
+    assert cal.status(wait=False).state is CalibrationState.WAITING  # follow() refreshes it too
+    for s in BOOKS[:800]:
+        cal(None, s)
+    cal.drain()
+    try:
+        with cal._lock:  # as if the thread were busy: the heartbeat gets the snapshot, without waiting
+            snap = cal.status(wait=False)
+            assert snap.taker_orders == cal._scored > 0 and snap.resting_orders == cal._matured > 0
+            assert snap.band == cal.band.state() and snap.share == cal.share.state()
+    finally:
+        cal.close()
