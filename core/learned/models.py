@@ -383,7 +383,8 @@ class MakerTakerModelImpl:
     def online_note(self, x: ModelInput) -> str:
         if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):
             return ""
-        return self.share.state().share_note(self.share.buckets.of(x.notional_usd))
+        bucket = self.share.buckets.of(x.notional_usd)
+        return self.share.state().share_note(bucket, self.share.source[bucket])
 
     def trained_range(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """The offsets (bps) and horizons (s) the fill rates were learned on; ``features_for`` clips to them."""

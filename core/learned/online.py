@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ParseError
+from core.learned.fill import GRID_SIZES_USD
 from core.learned.nets import sigmoid
 from core.paths import ONLINE_FILE
 
@@ -134,6 +135,26 @@ def load_steps(path: str | Path = ONLINE_FILE) -> OnlineSteps | None:
         band_buckets=BUCKET_SETS[card["band"].get("buckets", DECADES.name)],
         share_buckets=BUCKET_SETS[card["share"].get("buckets", DECADES.name)],
     )
+
+
+def nearest_tested(buckets: SizeBuckets, tested_usd: Sequence[float]) -> tuple[int, ...]:
+    """Per bucket, the bucket whose shift it takes: its own if a tested size falls in it, else that of the tested size
+    nearest (log10 USD) to its middle (to its finite edge for the open ones; the smaller size on a tie)."""
+    if not tested_usd:
+        return tuple(range(len(buckets)))
+    own = {buckets.of(v) for v in tested_usd}
+    logs = [math.log10(v) for v in buckets.edges_usd]
+    out = []
+    for k in range(len(buckets)):
+        if k in own:
+            out.append(k)
+            continue
+        lo, hi = (logs[k - 1] if k > 0 else None), (logs[k] if k < len(logs) else None)
+        mid = (lo + hi) / 2 if lo is not None and hi is not None else lo if lo is not None else hi
+        assert mid is not None
+        best = min(tested_usd, key=lambda v: (abs(math.log10(v) - mid), v))
+        out.append(buckets.of(best))
+    return tuple(out)
 
 
 def band_unit_bps(spread_bps: float) -> float:
@@ -254,17 +275,25 @@ class TrackerState:
             f"by {abs(self.shifts[bucket]):.2f} x max(spread, {UNIT_FLOOR_BPS:g} bps)"
         )
 
-    def share_note(self, bucket: int) -> str:
-        """What the share tracker has done for orders of ``bucket`` (empty before any outcome)."""
-        n = self.outcomes[bucket]
+    def share_note(self, bucket: int, source: int | None = None) -> str:
+        """What the share tracker has done for orders of ``bucket`` (empty before any outcome), whose correction comes
+        from the test orders of ``source`` (``ShareTracker.source``; default: their own bucket)."""
+        src = bucket if source is None else source
+        n = self.outcomes[src]
         if not n:
             return ""
-        way = "raised" if self.shifts[bucket] > 0 else "lowered" if self.shifts[bucket] < 0 else "left as they are"
+        way = "raised" if self.shifts[src] > 0 else "lowered" if self.shifts[src] < 0 else "left as they are"
+        borrowed = (
+            ""
+            if src == bucket
+            else f"; no test order is of this size ({self.buckets.labels[bucket]}), so it takes the correction of "
+            "the nearest size tested: an assumption, not checked on the tape"
+        )
         return (
-            f"corrected online: the app's {n:,} test limit orders of {self.buckets.labels[bucket]} whose rest ended on this "
-            f"tape filled {self.misses[bucket] / n:.0%} where the model said {self.shown[bucket] / n:.0%} (averaged "
-            f"over 0-5 bps offsets and 10-60 s rests), so maker shares of this size are {way} (logit "
-            f"{self.shifts[bucket]:+.2f})"
+            f"corrected online: the app's {n:,} test limit orders of {self.buckets.labels[src]} whose rest ended on "
+            f"this tape filled {self.misses[src] / n:.0%} where the model said {self.shown[src] / n:.0%} (averaged "
+            f"over 0-5 bps offsets and 10-60 s rests), so maker shares of that size are {way} (logit "
+            f"{self.shifts[src]:+.2f}){borrowed}"
         )
 
 
@@ -340,10 +369,22 @@ class BandTracker(_Tracker):
 
 
 class ShareTracker(_Tracker):
-    """The maker share's online logit shift per size bucket (module doc)."""
+    """The maker share's online logit shift per size bucket (module doc).
+
+    Only the sizes of the app's test limit orders (``tested_usd``) have outcomes; an order of a bucket none of them
+    falls in takes the shift of the bucket of the nearest tested size (``source``), so that a $50k order is not left
+    at the static model between corrected $10k and $100k ones. That is an assumption (said in its note): no outcome
+    of its own size checks it. The validator's and the rule's orders are all of tested sizes, so it changes none of
+    their figures."""
+
+    def __init__(
+        self, step: float, buckets: SizeBuckets = DECADES, tested_usd: Sequence[float] = GRID_SIZES_USD
+    ) -> None:
+        super().__init__(step, buckets)
+        self.source = nearest_tested(buckets, tested_usd)
 
     def share(self, model_share: float, bucket: int) -> float:
-        return float(moved_share(model_share, self.shift(bucket)))
+        return float(moved_share(model_share, self.shift(self.source[bucket])))
 
     def observe(self, bucket: int, realised: float, shown: float) -> None:
         """A resting order of ``bucket`` shown ``shown`` filled ``realised`` (fractions) by the end of its rest."""

@@ -294,7 +294,8 @@ ONLINE_UNITS = (
     "0.02 bps) 0.03 bps, so a shift of +10 units adds 0.3 bps to the p90. A bucket can show fewer than 10% of orders "
     "above its band and still a raised band: a cover of a band already at the expected cost does not lower it. A maker "
     "shift of +1 logit turns a 30% share into 54%. The app's test limit orders are $10k, $100k, $1M and $5M (0, 1 and "
-    "5 bps behind the touch, resting 10, 30 and 60 s): orders of a size none of them falls in get no maker correction."
+    "5 bps behind the touch, resting 10, 30 and 60 s): an order of a size none of them falls in takes the correction of "
+    "the nearest size tested, an assumption its method note states (no test order of its own size checks it)."
 )
 
 

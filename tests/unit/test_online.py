@@ -285,3 +285,21 @@ def test_the_shipped_share_step_is_no_worse_than_the_static_model_by_the_log_los
     assert all(c["minute_moves_points"] is not None for c in card["candidates"] if c["step"] > 0)
     fastest = max(card["candidates"], key=lambda c: c["step"])
     assert fastest["minute_moves_points"]["back_and_forth"] > chosen["minute_moves_points"]["back_and_forth"]
+
+
+def test_an_untested_size_takes_the_nearest_tested_sizes_correction_and_says_so():
+    from core.learned.online import nearest_tested
+
+    grid = (1e4, 1e5, 1e6, 5e6)
+    assert nearest_tested(HALF_DECADES, grid) == (3, 3, 3, 3, 5, 5, 7, 7, 8)  # $50k -> $100k's, $500k -> $1M's
+    assert nearest_tested(DECADES, grid) == (2, 2, 2, 3, 4)
+    assert nearest_tested(DECADES, ()) == (0, 1, 2, 3, 4)
+    t = ShareTracker(0.5, HALF_DECADES, grid)
+    t.observe(HALF_DECADES.of(1e5), realised=1.0, shown=0.3)
+    b50k = HALF_DECADES.of(5e4)
+    assert t.share(0.3, b50k) == t.share(0.3, HALF_DECADES.of(1e5)) > 0.3
+    assert t.share(0.3, HALF_DECADES.of(1e4)) == 0.3  # the $10k orders' own shift: none yet
+    st = t.state()
+    own, borrowed = st.share_note(5, 5), st.share_note(b50k, t.source[b50k])
+    assert "$100k-316k" in own and "assumption" not in own
+    assert "$100k-316k" in borrowed and "$32k-100k" in borrowed and "an assumption" in borrowed
