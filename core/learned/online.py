@@ -183,14 +183,20 @@ def minute_changes(times_ms: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     """How a share tracker moves what a trader sees: the change in points, from one minute to the next, of a model
     share of ``REFERENCE_SHARE`` moved by the shift in force (``shifts`` at ``times_ms``), from ``SETTLE_MS`` after
     the first time on."""
+    at_marks = minute_marks(times_ms, shifts)
+    return np.diff(moved_share(np.full(at_marks.size, REFERENCE_SHARE), at_marks)) * 100.0
+
+
+def minute_marks(times_ms: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` (at ``times_ms``, any order) as they stood at each whole minute from ``SETTLE_MS`` after the first
+    time on (what a trader refreshing once a minute would see)."""
     if times_ms.size == 0:
         return np.zeros(0)
     order = np.argsort(times_ms, kind="stable")
-    times_ms, shifts = times_ms[order], shifts[order]
+    times_ms, values = times_ms[order], values[order]
     marks = np.arange(times_ms[0] + SETTLE_MS, times_ms[-1] + 1, 60_000)
     at = np.searchsorted(times_ms, marks, side="right") - 1
-    shown = moved_share(np.full(marks.size, REFERENCE_SHARE), np.where(at >= 0, shifts[np.maximum(at, 0)], 0.0))
-    return np.diff(shown) * 100.0
+    return np.where(at >= 0, values[np.maximum(at, 0)], 0.0)
 
 
 def moves_summary(changes: Sequence[np.ndarray]) -> dict[str, float] | None:

@@ -50,6 +50,10 @@ class OnlineRun:
         moved = moved_band(p90, self._at(self.band_hist, buckets, ts_ms), spread, estimate)
         return np.where(np.isfinite(p90), moved, np.nan)
 
+    def band_shift(self, ts_ms: np.ndarray, buckets: np.ndarray) -> np.ndarray:
+        """The band's shift (spread units) in force just before each time, per bucket (``steps.band_buckets``)."""
+        return self._at(self.band_hist, buckets, ts_ms)
+
     def share_shift(self, placed_ms: np.ndarray, size_usd: np.ndarray) -> np.ndarray:
         """The maker share's shift (logits) in force when each resting order was placed."""
         buckets = np.array([self.steps.share_buckets.of(v) for v in size_usd], dtype=np.int64)

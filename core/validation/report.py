@@ -20,7 +20,7 @@ from core.errors import InputError
 from core.feed.recording import iso_ms, parse_timestamp_ms
 from core.feed.replay import bundled_recordings
 from core.learned.models import LoadedModels, MakerTakerModelImpl, load_models
-from core.learned.online import OnlineSteps, minute_changes, moves_summary
+from core.learned.online import UNIT_FLOOR_BPS, OnlineSteps, minute_changes, minute_marks, moves_summary
 from core.market.tape import Tape, group_orders
 from core.paths import DATA_DIR, ROOT
 from core.validation.books import Books, load_books
@@ -145,6 +145,25 @@ def _num(x: float) -> float | None:
     return None if not np.isfinite(x) else round(float(x), 6)
 
 
+def _moves(m: dict[str, float] | None) -> dict[str, float | None] | None:
+    return {k: _num(v) for k, v in m.items()} if m else None
+
+
+def band_moves(
+    run: OnlineRun, ts_ms: np.ndarray, notional: np.ndarray, spread_bps: np.ndarray
+) -> dict[str, float] | None:
+    """How much the online band moves what a trader sees: per size bucket, its shift at each whole minute times the
+    bucket's median band unit (max(spread, floor), bps), changes from one minute to the next (``moves_summary``)."""
+    buckets = np.array([run.steps.band_buckets.of(v) for v in notional], dtype=np.int64)
+    shift = run.band_shift(ts_ms, buckets)
+    changes = []
+    for b in np.unique(buckets):
+        m = buckets == b
+        unit = float(np.median(np.fmax(spread_bps[m], UNIT_FLOOR_BPS)))
+        changes.append(np.diff(minute_marks(ts_ms[m], shift[m])) * unit)
+    return moves_summary(changes)
+
+
 def _ci(ci: list[float] | None) -> list[float] | None:
     return None if ci is None else [round(v, 6) for v in ci]
 
@@ -262,7 +281,7 @@ def limit_figures(
             "step": online.steps.share_step,
             "method": online.steps.describe,
             "outcomes": online.resting_orders,
-            "minute_moves_points": {k: _num(v) for k, v in moves.items()} if moves else None,
+            "minute_moves_points": _moves(moves),
             "by_size": [
                 {"bucket": size_label(size), "size_usd": size, **calibration(sim.size_usd == size, shown)}
                 for size in grid.sizes_usd
@@ -421,6 +440,7 @@ def validate_recording(
                 "step": run.steps.band_step,
                 "method": run.steps.describe,
                 "outcomes": run.taker_orders,
+                "minute_moves_bps": _moves(band_moves(run, scored.ts_ms, scored.notional, scored.spread_bps)),
                 **coverage_figures(scored, rs, every, band),
             }
             if start is not None and not trained_on(loaded, Path(recording)):
@@ -537,6 +557,13 @@ def _coverage_table(cov: dict[str, Any]) -> list[str]:
         lines += ["", f"Out of sample: {held['note']}."]
     if on:
         lines += ["", f"Online calibration: {on['method']}; {ONLINE_NOTE}"]
+        mv = on.get("minute_moves_bps")
+        if mv:
+            lines[-1] += (
+                f" How much it moves what a trader sees: from two minutes in, the band of an order of a given size "
+                f"changed by a median {mv['median']:.2f} bps from one minute to the next (p90 {mv['p90']:.2f}), of "
+                f"which {mv['back_and_forth']:.2f} bps a minute went back and forth."
+            )
     return lines
 
 

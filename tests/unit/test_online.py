@@ -303,3 +303,17 @@ def test_an_untested_size_takes_the_nearest_tested_sizes_correction_and_says_so(
     own, borrowed = st.share_note(5, 5), st.share_note(b50k, t.source[b50k])
     assert "$100k-316k" in own and "assumption" not in own
     assert "$100k-316k" in borrowed and "$32k-100k" in borrowed and "an assumption" in borrowed
+
+
+def test_the_validator_says_how_much_the_band_moves_a_minute():
+    from core.learned.online import OnlineSteps
+    from core.validation.online import OnlineRun
+    from core.validation.report import band_moves
+
+    minute = 60_000
+    hist = (np.array([3 * minute, 4 * minute]), np.array([2, 2]), np.array([10.0, 0.0]))  # up 10 units, back down
+    run = OnlineRun(OnlineSteps(3.0, 0.03, "test"), hist, hist, taker_orders=2, resting_orders=0)
+    ts = np.arange(0, 8 * minute, 1000)
+    mv = band_moves(run, ts, np.full(ts.size, 5e4), np.full(ts.size, 0.1))  # one unit = max(0.1, 0.03) = 0.1 bps
+    assert mv is not None and mv["p90"] == pytest.approx(1.0) and mv["median"] == 0.0
+    assert mv["back_and_forth"] == pytest.approx(2.0 / 5)  # +1 then -1 bps over the 5 minute-to-minute changes
