@@ -378,13 +378,12 @@ class MakerTakerModelImpl:
         p = _clip(float(self.net_for(x.snapshot).forward(self.features(x))[0]), 0.0, 1.0)
         if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):
             return p
-        return self.share.share(p, self.share.buckets.of(x.notional_usd))
+        return self.share.share_at(p, x.notional_usd)
 
     def online_note(self, x: ModelInput) -> str:
         if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):
             return ""
-        bucket = self.share.buckets.of(x.notional_usd)
-        return self.share.state().share_note(bucket, self.share.source[bucket])
+        return self.share.note(x.notional_usd)
 
     def trained_range(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """The offsets (bps) and horizons (s) the fill rates were learned on; ``features_for`` clips to them."""

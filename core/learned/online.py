@@ -137,26 +137,6 @@ def load_steps(path: str | Path = ONLINE_FILE) -> OnlineSteps | None:
     )
 
 
-def nearest_tested(buckets: SizeBuckets, tested_usd: Sequence[float]) -> tuple[int, ...]:
-    """Per bucket, the bucket whose shift it takes: its own if a tested size falls in it, else that of the tested size
-    nearest (log10 USD) to its middle (to its finite edge for the open ones; the smaller size on a tie)."""
-    if not tested_usd:
-        return tuple(range(len(buckets)))
-    own = {buckets.of(v) for v in tested_usd}
-    logs = [math.log10(v) for v in buckets.edges_usd]
-    out = []
-    for k in range(len(buckets)):
-        if k in own:
-            out.append(k)
-            continue
-        lo, hi = (logs[k - 1] if k > 0 else None), (logs[k] if k < len(logs) else None)
-        mid = (lo + hi) / 2 if lo is not None and hi is not None else lo if lo is not None else hi
-        assert mid is not None
-        best = min(tested_usd, key=lambda v: (abs(math.log10(v) - mid), v))
-        out.append(buckets.of(best))
-    return tuple(out)
-
-
 def band_unit_bps(spread_bps: float) -> float:
     return max(float(spread_bps), UNIT_FLOOR_BPS)
 
@@ -281,25 +261,17 @@ class TrackerState:
             f"by {abs(self.shifts[bucket]):.2f} x max(spread, {UNIT_FLOOR_BPS:g} bps)"
         )
 
-    def share_note(self, bucket: int, source: int | None = None) -> str:
-        """What the share tracker has done for orders of ``bucket`` (empty before any outcome), whose correction comes
-        from the test orders of ``source`` (``ShareTracker.source``; default: their own bucket)."""
-        src = bucket if source is None else source
-        n = self.outcomes[src]
+    def share_note(self, bucket: int) -> str:
+        """What the share tracker has done for the test orders of ``bucket`` (empty before any outcome)."""
+        n = self.outcomes[bucket]
         if not n:
             return ""
-        way = "raised" if self.shifts[src] > 0 else "lowered" if self.shifts[src] < 0 else "left as they are"
-        borrowed = (
-            ""
-            if src == bucket
-            else f"; no test order is of this size ({self.buckets.labels[bucket]}), so it takes the correction of "
-            "the nearest size tested: an assumption, not checked on the tape"
-        )
+        way = "raised" if self.shifts[bucket] > 0 else "lowered" if self.shifts[bucket] < 0 else "left as they are"
         return (
-            f"corrected online: the app's {n:,} test limit orders of {self.buckets.labels[src]} whose rest ended on "
-            f"this tape filled {self.misses[src] / n:.0%} where the model said {self.shown[src] / n:.0%} (averaged "
-            f"over 0-5 bps offsets and 10-60 s rests), so maker shares of that size are {way} (logit "
-            f"{self.shifts[src]:+.2f}){borrowed}"
+            f"corrected online: the app's {n:,} test limit orders of {self.buckets.labels[bucket]} whose rest ended on "
+            f"this tape filled {self.misses[bucket] / n:.0%} where the app showed {self.shown[bucket] / n:.0%} (its "
+            f"correction included; averaged over 0-5 bps offsets and 10-60 s rests), so maker shares of that size "
+            f"are {way} (logit {self.shifts[bucket]:+.2f})"
         )
 
 
@@ -377,20 +349,72 @@ class BandTracker(_Tracker):
 class ShareTracker(_Tracker):
     """The maker share's online logit shift per size bucket (module doc).
 
-    Only the sizes of the app's test limit orders (``tested_usd``) have outcomes; an order of a bucket none of them
-    falls in takes the shift of the bucket of the nearest tested size (``source``), so that a $50k order is not left
-    at the static model between corrected $10k and $100k ones. That is an assumption (said in its note): no outcome
-    of its own size checks it. The validator's and the rule's orders are all of tested sizes, so it changes none of
-    their figures."""
+    Only the sizes of the app's test limit orders (``tested_usd``) have outcomes, each in its own bucket. An order of
+    any size takes the shift interpolated linearly in log10 size between the tested sizes around it (flat beyond the
+    smallest and the largest): at a tested size that is its bucket's shift; between two, a blend, so that the share
+    does not jump at a bucket edge (a $33k order is not moved like $100k ones while a $31k one is moved like $10k
+    ones). Between and beyond the tested sizes it is an assumption (said in the order's note): no outcome of its own
+    size checks it. The validator's and the rule's orders are all of tested sizes, so it changes none of their
+    figures."""
 
     def __init__(
         self, step: float, buckets: SizeBuckets = DECADES, tested_usd: Sequence[float] = GRID_SIZES_USD
     ) -> None:
         super().__init__(step, buckets)
-        self.source = nearest_tested(buckets, tested_usd)
+        self.tested_usd = tuple(sorted(tested_usd))
+        self._tested_log10 = [math.log10(v) for v in self.tested_usd]
+        self._tested_bucket = [buckets.of(v) for v in self.tested_usd]
 
     def share(self, model_share: float, bucket: int) -> float:
-        return float(moved_share(model_share, self.shift(self.source[bucket])))
+        """For an order of a tested size in ``bucket`` (the validator's and the rule's orders)."""
+        return float(moved_share(model_share, self.shift(bucket)))
+
+    def share_at(self, model_share: float, notional_usd: float) -> float:
+        """For an order of any size (what the app shows)."""
+        return float(moved_share(model_share, self.shift_at(notional_usd)))
+
+    def shift_at(self, notional_usd: float) -> float:
+        x = math.log10(max(float(notional_usd), 1e-9))
+        xs = self._tested_log10
+        if not xs:
+            return self.shift(self.buckets.of(notional_usd))
+        with self._lock:
+            ys = [self._shift[b] for b in self._tested_bucket]
+        k = bisect.bisect_right(xs, x)
+        if k == 0:
+            return ys[0]
+        if k == len(xs):
+            return ys[-1]
+        w = (x - xs[k - 1]) / (xs[k] - xs[k - 1])
+        return (1.0 - w) * ys[k - 1] + w * ys[k]
+
+    def tested_near(self, notional_usd: float) -> float | None:
+        """The tested size this order is (within 1%, e.g. a $10k order rounded down to the lot), else None."""
+        for v in self.tested_usd:
+            if abs(notional_usd / v - 1.0) <= 0.01:
+                return v
+        return None
+
+    def note(self, notional_usd: float) -> str:
+        """What the tracker has done for an order of ``notional_usd`` (empty before any outcome that moves it)."""
+        st = self.state()
+        near = self.tested_near(notional_usd)
+        if near is not None:
+            return st.share_note(self.buckets.of(near))
+        xs = self.tested_usd
+        below = [v for v in xs if v < notional_usd]
+        above = [v for v in xs if v > notional_usd]
+        around = [v for v in (below[-1:] + above[:1])]
+        notes = [st.share_note(self.buckets.of(v)) for v in around]
+        if not any(notes):
+            return ""
+        sizes = " and ".join(_usd(v) for v in around)
+        how = "between theirs, by log size" if len(around) == 2 else "theirs"
+        return (
+            "; ".join(n for n in notes if n)
+            + f"; no test order is of this size ({_usd(notional_usd)}), so its correction is {how} (the {sizes} test "
+            "orders'): an assumption, not checked on the tape"
+        )
 
     def observe(self, bucket: int, realised: float, shown: float) -> None:
         """A resting order of ``bucket`` shown ``shown`` filled ``realised`` (fractions) by the end of its rest."""

@@ -244,7 +244,8 @@ def restart_note(
     what = "The replay restarted" if replay else "The feed's exchange time stepped back"
     text = (
         f"{what} {max(ago, 0.0):.0f} s ago ({at} UTC): the recording started over, so prices jump there; "
-        "the charts break their line at the marker."
+        "the charts break their line at the marker, and the online corrections of the p90 and the maker share start "
+        "over from the models as trained."
         if replay
         else f"{what} {max(ago, 0.0):.0f} s ago ({at} UTC); the charts break their line at the marker."
     )

@@ -286,7 +286,7 @@ def card_figure(view: CardView) -> go.Figure | None:
 # ---- the online calibration (core.pricing.calibration) ----------------------------------------------------------
 
 BAND_COLUMNS = ["size (USD)", "real taker orders", "paid more than the band", "band shift (units)"]
-MAKER_COLUMNS = ["size (USD)", "test limit orders ended", "filled", "model said", "maker shift (logit)"]
+MAKER_COLUMNS = ["size (USD)", "test limit orders ended", "filled", "app showed", "maker shift (logit)"]
 #: below this many outcomes a bucket's shares are not shown as percentages (one order is 5 points or more)
 MIN_SHOWN = 20
 ONLINE_UNITS = (
@@ -294,8 +294,10 @@ ONLINE_UNITS = (
     "0.02 bps) 0.03 bps, so a shift of +10 units adds 0.3 bps to the p90. A bucket can show fewer than 10% of orders "
     "above its band and still a raised band: a cover of a band already at the expected cost does not lower it. A maker "
     "shift of +1 logit turns a 30% share into 54%. The app's test limit orders are $10k, $100k, $1M and $5M (0, 1 and "
-    "5 bps behind the touch, resting 10, 30 and 60 s): an order of a size none of them falls in takes the correction of "
-    "the nearest size tested, an assumption its method note states (no test order of its own size checks it)."
+    "5 bps behind the touch, resting 10, 30 and 60 s): an order of another size takes a correction interpolated "
+    "between those of the tested sizes around it (by log size; beyond $10k and $5M, theirs), an assumption its method "
+    "note states (no test order of its own size checks it). 'App showed' is the share the app showed those test "
+    "orders, its correction included."
 )
 
 
@@ -368,7 +370,7 @@ def online_view(status: CalibrationStatus | None) -> OnlineView:
             "size (USD)": share.buckets.labels[k],
             "test limit orders ended": share.outcomes[k],
             "filled": _share(share.misses[k], share.outcomes[k]),
-            "model said": _share(share.shown[k], share.outcomes[k]),
+            "app showed": _share(share.shown[k], share.outcomes[k]),
             "maker shift (logit)": f"{share.shifts[k]:+.3f}",
         }
         for k in tested

@@ -287,22 +287,24 @@ def test_the_shipped_share_step_is_no_worse_than_the_static_model_by_the_log_los
     assert fastest["minute_moves_points"]["back_and_forth"] > chosen["minute_moves_points"]["back_and_forth"]
 
 
-def test_an_untested_size_takes_the_nearest_tested_sizes_correction_and_says_so():
-    from core.learned.online import nearest_tested
-
+def test_an_untested_size_takes_a_correction_between_its_neighbours_and_says_so():
     grid = (1e4, 1e5, 1e6, 5e6)
-    assert nearest_tested(HALF_DECADES, grid) == (3, 3, 3, 3, 5, 5, 7, 7, 8)  # $50k -> $100k's, $500k -> $1M's
-    assert nearest_tested(DECADES, grid) == (2, 2, 2, 3, 4)
-    assert nearest_tested(DECADES, ()) == (0, 1, 2, 3, 4)
     t = ShareTracker(0.5, HALF_DECADES, grid)
-    t.observe(HALF_DECADES.of(1e5), realised=1.0, shown=0.3)
-    b50k = HALF_DECADES.of(5e4)
-    assert t.share(0.3, b50k) == t.share(0.3, HALF_DECADES.of(1e5)) > 0.3
-    assert t.share(0.3, HALF_DECADES.of(1e4)) == 0.3  # the $10k orders' own shift: none yet
-    st = t.state()
-    own, borrowed = st.share_note(5, 5), st.share_note(b50k, t.source[b50k])
-    assert "$100k-316k" in own and "assumption" not in own
-    assert "$100k-316k" in borrowed and "$32k-100k" in borrowed and "an assumption" in borrowed
+    t.observe(HALF_DECADES.of(1e5), realised=1.0, shown=0.3)  # the $100k test orders: raised by 0.35 logit
+    s100k = t.shift(HALF_DECADES.of(1e5))
+    assert s100k == pytest.approx(0.35)
+    # at a tested size its own bucket's shift; between two, by log size; beyond the ends, flat
+    assert t.shift_at(1e5) == s100k and t.shift_at(1e4) == 0.0 and t.shift_at(1e6) == 0.0
+    assert t.shift_at(10**4.5) == pytest.approx(s100k / 2) and t.shift_at(10**5.5) == pytest.approx(s100k / 2)
+    assert t.shift_at(100.0) == t.shift_at(1e4) and t.shift_at(1e8) == t.shift_at(5e6)
+    # no jump at a bucket edge: $31k and $33k get nearly the same correction
+    assert abs(t.share_at(0.3, 3.1e4) - t.share_at(0.3, 3.3e4)) < 0.01
+    assert t.share_at(0.3, 1e5) == t.share(0.3, HALF_DECADES.of(1e5)) > 0.3
+    # the notes: a tested size (even rounded down to the lot) says nothing of an assumption; another size does
+    assert "assumption" not in t.note(99_990.0) and "$100k-316k" in t.note(99_990.0)
+    between = t.note(5e4)
+    assert "$10k and $100k" in between and "an assumption" in between and "$100k-316k" in between
+    assert t.note(2e6) == ""  # neither neighbour has an outcome yet
 
 
 def test_the_validator_says_how_much_the_band_moves_a_minute():
