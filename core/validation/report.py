@@ -556,15 +556,21 @@ def _coverage_table(cov: dict[str, Any]) -> list[str]:
     elif "note" in held:
         lines += ["", f"Out of sample: {held['note']}."]
     if on:
-        lines += ["", f"Online calibration: {on['method']}; {ONLINE_NOTE}"]
-        mv = on.get("minute_moves_bps")
-        if mv:
-            lines[-1] += (
-                f" How much it moves what a trader sees: from two minutes in, the band of an order of a given size "
-                f"changed by a median {mv['median']:.2f} bps from one minute to the next (p90 {mv['p90']:.2f}), of "
-                f"which {mv['back_and_forth']:.2f} bps a minute went back and forth."
-            )
+        lines += ["", _online_line(on, "minute_moves_bps", "the band of an order of a given size changed", "bps", 2)]
     return lines
+
+
+def _online_line(on: dict[str, Any], key: str, what: str, unit: str, digits: int, tail: str = "") -> str:
+    """The online calibration's method, and how much it moved what a trader sees (``key``: a ``moves_summary``)."""
+    line = f"Online calibration: {on['method']}; {ONLINE_NOTE}"
+    mv = on.get(key)
+    if mv:
+        line += (
+            f" How much it moves what a trader sees: from two minutes in, {what} by a median {mv['median']:.{digits}f} "
+            f"{unit} from one minute to the next (p90 {mv['p90']:.{digits}f}), of which "
+            f"{mv['back_and_forth']:.{digits}f} {unit} a minute went back and forth{tail}."
+        )
+    return line
 
 
 def _limit_section(lo: dict[str, Any]) -> list[str]:
@@ -597,15 +603,8 @@ def _limit_section(lo: dict[str, Any]) -> list[str]:
             + (f" {_with_ci(on['by_size'][k]['predicted'], on['by_size'][k]['predicted_ci'], _pct)} |" if on else "")
         )
     if on:
-        out += ["", f"Online calibration: {on['method']}; {ONLINE_NOTE}"]
-        mv = on.get("minute_moves_points")
-        if mv:
-            out[-1] += (
-                f" How much it moves what a trader sees: from two minutes in, a model share of 25% was shown moved "
-                f"by a median {mv['median']:.1f} points from one minute to the next (p90 {mv['p90']:.1f}), of which "
-                f"{mv['back_and_forth']:.1f} points a minute went back and forth (the rest: climbing or falling to "
-                "the day's level)."
-            )
+        tail = " (the rest: climbing or falling to the day's level)"
+        out += ["", _online_line(on, "minute_moves_points", "a model share of 25% was shown moved", "points", 1, tail)]
     by_warning = lo.get("fill_calibration_by_warning") or {}
     if len(by_warning) == 2:
         out += [
