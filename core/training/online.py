@@ -119,10 +119,9 @@ def _best(cand: list[dict[str, Any]], worst: str, loss: str) -> dict[str, Any]:
     """``ONLINE_RULE``'s choice: the lowest loss among the steps whose worst judged cell is within ``TOLERANCE``,
     else the smallest worst cell (the smaller step on a tie)."""
     ok = [c for c in cand if c[worst] <= TOLERANCE]
-    n = lambda c: c.get("n_buckets", 0)  # noqa: E731
     if ok:
-        return min(ok, key=lambda c: (c[loss], c["step"], n(c)))
-    return min(cand, key=lambda c: (c[worst], c["step"], n(c)))
+        return min(ok, key=lambda c: (c[loss], c["step"], c.get("n_buckets", 0)))
+    return min(cand, key=lambda c: (c[worst], c["step"], c.get("n_buckets", 0)))
 
 
 def _candidates(steps: Sequence[float]) -> list[tuple[float, SizeBuckets]]:
