@@ -60,7 +60,9 @@ def models_page() -> None:
 
     @st.fragment(run_every=2.0)
     def online() -> None:
-        view = online_view(rt.calibration())
+        status = rt.calibration()
+        book = rt.latest(*status.instrument) if status is not None and status.instrument else None
+        view = online_view(status, book.spread_bps if book is not None else None)
         (st.info if view.learning else st.caption)(view.headline)
         if view.learning:
             st.markdown("**p90 band, by what real taker orders paid**")

@@ -135,6 +135,8 @@ class CostEstimate:
     maker_filled_usd: float = 0.0  # limit orders: expected notional filled as maker
     crossed_usd: float = 0.0  # limit orders: notional crossed as taker at the horizon
     at_expiry: AtExpiry | None = None
+    #: limit orders whose maker share an online correction moved: the model's own share (None: no correction)
+    maker_fraction_model: float | None = None
     #: the volatility of 30 s mid returns, annualised, where the data measured one from enough history
     #: (``Volatility.horizon_settled``); above ``volatility_annual`` moves continue (trending), below they revert
     volatility_30s_annual: float | None = None
@@ -365,6 +367,7 @@ def estimate(
         maker_filled_usd=limit.maker_usd if limit else 0.0,
         crossed_usd=limit.crossed_usd if limit else 0.0,
         at_expiry=order.at_expiry if limit else None,
+        maker_fraction_model=limit.model_fraction if limit else None,
         latency_ms=order.latency_ms,
         notes=tuple(notes),
         walk=walk,

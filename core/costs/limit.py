@@ -25,6 +25,7 @@ from core.costs.models import (
     MakerTakerModel,
     ModelInput,
     OnlineNoteModel,
+    OnlineShareModel,
     RegimeModel,
     TrainedRangeModel,
 )
@@ -51,6 +52,7 @@ class LimitExecution:
     adverse_selection_usd: float = 0.0  # expected markout of the filled part (positive = cost)
     opportunity_usd: float = 0.0  # expected move away before the rest crosses (0 when cancelled)
     risk: LimitRisk | None = None  # the estimates behind the two (None: the model gives none)
+    model_fraction: float | None = None  # the model's own share where an online correction moved it to ``fraction``
 
 
 def _ci(ci: tuple[float, float] | None) -> str:
@@ -165,7 +167,12 @@ def limit_execution(
         note = horizon_note(order.horizon_s, hor_lo, hor_hi)
         if note:
             notes.append(note)
-    f = float(model.maker_fraction(mi))
+    f_model: float | None = None
+    if isinstance(model, OnlineShareModel):
+        f, f_model = model.maker_fraction_parts(mi)
+        f = float(f)
+    else:
+        f = float(model.maker_fraction(mi))
     if not (math.isfinite(f) and 0.0 <= f <= 1.0):
         raise OrderError(f"The maker/taker model returned {f!r}, outside [0, 1].")
     online = model.online_note(mi) if isinstance(model, OnlineNoteModel) else ""
@@ -210,4 +217,5 @@ def limit_execution(
         adverse_selection_usd=adverse,
         opportunity_usd=opportunity,
         risk=risk,
+        model_fraction=f_model,
     )

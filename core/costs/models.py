@@ -90,6 +90,16 @@ class OnlineNoteModel(Protocol):
 
 
 @runtime_checkable
+class OnlineShareModel(Protocol):
+    """A maker/taker model corrected online gives its share with and without the correction, so the card can say
+    how much of the share shown the correction makes (a 5-point gap between filled and shown can move a share 15)."""
+
+    def maker_fraction_parts(self, x: ModelInput) -> tuple[float, float | None]:
+        """(share shown, the model's own share or None where no correction applies)."""
+        ...
+
+
+@runtime_checkable
 class RegimeModel(Protocol):
     """A maker/taker model that can say when the market lies outside the conditions it was trained on."""
 

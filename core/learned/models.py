@@ -230,7 +230,7 @@ class SlippageModelImpl:
     def online_note(self, x: ModelInput) -> str:
         if self.band is None or self.quantiles is None or not self.band.applies(x.snapshot.exchange, x.snapshot.symbol):
             return ""
-        return self.band.state().band_note(self.band.buckets.of(x.notional_usd))
+        return self.band.state().band_note(self.band.buckets.of(x.notional_usd), x.snapshot.spread_bps)
 
     def predict_quantiles(self, x: ModelInput, **kw: Any) -> np.ndarray | None:
         """(p50, p90, p95) in bps, or None without a quantile model."""
@@ -293,7 +293,9 @@ class MakerTakerModelImpl:
         calib = (
             "" if shift is None else f"; recalibrated for {key} on its training-date tape (logit shift {shift:+.2f})"
         )
-        caveat = self.cards.get("maker_taker", {}).get("caveat")  # the held-out day's misses, said plainly
+        caveat = caveat_for(
+            self.cards.get("maker_taker", {}).get("caveat") or "", x.snapshot.exchange, x.snapshot.symbol
+        )
         return self.imputed_flow(x.snapshot).source + calib + (f"; {caveat}" if caveat else "")
 
     def regime(self, vol: Volatility) -> str:
@@ -375,10 +377,13 @@ class MakerTakerModelImpl:
         )
 
     def maker_fraction(self, x: ModelInput) -> float:
+        return self.maker_fraction_parts(x)[0]
+
+    def maker_fraction_parts(self, x: ModelInput) -> tuple[float, float | None]:
         p = _clip(float(self.net_for(x.snapshot).forward(self.features(x))[0]), 0.0, 1.0)
         if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):
-            return p
-        return self.share.share_at(p, x.notional_usd)
+            return p, None
+        return self.share.share_at(p, x.notional_usd), p
 
     def online_note(self, x: ModelInput) -> str:
         if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):
@@ -393,6 +398,23 @@ class MakerTakerModelImpl:
         """Adverse selection and opportunity cost at the order's horizon, from the card's tape estimates
         (per trained horizon, linear in between, clipped to 1-60 s); None when the card has none."""
         return risk_at(self.cards.get("maker_taker", {}), float(x.order.horizon_s))
+
+
+#: each of the card's caveat sentences starts so (``core.training.held_out.maker_caveat``), naming its recording
+_CAVEAT_HEAD = "On the held-out day ("
+
+
+def caveat_for(caveat: str, exchange: str, symbol: str) -> str:
+    """The card's held-out caveat for the order's own instrument: the sentences of its recordings, or, where the
+    held-out day has none of it, the first (headline) sentence said to be another instrument's. One instrument's
+    account, not every instrument's, keeps the maker note readable (and an ETHUSDT figure off a BTCUSDT order)."""
+    parts = [p.strip() for p in caveat.split(_CAVEAT_HEAD) if p.strip()]
+    if not parts:
+        return ""
+    own = [p for p in parts if p.startswith(f"{exchange}_{symbol}_")]
+    if own:
+        return " ".join(f"on the held-out day ({p}" for p in own).replace(". on the held-out", "; on the held-out")
+    return f"no held-out day for this instrument; for another one, on the held-out day ({parts[0]}"
 
 
 def risk_at(card: dict[str, Any], horizon_s: float) -> LimitRisk | None:

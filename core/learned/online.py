@@ -28,6 +28,7 @@ import bisect
 import json
 import math
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -46,9 +47,18 @@ LEVEL = 0.9
 UNIT_FLOOR_BPS = 0.03
 #: shares are kept this far from 0 and 1 before taking the logit (a finite logit for a share of exactly 0 or 1)
 SHARE_EPS = 1e-6
+#: each bucket also counts its last this many outcomes: the running totals since the start cannot tell a reader
+#: whether the correction in force is still needed, the recent ones can
+RECENT_OUTCOMES = 100
 
 
-def _usd(v: float) -> str:
+def shown_label(label: str) -> str:
+    """A size bucket's label as the pages show it ("≥$1M"; the JSON and the reports keep ">=$1M")."""
+    return label.replace(">=", "≥")
+
+
+def size_label(v: float) -> str:
+    """$10k, $1M, $3.2M: a bucket edge or a tested size in words."""
     for div, unit in ((1e6, "M"), (1e3, "k")):
         if v >= div:
             x = v / div
@@ -74,8 +84,8 @@ class SizeBuckets:
     @property
     def labels(self) -> tuple[str, ...]:
         e = self.edges_usd
-        mid = [f"{_usd(a)}-{_usd(b)[1:]}" for a, b in pairwise(e)]
-        return (f"<{_usd(e[0])}", *mid, f">={_usd(e[-1])}")
+        mid = [f"{size_label(a)}-{size_label(b)[1:]}" for a, b in pairwise(e)]
+        return (f"<{size_label(e[0])}", *mid, f">={size_label(e[-1])}")
 
     def __len__(self) -> int:
         return len(self.edges_usd) + 1
@@ -202,6 +212,10 @@ class TrackerState:
     outcomes: tuple[int, ...]  # outcomes seen per size bucket
     misses: tuple[float, ...]  # band: orders above the band shown; share: sum of realised fills
     shown: tuple[float, ...]  # band: 0; share: sum of the shares shown for those outcomes
+    #: the same three over each bucket's last ``RECENT_OUTCOMES`` outcomes (all zero: not known, an older ingest)
+    recent_outcomes: tuple[int, ...] = ()
+    recent_misses: tuple[float, ...] = ()
+    recent_shown: tuple[float, ...] = ()
 
     def to_doc(self) -> dict[str, Any]:
         """As JSON for the bus (the ingest publishes its trackers; replicas load them)."""
@@ -212,18 +226,24 @@ class TrackerState:
             "outcomes": list(self.outcomes),
             "misses": list(self.misses),
             "shown": list(self.shown),
+            "recent_outcomes": list(self.recent_outcomes),
+            "recent_misses": list(self.recent_misses),
+            "recent_shown": list(self.recent_shown),
         }
 
     @staticmethod
     def from_doc(doc: Any) -> TrackerState:
         """A state read from the bus; ``ParseError`` for anything that is not one (unknown buckets, wrong lengths,
-        a value that is not a finite number), so a malformed document is counted and skipped, never applied."""
+        a value that is not a finite number), so a malformed document is counted and skipped, never applied. The
+        recent counts may be absent (an ingest of an older version): then they are not known."""
         if not isinstance(doc, dict) or doc.get("buckets") not in BUCKET_SETS:
             raise ParseError("bad_calibration", "not a tracker state, or size buckets this version does not know")
         buckets = BUCKET_SETS[doc["buckets"]]
 
-        def numbers(key: str) -> tuple[float, ...]:
+        def numbers(key: str, *, optional: bool = False) -> tuple[float, ...]:
             v = doc.get(key)
+            if v is None and optional:
+                return (0.0,) * len(buckets)
             if not isinstance(v, list) or len(v) != len(buckets):
                 raise ParseError("bad_calibration", f"{key}: not one number per size bucket")
             try:
@@ -234,9 +254,12 @@ class TrackerState:
                 raise ParseError("bad_calibration", f"{key}: not finite")
             return out
 
-        outcomes = numbers("outcomes")
-        if any(x < 0 or x != int(x) for x in outcomes):
-            raise ParseError("bad_calibration", "outcomes: not counts")
+        def counts(key: str, *, optional: bool = False) -> tuple[int, ...]:
+            v = numbers(key, optional=optional)
+            if any(x < 0 or x != int(x) for x in v):
+                raise ParseError("bad_calibration", f"{key}: not counts")
+            return tuple(int(x) for x in v)
+
         step = doc.get("step")
         if not isinstance(step, int | float) or not step >= 0.0:
             raise ParseError("bad_calibration", "step: not a number of 0 or more")
@@ -244,21 +267,43 @@ class TrackerState:
             float(step),
             buckets,
             numbers("shifts"),
-            tuple(int(x) for x in outcomes),
+            counts("outcomes"),
             numbers("misses"),
             numbers("shown"),
+            counts("recent_outcomes", optional=True),
+            numbers("recent_misses", optional=True),
+            numbers("recent_shown", optional=True),
         )
 
-    def band_note(self, bucket: int) -> str:
-        """What the band tracker has done for orders of ``bucket`` (empty before any outcome)."""
+    def recent(self, bucket: int) -> tuple[int, float, float]:
+        """(outcomes, misses or fills, shown) over the bucket's last ``RECENT_OUTCOMES`` outcomes (0s: not known)."""
+        if not self.recent_outcomes:
+            return 0, 0.0, 0.0
+        return self.recent_outcomes[bucket], self.recent_misses[bucket], self.recent_shown[bucket]
+
+    def band_note(self, bucket: int, spread_bps: float) -> str:
+        """What the band tracker has done for orders of ``bucket`` (empty before any outcome), its shift in bps of
+        an order on a book of ``spread_bps``."""
         n = self.outcomes[bucket]
         if not n:
             return ""
-        way = "raised" if self.shifts[bucket] > 0 else "lowered" if self.shifts[bucket] < 0 else "left"
+        shift = self.shifts[bucket]
+        way = "raised" if shift > 0 else "lowered" if shift < 0 else "left"
+        target = 1 - LEVEL
+        rate = self.misses[bucket] / n
+        rn, rm, _ = self.recent(bucket)
+        recent = f" ({rm / rn:.0%} of the last {rn:,})" if rn and rn < n else ""
+        why = ""
+        if shift > 0 and rate <= target:
+            why = (
+                f" (raised although not more than {target:.0%} paid more: an order whose band was already at its "
+                "expected cost, the lowest a band goes, does not lower it when it pays less)"
+            )
         return (
-            f"corrected online: of {n:,} real taker orders of {self.buckets.labels[bucket]} on this tape so far, "
-            f"{self.misses[bucket] / n:.0%} paid more than the band shown them (target {1 - LEVEL:.0%}), so the band is {way} "
-            f"by {abs(self.shifts[bucket]):.2f} x max(spread, {UNIT_FLOOR_BPS:g} bps)"
+            f"corrected online: of {n:,} real taker orders of {shown_label(self.buckets.labels[bucket])} on this tape so far, "
+            f"{rate:.0%} paid more than the band shown them{recent} (target {target:.0%}), so the band is {way} "
+            f"by {abs(shift) * band_unit_bps(spread_bps):.2f} bps on this book ({abs(shift):.2f} x max(spread, "
+            f"{UNIT_FLOOR_BPS:g} bps)){why}"
         )
 
     def share_note(self, bucket: int) -> str:
@@ -267,11 +312,13 @@ class TrackerState:
         if not n:
             return ""
         way = "raised" if self.shifts[bucket] > 0 else "lowered" if self.shifts[bucket] < 0 else "left as they are"
+        rn, rf, rs = self.recent(bucket)
+        recent = f"; the last {rn:,} filled {rf / rn:.0%} where it showed {rs / rn:.0%}" if rn and rn < n else ""
         return (
-            f"corrected online: the app's {n:,} test limit orders of {self.buckets.labels[bucket]} whose rest ended on "
+            f"corrected online: the app's {n:,} test limit orders of {shown_label(self.buckets.labels[bucket])} whose rest ended on "
             f"this tape filled {self.misses[bucket] / n:.0%} where the app showed {self.shown[bucket] / n:.0%} (its "
-            f"correction included; averaged over 0-5 bps offsets and 10-60 s rests), so maker shares of that size "
-            f"are {way} (logit {self.shifts[bucket]:+.2f})"
+            f"correction included; averaged over 0-5 bps offsets and 10-60 s rests){recent}, so maker shares of that "
+            f"size are {way} (logit {self.shifts[bucket]:+.2f})"
         )
 
 
@@ -291,6 +338,8 @@ class _Tracker:
         self._n = [0] * n
         self._a = [0.0] * n
         self._b = [0.0] * n
+        self._recent: list[deque[tuple[float, float]]] = [deque() for _ in range(n)]
+        self._recent_sum = [[0.0, 0.0] for _ in range(n)]  # kept as they go: ``state()`` runs on every estimate
 
     def applies(self, exchange: str, symbol: str) -> bool:
         return self.applies_to is None or self.applies_to == (exchange, symbol)
@@ -301,8 +350,19 @@ class _Tracker:
 
     def state(self) -> TrackerState:
         with self._lock:
+            recent = [
+                (len(d), max(r[0], 0.0), max(r[1], 0.0)) for d, r in zip(self._recent, self._recent_sum, strict=True)
+            ]
             return TrackerState(
-                self.step, self.buckets, tuple(self._shift), tuple(self._n), tuple(self._a), tuple(self._b)
+                self.step,
+                self.buckets,
+                tuple(self._shift),
+                tuple(self._n),
+                tuple(self._a),
+                tuple(self._b),
+                tuple(r[0] for r in recent),
+                tuple(r[1] for r in recent),
+                tuple(r[2] for r in recent),
             )
 
     def load(self, state: TrackerState) -> None:
@@ -315,11 +375,34 @@ class _Tracker:
         with self._lock:
             self._shift, self._n = list(state.shifts), list(state.outcomes)
             self._a, self._b = list(state.misses), list(state.shown)
+            # a replica keeps the ingest's recent counts, not its outcomes: their mean stands for each of them
+            self._clear_recent()
+            for k in range(len(self.buckets)):
+                rn, ra, rb = state.recent(k)
+                if rn:
+                    self._recent[k].extend([(ra / rn, rb / rn)] * rn)
+                    self._recent_sum[k] = [ra, rb]  # as published, not re-added
 
     def reset(self) -> None:
         with self._lock:
             n = len(self.buckets)
             self._shift, self._n, self._a, self._b = [0.0] * n, [0] * n, [0.0] * n, [0.0] * n
+            self._clear_recent()
+
+    def _clear_recent(self) -> None:
+        self._recent = [deque() for _ in self.buckets.labels]
+        self._recent_sum = [[0.0, 0.0] for _ in self.buckets.labels]
+
+    def _push(self, bucket: int, a: float, b: float) -> None:
+        """One outcome into the bucket's recent window (with the lock held)."""
+        d, r = self._recent[bucket], self._recent_sum[bucket]
+        if len(d) == RECENT_OUTCOMES:
+            oa, ob = d.popleft()
+            r[0] -= oa
+            r[1] -= ob
+        d.append((a, b))
+        r[0] += a
+        r[1] += b
 
 
 class BandTracker(_Tracker):
@@ -344,6 +427,7 @@ class BandTracker(_Tracker):
                 self._shift[bucket] += self.step * (float(missed) - (1.0 - self.level))
             self._n[bucket] += 1
             self._a[bucket] += float(missed)
+            self._push(bucket, float(missed), 0.0)
 
 
 class ShareTracker(_Tracker):
@@ -408,11 +492,11 @@ class ShareTracker(_Tracker):
         notes = [st.share_note(self.buckets.of(v)) for v in around]
         if not any(notes):
             return ""
-        sizes = " and ".join(_usd(v) for v in around)
+        sizes = " and ".join(size_label(v) for v in around)
         how = "between theirs, by log size" if len(around) == 2 else "theirs"
         return (
             "; ".join(n for n in notes if n)
-            + f"; no test order is of this size ({_usd(notional_usd)}), so its correction is {how} (the {sizes} test "
+            + f"; no test order is of this size ({size_label(notional_usd)}), so its correction is {how} (the {sizes} test "
             "orders'): an assumption, not checked on the tape"
         )
 
@@ -423,6 +507,7 @@ class ShareTracker(_Tracker):
             self._n[bucket] += 1
             self._a[bucket] += float(realised)
             self._b[bucket] += float(shown)
+            self._push(bucket, float(realised), float(shown))
 
 
 def replay_band(

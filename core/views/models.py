@@ -21,6 +21,8 @@ import plotly.graph_objects as go
 
 from core.learned.fill import GRID_SIZES_USD
 from core.learned.models import ROLES
+from core.learned.online import REFERENCE_SHARE, TrackerState, band_unit_bps, moved_share, shown_label, size_label
+from core.market.venues import label as venue_label
 from core.pricing.calibration import CalibrationState, CalibrationStatus
 
 TITLES = {
@@ -285,19 +287,29 @@ def card_figure(view: CardView) -> go.Figure | None:
 
 # ---- the online calibration (core.pricing.calibration) ----------------------------------------------------------
 
-BAND_COLUMNS = ["size (USD)", "real taker orders", "paid more than the band", "band shift (units)"]
-MAKER_COLUMNS = ["size (USD)", "test limit orders ended", "filled", "app showed", "maker shift (logit)"]
+BAND_COLUMNS = ["order size", "real taker orders", "paid more than the band", "of the last 100", "band moved by"]
+MAKER_COLUMNS = [
+    "test orders",
+    "rests ended",
+    "filled",
+    "app showed",
+    "last 100: filled / showed",
+    "shift",
+    "a 25% share shows",
+]
 #: below this many outcomes a bucket's shares are not shown as percentages (one order is 5 points or more)
 MIN_SHOWN = 20
 ONLINE_UNITS = (
-    "A band unit is max(spread, 0.03 bps) of the order's book: on the bundled BTCUSDT perpetual (spread about "
-    "0.02 bps) 0.03 bps, so a shift of +10 units adds 0.3 bps to the p90. A bucket can show fewer than 10% of orders "
-    "above its band and still a raised band: a cover of a band already at the expected cost does not lower it. A maker "
-    "shift of +1 logit turns a 30% share into 54%. The app's test limit orders are $10k, $100k, $1M and $5M (0, 1 and "
-    "5 bps behind the touch, resting 10, 30 and 60 s): an order of another size takes a correction interpolated "
-    "between those of the tested sizes around it (by log size; beyond $10k and $5M, theirs), an assumption its method "
-    "note states (no test order of its own size checks it). 'App showed' is the share the app showed those test "
-    "orders, its correction included."
+    "'Band moved by' is the shift in bps on the instrument's current book: the shift is kept in units of "
+    "max(spread, 0.03 bps), so on a book whose spread widens it moves the band more. A size can show fewer than 10% "
+    "of orders above its band and still a raised band: an order whose band was already at its expected cost (the "
+    "lowest a band goes) does not lower it when it pays less. The maker shift is in logits, so its effect in points "
+    "depends on the share it moves ('a 25% share shows' gives it at a typical share). The app's test limit orders "
+    "are $10k, $100k, $1M and $5M (0, 1 and 5 bps behind the touch, resting 10, 30 and 60 s); an order of another "
+    "size takes a correction interpolated between those of the tested sizes around it (by log size; beyond $10k and "
+    "$5M, theirs), an assumption its method note states. 'App showed' is the share the app showed those test "
+    "orders, its correction included. 'Last 100' counts each size's most recent outcomes, so a reader can see "
+    "whether a correction is still needed."
 )
 
 
@@ -318,8 +330,11 @@ def _share(num: float, n: int, untested: str = "—") -> str:
     return f"{num / n:.0%}" if n >= MIN_SHOWN else f"— ({n} so far)"
 
 
-def online_view(status: CalibrationStatus | None) -> OnlineView:
-    """The Models page's account of the online calibration from its status (None: it does not run here)."""
+def online_view(
+    status: CalibrationStatus | None, spread_bps: float | None = None, *, now_s: float | None = None
+) -> OnlineView:
+    """The Models page's account of the online calibration from its status (None: it does not run here);
+    ``spread_bps``: the instrument's current book's, to say the band's shift in bps (None: in units)."""
     empty = (pd.DataFrame(columns=BAND_COLUMNS), pd.DataFrame(columns=MAKER_COLUMNS))
     if status is None:
         return OnlineView(
@@ -354,35 +369,57 @@ def online_view(status: CalibrationStatus | None) -> OnlineView:
         )
     band, share = status.band, status.share
     assert band is not None and share is not None
-    inst = " ".join(status.instrument) if status.instrument else "this instrument"
+
+    def recent(st: TrackerState, k: int, *, shown: bool = False) -> str:
+        rn, ra, rb = st.recent(k)
+        if not rn:
+            return "—"
+        if rn < MIN_SHOWN:
+            return f"— ({rn} so far)"
+        return f"{ra / rn:.0%} / {rb / rn:.0%}" if shown else f"{ra / rn:.0%}"
+
+    def moved(shift: float) -> str:
+        if spread_bps is None:
+            return f"{shift:+.2f} units"
+        return f"{shift * band_unit_bps(spread_bps):+.2f} bps"
+
     band_rows = [
         {
-            "size (USD)": label,
+            "order size": shown_label(label),
             "real taker orders": band.outcomes[k],
             "paid more than the band": _share(band.misses[k], band.outcomes[k]),
-            "band shift (units)": f"{band.shifts[k]:+.2f}",
+            "of the last 100": recent(band, k),
+            "band moved by": moved(band.shifts[k]),
         }
         for k, label in enumerate(band.buckets.labels)
     ]
-    tested = sorted({share.buckets.of(v) for v in GRID_SIZES_USD})
-    maker_rows = [
-        {
-            "size (USD)": share.buckets.labels[k],
-            "test limit orders ended": share.outcomes[k],
-            "filled": _share(share.misses[k], share.outcomes[k]),
-            "app showed": _share(share.shown[k], share.outcomes[k]),
-            "maker shift (logit)": f"{share.shifts[k]:+.3f}",
-        }
-        for k in tested
-    ]
+    maker_rows = []
+    for v in sorted(GRID_SIZES_USD):
+        k = share.buckets.of(v)
+        maker_rows.append(
+            {
+                "test orders": f"{size_label(v)} ({shown_label(share.buckets.labels[k])})",
+                "rests ended": share.outcomes[k],
+                "filled": _share(share.misses[k], share.outcomes[k]),
+                "app showed": _share(share.shown[k], share.outcomes[k]),
+                "last 100: filled / showed": recent(share, k, shown=True),
+                "shift": f"{share.shifts[k]:+.2f} logit",
+                "a 25% share shows": f"{float(moved_share(REFERENCE_SHARE, share.shifts[k])):.0%}",
+            }
+        )
     dropped = status.skipped.get("books_dropped", 0)
-    since = time.strftime("%H:%M:%S UTC", time.gmtime(status.since_s))
+    ago = max(0.0, (time.time() if now_s is None else now_s) - status.since_s)
+    since = (
+        f"since {time.strftime('%H:%M:%S UTC', time.gmtime(status.since_s))} by this computer's clock "
+        f"({_ago(ago)}; the replayed books carry the recording's own times)"
+    )
+    inst = instrument_name(status.instrument)
     who = (
         f"The ingest service (run {status.ingest_run}) checks the estimates of {inst} against its trade tape "
         f"({status.tape}) as its replay plays, and this app applies the corrections it publishes with its status "
-        f"(read every heartbeat), since {since} "
+        f"(read every heartbeat), {since} "
         if status.from_bus
-        else f"Checking the estimates of {inst} against its trade tape ({status.tape}) as the replay plays, since {since} "
+        else f"Checking the estimates of {inst} against its trade tape ({status.tape}) as the replay plays, {since} "
     )
     return OnlineView(
         who + "(the corrections start over with each new source and each time the replay begins its recording again): "
@@ -398,3 +435,16 @@ def online_view(status: CalibrationStatus | None) -> OnlineView:
         pd.DataFrame(band_rows, columns=BAND_COLUMNS),
         pd.DataFrame(maker_rows, columns=MAKER_COLUMNS),
     )
+
+
+def _ago(s: float) -> str:
+    if s < 90:
+        return f"{s:.0f} s ago"
+    return f"{s / 60:.0f} min ago"
+
+
+def instrument_name(instrument: tuple[str, str] | None) -> str:
+    """ "Binance USD-M BTCUSDT", as the rest of the app names it."""
+    if not instrument:
+        return "this instrument"
+    return f"{venue_label(instrument[0])} {instrument[1]}"

@@ -161,14 +161,8 @@ def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
     net = Card("Net cost", usd_brief(e.net_cost_usd), bps_pct(e.net_cost_bps), of)
     fees = Card("Expected fees", usd_brief(e.fee_usd), bps_pct(e.fee_bps))
     if e.order_type is not OrderType.LIMIT:
-        p90 = f"p90 {usd(e.slippage_p90_usd)}" if e.slippage_p90_usd is not None else None
-        if p90 is not None and e.slippage_p90_usd is not None and e.slippage_p90_online_usd != 0.0:
-            # say which part the tape's recent orders moved
-            model = e.slippage_p90_usd - e.slippage_p90_online_usd
-            sign = "+" if e.slippage_p90_online_usd > 0 else "−"
-            p90 += f" (model {usd(model)} {sign} {usd(abs(e.slippage_p90_online_usd))} from this tape's recent orders)"
         return (
-            Card("Expected slippage", usd_brief(e.slippage_usd), bps_pct(e.slippage_bps), p90),
+            Card("Expected slippage", usd_brief(e.slippage_usd), bps_pct(e.slippage_bps), p90_note(e)),
             fees,
             Card("Market impact (in slippage)", usd_brief(e.impact_usd), bps_pct(e.impact_bps), impact_note(e)),
             net,
@@ -193,6 +187,36 @@ def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
         ),
         net,
     )
+
+
+def p90_note(e: CostEstimate) -> str | None:
+    """The p90 band in USD and bps (as the expectation beside it), and, where the online calibration moved it,
+    which part the model gave and which the real orders on this tape added: a trader must see when most of a
+    band is the correction."""
+    if e.slippage_p90_usd is None:
+        return None
+    n = e.filled_usd
+    text = f"p90 {usd(e.slippage_p90_usd)}" + (f" ({bps(e.slippage_p90_usd / n * 1e4)})" if n > 0 else "")
+    if e.slippage_p90_online_usd != 0.0:
+        model = e.slippage_p90_usd - e.slippage_p90_online_usd
+        sign = "+" if e.slippage_p90_online_usd > 0 else "−"
+        text += (
+            f": model {usd(model)} {sign} {usd(abs(e.slippage_p90_online_usd))} corrected by what real orders of "
+            "this size paid on this tape"
+        )
+    return text
+
+
+def maker_note(e: CostEstimate) -> str | None:
+    """Where the online calibration moved a limit order's maker share: the model's own share and the points the
+    app's test orders on this tape added (one logit step is a few points at 50%, many fewer near 0 or 1)."""
+    m = e.maker_fraction_model
+    if m is None:
+        return None
+    pts = (e.maker_fraction - m) * 100
+    if abs(pts) < 0.5:
+        return f"model {m:.0%}; the test orders on this tape have not moved it"
+    return f"model {m:.0%}, {pts:+.0f} points corrected by the app's test orders on this tape"
 
 
 def impact_note(e: CostEstimate) -> str | None:
@@ -260,11 +284,12 @@ def order_cards(view: SimulatorView, sizing: OrderSize | None, instrument: Instr
 
 def _maker_card(e: CostEstimate) -> Card:
     """Maker / taker; for a limit order whose rest is cancelled the rest is not taker: it never trades."""
+    note = maker_note(e)
     if e.at_expiry is AtExpiry.CANCEL:
         return Card(
-            "Maker / cancelled", f"{e.maker_fraction:.0%} / {1 - e.maker_fraction:.0%}", "limit, rest cancelled"
+            "Maker / cancelled", f"{e.maker_fraction:.0%} / {1 - e.maker_fraction:.0%}", "limit, rest cancelled", note
         )
-    return Card("Maker / taker", f"{e.maker_fraction:.0%} / {1 - e.maker_fraction:.0%}", e.order_type.value)
+    return Card("Maker / taker", f"{e.maker_fraction:.0%} / {1 - e.maker_fraction:.0%}", e.order_type.value, note)
 
 
 def rules_sentence(sizing: OrderSize | None, instrument: Instrument) -> str:

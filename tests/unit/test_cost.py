@@ -382,6 +382,7 @@ JSON_KEYS = [
     "maker_filled_usd",
     "crossed_usd",
     "at_expiry",
+    "maker_fraction_model",
     "volatility_30s_annual",
     "methods",
     "notes",

@@ -70,3 +70,20 @@ def test_maker_caveat_names_a_day_whose_variance_ratio_left_the_training_range()
     inside = {"median": 1.0, "above": 0.02, "below": 0.01, "n": 100, "use": "held out"}
     assert "variance ratio" not in maker_caveat("day X", by_size, ratio=(inside, (0.4, 1.9)))
     assert "variance ratio" not in maker_caveat("day X", by_size, ratio=(None, (0.4, 1.9)))
+
+
+def test_the_maker_note_takes_the_caveat_of_the_orders_own_instrument():
+    """The card joins one sentence per held-out recording (train.py); the app keeps the order's instrument's."""
+    from core.learned.models import caveat_for
+
+    row = {"bucket": "$10k-$100k", "predicted": 0.2, "realised": 0.3, "realised_ci": [0.25, 0.35]}
+    names = ("binance-futures_BTCUSDT_20240718.jsonl.gz", "binance-futures_ETHUSDT_20240718.jsonl.gz")
+    card = " ".join(maker_caveat(f"{n}, never used to fit or choose", [row]) for n in names)
+    btc = caveat_for(card, "binance-futures", "BTCUSDT")
+    assert btc.startswith("on the held-out day (binance-futures_BTCUSDT_20240718") and "ETHUSDT" not in btc
+    assert "under-predicted by 10.0 points at $10k-$100k" in btc
+    eth = caveat_for(card, "binance-futures", "ETHUSDT")
+    assert "ETHUSDT_20240718" in eth and "BTCUSDT" not in eth
+    other = caveat_for(card, "okx", "BTC-USDT-SWAP")  # no held-out day of its own: the headline one, said so
+    assert other.startswith("no held-out day for this instrument; for another one") and "BTCUSDT_20240718" in other
+    assert caveat_for("", "okx", "BTC-USDT-SWAP") == ""

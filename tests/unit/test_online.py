@@ -252,9 +252,56 @@ def test_a_tracker_state_crosses_the_bus_and_a_wrong_one_is_refused():
         {**doc, "outcomes": [0.5] * 9},
         {**doc, "step": -1},
         {**doc, "misses": "many"},
+        {**doc, "recent_outcomes": [1.5] * 9},
+        {**doc, "recent_misses": [1.0] * 3},
     ):
         with pytest.raises(ParseError):
             TrackerState.from_doc(bad)
+    # an ingest of the version before the recent window: its state is read, the recent counts are not known
+    old = {k: v for k, v in doc.items() if not k.startswith("recent_")}
+    read = TrackerState.from_doc(old)
+    assert read.shifts == st.shifts and read.recent(7) == (0, 0.0, 0.0) and st.recent(7) == (1, 1.0, 0.2)
+
+
+def test_the_recent_window_counts_only_the_last_outcomes():
+    from core.learned.online import RECENT_OUTCOMES, TrackerState
+
+    t = BandTracker(step=1.0)
+    for _ in range(300):
+        t.observe(2, missed=True)
+    for _ in range(RECENT_OUTCOMES - 10):
+        t.observe(2, missed=False)
+    st = t.state()
+    assert st.outcomes[2] == 300 + RECENT_OUTCOMES - 10 and st.misses[2] == 300
+    assert st.recent(2) == (RECENT_OUTCOMES, pytest.approx(10.0), 0.0)  # 10 misses among the last 100
+    note = st.band_note(2, spread_bps=0.02)
+    assert f"(10% of the last {RECENT_OUTCOMES})" in note and "paid more than the band shown them" in note
+    # a replica loading the state keeps the same recent counts, and rolls them on with its own outcomes
+    r = BandTracker(step=1.0)
+    r.load(TrackerState.from_doc(st.to_doc()))
+    assert r.state().recent(2) == st.recent(2)
+    r.observe(2, missed=False)
+    assert r.state().recent(2)[0] == RECENT_OUTCOMES and r.state().recent(2)[1] < 10.0
+    s = ShareTracker(0.1)
+    for _ in range(150):
+        s.observe(2, realised=1.0, shown=0.5)
+    assert s.state().recent(2) == (RECENT_OUTCOMES, pytest.approx(100.0), pytest.approx(50.0))
+    assert f"the last {RECENT_OUTCOMES} filled 100% where it showed 50%" in s.state().share_note(2)
+
+
+def test_the_band_note_says_its_move_in_bps_and_why_a_band_under_target_can_be_raised():
+    t = BandTracker(step=3.0)
+    t.observe(1, missed=True)  # one miss: +2.7 units
+    for _ in range(30):  # covers at the floor: they do not lower it
+        t.observe(1, missed=False, at_floor=True)
+    note = t.state().band_note(1, spread_bps=0.1)
+    assert "3% paid more than the band shown them" in note  # 1 of 31, under the 10% target
+    assert "raised by 0.27 bps on this book (2.70 x max(spread, 0.03 bps))" in note
+    assert "raised although not more than 10% paid more" in note and "expected cost" in note
+    for _ in range(5):  # now 6 of 36 above it: raised for a plain reason, nothing to explain
+        t.observe(1, missed=True)
+    assert "17% paid more" in t.state().band_note(1, 0.1) and "although" not in t.state().band_note(1, 0.1)
+    assert BandTracker(step=3.0).state().band_note(1, 0.1) == ""  # nothing seen: no note
 
 
 def test_minute_changes_measure_what_a_trader_sees_move_and_how_much_goes_back_and_forth():

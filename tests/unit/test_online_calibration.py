@@ -94,12 +94,33 @@ def test_the_served_models_carry_the_shifts_and_say_so(learnt):
     # the card says which part of the p90 the tape's orders moved
     assert m_online.slippage_p90_online_usd == pytest.approx(m_online.slippage_p90_usd - m_static.slippage_p90_usd)
     assert m_static.slippage_p90_online_usd == 0.0
-    from core.views.preview import cost_cards
+    from core.views.formatting import bps, usd
+    from core.views.preview import cost_cards, maker_note
 
     note = next(c.note for c in cost_cards(m_online) if c.label == "Expected slippage")
-    assert note is not None and "from this tape's recent orders" in note and note.startswith("p90 ")
-    assert "recent orders" not in (next(c.note for c in cost_cards(m_static) if c.label == "Expected slippage") or "")
+    p90_bps = m_online.slippage_p90_usd / m_online.filled_usd * 1e4
+    assert note is not None and note.startswith(f"p90 {usd(m_online.slippage_p90_usd)} ({bps(p90_bps)}): model ")
+    assert "corrected by what real orders of this size paid on this tape" in note
+    static_note = next(c.note for c in cost_cards(m_static) if c.label == "Expected slippage") or ""
+    assert static_note.startswith("p90 ") and "corrected" not in static_note
     assert "corrected online:" in m_online.methods["slippage_p90"]
+    # the method note says the band's move in bps on this book, and in the tracker's own units
+    shift_bps = abs(st.shifts[2]) * max(snap.spread_bps, 0.03)
+    assert (
+        f"by {shift_bps:.2f} bps on this book ({abs(st.shifts[2]):.2f} x max(spread" in m_online.methods["slippage_p90"]
+    )
+    # the maker card says how much of the share shown is the correction: the model's share and the points added
+    assert online_e.maker_fraction_model == static_e.maker_fraction and static_e.maker_fraction_model is None
+    pts = (online_e.maker_fraction - static_e.maker_fraction) * 100
+    assert maker_note(online_e) == (
+        f"model {static_e.maker_fraction:.0%}, {pts:+.0f} points corrected by the app's test orders on this tape"
+        if abs(pts) >= 0.5
+        else f"model {static_e.maker_fraction:.0%}; the test orders on this tape have not moved it"
+    )
+    assert maker_note(static_e) is None
+    # the held-out caveat in the maker note is this instrument's own, not another's
+    assert "BTCUSDT_20240718" in online_e.methods["maker_fraction"]
+    assert "ETHUSDT_20240718" not in online_e.methods["maker_fraction"]
     # another instrument's orders keep the static figures
     eth = get_instrument("binance-futures", "ETHUSDT")
     other = replace(snap, symbol="ETHUSDT")
@@ -171,18 +192,33 @@ def test_the_tape_is_read_only_after_the_delay_and_a_late_start_begins_at_its_bo
 def test_the_models_page_view_says_what_the_calibration_does(learnt):
     from core.views.models import BAND_COLUMNS, MAKER_COLUMNS, online_view
 
-    v = online_view(learnt.status())
     st = learnt.status()
+    v = online_view(st, 0.5, now_s=st.since_s + 125)
     assert v.learning and list(v.band_table.columns) == BAND_COLUMNS and len(v.band_table) == len(st.band.buckets)
     assert f"{st.taker_orders:,} real taker orders" in v.headline and TRADES.name in v.headline
+    # named as the rest of the app names it, and the clock said (the replay's books carry 2024's times)
+    assert "Binance USD-M BTCUSDT" in v.headline and "by this computer's clock (2 min ago" in v.headline
     row = v.band_table.iloc[2]  # $10k-100k
-    assert row["size (USD)"] == "$10k-100k" and row["real taker orders"] == st.band.outcomes[2]
-    assert row["band shift (units)"] == f"{st.band.shifts[2]:+.2f}"
+    assert row["order size"] == "$10k-100k" and row["real taker orders"] == st.band.outcomes[2]
+    assert row["band moved by"] == f"{st.band.shifts[2] * 0.5:+.2f} bps"  # in bps on a book of 0.5 bps spread
+    assert online_view(st).band_table.iloc[2]["band moved by"] == f"{st.band.shifts[2]:+.2f} units"  # no book
+    rn, rm, _ = st.band.recent(2)
+    assert rn == min(100, st.band.outcomes[2]) and row["of the last 100"] == f"{rm / rn:.0%}"
+    assert v.band_table.iloc[-1]["order size"] == "≥$1M"
     # the maker table has a row for each size a test limit order has ($10k, $100k, $1M, $5M: decades here)
     assert list(v.maker_table.columns) == MAKER_COLUMNS
-    assert list(v.maker_table["size (USD)"]) == ["$10k-100k", "$100k-1M", ">=$1M"]
+    assert list(v.maker_table["test orders"]) == [
+        "$10k ($10k-100k)",
+        "$100k ($100k-1M)",
+        "$1M (≥$1M)",
+        "$5M (≥$1M)",
+    ]
     k = st.share.buckets.of(1e6)
-    assert v.maker_table.iloc[-1]["test limit orders ended"] == st.share.outcomes[k] > 0
+    last = v.maker_table.iloc[-1]
+    assert last["rests ended"] == st.share.outcomes[k] > 0 and last["shift"] == f"{st.share.shifts[k]:+.2f} logit"
+    # the shift's effect in points at a 25% share: up for a positive logit, down for a negative one
+    pct = int(last["a 25% share shows"].rstrip("%"))
+    assert (pct > 25) if st.share.shifts[k] > 0.01 else (pct < 25) if st.share.shifts[k] < -0.01 else pct == 25
     assert "since" in v.headline and "start over" in v.headline
     off = OnlineCalibration(LOADED.models, STEPS)
     assert not online_view(off.status()).learning and "no trade tape" in online_view(off.status()).headline
