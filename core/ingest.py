@@ -34,7 +34,7 @@ import orjson
 
 from core.errors import SimulatorError
 from core.feed.bus import DEFAULT_URL, BusPublisher, BusSettings, redacted
-from core.feed.client import Feed, FeedSettings
+from core.feed.client import Feed, FeedSettings, streams_trades
 from core.feed.config import FeedConfig, Source, SourcePolicy, load_policy, tape_of
 from core.feed.recording import iter_lines
 from core.feed.replay import RecordingInfo, ReplayClock, bundled_recordings, default_recording, same_minutes
@@ -140,6 +140,8 @@ class Ingest:
         for feed, config, cal in zip(self.feeds, self.configs, self.calibrations, strict=True):
             self.publisher.attach(feed, calibration=cal.bus_document if cal is not None else None)
             feed.start(config)
+            if cal is not None:  # what the source turned out to carry: a recording's tape, or its live trades
+                cal.follow(*feed.tape())
         return self
 
     def stop(self) -> None:
@@ -152,10 +154,11 @@ class Ingest:
 
 
 def _calibrations(feeds: Sequence[Feed], configs: Sequence[FeedConfig]) -> list[OnlineCalibration | None]:
-    """The online calibration of each feed that replays a bundled recording with its tape (None for the others, and
-    for all when the models or the chosen steps cannot be read: the replicas then show the static models)."""
-    tapes = [tape_of(c) for c in configs]
-    if not any(path for path, _ in tapes):
+    """The online calibration of each feed that replays a bundled recording with its tape or streams a live source's
+    trades (None for the others, and for all when the models or the chosen steps cannot be read: the replicas then
+    show the static models). ``start`` has each follow its feed's tape once the feed runs."""
+    tapes = [tape_of(c)[0] is not None or streams_trades(c) for c in configs]
+    if not any(tapes):
         return [None] * len(feeds)
     try:
         from core.learned.models import load_models
@@ -168,13 +171,12 @@ def _calibrations(feeds: Sequence[Feed], configs: Sequence[FeedConfig]) -> list[
     if steps is None:
         return [None] * len(feeds)
     out: list[OnlineCalibration | None] = []
-    for feed, (path, instrument) in zip(feeds, tapes, strict=True):
-        if path is None:
+    for feed, has_tape in zip(feeds, tapes, strict=True):
+        if not has_tape:
             out.append(None)
             continue
         cal = OnlineCalibration(loaded.models, steps)
         feed.add_listener(cal)
-        cal.follow(path, instrument)
         out.append(cal)
     return out
 

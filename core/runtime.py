@@ -41,7 +41,7 @@ from core.errors import InstrumentError, SimulatorError, SourceNotAllowed, Sourc
 from core.feed.bus import BusInstrument, BusReader, BusSettings, bus_instruments
 from core.feed.capture import Capture, capture_file_name
 from core.feed.client import Feed, Listener
-from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy, tape_of
+from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
 from core.feed.group import ReplayGroup
 from core.feed.metrics import MetricsExporter, export_if_configured
 from core.feed.replay import ReplayClock, ReplayInfo, bundled_recordings, default_recording, same_minutes
@@ -164,7 +164,7 @@ class Runtime:
                 from core.pricing.calibration import OnlineCalibration  # loaded already, with the calibration
 
                 assert isinstance(cal, OnlineCalibration)  # a bus replica has no source of its own to start
-                cal.follow(*tape_of(self.feed.config))
+                cal.follow(*self.feed.tape())
         finally:
             if self.group is not None:  # whatever runs now: the group leaves the main feed's instrument to it
                 status = self.feed.store.status()
@@ -323,7 +323,7 @@ class Runtime:
             return remote
         cal = OnlineCalibration(loaded.models, steps, load_delay_s=CALIBRATION_LOAD_DELAY_S)
         self.feed.add_listener(cal)
-        cal.follow(*tape_of(self.feed.config))
+        cal.follow(*self.feed.tape())
         return cal
 
     # ---- listeners (captures) ------------------------------------------------------------------

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument
+from core.market.tape import LiveTape
 
 
 class Adapter(ABC):
@@ -13,6 +14,9 @@ class Adapter(ABC):
 
     #: source name shown in the UI and stored in each snapshot ("replay", "goquant", "okx")
     source: str = ""
+    #: the venue also streams its public trades on this connection (OKX ``trades``): the feed hands the adapter a
+    #: ``LiveTape`` (``trades``) and the adapter appends to it; the online calibration reads it
+    carries_trades: bool = False
 
     def __init__(self, instrument: Instrument, url: str) -> None:
         self.instrument = instrument
@@ -20,6 +24,7 @@ class Adapter(ABC):
         #: nanoseconds spent in the last message: parse (bytes -> numbers) and book (apply + freeze)
         self.last_parse_ns = 0
         self.last_book_ns = 0
+        self.trades: LiveTape | None = None  # set by the feed where ``carries_trades``
 
     def on_connect(self) -> list[str]:
         """Messages to send right after connecting (subscriptions)."""

@@ -28,7 +28,7 @@ from websockets.frames import CloseCode
 
 from core.errors import FeedError, ParseError, ResyncNeeded, SequenceGap, ServerNotice
 from core.feed.adapter import Adapter
-from core.feed.config import FeedConfig, Source, SourcePolicy
+from core.feed.config import FeedConfig, Source, SourcePolicy, tape_of
 from core.feed.goquant import GoQuantAdapter
 from core.feed.okx import OkxAdapter
 from core.feed.recording import Recording
@@ -37,6 +37,7 @@ from core.feed.replay import ReplayInfo, ReplayServer, default_recording, open_r
 from core.feed.store import BookStore, FeedState
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument, InstrumentTable, instruments
+from core.market.tape import LiveTape
 from core.market.venues import Protocol, venue
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,16 @@ ADAPTERS: dict[Protocol, AdapterFactory] = {
     Protocol.GOQUANT: lambda inst, url, source, s: GoQuantAdapter(inst, url, source=source),
     Protocol.OKX: lambda inst, url, source, s: OkxAdapter(inst, url, snapshot_wait_s=s.snapshot_wait_s),
 }
+#: the adapter class behind each protocol, for what it can do before one is made
+ADAPTER_CLASSES: dict[Protocol, type[Adapter]] = {Protocol.GOQUANT: GoQuantAdapter, Protocol.OKX: OkxAdapter}
+
+
+def streams_trades(config: FeedConfig) -> bool:
+    """A live source whose connection also carries its public trades (the online calibration can follow them)."""
+    if config.source is Source.REPLAY:
+        return False
+    protocol = venue(config.source.value).protocol
+    return protocol is not None and ADAPTER_CLASSES[protocol].carries_trades
 
 
 class Backoff:
@@ -126,6 +137,9 @@ class Feed:
         self._listeners: list[Listener] = []
         self._recordings: dict[tuple[str, float], Recording] = {}
         self._delivered = False  # the current connection has published at least one book
+        #: the live source's public trades, where its connection carries them (``Adapter.carries_trades``)
+        self.trades = LiveTape()
+        self._trades_live = False
         self._last_book_at = 0.0  # loop time of the last published book (watchdog)
 
     # ---- public API (any thread) ---------------------------------------------------------------
@@ -136,6 +150,23 @@ class Feed:
     @property
     def replay(self) -> ReplayInfo | None:
         return self._replay
+
+    @property
+    def live_trades(self) -> LiveTape | None:
+        """The trades the running live source streams beside its books (None: it streams books alone)."""
+        return self.trades if self._trades_live else None
+
+    def tape(self) -> tuple[Path | LiveTape | None, tuple[str, str] | None]:
+        """What the online calibration follows for the running source, and its instrument: a replayed bundled
+        recording's trades file, the trades a live source streams, or (None, None) for books alone."""
+        path, instrument = tape_of(self._config)
+        if path is not None:
+            return path, instrument
+        config = self._config
+        if self._trades_live and config is not None:
+            inst = self.table.get(config.exchange, config.symbol)
+            return self.trades, (inst.exchange, inst.symbol)
+        return None, None
 
     @property
     def running(self) -> bool:
@@ -255,6 +286,10 @@ class Feed:
             protocol = venue(config.source.value).protocol
             assert protocol is not None  # a live Source is a venue with a protocol
             adapter = ADAPTERS[protocol](inst, config.url, config.source.value, self.settings)
+        self.trades.clear()  # a new source: the last one's trades are not this one's
+        self._trades_live = adapter.carries_trades and config.source is not Source.REPLAY
+        if self._trades_live:
+            adapter.trades = self.trades
         self.store.begin(source=adapter.source, url=adapter.url, exchange=inst.exchange, symbol=inst.symbol)
         return adapter
 

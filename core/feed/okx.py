@@ -24,6 +24,7 @@ from core.feed.goquant import _unit_code as unit_code
 from core.feed.recording import goquant_message
 from core.market.book import BookSnapshot
 from core.market.instruments import Instrument
+from core.market.tape import Tape
 from core.market.venues import venue
 
 VENUE = venue("okx")  # URLs and hosts are declared in the venue registry
@@ -33,6 +34,7 @@ REST_BOOKS = "{base}/api/v5/market/books?instId={inst_id}&sz=400"
 OKX_WS_HOSTS = set(VENUE.hosts)
 MAX_BUFFERED = 10_000  # updates held while waiting for a snapshot
 CHANNEL = "books"
+TRADES_CHANNEL = "trades"
 CHECKSUM_LEVELS = 25
 NOTICE_RECONNECT = "64008"
 
@@ -59,6 +61,25 @@ def checksum_string(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) ->
 def crc32_signed(s: str) -> int:
     c = zlib.crc32(s.encode())
     return c - (1 << 32) if c >= (1 << 31) else c
+
+
+def parse_trades(msg: dict, instrument: Instrument) -> Tape:
+    """One ``trades`` push as a tape in base units: ``sz`` is contracts on a swap (x ``ctVal``; inverse: x ``ctVal``
+    USD / ``px``), base on spot; ``side`` is the taker's. ``ParseError("bad_trades")`` for anything else (counted and
+    skipped by the feed, as a malformed book message is)."""
+    data = msg.get("data")
+    if not isinstance(data, list):
+        raise ParseError("bad_trades", "trades message without a data list")
+    rows = []
+    for d in data:
+        try:
+            px, sz, ts, side = float(d["px"]), float(d["sz"]), int(d["ts"]), d["side"]
+        except (KeyError, TypeError, ValueError):
+            raise ParseError("bad_trades", "trade without px, sz, ts and side") from None
+        if side not in ("buy", "sell") or not (math.isfinite(px) and px > 0 and math.isfinite(sz) and sz > 0):
+            raise ParseError("bad_trades", f"trade with side {side!r}, px {px}, sz {sz}")
+        rows.append((ts, px, float(instrument.to_base(px, sz)), side == "sell"))  # a sell taker: the buyer made
+    return Tape.from_rows(rows)
 
 
 class OkxBook:
@@ -122,6 +143,7 @@ class OkxAdapter(Adapter):
     """One instrument on OKX ``books``; raises ResyncNeeded subclasses for the feed to act on."""
 
     source = "okx"
+    carries_trades = True
 
     def __init__(
         self, instrument: Instrument, url: str = URL, *, depth: int = 400, snapshot_wait_s: float = 2.0
@@ -146,7 +168,10 @@ class OkxAdapter(Adapter):
         return {"channel": CHANNEL, "instId": self.instrument.symbol}
 
     def on_connect(self) -> list[str]:
-        return [orjson.dumps({"id": "1", "op": "subscribe", "args": [self._arg()]}).decode()]
+        args = [self._arg()]
+        if self.trades is not None:  # the public trades too, on the same connection: the online calibration's tape
+            args.append({"channel": TRADES_CHANNEL, "instId": self.instrument.symbol})
+        return [orjson.dumps({"id": "1", "op": "subscribe", "args": args}).decode()]
 
     def keepalive(self) -> str | None:
         return "ping"  # OKX drops a connection after 30 s without traffic; it answers the text "pong"
@@ -228,6 +253,12 @@ class OkxAdapter(Adapter):
     def on_message(self, raw: bytes | str, recv_ns: int) -> BookSnapshot | None:
         if len(raw) == 4 and (raw == "pong" or raw == b"pong"):
             return None
+        # a trades push names its channel first (OKX puts "arg" first): only the head is searched, so a book of
+        # 400 levels pays nothing for it
+        head = raw[:64]
+        trades = b'"trades"' in head if isinstance(head, bytes) else '"trades"' in head
+        if trades and self.trades is not None and self._on_trades(raw):
+            return None
         t0 = _now_ns()
         fields = self._scanner.scan(raw) if self._scanner is not None else None
         if fields is None or (fields and not fields[0] and (self.book is None or self.last_seq is None)):
@@ -237,6 +268,19 @@ class OkxAdapter(Adapter):
             return None  # another channel or instrument on a shared connection
         is_snapshot, has_seq, seq, prev, ts_ms, checksum = fields
         return self._step(is_snapshot, has_seq, seq, prev, ts_ms, checksum, None, recv_ns, t0)
+
+    def _on_trades(self, raw: bytes | str) -> bool:
+        """A ``trades`` push of this instrument into the live tape; False for any other message (a book)."""
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return False  # the book path counts it
+        arg = msg.get("arg") if isinstance(msg, dict) else None
+        if not isinstance(arg, dict) or arg.get("channel") != TRADES_CHANNEL or "event" in msg:
+            return False
+        if arg.get("instId") == self.instrument.symbol and self.trades is not None:
+            self.trades.append(parse_trades(msg, self.instrument))
+        return True
 
     def _on_json(self, raw: bytes | str, recv_ns: int, t0: int) -> BookSnapshot | None:
         """The Python path: orjson, then every shape check with its countable reason."""

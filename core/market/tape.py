@@ -8,6 +8,7 @@ orders.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,71 @@ class Tape:
 
     def __len__(self) -> int:
         return int(self.ts_ms.size)
+
+    @classmethod
+    def empty(cls) -> Tape:
+        return cls.from_rows([])
+
+    @classmethod
+    def joined(cls, parts: Sequence[Tape]) -> Tape:
+        """``parts`` one after the other, in time order (stable: trades of one millisecond keep their order)."""
+        if not parts:
+            return cls.empty()
+        ts = np.concatenate([p.ts_ms for p in parts])
+        order = np.argsort(ts, kind="stable")
+        return cls(
+            ts_ms=ts[order],
+            price=np.concatenate([p.price for p in parts])[order],
+            qty=np.concatenate([p.qty for p in parts])[order],
+            side=np.concatenate([p.side for p in parts])[order],
+        )
+
+    def since(self, ts_ms: int) -> Tape:
+        """The trades at or after ``ts_ms`` (a time-sorted tape)."""
+        k = int(np.searchsorted(self.ts_ms, ts_ms, side="left"))
+        return Tape(self.ts_ms[k:], self.price[k:], self.qty[k:], self.side[k:])
+
+
+#: a live tape holds at most this many trades its reader has not taken (a reader that stopped: the oldest go)
+LIVE_PENDING_MAX = 200_000
+
+
+class LiveTape:
+    """The trades a live feed delivers, as they arrive: the feed thread appends, one reader (the online calibration)
+    takes what is new. Bounded: trades nobody takes are dropped oldest first (counted)."""
+
+    def __init__(self, max_pending: int = LIVE_PENDING_MAX) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[Tape] = []
+        self._n_pending = 0
+        self.max_pending = max_pending
+        self.received = 0  # trades appended since the last ``clear``
+        self.dropped = 0  # trades dropped unread (the reader fell behind)
+        self.generation = 0  # bumps at each ``clear`` (a new source): a reader starts over
+
+    def append(self, trades: Tape) -> None:
+        if not len(trades):
+            return
+        with self._lock:
+            self._pending.append(trades)
+            self._n_pending += len(trades)
+            self.received += len(trades)
+            while self._n_pending > self.max_pending and len(self._pending) > 1:
+                old = self._pending.pop(0)
+                self._n_pending -= len(old)
+                self.dropped += len(old)
+
+    def take(self) -> Tape:
+        """Every trade appended since the last ``take``, in time order."""
+        with self._lock:
+            parts, self._pending, self._n_pending = self._pending, [], 0
+        return Tape.joined(parts)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending, self._n_pending = [], 0
+            self.received = self.dropped = 0
+            self.generation += 1
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ its real cost says whether the band shown for it held; every 5 s the validator's
 placed on the book, and when each one's rest ends the size-aware fill on the tape (``core.learned.fill``) says
 how much of it filled. Each outcome moves the trackers of ``core.learned.online``, which the served models carry,
 so the Simulator's p90 band and maker share follow what this tape's orders really paid and got. A source of books
-alone (the GoQuant endpoint, OKX books, a visitor's recording) has no tape: the trackers stay at 0, the static
-models. The work runs on its own thread, fed frozen book snapshots through a bounded queue, so a slow step never
+alone (the GoQuant endpoint, a visitor's recording) has no tape: the trackers stay at 0, the static models. A live
+source that streams its public trades beside its books (OKX: ``books`` and ``trades`` on one connection) is scored
+the same way on the trades as they arrive (``core.market.tape.LiveTape``), ``LIVE_LAG_MS`` behind the newest book
+so that the trades of a moment have all arrived before it is scored. The work runs on its own thread, fed frozen book snapshots through a bounded queue, so a slow step never
 holds up the feed; a full queue drops books (counted), and the calibration then learns from fewer outcomes.
 """
 
@@ -36,7 +38,7 @@ from core.learned.models import MakerTakerModelImpl, SlippageModelImpl
 from core.learned.online import BandTracker, OnlineSteps, ShareTracker, TrackerState
 from core.market.book import BookSnapshot
 from core.market.instruments import get_instrument
-from core.market.tape import TakerOrders, Tape, group_orders, realised_cost_bps
+from core.market.tape import LiveTape, TakerOrders, Tape, group_orders, realised_cost_bps
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,15 @@ REWIND_MS = 1000
 STALE_BOOK_MS = 5000
 #: the calibration thread refreshes the status snapshot the bus publishes this often while it works
 SNAPSHOT_EVERY_S = 0.1
+#: on a live tape, outcomes are scored this far (book time) behind the newest book: a trade can arrive after a
+#: later book (two channels), and a moment is scored once, so it waits until that moment's trades are all in
+LIVE_LAG_MS = 1000
+#: a live tape keeps this much of its trades (book time): a resting order's rest (at most 60 s) and the lag
+LIVE_KEEP_MS = 120_000
+#: new live trades are taken at most this often (book time): each take regroups the kept trades into orders
+LIVE_SYNC_MS = 250
+#: what the status calls a live source's tape
+LIVE_TAPE = "the live trades its feed streams"
 
 
 class CalibrationState(Enum):
@@ -77,6 +88,7 @@ class CalibrationStatus:
     #: a bus replica's view of its ingest's calibration (``BusCalibration``), and the ingest run it follows
     from_bus: bool = False
     ingest_run: str = ""
+    live: bool = False  # the tape is a live source's trades as they arrive (not a recording's)
 
     def to_doc(self) -> dict[str, Any]:
         """As JSON for the bus: the ingest adds it to the instrument's status document."""
@@ -91,6 +103,7 @@ class CalibrationStatus:
             "since_s": self.since_s,
             "band": self.band.to_doc() if self.band is not None else None,
             "share": self.share.to_doc() if self.share is not None else None,
+            "live": self.live,
         }
 
     @staticmethod
@@ -116,6 +129,7 @@ class CalibrationStatus:
                 share=TrackerState.from_doc(doc["share"]) if doc.get("share") is not None else None,
                 from_bus=True,
                 ingest_run=run,
+                live=bool(doc.get("live", False)),
             )
         except (KeyError, TypeError, IndexError, ValueError) as exc:
             raise ParseError("bad_calibration", f"not a calibration status ({type(exc).__name__}: {exc})") from exc
@@ -159,8 +173,8 @@ class OnlineCalibration:
         #: seconds between ``follow`` and reading its tape (the runtime waits, so the first page view does not
         #: pay for pandas and the Parquet read; tests read at once)
         self.load_delay_s = load_delay_s
-        self._target: tuple[Path | None, tuple[str, str] | None] = (None, None)
-        self._pending: tuple[Path | None, tuple[str, str] | None] | None = None
+        self._target: tuple[Path | LiveTape | None, tuple[str, str] | None] = (None, None)
+        self._pending: tuple[Path | LiveTape | None, tuple[str, str] | None] | None = None
         self._load_at = 0.0
         #: every shift after each outcome, (book time ms, bucket, shift), per tracker: the validator reads what the
         #: app showed at any moment from it (``keep_history``; off in the app, where it would grow without end)
@@ -178,11 +192,12 @@ class OnlineCalibration:
         return carrying(models, self.band, self.share)
 
     # ---- source ---------------------------------------------------------------------------------
-    def follow(self, tape: Path | None, instrument: tuple[str, str] | None) -> None:
-        """Start over on ``tape`` (the trades of the recording that now plays, for ``instrument``; None: a source
-        without trades, the static models). The trackers go back to 0 at once; the tape is read by the first book
-        that arrives ``load_delay_s`` after this call, so a page view never waits for it. The same source again
-        (a start that changed nothing) keeps what was learnt, unless its tape could not be read."""
+    def follow(self, tape: Path | LiveTape | None, instrument: tuple[str, str] | None) -> None:
+        """Start over on ``tape`` (the trades of the recording that now plays, for ``instrument``, or the live trades
+        its source streams; None: a source without trades, the static models). The trackers go back to 0 at once; a
+        recording's tape is read by the first book that arrives ``load_delay_s`` after this call, so a page view never
+        waits for it. The same source again (a start that changed nothing) keeps what was learnt, unless its tape
+        could not be read."""
         target = (tape, instrument)
         with self._lock:
             if target == self._target and (tape is None or self._tape is not None or self._pending is not None):
@@ -190,8 +205,13 @@ class OnlineCalibration:
             self._target = target
             self._generation += 1
             self._reset(None, "", None)
+            if isinstance(tape, LiveTape):
+                tape.take()  # trades from before this call may be the last source's
+                self._reset(Tape.empty(), LIVE_TAPE, instrument, live=tape)
+                self._pending = None
+            else:
+                self._pending = target if tape is not None else None
             self._last_status = self._status()
-            self._pending = target if tape is not None else None
             self._load_at = time.monotonic() + self.load_delay_s
 
     def _load_pending(self) -> None:
@@ -199,7 +219,7 @@ class OnlineCalibration:
         assert self._pending is not None
         path, instrument = self._pending
         self._pending = None
-        assert path is not None
+        assert isinstance(path, Path)
         try:
             tape = Tape.from_parquet(path)
         except (OSError, ValueError, SimulatorError) as exc:
@@ -207,7 +227,12 @@ class OnlineCalibration:
             return
         self._reset(tape, path.name, instrument)
 
-    def _reset(self, tape: Tape | None, name: str, instrument: tuple[str, str] | None) -> None:
+    def _reset(
+        self, tape: Tape | None, name: str, instrument: tuple[str, str] | None, *, live: LiveTape | None = None
+    ) -> None:
+        self._live = live
+        self._cursor_ms = 0  # taker orders before this book time are scored (or were before the source's books)
+        self._live_synced_ms = -LIVE_SYNC_MS
         self.band.reset()
         self.share.reset()
         self.band.applies_to = self.share.applies_to = instrument if tape is not None else None
@@ -228,6 +253,8 @@ class OnlineCalibration:
         self._since = time.time()
         self._tick = 0.0
         self._skipped = {"no_book_yet": 0, "stale_book": 0, "unpriceable": 0, "other_instrument": 0}
+        if live is not None:
+            self._skipped["late_trades"] = 0  # live trades that arrived after their moment was scored
         self._history = {"band": [], "share": []}
 
     def history(self, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -275,6 +302,7 @@ class OnlineCalibration:
             since_s=self._since,
             band=self.band.state(),
             share=self.share.state(),
+            live=self._live is not None,
         )
 
     # ---- the book stream ------------------------------------------------------------------------
@@ -341,6 +369,8 @@ class OnlineCalibration:
             self._skipped["other_instrument"] += 1
             return
         t = int(snap.exchange_ts_ms)
+        if self._live is not None:  # before a first book's rewind: trades before it are not late, only unscored
+            self._sync_live(t)
         if not self._books:  # the first book (the replay may start mid-recording, on the venues' shared clock)
             self._rewind(t, restart=False)
         elif t < self._books[-1].exchange_ts_ms - REWIND_MS:  # the replay looped: learn this pass afresh
@@ -349,8 +379,9 @@ class OnlineCalibration:
         self._mids.append((t / 1000.0, snap.mid))
         while self._mids and self._mids[0][0] < t / 1000.0 - MIDS_KEPT_S:
             self._mids.popleft()
-        self._score_taker_orders(t)
-        self._score_resting(t)
+        cut = t - LIVE_LAG_MS if self._live is not None else t
+        self._score_taker_orders(cut)
+        self._score_resting(cut)
         if t >= self._next_grid_ms:
             self._place_grid(snap)
             self._next_grid_ms = t + int(GRID_STEP_S * 1000)
@@ -371,6 +402,23 @@ class OnlineCalibration:
         self._resting = []
         self._next_grid_ms = -1
         self._next_order = int(np.searchsorted(self._orders.ts_ms, t, side="left"))
+        self._cursor_ms = t
+
+    def _sync_live(self, t: int) -> None:
+        """Take the live trades that arrived, keep the last ``LIVE_KEEP_MS`` of them and regroup them into taker
+        orders; the cursor stays where scoring left it (a trade older than it came too late: counted, not scored)."""
+        if self._live is None or t < self._live_synced_ms + LIVE_SYNC_MS:
+            return
+        self._live_synced_ms = t
+        new = self._live.take()
+        ts, px, qty, side = self._trades
+        if not len(new) and (not ts.size or ts[0] >= t - LIVE_KEEP_MS):
+            return
+        self._skipped["late_trades"] += int(np.count_nonzero(new.ts_ms < self._cursor_ms))
+        kept = Tape.joined([Tape(ts, px, qty, side), new]).since(t - LIVE_KEEP_MS)
+        self._trades = (kept.ts_ms, kept.price, kept.qty, kept.side)
+        self._orders = group_orders(kept)
+        self._next_order = int(np.searchsorted(self._orders.ts_ms, self._cursor_ms, side="left"))
 
     def _volatility(self, snap: BookSnapshot) -> Volatility:
         if self._vol is None or self._vol[0] != snap.exchange_ts_ms:
@@ -405,6 +453,7 @@ class OnlineCalibration:
                 self._scored += 1
                 if self.keep_history:
                     self._history["band"].append((t, bucket, self.band.shift(bucket)))
+        self._cursor_ms = max(self._cursor_ms, t)
 
     def _taker_outcome(self, o: TakerOrders, i: int) -> tuple[int, bool, bool] | None:
         """(size bucket, paid more than the band shown, the band was the expectation) of taker order ``i``; None

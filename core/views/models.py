@@ -23,7 +23,7 @@ from core.learned.fill import GRID_SIZES_USD
 from core.learned.models import ROLES
 from core.learned.online import REFERENCE_SHARE, TrackerState, band_unit_bps, moved_share, shown_label, size_label
 from core.market.venues import label as venue_label
-from core.pricing.calibration import CalibrationState, CalibrationStatus
+from core.pricing.calibration import LIVE_LAG_MS, CalibrationState, CalibrationStatus
 
 TITLES = {
     "slippage_expected": "Expected slippage",
@@ -356,7 +356,8 @@ def online_view(
     if status.state is CalibrationState.OFF:
         return OnlineView(
             "This source has no trade tape, so nothing checks the estimates against real orders as it plays: the "
-            "models are used as trained. (It runs on the replay of a bundled recording with its trades.)",
+            "models are used as trained. (It runs on the replay of a bundled recording with its trades, and on a live "
+            "OKX feed, which streams its public trades beside its books.)",
             False,
             *empty,
         )
@@ -411,7 +412,7 @@ def online_view(
     ago = max(0.0, (time.time() if now_s is None else now_s) - status.since_s)
     since = (
         f"since {time.strftime('%H:%M:%S UTC', time.gmtime(status.since_s))} by this computer's clock "
-        f"({_ago(ago)}; the replayed books carry the recording's own times)"
+        f"({_ago(ago)}" + ("" if status.live else "; the replayed books carry the recording's own times") + ")"
     )
     inst = instrument_name(status.instrument)
     who = (
@@ -421,6 +422,12 @@ def online_view(
         if status.from_bus
         else f"Checking the estimates of {inst} against its trade tape ({status.tape}) as the replay plays, {since} "
     )
+    if status.live:
+        who = (
+            f"{'The ingest service (run ' + status.ingest_run + ') checks' if status.from_bus else 'Checking'} the "
+            f"estimates of {inst} against the public trades its live feed streams, as they arrive (each moment scored "
+            f"{LIVE_LAG_MS / 1000:g} s behind the newest book, once its trades are all in), {since} "
+        )
     return OnlineView(
         who + "(the corrections start over with each new source and each time the replay begins its recording again): "
         f"{status.taker_orders:,} real taker orders and {status.resting_orders:,} of the app's test limit orders "

@@ -492,6 +492,37 @@ def test_every_replica_applies_the_corrections_its_ingest_learns_from_the_tape(r
         rt.close()
 
 
+def test_an_ingest_on_a_live_okx_feed_calibrates_on_its_trades_and_publishes_it(redis_server):
+    """A live source that streams its trades (OKX, here a local server sending the real capture's books and
+    trades): the ingest's calibration follows them, and the status document every replica reads says so."""
+    import orjson
+
+    from core.feed.bus import status_key
+    from core.pricing.calibration import CalibrationStatus
+    from tests.loopback.test_feed import okx_books_and_trades, okx_server
+    from tests.servers import LoopbackServer
+
+    client = redis_server.client()
+    with LoopbackServer(okx_server(okx_books_and_trades())) as server:
+        config = FeedConfig(source=Source.OKX, exchange="okx", symbol="BTC-USDT", url=server.url("/ws/v5/public"))
+        ingest = Ingest([config], bus_url=redis_server.url, settings=SETTINGS, feed_settings=FAST).start()
+        try:
+            assert ingest.calibrations[0] is not None
+
+            def published() -> CalibrationStatus | None:
+                raw = client.get(status_key("okx", "BTC-USDT"))
+                doc = orjson.loads(raw).get("calibration") if raw else None
+                st = CalibrationStatus.from_doc(doc, run=ingest.run) if doc else None
+                return st if st is not None and st.taker_orders > 0 else None
+
+            assert wait_for(lambda: published() is not None, 60), "the ingest never published a live calibration"
+            st = published()
+            assert st is not None and st.live and st.instrument == ("okx", "BTC-USDT")
+        finally:
+            ingest.stop()
+            client.close()
+
+
 # ---- security: a Redis with requirepass, the ingest's allowlist, what a visitor may change -------------------
 def test_a_reader_without_the_password_says_so_plainly_and_shows_stale_with_it_it_works(
     secured_redis, readers, ingests, slice_file, monkeypatch

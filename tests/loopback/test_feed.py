@@ -162,6 +162,23 @@ def _okx_books(inst_id="BTC-USDT"):
     return out
 
 
+def okx_books_and_trades(inst_id: str = "BTC-USDT") -> list[dict]:
+    """The capture's book pushes (with sequence numbers, as ``_okx_books``) and trade pushes of ``inst_id``, in the
+    order OKX sent them."""
+    books = iter(_okx_books(inst_id))
+    frames = []
+    for _, raw in okx_frames():
+        m = orjson.loads(raw)
+        arg = m.get("arg") or {}
+        if arg.get("instId") != inst_id or "data" not in m:
+            continue
+        if arg["channel"] == "books":
+            frames.append(next(books))  # the same push, with the sequence numbers today's OKX adds
+        elif arg["channel"] == "trades":
+            frames.append(m)
+    return frames
+
+
 def okx_server(frames, *, gap_at: int | None = None):
     """Acks subscriptions, streams the frames (skipping one at ``gap_at`` on the first pass), answers ping."""
 
@@ -192,7 +209,10 @@ def test_okx_snapshot_and_updates_over_a_real_socket(feed):
     with LoopbackServer(okx_server(frames)) as server:
         feed.start(FeedConfig(source=Source.OKX, exchange="okx", symbol="BTC-USDT", url=server.url("/ws/v5/public")))
         assert wait_for(lambda: feed.store.status().books == len(frames), 15), feed.store.status()
-        assert orjson.loads(server.received[0])["args"] == [{"channel": "books", "instId": "BTC-USDT"}]
+        assert orjson.loads(server.received[0])["args"] == [
+            {"channel": "books", "instId": "BTC-USDT"},
+            {"channel": "trades", "instId": "BTC-USDT"},  # the online calibration's tape (the test below)
+        ]
         snap = feed.store.latest("okx", "BTC-USDT")
         assert snap.seq == frames[-1]["data"][0]["seqId"] and snap.source == "okx"
         assert feed.store.status().parse_error_total == 0 and feed.store.status().resyncs == 0
@@ -284,3 +304,38 @@ def test_replay_of_an_okx_swap_recording_converts_contracts_to_btc(feed, tmp_pat
         1_746_355_153_100,
         1_746_355_153_200,
     )
+
+
+def test_okx_trades_stream_beside_the_books_into_the_live_tape_the_calibration_follows(feed):
+    """The real capture's BTC-USDT books and trades, in the order OKX sent them, over a real socket: the client
+    subscribes to both, the trades land in the feed's live tape in base units, a malformed trades push is counted
+    and skipped, and the online calibration follows the live trades (``core.pricing.calibration``)."""
+    from core.learned.models import load_models
+    from core.learned.online import OnlineSteps
+    from core.pricing.calibration import LIVE_TAPE, OnlineCalibration
+
+    frames = okx_books_and_trades()
+    n_trades = sum(len(f["data"]) for f in frames if f["arg"]["channel"] == "trades")
+    frames.insert(5, {"arg": {"channel": "trades", "instId": "BTC-USDT"}, "data": [{"px": "oops"}]})
+    n_books = sum(f["arg"]["channel"] == "books" for f in frames)
+    cal = OnlineCalibration(load_models().models, OnlineSteps(band_step=3.0, share_step=0.03, source="test"))
+    feed.add_listener(cal)
+    with LoopbackServer(okx_server(frames)) as server:
+        feed.start(FeedConfig(source=Source.OKX, exchange="okx", symbol="BTC-USDT", url=server.url("/ws/v5/public")))
+        tape, instrument = feed.tape()
+        assert tape is feed.trades and instrument == ("okx", "BTC-USDT")
+        cal.follow(tape, instrument)
+        assert wait_for(lambda: feed.store.status().books == n_books, 15), feed.store.status()
+        args = orjson.loads(server.received[0])["args"]
+        assert args == [{"channel": "books", "instId": "BTC-USDT"}, {"channel": "trades", "instId": "BTC-USDT"}]
+        assert wait_for(lambda: feed.trades.received == n_trades, 5), feed.trades.received
+        st = feed.store.status()
+        assert st.parse_error_total == 1 and st.resyncs == 0  # the malformed push: counted, nothing lost
+        cal.drain()
+        status = cal.status()
+        assert status.live and status.tape == LIVE_TAPE and status.taker_orders > 0
+        assert sum(status.band.outcomes) == status.taker_orders
+    cal.close()
+    # a replay carries no live trades: the calibration follows its recording's tape file, or nothing
+    feed.start(FeedConfig(source=Source.REPLAY, replay_speed=0, replay_loop=False))
+    assert feed.live_trades is None and not isinstance(feed.tape()[0], type(feed.trades))
