@@ -2,6 +2,9 @@
 
 Pinning keeps one book (and the mid history of its volatility) in this session's state; scenario A is the
 order in the ticket above and B, C, D change some of its inputs; all are priced on exactly the pinned book.
+The scenario count and the variants' inputs are drawn only while a book is pinned, and Streamlit drops the
+state of a widget a run does not draw: they persist for the session (``persist_state``, as the ticket's
+inputs do), so unpinning and pinning again brings them back.
 """
 
 import time
@@ -11,6 +14,7 @@ import streamlit as st
 from core.views import compare as cmp
 from core.views.inputs import RawInputs, model_ranges, parse_inputs, size_order
 from pages.common import shared_views
+from pages.order_form import PERSIST
 
 SIDES = {"as A": None, "buy": "buy", "sell": "sell"}
 
@@ -45,9 +49,15 @@ def _unpin() -> None:
 def _variant_inputs(label: str, raw_a: RawInputs) -> RawInputs:
     """One scenario's column: the inputs it may change; empty means 'as A'."""
     st.markdown(f"**{label}**: A with these changes")
-    side = st.selectbox(f"Side ({label})", list(SIDES), key=f"cmp_side_{label}")
+    side = st.selectbox(f"Side ({label})", list(SIDES), key=f"cmp_side_{label}", persist_state=PERSIST)
     qty = st.number_input(
-        f"Size, USD ({label})", value=None, min_value=0.0, step=100.0, placeholder="as A", key=f"cmp_qty_{label}"
+        f"Size, USD ({label})",
+        value=None,
+        min_value=0.0,
+        step=100.0,
+        placeholder="as A",
+        key=f"cmp_qty_{label}",
+        persist_state=PERSIST,
     )
     vol = st.number_input(
         f"Volatility, % a year ({label})",
@@ -56,10 +66,17 @@ def _variant_inputs(label: str, raw_a: RawInputs) -> RawInputs:
         step=5.0,
         placeholder="as A",
         key=f"cmp_vol_{label}",
+        persist_state=PERSIST,
         help="Empty: as A (A's override, or the volatility estimated on the pinned book's mid history).",
     )
     lat = st.number_input(
-        f"Latency, ms ({label})", value=None, min_value=0.0, step=50.0, placeholder="as A", key=f"cmp_lat_{label}"
+        f"Latency, ms ({label})",
+        value=None,
+        min_value=0.0,
+        step=50.0,
+        placeholder="as A",
+        key=f"cmp_lat_{label}",
+        persist_state=PERSIST,
     )
     return cmp.variant(raw_a, side=SIDES[side], quantity_usd=qty, volatility_pct=vol, latency_ms=lat)
 
@@ -91,7 +108,10 @@ def compare_panel(rt, exchange: str, symbol: str, raw_a: RawInputs, *, market: s
             icon=":material/sync_problem:",
         )
         return
-    n = st.segmented_control("Scenarios", [2, 3, 4], default=2, key="cmp_count", required=True) or 2
+    n = (
+        st.segmented_control("Scenarios", [2, 3, 4], default=2, key="cmp_count", required=True, persist_state=PERSIST)
+        or 2
+    )
     limit_ok = loaded.models.maker_taker is not None
     cols = st.columns(n, border=True)
     raws = [("A", raw_a)]
@@ -127,5 +147,5 @@ def compare_panel(rt, exchange: str, symbol: str, raw_a: RawInputs, *, market: s
             st.error(f"{p.label}: {p.error}", icon=":material/error:")
     for line in result.moves:
         st.markdown(f"- {line}")
-    st.dataframe(result.inputs, width="stretch", key="cmp_inputs")
+    st.table(result.inputs)  # a static table wraps its text: a cell is read whole at any width, not cut off
     st.dataframe(cmp.outputs_shown(result, inst.price_decimals), width="stretch", key="cmp_outputs")

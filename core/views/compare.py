@@ -143,11 +143,19 @@ class Comparison:
     priced: tuple[Priced, ...]
     inputs: pd.DataFrame  # rows: inputs; columns: scenario labels, then "differs from A" (labels, or "")
     outputs: pd.DataFrame  # rows: outputs; columns: A, B, "B − A", C, "C − A", ... (NaN where not priced)
-    moves: tuple[str, ...]  # one sentence per scenario after A: what differs, and how each output moved
+    moves: tuple[str, ...]  # one sentence per scenario after A: what differs, and how each output moved (one short
+    # line for a scenario that is A unchanged)
+
+
+#: where a scenario's volatility came from, in the inputs table's words (short: the cell must fit a narrow column)
+_VOL_FROM = {VolSource.DATA: "pinned book", VolSource.DEFAULT: "default", VolSource.OVERRIDE: "entered"}
 
 
 def _vol_text(s: Scenario, v: Volatility) -> str:
-    return f"{v.annual:.1%} a year ({'entered' if s.volatility_override is not None else 'pinned estimate'})"
+    """The annual volatility and its source: entered (A's override or the scenario's own), estimated on the
+    pinned book's mid history, or the default when that history is too short."""
+    source = VolSource.OVERRIDE if s.volatility_override is not None else v.source
+    return f"{v.annual:.1%} ({_VOL_FROM[source]})"
 
 
 def _input_rows(p: Priced) -> dict[str, str]:
@@ -171,7 +179,7 @@ def _input_rows(p: Priced) -> dict[str, str]:
         rows["Horizon (s)"] = f"{o.horizon_s:g}"
         rows["At expiry"] = o.at_expiry.value
     rows["Fee tier"] = s.fee_tier.label if s.fee_tier is not None else "n/a"
-    rows["Volatility"] = _vol_text(s, p.volatility)
+    rows["Volatility (a year)"] = _vol_text(s, p.volatility)
     rows["Latency (ms)"] = f"{s.latency_ms:g}"
     return rows
 
@@ -285,17 +293,21 @@ def compare(
     outputs = pd.DataFrame(out, index=[f"{name} ({unit})" for name, _, unit in OUTPUTS])
     outputs.index.name = "output"
     moves = []
+    said = [(name, attr, unit) for name, attr, unit in OUTPUTS if unit != "quote"]  # the outputs a move names
     for p in priced[1:]:
         differ = [n for n in names if n in differs[p.label]]
         head = f"{p.label} differs from {labels[0]} in " + (", ".join(differ).lower() if differ else "nothing")
         if p.error or priced[0].error:
             moves.append(f"{head}; not compared: {p.error or priced[0].error}")
             continue
-        parts = [
-            _move(name.lower(), unit, _value(ref, attr), _value(p.estimate, attr))
-            for name, attr, unit in OUTPUTS
-            if unit != "quote"
-        ]
+        pairs = [(_value(ref, attr), _value(p.estimate, attr)) for _, attr, _ in said]
+        if not differ and all(_same(a, b) or (math.isnan(a) and math.isnan(b)) for a, b in pairs):
+            moves.append(  # one short line, not a list of "unchanged" (the same order on the same book)
+                f"{p.label} is {labels[0]} unchanged, so every figure is the same: give it a side, size, volatility "
+                "or latency to compare."
+            )
+            continue
+        parts = [_move(name.lower(), unit, a, b) for (name, _, unit), (a, b) in zip(said, pairs, strict=True)]
         moves.append(f"{head}: " + "; ".join(parts) + ".")
     return Comparison(pinned, priced, inputs, outputs, tuple(moves))
 

@@ -83,3 +83,59 @@ def test_compare_on_a_pinned_book_and_a_marked_replay_restart(app_url, tmp_path,
         finally:
             browser.close()
     assert not errors, errors
+
+
+def test_the_variants_survive_unpinning_and_pinning_again(app_url):  # noqa: F811
+    """The browser walkthrough that found it: four scenarios, a size for B and a latency for D, unpin, pin
+    again; the count and both inputs come back (Streamlit drops an undrawn widget's state unless it persists),
+    and the inputs table's cells are read whole."""
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 2600})
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            page.goto(app_url, wait_until="domcontentloaded")
+            page.locator('.sim-card[data-label="Net cost"]').wait_for(timeout=30_000)
+            page.get_by_role("button", name="Pin this book").click()
+            page.locator('[data-testid="stAlert"]', has_text="Pinned: the").wait_for(timeout=15_000)
+            count = page.locator(".st-key-cmp_count")  # the scenario count: a segmented control, 2, 3 or 4
+            count.get_by_role("radio", name="4", exact=True).click()
+            page.get_by_role("spinbutton", name="Latency, ms (D)").wait_for(timeout=15_000)
+            for name, value, moved in (
+                ("Size, USD (B)", "25000", "B differs from A in size"),
+                ("Latency, ms (D)", "900", "D differs from A in latency"),
+            ):
+                box = page.get_by_role("spinbutton", name=name)
+                box.fill(value)
+                box.press("Enter")
+                _wait(lambda moved=moved: moved in _moves(page), 20, name)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(SHOTS / "simulator_compare_four.png"), full_page=True)
+
+            page.get_by_role("button", name="Unpin (go live again)").click()
+            page.get_by_role("button", name="Pin this book").wait_for(timeout=15_000)
+            page.wait_for_timeout(3000)  # timed full reruns with the variant widgets not drawn
+            assert page.get_by_role("spinbutton", name="Size, USD (B)").count() == 0
+            page.get_by_role("button", name="Pin this book").click()
+            page.locator('[data-testid="stAlert"]', has_text="Pinned: the").wait_for(timeout=15_000)
+            page.get_by_role("spinbutton", name="Latency, ms (D)").wait_for(timeout=15_000)  # four scenarios again
+            assert count.get_by_role("radio", name="4", exact=True).get_attribute("aria-checked") == "true"
+            assert page.get_by_role("spinbutton", name="Size, USD (B)").input_value() == "25000.00"
+            assert page.get_by_role("spinbutton", name="Latency, ms (D)").input_value() == "900.00"
+            assert page.get_by_role("spinbutton", name="Size, USD (C)").input_value() == ""
+            text = _wait(lambda: "differs from A in latency" in (t := _moves(page)) and t, 20, "the comparison")
+            assert "B differs from A in size" in text and "C differs" not in text, text
+            assert page.locator('[data-testid="stMarkdown"]', has_text="C is A unchanged").count() == 1
+            assert page.locator('[data-testid="stException"]').count() == 0
+            page.screenshot(path=str(SHOTS / "simulator_compare_repinned.png"), full_page=True)
+        except Exception:
+            with contextlib.suppress(Exception):  # the screenshot must not hide the failure
+                page.screenshot(path=str(SHOTS / "compare_repin_failure.png"), full_page=True, timeout=20_000)
+            raise
+        finally:
+            browser.close()
+    assert not errors, errors

@@ -51,7 +51,11 @@ def test_only_volatility_differs_so_the_expected_cost_is_identical_and_the_p90_i
     assert eb.slippage_p90_usd != ea.slippage_p90_usd and ec.slippage_p90_usd != ea.slippage_p90_usd
     assert eb.volatility_annual == pytest.approx(2.0) and ea.volatility_annual == pinned.volatility.annual
     # the tables say which inputs differ and by how much each output moved
-    assert r.inputs.at["Volatility", "differs from A"] == "B, C"
+    assert r.inputs.at["Volatility (a year)", "differs from A"] == "B, C"
+    # short cells (a walkthrough found "50.0% a year (pinned estimat" cut off): the figure and where it came from
+    assert r.inputs.at["Volatility (a year)", "B"] == "200.0% (entered)"
+    source = {"data": "pinned book", "default": "default"}[pinned.volatility.source.value]
+    assert r.inputs.at["Volatility (a year)", "A"] == f"{pinned.volatility.annual:.1%} ({source})"
     assert r.inputs.at["Latency (ms)", "differs from A"] == "C"
     assert r.inputs.at["Size", "differs from A"] == ""
     assert r.outputs.at["Expected cost (net) (USD)", "B − A"] == 0.0
@@ -139,3 +143,18 @@ def test_the_inputs_table_gives_the_size_as_the_venue_takes_it_and_its_worth(pin
         shown = r.inputs.at["Size", lab]
         assert shown == f"{fmt.size_amount(s.sizing.venue_size, 'BTC')} ({fmt.usd(s.sizing.notional_usd)})", shown
         assert 0.99 * (1e4 if lab == "A" else 1e6) < s.sizing.notional_usd <= (1e4 if lab == "A" else 1e6)
+
+
+def test_a_variant_with_no_change_gets_one_short_line_not_a_list_of_unchanged(pinned, loaded):
+    """A walkthrough: after the variants were lost, "B differs from A in nothing: … unchanged" filled the panel."""
+    a = replace(vi.RawInputs(), quantity_usd=10_000.0)
+    r = cmp.compare(
+        pinned,
+        [("A", scenario(a, loaded)), ("B", scenario(cmp.variant(a), loaded)), ("C", scenario(a, loaded))],
+        models=loaded.models,
+    )
+    assert r.moves[0] == (
+        "B is A unchanged, so every figure is the same: give it a side, size, volatility or latency to compare."
+    )
+    assert r.moves[1].startswith("C is A unchanged") and not any("unchanged (" in m for m in r.moves)
+    assert (r.inputs["differs from A"] == "").all()
