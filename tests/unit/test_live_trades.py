@@ -163,3 +163,18 @@ def test_with_the_lag_the_last_second_waits_and_a_late_trade_is_counted_not_scor
     before = cal.status().taker_orders
     cal.on_book(replace(last, exchange_ts_ms=t + 3 * calib.LIVE_LAG_MS, seq=last.seq + 2))
     assert cal.status().skipped["late_trades"] == 1 and cal.status().taker_orders == before
+
+
+def test_the_models_page_says_the_calibration_follows_the_live_trades():
+    from core.views.models import online_view
+
+    live_tape = LiveTape()
+    cal = OnlineCalibration(load_models().models, STEPS)
+    cal.follow(live_tape, ("okx", "BTC-USDT"))
+    st = cal.status()
+    v = online_view(st, 0.1, now_s=st.since_s + 30)
+    assert v.learning and "public trades its live feed streams, as they arrive" in v.headline
+    assert "OKX BTC-USDT" in v.headline and "30 s ago" in v.headline and "recording's own times" not in v.headline
+    # the same status through the bus (an ingest on a live feed) says so on a replica too
+    back = type(st).from_doc(orjson.loads(orjson.dumps(st.to_doc())), run="r1")
+    assert back.live and "The ingest service (run r1) checks" in online_view(back).headline
