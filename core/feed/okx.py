@@ -255,10 +255,10 @@ class OkxAdapter(Adapter):
             return None
         # a trades push names its channel first (OKX puts "arg" first): only the head is searched, so a book of
         # 400 levels pays nothing for it
-        head = raw[:64]
-        trades = b'"trades"' in head if isinstance(head, bytes) else '"trades"' in head
-        if trades and self.trades is not None and self._on_trades(raw):
-            return None
+        if self.trades is not None:
+            head = raw[:64]
+            if (b'"trades"' in head if isinstance(head, bytes) else '"trades"' in head) and self._on_trades(raw):
+                return None
         t0 = _now_ns()
         fields = self._scanner.scan(raw) if self._scanner is not None else None
         if fields is None or (fields and not fields[0] and (self.book is None or self.last_seq is None)):

@@ -8,12 +8,15 @@ orders.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,14 @@ class Tape:
 
     def __len__(self) -> int:
         return int(self.ts_ms.size)
+
+    def to_parquet(self, path: str | Path) -> None:
+        """As a trades file of ``data/trades`` (``from_parquet`` reads it back; ``python -m core.validate`` takes it)."""
+        import pandas as pd
+
+        pd.DataFrame(
+            {"ts_ms": self.ts_ms, "price": self.price, "qty": self.qty, "buyer_is_maker": self.side < 0}
+        ).to_parquet(path, index=False)
 
     @classmethod
     def empty(cls) -> Tape:
@@ -91,6 +102,14 @@ class LiveTape:
         self.received = 0  # trades appended since the last ``clear``
         self.dropped = 0  # trades dropped unread (the reader fell behind)
         self.generation = 0  # bumps at each ``clear`` (a new source): a reader starts over
+        #: called with each batch as it arrives, on the feed thread (a recorder writing the trades beside the books)
+        self._listeners: list[Callable[[Tape], None]] = []
+
+    def add_listener(self, fn: Callable[[Tape], None]) -> None:
+        self._listeners = [*self._listeners, fn]
+
+    def remove_listener(self, fn: Callable[[Tape], None]) -> None:
+        self._listeners = [f for f in self._listeners if f is not fn]
 
     def append(self, trades: Tape) -> None:
         if not len(trades):
@@ -103,6 +122,11 @@ class LiveTape:
                 old = self._pending.pop(0)
                 self._n_pending -= len(old)
                 self.dropped += len(old)
+        for fn in self._listeners:
+            try:
+                fn(trades)
+            except Exception:  # a listener's bug (a recorder) must never stop the feed
+                log.warning("live tape listener failed", exc_info=True)
 
     def take(self) -> Tape:
         """Every trade appended since the last ``take``, in time order."""

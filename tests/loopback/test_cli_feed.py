@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from websockets.exceptions import InvalidHandshake
 from websockets.sync.client import connect
@@ -125,3 +126,60 @@ def test_record_cli_rejects_bad_arguments(tmp_path):
         timeout=60,
     )
     assert r.returncode == 2 and "error:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_recorded_okx_session_with_its_trades_can_be_scored_by_the_validator(tmp_path):
+    """Record books and trades from a local server speaking OKX's protocol with the real capture's frames, then
+    ``python -m core.validate`` scores the app's estimates on the recording against those trades."""
+    import json
+
+    from core.feed.client import Feed
+    from core.feed.config import FeedConfig, Source
+    from core.feed.recorder import record
+    from core.market.tape import Tape
+    from tests.conftest import FAST
+    from tests.loopback.test_feed import okx_books_and_trades, okx_server
+    from tests.servers import LoopbackServer
+
+    frames = okx_books_and_trades()
+    n_books = sum(f["arg"]["channel"] == "books" for f in frames)
+    rows = [d for f in frames if f["arg"]["channel"] == "trades" for d in f["data"]]
+    out, trades = tmp_path / "okx.jsonl.gz", tmp_path / "okx.parquet"
+    with LoopbackServer(okx_server(frames)) as server:
+        config = FeedConfig(source=Source.OKX, exchange="okx", symbol="BTC-USDT", url=server.url("/ws/v5/public"))
+        feed = Feed(settings=FAST)
+        n, status = record(config, out, seconds=30, max_messages=n_books - 2, trades_out=trades, feed=feed)
+        feed.shutdown()
+    assert n == n_books - 2 and status.parse_error_total == 0
+    tape = Tape.from_parquet(trades)
+    assert 0 < len(tape) <= len(rows) and set(tape.ts_ms.tolist()) <= {int(d["ts"]) for d in rows}
+    assert np.allclose(
+        sorted(tape.qty), sorted(float(d["sz"]) for d in rows if int(d["ts"]) in set(tape.ts_ms.tolist()))
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.validate",
+            "--recording",
+            str(out),
+            "--trades",
+            str(trades),
+            "--json",
+            str(tmp_path / "v.json"),
+            "--replicates",
+            "50",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "v.json").read_text())
+    assert doc["recordings"][0]["market_orders"]["all"]["n"] > 0
+    # a source of books alone has no trades to record: refused in words before anything starts
+    from core.errors import InputError
+
+    with pytest.raises(InputError, match="streams books alone"):
+        record(FeedConfig(source=Source.GOQUANT, url="ws://127.0.0.1:9/x"), out, seconds=1, trades_out=trades)
