@@ -46,38 +46,25 @@ def _unpin() -> None:
     st.session_state["cmp_pinned"] = None
 
 
+def _as_a(name: str, key: str, step: float, help: str | None = None) -> float | None:
+    """A variant's number box: empty means "as A"; kept for the session (``PERSIST``) while the panel is unpinned."""
+    return st.number_input(
+        name, value=None, min_value=0.0, step=step, placeholder="as A", key=key, persist_state=PERSIST, help=help
+    )
+
+
 def _variant_inputs(label: str, raw_a: RawInputs) -> RawInputs:
     """One scenario's column: the inputs it may change; empty means 'as A'."""
     st.markdown(f"**{label}**: A with these changes")
     side = st.selectbox(f"Side ({label})", list(SIDES), key=f"cmp_side_{label}", persist_state=PERSIST)
-    qty = st.number_input(
-        f"Size, USD ({label})",
-        value=None,
-        min_value=0.0,
-        step=100.0,
-        placeholder="as A",
-        key=f"cmp_qty_{label}",
-        persist_state=PERSIST,
-    )
-    vol = st.number_input(
+    qty = _as_a(f"Size, USD ({label})", f"cmp_qty_{label}", 100.0)
+    vol = _as_a(
         f"Volatility, % a year ({label})",
-        value=None,
-        min_value=0.0,
-        step=5.0,
-        placeholder="as A",
-        key=f"cmp_vol_{label}",
-        persist_state=PERSIST,
+        f"cmp_vol_{label}",
+        5.0,
         help="Empty: as A (A's override, or the volatility estimated on the pinned book's mid history).",
     )
-    lat = st.number_input(
-        f"Latency, ms ({label})",
-        value=None,
-        min_value=0.0,
-        step=50.0,
-        placeholder="as A",
-        key=f"cmp_lat_{label}",
-        persist_state=PERSIST,
-    )
+    lat = _as_a(f"Latency, ms ({label})", f"cmp_lat_{label}", 50.0)
     return cmp.variant(raw_a, side=SIDES[side], quantity_usd=qty, volatility_pct=vol, latency_ms=lat)
 
 
