@@ -353,7 +353,7 @@ class Runtime:
             raise SourceNotAllowed(self.capture_refusal)
         status = self.feed.store.status()
         name = capture_file_name(status.exchange, status.symbol, time.time())
-        return Capture(self.feed, seconds, file_name=name).start()
+        return Capture(self.feed, seconds, file_name=name, trades=self.feed.live_trades).start()
 
 
 #: the online calibration reads its tape this long after the source starts (pandas and the Parquet read stay out of

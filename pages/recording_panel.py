@@ -29,6 +29,16 @@ def capture_view(capture: Capture | None, rt=None) -> None:
             on_click="ignore",
             help="The recorded books as .jsonl.gz.",
         )
+        if capture.trades_data:
+            st.download_button(
+                "Download its trades",
+                capture.trades_data,
+                file_name=capture.trades_file_name,
+                mime="application/octet-stream",
+                key="data_download_trades",
+                on_click="ignore",
+                help="The public trades the live feed streamed while recording, in base units, as Parquet.",
+            )
         allowed = rt is not None and not replay_refusal(rt)
         if allowed and st.button("Replay this recording", key="data_play_capture", help=SWITCH_SHARED):
             play_file(rt, s.file_name, capture.data or b"")

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from core.errors import CaptureBusy, InputError
 from core.feed.recorder import Recorder
+from core.market.tape import LiveTape
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class CaptureStatus:
     file_name: str
     error: str
     limit_hit: bool  # stopped early at MAX_MESSAGES
+    trades: int = 0  # the source's public trades recorded beside the books (a live OKX feed; 0 elsewhere)
 
     @property
     def progress(self) -> float:
@@ -100,14 +102,23 @@ class Capture:
         file_name: str = "recording.jsonl.gz",
         max_messages: int = MAX_MESSAGES,
         clock: Callable[[], float] = time.monotonic,
+        trades: LiveTape | None = None,
     ) -> None:
+        """``trades``: the source's live trades (``Feed.live_trades``), recorded beside the books when given, so
+        the download can be scored with ``python -m core.validate``."""
         self.seconds = check_seconds(seconds)
         self.file_name = file_name
         self.max_messages = max_messages
         self._feed = feed
         self._clock = clock
         self._dir = Path(tempfile.mkdtemp(prefix="tcs-capture-"))
-        self._recorder = Recorder(self._dir / "capture.jsonl.gz", max_messages=max_messages)
+        self._trades = trades
+        self._recorder = Recorder(
+            self._dir / "capture.jsonl.gz",
+            max_messages=max_messages,
+            trades_out=self._dir / "trades.parquet" if trades is not None else None,
+        )
+        self._trades_data: bytes | None = None
         self._lock = threading.Lock()  # guards the fields below
         self._state = CaptureState.RECORDING
         self._started = clock()
@@ -129,6 +140,8 @@ class Capture:
         self._slot = True
         self._started = self._clock()
         self._feed.add_listener(self._recorder)
+        if self._trades is not None:
+            self._trades.add_listener(self._recorder.on_trades)
         self._timer = threading.Timer(self.seconds, self.finish)
         self._timer.name = f"tcs-capture-{id(self):x}"
         self._timer.daemon = True
@@ -143,12 +156,17 @@ class Capture:
             if self._timer is not None:
                 self._timer.cancel()
             self._feed.remove_listener(self._recorder)
+            if self._trades is not None:
+                self._trades.remove_listener(self._recorder.on_trades)
             if self._slot:
                 self._slot = False
                 _SLOTS.release()
             try:
                 self._count = self._recorder.close()
                 self._data = self._recorder.writer.path.read_bytes()
+                out = self._recorder.trades_out
+                if out is not None and out.exists():
+                    self._trades_data = out.read_bytes()
                 self._state = CaptureState.DONE
             except OSError as exc:
                 log.warning("capture failed", exc_info=True)
@@ -162,6 +180,15 @@ class Capture:
     def data(self) -> bytes | None:
         """The finished file (gzip JSON lines), None until done."""
         return self._data
+
+    @property
+    def trades_data(self) -> bytes | None:
+        """The source's trades recorded beside the books (Parquet, ``data/trades``' format), None without any."""
+        return self._trades_data
+
+    @property
+    def trades_file_name(self) -> str:
+        return self.file_name.removesuffix(".jsonl.gz") + ".parquet"
 
     def status(self) -> CaptureStatus:
         if self._recorder.done.is_set() and self._state is CaptureState.RECORDING:
@@ -179,4 +206,7 @@ class Capture:
                 file_name=self.file_name,
                 error=self._error,
                 limit_hit=messages >= self.max_messages,
+                trades=self._recorder.trades_written
+                if state is not CaptureState.RECORDING
+                else self._recorder.trades_seen,
             )

@@ -33,4 +33,10 @@ def done_text(s: CaptureStatus) -> str:
     return (
         f"Recorded {s.messages:,} books in {s.elapsed_s:.1f} s{limit}: {s.size_bytes / 1e6:.2f} MB, gzip "
         "JSON lines (replay with `python -m core.replay --data FILE`)."
+        + (
+            f" And the {s.trades:,} public trades the feed streamed meanwhile, as Parquet: score the app's estimates "
+            "on them with `python -m core.validate --recording FILE --trades TRADES`."
+            if s.trades
+            else ""
+        )
     )

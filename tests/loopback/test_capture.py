@@ -127,3 +127,37 @@ def test_at_most_two_recordings_run_at_once_in_a_process():
     finally:
         for c in running:
             c.finish()
+
+
+def test_a_capture_of_a_live_okx_feed_keeps_its_trades_for_the_validator(feed):
+    """A real feed on a local server speaking OKX with the real capture's frames: the Data page's recording also
+    holds the public trades streamed meanwhile (Parquet, base units), named after the books' file."""
+    import io
+
+    import orjson
+
+    from core.feed.config import FeedConfig, Source
+    from core.market.tape import Tape
+    from core.views.capture import done_text
+    from tests.conftest import wait_for
+    from tests.loopback.test_feed import okx_books_and_trades, okx_server
+    from tests.servers import LoopbackServer
+
+    frames = okx_books_and_trades()
+    rows = [d for f in frames if f["arg"]["channel"] == "trades" for d in f["data"]]
+    with LoopbackServer(okx_server(frames)) as server:
+        config = FeedConfig(source=Source.OKX, exchange="okx", symbol="BTC-USDT", url=server.url("/ws/v5/public"))
+        cap = Capture(feed, 60, file_name="okx_BTC-USDT_x.jsonl.gz", trades=feed.trades).start()
+        feed.start(config)
+        assert wait_for(lambda: feed.trades.received == len(rows), 15), feed.trades.received
+        cap.finish()
+    s = cap.status()
+    assert s.state is CaptureState.DONE and s.messages > 0 and s.trades == len(rows)
+    tape = Tape.from_parquet(io.BytesIO(cap.trades_data))
+    assert len(tape) == len(rows) and sorted(tape.ts_ms.tolist()) == sorted(int(d["ts"]) for d in rows)
+    assert cap.trades_file_name == "okx_BTC-USDT_x.parquet" and f"{len(rows):,} public trades" in done_text(s)
+    assert orjson.loads(gzip.decompress(cap.data).splitlines()[0])["exchange"] == "okx"
+    # a capture of a source of books alone holds no trades, and says nothing of them
+    books_only = Capture(feed, 60).start()
+    books_only.finish()
+    assert books_only.trades_data is None and "trades" not in done_text(books_only.status())
