@@ -89,8 +89,8 @@ class FlowImputation:
             on = self._on(instrument_key(exchange, symbol))
             return row, f"trade flow imputed with the median of {symbol} on {exchange}{on}"
         return row, (
-            f"no recorded trades for {symbol} on {exchange}: trade flow imputed with the median of the training "
-            f"{kind} market{self._on(kind)} (an assumption)"
+            f"no trades of {symbol} on {exchange} in the training recordings: trade flow imputed with the median of "
+            f"the training {kind} market{self._on(kind)} (an assumption)"
         )
 
     def flow(self, exchange: str, symbol: str, *, spot: bool, mid: float) -> ImputedFlow:

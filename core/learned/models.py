@@ -404,13 +404,23 @@ class MakerTakerModelImpl:
 _CAVEAT_HEAD = "On the held-out day ("
 
 
+#: the clause of a caveat sentence after the by-size misses (the inputs that left the training range): on the model
+#: card, not in an order's note
+_CAVEAT_WHY = "; that day "
+
+
 def caveat_for(caveat: str, exchange: str, symbol: str) -> str:
-    """The card's held-out caveat for the order's own instrument: the sentences of its recordings, or, where the
-    held-out day has none of it, the first (headline) sentence said to be another instrument's. One instrument's
-    account, not every instrument's, keeps the maker note readable (and an ETHUSDT figure off a BTCUSDT order)."""
+    """The card's held-out caveat for the order's own instrument, by-size misses only: the sentences of its
+    recordings, or, where the held-out day has none of it, the first (headline) sentence said to be another
+    instrument's. One instrument's misses, not every instrument's account, keep the maker note readable (and an
+    ETHUSDT figure off a BTCUSDT order); why the day differed is on the model card."""
     parts = [p.strip() for p in caveat.split(_CAVEAT_HEAD) if p.strip()]
     if not parts:
         return ""
+    parts = [
+        p.split(_CAVEAT_WHY)[0].rstrip(".") + (" (the Models page says why)" if _CAVEAT_WHY in p else "") + "."
+        for p in parts
+    ]
     own = [p for p in parts if p.startswith(f"{exchange}_{symbol}_")]
     if own:
         return " ".join(f"on the held-out day ({p}" for p in own).replace(". on the held-out", "; on the held-out")

@@ -283,27 +283,21 @@ class TrackerState:
 
     def band_note(self, bucket: int, spread_bps: float) -> str:
         """What the band tracker has done for orders of ``bucket`` (empty before any outcome), its shift in bps of
-        an order on a book of ``spread_bps``."""
+        an order on a book of ``spread_bps``. Facts and the rule, no "so": the shift sums every outcome since the
+        start (a cover at the floor excepted), so its sign need not follow the share above the band."""
         n = self.outcomes[bucket]
         if not n:
             return ""
         shift = self.shifts[bucket]
-        way = "raised" if shift > 0 else "lowered" if shift < 0 else "left"
-        target = 1 - LEVEL
-        rate = self.misses[bucket] / n
         rn, rm, _ = self.recent(bucket)
-        recent = f" ({rm / rn:.0%} of the last {rn:,})" if rn and rn < n else ""
-        why = ""
-        if shift > 0 and rate <= target:
-            why = (
-                f" (raised although not more than {target:.0%} paid more: an order whose band was already at its "
-                "expected cost, the lowest a band goes, does not lower it when it pays less)"
-            )
+        recent = f"; the last {rn:,}: {rm / rn:.0%}" if rn and rn < n else ""
         return (
-            f"corrected online: of {n:,} real taker orders of {shown_label(self.buckets.labels[bucket])} on this tape so far, "
-            f"{rate:.0%} paid more than the band shown them{recent} (target {target:.0%}), so the band is {way} "
-            f"by {abs(shift) * band_unit_bps(spread_bps):.2f} bps on this book ({abs(shift):.2f} x max(spread, "
-            f"{UNIT_FLOOR_BPS:g} bps)){why}"
+            f"corrected online: of {n:,} real taker orders of {shown_label(self.buckets.labels[bucket])} on this tape "
+            f"so far, {self.misses[bucket] / n:.0%} paid more than the band shown them (target {1 - LEVEL:.0%}"
+            f"{recent}); the correction stands at {signed(shift * band_unit_bps(spread_bps), '.2f')} bps on this "
+            f"book ({signed(shift, '.2f')} x max(spread, {UNIT_FLOOR_BPS:g} bps)): each order above its band raises "
+            f"it, each below lowers it a ninth as much, except one whose band was already its expected cost (the "
+            f"lowest a band goes)"
         )
 
     def share_note(self, bucket: int) -> str:
@@ -311,15 +305,23 @@ class TrackerState:
         n = self.outcomes[bucket]
         if not n:
             return ""
-        way = "raised" if self.shifts[bucket] > 0 else "lowered" if self.shifts[bucket] < 0 else "left as they are"
         rn, rf, rs = self.recent(bucket)
         recent = f"; the last {rn:,} filled {rf / rn:.0%} where it showed {rs / rn:.0%}" if rn and rn < n else ""
         return (
-            f"corrected online: the app's {n:,} test limit orders of {shown_label(self.buckets.labels[bucket])} whose rest ended on "
-            f"this tape filled {self.misses[bucket] / n:.0%} where the app showed {self.shown[bucket] / n:.0%} (its "
-            f"correction included; averaged over 0-5 bps offsets and 10-60 s rests){recent}, so maker shares of that "
-            f"size are {way} (logit {self.shifts[bucket]:+.2f})"
+            f"corrected online: the app's {n:,} test limit orders of {shown_label(self.buckets.labels[bucket])} "
+            f"whose rest ended on this tape filled {self.misses[bucket] / n:.0%} where the app showed "
+            f"{self.shown[bucket] / n:.0%} (its correction included; averaged over 0-5 bps offsets and 10-60 s "
+            f"rests){recent}; the correction stands at logit {signed(self.shifts[bucket], '.2f')} (each test order's "
+            "fill minus the share shown moves it)"
         )
+
+
+def signed(x: float, spec: str) -> str:
+    """``+0.08``, ``−0.08`` (a true minus sign, as the cards write it), ``0.00``."""
+    text = format(abs(x), spec)
+    if float(text) == 0.0:
+        return text
+    return ("+" if x > 0 else "−") + text
 
 
 class _Tracker:

@@ -620,9 +620,9 @@ def _held_out_evidence(c: dict[str, Any]) -> list[str]:
     out = ["#### The held-out day's maker share, said plainly", ""]
     if c.get("caveat"):
         out += [
-            f"{c['caveat']} The app shows the sentence of the order's own instrument beside its maker share (the "
-            "method note; an instrument without a held-out recording gets the first, said to be another's) and all of "
-            "them on the model card; `docs/VALIDATION.md` scores the same model on the validator's grid of sizes.",
+            f"{c['caveat']} The app shows the by-size misses of the order's own instrument beside its maker share "
+            "(the method note; an instrument without a held-out recording gets the first, said to be another's) and "
+            "all of it on the model card; `docs/VALIDATION.md` scores the same model on the validator's grid of sizes.",
             "",
         ]
     out += [

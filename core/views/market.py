@@ -247,7 +247,8 @@ def restart_note(
         "the charts break their line at the marker, and the online corrections of the p90 and the maker share start "
         "over from the models as trained."
         if replay
-        else f"{what} {max(ago, 0.0):.0f} s ago ({at} UTC); the charts break their line at the marker."
+        else f"{what} {max(ago, 0.0):.0f} s ago ({at} UTC); the charts break their line at the marker, and the online "
+        "corrections (where the feed streams its trades) start over from the models as trained."
     )
     if volatility_restarting:
         default = f" the default {default_vol:.0%} a year" if default_vol is not None else " the default"

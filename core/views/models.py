@@ -21,7 +21,16 @@ import plotly.graph_objects as go
 
 from core.learned.fill import GRID_SIZES_USD
 from core.learned.models import ROLES
-from core.learned.online import REFERENCE_SHARE, TrackerState, band_unit_bps, moved_share, shown_label, size_label
+from core.learned.online import (
+    RECENT_OUTCOMES,
+    REFERENCE_SHARE,
+    TrackerState,
+    band_unit_bps,
+    moved_share,
+    shown_label,
+    signed,
+    size_label,
+)
 from core.market.venues import label as venue_label
 from core.pricing.calibration import LIVE_LAG_MS, CalibrationState, CalibrationStatus
 
@@ -287,16 +296,9 @@ def card_figure(view: CardView) -> go.Figure | None:
 
 # ---- the online calibration (core.pricing.calibration) ----------------------------------------------------------
 
-BAND_COLUMNS = ["order size", "real taker orders", "paid more than the band", "of the last 100", "band moved by"]
-MAKER_COLUMNS = [
-    "test orders",
-    "rests ended",
-    "filled",
-    "app showed",
-    "last 100: filled / showed",
-    "shift",
-    "a 25% share shows",
-]
+#: the column the section is about comes first: at 800 px a table shows its first columns without a scroll
+BAND_COLUMNS = ["order size", "band moved by", "paid more than band", "last 100", "orders"]
+MAKER_COLUMNS = ["test orders", "a 25% share shows", "shift", "filled / app showed", "last 100", "rests ended"]
 #: below this many outcomes a bucket's shares are not shown as percentages (one order is 5 points or more)
 MIN_SHOWN = 20
 ONLINE_UNITS = (
@@ -308,8 +310,8 @@ ONLINE_UNITS = (
     "are $10k, $100k, $1M and $5M (0, 1 and 5 bps behind the touch, resting 10, 30 and 60 s); an order of another "
     "size takes a correction interpolated between those of the tested sizes around it (by log size; beyond $10k and "
     "$5M, theirs), an assumption its method note states. 'App showed' is the share the app showed those test "
-    "orders, its correction included. 'Last 100' counts each size's most recent outcomes, so a reader can see "
-    "whether a correction is still needed."
+    "orders, its correction included. 'Last 100' is each size's 100 most recent outcomes (shown once there are 100), "
+    "so a reader can see whether a correction is still needed."
 )
 
 
@@ -372,40 +374,41 @@ def online_view(
     assert band is not None and share is not None
 
     def recent(st: TrackerState, k: int, *, shown: bool = False) -> str:
+        """The last ``RECENT_OUTCOMES`` of a size ("—" until there are that many: the totals beside cover them)."""
         rn, ra, rb = st.recent(k)
-        if not rn:
+        if rn < RECENT_OUTCOMES:
             return "—"
-        if rn < MIN_SHOWN:
-            return f"— ({rn} so far)"
         return f"{ra / rn:.0%} / {rb / rn:.0%}" if shown else f"{ra / rn:.0%}"
 
     def moved(shift: float) -> str:
         if spread_bps is None:
-            return f"{shift:+.2f} units"
-        return f"{shift * band_unit_bps(spread_bps):+.2f} bps"
+            return f"{signed(shift, '.2f')} units"
+        return f"{signed(shift * band_unit_bps(spread_bps), '.2f')} bps"
 
     band_rows = [
         {
             "order size": shown_label(label),
-            "real taker orders": band.outcomes[k],
-            "paid more than the band": _share(band.misses[k], band.outcomes[k]),
-            "of the last 100": recent(band, k),
             "band moved by": moved(band.shifts[k]),
+            "paid more than band": _share(band.misses[k], band.outcomes[k]),
+            "last 100": recent(band, k),
+            "orders": f"{band.outcomes[k]:,}",
         }
         for k, label in enumerate(band.buckets.labels)
     ]
     maker_rows = []
     for v in sorted(GRID_SIZES_USD):
         k = share.buckets.of(v)
+        n = share.outcomes[k]
         maker_rows.append(
             {
                 "test orders": f"{size_label(v)} ({shown_label(share.buckets.labels[k])})",
-                "rests ended": share.outcomes[k],
-                "filled": _share(share.misses[k], share.outcomes[k]),
-                "app showed": _share(share.shown[k], share.outcomes[k]),
-                "last 100: filled / showed": recent(share, k, shown=True),
-                "shift": f"{share.shifts[k]:+.2f} logit",
                 "a 25% share shows": f"{float(moved_share(REFERENCE_SHARE, share.shifts[k])):.0%}",
+                "shift": f"{signed(share.shifts[k], '.2f')} logit",
+                "filled / app showed": (
+                    f"{_share(share.misses[k], n)} / {_share(share.shown[k], n)}" if n >= MIN_SHOWN else _share(0.0, n)
+                ),
+                "last 100": recent(share, k, shown=True),
+                "rests ended": f"{n:,}",
             }
         )
     dropped = status.skipped.get("books_dropped", 0)

@@ -99,9 +99,11 @@ class Card:
 
 
 #: the cards' look, sent once with the page (``CARD_STYLE``), not with every refresh: a grid of bordered cards, four
-#: to a row (two on a phone), grey second figures, and a "?" beside each label that shows the card's definition on
+#: to a row (two where the cards have less than 44rem: a phone, or 800 px with the sidebar open; a container query,
+#: since the viewport's width does not say what the sidebar leaves), grey second figures, and a "?" beside each label that shows the card's definition on
 #: hover or tap (focus), as a Streamlit metric's tooltip does
 CARD_CSS = """
+.sim-wrap{container-type:inline-size}
 .sim-cards{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:.75rem;margin-bottom:.75rem}
 .sim-card{position:relative;border:1px solid rgba(128,128,128,.3);border-radius:.5rem;padding:.6rem .9rem;min-width:0}
 .sim-card-head{display:flex;align-items:flex-start;gap:.3rem;font-size:.875rem;line-height:1.3}
@@ -111,7 +113,7 @@ font-size:.7rem;line-height:.9rem;text-align:center;color:rgba(128,128,128,1);ou
 padding:.5rem .7rem;border-radius:.4rem;background:#31333f;color:#fafafa;font-size:.8rem;line-height:1.4;
 text-align:left;white-space:normal;box-shadow:0 2px 8px rgba(0,0,0,.25)}
 .sim-card:nth-child(4n) .sim-tip-text,.sim-card:nth-child(4n-1) .sim-tip-text{left:auto;right:.5rem}
-@media (max-width:640px){.sim-cards{grid-template-columns:repeat(2,minmax(0,1fr))}
+@container (max-width:44rem){.sim-cards{grid-template-columns:repeat(2,minmax(0,1fr))}
 .sim-card:nth-child(n) .sim-tip-text{left:.5rem;right:auto}
 .sim-card:nth-child(2n) .sim-tip-text{left:auto;right:.5rem}}
 .sim-tip-text a{color:#8ec5ff}
@@ -146,7 +148,8 @@ def cards_html(rows: Sequence[Sequence[Card]]) -> str:
     """Rows of cards as one HTML block (one element a refresh, where a row of metrics was nine: its columns and
     a metric in each). One line with no blank line, so Markdown keeps it a single HTML block and parses none of
     it ($ is money here, not maths); every text escaped. The page sends ``CARD_STYLE`` once beside it."""
-    return "".join(f'<div class="sim-cards">{"".join(_card_html(c) for c in row)}</div>' for row in rows)
+    inner = "".join(f'<div class="sim-cards">{"".join(_card_html(c) for c in row)}</div>' for row in rows)
+    return f'<div class="sim-wrap">{inner}</div>'  # the rows go to two columns by the width they have (CARD_CSS)
 
 
 def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
@@ -191,32 +194,37 @@ def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
 
 def p90_note(e: CostEstimate) -> str | None:
     """The p90 band in USD and bps (as the expectation beside it), and, where the online calibration moved it,
-    which part the model gave and which the real orders on this tape added: a trader must see when most of a
-    band is the correction."""
+    which part the model gave and which the real orders on this tape added (a trader must see when most of a band
+    is the correction), and when the band sits at the expected cost, the lowest it goes."""
     if e.slippage_p90_usd is None:
         return None
     n = e.filled_usd
     text = f"p90 {usd(e.slippage_p90_usd)}" + (f" ({bps(e.slippage_p90_usd / n * 1e4)})" if n > 0 else "")
-    if e.slippage_p90_online_usd != 0.0:
-        model = e.slippage_p90_usd - e.slippage_p90_online_usd
-        sign = "+" if e.slippage_p90_online_usd > 0 else "−"
+    c = e.slippage_p90_online_usd
+    if c != 0.0:
+        model = e.slippage_p90_usd - c
+        floor = c < 0 and abs(e.slippage_p90_usd - e.slippage_usd) <= 1e-9 * max(1.0, abs(e.slippage_usd))
         text += (
-            f": model {usd(model)} {sign} {usd(abs(e.slippage_p90_online_usd))} corrected by what real orders of "
-            "this size paid on this tape"
+            (" = the expected cost, the lowest a band goes:" if floor else " =")
+            + f" model {usd(model)} {'+' if c > 0 else '−'} {usd(abs(c))} correction from real orders of this size "
+            "on this tape"
         )
     return text
 
 
 def maker_note(e: CostEstimate) -> str | None:
     """Where the online calibration moved a limit order's maker share: the model's own share and the points the
-    app's test orders on this tape added (one logit step is a few points at 50%, many fewer near 0 or 1)."""
+    app's test orders on this tape added, from the rounded shares so that the card adds up on its face."""
     m = e.maker_fraction_model
     if m is None:
         return None
-    pts = (e.maker_fraction - m) * 100
-    if abs(pts) < 0.5:
+    pts = round(e.maker_fraction * 100) - round(m * 100)
+    if pts == 0:
         return f"model {m:.0%}; the test orders on this tape have not moved it"
-    return f"model {m:.0%}, {pts:+.0f} points corrected by the app's test orders on this tape"
+    unit = "point" if abs(pts) == 1 else "points"
+    return (
+        f"model {m:.0%}, {'+' if pts > 0 else '−'}{abs(pts)} {unit} correction from the app's test orders on this tape"
+    )
 
 
 def impact_note(e: CostEstimate) -> str | None:

@@ -280,11 +280,12 @@ def test_app_in_a_real_browser(app_url):
     assert not errors, "browser console errors:\n" + "\n".join(errors)
 
 
-@pytest.mark.parametrize("width", [1400, 390])
+@pytest.mark.parametrize("width", [1400, 800, 390])
 def test_simulator_at_desktop_and_phone_width(app_url, width):
-    """The Simulator at 1400 px and on a 390 px phone: results and inputs without an exception or a browser
-    error; the ticket is in the main column and the sidebar lies over neither it nor the results, before or
-    after a change; a below-minimum size gets the venue's message."""
+    """The Simulator at 1400 px, at 800 px with the sidebar open and on a 390 px phone: results and inputs without
+    an exception or a browser error; the ticket is in the main column and the sidebar lies over neither it nor the
+    results, before or after a change; every card's figure is read whole (the cards go to two a row by the width
+    the page leaves them); a below-minimum size gets the venue's message."""
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
@@ -310,6 +311,10 @@ def test_simulator_at_desktop_and_phone_width(app_url, width):
             assert qty.is_visible()  # in the main column: reachable without opening the sidebar
             net = page.locator(NET_CARD).first
             assert not _covered_by_sidebar(page, net) and not _covered_by_sidebar(page, qty)
+            cut = page.eval_on_selector_all(
+                ".sim-card-value", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"
+            )
+            assert cut == [], f"card figures cut at {width} px: {cut}"
             tip = net.locator(".sim-tip-text")  # the card's definition, on hover (or a tap: focus) of its "?"
             assert not tip.is_visible()
             net.locator(".sim-tip").hover()

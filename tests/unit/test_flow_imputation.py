@@ -85,7 +85,7 @@ def test_usd_flow_becomes_base_units_at_the_mid_per_instrument():
 def test_an_instrument_without_a_tape_falls_back_to_its_kind_and_says_so():
     f = HAND.flow("okx", "ETH-USDT-SWAP", spot=False, mid=2_500.0)
     assert f.base_per_s == pytest.approx(2e5 / 2_500.0) and f.trades_per_s == 40.0
-    assert "no recorded trades for ETH-USDT-SWAP on okx" in f.source and "derivative" in f.source
+    assert "no trades of ETH-USDT-SWAP on okx in the training recordings" in f.source and "derivative" in f.source
     s = HAND.flow("okx", "BTC-USDT", spot=True, mid=50_000.0)
     assert s.base_per_s == pytest.approx(3e4 / 50_000.0) and "spot" in s.source
 
@@ -139,7 +139,7 @@ def test_shipped_card_measures_every_same_day_instrument_and_the_app_says_which_
         "median of BTCUSDT on binance-futures on the 2023-04-04 and 2024-08-08 tapes" in btc.methods["maker_fraction"]
     )
     other = estimate(book("okx", "ETH-USDT-SWAP", 2_600.0), order, fee_tier=get_tier("okx", "swap"), models=lm.models)
-    assert "no recorded trades for ETH-USDT-SWAP on okx" in other.methods["maker_fraction"]
+    assert "no trades of ETH-USDT-SWAP on okx in the training recordings" in other.methods["maker_fraction"]
 
 
 def test_recalibration_rows_are_the_rows_serving_builds():

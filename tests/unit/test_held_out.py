@@ -87,3 +87,15 @@ def test_the_maker_note_takes_the_caveat_of_the_orders_own_instrument():
     other = caveat_for(card, "okx", "BTC-USDT-SWAP")  # no held-out day of its own: the headline one, said so
     assert other.startswith("no held-out day for this instrument; for another one") and "BTCUSDT_20240718" in other
     assert caveat_for("", "okx", "BTC-USDT-SWAP") == ""
+
+
+def test_the_maker_note_keeps_the_misses_and_leaves_why_to_the_model_card():
+    from core.learned.models import caveat_for
+
+    row = {"bucket": "$10k-$100k", "predicted": 0.2, "realised": 0.3, "realised_ci": [0.25, 0.35]}
+    shift = {"vol_bps": {"outside": 0.9, "median": 0.3, "train_median": 0.8}}
+    card = maker_caveat("binance-futures_BTCUSDT_20240718.jsonl.gz, never used to fit or choose", [row], shift)
+    assert "that day 90% of orders had vol_bps outside" in card
+    note = caveat_for(card, "binance-futures", "BTCUSDT")
+    assert "under-predicted by 10.0 points" in note and "vol_bps" not in note
+    assert note.endswith("(the Models page says why).")

@@ -99,25 +99,41 @@ def test_the_served_models_carry_the_shifts_and_say_so(learnt):
 
     note = next(c.note for c in cost_cards(m_online) if c.label == "Expected slippage")
     p90_bps = m_online.slippage_p90_usd / m_online.filled_usd * 1e4
-    assert note is not None and note.startswith(f"p90 {usd(m_online.slippage_p90_usd)} ({bps(p90_bps)}): model ")
-    assert "corrected by what real orders of this size paid on this tape" in note
+    assert note is not None and note.startswith(f"p90 {usd(m_online.slippage_p90_usd)} ({bps(p90_bps)}) =")
+    assert "correction from real orders of this size on this tape" in note
     static_note = next(c.note for c in cost_cards(m_static) if c.label == "Expected slippage") or ""
     assert static_note.startswith("p90 ") and "corrected" not in static_note
     assert "corrected online:" in m_online.methods["slippage_p90"]
     # the method note says the band's move in bps on this book, and in the tracker's own units
-    shift_bps = abs(st.shifts[2]) * max(snap.spread_bps, 0.03)
+    from core.learned.online import signed
+
+    shift_bps = st.shifts[2] * max(snap.spread_bps, 0.03)
     assert (
-        f"by {shift_bps:.2f} bps on this book ({abs(st.shifts[2]):.2f} x max(spread" in m_online.methods["slippage_p90"]
+        f"stands at {signed(shift_bps, '.2f')} bps on this book ({signed(st.shifts[2], '.2f')} x max(spread"
+        in m_online.methods["slippage_p90"]
     )
     # the maker card says how much of the share shown is the correction: the model's share and the points added
     assert online_e.maker_fraction_model == static_e.maker_fraction and static_e.maker_fraction_model is None
-    pts = (online_e.maker_fraction - static_e.maker_fraction) * 100
+    pts = round(online_e.maker_fraction * 100) - round(static_e.maker_fraction * 100)
+    unit = "point" if abs(pts) == 1 else "points"
+    sign = "+" if pts > 0 else "−"
     assert maker_note(online_e) == (
-        f"model {static_e.maker_fraction:.0%}, {pts:+.0f} points corrected by the app's test orders on this tape"
-        if abs(pts) >= 0.5
+        f"model {static_e.maker_fraction:.0%}, {sign}{abs(pts)} {unit} correction from the app's test orders on this tape"
+        if pts
         else f"model {static_e.maker_fraction:.0%}; the test orders on this tape have not moved it"
     )
     assert maker_note(static_e) is None
+    # the points are the card's rounded shares' difference, so the card adds up on its face; one point is singular
+    assert maker_note(replace(online_e, maker_fraction=0.824, maker_fraction_model=0.716)) == (
+        "model 72%, +10 points correction from the app's test orders on this tape"
+    )
+    assert "model 72%, −1 point correction" in maker_note(
+        replace(online_e, maker_fraction=0.714, maker_fraction_model=0.72)
+    )
+    # a band lowered onto the expected cost says so: the correction shown is what the floor left of it
+    floored = replace(m_online, slippage_p90_usd=m_online.slippage_usd, slippage_p90_online_usd=-0.5)
+    p90 = next(c.note for c in cost_cards(floored) if c.label == "Expected slippage")
+    assert "= the expected cost, the lowest a band goes: model" in p90 and "− $0.500 correction" in p90
     # the held-out caveat in the maker note is this instrument's own, not another's
     assert "BTCUSDT_20240718" in online_e.methods["maker_fraction"]
     assert "ETHUSDT_20240718" not in online_e.methods["maker_fraction"]
@@ -190,6 +206,7 @@ def test_the_tape_is_read_only_after_the_delay_and_a_late_start_begins_at_its_bo
 
 
 def test_the_models_page_view_says_what_the_calibration_does(learnt):
+    from core.learned.online import signed
     from core.views.models import BAND_COLUMNS, MAKER_COLUMNS, online_view
 
     st = learnt.status()
@@ -199,11 +216,11 @@ def test_the_models_page_view_says_what_the_calibration_does(learnt):
     # named as the rest of the app names it, and the clock said (the replay's books carry 2024's times)
     assert "Binance USD-M BTCUSDT" in v.headline and "by this computer's clock (2 min ago" in v.headline
     row = v.band_table.iloc[2]  # $10k-100k
-    assert row["order size"] == "$10k-100k" and row["real taker orders"] == st.band.outcomes[2]
-    assert row["band moved by"] == f"{st.band.shifts[2] * 0.5:+.2f} bps"  # in bps on a book of 0.5 bps spread
-    assert online_view(st).band_table.iloc[2]["band moved by"] == f"{st.band.shifts[2]:+.2f} units"  # no book
+    assert row["order size"] == "$10k-100k" and row["orders"] == f"{st.band.outcomes[2]:,}"
+    assert row["band moved by"] == f"{signed(st.band.shifts[2] * 0.5, '.2f')} bps"  # in bps on a 0.5 bps spread
+    assert online_view(st).band_table.iloc[2]["band moved by"] == f"{signed(st.band.shifts[2], '.2f')} units"
     rn, rm, _ = st.band.recent(2)
-    assert rn == min(100, st.band.outcomes[2]) and row["of the last 100"] == f"{rm / rn:.0%}"
+    assert row["last 100"] == (f"{rm / rn:.0%}" if rn == 100 else "—")
     assert v.band_table.iloc[-1]["order size"] == "≥$1M"
     # the maker table has a row for each size a test limit order has ($10k, $100k, $1M, $5M: decades here)
     assert list(v.maker_table.columns) == MAKER_COLUMNS
@@ -215,7 +232,10 @@ def test_the_models_page_view_says_what_the_calibration_does(learnt):
     ]
     k = st.share.buckets.of(1e6)
     last = v.maker_table.iloc[-1]
-    assert last["rests ended"] == st.share.outcomes[k] > 0 and last["shift"] == f"{st.share.shifts[k]:+.2f} logit"
+    n = st.share.outcomes[k]
+    assert last["rests ended"] == f"{n:,}" and n > 0 and last["shift"] == f"{signed(st.share.shifts[k], '.2f')} logit"
+    filled, shown = st.share.misses[k] / n, st.share.shown[k] / n
+    assert last["filled / app showed"] == (f"{filled:.0%} / {shown:.0%}" if n >= 20 else f"— ({n} so far)")
     # the shift's effect in points at a 25% share: up for a positive logit, down for a negative one
     pct = int(last["a 25% share shows"].rstrip("%"))
     assert (pct > 25) if st.share.shifts[k] > 0.01 else (pct < 25) if st.share.shifts[k] < -0.01 else pct == 25
@@ -304,7 +324,7 @@ def test_the_models_page_says_a_replica_applies_its_ingests_corrections(learnt):
     remote.on_status(key, {"run": "abc123", "calibration": {"state": 1}})
     v = online_view(remote.status())
     assert v.learning and "ingest service (run abc123)" in v.headline and "1 of its status documents" in v.headline
-    assert list(v.band_table["real taker orders"]) == list(learnt.band.state().outcomes)
+    assert list(v.band_table["orders"]) == [f"{n:,}" for n in learnt.band.state().outcomes]
 
 
 def test_the_bus_heartbeat_never_waits_for_the_calibration_thread():

@@ -46,3 +46,5 @@ def test_the_mid_chart_marks_a_restart_and_the_note_says_it_in_words():
     assert restart_note((100.0,), 1000.0, replay=True) is None  # long ago: the marker is enough
     note = restart_note((100.0,), 110.0, replay=True, volatility_restarting=True, default_vol=0.5)
     assert "The replay restarted 10 s ago" in note and "default 50% a year" in note
+    live = restart_note((100.0,), 110.0, replay=False)  # a live feed's clock stepping back: the corrections restart
+    assert "exchange time stepped back 10 s ago" in live and "online corrections" in live
