@@ -208,8 +208,13 @@ def p90_note(e: CostEstimate) -> str | None:
             (" = the expected cost, the lowest a band goes:" if floor else " =")
             + f" model {usd(model)} {'+' if c > 0 else '−'} {usd(abs(c))} correction from real orders of this size "
             "on this tape"
+            + (": mostly correction, the model and this tape disagree (Models page)" if abs(c) > abs(model) else "")
         )
     return text
+
+
+#: a maker correction of at least this many points is called large on the card
+LARGE_POINTS = 15
 
 
 def maker_note(e: CostEstimate) -> str | None:
@@ -222,9 +227,10 @@ def maker_note(e: CostEstimate) -> str | None:
     if pts == 0:
         return f"model {m:.0%}; the test orders on this tape have not moved it"
     unit = "point" if abs(pts) == 1 else "points"
-    return (
+    text = (
         f"model {m:.0%}, {'+' if pts > 0 else '−'}{abs(pts)} {unit} correction from the app's test orders on this tape"
     )
+    return text + (": a large one, the model and this tape disagree (Models page)" if abs(pts) >= LARGE_POINTS else "")
 
 
 def impact_note(e: CostEstimate) -> str | None:

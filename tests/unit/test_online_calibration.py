@@ -117,8 +117,10 @@ def test_the_served_models_carry_the_shifts_and_say_so(learnt):
     pts = round(online_e.maker_fraction * 100) - round(static_e.maker_fraction * 100)
     unit = "point" if abs(pts) == 1 else "points"
     sign = "+" if pts > 0 else "−"
+    large = ": a large one, the model and this tape disagree (Models page)" if abs(pts) >= 15 else ""
     assert maker_note(online_e) == (
-        f"model {static_e.maker_fraction:.0%}, {sign}{abs(pts)} {unit} correction from the app's test orders on this tape"
+        f"model {static_e.maker_fraction:.0%}, {sign}{abs(pts)} {unit} correction from the app's test orders on this "
+        f"tape{large}"
         if pts
         else f"model {static_e.maker_fraction:.0%}; the test orders on this tape have not moved it"
     )
@@ -130,10 +132,20 @@ def test_the_served_models_carry_the_shifts_and_say_so(learnt):
     assert "model 72%, −1 point correction" in maker_note(
         replace(online_e, maker_fraction=0.714, maker_fraction_model=0.72)
     )
+    assert "disagree" not in maker_note(replace(online_e, maker_fraction=0.86, maker_fraction_model=0.72))  # +14
+    large = maker_note(replace(online_e, maker_fraction=0.87, maker_fraction_model=0.72))  # +15: said to be large
+    assert large.endswith(
+        "+15 points correction from the app's test orders on this tape: a large one, the model and this tape disagree (Models page)"
+    )
     # a band lowered onto the expected cost says so: the correction shown is what the floor left of it
     floored = replace(m_online, slippage_p90_usd=m_online.slippage_usd, slippage_p90_online_usd=-0.5)
     p90 = next(c.note for c in cost_cards(floored) if c.label == "Expected slippage")
     assert "= the expected cost, the lowest a band goes: model" in p90 and "− $0.500 correction" in p90
+    assert "mostly correction" not in p90
+    mostly = replace(m_online, slippage_p90_online_usd=0.6 * m_online.slippage_p90_usd)  # the model's part: 40%
+    assert "mostly correction, the model and this tape disagree" in next(
+        c.note for c in cost_cards(mostly) if c.label == "Expected slippage"
+    )
     # the held-out caveat in the maker note is this instrument's own, not another's
     assert "BTCUSDT_20240718" in online_e.methods["maker_fraction"]
     assert "ETHUSDT_20240718" not in online_e.methods["maker_fraction"]
