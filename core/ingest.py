@@ -8,8 +8,8 @@ needed).
 Live sources obey the deployment's allowlist (``TCS_ALLOWED_HOSTS``), like the app: every feed is checked
 before any starts, and one refused host stops the ingest with a plain message (exit status 2). What the
 ingest subscribes to is set here, by the operator, and nowhere else: app replicas cannot change it.
-Where a feed replays a bundled recording with its trade tape, the ingest also runs the online calibration on it
-(``core.pricing.calibration``) and publishes its trackers with the instrument's status, so every replica shows the
+Where a feed replays a bundled recording with its trade tape, or streams a live source's trades beside its books
+(OKX), the ingest also runs the online calibration on it (``core.pricing.calibration``) and publishes its trackers with the instrument's status, so every replica shows the
 same corrected p90 band and maker share as one app process would.
 One ingest publishes an instrument at a time: it takes the instrument's lease in Redis before starting (and
 renews it with every write, ``core.feed.bus``); a second ingest for the same instrument waits ``--lease-wait``
