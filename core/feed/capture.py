@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from core.errors import CaptureBusy, InputError
 from core.feed.recorder import Recorder
-from core.market.tape import LiveTape
+from core.market.tape import LiveTape, Tape
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ class Capture:
             trades_out=self._dir / "trades.parquet" if trades is not None else None,
         )
         self._trades_data: bytes | None = None
+        #: the source whose trades come first: another one's (a switch meanwhile) are not kept
+        self._generation: int | None = None
         self._lock = threading.Lock()  # guards the fields below
         self._state = CaptureState.RECORDING
         self._started = clock()
@@ -141,7 +143,7 @@ class Capture:
         self._started = self._clock()
         self._feed.add_listener(self._recorder)
         if self._trades is not None:
-            self._trades.add_listener(self._recorder.on_trades)
+            self._trades.add_listener(self._on_trades)
         self._timer = threading.Timer(self.seconds, self.finish)
         self._timer.name = f"tcs-capture-{id(self):x}"
         self._timer.daemon = True
@@ -157,7 +159,7 @@ class Capture:
                 self._timer.cancel()
             self._feed.remove_listener(self._recorder)
             if self._trades is not None:
-                self._trades.remove_listener(self._recorder.on_trades)
+                self._trades.remove_listener(self._on_trades)
             if self._slot:
                 self._slot = False
                 _SLOTS.release()
@@ -180,6 +182,14 @@ class Capture:
     def data(self) -> bytes | None:
         """The finished file (gzip JSON lines), None until done."""
         return self._data
+
+    def _on_trades(self, trades: Tape) -> None:
+        if self._trades is None:
+            return
+        if self._generation is None:
+            self._generation = self._trades.generation
+        if self._trades.generation == self._generation:
+            self._recorder.on_trades(trades)
 
     @property
     def trades_data(self) -> bytes | None:

@@ -239,6 +239,7 @@ class Feed:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        self._trades_live = False  # until an adapter that streams trades runs
         if config is None:
             self.store.set_state(FeedState.STOPPED)
             self._config = None

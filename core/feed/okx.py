@@ -35,6 +35,7 @@ OKX_WS_HOSTS = set(VENUE.hosts)
 MAX_BUFFERED = 10_000  # updates held while waiting for a snapshot
 CHANNEL = "books"
 TRADES_CHANNEL = "trades"
+MAX_TS_MS = 10**14  # year 5138: any later "ts" is not an epoch millisecond
 CHECKSUM_LEVELS = 25
 NOTICE_RECONNECT = "64008"
 
@@ -78,6 +79,8 @@ def parse_trades(msg: dict, instrument: Instrument) -> Tape:
             raise ParseError("bad_trades", "trade without px, sz, ts and side") from None
         if side not in ("buy", "sell") or not (math.isfinite(px) and px > 0 and math.isfinite(sz) and sz > 0):
             raise ParseError("bad_trades", f"trade with side {side!r}, px {px}, sz {sz}")
+        if not 0 < ts < MAX_TS_MS:  # an epoch millisecond, or it would overflow the tape's int64 (never a number)
+            raise ParseError("bad_trades", f"trade time {ts} is not epoch milliseconds")
         rows.append((ts, px, float(instrument.to_base(px, sz)), side == "sell"))  # a sell taker: the buyer made
     return Tape.from_rows(rows)
 
@@ -395,7 +398,8 @@ class OkxAdapter(Adapter):
             raise ServerNotice(f"OKX notice {NOTICE_RECONNECT}: {msg.get('msg', 'service upgrade')}")
         if event == "error":
             raise FeedError(f"OKX error {msg.get('code')}: {msg.get('msg', '')}")
-        if event == "subscribe" and (msg.get("arg") or {}).get("instId") == self.instrument.symbol:
+        arg = msg.get("arg") or {}
+        if event == "subscribe" and arg.get("instId") == self.instrument.symbol and arg.get("channel") == CHANNEL:
             self.acked_at = time.monotonic()  # starts the wait for a WS snapshot
         return None  # subscribe / unsubscribe acks, other notices
 

@@ -263,16 +263,26 @@ class TrackerState:
         step = doc.get("step")
         if not isinstance(step, int | float) or not step >= 0.0:
             raise ParseError("bad_calibration", "step: not a number of 0 or more")
+        outcomes = counts("outcomes")
+        rn, ra, rb = (
+            counts("recent_outcomes", optional=True),
+            numbers("recent_misses", optional=True),
+            numbers("recent_shown", optional=True),
+        )
+        for k in range(len(buckets)):  # a replica rebuilds the window from them: bounded by what it can be
+            room = rn[k] + 1e-6  # the running sums' rounding
+            if not (rn[k] <= min(RECENT_OUTCOMES, outcomes[k]) and 0 <= ra[k] <= room and 0 <= rb[k] <= room):
+                raise ParseError("bad_calibration", "recent counts larger than the window or the outcomes")
         return TrackerState(
             float(step),
             buckets,
             numbers("shifts"),
-            counts("outcomes"),
+            outcomes,
             numbers("misses"),
             numbers("shown"),
-            counts("recent_outcomes", optional=True),
-            numbers("recent_misses", optional=True),
-            numbers("recent_shown", optional=True),
+            rn,
+            ra,
+            rb,
         )
 
     def recent(self, bucket: int) -> tuple[int, float, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +87,9 @@ class Tape:
         return Tape(self.ts_ms[k:], self.price[k:], self.qty[k:], self.side[k:])
 
 
-#: a live tape holds at most this many trades its reader has not taken (a reader that stopped: the oldest go)
-LIVE_PENDING_MAX = 200_000
+#: a live tape holds at most this many trades its reader has not taken (a reader that stopped, or none: the oldest
+#: go; a few minutes of a busy perpetual, and a first take the calibration sorts in milliseconds)
+LIVE_PENDING_MAX = 50_000
 
 
 class LiveTape:
@@ -96,7 +98,7 @@ class LiveTape:
 
     def __init__(self, max_pending: int = LIVE_PENDING_MAX) -> None:
         self._lock = threading.Lock()
-        self._pending: list[Tape] = []
+        self._pending: deque[Tape] = deque()
         self._n_pending = 0
         self.max_pending = max_pending
         self.received = 0  # trades appended since the last ``clear``
@@ -119,7 +121,7 @@ class LiveTape:
             self._n_pending += len(trades)
             self.received += len(trades)
             while self._n_pending > self.max_pending and len(self._pending) > 1:
-                old = self._pending.pop(0)
+                old = self._pending.popleft()
                 self._n_pending -= len(old)
                 self.dropped += len(old)
         for fn in self._listeners:
@@ -131,12 +133,12 @@ class LiveTape:
     def take(self) -> Tape:
         """Every trade appended since the last ``take``, in time order."""
         with self._lock:
-            parts, self._pending, self._n_pending = self._pending, [], 0
+            parts, self._pending, self._n_pending = list(self._pending), deque(), 0
         return Tape.joined(parts)
 
     def clear(self) -> None:
         with self._lock:
-            self._pending, self._n_pending = [], 0
+            self._pending, self._n_pending = deque(), 0
             self.received = self.dropped = 0
             self.generation += 1
 

@@ -61,6 +61,8 @@ LIVE_LAG_MS = 1000
 LIVE_KEEP_MS = 120_000
 #: new live trades are taken at most this often (book time): each take regroups the kept trades into orders
 LIVE_SYNC_MS = 250
+#: the trackers' ``applies_to`` while no tape is followed: no order's instrument
+NO_INSTRUMENT = ("", "")
 #: what the status calls a live source's tape
 LIVE_TAPE = "the live trades its feed streams"
 
@@ -232,10 +234,12 @@ class OnlineCalibration:
     ) -> None:
         self._live = live
         self._cursor_ms = 0  # taker orders before this book time are scored (or were before the source's books)
+        self._first_ms = 0  # the first book's time since the last rewind
         self._live_synced_ms = -LIVE_SYNC_MS
         self.band.reset()
         self.share.reset()
-        self.band.applies_to = self.share.applies_to = instrument if tape is not None else None
+        # no tape: the trackers (all 0) correct no order, so no order is said to be corrected
+        self.band.applies_to = self.share.applies_to = instrument if tape is not None else NO_INSTRUMENT
         self._tape = tape
         self._name = name
         self._instrument = instrument if tape is not None else None
@@ -255,6 +259,7 @@ class OnlineCalibration:
         self._skipped = {"no_book_yet": 0, "stale_book": 0, "unpriceable": 0, "other_instrument": 0}
         if live is not None:
             self._skipped["late_trades"] = 0  # live trades that arrived after their moment was scored
+            self._skipped["resting_in_gap"] = 0  # test orders whose rest reached into a reconnect: not scored
         self._history = {"band": [], "share": []}
 
     def history(self, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -369,17 +374,24 @@ class OnlineCalibration:
             self._skipped["other_instrument"] += 1
             return
         t = int(snap.exchange_ts_ms)
-        if self._live is not None:  # before a first book's rewind: trades before it are not late, only unscored
-            self._sync_live(t)
+        live = self._live is not None
         if not self._books:  # the first book (the replay may start mid-recording, on the venues' shared clock)
+            if live:  # trades from before it are kept (and never scored: they met no book of this source)
+                self._sync_live(t)
             self._rewind(t, restart=False)
         elif t < self._books[-1].exchange_ts_ms - REWIND_MS:  # the replay looped: learn this pass afresh
             self._rewind(t, restart=True)
+        elif live and t - self._books[-1].exchange_ts_ms > STALE_BOOK_MS:  # the live feed reconnected
+            self._live_gap()
+        if live:
+            self._sync_live(t)
         self._books.append(snap)
         self._mids.append((t / 1000.0, snap.mid))
         while self._mids and self._mids[0][0] < t / 1000.0 - MIDS_KEPT_S:
             self._mids.popleft()
-        cut = t - LIVE_LAG_MS if self._live is not None else t
+        # live: scored up to the lag behind the last take of the tape, so a trade that arrived within the lag of its
+        # moment is in, whenever between takes it came
+        cut = self._live_synced_ms - LIVE_LAG_MS if live else t
         self._score_taker_orders(cut)
         self._score_resting(cut)
         if t >= self._next_grid_ms:
@@ -389,33 +401,52 @@ class OnlineCalibration:
     def _rewind(self, t: int, *, restart: bool) -> None:
         """The tape's cursor at book time ``t`` (earlier orders had no book here). ``restart``: the replay began its
         recording again, so the trackers start over too; kept, they would show at recorded time t what the last pass
-        learnt from later in the recording."""
+        learnt from later in the recording. A live feed's clock stepping back starts over the same way, its kept
+        trades dropped (they are of the time it left)."""
         assert self._orders is not None
         if restart:
             self.band.reset()
             self.share.reset()
             self._scored = self._matured = 0
             self._since = time.time()
+            if self._live is not None:
+                self._live.take()  # what arrived before this book belongs to the time the clock left
+                empty = Tape.empty()
+                self._trades = (empty.ts_ms, empty.price, empty.qty, empty.side)
+                self._orders = group_orders(empty)
+                self._live_synced_ms = -LIVE_SYNC_MS
         self._books.clear()
         self._mids.clear()
         self._vol = None
         self._resting = []
         self._next_grid_ms = -1
         self._next_order = int(np.searchsorted(self._orders.ts_ms, t, side="left"))
-        self._cursor_ms = t
+        self._cursor_ms = self._first_ms = t
+
+    def _live_gap(self) -> None:
+        """The live books stopped for more than ``STALE_BOOK_MS`` (a reconnect): the trades of that time never
+        arrived, so a resting order whose rest reached into it cannot be scored (it would look unfilled)."""
+        last = self._books[-1].exchange_ts_ms
+        spanning = [r for r in self._resting if r.end_ms > last]
+        self._skipped["resting_in_gap"] = self._skipped.get("resting_in_gap", 0) + len(spanning)
+        self._resting = [r for r in self._resting if r.end_ms <= last]
 
     def _sync_live(self, t: int) -> None:
-        """Take the live trades that arrived, keep the last ``LIVE_KEEP_MS`` of them and regroup them into taker
-        orders; the cursor stays where scoring left it (a trade older than it came too late: counted, not scored)."""
+        """Take the live trades that arrived, keep the last ``LIVE_KEEP_MS`` of them (and any a resting order still
+        needs) and regroup them into taker orders; the cursor stays where scoring left it (a trade older than it came
+        too late: counted, not scored)."""
         if self._live is None or t < self._live_synced_ms + LIVE_SYNC_MS:
             return
         self._live_synced_ms = t
         new = self._live.take()
         ts, px, qty, side = self._trades
-        if not len(new) and (not ts.size or ts[0] >= t - LIVE_KEEP_MS):
+        keep_from = min([t - LIVE_KEEP_MS, *(r.placed_ms for r in self._resting)])
+        if not len(new) and (not ts.size or ts[0] >= keep_from):
             return
-        self._skipped["late_trades"] += int(np.count_nonzero(new.ts_ms < self._cursor_ms))
-        kept = Tape.joined([Tape(ts, px, qty, side), new]).since(t - LIVE_KEEP_MS)
+        # late: older than the moment scored, yet of this source's books (older ones met no book here, as on a replay)
+        late = (new.ts_ms < self._cursor_ms) & (new.ts_ms >= self._first_ms)
+        self._skipped["late_trades"] += int(np.count_nonzero(late))
+        kept = Tape.joined([Tape(ts, px, qty, side), new]).since(keep_from)
         self._trades = (kept.ts_ms, kept.price, kept.qty, kept.side)
         self._orders = group_orders(kept)
         self._next_order = int(np.searchsorted(self._orders.ts_ms, self._cursor_ms, side="left"))
@@ -569,6 +600,7 @@ class BusCalibration:
         self.instrument = instrument
         self.band = BandTracker(steps.band_step, buckets=steps.band_buckets)
         self.share = ShareTracker(steps.share_step, steps.share_buckets)
+        self.band.applies_to = self.share.applies_to = NO_INSTRUMENT  # until the ingest's status says which
         self._lock = threading.Lock()
         self._status: CalibrationStatus | None = None
         self.bad_documents = 0
@@ -600,7 +632,7 @@ class BusCalibration:
             if first:  # once, never per heartbeat
                 log.warning("online calibration from the bus: a status document skipped (%s)", exc)
             return
-        self.band.applies_to = self.share.applies_to = st.instrument
+        self.band.applies_to = self.share.applies_to = st.instrument or NO_INSTRUMENT
         with self._lock:
             self._status = st
 

@@ -431,15 +431,26 @@ def online_view(
             f"estimates of {inst} against the public trades its live feed streams, as they arrive (each moment scored "
             f"{LIVE_LAG_MS / 1000:g} s behind the newest book, once its trades are all in), {since} "
         )
+    restart = (
+        "(the corrections start over with each new source, and if the feed's clock steps back): "
+        if status.live
+        else "(the corrections start over with each new source and each time the replay begins its recording again): "
+    )
+    late, gap = status.skipped.get("late_trades", 0), status.skipped.get("resting_in_gap", 0)
+    live_counts = (f" {late:,} trades arrived after their moment was scored (counted, not scored)." if late else "") + (
+        f" {gap:,} test orders were resting through a reconnect and were not scored." if gap else ""
+    )
     return OnlineView(
-        who + "(the corrections start over with each new source and each time the replay begins its recording again): "
-        f"{status.taker_orders:,} real taker orders and {status.resting_orders:,} of the app's test limit orders "
+        who
+        + restart
+        + f"{status.taker_orders:,} real taker orders and {status.resting_orders:,} of the app's test limit orders "
         f"scored so far ({status.pending:,} still resting). After each real order whose cost was above the p90 band "
         "shown for its size, that size's band is raised a little, and lowered a little after each order below it, "
         "aiming at 10% above; after each test limit order's rest, that size's maker share moves toward what filled. "
         "The Simulator's p90 and maker share for this instrument carry these corrections, and say so. Steps chosen "
         "on the training days (models/online.json, docs/MODELS.md)."
         + (f" {dropped:,} books were skipped while the calibration was busy." if dropped else "")
+        + live_counts
         + skipped_docs,
         True,
         pd.DataFrame(band_rows, columns=BAND_COLUMNS),

@@ -157,7 +157,10 @@ def test_a_capture_of_a_live_okx_feed_keeps_its_trades_for_the_validator(feed):
     assert len(tape) == len(rows) and sorted(tape.ts_ms.tolist()) == sorted(int(d["ts"]) for d in rows)
     assert cap.trades_file_name == "okx_BTC-USDT_x.parquet" and f"{len(rows):,} public trades" in done_text(s)
     assert orjson.loads(gzip.decompress(cap.data).splitlines()[0])["exchange"] == "okx"
-    # a capture of a source of books alone holds no trades, and says nothing of them
-    books_only = Capture(feed, 60).start()
+    # a capture of a source of books alone (the replay) holds no trades, and says nothing of them
+    feed.start(FeedConfig(source=Source.REPLAY, replay_speed=0, replay_loop=False))
+    books_only = Capture(feed, 60, trades=feed.trades).start()
+    assert wait_for(lambda: books_only.status().messages > 10, 15)
     books_only.finish()
-    assert books_only.trades_data is None and "trades" not in done_text(books_only.status())
+    assert books_only.status().messages > 10 and books_only.trades_data is None
+    assert "trades" not in done_text(books_only.status())

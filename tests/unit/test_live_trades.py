@@ -60,6 +60,8 @@ def test_swap_trades_convert_contracts_linear_and_inverse():
 @pytest.mark.parametrize(
     "data",
     [
+        [{"px": "1", "sz": "1", "ts": "99999999999999999999", "side": "buy"}],  # would overflow the tape
+        [{"px": "1", "sz": "1", "ts": "0", "side": "buy"}],
         None,
         [{"px": "1", "sz": "1", "ts": "1"}],
         [{"px": "x", "sz": "1", "ts": "1", "side": "buy"}],
@@ -178,3 +180,79 @@ def test_the_models_page_says_the_calibration_follows_the_live_trades():
     # the same status through the bus (an ingest on a live feed) says so on a replica too
     back = type(st).from_doc(orjson.loads(orjson.dumps(st.to_doc())), run="r1")
     assert back.live and "The ingest service (run r1) checks" in online_view(back).headline
+
+
+def test_a_failing_listener_never_stops_the_tape():
+    tape = LiveTape()
+    got: list[int] = []
+
+    def broken(t: Tape) -> None:
+        raise RuntimeError("a recorder's bug")
+
+    tape.add_listener(broken)
+    tape.add_listener(lambda t: got.append(len(t)))
+    tape.append(Tape.from_rows([(1, 1.0, 1.0, False)]))
+    assert got == [1] and len(tape.take()) == 1
+
+
+def _fed(cal: OnlineCalibration, live_tape: LiveTape, delay_ms: int = 0) -> list:
+    """The capture's BTC-USDT books through an adapter into ``cal``; each trade push arrives ``delay_ms`` of book
+    time after its first trade (a slow trades channel). Returns the books."""
+    adapter = OkxAdapter(SPOT, "ws://127.0.0.1:1/ws/v5/public")
+    events = [(ts + (delay_ms if kind == 0 else 0), kind, m) for ts, kind, m in _events()]
+    books = []
+    for _, _, m in sorted(events, key=lambda e: (e[0], e[1])):
+        if m["arg"]["channel"] == "trades":
+            live_tape.append(parse_trades(m, SPOT))
+            continue
+        snap = adapter.on_message(orjson.dumps(m), 0)
+        if snap is not None:
+            books.append(snap)
+            cal.on_book(snap)
+    return books
+
+
+def test_a_trade_within_the_lag_is_scored_one_later_is_counted_late():
+    models = load_models().models
+    on_time, slow = LiveTape(), LiveTape()
+    a, b = OnlineCalibration(models, STEPS), OnlineCalibration(models, STEPS)
+    a.follow(on_time, ("okx", "BTC-USDT"))
+    b.follow(slow, ("okx", "BTC-USDT"))
+    _fed(a, on_time, delay_ms=0)
+    _fed(b, slow, delay_ms=calib.LIVE_LAG_MS - 100)  # 0.9 s late: within the lag, whenever the take falls
+    assert b.status().skipped["late_trades"] == 0 and b.status().band == a.status().band
+    c, late = OnlineCalibration(models, STEPS), LiveTape()
+    c.follow(late, ("okx", "BTC-USDT"))
+    _fed(c, late, delay_ms=3 * calib.LIVE_LAG_MS)  # 3 s late: their moment was scored before they came
+    assert c.status().skipped["late_trades"] > 0 and c.status().taker_orders < a.status().taker_orders
+
+
+def test_a_reconnect_gap_leaves_resting_orders_unscored_and_a_clock_step_back_starts_over():
+    from dataclasses import replace
+
+    models = load_models().models
+    live_tape = LiveTape()
+    cal = OnlineCalibration(models, STEPS)
+    cal.follow(live_tape, ("okx", "BTC-USDT"))
+    books = _fed(cal, live_tape)
+    last = books[-1]
+    spanning = sum(r.end_ms > last.exchange_ts_ms for r in cal._resting)  # their rest reaches past the last book
+    ended = len(cal._resting) - spanning
+    assert spanning > 0
+    before = sum(cal.status().share.outcomes)
+    # the books stop for two minutes (a reconnect; the trades of that time never arrive)
+    cal.on_book(replace(last, exchange_ts_ms=last.exchange_ts_ms + 121_000, seq=last.seq + 1))
+    st = cal.status()
+    # none scored as an unfilled one: only those whose rest had ended before the gap are
+    assert st.skipped["resting_in_gap"] == spanning and sum(st.share.outcomes) == before + ended
+    # the clock steps back 5 s: the trackers start over and what was kept is dropped, so nothing is scored twice
+    cal.on_book(replace(last, exchange_ts_ms=last.exchange_ts_ms + 116_000, seq=last.seq + 2))
+    st = cal.status()
+    assert st.taker_orders == 0 and not any(st.band.outcomes) and cal._trades[0].size == 0
+    # and trades after the step back are taken and scored (not counted late)
+    t0 = last.exchange_ts_ms + 116_000
+    live_tape.append(Tape.from_rows([(t0 + 100, float(last.best_ask), 0.01, False)]))
+    for k in range(1, 12):
+        cal.on_book(replace(last, exchange_ts_ms=t0 + 250 * k, seq=last.seq + 2 + k))
+    st = cal.status()
+    assert st.skipped["late_trades"] == 0 and st.taker_orders == 1

@@ -254,6 +254,9 @@ def test_a_tracker_state_crosses_the_bus_and_a_wrong_one_is_refused():
         {**doc, "misses": "many"},
         {**doc, "recent_outcomes": [1.5] * 9},
         {**doc, "recent_misses": [1.0] * 3},
+        {**doc, "recent_outcomes": [5_000_000] * 9, "outcomes": [5_000_000] * 9},  # beyond the window
+        {**doc, "recent_outcomes": [1] * 9},  # more recent outcomes than outcomes
+        {**doc, "recent_misses": [0.0] * 7 + [2.0, 0.0]},  # more fills than outcomes
     ):
         with pytest.raises(ParseError):
             TrackerState.from_doc(bad)

@@ -188,6 +188,15 @@ def test_a_source_without_trades_is_the_static_models():
     a = estimate(BOOKS[299], limit, fee_tier=tier, models=served)
     b = estimate(BOOKS[299], limit, fee_tier=tier, models=LOADED.models)
     assert a.maker_fraction == b.maker_fraction
+    # and nothing says it was corrected: no model-alone share for the card, no online note (as before any status on
+    # a bus replica)
+    assert a.maker_fraction_model is None and "corrected online" not in a.methods["maker_fraction"]
+    market = estimate(BOOKS[299], Order("buy", 5e4, latency_ms=100.0), fee_tier=tier, models=served)
+    assert market.slippage_p90_online_usd == 0.0 and "corrected online" not in market.methods.get("slippage_p90", "")
+    from core.pricing.calibration import BusCalibration
+
+    replica = BusCalibration(STEPS, ("binance-futures", "BTCUSDT")).wrap(LOADED.models)
+    assert estimate(BOOKS[299], limit, fee_tier=tier, models=replica).maker_fraction_model is None
 
 
 def test_the_thread_processes_what_the_listener_hands_over():
