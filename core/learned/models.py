@@ -57,7 +57,7 @@ from core.learned.features import (
 )
 from core.learned.imputation import FlowImputation, ImputedFlow, instrument_key
 from core.learned.nets import NumpyNet
-from core.learned.online import BandTracker, ShareTracker
+from core.learned.online import BandTracker, ShareTracker, moved_share
 from core.market.instruments import Instrument, get_instrument
 from core.paths import MODELS_DIR
 
@@ -383,7 +383,10 @@ class MakerTakerModelImpl:
         p = _clip(float(self.net_for(x.snapshot).forward(self.features(x))[0]), 0.0, 1.0)
         if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):
             return p, None
-        return self.share.share_at(p, x.notional_usd), p
+        shift = self.share.shift_at(x.notional_usd)
+        if shift == 0.0:  # no test order's outcome has moved it yet: nothing to say beside the share
+            return p, None
+        return float(moved_share(p, shift)), p
 
     def online_note(self, x: ModelInput) -> str:
         if self.share is None or not self.share.applies(x.snapshot.exchange, x.snapshot.symbol):

@@ -197,6 +197,15 @@ def test_a_source_without_trades_is_the_static_models():
 
     replica = BusCalibration(STEPS, ("binance-futures", "BTCUSDT")).wrap(LOADED.models)
     assert estimate(BOOKS[299], limit, fee_tier=tier, models=replica).maker_fraction_model is None
+    # a tape followed but no test order's outcome yet: the share is the model's and nothing is said beside it
+    fresh = OnlineCalibration(LOADED.models, STEPS)
+    fresh.follow(TRADES, ("binance-futures", "BTCUSDT"))
+    for snap in BOOKS[:50]:
+        fresh.on_book(snap)
+    assert fresh.status().resting_orders == 0
+    e = estimate(BOOKS[49], limit, fee_tier=tier, models=fresh.wrap(LOADED.models))
+    static_49 = estimate(BOOKS[49], limit, fee_tier=tier, models=LOADED.models)
+    assert e.maker_fraction_model is None and e.maker_fraction == static_49.maker_fraction
 
 
 def test_the_thread_processes_what_the_listener_hands_over():
