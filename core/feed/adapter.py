@@ -25,6 +25,8 @@ class Adapter(ABC):
         self.last_parse_ns = 0
         self.last_book_ns = 0
         self.trades: LiveTape | None = None  # set by the feed where ``carries_trades``
+        #: connections the feed has opened with this adapter: a listener sees a reconnect, however short, by it
+        self.connections = 0
 
     def on_connect(self) -> list[str]:
         """Messages to send right after connecting (subscriptions)."""

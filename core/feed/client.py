@@ -312,6 +312,7 @@ class Feed:
                     max_queue=64,
                 ) as ws:
                     self.store.count_connect()
+                    adapter.connections += 1
                     adapter.reset()
                     for m in adapter.on_connect():
                         await ws.send(m)

@@ -166,7 +166,7 @@ class OnlineCalibration:
             maker_taker=replace(maker, share=None) if isinstance(maker, MakerTakerModelImpl) else maker,
         )
         #: (generation, book): a book queued before the latest ``follow`` is of the old source and is skipped
-        self._queue: queue.Queue[tuple[int, BookSnapshot] | _Marker | None] = queue.Queue(QUEUE_MAX)
+        self._queue: queue.Queue[tuple[int, BookSnapshot, int] | _Marker | None] = queue.Queue(QUEUE_MAX)
         self._lock = threading.Lock()
         self._thread_lock = threading.Lock()  # starting the thread, counting drops: never held for long
         self._thread: threading.Thread | None = None
@@ -235,6 +235,7 @@ class OnlineCalibration:
         self._live = live
         self._cursor_ms = 0  # taker orders before this book time are scored (or were before the source's books)
         self._first_ms = 0  # the first book's time since the last rewind
+        self._connection: int | None = None  # the feed connection of the last book (``on_book``)
         self._live_synced_ms = -LIVE_SYNC_MS
         self.band.reset()
         self.share.reset()
@@ -322,7 +323,7 @@ class OnlineCalibration:
                     self._thread = threading.Thread(target=self._run, name="online-calibration", daemon=True)
                     self._thread.start()
         try:
-            self._queue.put_nowait((self._generation, snap))
+            self._queue.put_nowait((self._generation, snap, int(getattr(adapter, "connections", 0))))
         except queue.Full:
             with self._thread_lock:
                 self._dropped += 1
@@ -352,20 +353,22 @@ class OnlineCalibration:
                     self._last_status, self._snapshot_at = self._status(), time.monotonic()
                 item.done.set()
                 continue
-            generation, snap = item
+            generation, snap, connection = item
             try:
                 with self._lock:
                     if generation == self._generation:  # else a book of the source before the last follow
-                        self.on_book(snap)
+                        self.on_book(snap, connection=connection)
                     now = time.monotonic()
                     if now >= self._snapshot_at + SNAPSHOT_EVERY_S or self._queue.empty():
                         self._last_status, self._snapshot_at = self._status(), now
             except Exception:  # a bug here must not stop the calibration thread; the feed never sees it
                 log.exception("online calibration: a book was not processed")
 
-    def on_book(self, snap: BookSnapshot) -> None:
+    def on_book(self, snap: BookSnapshot, *, connection: int | None = None) -> None:
         """Everything this book makes known, in exchange time: the taker orders printed up to it, the resting orders
-        whose rest ended by it, and the next grid of resting orders (call with the lock held, or single-threaded)."""
+        whose rest ended by it, and the next grid of resting orders (call with the lock held, or single-threaded).
+        ``connection``: the feed's connection count with this book (``Adapter.connections``); on a live tape a new
+        one is a reconnect, whose trades in between never arrived, however short it was."""
         if self._pending is not None and time.monotonic() >= self._load_at:
             self._load_pending()
         if self._tape is None or self._orders is None:
@@ -381,8 +384,13 @@ class OnlineCalibration:
             self._rewind(t, restart=False)
         elif t < self._books[-1].exchange_ts_ms - REWIND_MS:  # the replay looped: learn this pass afresh
             self._rewind(t, restart=True)
-        elif live and t - self._books[-1].exchange_ts_ms > STALE_BOOK_MS:  # the live feed reconnected
+        elif live and (
+            t - self._books[-1].exchange_ts_ms > STALE_BOOK_MS  # the books stopped: a reconnect, or books lost
+            or (connection is not None and self._connection is not None and connection != self._connection)
+        ):
             self._live_gap()
+        if connection is not None:
+            self._connection = connection
         if live:
             self._sync_live(t)
         self._books.append(snap)
@@ -424,8 +432,9 @@ class OnlineCalibration:
         self._cursor_ms = self._first_ms = t
 
     def _live_gap(self) -> None:
-        """The live books stopped for more than ``STALE_BOOK_MS`` (a reconnect): the trades of that time never
-        arrived, so a resting order whose rest reached into it cannot be scored (it would look unfilled)."""
+        """The live feed reconnected (a new connection, or books stopped for more than ``STALE_BOOK_MS``): the trades
+        of that time never arrived, so a resting order whose rest reached into it cannot be scored (it would look
+        unfilled)."""
         last = self._books[-1].exchange_ts_ms
         spanning = [r for r in self._resting if r.end_ms > last]
         self._skipped["resting_in_gap"] = self._skipped.get("resting_in_gap", 0) + len(spanning)

@@ -256,3 +256,31 @@ def test_a_reconnect_gap_leaves_resting_orders_unscored_and_a_clock_step_back_st
         cal.on_book(replace(last, exchange_ts_ms=t0 + 250 * k, seq=last.seq + 2 + k))
     st = cal.status()
     assert st.skipped["late_trades"] == 0 and st.taker_orders == 1
+
+
+def test_a_short_reconnect_is_seen_by_the_connection_count_not_only_by_a_pause():
+    """A reconnect of under a second leaves no pause in the books' times, but its trades were lost all the same:
+    the feed's connection count (``Adapter.connections``, passed with each book) says so."""
+    from dataclasses import replace
+
+    models = load_models().models
+    live_tape = LiveTape()
+    cal = OnlineCalibration(models, STEPS)
+    cal.follow(live_tape, ("okx", "BTC-USDT"))
+    adapter = OkxAdapter(SPOT, "ws://127.0.0.1:1/ws/v5/public")
+    books = []
+    for _, _, m in _events():
+        if m["arg"]["channel"] == "trades":
+            live_tape.append(parse_trades(m, SPOT))
+            continue
+        snap = adapter.on_message(orjson.dumps(m), 0)
+        if snap is not None:
+            books.append(snap)
+            cal.on_book(snap, connection=1)
+    last = books[-1]
+    spanning = sum(r.end_ms > last.exchange_ts_ms for r in cal._resting)
+    assert spanning > 0
+    cal.on_book(replace(last, exchange_ts_ms=last.exchange_ts_ms + 300, seq=last.seq + 1), connection=1)
+    assert cal.status().skipped["resting_in_gap"] == 0  # the same connection, no pause: nothing lost
+    cal.on_book(replace(last, exchange_ts_ms=last.exchange_ts_ms + 600, seq=last.seq + 2), connection=2)
+    assert cal.status().skipped["resting_in_gap"] == spanning  # a new connection 0.3 s later: counted
