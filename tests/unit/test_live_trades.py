@@ -195,9 +195,10 @@ def test_a_failing_listener_never_stops_the_tape():
     assert got == [1] and len(tape.take()) == 1
 
 
-def _fed(cal: OnlineCalibration, live_tape: LiveTape, delay_ms: int = 0) -> list:
+def _fed(cal: OnlineCalibration, live_tape: LiveTape, delay_ms: int = 0, connection: int | None = None) -> list:
     """The capture's BTC-USDT books through an adapter into ``cal``; each trade push arrives ``delay_ms`` of book
-    time after its first trade (a slow trades channel). Returns the books."""
+    time after its first trade (a slow trades channel), each book with the feed's ``connection`` count. Returns the
+    books."""
     adapter = OkxAdapter(SPOT, "ws://127.0.0.1:1/ws/v5/public")
     events = [(ts + (delay_ms if kind == 0 else 0), kind, m) for ts, kind, m in _events()]
     books = []
@@ -208,7 +209,7 @@ def _fed(cal: OnlineCalibration, live_tape: LiveTape, delay_ms: int = 0) -> list
         snap = adapter.on_message(orjson.dumps(m), 0)
         if snap is not None:
             books.append(snap)
-            cal.on_book(snap)
+            cal.on_book(snap, connection=connection)
     return books
 
 
@@ -267,16 +268,7 @@ def test_a_short_reconnect_is_seen_by_the_connection_count_not_only_by_a_pause()
     live_tape = LiveTape()
     cal = OnlineCalibration(models, STEPS)
     cal.follow(live_tape, ("okx", "BTC-USDT"))
-    adapter = OkxAdapter(SPOT, "ws://127.0.0.1:1/ws/v5/public")
-    books = []
-    for _, _, m in _events():
-        if m["arg"]["channel"] == "trades":
-            live_tape.append(parse_trades(m, SPOT))
-            continue
-        snap = adapter.on_message(orjson.dumps(m), 0)
-        if snap is not None:
-            books.append(snap)
-            cal.on_book(snap, connection=1)
+    books = _fed(cal, live_tape, connection=1)
     last = books[-1]
     spanning = sum(r.end_ms > last.exchange_ts_ms for r in cal._resting)
     assert spanning > 0
