@@ -8,9 +8,11 @@ how much of it filled. Each outcome moves the trackers of ``core.learned.online`
 so the Simulator's p90 band and maker share follow what this tape's orders really paid and got. A source of books
 alone (the GoQuant endpoint, a visitor's recording) has no tape: the trackers stay at 0, the static models. A live
 source that streams its public trades beside its books (OKX: ``books`` and ``trades`` on one connection) is scored
-the same way on the trades as they arrive (``core.market.tape.LiveTape``), ``LIVE_LAG_MS`` behind the newest book
-so that the trades of a moment have all arrived before it is scored. The work runs on its own thread, fed frozen book snapshots through a bounded queue, so a slow step never
-holds up the feed; a full queue drops books (counted), and the calibration then learns from fewer outcomes.
+the same way on the trades as they arrive (``core.market.tape.LiveTape``), ``LIVE_LAG_MS`` of book time behind the
+last take of the trades, so that a moment's trades have all arrived before it is scored; a reconnect's resting test
+orders are counted, not scored. The work runs on its own thread, fed frozen book snapshots through a bounded queue,
+so a slow step never holds up the feed; a full queue drops books (counted), and the calibration then learns from
+fewer outcomes.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ REWIND_MS = 1000
 STALE_BOOK_MS = 5000
 #: the calibration thread refreshes the status snapshot the bus publishes this often while it works
 SNAPSHOT_EVERY_S = 0.1
-#: on a live tape, outcomes are scored this far (book time) behind the newest book: a trade can arrive after a
-#: later book (two channels), and a moment is scored once, so it waits until that moment's trades are all in
+#: on a live tape, outcomes are scored this far (book time) behind the last take of the trades: a trade can arrive
+#: after a later book (two channels), and a moment is scored once, so it waits until that moment's trades are all in
 LIVE_LAG_MS = 1000
 #: a live tape keeps this much of its trades (book time): a resting order's rest (at most 60 s) and the lag
 LIVE_KEEP_MS = 120_000
@@ -165,7 +167,8 @@ class OnlineCalibration:
             slippage=replace(slip, band=None) if isinstance(slip, SlippageModelImpl) else slip,
             maker_taker=replace(maker, share=None) if isinstance(maker, MakerTakerModelImpl) else maker,
         )
-        #: (generation, book): a book queued before the latest ``follow`` is of the old source and is skipped
+        #: (generation, book, feed connection count): a book queued before the latest ``follow`` is of the old source
+        #: and is skipped; a new connection count is a reconnect (``on_book``)
         self._queue: queue.Queue[tuple[int, BookSnapshot, int] | _Marker | None] = queue.Queue(QUEUE_MAX)
         self._lock = threading.Lock()
         self._thread_lock = threading.Lock()  # starting the thread, counting drops: never held for long

@@ -744,7 +744,8 @@ def _flow_imputation(c: dict[str, Any]) -> list[str]:
     return [
         "#### Trade flow imputed per instrument",
         "",
-        "A live feed carries no trades, so the model's flow inputs are imputed (`core.learned.imputation`): "
+        "The served model never reads a live feed's trades (the GoQuant feed carries none; OKX's go to the online "
+        "calibration only), so its flow inputs are imputed (`core.learned.imputation`): "
         f"{fi['method']}. The flow enters this model only through `log10_flow_over_order` (USD traded while the "
         "order rests against its size and the queue ahead), so it is stored in USD, which transfers across price "
         "levels; a base-unit median measured on BTCUSDT would give ETHUSDT (a base unit about 20x cheaper) and the "
@@ -1033,7 +1034,7 @@ def _maker_extras(c: dict[str, Any]) -> list[str]:
         tag = " (held-out day)" if _is_held_out_day(c, rec) else ""
         out += [
             f"Maker share by order size on `{rec}`{tag} (predicted as served: trade flow imputed per instrument, "
-            "as a live feed without trades gets it):",
+            "as a live feed gets it):",
             "",
         ]
         out += [
@@ -1612,7 +1613,8 @@ def render_docs(
         "`core.learned.models.load_models` reads those into a numpy forward pass (no TensorFlow), and the per-tick "
         "path runs them through the compiled twin `core.learned._nets.DenseNet` (held equal to numpy in "
         "`tests/parity/test_tick_pricer.py`). Inputs outside the training ranges are clipped (latency 0-1000 ms, "
-        "offset 0-5 bps, horizon 1-60 s). A live feed carries no trades, so trade-intensity inputs are imputed: for "
+        "offset 0-5 bps, horizon 1-60 s). The models never read a live feed's trades (the GoQuant feed carries none; "
+        "OKX's go to the online calibration only), so trade-intensity inputs are imputed: for "
         "the slippage models, the training medians per market kind; for the maker model, the median flow of the "
         "instrument on the training dates' tapes (pooled) in USD, converted at the mid, or its market kind's where the "
         "instrument has no recorded tape (the cards give them and the held-out scores with them).",

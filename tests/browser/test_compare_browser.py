@@ -116,7 +116,10 @@ def test_the_variants_survive_unpinning_and_pinning_again(app_url):  # noqa: F81
 
         page.get_by_role("button", name="Unpin (go live again)").click()
         page.get_by_role("button", name="Pin this book").wait_for(timeout=15_000)
-        page.wait_for_timeout(3000)  # timed full reruns with the variant widgets not drawn
+        # the variant widgets leave the page (on a loaded machine the rerun that removes them can take seconds),
+        # then timed full reruns run without them drawn: the state Streamlit would drop unless it persists
+        page.get_by_role("spinbutton", name="Size, USD (B)").wait_for(state="detached", timeout=30_000)
+        page.wait_for_timeout(3000)
         assert page.get_by_role("spinbutton", name="Size, USD (B)").count() == 0
         page.get_by_role("button", name="Pin this book").click()
         page.locator('[data-testid="stAlert"]', has_text="Pinned: the").wait_for(timeout=15_000)
