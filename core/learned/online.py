@@ -8,7 +8,8 @@ that arrives says which way the figure errs, so each size bucket keeps a shift t
 - p90 band, online quantile tracking (the proportional term of conformal PID control: Angelopoulos, Barber and
   Bates 2023; adaptive conformal inference, Gibbs and Candès 2021): per size bucket, after each real taker
   order ``shift += step x (missed - (1 - level))``, in units of ``max(spread_bps, UNIT_FLOOR_BPS)`` (the unit
-  the static band's split-conformal shift is fitted in). Over a long run the share of misses tends to
+  the static band's split-conformal shift is fitted in) or of ``UNIT_FLOOR_BPS`` whatever the spread (``BandUnit``,
+  chosen with the step). Over a long run the share of misses tends to
   ``1 - level`` whatever the starting band, because every miss raises the shift by ``step x level`` and every
   cover lowers it by ``step x (1 - level)``; except that a cover of a band already at the expectation leaves it
   (anti-windup: the band cannot go lower, so the shift must not run away below it).
@@ -31,6 +32,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,29 @@ def size_label(v: float) -> str:
             x = v / div
             return f"${x:.0f}{unit}" if x >= 10 else f"${x:.2g}{unit}"
     return f"${v:g}"
+
+
+class BandUnit(Enum):
+    """What one unit of the band tracker's shift is worth in bps; chosen with the step (``core.training.online``).
+
+    Why a choice: a shift kept in spread units and learnt while the spread sits at its floor (most of a BTC day) is
+    multiplied by the spread of the moment; when a sweep leaves a gap of 2-3 bps for a few seconds it moved the band
+    by up to 200 bps on a training recording, where those orders' cost above the walk had a p90 of about 2 bps. A
+    fixed unit keeps a shift worth the same bps whatever the spread; the static band still widens with it."""
+
+    SPREAD = f"max(spread_bps, {UNIT_FLOOR_BPS:g})"
+    FIXED = f"{UNIT_FLOOR_BPS:g} bps"
+
+    @property
+    def words(self) -> str:
+        """How a note writes one unit: "max(spread, 0.03 bps)" or "0.03 bps"."""
+        return f"max(spread, {UNIT_FLOOR_BPS:g} bps)" if self is BandUnit.SPREAD else self.value
+
+    def bps(self, spread_bps: Any) -> Any:
+        """One unit in bps on a book of ``spread_bps`` (a float or an array)."""
+        if self is BandUnit.SPREAD:
+            return np.fmax(spread_bps, UNIT_FLOOR_BPS)
+        return UNIT_FLOOR_BPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +147,12 @@ class OnlineSteps:
     source: str
     band_buckets: SizeBuckets = DECADES
     share_buckets: SizeBuckets = DECADES
+    band_unit: BandUnit = BandUnit.SPREAD
 
     @property
     def describe(self) -> str:
         return (
-            f"p90 band step {self.band_step:g} x max(spread, {UNIT_FLOOR_BPS:g} bps) per real taker order, size "
+            f"p90 band step {self.band_step:g} x {self.band_unit.words} per real taker order, size "
             f"buckets by {self.band_buckets.name}; maker share step {self.share_step:g} logit per resting order's "
             f"outcome, size buckets by {self.share_buckets.name} ({self.source})"
         )
@@ -144,17 +170,18 @@ def load_steps(path: str | Path = ONLINE_FILE) -> OnlineSteps | None:
         source=f"chosen by {card.get('command', 'python -m core.training.online')} on the training days' dates",
         band_buckets=BUCKET_SETS[card["band"].get("buckets", DECADES.name)],
         share_buckets=BUCKET_SETS[card["share"].get("buckets", DECADES.name)],
+        band_unit=BandUnit(card["band"].get("unit", BandUnit.SPREAD.value)),
     )
 
 
-def band_unit_bps(spread_bps: float) -> float:
-    return max(float(spread_bps), UNIT_FLOOR_BPS)
+def band_unit_bps(spread_bps: float, unit: BandUnit = BandUnit.SPREAD) -> float:
+    return float(unit.bps(float(spread_bps)))
 
 
-def moved_band(p90_bps: Any, shift: Any, spread_bps: Any, floor_bps: Any) -> Any:
-    """The band shown (floats or arrays): the static p90 moved by ``shift`` units of max(spread, floor unit), never
-    below ``floor_bps`` (the expectation). The app's trackers and the validator's replay of them both use it."""
-    return np.fmax(p90_bps + shift * np.fmax(spread_bps, UNIT_FLOOR_BPS), floor_bps)
+def moved_band(p90_bps: Any, shift: Any, spread_bps: Any, floor_bps: Any, unit: BandUnit = BandUnit.SPREAD) -> Any:
+    """The band shown (floats or arrays): the static p90 moved by ``shift`` units (``unit``), never below
+    ``floor_bps`` (the expectation). The app's trackers and the validator's replay of them both use it."""
+    return np.fmax(p90_bps + shift * unit.bps(spread_bps), floor_bps)
 
 
 def moved_share(model_share: Any, shift: Any) -> Any:
@@ -216,6 +243,8 @@ class TrackerState:
     recent_outcomes: tuple[int, ...] = ()
     recent_misses: tuple[float, ...] = ()
     recent_shown: tuple[float, ...] = ()
+    #: the band's shift unit (a share tracker's state keeps the default, which it does not use)
+    unit: BandUnit = BandUnit.SPREAD
 
     def to_doc(self) -> dict[str, Any]:
         """As JSON for the bus (the ingest publishes its trackers; replicas load them)."""
@@ -229,16 +258,22 @@ class TrackerState:
             "recent_outcomes": list(self.recent_outcomes),
             "recent_misses": list(self.recent_misses),
             "recent_shown": list(self.recent_shown),
+            "unit": self.unit.value,
         }
 
     @staticmethod
     def from_doc(doc: Any) -> TrackerState:
         """A state read from the bus; ``ParseError`` for anything that is not one (unknown buckets, wrong lengths,
         a value that is not a finite number), so a malformed document is counted and skipped, never applied. The
-        recent counts may be absent (an ingest of an older version): then they are not known."""
+        recent counts may be absent (an ingest of an older version): then they are not known; so may the unit (then
+        the spread unit, the only one an older version had)."""
         if not isinstance(doc, dict) or doc.get("buckets") not in BUCKET_SETS:
             raise ParseError("bad_calibration", "not a tracker state, or size buckets this version does not know")
         buckets = BUCKET_SETS[doc["buckets"]]
+        try:
+            unit = BandUnit(doc.get("unit", BandUnit.SPREAD.value))
+        except ValueError as exc:
+            raise ParseError("bad_calibration", "a band unit this version does not know") from exc
 
         def numbers(key: str, *, optional: bool = False) -> tuple[float, ...]:
             v = doc.get(key)
@@ -283,6 +318,7 @@ class TrackerState:
             rn,
             ra,
             rb,
+            unit,
         )
 
     def recent(self, bucket: int) -> tuple[int, float, float]:
@@ -304,8 +340,8 @@ class TrackerState:
         return (
             f"corrected online: of {n:,} real taker orders of {shown_label(self.buckets.labels[bucket])} on this tape "
             f"so far, {self.misses[bucket] / n:.0%} paid more than the band shown them (target {1 - LEVEL:.0%}"
-            f"{recent}); the correction stands at {signed(shift * band_unit_bps(spread_bps), '.2f')} bps on this "
-            f"book ({signed(shift, '.2f')} x max(spread, {UNIT_FLOOR_BPS:g} bps)): each order above its band raises "
+            f"{recent}); the correction stands at {signed(shift * band_unit_bps(spread_bps, self.unit), '.2f')} bps on "
+            f"this book ({signed(shift, '.2f')} x {self.unit.words}): each order above its band raises "
             f"it, each below lowers it a ninth as much, except one whose band was already its expected cost (the "
             f"lowest a band goes)"
         )
@@ -337,11 +373,12 @@ def signed(x: float, spec: str) -> str:
 class _Tracker:
     """Per-size-bucket shifts behind a lock; ``state()`` hands out a frozen copy."""
 
-    def __init__(self, step: float, buckets: SizeBuckets = DECADES) -> None:
+    def __init__(self, step: float, buckets: SizeBuckets = DECADES, unit: BandUnit = BandUnit.SPREAD) -> None:
         if not step >= 0.0:
             raise ValueError("an online step must be 0 or more")
         self.step = float(step)
         self.buckets = buckets
+        self.unit = unit
         n = len(buckets)
         self._lock = threading.Lock()
         #: the (exchange, symbol) whose outcomes move the shifts: only its orders are corrected (None: every order)
@@ -375,6 +412,7 @@ class _Tracker:
                 tuple(r[0] for r in recent),
                 tuple(r[1] for r in recent),
                 tuple(r[2] for r in recent),
+                self.unit,
             )
 
     def load(self, state: TrackerState) -> None:
@@ -383,6 +421,10 @@ class _Tracker:
         if state.buckets != self.buckets or len(state.shifts) != len(self.buckets):
             raise ParseError(
                 "bad_calibration", f"size buckets by {state.buckets.name}, where this tracker has {self.buckets.name}"
+            )
+        if state.unit is not self.unit:
+            raise ParseError(
+                "bad_calibration", f"shifts in units of {state.unit.words}, where this tracker has {self.unit.words}"
             )
         with self._lock:
             self._shift, self._n = list(state.shifts), list(state.outcomes)
@@ -420,13 +462,15 @@ class _Tracker:
 class BandTracker(_Tracker):
     """The p90 band's online shift per size bucket (module doc)."""
 
-    def __init__(self, step: float, level: float = LEVEL, buckets: SizeBuckets = DECADES) -> None:
-        super().__init__(step, buckets)
+    def __init__(
+        self, step: float, level: float = LEVEL, buckets: SizeBuckets = DECADES, unit: BandUnit = BandUnit.SPREAD
+    ) -> None:
+        super().__init__(step, buckets, unit)
         self.level = level
 
     def band_bps(self, p90_bps: float, spread_bps: float, bucket: int, floor_bps: float) -> float:
         """The band shown: the static p90 moved by the bucket's shift, never below ``floor_bps`` (the expectation)."""
-        return float(moved_band(p90_bps, self.shift(bucket), spread_bps, floor_bps))
+        return float(moved_band(p90_bps, self.shift(bucket), spread_bps, floor_bps, self.unit))
 
     def observe(self, bucket: int, missed: bool, *, at_floor: bool = False) -> None:
         """One real taker order of ``bucket`` paid more than the band shown for it (``missed``) or not.
@@ -534,11 +578,12 @@ def replay_band(
     level: float = LEVEL,
     tol_bps: float = 1e-6,
     buckets: SizeBuckets = DECADES,
+    unit: BandUnit = BandUnit.SPREAD,
 ) -> np.ndarray:
     """The band each order (in time order) would have been shown with a ``BandTracker`` fed every earlier order.
 
     Orders stamped the same millisecond are shown their band before any of them updates the tracker (causal)."""
-    tracker = BandTracker(step, level, buckets)
+    tracker = BandTracker(step, level, buckets, unit)
     bucket = [buckets.of(v) for v in notional_usd]
     shown = np.full(ts_ms.size, np.nan)
     i = 0

@@ -160,7 +160,7 @@ class OnlineCalibration:
     ) -> None:
         slip, maker = models.slippage, models.maker_taker
         self.steps = steps
-        self.band = BandTracker(steps.band_step, buckets=steps.band_buckets)
+        self.band = BandTracker(steps.band_step, buckets=steps.band_buckets, unit=steps.band_unit)
         self.share = ShareTracker(steps.share_step, steps.share_buckets)
         # the static models price the outcomes; the served ones carry the trackers
         self._static = Models(
@@ -610,7 +610,7 @@ class BusCalibration:
 
     def __init__(self, steps: OnlineSteps, instrument: tuple[str, str]) -> None:
         self.instrument = instrument
-        self.band = BandTracker(steps.band_step, buckets=steps.band_buckets)
+        self.band = BandTracker(steps.band_step, buckets=steps.band_buckets, unit=steps.band_unit)
         self.share = ShareTracker(steps.share_step, steps.share_buckets)
         self.band.applies_to = self.share.applies_to = NO_INSTRUMENT  # until the ingest's status says which
         self._lock = threading.Lock()
@@ -631,7 +631,11 @@ class BusCalibration:
                 st = CalibrationStatus(CalibrationState.OFF, "", None, 0, 0, 0, from_bus=True, ingest_run=run)
             else:
                 st = CalibrationStatus.from_doc(cal, run=str(doc.get("run", "")))
-            band = st.band if st.band is not None else BandTracker(0.0, buckets=self.band.buckets).state()
+            band = (
+                st.band
+                if st.band is not None
+                else BandTracker(0.0, buckets=self.band.buckets, unit=self.band.unit).state()
+            )
             share = st.share if st.share is not None else ShareTracker(0.0, self.share.buckets).state()
             if band.buckets != self.band.buckets or share.buckets != self.share.buckets:  # both or neither
                 raise ParseError("bad_calibration", "size buckets other than this app's models/online.json")

@@ -47,11 +47,11 @@ class OnlineRun:
     ) -> np.ndarray:
         """The p90 each order was shown: the static p90 moved by its bucket's shift, never below the estimate."""
         buckets = np.array([self.steps.band_buckets.of(v) for v in notional], dtype=np.int64)
-        moved = moved_band(p90, self._at(self.band_hist, buckets, ts_ms), spread, estimate)
+        moved = moved_band(p90, self._at(self.band_hist, buckets, ts_ms), spread, estimate, self.steps.band_unit)
         return np.where(np.isfinite(p90), moved, np.nan)
 
     def band_shift(self, ts_ms: np.ndarray, buckets: np.ndarray) -> np.ndarray:
-        """The band's shift (spread units) in force just before each time, per bucket (``steps.band_buckets``)."""
+        """The band's shift (units of ``steps.band_unit``) in force just before each time, per bucket (``steps.band_buckets``)."""
         return self._at(self.band_hist, buckets, ts_ms)
 
     def share_shift(self, placed_ms: np.ndarray, size_usd: np.ndarray) -> np.ndarray:

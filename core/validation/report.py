@@ -20,7 +20,7 @@ from core.errors import InputError
 from core.feed.recording import iso_ms, parse_timestamp_ms
 from core.feed.replay import bundled_recordings
 from core.learned.models import LoadedModels, MakerTakerModelImpl, load_models
-from core.learned.online import UNIT_FLOOR_BPS, OnlineSteps, minute_changes, minute_marks, moves_summary
+from core.learned.online import OnlineSteps, minute_changes, minute_marks, moves_summary
 from core.market.tape import Tape, group_orders
 from core.paths import DATA_DIR, ROOT
 from core.validation.books import Books, load_books
@@ -155,13 +155,13 @@ def band_moves(
     run: OnlineRun, ts_ms: np.ndarray, notional: np.ndarray, spread_bps: np.ndarray
 ) -> dict[str, float] | None:
     """How much the online band moves what a trader sees: per size bucket, its shift at each whole minute times the
-    bucket's median band unit (max(spread, floor), bps), changes from one minute to the next (``moves_summary``)."""
+    bucket's median band unit (``steps.band_unit``, bps), changes from one minute to the next (``moves_summary``)."""
     buckets = np.array([run.steps.band_buckets.of(v) for v in notional], dtype=np.int64)
     shift = run.band_shift(ts_ms, buckets)
     changes = []
     for b in np.unique(buckets):
         m = buckets == b
-        unit = float(np.median(np.fmax(spread_bps[m], UNIT_FLOOR_BPS)))
+        unit = float(np.median(run.steps.band_unit.bps(spread_bps[m])))
         changes.append(np.diff(minute_marks(ts_ms[m], shift[m])) * unit)
     return moves_summary(changes)
 

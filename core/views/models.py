@@ -24,6 +24,7 @@ from core.learned.models import ROLES
 from core.learned.online import (
     RECENT_OUTCOMES,
     REFERENCE_SHARE,
+    BandUnit,
     TrackerState,
     band_unit_bps,
     moved_share,
@@ -301,9 +302,19 @@ BAND_COLUMNS = ["order size", "band moved by", "paid more than band", "last 100"
 MAKER_COLUMNS = ["test orders", "a 25% share shows", "shift", "filled / app showed", "last 100", "rests ended"]
 #: below this many outcomes a bucket's shares are not shown as percentages (one order is 5 points or more)
 MIN_SHOWN = 20
+#: how the band's shift is kept, by unit (``BandUnit``): the units note opens with it
+UNIT_WORDS = {
+    BandUnit.SPREAD: (
+        "'Band moved by' is the shift in bps on the instrument's current book: the shift is kept in units of "
+        "max(spread, 0.03 bps), so on a book whose spread widens it moves the band more. "
+    ),
+    BandUnit.FIXED: (
+        "'Band moved by' is the shift in bps: it is kept in units of 0.03 bps whatever the spread (the static band "
+        "still widens with the spread). "
+    ),
+}
 ONLINE_UNITS = (
-    "'Band moved by' is the shift in bps on the instrument's current book: the shift is kept in units of "
-    "max(spread, 0.03 bps), so on a book whose spread widens it moves the band more. A size can show fewer than 10% "
+    "A size can show fewer than 10% "
     "of orders above its band and still a raised band: an order whose band was already at its expected cost (the "
     "lowest a band goes) does not lower it when it pays less. The maker shift is in logits, so its effect in points "
     "depends on the share it moves ('a 25% share shows' gives it at a typical share). The app's test limit orders "
@@ -381,9 +392,9 @@ def online_view(
         return f"{ra / rn:.0%} / {rb / rn:.0%}" if shown else f"{ra / rn:.0%}"
 
     def moved(shift: float) -> str:
-        if spread_bps is None:
+        if spread_bps is None and band.unit is BandUnit.SPREAD:
             return f"{signed(shift, '.2f')} units"
-        return f"{signed(shift * band_unit_bps(spread_bps), '.2f')} bps"
+        return f"{signed(shift * band_unit_bps(spread_bps or 0.0, band.unit), '.2f')} bps"
 
     band_rows = [
         {
@@ -455,6 +466,7 @@ def online_view(
         True,
         pd.DataFrame(band_rows, columns=BAND_COLUMNS),
         pd.DataFrame(maker_rows, columns=MAKER_COLUMNS),
+        UNIT_WORDS[band.unit] + ONLINE_UNITS,
     )
 
 
