@@ -370,3 +370,77 @@ def test_the_validator_says_how_much_the_band_moves_a_minute():
     mv = band_moves(run, ts, np.full(ts.size, 5e4), np.full(ts.size, 0.1))  # one unit = max(0.1, 0.03) = 0.1 bps
     assert mv is not None and mv["p90"] == pytest.approx(1.0) and mv["median"] == 0.0
     assert mv["back_and_forth"] == pytest.approx(2.0 / 5)  # +1 then -1 bps over the 5 minute-to-minute changes
+
+
+def test_a_fixed_unit_band_moves_the_same_bps_whatever_the_spread():
+    """The session-18 unit: a shift learnt on a floor spread is not multiplied when the spread opens (a sweep's gap)."""
+    from core.learned.online import BandUnit, moved_band
+
+    spread = BandTracker(step=3.0)
+    fixed = BandTracker(step=3.0, unit=BandUnit.FIXED)
+    for t in (spread, fixed):
+        for _ in range(10):
+            t.observe(2, missed=True)  # +27 units each
+    assert spread.shift(2) == fixed.shift(2) == pytest.approx(27.0)
+    # on a floor spread both move the static p90 by 27 x 0.03 = 0.81 bps
+    assert spread.band_bps(1.0, 0.016, 2, 0.0) == pytest.approx(1.81) == fixed.band_bps(1.0, 0.016, 2, 0.0)
+    # a spread of 2.6 bps: the spread unit moves it by 27 x 2.6 = 70.2 bps, the fixed one still by 0.81
+    assert spread.band_bps(1.0, 2.6, 2, 0.0) == pytest.approx(71.2)
+    assert fixed.band_bps(1.0, 2.6, 2, 0.0) == pytest.approx(1.81)
+    # the arrays path (the validator's) agrees with the floats path (the app's)
+    arr = moved_band(np.array([1.0, 1.0]), np.array([27.0, 27.0]), np.array([0.016, 2.6]), 0.0, BandUnit.FIXED)
+    np.testing.assert_allclose(arr, [1.81, 1.81])
+    assert "(+27.00 x 0.03 bps)" in fixed.state().band_note(2, spread_bps=2.6)
+    assert "stands at +0.81 bps" in fixed.state().band_note(2, spread_bps=2.6)
+    # replay_band takes the unit too: same orders, same misses at a floor spread, another band when it opens
+    n = 40
+    s = dict(
+        ts_ms=np.arange(n, dtype=np.int64),
+        notional_usd=np.full(n, 5e4),
+        p90_bps=np.full(n, 0.5),
+        floor_bps=np.zeros(n),
+        spread_bps=np.r_[np.full(n - 1, 0.016), 2.6],
+        realised_bps=np.r_[np.full(n - 1, 5.0), 0.0],
+    )
+    wide_spread = replay_band(**s, step=3.0)[-1]
+    wide_fixed = replay_band(**s, step=3.0, unit=BandUnit.FIXED)[-1]
+    assert wide_fixed == pytest.approx(0.5 + 39 * 2.7 * 0.03) and wide_spread == pytest.approx(0.5 + 39 * 2.7 * 2.6)
+
+
+def test_the_band_unit_crosses_the_bus_and_a_replica_refuses_another():
+    import orjson
+
+    from core.errors import ParseError
+    from core.learned.online import BandUnit, TrackerState
+
+    t = BandTracker(step=3.0, unit=BandUnit.FIXED)
+    t.observe(1, missed=True)
+    st = t.state()
+    assert st.unit is BandUnit.FIXED
+    back = TrackerState.from_doc(orjson.loads(orjson.dumps(st.to_doc())))
+    assert back == st
+    r = BandTracker(step=3.0, unit=BandUnit.FIXED)
+    r.load(back)
+    assert r.band_bps(1.0, 2.6, 1, 0.0) == t.band_bps(1.0, 2.6, 1, 0.0)
+    with pytest.raises(ParseError):  # the shifts would be read in another unit: 87 times too large at 2.6 bps
+        BandTracker(step=3.0).load(back)
+    with pytest.raises(ParseError):
+        TrackerState.from_doc({**st.to_doc(), "unit": "furlongs"})
+    # an ingest of the version before the unit: its shifts are in the spread unit, the only one it had
+    old = {k: v for k, v in st.to_doc().items() if k != "unit"}
+    assert TrackerState.from_doc(old).unit is BandUnit.SPREAD
+
+
+def test_the_shipped_band_unit_is_the_cards_and_among_its_candidates():
+    card = json.loads(ONLINE_FILE.read_text(encoding="utf-8"))
+    steps = load_steps()
+    assert steps is not None and steps.band_unit.value == card["band"]["unit"]
+    chosen = [
+        c
+        for c in card["band"]["candidates"]
+        if c["step"] == card["band"]["step"] and c["buckets"] == card["band"]["buckets"]
+    ]
+    assert [c["unit"] for c in chosen if c["unit"] == card["band"]["unit"]]
+    # every candidate reports how far it moved the band (bps), the chosen one included
+    assert all(c["moved_bps"]["max"] >= c["moved_bps"]["p99"] >= c["moved_bps"]["median"] >= 0 for c in chosen)
+    assert steps.band_unit.words in steps.describe

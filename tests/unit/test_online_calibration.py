@@ -14,7 +14,7 @@ from core.costs.order import AtExpiry, Order, OrderType
 from core.feed.goquant import parse_snapshot
 from core.feed.recording import load_recording
 from core.learned.models import load_models
-from core.learned.online import OnlineSteps
+from core.learned.online import BandUnit, OnlineSteps
 from core.market.instruments import get_instrument
 from core.paths import DATA_DIR
 from core.pricing.calibration import CalibrationState, OnlineCalibration
@@ -249,6 +249,13 @@ def test_the_models_page_view_says_what_the_calibration_does(learnt):
     assert row["order size"] == "$10k-100k" and row["orders"] == f"{st.band.outcomes[2]:,}"
     assert row["band moved by"] == f"{signed(st.band.shifts[2] * 0.5, '.2f')} bps"  # in bps on a 0.5 bps spread
     assert online_view(st).band_table.iloc[2]["band moved by"] == f"{signed(st.band.shifts[2], '.2f')} units"
+    assert v.units.startswith("'Band moved by' is the shift in bps on the instrument's current book")
+    # in the fixed unit (the shipped card's since session 18) the move is the same bps whatever the spread, and said so
+    fixed = replace(st, band=replace(st.band, unit=BandUnit.FIXED))
+    bps = f"{signed(st.band.shifts[2] * 0.03, '.2f')} bps"
+    assert online_view(fixed, 0.5).band_table.iloc[2]["band moved by"] == bps
+    assert online_view(fixed).band_table.iloc[2]["band moved by"] == bps
+    assert "kept in units of 0.03 bps whatever the spread" in online_view(fixed, 0.5).units
     rn, rm, _ = st.band.recent(2)
     assert row["last 100"] == (f"{rm / rn:.0%}" if rn == 100 else "—")
     assert v.band_table.iloc[-1]["order size"] == "≥$1M"
