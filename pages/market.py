@@ -66,9 +66,9 @@ def market_page() -> None:
         live_chart(
             st,
             "market_mid_chart",
-            lambda: mid_spec(*rt.mid_chart(snap.exchange, snap.symbol), restarts, q),
+            lambda: mid_spec(*rt.mid_chart(snap.exchange, snap.symbol), restarts, q, replay=rt.replay is not None),
             config={"displaylogo": False},
-            shared=(snap.exchange, snap.symbol, tuple(restarts), q),
+            shared=(snap.exchange, snap.symbol, tuple(restarts), q, rt.replay is not None),
         )
         rt.record_refresh((time.perf_counter() - t0) * 1e3)
 

@@ -15,7 +15,7 @@ import streamlit as st
 from core.views import inputs as vi
 from core.views import simulator as sim
 from core.views.charts import ShownCharts, hold_charts, simulator_figures
-from core.views.preview import CARD_STYLE, QUESTION
+from core.views.preview import CARD_STYLE, QUESTION, TICKET_KEY
 from pages.common import (
     NoticeBox,
     current_summary,
@@ -177,7 +177,7 @@ def simulator_page() -> None:
         exchange, symbol = source_inputs(rt)
     inst = rt.instrument(exchange, symbol)
     snap = rt.latest(exchange, symbol)
-    with st.container(border=True):
+    with st.container(border=True, key=TICKET_KEY):
         order_inputs(rt, loaded, exchange, symbol, slots)
     with costs_box:
         st.header("Costs")

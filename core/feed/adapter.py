@@ -28,6 +28,12 @@ class Adapter(ABC):
         #: connections the feed has opened with this adapter: a listener sees a reconnect, however short, by it
         self.connections = 0
 
+    @classmethod
+    def for_feed(cls, instrument: Instrument, url: str, *, source: str, snapshot_wait_s: float) -> Adapter:
+        """The adapter the feed opens for a source (``source``: its name; ``snapshot_wait_s``: how long a venue
+        that sends its book snapshot after the subscription is given before the adapter asks another way)."""
+        return cls(instrument, url)
+
     def on_connect(self) -> list[str]:
         """Messages to send right after connecting (subscriptions)."""
         return []

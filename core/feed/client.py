@@ -36,7 +36,7 @@ from core.feed.replay import PROTOCOL as REPLAY_PROTOCOL
 from core.feed.replay import ReplayInfo, ReplayServer, default_recording, open_replay
 from core.feed.store import BookStore, FeedState
 from core.market.book import BookSnapshot
-from core.market.instruments import Instrument, InstrumentTable, instruments
+from core.market.instruments import InstrumentTable, instruments
 from core.market.tape import LiveTape
 from core.market.venues import Protocol, venue
 
@@ -60,16 +60,9 @@ class FeedSettings:
     snapshot_wait_s: float = 2.0  # OKX: no WS snapshot this long after the ack -> REST snapshot
 
 
-AdapterFactory = Callable[[Instrument, str, str, FeedSettings], Adapter]
-
-#: the one place a wire protocol of the venue registry (``core.market.venues``) meets its adapter class;
-#: a factory gets (instrument, url, source name, settings)
-ADAPTERS: dict[Protocol, AdapterFactory] = {
-    Protocol.GOQUANT: lambda inst, url, source, s: GoQuantAdapter(inst, url, source=source),
-    Protocol.OKX: lambda inst, url, source, s: OkxAdapter(inst, url, snapshot_wait_s=s.snapshot_wait_s),
-}
-#: the adapter class behind each protocol, for what it can do before one is made
-ADAPTER_CLASSES: dict[Protocol, type[Adapter]] = {Protocol.GOQUANT: GoQuantAdapter, Protocol.OKX: OkxAdapter}
+#: the one place a wire protocol of the venue registry (``core.market.venues``) meets its adapter class (which
+#: says what it can do before one is made, and makes one with ``Adapter.for_feed``)
+ADAPTERS: dict[Protocol, type[Adapter]] = {Protocol.GOQUANT: GoQuantAdapter, Protocol.OKX: OkxAdapter}
 
 
 def streams_trades(config: FeedConfig) -> bool:
@@ -77,7 +70,7 @@ def streams_trades(config: FeedConfig) -> bool:
     if config.source is Source.REPLAY:
         return False
     protocol = venue(config.source.value).protocol
-    return protocol is not None and ADAPTER_CLASSES[protocol].carries_trades
+    return protocol is not None and ADAPTERS[protocol].carries_trades
 
 
 class Backoff:
@@ -280,13 +273,17 @@ class Feed:
                 speed=config.replay_speed,
                 url=url,
             )
-            adapter = ADAPTERS[REPLAY_PROTOCOL](inst, url, Source.REPLAY.value, self.settings)
+            adapter = ADAPTERS[REPLAY_PROTOCOL].for_feed(
+                inst, url, source=Source.REPLAY.value, snapshot_wait_s=self.settings.snapshot_wait_s
+            )
         else:
             self._replay = None
             inst = self.table.get(config.exchange, config.symbol)
             protocol = venue(config.source.value).protocol
             assert protocol is not None  # a live Source is a venue with a protocol
-            adapter = ADAPTERS[protocol](inst, config.url, config.source.value, self.settings)
+            adapter = ADAPTERS[protocol].for_feed(
+                inst, config.url, source=config.source.value, snapshot_wait_s=self.settings.snapshot_wait_s
+            )
         self.trades.clear()  # a new source: the last one's trades are not this one's
         self._trades_live = adapter.carries_trades and config.source is not Source.REPLAY
         if self._trades_live:

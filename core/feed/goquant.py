@@ -128,6 +128,10 @@ class GoQuantAdapter(Adapter):
         self._last_raw: bytes | None = None
         self._native = native_books(instrument, source)
 
+    @classmethod
+    def for_feed(cls, instrument: Instrument, url: str, *, source: str, snapshot_wait_s: float) -> Adapter:
+        return cls(instrument, url, source=source)  # the same protocol serves the replay and the GoQuant endpoint
+
     def on_message(self, raw: bytes | str, recv_ns: int) -> BookSnapshot | None:
         raw = raw if isinstance(raw, bytes) else raw.encode()
         t0 = time.perf_counter_ns()

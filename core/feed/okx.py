@@ -166,6 +166,10 @@ class OkxAdapter(Adapter):
         self._next_fetch = 0.0
         self.rest_bootstraps = 0
 
+    @classmethod
+    def for_feed(cls, instrument: Instrument, url: str, *, source: str, snapshot_wait_s: float) -> Adapter:
+        return cls(instrument, url, snapshot_wait_s=snapshot_wait_s)
+
     # ---- protocol ------------------------------------------------------------------------------
     def _arg(self) -> dict:
         return {"channel": CHANNEL, "instId": self.instrument.symbol}

@@ -1001,13 +1001,15 @@ def run_role(
             "imputed_features": list(TRADE_FEATURES),
             "note": (
                 (
-                    "A live feed carries no trades: trades_per_s and the base volume per second are imputed per "
+                    "The models never read a feed's trades (GoQuant streams none; OKX's go to the online calibration "
+                    "only): trades_per_s and the base volume per second are imputed per "
                     "instrument from flow_imputation (the instrument's median trades/s and USD/s on the training "
                     "dates' tapes, USD converted to base units with the current mid; an instrument without a "
                     "recorded tape gets its market kind's median, and the app's method note says so; impute, the "
                     "base-unit medians per kind, is not used by this model)"
                     if role == "maker_taker"
-                    else "A live feed carries no trades: trades_per_s and btc_per_s are set to these training "
+                    else "The models never read a feed's trades (GoQuant streams none; OKX's go to the online "
+                    "calibration only): trades_per_s and btc_per_s are set to these training "
                     "medians per market kind (base units, measured on BTCUSDT)"
                 )
                 + "; vol_bps is the app's own volatility (core.costs.volatility.realised_vol, x 1e4), the "

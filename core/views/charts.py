@@ -1,7 +1,8 @@
 """The Simulator's and the Market page's charts, as plain functions of their data (no streamlit: tested and reused).
 
 A replay starts over at the end of its recording; the time-series charts then break their line (a gap, never a
-straight line across it) and draw a vertical "replay restarted" marker, so a loop is never taken for a move.
+straight line across it) and draw a vertical "replay restarted" marker, so a loop is never taken for a move; a live
+feed whose exchange time steps back gets the same break, marked "exchange time stepped back".
 
 Each chart is a plain plotly spec (``*_spec``: a dict of traces and layout) and a ``go.Figure`` of it
 (``*_figure``: validated by plotly, for tests and callers that want the object). A page sends the spec as a
@@ -271,7 +272,13 @@ def curve_figure(view: sc.SimulatorView) -> go.Figure:
 # ---- replay restarts ----------------------------------------------------------------------------------
 
 RESTART_LABEL = "replay restarted"
+#: the same break on a live feed: its exchange time stepped back (a venue's clock correction, another server)
+CLOCK_STEP_LABEL = "exchange time stepped back"
 RESTART_COLOR = "#7048e8"
+
+
+def restart_label(replay: bool) -> str:
+    return RESTART_LABEL if replay else CLOCK_STEP_LABEL
 
 
 def steps_back(times: pd.Series | np.ndarray) -> np.ndarray:
@@ -299,7 +306,7 @@ def with_gaps(frame: pd.DataFrame, x: str, breaks: np.ndarray) -> pd.DataFrame:
     return ordered.sort_values(["_i", "_k"], kind="stable").drop(columns=["_i", "_k"]).reset_index(drop=True)
 
 
-def restart_marks(times: Sequence) -> tuple[list[dict], list[dict], list[dict]]:
+def restart_marks(times: Sequence, label: str = RESTART_LABEL) -> tuple[list[dict], list[dict], list[dict]]:
     """A dotted vertical line and a label at each restart time (on the figure's x axis), and one legend entry
     for all of them: (shapes, annotations, traces) to add to a spec."""
     shapes = [
@@ -319,19 +326,19 @@ def restart_marks(times: Sequence) -> tuple[list[dict], list[dict], list[dict]]:
             "x": t,
             "yref": "paper",
             "y": 1,
-            "text": RESTART_LABEL,
+            "text": label,
             "showarrow": False,
             "yanchor": "bottom",
             "font": {"color": RESTART_COLOR},
         }
         for t in times
     ]
-    legend = [_legend_line(RESTART_LABEL, {"color": RESTART_COLOR, "dash": "dot"})] if len(times) else []
+    legend = [_legend_line(label, {"color": RESTART_COLOR, "dash": "dot"})] if len(times) else []
     return shapes, notes, legend
 
 
-def _add_restarts(spec: dict, times: Sequence) -> dict:
-    shapes, notes, legend = restart_marks(times)
+def _add_restarts(spec: dict, times: Sequence, replay: bool = True) -> dict:
+    shapes, notes, legend = restart_marks(times, restart_label(replay))
     if shapes:
         spec["layout"]["shapes"] = shapes
         spec["layout"]["annotations"] = notes
@@ -348,10 +355,17 @@ def _utc(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
 
 
 def mid_spec(
-    times_s: np.ndarray, mids: np.ndarray, restarts_s: Sequence[float], quote: str, *, max_points: int = 3000
+    times_s: np.ndarray,
+    mids: np.ndarray,
+    restarts_s: Sequence[float],
+    quote: str,
+    *,
+    max_points: int = 3000,
+    replay: bool = True,
 ) -> dict:
     """The mid price on receive time (the last ``max_points`` books), broken and marked where the replay started
-    over (``restarts_s``: receive times of the first book after each restart, ``core.runtime.Runtime.restarts``)."""
+    over (``restarts_s``: receive times of the first book after each restart, ``core.runtime.Runtime.restarts``),
+    or, on a live feed (``replay`` False), where its exchange time stepped back."""
     import pandas as pd
 
     times_s, mids = np.asarray(times_s)[-max_points:], np.asarray(mids)[-max_points:]
@@ -376,13 +390,19 @@ def mid_spec(
         xaxis=_axis_title("time received (UTC, this machine's clock)"),
         legend={"orientation": "h", "y": -0.3},
     )
-    return _add_restarts({"data": [trace], "layout": layout}, list(marks))
+    return _add_restarts({"data": [trace], "layout": layout}, list(marks), replay)
 
 
 def mid_figure(
-    times_s: np.ndarray, mids: np.ndarray, restarts_s: Sequence[float], quote: str, *, max_points: int = 3000
+    times_s: np.ndarray,
+    mids: np.ndarray,
+    restarts_s: Sequence[float],
+    quote: str,
+    *,
+    max_points: int = 3000,
+    replay: bool = True,
 ) -> go.Figure:
-    return go.Figure(mid_spec(times_s, mids, restarts_s, quote, max_points=max_points))
+    return go.Figure(mid_spec(times_s, mids, restarts_s, quote, max_points=max_points, replay=replay))
 
 
 # ---- the live view ------------------------------------------------------------------------------------
@@ -439,7 +459,7 @@ def ticks_spec(view: sc.SimulatorView, window: int = 300) -> dict:
         "%{y:.3f} bps ($%{customdata[0]:,.4f})<br>mid %{customdata[1]:,.2f}<br>book time %{customdata[2]} UTC "
         "(exchange)<extra></extra>"
     )
-    return _add_restarts({"data": data, "layout": layout}, restarted)
+    return _add_restarts({"data": data, "layout": layout}, restarted, view.replay)
 
 
 def ticks_figure(view: sc.SimulatorView, window: int = 300) -> go.Figure:

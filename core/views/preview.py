@@ -101,7 +101,8 @@ class Card:
 #: the cards' look, sent once with the page (``CARD_STYLE``), not with every refresh: a grid of bordered cards, four
 #: to a row (two where the cards have less than 44rem: a phone, or 800 px with the sidebar open; a container query,
 #: since the viewport's width does not say what the sidebar leaves), grey second figures, and a "?" beside each label that shows the card's definition on
-#: hover or tap (focus), as a Streamlit metric's tooltip does
+#: hover or tap (focus), as a Streamlit metric's tooltip does; and the order ticket's row (``TICKET_KEY``), whose
+#: controls wrap to a second line rather than be cut where the page leaves them less room than their buttons need
 CARD_CSS = """
 .sim-wrap{container-type:inline-size}
 .sim-cards{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:.75rem;margin-bottom:.75rem}
@@ -121,7 +122,12 @@ text-align:left;white-space:normal;box-shadow:0 2px 8px rgba(0,0,0,.25)}
 .sim-card-value{font-size:1.75rem;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .sim-card-delta,.sim-card-note{font-size:.875rem;opacity:.65}
 .sim-card-note{font-size:.8rem}
+.st-key-sim_ticket [data-testid="stHorizontalBlock"]{flex-wrap:wrap}
+.st-key-sim_ticket [data-testid="stColumn"]{min-width:7rem}
+.st-key-sim_ticket [data-testid="stColumn"]:has([data-testid="stButtonGroup"]){min-width:fit-content}
 """
+#: the order ticket's container key (Streamlit gives it the class ``st-key-sim_ticket``, which ``CARD_CSS`` styles)
+TICKET_KEY = "sim_ticket"
 CARD_STYLE = f"<style>{' '.join(CARD_CSS.split())}</style>"
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 

@@ -184,6 +184,9 @@ class SimulatorView:
     latency: LatencyStats | None
     methods: tuple[tuple[str, str], ...]  # (number, method), then why a learned model is not used (method_rows)
     ticks: pd.DataFrame | None = None  # this order priced on every recent book (core.pricing.tracker), oldest first
+    #: the book came from the replay (its time steps back when it starts over), not a live feed (whose exchange
+    #: time stepping back is the exchange's clock): the charts name the break by it
+    replay: bool = True
 
 
 def depth_warning(snapshot: BookSnapshot, side: Side | str, quantity_usd: float) -> str | None:
@@ -423,7 +426,12 @@ def compute_view(
     times, mids = mid_history if mid_history is not None else (np.empty(0), np.empty(0))
     vol = realised_vol(times, mids, override_annual=scenario.volatility_override, mid=snapshot.mid)
     base: dict[str, Any] = dict(
-        exchange=snapshot.exchange, symbol=snapshot.symbol, recv_ns=snapshot.recv_ns, mid=snapshot.mid, volatility=vol
+        exchange=snapshot.exchange,
+        symbol=snapshot.symbol,
+        recv_ns=snapshot.recv_ns,
+        mid=snapshot.mid,
+        volatility=vol,
+        replay=snapshot.source == Source.REPLAY.value,
     )
     if not scenario.ok:
         msg = "; ".join(scenario.errors.values()) or "The order is incomplete."

@@ -315,6 +315,16 @@ def test_simulator_at_desktop_and_phone_width(app_url, width):
                 ".sim-card-value", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"
             )
             assert cut == [], f"card figures cut at {width} px: {cut}"
+            # the ticket's buttons and boxes lie inside their columns (at 800 px with the sidebar open, Sell and the
+            # size unit's second button once ran past theirs: the row now wraps)
+            outside = page.eval_on_selector_all(
+                '.st-key-sim_ticket [data-testid="stColumn"]',
+                """cols => cols.flatMap(c => { const r = c.getBoundingClientRect();
+                    return [...c.querySelectorAll('button, input')].filter(e => { const k = e.getBoundingClientRect();
+                        return k.width > 0 && (k.right > r.right + 1 || k.left < r.left - 1); })
+                    .map(e => e.innerText || e.getAttribute('aria-label') || e.type); })""",
+            )
+            assert page.locator(".st-key-sim_ticket").count() == 1 and outside == [], f"cut at {width} px: {outside}"
             tip = net.locator(".sim-tip-text")  # the card's definition, on hover (or a tap: focus) of its "?"
             assert not tip.is_visible()
             net.locator(".sim-tip").hover()

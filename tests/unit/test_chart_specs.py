@@ -34,7 +34,7 @@ def _view(recorded_messages, **raw):
         symbol=INST.symbol,
     )
     for i, raw_msg in enumerate(recorded_messages[:60]):
-        snap = parse_snapshot(raw_msg, instrument=INST)
+        snap = replace(parse_snapshot(raw_msg, instrument=INST), source="replay")
         if i >= 30:  # a replay that started over: exchange time steps back here
             snap = replace(snap, exchange_ts_ms=snap.exchange_ts_ms - 60_000)
         store.publish(snap)
@@ -63,6 +63,9 @@ def test_prebuilt_charts_send_what_plotly_validates(recorded_messages):
             assert sent(figures[name]) == sent(fig), name
     ticks = sent(figures["ticks"])
     assert any(a.get("text") == ch.RESTART_LABEL for a in ticks["layout"]["annotations"])  # the restart drawn
+    # the same step back on a live feed's books is its exchange clock, not a replay starting over
+    live = sent(ch.simulator_figures(replace(view, replay=False), INST.base, INST.quote)["ticks"])
+    assert {a.get("text") for a in live["layout"]["annotations"]} == {ch.CLOCK_STEP_LABEL}
     assert isinstance(ticks["data"][0]["y"], dict) and "bdata" in ticks["data"][0]["y"]  # typed arrays, as plotly
     # the x axis is this machine's receive time; the hover gives each book's own (exchange) time, as recorded
     assert "book time %{customdata[2]} UTC (exchange)" in ticks["data"][0]["hovertemplate"]

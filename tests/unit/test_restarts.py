@@ -48,3 +48,14 @@ def test_the_mid_chart_marks_a_restart_and_the_note_says_it_in_words():
     assert "The replay restarted 10 s ago" in note and "default 50% a year" in note
     live = restart_note((100.0,), 110.0, replay=False)  # a live feed's clock stepping back: the corrections restart
     assert "exchange time stepped back 10 s ago" in live and "online corrections" in live
+
+
+def test_a_live_feeds_step_back_is_not_called_a_replay_restart():
+    """Walkthrough 17b: a live feed's exchange time stepping back was drawn as "replay restarted"."""
+    from core.views.charts import CLOCK_STEP_LABEL
+
+    recv = np.array([100.0, 101.0, 102.0, 103.0])
+    fig = mid_figure(recv, np.array([1.0, 2.0, 3.0, 4.0]), [102.0], "USDT", replay=False)
+    assert [a.text for a in fig.layout.annotations] == [CLOCK_STEP_LABEL]
+    assert [t.name for t in fig.data if t.name != "mid"] == [CLOCK_STEP_LABEL]  # and its legend entry
+    assert CLOCK_STEP_LABEL != RESTART_LABEL
