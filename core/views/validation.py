@@ -32,7 +32,9 @@ MEANINGS = {
     "mae": "MAE (mean absolute error): the typical size of the miss, in either direction, in bps of the order's "
     "notional.",
     "coverage": "Coverage: the share of orders whose realised cost came out at or below the p90 the app shows. "
-    "A p90 band should cover about 90 %; below that, the band is too narrow.",
+    "A p90 band should cover about 90 %; below that, the band is too narrow. 'A band at the expected cost covers' "
+    "is the least any band the app shows can cover (it never shows a p90 below the expected cost): where many small "
+    "orders pay exactly what the book walk says, it is above 90 %, and so is the coverage.",
     "fill": "Fill calibration: for resting limit orders, the maker share the app predicts against the share that "
     "really filled (a size-aware fill from the trade tape, after the queue ahead).",
     "markouts": "Markouts: how far the mid moved against a resting order after it filled (adverse selection) or "
@@ -161,16 +163,25 @@ class ValidationView:
             if ci is None and not math.isnan(cov):
                 few = f"under {self.min_interval_n} orders" if self.min_interval_n else "too few orders"
                 shown += f" (no interval: {few})"
-            row = {"size (USD)": r["size"], "orders": r["n"], "p90 coverage [95% interval]": shown}
+            floor = _num(r["floor"])
+            row = {
+                "size (USD)": r["size"],
+                "orders": r["n"],
+                FLOOR_COLUMN: "—" if math.isnan(floor) else f"{floor:.0%}",
+                "p90 coverage [95% interval]": shown,
+            }
             if has_online:
                 on, olo, ohi = _num(r["online"]), _num(r["online_lo"]), _num(r["online_hi"])
                 row[ONLINE_COLUMN] = with_interval(on, [olo, ohi] if not math.isnan(olo) else None, pct=True)
             rows.append(row)
-        cols = ["size (USD)", "orders", "p90 coverage [95% interval]"] + ([ONLINE_COLUMN] if has_online else [])
+        cols = ["size (USD)", "orders", FLOOR_COLUMN, "p90 coverage [95% interval]"]
+        cols += [ONLINE_COLUMN] if has_online else []
         return pd.DataFrame(rows, columns=cols)
 
 
 ONLINE_COLUMN = "with the online calibration [95% interval]"
+#: what the lowest band the app shows (the expected cost) covers: no band it shows covers less
+FLOOR_COLUMN = "a band at the expected cost covers"
 
 
 FILL_NAMES = {
@@ -264,10 +275,11 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
                 "online": _num(o.get("coverage")),
                 "online_lo": _ci(o.get("coverage_ci"))[0],
                 "online_hi": _ci(o.get("coverage_ci"))[1],
+                "floor": _num(r.get("floor_coverage")),
             }
             for r, o in zip(cov.get("by_size", []), on_rows, strict=False)
         ],
-        columns=["size", "n", "coverage", "lo", "hi", "online", "online_lo", "online_hi"],
+        columns=["size", "n", "coverage", "lo", "hi", "online", "online_lo", "online_hi", "floor"],
     )
     if online:
         notes.append(

@@ -207,3 +207,39 @@ def test_the_shipped_file_shows_the_online_calibration_beside_the_static_models(
     # a file without the online figures keeps the static table alone
     plain = vv.validation_view({"recordings": [rec()]}, 0)
     assert vv.ONLINE_COLUMN not in plain.coverage_table.columns
+
+
+def test_the_floor_coverage_is_what_a_band_at_the_expectation_covers_and_the_view_shows_it():
+    """Orders that pay exactly the book walk tie with a band at the expected cost: that share bounds from below the
+    coverage of any band the app shows, so a bucket of them is over-covered by construction."""
+    from core.validation.bootstrap import BlockBootstrap, Resampler
+    from core.validation.report import coverage_figures
+
+    n = 400
+    est = np.full(n, 0.5)
+    realised = np.where(np.arange(n) % 20 == 0, 2.0, 0.5)  # 95% pay exactly the estimate, 5% pay more
+    s = ScoredOrders(
+        ts_ms=np.arange(n, dtype=np.int64) * 250,
+        side=np.ones(n, dtype=np.int64),
+        notional=np.full(n, 500.0),
+        estimate_bps=est,
+        p90_bps=est.copy(),  # the band at the expectation, the lowest the app shows
+        realised_bps=realised,
+        clean=np.ones(n, dtype=bool),
+        skipped={},
+        p90_method="test",
+    )
+    rs = Resampler.of(BlockBootstrap(block_s=10, replicates=50), s.ts_ms // 1000, int(s.ts_ms[-1] // 1000) + 1)
+    every = np.ones(n, dtype=bool)
+    fig = coverage_figures(s, rs, every)
+    assert fig["floor_coverage"] == pytest.approx(0.95) and fig["overall"] == pytest.approx(0.95)
+    wider = coverage_figures(s, rs, every, est + 1.0)  # any wider band covers at least as many
+    assert wider["floor_coverage"] == pytest.approx(0.95) and wider["overall"] >= fig["floor_coverage"]
+    assert fig["by_size"][0]["floor_coverage"] == pytest.approx(0.95)  # <$1k
+    # the view shows it beside the coverage, and a file written before it says it does not know
+    r = rec()
+    r["p90_coverage"]["by_size"][0]["floor_coverage"] = 0.95
+    table = vv.validation_view({"recordings": [r]}, 0).coverage_table.set_index("size (USD)")
+    assert table.loc["<$1k", vv.FLOOR_COLUMN] == "95%"
+    old = vv.validation_view({"recordings": [rec()]}, 0).coverage_table.set_index("size (USD)")
+    assert old.loc["<$1k", vv.FLOOR_COLUMN] == "—"
