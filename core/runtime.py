@@ -41,7 +41,7 @@ from core.errors import InstrumentError, SimulatorError, SourceNotAllowed, Sourc
 from core.feed.bus import BusInstrument, BusReader, BusSettings, bus_instruments
 from core.feed.capture import Capture, capture_file_name
 from core.feed.client import Feed, Listener
-from core.feed.config import FeedConfig, SourcePolicy, load_config, load_policy
+from core.feed.config import FeedConfig, Source, SourcePolicy, load_config, load_policy
 from core.feed.group import ReplayGroup
 from core.feed.metrics import MetricsExporter, export_if_configured
 from core.feed.replay import ReplayClock, ReplayInfo, bundled_recordings, default_recording, same_minutes
@@ -213,6 +213,12 @@ class Runtime:
     def mid_chart(self, exchange: str | None = None, symbol: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(receive time s, mid) of the kept books, across replay restarts (the chart breaks its line there)."""
         return self.feed.store.mid_chart(exchange, symbol)
+
+    def is_replay(self, exchange: str | None = None, symbol: str | None = None) -> bool:
+        """The instrument's books come from a replay, here or, on a bus replica, at the ingest (its books carry their
+        source across the bus): a step back in their time is the replay starting over, not an exchange's clock."""
+        snap = self.latest(exchange, symbol)
+        return snap.source == Source.REPLAY.value if snap is not None else self.replay is not None
 
     def restarts(self, exchange: str | None = None, symbol: str | None = None) -> tuple[float, ...]:
         """When the instrument's feed clock went backwards (a replay starting over), wall-clock s, oldest first."""

@@ -24,9 +24,7 @@ def live_figures(rt, view, notices) -> None:
     recent, note = shared_views().derived(  # once per view shared by the sessions refreshing with this one
         view,
         "live_lines",
-        lambda: cmp.live_lines(
-            view, rt.restarts(view.exchange, view.symbol), now_s=time.time(), replay=rt.replay is not None
-        ),
+        lambda: cmp.live_lines(view, rt.restarts(view.exchange, view.symbol), now_s=time.time(), replay=view.replay),
     )
     st.caption(recent)
     if note:

@@ -59,16 +59,17 @@ def market_page() -> None:
         st.subheader(f"Top 10 levels (prices in {q}, sizes in {inst.base})")
         st.dataframe(top_levels(snap, 10), width="stretch", key="market_levels")
         restarts = rt.restarts(snap.exchange, snap.symbol)
-        note = restart_note(restarts, time.time(), replay=rt.replay is not None)
+        replay = rt.is_replay(snap.exchange, snap.symbol)
+        note = restart_note(restarts, time.time(), replay=replay)
         with st.container():
             if note:
                 st.info(note, icon=":material/replay:")
         live_chart(
             st,
             "market_mid_chart",
-            lambda: mid_spec(*rt.mid_chart(snap.exchange, snap.symbol), restarts, q, replay=rt.replay is not None),
+            lambda: mid_spec(*rt.mid_chart(snap.exchange, snap.symbol), restarts, q, replay=replay),
             config={"displaylogo": False},
-            shared=(snap.exchange, snap.symbol, tuple(restarts), q, rt.replay is not None),
+            shared=(snap.exchange, snap.symbol, tuple(restarts), q, replay),
         )
         rt.record_refresh((time.perf_counter() - t0) * 1e3)
 

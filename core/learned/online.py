@@ -45,7 +45,8 @@ from core.learned.nets import sigmoid
 from core.paths import ONLINE_FILE
 
 LEVEL = 0.9
-#: the band tracker's unit is max(spread_bps, this) bps (a tick or two of BTC; the static band's floor)
+#: the band tracker's unit: max(spread_bps, this) bps, or this alone (``BandUnit``; a tick or two of BTC, the static
+#: band's floor)
 UNIT_FLOOR_BPS = 0.03
 #: shares are kept this far from 0 and 1 before taking the logit (a finite logit for a share of exactly 0 or 1)
 SHARE_EPS = 1e-6
@@ -142,7 +143,7 @@ def size_bucket(notional_usd: float) -> int:
 class OnlineSteps:
     """The steps ``core.training.online`` chose (``models/online.json``), and where they came from."""
 
-    band_step: float  # spread units per real taker order
+    band_step: float  # band units (``band_unit``) per real taker order
     share_step: float  # logits per resting order's outcome
     source: str
     band_buckets: SizeBuckets = DECADES
@@ -235,7 +236,7 @@ class TrackerState:
 
     step: float
     buckets: SizeBuckets
-    shifts: tuple[float, ...]  # per size bucket (band: spread units; share: logits)
+    shifts: tuple[float, ...]  # per size bucket (band: units of ``unit``; share: logits)
     outcomes: tuple[int, ...]  # outcomes seen per size bucket
     misses: tuple[float, ...]  # band: orders above the band shown; share: sum of realised fills
     shown: tuple[float, ...]  # band: 0; share: sum of the shares shown for those outcomes
@@ -243,15 +244,18 @@ class TrackerState:
     recent_outcomes: tuple[int, ...] = ()
     recent_misses: tuple[float, ...] = ()
     recent_shown: tuple[float, ...] = ()
-    #: the band's shift unit (a share tracker's state keeps the default, which it does not use)
+    #: the band's shift unit (a share tracker's state keeps the default, which means nothing for a share: its shifts
+    #: are logits, published under "shifts" as before)
     unit: BandUnit = BandUnit.SPREAD
 
     def to_doc(self) -> dict[str, Any]:
-        """As JSON for the bus (the ingest publishes its trackers; replicas load them)."""
+        """As JSON for the bus (the ingest publishes its trackers; replicas load them). Shifts in another unit than
+        the spread one go under their own key (``shifts_key``): a replica of a version before the unit, which does
+        not read "unit", then finds no "shifts" and skips the state, instead of reading them in spread units."""
         return {
             "step": self.step,
             "buckets": self.buckets.name,
-            "shifts": list(self.shifts),
+            shifts_key(self.unit): list(self.shifts),
             "outcomes": list(self.outcomes),
             "misses": list(self.misses),
             "shown": list(self.shown),
@@ -311,7 +315,7 @@ class TrackerState:
         return TrackerState(
             float(step),
             buckets,
-            numbers("shifts"),
+            numbers(shifts_key(unit)),
             outcomes,
             numbers("misses"),
             numbers("shown"),
@@ -360,6 +364,12 @@ class TrackerState:
             f"rests){recent}; the correction stands at logit {signed(self.shifts[bucket], '.2f')} (each test order's "
             "fill minus the share shown moves it)"
         )
+
+
+def shifts_key(unit: BandUnit) -> str:
+    """The bus document's key for a tracker's shifts: "shifts" in the spread unit (the only one before session 18,
+    and a share tracker's default), "shifts_fixed" in the fixed one."""
+    return "shifts" if unit is BandUnit.SPREAD else f"shifts_{unit.name.lower()}"
 
 
 def signed(x: float, spec: str) -> str:

@@ -53,7 +53,7 @@ from core.validation.limit_orders import LimitGrid, SimulatedLimits, simulate_li
 from core.validation.report import bundled, rel
 
 #: the candidate steps, written with the rule before any of them was scored on any recording
-BAND_STEPS: tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # spread units per taker order
+BAND_STEPS: tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # band units per taker order
 #: said plainly: the first run (training days only) chose the largest band step then listed, 1.0; 3.0 and 10.0 were
 #: added after it, so that the chosen step is not the edge of the grid by construction
 SHARE_STEPS: tuple[float, ...] = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3)  # logits per resting order's outcome
@@ -149,7 +149,7 @@ def _band_candidates(steps: Sequence[float]) -> list[tuple[float, SizeBuckets, B
 def band_evidence(
     t: TakerScores, norm: Normaliser, cells_of: Cells, steps: Sequence[float], expected: np.ndarray | None = None
 ) -> dict[str, Any]:
-    """Leave-one-recording-out coverage of each (step, buckets)'s online band (``ONLINE_RULE``); ``expected``: the
+    """Leave-one-recording-out coverage of each (step, buckets, unit)'s online band (``ONLINE_RULE``); ``expected``: the
     served expected cost per order (None: the book walk, as served while the expected-value model is declined)."""
     spread = t.x[:, _NAMES.index("spread_bps")]
     notional = 10.0 ** t.x[:, _NAMES.index("log10_size_usd")]
@@ -324,12 +324,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         (DOCS_DIR / "MODELS.md").write_text(render_docs(cards, previous_training_set(), card), encoding="utf-8")
     band, share = card["band"], card["share"]
     print(
-        f"band step {band['step']} spread units ({band['buckets']}), share step {share['step']} logits "
+        f"band step {band['step']} x {band['unit']} ({band['buckets']}), share step {share['step']} logits "
         f"({share['buckets']}) -> {args.out}"
     )
     for c in band["candidates"]:
         print(
-            f"  band step {c['step']} {c['buckets']}: worst {c['worst_deviation']:.4f} "
+            f"  band step {c['step']} {c['buckets']} x {c['unit']}: worst {c['worst_deviation']:.4f} "
             f"mean {c['mean_deviation']:.4f} pinball {c['pinball_bps']:.4f}"
         )
     for c in share["candidates"]:

@@ -209,7 +209,8 @@ def coverage_figures(
     covered, bucket = (s.realised_bps <= band + COVER_TOL_BPS).astype(np.float64), s.bucket()
     width = band - s.estimate_bps
     # the lowest band the app shows is the expected cost: what it covers bounds every band's coverage from below
-    floor = (s.realised_bps <= s.estimate_bps + COVER_TOL_BPS).astype(np.float64)
+    # (where a band is shown: an order without one is a miss for ``covered`` and must not count as covered here)
+    floor = (np.isfinite(band) & (s.realised_bps <= s.estimate_bps + COVER_TOL_BPS)).astype(np.float64)
 
     def one(m: np.ndarray) -> dict[str, Any]:
         n = int(m.sum())

@@ -334,7 +334,7 @@ class OnlineView:
     learning: bool
     band_table: pd.DataFrame  # BAND_COLUMNS, one row per size bucket of the band (empty when it does not learn)
     maker_table: pd.DataFrame  # MAKER_COLUMNS, one row per size bucket a test limit order falls in
-    units: str = ONLINE_UNITS
+    units: str = UNIT_WORDS[BandUnit.SPREAD] + ONLINE_UNITS
 
 
 def _share(num: float, n: int, untested: str = "—") -> str:

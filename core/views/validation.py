@@ -33,8 +33,8 @@ MEANINGS = {
     "notional.",
     "coverage": "Coverage: the share of orders whose realised cost came out at or below the p90 the app shows. "
     "A p90 band should cover about 90 %; below that, the band is too narrow. 'A band at the expected cost covers' "
-    "is the least any band the app shows can cover (it never shows a p90 below the expected cost): where many small "
-    "orders pay exactly what the book walk says, it is above 90 %, and so is the coverage.",
+    "is the least any band the app shows can cover (it never shows a p90 below the expected cost): where it is above "
+    "90 % (many small orders paying exactly what the book walk says), so is the coverage, whatever the band.",
     "fill": "Fill calibration: for resting limit orders, the maker share the app predicts against the share that "
     "really filled (a size-aware fill from the trade tape, after the queue ahead).",
     "markouts": "Markouts: how far the mid moved against a resting order after it filled (adverse selection) or "

@@ -427,8 +427,19 @@ def test_the_band_unit_crosses_the_bus_and_a_replica_refuses_another():
     with pytest.raises(ParseError):
         TrackerState.from_doc({**st.to_doc(), "unit": "furlongs"})
     # an ingest of the version before the unit: its shifts are in the spread unit, the only one it had
-    old = {k: v for k, v in st.to_doc().items() if k != "unit"}
-    assert TrackerState.from_doc(old).unit is BandUnit.SPREAD
+    spread = BandTracker(step=3.0)
+    spread.observe(1, missed=True)
+    old = {k: v for k, v in spread.state().to_doc().items() if k != "unit"}
+    assert TrackerState.from_doc(old).unit is BandUnit.SPREAD and TrackerState.from_doc(old) == spread.state()
+    # the other way round: fixed-unit shifts go under their own key, so a replica of that version (which reads
+    # "shifts" and knows no "unit") finds none and skips the state instead of reading them 87x too large at 2.6 bps
+    doc = st.to_doc()
+    assert "shifts" not in doc and doc["shifts_fixed"] == list(st.shifts)
+    with pytest.raises(ParseError):
+        TrackerState.from_doc({k: v for k, v in doc.items() if k != "unit"})  # as the older version reads it
+    with pytest.raises(ParseError):  # fixed unit with its shifts under the spread key: not a state this writes
+        TrackerState.from_doc({**{k: v for k, v in doc.items() if k != "shifts_fixed"}, "shifts": doc["shifts_fixed"]})
+    assert "shifts" in ShareTracker(0.1).state().to_doc()  # a share's logits stay where they were
 
 
 def test_the_shipped_band_unit_is_the_cards_and_among_its_candidates():
@@ -443,4 +454,5 @@ def test_the_shipped_band_unit_is_the_cards_and_among_its_candidates():
     assert [c["unit"] for c in chosen if c["unit"] == card["band"]["unit"]]
     # every candidate reports how far it moved the band (bps), the chosen one included
     assert all(c["moved_bps"]["max"] >= c["moved_bps"]["p99"] >= c["moved_bps"]["median"] >= 0 for c in chosen)
-    assert steps.band_unit.words in steps.describe
+    # the validator's and the Models page's method line names the card's unit
+    assert ("x 0.03 bps per real taker order" in steps.describe) == (card["band"]["unit"] == "0.03 bps")

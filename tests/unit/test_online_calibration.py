@@ -335,9 +335,14 @@ def test_a_replica_serves_the_ingests_corrections_and_skips_a_malformed_document
             "calibration": {**learnt.status().to_doc(), "share": {**learnt.share.state().to_doc(), "shifts": [1.0]}},
         },
         {"run": "r1", "calibration": {**learnt.status().to_doc(), "state": "dancing"}},
+        # an ingest whose band is in another unit (another version's card): its shifts would be misread
+        {
+            "run": "r1",
+            "calibration": {**learnt.status().to_doc(), "band": {**learnt.band.state().to_doc(), "unit": "0.03 bps"}},
+        },
     ):
         remote.on_status(key, bad)
-    assert remote.status().skipped["bad_bus_documents"] == 4
+    assert remote.status().skipped["bad_bus_documents"] == 5
     assert remote.band.state() == learnt.band.state() and remote.share.state() == learnt.share.state()
     # another instrument's status, or none (the ingest gone), changes nothing
     remote.on_status(("okx", "BTC-USDT-SWAP"), {"run": "x", "calibration": None})

@@ -59,3 +59,19 @@ def test_a_live_feeds_step_back_is_not_called_a_replay_restart():
     assert [a.text for a in fig.layout.annotations] == [CLOCK_STEP_LABEL]
     assert [t.name for t in fig.data if t.name != "mid"] == [CLOCK_STEP_LABEL]  # and its legend entry
     assert CLOCK_STEP_LABEL != RESTART_LABEL
+
+
+def test_the_runtime_tells_a_replay_by_its_books_source_as_a_bus_replica_must():
+    """Review 18: a bus replica runs no replay itself (``rt.replay`` is None) while its ingest's replayed books carry
+    "replay" across the bus; the Market page's label and note follow the books, as the tick chart does."""
+    from dataclasses import replace
+
+    from core.feed.client import Feed
+    from core.runtime import Runtime
+
+    rt = Runtime(Feed())
+    assert rt.replay is None and not rt.is_replay("binance-futures", "BTCUSDT")  # no book, no replay here
+    rt.feed.store.publish(replace(snap(0), source="replay"))
+    assert rt.is_replay("binance-futures", "BTCUSDT")
+    rt.feed.store.publish(replace(snap(1, symbol="ETHUSDT"), source="okx"))
+    assert not rt.is_replay("binance-futures", "ETHUSDT")
