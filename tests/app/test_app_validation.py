@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.views.validation import ONLINE_COLUMN, VALIDATION_JSON, recording_labels
+from core.views.validation import FLOOR_COLUMN, ONLINE_COLUMN, VALIDATION_JSON, recording_labels
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -27,7 +27,7 @@ def test_validation_page_renders_every_recording_with_coverage_by_size():
         at.selectbox(key="val_recording").set_value(i).run()
         assert not at.exception, rec["recording"]
         assert not at.error
-        cols = ["size (USD)", "orders", "p90 coverage [95% interval]"]
+        cols = ["size (USD)", "orders", FLOOR_COLUMN, "p90 coverage [95% interval]"]
         online = rec["p90_coverage"].get("online")
         cov = table(at, cols + ([ONLINE_COLUMN] if online else []))
         if online:  # the app's online calibration beside the static band, bucket by bucket
@@ -38,6 +38,11 @@ def test_validation_page_renders_every_recording_with_coverage_by_size():
         expected = [r["bucket"] for r in rec["p90_coverage"].get("by_size", [])]
         assert list(cov["size (USD)"]) == expected and len(expected) >= 3, rec["recording"]
         assert list(cov["orders"]) == [r["n"] for r in rec["p90_coverage"]["by_size"]]
+        # what a band at the expected cost covers, beside the coverage (the least any band the app shows covers)
+        assert list(cov[FLOOR_COLUMN]) == [
+            "—" if r.get("floor_coverage") is None else f"{r['floor_coverage']:.0%}"
+            for r in rec["p90_coverage"]["by_size"]
+        ]
         for shown, r in zip(cov["p90 coverage [95% interval]"], rec["p90_coverage"]["by_size"], strict=True):
             if r["coverage"] is None:
                 assert shown == "—"
