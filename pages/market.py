@@ -44,6 +44,7 @@ def market_page() -> None:
             f"{s.spread:,.2f} {q}",
             f"{s.spread_bps:.2f} bps",
             delta_color="off",
+            delta_arrow="off",  # the same spread in bps, not a change: no arrow (walkthrough 18)
             help=f"Best ask minus best bid; in bps of the mid price ({DOC} §1).",
         )
         c4.metric(

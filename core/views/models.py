@@ -22,8 +22,10 @@ import plotly.graph_objects as go
 from core.learned.fill import GRID_SIZES_USD
 from core.learned.models import ROLES
 from core.learned.online import (
+    LEVEL,
     RECENT_OUTCOMES,
     REFERENCE_SHARE,
+    UNIT_FLOOR_BPS,
     BandUnit,
     TrackerState,
     band_unit_bps,
@@ -302,17 +304,24 @@ BAND_COLUMNS = ["order size", "band moved by", "paid more than band", "last 100"
 MAKER_COLUMNS = ["test orders", "a 25% share shows", "shift", "filled / app showed", "last 100", "rests ended"]
 #: below this many outcomes a bucket's shares are not shown as percentages (one order is 5 points or more)
 MIN_SHOWN = 20
-#: how the band's shift is kept, by unit (``BandUnit``): the units note opens with it
-UNIT_WORDS = {
-    BandUnit.SPREAD: (
-        "'Band moved by' is the shift in bps on the instrument's current book: the shift is kept in units of "
-        "max(spread, 0.03 bps), so on a book whose spread widens it moves the band more. "
-    ),
-    BandUnit.FIXED: (
-        "'Band moved by' is the shift in bps: it is kept in units of 0.03 bps whatever the spread (the static band "
-        "still widens with the spread). "
-    ),
-}
+
+
+def unit_words(band: TrackerState) -> str:
+    """How the band's shift is kept (``BandUnit``), with what one order does to it: the units note opens with it."""
+    if band.unit is BandUnit.SPREAD:
+        return (
+            "'Band moved by' is the shift in bps on the instrument's current book: the shift is kept in units of "
+            f"max(spread, {UNIT_FLOOR_BPS:g} bps), so on a book whose spread widens it moves the band more. "
+        )
+    up = band.step * LEVEL
+    return (
+        "'Band moved by' is the shift in bps, the same on any book: it is counted in units worth "
+        f"{UNIT_FLOOR_BPS:g} bps whatever the spread (an order above its band adds {band.step:g} x {LEVEL:g} = "
+        f"{up:g} units, {up * UNIT_FLOOR_BPS:.3g} bps; one below takes off a ninth as much; the static band still "
+        "widens with the spread). "
+    )
+
+
 ONLINE_UNITS = (
     "A size can show fewer than 10% "
     "of orders above its band and still a raised band: an order whose band was already at its expected cost (the "
@@ -334,7 +343,7 @@ class OnlineView:
     learning: bool
     band_table: pd.DataFrame  # BAND_COLUMNS, one row per size bucket of the band (empty when it does not learn)
     maker_table: pd.DataFrame  # MAKER_COLUMNS, one row per size bucket a test limit order falls in
-    units: str = UNIT_WORDS[BandUnit.SPREAD] + ONLINE_UNITS
+    units: str = ONLINE_UNITS
 
 
 def _share(num: float, n: int, untested: str = "—") -> str:
@@ -466,7 +475,7 @@ def online_view(
         True,
         pd.DataFrame(band_rows, columns=BAND_COLUMNS),
         pd.DataFrame(maker_rows, columns=MAKER_COLUMNS),
-        UNIT_WORDS[band.unit] + ONLINE_UNITS,
+        unit_words(band) + ONLINE_UNITS,
     )
 
 

@@ -22,6 +22,7 @@ from core.costs.volatility import scale_note
 from core.market.instruments import Instrument
 from core.views.documents import doc_link
 from core.views.formatting import (
+    ZERO_USD,
     bps,
     bps_pct,
     lot_amount,
@@ -207,16 +208,25 @@ def p90_note(e: CostEstimate) -> str | None:
     n = e.filled_usd
     text = f"p90 {usd(e.slippage_p90_usd)}" + (f" ({bps(e.slippage_p90_usd / n * 1e4)})" if n > 0 else "")
     c = e.slippage_p90_online_usd
-    if c != 0.0:
+    if abs(c) >= ZERO_USD:  # a correction that rounds to nothing is not one to show
         model = e.slippage_p90_usd - c
+        c_bps = abs(c) / n * 1e4 if n > 0 else math.nan
         floor = c < 0 and abs(e.slippage_p90_usd - e.slippage_usd) <= 1e-9 * max(1.0, abs(e.slippage_usd))
+        # "disagree" only where the correction is both most of the band and a cost a trader notices: a tenth of a bps
+        # on a small order's thin band is most of it, yet no disagreement worth a flag (walkthrough 18)
+        mostly = abs(c) > abs(model) and not c_bps < MOSTLY_MIN_BPS
         text += (
             (" = the expected cost, the lowest a band goes:" if floor else " =")
-            + f" model {usd(model)} {'+' if c > 0 else '−'} {usd(abs(c))} correction from real orders of this size "
-            "on this tape"
-            + (": mostly correction, the model and this tape disagree (Models page)" if abs(c) > abs(model) else "")
+            + f" model {usd(model)} {'+' if c > 0 else '−'} {usd(abs(c))} correction"
+            + (f" ({bps(c_bps)})" if n > 0 else "")
+            + " from real orders of this size on this tape"
+            + (": mostly correction, the model and this tape disagree (Models page)" if mostly else "")
         )
     return text
+
+
+#: a p90 correction under this many bps is not flagged as "mostly correction", however thin the model's band
+MOSTLY_MIN_BPS = 0.5
 
 
 #: a maker correction of at least this many points is called large on the card

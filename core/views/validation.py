@@ -253,10 +253,14 @@ def validation_view(doc: dict[str, Any], index: int) -> ValidationView:
         )
         held = cov.get("held_out", {})
         if "overall" in held:
-            notes.append(
-                f"Held-out part only (from {held.get('from_utc', '?')}): "
-                f"{with_interval(held.get('overall'), held.get('overall_ci'), pct=True)} of {held.get('n', 0):,}."
-            )
+            figure = f"{with_interval(held.get('overall'), held.get('overall_ci'), pct=True)} of {held.get('n', 0):,}"
+            if _role(rec, recording_roles()) == "held_out_market_same_day":  # walkthrough 18: not out of sample
+                notes.append(
+                    f"The quantile model's test window (from {held.get('from_utc', '?')}): {figure}. Out of sample for "
+                    "the model's network only: the band's correction was calibrated on this recording."
+                )
+            else:
+                notes.append(f"Held-out part only (from {held.get('from_utc', '?')}): {figure}.")
         elif held.get("note"):
             notes.append(f"Held out: {held['note']}.")
         share = _num(cov.get("p90_is_expectation_share"))

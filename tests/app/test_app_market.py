@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 
 from core.feed.store import FeedState
@@ -27,6 +28,9 @@ def test_market_page_shows_replay_bid_and_ask():
     bid = float(metrics["Best bid (USDT)"].replace(",", ""))
     ask = float(metrics["Best ask (USDT)"].replace(",", ""))
     assert 61_000 < bid < ask < 62_500  # Binance USDⓈ-M BTCUSDT on 2024-08-08
+    # the spread's bps beside it is the same spread, not a change: no arrow (walkthrough 18 read "↑" as "went up")
+    spread = next(m for m in at.metric if m.label == "Spread")
+    assert spread.delta.endswith(" bps") and spread.proto.direction == MetricProto.MetricDirection.NONE
     status = at.markdown[0].value
     assert "REPLAY" in status and "recorded 2024-08-08" in status
     table = at.dataframe[0].value

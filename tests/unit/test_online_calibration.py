@@ -100,7 +100,9 @@ def test_the_served_models_carry_the_shifts_and_say_so(learnt):
     note = next(c.note for c in cost_cards(m_online) if c.label == "Expected slippage")
     p90_bps = m_online.slippage_p90_usd / m_online.filled_usd * 1e4
     assert note is not None and note.startswith(f"p90 {usd(m_online.slippage_p90_usd)} ({bps(p90_bps)}) =")
-    assert "correction from real orders of this size on this tape" in note
+    c = m_online.slippage_p90_online_usd
+    c_bps = bps(abs(c) / m_online.filled_usd * 1e4)
+    assert f"{usd(abs(c))} correction ({c_bps}) from real orders of this size on this tape" in note  # USD and bps
     static_note = next(c.note for c in cost_cards(m_static) if c.label == "Expected slippage") or ""
     assert static_note.startswith("p90 ") and "corrected" not in static_note
     assert "corrected online:" in m_online.methods["slippage_p90"]
@@ -142,10 +144,20 @@ def test_the_served_models_carry_the_shifts_and_say_so(learnt):
     p90 = next(c.note for c in cost_cards(floored) if c.label == "Expected slippage")
     assert "= the expected cost, the lowest a band goes: model" in p90 and "− $0.500 correction" in p90
     assert "mostly correction" not in p90
-    mostly = replace(m_online, slippage_p90_online_usd=0.6 * m_online.slippage_p90_usd)  # the model's part: 40%
+    # most of the band and at least half a bps: flagged
+    big = 1.0 * m_online.filled_usd / 1e4  # 1 bps of the order
+    mostly = replace(m_online, slippage_p90_usd=big / 0.6, slippage_p90_online_usd=big)  # the model's part: 40%
     assert "mostly correction, the model and this tape disagree" in next(
         c.note for c in cost_cards(mostly) if c.label == "Expected slippage"
     )
+    # most of a thin band but a tenth of a bps: not a disagreement worth a flag (walkthrough 18: it flickered)
+    tenth = 0.1 * m_online.filled_usd / 1e4
+    thin = replace(m_online, slippage_p90_usd=tenth / 0.6, slippage_p90_online_usd=tenth)
+    thin_note = next(c.note for c in cost_cards(thin) if c.label == "Expected slippage")
+    assert "correction (0.10 bps)" in thin_note and "mostly correction" not in thin_note
+    # a correction that rounds to nothing is not shown as "+ $0.00 correction"
+    nil = replace(m_online, slippage_p90_online_usd=1e-12)
+    assert "correction" not in next(c.note for c in cost_cards(nil) if c.label == "Expected slippage")
     # the held-out caveat in the maker note is this instrument's own, not another's
     assert "BTCUSDT_20240718" in online_e.methods["maker_fraction"]
     assert "ETHUSDT_20240718" not in online_e.methods["maker_fraction"]
@@ -255,7 +267,10 @@ def test_the_models_page_view_says_what_the_calibration_does(learnt):
     bps = f"{signed(st.band.shifts[2] * 0.03, '.2f')} bps"
     assert online_view(fixed, 0.5).band_table.iloc[2]["band moved by"] == bps
     assert online_view(fixed).band_table.iloc[2]["band moved by"] == bps
-    assert "kept in units of 0.03 bps whatever the spread" in online_view(fixed, 0.5).units
+    assert (
+        "counted in units worth 0.03 bps whatever the spread (an order above its band adds 3 x 0.9 = 2.7 units, 0.081 bps"
+        in online_view(fixed, 0.5).units
+    )
     rn, rm, _ = st.band.recent(2)
     assert row["last 100"] == (f"{rm / rn:.0%}" if rn == 100 else "—")
     assert v.band_table.iloc[-1]["order size"] == "≥$1M"

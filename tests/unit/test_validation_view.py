@@ -243,3 +243,20 @@ def test_the_floor_coverage_is_what_a_band_at_the_expectation_covers_and_the_vie
     assert table.loc["<$1k", vv.FLOOR_COLUMN] == "95%"
     old = vv.validation_view({"recordings": [rec()]}, 0).coverage_table.set_index("size (USD)")
     assert old.loc["<$1k", vv.FLOOR_COLUMN] == "—"
+
+
+def test_a_recording_that_calibrated_the_band_is_not_called_held_out():
+    """Walkthrough 18: the COIN-M recording's page said "Held-out part only" while its picker says it is in sample
+    for the band's correction."""
+    doc = vv.load_report()
+    roles = vv.recording_roles()
+    for i, r in enumerate(doc["recordings"]):
+        held = r.get("p90_coverage", {}).get("held_out", {})
+        if "overall" not in held:
+            continue
+        notes = " ".join(vv.validation_view(doc, i).coverage_notes)
+        if vv._role(r, roles) == "held_out_market_same_day":
+            assert "Out of sample for the model's network only" in notes and "Held-out part only" not in notes
+        else:
+            assert "Held-out part only" in notes
+    assert "held_out_market_same_day" in roles.values() and "held_out_day" in roles.values()
