@@ -215,10 +215,9 @@ class Runtime:
         return self.feed.store.mid_chart(exchange, symbol)
 
     def is_replay(self, exchange: str | None = None, symbol: str | None = None) -> bool:
-        """The instrument's books come from a replay, here or, on a bus replica, at the ingest (its books carry their
-        source across the bus): a step back in their time is the replay starting over, not an exchange's clock."""
+        """The instrument's books come from a replay (``Source.replayed``; before any book, this process's source)."""
         snap = self.latest(exchange, symbol)
-        return snap.source == Source.REPLAY.value if snap is not None else self.replay is not None
+        return Source.replayed(snap.source) if snap is not None else self.replay is not None
 
     def restarts(self, exchange: str | None = None, symbol: str | None = None) -> tuple[float, ...]:
         """When the instrument's feed clock went backwards (a replay starting over), wall-clock s, oldest first."""

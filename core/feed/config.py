@@ -43,6 +43,12 @@ class Source(str, enum.Enum):
     for _v in live_venues():
         _members[_v.id.upper().replace("-", "_")] = _v.id
 
+    @staticmethod
+    def replayed(source: str) -> bool:
+        """A book's ``source`` says it came from the replay (here, or at a bus replica's ingest: the name crosses the
+        bus with the book), so a step back in its time is the replay starting over, not an exchange's clock."""
+        return source == Source.REPLAY.value
+
     @property
     def venue(self) -> Venue | None:
         """The registry entry of a live source (None for the replay)."""

@@ -344,8 +344,9 @@ class TrackerState:
         return (
             f"corrected online: of {n:,} real taker orders of {shown_label(self.buckets.labels[bucket])} on this tape "
             f"so far, {self.misses[bucket] / n:.0%} paid more than the band shown them (target {1 - LEVEL:.0%}"
-            f"{recent}); the correction stands at {signed(shift * band_unit_bps(spread_bps, self.unit), '.2f')} bps on "
-            f"this book ({signed(shift, '.2f')} x {self.unit.words}): each order above its band raises "
+            f"{recent}); the correction stands at {signed(shift * band_unit_bps(spread_bps, self.unit), '.2f')} bps"
+            f"{' on this book' if self.unit is BandUnit.SPREAD else ''} ({signed(shift, '.2f')} x {self.unit.words}): "
+            "each order above its band raises "
             f"it, each below lowers it a ninth as much, except one whose band was already its expected cost (the "
             f"lowest a band goes)"
         )

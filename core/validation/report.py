@@ -570,7 +570,15 @@ def _coverage_table(cov: dict[str, Any]) -> list[str]:
     held = cov.get("held_out", {})
     if "n" in held:
         lines.append(
-            row(f"held out (from {held['from_utc']})", held["n"], held, "all", on.get("held_out") if on else None)
+            # the quantile network's test window: out of sample for it, whether or not the recording calibrated the
+            # band's correction (its role is in docs/MODELS.md)
+            row(
+                f"the quantile model's test window (from {held['from_utc']})",
+                held["n"],
+                held,
+                "all",
+                on.get("held_out") if on else None,
+            )
         )
     elif "note" in held:
         lines += ["", f"Out of sample: {held['note']}."]

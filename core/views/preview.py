@@ -199,6 +199,10 @@ def cost_cards(e: CostEstimate) -> tuple[Card, ...]:
     )
 
 
+#: a p90 correction under this many bps is not flagged as "mostly correction", however thin the model's band
+MOSTLY_MIN_BPS = 0.5
+
+
 def p90_note(e: CostEstimate) -> str | None:
     """The p90 band in USD and bps (as the expectation beside it), and, where the online calibration moved it,
     which part the model gave and which the real orders on this tape added (a trader must see when most of a band
@@ -214,7 +218,7 @@ def p90_note(e: CostEstimate) -> str | None:
         floor = c < 0 and abs(e.slippage_p90_usd - e.slippage_usd) <= 1e-9 * max(1.0, abs(e.slippage_usd))
         # "disagree" only where the correction is both most of the band and a cost a trader notices: a tenth of a bps
         # on a small order's thin band is most of it, yet no disagreement worth a flag (walkthrough 18)
-        mostly = abs(c) > abs(model) and not c_bps < MOSTLY_MIN_BPS
+        mostly = abs(c) > abs(model) and (math.isnan(c_bps) or c_bps >= MOSTLY_MIN_BPS)
         text += (
             (" = the expected cost, the lowest a band goes:" if floor else " =")
             + f" model {usd(model)} {'+' if c > 0 else '−'} {usd(abs(c))} correction"
@@ -223,10 +227,6 @@ def p90_note(e: CostEstimate) -> str | None:
             + (": mostly correction, the model and this tape disagree (Models page)" if mostly else "")
         )
     return text
-
-
-#: a p90 correction under this many bps is not flagged as "mostly correction", however thin the model's band
-MOSTLY_MIN_BPS = 0.5
 
 
 #: a maker correction of at least this many points is called large on the card

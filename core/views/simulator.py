@@ -431,7 +431,7 @@ def compute_view(
         recv_ns=snapshot.recv_ns,
         mid=snapshot.mid,
         volatility=vol,
-        replay=snapshot.source == Source.REPLAY.value,
+        replay=Source.replayed(snapshot.source),
     )
     if not scenario.ok:
         msg = "; ".join(scenario.errors.values()) or "The order is incomplete."
